@@ -1,0 +1,164 @@
+"""
+The seams between the engine and what plugs into it.
+
+Connectors (``channels/``) adapt a transport to these interfaces; the engine only ever talks
+to them through what is declared here, so that a fake in ``tests/fakes.py`` can stand in for
+a real connector and be checked against the same protocol.
+
+test-case-name: tests.test_interfaces
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+# Option kinds understood by the configuration loader (engine/config.py).
+OPTION_KINDS = frozenset(
+    {"str", "int", "float", "bool", "port", "duration", "size", "path", "mapping", "list"}
+)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option a connector accepts in channel YAML.
+
+    ``kind`` is one of :data:`OPTION_KINDS`: ``duration`` accepts seconds or ``"500ms"``,
+    ``"5s"``, ``"2m"``, ``"1h"`` and is loaded as float seconds; ``size`` accepts bytes or
+    ``"64KiB"``, ``"16MiB"`` and is loaded as int bytes; ``path`` is resolved against the
+    directory of the YAML file that names it.
+    """
+
+    name: str
+    kind: str
+    required: bool = False
+    default: Any = None
+    help: str = ""
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """What a connector type declares about itself: its role, name and options."""
+
+    role: str  # "source" or "destination"
+    type_name: str  # the ``type:`` value in channel YAML
+    options: tuple[OptionSpec, ...] = ()
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """Where an inbound message came from, as stored with it."""
+
+    transport: str  # "mllp", "mllp+tls", "file", ...
+    address: str  # "127.0.0.1:53122", a file path, ...
+    client_certificate: str | None = None  # subject of a verified TLS client certificate
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What a destination answered for one delivery."""
+
+    response: bytes | None = None  # the peer's raw answer (an ACK, a file path, ...)
+    detail: str = ""
+
+
+class DeliveryFailed(Exception):
+    """A destination could not deliver; ``retryable`` says whether trying again may help.
+
+    A negative acknowledgement (AE) is usually retryable, a rejection (AR) is not: the engine
+    parks a non-retryable failure in ERROR at once instead of burning its retry budget.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool = True, response: bytes | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.response = response
+
+
+@runtime_checkable
+class Destination(Protocol):
+    """A place messages are delivered to: an MLLP peer, a directory, an XDS repository...
+
+    ``send`` returns a Deferred firing with a :class:`DeliveryOutcome`, or failing with
+    :class:`DeliveryFailed` (any other exception counts as a retryable failure).
+    The engine never calls ``send`` again on the same lane before the previous call finished,
+    which is how order is kept.
+    """
+
+    name: str
+
+    def start(self) -> Any:  # Deferred[None] or None
+        ...
+
+    def stop(self) -> Any:  # Deferred[None] or None
+        ...
+
+    def send(self, payload: bytes, context: "DeliveryContext") -> Any:  # Deferred[DeliveryOutcome]
+        ...
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """What a destination may know about the delivery besides the payload."""
+
+    channel: str
+    message_id: int
+    delivery_id: int
+    control_id: str | None
+    message_type: str | None
+    attempt: int
+    charset: str | None = None
+
+
+class Receiver(Protocol):
+    """What a source hands inbound bytes to (implemented by the engine)."""
+
+    def receive(self, channel: str, payload: bytes, peer: PeerInfo) -> Any:
+        """Persist ``payload`` and return a Deferred firing with the acknowledgement bytes."""
+
+    def reject(self, channel: str, payload: bytes, peer: PeerInfo, error: str) -> Any:
+        """Store input that could not even be framed (oversized, broken); Deferred[None]."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Something that receives messages and hands them to a :class:`Receiver`."""
+
+    name: str
+
+    def start(self) -> Any:  # Deferred[None]: listening
+        ...
+
+    def stop(self) -> Any:  # Deferred[None]: stopped accepting and drained
+        ...
+
+
+@dataclass
+class ConnectorConfig:
+    """A source or destination as loaded from YAML: its type and validated options."""
+
+    type_name: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    file: str = ""
+    line: int = 0
+
+
+SourceFactory = Any  # callable(config: ConnectorConfig, channel: str, receiver: Receiver, reactor) -> Source
+DestinationFactory = Any  # callable(config: ConnectorConfig, channel: str, reactor) -> Destination
+
+__all__: Sequence[str] = [
+    "OPTION_KINDS",
+    "OptionSpec",
+    "ConnectorSpec",
+    "PeerInfo",
+    "DeliveryOutcome",
+    "DeliveryFailed",
+    "Destination",
+    "DeliveryContext",
+    "Receiver",
+    "Source",
+    "ConnectorConfig",
+]
