@@ -1,0 +1,269 @@
+"""
+Eager reading of the MSH segment, and decoding of a payload by its MSH-18.
+
+The receiving side must answer every frame, and the answer depends only on
+MSH: who sent it (to swap sender and receiver), its control id (MSA-2), its
+version, its acknowledgment mode and its character set. Reading just that
+segment from the raw bytes, without parsing the rest, keeps the hot path cheap
+and lets the ACK be built even when the body is broken.
+
+MSH is always ASCII-compatible (table 0211 only allows ASCII-compatible
+encodings over MLLP here; UTF-16/32 are refused), so it is read before the
+payload is decoded. Text fields of MSH are decoded with the codec MSH-18 names,
+or ISO-8859-1 when it names none or one unknown: ISO-8859-1 maps every byte,
+so names round-trip byte for byte into the ACK.
+
+Segments end with CR as HL7 says; LF and CRLF are accepted too, because files
+edited on other systems (several of the reference samples among them) use them.
+
+test-case-name: tests.mllp.test_header
+"""
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+from mllp.codes import (
+    DATA_TYPE,
+    REQUIRED_FIELD_MISSING,
+    SEGMENT_SEQUENCE,
+    TABLE_VALUE_NOT_FOUND,
+)
+
+# HL7 table 0211 (alternate character sets) -> Python codec. Names without an
+# ASCII-compatible Python codec (UNICODE, UNICODE UTF-16/32, ISO IR87/159,
+# CNS 11643-1992) are left out on purpose: decode_payload reports them unknown.
+CHARSETS: dict[str, str] = {
+    "ASCII": "ascii",
+    "ISO IR6": "ascii",
+    "8859/1": "latin-1",
+    "ISO IR100": "latin-1",
+    "8859/2": "iso8859-2",
+    "8859/3": "iso8859-3",
+    "8859/4": "iso8859-4",
+    "8859/5": "iso8859-5",
+    "8859/6": "iso8859-6",
+    "8859/7": "iso8859-7",
+    "8859/8": "iso8859-8",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "ISO IR14": "shift_jis",
+    "GB 18030-2000": "gb18030",
+    "KS X 1001": "euc_kr",
+    "BIG-5": "big5",
+    "UNICODE UTF-8": "utf-8",
+}
+
+# Used for MSH text when MSH-18 is empty or unknown: maps every byte, never fails.
+FALLBACK_CODEC = "latin-1"
+
+_SEGMENT_ENDS = (b"\r", b"\n")
+
+
+class HeaderError(Exception):
+    """MSH could not be read; ``code`` is from HL7 table 0357.
+
+    ``location`` is an ERR-2 style position with ``^`` between components,
+    e.g. ``"MSH^1^9"`` (segment, sequence, field).
+    """
+
+    def __init__(self, code: int, text: str, location: str = ""):
+        super().__init__(f"{code} {text}" + (f" (at {location})" if location else ""))
+        self.code = code
+        self.text = text
+        self.location = location
+
+
+class EncodingError(HeaderError):
+    """The payload cannot be decoded with the character set it declares.
+
+    Code 103 (table value not found, at MSH-18) when MSH-18 names a character
+    set this engine does not know; code 102 (data type error, at the segment
+    and field holding the bad byte) when bytes are invalid in that character
+    set. ``offset`` is the byte offset of the first bad byte, or None.
+    """
+
+    def __init__(self, code: int, text: str, location: str = "", *,
+                 charset: str, offset: int | None = None):
+        super().__init__(code, text, location)
+        self.charset = charset
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class MSHHeader:
+    """The MSH of one message, as text; ``fields[n - 1]`` is MSH-n."""
+
+    field_separator: str
+    encoding_characters: str
+    sending_application: str
+    sending_facility: str
+    receiving_application: str
+    receiving_facility: str
+    message_datetime: str
+    message_type: str  # MSH-9 whole, e.g. "ADT^A01^ADT_A01"
+    message_code: str
+    trigger_event: str
+    control_id: str
+    processing_id: str  # MSH-11 whole, e.g. "P^T"
+    version: str  # MSH-12 first component, e.g. "2.5"
+    accept_ack_type: str
+    application_ack_type: str
+    charset: str  # MSH-18 first repetition, "" when absent
+    fields: tuple[str, ...]
+
+    @property
+    def component_separator(self) -> str:
+        return self.encoding_characters[0]
+
+    @property
+    def repetition_separator(self) -> str:
+        return self.encoding_characters[1]
+
+    @property
+    def escape_character(self) -> str:
+        return self.encoding_characters[2]
+
+    @property
+    def subcomponent_separator(self) -> str:
+        return self.encoding_characters[3]
+
+    def field(self, number: int) -> str:
+        """MSH-``number`` as raw text, ``""`` when the message stops before it."""
+        return self.fields[number - 1] if 0 < number <= len(self.fields) else ""
+
+
+def first_segment(payload: bytes) -> bytes:
+    """The bytes of the first segment, leading blank lines skipped."""
+    payload = payload.lstrip(b"\r\n")
+    end = len(payload)
+    for mark in _SEGMENT_ENDS:
+        found = payload.find(mark, 0, end)
+        if found >= 0:
+            end = found
+    return payload[:end]
+
+
+def header_codec(charset: str) -> str:
+    """The codec MSH text is read and written with for an MSH-18 value."""
+    return CHARSETS.get(charset.strip().upper(), FALLBACK_CODEC) if charset else FALLBACK_CODEC
+
+
+def read_header(payload: bytes) -> MSHHeader:
+    """Read MSH from the start of ``payload``; raise :class:`HeaderError` if unusable."""
+    segment = first_segment(payload)
+    if segment[:3] != b"MSH":
+        found = segment[:3].decode(FALLBACK_CODEC) or "nothing"
+        raise HeaderError(SEGMENT_SEQUENCE, f"the first segment is {found!r}, not MSH", "MSH^1")
+    separator = _field_separator(segment)
+    parts = segment.split(separator.encode("ascii"))
+    encoding = _encoding_characters(parts[1].decode(FALLBACK_CODEC), separator)
+    charset = _first(parts[17].decode(FALLBACK_CODEC), encoding[1]) if len(parts) > 17 else ""
+    text = segment.decode(header_codec(charset), errors="replace")
+    fields = (separator,) + tuple(text.split(separator)[1:])
+    return _build_header(fields, charset.strip())
+
+
+def _field_separator(segment: bytes) -> str:
+    """MSH-1: the byte right after "MSH"; must be printable ASCII punctuation."""
+    if len(segment) < 4:
+        raise HeaderError(DATA_TYPE, "MSH stops before its field separator (MSH-1)", "MSH^1^1")
+    separator = chr(segment[3])
+    if not (separator.isascii() and separator.isprintable()) or separator.isalnum() \
+            or separator == " ":
+        raise HeaderError(DATA_TYPE, f"invalid field separator {separator!r} (MSH-1)", "MSH^1^1")
+    return separator
+
+
+def _encoding_characters(value: str, separator: str) -> str:
+    """MSH-2: four (five from v2.7) distinct punctuation characters."""
+    valid = (
+        len(value) in (4, 5)
+        and len(set(value)) == len(value)
+        and separator not in value
+        and all(c.isascii() and c.isprintable() and not c.isalnum() and c != " " for c in value)
+    )
+    if not valid:
+        raise HeaderError(DATA_TYPE, f"invalid encoding characters {value!r} (MSH-2)", "MSH^1^2")
+    return value
+
+
+def _first(value: str, separator: str) -> str:
+    """The first repetition or component of ``value``."""
+    return value.split(separator, 1)[0]
+
+
+def _build_header(fields: tuple[str, ...], charset: str) -> MSHHeader:
+    """Check the required fields and assemble the header."""
+    def field(number: int) -> str:
+        return fields[number - 1] if number <= len(fields) else ""
+
+    for number, name in ((9, "message type"), (10, "message control id"), (12, "version id")):
+        if not field(number).strip():
+            raise HeaderError(REQUIRED_FIELD_MISSING, f"MSH-{number} ({name}) is empty",
+                              f"MSH^1^{number}")
+    component = fields[1][0]
+    message_type = field(9)
+    type_parts = message_type.split(component) + ["", ""]
+    return MSHHeader(
+        field_separator=fields[0], encoding_characters=fields[1],
+        sending_application=field(3), sending_facility=field(4),
+        receiving_application=field(5), receiving_facility=field(6),
+        message_datetime=field(7), message_type=message_type,
+        message_code=type_parts[0], trigger_event=type_parts[1],
+        control_id=field(10).strip(), processing_id=field(11),
+        version=_first(field(12), component).strip(),
+        accept_ack_type=field(15).strip(), application_ack_type=field(16).strip(),
+        charset=charset, fields=fields,
+    )
+
+
+def resolve_codec(charset: str) -> str:
+    """A Python codec for an HL7 table 0211 name or a Python codec name.
+
+    Raises :class:`LookupError` when it is neither.
+    """
+    name = charset.strip()
+    codec = CHARSETS.get(name.upper())
+    if codec is None:
+        codec = codecs.lookup(name).name
+    return codec
+
+
+def decode_payload(payload: bytes, header: MSHHeader, default_charset: str) -> str:
+    """Decode the whole payload with MSH-18, or ``default_charset`` when MSH-18 is empty.
+
+    ``default_charset`` (the channel's setting) may be a table 0211 name or a
+    Python codec name. Raises :class:`EncodingError`.
+    """
+    if header.charset:
+        codec = CHARSETS.get(header.charset.upper())
+        if codec is None:
+            raise EncodingError(TABLE_VALUE_NOT_FOUND,
+                                f"MSH-18 names an unknown character set {header.charset!r}",
+                                "MSH^1^18", charset=header.charset)
+        name = header.charset
+    else:
+        name, codec = default_charset, resolve_codec(default_charset)
+    try:
+        return payload.decode(codec)
+    except UnicodeDecodeError as error:
+        location = locate(payload, error.start, header.field_separator)
+        raise EncodingError(
+            DATA_TYPE, f"byte 0x{payload[error.start]:02x} at offset {error.start} is not "
+            f"valid {name} ({codec})", location, charset=name, offset=error.start) from None
+
+
+def locate(payload: bytes, offset: int, field_separator: str = "|") -> str:
+    """The ERR-2 style location (``SEG^sequence^field``) of the byte at ``offset``."""
+    start = max(payload.rfind(b"\r", 0, offset), payload.rfind(b"\n", 0, offset)) + 1
+    segment_id = payload[start:start + 3]
+    separator = field_separator.encode("ascii")
+    field_number = payload.count(separator, start, offset)
+    if segment_id == b"MSH":
+        field_number += 1  # MSH-1 is the separator itself
+    sequence = 1
+    for line in payload[:start].replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r"):
+        if line[:3] == segment_id:
+            sequence += 1
+    return f"{segment_id.decode(FALLBACK_CODEC)}^{sequence}^{field_number}"
