@@ -1,0 +1,465 @@
+"""
+Loading ``engine.yaml`` and the channel files it names into validated, typed settings.
+
+Integration engineers edit these files by hand, often while a hospital waits; the loader's job
+is to turn every mistake into a message naming the file, line and field, all of them in one
+run, before anything listens on a port. It raises :class:`ConfigError` listing every problem
+found in ``engine.yaml`` and in every channel file, sorted by file and line, e.g.::
+
+    config/channels/adt.yaml:12: destinations[0].retry.max_delay: expected a duration like "30s" or "5m", got "5 parsecs"
+
+The loader knows no concrete connector type: the caller passes the ``ConnectorSpec`` of each
+registered type, and a connector's options are validated by the same table-driven code
+(:func:`engine.configschema.validate_section`) as the engine's own sections below. Adding a
+section such as ``filters:`` is adding a row to ``CHANNEL_SECTION`` and a table of its own.
+How durations, sizes and paths are written is described in :mod:`engine.configschema`.
+
+test-case-name: tests.test_config
+"""
+from __future__ import annotations
+
+import glob
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple
+
+from engine.configschema import (
+    ConfigError, ConfigProblem, Invalid, Problems, Section, Where, at_least, between, describe,
+    did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
+    validate_section)
+from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
+from engine.yamlsource import YAMLMapping
+
+Specs = Mapping[tuple[str, str], ConnectorSpec]  # (role, type_name) -> spec
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+ACK_MODES = ("after-commit", "after-processing")
+ORDERING_KEYS = ("destination", "patient")
+DEFAULT_CHARSET = "UNICODE UTF-8"
+# The character set names of HL7 v2 table 0211, as written in MSH-18.
+HL7_CHARSETS = (
+    "ASCII", "8859/1", "8859/2", "8859/3", "8859/4", "8859/5", "8859/6", "8859/7", "8859/8",
+    "8859/9", "8859/15", "ISO IR6", "ISO IR14", "ISO IR87", "ISO IR159", "GB 18030-2000",
+    "KS X 1001", "CNS 11643-1992", "BIG-5", "UNICODE", "UNICODE UTF-8", "UNICODE UTF-16",
+    "UNICODE UTF-32",
+)
+# Names end up in metric labels, log lines and database rows: keep them boring.
+_IDENTIFIER = matches(
+    r"[a-z0-9][a-z0-9_-]*",
+    "use lower-case letters, digits, '-' and '_', starting with a letter or digit")
+_PATIENT_LANES = 4  # default number of lanes when ordering by patient
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where messages are stored; ``url`` is an SQLAlchemy URL, sqlite paths made absolute."""
+
+    url: str
+    writer_batch_max: int = 1000
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """The HTTP admin and metrics listener; ``port`` 0 picks a free port."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a destination retries: exponential backoff, capped, for at most ``max_attempts``."""
+
+    max_attempts: int = 10
+    initial_delay: float = 1.0
+    multiplier: float = 2.0
+    max_delay: float = 300.0
+
+    def delay_for(self, attempt: int) -> float:
+        """Seconds to wait before retrying after failed ``attempt`` (1 for the first try)."""
+        if attempt < 1:
+            raise ValueError(f"attempts are counted from 1, got {attempt}")
+        try:
+            delay = self.initial_delay * self.multiplier ** (attempt - 1)
+        except OverflowError:
+            return self.max_delay
+        return min(delay, self.max_delay)
+
+
+@dataclass(frozen=True)
+class OrderingPolicy:
+    """Which deliveries keep their order: all of a destination's, or each patient's."""
+
+    key: str = "destination"
+    lanes: int = 1
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    """One destination of a channel, with its connector, retry and ordering policies."""
+
+    name: str
+    connector: ConnectorConfig
+    retry: RetryPolicy
+    ordering: OrderingPolicy
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One channel file: a source, how to acknowledge, and where messages go."""
+
+    name: str
+    description: str
+    enabled: bool
+    source: ConnectorConfig
+    ack_mode: str
+    encoding: str
+    dedupe: bool
+    destinations: tuple[DestinationConfig, ...]
+    file: str
+    line: int  # the line of the channel's ``name:``
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """``engine.yaml`` and every channel it names, validated."""
+
+    path: str
+    node: str
+    store: StoreConfig
+    admin: AdminConfig | None
+    log_level: str
+    channels: tuple[ChannelConfig, ...]
+
+
+STORE_SECTION = Section(
+    (OptionSpec("url", "str", required=True, help="SQLAlchemy database URL"),
+     OptionSpec("writer_batch_max", "int", default=1000, help="most messages per commit")),
+    checks={"writer_batch_max": at_least(1)})
+ADMIN_SECTION = Section(
+    (OptionSpec("host", "str", default="127.0.0.1"),
+     OptionSpec("port", "port", help="0 picks a free port; absent means no admin listener")))
+ENGINE_SECTION = Section(
+    (OptionSpec("node", "str", help="this node's name; default: the host name"),
+     OptionSpec("store", "mapping", required=True),
+     OptionSpec("admin", "mapping"),
+     OptionSpec("channels", "list", default=[], help="channel file globs"),
+     OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS)),
+    nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
+
+ACK_SECTION = Section((OptionSpec("mode", "str", default="after-commit", choices=ACK_MODES),))
+RETRY_SECTION = Section(
+    (OptionSpec("max_attempts", "int", default=10),
+     OptionSpec("initial_delay", "duration", default=1),
+     OptionSpec("multiplier", "float", default=2.0),
+     OptionSpec("max_delay", "duration", default=300)),
+    checks={"max_attempts": at_least(1), "multiplier": at_least(1)})
+ORDERING_SECTION = Section(
+    (OptionSpec("key", "str", default="destination", choices=ORDERING_KEYS),
+     OptionSpec("lanes", "int", help=f"default 1, or {_PATIENT_LANES} with key: patient")),
+    checks={"lanes": between(1, 64)})
+# Connector sections: these built-in options, then the ConnectorSpec's own.
+SOURCE_SECTION = Section((OptionSpec("type", "str", required=True),))
+DESTINATION_SECTION = Section(
+    (OptionSpec("name", "str", required=True),
+     OptionSpec("type", "str", required=True),
+     OptionSpec("retry", "mapping", default={}),
+     OptionSpec("ordering", "mapping", default={})),
+    nested={"retry": RETRY_SECTION, "ordering": ORDERING_SECTION},
+    checks={"name": _IDENTIFIER})
+CHANNEL_SECTION = Section(
+    (OptionSpec("name", "str", required=True),
+     OptionSpec("description", "str", default=""),
+     OptionSpec("enabled", "bool", default=True),
+     OptionSpec("source", "mapping", required=True),
+     OptionSpec("ack", "mapping", default={}),
+     OptionSpec("encoding", "str", default=DEFAULT_CHARSET, choices=HL7_CHARSETS),
+     OptionSpec("dedupe", "bool", default=True),
+     OptionSpec("destinations", "list", required=True)),
+    nested={"ack": ACK_SECTION},
+    checks={"name": _IDENTIFIER,
+            "destinations": lambda items: None if items else "a channel needs a destination"})
+
+
+def load_engine_config(path: str | os.PathLike, specs: Specs) -> EngineConfig:
+    """Load ``engine.yaml`` at ``path`` and its channel files; raise :class:`ConfigError`.
+
+    ``specs`` maps (role, type name) to each registered connector's spec.
+    """
+    path = os.fspath(path)
+    problems = Problems()
+    root = read_top_mapping(path, problems)
+    if root is None:
+        problems.raise_if_any()
+    where = top_where(path, root)
+    values = validate_section(root, ENGINE_SECTION, where, problems)
+    store = _store(root, values["store"], where, problems)
+    admin = _admin(values["admin"])
+    loaded = [channel for file in _channel_files(root, where, problems)
+              if (channel := _read_channel(file, specs, problems)) is not None]
+    _check_channel_names(loaded, problems)
+    _check_listeners(loaded, admin, _admin_port_where(root, where), problems)
+    problems.raise_if_any()
+    return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
+                        admin=admin, log_level=values["log_level"],
+                        channels=tuple(item.channel for item in loaded))
+
+
+def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:
+    """Load one channel file on its own; raise :class:`ConfigError` listing its problems."""
+    problems = Problems()
+    loaded = _read_channel(os.fspath(path), specs, problems)
+    problems.raise_if_any()
+    return loaded.channel
+
+
+def resolve_database_url(url: str, base_dir: str) -> str:
+    """``url`` with a relative sqlite file path made absolute against ``base_dir``.
+
+    Other databases' URLs are returned as they are, in-memory sqlite too; raise
+    :class:`Invalid` if ``url`` is not ``scheme://...``, or a sqlite URL names a host.
+    """
+    scheme, separator, rest = url.partition("://")
+    is_sqlite = scheme.split("+")[0] == "sqlite"
+    if not separator or not scheme or (is_sqlite and rest[:1] not in ("", "/")):
+        raise Invalid('expected a database URL like "sqlite:///var/aiguillage.db" or '
+                      f'"postgresql+psycopg://user@host/aiguillage", got {describe(url)}')
+    if not is_sqlite:
+        return url
+    database, query_separator, query = rest[1:].partition("?")
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return url
+    database = os.path.normpath(os.path.join(base_dir, os.path.expanduser(database)))
+    return f"{scheme}:///{database}{query_separator}{query}"
+
+
+class _LoadedChannel(NamedTuple):
+    """A channel with the places the checks across files point to."""
+
+    channel: ChannelConfig
+    name_at: Where
+    port_at: Where | None  # where its source's ``port`` is written, if it is
+
+
+class _Listener(NamedTuple):
+    host: str | None
+    port: int
+    where: Where
+    label: str
+
+
+_ANY_HOST = frozenset({None, "", "0.0.0.0", "::"})
+
+
+def _store(root: YAMLMapping, values: dict | None, where: Where,
+           problems: Problems) -> StoreConfig | None:
+    if not values or values["url"] is None:
+        return None
+    raw = root.get("store")
+    here = where.child("store", root.key_position("store")).child("url", key_position(raw, "url"))
+    try:
+        url = resolve_database_url(values["url"], here.base_dir)
+    except Invalid as exc:
+        problems.add(here, str(exc))
+        return None
+    return StoreConfig(url=url, writer_batch_max=values["writer_batch_max"])
+
+
+def _admin(values: dict | None) -> AdminConfig | None:
+    if not values or values["port"] is None:
+        return None
+    return AdminConfig(host=values["host"], port=values["port"])
+
+
+def _admin_port_where(root: YAMLMapping, where: Where) -> Where:
+    admin = root.get("admin")
+    return where.child("admin", root.key_position("admin")).child(
+        "port", key_position(admin, "port"))
+
+
+def _channel_files(root: YAMLMapping, where: Where, problems: Problems) -> list[str]:
+    """The channel files named by the ``channels:`` globs, in order, each once."""
+    patterns = root.get("channels")
+    if not isinstance(patterns, list):
+        return []
+    base = os.path.dirname(where.file)
+    here = where.child("channels", root.key_position("channels"))
+    files: list[str] = []
+    seen: set[str] = set()
+    for index, pattern in enumerate(patterns):
+        item_where = here.item(index, item_position(patterns, index))
+        if not isinstance(pattern, str):
+            problems.add(item_where, f"expected a file pattern, got {describe(pattern)}")
+            continue
+        found = sorted(name for name in glob.glob(os.path.join(base, os.path.expanduser(pattern)),
+                                                  recursive=True) if os.path.isfile(name))
+        if not found:
+            problems.add(item_where, f'no file matches "{pattern}" in {os.path.abspath(base)}')
+        for name in found:
+            if os.path.realpath(name) not in seen:
+                seen.add(os.path.realpath(name))
+                files.append(name)
+    return files
+
+
+def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel | None:
+    root = read_top_mapping(path, problems)
+    if root is None:
+        return None
+    where = top_where(path, root)
+    values = validate_section(root, CHANNEL_SECTION, where, problems)
+    name_at = where.child("name", root.key_position("name"))
+    source_at = where.child("source", root.key_position("source"))
+    channel = ChannelConfig(
+        name=values["name"], description=values["description"], enabled=values["enabled"],
+        source=_source(root.get("source"), values["name"], specs, source_at, problems),
+        ack_mode=values["ack"] and values["ack"]["mode"], encoding=values["encoding"],
+        dedupe=values["dedupe"], destinations=_destinations(root, specs, where, problems),
+        file=path, line=name_at.line)
+    source = root.get("source")
+    has_port = isinstance(source, YAMLMapping) and "port" in source
+    port_at = source_at.child("port", source.key_position("port")) if has_port else None
+    return _LoadedChannel(channel, name_at, port_at)
+
+
+def _source(data: Any, channel: str | None, specs: Specs, where: Where,
+            problems: Problems) -> ConnectorConfig | None:
+    values = _connector(data, "source", SOURCE_SECTION, specs, where, problems)
+    if values is None:
+        return None
+    return ConnectorConfig(values["type"], channel, values["options"], where.file, where.line)
+
+
+def _connector(data: Any, role: str, builtins: Section, specs: Specs, where: Where,
+               problems: Problems) -> dict | None:
+    """Built-in values of a source or destination, plus ``options``: its spec's own."""
+    if not isinstance(data, Mapping):
+        return None  # CHANNEL_SECTION or _destination has already said so
+    spec = _connector_spec(data, role, specs, where, problems)
+    section = builtins if spec is None else builtins.extended(spec.options)
+    values = validate_section(data, section, where, problems, allow_unknown=spec is None)
+    builtin_names = {option.name for option in builtins.options}
+    own = () if spec is None else [o.name for o in spec.options if o.name not in builtin_names]
+    values["options"] = {name: values.pop(name) for name in own}
+    return values
+
+
+def _connector_spec(data: Mapping, role: str, specs: Specs, where: Where,
+                    problems: Problems) -> ConnectorSpec | None:
+    type_name = data.get("type")
+    if not isinstance(type_name, str):
+        return None  # missing or not a string: the built-in section reports it
+    spec = specs.get((role, type_name))
+    if spec is None:
+        known = sorted(name for spec_role, name in specs if spec_role == role)
+        listed = ", ".join(known) if known else "none is registered"
+        problems.add(where.child("type", key_position(data, "type")),
+                     f'unknown {role} type "{type_name}"{did_you_mean(type_name, known)}; '
+                     f"known {role} types: {listed}")
+    return spec
+
+
+def _destinations(root: YAMLMapping, specs: Specs, where: Where,
+                  problems: Problems) -> tuple[DestinationConfig, ...]:
+    items = root.get("destinations")
+    if not isinstance(items, list):
+        return ()
+    here = where.child("destinations", root.key_position("destinations"))
+    destinations: list[DestinationConfig] = []
+    first_at: dict[str, Where] = {}
+    for index, item in enumerate(items):
+        item_where = here.item(index, item_position(items, index))
+        destination = _destination(item, specs, item_where, problems)
+        if destination is None or destination.name is None:
+            continue
+        if destination.name in first_at:
+            earlier = first_at[destination.name]
+            problems.add(item_where.child("name", key_position(item, "name")),
+                         f'destination name "{destination.name}" is already used by '
+                         f"{earlier.field} (line {earlier.line})")
+        first_at.setdefault(destination.name, item_where)
+        destinations.append(destination)
+    return tuple(destinations)
+
+
+def _destination(item: Any, specs: Specs, where: Where,
+                 problems: Problems) -> DestinationConfig | None:
+    if not isinstance(item, Mapping):
+        problems.add(where, f"expected a mapping describing a destination, got {describe(item)}")
+        return None
+    values = _connector(item, "destination", DESTINATION_SECTION, specs, where, problems)
+    connector = ConnectorConfig(values["type"], values["name"], values["options"],
+                                where.file, where.line)
+    return DestinationConfig(values["name"], connector, _retry(values["retry"]),
+                             _ordering(values["ordering"]), where.file, where.line)
+
+
+def _retry(values: dict | None) -> RetryPolicy:
+    return RetryPolicy(**values) if values else RetryPolicy()
+
+
+def _ordering(values: dict | None) -> OrderingPolicy:
+    if not values:
+        return OrderingPolicy()
+    lanes = values["lanes"]
+    if lanes is None:
+        lanes = _PATIENT_LANES if values["key"] == "patient" else 1
+    return OrderingPolicy(key=values["key"], lanes=lanes)
+
+
+def _check_channel_names(loaded: list[_LoadedChannel], problems: Problems) -> None:
+    first_at: dict[str, Where] = {}
+    for item in loaded:
+        name = item.channel.name
+        if name is None:
+            continue
+        if name in first_at:
+            earlier = first_at[name]
+            problems.add(item.name_at, f'channel name "{name}" is also used by '
+                                       f"{earlier.file}:{earlier.line}; names must be unique")
+        else:
+            first_at[name] = item.name_at
+
+
+def _check_listeners(loaded: list[_LoadedChannel], admin: AdminConfig | None, admin_at: Where,
+                     problems: Problems) -> None:
+    """Report two listeners on one host and port: the second would fail to start."""
+    listeners = [_Listener(admin.host, admin.port, admin_at, "the admin listener")] \
+        if admin and admin.port else []
+    for item in loaded:
+        listener = _source_listener(item)
+        if listener is None:
+            continue
+        clash = next((other for other in listeners if _overlap(listener, other)), None)
+        if clash:
+            problems.add(listener.where,
+                         f"{listener.label} listens on {listener.host or '*'}:{listener.port}, "
+                         f"as does {clash.label} ({clash.where.file}:{clash.where.line})")
+        listeners.append(listener)
+
+
+def _source_listener(item: _LoadedChannel) -> _Listener | None:
+    channel = item.channel
+    if not channel.enabled or channel.source is None or item.port_at is None:
+        return None
+    port = channel.source.options.get("port")
+    if not isinstance(port, int) or port == 0:
+        return None
+    return _Listener(channel.source.options.get("host"), port, item.port_at,
+                     f'channel "{channel.name}"')
+
+
+def _overlap(one: _Listener, other: _Listener) -> bool:
+    """Whether two listeners conflict; an any-address bind takes the port on every address."""
+    hosts_meet = one.host == other.host or one.host in _ANY_HOST or other.host in _ANY_HOST
+    return one.port == other.port and hosts_meet
+
+
+__all__ = [
+    "ConfigError", "ConfigProblem", "EngineConfig", "StoreConfig", "AdminConfig", "ChannelConfig",
+    "DestinationConfig", "RetryPolicy", "OrderingPolicy", "load_engine_config",
+    "load_channel_file", "resolve_database_url",
+]
