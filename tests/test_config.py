@@ -370,7 +370,7 @@ def test_bad_duration_in_retry(tmp_path):
     ("ack: {mode: after-comit}", 3, "ack.mode",
      'expected one of after-commit, after-processing, got "after-comit" '
      '(did you mean "after-commit"?)'),
-    ("encoding: UTF-8", 3, "encoding", "expected one of ASCII, "),
+    ("encoding: 8859/99", 3, "encoding", 'unknown character set "8859/99": use an HL7 table'),
     ("enabled: maybe", 3, "enabled", 'expected true or false, got "maybe"'),
     ("description: 12", 3, "description",
      "expected a string, got 12; put it in quotes if it is meant as text"),
@@ -398,6 +398,18 @@ def test_invalid_channel_values(tmp_path, section, line, field, message):
     problem = channel_problem(tmp_path, text)
     assert (problem.line, problem.field) == (line, field)
     assert problem.message.startswith(message)
+
+
+@pytest.mark.parametrize("encoding", ["8859/15", "unicode utf-8", "latin-1"])
+def test_encodings_decoding_knows_are_accepted(tmp_path, encoding):
+    """If encoding is a table 0211 name or a Python codec, then the channel loads with it."""
+    path = write(tmp_path, "adt.yaml", f"""\
+        name: adt-in
+        source: {{type: mllp, port: 2575}}
+        encoding: {encoding}
+        destinations: [{{name: a, type: file, directory: a}}]
+        """)
+    assert load_channel_file(path, SPECS).encoding == encoding
 
 
 def test_channel_name_must_be_an_identifier(tmp_path):
