@@ -139,7 +139,7 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
 
     @property
     def peer(self) -> Peer:
-        """The peer, read on first use: a TLS client certificate is only known after the handshake."""
+        """The peer, read lazily: a TLS client certificate is known only after the handshake."""
         if self._peer is None:
             self._peer = self.factory.peer_for(self.transport)
         return self._peer

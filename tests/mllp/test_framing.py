@@ -104,7 +104,7 @@ def test_cr_in_next_chunk_is_consumed():
 
 
 def test_vt_mid_frame_restarts():
-    """If a VT arrives inside an unfinished frame, then the frame restarts and the prefix is counted."""
+    """If a VT comes inside an unfinished frame, then the frame restarts; the prefix is counted."""
     decoder = FrameDecoder()
     assert decoder.feed(b"\x0babandoned") == []
     assert decoder.feed(b"more\x0bkept\x1c\r") == [b"kept"]

@@ -233,3 +233,16 @@ def test_timestamp_and_control_ids():
     assert hl7_timestamp(0) == "19700101000000+0000"
     assert factory.timestamp() == "20231114221320+0000"
     assert factory.next_control_id() != factory.next_control_id()
+
+
+def test_peer_matches_engine_peer_info():
+    """If the engine's PeerInfo gains or renames a field, then Peer must follow (duck typing)."""
+    import dataclasses
+
+    from engine.interfaces import PeerInfo
+
+    def shape(cls):
+        return [(f.name, f.default) for f in dataclasses.fields(cls)]
+
+    assert shape(Peer) == shape(PeerInfo)
+    assert Peer.__dataclass_params__.frozen
