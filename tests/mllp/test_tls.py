@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import shutil
+import tempfile
 from pathlib import Path
 
 from cryptography import x509
@@ -89,11 +91,15 @@ class LoopbackTests(unittest.TestCase):
     timeout = 15
 
     def setUp(self):
-        directory = Path(self.mktemp())
-        directory.mkdir(parents=True)
-        self.pki = make_pki(directory)
+        self.pki = make_pki(self.temporary_directory())
         self.sink = AckingSink()
         self.factory = MLLPServerFactory(self.sink, idle_timeout=10, clock=reactor)
+
+    def temporary_directory(self) -> Path:
+        """A directory removed after the test (trial's mktemp writes under the cwd)."""
+        directory = tempfile.mkdtemp(prefix="aiguillage-mllp-")
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        return Path(directory)
 
     @defer.inlineCallbacks
     def listen(self, tls=None):
@@ -166,9 +172,7 @@ class LoopbackTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_client_refuses_untrusted_server(self):
         """If the server's certificate is not from the CA the client trusts, then the send fails."""
-        other = Path(self.mktemp())
-        other.mkdir(parents=True)
-        stranger_ca = make_pki(other)["ca"]
+        stranger_ca = make_pki(self.temporary_directory())["ca"]
         tls = server_tls_options(self.pki["server_cert"], self.pki["server_key"])
         port = yield self.listen(tls)
         client = self.client(port, client_tls_options("localhost", stranger_ca))
