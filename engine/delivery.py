@@ -1,0 +1,208 @@
+"""
+Delivery lanes: send each destination's queued deliveries, in order, with retries.
+
+A :class:`Lane` is one FIFO of one destination. It reads due deliveries from the store in
+batches, sends them one at a time through its own :class:`~engine.interfaces.Destination`
+(so message n+1 is never sent before message n is SENT or parked), and records each outcome
+through the group-commit writer. A failed send is retried after the destination's backoff,
+holding the lane (that is what keeps order); once the retries are spent, or when the peer
+rejects the message outright, the delivery is parked in ERROR and the lane moves on.
+
+Recording SENT is not awaited before the next send: if the engine dies between a send and its
+commit, the delivery is sent again after restart (at-least-once; receivers dedupe on MSH-10).
+
+test-case-name: tests.test_delivery
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+
+from engine import status as st
+from engine.interfaces import DeliveryContext, DeliveryFailed, DeliveryOutcome
+from engine.store import queries
+from engine.store.records import DeliveryUpdate, DueDelivery
+
+log = logging.getLogger(__name__)
+
+FETCH_BATCH = 500
+POLL_INTERVAL = 1.0
+MAX_ERROR_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class LaneKey:
+    channel: str
+    destination: str
+    lane: int
+
+
+class Lane:
+    """One ordered queue of one destination."""
+
+    def __init__(self, key: LaneKey, destination: Any, retry: Any, store: Any, clock: Any,
+                 *, poll_interval: float = POLL_INTERVAL, fetch_batch: int = FETCH_BATCH):
+        self.key = key
+        self._destination = destination
+        self._retry = retry
+        self._store = store
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._fetch_batch = fetch_batch
+        self._buffer: deque[DueDelivery] = deque()
+        self._uncommitted: set[int] = set()  # sent or parked, outcome not yet committed
+        self._cursor = 0
+        self._busy = False  # a fetch, a send or a backoff is under way
+        self._wanted = False  # woken while busy: fetch again when free
+        self._timer: Any = None
+        self._running = False
+        self.sent = 0
+        self.failed_attempts = 0
+        self.parked = 0
+
+    def start(self) -> None:
+        self._running = True
+        self.wake()
+
+    def stop(self) -> defer.Deferred:
+        """Stop after the send under way, if any; Deferred fires when the lane is idle."""
+        self._running = False
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        return defer.succeed(None)
+
+    def wake(self) -> None:
+        """New work may be queued: fetch it now unless a send is under way."""
+        if not self._running:
+            return
+        if self._busy:
+            self._wanted = True
+            return
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self._next()
+
+    def _next(self) -> None:
+        if not self._running:
+            self._busy = False
+            return
+        if self._buffer:
+            self._busy = True
+            self._attempt(self._buffer[0])
+            return
+        self._busy = True
+        self._wanted = False
+        d = self._store.read(queries.fetch_due, self.key.channel, self.key.destination,
+                             self.key.lane, self._cursor, self._fetch_batch)
+        d.addCallbacks(self._fetched, self._fetch_failed)
+
+    def _fetched(self, due: list[DueDelivery]) -> None:
+        fresh = [d for d in due if d.delivery_id not in self._uncommitted]
+        if due:
+            self._cursor = due[-1].delivery_id
+        self._buffer.extend(fresh)
+        if fresh:
+            self._next()
+            return
+        if due:  # only rows whose outcome is being committed: look further on
+            self._next()
+            return
+        self._busy = False
+        if self._cursor:
+            # Reached the end: rescan from the start next time, so that deliveries queued
+            # again by a replay (older ids) are found too.
+            self._cursor = 0
+        if self._wanted:
+            self.wake()
+        else:
+            self._schedule_poll()
+
+    def _fetch_failed(self, failure: Any) -> None:
+        log.error("lane %s: reading the queue failed: %s", self.key, failure.getErrorMessage())
+        self._busy = False
+        self._schedule_poll()
+
+    def _schedule_poll(self) -> None:
+        if self._running and (self._timer is None or not self._timer.active()):
+            self._timer = self._clock.callLater(self._poll_interval, self.wake)
+
+    def _attempt(self, due: DueDelivery) -> None:
+        wait = due.next_attempt_at - self._clock.seconds()
+        if due.attempts and wait > 0:
+            self._timer = self._clock.callLater(wait, self._send, due)
+        else:
+            self._send(due)
+
+    def _send(self, due: DueDelivery) -> None:
+        self._timer = None
+        context = DeliveryContext(self.key.channel, due.message_id, due.delivery_id,
+                                  due.control_id, due.message_type, due.attempts + 1,
+                                  due.charset)
+        d = defer.maybeDeferred(self._destination.send, due.raw, context)
+        d.addCallbacks(self._succeeded, self._failed, callbackArgs=(due,), errbackArgs=(due,))
+        d.addErrback(self._crashed, due)
+
+    def _succeeded(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> None:
+        response = outcome.response if isinstance(outcome, DeliveryOutcome) else None
+        self.sent += 1
+        self._finish(due, DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
+                                         due.attempts + 1, self._clock.seconds(), None, response))
+
+    def _failed(self, failure: Any, due: DueDelivery) -> None:
+        error = failure.value
+        retryable = not isinstance(error, DeliveryFailed) or error.retryable
+        response = getattr(error, "response", None)
+        reason = _describe(error)
+        attempts = due.attempts + 1
+        self.failed_attempts += 1
+        if retryable and attempts < self._retry.max_attempts:
+            delay = self._retry.delay_for(attempts)
+            retry_at = self._clock.seconds() + delay
+            log.warning("%s: delivery %d attempt %d failed (%s); retrying in %.1fs",
+                        self.key, due.delivery_id, attempts, reason, delay)
+            self._store.record_delivery(DeliveryUpdate(
+                due.delivery_id, due.message_id, st.QUEUED, attempts, retry_at, reason, response,
+            )).addErrback(self._record_failed)
+            self._buffer[0] = DueDelivery(due.delivery_id, due.message_id, attempts, retry_at,
+                                          due.raw, due.control_id, due.message_type, due.charset)
+            self._timer = self._clock.callLater(delay, self._next)
+            return
+        log.error("%s: delivery %d parked in ERROR after %d attempt(s): %s",
+                  self.key, due.delivery_id, attempts, reason)
+        self.parked += 1
+        self._finish(due, DeliveryUpdate(due.delivery_id, due.message_id, st.ERROR, attempts,
+                                         self._clock.seconds(), reason, response))
+
+    def _finish(self, due: DueDelivery, update: DeliveryUpdate) -> None:
+        self._buffer.popleft()
+        self._uncommitted.add(due.delivery_id)
+        d = self._store.record_delivery(update)
+        d.addBoth(self._committed, due.delivery_id)
+        self._next()
+
+    def _committed(self, result: Any, delivery_id: int) -> None:
+        self._uncommitted.discard(delivery_id)
+        if isinstance(result, Exception) or hasattr(result, "getErrorMessage"):
+            self._record_failed(result)
+
+    def _record_failed(self, failure: Any) -> None:
+        message = getattr(failure, "getErrorMessage", lambda: str(failure))()
+        log.error("%s: recording a delivery outcome failed: %s", self.key, message)
+
+    def _crashed(self, failure: Any, due: DueDelivery) -> None:
+        log.error("%s: lane failed on delivery %d: %s", self.key, due.delivery_id,
+                  failure.getTraceback())
+        self._busy = False
+        self._schedule_poll()
+
+
+def _describe(error: BaseException) -> str:
+    reason = getattr(error, "reason", None) or str(error) or type(error).__name__
+    text = f"{type(error).__name__}: {reason}" if not isinstance(error, DeliveryFailed) else reason
+    return text[:MAX_ERROR_TEXT]

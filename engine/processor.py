@@ -1,0 +1,157 @@
+"""
+Runs committed messages through their channel's pipeline, off the acknowledgement path.
+
+A message enters here only after its RECEIVED commit, and in after-commit mode after its ACK
+has been written: the processor queues it and drains the queue on a later reactor turn, in
+slices, so that a burst of processing never delays the ACKs of the next batch. The pipeline is
+pure Python (a thread would buy no parallelism under the GIL, only interleaving), and its
+outcome is committed through the group-commit writer, after which the delivery lanes that got
+new work are woken.
+
+Messages that are RECEIVED in the store but not in memory — left by a crash, or set back to
+RECEIVED by ``aiguillage messages replay`` — are found by a periodic scan. The writer refuses
+to record an outcome for a message that is no longer RECEIVED, so a message seen both ways is
+still processed once.
+
+test-case-name: tests.test_processor
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Callable
+
+from twisted.internet import defer
+
+from engine import pipeline
+from engine import status as st
+from engine.store import queries
+from engine.store.records import ProcessingResult
+from mllp.header import HeaderError, decode_payload, read_header
+
+log = logging.getLogger(__name__)
+
+SLICE = 200  # messages processed per reactor turn
+SCAN_INTERVAL = 1.0
+SCAN_BATCH = 500
+
+
+class Processor:
+    """Queue of committed messages waiting for their pipeline run."""
+
+    def __init__(self, store: Any, clock: Any, channels: dict[str, pipeline.ChannelPlan],
+                 wake_lanes: Callable[[str, ProcessingResult], None], *,
+                 scan_interval: float = SCAN_INTERVAL):
+        self._store = store
+        self._clock = clock
+        self.channels = channels
+        self._wake_lanes = wake_lanes
+        self._scan_interval = scan_interval
+        self._queue: deque = deque()
+        self._inflight: set[int] = set()
+        self._drain_call: Any = None
+        self._scan_call: Any = None
+        self._scan_cursor = 0
+        self._running = False
+        self.processed = 0
+
+    def start(self) -> None:
+        self._running = True
+        self._scan()
+
+    def stop(self) -> None:
+        self._running = False
+        for call in (self._drain_call, self._scan_call):
+            if call is not None and call.active():
+                call.cancel()
+
+    def enqueue(self, message: pipeline.InboundMessage, channel: str) -> defer.Deferred:
+        """Process ``message`` soon; Deferred[ProcessingResult] fires once it is committed."""
+        d = defer.Deferred()
+        self._inflight.add(message.message_id)
+        self._queue.append((message, channel, d))
+        if self._drain_call is None:
+            self._drain_call = self._clock.callLater(0, self._drain)
+        return d
+
+    def _drain(self) -> None:
+        self._drain_call = None
+        for _ in range(min(SLICE, len(self._queue))):
+            message, channel, d = self._queue.popleft()
+            self._run_one(message, channel).chainDeferred(d)
+        if self._queue:
+            self._drain_call = self._clock.callLater(0, self._drain)
+
+    def _run_one(self, message: pipeline.InboundMessage, channel: str) -> defer.Deferred:
+        plan = self.channels.get(channel)
+        if plan is None:
+            result = ProcessingResult(message.message_id, channel, st.ERROR,
+                                      error=f"channel {channel!r} is not loaded")
+        else:
+            try:
+                result = pipeline.process(plan, message)
+            except Exception as exc:  # a bug in a step must not stop the others
+                log.exception("pipeline of channel %s failed on message %d", channel,
+                              message.message_id)
+                result = ProcessingResult(message.message_id, channel, st.ERROR,
+                                          error=f"{type(exc).__name__}: {exc}")
+        d = self._store.record_processing(result)
+        d.addCallback(self._recorded, result)
+        d.addBoth(self._done, message.message_id)
+        return d
+
+    def _recorded(self, delivery_ids: list[int] | None, result: ProcessingResult) -> ProcessingResult:
+        self.processed += 1
+        if delivery_ids:
+            self._wake_lanes(result.channel, result)
+        return result
+
+    def _done(self, outcome: Any, message_id: int) -> Any:
+        self._inflight.discard(message_id)
+        return outcome
+
+    # -- recovery and replays ----------------------------------------------------------
+
+    def _scan(self) -> None:
+        self._scan_call = None
+        if not self._running:
+            return
+        d = self._store.read(queries.received_messages, self._scan_cursor, SCAN_BATCH)
+        d.addCallbacks(self._scanned, self._scan_failed)
+
+    def _scanned(self, rows: list) -> None:
+        for row in rows:
+            if row.id not in self._inflight:
+                self._requeue(row)
+        if len(rows) == SCAN_BATCH:
+            self._scan_cursor = rows[-1].id
+            self._scan_call = self._clock.callLater(0, self._scan)
+            return
+        self._scan_cursor = 0
+        self._schedule_scan()
+
+    def _scan_failed(self, failure: Any) -> None:
+        log.error("scanning for unprocessed messages failed: %s", failure.getErrorMessage())
+        self._schedule_scan()
+
+    def _schedule_scan(self) -> None:
+        if self._running:
+            self._scan_call = self._clock.callLater(self._scan_interval, self._scan)
+
+    def _requeue(self, row: Any) -> None:
+        plan = self.channels.get(row.channel)
+        encoding = plan.encoding if plan else "UNICODE UTF-8"
+        try:
+            header = read_header(row.raw)
+            text = decode_payload(row.raw, header, encoding)
+        except HeaderError as error:
+            result = ProcessingResult(row.id, row.channel, st.ERROR, error=str(error))
+            self._inflight.add(row.id)
+            self._store.record_processing(result).addBoth(self._done, row.id)
+            return
+        message = pipeline.InboundMessage(row.id, text, header.field_separator,
+                                          header.encoding_characters)
+        self.enqueue(message, row.channel).addErrback(self._log_failure, row.id)
+
+    def _log_failure(self, failure: Any, message_id: int) -> None:
+        log.error("processing message %d failed: %s", message_id, failure.getErrorMessage())

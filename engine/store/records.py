@@ -1,0 +1,91 @@
+"""
+Plain records passed between the engine and the store.
+
+Kept apart from the SQL so that the pipeline and the delivery workers can build and read them
+without importing SQLAlchemy.
+
+test-case-name: tests.store.test_ops
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """One inbound message as it is committed before its acknowledgement."""
+
+    channel: str
+    received_at: float
+    peer: str
+    raw: bytes
+    status: str  # RECEIVED, or ERROR when it could not be read
+    sender: str | None = None
+    control_id: str | None = None
+    message_type: str | None = None
+    charset: str | None = None
+    error: str | None = None
+    dedupe: bool = True
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What the store made of an :class:`InboundRecord`."""
+
+    message_id: int
+    status: str
+    duplicate_of: int | None = None
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery the pipeline decided on: which destination, on which ordering lane."""
+
+    destination: str
+    lane: int = 0
+
+
+@dataclass(frozen=True)
+class ProcessingResult:
+    """The pipeline's outcome for one RECEIVED message."""
+
+    message_id: int
+    channel: str
+    status: str  # FILTERED, TRANSFORMED or ERROR
+    error: str | None = None
+    deliveries: tuple[NewDelivery, ...] = ()
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    """A delivery attempt's outcome: SENT, QUEUED again (retry later) or ERROR (parked)."""
+
+    delivery_id: int
+    message_id: int
+    status: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None = None
+    response: bytes | None = None
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A queued delivery with what a destination needs to send it."""
+
+    delivery_id: int
+    message_id: int
+    attempts: int
+    next_attempt_at: float
+    raw: bytes
+    control_id: str | None
+    message_type: str | None
+    charset: str | None
+
+
+@dataclass
+class QueuedDeliveries:
+    """Deliveries committed in one batch, grouped for the lanes that will send them."""
+
+    by_lane: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)

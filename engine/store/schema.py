@@ -1,0 +1,107 @@
+"""
+The store's tables, in SQLAlchemy Core.
+
+One row per inbound message (its raw bytes exactly as received), one row per delivery of a
+message to a destination, and a journal of every status change. Times are UNIX seconds
+(floats, UTC): the same on SQLite and PostgreSQL, cheap to write on the hot path, and easy to
+bucket for rates. Message and delivery ids are allocated by the engine in blocks (see
+``id_blocks``) so a whole batch can be inserted with one ``executemany`` and its deliveries can
+name their message without a round trip.
+
+Schema changes go through Alembic migrations in ``engine/store/migrations``; this module is
+what the newest migration produces and what the code reads.
+
+test-case-name: tests.store.test_schema
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("channel", String(64), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("node", String(64), nullable=False),
+    Column("peer", String(255), nullable=False, server_default=""),
+    Column("sender", String(255), nullable=True),  # MSH-3 "|" MSH-4
+    Column("control_id", String(199), nullable=True),  # MSH-10
+    Column("message_type", String(64), nullable=True),  # MSH-9, e.g. ADT^A01^ADT_A01
+    Column("charset", String(32), nullable=True),  # the codec the payload decoded with
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    # channel|sender|control id of the first copy; NULL on duplicates and unparsed input.
+    Column("dedupe_key", String(600), nullable=True, unique=True),
+    Column("duplicate_of", BigInteger, nullable=True),
+    Column("raw", LargeBinary, nullable=False),
+)
+Index("ix_messages_channel_received", messages.c.channel, messages.c.received_at)
+Index("ix_messages_status", messages.c.status, messages.c.id)
+Index("ix_messages_control_id", messages.c.control_id)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", BigInteger, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("destination", String(64), nullable=False),
+    Column("lane", Integer, nullable=False, server_default=text("0")),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("response", LargeBinary, nullable=True),
+)
+# The delivery workers' claim query: due work of one lane, oldest first. Partial, so that
+# the index stays as small as the queue rather than growing with the history.
+Index(
+    "ix_deliveries_queue",
+    deliveries.c.channel,
+    deliveries.c.destination,
+    deliveries.c.lane,
+    deliveries.c.id,
+    sqlite_where=deliveries.c.status == "QUEUED",
+    postgresql_where=deliveries.c.status == "QUEUED",
+)
+Index("ix_deliveries_message", deliveries.c.message_id)
+Index("ix_deliveries_status", deliveries.c.channel, deliveries.c.destination, deliveries.c.status)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("message_id", BigInteger, nullable=False),
+    Column("delivery_id", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("detail", Text, nullable=True),
+)
+Index("ix_journal_message", journal.c.message_id)
+Index("ix_journal_at", journal.c.at)
+
+# One row per id sequence ("messages", "deliveries"): the next value not yet handed out.
+# A node takes a block of ids at a time in a short transaction of its own.
+id_blocks = Table(
+    "id_blocks",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("next_value", BigInteger, nullable=False),
+)

@@ -1,0 +1,141 @@
+"""
+The durable store's public face: Deferreds on the reactor side, SQLAlchemy in threads.
+
+Writes go through one group-commit writer thread (see writer.py); reads run in a small thread
+pool of their own, which SQLite's WAL mode lets proceed while the writer commits. Nothing here
+blocks the reactor.
+
+test-case-name: tests.store.test_store
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from sqlalchemy import create_engine, event
+from twisted.internet import threads
+from twisted.python.threadpool import ThreadPool
+
+from engine.store import migrate, ops
+from engine.store.records import (
+    DeliveryUpdate,
+    InboundRecord,
+    ProcessingResult,
+)
+from engine.store.writer import GroupCommitWriter
+
+log = logging.getLogger(__name__)
+
+SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Any:
+    """A SQLAlchemy engine for ``url`` with the engine's settings for that database.
+
+    SQLite runs in WAL mode (readers never wait for the writer). ``synchronous=FULL`` makes
+    each commit survive a power cut, not only a ``kill -9``; group commits make that cheap.
+    """
+    if url.startswith("sqlite"):
+        if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"):
+            raise ValueError("the store needs a file database: an in-memory SQLite is per thread")
+        if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}")
+        engine = create_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8)
+        event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
+        return engine
+    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(synchronous: str) -> Callable:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return on_connect
+
+
+class Store:
+    """The engine's durable store. Call :meth:`start` before use and :meth:`stop` at the end."""
+
+    def __init__(self, url: str, reactor: Any, *, node: str = "node", batch_max: int = 1000,
+                 sqlite_synchronous: str = "FULL", read_threads: int = 3):
+        self.url = url
+        self._reactor = reactor
+        self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
+        self._pool = ThreadPool(minthreads=1, maxthreads=read_threads, name="aiguillage-read")
+        message_ids = ops.IdAllocator(self.engine, "messages")
+        delivery_ids = ops.IdAllocator(self.engine, "deliveries")
+        self._ingest = ops.IngestOp(message_ids, node)
+        self._processed = ops.ProcessedOp(delivery_ids)
+        self._delivery = ops.DeliveryUpdateOp()
+        self._after_commit_hooks: list[Callable] = []
+        self.writer = GroupCommitWriter(self.engine, reactor, batch_max=batch_max,
+                                        after_commit=self._run_after_commit)
+        self._started = False
+
+    def start(self, *, create_if_empty: bool = True) -> None:
+        """Check the schema (blocking: call before the reactor serves), start the threads."""
+        migrate.ensure_current(self.engine, create_if_empty=create_if_empty)
+        self._pool.start()
+        self.writer.start()
+        self._started = True
+
+    def stop(self) -> Any:
+        """Commit what is queued, stop the threads; a Deferred that fires when done."""
+        if not self._started:
+            self.engine.dispose()
+            return threads.defer.succeed(None)
+        self._started = False
+        d = self.writer.stop()
+
+        def _finish(_: Any) -> None:
+            self._pool.stop()
+            self.engine.dispose()
+
+        return d.addCallback(_finish)
+
+    def on_commit(self, hook: Callable[[list], None]) -> None:
+        """Call ``hook(committed)`` in the writer thread after each group commit.
+
+        ``committed`` lists (op, item, result-or-exception) for the batch. Hooks must be quick
+        and must not touch Twisted objects except through ``reactor.callFromThread``.
+        """
+        self._after_commit_hooks.append(hook)
+
+    def _run_after_commit(self, committed: list) -> None:
+        for hook in self._after_commit_hooks:
+            hook(committed)
+
+    # -- writes (group-committed) ------------------------------------------------------
+
+    def ingest(self, record: InboundRecord) -> Any:
+        """Commit an inbound message; Deferred[IngestResult] firing after the commit."""
+        return self.writer.submit(self._ingest, record)
+
+    def record_processing(self, result: ProcessingResult) -> Any:
+        """Commit the pipeline's outcome; Deferred[list of new delivery ids]."""
+        return self.writer.submit(self._processed, result)
+
+    def record_delivery(self, update: DeliveryUpdate) -> Any:
+        """Commit a delivery attempt's outcome; Deferred[None]."""
+        return self.writer.submit(self._delivery, update)
+
+    def is_ingest(self, op: Any) -> bool:
+        return op is self._ingest
+
+    def is_processing(self, op: Any) -> bool:
+        return op is self._processed
+
+    # -- reads -------------------------------------------------------------------------
+
+    def read(self, query: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Run ``query(conn, *args, **kwargs)`` in a read thread; Deferred[its result]."""
+        return threads.deferToThreadPool(self._reactor, self._pool, self._read, query,
+                                         args, kwargs)
+
+    def _read(self, query: Callable, args: tuple, kwargs: dict) -> Any:
+        with self.engine.connect() as conn:
+            return query(conn, *args, **kwargs)

@@ -1,0 +1,153 @@
+"""
+The group-commit writer: one thread that owns every write to the store.
+
+Why a thread that commits whatever is queued as soon as it is free: every sender waits for its
+ACK, and the ACK waits for the commit. One commit per message caps near the disk's fsync rate;
+a fixed batching window makes each sender wait for the window. A writer that takes everything
+queued while the previous commit was running batches exactly as much as the load offers: one
+message when the engine is idle (lowest latency), hundreds under load (highest throughput).
+
+Writes are expressed as :class:`WriteOp` objects that apply a whole list of items in one go
+(``executemany``), so a batch of a thousand messages costs a handful of statements. A batch
+that fails is retried item by item, so one poisoned item fails alone and the others commit.
+
+Deferreds are created and fired on the reactor thread; the writer thread hands results back
+with a single ``callFromThread`` per batch.
+
+test-case-name: tests.store.test_writer
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Callable, Sequence
+
+from twisted.internet import defer
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class WriteOp:
+    """A kind of write applied to many items in one transaction (runs in the writer thread).
+
+    ``rank`` orders the kinds inside a transaction: a message is inserted before the
+    deliveries that name it when both land in the same batch.
+    """
+
+    rank = 50
+
+    def apply(self, conn: Any, items: Sequence[Any]) -> list[Any]:
+        """Write ``items`` on ``conn`` (inside an open transaction); return one result each."""
+        raise NotImplementedError
+
+
+class GroupCommitWriter:
+    """Runs :class:`WriteOp` items in group commits on a thread of its own."""
+
+    def __init__(self, engine: Any, reactor: Any, *, batch_max: int = 1000,
+                 after_commit: Callable[[list[tuple[WriteOp, Any, Any]]], None] | None = None):
+        self._engine = engine
+        self._reactor = reactor
+        self._batch_max = batch_max
+        self._after_commit = after_commit
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopped = defer.Deferred()
+        self.batches = 0
+        self.items = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="aiguillage-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, op: WriteOp, item: Any) -> defer.Deferred:
+        """Queue ``item`` for ``op``; return a Deferred firing with its result after commit.
+
+        Called on the reactor thread.
+        """
+        d = defer.Deferred()
+        self._queue.put((op, item, d))
+        return d
+
+    def stop(self) -> defer.Deferred:
+        """Commit what is queued, then end the thread; Deferred fires when it has ended."""
+        if self._thread is None:
+            return defer.succeed(None)
+        self._queue.put(_STOP)
+        return self._stopped
+
+    # -- writer thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch, stopping = self._take_batch()
+            if batch:
+                self._commit(batch)
+        self._reactor.callFromThread(self._stopped.callback, None)
+
+    def _take_batch(self) -> tuple[list, bool]:
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        while len(batch) < self._batch_max:
+            try:
+                entry = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if entry is _STOP:
+                return batch, True
+            batch.append(entry)
+        return batch, False
+
+    def _commit(self, batch: list) -> None:
+        try:
+            outcomes = self._apply(batch)
+        except Exception:
+            log.exception("group commit of %d items failed; retrying them one by one", len(batch))
+            outcomes = [self._apply_one(entry) for entry in batch]
+        self.batches += 1
+        self.items += len(batch)
+        if self._after_commit is not None:
+            committed = [(op, item, ok) for (op, item, _), (ok, _) in zip(batch, outcomes)]
+            try:
+                self._after_commit(committed)
+            except Exception:
+                log.exception("after-commit hook failed")
+        self._reactor.callFromThread(_fire_all, [d for _, _, d in batch], outcomes)
+
+    def _apply(self, batch: list) -> list[tuple[bool, Any]]:
+        """One transaction for the whole batch; results in the order of ``batch``."""
+        groups: dict[WriteOp, list[int]] = {}
+        for index, (op, _, _) in enumerate(batch):
+            groups.setdefault(op, []).append(index)
+        outcomes: list[tuple[bool, Any]] = [(False, None)] * len(batch)
+        with self._engine.begin() as conn:  # transaction boundary: one group commit
+            for op in sorted(groups, key=lambda o: o.rank):
+                indexes = groups[op]
+                results = op.apply(conn, [batch[i][1] for i in indexes])
+                for i, result in zip(indexes, results):
+                    outcomes[i] = (True, result)
+        return outcomes
+
+    def _apply_one(self, entry: tuple) -> tuple[bool, Any]:
+        op, item, _ = entry
+        try:
+            with self._engine.begin() as conn:  # transaction boundary: one item, after a failed batch
+                return True, op.apply(conn, [item])[0]
+        except Exception as exc:
+            log.exception("write of one %s item failed", type(op).__name__)
+            return False, exc
+
+
+def _fire_all(deferreds: list[defer.Deferred], outcomes: list[tuple[bool, Any]]) -> None:
+    """Fire a batch's Deferreds on the reactor thread."""
+    for d, (ok, result) in zip(deferreds, outcomes):
+        if ok:
+            d.callback(result)
+        else:
+            d.errback(result)
