@@ -113,7 +113,7 @@ class GroupCommitWriter:
         self.batches += 1
         self.items += len(batch)
         if self._after_commit is not None:
-            committed = [(op, item, ok) for (op, item, _), (ok, _) in zip(batch, outcomes)]
+            committed = [(op, item, result) for (op, item, _), (_, result) in zip(batch, outcomes)]
             try:
                 self._after_commit(committed)
             except Exception:
