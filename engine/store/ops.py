@@ -55,6 +55,16 @@ class IdAllocator:
                 self._next += grab
             return ids
 
+    def reserve(self, count: int) -> None:
+        """Make sure the next ``take(count)`` needs no database round trip.
+
+        The writer calls this (through :meth:`WriteOp.prepare`) before it opens a batch's
+        transaction; what is left of the current block is skipped when it is too short.
+        """
+        with self._lock:
+            if self._end - self._next < count:
+                self._reserve(max(self._block_size, count))
+
     def _reserve(self, size: int) -> None:
         stmt = (
             update(id_blocks)
@@ -82,6 +92,9 @@ class IngestOp(WriteOp):
     def __init__(self, message_ids: IdAllocator, node: str):
         self._ids = message_ids
         self._node = node
+
+    def prepare(self, items: Sequence[InboundRecord]) -> None:
+        self._ids.reserve(len(items))
 
     def apply(self, conn: Any, items: Sequence[InboundRecord]) -> list[IngestResult]:
         ids = self._ids.take(len(items))
@@ -150,6 +163,10 @@ class ProcessedOp(WriteOp):
 
     def __init__(self, delivery_ids: IdAllocator):
         self._ids = delivery_ids
+
+    def prepare(self, items: Sequence[ProcessingResult]) -> None:
+        # An upper bound: results for messages no longer RECEIVED leave a gap in the ids.
+        self._ids.reserve(sum(len(r.deliveries) for r in items))
 
     def apply(self, conn: Any, items: Sequence[ProcessingResult]) -> list[list[int] | None]:
         """Results are the new delivery ids, or None for a message no longer RECEIVED.

@@ -39,6 +39,14 @@ class WriteOp:
 
     rank = 50
 
+    def prepare(self, items: Sequence[Any]) -> None:
+        """Get ready to apply ``items``, before the batch's transaction opens.
+
+        Anything that needs a transaction of its own (reserving ids) belongs here: on SQLite,
+        a second transaction started from inside a batch that has already written waits for
+        that batch's own write lock until the busy timeout.
+        """
+
     def apply(self, conn: Any, items: Sequence[Any]) -> list[Any]:
         """Write ``items`` on ``conn`` (inside an open transaction); return one result each."""
         raise NotImplementedError
@@ -126,6 +134,8 @@ class GroupCommitWriter:
         for index, (op, _, _) in enumerate(batch):
             groups.setdefault(op, []).append(index)
         outcomes: list[tuple[bool, Any]] = [(False, None)] * len(batch)
+        for op, indexes in groups.items():
+            op.prepare([batch[i][1] for i in indexes])
         with self._engine.begin() as conn:  # transaction boundary: one group commit
             for op in sorted(groups, key=lambda o: o.rank):
                 indexes = groups[op]
@@ -137,6 +147,7 @@ class GroupCommitWriter:
     def _apply_one(self, entry: tuple) -> tuple[bool, Any]:
         op, item, _ = entry
         try:
+            op.prepare([item])
             with self._engine.begin() as conn:  # transaction boundary: one item, after a failed batch
                 return True, op.apply(conn, [item])[0]
         except Exception as exc:
