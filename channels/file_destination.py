@@ -1,0 +1,217 @@
+"""
+The ``file`` destination: write each message to its own file in a directory.
+
+Files are how many laboratory and archiving systems still pick up HL7, usually by polling a
+directory. Two things matter to them: never to see half a file, and never to lose one that
+was reported written. So each message is written under a temporary dot-name in the target
+directory, flushed to disk, renamed over its final name (atomic on POSIX) and the directory
+entry itself flushed; only then is the delivery reported SENT. Rewriting the same message
+after a crash replaces the same file, which keeps at-least-once delivery harmless.
+
+Disk I/O never runs on the reactor: each destination instance (one per lane) owns a one-thread
+pool, so a slow or hung mount stalls its own lane and nothing else.
+
+File names come from a ``str.format`` template checked when the destination is built: an
+unknown placeholder, or anything that could leave the directory, is refused then rather
+than failing every delivery later.
+
+test-case-name: tests.channels.test_file_destination
+"""
+from __future__ import annotations
+
+import errno
+import os
+import string
+import time
+import uuid
+from typing import Any, Mapping
+
+from twisted.internet import defer, threads
+from twisted.python.threadpool import ThreadPool
+
+from channels.options import label, resolve
+from engine.interfaces import (
+    ConnectorSpec, DeliveryContext, DeliveryFailed, DeliveryOutcome, OptionSpec)
+
+DEFAULT_TEMPLATE = "{channel}-{message_id:012d}.hl7"
+PLACEHOLDERS = ("channel", "destination", "message_id", "delivery_id", "control_id",
+                "message_type", "date", "time")
+LINE_ENDINGS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
+_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
+_MISSING = "unknown"  # stands for an absent control id or message type in a name
+
+SPEC = ConnectorSpec(
+    role="destination", type_name="file",
+    help="Write each message atomically to its own file in a directory.",
+    options=(
+        OptionSpec("directory", "path", required=True, help="created if missing"),
+        OptionSpec("filename", "str", default=DEFAULT_TEMPLATE,
+                   help="placeholders: " + ", ".join(PLACEHOLDERS)),
+        OptionSpec("fsync", "bool", default=True,
+                   help="flush file and directory to disk before reporting SENT"),
+        OptionSpec("line_endings", "str", default="cr", choices=tuple(LINE_ENDINGS),
+                   help="segment separator written: cr (as HL7 sends it), lf or crlf"),
+    ))
+
+
+class FileDestination:
+    """Write each payload to ``directory``, named by the ``filename`` template."""
+
+    def __init__(self, name: str, channel: str, lane: int, options: Mapping[str, Any],
+                 reactor: Any):
+        values = resolve(SPEC, name, options)
+        self.name = name
+        self.channel = channel
+        self.lane = lane
+        self.directory = values["directory"]
+        self.template = values["filename"]
+        self.fsync = values["fsync"]
+        self.line_ending = LINE_ENDINGS[values["line_endings"]]
+        check_template(self.template, label(SPEC, name))
+        self._reactor = reactor
+        self._pool = ThreadPool(minthreads=0, maxthreads=1,
+                                name=f"file-destination-{channel}-{name}-{lane}")
+        self._shutdown_trigger: Any = None
+
+    def start(self) -> None:
+        """Start the writing thread (stopped with the reactor if stop() is never called)."""
+        if self._shutdown_trigger is None:
+            self._pool.start()
+            self._shutdown_trigger = self._reactor.addSystemEventTrigger(
+                "during", "shutdown", self._pool.stop)
+
+    def stop(self) -> None:
+        """Stop the writing thread, after the write under way if any."""
+        if self._shutdown_trigger is not None:
+            self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
+            self._shutdown_trigger = None
+            self._pool.stop()
+
+    def send(self, payload: bytes, context: DeliveryContext) -> defer.Deferred:
+        """Write ``payload``; Deferred[DeliveryOutcome] whose response is the file's path."""
+        if self._shutdown_trigger is None:
+            return defer.fail(RuntimeError(f"{label(SPEC, self.name)}: send() before start()"))
+        try:
+            fields = name_fields(context, self.name, self._reactor.seconds())
+            filename = render(self.template, fields)
+        except ValueError as error:
+            return defer.fail(DeliveryFailed(f"{label(SPEC, self.name)}: {error}",
+                                             retryable=False))
+        path = os.path.join(self.directory, filename)
+        data = convert_line_endings(payload, self.line_ending)
+        written = threads.deferToThreadPool(self._reactor, self._pool, write_atomically,
+                                            path, data, self.fsync)
+        written.addCallbacks(lambda final: DeliveryOutcome(response=os.fsencode(final),
+                                                           detail="written"),
+                             self._write_failed, errbackArgs=(path,))
+        return written
+
+    def _write_failed(self, failure: Any, path: str) -> Any:
+        failure.trap(OSError)
+        error = failure.value
+        code = errno.errorcode.get(error.errno, "") if error.errno else ""
+        reason = f"[{code}] {error.strerror}" if code else str(error)
+        raise DeliveryFailed(f"{label(SPEC, self.name)}: cannot write {path}: {reason}",
+                             retryable=True)
+
+
+def name_fields(context: DeliveryContext, destination: str, seconds: float) -> dict[str, Any]:
+    """The values a file name template may use; ``date`` and ``time`` are UTC at ``seconds``."""
+    now = time.gmtime(seconds)
+    return {"channel": sanitise(context.channel), "destination": sanitise(destination),
+            "message_id": context.message_id, "delivery_id": context.delivery_id,
+            "control_id": sanitise(context.control_id),
+            "message_type": sanitise(context.message_type),
+            "date": time.strftime("%Y%m%d", now), "time": time.strftime("%H%M%S", now)}
+
+
+def sanitise(value: str | None) -> str:
+    """``value`` safe in a file name: characters outside ``[A-Za-z0-9._-]`` become ``_``."""
+    if not value:
+        return _MISSING
+    return "".join(char if char in _SAFE else "_" for char in value)
+
+
+def check_template(template: str, who: str) -> None:
+    """Refuse a file name template that names unknown fields or could leave the directory."""
+    if "/" in template or "\\" in template or ".." in template:
+        raise ValueError(f'{who}: filename template "{template}" must not contain "/", '
+                         '"\\" or "..": files stay in the configured directory')
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template)
+                  if field is not None]
+    except ValueError as error:
+        raise ValueError(f'{who}: filename template "{template}" is malformed: {error}') from None
+    for field in fields:
+        if field not in PLACEHOLDERS:
+            raise ValueError(f'{who}: unknown placeholder "{{{field}}}" in filename template '
+                             f'"{template}"; known: {", ".join(PLACEHOLDERS)}')
+    sample = {"channel": "adt", "destination": "lab", "message_id": 1, "delivery_id": 1,
+              "control_id": "MSG00001", "message_type": "ADT_A01", "date": "20240101",
+              "time": "120000"}
+    try:
+        render(template, sample)
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        raise ValueError(f'{who}: filename template "{template}" cannot be used: '
+                         f"{error}") from None
+
+
+def render(template: str, fields: Mapping[str, Any]) -> str:
+    """The file name for ``fields``; raise ValueError if it is not a plain name."""
+    name = template.format_map(fields)
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f'filename template "{template}" gives an unusable name {name!r}')
+    return name
+
+
+def convert_line_endings(payload: bytes, ending: bytes) -> bytes:
+    """``payload`` with each segment separator (CR, CRLF or LF) written as ``ending``.
+
+    CR is HL7's own separator: asking for it writes the payload byte for byte.
+    """
+    if ending == b"\r":
+        return payload
+    segments = payload.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r")
+    return ending.join(segments)
+
+
+def write_atomically(path: str, data: bytes, fsync: bool) -> str:
+    """Write ``data`` to ``path`` all at once or not at all; returns ``path``.
+
+    Runs in the destination's thread, never on the reactor. The temporary file is a dot-name
+    in the same directory (so that the rename stays on one file system and pollers matching
+    ``*.hl7`` ignore it), created exclusively with the umask's permissions.
+    """
+    directory, filename = os.path.split(path)
+    os.makedirs(directory, exist_ok=True)
+    temporary = os.path.join(directory, f".{filename}.{uuid.uuid4().hex}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+    if fsync:
+        _fsync_directory(directory)
+    return path
+
+
+def _fsync_directory(directory: str) -> None:
+    """Flush the directory entry, so the rename itself survives a power cut."""
+    descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

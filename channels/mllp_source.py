@@ -1,0 +1,233 @@
+"""
+The ``mllp`` source: an MLLP (optionally TLS) listener handing each frame to the engine.
+
+:mod:`mllp.protocol` owns the wire: framing, ordered ACKs, oversize refusal, idle timeouts and
+backpressure. This connector is the *sink* that protocol talks to, translating its two calls
+into the engine's :class:`~engine.interfaces.Receiver`: ``receive`` (persist, then answer
+with the ACK the engine built) and ``frame_error`` (store what could not be framed). It adds
+what only a connector knows: the channel name, the listening port, and a graceful stop that
+lets every frame already read be persisted and acknowledged before its connection closes, so
+a restart never drops a message a sender believes it delivered.
+
+test-case-name: tests.channels.test_mllp_source
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from OpenSSL import SSL, crypto
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from channels.options import label, require_positive, resolve
+from engine.interfaces import ConnectorSpec, OptionSpec, PeerInfo
+from mllp.framing import DEFAULT_MAX_FRAME_SIZE
+from mllp.protocol import (
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PENDING, MLLPServerFactory, MLLPServerProtocol, Peer)
+from mllp.tls import server_endpoint, server_tls_options
+
+DRAIN_TIMEOUT = 30.0  # seconds stop() waits for the engine to answer frames already read
+
+log = Logger()
+
+SPEC = ConnectorSpec(
+    role="source", type_name="mllp",
+    help="Listen for HL7 v2 over MLLP, or MLLP over TLS when tls_cert and tls_key are set.",
+    options=(
+        OptionSpec("host", "str", default="127.0.0.1", help="address to listen on"),
+        OptionSpec("port", "port", required=True, help="0 picks a free port"),
+        OptionSpec("max_frame_size", "size", default=DEFAULT_MAX_FRAME_SIZE,
+                   help="largest frame accepted (default 16 MiB)"),
+        OptionSpec("idle_timeout", "duration", default=DEFAULT_IDLE_TIMEOUT,
+                   help="close a connection silent this long"),
+        OptionSpec("max_pending", "int", default=DEFAULT_MAX_PENDING,
+                   help="frames awaiting their ACK before reading pauses"),
+        OptionSpec("tls_cert", "path", help="PEM certificate (and chain): enables TLS"),
+        OptionSpec("tls_key", "path", help="PEM private key of tls_cert"),
+        OptionSpec("tls_ca", "path", help="PEM CA bundle verifying client certificates"),
+        OptionSpec("tls_require_client_cert", "bool", default=False,
+                   help="refuse clients without a certificate signed by tls_ca"),
+    ))
+
+
+class _SourceProtocol(MLLPServerProtocol):
+    """The server protocol, reporting its connections to the factory so stop() can close them."""
+
+    factory: "_SourceFactory"
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.factory.open_protocols.add(self)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        super().connectionLost(reason)
+        self.factory.open_protocols.discard(self)
+        waiters, self.factory.close_waiters = self.factory.close_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+
+class _SourceFactory(MLLPServerFactory):
+    protocol = _SourceProtocol
+
+    def __init__(self, sink: Any, **options: Any):
+        super().__init__(sink, **options)
+        self.open_protocols: set[_SourceProtocol] = set()
+        self.close_waiters: list[defer.Deferred] = []
+
+
+class MLLPSource:
+    """Listen on ``host:port`` and hand frames to ``receiver`` for ``channel``.
+
+    Built from resolved ``options`` (see :data:`SPEC`); raises :class:`ValueError` for a bad
+    combination, and reads TLS files here, at build time, so that a wrong path is reported
+    with the configuration rather than on the first connection.
+    """
+
+    def __init__(self, name: str, channel: str, options: Mapping[str, Any], receiver: Any,
+                 reactor: Any):
+        values = resolve(SPEC, name, options)
+        require_positive(SPEC, name, values, "max_frame_size", "idle_timeout", "max_pending")
+        self.name = name
+        self.channel = channel
+        self.host = values["host"]
+        self.port = values["port"]
+        self._receiver = receiver
+        self._reactor = reactor
+        self._tls = _tls_options(name, values)
+        self._factory = _SourceFactory(
+            self, max_frame_size=values["max_frame_size"], idle_timeout=values["idle_timeout"],
+            max_pending=values["max_pending"], clock=reactor,
+            transport_name="mllp+tls" if self._tls is not None else "mllp")
+        self._listening: Any = None
+        self._outstanding: set[defer.Deferred] = set()  # frames the engine has not answered
+        self._idle_waiters: list[defer.Deferred] = []
+
+    def start(self) -> defer.Deferred:
+        """Listen; the Deferred fires once bound, with :attr:`port` set to the real port."""
+        endpoint = server_endpoint(self._reactor, self.host, self.port, self._tls)
+        listening = endpoint.listen(self._factory)
+        listening.addCallback(self._bound)
+        return listening
+
+    def _bound(self, port: Any) -> None:
+        self._listening = port
+        self.port = port.getHost().port
+        log.info("MLLP source {name} of channel {channel} listening on {host}:{port}",
+                 name=self.name, channel=self.channel, host=self.host, port=self.port)
+
+    @defer.inlineCallbacks
+    def stop(self) -> Any:
+        """Stop accepting, let frames already read be answered, then close every connection.
+
+        Returns a Deferred firing once all connections are gone. Reading pauses first, so a
+        busy sender cannot hold the stop open; after :data:`DRAIN_TIMEOUT` seconds without an
+        answer from the engine, connections are aborted.
+        """
+        if self._listening is not None:
+            listening, self._listening = self._listening, None
+            yield listening.stopListening()
+        for protocol in list(self._factory.open_protocols):
+            protocol.transport.pauseProducing()
+        drained = yield self._drain()
+        for protocol in list(self._factory.open_protocols):
+            if drained:
+                protocol.transport.loseConnection()
+            else:
+                protocol.transport.abortConnection()
+        while self._factory.open_protocols:
+            waiter: defer.Deferred = defer.Deferred()
+            self._factory.close_waiters.append(waiter)
+            yield waiter
+
+    @defer.inlineCallbacks
+    def _drain(self) -> Any:
+        """Wait until no frame awaits the engine's answer; True if that happened in time.
+
+        New frames may still arrive meanwhile (the protocol resumes reading when its own
+        backpressure eases), hence the loop; the deadline bounds it.
+        """
+        deadline = self._reactor.seconds() + DRAIN_TIMEOUT
+        while self._outstanding:
+            remaining = deadline - self._reactor.seconds()
+            if remaining <= 0:
+                log.warn("MLLP source {name}: {count} frame(s) still unanswered after "
+                         "{timeout} s; aborting connections", name=self.name,
+                         count=len(self._outstanding), timeout=DRAIN_TIMEOUT)
+                return False
+            idle: defer.Deferred = defer.Deferred()
+            self._idle_waiters.append(idle)
+            timer = self._reactor.callLater(remaining, _fire_once, idle)
+            yield idle
+            if timer.active():
+                timer.cancel()
+        # The protocol writes an ACK in a callback added after ours: let that chain finish.
+        yield _next_turn(self._reactor)
+        return True
+
+    # --- the sink API of mllp.protocol -------------------------------------------------
+
+    def receive(self, payload: bytes, peer: Peer) -> defer.Deferred:
+        """Hand one frame to the engine; the Deferred fires with the ACK to write back."""
+        answer = defer.maybeDeferred(self._receiver.receive, self.channel, payload,
+                                     peer_info(peer))
+        self._outstanding.add(answer)
+        answer.addBoth(self._answered, answer)
+        return answer
+
+    def _answered(self, result: Any, answer: defer.Deferred) -> Any:
+        self._outstanding.discard(answer)
+        if not self._outstanding:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                _fire_once(waiter)
+        return result
+
+    def frame_error(self, peer: Peer, error: Exception, prefix: bytes) -> defer.Deferred:
+        """Have the engine store the start of a frame that could not be accepted."""
+        return defer.maybeDeferred(self._receiver.reject, self.channel, prefix,
+                                   peer_info(peer), str(error))
+
+    def stats(self) -> dict[str, int]:
+        """Counters for status and metrics, as kept by the MLLP server factory."""
+        factory = self._factory
+        return {"connections_open": factory.connections_open,
+                "frames_received": factory.frames_received,
+                "bytes_discarded": factory.bytes_discarded,
+                "oversized_frames": factory.oversized_frames}
+
+
+def peer_info(peer: Peer) -> PeerInfo:
+    """The engine's description of a peer, from the MLLP layer's own (same fields)."""
+    return PeerInfo(peer.transport, peer.address, peer.client_certificate)
+
+
+def _tls_options(name: str, values: Mapping[str, Any]) -> Any:
+    """Server TLS options when a certificate is configured, else None (plain MLLP)."""
+    cert, key, ca = values["tls_cert"], values["tls_key"], values["tls_ca"]
+    if (cert is None) != (key is None):
+        raise ValueError(f"{label(SPEC, name)}: tls_cert and tls_key go together")
+    if cert is None:
+        if ca is not None or values["tls_require_client_cert"]:
+            raise ValueError(f"{label(SPEC, name)}: tls_ca and tls_require_client_cert "
+                             "need tls_cert and tls_key")
+        return None
+    if values["tls_require_client_cert"] and ca is None:
+        raise ValueError(f"{label(SPEC, name)}: tls_require_client_cert needs tls_ca "
+                         "to verify client certificates")
+    try:
+        return server_tls_options(cert, key, ca, values["tls_require_client_cert"])
+    except (OSError, ValueError, SSL.Error, crypto.Error) as error:
+        raise ValueError(f"{label(SPEC, name)}: cannot load TLS files: {error}") from error
+
+
+def _fire_once(waiter: defer.Deferred) -> None:
+    if not waiter.called:
+        waiter.callback(None)
+
+
+def _next_turn(reactor: Any) -> defer.Deferred:
+    """A Deferred firing on the reactor's next iteration."""
+    turn: defer.Deferred = defer.Deferred()
+    reactor.callLater(0, turn.callback, None)
+    return turn

@@ -1,0 +1,166 @@
+"""
+The ``file`` destination: names from templates, atomic writes in a thread, errors.
+
+test-case-name: tests.channels.test_file_destination
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from channels.file_destination import (
+    FileDestination, check_template, convert_line_endings, name_fields, render, sanitise,
+    write_atomically)
+from engine.interfaces import DeliveryContext, DeliveryFailed
+from tests.channels.fakes import message
+
+WHO = 'destination "archive" (file)'
+
+
+def context(**changes) -> DeliveryContext:
+    values = dict(channel="adt", message_id=42, delivery_id=7, control_id="C1",
+                  message_type="ADT^A01", attempt=1)
+    values.update(changes)
+    return DeliveryContext(**values)
+
+
+class FileDestinationTests(unittest.TestCase):
+    timeout = 10
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="aiguillage-file-")
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
+
+    def destination(self, **options) -> FileDestination:
+        options.setdefault("directory", os.path.join(self.root, "out"))
+        destination = FileDestination("archive", "adt", 0, options, reactor)
+        destination.start()
+        self.addCleanup(destination.stop)
+        return destination
+
+    @defer.inlineCallbacks
+    def test_writes_the_payload_under_the_default_name(self):
+        """If a message is sent, then its file exists with the bytes, directory created."""
+        outcome = yield self.destination().send(message("C1"), context())
+        path = os.path.join(self.root, "out", "adt-000000000042.hl7")
+        self.assertEqual(outcome.response, os.fsencode(path))
+        with open(path, "rb") as written:
+            self.assertEqual(written.read(), message("C1"))
+
+    @defer.inlineCallbacks
+    def test_no_temporary_file_is_left_behind(self):
+        """If several messages are written, then only their final files remain."""
+        destination = self.destination(fsync=False)
+        for message_id in range(1, 4):
+            yield destination.send(message(f"C{message_id}"), context(message_id=message_id))
+        self.assertEqual(sorted(os.listdir(os.path.join(self.root, "out"))),
+                         [f"adt-00000000000{n}.hl7" for n in range(1, 4)])
+
+    @defer.inlineCallbacks
+    def test_resending_replaces_the_same_file(self):
+        """If a delivery is retried after a crash, then the file is rewritten, not doubled."""
+        destination = self.destination()
+        yield destination.send(b"first\r", context())
+        outcome = yield destination.send(b"second\r", context())
+        with open(os.fsdecode(outcome.response), "rb") as written:
+            self.assertEqual(written.read(), b"second\r")
+        self.assertEqual(len(os.listdir(os.path.join(self.root, "out"))), 1)
+
+    @defer.inlineCallbacks
+    def test_a_templated_name_is_used(self):
+        destination = self.destination(filename="{control_id}_{message_type}.txt")
+        outcome = yield destination.send(b"x\r", context(control_id="A/B C"))
+        self.assertEqual(os.path.basename(os.fsdecode(outcome.response)), "A_B_C_ADT_A01.txt")
+
+    @defer.inlineCallbacks
+    def test_line_endings_are_converted_on_write(self):
+        outcome = yield self.destination(line_endings="crlf").send(b"MSH|1\rPID|1\r",
+                                                                    context())
+        with open(os.fsdecode(outcome.response), "rb") as written:
+            self.assertEqual(written.read(), b"MSH|1\r\nPID|1\r\n")
+
+    @defer.inlineCallbacks
+    def test_unwritable_directory_is_a_retryable_failure_naming_the_path(self):
+        """If the directory lies under a regular file, then ENOTDIR is reported, retryable."""
+        blocker = os.path.join(self.root, "not-a-directory")
+        with open(blocker, "w"):
+            pass
+        sent = self.destination(directory=os.path.join(blocker, "out")).send(b"x\r", context())
+        failed = yield self.assertFailure(sent, DeliveryFailed)
+        self.assertTrue(failed.retryable)
+        self.assertIn(f"cannot write {blocker}/out/adt-000000000042.hl7: [ENOTDIR] "
+                      "Not a directory", failed.reason)
+
+    def test_send_before_start_is_refused(self):
+        destination = FileDestination("archive", "adt", 0, {"directory": self.root}, reactor)
+        return self.assertFailure(destination.send(b"x\r", context()), RuntimeError)
+
+
+@pytest.mark.parametrize("template, complaint", [
+    ("{patient}.hl7", 'unknown placeholder "{patient}"'),
+    ("{channel.upper}.hl7", 'unknown placeholder "{channel.upper}"'),
+    ("{}.hl7", 'unknown placeholder "{}"'),
+    ("../{channel}.hl7", 'must not contain "/", "\\" or ".."'),
+    ("sub/{channel}.hl7", "must not contain"),
+    ("{channel", "is malformed"),
+    ("{channel:012d}.hl7", "cannot be used"),
+])
+def test_bad_templates_are_refused_at_build_time(template, complaint):
+    """If a template names unknown fields or could leave the directory, then it is refused."""
+    with pytest.raises(ValueError) as raised:
+        FileDestination("archive", "adt", 0, {"directory": "/tmp", "filename": template},
+                        reactor)
+    assert str(raised.value).startswith(f"{WHO}: ")
+    assert complaint in str(raised.value)
+
+
+def test_bad_line_endings_are_refused():
+    with pytest.raises(ValueError, match="line_endings must be one of cr, lf, crlf"):
+        FileDestination("archive", "adt", 0, {"directory": "/tmp", "line_endings": "lfcr"},
+                        reactor)
+
+
+def test_check_template_accepts_format_specs_on_numbers():
+    check_template("{date}-{message_id:08d}-{control_id}.hl7", WHO)
+
+
+def test_every_placeholder_is_filled_and_sanitised():
+    """If the template uses every field, then unsafe characters become underscores."""
+    fields = name_fields(context(control_id="A/B C", message_type=None), "archive",
+                         1_704_164_645)  # 2024-01-02 03:04:05 UTC
+    name = render("{destination}_{channel}_{message_id}_{delivery_id}_{control_id}_"
+                  "{message_type}_{date}_{time}.txt", fields)
+    assert name == "archive_adt_42_7_A_B_C_unknown_20240102_030405.txt"
+
+
+def test_render_refuses_a_name_that_is_only_dots():
+    with pytest.raises(ValueError, match="unusable name '.'"):
+        render("{control_id}", {"control_id": "."})
+
+
+def test_sanitise_keeps_safe_characters_and_marks_absent_values():
+    assert sanitise("ADT^A01") == "ADT_A01"
+    assert sanitise("ok.1_2-3") == "ok.1_2-3"
+    assert sanitise(None) == sanitise("") == "unknown"
+
+
+@pytest.mark.parametrize("ending, expected", [
+    (b"\r", b"A\rB\r\nC\n"),  # cr: byte for byte
+    (b"\n", b"A\nB\nC\n"),
+    (b"\r\n", b"A\r\nB\r\nC\r\n"),
+])
+def test_convert_line_endings(ending, expected):
+    assert convert_line_endings(b"A\rB\r\nC\n", ending) == expected
+
+
+def test_write_atomically_removes_its_temporary_file_on_failure(tmp_path):
+    """If the final name cannot be taken, then no temporary file is left behind."""
+    (tmp_path / "taken.hl7").mkdir()  # a directory where the file should go
+    with pytest.raises(OSError):
+        write_atomically(str(tmp_path / "taken.hl7"), b"x", fsync=True)
+    assert os.listdir(tmp_path) == ["taken.hl7"]
