@@ -51,9 +51,12 @@ def received_messages(conn: Any, after_id: int, limit: int) -> list[Any]:
 def status_counts(conn: Any, now: float | None = None) -> dict:
     """Per channel and destination: counts by status and the rate over the last minute.
 
-    Shaped for ``aiguillage status --json``: ``{channel: {"received": n, "filtered": n,
-    "errored": n, "duplicates": n, "rate_in": msgs/s, "destinations": {name: {"queued": n,
-    "sent": n, "errored": n, "rate_out": msgs/s}}}}``.
+    Shaped for ``aiguillage status --json``. Both a channel and each of its destinations carry
+    ``received``, ``filtered``, ``queued``, ``sent``, ``errored`` and ``rate`` (per second,
+    over the last minute: messages in for a channel, deliveries sent for a destination). A
+    channel's ``queued`` and ``sent`` add up its destinations'; its ``errored`` counts
+    messages that could not be read or processed plus deliveries parked in ERROR. Extra keys:
+    ``pending`` (committed, not yet processed), ``duplicates``, ``retrying``.
     """
     now = time.time() if now is None else now
     report: dict = {}
@@ -61,36 +64,40 @@ def status_counts(conn: Any, now: float | None = None) -> dict:
         select(messages.c.channel, messages.c.status, func.count())
         .group_by(messages.c.channel, messages.c.status)
     ):
-        entry = _channel_entry(report, channel)
+        entry = channel_entry(report, channel)
         entry["received"] += count
-        entry[_MESSAGE_KEYS[status]] += count
+        key = _MESSAGE_KEYS.get(status)
+        if key:
+            entry[key] += count
     for channel, count in conn.execute(
         select(messages.c.channel, func.count())
         .where(messages.c.received_at >= now - RATE_WINDOW)
         .group_by(messages.c.channel)
     ):
-        _channel_entry(report, channel)["rate_in"] = round(count / RATE_WINDOW, 2)
+        channel_entry(report, channel)["rate"] = round(count / RATE_WINDOW, 2)
     _destination_counts(conn, report, now)
     return report
 
 
-_MESSAGE_KEYS = {st.RECEIVED: "pending", st.FILTERED: "filtered", st.TRANSFORMED: "processed",
-                 st.ERROR: "errored", st.DUPLICATE: "duplicates"}
+_MESSAGE_KEYS = {st.RECEIVED: "pending", st.FILTERED: "filtered", st.ERROR: "errored",
+                 st.DUPLICATE: "duplicates"}
 _DELIVERY_KEYS = {st.QUEUED: "queued", st.SENT: "sent", st.ERROR: "errored"}
+_COUNT_KEYS = ("received", "filtered", "queued", "sent", "errored")
 
 
-def _channel_entry(report: dict, channel: str) -> dict:
+def channel_entry(report: dict, channel: str) -> dict:
+    """The report's entry for ``channel``, created with zero counts if absent."""
     if channel not in report:
-        report[channel] = {"received": 0, "pending": 0, "filtered": 0, "processed": 0,
-                           "errored": 0, "duplicates": 0, "rate_in": 0.0, "destinations": {}}
+        report[channel] = dict.fromkeys(_COUNT_KEYS, 0) | {
+            "pending": 0, "duplicates": 0, "rate": 0.0, "destinations": {}}
     return report[channel]
 
 
-def _destination_entry(report: dict, channel: str, destination: str) -> dict:
-    destinations = _channel_entry(report, channel)["destinations"]
+def destination_entry(report: dict, channel: str, destination: str) -> dict:
+    """The report's entry for one destination of ``channel``, created if absent."""
+    destinations = channel_entry(report, channel)["destinations"]
     if destination not in destinations:
-        destinations[destination] = {"queued": 0, "sent": 0, "errored": 0, "retrying": 0,
-                                     "rate_out": 0.0}
+        destinations[destination] = dict.fromkeys(_COUNT_KEYS, 0) | {"retrying": 0, "rate": 0.0}
     return destinations[destination]
 
 
@@ -99,19 +106,25 @@ def _destination_counts(conn: Any, report: dict, now: float) -> None:
         select(deliveries.c.channel, deliveries.c.destination, deliveries.c.status, func.count())
         .group_by(deliveries.c.channel, deliveries.c.destination, deliveries.c.status)
     ):
-        _destination_entry(report, channel, destination)[_DELIVERY_KEYS[status]] += count
+        entry = destination_entry(report, channel, destination)
+        entry["received"] += count
+        entry[_DELIVERY_KEYS[status]] += count
+        if status != st.ERROR:
+            channel_entry(report, channel)[_DELIVERY_KEYS[status]] += count
+        else:
+            channel_entry(report, channel)["errored"] += count
     for channel, destination, count in conn.execute(
         select(deliveries.c.channel, deliveries.c.destination, func.count())
         .where(deliveries.c.status == st.QUEUED, deliveries.c.attempts > 0)
         .group_by(deliveries.c.channel, deliveries.c.destination)
     ):
-        _destination_entry(report, channel, destination)["retrying"] = count
+        destination_entry(report, channel, destination)["retrying"] = count
     for channel, destination, count in conn.execute(
         select(deliveries.c.channel, deliveries.c.destination, func.count())
         .where(deliveries.c.status == st.SENT, deliveries.c.updated_at >= now - RATE_WINDOW)
         .group_by(deliveries.c.channel, deliveries.c.destination)
     ):
-        _destination_entry(report, channel, destination)["rate_out"] = round(count / RATE_WINDOW, 2)
+        destination_entry(report, channel, destination)["rate"] = round(count / RATE_WINDOW, 2)
 
 
 def list_messages(conn: Any, *, channel: str | None = None, status: str | None = None,

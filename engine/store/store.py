@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from sqlalchemy import create_engine, event
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, make_url
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
@@ -40,10 +42,18 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Any:
             raise ValueError("the store needs a file database: an in-memory SQLite is per thread")
         if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
             raise ValueError(f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}")
+        _make_parent_directory(url)
         engine = create_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8)
         event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
         return engine
     return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def _make_parent_directory(url: str) -> None:
+    """Create the folder of an SQLite file, so `make run` works on a fresh checkout."""
+    database = make_url(url).database
+    if database:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def _sqlite_pragmas(synchronous: str) -> Callable:

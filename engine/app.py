@@ -1,0 +1,121 @@
+"""
+The composition root: builds a running engine from its configuration.
+
+It is, with engine/cli.py, the only place in engine/ that imports channels/: everything else
+talks to connectors through engine.interfaces. Start-up order makes the promise "persist
+before acknowledge" hold from the first message: the store (schema checked, writer running),
+then the processor and the delivery lanes, and only then the sources start listening. Shutdown
+runs the other way: stop accepting, let the writer commit what is queued, close destinations.
+
+test-case-name: tests.e2e.test_engine
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twisted.internet import defer
+
+from channels import registry
+from engine.config import ChannelConfig, EngineConfig, load_engine_config
+from engine.delivery import Lane, LaneKey
+from engine.intake import Intake
+from engine.pipeline import ChannelPlan, DestinationPlan
+from engine.processor import Processor
+from engine.store.records import ProcessingResult
+from engine.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def load_config(path: str) -> EngineConfig:
+    """Load ``engine.yaml`` and its channels, validated against the registered connectors."""
+    return load_engine_config(path, registry.connector_specs())
+
+
+def channel_plan(channel: ChannelConfig) -> ChannelPlan:
+    """What the intake and the pipeline need of a channel's configuration."""
+    destinations = tuple(
+        DestinationPlan(d.name, d.ordering.key, d.ordering.lanes) for d in channel.destinations
+    )
+    return ChannelPlan(channel.name, destinations, encoding=channel.encoding,
+                       ack_mode=channel.ack_mode, dedupe=channel.dedupe)
+
+
+class Engine:
+    """A running Aiguillage node: store, intake, processor, lanes and sources."""
+
+    def __init__(self, config: EngineConfig, reactor: Any, *, poll_interval: float = 1.0):
+        self.config = config
+        self._reactor = reactor
+        self._poll_interval = poll_interval
+        self.store = Store(config.store.url, reactor, node=config.node,
+                           batch_max=config.store.writer_batch_max)
+        channels = [c for c in config.channels if c.enabled]
+        self.plans = {c.name: channel_plan(c) for c in channels}
+        self.processor = Processor(self.store, reactor, self.plans, self._wake_lanes,
+                                   scan_interval=poll_interval)
+        self.intake = Intake(self.store, self.processor, self.plans)
+        self.lanes: dict[LaneKey, Lane] = {}
+        self.destinations: list[Any] = []
+        self.sources: dict[str, Any] = {}
+        self._channels = channels
+
+    def start(self) -> defer.Deferred:
+        """Start everything; Deferred fires once every source listens.
+
+        Checking the schema blocks briefly, so it happens here, before any source serves.
+        """
+        self.store.start()
+        self.processor.start()
+        for channel in self._channels:
+            self._build_lanes(channel)
+        for destination in self.destinations:
+            destination.start()
+        for lane in self.lanes.values():
+            lane.start()
+        listening = []
+        for channel in self._channels:
+            source = registry.build_source(channel.source, channel.name, self.intake,
+                                           self._reactor)
+            self.sources[channel.name] = source
+            listening.append(defer.maybeDeferred(source.start))
+        return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
+
+    def _build_lanes(self, channel: ChannelConfig) -> None:
+        for destination in channel.destinations:
+            for lane in range(destination.ordering.lanes):
+                sender = registry.build_destination(destination.connector, channel.name, lane,
+                                                    self._reactor)
+                self.destinations.append(sender)
+                key = LaneKey(channel.name, destination.name, lane)
+                self.lanes[key] = Lane(key, sender, destination.retry, self.store,
+                                       self._reactor, poll_interval=self._poll_interval)
+
+    def _wake_lanes(self, channel: str, result: ProcessingResult) -> None:
+        for delivery in result.deliveries:
+            lane = self.lanes.get(LaneKey(channel, delivery.destination, delivery.lane))
+            if lane is not None:
+                lane.wake()
+
+    @defer.inlineCallbacks
+    def stop(self) -> Any:
+        """Stop accepting, finish what is under way, commit, close; a Deferred."""
+        for source in self.sources.values():
+            try:
+                yield defer.maybeDeferred(source.stop)
+            except Exception:
+                log.exception("stopping a source failed")
+        self.processor.stop()
+        for lane in self.lanes.values():
+            yield lane.stop()
+        for destination in self.destinations:
+            try:
+                yield defer.maybeDeferred(destination.stop)
+            except Exception:
+                log.exception("stopping a destination failed")
+        yield self.store.stop()
+
+    def source_port(self, channel: str) -> int | None:
+        """The port a channel's source listens on (useful with port 0)."""
+        return getattr(self.sources.get(channel), "port", None)

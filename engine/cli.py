@@ -1,0 +1,269 @@
+"""
+The ``aiguillage`` command: run the engine, check its configuration, watch and operate it.
+
+Exit codes: 0 success; 1 the operation failed (a message refused, a replay refused, the engine
+stopped on an error); 2 bad usage or configuration (click's own convention); 3 the store or a
+peer could not be reached.
+
+Reading commands (status, messages) open the store directly, read-only, so they work whether
+or not the engine is running; SQLite's WAL mode lets them read while the engine writes.
+
+test-case-name: tests.test_cli
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from engine import status as st
+from engine.config import ConfigError, EngineConfig
+
+DEFAULT_CONFIG = "config/engine.yaml"
+EXIT_FAILED, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
+
+config_option = click.option("--config", "config_path", default=DEFAULT_CONFIG,
+                             show_default=True, type=click.Path(dir_okay=False),
+                             help="the engine's YAML file")
+
+
+def _load(config_path: str) -> EngineConfig:
+    from engine.app import load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as error:
+        click.echo(f"configuration errors ({len(error.problems)}):", err=True)
+        click.echo(str(error), err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def _database(config: EngineConfig) -> Any:
+    """An SQLAlchemy engine on the configured store, its schema checked (blocking: CLI only)."""
+    from engine.store import migrate
+    from engine.store.store import make_engine
+
+    engine = make_engine(config.store.url)
+    try:
+        migrate.ensure_current(engine, create_if_empty=False)
+    except migrate.SchemaOutOfDate as error:
+        click.echo(f"store {config.store.url}: {error}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    except Exception as error:
+        click.echo(f"store {config.store.url} cannot be read: {error}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    return engine
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aiguillage")
+def main() -> None:
+    """Aiguillage: an HL7 v2 / IHE integration engine and message router."""
+
+
+@main.command()
+@config_option
+def run(config_path: str) -> None:
+    """Run the engine until interrupted (Ctrl-C or SIGTERM stop it cleanly)."""
+    from twisted.internet import reactor
+    from twisted.python import log as twisted_log
+
+    from engine.app import Engine
+
+    config = _load(config_path)
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    twisted_log.PythonLoggingObserver().start()
+    engine = Engine(config, reactor)
+    outcome = {"code": 0}
+
+    def started(_: Any) -> None:
+        for name in engine.sources:
+            port = engine.source_port(name)
+            click.echo(f"channel {name}: listening on port {port}")
+        click.echo(f"aiguillage {config.node} running; store {config.store.url}")
+
+    def failed(failure: Any) -> None:
+        click.echo(f"engine failed to start: {failure.getErrorMessage()}", err=True)
+        outcome["code"] = EXIT_FAILED
+        reactor.stop()
+
+    def start() -> None:
+        try:
+            engine.start().addCallbacks(started, failed)
+        except Exception as error:  # schema or store trouble, before anything listens
+            click.echo(f"engine failed to start: {error}", err=True)
+            outcome["code"] = EXIT_UNREACHABLE
+            reactor.stop()
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
+    reactor.run()
+    sys.exit(outcome["code"])
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: str) -> None:
+    """Validate engine.yaml and every channel file; list every problem with file:line."""
+    config = _load(config_path)
+    names = ", ".join(c.name for c in config.channels) or "none"
+    click.echo(f"{config_path}: OK ({len(config.channels)} channel(s): {names})")
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: str) -> None:
+    """Create or migrate the store's schema to this version's newest revision."""
+    from engine.store import migrate
+    from engine.store.store import make_engine
+
+    config = _load(config_path)
+    try:
+        before, after = migrate.upgrade(make_engine(config.store.url))
+    except Exception as error:
+        click.echo(f"store {config.store.url}: upgrade failed: {error}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    click.echo(f"store {config.store.url}: schema {before or 'empty'} -> {after}")
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(config_path: str, as_json: bool) -> None:
+    """Counts per channel and destination, and rates over the last minute."""
+    from engine.store import queries
+    from engine.views import status_table
+
+    config = _load(config_path)
+    with _database(config).connect() as conn:
+        report = queries.status_counts(conn)
+    for channel in config.channels:  # configured but silent channels show too
+        queries.channel_entry(report, channel.name)
+        for destination in channel.destinations:
+            queries.destination_entry(report, channel.name, destination.name)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        status_table(report)
+
+
+@main.group()
+def messages() -> None:
+    """Inspect and replay stored messages."""
+
+
+@messages.command("list")
+@config_option
+@click.option("--channel")
+@click.option("--status", "status_", type=click.Choice(st.MESSAGE_STATUSES, case_sensitive=False))
+@click.option("--since", help="e.g. 10m, 2h, 1d, or an ISO date/time")
+@click.option("--until", help="same forms as --since")
+@click.option("--control-id", help="MSH-10")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def messages_list(config_path: str, channel: str | None, status_: str | None, since: str | None,
+                  until: str | None, control_id: str | None, limit: int, as_json: bool) -> None:
+    """List messages, newest first."""
+    from engine.store import queries
+    from engine.views import messages_table, parse_when
+
+    config = _load(config_path)
+    try:
+        window = (parse_when(since) if since else None, parse_when(until) if until else None)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    with _database(config).connect() as conn:
+        rows = queries.list_messages(conn, channel=channel, status=status_ and status_.upper(),
+                                     since=window[0], until=window[1], control_id=control_id,
+                                     limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        messages_table(rows)
+
+
+@messages.command("show")
+@config_option
+@click.argument("message_id", type=int)
+@click.option("--raw", is_flag=True, help="write the payload's bytes exactly as received")
+def messages_show(config_path: str, message_id: int, raw: bool) -> None:
+    """Show one message: fields, payload, deliveries and journal."""
+    from engine.store import queries
+    from engine.views import message_detail_view
+
+    config = _load(config_path)
+    with _database(config).connect() as conn:
+        detail = queries.message_detail(conn, message_id)
+    if detail is None:
+        click.echo(f"message {message_id} does not exist", err=True)
+        sys.exit(EXIT_FAILED)
+    if raw:
+        sys.stdout.buffer.write(detail["raw"])
+        return
+    message_detail_view(detail)
+
+
+@messages.command("replay")
+@config_option
+@click.argument("message_ids", type=int, nargs=-1, required=True)
+@click.option("--reprocess", is_flag=True,
+              help="run the pipeline again (new deliveries to every destination) instead of "
+                   "re-queuing the deliveries parked in ERROR")
+def messages_replay(config_path: str, message_ids: tuple[int, ...], reprocess: bool) -> None:
+    """Replay messages: re-queue their failed deliveries, or reprocess them."""
+    from engine.store.replay import ReplayRefused, replay_message
+
+    config = _load(config_path)
+    engine = _database(config)
+    failures = 0
+    for message_id in message_ids:
+        try:
+            click.echo(replay_message(engine, message_id, reprocess=reprocess))
+        except ReplayRefused as error:
+            failures += 1
+            click.echo(str(error), err=True)
+    sys.exit(EXIT_FAILED if failures else 0)
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=2575, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--generate", type=click.IntRange(1), help="send N synthetic ADT/ORU messages")
+@click.option("--timeout", default=30.0, show_default=True, help="seconds to wait for each ACK")
+@click.option("--tls", is_flag=True, help="connect with TLS")
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False))
+@click.option("--quiet", "-q", is_flag=True, help="print only the summary")
+def send(files: tuple[str, ...], host: str, port: int, generate: int | None, timeout: float,
+         tls: bool, tls_ca: str | None, tls_cert: str | None, tls_key: str | None,
+         quiet: bool) -> None:
+    """Send HL7 files (one or more messages each) over MLLP and print each ACK."""
+    from engine.sendcmd import run_send
+
+    if not files and not generate:
+        raise click.UsageError("name at least one FILE, or --generate N")
+    tls_options = (tls or tls_ca or tls_cert) and {"ca": tls_ca, "cert": tls_cert, "key": tls_key}
+    report = run_send(files, host, port, generate=generate, timeout=timeout,
+                      tls=tls_options or None, quiet=quiet)
+    click.echo(f"{report.accepted} accepted, {report.refused} refused, "
+               f"{report.failed} not answered ({host}:{port})")
+    if report.failed:
+        sys.exit(EXIT_UNREACHABLE)
+    if report.refused:
+        sys.exit(EXIT_FAILED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

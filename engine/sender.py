@@ -1,0 +1,95 @@
+"""
+The test sender behind ``aiguillage send``: replay HL7 files (or synthetic messages) to an
+MLLP listener and report each acknowledgement.
+
+Files are read the way integration engineers keep them: one or several messages per file,
+segments ended by CR, LF or CRLF (an editor may have rewritten them), each message starting
+with ``MSH``. Anything else (a binary file, a file without MSH) is sent as it is, once, which
+is how one tests that the engine refuses it.
+
+test-case-name: tests.test_sender
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from twisted.internet import defer
+
+from mllp.ack import parse_ack
+from mllp.client import MLLPClient
+
+
+def split_messages(data: bytes) -> list[bytes]:
+    """The messages in a file's bytes, with CR segment separators."""
+    if b"\r" not in data and b"\n" in data:
+        data = data.replace(b"\n", b"\r")
+    else:
+        data = data.replace(b"\r\n", b"\r")
+    if not data.startswith(b"MSH"):
+        return [data] if data.strip() else []
+    messages, start = [], 0
+    while True:
+        nxt = data.find(b"\rMSH", start + 1)
+        if nxt < 0:
+            messages.append(data[start:])
+            break
+        messages.append(data[start:nxt + 1])
+        start = nxt + 1
+    return [_end_with_cr(m.strip(b"\r\n") + b"\r") for m in messages if m.strip(b"\r\n ")]
+
+
+def _end_with_cr(message: bytes) -> bytes:
+    return message if message.endswith(b"\r") else message + b"\r"
+
+
+def messages_from_files(paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    """(label, payload) for every message of every file, in order."""
+    for path in paths:
+        for index, message in enumerate(split_messages(Path(path).read_bytes()), 1):
+            yield f"{path}#{index}", message
+
+
+@dataclass
+class SendReport:
+    """What one ``send`` run achieved."""
+
+    accepted: int = 0
+    refused: int = 0
+    failed: int = 0
+
+
+@defer.inlineCallbacks
+def send_all(client: MLLPClient, messages: Iterable[tuple[str, bytes]],
+             on_answer: Callable[[str, bytes | None, str], None]) -> defer.Deferred:
+    """Send each message in turn; call ``on_answer(label, ack or None, summary)``.
+
+    Returns (as a Deferred) a :class:`SendReport`. A transport failure is reported for that
+    message and the run goes on with the next (the client reconnects with backoff).
+    """
+    report = SendReport()
+    for label, payload in messages:
+        try:
+            answer = yield client.send(payload)
+        except Exception as error:  # every client error is reported the same way
+            report.failed += 1
+            on_answer(label, None, f"{type(error).__name__}: {error}")
+            continue
+        try:
+            result = parse_ack(answer)
+        except Exception as error:
+            report.refused += 1
+            on_answer(label, answer, f"unreadable ACK: {error}")
+            continue
+        if result.accepted:
+            report.accepted += 1
+        else:
+            report.refused += 1
+        summary = f"{result.code} {result.control_id_echoed}"
+        if result.text:
+            summary += f" {result.text}"
+        if result.error_codes:
+            summary += " (ERR " + ",".join(str(c) for c in result.error_codes) + ")"
+        on_answer(label, answer, summary)
+    return report

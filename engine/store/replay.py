@@ -1,0 +1,67 @@
+"""
+Operator writes made from the CLI: replaying a message.
+
+Two kinds of replay, as an integration engineer expects from Mirth: re-queue the deliveries
+that were parked in ERROR (the message is sent again to those destinations only, the pipeline
+is not re-run), or reprocess the message (set back to RECEIVED: the running engine's processor
+picks it up and runs the channel's pipeline anew, queuing one new delivery per destination).
+These run in the CLI's process, in their own transaction; the engine finds the work through
+its periodic scans.
+
+test-case-name: tests.store.test_replay
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from engine import status as st
+from engine.store.schema import deliveries, journal, messages
+
+
+class ReplayRefused(ValueError):
+    """The message cannot be replayed the way that was asked (unknown, duplicate...)."""
+
+
+def replay_message(engine: Any, message_id: int, *, reprocess: bool = False) -> str:
+    """Replay one message; return a sentence saying what was done. Blocking: CLI only."""
+    with engine.begin() as conn:  # transaction boundary: one replay
+        row = conn.execute(select(messages.c.status).where(messages.c.id == message_id)).first()
+        if row is None:
+            raise ReplayRefused(f"message {message_id} does not exist")
+        if row.status == st.DUPLICATE:
+            raise ReplayRefused(f"message {message_id} is a duplicate; replay the original")
+        parked = list(conn.execute(
+            select(deliveries.c.id, deliveries.c.destination)
+            .where(deliveries.c.message_id == message_id, deliveries.c.status == st.ERROR)))
+        if reprocess or (row.status != st.TRANSFORMED):
+            return _reprocess(conn, message_id, row.status)
+        if not parked:
+            raise ReplayRefused(
+                f"message {message_id} has no delivery in ERROR; use --reprocess to run its "
+                "pipeline and deliver it again")
+        return _requeue(conn, message_id, parked)
+
+
+def _reprocess(conn: Any, message_id: int, current: str) -> str:
+    st.check_transition("message", current, st.RECEIVED)
+    now = time.time()
+    conn.execute(update(messages).where(messages.c.id == message_id)
+                 .values(status=st.RECEIVED, error=None))
+    conn.execute(insert(journal).values(message_id=message_id, status=st.RECEIVED, at=now,
+                                        detail="replay: reprocess requested"))
+    return f"message {message_id}: set back to RECEIVED; the engine will process it again"
+
+
+def _requeue(conn: Any, message_id: int, parked: list) -> str:
+    now = time.time()
+    for delivery_id, _ in parked:
+        st.check_transition("delivery", st.ERROR, st.QUEUED)
+        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                     .values(status=st.QUEUED, attempts=0, next_attempt_at=now, updated_at=now))
+        conn.execute(insert(journal).values(message_id=message_id, delivery_id=delivery_id,
+                                            status=st.QUEUED, at=now, detail="replay"))
+    names = ", ".join(sorted({name for _, name in parked}))
+    return f"message {message_id}: {len(parked)} delivery(ies) queued again ({names})"
