@@ -60,6 +60,8 @@ class Lane:
         self._wanted = False  # woken while busy: fetch again when free
         self._timer: Any = None
         self._running = False
+        self._advancing = False  # _advance's loop is on the stack
+        self._advance_again = False
         self.sent = 0
         self.failed_attempts = 0
         self.parked = 0
@@ -184,7 +186,26 @@ class Lane:
         self._uncommitted.add(due.delivery_id)
         d = self._store.record_delivery(update)
         d.addBoth(self._committed, due.delivery_id)
-        self._next()
+        self._advance()
+
+    def _advance(self) -> None:
+        """Go on to the next delivery, in a loop rather than by recursion.
+
+        A destination may answer from within ``send`` (an already-fired Deferred): then
+        ``_finish`` is reached again before ``_next`` has returned, and calling ``_next``
+        from there would nest one level per delivery until the stack runs out.
+        """
+        if self._advancing:
+            self._advance_again = True
+            return
+        self._advancing = True
+        try:
+            self._advance_again = True
+            while self._advance_again:
+                self._advance_again = False
+                self._next()
+        finally:
+            self._advancing = False
 
     def _committed(self, result: Any, delivery_id: int) -> None:
         self._uncommitted.discard(delivery_id)
