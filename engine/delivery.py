@@ -60,6 +60,8 @@ class Lane:
         self._wanted = False  # woken while busy: fetch again when free
         self._timer: Any = None
         self._running = False
+        self._sending = False  # a send() has not answered yet
+        self._idle: defer.Deferred | None = None  # stop() waiting for that answer
         self._advancing = False  # _advance's loop is on the stack
         self._advance_again = False
         self.sent = 0
@@ -76,7 +78,16 @@ class Lane:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        return defer.succeed(None)
+        if not self._sending:
+            return defer.succeed(None)
+        if self._idle is None:
+            self._idle = defer.Deferred()
+        return self._idle
+
+    def _fire_idle(self) -> None:
+        if self._idle is not None:
+            idle, self._idle = self._idle, None
+            idle.callback(None)
 
     def wake(self) -> None:
         """New work may be queued: fetch it now unless a send is under way."""
@@ -93,6 +104,7 @@ class Lane:
     def _next(self) -> None:
         if not self._running:
             self._busy = False
+            self._fire_idle()
             return
         if self._buffer:
             self._busy = True
@@ -146,17 +158,20 @@ class Lane:
         context = DeliveryContext(self.key.channel, due.message_id, due.delivery_id,
                                   due.control_id, due.message_type, due.attempts + 1,
                                   due.charset)
+        self._sending = True
         d = defer.maybeDeferred(self._destination.send, due.raw, context)
         d.addCallbacks(self._succeeded, self._failed, callbackArgs=(due,), errbackArgs=(due,))
         d.addErrback(self._crashed, due)
 
     def _succeeded(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> None:
+        self._sending = False
         response = outcome.response if isinstance(outcome, DeliveryOutcome) else None
         self.sent += 1
         self._finish(due, DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
                                          due.attempts + 1, self._clock.seconds(), None, response))
 
     def _failed(self, failure: Any, due: DueDelivery) -> None:
+        self._sending = False
         error = failure.value
         retryable = not isinstance(error, DeliveryFailed) or error.retryable
         response = getattr(error, "response", None)
@@ -173,7 +188,10 @@ class Lane:
             )).addErrback(self._record_failed)
             self._buffer[0] = DueDelivery(due.delivery_id, due.message_id, attempts, retry_at,
                                           due.raw, due.control_id, due.message_type, due.charset)
-            self._timer = self._clock.callLater(delay, self._next)
+            if self._running:
+                self._timer = self._clock.callLater(delay, self._next)
+            else:
+                self._next()  # stopped during the send: go idle, retry after restart
             return
         log.error("%s: delivery %d parked in ERROR after %d attempt(s): %s",
                   self.key, due.delivery_id, attempts, reason)
@@ -219,7 +237,9 @@ class Lane:
     def _crashed(self, failure: Any, due: DueDelivery) -> None:
         log.error("%s: lane failed on delivery %d: %s", self.key, due.delivery_id,
                   failure.getTraceback())
+        self._sending = False
         self._busy = False
+        self._fire_idle()
         self._schedule_poll()
 
 
