@@ -52,6 +52,14 @@ class StoreCase:
         self.store.start()
         self.addCleanup(self.store.stop)
 
+    def queued_store(self, **kwargs: Any) -> Store:
+        """A second Store on the same database, not started: what is submitted to it before
+        :meth:`Store.start` is committed in one group commit (up to ``batch_max``)."""
+        kwargs.setdefault("node", "node-2")
+        store = Store(self.url, reactor, **kwargs)
+        self.addCleanup(store.stop)
+        return store
+
     @defer.inlineCallbacks
     def ingest_all(self, records: list[InboundRecord]) -> Any:
         """Ingest ``records`` together (one or few group commits); their IngestResults."""

@@ -6,7 +6,6 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from engine import status as st
-from engine.store import ops
 from engine.store.records import DeliveryUpdate, ProcessingResult
 from engine.store.schema import messages
 from tests.store.storecase import StoreCase, inbound, transformed
@@ -54,12 +53,15 @@ class IngestTests(StoreCase):
                          (st.DUPLICATE, first.message_id))
         self.assertEqual([j["status"] for j in detail["journal"]], [st.DUPLICATE])
 
+    @defer.inlineCallbacks
     def test_duplicate_within_one_batch(self):
         """If two copies of a message are in the same batch, then the second is DUPLICATE of
         the first."""
-        op = ops.IngestOp(ops.IdAllocator(self.store.engine, "messages"), "node-x")
-        with self.store.engine.begin() as conn:
-            first, second, third = op.apply(conn, [inbound("D"), inbound("D"), inbound("E")])
+        store = self.queued_store()
+        ds = [store.ingest(inbound("D")), store.ingest(inbound("D")), store.ingest(inbound("E"))]
+        store.start()
+        first, second, third = yield defer.gatherResults(ds)
+        self.assertEqual(store.writer.batches, 1)
         self.assertEqual(first.status, st.RECEIVED)
         self.assertEqual((second.status, second.duplicate_of), (st.DUPLICATE, first.message_id))
         self.assertEqual(third.status, st.RECEIVED)
@@ -126,17 +128,20 @@ class ProcessingTests(StoreCase):
         detail = yield self.detail(message.message_id)
         self.assertEqual(len(detail["deliveries"]), 1)
 
+    @defer.inlineCallbacks
     def test_second_result_in_same_batch_ignored(self):
         """If two results for one message land in the same batch, then only the first counts."""
-        ingest = ops.IngestOp(ops.IdAllocator(self.store.engine, "messages"), "n")
-        op = ops.ProcessedOp(ops.IdAllocator(self.store.engine, "deliveries"))
-        with self.store.engine.begin() as conn:
-            (message,) = ingest.apply(conn, [inbound("1")])
-        with self.store.engine.begin() as conn:
-            first, second = op.apply(conn, [transformed(message.message_id, "a"),
-                                            transformed(message.message_id, "a", "b")])
+        message = yield self.store.ingest(inbound("1"))
+        store = self.queued_store()
+        ds = [store.record_processing(transformed(message.message_id, "a")),
+              store.record_processing(transformed(message.message_id, "a", "b"))]
+        store.start()
+        first, second = yield defer.gatherResults(ds)
+        self.assertEqual(store.writer.batches, 1)
         self.assertEqual(len(first), 1)
         self.assertIsNone(second)
+        detail = yield self.detail(message.message_id)
+        self.assertEqual(len(detail["deliveries"]), 1)
 
     @defer.inlineCallbacks
     def test_error_and_filtered_results(self):
