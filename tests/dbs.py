@@ -42,10 +42,16 @@ def _unreachable(error: Exception) -> None:
     pytest.skip(message)
 
 
+_last_failure: list[Exception] = []  # once unreachable, do not wait for each test again
+
+
 def _admin_connection() -> psycopg.Connection:
+    if _last_failure:
+        _unreachable(_last_failure[0])
     try:
         return psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as error:
+        _last_failure.append(error)
         _unreachable(error)
         raise  # not reached: _unreachable always raises
 
