@@ -20,6 +20,12 @@ def test_patient_key_reads_pid3_first_repetition_first_component(separator):
     assert patient_key(ADT.replace("\r", separator)) == "123456"
 
 
+def test_patient_key_repetition_before_component():
+    """If the first repetition of PID-3 has a single component, then the key stops at the
+    repetition separator."""
+    assert patient_key("MSH|^~\\&|HIS\rPID|1||123~456^^^NAT\r") == "123"
+
+
 def test_patient_key_with_other_separators():
     """If the message uses other field, component and repetition separators, then they are
     the ones split on."""

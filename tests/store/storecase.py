@@ -6,6 +6,8 @@ Each test class using it comes in two subclasses, one per backend (``backend = "
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from typing import Any
 
@@ -66,6 +68,19 @@ class StoreCase:
         results = yield defer.gatherResults([self.store.ingest(r) for r in records],
                                             consumeErrors=True)
         return results
+
+    @contextlib.contextmanager
+    def writer_log(self):
+        """The writer's log records at WARNING and above while the block runs."""
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = records.append
+        logger = logging.getLogger("engine.store.writer")
+        logger.addHandler(handler)
+        try:
+            yield records
+        finally:
+            logger.removeHandler(handler)
 
     def detail(self, message_id: int) -> defer.Deferred:
         """Deferred[message_detail(message_id)]."""

@@ -59,9 +59,11 @@ class IngestTests(StoreCase):
         the first."""
         store = self.queued_store()
         ds = [store.ingest(inbound("D")), store.ingest(inbound("D")), store.ingest(inbound("E"))]
-        store.start()
-        first, second, third = yield defer.gatherResults(ds)
+        with self.writer_log() as problems:
+            store.start()
+            first, second, third = yield defer.gatherResults(ds)
         self.assertEqual(store.writer.batches, 1)
+        self.assertEqual(problems, [])  # decided in the batch, not by a unique violation
         self.assertEqual(first.status, st.RECEIVED)
         self.assertEqual((second.status, second.duplicate_of), (st.DUPLICATE, first.message_id))
         self.assertEqual(third.status, st.RECEIVED)

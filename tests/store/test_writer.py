@@ -1,9 +1,7 @@
 """Tests for engine.store.writer.GroupCommitWriter: group commits on a real database."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import sqlite3
 import time
 
@@ -22,19 +20,6 @@ from tests.store.storecase import StoreCase, inbound, transformed
 class WriterTests(StoreCase):
     """Group commits through the store's writer, or through a second store's whose batch is
     arranged by queueing before it starts."""
-
-    @contextlib.contextmanager
-    def writer_log(self):
-        """The writer's log records at WARNING and above while the block runs."""
-        records: list[logging.LogRecord] = []
-        handler = logging.Handler(logging.WARNING)
-        handler.emit = records.append
-        logger = logging.getLogger("engine.store.writer")
-        logger.addHandler(handler)
-        try:
-            yield records
-        finally:
-            logger.removeHandler(handler)
 
     def count(self, table) -> int:
         with self.store.engine.connect() as conn:
