@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Sequence
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import update
 
 from engine import status as st
 from engine.store.records import (
@@ -21,6 +21,7 @@ from engine.store.records import (
     IngestResult,
     ProcessingResult,
 )
+from engine.store.rawsql import RawStatements, execute_many, fetch_all
 from engine.store.schema import deliveries, id_blocks, journal, messages
 from engine.store.writer import WriteOp
 
@@ -84,14 +85,24 @@ def dedupe_key(record: InboundRecord) -> str | None:
     return f"{record.channel}|{record.sender or ''}|{record.control_id}"
 
 
+MESSAGE_COLUMNS = tuple(c.name for c in messages.c)
+DELIVERY_COLUMNS = tuple(c.name for c in deliveries.c)
+JOURNAL_COLUMNS = ("message_id", "delivery_id", "status", "at", "detail")
+DELIVERY_UPDATE_COLUMNS = ("status", "attempts", "updated_at", "next_attempt_at", "last_error",
+                           "response")
+
+
 class IngestOp(WriteOp):
     """Insert inbound messages (and their first journal line), detecting duplicates."""
 
     rank = 10
 
-    def __init__(self, message_ids: IdAllocator, node: str):
+    def __init__(self, message_ids: IdAllocator, node: str, sql: RawStatements):
         self._ids = message_ids
         self._node = node
+        self._sql = sql
+        self._insert_message = sql.insert(messages, MESSAGE_COLUMNS)
+        self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
 
     def prepare(self, items: Sequence[InboundRecord]) -> None:
         self._ids.reserve(len(items))
@@ -99,7 +110,7 @@ class IngestOp(WriteOp):
     def apply(self, conn: Any, items: Sequence[InboundRecord]) -> list[IngestResult]:
         ids = self._ids.take(len(items))
         keys = [dedupe_key(r) for r in items]
-        seen = _existing_keys(conn, [k for k in keys if k])
+        seen = self._existing_keys(conn, [k for k in keys if k])
         rows, lines, results = [], [], []
         for message_id, record, key in zip(ids, items, keys):
             status, duplicate_of = record.status, None
@@ -108,52 +119,20 @@ class IngestOp(WriteOp):
             elif key is not None:
                 seen[key] = message_id
             st.check_transition("message", None, status)
-            rows.append(_message_row(message_id, self._node, record, status, key, duplicate_of))
-            lines.append(_line(message_id, None, status, record.received_at, record.error))
+            rows.append((message_id, record.channel, record.received_at, self._node,
+                         record.peer, record.sender, record.control_id, record.message_type,
+                         record.charset, status, record.error, key, duplicate_of, record.raw))
+            lines.append((message_id, None, status, record.received_at, record.error))
             results.append(IngestResult(message_id, status, duplicate_of))
-        conn.execute(messages.insert(), rows)
-        conn.execute(journal.insert(), lines)
+        execute_many(conn, self._insert_message, rows)
+        execute_many(conn, self._insert_line, lines)
         return results
 
-
-def _existing_keys(conn: Any, keys: list[str]) -> dict[str, int]:
-    if not keys:
-        return {}
-    query = select(messages.c.dedupe_key, messages.c.id).where(messages.c.dedupe_key.in_(keys))
-    return {key: message_id for key, message_id in conn.execute(query)}
-
-
-def _message_row(message_id: int, node: str, record: InboundRecord, status: str,
-                 key: str | None, duplicate_of: int | None) -> dict:
-    return {
-        "id": message_id,
-        "channel": record.channel,
-        "received_at": record.received_at,
-        "node": node,
-        "peer": record.peer,
-        "sender": record.sender,
-        "control_id": record.control_id,
-        "message_type": record.message_type,
-        "charset": record.charset,
-        "status": status,
-        "error": record.error,
-        "dedupe_key": key,
-        "duplicate_of": duplicate_of,
-        "raw": record.raw,
-    }
-
-
-def _line(message_id: int, delivery_id: int | None, status: str, at: float,
-          detail: str | None) -> dict:
-    return {"message_id": message_id, "delivery_id": delivery_id, "status": status,
-            "at": at, "detail": detail}
-
-
-_SET_MESSAGE_STATUS = (
-    update(messages)
-    .where(messages.c.id == bindparam("b_id"), messages.c.status == bindparam("b_from"))
-    .values(status=bindparam("b_status"), error=bindparam("b_error"))
-)
+    def _existing_keys(self, conn: Any, keys: list[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        sql = self._sql.select_in(messages, ("dedupe_key", "id"), "dedupe_key", len(keys))
+        return dict(fetch_all(conn, sql, keys))
 
 
 class ProcessedOp(WriteOp):
@@ -161,8 +140,12 @@ class ProcessedOp(WriteOp):
 
     rank = 20
 
-    def __init__(self, delivery_ids: IdAllocator):
+    def __init__(self, delivery_ids: IdAllocator, sql: RawStatements):
         self._ids = delivery_ids
+        self._sql = sql
+        self._set_status = sql.update(messages, ("status", "error"), ("id", "status"))
+        self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
+        self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
 
     def prepare(self, items: Sequence[ProcessingResult]) -> None:
         # An upper bound: results for messages no longer RECEIVED leave a gap in the ids.
@@ -175,7 +158,7 @@ class ProcessedOp(WriteOp):
         recovery scan while its first run was under way) gets its deliveries once.
         """
         now = time.time()
-        fresh = _still_received(conn, [r.message_id for r in items])
+        fresh = self._still_received(conn, [r.message_id for r in items])
         count = sum(len(r.deliveries) for r in items if r.message_id in fresh)
         ids = iter(self._ids.take(count))
         updates, rows, lines, results = [], [], [], []
@@ -185,65 +168,28 @@ class ProcessedOp(WriteOp):
                 continue
             fresh.discard(result.message_id)
             st.check_transition("message", st.RECEIVED, result.status)
-            updates.append({"b_id": result.message_id, "b_from": st.RECEIVED,
-                            "b_status": result.status, "b_error": result.error})
-            lines.append(_line(result.message_id, None, result.status, now,
-                               result.error or result.detail))
+            updates.append((result.status, result.error, result.message_id, st.RECEIVED))
+            lines.append((result.message_id, None, result.status, now,
+                          result.error or result.detail))
             made = []
             for new in result.deliveries:
                 delivery_id = next(ids)
                 made.append(delivery_id)
-                rows.append(_delivery_row(delivery_id, result, new.destination, new.lane, now))
-                lines.append(_line(result.message_id, delivery_id, st.QUEUED, now,
-                                   new.destination))
+                rows.append((delivery_id, result.message_id, result.channel, new.destination,
+                             new.lane, st.QUEUED, 0, now, now, now, None, None))
+                lines.append((result.message_id, delivery_id, st.QUEUED, now, new.destination))
             results.append(made)
-        if updates:
-            conn.execute(_SET_MESSAGE_STATUS, updates)
-        if rows:
-            conn.execute(deliveries.insert(), rows)
-        if lines:
-            conn.execute(journal.insert(), lines)
+        execute_many(conn, self._set_status, updates)
+        execute_many(conn, self._insert_delivery, rows)
+        execute_many(conn, self._insert_line, lines)
         return results
 
-
-def _still_received(conn: Any, message_ids: list[int]) -> set[int]:
-    query = select(messages.c.id).where(messages.c.id.in_(message_ids),
-                                        messages.c.status == st.RECEIVED)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return set(conn.execute(query).scalars())
-
-
-def _delivery_row(delivery_id: int, result: ProcessingResult, destination: str, lane: int,
-                  now: float) -> dict:
-    return {
-        "id": delivery_id,
-        "message_id": result.message_id,
-        "channel": result.channel,
-        "destination": destination,
-        "lane": lane,
-        "status": st.QUEUED,
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-        "next_attempt_at": now,
-        "last_error": None,
-        "response": None,
-    }
-
-
-_UPDATE_DELIVERY = (
-    update(deliveries)
-    .where(deliveries.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        attempts=bindparam("b_attempts"),
-        updated_at=bindparam("b_now"),
-        next_attempt_at=bindparam("b_next"),
-        last_error=bindparam("b_error"),
-        response=bindparam("b_response"),
-    )
-)
+    def _still_received(self, conn: Any, message_ids: list[int]) -> set[int]:
+        status = self._sql.equals_constant("status", st.RECEIVED)
+        sql = self._sql.select_in(messages, ("id",), "id", len(message_ids), extra=status)
+        if conn.dialect.name == "postgresql":
+            sql += " FOR UPDATE"
+        return {row[0] for row in fetch_all(conn, sql, message_ids)}
 
 
 class DeliveryUpdateOp(WriteOp):
@@ -251,16 +197,18 @@ class DeliveryUpdateOp(WriteOp):
 
     rank = 30
 
+    def __init__(self, sql: RawStatements):
+        self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id",))
+        self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
+
     def apply(self, conn: Any, items: Sequence[DeliveryUpdate]) -> list[None]:
         now = time.time()
         updates, lines = [], []
         for u in items:
             st.check_transition("delivery", st.QUEUED, u.status)
-            updates.append({"b_id": u.delivery_id, "b_status": u.status,
-                            "b_attempts": u.attempts, "b_now": now,
-                            "b_next": u.next_attempt_at, "b_error": u.last_error,
-                            "b_response": u.response})
-            lines.append(_line(u.message_id, u.delivery_id, u.status, now, u.last_error))
-        conn.execute(_UPDATE_DELIVERY, updates)
-        conn.execute(journal.insert(), lines)
+            updates.append((u.status, u.attempts, now, u.next_attempt_at, u.last_error,
+                            u.response, u.delivery_id))
+            lines.append((u.message_id, u.delivery_id, u.status, now, u.last_error))
+        execute_many(conn, self._update, updates)
+        execute_many(conn, self._insert_line, lines)
         return [None] * len(items)

@@ -19,6 +19,7 @@ from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
 from engine.store import migrate, ops
+from engine.store.rawsql import RawStatements
 from engine.store.records import (
     DeliveryUpdate,
     InboundRecord,
@@ -78,9 +79,10 @@ class Store:
         self._pool = ThreadPool(minthreads=1, maxthreads=read_threads, name="aiguillage-read")
         message_ids = ops.IdAllocator(self.engine, "messages")
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
-        self._ingest = ops.IngestOp(message_ids, node)
-        self._processed = ops.ProcessedOp(delivery_ids)
-        self._delivery = ops.DeliveryUpdateOp()
+        sql = RawStatements(self.engine.dialect)
+        self._ingest = ops.IngestOp(message_ids, node, sql)
+        self._processed = ops.ProcessedOp(delivery_ids, sql)
+        self._delivery = ops.DeliveryUpdateOp(sql)
         self._after_commit_hooks: list[Callable] = []
         self.writer = GroupCommitWriter(self.engine, reactor, batch_max=batch_max,
                                         after_commit=self._run_after_commit)
