@@ -58,7 +58,7 @@ def write_config(folder: Path, store_url: str, port: int, sink_port: int, lanes:
     (folder / "channels").mkdir(parents=True, exist_ok=True)
     (folder / "engine.yaml").write_text(
         f"node: bench\nstore:\n  url: {store_url}\nchannels:\n  - channels/*.yaml\n"
-        "log_level: warning\n")
+        "log_level: info\n")
     (folder / "channels" / "bench.yaml").write_text(
         "name: bench\nsource:\n  type: mllp\n  host: 127.0.0.1\n"
         f"  port: {port}\n  max_pending: 5000\ndestinations:\n  - name: sink\n    type: mllp\n"

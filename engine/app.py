@@ -20,9 +20,9 @@ from channels import registry
 from engine.config import ChannelConfig, EngineConfig, load_engine_config
 from engine.delivery import Lane, LaneKey
 from engine.intake import Intake
-from engine.pipeline import ChannelPlan, DestinationPlan
+from engine.pipeline import ChannelPlan, DestinationPlan, InboundMessage
 from engine.processor import Processor
-from engine.store.records import ProcessingResult
+from engine.store.records import DueDelivery, ProcessingResult
 from engine.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -92,11 +92,16 @@ class Engine:
                 self.lanes[key] = Lane(key, sender, destination.retry, self.store,
                                        self._reactor, poll_interval=self._poll_interval)
 
-    def _wake_lanes(self, channel: str, result: ProcessingResult) -> None:
-        for delivery in result.deliveries:
-            lane = self.lanes.get(LaneKey(channel, delivery.destination, delivery.lane))
+    def _wake_lanes(self, result: ProcessingResult, delivery_ids: list[int],
+                    message: InboundMessage) -> None:
+        """Hand each new delivery, payload included, to its lane: no read back from the store."""
+        now = self._reactor.seconds()
+        for delivery, delivery_id in zip(result.deliveries, delivery_ids):
+            lane = self.lanes.get(LaneKey(result.channel, delivery.destination, delivery.lane))
             if lane is not None:
-                lane.wake()
+                lane.offer(DueDelivery(delivery_id, message.message_id, 0, now, message.raw,
+                                       message.control_id, message.message_type,
+                                       message.charset))
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
@@ -115,6 +120,21 @@ class Engine:
             except Exception:
                 log.exception("stopping a destination failed")
         yield self.store.stop()
+        log.info("stopped: %s", self.stats())
+
+    def stats(self) -> dict:
+        """Counters of this node since it started (for logs and the admin endpoint)."""
+        writer = self.store.writer
+        return {
+            "writer_batches": writer.batches,
+            "writer_items": writer.items,
+            "writer_busy_seconds": round(writer.busy_seconds, 3),
+            "received": self.intake.received,
+            "processed": self.processor.processed,
+            "lanes": {f"{k.channel}/{k.destination}/{k.lane}": {
+                "sent": lane.sent, "reads": lane.reads, "failed_attempts": lane.failed_attempts,
+                "parked": lane.parked} for k, lane in self.lanes.items()},
+        }
 
     def source_port(self, channel: str) -> int | None:
         """The port a channel's source listens on (useful with port 0)."""

@@ -11,6 +11,14 @@ rejects the message outright, the delivery is parked in ERROR and the lane moves
 Recording SENT is not awaited before the next send: if the engine dies between a send and its
 commit, the delivery is sent again after restart (at-least-once; receivers dedupe on MSH-10).
 
+Under load the lane does not read its work back from the store: the processor offers each
+delivery it has just committed, payload included (:meth:`Lane.offer`). The lane takes offers
+only while it is caught up with the store (its last read reached the end of its queue) and its
+buffer has room; otherwise it drops them and reads them from the store later, in order. The
+ids of deliveries whose outcome is committed while a read is under way are kept until that
+read returns, so that a read started before such a commit cannot bring the delivery back; a
+delivery finished before a read started and still QUEUED in it was queued again (a replay).
+
 test-case-name: tests.test_delivery
 """
 from __future__ import annotations
@@ -30,6 +38,7 @@ from engine.store.records import DeliveryUpdate, DueDelivery
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 500
+BUFFER_MAX = 5000  # deliveries held in memory per lane; beyond, the store is the queue
 POLL_INTERVAL = 1.0
 MAX_ERROR_TEXT = 2000
 
@@ -54,17 +63,23 @@ class Lane:
         self._poll_interval = poll_interval
         self._fetch_batch = fetch_batch
         self._buffer: deque[DueDelivery] = deque()
-        self._uncommitted: set[int] = set()  # sent or parked, outcome not yet committed
+        self._known: set[int] = set()  # in the buffer, or sent with the outcome not committed
+        self._finished_during_read: set[int] = set()
+        self._offers: list[DueDelivery] = []  # offered while a read was under way
+        self._fetching = False
+        self._caught_up = False  # the last read reached the end of the queue in the store
         self._cursor = 0
         self._busy = False  # a fetch, a send or a backoff is under way
         self._wanted = False  # woken while busy: fetch again when free
-        self._timer: Any = None
+        self._timer: Any = None  # a backoff, or a wait for a delivery's next attempt
+        self._poll_call: Any = None  # the next read of the store when idle
         self._running = False
         self._sending = False  # a send() has not answered yet
         self._idle: defer.Deferred | None = None  # stop() waiting for that answer
         self._advancing = False  # _advance's loop is on the stack
         self._advance_again = False
         self.sent = 0
+        self.reads = 0
         self.failed_attempts = 0
         self.parked = 0
 
@@ -75,9 +90,10 @@ class Lane:
     def stop(self) -> defer.Deferred:
         """Stop after the send under way, if any; Deferred fires when the lane is idle."""
         self._running = False
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        for call in (self._timer, self._poll_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._poll_call = None
         if not self._sending:
             return defer.succeed(None)
         if self._idle is None:
@@ -89,16 +105,40 @@ class Lane:
             idle, self._idle = self._idle, None
             idle.callback(None)
 
+    def offer(self, due: DueDelivery) -> None:
+        """A delivery just committed for this lane, with its payload (see the module doc)."""
+        if not self._running or self._is_known(due.delivery_id):
+            return
+        if self._fetching:
+            self._offers.append(due)
+            return
+        if not self._caught_up or len(self._buffer) >= BUFFER_MAX:
+            self.wake()
+            return
+        self._take([due])
+        if not self._busy:
+            self._advance()
+
+    def _is_known(self, delivery_id: int) -> bool:
+        return delivery_id in self._known or delivery_id in self._finished_during_read
+
+    def _take(self, dues: list[DueDelivery]) -> None:
+        for due in dues:
+            if not self._is_known(due.delivery_id):
+                self._known.add(due.delivery_id)
+                self._buffer.append(due)
+
     def wake(self) -> None:
-        """New work may be queued: fetch it now unless a send is under way."""
+        """Work may be queued in the store: read it now, or once the send under way is done."""
         if not self._running:
             return
+        self._caught_up = False
         if self._busy:
             self._wanted = True
             return
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        if self._poll_call is not None and self._poll_call.active():
+            self._poll_call.cancel()
+        self._poll_call = None
         self._next()
 
     def _next(self) -> None:
@@ -110,17 +150,33 @@ class Lane:
             self._busy = True
             self._attempt(self._buffer[0])
             return
+        if self._caught_up and not self._wanted:
+            # Nothing left in the store either: wait for offers, or poll, rescanning from the
+            # start so that deliveries queued again by a replay (older ids) are found too.
+            self._busy = False
+            self._cursor = 0
+            self._schedule_poll()
+            return
         self._busy = True
         self._wanted = False
+        self._fetching = True
+        self.reads += 1
         d = self._store.read(queries.fetch_due, self.key.channel, self.key.destination,
                              self.key.lane, self._cursor, self._fetch_batch)
         d.addCallbacks(self._fetched, self._fetch_failed)
 
     def _fetched(self, due: list[DueDelivery]) -> None:
-        fresh = [d for d in due if d.delivery_id not in self._uncommitted]
+        self._fetching = False
+        offers, self._offers = self._offers, []
+        fresh = [d for d in due if not self._is_known(d.delivery_id)]
+        self._finished_during_read.clear()
         if due:
             self._cursor = due[-1].delivery_id
-        self._buffer.extend(fresh)
+        self._caught_up = len(due) < self._fetch_batch
+        self._take(fresh)
+        if self._caught_up:
+            self._take(sorted(offers, key=lambda d: d.delivery_id))
+            fresh = fresh or list(self._buffer)
         if fresh:
             self._next()
             return
@@ -138,13 +194,17 @@ class Lane:
             self._schedule_poll()
 
     def _fetch_failed(self, failure: Any) -> None:
+        self._fetching = False
+        self._offers = []
+        self._finished_during_read.clear()
+        self._caught_up = False
         log.error("lane %s: reading the queue failed: %s", self.key, failure.getErrorMessage())
         self._busy = False
         self._schedule_poll()
 
     def _schedule_poll(self) -> None:
-        if self._running and (self._timer is None or not self._timer.active()):
-            self._timer = self._clock.callLater(self._poll_interval, self.wake)
+        if self._running and (self._poll_call is None or not self._poll_call.active()):
+            self._poll_call = self._clock.callLater(self._poll_interval, self.wake)
 
     def _attempt(self, due: DueDelivery) -> None:
         wait = due.next_attempt_at - self._clock.seconds()
@@ -201,7 +261,6 @@ class Lane:
 
     def _finish(self, due: DueDelivery, update: DeliveryUpdate) -> None:
         self._buffer.popleft()
-        self._uncommitted.add(due.delivery_id)
         d = self._store.record_delivery(update)
         d.addBoth(self._committed, due.delivery_id)
         self._advance()
@@ -226,7 +285,9 @@ class Lane:
             self._advancing = False
 
     def _committed(self, result: Any, delivery_id: int) -> None:
-        self._uncommitted.discard(delivery_id)
+        self._known.discard(delivery_id)
+        if self._fetching:
+            self._finished_during_read.add(delivery_id)
         if isinstance(result, Exception) or hasattr(result, "getErrorMessage"):
             self._record_failed(result)
 

@@ -82,7 +82,8 @@ class Intake:
             charset=header.charset or plan.encoding, dedupe=plan.dedupe,
         )
         d = self._store.ingest(record)
-        d.addCallbacks(self._committed, self._commit_failed, callbackArgs=(plan, header, text),
+        d.addCallbacks(self._committed, self._commit_failed,
+                       callbackArgs=(plan, header, text, payload),
                        errbackArgs=(header,))
         return d
 
@@ -98,12 +99,13 @@ class Intake:
     # -- outcomes ----------------------------------------------------------------------
 
     def _committed(self, result: IngestResult, plan: ChannelPlan, header: MSHHeader,
-                   text: str) -> Any:
+                   text: str, raw: bytes) -> Any:
         if result.status == st.DUPLICATE:
             return self._ack(header, ack.ACCEPT, result.message_id,
                              text=f"duplicate of message {result.duplicate_of}, not processed again")
         message = InboundMessage(result.message_id, text, header.field_separator,
-                                 header.encoding_characters)
+                                 header.encoding_characters, raw, header.control_id,
+                                 header.message_type, header.charset or plan.encoding)
         processed = self._processor.enqueue(message, plan.name)
         if plan.ack_mode != ACK_AFTER_PROCESSING:
             return self._ack(header, ack.ACCEPT, result.message_id)

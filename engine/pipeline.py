@@ -51,6 +51,11 @@ class InboundMessage:
     text: str
     field_separator: str = "|"
     encoding_characters: str = "^~\\&"
+    # As stored, for the delivery lanes: handed over in memory so they need not read it back.
+    raw: bytes = b""
+    control_id: str | None = None
+    message_type: str | None = None
+    charset: str | None = None
 
 
 def process(channel: ChannelPlan, message: InboundMessage) -> ProcessingResult:

@@ -40,7 +40,8 @@ class Processor:
     """Queue of committed messages waiting for their pipeline run."""
 
     def __init__(self, store: Any, clock: Any, channels: dict[str, pipeline.ChannelPlan],
-                 wake_lanes: Callable[[str, ProcessingResult], None], *,
+                 wake_lanes: Callable[[ProcessingResult, list[int], pipeline.InboundMessage], None],
+                 *,
                  scan_interval: float = SCAN_INTERVAL):
         self._store = store
         self._clock = clock
@@ -96,14 +97,16 @@ class Processor:
                 result = ProcessingResult(message.message_id, channel, st.ERROR,
                                           error=f"{type(exc).__name__}: {exc}")
         d = self._store.record_processing(result)
-        d.addCallback(self._recorded, result)
+        d.addCallback(self._recorded, result, message)
         d.addBoth(self._done, message.message_id)
         return d
 
-    def _recorded(self, delivery_ids: list[int] | None, result: ProcessingResult) -> ProcessingResult:
-        self.processed += 1
+    def _recorded(self, delivery_ids: list[int] | None, result: ProcessingResult,
+                  message: pipeline.InboundMessage) -> ProcessingResult:
+        if delivery_ids is not None:  # None: the message had been processed already
+            self.processed += 1
         if delivery_ids:
-            self._wake_lanes(result.channel, result)
+            self._wake_lanes(result, delivery_ids, message)
         return result
 
     def _done(self, outcome: Any, message_id: int) -> Any:
@@ -150,7 +153,8 @@ class Processor:
             self._store.record_processing(result).addBoth(self._done, row.id)
             return
         message = pipeline.InboundMessage(row.id, text, header.field_separator,
-                                          header.encoding_characters)
+                                          header.encoding_characters, row.raw, row.control_id,
+                                          row.message_type, row.charset)
         self.enqueue(message, row.channel).addErrback(self._log_failure, row.id)
 
     def _log_failure(self, failure: Any, message_id: int) -> None:

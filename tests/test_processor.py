@@ -35,7 +35,7 @@ class Harness:
                                            DestinationPlan("dpi", ORDER_BY_PATIENT, 8)))
         self.processor = processor.Processor(
             self.store, self.clock, {"adt-in": self.plan},
-            lambda channel, result: self.woken.append((channel, result)),
+            lambda result, ids, message: self.woken.append((result.channel, result)),
             scan_interval=SCAN)
 
     def committed(self, control_id: str, patient: str = "P1", channel: str = "adt-in",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable, Sequence
 
 from twisted.internet import defer
@@ -66,6 +67,7 @@ class GroupCommitWriter:
         self._stopped = defer.Deferred()
         self.batches = 0
         self.items = 0
+        self.busy_seconds = 0.0  # time spent applying and committing batches
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="aiguillage-writer", daemon=True)
@@ -113,6 +115,7 @@ class GroupCommitWriter:
         return batch, False
 
     def _commit(self, batch: list) -> None:
+        started = time.perf_counter()
         try:
             outcomes = self._apply(batch)
         except Exception:
@@ -120,6 +123,7 @@ class GroupCommitWriter:
             outcomes = [self._apply_one(entry) for entry in batch]
         self.batches += 1
         self.items += len(batch)
+        self.busy_seconds += time.perf_counter() - started
         if self._after_commit is not None:
             committed = [(op, item, result) for (op, item, _), (_, result) in zip(batch, outcomes)]
             try:
