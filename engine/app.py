@@ -55,7 +55,7 @@ class Engine:
         self.plans = {c.name: channel_plan(c) for c in channels}
         self.processor = Processor(self.store, reactor, self.plans, self._wake_lanes,
                                    scan_interval=poll_interval)
-        self.intake = Intake(self.store, self.processor, self.plans)
+        self.intake = Intake(self.store, self.processor, self.plans, deliver=self._wake_lanes)
         self.lanes: dict[LaneKey, Lane] = {}
         self.destinations: list[Any] = []
         self.sources: dict[str, Any] = {}

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet import defer
 
 from engine import status as st
+from engine import pipeline
 from engine.pipeline import ACK_AFTER_PROCESSING, ChannelPlan, InboundMessage
 from engine.store.records import InboundRecord, IngestResult, ProcessingResult
 from mllp import ack
@@ -53,10 +54,13 @@ class AckClock:
 class Intake:
     """Implements :class:`engine.interfaces.Receiver` for every channel of an engine."""
 
-    def __init__(self, store: Any, processor: Any, channels: dict[str, ChannelPlan]):
+    def __init__(self, store: Any, processor: Any, channels: dict[str, ChannelPlan],
+                 deliver: Callable[[ProcessingResult, list[int], InboundMessage], None]
+                 | None = None):
         self._store = store
         self._processor = processor
         self.channels = channels
+        self._deliver = deliver  # hands deliveries committed with their message to the lanes
         self._clock = AckClock()
         self.received = 0
         self.rejected = 0
@@ -75,15 +79,17 @@ class Intake:
             text = decode_payload(payload, header, plan.encoding)
         except EncodingError as error:
             return self._store_unreadable(plan, payload, peer, header, error)
+        routed = self._route(plan, header, text)
         record = InboundRecord(
             channel=channel, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
             control_id=header.control_id, message_type=header.message_type,
             charset=header.charset or plan.encoding, dedupe=plan.dedupe,
+            routed=routed,
         )
         d = self._store.ingest(record)
         d.addCallbacks(self._committed, self._commit_failed,
-                       callbackArgs=(plan, header, text, payload),
+                       callbackArgs=(plan, header, text, payload, routed),
                        errbackArgs=(header,))
         return d
 
@@ -99,19 +105,32 @@ class Intake:
     # -- outcomes ----------------------------------------------------------------------
 
     def _committed(self, result: IngestResult, plan: ChannelPlan, header: MSHHeader,
-                   text: str, raw: bytes) -> Any:
+                   text: str, raw: bytes, routed: tuple | None) -> Any:
         if result.status == st.DUPLICATE:
             return self._ack(header, ack.ACCEPT, result.message_id,
                              text=f"duplicate of message {result.duplicate_of}, not processed again")
         message = InboundMessage(result.message_id, text, header.field_separator,
                                  header.encoding_characters, raw, header.control_id,
                                  header.message_type, header.charset or plan.encoding)
+        if result.status == st.TRANSFORMED:  # routed at intake, deliveries committed with it
+            routed = ProcessingResult(result.message_id, plan.name, st.TRANSFORMED,
+                                      deliveries=routed)
+            if self._deliver is not None:
+                self._deliver(routed, list(result.delivery_ids), message)
+            return self._ack(header, ack.ACCEPT, result.message_id)
         processed = self._processor.enqueue(message, plan.name)
         if plan.ack_mode != ACK_AFTER_PROCESSING:
             return self._ack(header, ack.ACCEPT, result.message_id)
         processed.addCallback(self._processed_ack, header)
         processed.addErrback(self._processing_failed, header, result.message_id)
         return processed
+
+    @staticmethod
+    def _route(plan: ChannelPlan, header: MSHHeader, text: str) -> tuple | None:
+        """The deliveries when the channel only routes; None when the processor decides."""
+        if not plan.routes_at_intake:
+            return None
+        return pipeline.route(plan, text, header.field_separator, header.encoding_characters)
 
     def _processed_ack(self, outcome: ProcessingResult, header: MSHHeader) -> bytes:
         if outcome.status == st.ERROR:

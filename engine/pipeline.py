@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from engine import status as st
 from engine.routing import ORDER_BY_PATIENT, patient_key, plan_deliveries
-from engine.store.records import ProcessingResult
+from engine.store.records import NewDelivery, ProcessingResult
 
 ACK_AFTER_COMMIT = "after-commit"
 ACK_AFTER_PROCESSING = "after-processing"
@@ -42,6 +42,14 @@ class ChannelPlan:
     def needs_patient(self) -> bool:
         return any(d.order_by == ORDER_BY_PATIENT for d in self.destinations)
 
+    @property
+    def routes_at_intake(self) -> bool:
+        """True when the pipeline only routes (no filter, no mapping): the deliveries then
+        follow from the configuration and the patient key alone, so the intake decides them
+        and the store commits them with the message in one transaction, instead of a second
+        group commit after a processor run."""
+        return True
+
 
 @dataclass(frozen=True)
 class InboundMessage:
@@ -58,12 +66,20 @@ class InboundMessage:
     charset: str | None = None
 
 
-def process(channel: ChannelPlan, message: InboundMessage) -> ProcessingResult:
-    """Run ``channel``'s pipeline on ``message``; the outcome is recorded by the caller."""
+def route(channel: ChannelPlan, text: str, field_separator: str = "|",
+          encoding_characters: str = "^~\\&") -> tuple[NewDelivery, ...]:
+    """One delivery per destination, on the lane its ordering policy gives this message."""
     patient = ""
     if channel.needs_patient:
-        enc = message.encoding_characters
-        patient = patient_key(message.text, message.field_separator, enc[0], enc[1])
+        patient = patient_key(text, field_separator, encoding_characters[0],
+                              encoding_characters[1])
     plan = [(d.name, d.order_by, d.lanes) for d in channel.destinations]
+    return plan_deliveries(plan, patient)
+
+
+def process(channel: ChannelPlan, message: InboundMessage) -> ProcessingResult:
+    """Run ``channel``'s pipeline on ``message``; the outcome is recorded by the caller."""
+    deliveries = route(channel, message.text, message.field_separator,
+                       message.encoding_characters)
     return ProcessingResult(message.message_id, channel.name, st.TRANSFORMED,
-                            deliveries=plan_deliveries(plan, patient))
+                            deliveries=deliveries)

@@ -93,25 +93,35 @@ DELIVERY_UPDATE_COLUMNS = ("status", "attempts", "updated_at", "next_attempt_at"
 
 
 class IngestOp(WriteOp):
-    """Insert inbound messages (and their first journal line), detecting duplicates."""
+    """Insert inbound messages (and their first journal lines), detecting duplicates.
+
+    A record routed at intake (``record.routed``) is committed TRANSFORMED with its
+    deliveries in the same transaction: RECEIVED, TRANSFORMED and QUEUED are all journaled.
+    """
 
     rank = 10
 
-    def __init__(self, message_ids: IdAllocator, node: str, sql: RawStatements):
+    def __init__(self, message_ids: IdAllocator, node: str, sql: RawStatements,
+                 delivery_ids: IdAllocator | None = None):
         self._ids = message_ids
+        self._delivery_ids = delivery_ids
         self._node = node
         self._sql = sql
         self._insert_message = sql.insert(messages, MESSAGE_COLUMNS)
+        self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
 
     def prepare(self, items: Sequence[InboundRecord]) -> None:
         self._ids.reserve(len(items))
+        routed = sum(len(r.routed) for r in items if r.routed)
+        if routed and self._delivery_ids is not None:
+            self._delivery_ids.reserve(routed)
 
     def apply(self, conn: Any, items: Sequence[InboundRecord]) -> list[IngestResult]:
         ids = self._ids.take(len(items))
         keys = [dedupe_key(r) for r in items]
         seen = self._existing_keys(conn, [k for k in keys if k])
-        rows, lines, results = [], [], []
+        rows, lines, queued, results = [], [], [], []
         for message_id, record, key in zip(ids, items, keys):
             status, duplicate_of = record.status, None
             if key is not None and key in seen:
@@ -119,14 +129,33 @@ class IngestOp(WriteOp):
             elif key is not None:
                 seen[key] = message_id
             st.check_transition("message", None, status)
+            lines.append((message_id, None, status, record.received_at, record.error))
+            delivery_ids: tuple[int, ...] = ()
+            if record.routed is not None and status == st.RECEIVED:
+                status = st.TRANSFORMED
+                st.check_transition("message", st.RECEIVED, status)
+                lines.append((message_id, None, status, record.received_at, "routed at intake"))
+                delivery_ids = self._route(message_id, record, queued, lines)
             rows.append((message_id, record.channel, record.received_at, self._node,
                          record.peer, record.sender, record.control_id, record.message_type,
                          record.charset, status, record.error, key, duplicate_of, record.raw))
-            lines.append((message_id, None, status, record.received_at, record.error))
-            results.append(IngestResult(message_id, status, duplicate_of))
+            results.append(IngestResult(message_id, status, duplicate_of, delivery_ids))
         execute_many(conn, self._insert_message, rows)
+        execute_many(conn, self._insert_delivery, queued)
         execute_many(conn, self._insert_line, lines)
         return results
+
+    def _route(self, message_id: int, record: InboundRecord, queued: list,
+               lines: list) -> tuple[int, ...]:
+        if self._delivery_ids is None:
+            raise RuntimeError("this IngestOp was built without a delivery id allocator")
+        at = record.received_at
+        ids = self._delivery_ids.take(len(record.routed))
+        for delivery_id, new in zip(ids, record.routed):
+            queued.append((delivery_id, message_id, record.channel, new.destination, new.lane,
+                           st.QUEUED, 0, at, at, at, None, None))
+            lines.append((message_id, delivery_id, st.QUEUED, at, new.destination))
+        return tuple(ids)
 
     def _existing_keys(self, conn: Any, keys: list[str]) -> dict[str, int]:
         if not keys:

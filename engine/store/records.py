@@ -26,6 +26,9 @@ class InboundRecord:
     charset: str | None = None
     error: str | None = None
     dedupe: bool = True
+    # Deliveries decided at intake (a channel that only routes): committed with the message,
+    # which is then TRANSFORMED at once. None: the processor will decide after the commit.
+    routed: tuple["NewDelivery", ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class IngestResult:
     message_id: int
     status: str
     duplicate_of: int | None = None
+    delivery_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

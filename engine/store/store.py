@@ -80,7 +80,7 @@ class Store:
         message_ids = ops.IdAllocator(self.engine, "messages")
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
         sql = RawStatements(self.engine.dialect)
-        self._ingest = ops.IngestOp(message_ids, node, sql)
+        self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids)
         self._processed = ops.ProcessedOp(delivery_ids, sql)
         self._delivery = ops.DeliveryUpdateOp(sql)
         self._after_commit_hooks: list[Callable] = []
