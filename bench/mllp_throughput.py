@@ -10,11 +10,14 @@ waits for its ACK before sending the next message, as real senders do), and prin
 - end-to-end: messages delivered to the sink per second, from the first send to the last
   message received by the sink;
 
-for SQLite and for PostgreSQL (127.0.0.1:5432, a database created for the run). It prints the
+for SQLite (fsync per group commit, and ``normal``) and for PostgreSQL (127.0.0.1:5432, a database created for the run). It prints the
 interpreter it ran on, since the same code runs 1.2-1.8x faster on Debian's python3.11 than on
 some other builds.
 
-    .venv/bin/python bench/mllp_throughput.py [--messages 20000] [--connections 8] [--store sqlite]
+    .venv/bin/python bench/mllp_throughput.py [--messages 20000] [--connections 8]
+        [--store sqlite|sqlite-normal|postgresql|all] [--sink-down]
+
+sqlite-normal is SQLite with ``sqlite_synchronous: normal`` (survives kill -9, not a power cut).
 """
 from __future__ import annotations
 
@@ -54,11 +57,13 @@ def read_line_starting(process: subprocess.Popen, prefix: str, timeout: float) -
     raise RuntimeError(f"no {prefix!r} within {timeout}s")
 
 
-def write_config(folder: Path, store_url: str, port: int, sink_port: int, lanes: int) -> Path:
+def write_config(folder: Path, store_url: str, port: int, sink_port: int, lanes: int,
+                 synchronous: str = "full") -> Path:
     (folder / "channels").mkdir(parents=True, exist_ok=True)
+    sync = f"  sqlite_synchronous: {synchronous}\n" if store_url.startswith("sqlite") else ""
     (folder / "engine.yaml").write_text(
-        f"node: bench\nstore:\n  url: {store_url}\nchannels:\n  - channels/*.yaml\n"
-        "log_level: info\n")
+        f"node: bench\nstore:\n  url: {store_url}\n{sync}channels:\n  - channels/*.yaml\n"
+        "log_level: warning\n")
     (folder / "channels" / "bench.yaml").write_text(
         "name: bench\nsource:\n  type: mllp\n  host: 127.0.0.1\n"
         f"  port: {port}\n  max_pending: 5000\ndestinations:\n  - name: sink\n    type: mllp\n"
@@ -104,52 +109,67 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def run_one(store: str, count: int, connections: int, lanes: int) -> None:
-    folder = Path(tempfile.mkdtemp(prefix=f"aiguillage-bench-{store}-"))
-    database = None
-    if store == "sqlite":
-        url = f"sqlite:///{folder / 'bench.db'}"
-    else:
+STORES = ("sqlite", "sqlite-normal", "postgresql")
+
+
+def create_store(store: str, folder: Path) -> tuple[str, str | None]:
+    """(SQLAlchemy URL, PostgreSQL database to drop afterwards or None)."""
+    if store.startswith("sqlite"):
+        return f"sqlite:///{folder / 'bench.db'}", None
+    import psycopg
+
+    database = f"aiguillage_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}", database
+
+
+def drop_store(database: str | None) -> None:
+    if database:
         import psycopg
 
-        database = f"aiguillage_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {database}")
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def run_one(store: str, count: int, connections: int, lanes: int, sink_down: bool) -> None:
+    folder = Path(tempfile.mkdtemp(prefix=f"aiguillage-bench-{store}-"))
+    url, database = create_store(store, folder)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    sink = subprocess.Popen([sys.executable, str(ROOT / "bench" / "sink.py"), "--expect",
-                             str(count)], stdout=subprocess.PIPE, text=True, env=env)
-    sink_port = int(read_line_starting(sink, "PORT", 20).split()[1])
+    sink = None
+    sink_port = free_port()  # nothing listens there when the sink is down
+    if not sink_down:
+        sink = subprocess.Popen([sys.executable, str(ROOT / "bench" / "sink.py"), "--expect",
+                                 str(count)], stdout=subprocess.PIPE, text=True, env=env)
+        sink_port = int(read_line_starting(sink, "PORT", 20).split()[1])
     port = free_port()
-    config = write_config(folder, url, port, sink_port, lanes)
+    synchronous = "normal" if store == "sqlite-normal" else "full"
+    config = write_config(folder, url, port, sink_port, lanes, synchronous)
     cli = [sys.executable, "-m", "engine.cli"]
     subprocess.run(cli + ["db", "upgrade", "--config", str(config)], check=True, env=env,
                    stdout=subprocess.DEVNULL)
     engine = subprocess.Popen(cli + ["run", "--config", str(config)], stdout=subprocess.PIPE,
-                              text=True, env=env)
+                              stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         read_line_starting(engine, "aiguillage", 30)
         messages = list(message_stream(count, kinds=("adt",), patients=1000,
                                        start=int(time.time())))
         start, end, latencies = drive(port, messages, connections)
-        done = read_line_starting(sink, "DONE", 600).split()
-        delivered_at = float(done[3])
-        print(f"{store:>10}  {count} ADT over {connections} connections, {lanes} delivery lanes")
-        print(f"{'':>10}  ingest      {count / (end - start):8.0f} ACKs/s")
-        print(f"{'':>10}  ACK latency p50 {percentile(latencies, 50) * 1000:6.2f} ms   "
+        what = "sink down: ingest only" if sink_down else f"{lanes} delivery lanes to the sink"
+        print(f"{store:>13}  {count} ADT over {connections} connections, {what}")
+        print(f"{'':>13}  ingest      {count / (end - start):8.0f} ACKs/s")
+        print(f"{'':>13}  ACK latency p50 {percentile(latencies, 50) * 1000:6.2f} ms   "
               f"p99 {percentile(latencies, 99) * 1000:6.2f} ms   max {max(latencies) * 1000:6.1f} ms")
-        print(f"{'':>10}  end-to-end  {count / (delivered_at - start):8.0f} delivered/s "
-              f"(last delivery {delivered_at - end:.2f}s after the last ACK)", flush=True)
+        if sink is not None:
+            delivered_at = float(read_line_starting(sink, "DONE", 600).split()[3])
+            print(f"{'':>13}  end-to-end  {count / (delivered_at - start):8.0f} delivered/s "
+                  f"(last delivery {delivered_at - end:.2f}s after the last ACK)", flush=True)
     finally:
-        engine.terminate()
-        sink.terminate()
-        engine.wait(30)
-        sink.wait(30)
-        if database:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        for process in (engine, sink):
+            if process is not None:
+                process.terminate()
+                process.wait(30)
+        drop_store(database)
 
 
 def main() -> None:
@@ -157,19 +177,21 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--lanes", type=int, default=4)
-    parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--store", choices=STORES + ("all",), default="all")
+    parser.add_argument("--sink-down", action="store_true",
+                        help="no sink: measure ingest alone while deliveries queue up")
     args = parser.parse_args()
-    print(f"interpreter: {sys.executable} ({platform.python_implementation()} "
-          f"{platform.python_version()}), {os.cpu_count()} cores")
-    stores = ("sqlite", "postgresql") if args.store == "both" else (args.store,)
-    for store in stores:
-        # Each run needs a fresh reactor: run it in a child process of this script.
-        if len(stores) > 1:
-            subprocess.run([sys.executable, __file__, "--store", store, "--messages",
-                            str(args.messages), "--connections", str(args.connections),
-                            "--lanes", str(args.lanes)], check=False)
-            continue
-        run_one(store, args.messages, args.connections, args.lanes)
+    stores = STORES if args.store == "all" else (args.store,)
+    if len(stores) > 1:
+        print(f"interpreter: {sys.executable} ({platform.python_implementation()} "
+              f"{platform.python_version()}), {os.cpu_count()} cores", flush=True)
+        for store in stores:  # each run in a child process: a reactor runs once per process
+            command = [sys.executable, __file__, "--store", store, "--messages",
+                       str(args.messages), "--connections", str(args.connections),
+                       "--lanes", str(args.lanes)] + (["--sink-down"] if args.sink_down else [])
+            subprocess.run(command, check=False)
+        return
+    run_one(stores[0], args.messages, args.connections, args.lanes, args.sink_down)
 
 
 if __name__ == "__main__":

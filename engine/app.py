@@ -50,7 +50,8 @@ class Engine:
         self._reactor = reactor
         self._poll_interval = poll_interval
         self.store = Store(config.store.url, reactor, node=config.node,
-                           batch_max=config.store.writer_batch_max)
+                           batch_max=config.store.writer_batch_max,
+                           sqlite_synchronous=config.store.sqlite_synchronous.upper())
         channels = [c for c in config.channels if c.enabled]
         self.plans = {c.name: channel_plan(c) for c in channels}
         self.processor = Processor(self.store, reactor, self.plans, self._wake_lanes,
