@@ -61,6 +61,7 @@ class Engine:
         self.destinations: list[Any] = []
         self.sources: dict[str, Any] = {}
         self._channels = channels
+        self.admin_port: Any = None  # the admin listener once started (IListeningPort)
 
     def start(self) -> defer.Deferred:
         """Start everything; Deferred fires once every source listens.
@@ -81,7 +82,19 @@ class Engine:
                                            self._reactor)
             self.sources[channel.name] = source
             listening.append(defer.maybeDeferred(source.start))
+        if self.config.admin is not None:
+            listening.append(self._start_admin(self.config.admin))
         return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
+
+    def _start_admin(self, admin: Any) -> defer.Deferred:
+        from twisted.internet.endpoints import TCP4ServerEndpoint
+
+        from engine.admin import admin_site
+
+        endpoint = TCP4ServerEndpoint(self._reactor, admin.port, interface=admin.host)
+        d = endpoint.listen(admin_site(self.store, self.stats))
+        d.addCallback(lambda port: setattr(self, "admin_port", port))
+        return d
 
     def _build_lanes(self, channel: ChannelConfig) -> None:
         for destination in channel.destinations:
@@ -107,6 +120,8 @@ class Engine:
     @defer.inlineCallbacks
     def stop(self) -> Any:
         """Stop accepting, finish what is under way, commit, close; a Deferred."""
+        if self.admin_port is not None:
+            yield self.admin_port.stopListening()
         for source in self.sources.values():
             try:
                 yield defer.maybeDeferred(source.stop)

@@ -85,6 +85,9 @@ def run(config_path: str) -> None:
         for name in engine.sources:
             port = engine.source_port(name)
             click.echo(f"channel {name}: listening on port {port}")
+        if engine.admin_port is not None:
+            address = engine.admin_port.getHost()
+            click.echo(f"admin: http://{address.host}:{address.port}/status and /metrics")
         click.echo(f"aiguillage {config.node} running; store {config.store.url}")
 
     def failed(failure: Any) -> None:

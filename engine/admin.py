@@ -1,0 +1,126 @@
+"""
+The admin listener: health, status as JSON, and Prometheus metrics over HTTP.
+
+Enabled by the ``admin:`` section of engine.yaml. Counts come from the store (read in a
+database thread, so a scrape never blocks the reactor) and the node's in-memory counters
+(writer batches, lanes). The CLI's ``status`` reads the store directly and works without it;
+this is what monitoring scrapes.
+
+test-case-name: tests.test_admin
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from twisted.web import resource, server
+
+from engine.store import queries
+
+JSON = b"application/json"
+PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+class _Snapshot:
+    """A Prometheus collector over one snapshot of the store's counts and the node's stats."""
+
+    def __init__(self, report: dict, stats: dict):
+        self._report = report
+        self._stats = stats
+
+    def collect(self) -> Any:
+        messages = CounterMetricFamily("aiguillage_messages", "messages received, by outcome",
+                                       labels=["channel", "outcome"])
+        deliveries = CounterMetricFamily("aiguillage_deliveries", "deliveries, by status",
+                                         labels=["channel", "destination", "status"])
+        queued = GaugeMetricFamily("aiguillage_queue_depth", "deliveries waiting to be sent",
+                                   labels=["channel", "destination"])
+        pending = GaugeMetricFamily("aiguillage_messages_pending",
+                                    "messages committed, not yet processed", labels=["channel"])
+        for channel, entry in self._report.items():
+            for outcome in ("received", "filtered", "errored", "duplicates"):
+                messages.add_metric([channel, outcome], entry[outcome])
+            pending.add_metric([channel], entry["pending"])
+            for name, dest in entry["destinations"].items():
+                for status in ("sent", "errored", "queued"):
+                    deliveries.add_metric([channel, name, status], dest[status])
+                queued.add_metric([channel, name], dest["queued"])
+        yield from (messages, pending, deliveries, queued)
+        yield from self._node_metrics()
+
+    def _node_metrics(self) -> Any:
+        stats = self._stats
+        for key, help_text in (("writer_batches", "group commits since start"),
+                               ("writer_items", "writes group-committed since start"),
+                               ("writer_busy_seconds", "time the writer spent committing")):
+            yield CounterMetricFamily(f"aiguillage_{key}", help_text, value=stats[key])
+        sent = CounterMetricFamily("aiguillage_lane_sent", "deliveries sent by this node",
+                                   labels=["lane"])
+        parked = CounterMetricFamily("aiguillage_lane_parked", "deliveries parked in ERROR",
+                                     labels=["lane"])
+        for lane, counters in stats["lanes"].items():
+            sent.add_metric([lane], counters["sent"])
+            parked.add_metric([lane], counters["parked"])
+        yield from (sent, parked)
+
+
+class _Read(resource.Resource):
+    """A page rendered from a store read (in a thread) and the node's stats."""
+
+    isLeaf = True
+
+    def __init__(self, store: Any, stats: Callable[[], dict],
+                 render_body: Callable[[dict, dict], tuple[bytes, bytes]]):
+        super().__init__()
+        self._store = store
+        self._stats = stats
+        self._render_body = render_body
+
+    def render_GET(self, request: Any) -> Any:
+        d = self._store.read(queries.status_counts)
+
+        def done(report: dict) -> None:
+            content_type, body = self._render_body(report, self._stats())
+            request.setHeader(b"content-type", content_type)
+            request.write(body)
+            request.finish()
+
+        def failed(failure: Any) -> None:
+            request.setResponseCode(503)
+            request.setHeader(b"content-type", JSON)
+            request.write(json.dumps({"error": failure.getErrorMessage()}).encode())
+            request.finish()
+
+        d.addCallbacks(done, failed)
+        return server.NOT_DONE_YET
+
+
+def _status_body(report: dict, stats: dict) -> tuple[bytes, bytes]:
+    return JSON, json.dumps({"channels": report, "node": stats}, sort_keys=True).encode()
+
+
+def _metrics_body(report: dict, stats: dict) -> tuple[bytes, bytes]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(report, stats))
+    return PROMETHEUS, generate_latest(registry)
+
+
+class _Health(resource.Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Any) -> bytes:
+        request.setHeader(b"content-type", JSON)
+        return b'{"status": "ok"}'
+
+
+def admin_site(store: Any, stats: Callable[[], dict]) -> server.Site:
+    """The admin HTTP site: /health, /status (JSON), /metrics (Prometheus)."""
+    root = resource.Resource()
+    root.putChild(b"health", _Health())
+    root.putChild(b"status", _Read(store, stats, _status_body))
+    root.putChild(b"metrics", _Read(store, stats, _metrics_body))
+    site = server.Site(root)
+    site.noisy = False
+    return site
