@@ -127,7 +127,7 @@ class FrameDecoder:
             self.discarded_bytes += 1 + len(self._frame) + (restart - pos)
             self._frame = bytearray()
             pos = restart + 1
-        self._check_size(stop - pos, data, pos, payloads)
+        self._check_size(data, pos, stop, payloads)
         if end < 0:
             self._frame += memoryview(data)[pos:stop]
             return size
@@ -146,13 +146,17 @@ class FrameDecoder:
             return pos
         return pos + 1 if data[pos] == _CR else pos
 
-    def _check_size(self, adding: int, data: bytes, pos: int, payloads: list[bytes]) -> None:
-        """Raise :class:`FrameTooLarge` before the buffer would pass the limit."""
-        total = len(self._frame) + adding
+    def _check_size(self, data: bytes, pos: int, stop: int, payloads: list[bytes]) -> None:
+        """Raise :class:`FrameTooLarge` if adding ``data[pos:stop]`` would pass the limit.
+
+        ``stop`` is where the frame's bytes in this chunk end (its FS, or the chunk's end):
+        the recorded prefix never takes the FS, nor what follows it.
+        """
+        total = len(self._frame) + stop - pos
         if total <= self.max_frame_size:
             return
         room = max(0, PREFIX_SIZE - len(self._frame))
-        prefix = bytes(self._frame[:PREFIX_SIZE]) + data[pos:pos + room]
+        prefix = bytes(self._frame[:PREFIX_SIZE]) + data[pos:min(stop, pos + room)]
         self._failure = FrameTooLarge(total, self.max_frame_size, prefix=prefix,
                                       complete_frames=tuple(payloads))
         self._frame = None

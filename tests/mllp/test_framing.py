@@ -136,6 +136,16 @@ def test_oversized_frame_raises():
     assert decoder.buffered == 0
 
 
+def test_oversized_prefix_stops_at_the_frame_end():
+    """If an oversized frame arrives whole, then its prefix holds its payload only: not the
+    FS CR that end it, nor the next frame."""
+    decoder = FrameDecoder(max_frame_size=4)
+    with pytest.raises(FrameTooLarge) as caught:
+        decoder.feed(b"\x0btoo long\x1c\r\x0bnext\x1c\r")
+    assert caught.value.prefix == b"too long"
+    assert caught.value.size_so_far == 8
+
+
 def test_oversized_keeps_earlier_frames():
     """If a chunk completes a frame before an oversized one, then that frame is handed over."""
     decoder = FrameDecoder(max_frame_size=4)
