@@ -84,7 +84,9 @@ class Lane:
         self.parked = 0
 
     def start(self) -> None:
+        """Start, or start again after :meth:`stop` (a stop may have left a wait pending)."""
         self._running = True
+        self._busy = self._sending
         self.wake()
 
     def stop(self) -> defer.Deferred:

@@ -31,6 +31,10 @@ from mllp.header import HeaderError, decode_payload, read_header
 
 log = logging.getLogger(__name__)
 
+class ProcessorStopped(Exception):
+    """The engine stopped before this message's pipeline ran; it stays RECEIVED."""
+
+
 SLICE = 200  # messages processed per reactor turn
 SCAN_INTERVAL = 1.0
 SCAN_BATCH = 500
@@ -61,10 +65,17 @@ class Processor:
         self._scan()
 
     def stop(self) -> None:
+        """Stop processing; messages still queued stay RECEIVED in the store and are
+        processed after the next start. Their Deferreds fail, so nothing waits forever."""
         self._running = False
         for call in (self._drain_call, self._scan_call):
             if call is not None and call.active():
                 call.cancel()
+        self._drain_call = self._scan_call = None
+        while self._queue:
+            message, _, d = self._queue.popleft()
+            self._inflight.discard(message.message_id)
+            d.errback(ProcessorStopped(f"message {message.message_id} left for the next start"))
 
     def enqueue(self, message: pipeline.InboundMessage, channel: str) -> defer.Deferred:
         """Process ``message`` soon; Deferred[ProcessingResult] fires once it is committed."""
@@ -147,10 +158,13 @@ class Processor:
         try:
             header = read_header(row.raw)
             text = decode_payload(row.raw, header, encoding)
-        except HeaderError as error:
-            result = ProcessingResult(row.id, row.channel, st.ERROR, error=str(error))
+        except Exception as error:  # HeaderError, or e.g. a channel encoding gone bad
+            reason = str(error) if isinstance(error, HeaderError) else f"{type(error).__name__}: {error}"
+            result = ProcessingResult(row.id, row.channel, st.ERROR, error=reason)
             self._inflight.add(row.id)
-            self._store.record_processing(result).addBoth(self._done, row.id)
+            d = self._store.record_processing(result)
+            d.addBoth(self._done, row.id)
+            d.addErrback(self._log_failure, row.id)
             return
         message = pipeline.InboundMessage(row.id, text, header.field_separator,
                                           header.encoding_characters, row.raw, row.control_id,

@@ -385,3 +385,16 @@ def test_stop_when_idle_fires_at_once(harness):
     """If the lane is idle, then stop's Deferred has already fired."""
     harness.lane.start()
     assert harness.lane.stop().called
+
+
+def test_restart_after_stop_during_backoff(harness):
+    """If the lane is stopped while it waits to retry and then started again, then it sends
+    the delivery again."""
+    (delivery_id,) = harness.queue(1)
+    harness.destination.script(refused())
+    harness.lane.start()
+    harness.lane.stop()
+    harness.lane.start()
+    harness.clock.advance(60)
+    assert harness.destination.delivery_ids[-1] == delivery_id
+    assert len(harness.destination.delivery_ids) >= 2

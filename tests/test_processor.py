@@ -250,3 +250,35 @@ def test_stop_ends_scans(harness):
     harness.clock.advance(SCAN * 3)
     assert harness.store.processing == []
     assert harness.clock.getDelayedCalls() == []
+
+
+def test_scan_survives_an_unexpected_decoding_error(harness):
+    """If re-reading a RECEIVED message raises something other than a header error (here the
+    channel's default encoding is not a codec at all), then the message is recorded ERROR
+    with that error and the periodic scan goes on."""
+    harness.processor.channels["adt-in"] = ChannelPlan(
+        "adt-in", harness.plan.destinations, encoding="no-such-codec")
+    raw = adt("1").encode()
+    bad = harness.committed("1", raw=raw)  # MSH-18 empty: the channel's encoding applies
+    harness.processor.start()
+    harness.clock.advance(0)
+    (result,) = harness.store.processing
+    assert (result.message_id, result.status) == (bad, st.ERROR)
+    assert "LookupError" in result.error
+    harness.processor.channels["adt-in"] = harness.plan
+    good = harness.committed("2")
+    harness.clock.advance(SCAN)
+    harness.clock.advance(0)
+    assert [r.message_id for r in harness.store.processing] == [bad, good]
+
+
+def test_stop_fails_what_is_still_queued(harness):
+    """If the processor stops with messages still queued, then their Deferreds fail with
+    ProcessorStopped (nobody waits forever) and nothing is recorded for them."""
+    _, d = harness.enqueue("1")
+    harness.processor.stop()
+    failures = []
+    d.addErrback(failures.append)
+    assert failures and failures[0].check(processor.ProcessorStopped)
+    harness.clock.advance(0)
+    assert harness.store.processing == []

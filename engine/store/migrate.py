@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import insert, select
+from sqlalchemy import insert, inspect, select
 
 from engine.store.schema import id_blocks
 
@@ -61,6 +61,10 @@ def _seed_id_blocks(conn: Any) -> None:
             conn.execute(insert(id_blocks).values(name=name, next_value=1))
 
 
+def _has_tables(engine: Any) -> bool:
+    return bool(inspect(engine).get_table_names())
+
+
 def ensure_current(engine: Any, *, create_if_empty: bool = True) -> None:
     """Create the schema in an empty database; refuse one at an older revision.
 
@@ -71,6 +75,10 @@ def ensure_current(engine: Any, *, create_if_empty: bool = True) -> None:
     head = head_revision()
     if current == head:
         return
+    if current is None and _has_tables(engine):
+        raise SchemaOutOfDate(
+            "the database has tables but no schema revision: it is not an Aiguillage store "
+            "(or was created by hand); point store.url at an empty database")
     if current is None and create_if_empty:
         upgrade(engine)
         return

@@ -99,3 +99,13 @@ def test_upgrade_twice_is_a_no_op(empty_engine):
     assert migrate.upgrade(empty_engine) == (head, head)
     assert sorted(inspect(empty_engine).get_table_names()) == tables
     assert _id_blocks(empty_engine) == {"messages": 42, "deliveries": 1}
+
+
+def test_tables_without_revision_refused(empty_engine):
+    """If the database already has tables but no schema revision (not an Aiguillage store),
+    then ensure_current refuses it with a message saying so, and creates nothing."""
+    with empty_engine.begin() as conn:
+        conn.execute(text("CREATE TABLE patients (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(migrate.SchemaOutOfDate, match="not an Aiguillage store"):
+        migrate.ensure_current(empty_engine)
+    assert inspect(empty_engine).get_table_names() == ["patients"]
