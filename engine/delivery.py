@@ -176,24 +176,10 @@ class Lane:
             self._cursor = due[-1].delivery_id
         self._caught_up = len(due) < self._fetch_batch
         self._take(fresh)
-        if self._caught_up:
+        if self._caught_up:  # offers made during the read come after what it found
             self._take(sorted(offers, key=lambda d: d.delivery_id))
-            fresh = fresh or list(self._buffer)
-        if fresh:
-            self._next()
-            return
-        if due:  # only rows whose outcome is being committed: look further on
-            self._next()
-            return
-        self._busy = False
-        if self._cursor:
-            # Reached the end: rescan from the start next time, so that deliveries queued
-            # again by a replay (older ids) are found too.
-            self._cursor = 0
-        if self._wanted:
-            self.wake()
-        else:
-            self._schedule_poll()
+        # Send what was found, read the next page, or (caught up, nothing left) go idle.
+        self._next()
 
     def _fetch_failed(self, failure: Any) -> None:
         self._fetching = False
