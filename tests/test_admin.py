@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 from twisted.internet import defer, reactor
@@ -39,7 +41,8 @@ class AdminTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        folder = Path(self.mktemp())
+        folder = Path(tempfile.mkdtemp(prefix="aiguillage-admin-"))
+        self.addCleanup(shutil.rmtree, folder, True)
         (folder / "channels").mkdir(parents=True)
         (folder / "engine.yaml").write_text(ENGINE_YAML)
         (folder / "channels" / "adt-in.yaml").write_text(CHANNEL_YAML)
