@@ -22,26 +22,24 @@ from mllp.client import MLLPClient
 
 
 def split_messages(data: bytes) -> list[bytes]:
-    """The messages in a file's bytes, with CR segment separators."""
-    if b"\r" not in data and b"\n" in data:
-        data = data.replace(b"\n", b"\r")
-    else:
-        data = data.replace(b"\r\n", b"\r")
-    if not data.startswith(b"MSH"):
+    """The messages in a file's bytes, with CR segment separators.
+
+    Any mix of CR, LF and CRLF ends a segment; blank lines (empty or whitespace only, between
+    messages or around them) are dropped. Bytes that do not start with ``MSH`` (leading blank
+    lines aside) are returned untouched, as one message, or none when they are all blank.
+    """
+    if not data.lstrip().startswith(b"MSH"):
         return [data] if data.strip() else []
-    messages, start = [], 0
-    while True:
-        nxt = data.find(b"\rMSH", start + 1)
-        if nxt < 0:
-            messages.append(data[start:])
-            break
-        messages.append(data[start:nxt + 1])
-        start = nxt + 1
-    return [_end_with_cr(m.strip(b"\r\n") + b"\r") for m in messages if m.strip(b"\r\n ")]
-
-
-def _end_with_cr(message: bytes) -> bytes:
-    return message if message.endswith(b"\r") else message + b"\r"
+    segments = data.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r")
+    messages: list[list[bytes]] = []
+    for segment in segments:
+        if not segment.strip():
+            continue
+        if segment.startswith(b"MSH") or not messages:
+            messages.append([segment])
+        else:
+            messages[-1].append(segment)
+    return [b"\r".join(message) + b"\r" for message in messages]
 
 
 def messages_from_files(paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
