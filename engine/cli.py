@@ -46,6 +46,11 @@ def _database(config: EngineConfig) -> Any:
     from engine.store import migrate
     from engine.store.store import make_engine
 
+    missing = _missing_sqlite_file(config.store.url)
+    if missing is not None:
+        click.echo(f"store {config.store.url}: the database file {missing} does not exist; "
+                   "start the engine or run `aiguillage db upgrade` to create it", err=True)
+        sys.exit(EXIT_UNREACHABLE)
     engine = make_engine(config.store.url)
     try:
         migrate.ensure_current(engine, create_if_empty=False)
@@ -56,6 +61,22 @@ def _database(config: EngineConfig) -> Any:
         click.echo(f"store {config.store.url} cannot be read: {error}", err=True)
         sys.exit(EXIT_UNREACHABLE)
     return engine
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite store whose file is absent, else None.
+
+    Connecting would create the file (and make_engine its folder): a reading command must
+    report the store missing, not leave an empty one behind at a mistyped path.
+    """
+    from pathlib import Path
+
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return None if Path(parsed.database).exists() else parsed.database
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
