@@ -199,13 +199,10 @@ def messages_list(config_path: str, channel: str | None, status_: str | None, si
                   until: str | None, control_id: str | None, limit: int, as_json: bool) -> None:
     """List messages, newest first."""
     from engine.store import queries
-    from engine.views import messages_table, parse_when
+    from engine.views import messages_table
 
     config = _load(config_path)
-    try:
-        window = (parse_when(since) if since else None, parse_when(until) if until else None)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+    window = (_when(since, "--since"), _when(until, "--until"))
     with _database(config).connect() as conn:
         rows = queries.list_messages(conn, channel=channel, status=status_ and status_.upper(),
                                      since=window[0], until=window[1], control_id=control_id,
@@ -214,6 +211,18 @@ def messages_list(config_path: str, channel: str | None, status_: str | None, si
         click.echo(json.dumps(rows, indent=2, default=str))
     else:
         messages_table(rows)
+
+
+def _when(text: str | None, option: str) -> float | None:
+    """A --since/--until value as UNIX time; a usage error naming the option if unreadable."""
+    from engine.views import parse_when
+
+    if not text:
+        return None
+    try:
+        return parse_when(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint=f"'{option}'") from None
 
 
 @messages.command("show")
