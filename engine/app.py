@@ -33,6 +33,27 @@ def load_config(path: str) -> EngineConfig:
     return load_engine_config(path, registry.connector_specs())
 
 
+def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
+    """Build every source and destination without starting them; return their complaints.
+
+    What only a connector knows (TLS files that cannot be read, a bad filename template, a
+    zero timeout) is then reported like any configuration error, with its file and line,
+    by ``check-config`` and before ``run`` listens on anything.
+    """
+    problems = []
+    for channel in config.channels:
+        built = [(channel.source, lambda c=channel: registry.build_source(
+            c.source, c.name, None, reactor))]
+        built += [(d.connector, lambda d=d, c=channel: registry.build_destination(
+            d.connector, c.name, 0, reactor)) for d in channel.destinations]
+        for connector, build in built:
+            try:
+                build()
+            except (ValueError, OSError) as error:
+                problems.append(f"{connector.file}:{connector.line}: {error}")
+    return sorted(problems)
+
+
 def channel_plan(channel: ChannelConfig) -> ChannelPlan:
     """What the intake and the pipeline need of a channel's configuration."""
     destinations = tuple(

@@ -30,15 +30,26 @@ config_option = click.option("--config", "config_path", default=DEFAULT_CONFIG,
                              help="the engine's YAML file")
 
 
-def _load(config_path: str) -> EngineConfig:
-    from engine.app import load_config
+def _load(config_path: str, *, connectors: bool = False) -> EngineConfig:
+    """Load and validate the configuration; with ``connectors``, build them too (check-config
+    and run) so that their own checks are reported here, as configuration errors."""
+    from engine.app import check_connectors, load_config
 
     try:
-        return load_config(config_path)
+        config = load_config(config_path)
     except ConfigError as error:
         click.echo(f"configuration errors ({len(error.problems)}):", err=True)
         click.echo(str(error), err=True)
         sys.exit(EXIT_CONFIG)
+    if connectors:
+        from twisted.internet import reactor
+
+        problems = check_connectors(config, reactor)
+        if problems:
+            click.echo(f"configuration errors ({len(problems)}):", err=True)
+            click.echo("\n".join(problems), err=True)
+            sys.exit(EXIT_CONFIG)
+    return config
 
 
 def _database(config: EngineConfig) -> Any:
@@ -94,7 +105,7 @@ def run(config_path: str) -> None:
 
     from engine.app import Engine
 
-    config = _load(config_path)
+    config = _load(config_path, connectors=True)
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -134,7 +145,7 @@ def run(config_path: str) -> None:
 @config_option
 def check_config(config_path: str) -> None:
     """Validate engine.yaml and every channel file; list every problem with file:line."""
-    config = _load(config_path)
+    config = _load(config_path, connectors=True)
     names = ", ".join(c.name for c in config.channels) or "none"
     click.echo(f"{config_path}: OK ({len(config.channels)} channel(s): {names})")
 
@@ -193,10 +204,13 @@ def messages() -> None:
 @click.option("--since", help="e.g. 10m, 2h, 1d, or an ISO date/time")
 @click.option("--until", help="same forms as --since")
 @click.option("--control-id", help="MSH-10")
+@click.option("--failed-deliveries", is_flag=True,
+              help="only messages with a delivery parked in ERROR (replay candidates)")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def messages_list(config_path: str, channel: str | None, status_: str | None, since: str | None,
-                  until: str | None, control_id: str | None, limit: int, as_json: bool) -> None:
+                  until: str | None, control_id: str | None, failed_deliveries: bool,
+                  limit: int, as_json: bool) -> None:
     """List messages, newest first."""
     from engine.store import queries
     from engine.views import messages_table
@@ -206,7 +220,7 @@ def messages_list(config_path: str, channel: str | None, status_: str | None, si
     with _database(config).connect() as conn:
         rows = queries.list_messages(conn, channel=channel, status=status_ and status_.upper(),
                                      since=window[0], until=window[1], control_id=control_id,
-                                     limit=limit)
+                                     failed_deliveries=failed_deliveries, limit=limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
     else:
@@ -272,7 +286,8 @@ def messages_replay(config_path: str, message_ids: tuple[int, ...], reprocess: b
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=2575, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--generate", type=click.IntRange(1), help="send N synthetic ADT/ORU messages")
+@click.option("--generate", type=click.IntRange(1, 100_000),
+              help="send N synthetic ADT/ORU messages")
 @click.option("--timeout", default=30.0, show_default=True, help="seconds to wait for each ACK")
 @click.option("--tls", is_flag=True, help="connect with TLS")
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False))

@@ -26,11 +26,15 @@ def _messages(files: Iterable[str], generate: int | None) -> list[tuple[str, byt
     return loaded
 
 
+GENERATE_MAX = 100_000  # messages per --generate run: keeps each run's control ids apart
+
+
 def _generation_start() -> int:
-    """Distinct control ids on every run, so a second run is not taken for duplicates."""
+    """Distinct control ids on every run (one run a second at most), so that a second run is
+    not taken for duplicates; MSH-10 stays within its 20 characters (``ADT`` + 15 digits)."""
     import time
 
-    return int(time.time() * 1000) % 10**9 * 1000
+    return int(time.time()) * GENERATE_MAX
 
 
 def run_send(files: Iterable[str], host: str, port: int, *, generate: int | None,

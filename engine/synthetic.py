@@ -159,8 +159,12 @@ _BIOLOGIST = _DOCTORS[3]
 
 
 def _timestamp(n: int) -> str:
-    """One message every 7 s from a fixed epoch: increasing with ``n``, like a real feed."""
-    return (_EPOCH + timedelta(seconds=7 * n)).strftime("%Y%m%d%H%M%S")
+    """One message every 7 s from a fixed epoch: increasing with ``n``, like a real feed.
+
+    Wraps every 10**8 messages (22 years of feed) so that a large ``n`` (the CLI starts from
+    the clock to keep control ids distinct between runs) stays a valid date.
+    """
+    return (_EPOCH + timedelta(seconds=7 * (n % 10**8))).strftime("%Y%m%d%H%M%S")
 
 
 def _nir_key(first13: str) -> str:

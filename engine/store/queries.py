@@ -129,9 +129,17 @@ def _destination_counts(conn: Any, report: dict, now: float) -> None:
 
 def list_messages(conn: Any, *, channel: str | None = None, status: str | None = None,
                   since: float | None = None, until: float | None = None,
-                  control_id: str | None = None, limit: int = 50) -> list[dict]:
-    """Newest first, without payloads: what ``aiguillage messages list`` shows."""
+                  control_id: str | None = None, failed_deliveries: bool = False,
+                  limit: int = 50) -> list[dict]:
+    """Newest first, without payloads: what ``aiguillage messages list`` shows.
+
+    ``failed_deliveries`` keeps the messages with at least one delivery parked in ERROR
+    (the message itself is TRANSFORMED: it was read and routed, a destination refused it).
+    """
     conditions = []
+    if failed_deliveries:
+        parked = select(deliveries.c.message_id).where(deliveries.c.status == st.ERROR)
+        conditions.append(messages.c.id.in_(parked))
     if channel:
         conditions.append(messages.c.channel == channel)
     if status:

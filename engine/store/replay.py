@@ -33,6 +33,9 @@ def replay_message(engine: Any, message_id: int, *, reprocess: bool = False) -> 
             raise ReplayRefused(f"message {message_id} does not exist")
         if row.status == st.DUPLICATE:
             raise ReplayRefused(f"message {message_id} is a duplicate; replay the original")
+        if row.status == st.RECEIVED:
+            raise ReplayRefused(f"message {message_id} is RECEIVED: its processing is still to "
+                                "come, there is nothing to replay yet")
         parked = list(conn.execute(
             select(deliveries.c.id, deliveries.c.destination)
             .where(deliveries.c.message_id == message_id, deliveries.c.status == st.ERROR)))
