@@ -83,7 +83,10 @@ def message_detail_view(detail: dict, console: Console | None = None) -> None:
     console.print("[bold]payload[/bold]:")
     for segment in _decode(detail["raw"], detail.get("charset")).replace("\n", "\r").split("\r"):
         if segment:
-            console.print("  " + segment, markup=False)
+            # One segment a line, whatever the width: never wrapped, cropped or emoji-coded,
+            # so that it can be copied or grepped whole.
+            console.print("  " + segment, markup=False, emoji=False, highlight=False,
+                          soft_wrap=True)
     deliveries = Table(title="deliveries")
     for column in ("id", "destination", "lane", "status", "attempts", "updated", "last error"):
         deliveries.add_column(column)
