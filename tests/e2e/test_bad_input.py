@@ -1,0 +1,171 @@
+"""
+Bad input over real sockets: each kind is answered as HL7 says, stored in ERROR with a reason
+an operator can act on, and never stops the engine from serving other senders.
+
+The broken messages are the ones under ``samples/bad/`` (see ``samples/README.md``); framing
+trouble is written byte by byte on a raw connection. Runs on SQLite and on PostgreSQL.
+"""
+from __future__ import annotations
+
+from twisted.internet import defer, endpoints, reactor
+from twisted.trial import unittest
+
+from engine import status as st
+from engine.store import queries
+from engine.synthetic import adt_message, oru_message
+from mllp.ack import parse_ack
+from mllp.framing import encode_frame
+from tests.channels.fakes import RawMLLPClient
+from tests.e2e import harness as h
+
+MAX_FRAME_SIZE = 4096
+
+
+class BadInputTestsMixin(h.EngineCase):
+    """One engine per test, its source refusing frames over 4 KiB; a sink downstream."""
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        super().setUp()
+        self.downstream, sink_port = self.sink()
+        config = self.config(sink_port, source={"max_frame_size": "4KiB"})
+        self.engine_, self.port = yield self.engine(config)
+        self.good = [h.as_original_mode(adt_message(n)) for n in range(1, 4)]
+
+    @defer.inlineCallbacks
+    def raw_connection(self):
+        """A bare TCP connection to the engine's MLLP port, closed after the test."""
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.port)
+        raw = yield endpoints.connectProtocol(endpoint, RawMLLPClient())
+        self.addCleanup(lambda: raw.closed)
+        self.addCleanup(raw.transport.loseConnection)
+        return raw
+
+    @defer.inlineCallbacks
+    def assert_still_served(self, payload: bytes):
+        """A good message on a new connection is ACKed AA and reaches the sink."""
+        acks = yield h.send_over(self.port, [payload])
+        answer = parse_ack(acks[0][2])
+        self.assertEqual((answer.code, answer.control_id_echoed), ("AA", h.msh10(payload)))
+        yield h.wait_until(lambda: payload in self.downstream.received, 10,
+                           "the good message reaches the sink")
+
+    @defer.inlineCallbacks
+    def stored_error(self):
+        """The one message stored in ERROR (as ``messages list --status ERROR`` lists it),
+        with its payload."""
+        rows = yield h.stored_messages(self.engine_, status=st.ERROR)
+        self.assertEqual(len(rows), 1, rows)
+        detail = yield self.engine_.store.read(queries.message_detail, rows[0]["id"])
+        return detail
+
+    @defer.inlineCallbacks
+    def refused(self, payload: bytes, code: str, error_code: int, echoed: str, reason: str):
+        """Send ``payload`` in one frame; check its NAK, its ERROR record, and that the
+        engine goes on serving."""
+        raw = yield self.raw_connection()
+        raw.transport.write(encode_frame(payload))
+        frames = yield raw.frames_after(1)
+        answer = parse_ack(frames[0])
+        self.assertEqual((answer.code, answer.error_codes, answer.control_id_echoed),
+                         (code, (error_code,), echoed))
+        self.assertIn(reason, answer.text)
+        record = yield self.stored_error()
+        self.assertEqual((record["raw"], record["deliveries"]), (payload, []))
+        self.assertTrue(record["error"].startswith(f"{error_code} "), record["error"])
+        self.assertIn(reason, record["error"])
+        yield self.assert_still_served(self.good[0])
+        self.assertEqual(self.downstream.received, [self.good[0]])
+
+    def test_garbage_in_a_frame(self):
+        """If a frame holds random bytes, then it is rejected AR with ERR 100 and stored in
+        ERROR, saying MSH is missing."""
+        garbage = (h.SAMPLES / "bad" / "garbage.bin").read_bytes()
+        return self.refused(garbage, "AR", 100, "", "not MSH")
+
+    def test_a_message_without_msh(self):
+        """If a message starts with PID, then it is rejected AR with ERR 100 and stored in
+        ERROR naming the segment found."""
+        payload = (h.SAMPLES / "bad" / "no-msh.hl7").read_bytes()
+        return self.refused(payload, "AR", 100, "", "the first segment is 'PID', not MSH")
+
+    def test_a_truncated_msh(self):
+        """If MSH stops before MSH-10, then it is rejected AR with ERR 101 and stored in
+        ERROR naming the missing field."""
+        payload = (h.SAMPLES / "bad" / "truncated.hl7").read_bytes()
+        return self.refused(payload, "AR", 101, "", "MSH-10 (message control id) is empty")
+
+    def test_bytes_invalid_in_the_declared_charset(self):
+        """If MSH-18 says UTF-8 but the accents are ISO 8859-1 bytes, then the message is
+        answered CE (its MSH-15/16 ask for enhanced mode) with ERR 102 and stored in ERROR
+        naming the byte."""
+        payload = (h.SAMPLES / "bad" / "wrong-encoding.hl7").read_bytes()
+        offset = payload.index(b"\xc8")  # the first latin-1 byte (LEF\xc8VRE)
+        return self.refused(payload, "CE", 102, "GAM20240313001299",
+                            f"byte 0xc8 at offset {offset} is not valid UNICODE UTF-8")
+
+    def test_an_unknown_charset(self):
+        """If MSH-18 names a character set nobody knows, then the message is answered CE
+        with ERR 103 and stored in ERROR naming it."""
+        payload = (h.SAMPLES / "bad" / "unknown-charset.hl7").read_bytes()
+        return self.refused(payload, "CE", 103, "GAM20240313001300",
+                            "MSH-18 names an unknown character set 'KLINGON'")
+
+    @defer.inlineCallbacks
+    def test_an_oversized_frame(self):
+        """If a frame is larger than max_frame_size, then it is rejected AR with ERR 104, the
+        connection is closed, and the frame's start is stored in ERROR with the limit named."""
+        payload = h.as_original_mode(oru_message(1, results=60))
+        self.assertGreater(len(payload), MAX_FRAME_SIZE)
+        raw = yield self.raw_connection()
+        raw.transport.write(encode_frame(payload))
+        frames = yield raw.frames_after(1)
+        yield raw.closed
+        answer = parse_ack(frames[0])
+        self.assertEqual((answer.code, answer.error_codes, answer.control_id_echoed),
+                         ("AR", (104,), "ORU000000001"))
+        # The protocol answers at once and has the frame recorded meanwhile (frame_error).
+        yield h.wait_until(lambda: h.stored_messages(self.engine_, status=st.ERROR), 5,
+                           "the refused frame is stored")
+        record = yield self.stored_error()
+        self.assertIn(f"exceeds the maximum frame size of {MAX_FRAME_SIZE} bytes",
+                      record["error"])
+        self.assertGreater(len(record["raw"]), MAX_FRAME_SIZE)
+        self.assertTrue(payload.startswith(record["raw"]),
+                        f"stored bytes are not the frame's start: ...{record['raw'][-20:]!r}")
+        self.assertEqual(self.engine_.sources[h.CHANNEL].stats()["oversized_frames"], 1)
+        yield self.assert_still_served(self.good[0])
+
+    @defer.inlineCallbacks
+    def test_bytes_outside_frames(self):
+        """If bytes come before, between and after frames, then they are dropped and counted,
+        the frames among them are ACKed and delivered, and nothing is stored in ERROR."""
+        junk = [b"hello\r\n", b"\x1c\rstray", b"tail without a frame"]
+        raw = yield self.raw_connection()
+        raw.transport.write(junk[0] + encode_frame(self.good[1]) + junk[1]
+                            + encode_frame(self.good[2]) + junk[2])
+        frames = yield raw.frames_after(2)
+        yield h.wait_until(
+            lambda: self.engine_.sources[h.CHANNEL].stats()["bytes_discarded"]
+            >= sum(map(len, junk)), 5, "the junk is counted")
+
+        answers = [parse_ack(frame) for frame in frames]
+        self.assertEqual([(a.code, a.control_id_echoed) for a in answers],
+                         [("AA", h.msh10(self.good[1])), ("AA", h.msh10(self.good[2]))])
+        self.assertEqual(self.engine_.sources[h.CHANNEL].stats()["bytes_discarded"],
+                         sum(map(len, junk)))
+        yield h.wait_until(lambda: len(self.downstream.received) == 2, 10, "both are delivered")
+        self.assertEqual(self.downstream.received, self.good[1:])
+        errors = yield h.stored_messages(self.engine_, status=st.ERROR)
+        self.assertEqual(errors, [])
+        yield self.assert_still_served(self.good[0])
+
+
+class SQLiteBadInputTests(BadInputTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
+class PostgreSQLBadInputTests(BadInputTestsMixin, unittest.TestCase):
+    backend = "postgresql"
