@@ -80,6 +80,11 @@ def exchange(port: int, payloads: list[bytes]) -> list[bytes]:
     return answers
 
 
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
 class LoopbackMLLPServer:
     """A downstream MLLP system in a thread: records payloads, answers AA, or AR for MSH-10s
     starting with ``REFUSE``."""
@@ -105,9 +110,7 @@ class LoopbackMLLPServer:
                         outer.received.append(payload)
                         self.request.sendall(frame(outer.answer(payload)))
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -337,7 +340,8 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
             time.sleep(0.05)
         adt_acks = exchange(adt_port, GOOD + [REFUSED, GOOD[0], GARBAGE])
         lab_acks = exchange(lab_port, LAB)
-        assert [parse_ack(a).accepted for a in adt_acks + lab_acks] == [True] * 5 + [False] + [True] * 2
+        accepted = [parse_ack(a).accepted for a in adt_acks + lab_acks]
+        assert accepted == [True] * 5 + [False] + [True] * 2
         assert parse_ack(adt_acks[-1]).code == "AR"
         result = Populated(root)
         done = result.rows  # poll the store until every delivery is settled

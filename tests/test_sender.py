@@ -12,8 +12,10 @@ import pytest
 from engine.sender import messages_from_files, split_messages
 from engine.synthetic import adt_message, oru_message
 
-ADT = b"MSH|^~\\&|HIS|CHU|AIG|CHU|20240101||ADT^A01^ADT_A01|C1|P|2.5\rEVN||20240101\rPID|1||42^^^CHU\r"
-ORU = b"MSH|^~\\&|LAB|CHU|AIG|CHU|20240101||ORU^R01^ORU_R01|C2|P|2.5\rPID|1||43^^^CHU\rOBX|1|NM|GLU||5.2\r"
+ADT = (b"MSH|^~\\&|HIS|CHU|AIG|CHU|20240101||ADT^A01^ADT_A01|C1|P|2.5\r"
+       b"EVN||20240101\rPID|1||42^^^CHU\r")
+ORU = (b"MSH|^~\\&|LAB|CHU|AIG|CHU|20240101||ORU^R01^ORU_R01|C2|P|2.5\r"
+       b"PID|1||43^^^CHU\rOBX|1|NM|GLU||5.2\r")
 
 
 def with_endings(message: bytes, ending: bytes) -> bytes:
@@ -62,7 +64,8 @@ def test_mixed_line_endings_still_split_messages() -> None:
 
 def test_segment_content_is_kept_byte_for_byte() -> None:
     """Trailing spaces inside the last field, non-ASCII bytes: not touched."""
-    latin = "MSH|^~\\&|HIS|CHU|||20240101||ADT^A08|C9|P|2.5|||||||8859/1\rPID|1||7||LEFÈVRE^Hélène  \r"
+    latin = ("MSH|^~\\&|HIS|CHU|||20240101||ADT^A08|C9|P|2.5|||||||8859/1\r"
+             "PID|1||7||LEFÈVRE^Hélène  \r")
     data = latin.encode("latin-1")
     assert split_messages(data) == [data]
 
