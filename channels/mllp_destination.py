@@ -70,7 +70,10 @@ class MLLPDestination:
         self._client = MLLPClient.for_address(
             reactor, self.host, self.port, _tls_options(name, values),
             connect_timeout=values["connect_timeout"], ack_timeout=values["ack_timeout"],
-            max_frame_size=values["max_frame_size"])
+            max_frame_size=values["max_frame_size"],
+            # The lane's retry policy already waits between attempts; a backoff of the
+            # client's own on top would delay the first send after an outage by up to 30 s.
+            reconnect_initial=0.0, reconnect_max=0.0)
 
     def start(self) -> None:
         """Nothing to do: the connection is opened by the first send."""

@@ -161,6 +161,30 @@ class MLLPDestinationTests(unittest.TestCase):
         self.assertIn(f"127.0.0.1:{port}: cannot connect", failed.reason)
 
     @defer.inlineCallbacks
+    def test_peer_back_is_used_at_the_next_attempt(self):
+        """If the peer was down at one attempt and listens at the next, then the next
+        attempt goes through at once: the lane's retry policy alone sets the waits, the
+        client adds no reconnect backoff of its own."""
+        held = socket.socket()
+        held.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        port = held.getsockname()[1]
+        destination = self.destination(port)
+        yield self.assertFailure(destination.send(message("C1"), context("C1")),
+                                 DeliveryFailed)
+        held.close()
+        factory = MLLPServerFactory(ScriptedPeer(lambda p: answer("AA", "C1")), clock=reactor,
+                                    idle_timeout=5)
+        listening = reactor.listenTCP(port, factory, interface="127.0.0.1")
+        self.addCleanup(listening.stopListening)
+        self.addCleanup(wait_until, reactor, lambda: factory.connections_open == 0,
+                        "the peer's connections are closed")
+        started = reactor.seconds()
+        outcome = yield destination.send(message("C1"), context("C1"))
+        self.assertIsInstance(outcome, DeliveryOutcome)
+        self.assertLess(reactor.seconds() - started, 0.4)
+        yield destination.stop()
+
+    @defer.inlineCallbacks
     def test_silent_peer_times_out_retryably(self):
         """If no ACK comes within ack_timeout, then the failure is retryable."""
         peer = self.peer(lambda payload: None)
