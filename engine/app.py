@@ -83,6 +83,8 @@ class Engine:
         self.sources: dict[str, Any] = {}
         self._channels = channels
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
+        self._offers: list[tuple[Lane, DueDelivery]] = []  # for the lanes, next reactor turn
+        self._offer_call: Any = None
 
     def start(self) -> defer.Deferred:
         """Start everything; Deferred fires once every source listens.
@@ -129,14 +131,26 @@ class Engine:
 
     def _wake_lanes(self, result: ProcessingResult, delivery_ids: list[int],
                     message: InboundMessage) -> None:
-        """Hand each new delivery, payload included, to its lane: no read back from the store."""
+        """Hand each new delivery, payload included, to its lane: no read back from the store.
+
+        The hand-over waits for the next reactor turn, so that the ACKs of a group commit
+        are all written before its deliveries start being sent.
+        """
         now = self._reactor.seconds()
         for delivery, delivery_id in zip(result.deliveries, delivery_ids):
             lane = self.lanes.get(LaneKey(result.channel, delivery.destination, delivery.lane))
             if lane is not None:
-                lane.offer(DueDelivery(delivery_id, message.message_id, 0, now, message.raw,
-                                       message.control_id, message.message_type,
-                                       message.charset))
+                self._offers.append((lane, DueDelivery(
+                    delivery_id, message.message_id, 0, now, message.raw, message.control_id,
+                    message.message_type, message.charset)))
+        if self._offers and self._offer_call is None:
+            self._offer_call = self._reactor.callLater(0, self._hand_over)
+
+    def _hand_over(self) -> None:
+        self._offer_call = None
+        offers, self._offers = self._offers, []
+        for lane, due in offers:
+            lane.offer(due)
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
@@ -149,6 +163,9 @@ class Engine:
             except Exception:
                 log.exception("stopping a source failed")
         self.processor.stop()
+        if self._offer_call is not None and self._offer_call.active():
+            self._offer_call.cancel()
+        self._offer_call = None
         for lane in self.lanes.values():
             yield lane.stop()
         for destination in self.destinations:
