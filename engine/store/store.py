@@ -136,10 +136,8 @@ class Store:
         return self.writer.submit(self._delivery, update)
 
     def is_ingest(self, op: Any) -> bool:
+        """Whether an after-commit hook's ``op`` is the ingest of inbound messages."""
         return op is self._ingest
-
-    def is_processing(self, op: Any) -> bool:
-        return op is self._processed
 
     # -- reads -------------------------------------------------------------------------
 
