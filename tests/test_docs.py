@@ -14,13 +14,18 @@ Conventions the pages follow (written for this test, readable by people):
   channel file gets a minimal channel. A ```yaml block that is not a file starts with
   ``# fragment``.
 - The ```text block right after an invalid example's last block holds lines that must each be
-  a line of the ConfigError, paths shown relative to the configuration's directory, which
-  itself is shown as ``/srv/aiguillage``.
-- In docs/cli.md, ``<!-- doctest: example=NAME [output] -->`` before a ```console block runs
-  its ``$ aiguillage ...`` lines with click's CliRunner in a directory holding configuration
-  NAME (``example=repo``: the repository itself); ``$ echo $?`` followed by a number checks the
-  previous command's exit code; with ``output`` every line shown after a command must be a line
-  of what it printed.
+  a line of what ``check-config`` reports: the loader's ConfigError or, when the files load,
+  the complaints of the connectors it builds; paths shown relative to the configuration's
+  directory, which itself is shown as ``/srv/aiguillage``.
+- A TLS file a channel names inside the configuration's directory (``../tls/aiguillage.pem``)
+  is written for the test: a throwaway CA, server and client certificate, made with
+  ``cryptography`` as in tests/mllp/test_tls.py, so that building the connectors, as
+  ``check-config`` does, reads real files.
+- On any page (docs/cli.md mostly), ``<!-- doctest: example=NAME [output] -->`` before a
+  ```console block runs its ``$ aiguillage ...`` lines with click's CliRunner in a directory
+  holding configuration NAME (``example=repo``: the repository itself); ``$ echo $?``
+  followed by a number checks the previous command's exit code; with ``output`` every line
+  shown after a command must be a line of what it printed.
 
 test-case-name: tests.test_docs
 """
@@ -29,6 +34,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +42,14 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from twisted.internet import reactor
 
 from channels import registry
 from engine import config as cfg
-from engine.app import load_config
+from engine.app import check_connectors, load_config
 from engine.cli import main
 from engine.configschema import ConfigError, convert
+from tests.mllp.test_tls import make_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -140,7 +148,61 @@ def write_example(example: Example, directory: Path) -> Path:
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    write_certificates(files, directory)
     return directory / "engine.yaml"
+
+
+TLS_FILES = ("tls_ca", "tls_cert", "tls_key")
+
+
+def write_certificates(files: dict[str, str], directory: Path) -> None:
+    """Write real throwaway PEM files at every TLS path of the channels that lies inside
+    ``directory``: the CA at each ``tls_ca``, a server certificate and key for a source, a
+    client one for a destination. Absolute paths elsewhere (``/etc/...``) are left alone."""
+    root = directory.resolve()
+    pki: dict[str, str] | None = None
+    for name, text in files.items():
+        try:
+            data = yaml.safe_load(text) if name.startswith("channels/") else None
+        except yaml.YAMLError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        destinations = data.get("destinations")
+        connectors = [("server", data.get("source"))] + [
+            ("client", item) for item in (destinations if isinstance(destinations, list) else [])]
+        for role, options in connectors:
+            if not isinstance(options, dict):
+                continue
+            for option in TLS_FILES:
+                value = options.get(option)
+                if not isinstance(value, str) or os.path.isabs(os.path.expanduser(value)):
+                    continue
+                target = ((directory / name).parent / value).resolve()
+                if not target.is_relative_to(root):
+                    continue
+                if pki is None:
+                    (directory / ".pki").mkdir(exist_ok=True)
+                    pki = make_pki(directory / ".pki")
+                made = {"tls_ca": pki["ca"], "tls_cert": pki[f"{role}_cert"],
+                        "tls_key": pki[f"{role}_key"]}[option]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(made, target)
+
+
+def check_config(example: Example, directory: Path) -> list[str]:
+    """What ``check-config`` reports for ``example`` written in ``directory`` (nothing when it
+    is valid): the loader's errors or, once the files load, the connectors' complaints."""
+    try:
+        loaded = load_config(write_example(example, directory))
+    except ConfigError as error:
+        return shown(str(error), directory).splitlines()
+    return [shown(problem, directory) for problem in check_connectors(loaded, reactor)]
+
+
+# A TLS file an example names outside its directory (/etc/aiguillage/tls/...) cannot be written
+# by the test: building that connector is allowed to fail on it, and on nothing else.
+_ELSEWHERE = re.compile(r"cannot load TLS files: .*'/[^']*'$")
 
 
 def shown(text: str, directory: Path) -> str:
@@ -169,15 +231,18 @@ def test_example_loads(key: str, tmp_path: Path) -> None:
         pytest.fail(f"{example.where}: example {key} does not load:\n{shown(str(error), tmp_path)}")
     named = {name for name in example.files if name.startswith("channels/")}
     assert len(loaded.channels) >= len(named)
+    problems = [shown(problem, tmp_path) for problem in check_connectors(loaded, reactor)]
+    refused = [problem for problem in problems if not _ELSEWHERE.search(problem)]
+    assert not refused, (f"{example.where}: check-config refuses example {key}:\n"
+                         + "\n".join(refused))
 
 
 @pytest.mark.parametrize("key", sorted(k for k, e in ALL_EXAMPLES.items() if not e.valid))
 def test_invalid_example_is_refused_as_shown(key: str, tmp_path: Path) -> None:
     example = ALL_EXAMPLES[key]
     assert example.expected, f"{example.where}: an invalid example needs a ```text block after it"
-    with pytest.raises(ConfigError) as raised:
-        load_config(write_example(example, tmp_path))
-    reported = shown(str(raised.value), tmp_path).splitlines()
+    reported = check_config(example, tmp_path)
+    assert reported, f"{example.where}: check-config accepts invalid example {key}"
     for line in example.expected:
         assert line in reported, (f"{example.where}: the page shows\n  {line}\nbut the loader "
                                   "says\n  " + "\n  ".join(reported))
