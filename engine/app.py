@@ -40,7 +40,7 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
     zero timeout) is then reported like any configuration error, with its file and line,
     by ``check-config`` and before ``run`` listens on anything.
     """
-    problems = []
+    problems: list[tuple[str, int, str]] = []
     for channel in config.channels:
         built = [(channel.source, lambda c=channel: registry.build_source(
             c.source, c.name, None, reactor))]
@@ -50,8 +50,8 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
             try:
                 build()
             except (ValueError, OSError) as error:
-                problems.append(f"{connector.file}:{connector.line}: {error}")
-    return sorted(problems)
+                problems.append((connector.file, connector.line, str(error)))
+    return [f"{file}:{line}: {text}" for file, line, text in sorted(problems)]
 
 
 def channel_plan(channel: ChannelConfig) -> ChannelPlan:
