@@ -31,10 +31,14 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# On SQLite an INTEGER PRIMARY KEY is the rowid itself: no separate unique index to maintain
+# on every insert, and lookups by id go straight to the row. BIGINT elsewhere.
+ID = BigInteger().with_variant(Integer, "sqlite")
+
 messages = Table(
     "messages",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", ID, primary_key=True, autoincrement=False),
     Column("channel", String(64), nullable=False),
     Column("received_at", Float, nullable=False),
     Column("node", String(64), nullable=False),
@@ -51,13 +55,16 @@ messages = Table(
     Column("raw", LargeBinary, nullable=False),
 )
 Index("ix_messages_channel_received", messages.c.channel, messages.c.received_at)
-Index("ix_messages_status", messages.c.status, messages.c.id)
+# The processor's scan for RECEIVED messages; partial, so it holds only those few.
+Index("ix_messages_received", messages.c.id,
+      sqlite_where=messages.c.status == "RECEIVED",
+      postgresql_where=messages.c.status == "RECEIVED")
 Index("ix_messages_control_id", messages.c.control_id)
 
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", ID, primary_key=True, autoincrement=False),
     Column("message_id", BigInteger, nullable=False),
     Column("channel", String(64), nullable=False),
     Column("destination", String(64), nullable=False),
@@ -95,7 +102,6 @@ journal = Table(
     Column("detail", Text, nullable=True),
 )
 Index("ix_journal_message", journal.c.message_id)
-Index("ix_journal_at", journal.c.at)
 
 # One row per id sequence ("messages", "deliveries"): the next value not yet handed out.
 # A node takes a block of ids at a time in a short transaction of its own.

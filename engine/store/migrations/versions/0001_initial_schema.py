@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:21:06.869054
+Create Date: 2026-11-23 10:43:16.858962
 """
 from alembic import op
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('deliveries',
-    sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('message_id', sa.BigInteger(), nullable=False),
     sa.Column('channel', sa.String(length=64), nullable=False),
     sa.Column('destination', sa.String(length=64), nullable=False),
@@ -47,10 +47,9 @@ def upgrade() -> None:
     sa.Column('detail', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index('ix_journal_at', 'journal', ['at'], unique=False)
     op.create_index('ix_journal_message', 'journal', ['message_id'], unique=False)
     op.create_table('messages',
-    sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('channel', sa.String(length=64), nullable=False),
     sa.Column('received_at', sa.Float(), nullable=False),
     sa.Column('node', sa.String(length=64), nullable=False),
@@ -69,16 +68,15 @@ def upgrade() -> None:
     )
     op.create_index('ix_messages_channel_received', 'messages', ['channel', 'received_at'], unique=False)
     op.create_index('ix_messages_control_id', 'messages', ['control_id'], unique=False)
-    op.create_index('ix_messages_status', 'messages', ['status', 'id'], unique=False)
+    op.create_index('ix_messages_received', 'messages', ['id'], unique=False, sqlite_where=sa.text("status = 'RECEIVED'"), postgresql_where=sa.text("status = 'RECEIVED'"))
 
 
 def downgrade() -> None:
-    op.drop_index('ix_messages_status', table_name='messages')
+    op.drop_index('ix_messages_received', table_name='messages', sqlite_where=sa.text("status = 'RECEIVED'"), postgresql_where=sa.text("status = 'RECEIVED'"))
     op.drop_index('ix_messages_control_id', table_name='messages')
     op.drop_index('ix_messages_channel_received', table_name='messages')
     op.drop_table('messages')
     op.drop_index('ix_journal_message', table_name='journal')
-    op.drop_index('ix_journal_at', table_name='journal')
     op.drop_table('journal')
     op.drop_table('id_blocks')
     op.drop_index('ix_deliveries_status', table_name='deliveries')
