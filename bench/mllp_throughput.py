@@ -180,13 +180,15 @@ def main() -> None:
     parser.add_argument("--store", choices=STORES + ("all",), default="all")
     parser.add_argument("--sink-down", action="store_true",
                         help="no sink: measure ingest alone while deliveries queue up")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     stores = STORES if args.store == "all" else (args.store,)
-    if len(stores) > 1:
+    if len(stores) > 1 or not args.child:
         print(f"interpreter: {sys.executable} ({platform.python_implementation()} "
               f"{platform.python_version()}), {os.cpu_count()} cores", flush=True)
+    if len(stores) > 1:
         for store in stores:  # each run in a child process: a reactor runs once per process
-            command = [sys.executable, __file__, "--store", store, "--messages",
+            command = [sys.executable, __file__, "--child", "--store", store, "--messages",
                        str(args.messages), "--connections", str(args.connections),
                        "--lanes", str(args.lanes)] + (["--sink-down"] if args.sink_down else [])
             subprocess.run(command, check=False)
