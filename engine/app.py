@@ -133,6 +133,9 @@ class Engine:
                     message: InboundMessage) -> None:
         """Hand each new delivery, payload included, to its lane: no read back from the store.
 
+        A delivery's payload is its own (``NewDelivery.payload``, its destination's mapping
+        applied) or else the message's raw bytes, as :func:`queries.fetch_due` reads it.
+
         The hand-over waits for the next reactor turn, so that the ACKs of a group commit
         are all written before its deliveries start being sent.
         """
@@ -140,8 +143,9 @@ class Engine:
         for delivery, delivery_id in zip(result.deliveries, delivery_ids):
             lane = self.lanes.get(LaneKey(result.channel, delivery.destination, delivery.lane))
             if lane is not None:
+                raw = message.raw if delivery.payload is None else delivery.payload
                 self._offers.append((lane, DueDelivery(
-                    delivery_id, message.message_id, 0, now, message.raw, message.control_id,
+                    delivery_id, message.message_id, 0, now, raw, message.control_id,
                     message.message_type, message.charset)))
         if self._offers and self._offer_call is None:
             self._offer_call = self._reactor.callLater(0, self._hand_over)

@@ -153,7 +153,7 @@ class IngestOp(WriteOp):
         ids = self._delivery_ids.take(len(record.routed))
         for delivery_id, new in zip(ids, record.routed):
             queued.append((delivery_id, message_id, record.channel, new.destination, new.lane,
-                           st.QUEUED, 0, at, at, at, None, None))
+                           st.QUEUED, 0, at, at, at, None, None, new.payload))
             lines.append((message_id, delivery_id, st.QUEUED, at, new.destination))
         return tuple(ids)
 
@@ -205,7 +205,8 @@ class ProcessedOp(WriteOp):
                 delivery_id = next(ids)
                 made.append(delivery_id)
                 rows.append((delivery_id, result.message_id, result.channel, new.destination,
-                             new.lane, st.QUEUED, 0, now, now, now, None, None))
+                             new.lane, st.QUEUED, 0, now, now, now, None, None,
+                             new.payload))
                 lines.append((result.message_id, delivery_id, st.QUEUED, now, new.destination))
             results.append(made)
         execute_many(conn, self._set_status, updates)

@@ -21,10 +21,15 @@ RATE_WINDOW = 60.0  # seconds: "rate over the last minute"
 
 def fetch_due(conn: Any, channel: str, destination: str, lane: int, after_id: int,
               limit: int) -> list[DueDelivery]:
-    """Queued deliveries of one lane after ``after_id``, oldest first, with their payloads."""
+    """Queued deliveries of one lane after ``after_id``, oldest first, with their payloads.
+
+    A delivery's payload is its own when its destination's mapping changed the message
+    (``deliveries.payload``), else the message's raw bytes.
+    """
     query = (
         select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
-               deliveries.c.next_attempt_at, messages.c.raw, messages.c.control_id,
+               deliveries.c.next_attempt_at,
+               func.coalesce(deliveries.c.payload, messages.c.raw), messages.c.control_id,
                messages.c.message_type, messages.c.charset)
         .join(messages, messages.c.id == deliveries.c.message_id)
         .where(deliveries.c.channel == channel, deliveries.c.destination == destination,

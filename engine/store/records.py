@@ -47,6 +47,9 @@ class NewDelivery:
 
     destination: str
     lane: int = 0
+    # The bytes to send when this destination's mapping changed the message; None: send the
+    # message's raw bytes as received.
+    payload: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,9 @@ deliveries = Table(
     Column("next_attempt_at", Float, nullable=False),
     Column("last_error", Text, nullable=True),
     Column("response", LargeBinary, nullable=True),
+    # What this destination is sent when its mapping changed the message; NULL: the
+    # message's raw bytes as received (the common case, stored once, in messages.raw).
+    Column("payload", LargeBinary, nullable=True),
 )
 # The delivery workers' claim query: due work of one lane, oldest first. Partial, so that
 # the index stays as small as the queue rather than growing with the history.
