@@ -1,0 +1,479 @@
+"""
+The run-time half of the ``steps:`` language: prebuilt step objects and the program that runs
+them. :mod:`mappings.steps` checks a channel's YAML and builds these objects once, at load;
+each message then costs one loop over them. The language itself is documented in
+:mod:`mappings.steps`.
+
+test-case-name: tests.mappings.test_steps
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
+
+from mappings.expressions import Expression
+from mappings.formats import FormatError
+from mappings.escaping import escape, unescape
+from mappings.message import NULL, HL7Message, MessageError, Segment
+from mappings.paths import (
+    EVERY, Path, PathError, delete, expand, get, get_encoded, get_one, set_encoded, set_value,
+)
+from mappings.tables import CodeTable
+
+__all__ = ["Program", "RunOutcome", "StepFailure"]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What running a program decided besides the changes made to the message.
+
+    ``stopped``: a ``stop`` step ran or a filter failed, the message is FILTERED, ``reason``
+    says why. ``routes``: the destinations named by the ``route`` steps that ran (their
+    union), None when none ran: every destination.
+    """
+
+    stopped: bool = False
+    reason: str | None = None
+    routes: frozenset[str] | None = None
+
+
+PASSED = RunOutcome()
+
+
+class StepFailure(Exception):
+    """A step could not process this message; the engine stores it in ERROR with ``str()``."""
+
+    def __init__(self, file: str, line: int, field: str, message: str, *,
+                 path: str | None = None, value: str | None = None):
+        self.file = file
+        self.line = line
+        self.field = field
+        self.path = path
+        self.value = value
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else (self.file or "<steps>")
+        what = ""
+        if self.path is not None:
+            what = f"{self.path} = {self.value!r}: " if self.value is not None else \
+                f"{self.path}: "
+        return f"{where}: {self.field}: {what}{self.message}"
+
+
+class _Stop(Exception):
+    """Raised by a ``stop`` step (or a filter, or a python step) to end the run."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class _Failed(Exception):
+    """Raised inside a step, turned into a :class:`StepFailure` naming the step."""
+
+    def __init__(self, message: str, path: str | None = None, value: str | None = None):
+        self.message = message
+        self.path = path
+        self.value = value
+
+
+# --- scopes and paths -----------------------------------------------------------------------
+
+class Scope:
+    """The message as seen inside ``for-each``: bound segment names give the current one.
+
+    Only paths compiled as *bound* are read through a scope, and they always ask for
+    occurrence 1 of a bound name; everything else goes to the message itself.
+    """
+
+    __slots__ = ("message", "segs", "occs", "reps")
+
+    def __init__(self, message: HL7Message, segs: dict, occs: dict, reps: dict):
+        self.message = message
+        self.segs = segs    # segment name -> the current Segment
+        self.occs = occs    # segment name -> its occurrence number (for messages)
+        self.reps = reps    # (segment name, field) -> the current repetition
+
+    def segment(self, name: str, occurrence: int = 1) -> Segment | None:
+        return self.segs[name]
+
+    def segments(self, name: str | None = None) -> list[Segment]:
+        return [self.segs[name]]
+
+    def remove_segment(self, segment: Segment) -> None:
+        self.message.remove_segment(segment)
+
+
+class Access:
+    """A path compiled once; ``bound`` paths name the current occurrence of a for-each."""
+
+    __slots__ = ("path", "text", "bound", "rep_key", "_by_rep", "segment_only")
+
+    def __init__(self, path: Path, bound: bool = False, rep_key: tuple | None = None):
+        self.path = path
+        self.text = str(path)
+        self.bound = bound
+        self.rep_key = rep_key
+        self._by_rep: dict[int, Path] = {}
+        self.segment_only = path.is_segment
+
+    def resolve(self, message: HL7Message, scope: Scope | None):
+        """(the object to read or write through, the path to use) for this message."""
+        if not self.bound:
+            return message, self.path
+        if self.rep_key is None:
+            return scope, self.path
+        rep = scope.reps[self.rep_key]
+        path = self._by_rep.get(rep)
+        if path is None:
+            path = self._by_rep[rep] = replace(self.path, repetition=rep)
+        return scope, path
+
+    def shown(self, scope: Scope | None, path: Path | None = None) -> str:
+        """The concrete path for messages: ``OBX[2]-3.1`` rather than ``OBX-3.1``."""
+        path = path or self.path
+        if self.bound and scope is not None:
+            path = replace(path, occurrence=scope.occs[path.segment])
+            if self.rep_key is not None:
+                path = replace(path, repetition=scope.reps[self.rep_key])
+        return str(path)
+
+    def values(self, message: HL7Message, scope: Scope | None) -> list[str]:
+        """What the expression resolver gives: values, or one text per segment present."""
+        target, path = self.resolve(message, scope)
+        if self.segment_only:
+            if path.occurrence is EVERY:
+                return [s.text() for s in target.segments(path.segment)]
+            seg = target.segment(path.segment, path.occurrence or 1)
+            return [] if seg is None else [seg.text()]
+        return get(target, path)
+
+
+def _resolver(accesses: dict, message: HL7Message, scope: Scope | None):
+    return lambda text: accesses[text].values(message, scope)
+
+
+def _guarded(action: Callable, access: Access, scope, value: str | None = None):
+    """Run ``action``; turn path errors into :class:`_Failed` naming the concrete path."""
+    try:
+        return action()
+    except PathError as error:
+        raise _Failed(error.reason, access.shown(scope), value) from None
+    except MessageError as error:
+        raise _Failed(str(error), access.shown(scope), value) from None
+
+
+# --- steps ----------------------------------------------------------------------------------
+
+class Step:
+    """One prebuilt step; ``execute`` does the work, ``run`` applies ``when`` and names errors."""
+
+    __slots__ = ("file", "line", "field", "when", "when_paths")
+
+    def __init__(self, file: str, line: int, field: str):
+        self.file = file
+        self.line = line
+        self.field = field
+        self.when: Expression | None = None
+        self.when_paths: dict[str, Access] = {}
+
+    def run(self, message: HL7Message, scope: Scope | None, state: list) -> None:
+        if self.when is not None and not self.when.evaluate(
+                _resolver(self.when_paths, message, scope)):
+            return
+        try:
+            self.execute(message, scope, state)
+        except _Failed as failure:
+            raise StepFailure(self.file, self.line, self.field, failure.message,
+                              path=failure.path, value=failure.value) from None
+
+    def execute(self, message: HL7Message, scope: Scope | None, state: list) -> None:
+        raise NotImplementedError
+
+
+class SetStep(Step):
+    __slots__ = ("target", "value", "source")
+
+    def execute(self, message, scope, state):
+        if self.source is not None:
+            target, path = self.source.resolve(message, scope)
+            value = get_one(target, path) or ""
+        else:
+            value = self.value
+        target, path = self.target.resolve(message, scope)
+        _guarded(lambda: set_value(target, path, value), self.target, scope, value)
+
+
+class CopyStep(Step):
+    """``copy`` and ``move`` (``move`` is True): whole nodes, as encoded text."""
+
+    __slots__ = ("source", "target", "move")
+
+    def execute(self, message, scope, state):
+        source, spath = self.source.resolve(message, scope)
+        texts = get_encoded(source, spath)
+        target, tpath = self.target.resolve(message, scope)
+        if spath.occurrence is EVERY or spath.repetition is EVERY:
+            for number, text in enumerate(texts, 1):
+                concrete = _nth_path(tpath, number)
+                _guarded(lambda: set_encoded(target, concrete, text), self.target, scope)
+        else:
+            text = texts[0] if texts else ""
+            _guarded(lambda: set_encoded(target, tpath, text), self.target, scope)
+        if self.move:
+            _guarded(lambda: delete(source, spath), self.source, scope)
+
+
+def _nth_path(path: Path, number: int) -> Path:
+    """``path`` with its ``[*]`` replaced by ``number``."""
+    if path.occurrence is EVERY:
+        return replace(path, occurrence=number)
+    return replace(path, repetition=number)
+
+
+class DeleteStep(Step):
+    __slots__ = ("target",)
+
+    def execute(self, message, scope, state):
+        target, path = self.target.resolve(message, scope)
+        _guarded(lambda: delete(target, path), self.target, scope)
+
+
+class AddSegmentStep(Step):
+    __slots__ = ("name", "after", "fields")
+
+    def execute(self, message, scope, state):
+        after = None
+        if self.after is not None:
+            target, path = self.after.resolve(message, scope)
+            if path.occurrence is EVERY:
+                found = target.segments(path.segment)
+                anchor = found[-1] if found else None
+            else:
+                anchor = target.segment(path.segment, path.occurrence or 1)
+            if anchor is None:
+                raise _Failed(f"no {path.segment} segment to add {self.name} after",
+                              self.after.shown(scope))
+            after = anchor
+        segment = message.add_segment(after, self.name)
+        for number, value in self.fields:
+            segment.set(number, value)
+
+
+class TranslateStep(Step):
+    __slots__ = ("source", "table", "target", "display", "system", "on_unknown", "default")
+
+    def execute(self, message, scope, state):
+        source, path = self.source.resolve(message, scope)
+        if path.occurrence is EVERY or path.repetition is EVERY:
+            for concrete in expand(source, path):
+                self._one(message, scope, source, concrete)
+        else:
+            self._one(message, scope, source, path)
+
+    def _one(self, message, scope, source, path):
+        # The hot path: one segment lookup, one split of the field's first repetition, one
+        # dictionary lookup, one join. Other shapes go through Segment.get/set.
+        segment = source.segment(path.segment, path.occurrence or 1)
+        if segment is None:
+            return
+        number = path.field
+        rep, comp, sub = path.repetition or 1, path.component or 1, path.subcomponent or 1
+        quick = rep == 1 and sub == 1 and (number > 2 or segment.name != "MSH")
+        if quick:
+            d = segment.delimiters
+            text = segment.field(number)
+            cut = text.find(d.repetition)
+            head, tail = (text, "") if cut < 0 else (text[:cut], text[cut:])
+            comps = head.split(d.component)
+            if comp > len(comps):
+                return
+            encoded = comps[comp - 1]
+            cut = encoded.find(d.subcomponent)
+            subtail = ""
+            if cut >= 0:
+                encoded, subtail = encoded[:cut], encoded[cut:]
+            value = unescape(encoded, d) if d.escape in encoded else encoded
+        else:
+            value = segment.get(number, rep, comp, sub)
+        if not value or value == NULL:
+            return
+        found = self.table.translate(value)
+        if found is None:
+            policy = self.on_unknown
+            if policy == "error":
+                raise _Failed(f"code not in table {self.table.name}",
+                              self.source.shown(scope, path), value)
+            if policy == "keep":
+                if self.target is not None:
+                    self._write(message, scope, self.target, value)
+                return
+            code = self.default if policy == "default" else ""
+            display = system = ""
+        else:
+            code, display, system = found.code, found.display, found.system
+        if self.target is None:
+            if code == value:
+                pass
+            elif quick and code:
+                comps[comp - 1] = escape(code, d) + subtail
+                segment.set_field(number, d.component.join(comps) + tail)
+            else:
+                segment.set(number, code, rep, comp, sub)
+        else:
+            self._write(message, scope, self.target, code)
+        if self.display is not None:
+            self._write(message, scope, self.display, display)
+        if self.system is not None:
+            self._write(message, scope, self.system, system)
+
+    @staticmethod
+    def _write(message, scope, access: Access, value: str) -> None:
+        target, path = access.resolve(message, scope)
+        _guarded(lambda: set_value(target, path, value), access, scope, value)
+
+
+class FormatStep(Step):
+    __slots__ = ("source", "transform", "target", "name")
+
+    def execute(self, message, scope, state):
+        source, path = self.source.resolve(message, scope)
+        if path.occurrence is EVERY or path.repetition is EVERY:
+            for concrete in expand(source, path):
+                self._one(message, scope, source, concrete, None)
+        else:
+            self._one(message, scope, source, path, self.target)
+
+    def _one(self, message, scope, source, path, target_access):
+        value = get_one(source, path)
+        if value is None:
+            return
+        try:
+            result = self.transform(value)
+        except FormatError as error:
+            raise _Failed(error.message, self.source.shown(scope, path), value) from None
+        if target_access is None:
+            if result != value:
+                _guarded(lambda: set_value(source, path, result), self.source, scope, result)
+        else:
+            target, tpath = target_access.resolve(message, scope)
+            _guarded(lambda: set_value(target, tpath, result), target_access, scope, result)
+
+
+class ForEachStep(Step):
+    __slots__ = ("over", "steps")
+
+    def execute(self, message, scope, state):
+        target, path = self.over.resolve(message, scope)
+        name = path.segment
+        segs = {} if scope is None else scope.segs
+        occs = {} if scope is None else scope.occs
+        reps = {} if scope is None else scope.reps
+        steps = self.steps
+        # One scope for the loop, its bindings updated at each turn (nested steps only read
+        # it while they run).
+        inner = Scope(message, dict(segs), dict(occs), reps)
+        bound, numbers = inner.segs, inner.occs
+        if path.is_segment:
+            # The occurrences are those present when the loop starts.
+            for number, segment in enumerate(target.segments(name), 1):
+                bound[name] = segment
+                numbers[name] = number
+                for step in steps:
+                    step.run(message, inner, state)
+            return
+        key = (name, path.field)
+        inner.reps = repetitions = dict(reps)
+        for concrete in expand(target, path):
+            bound[name] = target.segment(name, concrete.occurrence or 1)
+            numbers[name] = occs[name] if target is scope else (concrete.occurrence or 1)
+            repetitions[key] = concrete.repetition
+            for step in steps:
+                step.run(message, inner, state)
+
+
+class RouteStep(Step):
+    __slots__ = ("routes",)
+
+    def execute(self, message, scope, state):
+        state.append(self.routes)
+
+
+class StopStep(Step):
+    __slots__ = ("reason",)
+
+    def execute(self, message, scope, state):
+        raise _Stop(self.reason)
+
+
+class FilterStep(Step):
+    """A channel filter: the message passes when the expression is true."""
+
+    __slots__ = ("reason", "expression")
+
+    def execute(self, message, scope, state):
+        if not self.expression.evaluate(_resolver(self.when_paths, message, scope)):
+            raise _Stop(self.reason)
+
+
+class PythonStep(Step):
+    __slots__ = ("function", "options", "name")
+
+    def execute(self, message, scope, state):
+        try:
+            result = self.function(message, **self.options)
+        except (StepFailure, _Stop, _Failed):
+            raise
+        except Exception as error:  # the callable's own failure, named with its step
+            raise _Failed(f"{self.name} raised {type(error).__name__}: {error}") from None
+        if result is None:
+            return
+        if not isinstance(result, RunOutcome):
+            raise _Failed(f"{self.name} returned {type(result).__name__}, "
+                          "not None or a RunOutcome")
+        if result.routes is not None:
+            state.append(frozenset(result.routes))
+        if result.stopped:
+            raise _Stop(result.reason or f"stopped by {self.name}")
+
+
+# --- programs -------------------------------------------------------------------------------
+
+class Program:
+    """Steps compiled once; :meth:`run` applies them to one message, changing it in place."""
+
+    __slots__ = ("steps", "tables_used", "paths_used", "routes_named")
+
+    def __init__(self, steps: Sequence[Step], tables_used: frozenset[str] = frozenset(),
+                 paths_used: frozenset[str] = frozenset(),
+                 routes_named: frozenset[str] = frozenset()):
+        self.steps = tuple(steps)
+        #: Names of the code tables the steps translate through.
+        self.tables_used = tables_used
+        #: The text of every path the steps and their conditions name.
+        self.paths_used = paths_used
+        #: Every destination a ``route`` step names, for the engine to check.
+        self.routes_named = routes_named
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def run(self, message: HL7Message) -> RunOutcome:
+        """Apply the steps to ``message``; raise :class:`StepFailure` if one cannot."""
+        state: list[frozenset[str]] = []
+        try:
+            for step in self.steps:
+                step.run(message, None, state)
+        except _Stop as stop:
+            return RunOutcome(True, stop.reason, frozenset().union(*state) if state else None)
+        if state:
+            return RunOutcome(routes=frozenset().union(*state))
+        return PASSED
+
+
+def make(kind: type, file: str, line: int, field: str, **attributes: Any) -> Step:
+    step = kind(file, line, field)
+    for name, value in attributes.items():
+        setattr(step, name, value)
+    return step
