@@ -3,9 +3,8 @@ Benchmark: the ``steps:`` language on one core, no I/O.
 
 Two mappings, each timed three ways:
 
-- mapping only: messages are parsed before the clock starts (the mapping changes them, so each
-  run needs a fresh one), then ``Program.run`` is timed alone: the figure the target
-  (>= 20 000 messages/s) applies to;
+- mapping only: each message is parsed fresh (the mapping changes it) outside the clock, and
+  only ``Program.run`` is timed: the figure the target (>= 20 000 messages/s) applies to;
 - parse only: ``HL7Message.parse`` of the same texts;
 - parse + map + write: ``parse``, ``run``, ``to_text`` per message.
 
@@ -76,29 +75,32 @@ def measure(name: str, program, texts: list[str]) -> None:
     for text in texts[:200]:
         program.run(HL7Message.parse(text))
 
-    messages = [HL7Message.parse(text) for text in texts]
+    # Mapping only: each message is parsed just before its run, outside the clock (as the
+    # engine does, so the message is warm in the CPU caches), and only run() is timed.
     run = program.run
-    # The collector would otherwise walk the pre-parsed messages again and again.
+    parse = HL7Message.parse
+    clock = time.perf_counter_ns
     gc.collect()
     gc.freeze()
-    start = time.perf_counter()
-    for message in messages:
+    spent = 0
+    for text in texts:
+        message = parse(text)
+        start = clock()
         run(message)
-    mapping = time.perf_counter() - start
+        spent += clock() - start
+    mapping = spent / 1e9
 
     start = time.perf_counter()
     for text in texts:
         HL7Message.parse(text)
     parsing = time.perf_counter() - start
 
-    parse = HL7Message.parse
     start = time.perf_counter()
     for text in texts:
         message = parse(text)
         run(message)
         message.to_text()
     whole = time.perf_counter() - start
-    del messages
     gc.unfreeze()
     gc.collect()
 

@@ -108,7 +108,7 @@ class Scope:
 class Access:
     """A path compiled once; ``bound`` paths name the current occurrence of a for-each."""
 
-    __slots__ = ("path", "text", "bound", "rep_key", "_by_rep", "segment_only")
+    __slots__ = ("path", "text", "bound", "rep_key", "_by_rep", "segment_only", "many")
 
     def __init__(self, path: Path, bound: bool = False, rep_key: tuple | None = None):
         self.path = path
@@ -117,6 +117,7 @@ class Access:
         self.rep_key = rep_key
         self._by_rep: dict[int, Path] = {}
         self.segment_only = path.is_segment
+        self.many = path.occurrence is EVERY or path.repetition is EVERY
 
     def resolve(self, message: HL7Message, scope: Scope | None):
         """(the object to read or write through, the path to use) for this message."""
@@ -265,8 +266,12 @@ class TranslateStep(Step):
     __slots__ = ("source", "table", "target", "display", "system", "on_unknown", "default")
 
     def execute(self, message, scope, state):
-        source, path = self.source.resolve(message, scope)
-        if path.occurrence is EVERY or path.repetition is EVERY:
+        access = self.source
+        if access.rep_key is None and not access.many:
+            self._one(message, scope, scope if access.bound else message, access.path)
+            return
+        source, path = access.resolve(message, scope)
+        if access.many:
             for concrete in expand(source, path):
                 self._one(message, scope, source, concrete)
         else:
