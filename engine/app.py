@@ -57,10 +57,13 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
 def channel_plan(channel: ChannelConfig) -> ChannelPlan:
     """What the intake and the pipeline need of a channel's configuration."""
     destinations = tuple(
-        DestinationPlan(d.name, d.ordering.key, d.ordering.lanes) for d in channel.destinations
+        DestinationPlan(d.name, d.ordering.key, d.ordering.lanes, steps=d.steps)
+        for d in channel.destinations
     )
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,
-                       ack_mode=channel.ack_mode, dedupe=channel.dedupe)
+                       ack_mode=channel.ack_mode, dedupe=channel.dedupe,
+                       filters=channel.filters, steps=channel.steps,
+                       validation=channel.validation)
 
 
 class Engine:

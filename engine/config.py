@@ -16,6 +16,15 @@ How durations, sizes and paths are written is described in :mod:`engine.configsc
 a channel's ``encoding`` is checked with :func:`mllp.header.resolve_codec`, the one table of
 character sets, so that a name decoding would refuse is refused here first.
 
+Mappings are compiled here, at load, not when the engine starts: a channel's ``tables:`` (code
+table files, read once with :func:`mappings.tables.load_table_file`), ``filters:``, ``steps:``
+and each destination's ``steps:`` become :class:`mappings.steps.Program` objects on the
+:class:`ChannelConfig`, so that ``check-config`` reports a bad path, an unknown table or step, a
+bad expression or a broken table file with every other problem, each at its file and line, and
+the engine only runs what was checked. A ``route`` step naming a destination the channel does
+not have is an error too. ``validation: structure`` asks for hl7apy's structural validation of
+every inbound message (in the pipeline, off the ACK path).
+
 test-case-name: tests.test_config
 """
 from __future__ import annotations
@@ -23,7 +32,7 @@ from __future__ import annotations
 import glob
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
 from engine.configschema import (
@@ -39,6 +48,9 @@ Specs = Mapping[tuple[str, str], ConnectorSpec]  # (role, type_name) -> spec
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ACK_MODES = ("after-commit", "after-processing")
 ORDERING_KEYS = ("destination", "patient")
+VALIDATION_NONE = "none"
+VALIDATION_STRUCTURE = "structure"
+VALIDATION_LEVELS = (VALIDATION_NONE, VALIDATION_STRUCTURE)
 DEFAULT_CHARSET = "UNICODE UTF-8"
 # Names end up in metric labels, log lines and database rows: keep them boring.
 _IDENTIFIER = matches(
@@ -115,6 +127,7 @@ class DestinationConfig:
     ordering: OrderingPolicy
     file: str
     line: int
+    steps: Any = None  # mappings.steps.Program of this destination's ``steps:``, or None
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,18 @@ class ChannelConfig:
     destinations: tuple[DestinationConfig, ...]
     file: str
     line: int  # the line of the channel's ``name:``
+    # Mappings, compiled at load (mappings.steps.Program), None when the file has none.
+    filters: Any = None
+    steps: Any = None
+    tables: Mapping[str, Any] = field(default_factory=dict)  # name -> mappings.tables.CodeTable
+    validation: str = VALIDATION_NONE
+
+    @property
+    def has_mappings(self) -> bool:
+        """Whether the pipeline does more than route (then the processor decides)."""
+        return (self.filters is not None or self.steps is not None
+                or self.validation != VALIDATION_NONE
+                or any(d.steps is not None for d in self.destinations))
 
 
 @dataclass(frozen=True)
@@ -179,7 +204,8 @@ DESTINATION_SECTION = Section(
     (OptionSpec("name", "str", required=True),
      OptionSpec("type", "str", required=True),
      OptionSpec("retry", "mapping", default={}),
-     OptionSpec("ordering", "mapping", default={})),
+     OptionSpec("ordering", "mapping", default={}),
+     OptionSpec("steps", "list", help="mapping steps applied for this destination only")),
     nested={"retry": RETRY_SECTION, "ordering": ORDERING_SECTION},
     checks={"name": _IDENTIFIER})
 CHANNEL_SECTION = Section(
@@ -191,7 +217,12 @@ CHANNEL_SECTION = Section(
      OptionSpec("encoding", "str", default=DEFAULT_CHARSET,
                 help="HL7 table 0211 name (or Python codec) used when MSH-18 is empty"),
      OptionSpec("dedupe", "bool", default=True),
-     OptionSpec("destinations", "list", required=True)),
+     OptionSpec("destinations", "list", required=True),
+     OptionSpec("tables", "mapping", help="code tables: name -> CSV or YAML file"),
+     OptionSpec("filters", "list", help="conditions a message must all meet, else FILTERED"),
+     OptionSpec("steps", "list", help="mapping steps applied to every message"),
+     OptionSpec("validation", "str", default=VALIDATION_NONE, choices=VALIDATION_LEVELS,
+                help="structure: validate inbound messages against their HL7 structure")),
     nested={"ack": ACK_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -327,12 +358,19 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     values = validate_section(root, CHANNEL_SECTION, where, problems)
     name_at = where.child("name", root.key_position("name"))
     source_at = where.child("source", root.key_position("source"))
+    tables = _tables(root, values, where, problems)
+    destinations = _destinations(root, specs, where, problems, tables)
+    filters, steps = _channel_programs(root, values, where, tables, problems)
+    _check_routes(root, where, destinations, problems)
+    if values["validation"] == VALIDATION_STRUCTURE:
+        _check_validator(root, where, problems)
     channel = ChannelConfig(
         name=values["name"], description=values["description"], enabled=values["enabled"],
         source=_source(root.get("source"), values["name"], specs, source_at, problems),
         ack_mode=values["ack"] and values["ack"]["mode"], encoding=values["encoding"],
-        dedupe=values["dedupe"], destinations=_destinations(root, specs, where, problems),
-        file=path, line=name_at.line)
+        dedupe=values["dedupe"], destinations=destinations,
+        file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
+        validation=values["validation"] or VALIDATION_NONE)
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
@@ -376,8 +414,111 @@ def _connector_spec(data: Mapping, role: str, specs: Specs, where: Where,
     return spec
 
 
+def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems) -> dict:
+    """The channel's code tables, each file read once; a broken file is reported by line."""
+    raw = root.get("tables")
+    if not values.get("tables") or not isinstance(raw, Mapping):
+        return {}
+    from mappings.tables import TableErrors, load_table_file
+
+    here = where.child("tables", root.key_position("tables"))
+    tables = {}
+    for name, file in raw.items():
+        item_at = here.child(name, key_position(raw, name))
+        if not isinstance(file, str) or not file.strip():
+            problems.add(item_at, f"expected the path of a .csv or .yaml table file, "
+                                  f"got {describe(file)}")
+            continue
+        path = os.path.normpath(os.path.join(where.base_dir, os.path.expanduser(file)))
+        try:
+            tables[str(name)] = load_table_file(path, name=str(name))
+        except TableErrors as errors:
+            for error in errors.errors:
+                problems.add(Where(error.file, error.line, 0), error.message)
+    return tables
+
+
+def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems) -> Any:
+    """``raw`` (a YAML list, with its positions) compiled; None after reporting problems."""
+    from mappings.steps import StepsError, compile_filters, compile_steps
+
+    try:
+        if kind == "filters":
+            return compile_filters(raw, file=at.file, field=at.field)
+        return compile_steps(raw, file=at.file, tables=tables, field=at.field)
+    except StepsError as error:
+        for problem in error.problems:
+            problems.add(Where(problem.file or at.file, problem.line or at.line, 0,
+                               problem.field or at.field), problem.message)
+    return None
+
+
+def _channel_programs(root: YAMLMapping, values: dict, where: Where, tables: Mapping,
+                      problems: Problems) -> tuple[Any, Any]:
+    """The compiled ``filters:`` and ``steps:`` of the channel (None when absent or bad)."""
+    programs = []
+    for kind in ("filters", "steps"):
+        raw = root.get(kind)
+        if values.get(kind) is None or not isinstance(raw, list):
+            programs.append(None)  # absent, or not a list: validate_section said so
+            continue
+        at = where.child(kind, root.key_position(kind))
+        programs.append(_compile(kind, raw, at, tables, problems) if raw else None)
+    return programs[0], programs[1]
+
+
+def _check_routes(root: YAMLMapping, where: Where, destinations: tuple,
+                  problems: Problems) -> None:
+    """A ``route`` step must name destinations of this channel.
+
+    Read from the YAML itself, not the compiled programs, so that it is reported even when
+    another mistake in the same list keeps it from compiling.
+    """
+    known = {d.name for d in destinations if d.name}
+    lists = [(root.get("steps"), where.child("steps", root.key_position("steps")))]
+    items = root.get("destinations")
+    if isinstance(items, list):
+        here = where.child("destinations", root.key_position("destinations"))
+        for index, item in enumerate(items):
+            if isinstance(item, Mapping):
+                at = here.item(index, item_position(items, index))
+                lists.append((item.get("steps"), at.child("steps", key_position(item, "steps"))))
+    for steps, at in lists:
+        for name, place in _route_names(steps, at):
+            if name not in known:
+                problems.add(place, f"route names the destination {describe(name)}, which "
+                                    f"this channel does not have{did_you_mean(name, known)}; "
+                                    f"its destinations: {', '.join(sorted(known)) or 'none'}")
+
+
+def _route_names(steps: Any, where: Where):
+    """(name, place) of every destination a ``route`` step names, for-each bodies included."""
+    if not isinstance(steps, list):
+        return
+    for index, step in enumerate(steps):
+        if not isinstance(step, Mapping):
+            continue
+        at = where.item(index, item_position(steps, index))
+        names = step.get("route")
+        if isinstance(names, str):
+            names = [names]
+        if isinstance(names, list):
+            place = at.child("route", key_position(step, "route"))
+            yield from ((name, place) for name in names if isinstance(name, str))
+        yield from _route_names(step.get("steps"), at.child("steps", key_position(step, "steps")))
+
+
+def _check_validator(root: YAMLMapping, where: Where, problems: Problems) -> None:
+    try:
+        import hl7apy.parser  # noqa: F401
+    except ImportError:
+        problems.add(where.child("validation", root.key_position("validation")),
+                     "validation: structure needs the hl7apy package, which is not installed")
+
+
 def _destinations(root: YAMLMapping, specs: Specs, where: Where,
-                  problems: Problems) -> tuple[DestinationConfig, ...]:
+                  problems: Problems, tables: Mapping | None = None
+                  ) -> tuple[DestinationConfig, ...]:
     items = root.get("destinations")
     if not isinstance(items, list):
         return ()
@@ -386,7 +527,7 @@ def _destinations(root: YAMLMapping, specs: Specs, where: Where,
     first_at: dict[str, Where] = {}
     for index, item in enumerate(items):
         item_where = here.item(index, item_position(items, index))
-        destination = _destination(item, specs, item_where, problems)
+        destination = _destination(item, specs, item_where, problems, tables or {})
         if destination is None or destination.name is None:
             continue
         if destination.name in first_at:
@@ -399,16 +540,21 @@ def _destinations(root: YAMLMapping, specs: Specs, where: Where,
     return tuple(destinations)
 
 
-def _destination(item: Any, specs: Specs, where: Where,
-                 problems: Problems) -> DestinationConfig | None:
+def _destination(item: Any, specs: Specs, where: Where, problems: Problems,
+                 tables: Mapping) -> DestinationConfig | None:
     if not isinstance(item, Mapping):
         problems.add(where, f"expected a mapping describing a destination, got {describe(item)}")
         return None
     values = _connector(item, "destination", DESTINATION_SECTION, specs, where, problems)
     connector = ConnectorConfig(values["type"], values["name"], values["options"],
                                 where.file, where.line)
+    steps = None
+    raw = item.get("steps")
+    if values.get("steps") and isinstance(raw, list):
+        steps = _compile("steps", raw, where.child("steps", key_position(item, "steps")),
+                         tables, problems)
     return DestinationConfig(values["name"], connector, _retry(values["retry"]),
-                             _ordering(values["ordering"]), where.file, where.line)
+                             _ordering(values["ordering"]), where.file, where.line, steps)
 
 
 def _retry(values: dict | None) -> RetryPolicy:

@@ -1,15 +1,23 @@
 """
 The channel pipeline as a pure function: a committed message in, a processing result out.
 
-Issue-2 channels route every message to every destination; filters and mappings plug in here
-(``process`` stays the single entry point) without the intake, the store or the delivery
-lanes changing.
+A channel that only routes sends every message to every destination, decided at intake. A
+channel with filters, steps, per-destination steps or structural validation is processed
+here, after its RECEIVED commit: the text is parsed once (:class:`mappings.message.HL7Message`),
+validated if asked (hl7apy), run through the filters (a failed one: FILTERED) and the channel's
+steps (a :class:`mappings.steps.StepFailure`: ERROR, naming the step, path and value; a
+``stop``: FILTERED), then, for each destination (only those a ``route`` step named, if one
+ran), through a copy of the result and that destination's own steps. Each delivery carries
+the bytes to send, encoded with the message's character set, or None when they are the
+message's raw bytes (stored once, not per delivery). A destination whose steps stop gets no
+delivery.
 
 test-case-name: tests.test_pipeline
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from engine import status as st
 from engine.routing import ORDER_BY_PATIENT, patient_key, plan_deliveries
@@ -17,6 +25,8 @@ from engine.store.records import NewDelivery, ProcessingResult
 
 ACK_AFTER_COMMIT = "after-commit"
 ACK_AFTER_PROCESSING = "after-processing"
+VALIDATION_NONE = "none"
+VALIDATION_STRUCTURE = "structure"
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,7 @@ class DestinationPlan:
     name: str
     order_by: str = "destination"
     lanes: int = 1
+    steps: Any = None  # a compiled mappings.steps.Program, or None
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,9 @@ class ChannelPlan:
     encoding: str = "UNICODE UTF-8"
     ack_mode: str = ACK_AFTER_COMMIT
     dedupe: bool = True
+    filters: Any = None  # compiled mappings.steps.Program objects, or None
+    steps: Any = None
+    validation: str = VALIDATION_NONE
 
     @property
     def needs_patient(self) -> bool:
@@ -48,7 +62,9 @@ class ChannelPlan:
         follow from the configuration and the patient key alone, so the intake decides them
         and the store commits them with the message in one transaction, instead of a second
         group commit after a processor run."""
-        return True
+        return (self.filters is None and self.steps is None
+                and self.validation == VALIDATION_NONE
+                and all(d.steps is None for d in self.destinations))
 
 
 @dataclass(frozen=True)
@@ -81,5 +97,120 @@ def process(channel: ChannelPlan, message: InboundMessage) -> ProcessingResult:
     """Run ``channel``'s pipeline on ``message``; the outcome is recorded by the caller."""
     deliveries = route(channel, message.text, message.field_separator,
                        message.encoding_characters)
-    return ProcessingResult(message.message_id, channel.name, st.TRANSFORMED,
-                            deliveries=deliveries)
+    if channel.routes_at_intake:
+        return ProcessingResult(message.message_id, channel.name, st.TRANSFORMED,
+                                deliveries=deliveries)
+    return _Run(channel, message).deliveries(deliveries)
+
+
+class _Refused(Exception):
+    """The message cannot go on: ``status`` (ERROR or FILTERED) and why."""
+
+    def __init__(self, status: str, text: str):
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+class _Run:
+    """One message through a channel with mappings."""
+
+    def __init__(self, channel: ChannelPlan, message: InboundMessage):
+        self.channel = channel
+        self.message = message
+
+    def deliveries(self, planned: tuple[NewDelivery, ...]) -> ProcessingResult:
+        channel, message = self.channel, self.message
+        try:
+            if channel.validation == VALIDATION_STRUCTURE:
+                validate_structure(message.text)
+            parsed = self._parse(message.text)
+            routes = None
+            for program in (channel.filters, channel.steps):
+                if program is not None:
+                    outcome = self._run(program, parsed)
+                    if outcome.routes is not None:
+                        routes = outcome.routes if routes is None else routes | outcome.routes
+            text = parsed.to_text()
+            steps = {d.name: d.steps for d in channel.destinations}
+            made, stopped = [], []
+            for delivery in planned:
+                if routes is not None and delivery.destination not in routes:
+                    continue
+                payload, reason = self._payload(text, steps.get(delivery.destination))
+                if reason is not None:
+                    stopped.append(f"{delivery.destination}: {reason}")
+                    continue
+                made.append(NewDelivery(delivery.destination, delivery.lane, payload))
+        except _Refused as refused:
+            error = refused.text if refused.status == st.ERROR else None
+            return ProcessingResult(message.message_id, channel.name, refused.status,
+                                    error=error, detail=refused.text)
+        if not made and stopped:
+            return ProcessingResult(message.message_id, channel.name, st.FILTERED,
+                                    detail="; ".join(stopped))
+        detail = ("not sent to " + "; ".join(stopped)) if stopped else None
+        return ProcessingResult(message.message_id, channel.name, st.TRANSFORMED,
+                                deliveries=tuple(made), detail=detail)
+
+    @staticmethod
+    def _parse(text: str) -> Any:
+        from mappings.message import HL7Message, MessageError
+
+        try:
+            return HL7Message.parse(text)
+        except MessageError as error:
+            raise _Refused(st.ERROR, f"the message cannot be parsed: {error}") from None
+
+    @staticmethod
+    def _run(program: Any, parsed: Any) -> Any:
+        from mappings.steps import StepFailure
+
+        try:
+            outcome = program.run(parsed)
+        except StepFailure as failure:
+            raise _Refused(st.ERROR, str(failure)) from None
+        if outcome.stopped:
+            raise _Refused(st.FILTERED, outcome.reason or "stopped by a step")
+        return outcome
+
+    def _payload(self, text: str, steps: Any) -> tuple[bytes | None, str | None]:
+        """(the bytes for one destination or None for the raw message, why it is not sent)."""
+        if steps is not None:
+            copy = self._parse(text)
+            try:
+                self._run(steps, copy)
+            except _Refused as refused:
+                if refused.status == st.FILTERED:
+                    return None, refused.text
+                raise
+            text = copy.to_text()
+        if text == self.message.text:
+            return None, None
+        payload = self._encode(text)
+        return (None if payload == self.message.raw else payload), None
+
+    def _encode(self, text: str) -> bytes:
+        from mllp.header import resolve_codec
+
+        charset = self.message.charset or self.channel.encoding
+        try:
+            return text.encode(resolve_codec(charset))
+        except (LookupError, UnicodeEncodeError) as error:
+            raise _Refused(st.ERROR, f"the mapped message cannot be written in {charset}: "
+                                     f"{error}") from None
+
+
+def validate_structure(text: str) -> None:
+    """Check ``text`` against its HL7 v2 message structure (hl7apy, strict); raise
+    :class:`_Refused` (ERROR) with the validator's text when it does not conform."""
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+
+    segments = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+    try:
+        parse_message(segments, validation_level=VALIDATION_LEVEL.STRICT,
+                      find_groups=True).validate()
+    except Exception as error:  # hl7apy raises many kinds, all meaning "does not conform"
+        detail = str(error) or type(error).__name__
+        raise _Refused(st.ERROR, f"structural validation failed: {detail}") from None
