@@ -188,6 +188,8 @@ class Step:
         except _Failed as failure:
             raise StepFailure(self.file, self.line, self.field, failure.message,
                               path=failure.path, value=failure.value) from None
+        except (MessageError, PathError) as error:  # this message's shape defeated the step
+            raise StepFailure(self.file, self.line, self.field, str(error)) from None
 
     def execute(self, message: HL7Message, scope: Scope | None, state: list) -> None:
         raise NotImplementedError

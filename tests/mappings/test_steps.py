@@ -419,3 +419,13 @@ def test_compiled_once_runs_many():
         message = HL7Message.parse(adt_message(n).decode())
         program.run(message)
         assert ok(message, "MSH-5") == "DPI"
+
+
+def test_add_segment_after_a_segment_deleted_in_the_loop_fails_cleanly():
+    """If a for-each deletes the current segment and then adds a segment after it, then the
+    run raises a StepFailure naming the step (not a bare MessageError)."""
+    steps = [{"for-each": "OBX[*]", "steps": [{"delete": "OBX"},
+                                             {"add-segment": "NTE", "after": "OBX"}]}]
+    with pytest.raises(StepFailure) as failure:
+        run(steps, "MSH|^~\\&|A\rOBX|1\rOBX|2\r")
+    assert "add-segment" in failure.value.field
