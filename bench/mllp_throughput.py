@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import yaml  # noqa: E402
+
 from engine.synthetic import message_stream  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -58,7 +60,9 @@ def read_line_starting(process: subprocess.Popen, prefix: str, timeout: float) -
 
 
 def write_config(folder: Path, store_url: str, port: int, sink_port: int, lanes: int,
-                 synchronous: str = "full") -> Path:
+                 synchronous: str = "full", channel_extra: dict | None = None) -> Path:
+    """engine.yaml and the bench channel; ``channel_extra``: sections added to the channel
+    as YAML (``tables:``, ``steps:``... see bench/mapping_cost.py)."""
     (folder / "channels").mkdir(parents=True, exist_ok=True)
     sync = f"  sqlite_synchronous: {synchronous}\n" if store_url.startswith("sqlite") else ""
     (folder / "engine.yaml").write_text(
@@ -68,7 +72,8 @@ def write_config(folder: Path, store_url: str, port: int, sink_port: int, lanes:
         "name: bench\nsource:\n  type: mllp\n  host: 127.0.0.1\n"
         f"  port: {port}\n  max_pending: 5000\ndestinations:\n  - name: sink\n    type: mllp\n"
         f"    host: 127.0.0.1\n    port: {sink_port}\n    ordering:\n      key: patient\n"
-        f"      lanes: {lanes}\n")
+        f"      lanes: {lanes}\n"
+        + (yaml.safe_dump(channel_extra, sort_keys=False) if channel_extra else ""))
     return folder / "engine.yaml"
 
 
@@ -132,7 +137,10 @@ def drop_store(database: str | None) -> None:
             conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
-def run_one(store: str, count: int, connections: int, lanes: int, sink_down: bool) -> None:
+def run_one(store: str, count: int, connections: int, lanes: int, sink_down: bool,
+            channel_extra: dict | None = None) -> dict:
+    """One run on a fresh store; prints its figures and returns them (rates per second,
+    latencies in ms; ``delivered_per_s`` is None when the sink is down)."""
     folder = Path(tempfile.mkdtemp(prefix=f"aiguillage-bench-{store}-"))
     url, database = create_store(store, folder)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -144,7 +152,7 @@ def run_one(store: str, count: int, connections: int, lanes: int, sink_down: boo
         sink_port = int(read_line_starting(sink, "PORT", 20).split()[1])
     port = free_port()
     synchronous = "normal" if store == "sqlite-normal" else "full"
-    config = write_config(folder, url, port, sink_port, lanes, synchronous)
+    config = write_config(folder, url, port, sink_port, lanes, synchronous, channel_extra)
     cli = [sys.executable, "-m", "engine.cli"]
     subprocess.run(cli + ["db", "upgrade", "--config", str(config)], check=True, env=env,
                    stdout=subprocess.DEVNULL)
@@ -155,6 +163,9 @@ def run_one(store: str, count: int, connections: int, lanes: int, sink_down: boo
         messages = list(message_stream(count, kinds=("adt",), patients=1000,
                                        start=int(time.time())))
         start, end, latencies = drive(port, messages, connections)
+        figures = {"acks_per_s": count / (end - start),
+                   "p50_ms": percentile(latencies, 50) * 1000,
+                   "p99_ms": percentile(latencies, 99) * 1000, "delivered_per_s": None}
         what = "sink down: ingest only" if sink_down else f"{lanes} delivery lanes to the sink"
         print(f"{store:>13}  {count} ADT over {connections} connections, {what}")
         print(f"{'':>13}  ingest      {count / (end - start):8.0f} ACKs/s")
@@ -162,8 +173,10 @@ def run_one(store: str, count: int, connections: int, lanes: int, sink_down: boo
               f"p99 {percentile(latencies, 99) * 1000:6.2f} ms   max {max(latencies) * 1000:6.1f} ms")
         if sink is not None:
             delivered_at = float(read_line_starting(sink, "DONE", 600).split()[3])
+            figures["delivered_per_s"] = count / (delivered_at - start)
             print(f"{'':>13}  end-to-end  {count / (delivered_at - start):8.0f} delivered/s "
                   f"(last delivery {delivered_at - end:.2f}s after the last ACK)", flush=True)
+        return figures
     finally:
         for process in (engine, sink):
             if process is not None:
