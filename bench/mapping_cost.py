@@ -2,23 +2,29 @@
 Benchmark: what a mapping costs the engine end to end (MLLP in -> persisted -> MLLP out).
 
 The same load as bench/mllp_throughput.py (its harness: engine and sink in processes of their
-own, C concurrent senders each waiting for its ACK), run on two channels that differ only by
+own, C concurrent senders each waiting for its ACK), run on channels that differ only by
 their ``steps:``:
 
 - plain: the routing-only channel;
 - mapped: the same channel carrying the 10-step ADT mapping of bench/mapping_speed.py
-  (``ADT_STEPS``, translating through samples/tables/sex-hl7-to-fhir.yaml).
+  (``ADT_STEPS``, translating through samples/tables/sex-hl7-to-fhir.yaml); its steps are all
+  built-in, so the engine runs them at intake and commits the message with its outcome and
+  deliveries in one transaction (engine/intakepipeline.py);
+- processor (with ``--processor``): the same mapping plus a ``python:`` step that does nothing
+  (bench/noop_step.py), which sends the channel down the processor path: RECEIVED commit, ACK,
+  pipeline, second commit. It is how every mapped channel ran before, measured in the same
+  conditions.
 
-The machine this runs on is shared and noisy, so the runs alternate (plain, mapped, plain,
-mapped...), each on a fresh store, and every pair's ratio is printed with its cost,
-``1 - mapped / plain``, for end-to-end deliveries/s and for ingest ACKs/s, then the median
-cost over the pairs. The target: a mapping costs no more than 25 % end to end.
+The machine this runs on is shared and noisy, so the runs alternate (plain, mapped[,
+processor], plain, mapped...), each on a fresh store, and every round's ratios are printed with
+their cost, ``1 - mapped / plain``, for end-to-end deliveries/s and for ingest ACKs/s, then the
+median cost over the rounds. The target: a mapping costs no more than 25 % end to end.
 
-    .venv/bin/python bench/mapping_cost.py [--messages 20000] [--connections 8] [--pairs 2]
-        [--store sqlite|sqlite-normal|postgresql]
+    .venv/bin/python bench/mapping_cost.py [--messages 20000] [--connections 8] [--rounds 2]
+        [--store sqlite|sqlite-normal|postgresql] [--processor]
 
 Figures (2 cores shared with other work, Debian python3.11, SQLite fsync per group commit,
---messages 20000 --connections 8 --pairs 3): see the bench section of README.md.
+--messages 20000 --connections 8 --rounds 3): see the bench section of README.md.
 """
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from mapping_speed import ADT_STEPS  # noqa: E402
 from mllp_throughput import STORES, run_one  # noqa: E402
 
-KINDS = ("plain", "mapped")
+KINDS = ("plain", "mapped", "processor")
 FIGURES = "FIGURES "
 
 
@@ -46,8 +52,9 @@ def channel_sections(kind: str) -> dict | None:
     """What the ``kind`` channel adds to the routing-only bench channel."""
     if kind == "plain":
         return None
+    steps = ADT_STEPS + ([{"python": "bench.noop_step:keep"}] if kind == "processor" else [])
     return {"tables": {"sex-hl7-to-fhir": str(ROOT / "samples/tables/sex-hl7-to-fhir.yaml")},
-            "steps": ADT_STEPS}
+            "steps": steps}
 
 
 def run_child(kind: str, args: argparse.Namespace) -> dict:
@@ -72,12 +79,21 @@ def cost(plain: float, mapped: float) -> float:
     return (1 - mapped / plain) * 100
 
 
+def _cpu(figures: dict) -> str:
+    if figures.get("reactor_cpu_us") is None:
+        return "?"
+    return f"{figures['reactor_cpu_us']:.0f}+{figures['other_cpu_us']:.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--lanes", type=int, default=4)
-    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of alternated runs (plain, mapped[, processor])")
+    parser.add_argument("--processor", action="store_true",
+                        help="also run the mapping through the processor path")
     parser.add_argument("--store", choices=STORES, default="sqlite")
     parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -90,23 +106,34 @@ def main() -> None:
           f"{platform.python_version()}), {os.cpu_count()} cores", flush=True)
     print(f"{args.store}: {args.messages} ADT over {args.connections} connections, "
           f"{args.lanes} lanes; mapped = the 10 steps of bench/mapping_speed.py", flush=True)
-    pairs = []
-    for number in range(1, args.pairs + 1):
-        plain, mapped = (run_child(kind, args) for kind in KINDS)
-        pairs.append((plain, mapped))
-        print(f"pair {number}: end-to-end {plain['delivered_per_s']:.0f} -> "
-              f"{mapped['delivered_per_s']:.0f} delivered/s "
-              f"(ratio {mapped['delivered_per_s'] / plain['delivered_per_s']:.2f}, "
-              f"cost {cost(plain['delivered_per_s'], mapped['delivered_per_s']):.1f} %); "
-              f"ingest {plain['acks_per_s']:.0f} -> {mapped['acks_per_s']:.0f} ACKs/s "
-              f"(cost {cost(plain['acks_per_s'], mapped['acks_per_s']):.1f} %); "
-              f"ACK p50 {plain['p50_ms']:.1f} -> {mapped['p50_ms']:.1f} ms, "
-              f"p99 {plain['p99_ms']:.1f} -> {mapped['p99_ms']:.1f} ms", flush=True)
-    delivered = statistics.median(cost(p["delivered_per_s"], m["delivered_per_s"])
-                                  for p, m in pairs)
-    ingest = statistics.median(cost(p["acks_per_s"], m["acks_per_s"]) for p, m in pairs)
-    print(f"median cost over {len(pairs)} pairs: end-to-end {delivered:.1f} %, "
-          f"ingest {ingest:.1f} %  (target: end-to-end <= 25 %)")
+    kinds = KINDS if args.processor else KINDS[:2]
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        runs = {kind: run_child(kind, args) for kind in kinds}
+        rounds.append(runs)
+        plain = runs["plain"]
+        print(f"round {number}: plain {plain['delivered_per_s']:.0f} delivered/s, "
+              f"{plain['acks_per_s']:.0f} ACKs/s, ACK p50 {plain['p50_ms']:.1f} ms "
+              f"p99 {plain['p99_ms']:.1f} ms, engine CPU {_cpu(plain)} us/msg", flush=True)
+        for kind in kinds[1:]:
+            print(f"  {kind:>9}: {_versus(plain, runs[kind])}", flush=True)
+    for kind in kinds[1:]:
+        delivered = statistics.median(
+            cost(r["plain"]["delivered_per_s"], r[kind]["delivered_per_s"]) for r in rounds)
+        ingest = statistics.median(cost(r["plain"]["acks_per_s"], r[kind]["acks_per_s"])
+                                   for r in rounds)
+        print(f"{kind}: median cost over {len(rounds)} rounds: end-to-end {delivered:.1f} %, "
+              f"ingest {ingest:.1f} %  (target: end-to-end <= 25 %)")
+
+
+def _versus(plain: dict, other: dict) -> str:
+    return (f"{other['delivered_per_s']:.0f} delivered/s "
+            f"(ratio {other['delivered_per_s'] / plain['delivered_per_s']:.2f}, "
+            f"cost {cost(plain['delivered_per_s'], other['delivered_per_s']):.1f} %), "
+            f"{other['acks_per_s']:.0f} ACKs/s "
+            f"(cost {cost(plain['acks_per_s'], other['acks_per_s']):.1f} %), "
+            f"ACK p50 {other['p50_ms']:.1f} ms p99 {other['p99_ms']:.1f} ms, "
+            f"engine CPU {_cpu(other)} us/msg")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,27 @@ def drive(port: int, messages: list[bytes], connections: int) -> tuple[float, fl
     return times["start"], times["end"], latencies
 
 
+def engine_cpu(pid: int) -> tuple[float, float] | None:
+    """CPU seconds (user + system) used so far by the engine's main thread (the reactor) and
+    by its other threads (writer, reads), from /proc; None where there is no /proc.
+
+    Less sensitive to a noisy machine than rates: work done per message, not time waited.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    reactor = others = 0.0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            if task.name == str(pid):
+                reactor += used
+            else:
+                others += used
+    except OSError:
+        return None
+    return reactor, others
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -162,6 +183,7 @@ def run_one(store: str, count: int, connections: int, lanes: int, sink_down: boo
         read_line_starting(engine, "aiguillage", 30)
         messages = list(message_stream(count, kinds=("adt",), patients=1000,
                                        start=int(time.time())))
+        cpu_before = engine_cpu(engine.pid)
         start, end, latencies = drive(port, messages, connections)
         figures = {"acks_per_s": count / (end - start),
                    "p50_ms": percentile(latencies, 50) * 1000,
@@ -176,6 +198,12 @@ def run_one(store: str, count: int, connections: int, lanes: int, sink_down: boo
             figures["delivered_per_s"] = count / (delivered_at - start)
             print(f"{'':>13}  end-to-end  {count / (delivered_at - start):8.0f} delivered/s "
                   f"(last delivery {delivered_at - end:.2f}s after the last ACK)", flush=True)
+        cpu_after = engine_cpu(engine.pid)
+        if cpu_before is not None and cpu_after is not None:
+            reactor, others = (1e6 * (a - b) / count for a, b in zip(cpu_after, cpu_before))
+            figures["reactor_cpu_us"], figures["other_cpu_us"] = reactor, others
+            print(f"{'':>13}  engine CPU  {reactor:8.0f} us/msg reactor thread, "
+                  f"{others:.0f} us/msg other threads (writer, reads)", flush=True)
         return figures
     finally:
         for process in (engine, sink):

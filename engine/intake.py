@@ -13,6 +13,8 @@ text travels on to the pipeline so nothing is parsed twice:
 
 In after-commit mode the ACK goes out as soon as the commit is done and the message is queued
 for processing; in after-processing mode the ACK waits for the pipeline and reports its outcome.
+A channel whose steps are all built-in has its pipeline run here, before the one commit
+(engine.intakepipeline), so that message, outcome and deliveries commit together.
 
 test-case-name: tests.test_intake
 """
@@ -20,12 +22,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any, Callable
 
 from twisted.internet import defer
 
 from engine import status as st
 from engine import pipeline
+from engine.intakepipeline import IntakePipeline
 from engine.pipeline import ACK_AFTER_PROCESSING, ChannelPlan, InboundMessage
 from engine.store.records import InboundRecord, IngestResult, ProcessingResult
 from mllp import ack
@@ -62,6 +66,7 @@ class Intake:
         self.channels = channels
         self._deliver = deliver  # hands deliveries committed with their message to the lanes
         self._clock = AckClock()
+        self.pipeline = IntakePipeline()  # runs built-in steps before the commit
         self.received = 0
         self.rejected = 0
 
@@ -80,16 +85,19 @@ class Intake:
         except EncodingError as error:
             return self._store_unreadable(plan, payload, peer, header, error)
         routed = self._route(plan, header, text)
+        processed = None if routed is not None else self.pipeline.process(
+            plan, text, header.field_separator, header.encoding_characters, payload,
+            header.charset or plan.encoding)
         record = InboundRecord(
             channel=channel, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
             control_id=header.control_id, message_type=header.message_type,
             charset=header.charset or plan.encoding, dedupe=plan.dedupe,
-            routed=routed,
+            routed=routed, processed=processed,
         )
         d = self._store.ingest(record)
         d.addCallbacks(self._committed, self._commit_failed,
-                       callbackArgs=(plan, header, text, payload, routed),
+                       callbackArgs=(plan, header, text, payload, routed, processed),
                        errbackArgs=(header,))
         return d
 
@@ -105,13 +113,16 @@ class Intake:
     # -- outcomes ----------------------------------------------------------------------
 
     def _committed(self, result: IngestResult, plan: ChannelPlan, header: MSHHeader,
-                   text: str, raw: bytes, routed: tuple | None) -> Any:
+                   text: str, raw: bytes, routed: tuple | None,
+                   processed: ProcessingResult | None = None) -> Any:
         if result.status == st.DUPLICATE:
             return self._ack(header, ack.ACCEPT, result.message_id,
                              text=f"duplicate of message {result.duplicate_of}, not processed again")
         message = InboundMessage(result.message_id, text, header.field_separator,
                                  header.encoding_characters, raw, header.control_id,
                                  header.message_type, header.charset or plan.encoding)
+        if processed is not None:  # the pipeline ran at intake, its outcome committed with it
+            return self._processed_at_intake(result, processed, plan, header, message)
         if result.status == st.TRANSFORMED:  # routed at intake, deliveries committed with it
             routed = ProcessingResult(result.message_id, plan.name, st.TRANSFORMED,
                                       deliveries=routed)
@@ -124,6 +135,17 @@ class Intake:
         processed.addCallback(self._processed_ack, header)
         processed.addErrback(self._processing_failed, header, result.message_id)
         return processed
+
+    def _processed_at_intake(self, result: IngestResult, processed: ProcessingResult,
+                             plan: ChannelPlan, header: MSHHeader,
+                             message: InboundMessage) -> Any:
+        """Hand the committed deliveries to the lanes and answer as the processor path would."""
+        outcome = replace(processed, message_id=result.message_id)
+        if self._deliver is not None and result.delivery_ids:
+            self._deliver(outcome, list(result.delivery_ids), message)
+        if plan.ack_mode != ACK_AFTER_PROCESSING:
+            return self._ack(header, ack.ACCEPT, result.message_id)
+        return self._processed_ack(outcome, header)
 
     @staticmethod
     def _route(plan: ChannelPlan, header: MSHHeader, text: str) -> tuple | None:

@@ -97,6 +97,9 @@ class IngestOp(WriteOp):
 
     A record routed at intake (``record.routed``) is committed TRANSFORMED with its
     deliveries in the same transaction: RECEIVED, TRANSFORMED and QUEUED are all journaled.
+    A record whose pipeline ran at intake (``record.processed``) is committed likewise with
+    the pipeline's status (TRANSFORMED, FILTERED or ERROR), error and deliveries, exactly as
+    :class:`ProcessedOp` would have recorded them after a commit of its own.
     """
 
     rank = 10
@@ -113,7 +116,7 @@ class IngestOp(WriteOp):
 
     def prepare(self, items: Sequence[InboundRecord]) -> None:
         self._ids.reserve(len(items))
-        routed = sum(len(r.routed) for r in items if r.routed)
+        routed = sum(len(_decided_deliveries(r)) for r in items)
         if routed and self._delivery_ids is not None:
             self._delivery_ids.reserve(routed)
 
@@ -131,14 +134,16 @@ class IngestOp(WriteOp):
             st.check_transition("message", None, status)
             lines.append((message_id, None, status, record.received_at, record.error))
             delivery_ids: tuple[int, ...] = ()
-            if record.routed is not None and status == st.RECEIVED:
-                status = st.TRANSFORMED
+            error = record.error
+            if status == st.RECEIVED and (record.routed is not None
+                                          or record.processed is not None):
+                status, error, detail = _decided_status(record)
                 st.check_transition("message", st.RECEIVED, status)
-                lines.append((message_id, None, status, record.received_at, "routed at intake"))
+                lines.append((message_id, None, status, record.received_at, detail))
                 delivery_ids = self._route(message_id, record, queued, lines)
             rows.append((message_id, record.channel, record.received_at, self._node,
                          record.peer, record.sender, record.control_id, record.message_type,
-                         record.charset, status, record.error, key, duplicate_of, record.raw))
+                         record.charset, status, error, key, duplicate_of, record.raw))
             results.append(IngestResult(message_id, status, duplicate_of, delivery_ids))
         execute_many(conn, self._insert_message, rows)
         execute_many(conn, self._insert_delivery, queued)
@@ -150,8 +155,9 @@ class IngestOp(WriteOp):
         if self._delivery_ids is None:
             raise RuntimeError("this IngestOp was built without a delivery id allocator")
         at = record.received_at
-        ids = self._delivery_ids.take(len(record.routed))
-        for delivery_id, new in zip(ids, record.routed):
+        decided = _decided_deliveries(record)
+        ids = self._delivery_ids.take(len(decided))
+        for delivery_id, new in zip(ids, decided):
             queued.append((delivery_id, message_id, record.channel, new.destination, new.lane,
                            st.QUEUED, 0, at, at, at, None, None, new.payload))
             lines.append((message_id, delivery_id, st.QUEUED, at, new.destination))
@@ -162,6 +168,21 @@ class IngestOp(WriteOp):
             return {}
         sql = self._sql.select_in(messages, ("dedupe_key", "id"), "dedupe_key", len(keys))
         return dict(fetch_all(conn, sql, keys))
+
+
+def _decided_status(record: InboundRecord) -> tuple[str, str | None, str | None]:
+    """(status, error, journal detail) of a message whose outcome the intake decided."""
+    processed = record.processed
+    if processed is None:
+        return st.TRANSFORMED, None, "routed at intake"
+    return processed.status, processed.error, processed.error or processed.detail
+
+
+def _decided_deliveries(record: InboundRecord) -> tuple:
+    """The deliveries decided at intake for ``record`` (none if the processor decides)."""
+    if record.processed is not None:
+        return record.processed.deliveries
+    return record.routed or ()
 
 
 class ProcessedOp(WriteOp):
