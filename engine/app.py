@@ -191,6 +191,7 @@ class Engine:
             "writer_items": writer.items,
             "writer_busy_seconds": round(writer.busy_seconds, 3),
             "received": self.intake.received,
+            "processed_at_intake": self.intake.pipeline.processed,
             "processed": self.processor.processed,
             "lanes": {f"{k.channel}/{k.destination}/{k.lane}": {
                 "sent": lane.sent, "reads": lane.reads, "failed_attempts": lane.failed_attempts,

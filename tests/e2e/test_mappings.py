@@ -7,6 +7,10 @@ table is fixed and the engine restarted, ``messages replay --reprocess`` deliver
 translated. Per-destination steps give each destination its own payload; a filter leaves the
 message FILTERED with nothing delivered; in after-processing mode a step failure is answered
 AE with ERR 207. Every test runs on SQLite and on PostgreSQL.
+
+Built-in steps run at intake, committed with the message (engine.intakepipeline); the same
+tests run once more with a do-nothing ``python:`` step added, which sends the channel through
+the processor and its second commit: both paths must store and deliver the same.
 """
 from __future__ import annotations
 
@@ -33,12 +37,20 @@ def adt(control_id: str, sex: str, name: str = "DUPONT^JEAN") -> bytes:
             f"PV1|1|I\r").encode()
 
 
+def unchanged(message) -> None:
+    """A ``python:`` step that changes nothing: its channel is processed after the commit."""
+
+
 class MappingTestsMixin(h.EngineCase):
+    via_processor = False  # True: add a python: step, so the processor runs the pipeline
 
     def channel(self, *, destinations: list[dict], ack_mode: str = "after-commit",
                 **sections) -> str:
         """engine.yaml and a channel with file ``destinations`` and the mapping ``sections``
         (tables:, filters:, steps:...) added as written in YAML; the engine.yaml path."""
+        if self.via_processor:
+            sections["steps"] = sections.get("steps", []) + [
+                {"python": "tests.e2e.test_mappings:unchanged"}]
         config = self.config(None, ack_mode=ack_mode, extra_destinations=destinations)
         path = self.directory / "channels" / f"{h.CHANNEL}.yaml"
         channel = yaml.safe_load(path.read_text())
@@ -58,6 +70,12 @@ class MappingTestsMixin(h.EngineCase):
     def one_message(self, engine, control_id: str) -> defer.Deferred:
         return h.stored_messages(engine, control_id=control_id).addCallback(
             lambda rows: rows[0] if rows else None)
+
+    def assert_path(self, engine, count: int) -> None:
+        """The ``count`` messages were processed where this class says they should be."""
+        at_intake = engine.intake.pipeline.processed
+        self.assertEqual((at_intake, engine.processor.processed),
+                         (0, count) if self.via_processor else (count, 0))
 
     def status_is(self, engine, control_id: str, status: str) -> defer.Deferred:
         return self.one_message(engine, control_id).addCallback(
@@ -82,6 +100,7 @@ class MappingTestsMixin(h.EngineCase):
             yield h.wait_until(lambda: self.status_is(first, "U1", st.ERROR), 20,
                                "the message is in ERROR")
             row = yield self.one_message(first, "U1")
+            self.assert_path(first, 1)
         finally:
             yield first.stop()
         self.assertIn("steps[0].translate", row["error"])
@@ -107,6 +126,7 @@ class MappingTestsMixin(h.EngineCase):
                            "the message is TRANSFORMED")
         self.assertEqual((out / "U1.hl7").read_bytes(),
                          adt("U1", "X").replace(b"|19700101|X\r", b"|19700101|unknown\r"))
+        self.assertEqual(engine.processor.processed, 1)  # a replay goes through the processor
 
     @defer.inlineCallbacks
     def test_each_destination_gets_its_own_mapping(self):
@@ -134,6 +154,7 @@ class MappingTestsMixin(h.EngineCase):
         self.assertEqual(files[1].read_bytes(),
                          translated.replace(b"PV1|1|I\r", b"").replace(b"|ENG|", b"|DPI|"))
         self.assertEqual(files[2].read_bytes(), translated)
+        self.assert_path(engine, 1)
 
     @defer.inlineCallbacks
     def test_filtered_message_is_not_delivered(self):
@@ -156,6 +177,7 @@ class MappingTestsMixin(h.EngineCase):
         self.assertIn("filters[0]", detail["journal"][-1]["detail"])
         self.assertEqual(sorted(p.name for p in out.iterdir()), ["F2.hl7"])
         self.assertEqual((out / "F2.hl7").read_bytes(), adt("F2", "M"))
+        self.assert_path(engine, 2)
 
     @defer.inlineCallbacks
     def test_after_processing_step_failure_is_answered_ae_207(self):
@@ -180,6 +202,7 @@ class MappingTestsMixin(h.EngineCase):
         self.assertEqual(row["status"], st.ERROR)
         yield h.wait_until(lambda: (out / "E2.hl7").exists(), 20, "E2 is delivered")
         self.assertFalse((out / "E1.hl7").exists())
+        self.assert_path(engine, 2)
 
 
 class SQLiteMappingTests(MappingTestsMixin, unittest.TestCase):
@@ -188,3 +211,8 @@ class SQLiteMappingTests(MappingTestsMixin, unittest.TestCase):
 
 class PostgreSQLMappingTests(MappingTestsMixin, unittest.TestCase):
     backend = "postgresql"
+
+
+class SQLiteMappingViaProcessorTests(MappingTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+    via_processor = True
