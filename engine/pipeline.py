@@ -3,7 +3,8 @@ The channel pipeline as a pure function: a committed message in, a processing re
 
 A channel that only routes sends every message to every destination, decided at intake. A
 channel with filters, steps, per-destination steps or structural validation is processed
-here, after its RECEIVED commit: the text is parsed once (:class:`mappings.message.HL7Message`),
+here, at intake before its one commit when its steps are all built-in (engine.intakepipeline),
+else by the processor after its RECEIVED commit: the text is parsed once (:class:`mappings.message.HL7Message`),
 validated if asked (hl7apy), run through the filters (a failed one: FILTERED) and the channel's
 steps (a :class:`mappings.steps.StepFailure`: ERROR, naming the step, path and value; a
 ``stop``: FILTERED), then, for each destination (only those a ``route`` step named, if one
