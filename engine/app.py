@@ -61,7 +61,7 @@ def channel_plan(channel: ChannelConfig) -> ChannelPlan:
         for d in channel.destinations
     )
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,
-                       ack_mode=channel.ack_mode, dedupe=channel.dedupe,
+                       response=channel.response, dedupe=channel.dedupe,
                        filters=channel.filters, steps=channel.steps,
                        validation=channel.validation)
 

@@ -40,13 +40,15 @@ from engine.configschema import (
     did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
     validate_section)
 from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
+from engine.response import (
+    ACK_AFTER_PROCESSING, MODES as ACK_MODES, ON_ERROR_CODES, ON_FILTERED_CODES, ResponsePolicy,
+    name_problem)
 from engine.yamlsource import YAMLMapping
 from mllp.header import resolve_codec
 
 Specs = Mapping[tuple[str, str], ConnectorSpec]  # (role, type_name) -> spec
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-ACK_MODES = ("after-commit", "after-processing")
 ORDERING_KEYS = ("destination", "patient")
 VALIDATION_NONE = "none"
 VALIDATION_STRUCTURE = "structure"
@@ -138,7 +140,7 @@ class ChannelConfig:
     description: str
     enabled: bool
     source: ConnectorConfig
-    ack_mode: str
+    response: ResponsePolicy
     encoding: str
     dedupe: bool
     destinations: tuple[DestinationConfig, ...]
@@ -187,7 +189,16 @@ ENGINE_SECTION = Section(
      OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS)),
     nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
 
-ACK_SECTION = Section((OptionSpec("mode", "str", default="after-commit", choices=ACK_MODES),))
+_NAME_HELP = "components separated by ^; default: the received "
+RESPONSE_SECTION = Section(
+    (OptionSpec("mode", "str", default="after-commit", choices=ACK_MODES),
+     OptionSpec("on-error", "str", default="AE", choices=tuple(ON_ERROR_CODES),
+                help="the ACK of a message processed into ERROR (after-processing)"),
+     OptionSpec("on-filtered", "str", default="AA", choices=tuple(ON_FILTERED_CODES),
+                help="the ACK of a message a filter dropped (after-processing)"),
+     OptionSpec("sending-application", "str", help="MSH-3 of ACKs; " + _NAME_HELP + "MSH-5"),
+     OptionSpec("sending-facility", "str", help="MSH-4 of ACKs; " + _NAME_HELP + "MSH-6")),
+    checks={"sending-application": name_problem, "sending-facility": name_problem})
 RETRY_SECTION = Section(
     (OptionSpec("max_attempts", "int", default=10),
      OptionSpec("initial_delay", "duration", default=1),
@@ -213,7 +224,7 @@ CHANNEL_SECTION = Section(
      OptionSpec("description", "str", default=""),
      OptionSpec("enabled", "bool", default=True),
      OptionSpec("source", "mapping", required=True),
-     OptionSpec("ack", "mapping", default={}),
+     OptionSpec("response", "mapping", default={}),
      OptionSpec("encoding", "str", default=DEFAULT_CHARSET,
                 help="HL7 table 0211 name (or Python codec) used when MSH-18 is empty"),
      OptionSpec("dedupe", "bool", default=True),
@@ -223,7 +234,7 @@ CHANNEL_SECTION = Section(
      OptionSpec("steps", "list", help="mapping steps applied to every message"),
      OptionSpec("validation", "str", default=VALIDATION_NONE, choices=VALIDATION_LEVELS,
                 help="structure: validate inbound messages against their HL7 structure")),
-    nested={"ack": ACK_SECTION},
+    nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
 
@@ -367,7 +378,8 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     channel = ChannelConfig(
         name=values["name"], description=values["description"], enabled=values["enabled"],
         source=_source(root.get("source"), values["name"], specs, source_at, problems),
-        ack_mode=values["ack"] and values["ack"]["mode"], encoding=values["encoding"],
+        response=_response(root, values["response"], where, problems),
+        encoding=values["encoding"],
         dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE)
@@ -375,6 +387,24 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
     return _LoadedChannel(channel, name_at, port_at)
+
+
+def _response(root: YAMLMapping, values: dict | None, where: Where,
+              problems: Problems) -> ResponsePolicy | None:
+    """The ``response:`` block; ``on-error`` and ``on-filtered`` written in after-commit mode,
+    where the ACK leaves before there is an outcome to report, are refused, not ignored."""
+    if not values or None in (values["mode"], values["on-error"], values["on-filtered"]):
+        return None  # validate_section has reported why
+    raw = root.get("response")
+    if values["mode"] != ACK_AFTER_PROCESSING and isinstance(raw, Mapping):
+        here = where.child("response", root.key_position("response"))
+        for key in ("on-error", "on-filtered"):
+            if raw.get(key) is not None:
+                problems.add(here.child(key, key_position(raw, key)),
+                             f"{key} needs mode: after-processing: in {values['mode']} mode "
+                             "the ACK is sent before the message is processed")
+    return ResponsePolicy(values["mode"], values["on-error"], values["on-filtered"],
+                          values["sending-application"], values["sending-facility"])
 
 
 def _source(data: Any, channel: str | None, specs: Specs, where: Where,

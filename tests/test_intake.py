@@ -19,9 +19,9 @@ from twisted.internet import defer
 from engine import status as st
 from engine.interfaces import PeerInfo
 from engine.intake import MAX_STORED_ERROR, Intake
-from engine.pipeline import (
-    ACK_AFTER_COMMIT, ACK_AFTER_PROCESSING, ChannelPlan, DestinationPlan, InboundMessage)
+from engine.pipeline import ChannelPlan, DestinationPlan, InboundMessage
 from engine.processor import Processor
+from engine.response import ACK_AFTER_COMMIT, ACK_AFTER_PROCESSING, ResponsePolicy
 from engine.routing import lane_for
 from engine.store.records import InboundRecord, IngestResult, NewDelivery, ProcessingResult
 from engine.store.store import Store
@@ -84,8 +84,10 @@ def test_fakes_match_the_real_signatures() -> None:
 
 
 def plan(name: str = "adt", *, ack_mode: str = ACK_AFTER_COMMIT, order_by: str = "destination",
-         lanes: int = 1) -> ChannelPlan:
-    return ChannelPlan(name, (DestinationPlan("out", order_by, lanes),), ack_mode=ack_mode)
+         lanes: int = 1, **response: Any) -> ChannelPlan:
+    """A channel with one destination; ``response`` holds ResponsePolicy fields."""
+    return ChannelPlan(name, (DestinationPlan("out", order_by, lanes),),
+                       response=ResponsePolicy(ack_mode, **response))
 
 
 @dataclass
