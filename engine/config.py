@@ -40,8 +40,9 @@ from engine.configschema import (
     did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
     validate_section)
 from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
+from engine.links import Link, check_links, read_links
 from engine.response import (
-    ACK_AFTER_PROCESSING, MODES as ACK_MODES, ON_ERROR_CODES, ON_FILTERED_CODES, ResponsePolicy,
+    ACK_AFTER_COMMIT, MODES as ACK_MODES, ON_ERROR_CODES, ON_FILTERED_CODES, ResponsePolicy,
     name_problem)
 from engine.yamlsource import YAMLMapping
 from mllp.header import resolve_codec
@@ -257,6 +258,8 @@ def load_engine_config(path: str | os.PathLike, specs: Specs) -> EngineConfig:
               if (channel := _read_channel(file, specs, problems)) is not None]
     _check_channel_names(loaded, problems)
     _check_listeners(loaded, admin, _admin_port_where(root, where), problems)
+    check_links([link for item in loaded for link in item.links],
+                [item.channel for item in loaded], problems)
     problems.raise_if_any()
     return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
                         admin=admin, log_level=values["log_level"],
@@ -297,6 +300,7 @@ class _LoadedChannel(NamedTuple):
     channel: ChannelConfig
     name_at: Where
     port_at: Where | None  # where its source's ``port`` is written, if it is
+    links: tuple[Link, ...] = ()  # its ``channel`` destinations, checked across files
 
 
 class _Listener(NamedTuple):
@@ -386,23 +390,25 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
-    return _LoadedChannel(channel, name_at, port_at)
+    return _LoadedChannel(channel, name_at, port_at, read_links(root, where))
 
 
 def _response(root: YAMLMapping, values: dict | None, where: Where,
               problems: Problems) -> ResponsePolicy | None:
     """The ``response:`` block; ``on-error`` and ``on-filtered`` written in after-commit mode,
     where the ACK leaves before there is an outcome to report, are refused, not ignored."""
-    if not values or None in (values["mode"], values["on-error"], values["on-filtered"]):
+    if not values:
         return None  # validate_section has reported why
     raw = root.get("response")
-    if values["mode"] != ACK_AFTER_PROCESSING and isinstance(raw, Mapping):
+    if values["mode"] == ACK_AFTER_COMMIT and isinstance(raw, Mapping):
         here = where.child("response", root.key_position("response"))
         for key in ("on-error", "on-filtered"):
             if raw.get(key) is not None:
                 problems.add(here.child(key, key_position(raw, key)),
                              f"{key} needs mode: after-processing: in {values['mode']} mode "
                              "the ACK is sent before the message is processed")
+    if None in (values["mode"], values["on-error"], values["on-filtered"]):
+        return None  # validate_section has reported why
     return ResponsePolicy(values["mode"], values["on-error"], values["on-filtered"],
                           values["sending-application"], values["sending-facility"])
 

@@ -127,7 +127,7 @@ class Intake:
         )
         d = _told(self._store.ingest(record), committed)
         d.addCallbacks(self._committed, self._commit_failed,
-                       callbackArgs=(plan, header, text, payload, routed),
+                       callbackArgs=(plan, header, text, payload, routed, record.charset),
                        errbackArgs=(plan, header))
         return d
 
@@ -143,13 +143,13 @@ class Intake:
     # -- outcomes ----------------------------------------------------------------------
 
     def _committed(self, result: IngestResult, plan: ChannelPlan, header: MSHHeader,
-                   text: str, raw: bytes, routed: tuple | None) -> Any:
+                   text: str, raw: bytes, routed: tuple | None, charset: str) -> Any:
         if result.status == st.DUPLICATE:
             return self._ack(plan, header, ack.ACCEPT, result.message_id,
                              text=f"duplicate of message {result.duplicate_of}, not processed again")
         message = InboundMessage(result.message_id, text, header.field_separator,
                                  header.encoding_characters, raw, header.control_id,
-                                 header.message_type, header.charset or plan.encoding)
+                                 header.message_type, charset)
         if result.status == st.TRANSFORMED:  # routed at intake, deliveries committed with it
             routed = ProcessingResult(result.message_id, plan.name, st.TRANSFORMED,
                                       deliveries=routed)

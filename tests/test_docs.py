@@ -44,9 +44,8 @@ import yaml
 from click.testing import CliRunner
 from twisted.internet import reactor
 
-from channels import registry
 from engine import config as cfg
-from engine.app import check_connectors, load_config
+from engine.app import check_connectors, connector_specs, load_config
 from engine.cli import main
 from engine.configschema import ConfigError, convert
 from tests.mllp.test_tls import make_pki
@@ -309,7 +308,7 @@ SECTIONS = [
     ("### `retry`", cfg.RETRY_SECTION.options),
     ("### `ordering`", cfg.ORDERING_SECTION.options),
 ] + [(f"## The `{name}` {role}", spec.options)
-     for (role, name), spec in sorted(registry.connector_specs().items())]
+     for (role, name), spec in sorted(connector_specs().items())]
 
 
 @pytest.mark.parametrize("heading, options", SECTIONS, ids=[s[0] for s in SECTIONS])
