@@ -23,7 +23,10 @@ and each destination's ``steps:`` become :class:`mappings.steps.Program` objects
 bad expression or a broken table file with every other problem, each at its file and line, and
 the engine only runs what was checked. A ``route`` step naming a destination the channel does
 not have is an error too. ``validation: structure`` asks for hl7apy's structural validation of
-every inbound message (in the pipeline, off the ACK path).
+every inbound message (in the pipeline, off the ACK path). The ``response:`` block becomes an
+:class:`engine.response.ResponsePolicy`. Across files, once all are read: channel names are
+unique, no two listeners share a port, and ``channel`` destinations name enabled channels
+without going round in a cycle (:mod:`engine.links`).
 
 test-case-name: tests.test_config
 """
