@@ -2,7 +2,9 @@
 The composition root: builds a running engine from its configuration.
 
 It is, with engine/cli.py, the only place in engine/ that imports channels/: everything else
-talks to connectors through engine.interfaces. Start-up order makes the promise "persist
+talks to connectors through engine.interfaces. The engine's own ``channel`` source and
+destination (engine/handover.py: a channel feeding another) are built here too, the
+destination with the intake it hands messages to. Start-up order makes the promise "persist
 before acknowledge" hold from the first message: the store (schema checked, writer running),
 then the processor and the delivery lanes, and only then the sources start listening. Shutdown
 runs the other way: stop accepting, let the writer commit what is queued, close destinations.
