@@ -158,7 +158,7 @@ from mappings.stepkinds import Program, RunOutcome, StepFailure
 from mappings.tables import CodeTable
 
 __all__ = ["Program", "RunOutcome", "StepFailure", "StepProblem", "StepsError", "KINDS",
-           "IncludedSteps", "compile_filters", "compile_steps"]
+           "compile_filters", "compile_steps"]
 
 # The operation keys and their options: (required, optional); None: any option is taken.
 KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
