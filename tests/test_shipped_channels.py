@@ -138,3 +138,14 @@ def test_mdm_sample_is_typed_in_loinc_or_filtered(plans, name: str) -> None:
         (loinc, "LN", local)
     assert value(out, "OBX-3.1") == loinc
     assert value(out, "OBX-5.4") == "Base64" and len(value(out, "OBX-5.5")) > 1000
+
+
+@pytest.mark.parametrize("channel", ["adt-pam-fr", "mdm-docs"])
+def test_the_docs_list_every_fixture_of_the_sample_channels(channel: str) -> None:
+    """If a fixture is added to a sample channel, then docs/channels.md names it."""
+    page = (ROOT / "docs" / "channels.md").read_text(encoding="utf-8")
+    section = page.split("## Sample channels", 1)[1].split("\n## ", 1)[0]
+    fixtures = sorted((ROOT / "config" / "fixtures" / channel).glob("*.yaml"))
+    assert len(fixtures) >= (4 if channel == "adt-pam-fr" else 3)
+    for fixture in fixtures:
+        assert f"`{fixture.stem}`" in section, f"docs/channels.md does not name {fixture.name}"
