@@ -23,8 +23,8 @@ and each destination's ``steps:`` become :class:`mappings.steps.Program` objects
 bad expression or a broken table file with every other problem, each at its file and line, and
 the engine only runs what was checked. A ``route`` step naming a destination the channel does
 not have is an error too. An ``include:`` step names a mapping file, read here with its tables
-(:mod:`engine.includes`) and compiled inline. ``validation: structure`` asks for hl7apy's structural validation of
-every inbound message (in the pipeline, off the ACK path).
+(:mod:`engine.includes`) and compiled inline. ``validation: structure`` asks for hl7apy's
+structural validation of every inbound message (in the pipeline, off the ACK path).
 
 test-case-name: tests.test_config
 """

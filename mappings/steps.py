@@ -635,7 +635,8 @@ class _Compiler:
 
     def program(self, steps: list[k.Step]) -> Program:
         if self.problems:
-            raise StepsError(self.problems)
+            # A file included twice is compiled twice: say each of its mistakes once.
+            raise StepsError(list(dict.fromkeys(self.problems)))
         return Program(steps, frozenset(self.tables_used), frozenset(self.paths_used),
                        frozenset(self.routes))
 

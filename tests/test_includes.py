@@ -263,3 +263,11 @@ def test_the_language_needs_a_resolver_and_reports_its_lookup_errors():
         compile_steps(steps, file="c.yaml",
                       include=lambda text, where: IncludedSteps("m/x.yaml", inner))
     assert str(caught.value).startswith("m/x.yaml:2: steps[0]: no operation")
+
+
+def test_a_mistake_in_a_file_included_twice_is_reported_once(tmp_path):
+    """If a file with a mistake is included twice, then the mistake is listed once."""
+    mapping = write(tmp_path, "mappings/bad.yaml", "steps:\n  - sett: PID-5\n")
+    found = problems(channel(tmp_path, "- include: ../mappings/bad.yaml\n"
+                                       "- include: ../mappings/bad.yaml\n"))
+    assert len(found) == 1 and found[0].startswith(f"{os.path.normpath(mapping)}:2: steps[0]")
