@@ -15,10 +15,9 @@ from twisted.internet import task
 from engine import intakepipeline
 from engine import status as st
 from engine.intakepipeline import IntakePipeline, runs_at_intake
-from engine.pipeline import (
-    ACK_AFTER_COMMIT, ACK_AFTER_PROCESSING, VALIDATION_STRUCTURE, ChannelPlan, DestinationPlan,
-    InboundMessage)
+from engine.pipeline import VALIDATION_STRUCTURE, ChannelPlan, DestinationPlan, InboundMessage
 from engine.processor import Processor
+from engine.response import ACK_AFTER_COMMIT, ACK_AFTER_PROCESSING, ResponsePolicy
 from engine.store.records import IngestResult, ProcessingResult
 from mappings.steps import compile_filters, compile_steps
 from mappings.tables import parse_csv_table
@@ -41,7 +40,8 @@ def steps(*items: dict, field: str = "steps"):
 def channel(*, steps_=None, filters=None, destination_steps=None, validation="none",
             ack_mode=ACK_AFTER_COMMIT, name="adt") -> ChannelPlan:
     return ChannelPlan(name, (DestinationPlan("out", steps=destination_steps),),
-                       ack_mode=ack_mode, steps=steps_, filters=filters, validation=validation)
+                       response=ResponsePolicy(ack_mode), steps=steps_, filters=filters,
+                       validation=validation)
 
 
 TRANSLATE = {"translate": "PID-8", "table": "sex", "on-unknown": "error"}
