@@ -33,7 +33,8 @@ end (ingest is the same within 0.1 %), per round:
     postgresql   1353  1342  1445     28.0  23.8  26.1 %     31.4  27.1  36.1 %
 
 Medians: SQLite 10.4 % at intake against 28.6 % through the processor; PostgreSQL 26.1 %
-against 31.4 %. An earlier SQLite set (--messages 10000 --rounds 5): at intake 30.5 18.9
+against 31.4 %; a later PostgreSQL set without --processor (--rounds 4): 25.7 24.2 30.1 17.4 %,
+median 25.0 %. An earlier SQLite set (--messages 10000 --rounds 5): at intake 30.5 18.9
 21.8 11.7 3.8 % (median 18.9 %), processor 32.3 23.9 25.6 24.0 21.4 % (median 24.0 %). What is
 left is the mapping itself: parse, 10 steps and write, ~70 us of reactor CPU per message
 (Intake.receive with a store answering at once: 22 us plain, 93 us mapped), on a machine where
