@@ -18,6 +18,11 @@ buffer has room; otherwise it drops them and reads them from the store later, in
 ids of deliveries whose outcome is committed while a read is under way are kept until that
 read returns, so that a read started before such a commit cannot bring the delivery back; a
 delivery finished before a read started and still QUEUED in it was queued again (a replay).
+An offer can also come late: the writer thread may report a commit only after the lane has
+read that delivery from the store, sent it and committed its outcome (seen under heavy load).
+The single writer gives delivery ids in commit order, so an offered id at or below the highest
+id a read returned was committed before that read, which saw it (and the lane sent it) or found
+it finished: such an offer is stale and dropped.
 
 test-case-name: tests.test_delivery
 """
@@ -69,6 +74,7 @@ class Lane:
         self._fetching = False
         self._caught_up = False  # the last read reached the end of the queue in the store
         self._cursor = 0
+        self._read_up_to = 0  # the highest delivery id any read returned: older offers are stale
         self._busy = False  # a fetch, a send or a backoff is under way
         self._wanted = False  # woken while busy: fetch again when free
         self._timer: Any = None  # a backoff, or a wait for a delivery's next attempt
@@ -109,7 +115,7 @@ class Lane:
 
     def offer(self, due: DueDelivery) -> None:
         """A delivery just committed for this lane, with its payload (see the module doc)."""
-        if not self._running or self._is_known(due.delivery_id):
+        if not self._running or self._is_known(due.delivery_id) or self._stale(due):
             return
         if self._fetching:
             self._offers.append(due)
@@ -123,6 +129,9 @@ class Lane:
 
     def _is_known(self, delivery_id: int) -> bool:
         return delivery_id in self._known or delivery_id in self._finished_during_read
+
+    def _stale(self, offered: DueDelivery) -> bool:
+        return offered.delivery_id <= self._read_up_to
 
     def _take(self, dues: list[DueDelivery]) -> None:
         for due in dues:
@@ -174,10 +183,12 @@ class Lane:
         self._finished_during_read.clear()
         if due:
             self._cursor = due[-1].delivery_id
+            self._read_up_to = max(self._read_up_to, self._cursor)
         self._caught_up = len(due) < self._fetch_batch
         self._take(fresh)
         if self._caught_up:  # offers made during the read come after what it found
-            self._take(sorted(offers, key=lambda d: d.delivery_id))
+            self._take(sorted((d for d in offers if not self._stale(d)),
+                              key=lambda d: d.delivery_id))
         # Send what was found, read the next page, or (caught up, nothing left) go idle.
         self._next()
 

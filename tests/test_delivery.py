@@ -398,3 +398,50 @@ def test_restart_after_stop_during_backoff(harness):
     harness.clock.advance(60)
     assert harness.destination.delivery_ids[-1] == delivery_id
     assert len(harness.destination.delivery_ids) >= 2
+
+
+# -- offers: deliveries handed over in memory right after their commit ----------------------
+
+def _due(h: Harness, delivery_id: int):
+    """The DueDelivery the engine would offer for ``delivery_id`` (as the store reads it)."""
+    from engine.store import queries
+
+    found = h.store.read(queries.fetch_due, "adt-in", "archive", 0, 0, 100)
+    return next(d for d in found.result if d.delivery_id == delivery_id)
+
+
+def test_offer_to_a_caught_up_lane_is_sent_without_a_read(harness):
+    """If the lane has read the end of its queue, then an offered delivery is sent from
+    memory: no read of the store."""
+    harness.lane.start()
+    reads = harness.lane.reads
+    (delivery_id,) = harness.queue(1)
+    harness.lane.offer(_due(harness, delivery_id))
+    assert harness.destination.delivery_ids == [delivery_id]
+    assert harness.lane.reads == reads
+    assert harness.status(delivery_id) == (st.SENT, 1)
+
+
+def test_late_offer_of_a_delivery_read_and_sent_is_dropped(harness):
+    """If the hand-over of a delivery arrives after the lane already read it from the store,
+    sent it and committed SENT (a writer thread slow to report its commit), then the offer
+    is stale and the delivery is not sent a second time."""
+    ids = harness.queue(2)
+    offered = [_due(harness, i) for i in ids]
+    harness.lane.start()
+    assert harness.destination.delivery_ids == ids
+    assert [harness.status(i) for i in ids] == [(st.SENT, 1)] * 2
+    for due in offered:
+        harness.lane.offer(due)
+    harness.clock.advance(POLL)
+    assert harness.destination.delivery_ids == ids
+
+
+def test_offer_newer_than_what_was_read_is_taken(harness):
+    """If a delivery committed after the lane's last read is offered, then it is sent, after
+    the deliveries read before it."""
+    first = harness.queue(2)
+    harness.lane.start()
+    (later,) = harness.queue(1)
+    harness.lane.offer(_due(harness, later))
+    assert harness.destination.delivery_ids == first + [later]
