@@ -234,7 +234,7 @@ def step_lines(steps: Iterable[TracedStep], *, show_changes: bool = True) -> lis
 
 def _what_it_did(step: TracedStep) -> str:
     if step.outcome == FAILED:
-        return "FAILED"
+        return f"FAILED: {step.note}"
     if step.outcome == STOPPED:
         return f"stopped: {step.note}"
     if step.outcome == SKIPPED:
