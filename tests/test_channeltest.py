@@ -76,6 +76,17 @@ destinations:
     type: file
     directory: out
 """
+STRICT_CHANNEL = """\
+name: strict
+validation: structure
+source:
+  type: mllp
+  port: 0
+destinations:
+  - name: archive
+    type: file
+    directory: out
+"""
 ORU = [
     "MSH|^~\\&|SIL|LAB|AIG|CHU|20240312101522||ORU^R01^ORU_R01|C1|P|2.5",
     "PID|1||111^^^IPP||DUPONT^Jean||19850714|M",
@@ -104,6 +115,7 @@ def confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (directory / "channels" / "lab.yaml").write_text(LAB_CHANNEL.format(table=table),
                                                      encoding="utf-8")
     (directory / "channels" / "adt.yaml").write_text(ADT_CHANNEL)
+    (directory / "channels" / "strict.yaml").write_text(STRICT_CHANNEL)
     return directory
 
 
@@ -225,10 +237,18 @@ def test_routing_only_channel_sends_the_message_as_it_came(config):
     assert run.output("archive").text == "\r".join(text) + "\r"
 
 
+def test_structural_validation_runs_when_configured(config):
+    """If the channel asks for structural validation, then a message that does not conform
+    is ERROR with the validator's text, as in the engine."""
+    run = run_payload(find_channel(config, "strict"), payload(ORU[:1] + ["ZZZ|1"]))
+    assert run.status == st.ERROR
+    assert run.reason.startswith("structural validation failed: ")
+
+
 def test_unknown_channel_lists_the_known_ones(config):
     """If the channel is unknown, then the error says so, with a guess and the known names."""
     with pytest.raises(UnknownChannel, match=r"no channel 'labo' \(did you mean 'lab'\?\); "
-                                             r"its channels: adt, lab"):
+                                             r"its channels: adt, lab, strict"):
         find_channel(config, "labo")
 
 
@@ -398,7 +418,7 @@ def test_bad_fixture_is_refused_with_every_problem_at_its_line(confdir, config):
     ("description: x\ninput: |\n  MSH|^~\\&|A\n  MSH|^~\\&|B\n",
      ":2: input: holds 2 messages; a fixture is one message"),
     ("description: x\nchannel: nope\ninput: MSH\n", ":2: no channel 'nope' (named by its "
-                                                    "channel:); the channels: adt, lab"),
+                                                    "channel:); the channels: adt, lab, strict"),
     ("description: |\n  two\n  lines\ninput: MSH\n", ":1: description: expected one line"),
     ("description: x\ndescription: y\ninput: MSH\n", ":2: 'description' is written twice"),
     ("description: x\ninput: [\n", ":3: invalid YAML"),
@@ -432,7 +452,8 @@ def invoke(confdir: Path, *args: str):
 @pytest.fixture()
 def cmddir(tmp_path: Path, confdir: Path) -> Path:
     """The module's configuration, without the fixtures other tests wrote."""
-    for name in ("engine.yaml", "channels/lab.yaml", "channels/adt.yaml"):
+    for name in ("engine.yaml", "channels/lab.yaml", "channels/adt.yaml",
+                 "channels/strict.yaml"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes((confdir / name).read_bytes())
     return tmp_path
@@ -474,7 +495,7 @@ def test_command_exits_2_for_a_bad_fixture_or_channel(cmddir):
     assert result.output.splitlines()[-1] == "1 passed, 0 failed, 1 refused"
     result = invoke(cmddir, "nope")
     assert result.exit_code == 2
-    assert "no channel 'nope'; its channels: adt, lab" in result.output
+    assert "no channel 'nope'; its channels: adt, lab, strict" in result.output
 
 
 def test_command_exits_2_for_a_bad_configuration(cmddir):
