@@ -113,7 +113,9 @@ def load_fixture(path: str, channels: Mapping[str, ChannelConfig],
                  default_channel: str | None = None) -> Fixture:
     """Read and check the fixture at ``path``; raise :class:`FixtureError`.
 
-    Its channel is its ``channel:``, else ``default_channel``, else its folder's name.
+    Its channel is its ``channel:``, else its folder's name; ``default_channel`` is the one
+    the command names: a fixture for another channel is refused, and one outside the folders
+    of the channels is for it.
     """
     try:
         document = read_yaml(path)
@@ -305,17 +307,24 @@ class _Reader:
 
     def _channel(self, root: YAMLMapping, channels: Mapping[str, ChannelConfig],
                  default: str | None) -> ChannelConfig | None:
+        """Its ``channel:``, else its folder's name; ``default`` (the channel the command
+        names) for a fixture kept outside the folders of the channels, and it must agree."""
         folder = os.path.basename(os.path.dirname(os.path.abspath(self.path)))
-        name = root.get("channel", default or folder)
-        line = _line(root, "channel") if "channel" in root else 1
-        if default is not None and "channel" in root and name != default:
-            self.problem(line, f"channel: this fixture is for channel {name!r}, not {default!r}")
+        if "channel" in root:
+            name, how, line = root["channel"], "its channel:", _line(root, "channel")
+        elif default is None or folder in channels:
+            name, how, line = folder, "the folder it is in", 1
+        else:
+            name, how, line = default, "the command", 1
+        if default is not None and name != default:
+            self.problem(line, f"this fixture is for channel {name!r} (named by {how}), "
+                               f"not {default!r}")
             return None
         channel = channels.get(name) if isinstance(name, str) else None
         if channel is None:
-            how = "its channel:" if "channel" in root else "the folder it is in"
-            self.problem(line, f"no channel {name!r} (named by {how}){_did_you_mean(name, channels)}"
-                               f"; the channels: {', '.join(sorted(channels)) or 'none'}")
+            self.problem(line, f"no channel {name!r} (named by {how})"
+                               f"{_did_you_mean(name, channels)}; the channels: "
+                               f"{', '.join(sorted(channels)) or 'none'}")
         return channel
 
     def _input(self, root: YAMLMapping, channel: ChannelConfig | None) -> bytes:

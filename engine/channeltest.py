@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 from engine import pipeline
 from engine import status as st
 from engine.config import ChannelConfig, EngineConfig
+from engine.store.records import ProcessingResult
 from mllp.header import EncodingError, HeaderError, decode_payload, read_header, resolve_codec
 
 RAN, SKIPPED, STOPPED, FAILED = "ran", "skipped", "stopped", "failed"
@@ -108,6 +109,7 @@ def segments(text: str) -> list[str]:
 
 def run_payload(channel: ChannelConfig, payload: bytes) -> ChannelRun:
     """Run ``payload`` (a message's bytes as a sender sends them) through ``channel``."""
+    # The composition root's own ChannelConfig -> ChannelPlan, so the plan is the engine's.
     from engine.app import channel_plan
 
     plan = channel_plan(channel)
@@ -146,9 +148,7 @@ def _refused(channel: ChannelConfig, reason: str) -> ChannelRun:
     return ChannelRun(channel.name, st.ERROR, reason, (), outputs)
 
 
-def _error_result(channel: str, error: str) -> Any:
-    from engine.store.records import ProcessingResult
-
+def _error_result(channel: str, error: str) -> ProcessingResult:
     return ProcessingResult(0, channel, st.ERROR, error=error)
 
 

@@ -434,12 +434,21 @@ def test_bad_fixture_problems(confdir, config, text, problem):
         caught.value.problems
 
 
-def test_fixture_for_another_channel_is_refused_when_one_is_named(confdir, config):
-    """If the command names a channel and the fixture says another, then it is refused."""
+def test_fixture_for_another_channel_is_refused_when_one_is_named(confdir, config, tmp_path):
+    """If the command names a channel and the fixture is for another (its channel: or its
+    folder), then it is refused; a fixture outside the channels' folders is for the one
+    the command names."""
     path = write_fixture(confdir, "description: x\nchannel: adt\ninput: MSH\n", "other.yaml")
-    with pytest.raises(FixtureError, match=r"other.yaml:2: channel: this fixture is for "
-                                           r"channel 'adt', not 'lab'"):
+    with pytest.raises(FixtureError, match=r"other.yaml:2: this fixture is for channel 'adt' "
+                                           r"\(named by its channel:\), not 'lab'"):
         load_fixture(path, channels(config), default_channel="lab")
+    path = write_fixture(confdir, "description: x\ninput: MSH\n", "folder.yaml", "adt")
+    with pytest.raises(FixtureError, match=r"folder.yaml:1: this fixture is for channel 'adt' "
+                                           r"\(named by the folder it is in\), not 'lab'"):
+        load_fixture(path, channels(config), default_channel="lab")
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("description: x\ninput: MSH\n")
+    assert load_fixture(str(loose), channels(config), default_channel="lab").name == "lab/loose"
 
 
 # -- the command -----------------------------------------------------------------------------
