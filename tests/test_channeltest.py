@@ -483,7 +483,8 @@ def test_command_passes_the_channel_fixtures(cmddir):
 
 
 def test_command_exits_1_when_a_fixture_fails(cmddir):
-    """If a fixture fails, then test-channel exits 1 after running the others."""
+    """If a fixture fails, then test-channel exits 1 after running the others; its diff is
+    coloured on a terminal only."""
     write_fixture(cmddir, good_fixture(), "a.yaml")
     write_fixture(cmddir, good_fixture(ORU), "b.yaml")
     result = invoke(cmddir, "lab")
@@ -491,6 +492,9 @@ def test_command_exits_1_when_a_fixture_fails(cmddir):
     assert "FAIL lab/b: Two local codes leave as LOINC" in result.output
     assert "\x1b[" not in result.output
     assert result.output.splitlines()[-1] == "1 passed, 1 failed"
+    coloured = CliRunner().invoke(main, ["test-channel", "--config",
+                                         str(cmddir / "engine.yaml"), "lab"], color=True)
+    assert "\x1b[31m    -" in coloured.output and "\x1b[32m    +" in coloured.output
 
 
 def test_command_exits_2_for_a_bad_fixture_or_channel(cmddir):
