@@ -22,8 +22,12 @@ and each destination's ``steps:`` become :class:`mappings.steps.Program` objects
 :class:`ChannelConfig`, so that ``check-config`` reports a bad path, an unknown table or step, a
 bad expression or a broken table file with every other problem, each at its file and line, and
 the engine only runs what was checked. A ``route`` step naming a destination the channel does
-not have is an error too. ``validation: structure`` asks for hl7apy's structural validation of
-every inbound message (in the pipeline, off the ACK path).
+not have is an error too. An ``include:`` step names a mapping file, read here with its tables
+(:mod:`engine.includes`) and compiled inline. ``validation: structure`` asks for hl7apy's
+structural validation of every inbound message (in the pipeline, off the ACK path). The
+``response:`` block becomes an :class:`engine.response.ResponsePolicy`. Across files, once all
+are read: channel names are unique, no two listeners share a port, and ``channel`` destinations
+name enabled channels without going round in a cycle (:mod:`engine.links`).
 
 test-case-name: tests.test_config
 """
@@ -40,13 +44,16 @@ from engine.configschema import (
     did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
     validate_section)
 from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
+from engine.links import Link, check_links, read_links
+from engine.response import (
+    ACK_AFTER_COMMIT, MODES as ACK_MODES, ON_ERROR_CODES, ON_FILTERED_CODES, ResponsePolicy,
+    name_problem)
 from engine.yamlsource import YAMLMapping
 from mllp.header import resolve_codec
 
 Specs = Mapping[tuple[str, str], ConnectorSpec]  # (role, type_name) -> spec
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-ACK_MODES = ("after-commit", "after-processing")
 ORDERING_KEYS = ("destination", "patient")
 VALIDATION_NONE = "none"
 VALIDATION_STRUCTURE = "structure"
@@ -138,7 +145,7 @@ class ChannelConfig:
     description: str
     enabled: bool
     source: ConnectorConfig
-    ack_mode: str
+    response: ResponsePolicy
     encoding: str
     dedupe: bool
     destinations: tuple[DestinationConfig, ...]
@@ -187,7 +194,16 @@ ENGINE_SECTION = Section(
      OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS)),
     nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
 
-ACK_SECTION = Section((OptionSpec("mode", "str", default="after-commit", choices=ACK_MODES),))
+_NAME_HELP = "components separated by ^; default: the received "
+RESPONSE_SECTION = Section(
+    (OptionSpec("mode", "str", default="after-commit", choices=ACK_MODES),
+     OptionSpec("on-error", "str", default="AE", choices=tuple(ON_ERROR_CODES),
+                help="the ACK of a message processed into ERROR (after-processing)"),
+     OptionSpec("on-filtered", "str", default="AA", choices=tuple(ON_FILTERED_CODES),
+                help="the ACK of a message a filter dropped (after-processing)"),
+     OptionSpec("sending-application", "str", help="MSH-3 of ACKs; " + _NAME_HELP + "MSH-5"),
+     OptionSpec("sending-facility", "str", help="MSH-4 of ACKs; " + _NAME_HELP + "MSH-6")),
+    checks={"sending-application": name_problem, "sending-facility": name_problem})
 RETRY_SECTION = Section(
     (OptionSpec("max_attempts", "int", default=10),
      OptionSpec("initial_delay", "duration", default=1),
@@ -213,7 +229,7 @@ CHANNEL_SECTION = Section(
      OptionSpec("description", "str", default=""),
      OptionSpec("enabled", "bool", default=True),
      OptionSpec("source", "mapping", required=True),
-     OptionSpec("ack", "mapping", default={}),
+     OptionSpec("response", "mapping", default={}),
      OptionSpec("encoding", "str", default=DEFAULT_CHARSET,
                 help="HL7 table 0211 name (or Python codec) used when MSH-18 is empty"),
      OptionSpec("dedupe", "bool", default=True),
@@ -223,7 +239,7 @@ CHANNEL_SECTION = Section(
      OptionSpec("steps", "list", help="mapping steps applied to every message"),
      OptionSpec("validation", "str", default=VALIDATION_NONE, choices=VALIDATION_LEVELS,
                 help="structure: validate inbound messages against their HL7 structure")),
-    nested={"ack": ACK_SECTION},
+    nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
 
@@ -246,6 +262,8 @@ def load_engine_config(path: str | os.PathLike, specs: Specs) -> EngineConfig:
               if (channel := _read_channel(file, specs, problems)) is not None]
     _check_channel_names(loaded, problems)
     _check_listeners(loaded, admin, _admin_port_where(root, where), problems)
+    check_links([link for item in loaded for link in item.links],
+                [item.channel for item in loaded], problems)
     problems.raise_if_any()
     return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
                         admin=admin, log_level=values["log_level"],
@@ -286,6 +304,7 @@ class _LoadedChannel(NamedTuple):
     channel: ChannelConfig
     name_at: Where
     port_at: Where | None  # where its source's ``port`` is written, if it is
+    links: tuple[Link, ...] = ()  # its ``channel`` destinations, checked across files
 
 
 class _Listener(NamedTuple):
@@ -359,22 +378,44 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     name_at = where.child("name", root.key_position("name"))
     source_at = where.child("source", root.key_position("source"))
     tables = _tables(root, values, where, problems)
-    destinations = _destinations(root, specs, where, problems, tables)
-    filters, steps = _channel_programs(root, values, where, tables, problems)
-    _check_routes(root, where, destinations, problems)
+    includes = _includes(root, where, tables, problems)
+    destinations = _destinations(root, specs, where, problems, tables, includes)
+    filters, steps = _channel_programs(root, values, where, tables, problems, includes)
+    _check_routes(root, where, destinations, problems, includes)
     if values["validation"] == VALIDATION_STRUCTURE:
         _check_validator(root, where, problems)
     channel = ChannelConfig(
         name=values["name"], description=values["description"], enabled=values["enabled"],
         source=_source(root.get("source"), values["name"], specs, source_at, problems),
-        ack_mode=values["ack"] and values["ack"]["mode"], encoding=values["encoding"],
+        response=_response(root, values["response"], where, problems),
+        encoding=values["encoding"],
         dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE)
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
-    return _LoadedChannel(channel, name_at, port_at)
+    return _LoadedChannel(channel, name_at, port_at, read_links(root, where))
+
+
+def _response(root: YAMLMapping, values: dict | None, where: Where,
+              problems: Problems) -> ResponsePolicy | None:
+    """The ``response:`` block; ``on-error`` and ``on-filtered`` written in after-commit mode,
+    where the ACK leaves before there is an outcome to report, are refused, not ignored."""
+    if not values:
+        return None  # validate_section has reported why
+    raw = root.get("response")
+    if values["mode"] == ACK_AFTER_COMMIT and isinstance(raw, Mapping):
+        here = where.child("response", root.key_position("response"))
+        for key in ("on-error", "on-filtered"):
+            if raw.get(key) is not None:
+                problems.add(here.child(key, key_position(raw, key)),
+                             f"{key} needs mode: after-processing: in {values['mode']} mode "
+                             "the ACK is sent before the message is processed")
+    if None in (values["mode"], values["on-error"], values["on-filtered"]):
+        return None  # validate_section has reported why
+    return ResponsePolicy(values["mode"], values["on-error"], values["on-filtered"],
+                          values["sending-application"], values["sending-facility"])
 
 
 def _source(data: Any, channel: str | None, specs: Specs, where: Where,
@@ -438,14 +479,30 @@ def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems) -
     return tables
 
 
-def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems) -> Any:
+def _includes(root: YAMLMapping, where: Where, tables: dict, problems: Problems) -> Any:
+    """The mapping files the channel's steps include, read; their tables join ``tables``."""
+    from engine.includes import channel_table_files, read_includes
+
+    lists = [(root.get("steps"), where.child("steps", root.key_position("steps")))]
+    items = root.get("destinations")
+    if isinstance(items, list):
+        here = where.child("destinations", root.key_position("destinations"))
+        lists += [(item.get("steps"), here.item(index, item_position(items, index)).child(
+                       "steps", key_position(item, "steps")))
+                  for index, item in enumerate(items) if isinstance(item, Mapping)]
+    return read_includes(lists, tables, channel_table_files(root, where), problems)
+
+
+def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems,
+             includes: Any = None) -> Any:
     """``raw`` (a YAML list, with its positions) compiled; None after reporting problems."""
     from mappings.steps import StepsError, compile_filters, compile_steps
 
     try:
         if kind == "filters":
             return compile_filters(raw, file=at.file, field=at.field)
-        return compile_steps(raw, file=at.file, tables=tables, field=at.field)
+        return compile_steps(raw, file=at.file, tables=tables, field=at.field,
+                             include=includes.resolve if includes is not None else None)
     except StepsError as error:
         for problem in error.problems:
             problems.add(Where(problem.file or at.file, problem.line or at.line, 0,
@@ -454,7 +511,7 @@ def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems
 
 
 def _channel_programs(root: YAMLMapping, values: dict, where: Where, tables: Mapping,
-                      problems: Problems) -> tuple[Any, Any]:
+                      problems: Problems, includes: Any = None) -> tuple[Any, Any]:
     """The compiled ``filters:`` and ``steps:`` of the channel (None when absent or bad)."""
     programs = []
     for kind in ("filters", "steps"):
@@ -463,12 +520,12 @@ def _channel_programs(root: YAMLMapping, values: dict, where: Where, tables: Map
             programs.append(None)  # absent, or not a list: validate_section said so
             continue
         at = where.child(kind, root.key_position(kind))
-        programs.append(_compile(kind, raw, at, tables, problems) if raw else None)
+        programs.append(_compile(kind, raw, at, tables, problems, includes) if raw else None)
     return programs[0], programs[1]
 
 
 def _check_routes(root: YAMLMapping, where: Where, destinations: tuple,
-                  problems: Problems) -> None:
+                  problems: Problems, includes: Any = None) -> None:
     """A ``route`` step must name destinations of this channel.
 
     Read from the YAML itself, not the compiled programs, so that it is reported even when
@@ -484,15 +541,16 @@ def _check_routes(root: YAMLMapping, where: Where, destinations: tuple,
                 at = here.item(index, item_position(items, index))
                 lists.append((item.get("steps"), at.child("steps", key_position(item, "steps"))))
     for steps, at in lists:
-        for name, place in _route_names(steps, at):
+        for name, place in _route_names(steps, at, includes):
             if name not in known:
                 problems.add(place, f"route names the destination {describe(name)}, which "
                                     f"this channel does not have{did_you_mean(name, known)}; "
                                     f"its destinations: {', '.join(sorted(known)) or 'none'}")
 
 
-def _route_names(steps: Any, where: Where):
-    """(name, place) of every destination a ``route`` step names, for-each bodies included."""
+def _route_names(steps: Any, where: Where, includes: Any = None, seen: frozenset = frozenset()):
+    """(name, place) of every destination a ``route`` step names, for-each bodies and
+    included mapping files included."""
     if not isinstance(steps, list):
         return
     for index, step in enumerate(steps):
@@ -505,7 +563,13 @@ def _route_names(steps: Any, where: Where):
         if isinstance(names, list):
             place = at.child("route", key_position(step, "route"))
             yield from ((name, place) for name in names if isinstance(name, str))
-        yield from _route_names(step.get("steps"), at.child("steps", key_position(step, "steps")))
+        yield from _route_names(step.get("steps"), at.child("steps", key_position(step, "steps")),
+                                includes, seen)
+        text = step.get("include")
+        found = includes.step_lists(text, where.file) if includes and isinstance(text, str) \
+            else None
+        if found is not None and found[1].file not in seen:
+            yield from _route_names(found[0], found[1], includes, seen | {where.file})
 
 
 def _check_validator(root: YAMLMapping, where: Where, problems: Problems) -> None:
@@ -517,7 +581,7 @@ def _check_validator(root: YAMLMapping, where: Where, problems: Problems) -> Non
 
 
 def _destinations(root: YAMLMapping, specs: Specs, where: Where,
-                  problems: Problems, tables: Mapping | None = None
+                  problems: Problems, tables: Mapping | None = None, includes: Any = None
                   ) -> tuple[DestinationConfig, ...]:
     items = root.get("destinations")
     if not isinstance(items, list):
@@ -527,7 +591,7 @@ def _destinations(root: YAMLMapping, specs: Specs, where: Where,
     first_at: dict[str, Where] = {}
     for index, item in enumerate(items):
         item_where = here.item(index, item_position(items, index))
-        destination = _destination(item, specs, item_where, problems, tables or {})
+        destination = _destination(item, specs, item_where, problems, tables or {}, includes)
         if destination is None or destination.name is None:
             continue
         if destination.name in first_at:
@@ -541,7 +605,7 @@ def _destinations(root: YAMLMapping, specs: Specs, where: Where,
 
 
 def _destination(item: Any, specs: Specs, where: Where, problems: Problems,
-                 tables: Mapping) -> DestinationConfig | None:
+                 tables: Mapping, includes: Any = None) -> DestinationConfig | None:
     if not isinstance(item, Mapping):
         problems.add(where, f"expected a mapping describing a destination, got {describe(item)}")
         return None
@@ -552,7 +616,7 @@ def _destination(item: Any, specs: Specs, where: Where, problems: Problems,
     raw = item.get("steps")
     if values.get("steps") and isinstance(raw, list):
         steps = _compile("steps", raw, where.child("steps", key_position(item, "steps")),
-                         tables, problems)
+                         tables, problems, includes)
     return DestinationConfig(values["name"], connector, _retry(values["retry"]),
                              _ordering(values["ordering"]), where.file, where.line, steps)
 
