@@ -282,6 +282,22 @@ def messages_replay(config_path: str, message_ids: tuple[int, ...], reprocess: b
     sys.exit(EXIT_FAILED if failures else 0)
 
 
+@main.command("test-channel")
+@config_option
+@click.argument("channel")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--verbose", "-v", is_flag=True,
+              help="with fixtures: the steps and what they changed, even when they pass")
+def test_channel(config_path: str, channel: str, files: tuple[str, ...],
+                 verbose: bool) -> None:
+    """Run HL7 files or YAML fixtures through CHANNEL, without network or store: each
+    step's changes and each destination's output, or PASS/FAIL per fixture. Without FILE,
+    the fixtures of fixtures/CHANNEL/ next to the engine's YAML file."""
+    from engine.channeltestcmd import run_test_channel
+
+    sys.exit(run_test_channel(_load(config_path), channel, files, verbose=verbose))
+
+
 @main.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -10,6 +10,7 @@ API::
 
     program = compile_steps(steps, file="channels/lab.yaml", tables={"lab-loinc": table})
     outcome = program.run(message)      # RunOutcome(stopped, reason, routes)
+    program.run(message, trace=print)   # a StepTrace after each top-level step (tools)
     filters = compile_filters(['MSH-9.1 == "ORU"'], file="channels/lab.yaml")
 
 A step that cannot process a message raises :class:`StepFailure`, whose text names the file,
@@ -154,10 +155,11 @@ from mappings import stepkinds as k
 from mappings.expressions import ExpressionError, compile_expression
 from mappings.formats import FormatError, build_format
 from mappings.paths import EVERY, Path, PathError, parse_path
-from mappings.stepkinds import Program, RunOutcome, StepFailure
+from mappings.stepkinds import Program, RunOutcome, StepFailure, StepTrace
 from mappings.tables import CodeTable
 
-__all__ = ["Program", "RunOutcome", "StepFailure", "StepProblem", "StepsError", "KINDS",
+__all__ = ["Program", "RunOutcome", "StepFailure", "StepTrace", "StepProblem", "StepsError",
+           "KINDS",
            "compile_filters", "compile_steps"]
 
 # The operation keys and their options: (required, optional); None: any option is taken.
