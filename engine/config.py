@@ -149,6 +149,9 @@ class ChannelConfig:
     steps: Any = None
     tables: Mapping[str, Any] = field(default_factory=dict)  # name -> mappings.tables.CodeTable
     validation: str = VALIDATION_NONE
+    # The other files read to build the channel (code tables, ...): a reload compares their
+    # bytes, with the channel file's, to tell whether the channel changed.
+    inputs: tuple[str, ...] = ()
 
     @property
     def has_mappings(self) -> bool:
@@ -358,7 +361,8 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     values = validate_section(root, CHANNEL_SECTION, where, problems)
     name_at = where.child("name", root.key_position("name"))
     source_at = where.child("source", root.key_position("source"))
-    tables = _tables(root, values, where, problems)
+    inputs: list[str] = []
+    tables = _tables(root, values, where, problems, inputs)
     destinations = _destinations(root, specs, where, problems, tables)
     filters, steps = _channel_programs(root, values, where, tables, problems)
     _check_routes(root, where, destinations, problems)
@@ -370,7 +374,7 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         ack_mode=values["ack"] and values["ack"]["mode"], encoding=values["encoding"],
         dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
-        validation=values["validation"] or VALIDATION_NONE)
+        validation=values["validation"] or VALIDATION_NONE, inputs=tuple(inputs))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
@@ -414,8 +418,11 @@ def _connector_spec(data: Mapping, role: str, specs: Specs, where: Where,
     return spec
 
 
-def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems) -> dict:
-    """The channel's code tables, each file read once; a broken file is reported by line."""
+def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems,
+            inputs: list[str]) -> dict:
+    """The channel's code tables, each file read once; a broken file is reported by line.
+
+    Each table file's path is added to ``inputs``."""
     raw = root.get("tables")
     if not values.get("tables") or not isinstance(raw, Mapping):
         return {}
@@ -430,6 +437,7 @@ def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems) -
                                   f"got {describe(file)}")
             continue
         path = os.path.normpath(os.path.join(where.base_dir, os.path.expanduser(file)))
+        inputs.append(path)
         try:
             tables[str(name)] = load_table_file(path, name=str(name))
         except TableErrors as errors:
