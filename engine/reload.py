@@ -286,17 +286,20 @@ class _Application:
     def _describe(self) -> None:
         report = self._report
         for change in self._plan.channels:
-            report.changes.append(f"channel {change.name}: {_change_text(change)}")
+            port = self._engine.source_port(change.name) if change.restart_source else None
+            report.changes.append(f"channel {change.name}: {_change_text(change, port)}")
         for setting in self._plan.needs_restart:
             report.warnings.append(f"engine.yaml: {setting} changed; not applied, needs a restart")
 
 
-def _change_text(change: rp.ChannelChange) -> str:
+def _change_text(change: rp.ChannelChange, port: int | None) -> str:
+    """One line saying what the reload did to a channel (``port``: its restarted source's)."""
+    listening = f"listening on port {port}" if port is not None else "not listening"
     if change.kind in (rp.ADDED, rp.REMOVED, rp.UNCHANGED):
-        return {rp.ADDED: "added, source started", rp.UNCHANGED: "unchanged",
+        return {rp.ADDED: f"added, source {listening}", rp.UNCHANGED: "unchanged",
                 rp.REMOVED: "removed (or disabled), source and lanes stopped"}[change.kind]
     parts = ["mappings reloaded"]
-    parts.append("source restarted" if change.restart_source else "source kept")
+    parts.append(f"source restarted, {listening}" if change.restart_source else "source kept")
     rebuilt = sorted(set(change.stop_destinations) & set(change.start_destinations))
     for label, names in (("lanes rebuilt", rebuilt),
                          ("destinations added", sorted(set(change.start_destinations)

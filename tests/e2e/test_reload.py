@@ -13,12 +13,13 @@ deliveries kept and counted.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
-from twisted.internet import defer, error as net_error, reactor, task, threads
+from twisted.internet import defer, reactor, task, threads
 from twisted.trial import unittest
 from twisted.web.client import Agent, readBody
 
@@ -37,7 +38,14 @@ def adt(control_id: str, sex: str = "M") -> bytes:
             f"PID|1||IPP{control_id}^^^HOSP^PI||DUPONT^JEAN||19700101|{sex}\r").encode()
 
 
-class ReloadTestsMixin(h.EngineCase):
+def refused_at(port: int) -> defer.Deferred:
+    """Connect to 127.0.0.1:``port`` (from a thread); fails if nothing listens there."""
+    return threads.deferToThread(lambda: socket.create_connection(("127.0.0.1", port),
+                                                                  timeout=5).close())
+
+
+class ReloadCase(h.EngineCase):
+    """Configuration written by the tests, and what they check it with."""
 
     def write_engine(self, *, admin: bool = False) -> str:
         engine = {"node": "e2e", "store": {"url": self.store_url},
@@ -91,7 +99,9 @@ class ReloadTestsMixin(h.EngineCase):
         yield h.wait_until(path.exists, 10, f"{control_id} is delivered")
         return path.read_bytes()
 
-    # -- the tests ---------------------------------------------------------------------
+
+class ChannelReloadTestsMixin(ReloadCase):
+    """What a reload does to channels: plans, sources, bad files, channels come and gone."""
 
     @defer.inlineCallbacks
     def test_a_changed_table_maps_the_next_message_on_an_open_connection(self):
@@ -144,6 +154,64 @@ class ReloadTestsMixin(h.EngineCase):
             yield h.send_over(port, [adt(f"B{index}")])
             self.assertIn(b"|male", (yield self.delivered(out, f"B{index}")), case)
         self.assertIn("nope", " ".join(report.errors))
+
+    @defer.inlineCallbacks
+    def test_channels_added_and_removed(self):
+        """If a channel file appears, then after a reload its source listens and accepts;
+        if a channel file is removed, then its port is closed and its queued deliveries are
+        counted in a warning, left QUEUED in the store."""
+        destination, out = self.out()
+        self.write_channel(destinations=[destination])
+        self.write_channel("doomed", destinations=[self.mllp_to(self.reserved_port(),
+                                                                SLOW_RETRY)])
+        engine, port = yield self.engine(self.write_engine())
+        doomed_port = engine.source_port("doomed")
+        yield h.send_over(doomed_port, [adt("D1"), adt("D2")])
+
+        self.write_channel("fresh", destinations=[destination])
+        self.channel_path("doomed").unlink()
+        report = yield engine.reload()
+
+        self.assertEqual(report.channels, {h.CHANNEL: "unchanged", "doomed": "removed",
+                                           "fresh": "added"})
+        self.assertIn(f"channel fresh: added, source listening on port "
+                      f"{engine.source_port('fresh')}", report.changes)
+        self.assertEqual(report.warnings, ["channel doomed removed: 2 queued deliveries stay "
+                                           "QUEUED in the store; they are sent if it comes "
+                                           "back"])
+        self.assertNotIn("doomed", engine.sources)
+        yield self.assertFailure(refused_at(doomed_port), ConnectionRefusedError)
+        [(_, _, ack)] = yield h.send_over(engine.source_port("fresh"), [adt("N1")])
+        self.assertEqual(parse_ack(ack).code, "AA")
+        yield self.delivered(out, "N1")
+        report = yield h.counts(engine)
+        self.assertEqual(h.destination_counts(report, channel="doomed")["queued"], 2)
+
+
+    @defer.inlineCallbacks
+    def test_a_changed_source_restarts_on_its_new_configuration(self):
+        """If a source's options change, then the reload stops it (its connections close
+        once their frames are answered) and starts it again on the new configuration."""
+        destination, out = self.out()
+        self.write_channel(destinations=[destination])
+        engine, port = yield self.engine(self.write_engine())
+        fixed = self.reserved_port()
+
+        channel = yaml.safe_load(self.channel_path().read_text())
+        channel["source"]["port"] = fixed
+        self.channel_path().write_text(yaml.safe_dump(channel))
+        report = yield engine.reload()
+
+        self.assertEqual(report.changes, [f"channel {h.CHANNEL}: changed: mappings reloaded; "
+                                          f"source restarted, listening on port {fixed}"])
+        yield self.assertFailure(refused_at(port), ConnectionRefusedError)
+        [(_, _, ack)] = yield h.send_over(fixed, [adt("R2")])
+        self.assertEqual(parse_ack(ack).code, "AA")
+        yield self.delivered(out, "R2")
+
+
+class QueuedDeliveryTestsMixin(ReloadCase):
+    """What a reload does to queued deliveries, where the store does the most work."""
 
     @defer.inlineCallbacks
     def test_queued_deliveries_survive_a_reload_that_fixes_the_destination(self):
@@ -202,53 +270,23 @@ class ReloadTestsMixin(h.EngineCase):
         yield h.wait_until(self.destination_is(engine, sent=5, queued=0), 10, "all SENT")
         self.assertEqual(sink.received, payloads)
 
-    @defer.inlineCallbacks
-    def test_channels_added_and_removed(self):
-        """If a channel file appears, then after a reload its source listens and accepts;
-        if a channel file is removed, then its port is closed and its queued deliveries are
-        counted in a warning, left QUEUED in the store."""
-        destination, out = self.out()
-        self.write_channel(destinations=[destination])
-        self.write_channel("doomed", destinations=[self.mllp_to(self.reserved_port(),
-                                                                SLOW_RETRY)])
-        engine, port = yield self.engine(self.write_engine())
-        doomed_port = engine.source_port("doomed")
-        yield h.send_over(doomed_port, [adt("D1"), adt("D2")])
-
-        self.write_channel("fresh", destinations=[destination])
-        self.channel_path("doomed").unlink()
-        report = yield engine.reload()
-
-        self.assertEqual(report.channels, {h.CHANNEL: "unchanged", "doomed": "removed",
-                                           "fresh": "added"})
-        self.assertEqual(report.warnings, ["channel doomed removed: 2 queued deliveries stay "
-                                           "QUEUED in the store; they are sent if it comes "
-                                           "back"])
-        self.assertNotIn("doomed", engine.sources)
-        yield self.assertFailure(h.send_over(doomed_port, [adt("D3")]),
-                                 net_error.ConnectionRefusedError, Exception)
-        [(_, _, ack)] = yield h.send_over(engine.source_port("fresh"), [adt("N1")])
-        self.assertEqual(parse_ack(ack).code, "AA")
-        yield self.delivered(out, "N1")
-        report = yield h.counts(engine)
-        self.assertEqual(h.destination_counts(report, channel="doomed")["queued"], 2)
 
 
-class SQLiteReloadTests(ReloadTestsMixin, unittest.TestCase):
+class SQLiteChannelReloadTests(ChannelReloadTestsMixin, unittest.TestCase):
     backend = "sqlite"
 
 
-class PostgreSQLReloadTests(ReloadTestsMixin, unittest.TestCase):
+class SQLiteQueuedDeliveryTests(QueuedDeliveryTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
+class PostgreSQLQueuedDeliveryTests(QueuedDeliveryTestsMixin, unittest.TestCase):
     backend = "postgresql"
 
 
-class AdminReloadTests(h.EngineCase, unittest.TestCase):
+class AdminReloadTests(ReloadCase, unittest.TestCase):
     """POST /reload and ``aiguillage reload`` against a running engine, admin on port 0."""
 
-    write_engine = ReloadTestsMixin.write_engine
-    write_channel = ReloadTestsMixin.write_channel
-    channel_path = ReloadTestsMixin.channel_path
-    out = ReloadTestsMixin.out
 
     @defer.inlineCallbacks
     def setUp(self):

@@ -57,7 +57,7 @@ def test_sighup_reloads_the_channels(tmp_path: Path) -> None:
 
         os.kill(engine.pid, signal.SIGHUP)
 
-        engine.wait_for("channel second: added, source started")
+        engine.wait_for(f"channel second: added, source listening on port {second}")
         assert "reload reloaded" in engine.output()
         for port in (first, second):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
