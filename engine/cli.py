@@ -135,8 +135,8 @@ def run(config_path: str) -> None:
             outcome["code"] = EXIT_UNREACHABLE
             reactor.stop()
 
+    _reload_on_sighup(engine, reactor)  # before anything says it listens
     reactor.callWhenRunning(start)
-    reactor.callWhenRunning(_reload_on_sighup, engine, reactor)
     reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
     reactor.run()
     sys.exit(outcome["code"])
@@ -146,7 +146,9 @@ def _reload_on_sighup(engine: Any, reactor: Any) -> None:
     """SIGHUP reloads the channels (the report goes to the log, see engine.reload).
 
     A signal handler may run between any two bytecodes of the reactor thread: it only
-    schedules the reload for the reactor's next turn.
+    schedules the reload for the reactor's next turn. Installed before the reactor runs, so
+    that a SIGHUP sent once the engine says it listens never finds the default action
+    (terminate); one arriving before the engine has started is refused, and logged.
     """
     import signal
 
