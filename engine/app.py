@@ -2,7 +2,9 @@
 The composition root: builds a running engine from its configuration.
 
 It is, with engine/cli.py, the only place in engine/ that imports channels/: everything else
-talks to connectors through engine.interfaces. Start-up order makes the promise "persist
+talks to connectors through engine.interfaces. The engine's own ``channel`` source and
+destination (engine/handover.py: a channel feeding another) are built here too, the
+destination with the intake it hands messages to. Start-up order makes the promise "persist
 before acknowledge" hold from the first message: the store (schema checked, writer running),
 then the processor and the delivery lanes, and only then the sources start listening. Shutdown
 runs the other way: stop accepting, let the writer commit what is queued, close destinations.
@@ -17,20 +19,46 @@ from typing import Any
 from twisted.internet import defer
 
 from channels import registry
+from engine import handover
 from engine.config import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
 from engine.delivery import Lane, LaneKey
 from engine.intake import Intake
 from engine.pipeline import ChannelPlan, DestinationPlan, InboundMessage
 from engine.processor import Processor
+from engine.reload import Reloader
 from engine.store.records import DueDelivery, ProcessingResult
 from engine.store.store import Store
 
 log = logging.getLogger(__name__)
 
 
+def connector_specs() -> dict:
+    """Every connector type by (role, type name): those registered in ``channels/``, and the
+    engine's own ``channel`` source and destination (see :mod:`engine.handover`)."""
+    return {**registry.connector_specs(), **handover.SPECS}
+
+
 def load_config(path: str) -> EngineConfig:
     """Load ``engine.yaml`` and its channels, validated against the registered connectors."""
-    return load_engine_config(path, registry.connector_specs())
+    return load_engine_config(path, connector_specs())
+
+
+def build_source(config: Any, channel: str, receiver: Any, reactor: Any) -> Any:
+    """A channel's source: a registered connector, or the engine's ``channel`` source."""
+    if config.type_name == handover.TYPE:
+        return handover.ChannelSource(config.name, channel, config.options)
+    return registry.build_source(config, channel, receiver, reactor)
+
+
+def build_destination(config: Any, channel: str, lane: int, reactor: Any, intake: Any) -> Any:
+    """One lane's destination: a registered connector, or a hand-over to another channel.
+
+    The ``channel`` destination is the only one that needs the engine itself (its intake), so
+    it is built here rather than by the registry, whose factories know only their options.
+    """
+    if config.type_name == handover.TYPE:
+        return handover.ChannelDestination(config.name, channel, lane, config.options, intake)
+    return registry.build_destination(config, channel, lane, reactor)
 
 
 def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
@@ -42,10 +70,10 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
     """
     problems: list[tuple[str, int, str]] = []
     for channel in config.channels:
-        built = [(channel.source, lambda c=channel: registry.build_source(
+        built = [(channel.source, lambda c=channel: build_source(
             c.source, c.name, None, reactor))]
-        built += [(d.connector, lambda d=d, c=channel: registry.build_destination(
-            d.connector, c.name, 0, reactor)) for d in channel.destinations]
+        built += [(d.connector, lambda d=d, c=channel: build_destination(
+            d.connector, c.name, 0, reactor, None)) for d in channel.destinations]
         for connector, build in built:
             try:
                 build()
@@ -61,7 +89,7 @@ def channel_plan(channel: ChannelConfig) -> ChannelPlan:
         for d in channel.destinations
     )
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,
-                       ack_mode=channel.ack_mode, dedupe=channel.dedupe,
+                       response=channel.response, dedupe=channel.dedupe,
                        filters=channel.filters, steps=channel.steps,
                        validation=channel.validation)
 
@@ -85,9 +113,8 @@ class Engine:
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
         self.sources: dict[str, Any] = {}
         self._channels = channels
-        from engine.reload import Reloader
-
-        self._reloader = Reloader(self, reactor)
+        self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
+                                  check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
         self._offers: list[tuple[Lane, DueDelivery]] = []  # for the lanes, next reactor turn
         self._offer_call: Any = None
@@ -122,7 +149,7 @@ class Engine:
 
     def start_source(self, channel: ChannelConfig) -> defer.Deferred:
         """Build and start ``channel``'s source; Deferred fires once it listens."""
-        source = registry.build_source(channel.source, channel.name, self.intake, self._reactor)
+        source = build_source(channel.source, channel.name, self.intake, self._reactor)
         self.sources[channel.name] = source
         return defer.maybeDeferred(source.start)
 
@@ -140,8 +167,8 @@ class Engine:
         previous configuration of the destination."""
         keys = []
         for lane in range(destination.ordering.lanes):
-            sender = registry.build_destination(destination.connector, channel, lane,
-                                                self._reactor)
+            sender = build_destination(destination.connector, channel, lane, self._reactor,
+                                       self.intake)
             key = LaneKey(channel, destination.name, lane)
             self.senders[key] = sender
             self.lanes[key] = Lane(key, sender, destination.retry, self.store, self._reactor,
@@ -166,6 +193,17 @@ class Engine:
                 yield defer.maybeDeferred(self.senders.pop(key).stop)
             except Exception:
                 log.exception("stopping destination %s/%s failed", channel, destination)
+
+    def set_plan(self, channel: ChannelConfig) -> None:
+        """Run ``channel``'s messages, from the next one, with its plan as configured now.
+
+        The intake and the processor share :attr:`plans`: both see the new plan at once,
+        the processor for every message it has not run yet."""
+        self.plans[channel.name] = channel_plan(channel)
+
+    def drop_plan(self, name: str) -> None:
+        """Forget channel ``name``'s plan (its source stopped, its queued messages run)."""
+        self.plans.pop(name, None)
 
     def reload(self) -> defer.Deferred:
         """Read the configuration again and apply what changed to the running engine.

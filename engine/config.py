@@ -23,7 +23,10 @@ and each destination's ``steps:`` become :class:`mappings.steps.Program` objects
 bad expression or a broken table file with every other problem, each at its file and line, and
 the engine only runs what was checked. A ``route`` step naming a destination the channel does
 not have is an error too. ``validation: structure`` asks for hl7apy's structural validation of
-every inbound message (in the pipeline, off the ACK path).
+every inbound message (in the pipeline, off the ACK path). The ``response:`` block becomes an
+:class:`engine.response.ResponsePolicy`. Across files, once all are read: channel names are
+unique, no two listeners share a port, and ``channel`` destinations name enabled channels
+without going round in a cycle (:mod:`engine.links`).
 
 test-case-name: tests.test_config
 """
@@ -40,13 +43,16 @@ from engine.configschema import (
     did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
     validate_section)
 from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
+from engine.links import Link, check_links, read_links
+from engine.response import (
+    ACK_AFTER_COMMIT, MODES as ACK_MODES, ON_ERROR_CODES, ON_FILTERED_CODES, ResponsePolicy,
+    name_problem)
 from engine.yamlsource import YAMLMapping
 from mllp.header import resolve_codec
 
 Specs = Mapping[tuple[str, str], ConnectorSpec]  # (role, type_name) -> spec
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-ACK_MODES = ("after-commit", "after-processing")
 ORDERING_KEYS = ("destination", "patient")
 VALIDATION_NONE = "none"
 VALIDATION_STRUCTURE = "structure"
@@ -138,7 +144,7 @@ class ChannelConfig:
     description: str
     enabled: bool
     source: ConnectorConfig
-    ack_mode: str
+    response: ResponsePolicy
     encoding: str
     dedupe: bool
     destinations: tuple[DestinationConfig, ...]
@@ -190,7 +196,16 @@ ENGINE_SECTION = Section(
      OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS)),
     nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
 
-ACK_SECTION = Section((OptionSpec("mode", "str", default="after-commit", choices=ACK_MODES),))
+_NAME_HELP = "components separated by ^; default: the received "
+RESPONSE_SECTION = Section(
+    (OptionSpec("mode", "str", default="after-commit", choices=ACK_MODES),
+     OptionSpec("on-error", "str", default="AE", choices=tuple(ON_ERROR_CODES),
+                help="the ACK of a message processed into ERROR (after-processing)"),
+     OptionSpec("on-filtered", "str", default="AA", choices=tuple(ON_FILTERED_CODES),
+                help="the ACK of a message a filter dropped (after-processing)"),
+     OptionSpec("sending-application", "str", help="MSH-3 of ACKs; " + _NAME_HELP + "MSH-5"),
+     OptionSpec("sending-facility", "str", help="MSH-4 of ACKs; " + _NAME_HELP + "MSH-6")),
+    checks={"sending-application": name_problem, "sending-facility": name_problem})
 RETRY_SECTION = Section(
     (OptionSpec("max_attempts", "int", default=10),
      OptionSpec("initial_delay", "duration", default=1),
@@ -216,7 +231,7 @@ CHANNEL_SECTION = Section(
      OptionSpec("description", "str", default=""),
      OptionSpec("enabled", "bool", default=True),
      OptionSpec("source", "mapping", required=True),
-     OptionSpec("ack", "mapping", default={}),
+     OptionSpec("response", "mapping", default={}),
      OptionSpec("encoding", "str", default=DEFAULT_CHARSET,
                 help="HL7 table 0211 name (or Python codec) used when MSH-18 is empty"),
      OptionSpec("dedupe", "bool", default=True),
@@ -226,7 +241,7 @@ CHANNEL_SECTION = Section(
      OptionSpec("steps", "list", help="mapping steps applied to every message"),
      OptionSpec("validation", "str", default=VALIDATION_NONE, choices=VALIDATION_LEVELS,
                 help="structure: validate inbound messages against their HL7 structure")),
-    nested={"ack": ACK_SECTION},
+    nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
 
@@ -249,6 +264,8 @@ def load_engine_config(path: str | os.PathLike, specs: Specs) -> EngineConfig:
               if (channel := _read_channel(file, specs, problems)) is not None]
     _check_channel_names(loaded, problems)
     _check_listeners(loaded, admin, _admin_port_where(root, where), problems)
+    check_links([link for item in loaded for link in item.links],
+                [item.channel for item in loaded], problems)
     problems.raise_if_any()
     return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
                         admin=admin, log_level=values["log_level"],
@@ -289,6 +306,7 @@ class _LoadedChannel(NamedTuple):
     channel: ChannelConfig
     name_at: Where
     port_at: Where | None  # where its source's ``port`` is written, if it is
+    links: tuple[Link, ...] = ()  # its ``channel`` destinations, checked across files
 
 
 class _Listener(NamedTuple):
@@ -371,14 +389,35 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     channel = ChannelConfig(
         name=values["name"], description=values["description"], enabled=values["enabled"],
         source=_source(root.get("source"), values["name"], specs, source_at, problems),
-        ack_mode=values["ack"] and values["ack"]["mode"], encoding=values["encoding"],
+        response=_response(root, values["response"], where, problems),
+        encoding=values["encoding"],
         dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, inputs=tuple(inputs))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
-    return _LoadedChannel(channel, name_at, port_at)
+    return _LoadedChannel(channel, name_at, port_at, read_links(root, where))
+
+
+def _response(root: YAMLMapping, values: dict | None, where: Where,
+              problems: Problems) -> ResponsePolicy | None:
+    """The ``response:`` block; ``on-error`` and ``on-filtered`` written in after-commit mode,
+    where the ACK leaves before there is an outcome to report, are refused, not ignored."""
+    if not values:
+        return None  # validate_section has reported why
+    raw = root.get("response")
+    if values["mode"] == ACK_AFTER_COMMIT and isinstance(raw, Mapping):
+        here = where.child("response", root.key_position("response"))
+        for key in ("on-error", "on-filtered"):
+            if raw.get(key) is not None:
+                problems.add(here.child(key, key_position(raw, key)),
+                             f"{key} needs mode: after-processing: in {values['mode']} mode "
+                             "the ACK is sent before the message is processed")
+    if None in (values["mode"], values["on-error"], values["on-filtered"]):
+        return None  # validate_section has reported why
+    return ResponsePolicy(values["mode"], values["on-error"], values["on-filtered"],
+                          values["sending-application"], values["sending-facility"])
 
 
 def _source(data: Any, channel: str | None, specs: Specs, where: Where,

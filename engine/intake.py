@@ -13,6 +13,13 @@ text travels on to the pipeline so nothing is parsed twice:
 
 In after-commit mode the ACK goes out as soon as the commit is done and the message is queued
 for processing; in after-processing mode the ACK waits for the pipeline and reports its outcome.
+What the ACK says beyond that (AE or AR for a message processed into ERROR, AA or AE for a
+filtered one, MSH-3/MSH-4) is the channel's :class:`engine.response.ResponsePolicy`.
+
+Another channel hands its messages over through :meth:`Intake.hand_over` (the ``channel``
+destination, :mod:`engine.handover`): the same path, answered with the commit itself rather
+than an ACK, whatever the channel's response mode, since what the sending lane needs to know
+is that the message is safe in the store.
 
 test-case-name: tests.test_intake
 """
@@ -23,10 +30,11 @@ import time
 from typing import Any, Callable
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from engine import status as st
 from engine import pipeline
-from engine.pipeline import ACK_AFTER_PROCESSING, ChannelPlan, InboundMessage
+from engine.pipeline import ChannelPlan, InboundMessage
 from engine.store.records import InboundRecord, IngestResult, ProcessingResult
 from mllp import ack
 from mllp.header import EncodingError, HeaderError, MSHHeader, decode_payload, read_header
@@ -34,6 +42,7 @@ from mllp.header import EncodingError, HeaderError, MSHHeader, decode_payload, r
 log = logging.getLogger(__name__)
 
 MAX_STORED_ERROR = 4000
+HANDOVER_TRANSPORT = "channel"  # PeerInfo.transport of a message handed over by a channel
 
 
 class AckClock:
@@ -49,6 +58,10 @@ class AckClock:
             self._second = second
             self._text = time.strftime("%Y%m%d%H%M%S", time.localtime(second))
         return self._text
+
+
+class ChannelNotRunning(LookupError):
+    """A hand-over names a channel this engine does not run."""
 
 
 class Intake:
@@ -70,27 +83,52 @@ class Intake:
     def receive(self, channel: str, payload: bytes, peer: Any) -> defer.Deferred:
         """Commit ``payload``, then return a Deferred firing with the ACK bytes."""
         self.received += 1
-        plan = self.channels[channel]
+        return self._receive(self.channels[channel], payload, peer, None, None)
+
+    def hand_over(self, channel: str, payload: bytes, peer: Any,
+                  charset: str | None = None) -> defer.Deferred:
+        """Take ``payload`` from another channel as a new inbound message of ``channel``.
+
+        Returns a Deferred firing with the :class:`IngestResult` once the message is
+        committed (RECEIVED or TRANSFORMED, DUPLICATE for a hand-over made again, ERROR when
+        its MSH cannot be read), or failing when it could not be: the store's failure, or
+        :class:`ChannelNotRunning`. ``charset`` is what the bytes are written in when their
+        MSH-18 is empty (the sending channel's), instead of this channel's ``encoding``.
+        The message then goes on as any other: processed, delivered, acknowledged to nobody.
+        """
+        plan = self.channels.get(channel)
+        if plan is None:
+            return defer.fail(ChannelNotRunning(f'channel "{channel}" is not running here'))
+        self.received += 1
+        committed: defer.Deferred = defer.Deferred()
+        self._receive(plan, payload, peer, charset, committed)  # its ACK goes to nobody
+        return committed
+
+    def _receive(self, plan: ChannelPlan, payload: bytes, peer: Any, charset: str | None,
+                 committed: defer.Deferred | None) -> defer.Deferred:
+        """The path of every inbound message; ``committed``, if given, learns the commit's
+        outcome before the ACK is built."""
+        encoding = charset or plan.encoding
         try:
             header = read_header(payload)
         except HeaderError as error:
-            return self._store_unreadable(plan, payload, peer, None, error)
+            return self._store_unreadable(plan, payload, peer, None, error, committed)
         try:
-            text = decode_payload(payload, header, plan.encoding)
+            text = decode_payload(payload, header, encoding)
         except EncodingError as error:
-            return self._store_unreadable(plan, payload, peer, header, error)
+            return self._store_unreadable(plan, payload, peer, header, error, committed)
         routed = self._route(plan, header, text)
         record = InboundRecord(
-            channel=channel, received_at=time.time(), peer=_peer_text(peer), raw=payload,
+            channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
             control_id=header.control_id, message_type=header.message_type,
-            charset=header.charset or plan.encoding, dedupe=plan.dedupe,
+            charset=header.charset or encoding, dedupe=plan.dedupe,
             routed=routed,
         )
-        d = self._store.ingest(record)
+        d = _told(self._store.ingest(record), committed)
         d.addCallbacks(self._committed, self._commit_failed,
-                       callbackArgs=(plan, header, text, payload, routed),
-                       errbackArgs=(header,))
+                       callbackArgs=(plan, header, text, payload, routed, record.charset),
+                       errbackArgs=(plan, header))
         return d
 
     def reject(self, channel: str, payload: bytes, peer: Any, error: str) -> defer.Deferred:
@@ -105,24 +143,24 @@ class Intake:
     # -- outcomes ----------------------------------------------------------------------
 
     def _committed(self, result: IngestResult, plan: ChannelPlan, header: MSHHeader,
-                   text: str, raw: bytes, routed: tuple | None) -> Any:
+                   text: str, raw: bytes, routed: tuple | None, charset: str) -> Any:
         if result.status == st.DUPLICATE:
-            return self._ack(header, ack.ACCEPT, result.message_id,
+            return self._ack(plan, header, ack.ACCEPT, result.message_id,
                              text=f"duplicate of message {result.duplicate_of}, not processed again")
         message = InboundMessage(result.message_id, text, header.field_separator,
                                  header.encoding_characters, raw, header.control_id,
-                                 header.message_type, header.charset or plan.encoding)
+                                 header.message_type, charset)
         if result.status == st.TRANSFORMED:  # routed at intake, deliveries committed with it
             routed = ProcessingResult(result.message_id, plan.name, st.TRANSFORMED,
                                       deliveries=routed)
             if self._deliver is not None:
                 self._deliver(routed, list(result.delivery_ids), message)
-            return self._ack(header, ack.ACCEPT, result.message_id)
+            return self._ack(plan, header, ack.ACCEPT, result.message_id)
         processed = self._processor.enqueue(message, plan.name)
-        if plan.ack_mode != ACK_AFTER_PROCESSING:
-            return self._ack(header, ack.ACCEPT, result.message_id)
-        processed.addCallback(self._processed_ack, header)
-        processed.addErrback(self._processing_failed, header, result.message_id)
+        if not plan.response.after_processing:
+            return self._ack(plan, header, ack.ACCEPT, result.message_id)
+        processed.addCallback(self._processed_ack, plan, header)
+        processed.addErrback(self._processing_failed, plan, header, result.message_id)
         return processed
 
     @staticmethod
@@ -132,28 +170,34 @@ class Intake:
             return None
         return pipeline.route(plan, text, header.field_separator, header.encoding_characters)
 
-    def _processed_ack(self, outcome: ProcessingResult, header: MSHHeader) -> bytes:
+    def _processed_ack(self, outcome: ProcessingResult, plan: ChannelPlan,
+                       header: MSHHeader) -> bytes:
+        response = plan.response
         if outcome.status == st.ERROR:
             error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR, outcome.error or "processing failed")
-            return self._ack(header, ack.ERROR, outcome.message_id, errors=(error,),
-                             text=outcome.error or "")
-        text = "filtered" if outcome.status == st.FILTERED else ""
-        return self._ack(header, ack.ACCEPT, outcome.message_id, text=text)
+            return self._ack(plan, header, response.error_outcome, outcome.message_id,
+                             errors=(error,), text=outcome.error or "")
+        if outcome.status == st.FILTERED:
+            return self._ack(plan, header, response.filtered_outcome, outcome.message_id,
+                             text="filtered")
+        return self._ack(plan, header, ack.ACCEPT, outcome.message_id)
 
-    def _processing_failed(self, failure: Any, header: MSHHeader, message_id: int) -> bytes:
+    def _processing_failed(self, failure: Any, plan: ChannelPlan, header: MSHHeader,
+                           message_id: int) -> bytes:
         log.error("message %d: recording its processing failed: %s", message_id,
                   failure.getErrorMessage())
         error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR, "processing could not be recorded")
-        return self._ack(header, ack.ERROR, message_id, errors=(error,))
+        return self._ack(plan, header, ack.ERROR, message_id, errors=(error,))
 
-    def _commit_failed(self, failure: Any, header: MSHHeader) -> bytes:
+    def _commit_failed(self, failure: Any, plan: ChannelPlan, header: MSHHeader) -> bytes:
         log.error("commit of message %s failed: %s", header.control_id, failure.getErrorMessage())
         error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR,
                              "the message could not be stored; send it again later")
-        return self._ack(header, ack.ERROR, None, errors=(error,))
+        return self._ack(plan, header, ack.ERROR, None, errors=(error,))
 
     def _store_unreadable(self, plan: ChannelPlan, payload: bytes, peer: Any,
-                          header: MSHHeader | None, error: HeaderError) -> defer.Deferred:
+                          header: MSHHeader | None, error: HeaderError,
+                          committed: defer.Deferred | None = None) -> defer.Deferred:
         record = InboundRecord(
             channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.ERROR, error=str(error)[:MAX_STORED_ERROR],
@@ -163,26 +207,33 @@ class Intake:
             charset=header.charset if header else None,
         )
         outcome = ack.ERROR if header is not None else ack.REJECT
-        d = self._store.ingest(record)
-        d.addCallback(lambda result: self._nak(header, outcome, error, result.message_id))
-        d.addErrback(lambda failure: self._nak(header, ack.ERROR, error, None))
+        d = _told(self._store.ingest(record), committed)
+        d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id))
+        d.addErrback(lambda failure: self._nak(plan, header, ack.ERROR, error, None))
         return d
 
     # -- ACK building ------------------------------------------------------------------
 
-    def _ack(self, header: MSHHeader, outcome: str, message_id: int | None, *,
-             text: str = "", errors: tuple = ()) -> bytes:
+    def _ack(self, plan: ChannelPlan, header: MSHHeader, outcome: str,
+             message_id: int | None, *, text: str = "", errors: tuple = ()) -> bytes:
         code = ack.ack_code(outcome, ack.ack_mode_for(header))
+        response = plan.response
         return ack.build_ack(header, code, text=text, errors=errors,
-                             control_id=_ack_control_id(message_id), timestamp=self._clock.now())
+                             control_id=_ack_control_id(message_id), timestamp=self._clock.now(),
+                             sending_application=response.sending_application,
+                             sending_facility=response.sending_facility)
 
-    def _nak(self, header: MSHHeader | None, outcome: str, error: HeaderError,
-             message_id: int | None) -> bytes:
+    def _nak(self, plan: ChannelPlan, header: MSHHeader | None, outcome: str,
+             error: HeaderError, message_id: int | None) -> bytes:
         hl7_error = ack.HL7Error.from_exception(error)
         if header is None:
-            return ack.build_nak_without_header(hl7_error, _ack_control_id(message_id),
-                                                self._clock.now())
-        return self._ack(header, outcome, message_id, text=error.text, errors=(hl7_error,))
+            response = plan.response
+            return ack.build_nak_without_header(
+                hl7_error, _ack_control_id(message_id), self._clock.now(),
+                sending_application=response.sending_application,
+                sending_facility=response.sending_facility)
+        return self._ack(plan, header, outcome, message_id, text=error.text,
+                         errors=(hl7_error,))
 
     def _log_lost(self, failure: Any, channel: str, error: str) -> None:
         log.error("channel %s: could not store rejected input (%s): %s", channel, error,
@@ -194,9 +245,26 @@ def _ack_control_id(message_id: int | None) -> str:
     return f"ACK{message_id}" if message_id is not None else f"ACKX{time.time_ns() % 10**12}"
 
 
+def _told(ingested: defer.Deferred, committed: defer.Deferred | None) -> defer.Deferred:
+    """``ingested``, having first passed its outcome (result or failure) to ``committed``."""
+    if committed is None:
+        return ingested
+
+    def tell(outcome: Any) -> Any:
+        if isinstance(outcome, Failure):
+            committed.errback(outcome)
+        else:
+            committed.callback(outcome)
+        return outcome
+
+    return ingested.addBoth(tell)
+
+
 def _peer_text(peer: Any) -> str:
     address = getattr(peer, "address", None)
     transport = getattr(peer, "transport", None)
     if address is None:
         return str(peer)[:255]
+    if transport == HANDOVER_TRANSPORT:  # another channel: "channel:adt-in/message 42"
+        return f"{transport}:{address}"[:255]
     return f"{transport}://{address}"[:255]

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import status as st
+from engine.response import ResponsePolicy
 from engine.routing import ORDER_BY_PATIENT, patient_key, plan_deliveries
 from engine.store.records import NewDelivery, ProcessingResult
 
-ACK_AFTER_COMMIT = "after-commit"
-ACK_AFTER_PROCESSING = "after-processing"
 VALIDATION_NONE = "none"
 VALIDATION_STRUCTURE = "structure"
 
@@ -46,7 +45,7 @@ class ChannelPlan:
     name: str
     destinations: tuple[DestinationPlan, ...]
     encoding: str = "UNICODE UTF-8"
-    ack_mode: str = ACK_AFTER_COMMIT
+    response: ResponsePolicy = ResponsePolicy()  # when the intake acknowledges, and what
     dedupe: bool = True
     filters: Any = None  # compiled mappings.steps.Program objects, or None
     steps: Any = None

@@ -168,7 +168,11 @@ class Processor:
 
     def _requeue(self, row: Any) -> None:
         plan = self.channels.get(row.channel)
-        encoding = plan.encoding if plan else "UNICODE UTF-8"
+        # The character set the message was accepted in when its MSH-18 is empty (a message
+        # handed over by another channel keeps that channel's); for one stored in ERROR
+        # without MSH-18, none was settled and the channel's encoding, perhaps fixed since,
+        # is tried.
+        encoding = row.charset or (plan.encoding if plan else "UNICODE UTF-8")
         try:
             header = read_header(row.raw)
             text = decode_payload(row.raw, header, encoding)

@@ -36,7 +36,6 @@ from typing import Any, Iterable
 
 from twisted.internet import defer, threads
 
-from channels import registry
 from engine import reloadplan as rp
 from engine.config import ConfigError, EngineConfig
 from engine.store import queries
@@ -96,34 +95,42 @@ def digest_files(paths: Iterable[str]) -> dict[str, str | None]:
     return digests
 
 
-def read_configuration(path: str, reactor: Any) -> tuple[EngineConfig, dict]:
-    """Load and check the configuration, and digest its files; raise :class:`ConfigRefused`.
-
-    Runs in a thread: it reads every file, as ``check-config`` does (the connectors it builds
-    are not started, and touch no reactor state).
-    """
-    from engine.app import check_connectors, load_config  # engine.app imports this module
-
-    try:
-        config = load_config(path)
-    except ConfigError as error:
-        raise ConfigRefused([str(problem) for problem in error.problems]) from None
-    problems = check_connectors(config, reactor)
-    if problems:
-        raise ConfigRefused(problems)
-    return config, digest_files(rp.input_files(config, registry.connector_specs()))
-
-
 class Reloader:
-    """Reloads one :class:`engine.app.Engine`, one reload at a time."""
+    """Reloads one :class:`engine.app.Engine`, one reload at a time.
 
-    def __init__(self, engine: Any, reactor: Any):
+    ``load(path)`` and ``check(config, reactor)`` are how the engine loads its configuration
+    and has its connectors checked (:func:`engine.app.load_config`,
+    :func:`engine.app.check_connectors`); ``specs`` its connector types. The engine calls
+    :meth:`start`, :meth:`reload` and :meth:`stop`, and the reloader calls the engine's
+    ``start_source``, ``stop_source``, ``start_lanes``, ``stop_lanes``, ``set_plan``,
+    ``drop_plan``.
+    """
+
+    def __init__(self, engine: Any, reactor: Any, *, specs: rp.Specs, load: Any, check: Any):
         self._engine = engine
         self._reactor = reactor
+        self._specs = specs
+        self._load = load
+        self._check = check
         self._lock = defer.DeferredLock()
         self._running: EngineConfig | None = None
         self._digests: dict[str, str | None] = {}
         self._stopping = False
+
+    def _read(self, path: str) -> tuple[EngineConfig, dict]:
+        """Load and check the configuration, digest its files; raise :class:`ConfigRefused`.
+
+        Runs in a thread: it reads every file, as ``check-config`` does (the connectors it
+        builds are not started, and touch no reactor state).
+        """
+        try:
+            config = self._load(path)
+        except ConfigError as error:
+            raise ConfigRefused([str(problem) for problem in error.problems]) from None
+        problems = self._check(config, self._reactor)
+        if problems:
+            raise ConfigRefused(problems)
+        return config, digest_files(rp.input_files(config, self._specs))
 
     def _in_thread(self, function: Any, *args: Any) -> defer.Deferred:
         return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(),
@@ -132,7 +139,7 @@ class Reloader:
     def start(self, config: EngineConfig) -> None:
         """Remember what runs, and digest its files in a thread (a reload waits for it)."""
         self._running = config
-        files = rp.input_files(config, registry.connector_specs())
+        files = rp.input_files(config, self._specs)
         self._lock.run(self._in_thread, digest_files, files).addCallbacks(
             self._digested, lambda failure: log.error(
                 "reading the configuration's files failed: %s", failure.getErrorMessage()))
@@ -156,15 +163,14 @@ class Reloader:
     def _reload(self) -> Any:
         path = self._running.path
         try:
-            loaded, digests = yield self._in_thread(read_configuration, path, self._reactor)
+            loaded, digests = yield self._in_thread(self._read, path)
         except Exception as error:  # nothing is changed: the reload is refused
             errors = error.errors if isinstance(error, ConfigRefused) else [
                 f"{path}: cannot be read: {type(error).__name__}: {error}"]
             report = ReloadReport(REFUSED, path, errors)
             _log(report)
             return report
-        plan = rp.plan_reload(self._running, self._digests, loaded, digests,
-                              registry.connector_specs())
+        plan = rp.plan_reload(self._running, self._digests, loaded, digests, self._specs)
         report = ReloadReport(RELOADED, path, channels={c.name: c.kind for c in plan.channels})
         yield _Application(self._engine, self._running, loaded, plan, report).run()
         self._running = rp.running_config(self._running, loaded)
@@ -226,15 +232,12 @@ class _Application:
 
     @defer.inlineCallbacks
     def _swap_plan(self, change: rp.ChannelChange) -> Any:
-        from engine.app import channel_plan
-
-        plans = self._engine.plans  # shared by the intake and the processor
         if change.kind == rp.REMOVED:
             # What its source accepted before stopping runs under the plan it came in with.
             yield self._engine.processor.settle(change.name)
-            plans.pop(change.name, None)
+            self._engine.drop_plan(change.name)
         elif change.swap_plan:
-            plans[change.name] = channel_plan(self._new[change.name])
+            self._engine.set_plan(self._new[change.name])
 
     def _start_lanes(self, change: rp.ChannelChange) -> None:
         if not change.start_destinations:
@@ -294,7 +297,7 @@ class _Application:
 
 def _change_text(change: rp.ChannelChange, port: int | None) -> str:
     """One line saying what the reload did to a channel (``port``: its restarted source's)."""
-    listening = f"listening on port {port}" if port is not None else "not listening"
+    listening = f"listening on port {port}" if port is not None else "started"
     if change.kind in (rp.ADDED, rp.REMOVED, rp.UNCHANGED):
         return {rp.ADDED: f"added, source {listening}", rp.UNCHANGED: "unchanged",
                 rp.REMOVED: "removed (or disabled), source and lanes stopped"}[change.kind]

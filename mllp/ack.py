@@ -187,16 +187,21 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 def build_ack(header: MSHHeader, code: str, *, text: str = "",
               errors: Sequence[HL7Error] = (), control_id: str, timestamp: str,
-              charset: str | None = None) -> bytes:
+              charset: str | None = None, sending_application: str | None = None,
+              sending_facility: str | None = None) -> bytes:
     """The ACK answering the message whose MSH is ``header``, as unframed bytes.
 
     ``charset`` (a table 0211 name) overrides the echoed MSH-18; it also picks
-    the codec the ACK is encoded with.
+    the codec the ACK is encoded with. ``sending_application`` and
+    ``sending_facility`` override MSH-3 and MSH-4 (by default the received
+    MSH-5 and MSH-6); their components are separated by ``^``, written with
+    the message's own component separator.
     """
     sep, enc = header.field_separator, header.encoding_characters
     charset = header.charset if charset is None else charset
     version = version_tuple(header.version)
-    msh = ["MSH", enc, header.receiving_application, header.receiving_facility,
+    msh = ["MSH", enc, _name(sending_application, header.receiving_application, sep, enc),
+           _name(sending_facility, header.receiving_facility, sep, enc),
            header.sending_application, header.sending_facility, timestamp, "",
            _ack_message_type(header.trigger_event, enc[0], version),
            escape(control_id, sep, enc), header.processing_id, header.field(12),
@@ -208,15 +213,29 @@ def build_ack(header: MSHHeader, code: str, *, text: str = "",
 
 
 def build_nak_without_header(error: HL7Error, control_id: str, timestamp: str,
-                             *, code: str = APPLICATION_REJECT) -> bytes:
-    """A reject for input whose MSH could not be read: default separators, v2.5, MSA-2 empty."""
+                             *, code: str = APPLICATION_REJECT,
+                             sending_application: str | None = None,
+                             sending_facility: str | None = None) -> bytes:
+    """A reject for input whose MSH could not be read: default separators, v2.5, MSA-2 empty.
+
+    MSH-3 and MSH-4 are empty unless ``sending_application`` / ``sending_facility`` say
+    who answers (components separated by ``^``), as in :func:`build_ack`.
+    """
     sep, enc = DEFAULT_SEPARATOR, DEFAULT_ENCODING_CHARACTERS
-    msh = ["MSH", enc, "", "", "", "", timestamp, "", "ACK", escape(control_id, sep, enc),
-           "P", DEFAULT_VERSION]
+    msh = ["MSH", enc, _name(sending_application, "", sep, enc),
+           _name(sending_facility, "", sep, enc), "", "", timestamp, "", "ACK",
+           escape(control_id, sep, enc), "P", DEFAULT_VERSION]
     msa = ["MSA", code, "", escape(error.text, sep, enc)]
     segments = [_join(msh, sep), _join(msa, sep),
                 _error_segment(error, sep, enc, version_tuple(DEFAULT_VERSION))]
     return "\r".join(segments).encode("ascii", errors="replace") + b"\r"
+
+
+def _name(configured: str | None, echoed: str, sep: str, enc: str) -> str:
+    """MSH-3/MSH-4 of an ACK: ``configured`` (``^`` between components) or ``echoed`` as is."""
+    if configured is None:
+        return echoed
+    return enc[0].join(escape(part, sep, enc) for part in configured.split("^"))
 
 
 def _ack_message_type(trigger: str, component: str, version: tuple[int, ...]) -> str:

@@ -189,17 +189,28 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             self.transport.loseConnection()
 
     def _refuse_oversized(self, error: FrameTooLarge) -> None:
-        """Queue a reject after the pending ACKs, record the frame, then close."""
+        """Queue a reject after the pending ACKs, record the frame, then close.
+
+        The reject waits for the record, as every ACK waits for its commit: once the sender
+        reads it, the refused frame is in the store for an operator to see. If recording
+        fails, the reject still goes (the sender must learn the frame was refused) and the
+        failure is logged.
+        """
         self.factory.oversized_frames += 1
         self._closing = True
         reason = HL7Error(VALUE_TOO_LONG, str(error))
         nak = reject_for(error.prefix, reason, self.factory.next_control_id(),
                          self.factory.timestamp())
-        self._queue.append(_Slot(encode_frame(nak), ready=True))
+        slot = _Slot(encode_frame(nak))
+        self._queue.append(slot)
         recorded = defer.maybeDeferred(self.factory.sink.frame_error, self.peer, error,
                                        error.prefix)
         recorded.addErrback(lambda failure: log.failure(
             "MLLP sink could not record an oversized frame", failure))
+        recorded.addCallback(self._recorded, slot)
+
+    def _recorded(self, _: Any, slot: _Slot) -> None:
+        slot.ready = True
         self._flush()
 
 

@@ -2,9 +2,10 @@
 Fakes for the engine's runtime tests: an in-memory store and a scripted destination.
 
 :class:`FakeStore` stands for :class:`engine.store.store.Store` as the delivery lanes and
-the processor use it; :class:`FakeDestination` for :class:`engine.interfaces.Destination`.
-Each is checked against what it stands for, so an interface change breaks it loudly: the
-methods and signatures in ``tests/test_delivery.py`` and ``tests/test_processor.py``, the
+the processor use it; :class:`FakeDestination` for :class:`engine.interfaces.Destination`;
+:class:`FakeIntake` for the intake's ``hand_over``. Each is checked against what it stands
+for, so an interface change breaks it loudly: the methods and signatures in
+``tests/test_delivery.py``, ``tests/test_processor.py`` and ``tests/test_handover.py``, the
 fake's reads and writes against a real store in ``tests/store/test_fakes.py``.
 
 test-case-name: tests.store.test_fakes
@@ -20,7 +21,7 @@ from twisted.internet import defer
 from engine import status as st
 from engine.interfaces import DeliveryContext, DeliveryFailed, DeliveryOutcome
 from engine.store import queries
-from engine.store.records import DeliveryUpdate, DueDelivery, ProcessingResult
+from engine.store.records import DeliveryUpdate, DueDelivery, IngestResult, ProcessingResult
 
 
 @dataclass(frozen=True)
@@ -210,3 +211,30 @@ def refused(reason: str = "connection refused") -> DeliveryFailed:
 def rejected(reason: str = "AR: unknown patient") -> DeliveryFailed:
     """A failure retrying cannot cure (the peer rejected the message)."""
     return DeliveryFailed(reason, retryable=False, response=b"MSA|AR")
+
+
+class FakeIntake:
+    """``hand_over`` of :class:`engine.intake.Intake`, for the ``channel`` destination.
+
+    Records each call; answers with the next scripted outcome: an :class:`IngestResult`, an
+    exception (the hand-over fails with it), or a Deferred the test fires. With the script
+    empty, each hand-over is committed as the next message id, from 1000, RECEIVED.
+    """
+
+    def __init__(self, outcomes: tuple = ()):
+        self.outcomes: deque = deque(outcomes)
+        self.calls: list[tuple[str, bytes, Any, str | None]] = []
+
+    def script(self, *outcomes: Any) -> None:
+        self.outcomes.extend(outcomes)
+
+    def hand_over(self, channel: str, payload: bytes, peer: Any,
+                  charset: str | None = None) -> defer.Deferred:
+        self.calls.append((channel, payload, peer, charset))
+        outcome = (self.outcomes.popleft() if self.outcomes
+                   else IngestResult(999 + len(self.calls), st.RECEIVED))
+        if isinstance(outcome, defer.Deferred):
+            return outcome
+        if isinstance(outcome, BaseException):
+            return defer.fail(outcome)
+        return defer.succeed(outcome)

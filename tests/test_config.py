@@ -75,7 +75,7 @@ LAB_YAML = """\
       port: 2576
       max_frame_size: 64KiB
       idle_timeout: 1h
-    ack:
+    response:
       mode: after-processing
     encoding: 8859/1
     dedupe: false
@@ -131,7 +131,7 @@ def test_valid_engine_and_channels_load_with_defaults(tmp_path):
     assert config.admin == AdminConfig("127.0.0.1", 8026)
     assert config.store.writer_batch_max == 1000
     adt, lab = config.channels
-    assert (adt.name, adt.description, adt.enabled, adt.ack_mode, adt.encoding, adt.dedupe) == (
+    assert (adt.name, adt.description, adt.enabled, adt.response.mode, adt.encoding, adt.dedupe) == (
         "adt-in", "ADT from the hospital", True, "after-commit", "UNICODE UTF-8", True)
     assert adt.source.type_name == "mllp" and adt.source.name == "adt-in"
     assert adt.source.options == {"host": "127.0.0.1", "port": 2575,
@@ -143,7 +143,7 @@ def test_valid_engine_and_channels_load_with_defaults(tmp_path):
     assert archive.connector.options["mode"] == "append"
     assert copy.retry == RetryPolicy(5, 0.25, 3.0, 120.0)
     assert copy.ordering == OrderingPolicy("patient", 4)
-    assert (lab.enabled, lab.ack_mode, lab.encoding, lab.dedupe) == (
+    assert (lab.enabled, lab.response.mode, lab.encoding, lab.dedupe) == (
         False, "after-processing", "8859/1", False)
     assert lab.source.options["max_frame_size"] == 64 * 1024
     assert lab.source.options["idle_timeout"] == 3600.0
@@ -314,7 +314,7 @@ def test_unknown_option_far_from_any_lists_known_ones(tmp_path):
         zzz: 1
         """)
     assert (problem.line, problem.field) == (4, "zzz")
-    assert problem.message.startswith('unknown option "zzz"; known: ack, dedupe, description,')
+    assert problem.message.startswith('unknown option "zzz"; known: dedupe, description, destinations,')
 
 
 def test_missing_required_option(tmp_path):
@@ -367,7 +367,7 @@ def test_bad_duration_in_retry(tmp_path):
 
 
 @pytest.mark.parametrize("section, line, field, message", [
-    ("ack: {mode: after-comit}", 3, "ack.mode",
+    ("response: {mode: after-comit}", 3, "response.mode",
      'expected one of after-commit, after-processing, got "after-comit" '
      '(did you mean "after-commit"?)'),
     ("encoding: 8859/99", 3, "encoding", 'unknown character set "8859/99": use an HL7 table'),

@@ -44,9 +44,8 @@ import yaml
 from click.testing import CliRunner
 from twisted.internet import reactor
 
-from channels import registry
 from engine import config as cfg
-from engine.app import check_connectors, load_config
+from engine.app import check_connectors, connector_specs, load_config
 from engine.cli import main
 from engine.configschema import ConfigError, convert
 from tests.mllp.test_tls import make_pki
@@ -252,7 +251,7 @@ def test_complete_example_has_the_values_the_page_describes(tmp_path: Path) -> N
     loaded = load_config(write_example(ALL_EXAMPLES["channels.md:chu"], tmp_path))
     channels = {channel.name: channel for channel in loaded.channels}
     adt = channels["adt-gam"]
-    assert adt.encoding == "8859/1" and adt.ack_mode == "after-commit" and adt.dedupe
+    assert adt.encoding == "8859/1" and adt.response.mode == "after-commit" and adt.dedupe
     archive, dpi = adt.destinations
     assert archive.connector.options["directory"] == str(tmp_path / "var" / "out" / "adt")
     assert (dpi.ordering.key, dpi.ordering.lanes) == ("patient", 8)
@@ -269,7 +268,7 @@ def test_minimal_example_takes_the_defaults_the_page_describes(tmp_path: Path) -
     loaded = load_config(write_example(ALL_EXAMPLES["channels.md:minimal"], tmp_path))
     (channel,) = loaded.channels
     assert channel.source.options["host"] == "127.0.0.1"
-    assert (channel.ack_mode, channel.encoding, channel.dedupe) == (
+    assert (channel.response.mode, channel.encoding, channel.dedupe) == (
         "after-commit", "UNICODE UTF-8", True)
     (archive,) = channel.destinations
     assert archive.connector.options["filename"].format(channel="adt-urgences",
@@ -304,12 +303,12 @@ SECTIONS = [
     ("### `store`", cfg.STORE_SECTION.options),
     ("### `admin`", cfg.ADMIN_SECTION.options),
     ("## Channel files", cfg.CHANNEL_SECTION.options),
-    ("### `ack`", cfg.ACK_SECTION.options),
+    ("### `response`", cfg.RESPONSE_SECTION.options),
     ("## Destinations", cfg.DESTINATION_SECTION.options),
     ("### `retry`", cfg.RETRY_SECTION.options),
     ("### `ordering`", cfg.ORDERING_SECTION.options),
 ] + [(f"## The `{name}` {role}", spec.options)
-     for (role, name), spec in sorted(registry.connector_specs().items())]
+     for (role, name), spec in sorted(connector_specs().items())]
 
 
 @pytest.mark.parametrize("heading, options", SECTIONS, ids=[s[0] for s in SECTIONS])

@@ -212,6 +212,22 @@ def test_scan_pages_through_a_backlog(harness, monkeypatch):
     assert harness.store.reads["received_messages"] == 3
 
 
+def test_scan_reads_a_message_in_the_charset_it_was_accepted_in(harness, monkeypatch):
+    """If a RECEIVED message without MSH-18 was accepted in another character set than the
+    channel's (handed over by a channel reading 8859/1), then the scan reads it in that one,
+    not in the channel's UTF-8, which its bytes are not."""
+    seen = []
+    process = processor.pipeline.process
+    monkeypatch.setattr(processor.pipeline, "process",
+                        lambda plan, message: seen.append(message) or process(plan, message))
+    message_id = harness.store.add_message("adt-in", adt("1", "DUPRÉ").encode("latin-1"),
+                                           control_id="1", charset="8859/1")
+    harness.processor.start()
+    harness.clock.advance(0)
+    assert [r.status for r in harness.store.processing] == [st.TRANSFORMED]
+    assert seen[0].message_id == message_id and "DUPRÉ^^^HOSP" in seen[0].text
+
+
 def test_scan_unreadable_raw_is_an_error(harness):
     """If a RECEIVED message's raw bytes cannot be read (no MSH), then the scan records it
     ERROR with the header error, and the scan goes on."""

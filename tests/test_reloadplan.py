@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from channels import registry
 from engine import reloadplan as rp
+from engine.app import connector_specs
 from engine.config import AdminConfig, load_engine_config
 from engine.reload import digest_files
 
-SPECS = registry.connector_specs()
+SPECS = connector_specs()
 
 ENGINE = """\
     node: n1

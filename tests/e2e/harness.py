@@ -201,7 +201,7 @@ def write_config(directory: str | Path, store_url: str, sink_port: int | None, *
     destinations.extend(extra_destinations)
     channel_yaml = {"name": CHANNEL, "description": "end-to-end test channel",
                     "source": {"type": "mllp", "host": "127.0.0.1", "port": 0, **(source or {})},
-                    "ack": {"mode": ack_mode}, "destinations": destinations}
+                    "response": {"mode": ack_mode}, "destinations": destinations}
     (directory / "engine.yaml").write_text(yaml.safe_dump(engine_yaml, sort_keys=False))
     (directory / "channels" / f"{CHANNEL}.yaml").write_text(
         yaml.safe_dump(channel_yaml, sort_keys=False))

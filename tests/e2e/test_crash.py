@@ -209,7 +209,7 @@ def deploy(tmp_path: Path, store_url: str) -> Deployment:
           type: mllp
           host: 127.0.0.1
           port: {source_port}
-        ack:
+        response:
           mode: after-commit
         destinations:
           - name: downstream

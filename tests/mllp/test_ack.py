@@ -119,6 +119,23 @@ def test_other_separators_are_kept():
     assert parse_ack(payload) == AckResult("AE", "9", "a#b", (101,))
 
 
+def test_sending_application_and_facility_override():
+    """If who answers is given, then MSH-3/MSH-4 say it, components joined with the message's
+    own separator and delimiters in them escaped; MSH-5/MSH-6 still name the sender."""
+    header = read_header(b"MSH#$%!*#A#B#C#D#T##ADT$A01#9#P#2.5")
+    payload = build_ack(header, "AA", control_id="1", timestamp="T",
+                        sending_application="AIG$X", sending_facility="CHU^1.2.250^ISO")
+    assert payload.split(b"\r")[0] == b"MSH#$%!*#AIG!S!X#CHU$1.2.250$ISO#A#B#T##ACK$A01$ACK#1#P#2.5"
+
+
+def test_nak_without_header_names_who_answers_when_asked():
+    """If MSH is unreadable but who answers is given, then MSH-3/MSH-4 of the NAK say it."""
+    payload = build_nak_without_header(HL7Error(100, "no MSH", "MSH^1"), "N1", "T",
+                                       sending_application="AIG", sending_facility="CHU^X")
+    assert str(oracle(payload).segment("MSH")(3)) == "AIG"
+    assert str(oracle(payload).segment("MSH")(4)) == "CHU^X"
+
+
 def test_charset_override():
     """If a charset is given, then MSH-18 says it and the ACK is encoded with it."""
     header = read_header(b"MSH|^~\\&|A|B|C|D|T||ADT^A01|1|P|2.5")

@@ -33,8 +33,13 @@ class RecordingSink:
         self.pending.append(d)
         return d
 
-    def frame_error(self, peer: Peer, error: Exception, prefix: bytes) -> None:
+    def frame_error(self, peer: Peer, error: Exception, prefix: bytes) -> defer.Deferred | None:
         self.frame_errors.append((peer, error, prefix))
+        if self.auto:
+            return None
+        recorded: defer.Deferred = defer.Deferred()
+        self.pending.append(recorded)
+        return recorded
 
 
 def connect(sink, **options):
@@ -153,10 +158,23 @@ def test_oversized_frame_rejected_and_closed():
     assert error.limit == 200 and factory.oversized_frames == 1
     assert not transport.disconnecting
     sink.pending[0].callback(b"ack1")
+    assert written(transport) == [b"ack1"]  # the reject waits until the frame is recorded
+    sink.pending[1].callback(None)
     ack1, nak = written(transport)
     assert ack1 == b"ack1"
     result = parse_ack(nak)
     assert (result.code, result.control_id_echoed, result.error_codes) == ("AR", "big", (104,))
+    assert transport.disconnecting
+
+
+def test_oversized_reject_sent_when_recording_fails():
+    """If the sink cannot record the oversized frame, then the reject still goes and closes."""
+    sink = RecordingSink()
+    _, proto, transport, _ = connect(sink, max_frame_size=10)
+    proto.dataReceived(b"\x0b" + b"x" * 11)
+    assert transport.value() == b""
+    sink.pending[0].errback(RuntimeError("store down"))
+    assert parse_ack(written(transport)[0]).error_codes == (104,)
     assert transport.disconnecting
 
 
