@@ -115,6 +115,7 @@ class Reloader:
         self._lock = defer.DeferredLock()
         self._running: EngineConfig | None = None
         self._digests: dict[str, str | None] = {}
+        self._unfinished: frozenset = frozenset()  # parts the last reload could not start
         self._stopping = False
 
     def _read(self, path: str) -> tuple[EngineConfig, dict]:
@@ -170,11 +171,14 @@ class Reloader:
             report = ReloadReport(REFUSED, path, errors)
             _log(report)
             return report
-        plan = rp.plan_reload(self._running, self._digests, loaded, digests, self._specs)
+        plan = rp.plan_reload(self._running, self._digests, loaded, digests, self._specs,
+                              unfinished=self._unfinished)
         report = ReloadReport(RELOADED, path, channels={c.name: c.kind for c in plan.channels})
-        yield _Application(self._engine, self._running, loaded, plan, report).run()
+        application = _Application(self._engine, loaded, plan, report)
+        yield application.run()
         self._running = rp.running_config(self._running, loaded)
         self._digests = digests
+        self._unfinished = frozenset(application.unfinished)
         self._engine.config = self._running
         if report.errors:
             report.outcome = FAILED
@@ -194,10 +198,12 @@ def _log(report: ReloadReport) -> None:
 class _Application:
     """One reload plan applied to the engine, writing what it does into the report."""
 
-    def __init__(self, engine: Any, running: EngineConfig, loaded: EngineConfig,
-                 plan: rp.ReloadPlan, report: ReloadReport):
+    def __init__(self, engine: Any, loaded: EngineConfig, plan: rp.ReloadPlan,
+                 report: ReloadReport):
         self._engine = engine
-        self._old = {c.name: c for c in running.channels if c.enabled}
+        # (channel, None) for a source, (channel, destination) for lanes, that did not start:
+        # the next reload starts them again even if their files have not changed.
+        self.unfinished: set[tuple[str, str | None]] = set()
         self._new = {c.name: c for c in loaded.channels if c.enabled}
         self._plan = plan
         self._report = report
@@ -248,12 +254,14 @@ class _Application:
                 self._engine.start_lanes(change.name, destinations[name],
                                          retry_now=name in change.stop_destinations)
             except (ValueError, OSError) as error:
+                self.unfinished.add((change.name, name))
                 self._report.errors.append(
                     f"channel {change.name}: destination {name} could not start: {error}")
 
     def _start_source(self, change: rp.ChannelChange) -> defer.Deferred:
         def failed(failure: Any) -> None:
             self._engine.sources.pop(change.name, None)
+            self.unfinished.add((change.name, None))
             self._report.errors.append(f"channel {change.name}: the source could not start: "
                                        f"{failure.getErrorMessage()}")
         return defer.maybeDeferred(self._engine.start_source, self._new[change.name]) \
@@ -289,20 +297,24 @@ class _Application:
     def _describe(self) -> None:
         report = self._report
         for change in self._plan.channels:
-            port = self._engine.source_port(change.name) if change.restart_source else None
-            report.changes.append(f"channel {change.name}: {_change_text(change, port)}")
+            if (change.name, None) in self.unfinished:
+                source = "not started (see the errors)"
+            else:
+                port = self._engine.source_port(change.name)
+                source = "started" if port is None else f"listening on port {port}"
+            report.changes.append(f"channel {change.name}: {_change_text(change, source)}")
         for setting in self._plan.needs_restart:
             report.warnings.append(f"engine.yaml: {setting} changed; not applied, needs a restart")
 
 
-def _change_text(change: rp.ChannelChange, port: int | None) -> str:
-    """One line saying what the reload did to a channel (``port``: its restarted source's)."""
-    listening = f"listening on port {port}" if port is not None else "started"
+def _change_text(change: rp.ChannelChange, source: str) -> str:
+    """One line saying what the reload did to a channel (``source``: how its source is now,
+    if it was started)."""
     if change.kind in (rp.ADDED, rp.REMOVED, rp.UNCHANGED):
-        return {rp.ADDED: f"added, source {listening}", rp.UNCHANGED: "unchanged",
+        return {rp.ADDED: f"added, source {source}", rp.UNCHANGED: "unchanged",
                 rp.REMOVED: "removed (or disabled), source and lanes stopped"}[change.kind]
     parts = ["mappings reloaded"]
-    parts.append(f"source restarted, {listening}" if change.restart_source else "source kept")
+    parts.append(f"source restarted, {source}" if change.restart_source else "source kept")
     rebuilt = sorted(set(change.stop_destinations) & set(change.start_destinations))
     for label, names in (("lanes rebuilt", rebuilt),
                          ("destinations added", sorted(set(change.start_destinations)

@@ -79,8 +79,14 @@ def input_files(config: EngineConfig, specs: Specs) -> list[str]:
 
 
 def plan_reload(running: EngineConfig, running_digests: Digests, loaded: EngineConfig,
-                loaded_digests: Digests, specs: Specs) -> ReloadPlan:
-    """Compare the running configuration with ``loaded``: what to swap, restart, rebuild."""
+                loaded_digests: Digests, specs: Specs, *,
+                unfinished: Iterable[tuple[str, str | None]] = ()) -> ReloadPlan:
+    """Compare the running configuration with ``loaded``: what to swap, restart, rebuild.
+
+    ``unfinished``: what the previous reload could not start, (channel, None) for a source
+    and (channel, destination) for lanes; they are started again, changed or not.
+    """
+    unfinished = frozenset(unfinished)
     before = {c.name: c for c in running.channels if c.enabled}
     after = {c.name: c for c in loaded.channels if c.enabled}
     changes = []
@@ -93,21 +99,25 @@ def plan_reload(running: EngineConfig, running_digests: Digests, loaded: EngineC
             changes.append(ChannelChange(name, REMOVED, swap_plan=True, restart_source=True,
                                          stop_destinations=_names(old.destinations)))
         else:
-            changes.append(_compare_channel(old, running_digests, new, loaded_digests, specs))
+            changes.append(_compare_channel(old, running_digests, new, loaded_digests, specs,
+                                            unfinished))
     needs_restart = tuple(setting for setting in ENGINE_SETTINGS
                           if getattr(running, setting) != getattr(loaded, setting))
     return ReloadPlan(tuple(changes), needs_restart)
 
 
 def _compare_channel(old: ChannelConfig, old_digests: Digests, new: ChannelConfig,
-                     new_digests: Digests, specs: Specs) -> ChannelChange:
+                     new_digests: Digests, specs: Specs,
+                     unfinished: frozenset) -> ChannelChange:
     swap_plan = channel_fingerprint(old, old_digests) != channel_fingerprint(new, new_digests)
-    restart_source = (connector_key("source", old.source, old_digests, specs)
-                      != connector_key("source", new.source, new_digests, specs))
+    restart_source = (old.name, None) in unfinished or (
+        connector_key("source", old.source, old_digests, specs)
+        != connector_key("source", new.source, new_digests, specs))
     old_destinations = {d.name: d for d in old.destinations}
     new_destinations = {d.name: d for d in new.destinations}
     stop = tuple(name for name, d in old_destinations.items()
-                 if name not in new_destinations or destination_key(d, old_digests, specs)
+                 if name not in new_destinations or (old.name, name) in unfinished
+                 or destination_key(d, old_digests, specs)
                  != destination_key(new_destinations[name], new_digests, specs))
     start = tuple(name for name in new_destinations
                   if name not in old_destinations or name in stop)

@@ -229,3 +229,16 @@ def test_input_files(files: Files) -> None:
         "/channels/tables/sex.csv"]
     assert digests[f"{root}/channels/out"] is None
     assert digests[f"{root}/channels/adt.yaml"] is not None
+
+
+def test_what_did_not_start_is_started_again(files: Files) -> None:
+    """If the previous reload could not start a source or a destination's lanes, then the
+    next one restarts them though no file changed."""
+    before = files.load()
+    plan = by_name(rp.plan_reload(*before, *before, SPECS,
+                                  unfinished={("adt", None), ("lab", "out")}))
+    assert plan["adt"] == rp.ChannelChange("adt", rp.CHANGED, swap_plan=True,
+                                           restart_source=True)
+    assert plan["lab"] == rp.ChannelChange("lab", rp.CHANGED, swap_plan=True,
+                                           stop_destinations=("out",),
+                                           start_destinations=("out",))

@@ -209,6 +209,38 @@ class ChannelReloadTestsMixin(ReloadCase):
         self.assertEqual(parse_ack(ack).code, "AA")
         yield self.delivered(out, "R2")
 
+    @defer.inlineCallbacks
+    def test_a_source_that_cannot_listen_is_started_by_the_next_reload(self):
+        """If a new channel's port is taken, then the reload is applied but fails, naming the
+        channel and the error; once the port is free, the next reload starts that source
+        though no file changed."""
+        destination, _ = self.out()
+        self.write_channel(destinations=[destination])
+        engine, _ = yield self.engine(self.write_engine())
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        self.write_channel("late", destinations=[destination])
+        channel = yaml.safe_load(self.channel_path("late").read_text())
+        channel["source"]["port"] = port
+        self.channel_path("late").write_text(yaml.safe_dump(channel))
+
+        report = yield engine.reload()
+        self.assertEqual(report.outcome, rl.FAILED)
+        [error] = report.errors
+        self.assertTrue(error.startswith("channel late: the source could not start:"), error)
+        self.assertIn("channel late: added, source not started (see the errors)",
+                      report.changes)
+
+        taken.close()
+        report = yield engine.reload()
+        self.assertEqual((report.outcome, report.errors), (rl.RELOADED, []))
+        self.assertEqual(engine.source_port("late"), port)
+        [(_, _, ack)] = yield h.send_over(port, [adt("L1")])
+        self.assertEqual(parse_ack(ack).code, "AA")
+
 
 class QueuedDeliveryTestsMixin(ReloadCase):
     """What a reload does to queued deliveries, where the store does the most work."""
