@@ -22,11 +22,12 @@ and each destination's ``steps:`` become :class:`mappings.steps.Program` objects
 :class:`ChannelConfig`, so that ``check-config`` reports a bad path, an unknown table or step, a
 bad expression or a broken table file with every other problem, each at its file and line, and
 the engine only runs what was checked. A ``route`` step naming a destination the channel does
-not have is an error too. ``validation: structure`` asks for hl7apy's structural validation of
-every inbound message (in the pipeline, off the ACK path). The ``response:`` block becomes an
-:class:`engine.response.ResponsePolicy`. Across files, once all are read: channel names are
-unique, no two listeners share a port, and ``channel`` destinations name enabled channels
-without going round in a cycle (:mod:`engine.links`).
+not have is an error too. An ``include:`` step names a mapping file, read here with its tables
+(:mod:`engine.includes`) and compiled inline. ``validation: structure`` asks for hl7apy's
+structural validation of every inbound message (in the pipeline, off the ACK path). The
+``response:`` block becomes an :class:`engine.response.ResponsePolicy`. Across files, once all
+are read: channel names are unique, no two listeners share a port, and ``channel`` destinations
+name enabled channels without going round in a cycle (:mod:`engine.links`).
 
 test-case-name: tests.test_config
 """
@@ -381,9 +382,10 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     source_at = where.child("source", root.key_position("source"))
     inputs: list[str] = []
     tables = _tables(root, values, where, problems, inputs)
-    destinations = _destinations(root, specs, where, problems, tables)
-    filters, steps = _channel_programs(root, values, where, tables, problems)
-    _check_routes(root, where, destinations, problems)
+    includes = _includes(root, where, tables, problems, inputs)
+    destinations = _destinations(root, specs, where, problems, tables, includes)
+    filters, steps = _channel_programs(root, values, where, tables, problems, includes)
+    _check_routes(root, where, destinations, problems, includes)
     if values["validation"] == VALIDATION_STRUCTURE:
         _check_validator(root, where, problems)
     channel = ChannelConfig(
@@ -393,7 +395,7 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         encoding=values["encoding"],
         dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
-        validation=values["validation"] or VALIDATION_NONE, inputs=tuple(inputs))
+        validation=values["validation"] or VALIDATION_NONE, inputs=tuple(dict.fromkeys(inputs)))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
@@ -485,14 +487,37 @@ def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems,
     return tables
 
 
-def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems) -> Any:
+def _includes(root: YAMLMapping, where: Where, tables: dict, problems: Problems,
+              inputs: list[str]) -> Any:
+    """The mapping files the channel's steps include, read; their tables join ``tables``.
+
+    The mapping files and their table files are added to ``inputs``."""
+    from engine.includes import channel_table_files, read_includes
+
+    lists = [(root.get("steps"), where.child("steps", root.key_position("steps")))]
+    items = root.get("destinations")
+    if isinstance(items, list):
+        here = where.child("destinations", root.key_position("destinations"))
+        lists += [(item.get("steps"), here.item(index, item_position(items, index)).child(
+                       "steps", key_position(item, "steps")))
+                  for index, item in enumerate(items) if isinstance(item, Mapping)]
+    table_files = channel_table_files(root, where)
+    found = read_includes(lists, tables, table_files, problems)
+    inputs.extend(found.files)
+    inputs.extend(path for path, _ in table_files.values())
+    return found
+
+
+def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems,
+             includes: Any = None) -> Any:
     """``raw`` (a YAML list, with its positions) compiled; None after reporting problems."""
     from mappings.steps import StepsError, compile_filters, compile_steps
 
     try:
         if kind == "filters":
             return compile_filters(raw, file=at.file, field=at.field)
-        return compile_steps(raw, file=at.file, tables=tables, field=at.field)
+        return compile_steps(raw, file=at.file, tables=tables, field=at.field,
+                             include=includes.resolve if includes is not None else None)
     except StepsError as error:
         for problem in error.problems:
             problems.add(Where(problem.file or at.file, problem.line or at.line, 0,
@@ -501,7 +526,7 @@ def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems
 
 
 def _channel_programs(root: YAMLMapping, values: dict, where: Where, tables: Mapping,
-                      problems: Problems) -> tuple[Any, Any]:
+                      problems: Problems, includes: Any = None) -> tuple[Any, Any]:
     """The compiled ``filters:`` and ``steps:`` of the channel (None when absent or bad)."""
     programs = []
     for kind in ("filters", "steps"):
@@ -510,12 +535,12 @@ def _channel_programs(root: YAMLMapping, values: dict, where: Where, tables: Map
             programs.append(None)  # absent, or not a list: validate_section said so
             continue
         at = where.child(kind, root.key_position(kind))
-        programs.append(_compile(kind, raw, at, tables, problems) if raw else None)
+        programs.append(_compile(kind, raw, at, tables, problems, includes) if raw else None)
     return programs[0], programs[1]
 
 
 def _check_routes(root: YAMLMapping, where: Where, destinations: tuple,
-                  problems: Problems) -> None:
+                  problems: Problems, includes: Any = None) -> None:
     """A ``route`` step must name destinations of this channel.
 
     Read from the YAML itself, not the compiled programs, so that it is reported even when
@@ -531,15 +556,16 @@ def _check_routes(root: YAMLMapping, where: Where, destinations: tuple,
                 at = here.item(index, item_position(items, index))
                 lists.append((item.get("steps"), at.child("steps", key_position(item, "steps"))))
     for steps, at in lists:
-        for name, place in _route_names(steps, at):
+        for name, place in _route_names(steps, at, includes):
             if name not in known:
                 problems.add(place, f"route names the destination {describe(name)}, which "
                                     f"this channel does not have{did_you_mean(name, known)}; "
                                     f"its destinations: {', '.join(sorted(known)) or 'none'}")
 
 
-def _route_names(steps: Any, where: Where):
-    """(name, place) of every destination a ``route`` step names, for-each bodies included."""
+def _route_names(steps: Any, where: Where, includes: Any = None, seen: frozenset = frozenset()):
+    """(name, place) of every destination a ``route`` step names, for-each bodies and
+    included mapping files included."""
     if not isinstance(steps, list):
         return
     for index, step in enumerate(steps):
@@ -552,7 +578,13 @@ def _route_names(steps: Any, where: Where):
         if isinstance(names, list):
             place = at.child("route", key_position(step, "route"))
             yield from ((name, place) for name in names if isinstance(name, str))
-        yield from _route_names(step.get("steps"), at.child("steps", key_position(step, "steps")))
+        yield from _route_names(step.get("steps"), at.child("steps", key_position(step, "steps")),
+                                includes, seen)
+        text = step.get("include")
+        found = includes.step_lists(text, where.file) if includes and isinstance(text, str) \
+            else None
+        if found is not None and found[1].file not in seen:
+            yield from _route_names(found[0], found[1], includes, seen | {where.file})
 
 
 def _check_validator(root: YAMLMapping, where: Where, problems: Problems) -> None:
@@ -564,7 +596,7 @@ def _check_validator(root: YAMLMapping, where: Where, problems: Problems) -> Non
 
 
 def _destinations(root: YAMLMapping, specs: Specs, where: Where,
-                  problems: Problems, tables: Mapping | None = None
+                  problems: Problems, tables: Mapping | None = None, includes: Any = None
                   ) -> tuple[DestinationConfig, ...]:
     items = root.get("destinations")
     if not isinstance(items, list):
@@ -574,7 +606,7 @@ def _destinations(root: YAMLMapping, specs: Specs, where: Where,
     first_at: dict[str, Where] = {}
     for index, item in enumerate(items):
         item_where = here.item(index, item_position(items, index))
-        destination = _destination(item, specs, item_where, problems, tables or {})
+        destination = _destination(item, specs, item_where, problems, tables or {}, includes)
         if destination is None or destination.name is None:
             continue
         if destination.name in first_at:
@@ -588,7 +620,7 @@ def _destinations(root: YAMLMapping, specs: Specs, where: Where,
 
 
 def _destination(item: Any, specs: Specs, where: Where, problems: Problems,
-                 tables: Mapping) -> DestinationConfig | None:
+                 tables: Mapping, includes: Any = None) -> DestinationConfig | None:
     if not isinstance(item, Mapping):
         problems.add(where, f"expected a mapping describing a destination, got {describe(item)}")
         return None
@@ -599,7 +631,7 @@ def _destination(item: Any, specs: Specs, where: Where, problems: Problems,
     raw = item.get("steps")
     if values.get("steps") and isinstance(raw, list):
         steps = _compile("steps", raw, where.child("steps", key_position(item, "steps")),
-                         tables, problems)
+                         tables, problems, includes)
     return DestinationConfig(values["name"], connector, _retry(values["retry"]),
                              _ordering(values["ordering"]), where.file, where.line, steps)
 

@@ -95,6 +95,17 @@ the YAML must be text: quote numbers and words YAML would read otherwise (``"1"`
     Stop here: later steps do not run and the message is FILTERED with this reason. Usually
     with ``when:``.
 
+``include: FILE``
+    The steps of a mapping file, compiled here, in place of this step, as if they were written
+    in the list (inside a ``for-each`` they follow its scoping). The file is read by whoever
+    loads the configuration (:mod:`engine.includes` for the engine), never by this module:
+    ``compile_steps(..., include=resolver)`` is given a ``resolver(text, from_file)`` that
+    returns the file's :class:`IncludedSteps` (its name for messages and its ``steps:`` list),
+    None when the loader has already reported why it has none, or raises ``LookupError`` with
+    the reason the include fails (reported at the include's own line). Mistakes inside the
+    file are reported with the file's own name and lines; a file that includes itself, directly
+    or not, is an error at the include that closes the cycle. ``include`` takes no ``when:``.
+
 ``python: package.module:function`` + any options
     The escape hatch: the function is imported at load and called as
     ``function(message, **options)`` with the :class:`~mappings.message.HL7Message` (the
@@ -137,7 +148,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from mappings import stepkinds as k
 from mappings.expressions import ExpressionError, compile_expression
@@ -162,6 +173,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
     "route": ((), ()),
     "stop": ((), ()),
     "python": ((), None),
+    "include": ((), ()),
 }
 ON_UNKNOWN = ("error", "keep", "default", "empty")
 
@@ -178,6 +190,23 @@ class StepProblem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else (self.file or "<steps>")
         return f"{where}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class IncludedSteps:
+    """A mapping file as an ``include:`` resolver returns it (already read and parsed).
+
+    ``file`` is the name its problems and failures are reported with; ``steps`` its ``steps:``
+    list (a YAML list with positions, so that each step has its line); ``field`` the field
+    path of that list in the file.
+    """
+
+    file: str
+    steps: Any
+    field: str = "steps"
+
+
+Resolver = Callable[[str, str], "IncludedSteps | None"]
 
 
 class StepsError(Exception):
@@ -208,9 +237,12 @@ def _did_you_mean(word: Any, known) -> str:
 class _Compiler:
     """Builds step objects, collecting every problem instead of stopping at the first."""
 
-    def __init__(self, file: str, tables: Mapping[str, CodeTable]):
+    def __init__(self, file: str, tables: Mapping[str, CodeTable],
+                 include: Resolver | None = None):
         self.file = file
         self.tables = tables
+        self.include = include
+        self.including: list[str] = [file]  # the files being compiled, outermost first
         self.problems: list[StepProblem] = []
         self.tables_used: set[str] = set()
         self.paths_used: set[str] = set()
@@ -271,7 +303,9 @@ class _Compiler:
         built = []
         for index, item in enumerate(steps):
             step = self.step(item, f"{field}[{index}]", _line(steps, index=index), scope)
-            if step is not None:
+            if isinstance(step, list):  # an include: its steps, in place
+                built.extend(step)
+            elif step is not None:
                 built.append(step)
         return built
 
@@ -563,9 +597,46 @@ class _Compiler:
         return self._make(k.PythonStep, line, field, function=function, options=options,
                           name=spec.strip())
 
+    def _include(self, item, field, line, scope):
+        """The steps of the included file, compiled in this scope, as a list."""
+        text = item["include"]
+        where = _line(item, "include")
+        if "when" in item:
+            self.problem(_line(item, "when"), field.rsplit(".", 1)[0] + ".when",
+                         "include takes no when: put the condition on the included steps")
+            return None
+        if not isinstance(text, str) or not text.strip():
+            self.problem(where, field, "expected the path of a mapping file, such as "
+                                       "include: ../mappings/pam-fr-to-practice.yaml")
+            return None
+        if self.include is None:
+            self.problem(where, field, "include needs the configuration loader to read "
+                                       "the mapping file; none was given")
+            return None
+        try:
+            found = self.include(text.strip(), self.file)
+        except LookupError as error:
+            self.problem(where, field, str(error.args[0] if error.args else error))
+            return None
+        if found is None:
+            return None  # the loader has said why
+        if found.file in self.including:
+            chain = self.including[self.including.index(found.file):] + [found.file]
+            self.problem(where, field, "include cycle: " + " includes ".join(chain))
+            return None
+        outer = self.file
+        self.file = found.file
+        self.including.append(found.file)
+        try:
+            return self.steps(found.steps, found.field, scope)
+        finally:
+            self.including.pop()
+            self.file = outer
+
     def program(self, steps: list[k.Step]) -> Program:
         if self.problems:
-            raise StepsError(self.problems)
+            # A file included twice is compiled twice: say each of its mistakes once.
+            raise StepsError(list(dict.fromkeys(self.problems)))
         return Program(steps, frozenset(self.tables_used), frozenset(self.paths_used),
                        frozenset(self.routes))
 
@@ -575,9 +646,14 @@ _NO_SCOPE: tuple = (frozenset(), frozenset())
 
 
 def compile_steps(steps: Sequence[Mapping], *, file: str = "",
-                  tables: Mapping[str, CodeTable] = {}, field: str = "steps") -> Program:
-    """Check and build ``steps`` once; raise :class:`StepsError` listing every problem."""
-    compiler = _Compiler(file, tables)
+                  tables: Mapping[str, CodeTable] = {}, field: str = "steps",
+                  include: Resolver | None = None) -> Program:
+    """Check and build ``steps`` once; raise :class:`StepsError` listing every problem.
+
+    ``include`` resolves the ``include:`` steps (see the module's docstring); without it an
+    ``include:`` step is refused.
+    """
+    compiler = _Compiler(file, tables, include)
     return compiler.program(compiler.steps(steps, field, _NO_SCOPE))
 
 

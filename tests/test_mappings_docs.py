@@ -22,6 +22,10 @@ Conventions the page follows (written for this test, readable by people):
     table: NAME.yaml``: refused with the lines of the next ```text block). ```csv blocks
     start with ``# table: NAME.csv`` or ``# invalid table: NAME.csv`` (a ``#`` line is a
     comment in a table CSV, so the block is the file as shown).
+  - ``# fragment — mapping file: mappings/NAME.yaml``: a mapping file, whose ``steps:`` the
+    ``include:`` steps of the examples get (their path is relative to ``channel.yaml``, at
+    the root; the file's lines count from the block's first line). Its ``tables:`` name the
+    tables of ``samples/tables/`` by file name.
   - any other ``# fragment``: an illustration, not run.
 
 - Messages are written one segment per line; the test joins them with CR (and ends the last
@@ -38,6 +42,7 @@ test-case-name: tests.test_mappings_docs
 """
 from __future__ import annotations
 
+import posixpath
 import re
 import sys
 import types
@@ -50,7 +55,8 @@ from engine.yamlsource import parse_yaml
 from mappings.expressions import ExpressionError, compile_expression
 from mappings.message import HL7Message
 from mappings.paths import get, parse_path
-from mappings.steps import StepFailure, StepsError, compile_filters, compile_steps
+from mappings.steps import (
+    IncludedSteps, StepFailure, StepsError, compile_filters, compile_steps)
 from mappings.tables import TableErrors, load_table_file, parse_csv_table, parse_yaml_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +69,7 @@ FILE = "channel.yaml"
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _MARK = re.compile(r"# fragment of a channel — (example|filters|invalid): ([\w.-]+)\s*$")
+_MAPPING_FILE = re.compile(r"# fragment — mapping file: ([\w./-]+)\s*$")
 _TABLE_MARK = re.compile(r"# (?:fragment — )?(invalid table|table): ([\w.-]+)\s*$")
 
 
@@ -148,11 +155,36 @@ RUN = sorted(name for name, e in EXAMPLES.items() if e.kind != "invalid")
 INVALID = sorted(name for name, e in EXAMPLES.items() if e.kind == "invalid")
 
 
+def mapping_files() -> dict[str, Block]:
+    return {match.group(1): block for block in BLOCKS if block.language == "yaml"
+            and (match := _MAPPING_FILE.match(block.first))}
+
+
+MAPPING_FILES = mapping_files()
+
+
+def include(text: str, from_file: str) -> IncludedSteps:
+    """The page's resolver: the mapping files written on the page, by path."""
+    path = posixpath.normpath(posixpath.join(posixpath.dirname(from_file), text))
+    if path not in MAPPING_FILES:
+        raise LookupError(f"no mapping file {text!r} on the page")
+    return IncludedSteps(path, parse_yaml(MAPPING_FILES[path].text).root["steps"])
+
+
 def compiled(example: Example):
     root = parse_yaml(example.yaml.text).root
     if "filters" in root:
         return compile_filters(root["filters"], file=FILE)
-    return compile_steps(root["steps"], file=FILE, tables=tables())
+    return compile_steps(root["steps"], file=FILE, tables=tables(), include=include)
+
+
+def test_mapping_files_name_tables_of_the_samples() -> None:
+    for path, block in MAPPING_FILES.items():
+        root = parse_yaml(block.text).root
+        assert set(root) <= {"description", "tables", "steps"}, path
+        for name, file in (root.get("tables") or {}).items():
+            assert (ROOT / "samples" / "tables" / posixpath.basename(file)).is_file(), path
+            assert name in TABLES, f"{path}: table {name} is not one the examples load"
 
 
 def test_every_yaml_block_is_a_fragment() -> None:

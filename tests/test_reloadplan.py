@@ -242,3 +242,28 @@ def test_what_did_not_start_is_started_again(files: Files) -> None:
     assert plan["lab"] == rp.ChannelChange("lab", rp.CHANGED, swap_plan=True,
                                            stop_destinations=("out",),
                                            start_destinations=("out",))
+
+
+def test_an_included_mapping_file_and_its_table(files: Files) -> None:
+    """If a channel includes a mapping file with a table of its own, then both files are
+    inputs of the channel, and a change to either swaps its plan only."""
+    files.write("mappings/pam.yaml", """\
+        tables:
+          sex-out: ../channels/tables/sex-out.csv
+        steps:
+          - translate: PID-8
+            table: sex-out
+        """)
+    files.write("channels/tables/sex-out.csv", "local,code\nmale,M\n")
+    files.edit("channels/lab.yaml", "destinations:", "steps:\n  - include: ../mappings/pam.yaml\n"
+                                                    "destinations:")
+    config, _ = files.load()
+    lab = {c.name: c for c in config.channels}["lab"]
+    assert [path.replace(str(files.root), "") for path in lab.inputs] == [
+        "/mappings/pam.yaml", "/channels/tables/sex-out.csv"]
+    for name, text in (("channels/tables/sex-out.csv", "local,code\nmale,H\n"),
+                       ("mappings/pam.yaml", (files.root / "mappings/pam.yaml").read_text()
+                        + "description: changed\n")):
+        plan = by_name(plan_after(files, lambda: files.write(name, text)))
+        assert (plan["lab"], plan["adt"].kind) == (
+            rp.ChannelChange("lab", rp.CHANGED, swap_plan=True), rp.UNCHANGED), name

@@ -47,12 +47,44 @@ GOOD = {
                                 "00461950", "152116938311716"),
     "mdm/t02-document.hl7": ("MDM^T02^MDM_T02", "DPI20240315000318", "UNICODE UTF-8",
                              HELENE_IPP, HELENE_INS),
+    "mdm/t02-cda-consultation.hl7": ("MDM^T02^MDM_T02", "DPI20260313000977", "UNICODE UTF-8",
+                                     "00461950", "152116938311716"),
+    "mdm/t02-dictated.hl7": ("MDM^T02^MDM_T02", "DPI20260317001102", "UNICODE UTF-8",
+                             "00472318", "248096343012736"),
 }
+# The PAM France feed of the practice channel (samples/adt-pam-fr/), whose PID-3 is not always
+# "IPP then INS": file -> (MSH-9, MSH-10, PID-32, PID-3 as (id, authority OID, type)).
+GHT_OID = "1.2.250.1.999.2.1"
+MARIE_THERESE = [("00472318", IPP_OID, "PI"), ("7700215", GHT_OID, "PI"),
+                 ("248096343012736", INS_NIR_OID, "INS")]
+PAM_FR = {
+    "adt-pam-fr/a01-admission.hl7": ("ADT^A01^ADT_A01", "GAM20260310000812", "QUAL",
+                                     MARIE_THERESE),
+    "adt-pam-fr/a02-transfer.hl7": ("ADT^A02^ADT_A02", "GAM20260312004377", "QUAL",
+                                    MARIE_THERESE),
+    "adt-pam-fr/a03-discharge.hl7": ("ADT^A03^ADT_A03", "GAM20260317002102", "QUAL",
+                                     MARIE_THERESE),
+    "adt-pam-fr/a04-registration-no-ins.hl7": ("ADT^A04^ADT_A01", "GAM20260311003018", "PROV",
+                                               [("00472964", IPP_OID, "PI")]),
+    "adt-pam-fr/a11-cancel-admission.hl7": ("ADT^A11^ADT_A09", "GAM20260313001544", "QUAL",
+                                            [("00461950", IPP_OID, "PI"),
+                                             ("152116938311716", INS_NIR_OID, "INS")]),
+    "adt-pam-fr/a31-identity-recup.hl7": ("ADT^A31^ADT_A05", "GAM20260314000219", "RECUP",
+                                          [("00473055", IPP_OID, "PI"),
+                                           ("279059935004263", INS_NIR_OID, "INS")]),
+    "adt-pam-fr/a40-merge.hl7": ("ADT^A40^ADT_A39", "GAM20260318000457", "QUAL",
+                                 MARIE_THERESE),
+}
+for _name, (_type, _control, _, _ids) in PAM_FR.items():
+    GOOD[_name] = (_type, _control, "UNICODE UTF-8", _ids[0][0], None)
 BAD = {
     "bad/no-msh.hl7", "bad/truncated.hl7", "bad/garbage.bin", "bad/wrong-encoding.hl7",
     "bad/unknown-charset.hl7",
 }
-TABLES = {"tables/lab-loinc.csv", "tables/sex-hl7-to-fhir.yaml"}  # tested in tests/mappings
+TABLES = {"tables/lab-loinc.csv", "tables/sex-hl7-to-fhir.yaml",  # tested in tests/mappings
+          # used by the shipped channels: tests/test_shipped_channels.py
+          "tables/sex-hl7-to-practice.yaml", "tables/pam-fr-movement-action.yaml",
+          "tables/document-type-loinc.csv"}
 
 
 def raw(name: str) -> bytes:
@@ -126,7 +158,7 @@ def test_good_sample_header_read_by_both_oracles(name):
     assert apy.msh.msh_12.to_er7().split("^")[0] == "2.5"
 
 
-@pytest.mark.parametrize("name", sorted(GOOD))
+@pytest.mark.parametrize("name", sorted(set(GOOD) - set(PAM_FR)))
 def test_good_sample_pid3_holds_ipp_then_qualified_ins(name):
     """If PID-3 is right, then repetition 1 is the local IPP (PI) and 2 the INS-NIR (INS)."""
     _, _, _, ipp, ins = GOOD[name]
@@ -146,6 +178,42 @@ def test_good_sample_pid3_holds_ipp_then_qualified_ins(name):
     assert [r.cx_1.to_er7() for r in repetitions] == [ipp, ins]
     assert [r.cx_4.hd_2.to_er7() for r in repetitions] == [IPP_OID, INS_NIR_OID]
     assert [r.cx_5.to_er7() for r in repetitions] == ["PI", "INS"]
+
+
+@pytest.mark.parametrize("name", sorted(PAM_FR))
+def test_pam_fr_sample_identity_as_the_gam_sends_it(name):
+    """If a PAM France sample is right, then both parsers read its PID-3 identifiers in the
+    GAM's order with their authorities and types, PID-32 its identity status, every INS has a
+    valid NIR key, and the header names the PAM France 2.11 profile."""
+    _, _, status, ids = PAM_FR[name]
+    parsed, apy = oracles(name)
+    pid3 = parsed.segment("PID")(3)
+    assert [(str(r(1)), str(r(4)(2)), str(r(5))) for r in pid3] == ids
+    assert [(r.cx_1.to_er7(), r.cx_4.hd_2.to_er7(), r.cx_5.to_er7()) for r in apy.pid.pid_3] \
+        == ids
+    assert str(parsed.segment("PID")(32)) == status
+    assert all(nir_key_ok(i) for i, _, kind in ids if kind == "INS")
+    assert str(parsed.segment("MSH")(21)) == "2.11^IHE_FRANCE-2.11-PAM"
+    assert str(parsed.segment("MSH")(12)) == "2.5^FRA^2.11"
+
+
+def test_pam_fr_movements_tell_their_story():
+    """If the PAM France samples tell one story, then the movements carry the ZBE actions,
+    the cancellation names the event it cancels, and the merge names the duplicate IPP."""
+    zbe = {name: oracles(name)[0].segment("ZBE") for name in PAM_FR
+           if "ZBE" in decode(raw(name))}
+    assert sorted(zbe) == ["adt-pam-fr/a01-admission.hl7", "adt-pam-fr/a02-transfer.hl7",
+                           "adt-pam-fr/a03-discharge.hl7",
+                           "adt-pam-fr/a04-registration-no-ins.hl7",
+                           "adt-pam-fr/a11-cancel-admission.hl7"]
+    assert {str(s(4)) for name, s in zbe.items() if "a11" not in name} == {"INSERT"}
+    cancel = zbe["adt-pam-fr/a11-cancel-admission.hl7"]
+    assert (str(cancel(4)), str(cancel(6))) == ("CANCEL", "A01")
+    discharge = oracles("adt-pam-fr/a03-discharge.hl7")[0].segment("PV1")
+    assert (str(discharge(44)), str(discharge(45))) == ("20260310082500", "20260317160000")
+    merge = oracles("adt-pam-fr/a40-merge.hl7")[0].segment("MRG")
+    assert str(merge(1)(1)(1)) == "00472401"
+    assert "Ï" in decode(raw("adt-pam-fr/a04-registration-no-ins.hl7"))
 
 
 def test_nir_key_check_rejects_a_wrong_key():
@@ -295,6 +363,35 @@ def test_mdm_carries_a_readable_pdf():
     startxref = int(pdf.rsplit(b"startxref", 1)[1].split()[0])
     assert pdf[startxref:].startswith(b"xref")
     assert apy.obx.obx_5.to_er7() == str(obx(5))
+
+
+def test_mdm_cda_consultation_carries_a_cda_for_the_same_patient():
+    """If the CDA sample is right, then OBX-5 decodes to a CDA R2 header whose recordTarget
+    holds the INS and IPP of PID-3, typed with the LOINC code of a consult note."""
+    from lxml import etree
+
+    parsed, _ = oracles("mdm/t02-cda-consultation.hl7")
+    assert (str(parsed.segment("TXA")(17)), str(parsed.segment("TXA")(2)(1)(1))) == \
+        ("LA", "CRCONS")
+    obx = parsed.segment("OBX")
+    assert [str(obx(5)(1)(i)) for i in (2, 3, 4)] == ["TEXT", "XML", "Base64"]
+    data = base64.b64decode(str(obx(5)(1)(5)), validate=True)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    cda = etree.fromstring(data, parser)
+    ns = {"h": "urn:hl7-org:v3"}
+    ids = {i.get("root"): i.get("extension")
+           for i in cda.findall("h:recordTarget/h:patientRole/h:id", ns)}
+    assert ids == {INS_NIR_OID: "152116938311716", IPP_OID: "00461950"}
+    assert cda.find("h:code", ns).get("code") == "11488-4"
+    assert cda.find("h:id", ns).get("extension") == str(parsed.segment("TXA")(12)(1)(1))
+
+
+def test_mdm_dictated_is_not_signed_yet():
+    """If the dictated sample is right, then its TXA-17 is DI and its OBX-5 a short text."""
+    parsed, _ = oracles("mdm/t02-dictated.hl7")
+    assert str(parsed.segment("TXA")(17)) == "DI"
+    text = base64.b64decode(str(parsed.segment("OBX")(5)(1)(5))).decode("utf-8")
+    assert text.startswith("Lettre de liaison provisoire")
 
 
 # --- the bad samples are bad in the way they claim ---------------------------------------------
