@@ -84,6 +84,8 @@ class Lane:
         self._idle: defer.Deferred | None = None  # stop() waiting for that answer
         self._advancing = False  # _advance's loop is on the stack
         self._advance_again = False
+        self._recording: set[defer.Deferred] = set()  # outcomes not yet committed
+        self._retry_now = False  # the next attempt ignores the wait read from the store
         self.sent = 0
         self.reads = 0
         self.failed_attempts = 0
@@ -107,6 +109,33 @@ class Lane:
         if self._idle is None:
             self._idle = defer.Deferred()
         return self._idle
+
+    def retry_now(self) -> None:
+        """Attempt the next delivery at once, even if the store says to wait.
+
+        For a lane rebuilt because its destination's configuration changed: the wait was
+        computed for the old configuration (a host now fixed, a policy now shorter). Only that
+        attempt is hurried: if it fails, the lane's own policy applies again.
+        """
+        self._retry_now = True
+
+    def settled(self) -> defer.Deferred:
+        """Deferred firing once every outcome this lane has recorded is committed.
+
+        After :meth:`stop` has fired, nothing is recorded any more: another lane may then
+        read this one's queue from the store without sending a delivery twice.
+        """
+        pending = list(self._recording)
+        return defer.DeferredList(pending, consumeErrors=True).addCallback(lambda _: None)
+
+    def _record(self, update: DeliveryUpdate) -> defer.Deferred:
+        d = self._store.record_delivery(update)
+        self._recording.add(d)
+
+        def recorded(result: Any) -> Any:
+            self._recording.discard(d)
+            return result
+        return d.addBoth(recorded)
 
     def _fire_idle(self) -> None:
         if self._idle is not None:
@@ -207,9 +236,10 @@ class Lane:
 
     def _attempt(self, due: DueDelivery) -> None:
         wait = due.next_attempt_at - self._clock.seconds()
-        if due.attempts and wait > 0:
+        if due.attempts and wait > 0 and not self._retry_now:
             self._timer = self._clock.callLater(wait, self._send, due)
         else:
+            self._retry_now = False
             self._send(due)
 
     def _send(self, due: DueDelivery) -> None:
@@ -242,7 +272,7 @@ class Lane:
             retry_at = self._clock.seconds() + delay
             log.warning("%s: delivery %d attempt %d failed (%s); retrying in %.1fs",
                         self.key, due.delivery_id, attempts, reason, delay)
-            self._store.record_delivery(DeliveryUpdate(
+            self._record(DeliveryUpdate(
                 due.delivery_id, due.message_id, st.QUEUED, attempts, retry_at, reason, response,
             )).addErrback(self._record_failed)
             self._buffer[0] = DueDelivery(due.delivery_id, due.message_id, attempts, retry_at,
@@ -260,7 +290,7 @@ class Lane:
 
     def _finish(self, due: DueDelivery, update: DeliveryUpdate) -> None:
         self._buffer.popleft()
-        d = self._store.record_delivery(update)
+        d = self._record(update)
         d.addBoth(self._committed, due.delivery_id)
         self._advance()
 

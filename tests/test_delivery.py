@@ -445,3 +445,47 @@ def test_offer_newer_than_what_was_read_is_taken(harness):
     (later,) = harness.queue(1)
     harness.lane.offer(_due(harness, later))
     assert harness.destination.delivery_ids == first + [later]
+
+
+# -- what a reload needs of a lane ----------------------------------------------------------
+
+def test_settled_waits_for_the_outcomes_to_be_committed():
+    """If a lane is stopped while its outcome commits are under way, then settled() fires
+    only once they are committed: another lane may then read the queue without resending."""
+    harness = Harness(hold_commits=True)
+    first, second = harness.queue(2)
+    harness.lane.start()
+    stopped = harness.lane.stop()
+    assert stopped.called and harness.destination.delivery_ids == [first, second]
+    settled = harness.lane.settled()
+    assert not settled.called
+    harness.store.commit()
+    assert settled.called
+    assert [harness.status(first), harness.status(second)] == [(st.SENT, 1), (st.SENT, 1)]
+    assert harness.lane.settled().called
+
+
+def test_retry_now_skips_the_stored_wait_once(harness):
+    """If a lane rebuilt by a reload finds a delivery waiting for its next attempt, then
+    retry_now() has it sent at once; a failure then waits the lane's own delay again."""
+    now = harness.clock.seconds()
+    (delivery_id,) = harness.queue(1, attempts=1, next_attempt_at=now + 300)
+    harness.destination.script(refused())
+    harness.lane.retry_now()
+    harness.lane.start()
+    assert harness.destination.delivery_ids == [delivery_id]
+    harness.clock.advance(harness.retry.delay_for(2) - 0.1)
+    assert harness.destination.delivery_ids == [delivery_id]
+    harness.clock.advance(0.1)
+    assert harness.destination.delivery_ids == [delivery_id, delivery_id]
+    assert harness.status(delivery_id) == (st.SENT, 3)
+
+
+def test_without_retry_now_the_stored_wait_holds(harness):
+    now = harness.clock.seconds()
+    harness.queue(1, attempts=3, next_attempt_at=now + 300)
+    harness.lane.start()
+    harness.clock.advance(299)
+    assert harness.destination.delivery_ids == []
+    harness.clock.advance(1)
+    assert len(harness.destination.delivery_ids) == 1
