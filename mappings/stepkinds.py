@@ -416,6 +416,15 @@ class StopStep(Step):
         raise _Stop(self.reason)
 
 
+class FailStep(Step):
+    """``fail``: the message cannot go on as it is; ERROR, for an operator to look at."""
+
+    __slots__ = ("reason",)
+
+    def execute(self, message, scope, state):
+        raise _Failed(self.reason)
+
+
 class FilterStep(Step):
     """A channel filter: the message passes when the expression is true."""
 

@@ -372,7 +372,7 @@ def test_every_load_error_with_line():
 """)
     assert found[0] == ("ch.yaml:1: steps[0]: no operation: expected one of set, copy, move, "
                         "delete, add-segment, translate, format, for-each, route, stop, "
-                        "python, include; unknown step 'sett' (did you mean 'set'?)")
+                        "fail, python, include; unknown step 'sett' (did you mean 'set'?)")
     assert found[1].startswith("ch.yaml:2: steps[1].set: unexpected '-'")
     assert "at column 6" in found[1]
     assert found[2].startswith("ch.yaml:5: steps[2].table: unknown table 'nope'")
