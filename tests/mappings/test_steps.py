@@ -286,6 +286,23 @@ def test_route_union_and_stop():
     assert ok(message, "PID-5") == "DUPONT"
 
 
+def test_fail_raises_a_step_failure_and_ends_the_steps():
+    """If a fail step runs, then the run raises a StepFailure naming the step and its reason,
+    and the later steps do not run; when its condition is false it does nothing."""
+    steps = [{"fail": "no IPP", "when": "not exists(PID-3.1)"}, {"set": "PID-5", "value": "X"}]
+    message, outcome = run(steps)
+    assert outcome == RunOutcome() and ok(message, "PID-5") == "X"
+    with pytest.raises(StepFailure) as caught:
+        run([{"delete": "PID-3"}] + steps)
+    assert str(caught.value) == "<steps>: steps[1].fail: no IPP"
+
+
+def test_fail_needs_a_reason():
+    """If a fail step has no reason, then it is refused at load."""
+    assert problems("- fail: ''\n") == [
+        "ch.yaml:1: steps[0].fail: expected the reason, such as fail: no document in OBX-5"]
+
+
 def test_routes_named():
     """If route steps are nested, then routes_named still lists them all."""
     program = compile_steps([{"for-each": "OBX[*]", "steps": [{"route": "lab"}]},
