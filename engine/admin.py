@@ -1,5 +1,5 @@
 """
-The admin listener: health, status as JSON, and Prometheus metrics over HTTP.
+The admin listener: health, status as JSON, Prometheus metrics, and reload over HTTP.
 
 Enabled by the ``admin:`` section of engine.yaml. Counts come from the store (read in a
 database thread, so a scrape never blocks the reactor) and the node's in-memory counters
@@ -115,12 +115,45 @@ class _Health(resource.Resource):
         return b'{"status": "ok"}'
 
 
-def admin_site(store: Any, stats: Callable[[], dict]) -> server.Site:
-    """The admin HTTP site: /health, /status (JSON), /metrics (Prometheus)."""
+class _Reload(resource.Resource):
+    """POST /reload: reload the channels; the answer is the reload's report as JSON.
+
+    Only POST: a reload changes the running engine, and a crawler or a browser's prefetch
+    must not trigger one. It answers 200 whatever the outcome (``outcome`` in the body says
+    reloaded, refused or failed): the request itself was carried out.
+    """
+
+    isLeaf = True
+
+    def __init__(self, reload: Callable[[], Any]):
+        super().__init__()
+        self._reload = reload
+
+    def render_POST(self, request: Any) -> Any:
+        gone: list[Any] = []
+        request.notifyFinish().addErrback(gone.append)  # the client hung up: the reload
+                                                        # still runs, and is logged
+        def done(report: Any) -> None:
+            if gone:
+                return
+            request.setHeader(b"content-type", JSON)
+            request.write(json.dumps(report.as_dict(), indent=2).encode())
+            request.finish()
+
+        self._reload().addCallback(done)
+        return server.NOT_DONE_YET
+
+
+def admin_site(store: Any, stats: Callable[[], dict],
+               reload: Callable[[], Any] | None = None) -> server.Site:
+    """The admin HTTP site: /health, /status (JSON), /metrics (Prometheus), and with
+    ``reload`` (Deferred[engine.reload.ReloadReport]) POST /reload."""
     root = resource.Resource()
     root.putChild(b"health", _Health())
     root.putChild(b"status", _Read(store, stats, _status_body))
     root.putChild(b"metrics", _Read(store, stats, _metrics_body))
+    if reload is not None:
+        root.putChild(b"reload", _Reload(reload))
     site = server.Site(root)
     site.noisy = False
     return site

@@ -20,11 +20,12 @@ from twisted.internet import defer
 
 from channels import registry
 from engine import handover
-from engine.config import ChannelConfig, EngineConfig, load_engine_config
+from engine.config import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
 from engine.delivery import Lane, LaneKey
 from engine.intake import Intake
 from engine.pipeline import ChannelPlan, DestinationPlan, InboundMessage
 from engine.processor import Processor
+from engine.reload import Reloader
 from engine.store.records import DueDelivery, ProcessingResult
 from engine.store.store import Store
 
@@ -109,9 +110,11 @@ class Engine:
                                    scan_interval=poll_interval)
         self.intake = Intake(self.store, self.processor, self.plans, deliver=self._wake_lanes)
         self.lanes: dict[LaneKey, Lane] = {}
-        self.destinations: list[Any] = []
+        self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
         self.sources: dict[str, Any] = {}
         self._channels = channels
+        self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
+                                  check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
         self._offers: list[tuple[Lane, DueDelivery]] = []  # for the lanes, next reactor turn
         self._offer_call: Any = None
@@ -123,17 +126,11 @@ class Engine:
         """
         self.store.start()
         self.processor.start()
+        self._reloader.start(self.config)
         for channel in self._channels:
-            self._build_lanes(channel)
-        for destination in self.destinations:
-            destination.start()
-        for lane in self.lanes.values():
-            lane.start()
-        listening = []
-        for channel in self._channels:
-            source = build_source(channel.source, channel.name, self.intake, self._reactor)
-            self.sources[channel.name] = source
-            listening.append(defer.maybeDeferred(source.start))
+            for destination in channel.destinations:
+                self.start_lanes(channel.name, destination)
+        listening = [self.start_source(channel) for channel in self._channels]
         if self.config.admin is not None:
             listening.append(self._start_admin(self.config.admin))
         return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
@@ -144,19 +141,75 @@ class Engine:
         from engine.admin import admin_site
 
         endpoint = TCP4ServerEndpoint(self._reactor, admin.port, interface=admin.host)
-        d = endpoint.listen(admin_site(self.store, self.stats))
+        d = endpoint.listen(admin_site(self.store, self.stats, reload=self.reload))
         d.addCallback(lambda port: setattr(self, "admin_port", port))
         return d
 
-    def _build_lanes(self, channel: ChannelConfig) -> None:
-        for destination in channel.destinations:
-            for lane in range(destination.ordering.lanes):
-                sender = build_destination(destination.connector, channel.name, lane,
-                                           self._reactor, self.intake)
-                self.destinations.append(sender)
-                key = LaneKey(channel.name, destination.name, lane)
-                self.lanes[key] = Lane(key, sender, destination.retry, self.store,
-                                       self._reactor, poll_interval=self._poll_interval)
+    # -- parts started and stopped one by one (start, stop, reload) -----------------------
+
+    def start_source(self, channel: ChannelConfig) -> defer.Deferred:
+        """Build and start ``channel``'s source; Deferred fires once it listens."""
+        source = build_source(channel.source, channel.name, self.intake, self._reactor)
+        self.sources[channel.name] = source
+        return defer.maybeDeferred(source.start)
+
+    def stop_source(self, name: str) -> defer.Deferred:
+        """Stop channel ``name``'s source: frames already read are answered, then its
+        connections close; Deferred."""
+        source = self.sources.pop(name, None)
+        return defer.succeed(None) if source is None else defer.maybeDeferred(source.stop)
+
+    def start_lanes(self, channel: str, destination: DestinationConfig, *,
+                    retry_now: bool = False) -> list[LaneKey]:
+        """Build and start the lanes of one destination (they read its queue from the store).
+
+        ``retry_now``: their first attempt does not wait for a retry time computed under a
+        previous configuration of the destination."""
+        keys = []
+        for lane in range(destination.ordering.lanes):
+            sender = build_destination(destination.connector, channel, lane, self._reactor,
+                                       self.intake)
+            key = LaneKey(channel, destination.name, lane)
+            self.senders[key] = sender
+            self.lanes[key] = Lane(key, sender, destination.retry, self.store, self._reactor,
+                                   poll_interval=self._poll_interval)
+            sender.start()
+            if retry_now:
+                self.lanes[key].retry_now()
+            self.lanes[key].start()
+            keys.append(key)
+        return keys
+
+    @defer.inlineCallbacks
+    def stop_lanes(self, channel: str, destination: str) -> Any:
+        """Stop one destination's lanes after their sends under way, wait until their outcomes
+        are committed, close their connectors; Deferred. Queued deliveries stay QUEUED."""
+        keys = [k for k in self.lanes if (k.channel, k.destination) == (channel, destination)]
+        lanes = [self.lanes.pop(key) for key in keys]
+        yield defer.gatherResults([lane.stop() for lane in lanes])
+        yield defer.gatherResults([lane.settled() for lane in lanes])
+        for key in keys:
+            try:
+                yield defer.maybeDeferred(self.senders.pop(key).stop)
+            except Exception:
+                log.exception("stopping destination %s/%s failed", channel, destination)
+
+    def set_plan(self, channel: ChannelConfig) -> None:
+        """Run ``channel``'s messages, from the next one, with its plan as configured now.
+
+        The intake and the processor share :attr:`plans`: both see the new plan at once,
+        the processor for every message it has not run yet."""
+        self.plans[channel.name] = channel_plan(channel)
+
+    def drop_plan(self, name: str) -> None:
+        """Forget channel ``name``'s plan (its source stopped, its queued messages run)."""
+        self.plans.pop(name, None)
+
+    def reload(self) -> defer.Deferred:
+        """Read the configuration again and apply what changed to the running engine.
+
+        Deferred[engine.reload.ReloadReport]; see :mod:`engine.reload`."""
+        return self._reloader.reload()
 
     def _wake_lanes(self, result: ProcessingResult, delivery_ids: list[int],
                     message: InboundMessage) -> None:
@@ -188,6 +241,7 @@ class Engine:
     @defer.inlineCallbacks
     def stop(self) -> Any:
         """Stop accepting, finish what is under way, commit, close; a Deferred."""
+        yield self._reloader.stop()
         if self.admin_port is not None:
             yield self.admin_port.stopListening()
         for source in self.sources.values():
@@ -201,7 +255,7 @@ class Engine:
         self._offer_call = None
         for lane in self.lanes.values():
             yield lane.stop()
-        for destination in self.destinations:
+        for destination in self.senders.values():
             try:
                 yield defer.maybeDeferred(destination.stop)
             except Exception:

@@ -135,10 +135,73 @@ def run(config_path: str) -> None:
             outcome["code"] = EXIT_UNREACHABLE
             reactor.stop()
 
+    _reload_on_sighup(engine, reactor)  # before anything says it listens
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
     reactor.run()
     sys.exit(outcome["code"])
+
+
+def _reload_on_sighup(engine: Any, reactor: Any) -> None:
+    """SIGHUP reloads the channels (the report goes to the log, see engine.reload).
+
+    A signal handler may run between any two bytecodes of the reactor thread: it only
+    schedules the reload for the reactor's next turn. Installed before the reactor runs, so
+    that a SIGHUP sent once the engine says it listens never finds the default action
+    (terminate); one arriving before the engine has started is refused, and logged.
+    """
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        reactor.callFromThread(engine.reload)
+
+    signal.signal(signal.SIGHUP, handler)
+
+
+@main.command("reload")
+@config_option
+@click.option("--admin", "admin", metavar="HOST:PORT",
+              help="the admin listener's address (default: engine.yaml's admin: section)")
+@click.option("--timeout", default=120.0, show_default=True,
+              help="seconds to wait for the engine's report")
+def reload_command(config_path: str, admin: str | None, timeout: float) -> None:
+    """Have the running engine reload its channels; print its report.
+
+    Exit 0: reloaded; 1: applied, but a part could not start; 2: the configuration was
+    refused (the engine keeps its previous channels); 3: no engine answered.
+    """
+    from engine.reloadcmd import (
+        AdminUnknown, EngineUnreachable, admin_address, parse_address, request_reload)
+
+    hint = "(an engine without an admin listener reloads on SIGHUP: kill -HUP <pid>)"
+    try:
+        host, port = parse_address(admin) if admin else admin_address(config_path)
+    except ValueError as error:  # a bad --admin
+        raise click.BadParameter(str(error), param_hint="'--admin'") from None
+    except ConfigError as error:
+        click.echo(f"configuration errors ({len(error.problems)}):\n{error}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except AdminUnknown as error:
+        click.echo(f"{error} {hint}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    try:
+        report = request_reload(host, port, timeout)
+    except EngineUnreachable as error:
+        click.echo(f"{error}; is the engine running? {hint}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    _print_reload_report(report)
+
+
+def _print_reload_report(report: dict) -> None:
+    from engine.reload import REFUSED, RELOADED, ReloadReport
+
+    lines = ReloadReport(**report).lines()
+    outcome = report["outcome"]
+    click.echo("\n".join(lines), err=outcome != RELOADED)
+    if outcome == REFUSED:
+        sys.exit(EXIT_CONFIG)
+    if outcome != RELOADED:
+        sys.exit(EXIT_FAILED)
 
 
 @main.command("check-config")
@@ -280,6 +343,22 @@ def messages_replay(config_path: str, message_ids: tuple[int, ...], reprocess: b
             failures += 1
             click.echo(str(error), err=True)
     sys.exit(EXIT_FAILED if failures else 0)
+
+
+@main.command("test-channel")
+@config_option
+@click.argument("channel")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--verbose", "-v", is_flag=True,
+              help="with fixtures: the steps and what they changed, even when they pass")
+def test_channel(config_path: str, channel: str, files: tuple[str, ...],
+                 verbose: bool) -> None:
+    """Run HL7 files or YAML fixtures through CHANNEL, without network or store: each
+    step's changes and each destination's output, or PASS/FAIL per fixture. Without FILE,
+    the fixtures of fixtures/CHANNEL/ next to the engine's YAML file."""
+    from engine.channeltestcmd import run_test_channel
+
+    sys.exit(run_test_channel(_load(config_path), channel, files, verbose=verbose))
 
 
 @main.command()

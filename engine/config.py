@@ -156,6 +156,9 @@ class ChannelConfig:
     steps: Any = None
     tables: Mapping[str, Any] = field(default_factory=dict)  # name -> mappings.tables.CodeTable
     validation: str = VALIDATION_NONE
+    # The other files read to build the channel (code tables, ...): a reload compares their
+    # bytes, with the channel file's, to tell whether the channel changed.
+    inputs: tuple[str, ...] = ()
 
     @property
     def has_mappings(self) -> bool:
@@ -377,8 +380,9 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     values = validate_section(root, CHANNEL_SECTION, where, problems)
     name_at = where.child("name", root.key_position("name"))
     source_at = where.child("source", root.key_position("source"))
-    tables = _tables(root, values, where, problems)
-    includes = _includes(root, where, tables, problems)
+    inputs: list[str] = []
+    tables = _tables(root, values, where, problems, inputs)
+    includes = _includes(root, where, tables, problems, inputs)
     destinations = _destinations(root, specs, where, problems, tables, includes)
     filters, steps = _channel_programs(root, values, where, tables, problems, includes)
     _check_routes(root, where, destinations, problems, includes)
@@ -391,7 +395,7 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         encoding=values["encoding"],
         dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
-        validation=values["validation"] or VALIDATION_NONE)
+        validation=values["validation"] or VALIDATION_NONE, inputs=tuple(dict.fromkeys(inputs)))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
@@ -455,8 +459,11 @@ def _connector_spec(data: Mapping, role: str, specs: Specs, where: Where,
     return spec
 
 
-def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems) -> dict:
-    """The channel's code tables, each file read once; a broken file is reported by line."""
+def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems,
+            inputs: list[str]) -> dict:
+    """The channel's code tables, each file read once; a broken file is reported by line.
+
+    Each table file's path is added to ``inputs``."""
     raw = root.get("tables")
     if not values.get("tables") or not isinstance(raw, Mapping):
         return {}
@@ -471,6 +478,7 @@ def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems) -
                                   f"got {describe(file)}")
             continue
         path = os.path.normpath(os.path.join(where.base_dir, os.path.expanduser(file)))
+        inputs.append(path)
         try:
             tables[str(name)] = load_table_file(path, name=str(name))
         except TableErrors as errors:
@@ -479,8 +487,11 @@ def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems) -
     return tables
 
 
-def _includes(root: YAMLMapping, where: Where, tables: dict, problems: Problems) -> Any:
-    """The mapping files the channel's steps include, read; their tables join ``tables``."""
+def _includes(root: YAMLMapping, where: Where, tables: dict, problems: Problems,
+              inputs: list[str]) -> Any:
+    """The mapping files the channel's steps include, read; their tables join ``tables``.
+
+    The mapping files and their table files are added to ``inputs``."""
     from engine.includes import channel_table_files, read_includes
 
     lists = [(root.get("steps"), where.child("steps", root.key_position("steps")))]
@@ -490,7 +501,11 @@ def _includes(root: YAMLMapping, where: Where, tables: dict, problems: Problems)
         lists += [(item.get("steps"), here.item(index, item_position(items, index)).child(
                        "steps", key_position(item, "steps")))
                   for index, item in enumerate(items) if isinstance(item, Mapping)]
-    return read_includes(lists, tables, channel_table_files(root, where), problems)
+    table_files = channel_table_files(root, where)
+    found = read_includes(lists, tables, table_files, problems)
+    inputs.extend(found.files)
+    inputs.extend(path for path, _ in table_files.values())
+    return found
 
 
 def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems,

@@ -18,6 +18,11 @@ buffer has room; otherwise it drops them and reads them from the store later, in
 ids of deliveries whose outcome is committed while a read is under way are kept until that
 read returns, so that a read started before such a commit cannot bring the delivery back; a
 delivery finished before a read started and still QUEUED in it was queued again (a replay).
+An offer can also come late: the writer thread may report a commit only after the lane has
+read that delivery from the store, sent it and committed its outcome (seen under heavy load).
+The single writer gives delivery ids in commit order, so an offered id at or below the highest
+id a read returned was committed before that read, which saw it (and the lane sent it) or found
+it finished: such an offer is stale and dropped.
 
 test-case-name: tests.test_delivery
 """
@@ -69,6 +74,7 @@ class Lane:
         self._fetching = False
         self._caught_up = False  # the last read reached the end of the queue in the store
         self._cursor = 0
+        self._read_up_to = 0  # the highest delivery id any read returned: older offers are stale
         self._busy = False  # a fetch, a send or a backoff is under way
         self._wanted = False  # woken while busy: fetch again when free
         self._timer: Any = None  # a backoff, or a wait for a delivery's next attempt
@@ -78,6 +84,8 @@ class Lane:
         self._idle: defer.Deferred | None = None  # stop() waiting for that answer
         self._advancing = False  # _advance's loop is on the stack
         self._advance_again = False
+        self._recording: set[defer.Deferred] = set()  # outcomes not yet committed
+        self._retry_now = False  # the next attempt ignores the wait read from the store
         self.sent = 0
         self.reads = 0
         self.failed_attempts = 0
@@ -102,6 +110,33 @@ class Lane:
             self._idle = defer.Deferred()
         return self._idle
 
+    def retry_now(self) -> None:
+        """Attempt the next delivery at once, even if the store says to wait.
+
+        For a lane rebuilt because its destination's configuration changed: the wait was
+        computed for the old configuration (a host now fixed, a policy now shorter). Only that
+        attempt is hurried: if it fails, the lane's own policy applies again.
+        """
+        self._retry_now = True
+
+    def settled(self) -> defer.Deferred:
+        """Deferred firing once every outcome this lane has recorded is committed.
+
+        After :meth:`stop` has fired, nothing is recorded any more: another lane may then
+        read this one's queue from the store without sending a delivery twice.
+        """
+        pending = list(self._recording)
+        return defer.DeferredList(pending, consumeErrors=True).addCallback(lambda _: None)
+
+    def _record(self, update: DeliveryUpdate) -> defer.Deferred:
+        d = self._store.record_delivery(update)
+        self._recording.add(d)
+
+        def recorded(result: Any) -> Any:
+            self._recording.discard(d)
+            return result
+        return d.addBoth(recorded)
+
     def _fire_idle(self) -> None:
         if self._idle is not None:
             idle, self._idle = self._idle, None
@@ -109,7 +144,7 @@ class Lane:
 
     def offer(self, due: DueDelivery) -> None:
         """A delivery just committed for this lane, with its payload (see the module doc)."""
-        if not self._running or self._is_known(due.delivery_id):
+        if not self._running or self._is_known(due.delivery_id) or self._stale(due):
             return
         if self._fetching:
             self._offers.append(due)
@@ -123,6 +158,9 @@ class Lane:
 
     def _is_known(self, delivery_id: int) -> bool:
         return delivery_id in self._known or delivery_id in self._finished_during_read
+
+    def _stale(self, offered: DueDelivery) -> bool:
+        return offered.delivery_id <= self._read_up_to
 
     def _take(self, dues: list[DueDelivery]) -> None:
         for due in dues:
@@ -174,10 +212,12 @@ class Lane:
         self._finished_during_read.clear()
         if due:
             self._cursor = due[-1].delivery_id
+            self._read_up_to = max(self._read_up_to, self._cursor)
         self._caught_up = len(due) < self._fetch_batch
         self._take(fresh)
         if self._caught_up:  # offers made during the read come after what it found
-            self._take(sorted(offers, key=lambda d: d.delivery_id))
+            self._take(sorted((d for d in offers if not self._stale(d)),
+                              key=lambda d: d.delivery_id))
         # Send what was found, read the next page, or (caught up, nothing left) go idle.
         self._next()
 
@@ -196,9 +236,10 @@ class Lane:
 
     def _attempt(self, due: DueDelivery) -> None:
         wait = due.next_attempt_at - self._clock.seconds()
-        if due.attempts and wait > 0:
+        if due.attempts and wait > 0 and not self._retry_now:
             self._timer = self._clock.callLater(wait, self._send, due)
         else:
+            self._retry_now = False
             self._send(due)
 
     def _send(self, due: DueDelivery) -> None:
@@ -231,7 +272,7 @@ class Lane:
             retry_at = self._clock.seconds() + delay
             log.warning("%s: delivery %d attempt %d failed (%s); retrying in %.1fs",
                         self.key, due.delivery_id, attempts, reason, delay)
-            self._store.record_delivery(DeliveryUpdate(
+            self._record(DeliveryUpdate(
                 due.delivery_id, due.message_id, st.QUEUED, attempts, retry_at, reason, response,
             )).addErrback(self._record_failed)
             self._buffer[0] = DueDelivery(due.delivery_id, due.message_id, attempts, retry_at,
@@ -249,7 +290,7 @@ class Lane:
 
     def _finish(self, due: DueDelivery, update: DeliveryUpdate) -> None:
         self._buffer.popleft()
-        d = self._store.record_delivery(update)
+        d = self._record(update)
         d.addBoth(self._committed, due.delivery_id)
         self._advance()
 

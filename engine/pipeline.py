@@ -13,12 +13,16 @@ the bytes to send, encoded with the message's character set, or None when they a
 message's raw bytes (stored once, not per delivery). A destination whose steps stop gets no
 delivery.
 
+``aiguillage test-channel`` (:mod:`engine.channeltest`) runs this same code with a ``trace``:
+a callable given ``(destination, StepTrace)`` after each top-level step of the filters and
+steps (destination None) and of each destination's steps.
+
 test-case-name: tests.test_pipeline
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from engine import status as st
 from engine.response import ResponsePolicy
@@ -93,14 +97,17 @@ def route(channel: ChannelPlan, text: str, field_separator: str = "|",
     return plan_deliveries(plan, patient)
 
 
-def process(channel: ChannelPlan, message: InboundMessage) -> ProcessingResult:
-    """Run ``channel``'s pipeline on ``message``; the outcome is recorded by the caller."""
+def process(channel: ChannelPlan, message: InboundMessage,
+            trace: Callable[[str | None, Any], None] | None = None) -> ProcessingResult:
+    """Run ``channel``'s pipeline on ``message``; the outcome is recorded by the caller.
+
+    ``trace``, for tools only, is told of each step (see the module's docstring)."""
     deliveries = route(channel, message.text, message.field_separator,
                        message.encoding_characters)
     if channel.routes_at_intake:
         return ProcessingResult(message.message_id, channel.name, st.TRANSFORMED,
                                 deliveries=deliveries)
-    return _Run(channel, message).deliveries(deliveries)
+    return _Run(channel, message, trace).deliveries(deliveries)
 
 
 class _Refused(Exception):
@@ -115,9 +122,11 @@ class _Refused(Exception):
 class _Run:
     """One message through a channel with mappings."""
 
-    def __init__(self, channel: ChannelPlan, message: InboundMessage):
+    def __init__(self, channel: ChannelPlan, message: InboundMessage,
+                 trace: Callable[[str | None, Any], None] | None = None):
         self.channel = channel
         self.message = message
+        self.trace = trace
 
     def deliveries(self, planned: tuple[NewDelivery, ...]) -> ProcessingResult:
         channel, message = self.channel, self.message
@@ -137,7 +146,8 @@ class _Run:
             for delivery in planned:
                 if routes is not None and delivery.destination not in routes:
                     continue
-                payload, reason = self._payload(text, steps.get(delivery.destination))
+                payload, reason = self._payload(text, steps.get(delivery.destination),
+                                                delivery.destination)
                 if reason is not None:
                     stopped.append(f"{delivery.destination}: {reason}")
                     continue
@@ -162,24 +172,28 @@ class _Run:
         except MessageError as error:
             raise _Refused(st.ERROR, f"the message cannot be parsed: {error}") from None
 
-    @staticmethod
-    def _run(program: Any, parsed: Any) -> Any:
+    def _run(self, program: Any, parsed: Any, destination: str | None = None) -> Any:
         from mappings.steps import StepFailure
 
+        trace = self.trace
         try:
-            outcome = program.run(parsed)
+            if trace is None:
+                outcome = program.run(parsed)
+            else:
+                outcome = program.run(parsed, lambda step: trace(destination, step))
         except StepFailure as failure:
             raise _Refused(st.ERROR, str(failure)) from None
         if outcome.stopped:
             raise _Refused(st.FILTERED, outcome.reason or "stopped by a step")
         return outcome
 
-    def _payload(self, text: str, steps: Any) -> tuple[bytes | None, str | None]:
+    def _payload(self, text: str, steps: Any,
+                 destination: str = "") -> tuple[bytes | None, str | None]:
         """(the bytes for one destination or None for the raw message, why it is not sent)."""
         if steps is not None:
             copy = self._parse(text)
             try:
-                self._run(steps, copy)
+                self._run(steps, copy, destination)
             except _Refused as refused:
                 if refused.status == st.FILTERED:
                     return None, refused.text

@@ -86,6 +86,20 @@ class Processor:
             self._drain_call = self._clock.callLater(0, self._drain)
         return d
 
+    def settle(self, channel: str) -> defer.Deferred:
+        """Deferred firing once the messages of ``channel`` queued now have been run.
+
+        A reload that removes a channel waits for this before dropping the channel's plan,
+        so that what its source accepted is processed with the plan it was accepted under.
+        """
+        waits = []
+        for _, name, d in self._queue:
+            if name == channel:
+                done: defer.Deferred = defer.Deferred()
+                d.addBoth(_passing_to, done)
+                waits.append(done)
+        return defer.gatherResults(waits).addCallback(lambda _: None)
+
     def _drain(self) -> None:
         self._drain_call = None
         for _ in range(min(SLICE, len(self._queue))):
@@ -177,3 +191,9 @@ class Processor:
 
     def _log_failure(self, failure: Any, message_id: int) -> None:
         log.error("processing message %d failed: %s", message_id, failure.getErrorMessage())
+
+
+def _passing_to(result: Any, waiter: defer.Deferred) -> Any:
+    """Fire ``waiter`` and hand ``result`` on unchanged down its own chain."""
+    waiter.callback(None)
+    return result

@@ -20,7 +20,7 @@ from mappings.paths import (
 )
 from mappings.tables import CodeTable
 
-__all__ = ["Program", "RunOutcome", "StepFailure"]
+__all__ = ["Program", "RunOutcome", "StepFailure", "StepTrace"]
 
 
 @dataclass(frozen=True)
@@ -179,12 +179,14 @@ class Step:
         self.when: Expression | None = None
         self.when_paths: dict[str, Access] = {}
 
-    def run(self, message: HL7Message, scope: Scope | None, state: list) -> None:
+    def run(self, message: HL7Message, scope: Scope | None, state: list) -> bool:
+        """Apply the step; False when its ``when:`` was false and it did nothing."""
         if self.when is not None and not self.when.evaluate(
                 _resolver(self.when_paths, message, scope)):
-            return
+            return False
         try:
             self.execute(message, scope, state)
+            return True
         except _Failed as failure:
             raise StepFailure(self.file, self.line, self.field, failure.message,
                               path=failure.path, value=failure.value) from None
@@ -414,6 +416,15 @@ class StopStep(Step):
         raise _Stop(self.reason)
 
 
+class FailStep(Step):
+    """``fail``: the message cannot go on as it is; ERROR, for an operator to look at."""
+
+    __slots__ = ("reason",)
+
+    def execute(self, message, scope, state):
+        raise _Failed(self.reason)
+
+
 class FilterStep(Step):
     """A channel filter: the message passes when the expression is true."""
 
@@ -447,6 +458,32 @@ class PythonStep(Step):
 
 # --- programs -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class StepTrace:
+    """One top-level step of a traced run (:meth:`Program.run` with ``trace``), after it ran.
+
+    ``ran`` is False when the step's ``when:`` was false; a ``for-each`` is one step, its
+    nested steps included. ``before`` and ``after`` are the whole message as
+    :meth:`HL7Message.to_text` writes it, so that a tool can show what the step changed.
+    ``stopped`` holds the reason when the step ended the run (a ``stop``, a failed filter),
+    ``failure`` the :class:`StepFailure` it raised (the run then raises it too).
+    """
+
+    step: Step
+    ran: bool
+    before: str
+    after: str
+    stopped: str | None = None
+    failure: StepFailure | None = None
+
+    @property
+    def label(self) -> str:
+        """``file:line: field``, as errors name the step."""
+        step = self.step
+        where = f"{step.file}:{step.line}" if step.line else (step.file or "<steps>")
+        return f"{where}: {step.field}"
+
+
 class Program:
     """Steps compiled once; :meth:`run` applies them to one message, changing it in place."""
 
@@ -466,14 +503,40 @@ class Program:
     def __len__(self) -> int:
         return len(self.steps)
 
-    def run(self, message: HL7Message) -> RunOutcome:
-        """Apply the steps to ``message``; raise :class:`StepFailure` if one cannot."""
+    def run(self, message: HL7Message,
+            trace: Callable[[StepTrace], None] | None = None) -> RunOutcome:
+        """Apply the steps to ``message``; raise :class:`StepFailure` if one cannot.
+
+        With ``trace``, it is called with a :class:`StepTrace` after each top-level step; the
+        run without it (the engine's) pays nothing for the feature.
+        """
+        if trace is not None:
+            return self._run_traced(message, trace)
         state: list[frozenset[str]] = []
         try:
             for step in self.steps:
                 step.run(message, None, state)
         except _Stop as stop:
             return RunOutcome(True, stop.reason, frozenset().union(*state) if state else None)
+        if state:
+            return RunOutcome(routes=frozenset().union(*state))
+        return PASSED
+
+    def _run_traced(self, message: HL7Message, trace: Callable[[StepTrace], None]
+                    ) -> RunOutcome:
+        """:meth:`run`, writing the message before and after each step for ``trace``."""
+        state: list[frozenset[str]] = []
+        for step in self.steps:
+            before = message.to_text()
+            try:
+                ran = step.run(message, None, state)
+            except _Stop as stop:
+                trace(StepTrace(step, True, before, message.to_text(), stopped=stop.reason))
+                return RunOutcome(True, stop.reason, frozenset().union(*state) if state else None)
+            except StepFailure as failure:
+                trace(StepTrace(step, True, before, message.to_text(), failure=failure))
+                raise
+            trace(StepTrace(step, ran, before, message.to_text()))
         if state:
             return RunOutcome(routes=frozenset().union(*state))
         return PASSED

@@ -10,6 +10,7 @@ API::
 
     program = compile_steps(steps, file="channels/lab.yaml", tables={"lab-loinc": table})
     outcome = program.run(message)      # RunOutcome(stopped, reason, routes)
+    program.run(message, trace=print)   # a StepTrace after each top-level step (tools)
     filters = compile_filters(['MSH-9.1 == "ORU"'], file="channels/lab.yaml")
 
 A step that cannot process a message raises :class:`StepFailure`, whose text names the file,
@@ -94,6 +95,11 @@ the YAML must be text: quote numbers and words YAML would read otherwise (``"1"`
 ``stop: "reason"``
     Stop here: later steps do not run and the message is FILTERED with this reason. Usually
     with ``when:``.
+``fail: "reason"``
+    Fail the message: later steps do not run and it is stored in ERROR with this reason (as a
+    :class:`StepFailure` naming the step), for an operator to fix and replay. ``stop`` is for
+    messages the channel does not want; ``fail`` for messages it wants but cannot take as
+    they are (a document without its content). Usually with ``when:``.
 
 ``include: FILE``
     The steps of a mapping file, compiled here, in place of this step, as if they were written
@@ -154,10 +160,11 @@ from mappings import stepkinds as k
 from mappings.expressions import ExpressionError, compile_expression
 from mappings.formats import FormatError, build_format
 from mappings.paths import EVERY, Path, PathError, parse_path
-from mappings.stepkinds import Program, RunOutcome, StepFailure
+from mappings.stepkinds import Program, RunOutcome, StepFailure, StepTrace
 from mappings.tables import CodeTable
 
-__all__ = ["Program", "RunOutcome", "StepFailure", "StepProblem", "StepsError", "KINDS",
+__all__ = ["Program", "RunOutcome", "StepFailure", "StepTrace", "StepProblem", "StepsError",
+           "KINDS",
            "compile_filters", "compile_steps"]
 
 # The operation keys and their options: (required, optional); None: any option is taken.
@@ -172,6 +179,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
     "for-each": (("steps",), ()),
     "route": ((), ()),
     "stop": ((), ()),
+    "fail": ((), ()),
     "python": ((), None),
     "include": ((), ()),
 }
@@ -571,6 +579,14 @@ class _Compiler:
                          "expected the reason, such as stop: test patient")
             return None
         return self._make(k.StopStep, line, field, reason=reason.strip())
+
+    def _fail(self, item, field, line, scope):
+        reason = item["fail"]
+        if not isinstance(reason, str) or not reason.strip():
+            self.problem(_line(item, "fail"), field,
+                         "expected the reason, such as fail: no document in OBX-5")
+            return None
+        return self._make(k.FailStep, line, field, reason=reason.strip())
 
     def _python(self, item, field, line, scope):
         spec = item["python"]

@@ -398,3 +398,94 @@ def test_restart_after_stop_during_backoff(harness):
     harness.clock.advance(60)
     assert harness.destination.delivery_ids[-1] == delivery_id
     assert len(harness.destination.delivery_ids) >= 2
+
+
+# -- offers: deliveries handed over in memory right after their commit ----------------------
+
+def _due(h: Harness, delivery_id: int):
+    """The DueDelivery the engine would offer for ``delivery_id`` (as the store reads it)."""
+    from engine.store import queries
+
+    found = h.store.read(queries.fetch_due, "adt-in", "archive", 0, 0, 100)
+    return next(d for d in found.result if d.delivery_id == delivery_id)
+
+
+def test_offer_to_a_caught_up_lane_is_sent_without_a_read(harness):
+    """If the lane has read the end of its queue, then an offered delivery is sent from
+    memory: no read of the store."""
+    harness.lane.start()
+    reads = harness.lane.reads
+    (delivery_id,) = harness.queue(1)
+    harness.lane.offer(_due(harness, delivery_id))
+    assert harness.destination.delivery_ids == [delivery_id]
+    assert harness.lane.reads == reads
+    assert harness.status(delivery_id) == (st.SENT, 1)
+
+
+def test_late_offer_of_a_delivery_read_and_sent_is_dropped(harness):
+    """If the hand-over of a delivery arrives after the lane already read it from the store,
+    sent it and committed SENT (a writer thread slow to report its commit), then the offer
+    is stale and the delivery is not sent a second time."""
+    ids = harness.queue(2)
+    offered = [_due(harness, i) for i in ids]
+    harness.lane.start()
+    assert harness.destination.delivery_ids == ids
+    assert [harness.status(i) for i in ids] == [(st.SENT, 1)] * 2
+    for due in offered:
+        harness.lane.offer(due)
+    harness.clock.advance(POLL)
+    assert harness.destination.delivery_ids == ids
+
+
+def test_offer_newer_than_what_was_read_is_taken(harness):
+    """If a delivery committed after the lane's last read is offered, then it is sent, after
+    the deliveries read before it."""
+    first = harness.queue(2)
+    harness.lane.start()
+    (later,) = harness.queue(1)
+    harness.lane.offer(_due(harness, later))
+    assert harness.destination.delivery_ids == first + [later]
+
+
+# -- what a reload needs of a lane ----------------------------------------------------------
+
+def test_settled_waits_for_the_outcomes_to_be_committed():
+    """If a lane is stopped while its outcome commits are under way, then settled() fires
+    only once they are committed: another lane may then read the queue without resending."""
+    harness = Harness(hold_commits=True)
+    first, second = harness.queue(2)
+    harness.lane.start()
+    stopped = harness.lane.stop()
+    assert stopped.called and harness.destination.delivery_ids == [first, second]
+    settled = harness.lane.settled()
+    assert not settled.called
+    harness.store.commit()
+    assert settled.called
+    assert [harness.status(first), harness.status(second)] == [(st.SENT, 1), (st.SENT, 1)]
+    assert harness.lane.settled().called
+
+
+def test_retry_now_skips_the_stored_wait_once(harness):
+    """If a lane rebuilt by a reload finds a delivery waiting for its next attempt, then
+    retry_now() has it sent at once; a failure then waits the lane's own delay again."""
+    now = harness.clock.seconds()
+    (delivery_id,) = harness.queue(1, attempts=1, next_attempt_at=now + 300)
+    harness.destination.script(refused())
+    harness.lane.retry_now()
+    harness.lane.start()
+    assert harness.destination.delivery_ids == [delivery_id]
+    harness.clock.advance(harness.retry.delay_for(2) - 0.1)
+    assert harness.destination.delivery_ids == [delivery_id]
+    harness.clock.advance(0.1)
+    assert harness.destination.delivery_ids == [delivery_id, delivery_id]
+    assert harness.status(delivery_id) == (st.SENT, 3)
+
+
+def test_without_retry_now_the_stored_wait_holds(harness):
+    now = harness.clock.seconds()
+    harness.queue(1, attempts=3, next_attempt_at=now + 300)
+    harness.lane.start()
+    harness.clock.advance(299)
+    assert harness.destination.delivery_ids == []
+    harness.clock.advance(1)
+    assert len(harness.destination.delivery_ids) == 1

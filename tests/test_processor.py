@@ -298,3 +298,17 @@ def test_stop_fails_what_is_still_queued(harness):
     assert failures and failures[0].check(processor.ProcessorStopped)
     harness.clock.advance(0)
     assert harness.store.processing == []
+
+
+def test_settle_waits_for_the_channels_queued_messages(harness):
+    """If a channel's messages are queued, then settle(channel) fires once they have been
+    processed, the messages' own Deferreds still getting their results; settle of a channel
+    with nothing queued fires at once."""
+    _, first = harness.enqueue("S1")
+    _, second = harness.enqueue("S2")
+    settled = harness.processor.settle("adt-in")
+    assert harness.processor.settle("other").called
+    assert not settled.called
+    harness.clock.advance(0)
+    assert settled.called
+    assert [first.result.status, second.result.status] == [st.TRANSFORMED, st.TRANSFORMED]

@@ -178,3 +178,15 @@ def message_detail(conn: Any, message_id: int) -> dict | None:
             select(journal).where(journal.c.message_id == message_id).order_by(journal.c.id))
     ]
     return detail
+
+
+def queued_count(conn: Any, channel: str, destination: str | None = None,
+                 lanes_from: int = 0) -> int:
+    """How many deliveries of ``channel`` (of one ``destination``, on lanes numbered
+    ``lanes_from`` or more) are QUEUED: what a reload leaves waiting when it removes them."""
+    query = select(func.count()).select_from(deliveries).where(
+        deliveries.c.channel == channel, deliveries.c.status == st.QUEUED,
+        deliveries.c.lane >= lanes_from)
+    if destination is not None:
+        query = query.where(deliveries.c.destination == destination)
+    return conn.execute(query).scalar_one()

@@ -286,6 +286,23 @@ def test_route_union_and_stop():
     assert ok(message, "PID-5") == "DUPONT"
 
 
+def test_fail_raises_a_step_failure_and_ends_the_steps():
+    """If a fail step runs, then the run raises a StepFailure naming the step and its reason,
+    and the later steps do not run; when its condition is false it does nothing."""
+    steps = [{"fail": "no IPP", "when": "not exists(PID-3.1)"}, {"set": "PID-5", "value": "X"}]
+    message, outcome = run(steps)
+    assert outcome == RunOutcome() and ok(message, "PID-5") == "X"
+    with pytest.raises(StepFailure) as caught:
+        run([{"delete": "PID-3"}] + steps)
+    assert str(caught.value) == "<steps>: steps[1].fail: no IPP"
+
+
+def test_fail_needs_a_reason():
+    """If a fail step has no reason, then it is refused at load."""
+    assert problems("- fail: ''\n") == [
+        "ch.yaml:1: steps[0].fail: expected the reason, such as fail: no document in OBX-5"]
+
+
 def test_routes_named():
     """If route steps are nested, then routes_named still lists them all."""
     program = compile_steps([{"for-each": "OBX[*]", "steps": [{"route": "lab"}]},
@@ -372,7 +389,7 @@ def test_every_load_error_with_line():
 """)
     assert found[0] == ("ch.yaml:1: steps[0]: no operation: expected one of set, copy, move, "
                         "delete, add-segment, translate, format, for-each, route, stop, "
-                        "python, include; unknown step 'sett' (did you mean 'set'?)")
+                        "fail, python, include; unknown step 'sett' (did you mean 'set'?)")
     assert found[1].startswith("ch.yaml:2: steps[1].set: unexpected '-'")
     assert "at column 6" in found[1]
     assert found[2].startswith("ch.yaml:5: steps[2].table: unknown table 'nope'")
