@@ -5,8 +5,9 @@ Why: a channel with steps used to be committed RECEIVED, acknowledged, then proc
 outcome committed by a SECOND group commit (engine.store.ops.ProcessedOp, with a read of the
 message's status first). On top of the mapping's own CPU (~70 us per message on the reactor
 for the 10-step ADT mapping of bench/mapping_speed.py, parse and write included), that second
-commit and its writer work took the end-to-end cost of that mapping from ~10-19 % to ~24-29 %
-on SQLite (bench/mapping_cost.py --processor). Running the pure pipeline before the commit
+commit and its writer work added 6 to 12 points to the end-to-end cost of that mapping
+(bench/mapping_cost.py --processor, SQLite, quiet 2-core machine: ~28-37 % through the
+processor, ~22-25 % at intake). Running the pure pipeline before the commit
 lets the message, its outcome and its deliveries commit in ONE transaction, as routing-only
 channels already do.
 
