@@ -91,7 +91,7 @@ def channel_plan(channel: ChannelConfig) -> ChannelPlan:
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,
                        response=channel.response, dedupe=channel.dedupe,
                        filters=channel.filters, steps=channel.steps,
-                       validation=channel.validation)
+                       validation=channel.validation, version=channel.version)
 
 
 class Engine:

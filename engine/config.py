@@ -58,6 +58,9 @@ ORDERING_KEYS = ("destination", "patient")
 VALIDATION_NONE = "none"
 VALIDATION_STRUCTURE = "structure"
 VALIDATION_LEVELS = (VALIDATION_NONE, VALIDATION_STRUCTURE)
+# The HL7 v2 versions whose message structures the validator (hl7apy) knows.
+HL7_VERSIONS = ("2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8",
+                "2.8.1", "2.8.2")
 DEFAULT_CHARSET = "UNICODE UTF-8"
 # Names end up in metric labels, log lines and database rows: keep them boring.
 _IDENTIFIER = matches(
@@ -156,6 +159,7 @@ class ChannelConfig:
     steps: Any = None
     tables: Mapping[str, Any] = field(default_factory=dict)  # name -> mappings.tables.CodeTable
     validation: str = VALIDATION_NONE
+    version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
     # The other files read to build the channel (code tables, ...): a reload compares their
     # bytes, with the channel file's, to tell whether the channel changed.
     inputs: tuple[str, ...] = ()
@@ -241,7 +245,10 @@ CHANNEL_SECTION = Section(
      OptionSpec("filters", "list", help="conditions a message must all meet, else FILTERED"),
      OptionSpec("steps", "list", help="mapping steps applied to every message"),
      OptionSpec("validation", "str", default=VALIDATION_NONE, choices=VALIDATION_LEVELS,
-                help="structure: validate inbound messages against their HL7 structure")),
+                help="structure: validate inbound messages against their HL7 structure"),
+     OptionSpec("version", "str", choices=HL7_VERSIONS,
+                help="the HL7 version the senders speak: structural validation checks every "
+                     "message against this version's structures, whatever its MSH-12 says")),
     nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -388,6 +395,10 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     _check_routes(root, where, destinations, problems, includes)
     if values["validation"] == VALIDATION_STRUCTURE:
         _check_validator(root, where, problems)
+    elif values["version"] is not None:
+        problems.add(where.child("version", root.key_position("version")),
+                     "version is the version structural validation checks against: it needs "
+                     "validation: structure, and has no effect without it")
     channel = ChannelConfig(
         name=values["name"], description=values["description"], enabled=values["enabled"],
         source=_source(root.get("source"), values["name"], specs, source_at, problems),
@@ -395,7 +406,8 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         encoding=values["encoding"],
         dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
-        validation=values["validation"] or VALIDATION_NONE, inputs=tuple(dict.fromkeys(inputs)))
+        validation=values["validation"] or VALIDATION_NONE, version=values["version"],
+        inputs=tuple(dict.fromkeys(inputs)))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None

@@ -55,6 +55,7 @@ class ChannelPlan:
     filters: Any = None  # compiled mappings.steps.Program objects, or None
     steps: Any = None
     validation: str = VALIDATION_NONE
+    version: str | None = None  # the version structural validation checks against
 
     @property
     def needs_patient(self) -> bool:
@@ -132,7 +133,7 @@ class _Run:
         channel, message = self.channel, self.message
         try:
             if channel.validation == VALIDATION_STRUCTURE:
-                validate_structure(message.text)
+                validate_structure(message.text, channel.version)
             parsed = self._parse(message.text)
             routes = None
             for program in (channel.filters, channel.steps):
@@ -215,16 +216,37 @@ class _Run:
                                      f"{error}") from None
 
 
-def validate_structure(text: str) -> None:
+def validate_structure(text: str, version: str | None = None) -> None:
     """Check ``text`` against its HL7 v2 message structure (hl7apy, strict); raise
-    :class:`_Refused` (ERROR) with the validator's text when it does not conform."""
+    :class:`_Refused` (ERROR) with the validator's text when it does not conform.
+
+    With ``version``, the structures of that version are used whatever MSH-12 says, as HAPI's
+    canonical version does: senders label their messages loosely (2.5.1, 2.9, 2.3 with 2.5
+    segments), and an engineer validates against what the channel was written for. The stored
+    message keeps its own MSH-12: only the validator's copy is relabelled.
+    """
     from hl7apy.consts import VALIDATION_LEVEL
     from hl7apy.parser import parse_message
 
     segments = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+    if version is not None:
+        segments = with_version(segments, version)
     try:
         parse_message(segments, validation_level=VALIDATION_LEVEL.STRICT,
                       find_groups=True).validate()
     except Exception as error:  # hl7apy raises many kinds, all meaning "does not conform"
         detail = str(error) or type(error).__name__
         raise _Refused(st.ERROR, f"structural validation failed: {detail}") from None
+
+
+def with_version(text: str, version: str) -> str:
+    """``text`` with MSH-12.1 (the version id) set to ``version``, the rest untouched."""
+    head, cr, rest = text.partition("\r")
+    if len(head) < 8 or not head.startswith("MSH"):
+        return text
+    separator, component = head[3], head[4]
+    fields = head.split(separator)
+    while len(fields) < 12:
+        fields.append("")
+    fields[11] = component.join([version] + fields[11].split(component)[1:])
+    return separator.join(fields) + cr + rest

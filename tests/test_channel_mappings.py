@@ -201,6 +201,38 @@ def test_structure_validation():
     assert "structural validation failed" in result.error and "EVN" in result.error
 
 
+def test_structure_validation_as_the_channel_version():
+    """If a sender labels its messages with a version the validator does not know (2.9),
+    then they fail validation, unless the channel's version says which structures to check
+    them against; the message itself keeps its MSH-12."""
+    pytest.importorskip("hl7apy")
+    newer = message(TEXT.replace("|P|2.5\r", "|P|2.9\r"))
+    refused = process(plan(validation="structure"), newer)
+    assert refused.status == st.ERROR and "2.9" in refused.error
+    accepted = process(plan(validation="structure", version="2.5"), newer)
+    assert accepted.status == st.TRANSFORMED
+    assert all(d.payload is None for d in accepted.deliveries)  # sent as received: 2.9
+    missing_evn = message(TEXT.replace("|P|2.5\r", "|P|2.9\r").replace("EVN|A08|20260101\r", ""))
+    assert process(plan(validation="structure", version="2.5"), missing_evn).status == st.ERROR
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.9\rPID|1",
+     "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5\rPID|1"),
+    ("MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.9^FRA^2.1",
+     "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5^FRA^2.1"),
+    ("MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P", "MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5"),
+    ("MSH#$%!&#A", "MSH#$%!&#A" + "#" * 9 + "2.5"),
+    ("PID|1", "PID|1"),
+])
+def test_with_version(text, expected):
+    """If MSH-12 is relabelled, then only its first component changes, and it is added when
+    absent; text without MSH is left alone."""
+    from engine.pipeline import with_version
+
+    assert with_version(text, "2.5") == expected
+
+
 # -- configuration ------------------------------------------------------------------------
 
 CHANNEL = """\
@@ -319,3 +351,19 @@ def test_validation_option(tmp_path):
     channel = load_channel_file(write_channel(tmp_path, "    validation: structure\n" + base),
                                 SPECS)
     assert channel.validation == "structure" and not channel_plan(channel).routes_at_intake
+
+
+def test_version_option(tmp_path):
+    """If version names a version the validator does not know, or is given without
+    validation: structure (where it would do nothing), then it is refused at its line."""
+    base = CHANNEL.split("    tables:")[0] + "    destinations:\n" + \
+        CHANNEL.split("    destinations:\n")[1].replace(
+            "        steps:\n          - set: PID-5.1\n            value: ANONYMOUS\n", "")
+    with pytest.raises(ConfigError, match=r"adt.yaml:1: .*version: expected one of 2.1, "):
+        load_channel_file(write_channel(
+            tmp_path, '    version: "3.0"\n    validation: structure\n' + base), SPECS)
+    with pytest.raises(ConfigError, match=r"adt.yaml:1: .*version.* needs validation: structure"):
+        load_channel_file(write_channel(tmp_path, '    version: "2.5"\n' + base), SPECS)
+    channel = load_channel_file(write_channel(
+        tmp_path, '    version: "2.5"\n    validation: structure\n' + base), SPECS)
+    assert channel.version == "2.5" and channel_plan(channel).version == "2.5"
