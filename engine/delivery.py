@@ -20,9 +20,10 @@ read returns, so that a read started before such a commit cannot bring the deliv
 delivery finished before a read started and still QUEUED in it was queued again (a replay).
 An offer can also come late: the writer thread may report a commit only after the lane has
 read that delivery from the store, sent it and committed its outcome (seen under heavy load).
-The single writer gives delivery ids in commit order, so an offered id at or below the highest
-id a read returned was committed before that read, which saw it (and the lane sent it) or found
-it finished: such an offer is stale and dropped.
+The node's single writer gives delivery ids in commit order (one node per store, as
+docs/operations.md requires), so an offered id at or below the highest id a read returned was
+committed before that read, which saw it (and the lane sent it) or found it finished: such an
+offer is stale and dropped.
 
 test-case-name: tests.test_delivery
 """
