@@ -476,26 +476,14 @@ def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems,
     """The channel's code tables, each file read once; a broken file is reported by line.
 
     Each table file's path is added to ``inputs``."""
-    raw = root.get("tables")
-    if not values.get("tables") or not isinstance(raw, Mapping):
-        return {}
-    from mappings.tables import TableErrors, load_table_file
+    from engine.tablefiles import load_table, table_entries
 
-    here = where.child("tables", root.key_position("tables"))
     tables = {}
-    for name, file in raw.items():
-        item_at = here.child(name, key_position(raw, name))
-        if not isinstance(file, str) or not file.strip():
-            problems.add(item_at, f"expected the path of a .csv or .yaml table file, "
-                                  f"got {describe(file)}")
-            continue
-        path = os.path.normpath(os.path.join(where.base_dir, os.path.expanduser(file)))
+    for name, path, _ in table_entries(root, values, where, problems):
         inputs.append(path)
-        try:
-            tables[str(name)] = load_table_file(path, name=str(name))
-        except TableErrors as errors:
-            for error in errors.errors:
-                problems.add(Where(error.file, error.line, 0), error.message)
+        table = load_table(path, name, problems)
+        if table is not None:
+            tables[name] = table
     return tables
 
 

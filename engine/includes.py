@@ -37,6 +37,7 @@ from engine.configschema import (
     Problems, Section, Where, describe, item_position, key_position, read_top_mapping,
     top_where, validate_section)
 from engine.interfaces import OptionSpec
+from engine.tablefiles import load_table, table_entries
 from mappings.steps import IncludedSteps
 
 MAPPING_FILE_SECTION = Section(
@@ -129,20 +130,7 @@ def _read(path: str, tables: dict, table_files: dict, problems: Problems) -> _Ma
 def _add_tables(root: Mapping, values: dict, where: Where, tables: dict, table_files: dict,
                 problems: Problems) -> None:
     """Load the file's tables into ``tables``; a name with another file is an error."""
-    raw = root.get("tables")
-    if not values.get("tables") or not isinstance(raw, Mapping):
-        return
-    from mappings.tables import TableErrors, load_table_file
-
-    here = where.child("tables", key_position(root, "tables"))
-    for name, file in raw.items():
-        item_at = here.child(name, key_position(raw, name))
-        if not isinstance(file, str) or not file.strip():
-            problems.add(item_at, f"expected the path of a .csv or .yaml table file, "
-                                  f"got {describe(file)}")
-            continue
-        path = os.path.normpath(os.path.join(where.base_dir, os.path.expanduser(file)))
-        name = str(name)
+    for name, path, item_at in table_entries(root, values, where, problems):
         if name in table_files:
             earlier_path, earlier_at = table_files[name]
             if earlier_path != path:
@@ -151,11 +139,9 @@ def _add_tables(root: Mapping, values: dict, where: Where, tables: dict, table_f
                                       f"file ({earlier_path})")
             continue
         table_files[name] = (path, item_at)
-        try:
-            tables[name] = load_table_file(path, name=name)
-        except TableErrors as errors:
-            for error in errors.errors:
-                problems.add(Where(error.file, error.line, 0), error.message)
+        table = load_table(path, name, problems)
+        if table is not None:
+            tables[name] = table
 
 
 def channel_table_files(root: Mapping, where: Where) -> dict:

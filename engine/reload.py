@@ -210,7 +210,7 @@ class _Application:
 
     @defer.inlineCallbacks
     def run(self) -> Any:
-        plan, engine = self._plan, self._engine
+        plan = self._plan
         yield defer.DeferredList(
             [self._stop_source(c) for c in plan.channels
              if c.restart_source and c.kind != rp.ADDED]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table

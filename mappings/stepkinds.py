@@ -18,7 +18,6 @@ from mappings.message import NULL, HL7Message, MessageError, Segment
 from mappings.paths import (
     EVERY, Path, PathError, delete, expand, get, get_encoded, get_one, set_encoded, set_value,
 )
-from mappings.tables import CodeTable
 
 __all__ = ["Program", "RunOutcome", "StepFailure", "StepTrace"]
 

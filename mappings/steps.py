@@ -159,7 +159,7 @@ from typing import Any, Callable, Mapping, Sequence
 from mappings import stepkinds as k
 from mappings.expressions import ExpressionError, compile_expression
 from mappings.formats import FormatError, build_format
-from mappings.paths import EVERY, Path, PathError, parse_path
+from mappings.paths import EVERY, PathError, parse_path
 from mappings.stepkinds import Program, RunOutcome, StepFailure, StepTrace
 from mappings.tables import CodeTable
 

@@ -14,7 +14,7 @@ from engine import delivery
 from engine import status as st
 from engine.config import RetryPolicy
 from engine.delivery import Lane, LaneKey
-from engine.interfaces import DeliveryFailed, Destination
+from engine.interfaces import Destination
 from engine.store.store import Store
 from tests.fakes import SUCCESS, FakeDestination, FakeStore, refused, rejected
 
