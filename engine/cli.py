@@ -136,10 +136,41 @@ def run(config_path: str) -> None:
             reactor.stop()
 
     _reload_on_sighup(engine, reactor)  # before anything says it listens
+    reactor.callWhenRunning(_stop_on_signals, reactor)
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
     reactor.run()
     sys.exit(outcome["code"])
+
+
+def _stop_on_signals(reactor: Any) -> None:
+    """SIGTERM and SIGINT stop the engine; another one while it stops only says so.
+
+    Twisted's own handlers call ``reactor.stop()`` again on a second signal, which fails with
+    a ReactorNotRunning traceback while the engine waits for a send under way (up to the
+    destination's ``ack_timeout``) and its last commit. An impatient second Ctrl-C is common:
+    it gets a plain answer and the clean stop goes on. Installed once the reactor runs, so
+    that these handlers replace Twisted's.
+    """
+    import signal
+
+    from twisted.internet.error import ReactorNotRunning
+
+    def stop(name: str) -> None:
+        try:
+            reactor.stop()
+        except ReactorNotRunning:
+            logging.getLogger("engine").warning(
+                "%s: already stopping, waiting for the sends under way and the last commit; "
+                "SIGKILL stops at once (nothing acknowledged is lost)", name)
+        else:
+            logging.getLogger("engine").info("%s: stopping", name)
+
+    def handler(signum: int, frame: Any) -> None:
+        reactor.callFromThread(stop, signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
 
 
 def _reload_on_sighup(engine: Any, reactor: Any) -> None:
