@@ -175,7 +175,16 @@ class Segment:
             self.set_field(number, text)
             return
         d = self._delimiters
-        reps = self.field(number).split(d.repetition)
+        field = self.field(number)
+        if ((repetition or 1) == component == (subcomponent or 1) == 1
+                and d.repetition not in field and d.component not in field
+                and d.subcomponent not in field and not (
+                    d.repetition in text or d.component in text or d.subcomponent in text)):
+            # The most common write, a value into a field that holds one value: the split
+            # and join below would give ``text`` itself.
+            self.set_field(number, text)
+            return
+        reps = field.split(d.repetition)
         index = (repetition or 1) - 1
         if component is None:
             _put(reps, index, text)
