@@ -566,20 +566,15 @@ def _check_routes(root: YAMLMapping, where: Where, destinations: tuple,
 def _route_names(steps: Any, where: Where, includes: Any = None, seen: frozenset = frozenset()):
     """(name, place) of every destination a ``route`` step names, for-each bodies and
     included mapping files included."""
-    if not isinstance(steps, list):
-        return
-    for index, step in enumerate(steps):
-        if not isinstance(step, Mapping):
-            continue
-        at = where.item(index, item_position(steps, index))
+    from engine.includes import steps_in
+
+    for step, at in steps_in(steps, where):
         names = step.get("route")
         if isinstance(names, str):
             names = [names]
         if isinstance(names, list):
             place = at.child("route", key_position(step, "route"))
             yield from ((name, place) for name in names if isinstance(name, str))
-        yield from _route_names(step.get("steps"), at.child("steps", key_position(step, "steps")),
-                                includes, seen)
         text = step.get("include")
         found = includes.step_lists(text, where.file) if includes and isinstance(text, str) \
             else None

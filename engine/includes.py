@@ -155,19 +155,24 @@ def channel_table_files(root: Mapping, where: Where) -> dict:
             for name, file in raw.items() if isinstance(file, str) and file.strip()}
 
 
-def _includes_in(steps: Any, where: Where) -> Iterator[tuple[str, Where]]:
-    """(text, place) of every ``include:`` in a steps list, ``for-each`` bodies included."""
+def steps_in(steps: Any, where: Where) -> Iterator[tuple[Mapping, Where]]:
+    """(step, place) of every step of a steps list, ``for-each`` bodies included, in order."""
     if not isinstance(steps, list):
         return
     for index, step in enumerate(steps):
         if not isinstance(step, Mapping):
             continue
         at = where.item(index, item_position(steps, index))
+        yield step, at
+        yield from steps_in(step.get("steps"), at.child("steps", key_position(step, "steps")))
+
+
+def _includes_in(steps: Any, where: Where) -> Iterator[tuple[str, Where]]:
+    """(text, place) of every ``include:`` in a steps list, ``for-each`` bodies included."""
+    for step, at in steps_in(steps, where):
         text = step.get("include")
         if isinstance(text, str) and text.strip():
             yield text.strip(), at.child("include", key_position(step, "include"))
-        yield from _includes_in(step.get("steps"),
-                                at.child("steps", key_position(step, "steps")))
 
 
 __all__ = ["MappingFiles", "MAPPING_FILE_SECTION", "channel_table_files", "read_includes"]

@@ -573,20 +573,19 @@ class _Compiler:
         return self._make(k.RouteStep, line, field, routes=frozenset(names))
 
     def _stop(self, item, field, line, scope):
-        reason = item["stop"]
-        if not isinstance(reason, str) or not reason.strip():
-            self.problem(_line(item, "stop"), field,
-                         "expected the reason, such as stop: test patient")
-            return None
-        return self._make(k.StopStep, line, field, reason=reason.strip())
+        return self._ending(item, "stop", k.StopStep, "test patient", field, line)
 
     def _fail(self, item, field, line, scope):
-        reason = item["fail"]
+        return self._ending(item, "fail", k.FailStep, "no document in OBX-5", field, line)
+
+    def _ending(self, item, kind, step_class, example, field, line):
+        """``stop`` and ``fail``: a step that ends the run, with the reason it gives."""
+        reason = item[kind]
         if not isinstance(reason, str) or not reason.strip():
-            self.problem(_line(item, "fail"), field,
-                         "expected the reason, such as fail: no document in OBX-5")
+            self.problem(_line(item, kind), field,
+                         f"expected the reason, such as {kind}: {example}")
             return None
-        return self._make(k.FailStep, line, field, reason=reason.strip())
+        return self._make(step_class, line, field, reason=reason.strip())
 
     def _python(self, item, field, line, scope):
         spec = item["python"]
