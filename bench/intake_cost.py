@@ -29,7 +29,7 @@ from twisted.internet import defer  # noqa: E402
 
 from engine import status as st  # noqa: E402
 from engine.app import channel_plan, load_config  # noqa: E402
-from engine.intake import Intake  # noqa: E402
+from engine.flow.intake import Intake  # noqa: E402
 from engine.store.records import IngestResult  # noqa: E402
 from engine.synthetic import message_stream  # noqa: E402
 from mapping_cost import channel_sections  # noqa: E402

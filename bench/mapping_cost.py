@@ -9,7 +9,7 @@ their ``steps:``:
 - mapped: the same channel carrying the 10-step ADT mapping of bench/mapping_speed.py
   (``ADT_STEPS``, translating through samples/tables/sex-hl7-to-fhir.yaml); its steps are all
   built-in, so the engine runs them at intake and commits the message with its outcome and
-  deliveries in one transaction (engine/intakepipeline.py);
+  deliveries in one transaction (engine/flow/intakepipeline.py);
 - processor (with ``--processor``): the same mapping plus a ``python:`` step that does nothing
   (bench/noop_step.py), which sends the channel down the processor path: RECEIVED commit, ACK,
   pipeline, second commit. It is how every mapped channel ran before, measured in the same

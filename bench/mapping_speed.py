@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 from engine.synthetic import adt_message, oru_message  # noqa: E402
 from mappings.message import HL7Message  # noqa: E402
 from mappings.steps import compile_steps  # noqa: E402
-from mappings.tables import load_table_file, parse_csv_table, synthetic_table_csv  # noqa: E402
+from engine.config.tablefiles import read_table_file  # noqa: E402
+from mappings.tables import parse_csv_table, synthetic_table_csv  # noqa: E402
 
 ADT_STEPS = [
     {"set": "MSH-5", "value": "DPI"},
@@ -118,7 +119,7 @@ def main() -> None:
     print(f"interpreter: {sys.executable} ({platform.python_implementation()} "
           f"{platform.python_version()}), {os.cpu_count()} cores, one used")
 
-    sex = load_table_file(ROOT / "samples/tables/sex-hl7-to-fhir.yaml")
+    sex = read_table_file(ROOT / "samples/tables/sex-hl7-to-fhir.yaml")
     adt = compile_steps(ADT_STEPS, file="bench-adt", tables={"sex-hl7-to-fhir": sex})
     assert len(adt) == 10
     adt_texts = [adt_message(n).decode() for n in range(args.messages)]

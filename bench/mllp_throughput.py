@@ -174,7 +174,7 @@ def run_one(store: str, count: int, connections: int, lanes: int, sink_down: boo
     port = free_port()
     synchronous = "normal" if store == "sqlite-normal" else "full"
     config = write_config(folder, url, port, sink_port, lanes, synchronous, channel_extra)
-    cli = [sys.executable, "-m", "engine.cli"]
+    cli = [sys.executable, "-m", "engine.cli.main"]
     subprocess.run(cli + ["db", "upgrade", "--config", str(config)], check=True, env=env,
                    stdout=subprocess.DEVNULL)
     engine = subprocess.Popen(cli + ["run", "--config", str(config)], stdout=subprocess.PIPE,

@@ -147,7 +147,7 @@ class _Reload(resource.Resource):
 def admin_site(store: Any, stats: Callable[[], dict],
                reload: Callable[[], Any] | None = None) -> server.Site:
     """The admin HTTP site: /health, /status (JSON), /metrics (Prometheus), and with
-    ``reload`` (Deferred[engine.reload.ReloadReport]) POST /reload."""
+    ``reload`` (Deferred[engine.reload.reloader.ReloadReport]) POST /reload."""
     root = resource.Resource()
     root.putChild(b"health", _Health())
     root.putChild(b"status", _Read(store, stats, _status_body))

@@ -1,9 +1,9 @@
 """
 The composition root: builds a running engine from its configuration.
 
-It is, with engine/cli.py, the only place in engine/ that imports channels/: everything else
+It is, with the CLI (engine/cli/), the only place in engine/ that imports channels/: everything else
 talks to connectors through engine.interfaces. The engine's own ``channel`` source and
-destination (engine/handover.py: a channel feeding another) are built here too, the
+destination (engine/flow/handover.py: a channel feeding another) are built here too, the
 destination with the intake it hands messages to. Start-up order makes the promise "persist
 before acknowledge" hold from the first message: the store (schema checked, writer running),
 then the processor and the delivery lanes, and only then the sources start listening. Shutdown
@@ -19,13 +19,13 @@ from typing import Any
 from twisted.internet import defer
 
 from channels import registry
-from engine import handover
-from engine.config import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
-from engine.delivery import Lane, LaneKey
-from engine.intake import Intake
-from engine.pipeline import ChannelPlan, DestinationPlan, InboundMessage
-from engine.processor import Processor
-from engine.reload import Reloader
+from engine.flow import handover
+from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
+from engine.delivery.lane import Lane, LaneKey
+from engine.flow.intake import Intake
+from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage
+from engine.flow.processor import Processor
+from engine.reload.reloader import Reloader
 from engine.store.records import DueDelivery, ProcessingResult
 from engine.store.store import Store
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def connector_specs() -> dict:
     """Every connector type by (role, type name): those registered in ``channels/``, and the
-    engine's own ``channel`` source and destination (see :mod:`engine.handover`)."""
+    engine's own ``channel`` source and destination (see :mod:`engine.flow.handover`)."""
     return {**registry.connector_specs(), **handover.SPECS}
 
 
@@ -208,7 +208,7 @@ class Engine:
     def reload(self) -> defer.Deferred:
         """Read the configuration again and apply what changed to the running engine.
 
-        Deferred[engine.reload.ReloadReport]; see :mod:`engine.reload`."""
+        Deferred[engine.reload.reloader.ReloadReport]; see :mod:`engine.reload.reloader`."""
         return self._reloader.reload()
 
     def _wake_lanes(self, result: ProcessingResult, delivery_ids: list[int],

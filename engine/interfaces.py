@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
-# Option kinds understood by the configuration loader (engine/config.py).
+# Option kinds understood by the configuration loader (engine/config/loader.py).
 OPTION_KINDS = frozenset(
     {"str", "int", "float", "bool", "port", "duration", "size", "path", "mapping", "list"}
 )

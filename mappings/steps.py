@@ -104,7 +104,7 @@ the YAML must be text: quote numbers and words YAML would read otherwise (``"1"`
 ``include: FILE``
     The steps of a mapping file, compiled here, in place of this step, as if they were written
     in the list (inside a ``for-each`` they follow its scoping). The file is read by whoever
-    loads the configuration (:mod:`engine.includes` for the engine), never by this module:
+    loads the configuration (:mod:`engine.config.includes` for the engine), never by this module:
     ``compile_steps(..., include=resolver)`` is given a ``resolver(text, from_file)`` that
     returns the file's :class:`IncludedSteps` (its name for messages and its ``steps:`` list),
     None when the loader has already reported why it has none, or raises ``LookupError`` with

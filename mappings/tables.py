@@ -9,8 +9,8 @@ does all checking at load time and makes :meth:`CodeTable.translate` one diction
 
 A table file holding mistakes is refused as a whole: the parsers collect *every* problem, each
 with its file and line, and raise :class:`TableErrors`, so that ``aiguillage check-config``
-shows them all in one run. Parsing works on text already read; :func:`load_table_file` is the
-one function here that touches the disk, and the engine calls it only when loading a channel.
+shows them all in one run. Parsing works on bytes or text already read: the configuration
+(engine/config/tablefiles.py) reads the files, so that mappings never touch the disk.
 
 CSV files (``.csv``): UTF-8 with or without a byte order mark, a header row naming the columns
 ``local`` and ``code`` and, optionally, ``display`` and ``system``, in any order; the delimiter
@@ -360,25 +360,25 @@ def _yaml_codes(collector: _Collector, codes: yaml.MappingNode, system: str) -> 
             collector.add(line, local, translation)
 
 
-def load_table_file(path: str | os.PathLike, *, name: str | None = None, system: str = "",
-                    default: Translation | None = None,
-                    case_sensitive: bool = True) -> CodeTable:
-    """
-    Read the table file at ``path``, CSV or YAML by its extension (the one function doing I/O).
-
-    The keyword arguments are passed to :func:`parse_csv_table` or :func:`parse_yaml_table`;
-    the table's name defaults to the file name without its extension.
-    """
-    file = os.fspath(path)
+def check_table_extension(file: str) -> str:
+    """The extension of table file ``file`` (lower case); TableErrors unless CSV or YAML."""
     extension = os.path.splitext(file)[1].lower()
     if extension not in (".csv", ".yaml", ".yml"):
         raise TableErrors([TableError(file, 0, "a code table is a .csv, .yaml or .yml file")])
-    try:
-        with open(file, "rb") as stream:
-            data = stream.read()
-    except OSError as exc:
-        raise TableErrors([TableError(file, 0, f"cannot read the file: {exc.strerror or exc}")]
-                          ) from None
+    return extension
+
+
+def parse_table_bytes(data: bytes, file: str, *, name: str | None = None, system: str = "",
+                      default: Translation | None = None,
+                      case_sensitive: bool = True) -> CodeTable:
+    """
+    Parse the bytes of table file ``file``, CSV or YAML by its extension.
+
+    The caller reads the file (the configuration does: mappings do no I/O); the keyword
+    arguments are passed to :func:`parse_csv_table` or :func:`parse_yaml_table`, and the
+    table's name defaults to the file name without its extension.
+    """
+    extension = check_table_extension(file)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -214,7 +214,7 @@ def rejected(reason: str = "AR: unknown patient") -> DeliveryFailed:
 
 
 class FakeIntake:
-    """``hand_over`` of :class:`engine.intake.Intake`, for the ``channel`` destination.
+    """``hand_over`` of :class:`engine.flow.intake.Intake`, for the ``channel`` destination.
 
     Records each call; answers with the next scripted outcome: an :class:`IngestResult`, an
     exception (the hand-over fails with it), or a Deferred the test fires. With the script

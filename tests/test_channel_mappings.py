@@ -1,7 +1,7 @@
 """
 Tests for channels with mappings: ``tables:``, ``filters:``, ``steps:``, destination
-``steps:`` and ``validation:`` loaded and compiled by engine.config (every problem reported
-with its file and line), and run by engine.pipeline.process.
+``steps:`` and ``validation:`` loaded and compiled by engine.config.loader (every problem reported
+with its file and line), and run by engine.flow.pipeline.process.
 
 Pipeline tests use small Program-like objects, so that they test the engine's side of the
 contract of mappings.steps (Program.run -> RunOutcome, StepFailure) and nothing else; the
@@ -16,10 +16,10 @@ import pytest
 
 from engine import status as st
 from engine.app import channel_plan
-from engine.config import ConfigError, load_channel_file
-from engine.pipeline import ChannelPlan, DestinationPlan, InboundMessage, process
+from engine.config.loader import ConfigError, load_channel_file
+from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage, process
 from engine.store.records import NewDelivery
-from tests.test_config import SPECS
+from tests.config.test_loader import SPECS
 
 TEXT = ("MSH|^~\\&|HIS|HOSP|ENG|HOSP|20260101||ADT^A08^ADT_A01|7|P|2.5\r"
         "EVN|A08|20260101\rPID|1||P42^^^HOSP||DOE^JOHN||19700101|M\rPV1|1|I\r")
@@ -228,7 +228,7 @@ def test_structure_validation_as_the_channel_version():
 def test_with_version(text, expected):
     """If MSH-12 is relabelled, then only its first component changes, and it is added when
     absent; text without MSH is left alone."""
-    from engine.pipeline import with_version
+    from engine.flow.pipeline import with_version
 
     assert with_version(text, "2.5") == expected
 

@@ -44,10 +44,10 @@ import yaml
 from click.testing import CliRunner
 from twisted.internet import reactor
 
-from engine import config as cfg
+from engine.config import loader as cfg
 from engine.app import check_connectors, connector_specs, load_config
-from engine.cli import main
-from engine.configschema import ConfigError, convert
+from engine.cli.main import main
+from engine.config.schema import ConfigError, convert
 from tests.mllp.test_tls import make_pki
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -51,13 +51,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.yamlsource import parse_yaml
+from engine.config.yamlsource import parse_yaml
 from mappings.expressions import ExpressionError, compile_expression
 from mappings.message import HL7Message
 from mappings.paths import get, parse_path
 from mappings.steps import (
     IncludedSteps, StepFailure, StepsError, compile_filters, compile_steps)
-from mappings.tables import TableErrors, load_table_file, parse_csv_table, parse_yaml_table
+from engine.config.tablefiles import read_table_file
+from mappings.tables import TableErrors, parse_csv_table, parse_yaml_table
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "mappings.md"
@@ -103,7 +104,7 @@ def hl7(lines: list[str]) -> str:
 
 
 def tables() -> dict:
-    return {name: load_table_file(path, name=name) for name, path in TABLES.items()}
+    return {name: read_table_file(path, name=name) for name, path in TABLES.items()}
 
 
 def install_modules() -> None:

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from engine import status as st
 from engine.app import channel_plan, load_config
-from engine.cli import main
-from engine.pipeline import InboundMessage, process
+from engine.cli.main import main
+from engine.flow.pipeline import InboundMessage, process
 from mappings.message import HL7Message
 from mappings.paths import get, parse_path
 

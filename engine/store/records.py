@@ -29,7 +29,7 @@ class InboundRecord:
     # Deliveries decided at intake (a channel that only routes): committed with the message,
     # which is then TRANSFORMED at once. None: the processor will decide after the commit.
     routed: tuple["NewDelivery", ...] | None = None
-    # The pipeline's outcome when it ran at intake (engine.intakepipeline; its message_id is
+    # The pipeline's outcome when it ran at intake (engine.flow.intakepipeline; its message_id is
     # 0 until the commit gives one): the message is committed with that status, error and
     # deliveries in one transaction. None: routed above, or the processor will decide.
     processed: "ProcessingResult | None" = None

@@ -8,7 +8,7 @@ from channels import registry
 from channels.file_destination import FileDestination
 from channels.mllp_destination import MLLPDestination
 from channels.mllp_source import MLLPSource
-from engine.config import load_engine_config
+from engine.config.loader import load_engine_config
 from engine.interfaces import ConnectorConfig, Destination, Source
 from tests.channels.fakes import FakeReceiver
 

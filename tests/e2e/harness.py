@@ -285,7 +285,7 @@ def status_cli(config_path: str) -> defer.Deferred:
     """Run ``aiguillage status --json`` in a subprocess (in a thread); Deferred[dict]."""
     def run() -> dict:
         done = subprocess.run(
-            [sys.executable, "-m", "engine.cli", "status", "--json", "--config", config_path],
+            [sys.executable, "-m", "engine.cli.main", "status", "--json", "--config", config_path],
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise AssertionError(f"aiguillage status exited {done.returncode}: {done.stderr}")

@@ -43,7 +43,7 @@ def messages_show(config_path: str, message_id: int) -> defer.Deferred:
     """``aiguillage messages show ID`` in a subprocess (in a thread); Deferred[its output]."""
     def run() -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "engine.cli", "messages", "show", str(message_id),
+            [sys.executable, "-m", "engine.cli.main", "messages", "show", str(message_id),
              "--config", config_path], cwd=h.REPO_ROOT, capture_output=True, text=True,
             timeout=120, check=False)
         assert done.returncode == 0, done.stderr

@@ -17,7 +17,7 @@ Each sender behaves like a real HL7 interface: it sends a message until it gets 
 ACK, reconnecting while the engine is down; a message answered "duplicate" after the restart
 was committed before the crash, which the engine's AA then confirms.
 
-Processes: the engine (``python -m engine.cli run``) and the downstream MLLP sink (a script
+Processes: the engine (``python -m engine.cli.main run``) and the downstream MLLP sink (a script
 written to the test's temporary folder, on :class:`mllp.protocol.MLLPServerFactory`) are
 subprocesses; the test process only sends over plain blocking sockets from threads. The sink
 appends each received MSH-10 to a file (flushed and fsync'd) so that its record survives it.
@@ -178,7 +178,7 @@ class Deployment:
     def start_engine(self, started: list[Process]) -> Process:
         self.starts += 1
         engine = Process(f"engine (start {self.starts})",
-                         [sys.executable, "-m", "engine.cli", "run", "--config",
+                         [sys.executable, "-m", "engine.cli.main", "run", "--config",
                           str(self.config)], self.tmp_path / f"engine-{self.starts}.log")
         started.append(engine)
         engine.wait_for(f"channel {CHANNEL}: listening on port {self.source_port}")

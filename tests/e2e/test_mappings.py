@@ -8,7 +8,7 @@ translated. Per-destination steps give each destination its own payload; a filte
 message FILTERED with nothing delivered; in after-processing mode a step failure is answered
 AE with ERR 207. Every test runs on SQLite and on PostgreSQL.
 
-Built-in steps run at intake, committed with the message (engine.intakepipeline); the same
+Built-in steps run at intake, committed with the message (engine.flow.intakepipeline); the same
 tests run once more with a do-nothing ``python:`` step added, which sends the channel through
 the processor and its second commit: both paths must store and deliver the same.
 """

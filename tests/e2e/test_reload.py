@@ -23,7 +23,7 @@ from twisted.internet import defer, reactor, task, threads
 from twisted.trial import unittest
 from twisted.web.client import Agent, readBody
 
-from engine import reload as rl
+from engine.reload import reloader as rl
 from mllp.ack import parse_ack
 from mllp.client import MLLPClient
 from tests.e2e import harness as h
@@ -331,7 +331,7 @@ class AdminReloadTests(ReloadCase, unittest.TestCase):
     def cli_reload(self, *args: str) -> defer.Deferred:
         """``aiguillage reload`` in a subprocess (from a thread); Deferred[CompletedProcess]."""
         return threads.deferToThread(
-            subprocess.run, [sys.executable, "-m", "engine.cli", "reload", "--config",
+            subprocess.run, [sys.executable, "-m", "engine.cli.main", "reload", "--config",
                              self.config_path, *args],
             cwd=h.REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
 

@@ -49,7 +49,7 @@ def test_sighup_reloads_the_channels(tmp_path: Path) -> None:
     first, second = free_port(), free_port()
     write_channel(tmp_path, "first", first)
     with processes() as started:
-        engine = Process("engine", [sys.executable, "-m", "engine.cli", "run", "--config",
+        engine = Process("engine", [sys.executable, "-m", "engine.cli.main", "run", "--config",
                                     str(tmp_path / "engine.yaml")], tmp_path / "engine.log")
         started.append(engine)
         engine.wait_for(f"channel first: listening on port {first}")
@@ -94,7 +94,7 @@ def test_a_second_sigterm_while_stopping_is_quiet(tmp_path: Path) -> None:
             ack_timeout: 2s
         """))
     with processes() as started, silent:
-        engine = Process("engine", [sys.executable, "-m", "engine.cli", "run", "--config",
+        engine = Process("engine", [sys.executable, "-m", "engine.cli.main", "run", "--config",
                                     str(tmp_path / "engine.yaml")], tmp_path / "engine.log")
         started.append(engine)
         engine.wait_for(f"channel first: listening on port {port}")

@@ -4,12 +4,13 @@ from __future__ import annotations
 import pytest
 
 from engine.synthetic import adt_message, oru_message
-from engine.yamlsource import parse_yaml
+from engine.config.yamlsource import parse_yaml
 from mappings.message import HL7Message
 from mappings.steps import (
     Program, RunOutcome, StepFailure, StepsError, compile_filters, compile_steps,
 )
-from mappings.tables import load_table_file, parse_csv_table
+from engine.config.tablefiles import read_table_file
+from mappings.tables import parse_csv_table
 
 ADT = "\r".join([
     "MSH|^~\\&|GAM|CHU|AIG|CHU|20240312083015||ADT^A01^ADT_A01|CTRL1|P|2.5",
@@ -25,7 +26,7 @@ ADT = "\r".join([
 
 LAB = parse_csv_table("local,code,display,system\nGLU,2345-7,Glucose,http://loinc.org\n"
                       "NA,2951-2,Sodium,http://loinc.org\n", name="lab-loinc")
-SEX = load_table_file("samples/tables/sex-hl7-to-fhir.yaml")
+SEX = read_table_file("samples/tables/sex-hl7-to-fhir.yaml")
 TABLES = {"lab-loinc": LAB, "sex": SEX}
 
 

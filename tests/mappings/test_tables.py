@@ -6,8 +6,9 @@ import timeit
 
 import pytest
 
+from engine.config.tablefiles import read_table_file
 from mappings.tables import (
-    CodeTable, TableError, TableErrors, Translation, load_table_file, parse_csv_table,
+    CodeTable, TableError, TableErrors, Translation, parse_csv_table,
     parse_yaml_table, synthetic_table_csv)
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "samples")
@@ -238,8 +239,8 @@ def test_load_csv_and_yaml_by_extension(tmp_path):
     csv_file.write_bytes(b"\xef\xbb\xbflocal,code\nA,1\n")
     yaml_file = tmp_path / "sex.yaml"
     yaml_file.write_text("codes: {M: male}\n", encoding="utf-8")
-    assert load_table_file(csv_file).translate("A") == Translation("1")
-    assert load_table_file(yaml_file, system="S").translate("M") == Translation("male", "", "S")
+    assert read_table_file(csv_file).translate("A") == Translation("1")
+    assert read_table_file(yaml_file, system="S").translate("M") == Translation("male", "", "S")
 
 
 def test_load_refuses_other_files(tmp_path):
@@ -249,7 +250,7 @@ def test_load_refuses_other_files(tmp_path):
     for path, line, words in ((tmp_path / "none.csv", 0, "cannot read"),
                               (latin, 3, "not UTF-8"), (tmp_path / "t.txt", 0, ".csv")):
         with pytest.raises(TableErrors) as caught:
-            load_table_file(path)
+            read_table_file(path)
         [error] = caught.value.errors
         assert (error.file, error.line) == (str(path), line) and words in error.message
 
@@ -257,7 +258,7 @@ def test_load_refuses_other_files(tmp_path):
 def test_sample_lab_table_covers_the_sample_results():
     """If the sample ORU messages are translated, then every OBX-3 local code is in the table,
     and where the lab already sent a LOINC code, the table gives the same one."""
-    table = load_table_file(os.path.join(SAMPLES, "tables", "lab-loinc.csv"))
+    table = read_table_file(os.path.join(SAMPLES, "tables", "lab-loinc.csv"))
     seen = 0
     for name in ("r01-biochemistry.hl7", "r01-haematology.hl7"):
         with open(os.path.join(SAMPLES, "oru", name), encoding="utf-8", newline="") as stream:
@@ -274,7 +275,7 @@ def test_sample_lab_table_covers_the_sample_results():
 
 def test_sample_sex_table():
     """If PID-8 holds m, A or nothing known, then the FHIR code is male or the default."""
-    table = load_table_file(os.path.join(SAMPLES, "tables", "sex-hl7-to-fhir.yaml"))
+    table = read_table_file(os.path.join(SAMPLES, "tables", "sex-hl7-to-fhir.yaml"))
     assert table.translate("m").code == "male"
     assert table.translate("A").code == "unknown"
     assert table.translate("O").system == "http://hl7.org/fhir/administrative-gender"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.yamlsource import parse_yaml
+from engine.config.yamlsource import parse_yaml
 from mappings.message import HL7Message
 from mappings.steps import StepFailure, StepTrace, compile_filters, compile_steps
 from mappings.tables import parse_csv_table

@@ -1,0 +1,427 @@
+"""
+The ``aiguillage`` command: run the engine, check its configuration, watch and operate it.
+
+Exit codes: 0 success; 1 the operation failed (a message refused, a replay refused, the engine
+stopped on an error); 2 bad usage or configuration (click's own convention); 3 the store or a
+peer could not be reached.
+
+Reading commands (status, messages) open the store directly, read-only, so they work whether
+or not the engine is running; SQLite's WAL mode lets them read while the engine writes.
+
+test-case-name: tests.cli.test_main
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from engine import status as st
+from engine.config.loader import ConfigError, EngineConfig
+
+DEFAULT_CONFIG = "config/engine.yaml"
+EXIT_FAILED, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
+
+config_option = click.option("--config", "config_path", default=DEFAULT_CONFIG,
+                             show_default=True, type=click.Path(dir_okay=False),
+                             help="the engine's YAML file")
+
+
+def _load(config_path: str, *, connectors: bool = False) -> EngineConfig:
+    """Load and validate the configuration; with ``connectors``, build them too (check-config
+    and run) so that their own checks are reported here, as configuration errors."""
+    from engine.app import check_connectors, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        click.echo(f"configuration errors ({len(error.problems)}):", err=True)
+        click.echo(str(error), err=True)
+        sys.exit(EXIT_CONFIG)
+    if connectors:
+        from twisted.internet import reactor
+
+        problems = check_connectors(config, reactor)
+        if problems:
+            click.echo(f"configuration errors ({len(problems)}):", err=True)
+            click.echo("\n".join(problems), err=True)
+            sys.exit(EXIT_CONFIG)
+    return config
+
+
+def _database(config: EngineConfig) -> Any:
+    """An SQLAlchemy engine on the configured store, its schema checked (blocking: CLI only)."""
+    from engine.store import migrate
+    from engine.store.store import make_engine
+
+    missing = _missing_sqlite_file(config.store.url)
+    if missing is not None:
+        click.echo(f"store {config.store.url}: the database file {missing} does not exist; "
+                   "start the engine or run `aiguillage db upgrade` to create it", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    engine = make_engine(config.store.url)
+    try:
+        migrate.ensure_current(engine, create_if_empty=False)
+    except migrate.SchemaOutOfDate as error:
+        click.echo(f"store {config.store.url}: {error}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    except Exception as error:
+        click.echo(f"store {config.store.url} cannot be read: {error}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    return engine
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite store whose file is absent, else None.
+
+    Connecting would create the file (and make_engine its folder): a reading command must
+    report the store missing, not leave an empty one behind at a mistyped path.
+    """
+    from pathlib import Path
+
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return None if Path(parsed.database).exists() else parsed.database
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aiguillage")
+def main() -> None:
+    """Aiguillage: an HL7 v2 / IHE integration engine and message router."""
+
+
+@main.command()
+@config_option
+def run(config_path: str) -> None:
+    """Run the engine until interrupted (Ctrl-C or SIGTERM stop it cleanly)."""
+    from twisted.internet import reactor
+    from twisted.python import log as twisted_log
+
+    from engine.app import Engine
+
+    config = _load(config_path, connectors=True)
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    twisted_log.PythonLoggingObserver().start()
+    engine = Engine(config, reactor)
+    outcome = {"code": 0}
+
+    def started(_: Any) -> None:
+        for name in engine.sources:
+            port = engine.source_port(name)
+            click.echo(f"channel {name}: listening on port {port}")
+        if engine.admin_port is not None:
+            address = engine.admin_port.getHost()
+            click.echo(f"admin: http://{address.host}:{address.port}/status and /metrics")
+        click.echo(f"aiguillage {config.node} running; store {config.store.url}")
+
+    def failed(failure: Any) -> None:
+        click.echo(f"engine failed to start: {failure.getErrorMessage()}", err=True)
+        outcome["code"] = EXIT_FAILED
+        reactor.stop()
+
+    def start() -> None:
+        try:
+            engine.start().addCallbacks(started, failed)
+        except Exception as error:  # schema or store trouble, before anything listens
+            click.echo(f"engine failed to start: {error}", err=True)
+            outcome["code"] = EXIT_UNREACHABLE
+            reactor.stop()
+
+    _reload_on_sighup(engine, reactor)  # before anything says it listens
+    reactor.callWhenRunning(_stop_on_signals, reactor)
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
+    reactor.run()
+    sys.exit(outcome["code"])
+
+
+def _stop_on_signals(reactor: Any) -> None:
+    """SIGTERM and SIGINT stop the engine; another one while it stops only says so.
+
+    Twisted's own handlers call ``reactor.stop()`` again on a second signal, which fails with
+    a ReactorNotRunning traceback while the engine waits for a send under way (up to the
+    destination's ``ack_timeout``) and its last commit. An impatient second Ctrl-C is common:
+    it gets a plain answer and the clean stop goes on. Installed once the reactor runs, so
+    that these handlers replace Twisted's.
+    """
+    import signal
+
+    from twisted.internet.error import ReactorNotRunning
+
+    def stop(name: str) -> None:
+        try:
+            reactor.stop()
+        except ReactorNotRunning:
+            logging.getLogger("engine").warning(
+                "%s: already stopping, waiting for the sends under way and the last commit; "
+                "SIGKILL stops at once (nothing acknowledged is lost)", name)
+        else:
+            logging.getLogger("engine").info("%s: stopping", name)
+
+    def handler(signum: int, frame: Any) -> None:
+        reactor.callFromThread(stop, signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
+
+
+def _reload_on_sighup(engine: Any, reactor: Any) -> None:
+    """SIGHUP reloads the channels (the report goes to the log, see engine.reload.reloader).
+
+    A signal handler may run between any two bytecodes of the reactor thread: it only
+    schedules the reload for the reactor's next turn. Installed before the reactor runs, so
+    that a SIGHUP sent once the engine says it listens never finds the default action
+    (terminate); one arriving before the engine has started is refused, and logged.
+    """
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        reactor.callFromThread(engine.reload)
+
+    signal.signal(signal.SIGHUP, handler)
+
+
+@main.command("reload")
+@config_option
+@click.option("--admin", "admin", metavar="HOST:PORT",
+              help="the admin listener's address (default: engine.yaml's admin: section)")
+@click.option("--timeout", default=120.0, show_default=True,
+              help="seconds to wait for the engine's report")
+def reload_command(config_path: str, admin: str | None, timeout: float) -> None:
+    """Have the running engine reload its channels; print its report.
+
+    Exit 0: reloaded; 1: applied, but a part could not start; 2: the configuration was
+    refused (the engine keeps its previous channels); 3: no engine answered.
+    """
+    from engine.cli.reload import (
+        AdminUnknown, EngineUnreachable, admin_address, parse_address, request_reload)
+
+    hint = "(an engine without an admin listener reloads on SIGHUP: kill -HUP <pid>)"
+    try:
+        host, port = parse_address(admin) if admin else admin_address(config_path)
+    except ValueError as error:  # a bad --admin
+        raise click.BadParameter(str(error), param_hint="'--admin'") from None
+    except ConfigError as error:
+        click.echo(f"configuration errors ({len(error.problems)}):\n{error}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except AdminUnknown as error:
+        click.echo(f"{error} {hint}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    try:
+        report = request_reload(host, port, timeout)
+    except EngineUnreachable as error:
+        click.echo(f"{error}; is the engine running? {hint}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    _print_reload_report(report)
+
+
+def _print_reload_report(report: dict) -> None:
+    from engine.reload.reloader import REFUSED, RELOADED, ReloadReport
+
+    lines = ReloadReport(**report).lines()
+    outcome = report["outcome"]
+    click.echo("\n".join(lines), err=outcome != RELOADED)
+    if outcome == REFUSED:
+        sys.exit(EXIT_CONFIG)
+    if outcome != RELOADED:
+        sys.exit(EXIT_FAILED)
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: str) -> None:
+    """Validate engine.yaml and every channel file; list every problem with file:line."""
+    config = _load(config_path, connectors=True)
+    names = ", ".join(c.name for c in config.channels) or "none"
+    click.echo(f"{config_path}: OK ({len(config.channels)} channel(s): {names})")
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: str) -> None:
+    """Create or migrate the store's schema to this version's newest revision."""
+    from engine.store import migrate
+    from engine.store.store import make_engine
+
+    config = _load(config_path)
+    try:
+        before, after = migrate.upgrade(make_engine(config.store.url))
+    except Exception as error:
+        click.echo(f"store {config.store.url}: upgrade failed: {error}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    click.echo(f"store {config.store.url}: schema {before or 'empty'} -> {after}")
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(config_path: str, as_json: bool) -> None:
+    """Counts per channel and destination, and rates over the last minute."""
+    from engine.store import queries
+    from engine.cli.views import status_table
+
+    config = _load(config_path)
+    with _database(config).connect() as conn:
+        report = queries.status_counts(conn)
+    for channel in config.channels:  # configured but silent channels show too
+        queries.channel_entry(report, channel.name)
+        for destination in channel.destinations:
+            queries.destination_entry(report, channel.name, destination.name)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        status_table(report)
+
+
+@main.group()
+def messages() -> None:
+    """Inspect and replay stored messages."""
+
+
+@messages.command("list")
+@config_option
+@click.option("--channel")
+@click.option("--status", "status_", type=click.Choice(st.MESSAGE_STATUSES, case_sensitive=False))
+@click.option("--since", help="e.g. 10m, 2h, 1d, or an ISO date/time")
+@click.option("--until", help="same forms as --since")
+@click.option("--control-id", help="MSH-10")
+@click.option("--failed-deliveries", is_flag=True,
+              help="only messages with a delivery parked in ERROR (replay candidates)")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def messages_list(config_path: str, channel: str | None, status_: str | None, since: str | None,
+                  until: str | None, control_id: str | None, failed_deliveries: bool,
+                  limit: int, as_json: bool) -> None:
+    """List messages, newest first."""
+    from engine.store import queries
+    from engine.cli.views import messages_table
+
+    config = _load(config_path)
+    window = (_when(since, "--since"), _when(until, "--until"))
+    with _database(config).connect() as conn:
+        rows = queries.list_messages(conn, channel=channel, status=status_ and status_.upper(),
+                                     since=window[0], until=window[1], control_id=control_id,
+                                     failed_deliveries=failed_deliveries, limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        messages_table(rows)
+
+
+def _when(text: str | None, option: str) -> float | None:
+    """A --since/--until value as UNIX time; a usage error naming the option if unreadable."""
+    from engine.cli.views import parse_when
+
+    if not text:
+        return None
+    try:
+        return parse_when(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint=f"'{option}'") from None
+
+
+@messages.command("show")
+@config_option
+@click.argument("message_id", type=int)
+@click.option("--raw", is_flag=True, help="write the payload's bytes exactly as received")
+def messages_show(config_path: str, message_id: int, raw: bool) -> None:
+    """Show one message: fields, payload, deliveries and journal."""
+    from engine.store import queries
+    from engine.cli.views import message_detail_view
+
+    config = _load(config_path)
+    with _database(config).connect() as conn:
+        detail = queries.message_detail(conn, message_id)
+    if detail is None:
+        click.echo(f"message {message_id} does not exist", err=True)
+        sys.exit(EXIT_FAILED)
+    if raw:
+        sys.stdout.buffer.write(detail["raw"])
+        return
+    message_detail_view(detail)
+
+
+@messages.command("replay")
+@config_option
+@click.argument("message_ids", type=int, nargs=-1, required=True)
+@click.option("--reprocess", is_flag=True,
+              help="run the pipeline again (new deliveries to every destination) instead of "
+                   "re-queuing the deliveries parked in ERROR")
+def messages_replay(config_path: str, message_ids: tuple[int, ...], reprocess: bool) -> None:
+    """Replay messages: re-queue their failed deliveries, or reprocess them."""
+    from engine.store.replay import ReplayRefused, replay_message
+
+    config = _load(config_path)
+    engine = _database(config)
+    failures = 0
+    for message_id in message_ids:
+        try:
+            click.echo(replay_message(engine, message_id, reprocess=reprocess))
+        except ReplayRefused as error:
+            failures += 1
+            click.echo(str(error), err=True)
+    sys.exit(EXIT_FAILED if failures else 0)
+
+
+@main.command("test-channel")
+@config_option
+@click.argument("channel")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--verbose", "-v", is_flag=True,
+              help="with fixtures: the steps and what they changed, even when they pass")
+def test_channel(config_path: str, channel: str, files: tuple[str, ...],
+                 verbose: bool) -> None:
+    """Run HL7 files or YAML fixtures through CHANNEL, without network or store: each
+    step's changes and each destination's output, or PASS/FAIL per fixture. Without FILE,
+    the fixtures of fixtures/CHANNEL/ next to the engine's YAML file."""
+    from engine.cli.channeltest.command import run_test_channel
+
+    sys.exit(run_test_channel(_load(config_path), channel, files, verbose=verbose))
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=2575, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--generate", type=click.IntRange(1, 100_000),
+              help="send N synthetic ADT/ORU messages")
+@click.option("--timeout", default=30.0, show_default=True, help="seconds to wait for each ACK")
+@click.option("--tls", is_flag=True, help="connect with TLS")
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False))
+@click.option("--quiet", "-q", is_flag=True, help="print only the summary")
+def send(files: tuple[str, ...], host: str, port: int, generate: int | None, timeout: float,
+         tls: bool, tls_ca: str | None, tls_cert: str | None, tls_key: str | None,
+         quiet: bool) -> None:
+    """Send HL7 files (one or more messages each) over MLLP and print each ACK."""
+    from engine.cli.send import run_send
+
+    if not files and not generate:
+        raise click.UsageError("name at least one FILE, or --generate N")
+    tls_options = (tls or tls_ca or tls_cert) and {"ca": tls_ca, "cert": tls_cert, "key": tls_key}
+    report = run_send(files, host, port, generate=generate, timeout=timeout,
+                      tls=tls_options or None, quiet=quiet)
+    click.echo(f"{report.accepted} accepted, {report.refused} refused, "
+               f"{report.failed} not answered ({host}:{port})")
+    if report.failed:
+        sys.exit(EXIT_UNREACHABLE)
+    if report.refused:
+        sys.exit(EXIT_FAILED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

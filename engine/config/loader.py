@@ -1,0 +1,699 @@
+"""
+Loading ``engine.yaml`` and the channel files it names into validated, typed settings.
+
+Integration engineers edit these files by hand, often while a hospital waits; the loader's job
+is to turn every mistake into a message naming the file, line and field, all of them in one
+run, before anything listens on a port. It raises :class:`ConfigError` listing every problem
+found in ``engine.yaml`` and in every channel file, sorted by file and line, e.g.::
+
+    config/channels/adt.yaml:12: destinations[0].retry.max_delay: expected a duration like "30s" or "5m", got "5 parsecs"
+
+The loader knows no concrete connector type: the caller passes the ``ConnectorSpec`` of each
+registered type, and a connector's options are validated by the same table-driven code
+(:func:`engine.config.schema.validate_section`) as the engine's own sections below. Adding a
+section such as ``filters:`` is adding a row to ``CHANNEL_SECTION`` and a table of its own.
+How durations, sizes and paths are written is described in :mod:`engine.config.schema`;
+a channel's ``encoding`` is checked with :func:`mllp.header.resolve_codec`, the one table of
+character sets, so that a name decoding would refuse is refused here first.
+
+Mappings are compiled here, at load, not when the engine starts: a channel's ``tables:`` (code
+table files, read once with :func:`engine.config.tablefiles.read_table_file`), ``filters:``, ``steps:``
+and each destination's ``steps:`` become :class:`mappings.steps.Program` objects on the
+:class:`ChannelConfig`, so that ``check-config`` reports a bad path, an unknown table or step, a
+bad expression or a broken table file with every other problem, each at its file and line, and
+the engine only runs what was checked. A ``route`` step naming a destination the channel does
+not have is an error too. An ``include:`` step names a mapping file, read here with its tables
+(:mod:`engine.config.includes`) and compiled inline. ``validation: structure`` asks for hl7apy's
+structural validation of every inbound message (in the pipeline, off the ACK path). The
+``response:`` block becomes an :class:`engine.flow.response.ResponsePolicy`. Across files, once all
+are read: channel names are unique, no two listeners share a port, and ``channel`` destinations
+name enabled channels without going round in a cycle (:mod:`engine.config.links`).
+
+test-case-name: tests.config.test_loader
+"""
+from __future__ import annotations
+
+import glob
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Mapping, NamedTuple
+
+from engine.config.schema import (
+    ConfigError, ConfigProblem, Invalid, Problems, Section, Where, at_least, between, describe,
+    did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
+    validate_section)
+from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
+from engine.config.links import Link, check_links, read_links
+from engine.flow.response import (
+    ACK_AFTER_COMMIT, MODES as ACK_MODES, ON_ERROR_CODES, ON_FILTERED_CODES, ResponsePolicy,
+    name_problem)
+from engine.config.yamlsource import YAMLMapping
+from mllp.header import resolve_codec
+
+Specs = Mapping[tuple[str, str], ConnectorSpec]  # (role, type_name) -> spec
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+ORDERING_KEYS = ("destination", "patient")
+VALIDATION_NONE = "none"
+VALIDATION_STRUCTURE = "structure"
+VALIDATION_LEVELS = (VALIDATION_NONE, VALIDATION_STRUCTURE)
+# The HL7 v2 versions whose message structures the validator (hl7apy) knows.
+HL7_VERSIONS = ("2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8",
+                "2.8.1", "2.8.2")
+DEFAULT_CHARSET = "UNICODE UTF-8"
+# Names end up in metric labels, log lines and database rows: keep them boring.
+_IDENTIFIER = matches(
+    r"[a-z0-9][a-z0-9_-]*",
+    "use lower-case letters, digits, '-' and '_', starting with a letter or digit")
+_PATIENT_LANES = 4  # default number of lanes when ordering by patient
+
+
+def _known_charset(name: str) -> str | None:
+    """Refuse at load time a character set that decoding would refuse on every message."""
+    try:
+        resolve_codec(name)
+    except LookupError:
+        return (f"unknown character set {describe(name)}: use an HL7 table 0211 name "
+                'such as "8859/1" or "UNICODE UTF-8"')
+    return None
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where messages are stored; ``url`` is an SQLAlchemy URL, sqlite paths made absolute."""
+
+    url: str
+    writer_batch_max: int = 1000
+    # SQLite only. "full": a commit survives a power cut (an fsync per group commit);
+    # "normal": it survives the engine's crash or kill -9, not a power cut, and commits
+    # cost a fraction of that (see docs/operations.md for figures).
+    sqlite_synchronous: str = "full"
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """The HTTP admin and metrics listener; ``port`` 0 picks a free port."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a destination retries: exponential backoff, capped, for at most ``max_attempts``."""
+
+    max_attempts: int = 10
+    initial_delay: float = 1.0
+    multiplier: float = 2.0
+    max_delay: float = 300.0
+
+    def delay_for(self, attempt: int) -> float:
+        """Seconds to wait before retrying after failed ``attempt`` (1 for the first try)."""
+        if attempt < 1:
+            raise ValueError(f"attempts are counted from 1, got {attempt}")
+        try:
+            delay = self.initial_delay * self.multiplier ** (attempt - 1)
+        except OverflowError:
+            return self.max_delay
+        return min(delay, self.max_delay)
+
+
+@dataclass(frozen=True)
+class OrderingPolicy:
+    """Which deliveries keep their order: all of a destination's, or each patient's."""
+
+    key: str = "destination"
+    lanes: int = 1
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    """One destination of a channel, with its connector, retry and ordering policies."""
+
+    name: str
+    connector: ConnectorConfig
+    retry: RetryPolicy
+    ordering: OrderingPolicy
+    file: str
+    line: int
+    steps: Any = None  # mappings.steps.Program of this destination's ``steps:``, or None
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One channel file: a source, how to acknowledge, and where messages go."""
+
+    name: str
+    description: str
+    enabled: bool
+    source: ConnectorConfig
+    response: ResponsePolicy
+    encoding: str
+    dedupe: bool
+    destinations: tuple[DestinationConfig, ...]
+    file: str
+    line: int  # the line of the channel's ``name:``
+    # Mappings, compiled at load (mappings.steps.Program), None when the file has none.
+    filters: Any = None
+    steps: Any = None
+    tables: Mapping[str, Any] = field(default_factory=dict)  # name -> mappings.tables.CodeTable
+    validation: str = VALIDATION_NONE
+    version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
+    # The other files read to build the channel (code tables, ...): a reload compares their
+    # bytes, with the channel file's, to tell whether the channel changed.
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def has_mappings(self) -> bool:
+        """Whether the pipeline does more than route (then the processor decides)."""
+        return (self.filters is not None or self.steps is not None
+                or self.validation != VALIDATION_NONE
+                or any(d.steps is not None for d in self.destinations))
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """``engine.yaml`` and every channel it names, validated."""
+
+    path: str
+    node: str
+    store: StoreConfig
+    admin: AdminConfig | None
+    log_level: str
+    channels: tuple[ChannelConfig, ...]
+
+
+STORE_SECTION = Section(
+    (OptionSpec("url", "str", required=True, help="SQLAlchemy database URL"),
+     OptionSpec("writer_batch_max", "int", default=1000, help="most messages per commit"),
+     OptionSpec("sqlite_synchronous", "str", default="full", choices=("full", "normal"),
+                help="SQLite durability: full survives a power cut, normal a crash")),
+    checks={"writer_batch_max": at_least(1)})
+ADMIN_SECTION = Section(
+    (OptionSpec("host", "str", default="127.0.0.1"),
+     OptionSpec("port", "port", help="0 picks a free port; absent means no admin listener")))
+ENGINE_SECTION = Section(
+    (OptionSpec("node", "str", help="this node's name; default: the host name"),
+     OptionSpec("store", "mapping", required=True),
+     OptionSpec("admin", "mapping"),
+     OptionSpec("channels", "list", default=[], help="channel file globs"),
+     OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS)),
+    nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
+
+_NAME_HELP = "components separated by ^; default: the received "
+RESPONSE_SECTION = Section(
+    (OptionSpec("mode", "str", default="after-commit", choices=ACK_MODES),
+     OptionSpec("on-error", "str", default="AE", choices=tuple(ON_ERROR_CODES),
+                help="the ACK of a message processed into ERROR (after-processing)"),
+     OptionSpec("on-filtered", "str", default="AA", choices=tuple(ON_FILTERED_CODES),
+                help="the ACK of a message a filter dropped (after-processing)"),
+     OptionSpec("sending-application", "str", help="MSH-3 of ACKs; " + _NAME_HELP + "MSH-5"),
+     OptionSpec("sending-facility", "str", help="MSH-4 of ACKs; " + _NAME_HELP + "MSH-6")),
+    checks={"sending-application": name_problem, "sending-facility": name_problem})
+RETRY_SECTION = Section(
+    (OptionSpec("max_attempts", "int", default=10),
+     OptionSpec("initial_delay", "duration", default=1),
+     OptionSpec("multiplier", "float", default=2.0),
+     OptionSpec("max_delay", "duration", default=300)),
+    checks={"max_attempts": at_least(1), "multiplier": at_least(1)})
+ORDERING_SECTION = Section(
+    (OptionSpec("key", "str", default="destination", choices=ORDERING_KEYS),
+     OptionSpec("lanes", "int", help=f"default 1, or {_PATIENT_LANES} with key: patient")),
+    checks={"lanes": between(1, 64)})
+# Connector sections: these built-in options, then the ConnectorSpec's own.
+SOURCE_SECTION = Section((OptionSpec("type", "str", required=True),))
+DESTINATION_SECTION = Section(
+    (OptionSpec("name", "str", required=True),
+     OptionSpec("type", "str", required=True),
+     OptionSpec("retry", "mapping", default={}),
+     OptionSpec("ordering", "mapping", default={}),
+     OptionSpec("steps", "list", help="mapping steps applied for this destination only")),
+    nested={"retry": RETRY_SECTION, "ordering": ORDERING_SECTION},
+    checks={"name": _IDENTIFIER})
+CHANNEL_SECTION = Section(
+    (OptionSpec("name", "str", required=True),
+     OptionSpec("description", "str", default=""),
+     OptionSpec("enabled", "bool", default=True),
+     OptionSpec("source", "mapping", required=True),
+     OptionSpec("response", "mapping", default={}),
+     OptionSpec("encoding", "str", default=DEFAULT_CHARSET,
+                help="HL7 table 0211 name (or Python codec) used when MSH-18 is empty"),
+     OptionSpec("dedupe", "bool", default=True),
+     OptionSpec("destinations", "list", required=True),
+     OptionSpec("tables", "mapping", help="code tables: name -> CSV or YAML file"),
+     OptionSpec("filters", "list", help="conditions a message must all meet, else FILTERED"),
+     OptionSpec("steps", "list", help="mapping steps applied to every message"),
+     OptionSpec("validation", "str", default=VALIDATION_NONE, choices=VALIDATION_LEVELS,
+                help="structure: validate inbound messages against their HL7 structure"),
+     OptionSpec("version", "str", choices=HL7_VERSIONS,
+                help="the HL7 version the senders speak: structural validation checks every "
+                     "message against this version's structures, whatever its MSH-12 says")),
+    nested={"response": RESPONSE_SECTION},
+    checks={"name": _IDENTIFIER, "encoding": _known_charset,
+            "destinations": lambda items: None if items else "a channel needs a destination"})
+
+
+def load_engine_config(path: str | os.PathLike, specs: Specs) -> EngineConfig:
+    """Load ``engine.yaml`` at ``path`` and its channel files; raise :class:`ConfigError`.
+
+    ``specs`` maps (role, type name) to each registered connector's spec.
+    """
+    path = os.fspath(path)
+    problems = Problems()
+    root = read_top_mapping(path, problems)
+    if root is None:
+        problems.raise_if_any()
+    where = top_where(path, root)
+    values = validate_section(root, ENGINE_SECTION, where, problems)
+    store = _store(root, values["store"], where, problems)
+    admin = _admin(values["admin"])
+    loaded = [channel for file in _channel_files(root, where, problems)
+              if (channel := _read_channel(file, specs, problems)) is not None]
+    _check_channel_names(loaded, problems)
+    _check_listeners(loaded, admin, _admin_port_where(root, where), problems)
+    check_links([link for item in loaded for link in item.links],
+                [item.channel for item in loaded], problems)
+    problems.raise_if_any()
+    return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
+                        admin=admin, log_level=values["log_level"],
+                        channels=tuple(item.channel for item in loaded))
+
+
+def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:
+    """Load one channel file on its own; raise :class:`ConfigError` listing its problems."""
+    problems = Problems()
+    loaded = _read_channel(os.fspath(path), specs, problems)
+    problems.raise_if_any()
+    return loaded.channel
+
+
+def resolve_database_url(url: str, base_dir: str) -> str:
+    """``url`` with a relative sqlite file path made absolute against ``base_dir``.
+
+    Other databases' URLs are returned as they are, in-memory sqlite too; raise
+    :class:`Invalid` if ``url`` is not ``scheme://...``, or a sqlite URL names a host.
+    """
+    scheme, separator, rest = url.partition("://")
+    is_sqlite = scheme.split("+")[0] == "sqlite"
+    if not separator or not scheme or (is_sqlite and rest[:1] not in ("", "/")):
+        raise Invalid('expected a database URL like "sqlite:///var/aiguillage.db" or '
+                      f'"postgresql+psycopg://user@host/aiguillage", got {describe(url)}')
+    if not is_sqlite:
+        return url
+    database, query_separator, query = rest[1:].partition("?")
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return url
+    database = os.path.normpath(os.path.join(base_dir, os.path.expanduser(database)))
+    return f"{scheme}:///{database}{query_separator}{query}"
+
+
+class _LoadedChannel(NamedTuple):
+    """A channel with the places the checks across files point to."""
+
+    channel: ChannelConfig
+    name_at: Where
+    port_at: Where | None  # where its source's ``port`` is written, if it is
+    links: tuple[Link, ...] = ()  # its ``channel`` destinations, checked across files
+
+
+class _Listener(NamedTuple):
+    host: str | None
+    port: int
+    where: Where
+    label: str
+
+
+_ANY_HOST = frozenset({None, "", "0.0.0.0", "::"})
+
+
+def _store(root: YAMLMapping, values: dict | None, where: Where,
+           problems: Problems) -> StoreConfig | None:
+    if not values or values["url"] is None:
+        return None
+    raw = root.get("store")
+    here = where.child("store", root.key_position("store")).child("url", key_position(raw, "url"))
+    try:
+        url = resolve_database_url(values["url"], here.base_dir)
+    except Invalid as exc:
+        problems.add(here, str(exc))
+        return None
+    return StoreConfig(url=url, writer_batch_max=values["writer_batch_max"],
+                       sqlite_synchronous=values["sqlite_synchronous"])
+
+
+def _admin(values: dict | None) -> AdminConfig | None:
+    if not values or values["port"] is None:
+        return None
+    return AdminConfig(host=values["host"], port=values["port"])
+
+
+def _admin_port_where(root: YAMLMapping, where: Where) -> Where:
+    admin = root.get("admin")
+    return where.child("admin", root.key_position("admin")).child(
+        "port", key_position(admin, "port"))
+
+
+def _channel_files(root: YAMLMapping, where: Where, problems: Problems) -> list[str]:
+    """The channel files named by the ``channels:`` globs, in order, each once."""
+    patterns = root.get("channels")
+    if not isinstance(patterns, list):
+        return []
+    base = os.path.dirname(where.file)
+    here = where.child("channels", root.key_position("channels"))
+    files: list[str] = []
+    seen: set[str] = set()
+    for index, pattern in enumerate(patterns):
+        item_where = here.item(index, item_position(patterns, index))
+        if not isinstance(pattern, str):
+            problems.add(item_where, f"expected a file pattern, got {describe(pattern)}")
+            continue
+        found = sorted(name for name in glob.glob(os.path.join(base, os.path.expanduser(pattern)),
+                                                  recursive=True) if os.path.isfile(name))
+        if not found:
+            problems.add(item_where, f'no file matches "{pattern}" in {os.path.abspath(base)}')
+        for name in found:
+            if os.path.realpath(name) not in seen:
+                seen.add(os.path.realpath(name))
+                files.append(name)
+    return files
+
+
+def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel | None:
+    root = read_top_mapping(path, problems)
+    if root is None:
+        return None
+    where = top_where(path, root)
+    values = validate_section(root, CHANNEL_SECTION, where, problems)
+    name_at = where.child("name", root.key_position("name"))
+    source_at = where.child("source", root.key_position("source"))
+    inputs: list[str] = []
+    tables = _tables(root, values, where, problems, inputs)
+    includes = _includes(root, where, tables, problems, inputs)
+    destinations = _destinations(root, specs, where, problems, tables, includes)
+    filters, steps = _channel_programs(root, values, where, tables, problems, includes)
+    _check_routes(root, where, destinations, problems, includes)
+    if values["validation"] == VALIDATION_STRUCTURE:
+        _check_validator(root, where, problems)
+    elif values["version"] is not None:
+        problems.add(where.child("version", root.key_position("version")),
+                     "version is the version structural validation checks against: it needs "
+                     "validation: structure, and has no effect without it")
+    channel = ChannelConfig(
+        name=values["name"], description=values["description"], enabled=values["enabled"],
+        source=_source(root.get("source"), values["name"], specs, source_at, problems),
+        response=_response(root, values["response"], where, problems),
+        encoding=values["encoding"],
+        dedupe=values["dedupe"], destinations=destinations,
+        file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
+        validation=values["validation"] or VALIDATION_NONE, version=values["version"],
+        inputs=tuple(dict.fromkeys(inputs)))
+    source = root.get("source")
+    has_port = isinstance(source, YAMLMapping) and "port" in source
+    port_at = source_at.child("port", source.key_position("port")) if has_port else None
+    return _LoadedChannel(channel, name_at, port_at, read_links(root, where))
+
+
+def _response(root: YAMLMapping, values: dict | None, where: Where,
+              problems: Problems) -> ResponsePolicy | None:
+    """The ``response:`` block; ``on-error`` and ``on-filtered`` written in after-commit mode,
+    where the ACK leaves before there is an outcome to report, are refused, not ignored."""
+    if not values:
+        return None  # validate_section has reported why
+    raw = root.get("response")
+    if values["mode"] == ACK_AFTER_COMMIT and isinstance(raw, Mapping):
+        here = where.child("response", root.key_position("response"))
+        for key in ("on-error", "on-filtered"):
+            if raw.get(key) is not None:
+                problems.add(here.child(key, key_position(raw, key)),
+                             f"{key} needs mode: after-processing: in {values['mode']} mode "
+                             "the ACK is sent before the message is processed")
+    if None in (values["mode"], values["on-error"], values["on-filtered"]):
+        return None  # validate_section has reported why
+    return ResponsePolicy(values["mode"], values["on-error"], values["on-filtered"],
+                          values["sending-application"], values["sending-facility"])
+
+
+def _source(data: Any, channel: str | None, specs: Specs, where: Where,
+            problems: Problems) -> ConnectorConfig | None:
+    values = _connector(data, "source", SOURCE_SECTION, specs, where, problems)
+    if values is None:
+        return None
+    return ConnectorConfig(values["type"], channel, values["options"], where.file, where.line)
+
+
+def _connector(data: Any, role: str, builtins: Section, specs: Specs, where: Where,
+               problems: Problems) -> dict | None:
+    """Built-in values of a source or destination, plus ``options``: its spec's own."""
+    if not isinstance(data, Mapping):
+        return None  # CHANNEL_SECTION or _destination has already said so
+    spec = _connector_spec(data, role, specs, where, problems)
+    section = builtins if spec is None else builtins.extended(spec.options)
+    values = validate_section(data, section, where, problems, allow_unknown=spec is None)
+    builtin_names = {option.name for option in builtins.options}
+    own = () if spec is None else [o.name for o in spec.options if o.name not in builtin_names]
+    values["options"] = {name: values.pop(name) for name in own}
+    return values
+
+
+def _connector_spec(data: Mapping, role: str, specs: Specs, where: Where,
+                    problems: Problems) -> ConnectorSpec | None:
+    type_name = data.get("type")
+    if not isinstance(type_name, str):
+        return None  # missing or not a string: the built-in section reports it
+    spec = specs.get((role, type_name))
+    if spec is None:
+        known = sorted(name for spec_role, name in specs if spec_role == role)
+        listed = ", ".join(known) if known else "none is registered"
+        problems.add(where.child("type", key_position(data, "type")),
+                     f'unknown {role} type "{type_name}"{did_you_mean(type_name, known)}; '
+                     f"known {role} types: {listed}")
+    return spec
+
+
+def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems,
+            inputs: list[str]) -> dict:
+    """The channel's code tables, each file read once; a broken file is reported by line.
+
+    Each table file's path is added to ``inputs``."""
+    from engine.config.tablefiles import load_table, table_entries
+
+    tables = {}
+    for name, path, _ in table_entries(root, values, where, problems):
+        inputs.append(path)
+        table = load_table(path, name, problems)
+        if table is not None:
+            tables[name] = table
+    return tables
+
+
+def _includes(root: YAMLMapping, where: Where, tables: dict, problems: Problems,
+              inputs: list[str]) -> Any:
+    """The mapping files the channel's steps include, read; their tables join ``tables``.
+
+    The mapping files and their table files are added to ``inputs``."""
+    from engine.config.includes import channel_table_files, read_includes
+
+    lists = [(root.get("steps"), where.child("steps", root.key_position("steps")))]
+    items = root.get("destinations")
+    if isinstance(items, list):
+        here = where.child("destinations", root.key_position("destinations"))
+        lists += [(item.get("steps"), here.item(index, item_position(items, index)).child(
+                       "steps", key_position(item, "steps")))
+                  for index, item in enumerate(items) if isinstance(item, Mapping)]
+    table_files = channel_table_files(root, where)
+    found = read_includes(lists, tables, table_files, problems)
+    inputs.extend(found.files)
+    inputs.extend(path for path, _ in table_files.values())
+    return found
+
+
+def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems,
+             includes: Any = None) -> Any:
+    """``raw`` (a YAML list, with its positions) compiled; None after reporting problems."""
+    from mappings.steps import StepsError, compile_filters, compile_steps
+
+    try:
+        if kind == "filters":
+            return compile_filters(raw, file=at.file, field=at.field)
+        return compile_steps(raw, file=at.file, tables=tables, field=at.field,
+                             include=includes.resolve if includes is not None else None)
+    except StepsError as error:
+        for problem in error.problems:
+            problems.add(Where(problem.file or at.file, problem.line or at.line, 0,
+                               problem.field or at.field), problem.message)
+    return None
+
+
+def _channel_programs(root: YAMLMapping, values: dict, where: Where, tables: Mapping,
+                      problems: Problems, includes: Any = None) -> tuple[Any, Any]:
+    """The compiled ``filters:`` and ``steps:`` of the channel (None when absent or bad)."""
+    programs = []
+    for kind in ("filters", "steps"):
+        raw = root.get(kind)
+        if values.get(kind) is None or not isinstance(raw, list):
+            programs.append(None)  # absent, or not a list: validate_section said so
+            continue
+        at = where.child(kind, root.key_position(kind))
+        programs.append(_compile(kind, raw, at, tables, problems, includes) if raw else None)
+    return programs[0], programs[1]
+
+
+def _check_routes(root: YAMLMapping, where: Where, destinations: tuple,
+                  problems: Problems, includes: Any = None) -> None:
+    """A ``route`` step must name destinations of this channel.
+
+    Read from the YAML itself, not the compiled programs, so that it is reported even when
+    another mistake in the same list keeps it from compiling.
+    """
+    known = {d.name for d in destinations if d.name}
+    lists = [(root.get("steps"), where.child("steps", root.key_position("steps")))]
+    items = root.get("destinations")
+    if isinstance(items, list):
+        here = where.child("destinations", root.key_position("destinations"))
+        for index, item in enumerate(items):
+            if isinstance(item, Mapping):
+                at = here.item(index, item_position(items, index))
+                lists.append((item.get("steps"), at.child("steps", key_position(item, "steps"))))
+    for steps, at in lists:
+        for name, place in _route_names(steps, at, includes):
+            if name not in known:
+                problems.add(place, f"route names the destination {describe(name)}, which "
+                                    f"this channel does not have{did_you_mean(name, known)}; "
+                                    f"its destinations: {', '.join(sorted(known)) or 'none'}")
+
+
+def _route_names(steps: Any, where: Where, includes: Any = None, seen: frozenset = frozenset()):
+    """(name, place) of every destination a ``route`` step names, for-each bodies and
+    included mapping files included."""
+    from engine.config.includes import steps_in
+
+    for step, at in steps_in(steps, where):
+        names = step.get("route")
+        if isinstance(names, str):
+            names = [names]
+        if isinstance(names, list):
+            place = at.child("route", key_position(step, "route"))
+            yield from ((name, place) for name in names if isinstance(name, str))
+        text = step.get("include")
+        found = includes.step_lists(text, where.file) if includes and isinstance(text, str) \
+            else None
+        if found is not None and found[1].file not in seen:
+            yield from _route_names(found[0], found[1], includes, seen | {where.file})
+
+
+def _check_validator(root: YAMLMapping, where: Where, problems: Problems) -> None:
+    try:
+        import hl7apy.parser  # noqa: F401
+    except ImportError:
+        problems.add(where.child("validation", root.key_position("validation")),
+                     "validation: structure needs the hl7apy package, which is not installed")
+
+
+def _destinations(root: YAMLMapping, specs: Specs, where: Where,
+                  problems: Problems, tables: Mapping | None = None, includes: Any = None
+                  ) -> tuple[DestinationConfig, ...]:
+    items = root.get("destinations")
+    if not isinstance(items, list):
+        return ()
+    here = where.child("destinations", root.key_position("destinations"))
+    destinations: list[DestinationConfig] = []
+    first_at: dict[str, Where] = {}
+    for index, item in enumerate(items):
+        item_where = here.item(index, item_position(items, index))
+        destination = _destination(item, specs, item_where, problems, tables or {}, includes)
+        if destination is None or destination.name is None:
+            continue
+        if destination.name in first_at:
+            earlier = first_at[destination.name]
+            problems.add(item_where.child("name", key_position(item, "name")),
+                         f'destination name "{destination.name}" is already used by '
+                         f"{earlier.field} (line {earlier.line})")
+        first_at.setdefault(destination.name, item_where)
+        destinations.append(destination)
+    return tuple(destinations)
+
+
+def _destination(item: Any, specs: Specs, where: Where, problems: Problems,
+                 tables: Mapping, includes: Any = None) -> DestinationConfig | None:
+    if not isinstance(item, Mapping):
+        problems.add(where, f"expected a mapping describing a destination, got {describe(item)}")
+        return None
+    values = _connector(item, "destination", DESTINATION_SECTION, specs, where, problems)
+    connector = ConnectorConfig(values["type"], values["name"], values["options"],
+                                where.file, where.line)
+    steps = None
+    raw = item.get("steps")
+    if values.get("steps") and isinstance(raw, list):
+        steps = _compile("steps", raw, where.child("steps", key_position(item, "steps")),
+                         tables, problems, includes)
+    return DestinationConfig(values["name"], connector, _retry(values["retry"]),
+                             _ordering(values["ordering"]), where.file, where.line, steps)
+
+
+def _retry(values: dict | None) -> RetryPolicy:
+    return RetryPolicy(**values) if values else RetryPolicy()
+
+
+def _ordering(values: dict | None) -> OrderingPolicy:
+    if not values:
+        return OrderingPolicy()
+    lanes = values["lanes"]
+    if lanes is None:
+        lanes = _PATIENT_LANES if values["key"] == "patient" else 1
+    return OrderingPolicy(key=values["key"], lanes=lanes)
+
+
+def _check_channel_names(loaded: list[_LoadedChannel], problems: Problems) -> None:
+    first_at: dict[str, Where] = {}
+    for item in loaded:
+        name = item.channel.name
+        if name is None:
+            continue
+        if name in first_at:
+            earlier = first_at[name]
+            problems.add(item.name_at, f'channel name "{name}" is also used by '
+                                       f"{earlier.file}:{earlier.line}; names must be unique")
+        else:
+            first_at[name] = item.name_at
+
+
+def _check_listeners(loaded: list[_LoadedChannel], admin: AdminConfig | None, admin_at: Where,
+                     problems: Problems) -> None:
+    """Report two listeners on one host and port: the second would fail to start."""
+    listeners = [_Listener(admin.host, admin.port, admin_at, "the admin listener")] \
+        if admin and admin.port else []
+    for item in loaded:
+        listener = _source_listener(item)
+        if listener is None:
+            continue
+        clash = next((other for other in listeners if _overlap(listener, other)), None)
+        if clash:
+            problems.add(listener.where,
+                         f"{listener.label} listens on {listener.host or '*'}:{listener.port}, "
+                         f"as does {clash.label} ({clash.where.file}:{clash.where.line})")
+        listeners.append(listener)
+
+
+def _source_listener(item: _LoadedChannel) -> _Listener | None:
+    channel = item.channel
+    if not channel.enabled or channel.source is None or item.port_at is None:
+        return None
+    port = channel.source.options.get("port")
+    if not isinstance(port, int) or port == 0:
+        return None
+    return _Listener(channel.source.options.get("host"), port, item.port_at,
+                     f'channel "{channel.name}"')
+
+
+def _overlap(one: _Listener, other: _Listener) -> bool:
+    """Whether two listeners conflict; an any-address bind takes the port on every address."""
+    hosts_meet = one.host == other.host or one.host in _ANY_HOST or other.host in _ANY_HOST
+    return one.port == other.port and hosts_meet
+
+
+__all__ = [
+    "ConfigError", "ConfigProblem", "EngineConfig", "StoreConfig", "AdminConfig", "ChannelConfig",
+    "DestinationConfig", "RetryPolicy", "OrderingPolicy", "load_engine_config",
+    "load_channel_file", "resolve_database_url",
+]

@@ -1,0 +1,293 @@
+"""
+The intake: where a source hands over inbound bytes, and where the acknowledgement is decided.
+
+Every payload is committed before it is acknowledged — readable or not. Only MSH is read on
+this path (mllp.header), the payload is decoded once with its character set, and the decoded
+text travels on to the pipeline so nothing is parsed twice:
+
+- unreadable MSH (no MSH first, MSH-9/10/12 missing, bad separators): stored in ERROR and
+  answered AR (CR in enhanced mode) with the ERR code, since the sender must not resend it as is;
+- bytes that do not decode in the declared character set: stored in ERROR, answered AE/CE;
+- a duplicate (same sender and MSH-10 on this channel): stored as DUPLICATE, answered AA again;
+- a store failure: answered AE/CE 207 so the sender keeps the message and retries.
+
+In after-commit mode the ACK goes out as soon as the commit is done and the message is queued
+for processing; in after-processing mode the ACK waits for the pipeline and reports its outcome.
+What the ACK says beyond that (AE or AR for a message processed into ERROR, AA or AE for a
+filtered one, MSH-3/MSH-4) is the channel's :class:`engine.flow.response.ResponsePolicy`.
+A channel whose steps are all built-in has its pipeline run here, before the one commit
+(engine.flow.intakepipeline), so that message, outcome and deliveries commit together.
+
+Another channel hands its messages over through :meth:`Intake.hand_over` (the ``channel``
+destination, :mod:`engine.flow.handover`): the same path, answered with the commit itself rather
+than an ACK, whatever the channel's response mode, since what the sending lane needs to know
+is that the message is safe in the store.
+
+test-case-name: tests.flow.test_intake
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any, Callable
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from engine import status as st
+from engine.flow import pipeline
+from engine.flow.intakepipeline import IntakePipeline
+from engine.flow.pipeline import ChannelPlan, InboundMessage
+from engine.store.records import InboundRecord, IngestResult, ProcessingResult
+from mllp import ack
+from mllp.header import EncodingError, HeaderError, MSHHeader, decode_payload, read_header
+
+log = logging.getLogger(__name__)
+
+MAX_STORED_ERROR = 4000
+HANDOVER_TRANSPORT = "channel"  # PeerInfo.transport of a message handed over by a channel
+
+
+class AckClock:
+    """HL7 timestamps (YYYYMMDDHHMMSS) for MSH-7 of ACKs, formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime("%Y%m%d%H%M%S", time.localtime(second))
+        return self._text
+
+
+class ChannelNotRunning(LookupError):
+    """A hand-over names a channel this engine does not run."""
+
+
+class Intake:
+    """Implements :class:`engine.interfaces.Receiver` for every channel of an engine."""
+
+    def __init__(self, store: Any, processor: Any, channels: dict[str, ChannelPlan],
+                 deliver: Callable[[ProcessingResult, list[int], InboundMessage], None]
+                 | None = None):
+        self._store = store
+        self._processor = processor
+        self.channels = channels
+        self._deliver = deliver  # hands deliveries committed with their message to the lanes
+        self._clock = AckClock()
+        self.pipeline = IntakePipeline()  # runs built-in steps before the commit
+        self.received = 0
+        self.rejected = 0
+
+    # -- Receiver ----------------------------------------------------------------------
+
+    def receive(self, channel: str, payload: bytes, peer: Any) -> defer.Deferred:
+        """Commit ``payload``, then return a Deferred firing with the ACK bytes."""
+        self.received += 1
+        return self._receive(self.channels[channel], payload, peer, None, None)
+
+    def hand_over(self, channel: str, payload: bytes, peer: Any,
+                  charset: str | None = None) -> defer.Deferred:
+        """Take ``payload`` from another channel as a new inbound message of ``channel``.
+
+        Returns a Deferred firing with the :class:`IngestResult` once the message is
+        committed (RECEIVED or TRANSFORMED, DUPLICATE for a hand-over made again, ERROR when
+        its MSH cannot be read), or failing when it could not be: the store's failure, or
+        :class:`ChannelNotRunning`. ``charset`` is what the bytes are written in when their
+        MSH-18 is empty (the sending channel's), instead of this channel's ``encoding``.
+        The message then goes on as any other: processed, delivered, acknowledged to nobody.
+        """
+        plan = self.channels.get(channel)
+        if plan is None:
+            return defer.fail(ChannelNotRunning(f'channel "{channel}" is not running here'))
+        self.received += 1
+        committed: defer.Deferred = defer.Deferred()
+        self._receive(plan, payload, peer, charset, committed)  # its ACK goes to nobody
+        return committed
+
+    def _receive(self, plan: ChannelPlan, payload: bytes, peer: Any, charset: str | None,
+                 committed: defer.Deferred | None) -> defer.Deferred:
+        """The path of every inbound message; ``committed``, if given, learns the commit's
+        outcome before the ACK is built."""
+        encoding = charset or plan.encoding
+        try:
+            header = read_header(payload)
+        except HeaderError as error:
+            return self._store_unreadable(plan, payload, peer, None, error, committed)
+        try:
+            text = decode_payload(payload, header, encoding)
+        except EncodingError as error:
+            return self._store_unreadable(plan, payload, peer, header, error, committed)
+        routed = self._route(plan, header, text)
+        processed = None if routed is not None else self.pipeline.process(
+            plan, text, header.field_separator, header.encoding_characters, payload,
+            header.charset or encoding)
+        record = InboundRecord(
+            channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
+            status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
+            control_id=header.control_id, message_type=header.message_type,
+            charset=header.charset or encoding, dedupe=plan.dedupe,
+            routed=routed, processed=processed,
+        )
+        d = _told(self._store.ingest(record), committed)
+        d.addCallbacks(self._committed, self._commit_failed,
+                       callbackArgs=(plan, header, text, payload, routed, record.charset,
+                                     processed),
+                       errbackArgs=(plan, header))
+        return d
+
+    def reject(self, channel: str, payload: bytes, peer: Any, error: str) -> defer.Deferred:
+        """Store input that never became a frame (oversized, broken); Deferred[IngestResult]."""
+        self.rejected += 1
+        record = InboundRecord(channel=channel, received_at=time.time(), peer=_peer_text(peer),
+                               raw=payload, status=st.ERROR, error=error[:MAX_STORED_ERROR])
+        d = self._store.ingest(record)
+        d.addErrback(self._log_lost, channel, error)
+        return d
+
+    # -- outcomes ----------------------------------------------------------------------
+
+    def _committed(self, result: IngestResult, plan: ChannelPlan, header: MSHHeader,
+                   text: str, raw: bytes, routed: tuple | None, charset: str,
+                   processed: ProcessingResult | None = None) -> Any:
+        if result.status == st.DUPLICATE:
+            return self._ack(plan, header, ack.ACCEPT, result.message_id,
+                             text=f"duplicate of message {result.duplicate_of}, not processed again")
+        message = InboundMessage(result.message_id, text, header.field_separator,
+                                 header.encoding_characters, raw, header.control_id,
+                                 header.message_type, charset)
+        if processed is not None:  # the pipeline ran at intake, its outcome committed with it
+            return self._processed_at_intake(result, processed, plan, header, message)
+        if result.status == st.TRANSFORMED:  # routed at intake, deliveries committed with it
+            routed = ProcessingResult(result.message_id, plan.name, st.TRANSFORMED,
+                                      deliveries=routed)
+            if self._deliver is not None:
+                self._deliver(routed, list(result.delivery_ids), message)
+            return self._ack(plan, header, ack.ACCEPT, result.message_id)
+        processed = self._processor.enqueue(message, plan.name)
+        if not plan.response.after_processing:
+            return self._ack(plan, header, ack.ACCEPT, result.message_id)
+        processed.addCallback(self._processed_ack, plan, header)
+        processed.addErrback(self._processing_failed, plan, header, result.message_id)
+        return processed
+
+    def _processed_at_intake(self, result: IngestResult, processed: ProcessingResult,
+                             plan: ChannelPlan, header: MSHHeader,
+                             message: InboundMessage) -> Any:
+        """Hand the committed deliveries to the lanes and answer as the processor path would."""
+        outcome = replace(processed, message_id=result.message_id)
+        if self._deliver is not None and result.delivery_ids:
+            self._deliver(outcome, list(result.delivery_ids), message)
+        if not plan.response.after_processing:
+            return self._ack(plan, header, ack.ACCEPT, result.message_id)
+        return self._processed_ack(outcome, plan, header)
+
+    @staticmethod
+    def _route(plan: ChannelPlan, header: MSHHeader, text: str) -> tuple | None:
+        """The deliveries when the channel only routes; None when the processor decides."""
+        if not plan.routes_at_intake:
+            return None
+        return pipeline.route(plan, text, header.field_separator, header.encoding_characters)
+
+    def _processed_ack(self, outcome: ProcessingResult, plan: ChannelPlan,
+                       header: MSHHeader) -> bytes:
+        response = plan.response
+        if outcome.status == st.ERROR:
+            error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR, outcome.error or "processing failed")
+            return self._ack(plan, header, response.error_outcome, outcome.message_id,
+                             errors=(error,), text=outcome.error or "")
+        if outcome.status == st.FILTERED:
+            return self._ack(plan, header, response.filtered_outcome, outcome.message_id,
+                             text="filtered")
+        return self._ack(plan, header, ack.ACCEPT, outcome.message_id)
+
+    def _processing_failed(self, failure: Any, plan: ChannelPlan, header: MSHHeader,
+                           message_id: int) -> bytes:
+        log.error("message %d: recording its processing failed: %s", message_id,
+                  failure.getErrorMessage())
+        error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR, "processing could not be recorded")
+        return self._ack(plan, header, ack.ERROR, message_id, errors=(error,))
+
+    def _commit_failed(self, failure: Any, plan: ChannelPlan, header: MSHHeader) -> bytes:
+        log.error("commit of message %s failed: %s", header.control_id, failure.getErrorMessage())
+        error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR,
+                             "the message could not be stored; send it again later")
+        return self._ack(plan, header, ack.ERROR, None, errors=(error,))
+
+    def _store_unreadable(self, plan: ChannelPlan, payload: bytes, peer: Any,
+                          header: MSHHeader | None, error: HeaderError,
+                          committed: defer.Deferred | None = None) -> defer.Deferred:
+        record = InboundRecord(
+            channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
+            status=st.ERROR, error=str(error)[:MAX_STORED_ERROR],
+            sender=f"{header.sending_application}|{header.sending_facility}" if header else None,
+            control_id=header.control_id if header else None,
+            message_type=header.message_type if header else None,
+            charset=header.charset if header else None,
+        )
+        outcome = ack.ERROR if header is not None else ack.REJECT
+        d = _told(self._store.ingest(record), committed)
+        d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id))
+        d.addErrback(lambda failure: self._nak(plan, header, ack.ERROR, error, None))
+        return d
+
+    # -- ACK building ------------------------------------------------------------------
+
+    def _ack(self, plan: ChannelPlan, header: MSHHeader, outcome: str,
+             message_id: int | None, *, text: str = "", errors: tuple = ()) -> bytes:
+        code = ack.ack_code(outcome, ack.ack_mode_for(header))
+        response = plan.response
+        return ack.build_ack(header, code, text=text, errors=errors,
+                             control_id=_ack_control_id(message_id), timestamp=self._clock.now(),
+                             sending_application=response.sending_application,
+                             sending_facility=response.sending_facility)
+
+    def _nak(self, plan: ChannelPlan, header: MSHHeader | None, outcome: str,
+             error: HeaderError, message_id: int | None) -> bytes:
+        hl7_error = ack.HL7Error.from_exception(error)
+        if header is None:
+            response = plan.response
+            return ack.build_nak_without_header(
+                hl7_error, _ack_control_id(message_id), self._clock.now(),
+                sending_application=response.sending_application,
+                sending_facility=response.sending_facility)
+        return self._ack(plan, header, outcome, message_id, text=error.text,
+                         errors=(hl7_error,))
+
+    def _log_lost(self, failure: Any, channel: str, error: str) -> None:
+        log.error("channel %s: could not store rejected input (%s): %s", channel, error,
+                  failure.getErrorMessage())
+
+
+def _ack_control_id(message_id: int | None) -> str:
+    """MSH-10 of our ACK: tied to the stored message so an ACK can be traced back to it."""
+    return f"ACK{message_id}" if message_id is not None else f"ACKX{time.time_ns() % 10**12}"
+
+
+def _told(ingested: defer.Deferred, committed: defer.Deferred | None) -> defer.Deferred:
+    """``ingested``, having first passed its outcome (result or failure) to ``committed``."""
+    if committed is None:
+        return ingested
+
+    def tell(outcome: Any) -> Any:
+        if isinstance(outcome, Failure):
+            committed.errback(outcome)
+        else:
+            committed.callback(outcome)
+        return outcome
+
+    return ingested.addBoth(tell)
+
+
+def _peer_text(peer: Any) -> str:
+    address = getattr(peer, "address", None)
+    transport = getattr(peer, "transport", None)
+    if address is None:
+        return str(peer)[:255]
+    if transport == HANDOVER_TRANSPORT:  # another channel: "channel:adt-in/message 42"
+        return f"{transport}:{address}"[:255]
+    return f"{transport}://{address}"[:255]

@@ -1,0 +1,252 @@
+"""
+The channel pipeline as a pure function: a committed message in, a processing result out.
+
+A channel that only routes sends every message to every destination, decided at intake. A
+channel with filters, steps, per-destination steps or structural validation is processed
+here, at intake before its one commit when its steps are all built-in (engine.flow.intakepipeline),
+else by the processor after its RECEIVED commit: the text is parsed once (:class:`mappings.message.HL7Message`),
+validated if asked (hl7apy), run through the filters (a failed one: FILTERED) and the channel's
+steps (a :class:`mappings.steps.StepFailure`: ERROR, naming the step, path and value; a
+``stop``: FILTERED), then, for each destination (only those a ``route`` step named, if one
+ran), through a copy of the result and that destination's own steps. Each delivery carries
+the bytes to send, encoded with the message's character set, or None when they are the
+message's raw bytes (stored once, not per delivery). A destination whose steps stop gets no
+delivery.
+
+``aiguillage test-channel`` (:mod:`engine.cli.channeltest.runner`) runs this same code with a ``trace``:
+a callable given ``(destination, StepTrace)`` after each top-level step of the filters and
+steps (destination None) and of each destination's steps.
+
+test-case-name: tests.flow.test_pipeline
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from engine import status as st
+from engine.flow.response import ResponsePolicy
+from engine.flow.routing import ORDER_BY_PATIENT, patient_key, plan_deliveries
+from engine.store.records import NewDelivery, ProcessingResult
+
+VALIDATION_NONE = "none"
+VALIDATION_STRUCTURE = "structure"
+
+
+@dataclass(frozen=True)
+class DestinationPlan:
+    """What routing needs to know of one destination."""
+
+    name: str
+    order_by: str = "destination"
+    lanes: int = 1
+    steps: Any = None  # a compiled mappings.steps.Program, or None
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    """A channel as the intake and the pipeline see it (built from its ChannelConfig)."""
+
+    name: str
+    destinations: tuple[DestinationPlan, ...]
+    encoding: str = "UNICODE UTF-8"
+    response: ResponsePolicy = ResponsePolicy()  # when the intake acknowledges, and what
+    dedupe: bool = True
+    filters: Any = None  # compiled mappings.steps.Program objects, or None
+    steps: Any = None
+    validation: str = VALIDATION_NONE
+    version: str | None = None  # the version structural validation checks against
+
+    @property
+    def needs_patient(self) -> bool:
+        return any(d.order_by == ORDER_BY_PATIENT for d in self.destinations)
+
+    @property
+    def routes_at_intake(self) -> bool:
+        """True when the pipeline only routes (no filter, no mapping): the deliveries then
+        follow from the configuration and the patient key alone, so the intake decides them
+        and the store commits them with the message in one transaction, instead of a second
+        group commit after a processor run."""
+        return (self.filters is None and self.steps is None
+                and self.validation == VALIDATION_NONE
+                and all(d.steps is None for d in self.destinations))
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A committed message handed to the pipeline: decoded once, at intake."""
+
+    message_id: int
+    text: str
+    field_separator: str = "|"
+    encoding_characters: str = "^~\\&"
+    # As stored, for the delivery lanes: handed over in memory so they need not read it back.
+    raw: bytes = b""
+    control_id: str | None = None
+    message_type: str | None = None
+    charset: str | None = None
+
+
+def route(channel: ChannelPlan, text: str, field_separator: str = "|",
+          encoding_characters: str = "^~\\&") -> tuple[NewDelivery, ...]:
+    """One delivery per destination, on the lane its ordering policy gives this message."""
+    patient = ""
+    if channel.needs_patient:
+        patient = patient_key(text, field_separator, encoding_characters[0],
+                              encoding_characters[1])
+    plan = [(d.name, d.order_by, d.lanes) for d in channel.destinations]
+    return plan_deliveries(plan, patient)
+
+
+def process(channel: ChannelPlan, message: InboundMessage,
+            trace: Callable[[str | None, Any], None] | None = None) -> ProcessingResult:
+    """Run ``channel``'s pipeline on ``message``; the outcome is recorded by the caller.
+
+    ``trace``, for tools only, is told of each step (see the module's docstring)."""
+    deliveries = route(channel, message.text, message.field_separator,
+                       message.encoding_characters)
+    if channel.routes_at_intake:
+        return ProcessingResult(message.message_id, channel.name, st.TRANSFORMED,
+                                deliveries=deliveries)
+    return _Run(channel, message, trace).deliveries(deliveries)
+
+
+class _Refused(Exception):
+    """The message cannot go on: ``status`` (ERROR or FILTERED) and why."""
+
+    def __init__(self, status: str, text: str):
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+class _Run:
+    """One message through a channel with mappings."""
+
+    def __init__(self, channel: ChannelPlan, message: InboundMessage,
+                 trace: Callable[[str | None, Any], None] | None = None):
+        self.channel = channel
+        self.message = message
+        self.trace = trace
+
+    def deliveries(self, planned: tuple[NewDelivery, ...]) -> ProcessingResult:
+        channel, message = self.channel, self.message
+        try:
+            if channel.validation == VALIDATION_STRUCTURE:
+                validate_structure(message.text, channel.version)
+            parsed = self._parse(message.text)
+            routes = None
+            for program in (channel.filters, channel.steps):
+                if program is not None:
+                    outcome = self._run(program, parsed)
+                    if outcome.routes is not None:
+                        routes = outcome.routes if routes is None else routes | outcome.routes
+            text = parsed.to_text()
+            steps = {d.name: d.steps for d in channel.destinations}
+            made, stopped = [], []
+            for delivery in planned:
+                if routes is not None and delivery.destination not in routes:
+                    continue
+                payload, reason = self._payload(text, steps.get(delivery.destination),
+                                                delivery.destination)
+                if reason is not None:
+                    stopped.append(f"{delivery.destination}: {reason}")
+                    continue
+                made.append(NewDelivery(delivery.destination, delivery.lane, payload))
+        except _Refused as refused:
+            error = refused.text if refused.status == st.ERROR else None
+            return ProcessingResult(message.message_id, channel.name, refused.status,
+                                    error=error, detail=refused.text)
+        if not made and stopped:
+            return ProcessingResult(message.message_id, channel.name, st.FILTERED,
+                                    detail="; ".join(stopped))
+        detail = ("not sent to " + "; ".join(stopped)) if stopped else None
+        return ProcessingResult(message.message_id, channel.name, st.TRANSFORMED,
+                                deliveries=tuple(made), detail=detail)
+
+    @staticmethod
+    def _parse(text: str) -> Any:
+        from mappings.message import HL7Message, MessageError
+
+        try:
+            return HL7Message.parse(text)
+        except MessageError as error:
+            raise _Refused(st.ERROR, f"the message cannot be parsed: {error}") from None
+
+    def _run(self, program: Any, parsed: Any, destination: str | None = None) -> Any:
+        from mappings.steps import StepFailure
+
+        trace = self.trace
+        try:
+            if trace is None:
+                outcome = program.run(parsed)
+            else:
+                outcome = program.run(parsed, lambda step: trace(destination, step))
+        except StepFailure as failure:
+            raise _Refused(st.ERROR, str(failure)) from None
+        if outcome.stopped:
+            raise _Refused(st.FILTERED, outcome.reason or "stopped by a step")
+        return outcome
+
+    def _payload(self, text: str, steps: Any,
+                 destination: str = "") -> tuple[bytes | None, str | None]:
+        """(the bytes for one destination or None for the raw message, why it is not sent)."""
+        if steps is not None:
+            copy = self._parse(text)
+            try:
+                self._run(steps, copy, destination)
+            except _Refused as refused:
+                if refused.status == st.FILTERED:
+                    return None, refused.text
+                raise
+            text = copy.to_text()
+        if text == self.message.text:
+            return None, None
+        payload = self._encode(text)
+        return (None if payload == self.message.raw else payload), None
+
+    def _encode(self, text: str) -> bytes:
+        from mllp.header import resolve_codec
+
+        charset = self.message.charset or self.channel.encoding
+        try:
+            return text.encode(resolve_codec(charset))
+        except (LookupError, UnicodeEncodeError) as error:
+            raise _Refused(st.ERROR, f"the mapped message cannot be written in {charset}: "
+                                     f"{error}") from None
+
+
+def validate_structure(text: str, version: str | None = None) -> None:
+    """Check ``text`` against its HL7 v2 message structure (hl7apy, strict); raise
+    :class:`_Refused` (ERROR) with the validator's text when it does not conform.
+
+    With ``version``, the structures of that version are used whatever MSH-12 says, as HAPI's
+    canonical version does: senders label their messages loosely (2.5.1, 2.9, 2.3 with 2.5
+    segments), and an engineer validates against what the channel was written for. The stored
+    message keeps its own MSH-12: only the validator's copy is relabelled.
+    """
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+
+    segments = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+    if version is not None:
+        segments = with_version(segments, version)
+    try:
+        parse_message(segments, validation_level=VALIDATION_LEVEL.STRICT,
+                      find_groups=True).validate()
+    except Exception as error:  # hl7apy raises many kinds, all meaning "does not conform"
+        detail = str(error) or type(error).__name__
+        raise _Refused(st.ERROR, f"structural validation failed: {detail}") from None
+
+
+def with_version(text: str, version: str) -> str:
+    """``text`` with MSH-12.1 (the version id) set to ``version``, the rest untouched."""
+    head, cr, rest = text.partition("\r")
+    if len(head) < 8 or not head.startswith("MSH"):
+        return text
+    separator, component = head[3], head[4]
+    fields = head.split(separator)
+    while len(fields) < 12:
+        fields.append("")
+    fields[11] = component.join([version] + fields[11].split(component)[1:])
+    return separator.join(fields) + cr + rest

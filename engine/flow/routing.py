@@ -1,0 +1,51 @@
+"""
+Routing decisions as pure functions: which destinations get a message, on which lane.
+
+A lane is a FIFO: messages on one lane are sent one after the other, in the order they were
+received. Ordering by destination puts everything on lane 0; ordering by patient hashes the
+patient's identifier onto one of N lanes, so that one patient's A08 never overtakes its A01
+while different patients' messages travel in parallel.
+
+test-case-name: tests.flow.test_routing
+"""
+from __future__ import annotations
+
+import zlib
+
+from engine.store.records import NewDelivery
+
+ORDER_BY_DESTINATION = "destination"
+ORDER_BY_PATIENT = "patient"
+
+
+def patient_key(text: str, field_separator: str = "|", component_separator: str = "^",
+                repetition_separator: str = "~") -> str:
+    """PID-3, first repetition, first component (the sender's patient identifier), or "".
+
+    Reads only as far as the PID segment; a message without PID has no patient key and goes
+    to lane 0.
+    """
+    for segment in text.replace("\n", "\r").split("\r"):
+        if segment.startswith("PID" + field_separator):
+            fields = segment.split(field_separator)
+            if len(fields) <= 3:
+                return ""
+            first = fields[3].split(repetition_separator, 1)[0]
+            return first.split(component_separator, 1)[0]
+    return ""
+
+
+def lane_for(key: str, lanes: int) -> int:
+    """A stable lane number in ``range(lanes)`` for ``key`` (same key, same lane, every run)."""
+    if lanes <= 1 or not key:
+        return 0
+    return zlib.crc32(key.encode("utf-8")) % lanes
+
+
+def plan_deliveries(destinations: list[tuple[str, str, int]], patient: str) -> tuple[NewDelivery, ...]:
+    """One delivery per destination; ``destinations`` is (name, ordering key, lanes)."""
+    planned = []
+    for name, order_by, lanes in destinations:
+        lane = lane_for(patient, lanes) if order_by == ORDER_BY_PATIENT else 0
+        planned.append(NewDelivery(name, lane))
+    return tuple(planned)

@@ -1,0 +1,72 @@
+"""Tests for engine.flow.routing: patient keys, lanes, and one delivery per destination."""
+from __future__ import annotations
+
+import pytest
+
+from engine.flow.routing import (ORDER_BY_DESTINATION, ORDER_BY_PATIENT, lane_for, patient_key,
+                            plan_deliveries)
+from engine.store.records import NewDelivery
+
+ADT = ("MSH|^~\\&|HIS|HOSP|ENG|HOSP|20260101||ADT^A01|1|P|2.5\r"
+       "EVN|A01|20260101\r"
+       "PID|1||123456^^^HOSP^PI~987^^^NAT^NH||DUPONT^JEAN\r"
+       "PV1|1|I\r")
+
+
+@pytest.mark.parametrize("separator", ["\r", "\n", "\r\n"])
+def test_patient_key_reads_pid3_first_repetition_first_component(separator):
+    """If PID-3 has several repetitions and components, then the key is the first
+    component of the first repetition, whatever the segment separator."""
+    assert patient_key(ADT.replace("\r", separator)) == "123456"
+
+
+def test_patient_key_repetition_before_component():
+    """If the first repetition of PID-3 has a single component, then the key stops at the
+    repetition separator."""
+    assert patient_key("MSH|^~\\&|HIS\rPID|1||123~456^^^NAT\r") == "123"
+
+
+def test_patient_key_with_other_separators():
+    """If the message uses other field, component and repetition separators, then they are
+    the ones split on."""
+    text = "MSH#$*\\&#HIS\rPID#1##ABC$$$HOSP*XYZ$$$NAT#\r"
+    assert patient_key(text, "#", "$", "*") == "ABC"
+
+
+@pytest.mark.parametrize("text", [
+    "MSH|^~\\&|HIS\rEVN|A01\r",  # no PID
+    "MSH|^~\\&|HIS\rPID|1|\r",  # PID stops before PID-3
+    "MSH|^~\\&|HIS\rPID|1||\r",  # PID-3 empty
+    "MSH|^~\\&|HIS\rPIDX|1||123\r",  # not a PID segment
+])
+def test_no_patient_key(text):
+    """If there is no PID-3 value, then the key is empty."""
+    assert patient_key(text) == ""
+
+
+def test_lane_for_is_stable_and_in_range():
+    """If the same key is given twice, then it gets the same lane, always below ``lanes``;
+    different patients spread over the lanes."""
+    keys = [f"P{n}" for n in range(200)]
+    lanes = [lane_for(k, 8) for k in keys]
+    assert lanes == [lane_for(k, 8) for k in keys]
+    assert all(0 <= lane < 8 for lane in lanes)
+    assert len(set(lanes)) == 8
+    assert lane_for("123456", 8) == 1  # CRC-32: fixed across runs and versions
+
+
+@pytest.mark.parametrize("key,lanes", [("", 8), ("123", 1), ("123", 0)])
+def test_lane_zero(key, lanes):
+    """If there is no key or only one lane, then the lane is 0."""
+    assert lane_for(key, lanes) == 0
+
+
+def test_plan_deliveries_one_per_destination():
+    """If a channel has destinations ordered by destination and by patient, then each gets
+    one delivery: lane 0 for the first kind, the patient's lane for the second."""
+    destinations = [("archive", ORDER_BY_DESTINATION, 4), ("dpi", ORDER_BY_PATIENT, 8),
+                    ("lab", ORDER_BY_PATIENT, 1)]
+    assert plan_deliveries(destinations, "123456") == (
+        NewDelivery("archive", 0), NewDelivery("dpi", lane_for("123456", 8)),
+        NewDelivery("lab", 0))
+    assert plan_deliveries([], "123456") == ()
