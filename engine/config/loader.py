@@ -160,13 +160,14 @@ class ChannelConfig:
     tables: Mapping[str, Any] = field(default_factory=dict)  # name -> mappings.tables.CodeTable
     validation: str = VALIDATION_NONE
     version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
+    slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
     # The other files read to build the channel (code tables, ...): a reload compares their
     # bytes, with the channel file's, to tell whether the channel changed.
     inputs: tuple[str, ...] = ()
 
     @property
     def has_mappings(self) -> bool:
-        """Whether the pipeline does more than route (then the processor decides)."""
+        """Whether the channel has steps, filters or validation (more than routing)."""
         return (self.filters is not None or self.steps is not None
                 or self.validation != VALIDATION_NONE
                 or any(d.steps is not None for d in self.destinations))
@@ -248,7 +249,10 @@ CHANNEL_SECTION = Section(
                 help="structure: validate inbound messages against their HL7 structure"),
      OptionSpec("version", "str", choices=HL7_VERSIONS,
                 help="the HL7 version the senders speak: structural validation checks every "
-                     "message against this version's structures, whatever its MSH-12 says")),
+                     "message against this version's structures, whatever its MSH-12 says"),
+     OptionSpec("slow", "bool", default=False,
+                help="decide messages in a worker thread after their commit, as for a python: "
+                     "step: for steps costly enough to delay other channels' ACKs")),
     nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -407,7 +411,7 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
-        inputs=tuple(dict.fromkeys(inputs)))
+        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
