@@ -161,8 +161,7 @@ class ChannelConfig:
     validation: str = VALIDATION_NONE
     version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
     slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
-    # The other files read to build the channel (code tables, ...): a reload compares their
-    # bytes, with the channel file's, to tell whether the channel changed.
+    # Other files read to build the channel (code tables...), compared by a reload.
     inputs: tuple[str, ...] = ()
 
     @property
@@ -250,9 +249,8 @@ CHANNEL_SECTION = Section(
      OptionSpec("version", "str", choices=HL7_VERSIONS,
                 help="the HL7 version the senders speak: structural validation checks every "
                      "message against this version's structures, whatever its MSH-12 says"),
-     OptionSpec("slow", "bool", default=False,
-                help="decide messages in a worker thread after their commit, as for a python: "
-                     "step: for steps costly enough to delay other channels' ACKs")),
+     OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread after "
+                "their commit, as with a python: step (steps that would delay other ACKs)")),
     nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -407,8 +405,7 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         name=values["name"], description=values["description"], enabled=values["enabled"],
         source=_source(root.get("source"), values["name"], specs, source_at, problems),
         response=_response(root, values["response"], where, problems),
-        encoding=values["encoding"],
-        dedupe=values["dedupe"], destinations=destinations,
+        encoding=values["encoding"], dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
         slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)))
