@@ -50,8 +50,9 @@ def add_slow_channel(folder: Path, port: int, sink_port: int, step: str) -> None
 
 def drive(port: int, slow_port: int | None, messages: list[bytes], connections: int,
           slow_messages: list[bytes], slow_connections: int) -> tuple[list[float], int]:
-    """Send ``messages`` to ``port`` and, meanwhile, ``slow_messages`` round and round to
-    ``slow_port``; (the plain ACK latencies, slow ACKs received) — blocking."""
+    """Send ``messages`` to ``port`` and, meanwhile, ``slow_messages`` (each once, never
+    a duplicate, which would not be decided) to ``slow_port``; (the plain ACK latencies,
+    slow ACKs received) — blocking."""
     from twisted.internet import defer, reactor
 
     from mllp.client import MLLPClient
@@ -71,11 +72,11 @@ def drive(port: int, slow_port: int | None, messages: list[bytes], connections: 
     @defer.inlineCallbacks
     def slow(share: list[bytes]):
         client = MLLPClient.for_address(reactor, "127.0.0.1", slow_port, ack_timeout=600)
-        n = 0
-        while not done["plain"]:
-            yield client.send(share[n % len(share)])
+        for payload in share:
+            if done["plain"]:
+                break
+            yield client.send(payload)
             done["slow"] += 1
-            n += 1
         yield client.close()
 
     def run() -> None:
@@ -114,7 +115,7 @@ def run_one(store: str, count: int, connections: int, slow_connections: int,
         read_line_starting(engine, "aiguillage", 30)
         messages = list(message_stream(count, kinds=("adt",), patients=1000,
                                        start=int(time.time())))
-        slow_messages = list(message_stream(200, kinds=("adt",), patients=50,
+        slow_messages = list(message_stream(count, kinds=("adt",), patients=50,
                                             start=int(time.time()) + 10 ** 6))
         before = engine_cpu(engine.pid)
         start = time.perf_counter()

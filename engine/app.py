@@ -16,7 +16,6 @@ test-case-name: tests.e2e.test_engine
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 from twisted.internet import defer
@@ -25,7 +24,7 @@ from channels import registry
 from engine.flow import handover
 from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
 from engine.delivery.lane import Lane, LaneKey
-from engine.flow.decider import SWITCH_INTERVAL, Decider
+from engine.flow.decider import Decider
 from engine.flow.intake import Intake
 from engine.flow.plan import ChannelPlan, DestinationPlan
 from engine.flow.queued import LaneKeyTuple, QueuedWork
@@ -144,11 +143,7 @@ class Engine:
 
     def _start_flow(self) -> defer.Deferred:
         """Start deciding; Deferred firing once the first page of messages left RECEIVED is
-        queued, so that a channel's new messages are decided after its old ones.
-
-        Lowers the interpreter's switch interval: a slow plan's decision thread then hands
-        the lock back to the reactor within a fraction of a millisecond."""
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
+        queued, so that a channel's new messages are decided after its old ones."""
         self.decider.start()
         return self.recovery.start()
 

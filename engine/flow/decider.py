@@ -17,15 +17,20 @@ queued or under way here (a reload just made its plan fast, the recovery scan qu
 messages), the intake sends its new messages here too (:meth:`Decider.holds`), behind them.
 
 A decision thread shares the interpreter lock with the reactor. Pure Python work in it is
-handed the lock every ``sys.getswitchinterval()`` seconds; the engine lowers that interval
-(:data:`SWITCH_INTERVAL`) so that the reactor, woken by a socket, waits a fraction of a
-millisecond for the lock rather than five.
+made to hand the lock over every ``sys.getswitchinterval()`` seconds; when the decider first
+starts its threads (the first message of a slow plan), it lowers that interval to
+:data:`SWITCH_INTERVAL`, so that the reactor, woken by a socket, waits a fraction of a
+millisecond for the lock rather than five. An engine without slow plans keeps the default:
+more frequent hand-overs between the reactor and the writer thread would cost CPU for nothing.
 
 test-case-name: tests.flow.test_decider
 """
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 from collections import deque
 from typing import Any, Callable
 
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 
 THREADS = 2
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
+WORKER_NICENESS = 10
 
 
 class DeciderStopped(Exception):
@@ -149,7 +155,7 @@ class Decider:
             decided = defer.succeed(Decision(st.ERROR,
                                              error=f"channel {channel!r} is not loaded"))
         else:
-            decided = self._run_in_thread(decide, plan, message)
+            decided = self._run_in_thread(_decide_in_worker, plan, message)
         decided.addErrback(_as_error, channel, message)
         decided.addCallback(self._decided, channel, message, d)
 
@@ -182,9 +188,29 @@ class Decider:
 
     def _in_pool(self, function: Callable, *args: Any) -> defer.Deferred:
         if self._pool is None:
+            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
             self._pool = ThreadPool(minthreads=0, maxthreads=THREADS, name="aiguillage-decide")
             self._pool.start()
         return threads.deferToThreadPool(self._reactor, self._pool, function, *args)
+
+
+_worker = threading.local()
+
+
+def _decide_in_worker(plan: ChannelPlan, message: InboundMessage) -> Decision:
+    """:func:`decide`, in a worker thread that yields the CPU to the reactor's.
+
+    On a busy machine a decision thread computing for milliseconds competes with the reactor
+    for the CPU as well as for the interpreter lock; its scheduling priority is lowered
+    (:data:`WORKER_NICENESS`, Linux: per thread) so that the reactor, woken by a socket, is
+    run first."""
+    if not getattr(_worker, "niced", False):
+        _worker.niced = True
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+        except (AttributeError, OSError):  # not Linux, or not allowed: a hint only
+            pass
+    return decide(plan, message)
 
 
 def _as_error(failure: Any, channel: str, message: InboundMessage) -> Decision:

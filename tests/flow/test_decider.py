@@ -217,14 +217,16 @@ def test_settle_with_only_a_decision_under_way(held):
     assert settled.called and not held.decider.holds("adt-in")
 
 
-def test_a_slow_decision_runs_off_the_reactor_thread():
+def test_a_slow_decision_runs_off_the_reactor_thread(monkeypatch):
     """If no run_in_thread is given, then decisions run in the decider's own thread pool,
-    not on the calling thread."""
+    not on the calling thread, and starting it lowers the interpreter's switch interval."""
+    import sys
     import threading
 
     from twisted.internet import reactor  # only to hand the result back; not run here
 
-    seen = []
+    monkeypatch.setattr(sys, "setswitchinterval", lambda value: seen.append(value))
+    seen: list = []
     decider = Decider(FakeStore(), reactor, {}, QueuedWork(task.Clock(), lambda keys: None))
     done = threading.Event()
 
@@ -235,4 +237,5 @@ def test_a_slow_decision_runs_off_the_reactor_thread():
     decider._in_pool(where)
     assert done.wait(10)
     decider._stop_pool(None)
-    assert seen and seen[0] != threading.current_thread().name
+    assert seen[0] == min(sys.getswitchinterval(), decider_module.SWITCH_INTERVAL)
+    assert seen[1] != threading.current_thread().name
