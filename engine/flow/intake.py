@@ -86,6 +86,8 @@ class Intake:
         self.received = 0
         self.rejected = 0
         self.decided = 0  # messages decided here, before their commit
+        # channel -> messages committed without a decision, not yet handed to the decider
+        self._undecided: dict[str, int] = {}
 
     # -- Receiver ----------------------------------------------------------------------
 
@@ -131,9 +133,11 @@ class Intake:
         message = InboundMessage(0, text, header.field_separator, header.encoding_characters,
                                  payload, header.control_id, header.message_type, charset)
         decision = None
-        if not plan.slow and not self._decider.holds(plan.name):  # else behind the queue
+        if self._decides_now(plan):
             self.decided += 1
             decision = decide(plan, message)
+        else:
+            self._undecided[plan.name] = self._undecided.get(plan.name, 0) + 1
         record = InboundRecord(
             channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
@@ -141,8 +145,24 @@ class Intake:
             dedupe=plan.dedupe, decision=decision)
         d = _told(self._store.ingest(record), committed)
         d.addCallbacks(self._committed, self._commit_failed,
-                       callbackArgs=(plan, header, message, decision), errbackArgs=(plan, header))
+                       callbackArgs=(plan, header, message, decision),
+                       errbackArgs=(plan, header, decision is None))
         return d
+
+    def _decides_now(self, plan: ChannelPlan) -> bool:
+        """Whether a message of ``plan`` is decided here, before its commit: its plan is
+        fast, and no earlier message of its channel waits for a decision (a reload just made
+        the plan fast), which it would overtake."""
+        return (not plan.slow and not self._undecided.get(plan.name)
+                and not self._decider.holds(plan.name))
+
+    def _handed_over(self, channel: str) -> None:
+        """A message committed without a decision has gone to the decider (or failed)."""
+        left = self._undecided.get(channel, 0) - 1
+        if left > 0:
+            self._undecided[channel] = left
+        else:
+            self._undecided.pop(channel, None)
 
     def reject(self, channel: str, payload: bytes, peer: Any, error: str) -> defer.Deferred:
         """Store input that never became a frame (oversized, broken); Deferred[IngestResult]."""
@@ -157,6 +177,8 @@ class Intake:
 
     def _committed(self, result: IngestResult, plan: ChannelPlan, header: MSHHeader,
                    message: InboundMessage, decision: Decision | None) -> Any:
+        if decision is None:
+            self._handed_over(plan.name)  # below, or not to be decided (a duplicate)
         if result.status == st.DUPLICATE:
             return self._ack(plan, header, ack.ACCEPT, result.message_id,
                              text=f"duplicate of message {result.duplicate_of}, not processed again")
@@ -196,7 +218,10 @@ class Intake:
         error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR, "processing could not be recorded")
         return self._ack(plan, header, ack.ERROR, message_id, errors=(error,))
 
-    def _commit_failed(self, failure: Any, plan: ChannelPlan, header: MSHHeader) -> bytes:
+    def _commit_failed(self, failure: Any, plan: ChannelPlan, header: MSHHeader,
+                       undecided: bool = False) -> bytes:
+        if undecided:
+            self._handed_over(plan.name)
         log.error("commit of message %s failed: %s", header.control_id, failure.getErrorMessage())
         error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR,
                              "the message could not be stored; send it again later")

@@ -459,6 +459,25 @@ class HeldStore(FakeStore):
         return held
 
 
+def test_a_fast_plan_waits_behind_a_slow_message_still_being_committed() -> None:
+    """If a reload makes a channel's plan fast while a message of its slow plan is still
+    being committed RECEIVED (not yet with the decider), then the next message is not
+    decided before its commit either: it would overtake the first; once the first is handed
+    to the decider, the channel's messages are decided at intake again."""
+    store = HeldStore()
+    decider, queued = FakeDecider(), FakeQueued()
+    intake = Intake(store, {"adt": plan(slow=True)}, decider, queued)
+    intake.receive("adt", message("S1"), PEER)
+    intake.channels["adt"] = plan()
+    intake.receive("adt", message("F1"), PEER)
+    assert [r.decision for r in store.records] == [None, None]
+    for held in store.pending:
+        held.callback(None)
+    assert [m.control_id for m, _, _ in decider.queued] == ["S1", "F1"]
+    intake.receive("adt", message("F2"), PEER)
+    assert store.records[-1].decision is not None
+
+
 @pytest.mark.parametrize("payload", [message("H1"), b"garbage",
                                      message("H2", charset="UNICODE UTF-8") + b"\xff\r"])
 def test_no_ack_leaves_before_the_commit(payload: bytes) -> None:
