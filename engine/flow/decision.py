@@ -59,8 +59,7 @@ def route(channel: ChannelPlan, text: str, field_separator: str = "|",
     if channel.needs_patient:
         patient = patient_key(text, field_separator, encoding_characters[0],
                               encoding_characters[1])
-    plan = [(d.name, d.order_by, d.lanes) for d in channel.destinations]
-    return plan_deliveries(plan, patient)
+    return plan_deliveries(channel.route_table, patient)
 
 
 class _Refused(Exception):

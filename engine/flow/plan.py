@@ -51,9 +51,14 @@ class ChannelPlan:
     version: str | None = None  # the version structural validation checks against
     marked_slow: bool = False
 
-    @property
+    @cached_property
     def needs_patient(self) -> bool:
         return any(d.order_by == ORDER_BY_PATIENT for d in self.destinations)
+
+    @cached_property
+    def route_table(self) -> list[tuple[str, str, int]]:
+        """(name, ordering key, lanes) of each destination, as routing reads them."""
+        return [(d.name, d.order_by, d.lanes) for d in self.destinations]
 
     @property
     def routes_only(self) -> bool:
