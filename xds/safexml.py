@@ -22,6 +22,9 @@ from lxml import etree
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
+_DOCTYPE_MARKERS = tuple("<!DOCTYPE".encode(codec) for codec in ("ascii", "utf-16-le", "utf-16-be"))
+
+
 class UnsafeXMLError(ValueError):
     """The input is refused: not well-formed, too large, or carries a DTD."""
 
@@ -51,6 +54,10 @@ def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES,
     try:
         root = etree.fromstring(bytes(data), safe_parser())
     except etree.XMLSyntaxError as exc:
+        if any(marker in data for marker in _DOCTYPE_MARKERS):
+            # libxml2 may stop inside the DTD (entity amplification) before we see it.
+            raise UnsafeXMLError(f"{what} declares a DTD (<!DOCTYPE ...>), which is refused;"
+                                 f" the parser stopped at: {exc}") from None
         raise UnsafeXMLError(f"{what} is not well-formed XML: {exc}") from None
     _refuse_dtd(root, what)
     return root
