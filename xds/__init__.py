@@ -14,4 +14,6 @@ IHE XDS.b, XDM and CDA for Aiguillage: the pure core.
 The package knows nothing of channels/ or the engine's pipeline; transports
 (client, server) come on top of these pure parts. See docs/xds.md for the
 choices (hand-written model rather than pyxb-x bindings, python-multipart).
+
+test-case-name: tests.xds.test_layering
 """

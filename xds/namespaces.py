@@ -2,7 +2,7 @@
 The one definition of each XML namespace XDS.b speaks, and Clark-notation
 helpers (``{ns}local``) so that modules never spell a namespace twice.
 
-test-case-name: tests.xds.test_namespaces
+test-case-name: tests.xds.test_metadata_xml
 """
 from __future__ import annotations
 

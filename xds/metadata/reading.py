@@ -57,11 +57,15 @@ def _find_object_list(element: etree._Element) -> etree._Element:
     if element.tag == qname(XDS, "ProvideAndRegisterDocumentSetRequest"):
         request = element.find(qname(LCM, "SubmitObjectsRequest"))
     found = request.find(_ELEMENT_LIST) if request is not None else None
-    if found is None:
-        raise MetadataError([RegistryError(
-            REGISTRY_METADATA_ERROR,
-            f"no rim:RegistryObjectList in {etree.QName(element).localname}")])
-    return found
+    if found is not None:
+        return found
+    namespace = etree.QName(element).namespace or ""
+    if namespace not in (LCM, XDS, RIM):
+        text = (f"{etree.QName(element).localname} is in namespace {namespace!r}, not ebXML"
+                " RegRep 3.0 (XDS.a-era ebRS 2.1 metadata is not supported)")
+    else:
+        text = f"no rim:RegistryObjectList in {etree.QName(element).localname}"
+    raise MetadataError([RegistryError(REGISTRY_METADATA_ERROR, text)])
 
 
 def _classification_nodes(children, standalone) -> dict[str, str]:
