@@ -6,6 +6,8 @@ import io
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.xds.builders import DOCUMENT_BYTES, counter_ids, submission
 from xds.metadata import errors as codes
@@ -183,3 +185,42 @@ def test_include_to_missing_part_and_bad_base64():
     with pytest.raises(MTOMError, match="'d3' is over the 100-byte limit"):
         read_documents(big, {}, max_inline_bytes=100)
     assert isinstance(read_documents(big, {})["d3"], InlineDocument)
+
+
+def test_response_without_attachments_is_still_mtom():
+    """If an ITI-41 response carries no document, then it is still MTOM-framed and reads back."""
+    from xds.metadata.vocabulary import response_action
+    from xds.soap.envelope import envelope
+    from xds.soap.response import read_registry_response, registry_response
+    action = response_action(ACTION_PNR)
+    root = to_bytes(envelope(action, registry_response([]), relates_to="urn:uuid:1"))
+    content_type, chunks = write_mtom(root, [], action)
+    package = read_mtom(content_type, b"".join(chunks))
+    assert package.attachments == {}
+    assert read_registry_response(parse_envelope(package.root).body).succeeded
+
+
+def test_package_close_releases_attachments():
+    """If the package is closed, then its spooled files are closed."""
+    content_type, body = message()
+    package = read_mtom(content_type, body)
+    package.close()
+    with pytest.raises(ValueError):
+        package.attachments["doc1@x"].read_bytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(documents=st.lists(st.binary(max_size=3000), min_size=0, max_size=4),
+       boundary_noise=st.booleans(), chunk=st.integers(min_value=1, max_value=4096))
+def test_any_bytes_any_chunking_round_trip(documents, boundary_noise, chunk):
+    """If attachments hold any bytes (even CRLF--boundary-like runs), then whatever the chunk
+    size, each comes back identical with its SHA-1."""
+    if boundary_noise:
+        documents = [d + b"\r\n--MIMEBoundary_x\r\n--" + d for d in documents]
+    parts = [OutgoingPart(f"d{i}@x", "application/octet-stream", d)
+             for i, d in enumerate(documents)]
+    content_type, body = message(parts, boundary="MIMEBoundary_xyz")
+    package = feed(content_type, body, chunk)
+    assert [package.attachments[f"d{i}@x"].read_bytes() for i in range(len(documents))] == documents
+    assert all(package.attachments[f"d{i}@x"].sha1 == hashlib.sha1(d).hexdigest()
+               for i, d in enumerate(documents))

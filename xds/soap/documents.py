@@ -1,8 +1,10 @@
 """
-The document parts of ITI-41 (``xds:ProvideAndRegisterDocumentSetRequest``)
-and ITI-43 bodies: ``xds:Document`` elements that hold either inline base64
-or an ``xop:Include`` pointing at an MTOM attachment (ITI TF-2 §V.8.2: a
-receiver accepts both, a sender may optimise none, some or all).
+The document parts of ITI-41 (``xds:ProvideAndRegisterDocumentSetRequest``):
+``xds:Document`` elements, matched to their DocumentEntry by ``id``, that
+hold either inline base64 or an ``xop:Include`` pointing at an MTOM
+attachment (ITI TF-2 §V.8.2: a receiver accepts both, a sender may optimise
+none, some or all). ITI-43 responses, whose documents are keyed by
+uniqueId instead, come with the retrieve transaction.
 
 Reading returns, per document id, an object with ``size`` and ``sha1`` (see
 :class:`xds.metadata.content.DocumentContent`): the MTOM attachment itself

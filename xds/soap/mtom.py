@@ -93,6 +93,11 @@ class MTOMPackage:
     root_content_type: str
     attachments: dict[str, Attachment] = field(default_factory=dict)
 
+    def close(self) -> None:
+        """Release every attachment's spooled file (once the documents are stored)."""
+        for attachment in self.attachments.values():
+            attachment.close()
+
 
 def content_type_params(header: str) -> tuple[str, dict[str, str]]:
     """The MIME type and lowercased parameters of a Content-Type header value."""
