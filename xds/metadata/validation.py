@@ -138,10 +138,7 @@ class _Checker:
     def document(self, document: DocumentEntry) -> None:
         """A DocumentEntry's required attributes and value formats."""
         self.common(document, DOCUMENT_ENTRY_SINGLE)
-        required = dict(_DOCUMENT_REQUIRED, **_PROFILE_EXTRAS[self.profile])
-        if self.profile is Profile.XDM:
-            required = {k: v for k, v in required.items() if k not in ("source_patient_id",)}
-        self.required(document, required)
+        self.required(document, dict(_DOCUMENT_REQUIRED, **_PROFILE_EXTRAS[self.profile]))
         if self.profile is not Profile.XDM:
             for attribute, name in _DOCUMENT_CODES_REQUIRED.items():
                 self.required_code(document, attribute, name)
@@ -202,7 +199,8 @@ class _Checker:
         if not code.scheme:
             self.fail(entry, f"{name} {code.code!r} has no codingScheme slot")
 
-    def value(self, entry, name: str, value: str, checker, required: bool = False) -> None:
+    def value(self, entry: RegistryEntry, name: str, value: str,
+              checker: Callable[[str], str | None], required: bool = False) -> None:
         """Check one value's format when present (or always, if *required*)."""
         if not value and not required:
             return
