@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from tests.xds.builders import counter_ids, submission
@@ -105,3 +107,24 @@ def test_object_refs_round_trip():
     written = registry_object_list(original, counter_ids())
     assert written[-1].tag == rim("ObjectRef")
     assert read_submission(written).object_refs == original.object_refs
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"),
+                             include_characters="\t\n\r"), max_size=12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(title=TEXT, comments=TEXT, display=TEXT, role=TEXT,
+       slots=st.dictionaries(st.from_regex(r"x-[a-z]{1,6}", fullmatch=True),
+                             st.lists(TEXT, max_size=3), max_size=3))
+def test_any_text_round_trips(title, comments, display, role, slots):
+    """If names, codes, author slots and extra slots hold any text XML can carry (tabs, CR,
+    markup characters, non-Latin scripts), then writing and reading gives them back unchanged."""
+    original = submission(folder=True)
+    document = original.documents[0]
+    document.title, document.comments = title, comments
+    document.type_code.display = display
+    document.authors[0].roles = [role]
+    document.extra_slots = slots
+    original.folders[0].comments = comments
+    again = read_submission(parse_xml(to_bytes(submit_objects_request(original, counter_ids()))))
+    assert again == original

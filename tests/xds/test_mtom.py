@@ -125,6 +125,11 @@ def test_limits(limits, fragment):
      b"Content-ID: <a>\r\n\r\n2\r\n--B--", "Content-ID <a> is used by two parts"),
     ("multipart/related; boundary=B",
      b"--B\r\nContent-ID: <r>\r\n\r\nx\r\n--B\r\n\r\n1\r\n--B--", "part 2 has no Content-ID"),
+    ("multipart/related; boundary=B",
+     b"--B\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(20)) + b"\r\nx\r\n--B--",
+     "Maximum header count exceeded"),
+    ("multipart/related; boundary=B",
+     b"--B\r\nX-Long: " + b"a" * 10_000 + b"\r\n\r\nx\r\n--B--", "Maximum header size exceeded"),
     ('multipart/related; boundary=B; start="<root>"',
      b"--B\r\nContent-ID: <r>\r\n\r\nx\r\n--B--", "no root part (Content-ID <root>)"),
 ])

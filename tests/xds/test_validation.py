@@ -252,3 +252,17 @@ def test_document_content_checks():
         f" match the document's SHA-1 {tampered.sha1}")
     assert f"size {len(DOCUMENT_BYTES)} does not match the document's " \
            f"{len(DOCUMENT_BYTES) + 1} octets" in errors[1].code_context
+
+
+def test_text_xml_cannot_carry_is_reported_before_writing():
+    """If a value holds a control character (from HL7 v2 input, say), then validation names
+    the attribute and the character, instead of the writer failing later."""
+    sub = submission()
+    sub.documents[0].authors[0].roles = ["Médecin\x1c"]
+    sub.documents[0].extra_slots["x"] = ["ok", "\ufffe"]
+    contexts = [e.code_context for e in validate(sub)]
+    assert contexts == [
+        "DocumentEntry 'Document01': extra_slots['x'][1] '\\ufffe' contains U+FFFE,"
+        " a character XML cannot carry",
+        "DocumentEntry 'Document01': authors[0].roles[0] 'Médecin\\x1c' contains U+001C,"
+        " a character XML cannot carry"]

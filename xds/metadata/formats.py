@@ -145,3 +145,14 @@ def entry_uuid_problem(value: str) -> str | None:
         except ValueError:
             return "starts with urn:uuid: but is not a UUID"
     return None
+
+
+def xml_text_problem(value: str) -> str | None:
+    """Text XML 1.0 can carry: no control character but tab, LF, CR; no U+FFFE/U+FFFF or
+    lone surrogate (HL7 v2 input can hold such bytes; lxml would refuse to write them)."""
+    for character in value:
+        code = ord(character)
+        if (code < 0x20 and character not in "\t\n\r") or code in (0xFFFE, 0xFFFF) \
+                or 0xD800 <= code <= 0xDFFF:
+            return f"contains U+{code:04X}, a character XML cannot carry"
+    return None

@@ -14,9 +14,10 @@ test-case-name: tests.xds.test_validation
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections import Counter
-from typing import Callable, Container
+from typing import Callable, Container, Iterator
 
 from xds.metadata import errors as codes
 from xds.metadata import formats
@@ -98,6 +99,9 @@ def validate(submission: Submission, *, actor: Actor = Actor.REGISTRY,
     check.patient_ids(submission)
     check.unique_ids(submission, known_unique_ids)
     check.associations(submission)
+    for item in [*submission.submission_sets, *submission.documents, *submission.folders,
+                 *submission.associations]:
+        check.xml_text(item)
     return check.errors
 
 
@@ -118,6 +122,13 @@ class _Checker:
         label = _label(where)
         self.errors.append(RegistryError(code or self.metadata_code, f"{label}: {text}",
                                          where.entry_uuid or None))
+
+    def xml_text(self, item: RegistryEntry | Association) -> None:
+        """Every string of the object can be written as XML."""
+        for path, value in _strings(item, ""):
+            problem = formats.xml_text_problem(value)
+            if problem:
+                self.fail(item, f"{path.lstrip('.')} {value!r} {problem}")
 
     def submission_sets(self, submission: Submission) -> None:
         """Exactly one SubmissionSet, with its required attributes and valid values."""
@@ -303,6 +314,22 @@ class _Checker:
             if entry.entry_uuid not in members:
                 self.fail(entry, "is not a member of the SubmissionSet (no HasMember"
                                  f" association from {submission_set.entry_uuid!r})")
+
+
+def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """(path, text) for every string inside a model object, its lists, dicts and parts."""
+    if isinstance(value, str):
+        yield path, value
+    elif dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            yield from _strings(getattr(value, field.name), f"{path}.{field.name}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key, f"{path}[key]")
+            yield from _strings(item, f"{path}[{key!r}]")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
 
 
 def _author_says_something(author: Author) -> bool:
