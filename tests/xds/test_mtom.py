@@ -132,6 +132,11 @@ def test_limits(limits, fragment):
      b"--B\r\nX-Long: " + b"a" * 10_000 + b"\r\n\r\nx\r\n--B--", "Maximum header size exceeded"),
     ('multipart/related; boundary=B; start="<root>"',
      b"--B\r\nContent-ID: <r>\r\n\r\nx\r\n--B--", "no root part (Content-ID <root>)"),
+    ("multipart/related; boundary=B",
+     b"--B\r\nContent-ID: <r>\r\nContent-Type: text/html\r\n\r\nx\r\n--B--",
+     "root part is text/html, not application/xop+xml"),
+    ("multipart/related; boundary=B", b"--B\r\nContent-ID: <r>\r\n\r\nx\r\n--B--",
+     "root part is without Content-Type, not application/xop+xml"),
 ])
 def test_malformed_messages(content_type, body, fragment):
     """If the framing is wrong, then MTOMError names the fault."""

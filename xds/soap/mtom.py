@@ -33,6 +33,8 @@ from python_multipart.multipart import MultipartParser
 
 _BLOCK = 64 * 1024
 _PLAIN_ENCODINGS = ("", "binary", "8bit", "7bit")
+#: application/soap+xml is tolerated for senders that label the root part by its content.
+_ROOT_TYPES = ("application/xop+xml", "application/soap+xml")
 
 
 class MTOMError(ValueError):
@@ -175,6 +177,11 @@ class MTOMReader:
             self._discard()
             raise MTOMError(f"no root part (Content-ID <{self._start}>) in the message"
                             if self._start else "multipart message has no part")
+        root_type = content_type_params(self._root_type)[0] if self._root_type \
+            else "without Content-Type"
+        if root_type not in _ROOT_TYPES:
+            self._discard()
+            raise MTOMError(f"root part is {root_type}, not application/xop+xml")
         return MTOMPackage(bytes(self._root), self._root_type, self._package_attachments)
 
     def _part_begin(self) -> None:
@@ -196,7 +203,7 @@ class MTOMReader:
             raise MTOMError(f"part {self._parts} uses Content-Transfer-Encoding {encoding};"
                             " MTOM parts are binary")
         content_id = strip_cid(self._headers.get("content-id", ""))
-        content_type = self._headers.get("content-type", "application/octet-stream")
+        content_type = self._headers.get("content-type", "")
         is_root = content_id == self._start if self._start else self._root is None
         if is_root and self._root is None:
             self._root = self._current = bytearray()
@@ -206,7 +213,8 @@ class MTOMReader:
         elif content_id in self._package_attachments:
             raise MTOMError(f"Content-ID <{content_id}> is used by two parts")
         else:
-            self._current = Attachment(content_id, content_type, self.limits.spool_bytes)
+            self._current = Attachment(content_id, content_type or "application/octet-stream",
+                                       self.limits.spool_bytes)
             self._package_attachments[content_id] = self._current
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
