@@ -128,3 +128,14 @@ def test_any_text_round_trips(title, comments, display, role, slots):
     original.folders[0].comments = comments
     again = read_submission(parse_xml(to_bytes(submit_objects_request(original, counter_ids()))))
     assert again == original
+
+
+def test_single_valued_slot_with_several_values_is_kept_for_validation():
+    """If a sender puts two values in creationTime, then the reader keeps both in extra_slots
+    (the attribute stays empty) so that validation can say so."""
+    sub = read_submission(_objects(
+        '<rim:ExtrinsicObject id="d"><rim:Slot name="creationTime"><rim:ValueList>'
+        '<rim:Value>2019</rim:Value><rim:Value>2020</rim:Value></rim:ValueList></rim:Slot>'
+        '</rim:ExtrinsicObject>'))
+    assert sub.documents[0].creation_time == ""
+    assert sub.documents[0].extra_slots == {"creationTime": ["2019", "2020"]}
