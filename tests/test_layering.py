@@ -23,6 +23,7 @@ BASE = {"engine.status", "engine.interfaces"}
 RULES: dict[str, set[str]] = {
     "mllp": {"mllp"},
     "mappings": {"mappings"},
+    "xds": {"xds", "engine.store"},
     "engine.store": BASE | {"engine.store"},
     "engine.config": BASE | {"engine.config", "engine.flow.response", "engine.flow.handover",
                              "mappings", "mllp.header"},
