@@ -136,12 +136,20 @@ class Engine:
         return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
 
     def _start_admin(self, admin: Any) -> defer.Deferred:
+        """Listen for the admin site; its token is read (or created) here, once, blocking
+        briefly as the schema check does, before anything serves."""
         from twisted.internet.endpoints import TCP4ServerEndpoint
 
         from engine.admin import admin_site
+        from engine.adminauth import AdminGuard, load_or_create_token
 
+        try:
+            token = admin.token or load_or_create_token(admin.token_file)
+        except (OSError, ValueError) as error:
+            return defer.fail(RuntimeError(f"admin token: {error}"))
+        guard = AdminGuard.for_listener(token, admin.host, admin.allowed_hosts)
         endpoint = TCP4ServerEndpoint(self._reactor, admin.port, interface=admin.host)
-        d = endpoint.listen(admin_site(self.store, self.stats, reload=self.reload))
+        d = endpoint.listen(admin_site(self.store, self.stats, guard, reload=self.reload))
         d.addCallback(lambda port: setattr(self, "admin_port", port))
         return d
 

@@ -202,7 +202,8 @@ def reload_command(config_path: str, admin: str | None, timeout: float) -> None:
     refused (the engine keeps its previous channels); 3: no engine answered.
     """
     from engine.cli.reload import (
-        AdminUnknown, EngineUnreachable, admin_address, parse_address, request_reload)
+        AdminUnknown, EngineUnreachable, admin_address, admin_token, parse_address,
+        request_reload)
 
     hint = "(an engine without an admin listener reloads on SIGHUP: kill -HUP <pid>)"
     try:
@@ -216,7 +217,7 @@ def reload_command(config_path: str, admin: str | None, timeout: float) -> None:
         click.echo(f"{error} {hint}", err=True)
         sys.exit(EXIT_UNREACHABLE)
     try:
-        report = request_reload(host, port, timeout)
+        report = request_reload(host, port, timeout, admin_token(config_path))
     except EngineUnreachable as error:
         click.echo(f"{error}; is the engine running? {hint}", err=True)
         sys.exit(EXIT_UNREACHABLE)
