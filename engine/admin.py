@@ -66,6 +66,23 @@ class _Snapshot:
             sent.add_metric([lane], counters["sent"])
             parked.add_metric([lane], counters["parked"])
         yield from (sent, parked)
+        yield from self._source_metrics()
+
+    def _source_metrics(self) -> Any:
+        """What the sources refused: connections by reason, unreadable frames summarised."""
+        refused = CounterMetricFamily("aiguillage_connections_refused",
+                                      "connections closed at accept, by reason",
+                                      labels=["channel", "reason"])
+        summarised = CounterMetricFamily(
+            "aiguillage_unreadable_summarised",
+            "unreadable frames NAKed and counted in a summary record, not stored one by one",
+            labels=["channel"])
+        for channel, counters in self._stats.get("sources", {}).items():
+            for reason, count in counters.get("connections_refused", {}).items():
+                refused.add_metric([channel, reason], count)
+            if "unreadable_summarised" in counters:
+                summarised.add_metric([channel], counters["unreadable_summarised"])
+        yield from (refused, summarised)
 
 
 class _Read(resource.Resource):

@@ -281,6 +281,8 @@ class Engine:
             "received": self.intake.received,
             "processed_at_intake": self.intake.pipeline.processed,
             "processed": self.processor.processed,
+            "sources": {name: source.stats() for name, source in self.sources.items()
+                        if hasattr(source, "stats")},
             "lanes": {f"{k.channel}/{k.destination}/{k.lane}": {
                 "sent": lane.sent, "reads": lane.reads, "failed_attempts": lane.failed_attempts,
                 "parked": lane.parked} for k, lane in self.lanes.items()},

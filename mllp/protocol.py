@@ -183,6 +183,11 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             self._peer = self.factory.peer_for(self.transport)
         return self._peer
 
+    @property
+    def known_peer(self) -> Peer | None:
+        """The peer if it was already read (a frame came), else None: no lookup now."""
+        return self._peer
+
     def _dispatch(self, payload: bytes) -> None:
         self.factory.frames_received += 1
         slot = _Slot(size=len(payload))
