@@ -22,6 +22,7 @@ from channels import registry
 from engine.flow import handover
 from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
 from engine.delivery.lane import Lane, LaneKey
+from engine.filelimit import DescriptorWatch
 from engine.flow.intake import Intake
 from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage
 from engine.flow.processor import Processor
@@ -116,6 +117,7 @@ class Engine:
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
+        self.descriptor_watch = DescriptorWatch(reactor)  # warns near the open-file limit
         self._offers: list[tuple[Lane, DueDelivery]] = []  # for the lanes, next reactor turn
         self._offer_call: Any = None
 
@@ -126,6 +128,7 @@ class Engine:
         """
         self.store.start()
         self.processor.start()
+        self.descriptor_watch.start()
         self._reloader.start(self.config)
         for channel in self._channels:
             for destination in channel.destinations:
@@ -250,6 +253,7 @@ class Engine:
     def stop(self) -> Any:
         """Stop accepting, finish what is under way, commit, close; a Deferred."""
         yield self._reloader.stop()
+        self.descriptor_watch.stop()
         if self.admin_port is not None:
             yield self.admin_port.stopListening()
         for source in self.sources.values():

@@ -105,11 +105,16 @@ def run(config_path: str) -> None:
 
     from engine.app import Engine
 
+    from engine.filelimit import raise_open_file_limit
+
     config = _load(config_path, connectors=True)
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     twisted_log.PythonLoggingObserver().start()
+    limits = raise_open_file_limit()  # before anything opens a socket
+    if limits is not None and limits[0] != limits[1]:
+        logging.getLogger("engine").info("open-file limit raised from %d to %d", *limits)
     engine = Engine(config, reactor)
     outcome = {"code": 0}
 
