@@ -20,6 +20,7 @@ test-case-name: tests.channels.test_mllp_source
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Mapping
 
 from OpenSSL import SSL, crypto
@@ -43,6 +44,7 @@ DEFAULT_MAX_CONNECTIONS = 500
 DEFAULT_MAX_CONNECTIONS_PER_PEER = 100
 DEFAULT_UNREADABLE_THRESHOLD = 20
 DEFAULT_UNREADABLE_WINDOW = 60.0
+_REJECTED, _REJECTED_ENHANCED = b"\rMSA|AR|", b"\rMSA|CR|"  # in an ACK the intake built
 
 log = Logger()
 
@@ -136,7 +138,10 @@ class MLLPSource:
             transport_name="mllp+tls" if self._tls is not None else "mllp")
         self._threshold = values["unreadable_threshold"]
         self._window = values["unreadable_window"]
-        self._accountants: dict[str, RefusalAccountant] = {}  # by peer address (connection)
+        # One per suspect connection, keyed by its Peer (the protocol keeps one Peer object per
+        # connection): an entry goes with its connection, even one added after it closed.
+        self._accountants: weakref.WeakKeyDictionary[Peer, RefusalAccountant] = \
+            weakref.WeakKeyDictionary()
         self.unreadable_summarised = 0  # frames refused and counted into a summary
         self._listening: Any = None
         self._outstanding: set[defer.Deferred] = set()  # frames the engine has not answered
@@ -210,8 +215,27 @@ class MLLPSource:
         """Hand one frame to the engine; the Deferred fires with the ACK to write back.
 
         An unreadable frame past its connection's threshold is NAKed here, and summed into
-        the summary its accountant stores, instead of going to the engine.
+        the summary its accountant stores, instead of going to the engine. MSH is read here
+        only on a suspect connection (one that sent a frame not starting with MSH, or was
+        answered a reject): a well-behaved sender's messages have their MSH read once, by
+        the intake.
         """
+        suspect = peer in self._accountants
+        if suspect or not payload.startswith(b"MSH"):
+            refused = self._refuse_unreadable(payload, peer)
+            if refused is not None:
+                return refused
+        answer = defer.maybeDeferred(self._receiver.receive, self.channel, payload,
+                                     peer_info(peer))
+        self._outstanding.add(answer)
+        answer.addBoth(self._answered, answer)
+        if not suspect:
+            answer.addCallback(self._suspect_if_rejected, peer)
+        return answer
+
+    def _refuse_unreadable(self, payload: bytes, peer: Peer) -> defer.Deferred | None:
+        """A NAK (Deferred) if ``payload`` is unreadable and past its connection's threshold;
+        None if it goes to the engine (readable, or unreadable and still stored alone)."""
         try:
             read_header(payload)
         except HeaderError as error:
@@ -220,11 +244,20 @@ class MLLPSource:
                 return defer.succeed(reject_for(
                     payload, HL7Error.from_exception(error), self._factory.next_control_id(),
                     self._factory.timestamp()))
-        answer = defer.maybeDeferred(self._receiver.receive, self.channel, payload,
-                                     peer_info(peer))
-        self._outstanding.add(answer)
-        answer.addBoth(self._answered, answer)
-        return answer
+        return None
+
+    def _suspect_if_rejected(self, ack: Any, peer: Peer) -> Any:
+        """Watch a connection whose frame the engine answered with a reject."""
+        if isinstance(ack, bytes) and (_REJECTED in ack or _REJECTED_ENHANCED in ack):
+            self._accountant(peer)
+        return ack
+
+    def _accountant(self, peer: Peer) -> RefusalAccountant:
+        accountant = self._accountants.get(peer)
+        if accountant is None:
+            accountant = self._accountants[peer] = RefusalAccountant(self._threshold,
+                                                                     self._window)
+        return accountant
 
     def _answered(self, result: Any, answer: defer.Deferred) -> Any:
         self._outstanding.discard(answer)
@@ -241,18 +274,15 @@ class MLLPSource:
 
     def _account_unreadable(self, payload: bytes, peer: Peer, error: HeaderError) -> bool:
         """Tally an unreadable frame; whether it is to be stored on its own."""
-        accountant = self._accountants.get(peer.address)
-        if accountant is None:
-            accountant = self._accountants[peer.address] = RefusalAccountant(
-                self._threshold, self._window)
-        store_it, due = accountant.note(payload, str(error), self._reactor.seconds())
+        store_it, due = self._accountant(peer).note(payload, str(error),
+                                                    self._reactor.seconds())
         if due is not None:
             self._store_summary(peer, due)
         return store_it
 
     def connection_closed(self, peer: Peer) -> None:
         """A connection is gone: store the summary of its last window, if any."""
-        accountant = self._accountants.pop(peer.address, None)
+        accountant = self._accountants.pop(peer, None)
         summary = accountant.close() if accountant is not None else None
         if summary is not None:
             self._store_summary(peer, summary)

@@ -103,3 +103,24 @@ class HostilePeerTests(h.EngineCase, unittest.TestCase):
         self.assertEqual(self.source_stats()["unreadable_summarised"], 195)
         acks = yield h.send_over(self.port, [h.as_original_mode(adt_message(2))])
         self.assertEqual(parse_ack(acks[0][2]).code, "AA")
+
+    @defer.inlineCallbacks
+    def test_a_connection_answered_a_reject_is_watched_for_unreadable_frames(self):
+        """If frames start with MSH but their MSH cannot be read, then once the engine has
+        answered the first with a reject, the connection's next ones are accounted for too:
+        unreadable_threshold stored one by one, the rest in one summary."""
+        yield self.start(unreadable_threshold=5)
+        raw = yield self.connect()
+        broken = b"MSH|^~\\&|"  # MSH-9 and MSH-10 missing
+        raw.transport.write(encode_frame(broken))
+        yield raw.frames_after(1)
+        raw.transport.write(encode_frame(broken) * 100)
+        frames = yield raw.frames_after(101)
+        self.assertEqual({parse_ack(frame).code for frame in frames}, {"AR"})
+        raw.transport.loseConnection()
+        yield raw.closed
+        yield h.wait_until(lambda: self.source_stats()["connections_open"] == 0, 10)
+        rows = yield self.rows_once_settled(st.ERROR)
+        summaries = [row for row in rows if "more unreadable frame(s)" in (row["error"] or "")]
+        self.assertEqual((len(rows), len(summaries)), (7, 1), rows)
+        self.assertTrue(summaries[0]["error"].startswith("95 more"), summaries[0]["error"])
