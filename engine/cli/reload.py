@@ -18,7 +18,8 @@ import urllib.request
 
 from engine.adminauth import read_token
 from engine.config.loader import ADMIN_SECTION
-from engine.config.schema import Problems, read_top_mapping, top_where, validate_section
+from engine.config.schema import (
+    ConfigError, Problems, read_top_mapping, top_where, validate_section)
 
 ANY_ADDRESS = ("", "0.0.0.0", "::")
 
@@ -54,7 +55,7 @@ def admin_token(config_path: str) -> str | None:
     """
     try:
         values = _admin_values(config_path)
-    except Exception:  # a bad or missing engine.yaml: admin_address reports it when it matters
+    except (ConfigError, OSError):  # admin_address reports a bad engine.yaml when it matters
         return None
     if values is None:
         return None
