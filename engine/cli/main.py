@@ -105,11 +105,16 @@ def run(config_path: str) -> None:
 
     from engine.app import Engine
 
+    from engine.filelimit import raise_open_file_limit
+
     config = _load(config_path, connectors=True)
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     twisted_log.PythonLoggingObserver().start()
+    limits = raise_open_file_limit()  # before anything opens a socket
+    if limits is not None and limits[0] != limits[1]:
+        logging.getLogger("engine").info("open-file limit raised from %d to %d", *limits)
     engine = Engine(config, reactor)
     outcome = {"code": 0}
 
@@ -202,7 +207,8 @@ def reload_command(config_path: str, admin: str | None, timeout: float) -> None:
     refused (the engine keeps its previous channels); 3: no engine answered.
     """
     from engine.cli.reload import (
-        AdminUnknown, EngineUnreachable, admin_address, parse_address, request_reload)
+        AdminUnknown, EngineUnreachable, admin_address, admin_token, parse_address,
+        request_reload)
 
     hint = "(an engine without an admin listener reloads on SIGHUP: kill -HUP <pid>)"
     try:
@@ -216,7 +222,7 @@ def reload_command(config_path: str, admin: str | None, timeout: float) -> None:
         click.echo(f"{error} {hint}", err=True)
         sys.exit(EXIT_UNREACHABLE)
     try:
-        report = request_reload(host, port, timeout)
+        report = request_reload(host, port, timeout, admin_token(config_path))
     except EngineUnreachable as error:
         click.echo(f"{error}; is the engine running? {hint}", err=True)
         sys.exit(EXIT_UNREACHABLE)

@@ -39,6 +39,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
+from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config
 from engine.config.schema import (
     ConfigError, ConfigProblem, Invalid, Problems, Section, Where, at_least, between, describe,
     did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
@@ -89,14 +90,6 @@ class StoreConfig:
     # "normal": it survives the engine's crash or kill -9, not a power cut, and commits
     # cost a fraction of that (see docs/operations.md for figures).
     sqlite_synchronous: str = "full"
-
-
-@dataclass(frozen=True)
-class AdminConfig:
-    """The HTTP admin and metrics listener; ``port`` 0 picks a free port."""
-
-    host: str
-    port: int
 
 
 @dataclass(frozen=True)
@@ -190,9 +183,6 @@ STORE_SECTION = Section(
      OptionSpec("sqlite_synchronous", "str", default="full", choices=("full", "normal"),
                 help="SQLite durability: full survives a power cut, normal a crash")),
     checks={"writer_batch_max": at_least(1)})
-ADMIN_SECTION = Section(
-    (OptionSpec("host", "str", default="127.0.0.1"),
-     OptionSpec("port", "port", help="0 picks a free port; absent means no admin listener")))
 ENGINE_SECTION = Section(
     (OptionSpec("node", "str", help="this node's name; default: the host name"),
      OptionSpec("store", "mapping", required=True),
@@ -267,7 +257,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs) -> EngineConfig:
     where = top_where(path, root)
     values = validate_section(root, ENGINE_SECTION, where, problems)
     store = _store(root, values["store"], where, problems)
-    admin = _admin(values["admin"])
+    admin = admin_config(root, values["admin"], where, problems)
     loaded = [channel for file in _channel_files(root, where, problems)
               if (channel := _read_channel(file, specs, problems)) is not None]
     _check_channel_names(loaded, problems)
@@ -340,12 +330,6 @@ def _store(root: YAMLMapping, values: dict | None, where: Where,
         return None
     return StoreConfig(url=url, writer_batch_max=values["writer_batch_max"],
                        sqlite_synchronous=values["sqlite_synchronous"])
-
-
-def _admin(values: dict | None) -> AdminConfig | None:
-    if not values or values["port"] is None:
-        return None
-    return AdminConfig(host=values["host"], port=values["port"])
 
 
 def _admin_port_where(root: YAMLMapping, where: Where) -> Where:

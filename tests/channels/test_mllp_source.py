@@ -165,6 +165,12 @@ class MutualTLSTests(unittest.TestCase):
     ({"port": 0, "max_pending": 0}, "max_pending must be more than 0"),
     ({"port": 0, "idle_timeout": 0}, "idle_timeout must be more than 0"),
     ({}, 'missing required option "port"'),
+    ({"port": 0, "max_pending_bytes": 0}, "max_pending_bytes must be more than 0"),
+    ({"port": 0, "max_connections_per_peer": 0}, "max_connections_per_peer must be more"),
+    ({"port": 0, "unreadable_window": 0}, "unreadable_window must be more than 0"),
+    ({"port": 0, "allow_from": ["10.0.0.0/8", "the lab"]},
+     "allow_from: 'the lab' is not an IP address or network"),
+    ({"port": 0, "tls_allow_subjects": ["CN=lab"]}, "tls_allow_subjects needs TLS"),
 ])
 def test_bad_options_are_refused_at_build_time(options, complaint):
     """If the options cannot work, then building the source says why, naming it."""

@@ -264,3 +264,19 @@ def test_peer_matches_engine_peer_info():
 
     assert shape(Peer) == shape(PeerInfo)
     assert Peer.__dataclass_params__.frozen
+
+
+def test_backpressure_by_bytes():
+    """If the frames awaiting their ACK weigh the byte budget, then reading pauses, however
+    few they are; it resumes once ACKs bring them under half the budget."""
+    sink = RecordingSink()
+    big = message("B") + b"Z" * 3000  # about 3 KiB each, a budget of 8 KiB
+    _, proto, transport, _ = connect(sink, max_pending=1000, max_pending_bytes=8000)
+    proto.dataReceived(encode_frame(big) + encode_frame(big))
+    assert transport.producerState == "producing" and proto.pending_bytes == 2 * len(big)
+    proto.dataReceived(encode_frame(big))
+    assert transport.producerState == "paused"
+    sink.pending[0].callback(b"a0")
+    assert transport.producerState == "paused"  # 2 frames, 6 KiB: over half the budget
+    sink.pending[1].callback(b"a1")
+    assert transport.producerState == "producing" and proto.pending_bytes == len(big)
