@@ -211,8 +211,8 @@ def build_ack(header: MSHHeader, code: str, *, text: str = "",
            "", "", "", "", "", charset]
     errors = list(errors)
     if version >= (2, 7):  # MSA-3 withdrawn: the text goes into ERR-8
-        if text and not errors:
-            errors = [_text_as_error(text, code)]
+        if text and all(error.text != text for error in errors):
+            errors.append(_text_as_error(text, code, errors))
         text = ""
     msa = ["MSA", code, header.control_id, escape(text, sep, enc)]
     segments = [_join(msh, sep), _join(msa, sep), *_error_segments(errors, sep, enc, version)]
@@ -237,8 +237,14 @@ def build_nak_without_header(error: HL7Error, control_id: str, timestamp: str,
                      sending_facility=sending_facility)
 
 
-def _text_as_error(text: str, code: str) -> HL7Error:
-    """The ERR entry carrying ``text`` from v2.7: information on an accept, else an error."""
+def _text_as_error(text: str, code: str, errors: Sequence[HL7Error]) -> HL7Error:
+    """The ERR entry carrying ``text`` from v2.7, where MSA-3 is gone.
+
+    Information (severity I) about the first error when there is one; else code 0 on an
+    accept, and the catch-all 207 on an error or reject that gave no error of its own.
+    """
+    if errors:
+        return HL7Error(errors[0].code, text, errors[0].location, severity="I")
     if code in ACCEPTING_CODES:
         return HL7Error(MESSAGE_ACCEPTED, text, severity="I")
     return HL7Error(APPLICATION_INTERNAL_ERROR, text)

@@ -196,8 +196,7 @@ def _field_separator(segment: bytes) -> str:
     if len(segment) < 4:
         raise HeaderError(DATA_TYPE, "MSH stops before its field separator (MSH-1)", "MSH^1^1")
     separator = chr(segment[3])
-    if not (separator.isascii() and separator.isprintable()) or separator.isalnum() \
-            or separator == " ":
+    if not _punctuation(separator):
         raise HeaderError(DATA_TYPE, f"invalid field separator {separator!r} (MSH-1)", "MSH^1^1")
     return separator
 
@@ -208,7 +207,7 @@ def _encoding_characters(value: str, separator: str) -> str:
         len(value) in (4, 5)
         and len(set(value)) == len(value)
         and separator not in value
-        and all(c.isascii() and c.isprintable() and not c.isalnum() and c != " " for c in value)
+        and all(_punctuation(c) for c in value)
     )
     if not valid:
         raise HeaderError(DATA_TYPE, f"invalid encoding characters {value!r} (MSH-2)", "MSH^1^2")
@@ -255,14 +254,34 @@ def read_header_leniently(payload: bytes) -> MSHHeader:
 
 
 def _escaped_header(segment: bytes, separator: str) -> MSHHeader:
-    """The fields of an MSH whose MSH-2 is unusable, as text escaped in the default delimiters."""
+    """The fields of an MSH whose MSH-2 is unusable, as text escaped in the default delimiters.
+
+    Components are kept when the first character of MSH-2 can still be a component
+    separator (``^~\\`` is three characters, not four, yet its ``^`` is plainly meant):
+    MSH-9's trigger event then still reaches the ACK.
+    """
     parts = segment.split(separator.encode("ascii"))
     charset = parts[17].decode(FALLBACK_CODEC).strip() if len(parts) > 17 else ""
     charset = charset if charset.upper() in CHARSETS else ""
     codec = header_codec(charset)
-    fields = [escape(part.decode(codec, errors="replace"), DEFAULT_SEPARATOR,
-                     DEFAULT_ENCODING_CHARACTERS) for part in parts[2:]]
+    component = parts[1][:1].decode(FALLBACK_CODEC)
+    if not _punctuation(component) or component == separator:
+        component = ""
+    default_component = DEFAULT_ENCODING_CHARACTERS[0]
+    fields = []
+    for part in parts[2:]:
+        text = part.decode(codec, errors="replace")
+        pieces = text.split(component) if component else [text]
+        fields.append(default_component.join(
+            escape(piece, DEFAULT_SEPARATOR, DEFAULT_ENCODING_CHARACTERS) for piece in pieces))
     return _assemble((DEFAULT_SEPARATOR, DEFAULT_ENCODING_CHARACTERS, *fields), charset)
+
+
+def _punctuation(char: str) -> bool:
+    """Whether ``char`` can be a delimiter: one printable ASCII character, not a letter,
+    digit or space."""
+    return len(char) == 1 and char.isascii() and char.isprintable() and not char.isalnum() \
+        and char != " "
 
 
 def _assemble(fields: tuple[str, ...], charset: str) -> MSHHeader:
