@@ -452,11 +452,9 @@ class _Compiler:
         else:
             for number, value in spec.items():
                 line_ = _line(spec, number) or _line(item, "fields")
-                if isinstance(number, str) and number.isascii() and number.isdigit() \
-                        and len(number) <= MAX_NUMBER_DIGITS:
-                    number = int(number)
-                if not isinstance(number, int) or isinstance(number, bool) or number < 1 \
-                        or number >= 10 ** MAX_NUMBER_DIGITS:
+                if isinstance(number, str) and number.isascii() and number.isdigit():
+                    number = int(number) if len(number) <= MAX_NUMBER_DIGITS else number
+                if type(number) is not int or not 0 < number < 10 ** MAX_NUMBER_DIGITS:
                     self.problem(line_, where, f"expected a field number (1, 2...), "
                                                f"not {number!r}")
                     bad = True
