@@ -184,9 +184,11 @@ class MLLPSource:
         return result
 
     def frame_error(self, peer: Peer, error: Exception, prefix: bytes) -> defer.Deferred:
-        """Have the engine store the start of a frame that could not be accepted."""
-        return defer.maybeDeferred(self._receiver.reject, self.channel, prefix,
-                                   peer_info(peer), str(error))
+        """Have the engine store the start of a frame that could not be accepted; the
+        Deferred fires with the record's id, which the protocol's reject names."""
+        stored = defer.maybeDeferred(self._receiver.reject, self.channel, prefix,
+                                     peer_info(peer), str(error))
+        return stored.addCallback(lambda result: getattr(result, "message_id", None))
 
     def stats(self) -> dict[str, int]:
         """Counters for status and metrics, as kept by the MLLP server factory."""
