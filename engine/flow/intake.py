@@ -200,7 +200,8 @@ class Intake:
                        header: MSHHeader) -> bytes:
         response = plan.response
         if outcome.status == st.ERROR:
-            error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR, outcome.error or "processing failed")
+            error = ack.HL7Error(outcome.error_code or ack.APPLICATION_INTERNAL_ERROR,
+                                 outcome.error or "processing failed", outcome.error_location)
             return self._ack(plan, header, response.error_outcome, outcome.message_id,
                              errors=(error,), text=outcome.error or "")
         if outcome.status == st.FILTERED:

@@ -374,6 +374,20 @@ def test_after_processing_error_outcome_is_ae_207_with_its_text() -> None:
     assert field_of(parsed, "MSA", 3) == "mapping failed at PID-5"
 
 
+def test_after_processing_structural_error_names_its_code_and_location() -> None:
+    """If processing failed structural validation, then the ERR gives its table 0357 code
+    (101) and its location in ERR-2, not 207."""
+    setup = after_processing()
+    d = setup.intake.receive("adt", message("P5"), PEER)
+    setup.processor.queued[0][2].callback(ProcessingResult(
+        100, "adt", st.ERROR, error="structural validation failed: PID-3 (at PID^1^3)",
+        error_code=101, error_location="PID^1^3"))
+    parsed = parse(result_of(d))
+    assert field_of(parsed, "MSA", 1) == "AE"
+    assert err_code(parsed) == 101
+    assert field_of(parsed, "ERR", 2) == "PID^1^3"
+
+
 def test_after_processing_filtered_is_aa_filtered() -> None:
     setup = after_processing()
     d = setup.intake.receive("adt", message("P3"), PEER)
