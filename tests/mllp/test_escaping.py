@@ -1,12 +1,15 @@
 """Tests for mllp.escaping: the faults fuzzing found, and the round trip as a property."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mllp.escaping import escape, unescape
 
+EXAMPLES = int(os.environ.get("AIGUILLAGE_FUZZ_EXAMPLES", "300"))  # bench/fuzz_wire.py: more
 DELIMITERS = [("|", "^~\\&"), ("|", "^~\\&#"), ("#", "$%!*"), ("!", "@;/+=")]
 
 
@@ -38,7 +41,7 @@ def test_hex_escapes_of_two_digits_are_decoded():
     assert unescape("a\\X0D\\b\\X0a\\c", "|", "^~\\&") == "a\rb\nc"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(st.sampled_from(DELIMITERS), st.text())
 def test_round_trip(delimiters, text):
     """If any text is escaped, then it holds no delimiter nor line end, and comes back."""
@@ -48,7 +51,7 @@ def test_round_trip(delimiters, text):
     assert unescape(escaped, separator, encoding) == text
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(st.sampled_from(DELIMITERS),
        st.text(alphabet=st.sampled_from("\\XFSRTEP0aZz-#|^~&$% \r"), max_size=30))
 def test_unescape_never_fails(delimiters, text):
