@@ -8,6 +8,8 @@ v2.3 ACKs are checked segment by segment and then as the ``ACK`` structure, both
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 
 import pytest
 from hl7apy.consts import VALIDATION_LEVEL
@@ -37,6 +39,34 @@ def inbound(version: str, *, enhanced: bool = False) -> bytes:
 
 def validate(payload: bytes, version: str) -> None:
     """Raise unless hl7apy, strictly for ``version``, accepts the ACK ``payload``."""
+    problems = validation_problems(payload, version)
+    if problems:
+        raise ValidationError("; ".join(problems))
+
+
+# hl7apy lists table 0396's "HL7nnnn" (an HL7 table, nnnn its number) literally, so it
+# warns about every "HL70357" in ERR-3.3, which is what the standard asks for.
+FALSE_WARNINGS = {"Warning: Value HL70357 not in table HL70396 in element ERR_3.CWE_3"}
+
+
+def validation_problems(payload: bytes, version: str) -> list[str]:
+    """Every error and warning hl7apy's strict validation reports (it raises only the first),
+    but the :data:`FALSE_WARNINGS`.
+
+    Parsing errors (a field or segment the version does not allow) are raised as they come.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        report = os.path.join(folder, "report.txt")
+        try:
+            _parsed(payload, version).validate(report_file=report)
+        except ValidationError:
+            pass
+        with open(report) as lines:
+            return [line.rstrip("\n") for line in lines
+                    if line.rstrip("\n") not in FALSE_WARNINGS]
+
+
+def _parsed(payload: bytes, version: str) -> Message:
     text = payload.decode("latin-1").rstrip("\r")
     if version != "2.3":
         message = parse_message(text, validation_level=STRICT, find_groups=True)
@@ -47,7 +77,7 @@ def validate(payload: bytes, version: str) -> None:
         message.msh = segments[0]
         for segment in segments[1:]:
             message.add(segment)
-    message.validate()
+    return message
 
 
 ERRORS = [
@@ -96,11 +126,9 @@ def test_refusal_of_unreadable_header_validates(version, case):
     header = read_header(nak)
     assert parse_ack(nak).control_id_echoed == "C-1"
     assert (header.sending_application, header.receiving_application) == ("RCV", "SND")
-    if case == "MSH-9 empty" and version == "2.8":
-        with pytest.raises(ValidationError, match="MSH_9.MSG_2"):
-            validate(nak, header.version)
-    else:
-        validate(nak, header.version)
+    expected = ["Error: Missing required child MSH_9.MSG_2"] \
+        if case == "MSH-9 empty" and version == "2.8" else []
+    assert validation_problems(nak, header.version) == expected
 
 
 def protocol_answers(payloads: list[bytes], *, max_frame_size: int = 10_000,
