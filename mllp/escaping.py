@@ -30,6 +30,11 @@ def _letters(field_separator: str, encoding_characters: str) -> dict[str, str]:
 
 def escape(text: str, field_separator: str, encoding_characters: str) -> str:
     """Escape HL7 delimiters (and CR/LF, which would end the segment) in ``text``."""
+    for char in field_separator + encoding_characters + "\r\n":
+        if char in text:
+            break
+    else:
+        return text  # the usual case (a control id, most texts): nothing to escape
     escape_char = encoding_characters[2]
     names = {char: letter for letter, char in _letters(field_separator,
                                                        encoding_characters).items()}
