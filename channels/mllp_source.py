@@ -268,9 +268,11 @@ class MLLPSource:
         return result
 
     def frame_error(self, peer: Peer, error: Exception, prefix: bytes) -> defer.Deferred:
-        """Have the engine store the start of a frame that could not be accepted."""
-        return defer.maybeDeferred(self._receiver.reject, self.channel, prefix,
-                                   peer_info(peer), str(error))
+        """Have the engine store the start of a frame that could not be accepted; the
+        Deferred fires with the record's id, which the protocol's reject names."""
+        stored = defer.maybeDeferred(self._receiver.reject, self.channel, prefix,
+                                     peer_info(peer), str(error))
+        return stored.addCallback(lambda result: getattr(result, "message_id", None))
 
     def _account_unreadable(self, payload: bytes, peer: Peer, error: HeaderError) -> bool:
         """Tally an unreadable frame; whether it is to be stored on its own."""

@@ -70,6 +70,12 @@ class Delimiters:
             chars.append(self.truncation)
         if any(len(c) != 1 for c in chars) or len(set(chars)) != len(chars):
             raise DelimiterError(f"delimiters must be distinct single characters: {chars!r}")
+        unusable = [c for c in chars if not _punctuation(c)]
+        if unusable:
+            # A letter or digit would be read back as an escape sequence's name (\\R\\),
+            # a space or control character as data: the mllp header reader refuses them too.
+            raise DelimiterError(f"delimiters must be printable ASCII punctuation, not "
+                                 f"{''.join(unusable)!r}")
         letters = {"F": self.field, "S": self.component, "T": self.subcomponent,
                    "R": self.repetition, "E": self.escape}
         if self.truncation is not None:
@@ -155,6 +161,11 @@ def escape(text: str, delimiters: Delimiters) -> str:
             start = opening + 1
     out.append(text[start:].translate(table))
     return "".join(out)
+
+
+def _punctuation(char: str) -> bool:
+    """Whether ``char`` can be a delimiter: printable ASCII, not a letter, digit or space."""
+    return char.isascii() and char.isprintable() and not char.isalnum() and char != " "
 
 
 def _passed_through(body: str, delimiters: Delimiters) -> bool:

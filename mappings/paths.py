@@ -75,9 +75,12 @@ from typing import Literal, Union
 from mappings.message import HL7Message, MessageError, Segment
 
 __all__ = [
-    "EVERY", "MissingSegmentError", "Path", "PathError", "delete", "expand", "get",
+    "EVERY", "MAX_NUMBER_DIGITS", "MissingSegmentError", "Path", "PathError", "delete", "expand", "get",
     "get_encoded", "get_one", "parse_path", "set_encoded", "set_value",
 ]
+
+MAX_NUMBER_DIGITS = 9
+"""The most digits a field, component, subcomponent or index number may have."""
 
 EVERY: Literal["*"] = "*"
 """The ``[*]`` index: every occurrence."""
@@ -170,6 +173,11 @@ class _Reader:
         if not digits or digits[0] == "0":
             self.position = start
             raise self.fail(f"expected a {what} number (1, 2, ...)")
+        if len(digits) > MAX_NUMBER_DIGITS:
+            # No message has that many of anything; and int() refuses past 4300 digits.
+            self.position = start
+            raise self.fail(f"{what} number of {len(digits)} digits is too large "
+                            f"(at most {MAX_NUMBER_DIGITS})")
         return int(digits)
 
     def index(self) -> Index:

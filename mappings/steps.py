@@ -159,7 +159,7 @@ from typing import Any, Callable, Mapping, Sequence
 from mappings import stepkinds as k
 from mappings.expressions import ExpressionError, compile_expression
 from mappings.formats import FormatError, build_format
-from mappings.paths import EVERY, PathError, parse_path
+from mappings.paths import EVERY, MAX_NUMBER_DIGITS, PathError, parse_path
 from mappings.stepkinds import Program, RunOutcome, StepFailure, StepTrace
 from mappings.tables import CodeTable
 
@@ -452,9 +452,9 @@ class _Compiler:
         else:
             for number, value in spec.items():
                 line_ = _line(spec, number) or _line(item, "fields")
-                if isinstance(number, str) and number.isdigit():
-                    number = int(number)
-                if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+                if isinstance(number, str) and number.isascii() and number.isdigit():
+                    number = int(number) if len(number) <= MAX_NUMBER_DIGITS else number
+                if type(number) is not int or not 0 < number < 10 ** MAX_NUMBER_DIGITS:
                     self.problem(line_, where, f"expected a field number (1, 2...), "
                                                f"not {number!r}")
                     bad = True

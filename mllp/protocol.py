@@ -7,7 +7,7 @@ stream, this module runs the per-connection state machine, and the *sink* (the
 engine's source connector) holds the policy. A sink is any object with::
 
     receive(payload: bytes, peer: Peer) -> Deferred[bytes]   # unframed ACK; b"" for none
-    frame_error(peer: Peer, error: Exception, prefix: bytes) -> None | Deferred
+    frame_error(peer: Peer, error: Exception, prefix: bytes) -> None | Deferred[int | None]
 
 The sink persists before its Deferred fires, so ACKs leave in the order the
 messages arrived on the connection even when the sink answers out of order: a
@@ -16,11 +16,13 @@ The protocol itself answers only when the sink cannot:
 
 * the sink's Deferred fails: AR (CR in enhanced mode) with ERR 207
   (application internal error), built from the message's MSH when readable;
-* a frame exceeds the maximum size: AR with ERR 104 ("value too long ... or the
-  length the application is able to safely handle", table 0357 from v2.7; no
-  earlier code fits - 100 is about segment order and 207 would blame us), then
-  ``sink.frame_error`` and a clean close once queued ACKs are written, since the
-  rest of the stream can no longer be trusted.
+* a frame exceeds the maximum size: ``sink.frame_error`` records its start, then
+  AR with ERR 104 ("value too long ... or the length the application is able to
+  safely handle", table 0357 from v2.7; 207 before, see :func:`mllp.ack.reported_code`),
+  echoing what of its MSH can be read, and a clean close once queued ACKs are
+  written, since the rest of the stream can no longer be trusted. When
+  ``frame_error`` answers the id the frame was stored under, the AR's MSH-10 is
+  ``ACK<id>`` as for every stored message (:func:`mllp.ack.stored_control_id`).
 
 Memory is bounded per connection twice over: the decoder never holds more than one frame,
 and reading pauses (``pauseProducing``, so the peer's writes block in TCP) while the frames
@@ -56,6 +58,7 @@ from mllp.ack import (
     ack_mode_for,
     build_ack,
     build_nak_without_header,
+    stored_control_id,
 )
 from mllp.codes import APPLICATION_INTERNAL_ERROR, VALUE_TOO_LONG
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameTooLarge, encode_frame
@@ -88,7 +91,7 @@ def reject_for(payload: bytes, error: HL7Error, control_id: str, timestamp: str)
     try:
         header = read_header(payload)
     except HeaderError:
-        return build_nak_without_header(error, control_id, timestamp)
+        return build_nak_without_header(error, control_id, timestamp, payload=payload)
     return build_ack(header, ack_code(REJECT, ack_mode_for(header)), text=error.text,
                      errors=[error], control_id=control_id, timestamp=timestamp)
 
@@ -242,27 +245,33 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             self.transport.loseConnection()
 
     def _refuse_oversized(self, error: FrameTooLarge) -> None:
-        """Queue a reject after the pending ACKs, record the frame, then close.
+        """Record the frame, then queue a reject after the pending ACKs, then close.
 
         The reject waits for the record, as every ACK waits for its commit: once the sender
-        reads it, the refused frame is in the store for an operator to see. If recording
-        fails, the reject still goes (the sender must learn the frame was refused) and the
-        failure is logged.
+        reads it, the refused frame is in the store for an operator to see, and the reject
+        names the record. If recording fails, the reject still goes (the sender must learn
+        the frame was refused) and the failure is logged.
         """
         self.factory.oversized_frames += 1
         self._closing = True
-        reason = HL7Error(VALUE_TOO_LONG, str(error))
-        nak = reject_for(error.prefix, reason, self.factory.next_control_id(),
-                         self.factory.timestamp())
-        slot = _Slot(encode_frame(nak))
+        slot = _Slot()
         self._queue.append(slot)
         recorded = defer.maybeDeferred(self.factory.sink.frame_error, self.peer, error,
                                        error.prefix)
-        recorded.addErrback(lambda failure: log.failure(
-            "MLLP sink could not record an oversized frame", failure))
-        recorded.addCallback(self._recorded, slot)
+        recorded.addErrback(self._recording_failed)
+        recorded.addCallback(self._recorded, slot, error)
 
-    def _recorded(self, _: Any, slot: _Slot) -> None:
+    @staticmethod
+    def _recording_failed(failure: Any) -> None:
+        log.failure("MLLP sink could not record an oversized frame", failure)
+
+    def _recorded(self, record_id: Any, slot: _Slot, error: FrameTooLarge) -> None:
+        """Queue the reject of an oversized frame, naming its record when there is one."""
+        stored = isinstance(record_id, int) and not isinstance(record_id, bool)
+        control_id = stored_control_id(record_id) if stored else self.factory.next_control_id()
+        nak = reject_for(error.prefix, HL7Error(VALUE_TOO_LONG, str(error)), control_id,
+                         self.factory.timestamp())
+        slot.ack = encode_frame(nak)
         slot.ready = True
         self._flush()
 

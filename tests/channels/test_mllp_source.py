@@ -19,6 +19,7 @@ from engine.interfaces import DeliveryContext, PeerInfo
 from mllp.ack import parse_ack
 from mllp.client import MLLPClient
 from mllp.framing import encode_frame
+from mllp.header import read_header
 from tests.channels.fakes import FakeReceiver, RawMLLPClient, message, wait_until
 from tests.mllp import test_tls as mllp_tls  # for its throwaway PKI; a module, so not collected
 
@@ -95,6 +96,7 @@ class MLLPSourceTests(unittest.TestCase):
         acks = [parse_ack(frame) for frame in raw.frames]
         self.assertEqual([(a.code, a.control_id_echoed) for a in acks],
                          [("AA", "OK"), ("AR", "BIG")])
+        self.assertEqual(read_header(raw.frames[1]).control_id, "ACK701")  # the record's id
         self.assertEqual(len(receiver.rejected), 1)
         rejected = receiver.rejected[0]
         self.assertEqual(rejected.channel, "adt")

@@ -72,6 +72,17 @@ def test_parse_errors(text, column):
     assert f"column {column}" in str(caught.value)
 
 
+@pytest.mark.parametrize("text, column", [
+    ("PID-" + "9" * 5000, 5), ("PID-1234567890", 5), ("PID-5." + "1" * 10, 7),
+    ("OBX[" + "2" * 4400 + "]-5", 5)])
+def test_huge_numbers_are_path_errors(text, column):
+    """If a number has more digits than any message could need (even past the 4300 int()
+    accepts), then it is a PathError with its column, not a bare ValueError."""
+    with pytest.raises(PathError, match="too large") as caught:
+        parse_path(text)
+    assert caught.value.column == column
+
+
 def test_dash_hint():
     """If components are separated by '-' as in HAPI, then the error says to use '.'."""
     with pytest.raises(PathError, match=r"separated by '\.'"):

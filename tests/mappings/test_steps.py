@@ -168,6 +168,25 @@ def test_add_segment_after_and_end():
     assert text[4] == "ZAI|a\\F\\b||c" and text[-2] == "ZZZ" and text[-1] == ""
 
 
+def test_huge_numbers_are_load_errors_with_line():
+    """If a path or an add-segment field number is absurdly long (past what int() reads),
+    then the steps list is refused with file:line, not a bare ValueError."""
+    found = problems(f"""\
+- set: PID-{"9" * 5000}
+  value: x
+- add-segment: ZAI
+  fields:
+    "\u00b2": a
+    "{"1" * 20}": b
+    {"2" * 20}: c
+""")
+    assert found[0].startswith("ch.yaml:1: steps[0].set: field number of 5000 digits is too "
+                               "large (at most 9) at column 5")
+    assert found[1].startswith("ch.yaml:5: steps[1].fields: expected a field number")
+    assert found[2].startswith("ch.yaml:6: steps[1].fields: expected a field number")
+    assert found[3].startswith("ch.yaml:7: steps[1].fields: expected a field number")
+
+
 def test_add_segment_after_missing_fails():
     """If the after segment is absent, then the message fails with the path named."""
     with pytest.raises(StepFailure, match="no ZFD segment"):
