@@ -111,6 +111,7 @@ _KEYWORDS = ("and", "in", "not", "or")
 _MAX_DEPTH = 50
 _MISSING = ("",)
 _SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
+_GROUP_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 _NUMBER_LITERAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _NUMBER_VALUE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _WORD = re.compile(r"[A-Za-z0-9_]*")
@@ -426,7 +427,7 @@ def _scanner(text: str, i: int):
         return _scan_string
     if char in _DIGITS or (char == "-" and text[i + 1:i + 2] in _DIGITS):
         return _scan_number
-    if "A" <= char <= "Z":
+    if "A" <= char <= "Z" or (char == "/" and "A" <= text[i + 1:i + 2] <= "Z"):
         return _scan_path
     if char == "_" or "a" <= char <= "z":
         return _scan_word
@@ -485,17 +486,31 @@ def _scan_operator(text: str, start: int):
 
 
 def _scan_path(text: str, start: int):
-    """A path (``PID-3[*].1``) or a bare segment (``ZBE``, ``OBX[2]``), checked for shape."""
-    end = _WORD.match(text, start).end()
-    name = text[start:end]
-    if name.lower() in _KEYWORDS + FUNCTIONS:
+    """A path (``PID-3[*].1``, ``ORDER_OBSERVATION[2]/OBX-5``) or a bare segment or group
+    (``ZBE``, ``OBX[2]``, ``ORDER_OBSERVATION[2]``), checked for shape."""
+    at = start + 1 if text[start] == "/" else start
+    while True:
+        end = _WORD.match(text, at).end()
+        name = text[at:end]
+        i = _scan_index(text, end, "an occurrence")
+        if text[i:i + 1] != "/":
+            break
+        if _SEGMENT_NAME.fullmatch(name) or not _GROUP_NAME.fullmatch(name):
+            raise ExpressionError(
+                f'bad path: "{name}" is not a group name (only groups stand before "/", as '
+                'in ORDER_OBSERVATION[2]/OBX-5)', at + 1)
+        at = i + 1
+    if at == start and name.lower() in _KEYWORDS + FUNCTIONS:
         raise ExpressionError(f'"{name}": keywords and function names are lower case',
                               start + 1)
+    grouped = at != start
+    if (grouped or len(name) > 3) and text[i:i + 1] != "-" and _GROUP_NAME.fullmatch(name) \
+            and not _SEGMENT_NAME.fullmatch(name):
+        return _Token("segment", text[start:i], start + 1), i  # a group, for exists()
     if not _SEGMENT_NAME.fullmatch(name):
         raise ExpressionError(
             f'bad path: "{name}" is not a segment name (an upper-case letter, then two '
-            'upper-case letters or digits)', start + 1)
-    i = _scan_index(text, end, "an occurrence")
+            'upper-case letters or digits)', at + 1)
     kind = "segment"
     if text[i:i + 1] == "-":
         kind = "path"

@@ -14,9 +14,11 @@ from typing import Any, Callable, Sequence
 from mappings.expressions import Expression
 from mappings.formats import FormatError
 from mappings.escaping import escape, unescape
+from mappings.groups import Group
 from mappings.message import NULL, HL7Message, MessageError, Segment
 from mappings.paths import (
-    EVERY, Path, PathError, delete, expand, get, get_encoded, get_one, set_encoded, set_value,
+    EVERY, Path, PathError, delete, expand, get, get_encoded, get_one, groups_at, locate,
+    present, segments_at, set_encoded, set_value,
 )
 
 __all__ = ["Program", "RunOutcome", "StepFailure", "StepTrace"]
@@ -83,16 +85,22 @@ class Scope:
     """The message as seen inside ``for-each``: bound segment names give the current one.
 
     Only paths compiled as *bound* are read through a scope, and they always ask for
-    occurrence 1 of a bound name; everything else goes to the message itself.
+    occurrence 1 of a bound name. Inside a loop over a group, ``group`` is the current group
+    instance: a path whose first name belongs to it is read inside it. Everything else goes
+    to the message itself.
     """
 
-    __slots__ = ("message", "segs", "occs", "reps")
+    __slots__ = ("message", "segs", "occs", "reps", "group", "label", "groups")
 
-    def __init__(self, message: HL7Message, segs: dict, occs: dict, reps: dict):
+    def __init__(self, message: HL7Message, segs: dict, occs: dict, reps: dict,
+                 group: Group | None = None, label: str = "", groups: tuple = ()):
         self.message = message
         self.segs = segs    # segment name -> the current Segment
         self.occs = occs    # segment name -> its occurrence number (for messages)
         self.reps = reps    # (segment name, field) -> the current repetition
+        self.group = group  # the current group instance of the innermost group loop
+        self.label = label  # its concrete path, ORDER_OBSERVATION[2], for messages
+        self.groups = groups  # the group instances of the enclosing group loops, innermost last
 
     def segment(self, name: str, occurrence: int = 1) -> Segment | None:
         return self.segs[name]
@@ -107,7 +115,8 @@ class Scope:
 class Access:
     """A path compiled once; ``bound`` paths name the current occurrence of a for-each."""
 
-    __slots__ = ("path", "text", "bound", "rep_key", "_by_rep", "segment_only", "many")
+    __slots__ = ("path", "text", "bound", "rep_key", "_by_rep", "segment_only", "many",
+                 "first", "relative")
 
     def __init__(self, path: Path, bound: bool = False, rep_key: tuple | None = None):
         self.path = path
@@ -116,11 +125,20 @@ class Access:
         self.rep_key = rep_key
         self._by_rep: dict[int, Path] = {}
         self.segment_only = path.is_segment
-        self.many = path.occurrence is EVERY or path.repetition is EVERY
+        self.many = path.many
+        self.first = path.first
+        self.relative = not path.absolute
+
+    def in_group(self, scope: Scope | None) -> bool:
+        """Whether this (unbound) path is read inside the current group of a group loop."""
+        return (scope is not None and scope.group is not None and self.relative
+                and scope.group.holds(self.first))
 
     def resolve(self, message: HL7Message, scope: Scope | None):
         """(the object to read or write through, the path to use) for this message."""
         if not self.bound:
+            if scope is not None and scope.group is not None and self.in_group(scope):
+                return scope.group, self.path
             return message, self.path
         if self.rep_key is None:
             return scope, self.path
@@ -137,16 +155,15 @@ class Access:
             path = replace(path, occurrence=scope.occs[path.segment])
             if self.rep_key is not None:
                 path = replace(path, repetition=scope.reps[self.rep_key])
+        elif self.in_group(scope):
+            return f"{scope.label}/{path}"
         return str(path)
 
     def values(self, message: HL7Message, scope: Scope | None) -> list[str]:
         """What the expression resolver gives: values, or one text per segment present."""
         target, path = self.resolve(message, scope)
         if self.segment_only:
-            if path.occurrence is EVERY:
-                return [s.text() for s in target.segments(path.segment)]
-            seg = target.segment(path.segment, path.occurrence or 1)
-            return [] if seg is None else [seg.text()]
+            return present(target, path)
         return get(target, path)
 
 
@@ -180,10 +197,10 @@ class Step:
 
     def run(self, message: HL7Message, scope: Scope | None, state: list) -> bool:
         """Apply the step; False when its ``when:`` was false and it did nothing."""
-        if self.when is not None and not self.when.evaluate(
-                _resolver(self.when_paths, message, scope)):
-            return False
         try:
+            if self.when is not None and not self.when.evaluate(
+                    _resolver(self.when_paths, message, scope)):
+                return False
             self.execute(message, scope, state)
             return True
         except _Failed as failure:
@@ -251,16 +268,18 @@ class AddSegmentStep(Step):
         after = None
         if self.after is not None:
             target, path = self.after.resolve(message, scope)
-            if path.occurrence is EVERY:
-                found = target.segments(path.segment)
-                anchor = found[-1] if found else None
-            else:
-                anchor = target.segment(path.segment, path.occurrence or 1)
-            if anchor is None:
+            found = segments_at(target, path)
+            if not found:
                 raise _Failed(f"no {path.segment} segment to add {self.name} after",
                               self.after.shown(scope))
-            after = anchor
+            after = found[-1]
         segment = message.add_segment(after, self.name)
+        if after is not None and scope is not None:
+            # The group loops running hold their instances: the new segment joins the
+            # innermost one that holds the segment it follows.
+            for group in reversed(scope.groups):
+                if group.attach(after, segment):
+                    break
         for number, value in self.fields:
             segment.set(number, value)
 
@@ -269,18 +288,19 @@ class TranslateStep(Step):
     __slots__ = ("source", "table", "target", "display", "system", "on_unknown", "default")
 
     def execute(self, message, scope, state):
-        access = self.source
-        if access.rep_key is None and not access.many:
-            self._one(message, scope, scope if access.bound else message, access.path)
-            return
-        source, path = access.resolve(message, scope)
-        if access.many:
+        source, path = self.source.resolve(message, scope)
+        if path.groups:
+            for concrete in expand(source, path):
+                group, within = locate(source, concrete)
+                if group is not None:
+                    self._one(message, scope, group, within, concrete)
+        elif self.source.many:
             for concrete in expand(source, path):
                 self._one(message, scope, source, concrete)
         else:
             self._one(message, scope, source, path)
 
-    def _one(self, message, scope, source, path):
+    def _one(self, message, scope, source, path, shown=None):
         # The hot path: one segment lookup, one split of the field's first repetition, one
         # dictionary lookup, one join. Other shapes go through Segment.get/set.
         segment = source.segment(path.segment, path.occurrence or 1)
@@ -312,7 +332,7 @@ class TranslateStep(Step):
             policy = self.on_unknown
             if policy == "error":
                 raise _Failed(f"code not in table {self.table.name}",
-                              self.source.shown(scope, path), value)
+                              self.source.shown(scope, shown or path), value)
             if policy == "keep":
                 if self.target is not None:
                     self._write(message, scope, self.target, value)
@@ -347,7 +367,7 @@ class FormatStep(Step):
 
     def execute(self, message, scope, state):
         source, path = self.source.resolve(message, scope)
-        if path.occurrence is EVERY or path.repetition is EVERY:
+        if path.many:
             for concrete in expand(source, path):
                 self._one(message, scope, source, concrete, None)
         else:
@@ -381,11 +401,15 @@ class ForEachStep(Step):
         steps = self.steps
         # One scope for the loop, its bindings updated at each turn (nested steps only read
         # it while they run).
-        inner = Scope(message, dict(segs), dict(occs), reps)
+        if path.names_group:
+            self._groups(message, scope, target, path, state)
+            return
+        inner = Scope(message, dict(segs), dict(occs), reps,
+                      *(() if scope is None else (scope.group, scope.label, scope.groups)))
         bound, numbers = inner.segs, inner.occs
         if path.is_segment:
             # The occurrences are those present when the loop starts.
-            for number, segment in enumerate(target.segments(name), 1):
+            for number, segment in enumerate(segments_at(target, path), 1):
                 bound[name] = segment
                 numbers[name] = number
                 for step in steps:
@@ -398,6 +422,18 @@ class ForEachStep(Step):
             numbers[name] = occs[name] if target is scope else (concrete.occurrence or 1)
             repetitions[key] = concrete.repetition
             for step in steps:
+                step.run(message, inner, state)
+
+    def _groups(self, message, scope, target, path, state):
+        """The loop over a group's instances: the steps read inside each one."""
+        outer = "" if scope is None or target is message else scope.label + "/"
+        enclosing = () if scope is None else scope.groups
+        segs = {} if scope is None else scope.segs
+        occs = {} if scope is None else scope.occs
+        reps = {} if scope is None else scope.reps
+        for group, label in groups_at(target, path):
+            inner = Scope(message, segs, occs, reps, group, outer + label, enclosing + (group,))
+            for step in self.steps:
                 step.run(message, inner, state)
 
 

@@ -159,6 +159,7 @@ from typing import Any, Callable, Mapping, Sequence
 from mappings import stepkinds as k
 from mappings.expressions import ExpressionError, compile_expression
 from mappings.formats import FormatError, build_format
+from mappings.groups import check_group_name
 from mappings.paths import EVERY, PathError, parse_path
 from mappings.stepkinds import Program, RunOutcome, StepFailure, StepTrace
 from mappings.tables import CodeTable
@@ -272,8 +273,15 @@ class _Compiler:
             self.problem(line, field, str(error))
             return None
         self.paths_used.add(str(path))
+        names = [name for name, _ in path.groups] + ([path.segment] if path.names_group else [])
+        for name in names:
+            why = check_group_name(name)
+            if why is not None:
+                self.problem(line, field, f"{why}, in path {str(path)!r}")
+                return None
         segments, fields = scope
-        if path.occurrence is not None or path.segment not in segments:
+        if path.occurrence is not None or path.segment not in segments or path.groups \
+                or path.absolute:
             return k.Access(path)
         key = (path.segment, path.field)
         if path.field is not None and path.repetition is None and key in fields:
@@ -377,6 +385,11 @@ class _Compiler:
     def _value_access(self, item, key, field, scope, optional=False):
         """A path that must name a value (not a segment)."""
         access = self._access(item, key, field, scope, optional)
+        if isinstance(access, k.Access) and access.path.names_group:
+            self.problem(_line(item, key), f"{field.rsplit('.', 1)[0]}.{key}",
+                         f"{access.text} is a group; name a field of one of its segments, "
+                         f"such as {access.text}/OBR-4")
+            return _BAD
         if isinstance(access, k.Access) and access.segment_only:
             self.problem(_line(item, key), f"{field.rsplit('.', 1)[0]}.{key}",
                          f"{access.text} is a segment; name a field such as "
@@ -405,6 +418,12 @@ class _Compiler:
         kind = "move" if move else "copy"
         source = self._value_access(item, kind, field, scope)
         target = self._value_access(item, "to", field, scope)
+        if isinstance(source, k.Access) and isinstance(target, k.Access) and any(
+                index is EVERY for access in (source, target) for _, index in access.path.groups):
+            self.problem(_line(item, kind), field,
+                         f"{kind} takes no [*] on a group: loop over the group with for-each "
+                         "and copy inside it")
+            return None
         if isinstance(source, k.Access) and isinstance(target, k.Access):
             stars = (target.path.occurrence is EVERY) + (target.path.repetition is EVERY)
             many = source.path.occurrence is EVERY or source.path.repetition is EVERY
@@ -500,8 +519,7 @@ class _Compiler:
             default = self.text(item["default"], _line(item, "default"), base + ".default")
             if default is None:
                 table = None
-        if isinstance(source, k.Access) and (source.path.occurrence is EVERY
-                                              or source.path.repetition is EVERY) \
+        if isinstance(source, k.Access) and source.many \
                 and any(key in item for key in ("to", "display-to", "system-to")):
             self.problem(_line(item, "translate"), field,
                          "a [*] path is translated in place only; use for-each to write "
@@ -528,8 +546,8 @@ class _Compiler:
         except TypeError as error:
             self.problem(_line(item, "with"), base + ".with", f"format {name!r}: {error}")
             return None
-        if isinstance(source, k.Access) and target is not None and target is not _BAD and (
-                source.path.occurrence is EVERY or source.path.repetition is EVERY):
+        if isinstance(source, k.Access) and target is not None and target is not _BAD \
+                and source.many:
             self.problem(_line(item, "to"), base + ".to",
                          "a [*] path is formatted in place only")
             return None
@@ -544,12 +562,17 @@ class _Compiler:
         if path.is_segment:
             good = path.occurrence is EVERY
         else:
-            good = path.repetition is EVERY and path.component is None
+            good = path.repetition is EVERY and path.component is None and not path.groups
         if not good:
             self.problem(_line(item, "for-each"), field,
-                         f"for-each takes SEGMENT[*] (OBX[*]) or a field's repetitions "
-                         f"(PID-3[*], OBX-5[*]), not {over.text}")
+                         f"for-each takes SEGMENT[*] (OBX[*]), GROUP[*] "
+                         f"(ORDER_OBSERVATION[*]) or a field's repetitions (PID-3[*], "
+                         f"OBX-5[*]; in a group, loop over the group first), not {over.text}")
             return None
+        if path.names_group:
+            base = field.rsplit(".", 1)[0]
+            steps = self.steps(item["steps"], base + ".steps", scope)
+            return self._make(k.ForEachStep, line, field, over=over, steps=tuple(steps))
         segments, fields = scope
         inner = (segments | {path.segment},
                  fields | ({(path.segment, path.field)} if path.field else set()))
