@@ -44,7 +44,7 @@ ADT_STEPS = [
     {"delete": "ZBE-9"},
     {"add-segment": "ZAI", "after": "PV1", "fields": {1: "AIGUILLAGE", 2: "normalised"}},
     {"set": "PV1-2", "value": "H", "when": 'PV1-2 == "I"'},
-    {"delete": "ZFD", "when": 'MSH-9.2 in ["A01", "A04"] and exists(ZFD)'},
+    {"delete": "ZFD[*]", "when": 'MSH-9.2 in ["A01", "A04"] and exists(ZFD)'},
     {"stop": "test patient", "when": 'PID-5.1 == "TEST"'},
 ]
 

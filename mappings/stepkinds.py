@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from mappings.expressions import Expression
 from mappings.formats import FormatError
-from mappings.escaping import escape, unescape
+from mappings.escaping import escape, text_runs, unescape
 from mappings.groups import Group
 from mappings.message import NULL, HL7Message, MessageError, Segment
 from mappings.paths import (
@@ -363,7 +363,10 @@ class TranslateStep(Step):
 
 
 class FormatStep(Step):
-    __slots__ = ("source", "transform", "target", "name")
+    """``format``; a format of letters (``text_only``) changes the text between the value's
+    formatting escape sequences and keeps the sequences (:func:`escaping.text_runs`)."""
+
+    __slots__ = ("source", "transform", "target", "name", "text_only")
 
     def execute(self, message, scope, state):
         source, path = self.source.resolve(message, scope)
@@ -378,7 +381,12 @@ class FormatStep(Step):
         if value is None:
             return
         try:
-            result = self.transform(value)
+            if self.text_only and message.delimiters.escape in value:
+                transform = self.transform
+                result = "".join(piece if sequence else transform(piece)
+                                 for piece, sequence in text_runs(value, message.delimiters))
+            else:
+                result = self.transform(value)
         except FormatError as error:
             raise _Failed(error.message, self.source.shown(scope, path), value) from None
         if target_access is None:

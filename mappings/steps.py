@@ -130,7 +130,7 @@ Example::
       - format: PID-7
         with: dtm-pattern
         pattern: "%d/%m/%Y"
-      - delete: ZBE
+      - delete: ZBE[*]
         when: MSH-9.2 == "A08"
       - for-each: OBX[*]
         steps:
@@ -153,12 +153,12 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from mappings import stepkinds as k
 from mappings.expressions import ExpressionError, compile_expression
-from mappings.formats import FormatError, build_format
+from mappings.formats import TEXT_FORMATS, FormatError, build_format
 from mappings.groups import check_group_name
 from mappings.paths import EVERY, PathError, parse_path
 from mappings.stepkinds import Program, RunOutcome, StepFailure, StepTrace
@@ -447,6 +447,15 @@ class _Compiler:
                 and target.segment_only:
             self.problem(_line(item, "delete"), field, "MSH cannot be deleted")
             return None
+        if isinstance(target, k.Access) and target.segment_only and not target.bound \
+                and target.path.occurrence is None:
+            # "delete: NTE" reads as "the NTE segments" but names the first one only.
+            path, what = target.path, "group" if target.path.names_group else "segment"
+            one, every = (str(replace(path, occurrence=index)) for index in (1, EVERY))
+            self.problem(_line(item, "delete"), field,
+                         f"{target.text} names the first {path.segment} {what} only: write "
+                         f"{one} for the first one or {every} for every one")
+            return None
         return self._make(k.DeleteStep, line, field, target=target)
 
     def _add_segment(self, item, field, line, scope):
@@ -552,7 +561,7 @@ class _Compiler:
                          "a [*] path is formatted in place only")
             return None
         return self._make(k.FormatStep, line, field, source=source, transform=transform,
-                          target=target, name=name)
+                          target=target, name=name, text_only=name in TEXT_FORMATS)
 
     def _for_each(self, item, field, line, scope):
         over = self._access(item, "for-each", field, scope)
@@ -562,12 +571,17 @@ class _Compiler:
         if path.is_segment:
             good = path.occurrence is EVERY
         else:
-            good = path.repetition is EVERY and path.component is None and not path.groups
+            good = path.repetition is EVERY and path.component is None
         if not good:
             self.problem(_line(item, "for-each"), field,
                          f"for-each takes SEGMENT[*] (OBX[*]), GROUP[*] "
                          f"(ORDER_OBSERVATION[*]) or a field's repetitions (PID-3[*], "
-                         f"OBX-5[*]; in a group, loop over the group first), not {over.text}")
+                         f"OBX-5[*]), not {over.text}")
+            return None
+        if path.groups and not path.is_segment:
+            self.problem(_line(item, "for-each"), field,
+                         f"for-each over a field's repetitions takes no group ({over.text}): "
+                         "loop over the group, then over the field inside it")
             return None
         if path.names_group:
             base = field.rsplit(".", 1)[0]

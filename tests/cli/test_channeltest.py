@@ -36,7 +36,7 @@ filters:
 steps:
   - set: MSH-5
     value: DPI
-  - delete: ZZZ
+  - delete: ZZZ[*]
     when: exists(ZZZ)
   - for-each: OBX[*]
     steps:

@@ -66,7 +66,7 @@ def test_included_steps_run_in_place_in_order(tmp_path):
         steps:
           - set: MSH-5
             value-from: PV1-2
-          - delete: ZBE
+          - delete: ZBE[*]
         """)
     path = channel(tmp_path, """\
         - set: PV1-2

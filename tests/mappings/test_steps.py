@@ -71,7 +71,7 @@ def test_no_steps_identical(text):
 def test_false_conditions_identical():
     """If every step's condition is false, then the message is unchanged."""
     message, _ = run([{"set": "PID-5", "value": "X", "when": 'MSH-9.1 == "ORU"'},
-                      {"delete": "ZBE", "when": "not exists(ZBE)"}])
+                      {"delete": "ZBE[*]", "when": "not exists(ZBE)"}])
     assert message.to_text() == ADT
 
 
@@ -140,7 +140,7 @@ def test_move():
 
 
 @pytest.mark.parametrize("path, expected", [
-    ("ZBE", None), ("OBX[2]", "2"), ("OBX[*]", None)])
+    ("ZBE[1]", None), ("OBX[2]", "2"), ("OBX[*]", None)])
 def test_delete_segments(path, expected):
     """If delete names segments, then they are removed."""
     message, _ = run([{"delete": path}])
