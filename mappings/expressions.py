@@ -665,10 +665,13 @@ class _Parser:
         left = self.operand("a condition")
         token = self.take()
         if token.kind == "operator":
+            right_token = self.peek()
             right = self.operand(f'a value after "{token.text}"')
             match = _matcher(token.text, left.kind, right.kind)
             if match is None:
                 self.fail("cannot compare text with a number", token)
+            _check_composite(left, right, token.text, right_token)
+            _check_composite(right, left, token.text, right_token)
             return _Compare(left, token.text, right, match)
         negate = token.is_("word", "not")
         if negate:
@@ -676,7 +679,7 @@ class _Parser:
             if not token.is_("word", "in"):
                 self.fail('expected "in" after "not"', token)
         if token.is_("word", "in"):
-            return _In(left, self.items(left.kind), negate)
+            return _In(left, self.items(left), negate)
         hint = f" (to test presence, write exists({left.path}))" if left.kind == "message" else ""
         self.fail(f'expected a comparison operator or "in" after {left.render()}{hint}', token)
 
@@ -694,7 +697,7 @@ class _Parser:
             return _Length(path)
         self.fail(_operand_problem(token, self.peek(), what), token)
 
-    def items(self, left_kind: str) -> list[_Literal]:
+    def items(self, left) -> list[_Literal]:
         self.expect("punct", "[", 'a list after "in", like ["A", "B"]')
         items = []
         while not self.accept("punct", "]"):
@@ -704,8 +707,9 @@ class _Parser:
             if token.kind not in ("string", "number"):
                 self.fail("expected a string or a number in the list", token)
             item = _literal(token)
-            if _matcher("==", left_kind, item.kind) is None:
+            if _matcher("==", left.kind, item.kind) is None:
                 self.fail("cannot compare text with a number", token)
+            _check_composite(left, item, "in", token)
             items.append(item)
         return items
 
@@ -728,6 +732,25 @@ def _operand_problem(token: _Token, following: _Token, what: str) -> str:
     if token.kind == "word" and token.text not in _KEYWORDS:
         return f'unexpected word "{token.text}" (text goes in double quotes)'
     return f"expected {what}"
+
+
+def _check_composite(path, literal, op: str, token: _Token) -> None:
+    """Refuse ``MSH-9 == "ORU^R01"``: a path without a component reads component 1 only,
+    so a text with a component separator could never be equal; say how to write it."""
+    if not isinstance(path, _Path) or not isinstance(literal, _Literal) \
+            or literal.kind != "text" or "^" not in literal.constant[0]:
+        return
+    tail = path.path.rsplit("/", 1)[-1]
+    if "-" not in tail or "." in tail.split("-", 1)[1]:
+        return
+    parts = literal.constant[0].split("^")
+    each = " and ".join(f"{path.path}.{number} == {_quote(part)}"
+                        for number, part in enumerate(parts, 1) if part)
+    right = f"({each})" if op == "==" else f"not ({each})" if op == "!=" else None
+    hint = f"; write {right}" if right else \
+        f"; compare each component ({path.path}.1, {path.path}.2)"
+    raise ExpressionError(f"{path.path} reads its first component only, so it is never "
+                          f"{_quote(literal.constant[0])}{hint}", token.column)
 
 
 def _check_regex(token: _Token) -> None:

@@ -21,12 +21,15 @@ is not known cannot be read through groups (:class:`GroupError`).
 
 Placing segments in groups
 --------------------------
-Segments are read in order against the structure, as a lenient parser does: each goes to the
-first place at or after the current one, in the current group or, failing that, in an
-enclosing one, where a segment of that name may stand (a repetition of the same slot, a later
-slot, or a new instance of a group that can begin with that segment). Required segments that
-are missing are not an error. A segment with no place anywhere (a Z-segment, a segment out of
-order) stays in the group being filled at that point, after what came before it.
+Segments are read in order against the structure, as a lenient parser does. Each goes to
+the nearest place at or after the current one, in the group being filled or an enclosing
+one, where a segment of that name may stand: the same slot repeated, a later slot, or a new
+instance of a group that can begin with it. Nearest means the fewest slots passed over
+(ties: the innermost group), so that an ORC after an order starts the next order of an
+OML^O21 rather than the optional prior-result group nested in the first one, and an ORC
+after the patient of an ORU^R01 starts its first order rather than a new patient result. Required segments that are missing are not an error. A
+segment with no place anywhere (a Z-segment, a segment this version's structure lacks)
+stays in the group being filled at that point, after what came before it.
 
 Naming inside a group
 ---------------------
@@ -94,7 +97,7 @@ class _Slot:
 class _Definition:
     """One group (or a whole message) of a structure: its slots and what they can hold."""
 
-    __slots__ = ("name", "slots", "first", "direct", "below")
+    __slots__ = ("name", "slots", "first", "direct", "below", "entry")
 
     def __init__(self, name: str, slots: tuple):
         self.name = name
@@ -112,6 +115,17 @@ class _Definition:
         self.below = frozenset(below)
         #: Segment names that can begin an instance of this group.
         self.first = frozenset(first)
+        #: For each of them, how many optional slots come before it (the fewest).
+        self.entry: dict[str, int] = {}
+        skipped = 0
+        for slot, definition in slots:
+            starts = {slot.name: 0} if definition is None else definition.entry
+            for name, cost in starts.items():
+                if cost + skipped < self.entry.get(name, cost + skipped + 1):
+                    self.entry[name] = cost + skipped
+            if slot.low > 0:
+                break
+            skipped += 1
 
 
 @lru_cache(maxsize=None)
@@ -198,7 +212,7 @@ class Group:
     functions of :mod:`mappings.paths` work on it unchanged.
     """
 
-    __slots__ = ("name", "definition", "children", "message", "_extra")
+    __slots__ = ("name", "definition", "children", "message", "_extra", "_extra_below")
 
     def __init__(self, definition: _Definition, message: HL7Message):
         self.name = definition.name
@@ -206,13 +220,14 @@ class Group:
         self.children: list[Segment | Group] = []
         self.message = message
         self._extra: frozenset[str] = frozenset()  # names of segments with no place
+        self._extra_below: frozenset[str] = frozenset()  # the same, here and in subgroups
 
     def __repr__(self) -> str:
         return f"<Group {self.name} {[c.name for c in self.children]}>"
 
     def holds(self, name: str) -> bool:
         """Whether a path starting with ``name`` is read inside this group."""
-        return name in self.definition.below or name in self._extra
+        return name in self.definition.below or name in self._extra_below
 
     def find(self, name: str) -> list["Segment | Group"]:
         """The segments or groups called ``name`` in this group (see the module docstring)."""
@@ -221,7 +236,7 @@ class Group:
                     if child.name == name and not getattr(child, "detached", False)]
         found: list[Segment | Group] = []
         for child in self.children:
-            if type(child) is Group and name in child.definition.below:
+            if type(child) is Group and child.holds(name):
                 found.extend(child.find(name))
         return found
 
@@ -269,8 +284,11 @@ class Group:
                 self.children.insert(index + 1, segment)
                 if segment.name not in self.definition.direct:
                     self._extra = self._extra | {segment.name}
+                    self._extra_below = self._extra_below | {segment.name}
                 return True
             if type(child) is Group and child.attach(after, segment):
+                if not segment.name in self.definition.below:
+                    self._extra_below = self._extra_below | {segment.name}
                 return True
         return False
 
@@ -299,38 +317,58 @@ def _place(definition: _Definition, message: HL7Message) -> Group:
     top = Group(definition, message)
     stack = [_Frame(top)]
     for segment in message.segments():
+        best = None
         for depth in range(len(stack) - 1, -1, -1):
-            if _enter(stack, depth, segment):
-                break
-        else:
-            group = stack[-1].group
-            group.children.append(segment)
-            group._extra = group._extra | {segment.name}
+            found = _nearest(stack[depth], segment.name)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = (found[0], depth, found[1])
+        if best is not None:
+            _enter(stack, best[1], best[2], segment)
+            continue
+        for frame in stack:
+            frame.group._extra_below = frame.group._extra_below | {segment.name}
+        group = stack[-1].group
+        group.children.append(segment)
+        group._extra = group._extra | {segment.name}
     return top
 
 
-def _enter(stack: list[_Frame], depth: int, segment: Segment) -> bool:
-    """Place ``segment`` at or after the current slot of ``stack[depth]``; False if it can't."""
-    frame = stack[depth]
+def _nearest(frame: _Frame, name: str) -> tuple[int, int] | None:
+    """(cost, slot index) of the cheapest place for a segment ``name`` at or after the current
+    slot of ``frame``; the cost counts the slots passed over, in this group and inside the
+    new group instance the segment would begin. None when there is no place."""
     slots = frame.group.definition.slots
-    name = segment.name
+    best = None
     for index in range(max(frame.slot, 0), len(slots)):
         slot, definition = slots[index]
         again = index == frame.slot
         if again and slot.high is not None and frame.count >= slot.high:
             continue
-        if definition is None and slot.name != name:
-            continue
-        if definition is not None and name not in definition.first:
-            continue
-        del stack[depth + 1:]
-        frame.count = frame.count + 1 if again else 1
-        frame.slot = index
+        skipped = 0 if again else index - frame.slot - 1
+        if best is not None and skipped >= best[0]:
+            break
         if definition is None:
-            frame.group.children.append(segment)
-            return True
-        group = Group(definition, frame.group.message)
-        frame.group.children.append(group)
-        stack.append(_Frame(group))
-        return _enter(stack, depth + 1, segment)
-    return False
+            cost = skipped if slot.name == name else None
+        else:
+            entry = definition.entry.get(name)
+            cost = None if entry is None else skipped + entry
+        if cost is not None and (best is None or cost < best[0]):
+            best = (cost, index)
+    return best
+
+
+def _enter(stack: list[_Frame], depth: int, index: int, segment: Segment) -> None:
+    """Put ``segment`` in slot ``index`` of ``stack[depth]`` (in a new group instance when
+    the slot is a group), closing the deeper groups."""
+    del stack[depth + 1:]
+    frame = stack[depth]
+    frame.count = frame.count + 1 if index == frame.slot else 1
+    frame.slot = index
+    definition = frame.group.definition.slots[index][1]
+    if definition is None:
+        frame.group.children.append(segment)
+        return
+    group = Group(definition, frame.group.message)
+    frame.group.children.append(group)
+    stack.append(_Frame(group))
+    _enter(stack, depth + 1, _nearest(stack[-1], segment.name)[1], segment)
