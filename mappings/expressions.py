@@ -27,8 +27,9 @@ Values
   ``OBX``, ``ZBE``), an optional occurrence ``[n]`` or ``[*]`` (every one), ``-``, a field
   number with an optional repetition ``[n]`` or ``[*]``, then an optional ``.component`` and
   ``.subcomponent``: ``MSH-9.1``, ``PID-3[*].1``, ``PID-3[2].4.1``, ``OBX[*]-5``, ``ZBE-1``.
-  Path numbers start at 1, with no leading 0. A segment alone (``ZBE``, ``OBX[2]``) is only
-  allowed in ``exists()``.
+  Path numbers start at 1, with no leading 0. Segment groups may come first, each followed by
+  ``/`` (``ORDER_OBSERVATION[2]/OBX-5``; a leading ``/`` too: ``/OBX[1]-3``). A segment or a
+  group alone (``ZBE``, ``OBX[2]``, ``ORDER_OBSERVATION[2]``) is only allowed in ``exists()``.
 - ``length(PATH)``: the number of characters of each value at the path, a number.
 - ``[ "I", "O", 3 ]``: a list of strings and numbers, only after ``in`` and ``not in``.
 
@@ -65,6 +66,10 @@ A segment alone in ``exists()`` is true when the resolver gives it a non-empty t
 
 Numbers and text
 ----------------
+A path without a component reads its first component, so comparing it with a text that holds
+``^`` (``MSH-9 == "ORU^R01"``) could never hold: it is refused at load, with the form
+``(MSH-9.1 == "ORU" and MSH-9.2 == "R01")`` to write instead.
+
 A string literal always compares as text, even ``"007"``: identifiers and codes keep their
 zeros and ``MSH-12 == "2.5"`` is a text comparison. Text order is code-point order, which
 orders HL7 dates and times of the same precision: ``PID-7 < "19500101"``.

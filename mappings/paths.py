@@ -31,6 +31,21 @@ hint). Indices are 1-based. Examples:
 ``ZBE``            the first ZBE segment (a *segment path*); ``OBX[*]``: every OBX
 =================  ==========================================================
 
+Groups
+------
+A path may name segment groups before its segment, as HAPI's Terser does::
+
+    group-path    = [ "/" ] { GROUP [ index ] "/" } ( path | GROUP [ index ] )
+    GROUP         = an upper-case letter, then upper-case letters, digits or "_"
+
+``ORDER_OBSERVATION[2]/OBX[*]-5`` reads every OBX-5 of the second order,
+``ORDER_OBSERVATION[*]`` names the order groups (a *group path*: :func:`groups_at`,
+:func:`present`, :func:`delete`). What a group holds and how a name is found in it are
+:mod:`mappings.groups`'s; each function here resolves the groups, then applies the rest of
+the path inside each instance (``path.within``). The functions accept a group instance
+(:class:`~mappings.groups.Group`) where they take a message, for paths read inside one; the
+leading ``/`` (``absolute``) is for the steps, which then read from the message.
+
 A segment with no index is the first of its name; a field with no index is its first
 repetition, except where a whole field is meant (:func:`delete`, :func:`get_encoded`,
 :func:`set_encoded` with no repetition and no component).

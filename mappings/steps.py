@@ -50,8 +50,11 @@ the YAML must be text: quote numbers and words YAML would read otherwise (``"1"`
 
 ``delete: PATH``
     Empty a field (``PID-5``), remove one repetition (``PID-3[2]``: later ones move up),
-    empty a component or subcomponent; a segment path removes segments (``ZBE``, ``OBX[2]``,
-    ``OBX[*]``). Deleting what is absent does nothing.
+    empty a component or subcomponent; a segment path removes segments (``OBX[2]``,
+    ``OBX[*]``), a group path a group (``ORDER_OBSERVATION[2]``). A segment or group without
+    an index is refused at load (``delete: NTE`` would remove the first NTE only: write
+    ``NTE[1]`` or ``NTE[*]``), except the current segment of a ``for-each`` over it.
+    Deleting what is absent does nothing.
 
 ``add-segment: NAME`` + ``after: SEGMENT`` (optional) + ``fields: {1: "x", 5: "y"}`` (optional)
     Insert a new segment after the segment named (``PV1``, ``OBX[2]``; ``OBX[*]`` is after
@@ -86,6 +89,14 @@ the YAML must be text: quote numbers and words YAML would read otherwise (``"1"`
     index names the current repetition (``PID-3.1`` in ``for-each: PID-3[*]``); other fields
     of that segment are the current segment's. Paths on other segments, and in the ``when:``
     conditions of nested steps, follow the same rule. Loops nest.
+
+``for-each: GROUP[*]`` + ``steps: [...]``
+    Run the nested steps once per instance of a segment group (``ORDER_OBSERVATION[*]``,
+    ``PATIENT_RESULT/ORDER_OBSERVATION[*]``; :mod:`mappings.groups`). Inside, a path whose
+    first name belongs to the group (a segment or group its structure puts there, or a
+    segment placed in it) is read inside the current instance: ``OBR-4`` is this order's,
+    ``for-each: OBX[*]`` visits this order's OBX; other paths (``MSH-10``, ``PID-3``) read
+    the whole message, as does a path written with a leading ``/`` (``/OBX[1]-3``).
 
 ``route: [dest, ...]`` (or ``route: dest``)
     Deliver this message only to these destinations. When several ``route`` steps run,
