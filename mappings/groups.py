@@ -243,6 +243,15 @@ class Group:
     def groups(self, name: str) -> list["Group"]:
         return [child for child in self.find(name) if type(child) is Group]
 
+    def instances(self, name: str, index) -> list[tuple[int, "Group"]]:
+        """The instances of group ``name`` a path's ``[index]`` picks, with their numbers
+        (from 1): all of them for ``"*"``, the first for None."""
+        found = self.groups(name)
+        if index == "*":
+            return list(enumerate(found, 1))
+        number = index or 1
+        return [(number, found[number - 1])] if number <= len(found) else []
+
     def segments(self, name: str | None = None) -> list[Segment]:
         if name is None:
             return list(self._all_segments())

@@ -31,20 +31,11 @@ hint). Indices are 1-based. Examples:
 ``ZBE``            the first ZBE segment (a *segment path*); ``OBX[*]``: every OBX
 =================  ==========================================================
 
-Groups
-------
-A path may name segment groups before its segment, as HAPI's Terser does::
-
-    group-path    = [ "/" ] { GROUP [ index ] "/" } ( path | GROUP [ index ] )
-    GROUP         = an upper-case letter, then upper-case letters, digits or "_"
-
-``ORDER_OBSERVATION[2]/OBX[*]-5`` reads every OBX-5 of the second order,
-``ORDER_OBSERVATION[*]`` names the order groups (a *group path*: :func:`groups_at`,
-:func:`present`, :func:`delete`). What a group holds and how a name is found in it are
-:mod:`mappings.groups`'s; each function here resolves the groups, then applies the rest of
-the path inside each instance (``path.within``). The functions accept a group instance
-(:class:`~mappings.groups.Group`) where they take a message, for paths read inside one; the
-leading ``/`` (``absolute``) is for the steps, which then read from the message.
+Groups (as HAPI's Terser names them) may come first: ``[ "/" ] { GROUP [ index ] "/" }``
+before a path (``ORDER_OBSERVATION[2]/OBX[*]-5``), or alone (``ORDER_OBSERVATION[*]``, a
+*group path*); :mod:`mappings.groups` says what a group holds. Each function resolves the
+groups, then applies ``path.within`` inside each instance; a group instance is accepted
+wherever a message is.
 
 A segment with no index is the first of its name; a field with no index is its first
 repetition, except where a whole field is meant (:func:`delete`, :func:`get_encoded`,
@@ -258,6 +249,9 @@ def parse_path(text: str) -> Path:
                 absolute=absolute)
 
 
+_GROUP_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
 def _is_segment_name(name: str) -> bool:
     return len(name) == 3 and name[0].isalpha() and name.isalnum()
 
@@ -268,15 +262,13 @@ def _groups(reader: _Reader) -> tuple[tuple[tuple[str, Index], ...], tuple | Non
     Leaves the reader on the segment name otherwise, for the segment grammar to go on.
     """
     groups: list[tuple[str, Index]] = []
+    text = reader.text
     while True:
-        start = reader.position
-        end = start
-        text = reader.text
-        while end < len(text) and text[end].isascii() and (
-                text[end].isupper() or text[end] == "_" or (end > start and text[end].isdigit())):
+        start = end = reader.position
+        while end < len(text) and (text[end] in _GROUP_LETTERS or (end > start and text[end]
+                                                                  in "0123456789")):
             end += 1
-        name = text[start:end]
-        reader.position = end
+        name, reader.position = text[start:end], end
         index = reader.index() if name else None
         if name and reader.accept("/"):
             if _is_segment_name(name):
@@ -484,18 +476,8 @@ def _places(message, path: Path, levels: tuple | None = None) -> list[tuple[Grou
         if not any(group.holds(name) for group, _ in current):
             raise PathError(str(path), f"{current[0][0].name} has no group {name} in its "
                                        "message structure")
-        found = []
-        for group, concrete in current:
-            instances = group.groups(name)
-            if index is EVERY:
-                numbered = list(enumerate(instances, 1))
-            else:
-                number = index or 1
-                numbered = [(number, instances[number - 1])] if number <= len(instances) else []
-            found.extend((instance, concrete + ((name, number),)) for number, instance in numbered)
-        current = found
-        if not current:
-            break
+        current = [(instance, concrete + ((name, number),)) for group, concrete in current
+                   for number, instance in group.instances(name, index)]
     return current
 
 
