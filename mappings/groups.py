@@ -97,7 +97,7 @@ class _Slot:
 class _Definition:
     """One group (or a whole message) of a structure: its slots and what they can hold."""
 
-    __slots__ = ("name", "slots", "first", "direct", "below", "entry")
+    __slots__ = ("name", "slots", "first", "direct", "below", "entry", "places")
 
     def __init__(self, name: str, slots: tuple):
         self.name = name
@@ -126,6 +126,13 @@ class _Definition:
             if slot.low > 0:
                 break
             skipped += 1
+        #: For each segment name, the slots that can take it: (index, cost inside the slot).
+        places: dict[str, list[tuple[int, int]]] = {}
+        for index, (slot, definition) in enumerate(slots):
+            starts = {slot.name: 0} if definition is None else definition.entry
+            for name, cost in starts.items():
+                places.setdefault(name, []).append((index, cost))
+        self.places = {name: tuple(found) for name, found in places.items()}
 
 
 @lru_cache(maxsize=None)
@@ -331,6 +338,8 @@ def _place(definition: _Definition, message: HL7Message) -> Group:
             found = _nearest(stack[depth], segment.name)
             if found is not None and (best is None or found[0] < best[0]):
                 best = (found[0], depth, found[1])
+                if not found[0]:
+                    break  # nothing is nearer, and on a tie the innermost group wins
         if best is not None:
             _enter(stack, best[1], best[2], segment)
             continue
@@ -346,22 +355,19 @@ def _nearest(frame: _Frame, name: str) -> tuple[int, int] | None:
     """(cost, slot index) of the cheapest place for a segment ``name`` at or after the current
     slot of ``frame``; the cost counts the slots passed over, in this group and inside the
     new group instance the segment would begin. None when there is no place."""
-    slots = frame.group.definition.slots
+    definition = frame.group.definition
     best = None
-    for index in range(max(frame.slot, 0), len(slots)):
-        slot, definition = slots[index]
-        again = index == frame.slot
-        if again and slot.high is not None and frame.count >= slot.high:
+    for index, entry in definition.places.get(name, ()):
+        if index < frame.slot:
             continue
-        skipped = 0 if again else index - frame.slot - 1
-        if best is not None and skipped >= best[0]:
-            break
-        if definition is None:
-            cost = skipped if slot.name == name else None
+        if index == frame.slot:
+            high = definition.slots[index][0].high
+            if high is not None and frame.count >= high:
+                continue
+            cost = entry
         else:
-            entry = definition.entry.get(name)
-            cost = None if entry is None else skipped + entry
-        if cost is not None and (best is None or cost < best[0]):
+            cost = index - frame.slot - 1 + entry
+        if best is None or cost < best[0]:
             best = (cost, index)
     return best
 

@@ -284,7 +284,7 @@ class FormatStep(Step):
 
     def execute(self, message, scope, state):
         source, path = self.source.resolve(message, scope)
-        if path.many:
+        if self.source.many:
             for concrete in expand(source, path):
                 self._one(message, scope, source, concrete, None)
         else:
