@@ -16,12 +16,14 @@ __all__ = ["IncludedSteps", "Resolver", "StepProblem", "StepsError"]
 
 @dataclass(frozen=True)
 class StepProblem:
-    """One mistake found at load; ``line`` counts from 1, 0 when unknown."""
+    """One mistake found at load; ``line`` counts from 1, 0 when unknown. ``module`` names the
+    module a ``python:`` step could not find, for the loader to say where it looks."""
 
     file: str
     line: int
     field: str
     message: str
+    module: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else (self.file or "<steps>")

@@ -214,8 +214,8 @@ class _Compiler:
         self.paths_used: set[str] = set()
         self.routes: set[str] = set()
 
-    def problem(self, line: int, field: str, message: str) -> None:
-        self.problems.append(StepProblem(self.file, line, field, message))
+    def problem(self, line: int, field: str, message: str, module: str | None = None) -> None:
+        self.problems.append(StepProblem(self.file, line, field, message, module))
 
     # -- shared pieces ---------------------------------------------------------------------
 
@@ -591,8 +591,9 @@ class _Compiler:
         try:
             module = importlib.import_module(module_name)
         except Exception as error:  # ImportError, or the module failing as it loads
+            missing = error.name if isinstance(error, ModuleNotFoundError) else None
             self.problem(where, field, f"cannot import {module_name!r}: "
-                                       f"{type(error).__name__}: {error}")
+                                       f"{type(error).__name__}: {error}", missing)
             return None
         function = getattr(module, name, None)
         if function is None:
