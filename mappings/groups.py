@@ -97,7 +97,7 @@ class _Slot:
 class _Definition:
     """One group (or a whole message) of a structure: its slots and what they can hold."""
 
-    __slots__ = ("name", "slots", "first", "direct", "below", "entry", "places")
+    __slots__ = ("name", "slots", "first", "direct", "below", "entry", "places", "nearest")
 
     def __init__(self, name: str, slots: tuple):
         self.name = name
@@ -133,6 +133,7 @@ class _Definition:
             for name, cost in starts.items():
                 places.setdefault(name, []).append((index, cost))
         self.places = {name: tuple(found) for name, found in places.items()}
+        self.nearest: dict[tuple, tuple[int, int] | None] = {}  # filled by _nearest
 
 
 @lru_cache(maxsize=None)
@@ -354,8 +355,22 @@ def _place(definition: _Definition, message: HL7Message) -> Group:
 def _nearest(frame: _Frame, name: str) -> tuple[int, int] | None:
     """(cost, slot index) of the cheapest place for a segment ``name`` at or after the current
     slot of ``frame``; the cost counts the slots passed over, in this group and inside the
-    new group instance the segment would begin. None when there is no place."""
+    new group instance the segment would begin. None when there is no place.
+
+    The answer depends only on the definition, the current slot, whether that slot is full
+    and the name: it is worked out once and remembered on the definition."""
     definition = frame.group.definition
+    slot = frame.slot
+    high = definition.slots[slot][0].high if slot >= 0 else None
+    key = (name, slot, high is not None and frame.count >= high)
+    try:
+        return definition.nearest[key]
+    except KeyError:
+        found = definition.nearest[key] = _work_out(definition, frame, name)
+        return found
+
+
+def _work_out(definition: _Definition, frame: _Frame, name: str) -> tuple[int, int] | None:
     best = None
     for index, entry in definition.places.get(name, ()):
         if index < frame.slot:
