@@ -39,9 +39,10 @@ def connector_specs() -> dict:
     return {**registry.connector_specs(), **handover.SPECS}
 
 
-def load_config(path: str) -> EngineConfig:
-    """Load ``engine.yaml`` and its channels, validated against the registered connectors."""
-    return load_engine_config(path, connector_specs())
+def load_config(path: str, lenient: bool = False) -> EngineConfig:
+    """Load ``engine.yaml`` and its channels, validated against the registered connectors
+    (``lenient``: see :func:`engine.config.loader.load_engine_config`)."""
+    return load_engine_config(path, connector_specs(), lenient)
 
 
 def build_source(config: Any, channel: str, receiver: Any, reactor: Any) -> Any:

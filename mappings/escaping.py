@@ -173,3 +173,31 @@ def _passed_through(body: str, delimiters: Delimiters) -> bool:
     if body[0] not in _PASSED_THROUGH:
         return False
     return not any(char in body for char in delimiters._specials)
+
+
+def text_runs(value: str, delimiters: Delimiters) -> list[tuple[str, bool]]:
+    """``value`` cut into (piece, is_sequence): the formatting and character-set sequences
+    that :func:`escape` keeps, and the text between them.
+
+    Why: a transform of the letters (upper case, a name's case) must change the text and
+    leave ``\\H\\``, ``\\X4D\\`` or ``\\.br\\`` as they are, or :func:`escape` would no longer
+    recognise them and would write their escape characters as ``\\E\\``.
+    """
+    esc = delimiters.escape
+    runs: list[tuple[str, bool]] = []
+    start = scan = 0
+    while True:
+        opening = value.find(esc, scan)
+        if opening < 0:
+            break
+        closing = value.find(esc, opening + 1)
+        if closing > opening + 1 and _passed_through(value[opening + 1:closing], delimiters):
+            if opening > start:
+                runs.append((value[start:opening], False))
+            runs.append((value[opening:closing + 1], True))
+            start = scan = closing + 1
+        else:
+            scan = opening + 1
+    if start < len(value):
+        runs.append((value[start:], False))
+    return runs

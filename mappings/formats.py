@@ -379,6 +379,11 @@ FORMATS: dict[str, Callable[..., Formatter]] = {
 }
 
 
+TEXT_FORMATS = frozenset({"upper", "lower", "title", "ascii"})
+"""The formats that change letters: the ``format`` step applies them to the text of a value
+and keeps its formatting escape sequences (``\\H\\``, ``\\X4D\\``, ``\\.br\\``) as they are."""
+
+
 def build_format(name: str, params: dict[str, Any] | None = None) -> Formatter:
     """
     The transform ``name`` with ``params`` checked, ready to apply to each value.

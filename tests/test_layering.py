@@ -99,10 +99,9 @@ def test_mappings_do_no_file_io(path):
 
 # Modules that were over the limit when it was set; each must shrink, never grow.
 OVERSIZE_ALLOWANCE = {
-    "engine/config/loader.py": 700,
-    "mappings/expressions.py": 725,
-    "mappings/steps.py": 690,
-    "mappings/stepkinds.py": 548,
+    "engine/config/loader.py": 663,
+    "mappings/expressions.py": 578,
+    "mappings/steps.py": 685,
 }
 MAX_LINES = 520
 SOURCES = [p for package in ("engine", "channels", "mllp", "mappings", "xds", "identity")

@@ -58,7 +58,7 @@ def test_parse_every_form(text, expected):
 
 
 @pytest.mark.parametrize("text, column", [
-    ("", 1), ("pid-5", 1), ("PI-5", 1), ("1ID-5", 1), ("PIDX", 4), ("PID-", 5), ("PID-0", 5),
+    ("", 1), ("pid-5", 1), ("PI-5", 1), ("1ID-5", 1), ("PIDX-5", 4), ("PID-", 5), ("PID-0", 5),
     ("PID-05", 5), ("PID-5-1", 6), ("PID-5.", 7), ("PID-5.1.", 9), ("PID-5.1.1.1", 10),
     ("PID-5[", 7), ("PID-5[0]", 7), ("PID-5[2", 8), ("PID-5[x]", 7), ("OBX[]-5", 5),
     ("PID-5 ", 6), (" PID-5", 1), ("MSH-2.1", 5), ("MSH-1[1]", 5),
