@@ -25,6 +25,7 @@ from engine.flow import handover
 from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
 from engine.delivery.lane import Lane, LaneKey
 from engine.flow.decider import Decider
+from engine.filelimit import DescriptorWatch
 from engine.flow.intake import Intake
 from engine.flow.plan import ChannelPlan, DestinationPlan
 from engine.flow.queued import LaneKeyTuple, QueuedWork
@@ -41,9 +42,10 @@ def connector_specs() -> dict:
     return {**registry.connector_specs(), **handover.SPECS}
 
 
-def load_config(path: str) -> EngineConfig:
-    """Load ``engine.yaml`` and its channels, validated against the registered connectors."""
-    return load_engine_config(path, connector_specs())
+def load_config(path: str, lenient: bool = False) -> EngineConfig:
+    """Load ``engine.yaml`` and its channels, validated against the registered connectors
+    (``lenient``: see :func:`engine.config.loader.load_engine_config`)."""
+    return load_engine_config(path, connector_specs(), lenient)
 
 
 def build_source(config: Any, channel: str, receiver: Any, reactor: Any) -> Any:
@@ -127,6 +129,7 @@ class Engine:
         self.recovery = Recovery(self.store, reactor, self.decider, self.plans,
                                  scan_interval=poll_interval)
         self.intake = Intake(self.store, self.plans, self.decider, self.queued)
+        self.descriptor_watch = DescriptorWatch(reactor)  # warns near the open-file limit
 
     def start(self) -> defer.Deferred:
         """Start everything; Deferred fires once every source listens.
@@ -135,6 +138,7 @@ class Engine:
         """
         self.store.start()
         recovered = self._start_flow()
+        self.descriptor_watch.start()
         self._reloader.start(self.config)
         for channel in self._channels:
             for destination in channel.destinations:
@@ -154,12 +158,20 @@ class Engine:
         return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
 
     def _start_admin(self, admin: Any) -> defer.Deferred:
+        """Listen for the admin site; its token is read (or created) here, once, blocking
+        briefly as the schema check does, before anything serves."""
         from twisted.internet.endpoints import TCP4ServerEndpoint
 
         from engine.admin import admin_site
+        from engine.adminauth import AdminGuard, load_or_create_token
 
+        try:
+            token = admin.token or load_or_create_token(admin.token_file)
+        except (OSError, ValueError) as error:
+            return defer.fail(RuntimeError(f"admin token: {error}"))
+        guard = AdminGuard.for_listener(token, admin.host, admin.allowed_hosts)
         endpoint = TCP4ServerEndpoint(self._reactor, admin.port, interface=admin.host)
-        d = endpoint.listen(admin_site(self.store, self.stats, reload=self.reload))
+        d = endpoint.listen(admin_site(self.store, self.stats, guard, reload=self.reload))
         d.addCallback(lambda port: setattr(self, "admin_port", port))
         return d
 
@@ -241,6 +253,7 @@ class Engine:
     def stop(self) -> Any:
         """Stop accepting, finish what is under way, commit, close; a Deferred."""
         yield self._reloader.stop()
+        self.descriptor_watch.stop()
         if self.admin_port is not None:
             yield self.admin_port.stopListening()
         for source in self.sources.values():
@@ -277,6 +290,8 @@ class Engine:
             "received": self.intake.received,
             "decided_at_intake": self.intake.decided,
             "decided_in_threads": self.decider.decided,
+            "sources": {name: source.stats() for name, source in self.sources.items()
+                        if hasattr(source, "stats")},
             "lanes": {f"{k.channel}/{k.destination}/{k.lane}": {
                 "sent": lane.sent, "reads": lane.reads, "failed_attempts": lane.failed_attempts,
                 "parked": lane.parked} for k, lane in self.lanes.items()},

@@ -46,7 +46,8 @@ from engine.flow.plan import ChannelPlan, InboundMessage
 from engine.flow.queued import QueuedWork
 from engine.store.records import Decision, InboundRecord, IngestResult
 from mllp import ack
-from mllp.header import EncodingError, HeaderError, MSHHeader, decode_payload, read_header
+from mllp.header import (
+    EncodingError, HeaderError, MSHHeader, decode_payload, read_header, read_header_leniently)
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +166,12 @@ class Intake:
             self._undecided.pop(channel, None)
 
     def reject(self, channel: str, payload: bytes, peer: Any, error: str) -> defer.Deferred:
-        """Store input that never became a frame (oversized, broken); Deferred[IngestResult]."""
+        """Store input that never became a frame (oversized, broken), with what of its MSH
+        can be read; Deferred[IngestResult]."""
         self.rejected += 1
         record = InboundRecord(channel=channel, received_at=time.time(), peer=_peer_text(peer),
-                               raw=payload, status=st.ERROR, error=error[:MAX_STORED_ERROR])
+                               raw=payload, status=st.ERROR, error=error[:MAX_STORED_ERROR],
+                               **_described_by(read_header_leniently(payload)))
         d = self._store.ingest(record)
         d.addErrback(self._log_lost, channel, error)
         return d
@@ -205,8 +208,8 @@ class Intake:
         if not response.after_processing or decision.status == st.TRANSFORMED:
             return self._ack(plan, header, ack.ACCEPT, message_id)
         if decision.status == st.ERROR:
-            error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR,
-                                 decision.error or "processing failed")
+            error = ack.HL7Error(decision.error_code or ack.APPLICATION_INTERNAL_ERROR,
+                                 decision.error or "processing failed", decision.error_location)
             return self._ack(plan, header, response.error_outcome, message_id,
                              errors=(error,), text=decision.error or "")
         return self._ack(plan, header, response.filtered_outcome, message_id, text="filtered")
@@ -233,15 +236,14 @@ class Intake:
         record = InboundRecord(
             channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.ERROR, error=str(error)[:MAX_STORED_ERROR],
-            sender=f"{header.sending_application}|{header.sending_facility}" if header else None,
-            control_id=header.control_id if header else None,
-            message_type=header.message_type if header else None,
             charset=header.charset if header else None,
+            **_described_by(header or read_header_leniently(payload)),
         )
         outcome = ack.ERROR if header is not None else ack.REJECT
         d = _told(self._store.ingest(record), committed)
-        d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id))
-        d.addErrback(lambda failure: self._nak(plan, header, ack.ERROR, error, None))
+        d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id,
+                                               payload))
+        d.addErrback(lambda failure: self._nak(plan, header, ack.ERROR, error, None, payload))
         return d
 
     # -- ACK building ------------------------------------------------------------------
@@ -256,12 +258,12 @@ class Intake:
                              sending_facility=response.sending_facility)
 
     def _nak(self, plan: ChannelPlan, header: MSHHeader | None, outcome: str,
-             error: HeaderError, message_id: int | None) -> bytes:
+             error: HeaderError, message_id: int | None, payload: bytes) -> bytes:
         hl7_error = ack.HL7Error.from_exception(error)
-        if header is None:
+        if header is None:  # the refusal echoes what of the MSH can be read
             response = plan.response
             return ack.build_nak_without_header(
-                hl7_error, _ack_control_id(message_id), self._clock.now(),
+                hl7_error, _ack_control_id(message_id), self._clock.now(), payload=payload,
                 sending_application=response.sending_application,
                 sending_facility=response.sending_facility)
         return self._ack(plan, header, outcome, message_id, text=error.text,
@@ -274,7 +276,16 @@ class Intake:
 
 def _ack_control_id(message_id: int | None) -> str:
     """MSH-10 of our ACK: tied to the stored message so an ACK can be traced back to it."""
-    return f"ACK{message_id}" if message_id is not None else f"ACKX{time.time_ns() % 10**12}"
+    if message_id is not None:
+        return ack.stored_control_id(message_id)
+    return f"ACKX{time.time_ns() % 10**12}"
+
+
+def _described_by(header: MSHHeader) -> dict[str, str | None]:
+    """The sender, control id and message type a record keeps of ``header`` (None if empty)."""
+    sender = f"{header.sending_application}|{header.sending_facility}"
+    return {"sender": sender if sender != "|" else None,
+            "control_id": header.control_id or None, "message_type": header.message_type or None}
 
 
 def _left_received(failure: Failure, message_id: int) -> None:

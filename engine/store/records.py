@@ -66,6 +66,10 @@ class Decision:
     error: str | None = None
     detail: str | None = None
     deliveries: tuple[NewDelivery, ...] = ()
+    # When the error has a meaning in HL7's table 0357 (a structural validation failure),
+    # its code and ERR-2 location (``PID^1^3``) for the ACK; None: 207, internal error.
+    error_code: int | None = None
+    error_location: str = ""
 
     @property
     def journal_detail(self) -> str | None:
