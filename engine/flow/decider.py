@@ -79,6 +79,11 @@ class Decider:
     def start(self) -> None:
         self._running = True
 
+    @property
+    def running(self) -> bool:
+        """Whether new messages are taken (between :meth:`start` and :meth:`stop`)."""
+        return self._running
+
     def stop(self) -> defer.Deferred:
         """Stop deciding; what is still queued stays RECEIVED for the next start (its
         Deferreds fail with :class:`DeciderStopped`). Fires once the decisions under way

@@ -107,6 +107,60 @@ class SlowChannelTestsMixin(h.EngineCase):
         self.assertEqual(slow_sink.accepted, payloads)
 
 
+    @defer.inlineCallbacks
+    def test_messages_left_received_by_a_stop_are_decided_after_the_restart(self):
+        """If the engine stops while a slow channel's messages wait for their decision, then
+        the one under way is committed, the others stay RECEIVED (they were acknowledged),
+        and after a restart the recovery scan decides them: every message is delivered, in
+        the order it came."""
+        GATE.clear()
+        ENTERED.clear()
+        self.addCleanup(GATE.set)
+        _, sink_port = self.sink()
+        slow_sink, slow_sink_port = self.sink()
+        config = self.two_channels(sink_port, slow_sink_port, "after-commit")
+        first = yield h.start_engine(config)
+        payloads = [adt(f"R{n}", "M") for n in range(3)]
+        try:
+            acks = yield h.send_over(first.source_port(SLOW), payloads)
+            self.assertEqual([parse_ack(ack).code for _, _, ack in acks], ["AA"] * 3)
+            yield h.wait_until(ENTERED.is_set, 20, "the first slow step runs")
+        finally:
+            stopping = first.stop()
+            yield h.wait_until(lambda: not first.decider.running, 20, "the decider stops")
+            GATE.set()
+            yield stopping
+        rows = yield self.read_messages(config)
+        self.assertEqual([row["status"] for row in rows],
+                         [st.TRANSFORMED, st.RECEIVED, st.RECEIVED])
+        engine, _ = yield self.engine(config)
+        yield h.wait_until(lambda: len(slow_sink.accepted) == 3, 30,
+                           "every slow message is delivered")
+        self.assertEqual(slow_sink.accepted, payloads)
+        rows = yield h.stored_messages(engine, channel=SLOW)
+        self.assertEqual([row["status"] for row in rows], [st.TRANSFORMED] * 3)
+        self.assertEqual((first.decider.decided, engine.decider.decided), (1, 2))
+
+    def read_messages(self, config: str) -> defer.Deferred:
+        """The slow channel's stored messages, read with a store of its own (the engine is
+        stopped)."""
+        from twisted.internet import threads
+
+        from engine.app import load_config
+        from engine.store import queries
+        from engine.store.store import make_engine
+
+        def read() -> list:
+            database = make_engine(load_config(config).store.url)
+            try:
+                with database.connect() as conn:
+                    return queries.list_messages(conn, channel=SLOW, limit=100)[::-1]
+            finally:
+                database.dispose()
+
+        return threads.deferToThread(read)
+
+
 class SQLiteSlowChannelTests(SlowChannelTestsMixin, unittest.TestCase):
     backend = "sqlite"
 
