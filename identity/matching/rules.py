@@ -1,0 +1,62 @@
+"""
+The hard rules: evidence that forbids an automatic link whatever the score.
+
+A missed link is recoverable; a false merge mixes two patients' records. So a
+strict identity trait (RNIV: birth name, first name, birth date, sex, birth
+place) that disagrees outright, or two different INS, sends even a
+high-scoring pair to a human. The rules only ever demote a decision: none
+turns a review or a new person into a link.
+
+Twins are named apart because they are the classic false merge: everything
+alike (name, birth date, address, often sex) but the first name.
+
+test-case-name: tests.identity.test_rules
+"""
+from __future__ import annotations
+
+from identity.matching.compare import FIELDS, LEVELS, Vector
+
+_F = {name: FIELDS.index(name) for name in FIELDS}
+
+
+def _level(field_name: str, level: str) -> int:
+    return LEVELS[field_name].index(level)
+
+
+_FAMILY_AGREES = {_level("family", "exact"), _level("family", "cross")}
+_FIRST_DIFFERENT = _level("first", "different")
+_DATE_EXACT = _level("birth_date", "exact")
+
+OUTRIGHT = (
+    ("family-name-differs", "family", _level("family", "different")),
+    ("birth-date-differs", "birth_date", _level("birth_date", "different")),
+    ("sex-differs", "sex", _level("sex", "different")),
+    ("birth-place-differs", "birth_place", _level("birth_place", "different")),
+    ("ins-differs", "ins", _level("ins", "different")),
+)
+"""(reason, field, level) triples: a pair at that level is never linked automatically."""
+
+
+def vetoes(vector: Vector) -> tuple[str, ...]:
+    """The reasons why this comparison vector may not be linked automatically."""
+    reasons = [reason for reason, name, level in OUTRIGHT if vector[_F[name]] == level]
+    if vector[_F["first"]] == _FIRST_DIFFERENT:
+        twins = vector[_F["birth_date"]] == _DATE_EXACT and vector[_F["family"]] in _FAMILY_AGREES
+        reasons.append("possible-twin" if twins else "first-name-differs")
+    return tuple(reasons)
+
+
+def ins_conflicts(vector: Vector) -> tuple[str, ...]:
+    """Why a person holding the incoming qualified INS still is not surely the one.
+
+    The INS agrees, so any disagreement of birth date (even a typo), sex or birth
+    name is either a wrong INS or wrong traits: a human must look.
+    """
+    reasons = []
+    if vector[_F["birth_date"]] not in (None, _DATE_EXACT):
+        reasons.append("ins-birth-date-conflict")
+    if vector[_F["sex"]] == _level("sex", "different"):
+        reasons.append("ins-sex-conflict")
+    if vector[_F["family"]] == _level("family", "different"):
+        reasons.append("ins-family-name-conflict")
+    return tuple(reasons)
