@@ -9,6 +9,8 @@ a different mistake, are used together and their candidates united:
 * family name key + birth date: first-name changes, swaps, omissions;
 * first name key + birth date: married and used names, a new family name;
 * family name key + first name key: typos and transpositions in the date;
+* family name key + birth year, and + birth month and day: a first name and
+  one part of the date both mistyped;
 * birth date + birth place + sex: a name changed *and* misspelled.
 
 Family name keys come from both the birth and the used name, so a married
@@ -28,6 +30,8 @@ def blocking_keys(p: Profile) -> tuple[str, ...]:
     for family in p.family_keys:
         if p.birth_date:
             keys.append(f"nd:{family}:{p.birth_date}")
+            keys.append(f"ny:{family}:{p.birth_date[:4]}")
+            keys.append(f"nm:{family}:{p.birth_date[4:]}")
         if first:
             keys.append(f"nf:{family}:{first}")
     if first and p.birth_date:

@@ -21,9 +21,13 @@ from identity.matching.profile import Profile
 CLOSE_NAME = 0.9
 """Jaro-Winkler similarity from which two names are one name misspelled."""
 
+CLOSE_EDITS = ((8, 2), (4, 1))
+"""(shortest length, edits): names this long this few edits apart are one name misspelled.
+Jaro-Winkler alone forgives a slip at the end of a name but not one near its start."""
+
 LEVELS: dict[str, tuple[str, ...]] = {
     "family": ("exact", "cross", "close", "different"),
-    "first": ("exact", "close", "swapped", "different"),
+    "first": ("exact", "close", "swapped", "partial", "different"),
     "birth_date": ("exact", "typo", "different"),
     "sex": ("exact", "different"),
     "birth_place": ("exact", "different"),
@@ -40,7 +44,14 @@ Vector = tuple[Level, ...]
 
 
 def _close(a: str, b: str) -> bool:
-    return JaroWinkler.similarity(a, b) >= CLOSE_NAME
+    """Whether two spellings are one name misspelled (a keying slip, a letter lost)."""
+    if JaroWinkler.similarity(a, b) >= CLOSE_NAME:
+        return True
+    shortest = min(len(a), len(b))
+    for length, edits in CLOSE_EDITS:
+        if shortest >= length:
+            return OSA.distance(a, b, score_cutoff=edits) <= edits
+    return False
 
 
 def compare_family(a: Profile, b: Profile) -> Level:
@@ -60,21 +71,28 @@ def compare_family(a: Profile, b: Profile) -> Level:
 
 
 def compare_first(a: Profile, b: Profile) -> Level:
-    """exact: same first first name; close: misspelled, same phonetic key, or one
-    the start of the other (JEAN / JEANPIERRE); swapped: the first first name of
-    one is another first name of the other; different otherwise."""
+    """exact: same first first name; swapped: the first names of one are all
+    first names of the other (order changed, some left out), or the lists are
+    equal but for a misspelled first one; close: misspelled
+    or same phonetic key; partial: they share only a word of a
+    compound name or a beginning (PAUL / JEAN-PAUL, JEAN / JEAN-FRANÇOIS), which
+    twins often do; different otherwise."""
     x, y = a.first, b.first
     if x is None or y is None:
         return None
     if x == y:
         return 0
+    mine, theirs = set(a.first_forms), set(b.first_forms)
+    if mine <= theirs or theirs <= mine:
+        return 2
+    if len(mine) > 1 and a.first_forms[1:] == b.first_forms[1:] and _close(x, y):
+        return 2
     if a.first_keys[0] == b.first_keys[0] or _close(x, y):
         return 1
-    if min(len(x), len(y)) >= 3 and (x.startswith(y) or y.startswith(x)):
-        return 1
-    if x in b.first_forms or y in a.first_forms or x in b.first_parts or y in a.first_parts:
-        return 2
-    return 3
+    if x in b.first_parts or y in a.first_parts or a.first_parts & b.first_parts \
+            or (min(len(x), len(y)) >= 3 and (x.startswith(y) or y.startswith(x))):
+        return 3
+    return 4
 
 
 def compare_birth_date(a: Profile, b: Profile) -> Level:

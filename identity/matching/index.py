@@ -38,8 +38,11 @@ class CandidateIndex(Protocol):
     def by_ins(self, matricule: str) -> Sequence[IndexedPerson]:
         """The persons holding this INS matricule (more than one is itself a problem)."""
 
-    def frequency(self, field: str, value: str) -> float:
-        """The share of persons whose ``field`` ("family" or "first") is ``value``."""
+    def name_count(self, field: str, value: str) -> int:
+        """How many persons have ``value`` as their ``field`` ("family" or "first")."""
+
+    def person_count(self) -> int:
+        """How many persons the index holds."""
 
 
 class MemoryCandidateIndex:
@@ -89,5 +92,8 @@ class MemoryCandidateIndex:
     def by_ins(self, matricule: str) -> list[IndexedPerson]:
         return [self._persons[i] for i in self._ins.get(matricule, ())]
 
-    def frequency(self, field: str, value: str) -> float:
-        return self._counts[field][value] / max(len(self._persons), 1)
+    def name_count(self, field: str, value: str) -> int:
+        return self._counts[field][value]
+
+    def person_count(self) -> int:
+        return len(self._persons)

@@ -29,7 +29,7 @@ Probabilities = Mapping[str, tuple[float, ...]]
 
 DEFAULT_M: dict[str, tuple[float, ...]] = {
     "family": (0.90, 0.05, 0.04, 0.01),
-    "first": (0.88, 0.05, 0.04, 0.03),
+    "first": (0.88, 0.05, 0.04, 0.01, 0.02),
     "birth_date": (0.95, 0.04, 0.01),
     "sex": (0.98, 0.02),
     "birth_place": (0.95, 0.05),
@@ -39,7 +39,7 @@ DEFAULT_M: dict[str, tuple[float, ...]] = {
 }
 DEFAULT_U: dict[str, tuple[float, ...]] = {
     "family": (0.002, 0.0005, 0.01, 0.9875),
-    "first": (0.01, 0.01, 0.002, 0.978),
+    "first": (0.01, 0.01, 0.002, 0.005, 0.973),
     "birth_date": (0.00003, 0.0006, 0.99937),
     "sex": (0.5, 0.5),
     "birth_place": (0.01, 0.99),
@@ -47,6 +47,8 @@ DEFAULT_U: dict[str, tuple[float, ...]] = {
     "phone": (0.0001, 0.9999),
     "ins": (0.000001, 0.999999),
 }
+
+_THRESHOLDS = ("upper", "lower", "margin", "frequency_floor", "frequency_prior")
 
 FREQUENCY_FIELDS = ("family", "first")
 """Fields whose exact agreement is weighed by how common the agreeing value is."""
@@ -73,6 +75,7 @@ class MatchModel:
     lower: float = 8.0
     margin: float = 6.0
     frequency_floor: float = 0.0001
+    frequency_prior: float = 1000.0
 
     def __post_init__(self) -> None:
         for name, table in (("m", self.m), ("u", self.u)):
@@ -87,20 +90,24 @@ class MatchModel:
         """log2(m/u) per field (in FIELDS order) and level."""
         return tuple(tuple(math.log2(m / u) for m, u in zip(self.m[f], self.u[f])) for f in FIELDS)
 
-    def exact_weight(self, field_name: str, frequency: float) -> float:
-        """The weight of exact agreement on a value this common among persons.
+    def exact_weight(self, field_name: str, count: int, total: int) -> float:
+        """The weight of exact agreement on a value that ``count`` of ``total`` persons have.
 
-        Two strangers share ``MARTIN`` far more often than ``KERGUELEN``: the u of
-        an exact agreement is the agreeing value's frequency, floored so that one
-        rare name cannot outweigh everything else.
+        Two strangers share ``MARTIN`` far more often than ``KERGUELEN``: the u
+        of an exact agreement is the agreeing value's frequency. The frequency
+        is shrunk toward the default u by ``frequency_prior`` imaginary persons,
+        so that a small index (or a name seen once) does not make wild weights,
+        and floored so that one rare name cannot outweigh everything else.
         """
+        prior = self.u[field_name][0]
+        frequency = (count + prior * self.frequency_prior) / (total + self.frequency_prior)
         return math.log2(self.m[field_name][0] / max(frequency, self.frequency_floor))
 
     def to_mapping(self) -> dict:
         """The model as plain data, the shape :meth:`from_mapping` reads."""
         return {
             "upper": self.upper, "lower": self.lower, "margin": self.margin,
-            "frequency_floor": self.frequency_floor,
+            "frequency_floor": self.frequency_floor, "frequency_prior": self.frequency_prior,
             "fields": {f: {"m": dict(zip(LEVELS[f], self.m[f])), "u": dict(zip(LEVELS[f], self.u[f]))}
                        for f in FIELDS},
         }
@@ -110,7 +117,7 @@ class MatchModel:
         """A model from a territory's settings; what they leave out comes from ``base``."""
         base = base or cls()
         m, u = dict(base.m), dict(base.u)
-        unknown = set(data) - {"upper", "lower", "margin", "frequency_floor", "fields"}
+        unknown = set(data) - {*_THRESHOLDS, "fields"}
         if unknown:
             raise InvalidModel(f"model settings: unknown keys {sorted(unknown)}")
         for field_name, tables in (data.get("fields") or {}).items():
@@ -118,7 +125,7 @@ class MatchModel:
                 raise InvalidModel(f"model settings: unknown field {field_name!r}")
             m[field_name] = _levels(field_name, "m", tables.get("m"), m[field_name])
             u[field_name] = _levels(field_name, "u", tables.get("u"), u[field_name])
-        thresholds = {k: float(data[k]) for k in ("upper", "lower", "margin", "frequency_floor") if k in data}
+        thresholds = {k: float(data[k]) for k in _THRESHOLDS if k in data}
         return replace(base, m=m, u=u, **thresholds)
 
 

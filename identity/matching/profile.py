@@ -53,16 +53,17 @@ class Profile:
         return self.first_forms[0] if self.first_forms else None
 
 
-def _core_key(forms: tuple[str, ...]) -> str:
-    """The phonetic key of the particle-less spelling of a name."""
-    return french_phonetic(forms[-1]) if forms else ""
+def _name_keys(forms: tuple[str, ...]) -> tuple[str, ...]:
+    """Phonetic keys of a name glued whole and without particles (DUPONT for
+    both DU PONT and DUPONT; FONTAINE for DE LA FONTAINE)."""
+    return tuple(french_phonetic(form) for form in (forms[0], forms[-1])) if forms else ()
 
 
 def profile(traits: Traits) -> Profile:
     """Normalise and encode the traits of one identity."""
     birth_forms = family_forms(traits.birth_name)
     used_forms = family_forms(traits.used_name)
-    family_keys = tuple(dict.fromkeys(k for k in (_core_key(birth_forms), _core_key(used_forms)) if k))
+    family_keys = tuple(dict.fromkeys(k for k in _name_keys(birth_forms) + _name_keys(used_forms) if k))
     first_forms = first_name_forms(traits.first_names)
     sex = traits.sex.value if traits.sex in (Sex.MALE, Sex.FEMALE) else None
     return Profile(

@@ -11,7 +11,8 @@ should see), or new. In order:
 2. Otherwise the candidates sharing a blocking key are scored
    (Fellegi–Sunter, :mod:`identity.matching.model`) and the best falls in a
    band; a link also needs no veto (:mod:`identity.matching.rules`) and a
-   lead of ``margin`` bits over the runner-up, or it becomes a review.
+   lead of ``margin`` bits over every other candidate that could be linked
+   (one without a veto), or it becomes a review.
 
 Pure: no I/O beyond the :class:`CandidateIndex` it is given.
 
@@ -94,9 +95,10 @@ class Matcher:
     def _weights_for(self, p: Profile) -> list[tuple[float, ...]]:
         """The model's weights with exact agreement weighed by how common p's names are."""
         weights = list(self._weights)
+        total = self.index.person_count()
         for name, value in (("family", p.family), ("first", p.first)):
             if value:
-                exact = self.model.exact_weight(name, self.index.frequency(name, value))
+                exact = self.model.exact_weight(name, self.index.name_count(name, value), total)
                 weights[self._exact[name]] = (exact,) + weights[self._exact[name]][1:]
         return weights
 
@@ -118,8 +120,8 @@ class Matcher:
             return Resolution(Outcome.NEW, None, best_score, ("below-lower-threshold",), shown)
         best = scored[0]
         reasons = list(vetoes(best.vector))
-        if len(scored) > 1 and scored[1].score >= self.model.lower \
-                and best.score - scored[1].score < self.model.margin:
+        if any(c.score >= self.model.lower and best.score - c.score < self.model.margin
+               and not vetoes(c.vector) for c in scored[1:]):
             reasons.append("ambiguous")
         if best.score < self.model.upper:
             reasons.insert(0, "between-thresholds")

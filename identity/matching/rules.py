@@ -8,7 +8,11 @@ high-scoring pair to a human. The rules only ever demote a decision: none
 turns a review or a new person into a link.
 
 Twins are named apart because they are the classic false merge: everything
-alike (name, birth date, address, often sex) but the first name.
+alike (name, birth date, address, often sex) but the first name, and twins'
+first names are often alike too (Jean-Paul and Jean-Pierre). So when the
+family name and birth date agree, only the same first name (exact, or the
+same names in another order) may link: a misspelled, partial or different
+first name goes to review.
 
 test-case-name: tests.identity.test_rules
 """
@@ -23,7 +27,8 @@ def _level(field_name: str, level: str) -> int:
     return LEVELS[field_name].index(level)
 
 
-_FAMILY_AGREES = {_level("family", "exact"), _level("family", "cross")}
+_FAMILY_AGREES = {_level("family", "exact"), _level("family", "cross"), _level("family", "close")}
+_FIRST_SAME = {_level("first", "exact"), _level("first", "swapped")}
 _FIRST_DIFFERENT = _level("first", "different")
 _DATE_EXACT = _level("birth_date", "exact")
 
@@ -40,9 +45,12 @@ OUTRIGHT = (
 def vetoes(vector: Vector) -> tuple[str, ...]:
     """The reasons why this comparison vector may not be linked automatically."""
     reasons = [reason for reason, name, level in OUTRIGHT if vector[_F[name]] == level]
-    if vector[_F["first"]] == _FIRST_DIFFERENT:
-        twins = vector[_F["birth_date"]] == _DATE_EXACT and vector[_F["family"]] in _FAMILY_AGREES
-        reasons.append("possible-twin" if twins else "first-name-differs")
+    first = vector[_F["first"]]
+    twins = vector[_F["birth_date"]] == _DATE_EXACT and vector[_F["family"]] in _FAMILY_AGREES
+    if twins and first is not None and first not in _FIRST_SAME:
+        reasons.append("possible-twin")
+    elif first == _FIRST_DIFFERENT:
+        reasons.append("first-name-differs")
     return tuple(reasons)
 
 
