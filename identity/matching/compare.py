@@ -125,16 +125,17 @@ def compare_birth_place(a: Profile, b: Profile) -> Level:
 
 
 def compare_address(a: Profile, b: Profile) -> Level:
-    """exact: same postcode and a close street; partial: one of the two; different
-    otherwise. Missing when the two sides share no part to compare."""
+    """exact: same postcode and a close street; partial: same postcode only;
+    different otherwise (a street name alone proves little: every town has a
+    rue de la République). Missing when either side lacks the postcode and
+    the street is not there to compare."""
     postcode = _equal(a.postcode, b.postcode)
-    street = None if a.street is None or b.street is None else (0 if _close(a.street, b.street) else 1)
-    if postcode is None and street is None:
-        return None
-    agreements = [level for level in (postcode, street) if level is not None]
-    if all(level == 0 for level in agreements) and len(agreements) == 2:
-        return 0
-    return 1 if 0 in agreements else 2
+    street = None if a.street is None or b.street is None else _close(a.street, b.street)
+    if postcode is None:
+        return None if not street else 1
+    if postcode == 0:
+        return 0 if street else 1
+    return 2
 
 
 def compare_phone(a: Profile, b: Profile) -> Level:

@@ -32,6 +32,13 @@ class IndexedPerson:
 class CandidateIndex(Protocol):
     """What the resolver asks of the persons already known."""
 
+    def _count(self, profile: Profile, change: int) -> None:
+        """Keep the name and place counts behind :meth:`name_count`."""
+        for field, value in (("family", profile.family), ("first", profile.first),
+                             ("birth_place", profile.birth_place)):
+            if value:
+                self._counts[field][value] += change
+
     def candidates(self, keys: Iterable[str]) -> Sequence[IndexedPerson]:
         """The persons having at least one of these blocking keys, each once."""
 
@@ -39,7 +46,8 @@ class CandidateIndex(Protocol):
         """The persons holding this INS matricule (more than one is itself a problem)."""
 
     def name_count(self, field: str, value: str) -> int:
-        """How many persons have ``value`` as their ``field`` ("family" or "first")."""
+        """How many persons have ``value`` as their ``field`` ("family", "first" or
+        "birth_place"): the frequency weighing of :meth:`MatchModel.exact_weight`."""
 
     def person_count(self) -> int:
         """How many persons the index holds."""
@@ -52,7 +60,7 @@ class MemoryCandidateIndex:
         self._persons: dict[str, IndexedPerson] = {}
         self._buckets: defaultdict[str, list[str]] = defaultdict(list)
         self._ins: defaultdict[str, list[str]] = defaultdict(list)
-        self._counts = {"family": Counter(), "first": Counter()}
+        self._counts: dict[str, Counter] = {"family": Counter(), "first": Counter(), "birth_place": Counter()}
 
     def __len__(self) -> int:
         return len(self._persons)
@@ -66,9 +74,7 @@ class MemoryCandidateIndex:
             self._buckets[key].append(person_id)
         if profile.ins:
             self._ins[profile.ins.matricule].append(person_id)
-        self._counts["family"][profile.family] += 1
-        if profile.first:
-            self._counts["first"][profile.first] += 1
+        self._count(profile, 1)
 
     def remove(self, person_id: str) -> None:
         """Forget a person (merged away, or about to be re-indexed)."""
@@ -77,9 +83,14 @@ class MemoryCandidateIndex:
             self._buckets[key].remove(person_id)
         if profile.ins:
             self._ins[profile.ins.matricule].remove(person_id)
-        self._counts["family"][profile.family] -= 1
-        if profile.first:
-            self._counts["first"][profile.first] -= 1
+        self._count(profile, -1)
+
+    def _count(self, profile: Profile, change: int) -> None:
+        """Keep the name and place counts behind :meth:`name_count`."""
+        for field, value in (("family", profile.family), ("first", profile.first),
+                             ("birth_place", profile.birth_place)):
+            if value:
+                self._counts[field][value] += change
 
     def candidates(self, keys: Iterable[str]) -> list[IndexedPerson]:
         ids: dict[str, None] = {}

@@ -50,7 +50,7 @@ DEFAULT_U: dict[str, tuple[float, ...]] = {
 
 _THRESHOLDS = ("upper", "lower", "margin", "frequency_floor", "frequency_prior")
 
-FREQUENCY_FIELDS = ("family", "first")
+FREQUENCY_FIELDS = ("family", "first", "birth_place")
 """Fields whose exact agreement is weighed by how common the agreeing value is."""
 
 

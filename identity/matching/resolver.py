@@ -96,7 +96,7 @@ class Matcher:
         """The model's weights with exact agreement weighed by how common p's names are."""
         weights = list(self._weights)
         total = self.index.person_count()
-        for name, value in (("family", p.family), ("first", p.first)):
+        for name, value in (("family", p.family), ("first", p.first), ("birth_place", p.birth_place)):
             if value:
                 exact = self.model.exact_weight(name, self.index.name_count(name, value), total)
                 weights[self._exact[name]] = (exact,) + weights[self._exact[name]][1:]

@@ -12,7 +12,10 @@ alike (name, birth date, address, often sex) but the first name, and twins'
 first names are often alike too (Jean-Paul and Jean-Pierre). So when the
 family name and birth date agree, only the same first name (exact, or the
 same names in another order) may link: a misspelled, partial or different
-first name goes to review.
+first name goes to review. Siblings born a few years apart come close too
+once a date is mistyped, so a first name that shares only a word with the
+other's (JEAN-MARC / JEAN-FRANÇOIS) never links, and neither does a pair
+where two of family name, first name and birth date are only approximate.
 
 test-case-name: tests.identity.test_rules
 """
@@ -29,8 +32,11 @@ def _level(field_name: str, level: str) -> int:
 
 _FAMILY_AGREES = {_level("family", "exact"), _level("family", "cross"), _level("family", "close")}
 _FIRST_SAME = {_level("first", "exact"), _level("first", "swapped")}
-_FIRST_DIFFERENT = _level("first", "different")
+_FIRST_WEAK = {_level("first", "partial"), _level("first", "different")}
 _DATE_EXACT = _level("birth_date", "exact")
+_APPROXIMATE = ((FIELDS.index("family"), _level("family", "close")),
+                (FIELDS.index("first"), _level("first", "close")),
+                (FIELDS.index("birth_date"), _level("birth_date", "typo")))
 
 OUTRIGHT = (
     ("family-name-differs", "family", _level("family", "different")),
@@ -49,8 +55,10 @@ def vetoes(vector: Vector) -> tuple[str, ...]:
     twins = vector[_F["birth_date"]] == _DATE_EXACT and vector[_F["family"]] in _FAMILY_AGREES
     if twins and first is not None and first not in _FIRST_SAME:
         reasons.append("possible-twin")
-    elif first == _FIRST_DIFFERENT:
+    elif first in _FIRST_WEAK:
         reasons.append("first-name-differs")
+    if sum(vector[i] == level for i, level in _APPROXIMATE) >= 2:
+        reasons.append("several-approximate-traits")
     return tuple(reasons)
 
 
