@@ -71,11 +71,14 @@ def _maximise(patterns: Counter, weights: dict) -> tuple[list, list, float]:
 
 
 def estimate(vectors: Iterable[Vector], start: MatchModel | None = None, prevalence: float = 0.1,
-             max_iterations: int = 200, tolerance: float = 1e-6) -> Estimate:
+             max_iterations: int = 200, tolerance: float = 1e-6, fixed_u: bool = False) -> Estimate:
     """Fit m, u and the prevalence to ``vectors`` by EM, starting from ``start``.
 
     The thresholds of ``start`` are kept: they express the territory's risk
-    policy, which data cannot estimate.
+    policy, which data cannot estimate. With ``fixed_u`` the u of ``start``
+    stay as given: blocked pairs agree on their blocking fields far more than
+    random pairs do, so u is better counted on random pairs
+    (:func:`u_from_pairs`) and only m and the prevalence learnt by EM.
     """
     start = start or MatchModel()
     patterns = Counter(vectors)
@@ -86,6 +89,8 @@ def estimate(vectors: Iterable[Vector], start: MatchModel | None = None, prevale
     for iteration in range(1, max_iterations + 1):
         weights = {v: _posterior(v, prevalence, m, u) for v in patterns}
         new_m, new_u, new_prevalence = _maximise(patterns, weights)
+        if fixed_u:
+            new_u = u
         change = max(abs(a - b) for old, new in ((m, new_m), (u, new_u))
                      for x, y in zip(old, new) for a, b in zip(x, y))
         change = max(change, abs(new_prevalence - prevalence))
@@ -94,3 +99,17 @@ def estimate(vectors: Iterable[Vector], start: MatchModel | None = None, prevale
             break
     model = replace(start, m=dict(zip(FIELDS, m)), u=dict(zip(FIELDS, u)))
     return Estimate(model, prevalence, iteration, change < tolerance)
+
+
+def u_from_pairs(vectors: Iterable[Vector]) -> dict[str, tuple[float, ...]]:
+    """u per field level counted on pairs of persons drawn at random.
+
+    Nearly all random pairs are of two different persons, so the share of each
+    level among them is u (missing fields are left out of their field's count).
+    """
+    counts = [[0.0] * len(LEVELS[f]) for f in FIELDS]
+    for vector in vectors:
+        for i, level in enumerate(vector):
+            if level is not None:
+                counts[i][level] += 1
+    return dict(zip(FIELDS, (_normalised(c) for c in counts)))
