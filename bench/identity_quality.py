@@ -12,9 +12,9 @@ common name; INS conflicts) and compares each outcome with the truth.
 Prints, per class and overall: linked right, linked wrong (false links),
 review, new; then precision, recall, false links per 10 000 resolutions, the
 review rate, and resolution latency (p50, p95, p99 and rate, one core, time
-of Matcher.resolve from traits to decision). ``--em`` first estimates m and u
-by EM from the candidate pairs of a separate sample of queries and runs the
-same queries with the estimated model as well.
+of Matcher.resolve from traits to decision). ``--em`` also runs the same queries
+with a model learnt without labels: m, u and the prevalence by EM on the
+candidate pairs of a separate sample of queries (thresholds unchanged).
 """
 from __future__ import annotations
 
@@ -100,7 +100,9 @@ def summary(tally: dict, total: Counter, latencies: list[int]) -> None:
 
 
 def estimated_model(matcher: Matcher, queries: list) -> MatchModel:
-    """m, u by EM from every blocked candidate pair of ``queries`` (no labels used)."""
+    """m, u and the prevalence by EM on every blocked candidate pair of ``queries``,
+    no ground truth used. The u so learnt are those among candidates, which is
+    where the scores are used."""
     vectors = []
     for query in queries:
         p = profile(query.traits)
@@ -108,6 +110,9 @@ def estimated_model(matcher: Matcher, queries: list) -> MatchModel:
     result = estimate(vectors, start=matcher.model)
     print(f"\nEM: {len(vectors)} candidate pairs, prevalence {result.prevalence:.3f}, "
           f"{result.iterations} iterations, converged {result.converged}")
+    for name in ("family", "first", "birth_date", "birth_place"):
+        print(f"  {name:<12} m {' '.join(f'{v:.3f}' for v in result.model.m[name])}   "
+              f"u {' '.join(f'{v:.4f}' for v in result.model.u[name])}")
     return result.model
 
 

@@ -11,7 +11,8 @@ a different mistake, are used together and their candidates united:
 * family name key + first name key: typos and transpositions in the date;
 * family name key + birth year, and + birth month and day: a first name and
   one part of the date both mistyped;
-* birth date + birth place + sex: a name changed *and* misspelled.
+* birth date + birth place + sex: a name changed *and* misspelled;
+* at query time, the keys of the names written the other way round.
 
 Family name keys come from both the birth and the used name, so a married
 name written as a birth name still meets its person.
@@ -39,3 +40,13 @@ def blocking_keys(p: Profile) -> tuple[str, ...]:
     if p.birth_date and p.birth_place and p.sex:
         keys.append(f"dps:{p.birth_date}:{p.birth_place}:{p.sex}")
     return tuple(keys)
+
+
+def inverted_keys(p: Profile) -> tuple[str, ...]:
+    """Keys under which ``p`` meets its person if its family and first names were
+    written the other way round. Asked at query time only: indexing both ways
+    would double the index for a slip that one side's keys already cover."""
+    if not (p.first_keys and p.family_keys and p.birth_date):
+        return ()
+    family, first = p.first_keys[0], p.family_keys[0]
+    return (f"nd:{family}:{p.birth_date}", f"fd:{first}:{p.birth_date}", f"nf:{family}:{first}")

@@ -54,13 +54,21 @@ def _close(a: str, b: str) -> bool:
     return False
 
 
+def inverted(a: Profile, b: Profile) -> bool:
+    """Whether one side wrote the family name as first name and the first name as
+    family name (a common slip on forms that ask NOM, Prénom)."""
+    return bool(a.first and b.first and a.first in b.birth_forms + b.used_forms
+                and b.first in a.birth_forms + a.used_forms)
+
+
 def compare_family(a: Profile, b: Profile) -> Level:
     """exact: birth names share a spelling; cross: a birth or used name meets the
     other's used name (married names); close: a spelling within Jaro-Winkler 0.9
-    or one phonetic key; different otherwise."""
+    or one phonetic key; different otherwise. Names written the other way
+    round (family as first name and back) count as cross."""
     if set(a.birth_forms) & set(b.birth_forms):
         return 0
-    if set(a.birth_forms + a.used_forms) & set(b.birth_forms + b.used_forms):
+    if set(a.birth_forms + a.used_forms) & set(b.birth_forms + b.used_forms) or inverted(a, b):
         return 1
     if set(a.family_keys) & set(b.family_keys):
         return 2
@@ -83,7 +91,7 @@ def compare_first(a: Profile, b: Profile) -> Level:
     if x == y:
         return 0
     mine, theirs = set(a.first_forms), set(b.first_forms)
-    if mine <= theirs or theirs <= mine:
+    if mine <= theirs or theirs <= mine or inverted(a, b):
         return 2
     if len(mine) > 1 and a.first_forms[1:] == b.first_forms[1:] and _close(x, y):
         return 2

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from identity.matching.blocking import blocking_keys
+from identity.matching.blocking import blocking_keys, inverted_keys
 from identity.matching.compare import FIELDS, Vector, compare
 from identity.matching.index import CandidateIndex, IndexedPerson
 from identity.matching.model import FREQUENCY_FIELDS, MatchModel
@@ -78,7 +78,7 @@ class Matcher:
             holders = self.index.by_ins(p.ins.matricule)
             if holders:
                 return self._by_ins(p, holders)
-        scored = self.score_all(p, self.index.candidates(blocking_keys(p)))
+        scored = self.score_all(p, self.index.candidates(blocking_keys(p) + inverted_keys(p)))
         return self._decide(scored)
 
     def score_all(self, p: Profile, persons: list[IndexedPerson]) -> list[ScoredCandidate]:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from identity.matching import profile
-from identity.matching.blocking import blocking_keys
+from identity.matching.blocking import blocking_keys, inverted_keys
 from identity.model import Sex, Traits
 
 PERSON = Traits("DU PONT", ("Marie-Claire", "Anne"), "19640928", Sex.FEMALE, used_name="LEFÈVRE",
@@ -41,3 +41,12 @@ def test_a_stranger_shares_no_key():
 def test_keys_are_the_same_for_the_same_traits():
     """If the same traits are keyed twice, then the keys are equal and in one order."""
     assert blocking_keys(profile(PERSON)) == blocking_keys(profile(replace(PERSON)))
+
+
+def test_inverted_names_meet_under_the_query_time_keys():
+    """If family and first names are written the other way round, then the query-time
+    inverted keys meet the person's keys, and the plain keys do not."""
+    inverted = profile(replace(PERSON, birth_name="Marie-Claire", first_names=("Du Pont",), used_name=None,
+                               birth_place=None))
+    assert not set(blocking_keys(profile(PERSON))) & set(blocking_keys(inverted))
+    assert set(blocking_keys(profile(PERSON))) & set(inverted_keys(inverted))

@@ -33,6 +33,8 @@ def traits(**fields) -> Traits:
     ({"birth_name": "DUPONT"}, {"birth_name": "DUPOND"}, "close"),
     ({"birth_name": "FEMEROT"}, {"birth_name": "FREMEROT"}, "close"),
     ({"birth_name": "DUPONT"}, {"birth_name": "MARTIN"}, "different"),
+    ({"birth_name": "ANNE", "first_names": ("Garnier",)}, {"birth_name": "GARNIER", "first_names": ("Anne",)},
+     "cross"),
 ])
 def test_family_levels(a, b, expected):
     """If two family names relate so, then the level says it."""
@@ -50,11 +52,14 @@ def test_family_levels(a, b, expected):
     (("Jean",), ("Jean-François",), "partial"),
     (("Anne", "Marie"), ("Claire", "Marie"), "partial"),
     (("Lucas",), ("Hugo",), "different"),
+    (("Dupont",), ("Jean",), "swapped"),
     ((), ("Hugo",), None),
 ])
 def test_first_name_levels(a, b, expected):
     """If two first-name lists relate so, then the level says it."""
-    found = compare_first(profile(traits(first_names=a)), profile(traits(first_names=b)))
+    inverted = a == ("Dupont",)
+    pa = profile(traits(first_names=a, birth_name="JEAN" if inverted else "DUPONT"))
+    found = compare_first(pa, profile(traits(first_names=b)))
     assert found == (None if expected is None else level("first", expected))
 
 

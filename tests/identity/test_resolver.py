@@ -168,3 +168,9 @@ def test_empty_index_makes_a_new_person():
     """If nobody is known, then the identity is new."""
     resolution = matcher(people={}).resolve(PEOPLE["father"])
     assert (resolution.outcome, resolution.person_id, resolution.candidates) == (Outcome.NEW, None, ())
+
+
+def test_family_and_first_names_written_the_other_way_round_link(m):
+    """If a system wrote the first name as family name and back, then it still links."""
+    resolution = m.resolve(seen("married", birth_name="Anne", first_names=("Garnier",), used_name=None))
+    assert (resolution.outcome, resolution.person_id) == (Outcome.LINKED, "married")
