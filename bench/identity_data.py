@@ -149,7 +149,8 @@ class World:
         for _ in range(rng.randint(1, 3)):
             year = min(base + rng.randint(20, 40), 2024)
             date, place = random_date(rng, year, year), rng.choice((parent.birth_place, self.names.place()))
-            child = self._new(number, parent.birth_name, rng.choice((Sex.MALE, Sex.FEMALE)), date, place, home)
+            sex = rng.choice((Sex.MALE, Sex.FEMALE))
+            child = self._new(number, parent.birth_name, sex, date, place, home)
             if rng.random() < 0.04:
                 twin = self._new(number, parent.birth_name, rng.choice((Sex.MALE, child.sex)), date, place,
                                  home, twin_of=child.pid)
@@ -287,7 +288,7 @@ class QueryMaker:
         self.world, self.rng = world, random.Random(seed)
         people, indexed = world.people, set(world.indexed)
         self.pools = {
-            "twin-revisit": [p for p in indexed if people[p].twin_of in indexed],
+            "twin-revisit": [p for p in world.indexed if people[p].twin_of in indexed],
             "twin-new": [p for p, why in world.held_out.items() if why == "twin"],
             "household-new": [p for p, why in world.held_out.items() if why == "household"],
             "stranger-new": [p for p, why in world.held_out.items() if why == "stranger"],
@@ -322,7 +323,8 @@ class QueryMaker:
         if kind == "family" and traits.birth_name:
             return replace(traits, birth_name=name_typo(traits.birth_name, rng))
         if kind == "first" and traits.first_names:
-            return replace(traits, first_names=(name_typo(traits.first_names[0], rng),) + traits.first_names[1:])
+            misspelled = name_typo(traits.first_names[0], rng)
+            return replace(traits, first_names=(misspelled,) + traits.first_names[1:])
         if kind == "date" and traits.birth_date:
             return replace(traits, birth_date=date_typo(traits.birth_date, rng))
         if kind == "first-names":

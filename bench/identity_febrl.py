@@ -64,7 +64,8 @@ def traits(row) -> Traits | None:
         return None
     street = " ".join(filter(None, (_text(row.street_number), _text(row.address_1))))
     given = _text(row.given_name)
-    return Traits(birth_name=surname, first_names=(given,) if given else (), birth_date=_date(row.date_of_birth),
+    return Traits(birth_name=surname, first_names=(given,) if given else (),
+                  birth_date=_date(row.date_of_birth),
                   address=street or None, postcode=_text(row.postcode))
 
 

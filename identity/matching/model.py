@@ -129,7 +129,8 @@ class MatchModel:
         return replace(base, m=m, u=u, **thresholds)
 
 
-def _levels(field_name: str, name: str, given: Mapping | None, current: tuple[float, ...]) -> tuple[float, ...]:
+def _levels(field_name: str, name: str, given: Mapping | None,
+            current: tuple[float, ...]) -> tuple[float, ...]:
     """Level probabilities by level name, the current value where one is not given."""
     if not given:
         return current

@@ -15,7 +15,8 @@ ANNE = Traits("GARNIER", ("Anne",), "19750203", Sex.FEMALE, birth_place="69123",
 
 def test_memory_index_has_every_method_of_the_protocol():
     """If the protocol grows a method, then the in-memory index must have it with its parameters."""
-    methods = [name for name, _ in inspect.getmembers(CandidateIndex, inspect.isfunction) if not name.startswith("_")]
+    methods = [name for name, _ in inspect.getmembers(CandidateIndex, inspect.isfunction)
+               if not name.startswith("_")]
     assert set(methods) == {"candidates", "by_ins", "name_count", "person_count"}
     for name in methods:
         theirs = inspect.signature(getattr(CandidateIndex, name)).parameters

@@ -26,7 +26,8 @@ def test_the_same_record_links(m):
 
 def test_another_systems_spelling_links(m):
     """If a system drops accents, glues particles and spaces compound names, then it still links."""
-    resolution = m.resolve(seen("accented", birth_name="Delafontaine", first_names=("HELENE", "MARIE THERESE")))
+    other_spelling = seen("accented", birth_name="Delafontaine", first_names=("HELENE", "MARIE THERESE"))
+    resolution = m.resolve(other_spelling)
     assert (resolution.outcome, resolution.person_id) == (Outcome.LINKED, "accented")
 
 

@@ -39,7 +39,8 @@ def test_frequencies_of_a_small_index_stay_near_the_default():
 
 def test_territory_settings_override_part_of_the_model():
     """If a territory sets a threshold and one level's m, then the rest stays default."""
-    model = MatchModel.from_mapping({"upper": 22, "fields": {"sex": {"m": {"exact": 0.99, "different": 0.01}}}})
+    settings = {"upper": 22, "fields": {"sex": {"m": {"exact": 0.99, "different": 0.01}}}}
+    model = MatchModel.from_mapping(settings)
     assert model.upper == 22.0 and model.lower == MatchModel().lower
     assert model.m["sex"] == (0.99, 0.01)
     assert model.m["family"] == DEFAULT_M["family"]
