@@ -17,6 +17,11 @@ once a date is mistyped, so a first name that shares only a word with the
 other's (JEAN-MARC / JEAN-FRANÇOIS) never links, and neither does a pair
 where two of family name, first name and birth date are only approximate.
 
+Strangers with a common name and first name are many: some are born a digit
+away from each other. So one approximate trait links only when a trait that
+names do not predict agrees (birth place, address, phone, INS) and none of
+address and phone contradicts.
+
 test-case-name: tests.identity.test_rules
 """
 from __future__ import annotations
@@ -37,6 +42,12 @@ _DATE_EXACT = _level("birth_date", "exact")
 _APPROXIMATE = ((FIELDS.index("family"), _level("family", "close")),
                 (FIELDS.index("first"), _level("first", "close")),
                 (FIELDS.index("birth_date"), _level("birth_date", "typo")))
+_CORROBORATING = ((FIELDS.index("birth_place"), {_level("birth_place", "exact")}),
+                  (FIELDS.index("address"), {_level("address", "exact"), _level("address", "partial")}),
+                  (FIELDS.index("phone"), {_level("phone", "exact")}),
+                  (FIELDS.index("ins"), {_level("ins", "exact")}))
+_CONTRADICTING = ((FIELDS.index("address"), _level("address", "different")),
+                  (FIELDS.index("phone"), _level("phone", "different")))
 
 OUTRIGHT = (
     ("family-name-differs", "family", _level("family", "different")),
@@ -57,8 +68,14 @@ def vetoes(vector: Vector) -> tuple[str, ...]:
         reasons.append("possible-twin")
     elif first in _FIRST_WEAK:
         reasons.append("first-name-differs")
-    if sum(vector[i] == level for i, level in _APPROXIMATE) >= 2:
+    approximate = sum(vector[i] == level for i, level in _APPROXIMATE)
+    if approximate >= 2:
         reasons.append("several-approximate-traits")
+    elif approximate == 1:
+        if not any(vector[i] in levels for i, levels in _CORROBORATING):
+            reasons.append("approximate-trait-uncorroborated")
+        elif any(vector[i] == level for i, level in _CONTRADICTING):
+            reasons.append("approximate-trait-contradicted")
     return tuple(reasons)
 
 

@@ -175,3 +175,14 @@ def test_family_and_first_names_written_the_other_way_round_link(m):
     """If a system wrote the first name as family name and back, then it still links."""
     resolution = m.resolve(seen("married", birth_name="Anne", first_names=("Garnier",), used_name=None))
     assert (resolution.outcome, resolution.person_id) == (Outcome.LINKED, "married")
+
+
+
+def test_a_date_typo_with_another_address_and_phone_is_reviewed(m):
+    """If the birth date is a digit away and address and phone differ too, then it may be a
+    namesake born a day apart as well as the person moved: review, not a link."""
+    resolution = m.resolve(seen("father", birth_date="19620306", address="3 rue Pasteur", postcode="13001",
+                                phone="0699999999"))
+    assert (resolution.outcome, resolution.person_id) == (Outcome.REVIEW, "father")
+    assert "approximate-trait-contradicted" in resolution.reasons
+    assert m.resolve(seen("father", birth_date="19620306")).outcome is Outcome.LINKED

@@ -47,6 +47,22 @@ def test_sibling_shapes_are_vetoed():
     assert vetoes(vector(**{**AGREE, "birth_date": "typo"})) == ()
 
 
+@pytest.mark.parametrize("others, reason", [
+    ({}, "approximate-trait-uncorroborated"),
+    ({"address": "different", "phone": "different"}, "approximate-trait-uncorroborated"),
+    ({"birth_place": "exact", "address": "different"}, "approximate-trait-contradicted"),
+    ({"address": "partial", "phone": "different"}, "approximate-trait-contradicted"),
+    ({"phone": "exact"}, None),
+    ({"ins": "exact"}, None),
+    ({"address": "exact", "birth_place": "exact"}, None),
+])
+def test_one_approximate_trait_needs_a_trait_names_do_not_predict(others, reason):
+    """If one of family name, first name or birth date is only approximate, then the link
+    needs birth place, address, phone or INS to agree and address and phone not to differ."""
+    found = vetoes(vector(family="exact", first="exact", birth_date="typo", sex="exact", **others))
+    assert found == ((reason,) if reason else ())
+
+
 def test_ins_conflicts_need_exact_strict_traits():
     """If the INS agrees, then a birth date typo, another sex or another name is a conflict."""
     assert ins_conflicts(vector(**AGREE)) == ()
