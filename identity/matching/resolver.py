@@ -21,6 +21,7 @@ test-case-name: tests.identity.test_resolver
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from identity.matching.blocking import blocking_keys, inverted_keys
@@ -81,7 +82,7 @@ class Matcher:
         scored = self.score_all(p, self.index.candidates(blocking_keys(p) + inverted_keys(p)))
         return self._decide(scored)
 
-    def score_all(self, p: Profile, persons: list[IndexedPerson]) -> list[ScoredCandidate]:
+    def score_all(self, p: Profile, persons: Sequence[IndexedPerson]) -> list[ScoredCandidate]:
         """Compare and score each person with ``p``, best first."""
         weights = self._weights_for(p)
         scored = []
@@ -102,8 +103,8 @@ class Matcher:
                 weights[self._exact[name]] = (exact,) + weights[self._exact[name]][1:]
         return weights
 
-    def _by_ins(self, p: Profile, holders: list[IndexedPerson]) -> Resolution:
-        scored = self.score_all(p, list(holders))
+    def _by_ins(self, p: Profile, holders: Sequence[IndexedPerson]) -> Resolution:
+        scored = self.score_all(p, holders)
         best = scored[0]
         shown = tuple(scored[:SHOWN_CANDIDATES])
         if len(scored) > 1:
