@@ -7,7 +7,9 @@ should see), or new. In order:
 
 1. An incoming *qualified* INS held by one indexed person links to it
    deterministically, unless strict traits disagree (then review: a wrong INS
-   or wrong traits, either way a human looks). Held by several: review.
+   or wrong traits, either way a human looks) or the two INS come from
+   different domains (a test INS never vouches for a production one). Held by
+   several: review.
 2. Otherwise the candidates sharing a blocking key are scored
    (Fellegi–Sunter, :mod:`identity.matching.model`) and the best falls in a
    band; a link also needs no veto (:mod:`identity.matching.rules`) and a
@@ -110,6 +112,9 @@ class Matcher:
         if len(scored) > 1:
             return Resolution(Outcome.REVIEW, best.person_id, best.score, ("ins-held-by-several",), shown)
         conflicts = ins_conflicts(best.vector)
+        held = holders[0].profile.ins
+        if held is not None and held.domain != p.ins.domain:
+            conflicts += ("ins-domain-differs",)
         if conflicts:
             return Resolution(Outcome.REVIEW, best.person_id, best.score, conflicts, shown)
         return Resolution(Outcome.LINKED, best.person_id, best.score, ("qualified-ins",), shown)

@@ -186,3 +186,12 @@ def test_a_date_typo_with_another_address_and_phone_is_reviewed(m):
     assert (resolution.outcome, resolution.person_id) == (Outcome.REVIEW, "father")
     assert "approximate-trait-contradicted" in resolution.reasons
     assert m.resolve(seen("father", birth_date="19620306")).outcome is Outcome.LINKED
+
+
+def test_a_test_ins_does_not_vouch_for_a_production_one(m):
+    """If the incoming INS has the holder's matricule but the production OID while the holder's
+    is the test OID, then review."""
+    from identity.model import INS_NIR
+    production = INS(INS_MATRICULE, INS_NIR, IdentityStatus.QUALIFIED)
+    resolution = m.resolve(seen("qualified", ins=production))
+    assert (resolution.outcome, resolution.reasons) == (Outcome.REVIEW, ("ins-domain-differs",))
