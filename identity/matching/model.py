@@ -72,7 +72,7 @@ class MatchModel:
     m: Probabilities = field(default_factory=lambda: dict(DEFAULT_M))
     u: Probabilities = field(default_factory=lambda: dict(DEFAULT_U))
     upper: float = 18.0
-    lower: float = 8.0
+    lower: float = 12.0
     margin: float = 6.0
     frequency_floor: float = 0.0001
     frequency_prior: float = 1000.0

@@ -17,7 +17,7 @@ def test_settings_example_loads():
     text = PAGE.read_text(encoding="utf-8")
     block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     model = MatchModel.from_mapping(yaml.safe_load(block))
-    assert (model.upper, model.lower, model.margin) == (20.0, 8.0, 6.0)
+    assert (model.upper, model.lower, model.margin) == (20.0, 10.0, 6.0)
     assert model.u["birth_place"] == (0.02, 0.98)
     assert model.m["address"] == (0.6, 0.2, 0.2)
     assert model.m["family"] == MatchModel().m["family"]
