@@ -8,6 +8,8 @@ text travels on to the pipeline so nothing is parsed twice:
 - unreadable MSH (no MSH first, MSH-9/10/12 missing, bad separators): stored in ERROR and
   answered AR (CR in enhanced mode) with the ERR code, since the sender must not resend it as is;
 - bytes that do not decode in the declared character set: stored in ERROR, answered AE/CE;
+- a header value longer than the store keeps (``HEADER_LIMITS``: MSH-3, 4, 9, 10, 18): stored
+  in ERROR with those values clipped, answered AR/CR code 104, the same on every database;
 - a duplicate (same sender and MSH-10 on this channel): stored as DUPLICATE, answered AA again;
 - a store failure: answered AE/CE 207 so the sender keeps the message and retries.
 
@@ -36,11 +38,12 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from engine import status as st
-from engine.flow import pipeline
+from engine.flow import dedupe, pipeline
 from engine.flow.intakepipeline import IntakePipeline
 from engine.flow.pipeline import ChannelPlan, InboundMessage
-from engine.store.records import InboundRecord, IngestResult, ProcessingResult
+from engine.store.records import HEADER_LIMITS, InboundRecord, IngestResult, ProcessingResult
 from mllp import ack
+from mllp.codes import VALUE_TOO_LONG
 from mllp.header import EncodingError, HeaderError, MSHHeader, decode_payload, read_header
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,10 @@ class Intake:
             header = read_header(payload)
         except HeaderError as error:
             return self._store_unreadable(plan, payload, peer, None, error, committed)
+        too_long = _overlong(header)
+        if too_long is not None:
+            return self._store_unreadable(plan, payload, peer, header, too_long, committed,
+                                          ack.REJECT)
         try:
             text = decode_payload(payload, header, encoding)
         except EncodingError as error:
@@ -131,7 +138,7 @@ class Intake:
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
             control_id=header.control_id, message_type=header.message_type,
             charset=header.charset or encoding, dedupe=plan.dedupe,
-            routed=routed, processed=processed,
+            routed=routed, processed=processed, identity=dedupe.identity(header),
         )
         d = _told(self._store.ingest(record), committed)
         d.addCallbacks(self._committed, self._commit_failed,
@@ -220,16 +227,15 @@ class Intake:
 
     def _store_unreadable(self, plan: ChannelPlan, payload: bytes, peer: Any,
                           header: MSHHeader | None, error: HeaderError,
-                          committed: defer.Deferred | None = None) -> defer.Deferred:
+                          committed: defer.Deferred | None = None,
+                          outcome: str | None = None) -> defer.Deferred:
+        """Store ``payload`` in ERROR (its header values clipped to what the store keeps)
+        and answer ``outcome``: by default AE when MSH was read, AR when it was not."""
         record = InboundRecord(
             channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
-            status=st.ERROR, error=str(error)[:MAX_STORED_ERROR],
-            sender=f"{header.sending_application}|{header.sending_facility}" if header else None,
-            control_id=header.control_id if header else None,
-            message_type=header.message_type if header else None,
-            charset=header.charset if header else None,
-        )
-        outcome = ack.ERROR if header is not None else ack.REJECT
+            status=st.ERROR, error=str(error)[:MAX_STORED_ERROR], **_clipped(header))
+        if outcome is None:
+            outcome = ack.ERROR if header is not None else ack.REJECT
         d = _told(self._store.ingest(record), committed)
         d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id))
         d.addErrback(lambda failure: self._nak(plan, header, ack.ERROR, error, None))
@@ -261,6 +267,30 @@ class Intake:
     def _log_lost(self, failure: Any, channel: str, error: str) -> None:
         log.error("channel %s: could not store rejected input (%s): %s", channel, error,
                   failure.getErrorMessage())
+
+
+def _overlong(header: MSHHeader) -> HeaderError | None:
+    """The first MSH value longer than the store keeps, as an error naming it; or None."""
+    stored = {3: header.sending_application, 4: header.sending_facility,
+              9: header.message_type, 10: header.control_id, 18: header.charset}
+    for number, limit in HEADER_LIMITS.items():
+        value = stored[number]
+        if len(value) > limit:
+            return HeaderError(VALUE_TOO_LONG, f"MSH-{number} is {len(value)} characters long, "
+                               f"more than the {limit} this engine accepts", f"MSH^1^{number}")
+    return None
+
+
+def _clipped(header: MSHHeader | None) -> dict:
+    """The header values of a message stored in ERROR, each cut to its column's width."""
+    if header is None:
+        return {}
+    limits = HEADER_LIMITS
+    return {"sender": f"{header.sending_application[:limits[3]]}|"
+                      f"{header.sending_facility[:limits[4]]}",
+            "control_id": header.control_id[:limits[10]],
+            "message_type": header.message_type[:limits[9]],
+            "charset": header.charset[:limits[18]]}
 
 
 def _ack_control_id(message_id: int | None) -> str:

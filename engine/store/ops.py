@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from sqlalchemy import update
 
 from engine import status as st
+from engine.store import counters, dedupekey
 from engine.store.records import (
     DeliveryUpdate,
     InboundRecord,
@@ -82,7 +83,8 @@ def dedupe_key(record: InboundRecord) -> str | None:
     """The key that makes a later copy of this message a duplicate, or None if it has none."""
     if not record.dedupe or record.status != st.RECEIVED or not record.control_id:
         return None
-    return f"{record.channel}|{record.sender or ''}|{record.control_id}"
+    identity = record.identity or ((record.sender or "",), (record.control_id,))
+    return dedupekey.digest(record.channel, identity)
 
 
 MESSAGE_COLUMNS = tuple(c.name for c in messages.c)
@@ -110,6 +112,7 @@ class IngestOp(WriteOp):
         self._delivery_ids = delivery_ids
         self._node = node
         self._sql = sql
+        self._counts = counters.Counters(sql, node)
         self._insert_message = sql.insert(messages, MESSAGE_COLUMNS)
         self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
@@ -125,6 +128,7 @@ class IngestOp(WriteOp):
         keys = [dedupe_key(r) for r in items]
         seen = self._existing_keys(conn, [k for k in keys if k])
         rows, lines, queued, results = [], [], [], []
+        tally = counters.Tally()
         for message_id, record, key in zip(ids, items, keys):
             status, duplicate_of = record.status, None
             if key is not None and key in seen:
@@ -145,9 +149,11 @@ class IngestOp(WriteOp):
                          record.peer, record.sender, record.control_id, record.message_type,
                          record.charset, status, error, key, duplicate_of, record.raw))
             results.append(IngestResult(message_id, status, duplicate_of, delivery_ids))
+            tally.ingested(record.channel, status, _decided_deliveries(record) if delivery_ids else ())
         execute_many(conn, self._insert_message, rows)
         execute_many(conn, self._insert_delivery, queued)
         execute_many(conn, self._insert_line, lines)
+        self._counts.add(conn, tally)
         return results
 
     def _route(self, message_id: int, record: InboundRecord, queued: list,
@@ -190,9 +196,10 @@ class ProcessedOp(WriteOp):
 
     rank = 20
 
-    def __init__(self, delivery_ids: IdAllocator, sql: RawStatements):
+    def __init__(self, delivery_ids: IdAllocator, sql: RawStatements, node: str = "node"):
         self._ids = delivery_ids
         self._sql = sql
+        self._counts = counters.Counters(sql, node)
         self._set_status = sql.update(messages, ("status", "error"), ("id", "status"))
         self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
@@ -212,11 +219,13 @@ class ProcessedOp(WriteOp):
         count = sum(len(r.deliveries) for r in items if r.message_id in fresh)
         ids = iter(self._ids.take(count))
         updates, rows, lines, results = [], [], [], []
+        tally = counters.Tally()
         for result in items:
             if result.message_id not in fresh:
                 results.append(None)
                 continue
             fresh.discard(result.message_id)
+            tally.processed(result)
             st.check_transition("message", st.RECEIVED, result.status)
             updates.append((result.status, result.error, result.message_id, st.RECEIVED))
             lines.append((result.message_id, None, result.status, now,
@@ -233,6 +242,7 @@ class ProcessedOp(WriteOp):
         execute_many(conn, self._set_status, updates)
         execute_many(conn, self._insert_delivery, rows)
         execute_many(conn, self._insert_line, lines)
+        self._counts.add(conn, tally)
         return results
 
     def _still_received(self, conn: Any, message_ids: list[int]) -> set[int]:
@@ -248,12 +258,14 @@ class DeliveryUpdateOp(WriteOp):
 
     rank = 30
 
-    def __init__(self, sql: RawStatements):
+    def __init__(self, sql: RawStatements, node: str = "node"):
+        self._counts = counters.Counters(sql, node)
         self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id",))
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
 
     def apply(self, conn: Any, items: Sequence[DeliveryUpdate]) -> list[None]:
         now = time.time()
+        tally = self._counts.delivery_moves(conn, items)  # before the rows change
         updates, lines = [], []
         for u in items:
             st.check_transition("delivery", st.QUEUED, u.status)
@@ -262,4 +274,5 @@ class DeliveryUpdateOp(WriteOp):
             lines.append((u.message_id, u.delivery_id, u.status, now, u.last_error))
         execute_many(conn, self._update, updates)
         execute_many(conn, self._insert_line, lines)
+        self._counts.add(conn, tally)
         return [None] * len(items)

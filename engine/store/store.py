@@ -81,8 +81,8 @@ class Store:
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
         sql = RawStatements(self.engine.dialect)
         self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids)
-        self._processed = ops.ProcessedOp(delivery_ids, sql)
-        self._delivery = ops.DeliveryUpdateOp(sql)
+        self._processed = ops.ProcessedOp(delivery_ids, sql, node)
+        self._delivery = ops.DeliveryUpdateOp(sql, node)
         self._after_commit_hooks: list[Callable] = []
         self.writer = GroupCommitWriter(self.engine, reactor, batch_max=batch_max,
                                         after_commit=self._run_after_commit)
