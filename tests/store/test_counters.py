@@ -1,0 +1,101 @@
+"""Tests for engine.store.counters: counts kept by the writes equal a recount, on both backends."""
+from __future__ import annotations
+
+from sqlalchemy import insert
+from twisted.internet import defer, threads
+from twisted.trial import unittest
+
+from engine import status as st
+from engine.store import counters, queries
+from engine.store.records import DeliveryUpdate, NewDelivery, ProcessingResult
+from engine.store.replay import replay_message
+from engine.store.schema import counts
+from tests.store.storecase import StoreCase, inbound, transformed
+
+
+class CountersTestsMixin(StoreCase):
+    """Every write op keeps ``counts`` equal to what a scan finds."""
+
+    @defer.inlineCallbacks
+    def history(self):
+        """Messages and deliveries through every status the ops and a replay can set."""
+        made = yield self.ingest_all([inbound(str(n)) for n in range(6)]
+                                     + [inbound("0"), inbound(None, status=st.ERROR,
+                                                             error="102 unreadable")])
+        first, second, third = (m.message_id for m in made[:3])
+        routed = yield self.store.ingest(
+            _routed(inbound("R")))
+        ids = yield self.store.record_processing(transformed(first, "a", "b"))
+        yield self.store.record_processing(
+            ProcessingResult(second, "adt-in", st.FILTERED))
+        yield self.store.record_processing(
+            ProcessingResult(third, "adt-in", st.ERROR, error="mapping failed"))
+        yield self.store.record_delivery(DeliveryUpdate(ids[0], first, st.SENT, 1, 0.0))
+        yield self.store.record_delivery(DeliveryUpdate(ids[1], first, st.QUEUED, 1, 0.0))
+        yield self.store.record_delivery(DeliveryUpdate(ids[1], first, st.ERROR, 2, 0.0,
+                                                        last_error="refused"))
+        yield self.store.record_delivery(DeliveryUpdate(routed.delivery_ids[0],
+                                                        routed.message_id, st.SENT, 1, 0.0))
+        return first, third
+
+    @defer.inlineCallbacks
+    def test_counts_equal_a_recount_after_every_kind_of_write(self):
+        """If messages are ingested (new, duplicate, unreadable, routed at intake),
+        processed, delivered, retried, parked and replayed, then the kept counts equal a
+        recount by scan, and status reports them."""
+        first, third = yield self.history()
+        yield threads.deferToThread(replay_message, self.store.engine, first)
+        yield threads.deferToThread(replay_message, self.store.engine, third, reprocess=True)
+        diff = yield self.store.read(counters.differences)
+        self.assertEqual(diff, {})
+        kept = yield self.store.read(counters.totals)
+        self.assertEqual(kept[("adt-in", "", st.DUPLICATE)], 1)
+        self.assertEqual(kept[("adt-in", "", st.RECEIVED)], 4)  # 3 waiting, 1 reprocessed
+        self.assertEqual((kept[("adt-in", "a", st.SENT)], kept[("adt-in", "b", st.QUEUED)]),
+                         (2, 1))  # a: the routed message and the first
+        report = yield self.store.read(queries.status_counts)
+        self.assertEqual((report["adt-in"]["received"], report["adt-in"]["duplicates"],
+                          report["adt-in"]["sent"]), (9, 1, 2))
+
+    @defer.inlineCallbacks
+    def test_status_reads_the_counts_not_the_rows(self):
+        """If a count row says so, then status reports it although no row exists: status
+        reads the counts table."""
+        def add(conn):
+            conn.execute(insert(counts).values(node="other", channel="lab", destination="",
+                                               status=st.TRANSFORMED, count=10_000_000))
+        yield threads.deferToThread(_in_transaction, self.store.engine, add)
+        report = yield self.store.read(queries.status_counts)
+        self.assertEqual(report["lab"]["received"], 10_000_000)
+
+    @defer.inlineCallbacks
+    def test_repair_replaces_wrong_counts_by_a_recount(self):
+        """If the counts were damaged, then differences names the keys and repair makes them
+        equal to a recount again."""
+        yield self.history()
+        yield threads.deferToThread(_in_transaction, self.store.engine, lambda conn: conn.execute(
+            insert(counts).values(node="n", channel="adt-in", destination="", status=st.SENT,
+                                  count=3)))
+        diff = yield self.store.read(counters.differences)
+        self.assertEqual(diff, {("adt-in", "", st.SENT): (3, 0)})
+        yield threads.deferToThread(_in_transaction, self.store.engine, counters.repair)
+        diff = yield self.store.read(counters.differences)
+        self.assertEqual(diff, {})
+
+
+def _routed(record):
+    from dataclasses import replace
+    return replace(record, routed=(NewDelivery("a"),))
+
+
+def _in_transaction(engine, work):
+    with engine.begin() as conn:
+        work(conn)
+
+
+class SQLiteCountersTests(CountersTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
+class PostgreSQLCountersTests(CountersTestsMixin, unittest.TestCase):
+    backend = "postgresql"
