@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,8 @@ DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024  # bytes a reset WAL may keep on disk
 RESTART_BYTES = 32 * 1024 * 1024  # WAL size past which the writer forces a RESTART checkpoint
-CHECKPOINT_BUSY_MS = 1000  # how long a checkpoint waits for readers before giving up
-RETRY_AFTER = 1.0  # seconds before another try when a reader kept a checkpoint from finishing
+CHECKPOINT_BUSY_MS = 500  # how long a checkpoint waits for readers before giving up
+RETRY_AFTER = 8  # commits before another try when a reader kept a checkpoint from finishing
 SUFFIXES = ("", "-wal", "-shm")
 
 
@@ -84,7 +83,7 @@ class WALCheckpointer:
         self._restart_bytes = restart_bytes
         self.checkpoints = 0
         self.busy = 0  # checkpoints that could not finish because of a reader
-        self._not_before = 0.0  # no RESTART before this (monotonic) time, after a busy one
+        self._skip = 0  # commits left before another RESTART, after a busy one
 
     def wal_bytes(self) -> int:
         try:
@@ -94,9 +93,10 @@ class WALCheckpointer:
 
     def after_commit(self, _committed: Any = None) -> None:
         """Between commits: a RESTART checkpoint when the WAL passed its bound."""
-        if self.wal_bytes() > self._restart_bytes and time.monotonic() >= self._not_before:
-            if not self.checkpoint("RESTART"):
-                self._not_before = time.monotonic() + RETRY_AFTER
+        if self._skip:
+            self._skip -= 1
+        elif self.wal_bytes() > self._restart_bytes and not self.checkpoint("RESTART"):
+            self._skip = RETRY_AFTER
 
     def idle(self) -> None:
         """Nothing to write: empty the WAL (TRUNCATE) if it holds anything."""
