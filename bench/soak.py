@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -214,8 +215,8 @@ class Soak:
         latencies, self.sender.latencies = self.sender.latencies, []
         status_s = yield threads.deferToThread(timed_status, self.config, self.env)
         metrics_s = yield threads.deferToThread(timed_metrics, self.admin_port)
-        line = {"minute": round((time.time() - self.started) / 60, 2), **proc_stats(self.engine.pid),
-                **store_sizes(self.folder, self.url),
+        line = {"minute": round((time.time() - self.started) / 60, 2),
+                **proc_stats(self.engine.pid), **store_sizes(self.folder, self.url),
                 "status_s": round(status_s, 2), "metrics_ms": round(metrics_s * 1000, 1),
                 "ack_p50_ms": round(percentile(latencies, 50) * 1000, 1),
                 "ack_p99_ms": round(percentile(latencies, 99) * 1000, 1),
@@ -247,6 +248,7 @@ class Soak:
             self.engine.terminate()
             self.engine.wait(60)
         drop_store(self.database)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _listen(sink: RecordingSink) -> defer.Deferred:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -164,6 +165,8 @@ def main() -> None:
     finally:
         engine.dispose()
         drop(database)
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 _NODE = {"writer_batches": 0, "writer_items": 0, "writer_busy_seconds": 0.0, "lanes": {}}
