@@ -221,7 +221,8 @@ class Soak:
                 "ack_p50_ms": round(percentile(latencies, 50) * 1000, 1),
                 "ack_p99_ms": round(percentile(latencies, 99) * 1000, 1),
                 "ack_max_ms": round(max(latencies, default=0) * 1000, 1),
-                "acks_per_s": round(len(latencies) / self.args.report_every, 1), "sent": self.sender.sent,
+                "acks_per_s": round(len(latencies) / self.args.report_every, 1),
+                "sent": self.sender.sent,
                 "acked": len(self.sender.acked), "received": len(self.sink.received),
                 "backlog": self.sender.backlog()}
         print(json.dumps(line), flush=True)

@@ -29,7 +29,8 @@ class ReplayRefused(ValueError):
 def replay_message(engine: Any, message_id: int, *, reprocess: bool = False) -> str:
     """Replay one message; return a sentence saying what was done. Blocking: CLI only."""
     with engine.begin() as conn:  # transaction boundary: one replay
-        row = conn.execute(select(messages.c.status, messages.c.channel).where(messages.c.id == message_id)).first()
+        row = conn.execute(select(messages.c.status, messages.c.channel)
+                           .where(messages.c.id == message_id)).first()
         if row is None:
             raise ReplayRefused(f"message {message_id} does not exist")
         if row.status == st.DUPLICATE:
