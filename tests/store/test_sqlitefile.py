@@ -6,9 +6,11 @@ import os
 import stat
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from twisted.trial import unittest
 
 from engine.store import migrate, sqlitefile
 from engine.store.store import Store, make_engine
@@ -120,3 +122,26 @@ def test_idle_truncates_the_wal(tmp_path):
         wal.idle()
         assert wal.wal_bytes() == 0
     engine.dispose()
+
+
+class StartWarningTests(unittest.TestCase):
+    """The warning comes from Store.start, that is when the engine starts."""
+
+    def test_start_warns_about_an_exposed_store(self):
+        """If the store file is 0644 when the Store starts, then a WARNING names it."""
+        from twisted.internet import reactor
+
+        path = Path(self.mktemp()) / "store.db"
+        path.parent.mkdir()
+        path.touch(mode=0o644)
+        os.chmod(path, 0o644)
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = records.append
+        logging.getLogger("engine.store.sqlitefile").addHandler(handler)
+        self.addCleanup(logging.getLogger("engine.store.sqlitefile").removeHandler, handler)
+        store = Store(f"sqlite:///{path}", reactor)
+        store.start()
+        self.assertEqual(len(records), 1)
+        self.assertIn(f"{path} (0644)", records[0].getMessage())
+        return store.stop()
