@@ -26,6 +26,9 @@ from engine.store.schema import counts, deliveries, messages
 
 MESSAGE = ""  # the ``destination`` of a message's own count
 REPAIR_NODE = ""  # the node of counts made by a migration or a repair
+# Not a status: the QUEUED deliveries that have failed at least once (attempts > 0), kept
+# beside the statuses so that ``retrying`` costs no walk through a long queue.
+RETRYING = "RETRYING"
 
 Key = tuple[str, str, str]  # channel, destination ("" for messages), status
 
@@ -44,6 +47,12 @@ class Tally:
             self.deltas[(channel, destination, old)] -= 1
         if new is not None:
             self.deltas[(channel, destination, new)] += 1
+
+    def attempted(self, channel: str, destination: str, old: tuple[str, int],
+                  new: tuple[str, int]) -> None:
+        """A delivery went from (status, attempts) ``old`` to ``new``."""
+        self.moved(channel, destination, old[0], new[0])
+        self.moved(channel, destination, _retrying(*old), _retrying(*new))
 
     def ingested(self, channel: str, status: str, deliveries: Iterable[Any]) -> None:
         """A new message committed in ``status`` with ``deliveries`` (NewDelivery) queued."""
@@ -77,16 +86,20 @@ class Counters:
         """The tally of ``updates`` (DeliveryUpdate), read before they are written: each
         delivery's channel, destination and current status come from its row."""
         ids = [u.delivery_id for u in updates]
-        sql = self._sql.select_in(deliveries, ("id", "channel", "destination", "status"), "id",
-                                  len(ids))
+        columns = ("id", "channel", "destination", "status", "attempts")
+        sql = self._sql.select_in(deliveries, columns, "id", len(ids))
         current = {row[0]: row[1:] for row in fetch_all(conn, sql, ids)}
         tally = Tally()
         for u in updates:
             if u.delivery_id in current:
-                channel, destination, old = current[u.delivery_id]
-                tally.moved(channel, destination, old, u.status)
-                current[u.delivery_id] = (channel, destination, u.status)
+                channel, destination, *old = current[u.delivery_id]
+                tally.attempted(channel, destination, tuple(old), (u.status, u.attempts))
+                current[u.delivery_id] = (channel, destination, u.status, u.attempts)
         return tally
+
+
+def _retrying(status: str, attempts: int) -> str | None:
+    return RETRYING if status == st.QUEUED and attempts > 0 else None
 
 
 def add_core(conn: Any, tally: Tally, node: str = REPAIR_NODE) -> None:
@@ -114,6 +127,11 @@ def recount(conn: Any) -> dict[Key, int]:
                    func.count())
             .group_by(deliveries.c.channel, deliveries.c.destination, deliveries.c.status)):
         found[(channel, destination, status)] = n
+    for channel, destination, n in conn.execute(
+            select(deliveries.c.channel, deliveries.c.destination, func.count())
+            .where(deliveries.c.status == st.QUEUED, deliveries.c.attempts > 0)
+            .group_by(deliveries.c.channel, deliveries.c.destination)):
+        found[(channel, destination, RETRYING)] = n
     return found
 
 

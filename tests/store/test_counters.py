@@ -22,7 +22,7 @@ class CountersTestsMixin(StoreCase):
         made = yield self.ingest_all([inbound(str(n)) for n in range(6)]
                                      + [inbound("0"), inbound(None, status=st.ERROR,
                                                              error="102 unreadable")])
-        first, second, third = (m.message_id for m in made[:3])
+        first, second, third, fourth = (m.message_id for m in made[:4])
         routed = yield self.store.ingest(
             _routed(inbound("R")))
         ids = yield self.store.record_processing(transformed(first, "a", "b"))
@@ -36,6 +36,9 @@ class CountersTestsMixin(StoreCase):
                                                         last_error="refused"))
         yield self.store.record_delivery(DeliveryUpdate(routed.delivery_ids[0],
                                                         routed.message_id, st.SENT, 1, 0.0))
+        retried = yield self.store.record_processing(transformed(fourth, "c"))
+        yield self.store.record_delivery(DeliveryUpdate(retried[0], fourth, st.QUEUED, 1, 0.0))
+        yield self.store.record_delivery(DeliveryUpdate(retried[0], fourth, st.QUEUED, 2, 0.0))
         return first, third
 
     @defer.inlineCallbacks
@@ -50,12 +53,15 @@ class CountersTestsMixin(StoreCase):
         self.assertEqual(diff, {})
         kept = yield self.store.read(counters.totals)
         self.assertEqual(kept[("adt-in", "", st.DUPLICATE)], 1)
-        self.assertEqual(kept[("adt-in", "", st.RECEIVED)], 4)  # 3 waiting, 1 reprocessed
+        self.assertEqual(kept[("adt-in", "", st.RECEIVED)], 3)  # 2 waiting, 1 reprocessed
+        self.assertEqual(kept[("adt-in", "c", counters.RETRYING)], 1)
+        self.assertNotIn(("adt-in", "b", counters.RETRYING), kept)  # retried, then parked
         self.assertEqual((kept[("adt-in", "a", st.SENT)], kept[("adt-in", "b", st.QUEUED)]),
                          (2, 1))  # a: the routed message and the first
         report = yield self.store.read(queries.status_counts)
         self.assertEqual((report["adt-in"]["received"], report["adt-in"]["duplicates"],
                           report["adt-in"]["sent"]), (9, 1, 2))
+        self.assertEqual(report["adt-in"]["destinations"]["c"]["retrying"], 1)
 
     @defer.inlineCallbacks
     def test_status_reads_the_counts_not_the_rows(self):

@@ -131,11 +131,12 @@ def _at_0002_with_history(engine) -> None:
                 " :status, :key, :raw)"),
                 {"id": number, "sender": f"{app}|HOSP", "ctl": ctl, "status": status,
                  "key": key, "raw": msh.format(app=app, ctl=ctl).encode()})
-        for number, status in ((1, st.SENT), (2, st.QUEUED), (3, st.ERROR)):
+        for number, status in ((1, st.SENT), (2, st.QUEUED), (3, st.ERROR), (4, st.QUEUED)):
             conn.execute(text(
-                "INSERT INTO deliveries (id, message_id, channel, destination, status,"
+                "INSERT INTO deliveries (id, message_id, channel, destination, status, attempts,"
                 " created_at, updated_at, next_attempt_at) VALUES (:id, 1, 'adt', 'out',"
-                " :status, 1.0, 1.0, 1.0)"), {"id": number, "status": status})
+                " :status, :attempts, 1.0, 1.0, 1.0)"),
+                {"id": number, "status": status, "attempts": number // 2})
 
 
 def test_upgrade_from_0002_keeps_history_counts_and_duplicates(empty_engine):
@@ -153,6 +154,7 @@ def test_upgrade_from_0002_keeps_history_counts_and_duplicates(empty_engine):
         assert counters.differences(conn) == {}
         assert counters.totals(conn)[("adt", "", st.TRANSFORMED)] == 2
         assert counters.totals(conn)[("adt", "out", st.SENT)] == 1
+        assert counters.totals(conn)[("adt", "out", counters.RETRYING)] == 2
         stored = {row.id: (row.dedupe_key, bytes(row.raw)) for row in conn.execute(
             select(messages.c.id, messages.c.dedupe_key, messages.c.raw))}
         diff = compare_metadata(MigrationContext.configure(conn), metadata)

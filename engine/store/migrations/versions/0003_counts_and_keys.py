@@ -48,6 +48,10 @@ def upgrade() -> None:
         "INSERT INTO counts (node, channel, destination, status, count) "
         "SELECT '', channel, destination, status, COUNT(*) FROM deliveries "
         "GROUP BY channel, destination, status"))
+    bind.execute(sa.text(
+        "INSERT INTO counts (node, channel, destination, status, count) "
+        "SELECT '', channel, destination, 'RETRYING', COUNT(*) FROM deliveries "
+        "WHERE status = 'QUEUED' AND attempts > 0 GROUP BY channel, destination"))
     _rekey(bind)
     with op.batch_alter_table('messages') as batch:
         batch.alter_column('sender', existing_type=sa.String(length=255),
