@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import stat
 import threading
 import time
@@ -131,8 +133,9 @@ class StartWarningTests(unittest.TestCase):
         """If the store file is 0644 when the Store starts, then a WARNING names it."""
         from twisted.internet import reactor
 
-        path = Path(self.mktemp()) / "store.db"
-        path.parent.mkdir()
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = Path(folder) / "store.db"
         path.touch(mode=0o644)
         os.chmod(path, 0o644)
         records: list[logging.LogRecord] = []
