@@ -12,7 +12,10 @@ senders do). Every minute it prints one JSON line:
 - the store's size, and for SQLite its WAL's;
 - the wall time of ``aiguillage status --json`` (a new process, as an operator runs it) and
   of ``GET /metrics``;
-- ACK latency p50/p99/max over the minute, and messages sent, ACKed and received by the sink.
+- ACK latency p50/p99/max over the minute, and messages sent, ACKed and received by the sink;
+- ``backlog``: messages the pacer has made but not sent yet. With one message in flight per
+  connection, ``connections`` / ACK latency bounds the rate: a backlog that grows means the
+  rate was not held (more connections, or a busy machine), not that the engine lost anything.
 
 At the end the sender stops, the sink is given time to receive what was ACKed, and it prints
 how many ACKed messages were lost (never received), duplicated (received twice) or out of
@@ -20,7 +23,7 @@ order (a patient's message received after a later one of the same patient). Expe
 and every curve flat but the store's size.
 
     .venv/bin/python bench/soak.py [--minutes 20] [--rate 600] [--patients 2000]
-        [--connections 8] [--store sqlite|postgresql]
+        [--connections 32] [--store sqlite|postgresql]
 """
 from __future__ import annotations
 
@@ -264,7 +267,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=20)
     parser.add_argument("--rate", type=float, default=600)
     parser.add_argument("--patients", type=int, default=2000)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--report-every", type=float, default=60, help="seconds")
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     soak = Soak(parser.parse_args())
