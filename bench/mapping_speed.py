@@ -13,6 +13,9 @@ copy, translate PID-8 through samples/tables/sex-hl7-to-fhir.yaml, format PID-7 
 delete a ZBE field, add a segment, steps under ``when:``.
 (2) ORU: ``for-each: OBX[*]`` translating OBX-3.1 of 20 OBX through a 1 000-row table
 (mappings.tables.synthetic_table_csv), the OBX-3 codes rewritten to codes of that table.
+(3) ORU per order: the same translation inside ``for-each: ORDER_OBSERVATION[*]``, plus each
+OBX-4 set from its own order's OBR-4.1: what placing the segments in their groups (once per
+message, mappings/groups.py) and reading paths inside a group add to (2).
 
     .venv/bin/python bench/mapping_speed.py [--messages 20000]
 """
@@ -44,13 +47,22 @@ ADT_STEPS = [
     {"delete": "ZBE-9"},
     {"add-segment": "ZAI", "after": "PV1", "fields": {1: "AIGUILLAGE", 2: "normalised"}},
     {"set": "PV1-2", "value": "H", "when": 'PV1-2 == "I"'},
-    {"delete": "ZFD", "when": 'MSH-9.2 in ["A01", "A04"] and exists(ZFD)'},
+    {"delete": "ZFD[*]", "when": 'MSH-9.2 in ["A01", "A04"] and exists(ZFD)'},
     {"stop": "test patient", "when": 'PID-5.1 == "TEST"'},
 ]
 
 ORU_STEPS = [
     {"for-each": "OBX[*]", "steps": [
         {"translate": "OBX-3.1", "table": "synthetic", "on-unknown": "error"},
+    ]},
+]
+
+ORU_GROUP_STEPS = [
+    {"for-each": "ORDER_OBSERVATION[*]", "steps": [
+        {"for-each": "OBX[*]", "steps": [
+            {"translate": "OBX-3.1", "table": "synthetic", "on-unknown": "error"},
+            {"set": "OBX-4", "value-from": "OBR-4.1"},
+        ]},
     ]},
 ]
 
@@ -129,6 +141,11 @@ def main() -> None:
     oru = compile_steps(ORU_STEPS, file="bench-oru", tables={"synthetic": table})
     oru_texts = [oru_with_table_codes(n) for n in range(args.messages)]
     measure("ORU, for-each 20 OBX translate, 1 000-row table", oru, oru_texts)
+
+    grouped = compile_steps(ORU_GROUP_STEPS, file="bench-oru-groups",
+                            tables={"synthetic": table})
+    measure("ORU per order: for-each ORDER_OBSERVATION, 20 OBX translate + set", grouped,
+            oru_texts)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,23 @@ pool, so a slow or hung mount stalls its own lane and nothing else.
 
 File names come from a ``str.format`` template checked when the destination is built: an
 unknown placeholder, or anything that could leave the directory, is refused then rather
-than failing every delivery later.
+than failing every delivery later. A rendered name never starts with a dot (pollers matching
+``*.hl7`` skip dot-files, so a delivery reported SENT would never be picked up) and is cut to
+the file system's name limit, keeping its extension, rather than failing every retry.
+
+Messages are patient data: files are created 0600 and a directory the destination creates
+0700, whatever the umask; ``file_mode`` and ``directory_mode`` open them to another account
+(the poller's group, say). A write that fails because of the name itself (too long, invalid,
+taken by a directory) fails the same way on every retry, so it is reported not retryable and
+the delivery is parked at once; a failure of the place (full disk, permissions, a mount that
+went away) is retryable, since an operator can fix it and the delivery then goes through.
 
 test-case-name: tests.channels.test_file_destination
 """
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import string
 import time
@@ -39,6 +49,15 @@ PLACEHOLDERS = ("channel", "destination", "message_id", "delivery_id", "control_
 LINE_ENDINGS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
 _SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 _MISSING = "unknown"  # stands for an absent control id or message type in a name
+DEFAULT_FILE_MODE = 0o600
+DEFAULT_DIRECTORY_MODE = 0o700
+DEFAULT_NAME_MAX = 255  # when the file system does not say (pathconf unsupported)
+_TEMPORARY_EXTRA = 38  # what the temporary name adds: "." + "." + 32 hex digits + ".tmp"
+_MAX_EXTENSION = 16  # a longer "extension" is part of the name, cut with it
+# Failures caused by the name itself: the same name fails the same way on every retry.
+PERMANENT_ERRNOS = frozenset(
+    code for code in (errno.ENAMETOOLONG, errno.EINVAL, errno.EISDIR,
+                      getattr(errno, "EILSEQ", None)) if code is not None)
 
 SPEC = ConnectorSpec(
     role="destination", type_name="file",
@@ -51,6 +70,10 @@ SPEC = ConnectorSpec(
                    help="flush file and directory to disk before reporting SENT"),
         OptionSpec("line_endings", "str", default="cr", choices=tuple(LINE_ENDINGS),
                    help="segment separator written: cr (as HL7 sends it), lf or crlf"),
+        OptionSpec("file_mode", "str", default="0600",
+                   help='permissions of the files written, in octal ("0640": group may read)'),
+        OptionSpec("directory_mode", "str", default="0700",
+                   help="permissions of a directory the destination creates, in octal"),
     ))
 
 
@@ -67,6 +90,9 @@ class FileDestination:
         self.template = values["filename"]
         self.fsync = values["fsync"]
         self.line_ending = LINE_ENDINGS[values["line_endings"]]
+        self.file_mode = parse_mode(values["file_mode"], "file_mode", label(SPEC, name))
+        self.directory_mode = parse_mode(values["directory_mode"], "directory_mode",
+                                         label(SPEC, name))
         check_template(self.template, label(SPEC, name))
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=0, maxthreads=1,
@@ -100,7 +126,8 @@ class FileDestination:
         path = os.path.join(self.directory, filename)
         data = convert_line_endings(payload, self.line_ending)
         written = threads.deferToThreadPool(self._reactor, self._pool, write_atomically,
-                                            path, data, self.fsync)
+                                            path, data, self.fsync, file_mode=self.file_mode,
+                                            directory_mode=self.directory_mode)
         written.addCallbacks(lambda final: DeliveryOutcome(response=os.fsencode(final),
                                                            detail="written"),
                              self._write_failed, errbackArgs=(path,))
@@ -112,7 +139,24 @@ class FileDestination:
         code = errno.errorcode.get(error.errno, "") if error.errno else ""
         reason = f"[{code}] {error.strerror}" if code else str(error)
         raise DeliveryFailed(f"{label(SPEC, self.name)}: cannot write {path}: {reason}",
-                             retryable=True)
+                             retryable=error.errno not in PERMANENT_ERRNOS)
+
+
+def parse_mode(text: Any, option: str, who: str) -> int:
+    """Permission bits written in octal (``"0640"``); ValueError naming the option if not.
+
+    Only read and write bits for owner, group and others: a message file is not executable,
+    and set-id or sticky bits on an output directory are the operator's business, not ours.
+    """
+    try:
+        mode = int(str(text), 8)
+    except ValueError:
+        raise ValueError(f'{who}: {option} must be octal permissions such as "0600", '
+                         f"got {text!r}") from None
+    if mode & ~0o777:
+        raise ValueError(f'{who}: {option} must be permissions between 0000 and 0777, '
+                         f"got {text!r}")
+    return mode
 
 
 def name_fields(context: DeliveryContext, destination: str, seconds: float) -> dict[str, Any]:
@@ -157,11 +201,39 @@ def check_template(template: str, who: str) -> None:
 
 
 def render(template: str, fields: Mapping[str, Any]) -> str:
-    """The file name for ``fields``; raise ValueError if it is not a plain name."""
+    """The file name for ``fields``, leading dots made ``_``; ValueError if not a plain name.
+
+    A dot-file is hidden from the pollers that read the directory (and ``.`` or ``..`` is
+    not a file at all), so every leading dot is replaced.
+    """
     name = template.format_map(fields)
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+    if not name or "/" in name or "\\" in name or "\0" in name:
         raise ValueError(f'filename template "{template}" gives an unusable name {name!r}')
-    return name
+    stripped = name.lstrip(".")
+    return "_" * (len(name) - len(stripped)) + stripped
+
+
+def fit_name(name: str, limit: int) -> str:
+    """``name`` cut to ``limit`` bytes (UTF-8), keeping its extension and a digest of the
+    whole, so that two long names cut alike still differ; ``name`` itself if it fits."""
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) <= limit:
+        return name
+    stem, extension = os.path.splitext(name)
+    if len(extension.encode("utf-8", "surrogateescape")) > _MAX_EXTENSION:
+        stem, extension = name, ""
+    digest = "-" + hashlib.sha256(encoded).hexdigest()[:12]
+    room = limit - len(extension.encode("utf-8", "surrogateescape")) - len(digest)
+    head = stem.encode("utf-8", "surrogateescape")[:max(room, 1)]
+    return head.decode("utf-8", "ignore") + digest + extension
+
+
+def name_limit(directory: str) -> int:
+    """The longest file name, in bytes, the file system under ``directory`` takes."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_NAME_MAX
 
 
 def convert_line_endings(payload: bytes, ending: bytes) -> bytes:
@@ -175,19 +247,27 @@ def convert_line_endings(payload: bytes, ending: bytes) -> bytes:
     return ending.join(segments)
 
 
-def write_atomically(path: str, data: bytes, fsync: bool) -> str:
-    """Write ``data`` to ``path`` all at once or not at all; returns ``path``.
+def write_atomically(path: str, data: bytes, fsync: bool, *,
+                     file_mode: int = DEFAULT_FILE_MODE,
+                     directory_mode: int = DEFAULT_DIRECTORY_MODE) -> str:
+    """Write ``data`` to ``path`` all at once or not at all; returns the path written.
 
-    Runs in the destination's thread, never on the reactor. The temporary file is a dot-name
-    in the same directory (so that the rename stays on one file system and pollers matching
-    ``*.hl7`` ignore it), created exclusively with the umask's permissions.
+    Runs in the destination's thread, never on the reactor. The name is cut to the file
+    system's limit first (:func:`fit_name`), so the path returned may be shorter than
+    ``path``. The temporary file is a dot-name in the same directory (so that the rename stays
+    on one file system and pollers matching ``*.hl7`` ignore it), created exclusively, and
+    given ``file_mode`` exactly, whatever the umask.
     """
     directory, filename = os.path.split(path)
-    os.makedirs(directory, exist_ok=True)
-    temporary = os.path.join(directory, f".{filename}.{uuid.uuid4().hex}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    make_directory(directory, directory_mode)
+    limit = name_limit(directory)
+    path = os.path.join(directory, fit_name(filename, limit))
+    short = fit_name(filename, max(limit - _TEMPORARY_EXTRA, 1))
+    temporary = os.path.join(directory, f".{short}.{uuid.uuid4().hex}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
     try:
         with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), file_mode)  # the umask may have taken bits away
             handle.write(data)
             if fsync:
                 handle.flush()
@@ -199,6 +279,18 @@ def write_atomically(path: str, data: bytes, fsync: bool) -> str:
     if fsync:
         _fsync_directory(directory)
     return path
+
+
+def make_directory(directory: str, mode: int) -> None:
+    """Create ``directory`` (and its parents) with ``mode`` exactly if it is missing.
+
+    A directory that exists is left as it is: it is the operator's, and its permissions
+    are theirs to choose.
+    """
+    if os.path.isdir(directory):
+        return
+    os.makedirs(directory, mode=mode, exist_ok=True)
+    os.chmod(directory, mode)  # makedirs' mode passes through the umask
 
 
 def _fsync_directory(directory: str) -> None:

@@ -9,10 +9,18 @@ what only a connector knows: the channel name, the listening port, and a gracefu
 lets every frame already read be persisted and acknowledged before its connection closes, so
 a restart never drops a message a sender believes it delivered.
 
+Against peers that misbehave, on purpose or not, it sets the protocol's limits from its
+options: caps on connections (in all and per peer address) and allow-lists of addresses and
+TLS client certificate subjects (:mod:`mllp.admission`), a byte budget for the frames
+awaiting their ACK on a connection, and :class:`channels.refusals.RefusalAccountant`, which
+stores a flood of unreadable frames from one connection as counted summaries instead of one
+ERROR row each (their MSH is read here, before the engine's intake, to tell).
+
 test-case-name: tests.channels.test_mllp_source
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Mapping
 
 from OpenSSL import SSL, crypto
@@ -20,13 +28,23 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from channels.options import label, require_positive, resolve
+from channels.refusals import RefusalAccountant, RefusalSummary
 from engine.interfaces import ConnectorSpec, OptionSpec, PeerInfo
+from mllp.ack import HL7Error
+from mllp.admission import Admission, parse_networks
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE
+from mllp.header import HeaderError, read_header
 from mllp.protocol import (
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PENDING, MLLPServerFactory, MLLPServerProtocol, Peer)
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, MLLPServerFactory,
+    MLLPServerProtocol, Peer, reject_for)
 from mllp.tls import server_endpoint, server_tls_options
 
 DRAIN_TIMEOUT = 30.0  # seconds stop() waits for the engine to answer frames already read
+DEFAULT_MAX_CONNECTIONS = 500
+DEFAULT_MAX_CONNECTIONS_PER_PEER = 100
+DEFAULT_UNREADABLE_THRESHOLD = 20
+DEFAULT_UNREADABLE_WINDOW = 60.0
+_REJECTED, _REJECTED_ENHANCED = b"\rMSA|AR|", b"\rMSA|CR|"  # in an ACK the intake built
 
 log = Logger()
 
@@ -42,11 +60,25 @@ SPEC = ConnectorSpec(
                    help="close a connection silent this long"),
         OptionSpec("max_pending", "int", default=DEFAULT_MAX_PENDING,
                    help="frames awaiting their ACK before reading pauses"),
+        OptionSpec("max_pending_bytes", "size", default=DEFAULT_MAX_PENDING_BYTES,
+                   help="bytes of frames awaiting their ACK before reading pauses"),
+        OptionSpec("max_connections", "int", default=DEFAULT_MAX_CONNECTIONS,
+                   help="connections open at once; more are closed at accept"),
+        OptionSpec("max_connections_per_peer", "int", default=DEFAULT_MAX_CONNECTIONS_PER_PEER,
+                   help="connections open at once from one address"),
+        OptionSpec("allow_from", "list",
+                   help="addresses or networks (10.1.0.0/16) allowed to connect; default all"),
+        OptionSpec("unreadable_threshold", "int", default=DEFAULT_UNREADABLE_THRESHOLD,
+                   help="unreadable frames per connection and window stored one by one"),
+        OptionSpec("unreadable_window", "duration", default=DEFAULT_UNREADABLE_WINDOW,
+                   help="past the threshold, one summary record per window"),
         OptionSpec("tls_cert", "path", help="PEM certificate (and chain): enables TLS"),
         OptionSpec("tls_key", "path", help="PEM private key of tls_cert"),
         OptionSpec("tls_ca", "path", help="PEM CA bundle verifying client certificates"),
         OptionSpec("tls_require_client_cert", "bool", default=False,
                    help="refuse clients without a certificate signed by tls_ca"),
+        OptionSpec("tls_allow_subjects", "list",
+                   help='client certificate subjects allowed, as "CN=lab,O=Hospital"'),
     ))
 
 
@@ -62,6 +94,8 @@ class _SourceProtocol(MLLPServerProtocol):
     def connectionLost(self, reason: Any = None) -> None:
         super().connectionLost(reason)
         self.factory.open_protocols.discard(self)
+        if self.known_peer is not None:
+            self.factory.sink.connection_closed(self.known_peer)
         waiters, self.factory.close_waiters = self.factory.close_waiters, []
         for waiter in waiters:
             waiter.callback(None)
@@ -87,7 +121,9 @@ class MLLPSource:
     def __init__(self, name: str, channel: str, options: Mapping[str, Any], receiver: Any,
                  reactor: Any):
         values = resolve(SPEC, name, options)
-        require_positive(SPEC, name, values, "max_frame_size", "idle_timeout", "max_pending")
+        require_positive(SPEC, name, values, "max_frame_size", "idle_timeout", "max_pending",
+                         "max_pending_bytes", "max_connections", "max_connections_per_peer",
+                         "unreadable_threshold", "unreadable_window")
         self.name = name
         self.channel = channel
         self.host = values["host"]
@@ -97,8 +133,16 @@ class MLLPSource:
         self._tls = _tls_options(name, values)
         self._factory = _SourceFactory(
             self, max_frame_size=values["max_frame_size"], idle_timeout=values["idle_timeout"],
-            max_pending=values["max_pending"], clock=reactor,
+            max_pending=values["max_pending"], max_pending_bytes=values["max_pending_bytes"],
+            admission=_admission(name, values), clock=reactor,
             transport_name="mllp+tls" if self._tls is not None else "mllp")
+        self._threshold = values["unreadable_threshold"]
+        self._window = values["unreadable_window"]
+        # One per suspect connection, keyed by its Peer (the protocol keeps one Peer object per
+        # connection): an entry goes with its connection, even one added after it closed.
+        self._accountants: weakref.WeakKeyDictionary[Peer, RefusalAccountant] = \
+            weakref.WeakKeyDictionary()
+        self.unreadable_summarised = 0  # frames refused and counted into a summary
         self._listening: Any = None
         self._outstanding: set[defer.Deferred] = set()  # frames the engine has not answered
         self._idle_waiters: list[defer.Deferred] = []
@@ -168,12 +212,52 @@ class MLLPSource:
     # --- the sink API of mllp.protocol -------------------------------------------------
 
     def receive(self, payload: bytes, peer: Peer) -> defer.Deferred:
-        """Hand one frame to the engine; the Deferred fires with the ACK to write back."""
+        """Hand one frame to the engine; the Deferred fires with the ACK to write back.
+
+        An unreadable frame past its connection's threshold is NAKed here, and summed into
+        the summary its accountant stores, instead of going to the engine. MSH is read here
+        only on a suspect connection (one that sent a frame not starting with MSH, or was
+        answered a reject): a well-behaved sender's messages have their MSH read once, by
+        the intake.
+        """
+        suspect = peer in self._accountants
+        if suspect or not payload.startswith(b"MSH"):
+            refused = self._refuse_unreadable(payload, peer)
+            if refused is not None:
+                return refused
         answer = defer.maybeDeferred(self._receiver.receive, self.channel, payload,
                                      peer_info(peer))
         self._outstanding.add(answer)
         answer.addBoth(self._answered, answer)
+        if not suspect:
+            answer.addCallback(self._suspect_if_rejected, peer)
         return answer
+
+    def _refuse_unreadable(self, payload: bytes, peer: Peer) -> defer.Deferred | None:
+        """A NAK (Deferred) if ``payload`` is unreadable and past its connection's threshold;
+        None if it goes to the engine (readable, or unreadable and still stored alone)."""
+        try:
+            read_header(payload)
+        except HeaderError as error:
+            if not self._account_unreadable(payload, peer, error):
+                self.unreadable_summarised += 1
+                return defer.succeed(reject_for(
+                    payload, HL7Error.from_exception(error), self._factory.next_control_id(),
+                    self._factory.timestamp()))
+        return None
+
+    def _suspect_if_rejected(self, ack: Any, peer: Peer) -> Any:
+        """Watch a connection whose frame the engine answered with a reject."""
+        if isinstance(ack, bytes) and (_REJECTED in ack or _REJECTED_ENHANCED in ack):
+            self._accountant(peer)
+        return ack
+
+    def _accountant(self, peer: Peer) -> RefusalAccountant:
+        accountant = self._accountants.get(peer)
+        if accountant is None:
+            accountant = self._accountants[peer] = RefusalAccountant(self._threshold,
+                                                                     self._window)
+        return accountant
 
     def _answered(self, result: Any, answer: defer.Deferred) -> Any:
         self._outstanding.discard(answer)
@@ -184,22 +268,72 @@ class MLLPSource:
         return result
 
     def frame_error(self, peer: Peer, error: Exception, prefix: bytes) -> defer.Deferred:
-        """Have the engine store the start of a frame that could not be accepted."""
-        return defer.maybeDeferred(self._receiver.reject, self.channel, prefix,
-                                   peer_info(peer), str(error))
+        """Have the engine store the start of a frame that could not be accepted; the
+        Deferred fires with the record's id, which the protocol's reject names."""
+        stored = defer.maybeDeferred(self._receiver.reject, self.channel, prefix,
+                                     peer_info(peer), str(error))
+        return stored.addCallback(lambda result: getattr(result, "message_id", None))
 
-    def stats(self) -> dict[str, int]:
+    def _account_unreadable(self, payload: bytes, peer: Peer, error: HeaderError) -> bool:
+        """Tally an unreadable frame; whether it is to be stored on its own."""
+        store_it, due = self._accountant(peer).note(payload, str(error),
+                                                    self._reactor.seconds())
+        if due is not None:
+            self._store_summary(peer, due)
+        return store_it
+
+    def connection_closed(self, peer: Peer) -> None:
+        """A connection is gone: store the summary of its last window, if any."""
+        accountant = self._accountants.pop(peer, None)
+        summary = accountant.close() if accountant is not None else None
+        if summary is not None:
+            self._store_summary(peer, summary)
+
+    def _store_summary(self, peer: Peer, summary: RefusalSummary) -> None:
+        """One ERROR record for a window's summarised frames (the intake's ``reject``)."""
+        if self._receiver is None:
+            return
+        text = summary.text(peer.address, self._threshold, self._window)
+        log.warn("MLLP source {name}: {text}", name=self.name, text=text)
+        stored = defer.maybeDeferred(self._receiver.reject, self.channel, summary.first_sample,
+                                     peer_info(peer), text)
+        stored.addErrback(lambda failure: log.failure(
+            "MLLP source {name}: could not store a summary of refused frames", failure,
+            name=self.name))
+
+    def stats(self) -> dict[str, Any]:
         """Counters for status and metrics, as kept by the MLLP server factory."""
         factory = self._factory
+        refused = factory.admission.refused if factory.admission is not None else {}
         return {"connections_open": factory.connections_open,
                 "frames_received": factory.frames_received,
                 "bytes_discarded": factory.bytes_discarded,
-                "oversized_frames": factory.oversized_frames}
+                "oversized_frames": factory.oversized_frames,
+                "unreadable_summarised": self.unreadable_summarised,
+                "connections_refused": dict(refused)}
 
 
 def peer_info(peer: Peer) -> PeerInfo:
     """The engine's description of a peer, from the MLLP layer's own (same fields)."""
     return PeerInfo(peer.transport, peer.address, peer.client_certificate)
+
+
+def _admission(name: str, values: Mapping[str, Any]) -> Admission:
+    """The connection policy the options describe; ValueError naming a bad entry."""
+    try:
+        networks = parse_networks(values["allow_from"] or ())
+    except ValueError as error:
+        raise ValueError(f"{label(SPEC, name)}: allow_from: {error}") from None
+    subjects = [str(subject) for subject in values["tls_allow_subjects"] or ()]
+    if subjects and values["tls_cert"] is None:
+        raise ValueError(f"{label(SPEC, name)}: tls_allow_subjects needs TLS (tls_cert, "
+                         "tls_key, tls_ca and tls_require_client_cert)")
+    if subjects and not values["tls_require_client_cert"]:
+        raise ValueError(f"{label(SPEC, name)}: tls_allow_subjects needs "
+                         "tls_require_client_cert: true, so that subjects are verified")
+    return Admission(max_connections=values["max_connections"],
+                     max_per_peer=values["max_connections_per_peer"],
+                     networks=networks, subjects=subjects)
 
 
 def _tls_options(name: str, values: Mapping[str, Any]) -> Any:

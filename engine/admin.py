@@ -4,7 +4,8 @@ The admin listener: health, status as JSON, Prometheus metrics, and reload over 
 Enabled by the ``admin:`` section of engine.yaml. Counts come from the store (read in a
 database thread, so a scrape never blocks the reactor) and the node's in-memory counters
 (writer batches, lanes). The CLI's ``status`` reads the store directly and works without it;
-this is what monitoring scrapes.
+this is what monitoring scrapes. Every request passes :class:`engine.adminauth.AdminGuard`
+first (Host, browsers, the bearer token on state changes).
 
 test-case-name: tests.test_admin
 """
@@ -17,6 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from twisted.web import resource, server
 
+from engine.adminauth import AdminGuard
 from engine.store import queries
 
 JSON = b"application/json"
@@ -64,6 +66,23 @@ class _Snapshot:
             sent.add_metric([lane], counters["sent"])
             parked.add_metric([lane], counters["parked"])
         yield from (sent, parked)
+        yield from self._source_metrics()
+
+    def _source_metrics(self) -> Any:
+        """What the sources refused: connections by reason, unreadable frames summarised."""
+        refused = CounterMetricFamily("aiguillage_connections_refused",
+                                      "connections closed at accept, by reason",
+                                      labels=["channel", "reason"])
+        summarised = CounterMetricFamily(
+            "aiguillage_unreadable_summarised",
+            "unreadable frames NAKed and counted in a summary record, not stored one by one",
+            labels=["channel"])
+        for channel, counters in self._stats.get("sources", {}).items():
+            for reason, count in counters.get("connections_refused", {}).items():
+                refused.add_metric([channel, reason], count)
+            if "unreadable_summarised" in counters:
+                summarised.add_metric([channel], counters["unreadable_summarised"])
+        yield from (refused, summarised)
 
 
 class _Read(resource.Resource):
@@ -144,16 +163,40 @@ class _Reload(resource.Resource):
         return server.NOT_DONE_YET
 
 
-def admin_site(store: Any, stats: Callable[[], dict],
+class _GuardedSite(server.Site):
+    """A site whose every request is checked by an :class:`AdminGuard` before routing."""
+
+    def __init__(self, root: resource.Resource, guard: AdminGuard):
+        super().__init__(root)
+        self._guard = guard
+
+    def getResourceFor(self, request: Any) -> Any:
+        refusal = self._guard.refusal(
+            request.method, _header(request, b"host"), _header(request, b"origin"),
+            _header(request, b"content-type"), _header(request, b"authorization"))
+        if refusal is None:
+            return super().getResourceFor(request)
+        if refusal.code == 401:
+            request.setHeader(b"www-authenticate", b'Bearer realm="aiguillage"')
+        return resource.ErrorPage(refusal.code, "refused", refusal.reason)
+
+
+def _header(request: Any, name: bytes) -> str | None:
+    value = request.getHeader(name)
+    return None if value is None else value.decode("latin-1")
+
+
+def admin_site(store: Any, stats: Callable[[], dict], guard: AdminGuard,
                reload: Callable[[], Any] | None = None) -> server.Site:
     """The admin HTTP site: /health, /status (JSON), /metrics (Prometheus), and with
-    ``reload`` (Deferred[engine.reload.reloader.ReloadReport]) POST /reload."""
+    ``reload`` (Deferred[engine.reload.reloader.ReloadReport]) POST /reload; every request
+    checked by ``guard``."""
     root = resource.Resource()
     root.putChild(b"health", _Health())
     root.putChild(b"status", _Read(store, stats, _status_body))
     root.putChild(b"metrics", _Read(store, stats, _metrics_body))
     if reload is not None:
         root.putChild(b"reload", _Reload(reload))
-    site = server.Site(root)
+    site = _GuardedSite(root, guard)
     site.noisy = False
     return site

@@ -22,6 +22,7 @@ from channels import registry
 from engine.flow import handover
 from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
 from engine.delivery.lane import Lane, LaneKey
+from engine.filelimit import DescriptorWatch
 from engine.flow.intake import Intake
 from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage
 from engine.flow.processor import Processor
@@ -38,9 +39,10 @@ def connector_specs() -> dict:
     return {**registry.connector_specs(), **handover.SPECS}
 
 
-def load_config(path: str) -> EngineConfig:
-    """Load ``engine.yaml`` and its channels, validated against the registered connectors."""
-    return load_engine_config(path, connector_specs())
+def load_config(path: str, lenient: bool = False) -> EngineConfig:
+    """Load ``engine.yaml`` and its channels, validated against the registered connectors
+    (``lenient``: see :func:`engine.config.loader.load_engine_config`)."""
+    return load_engine_config(path, connector_specs(), lenient)
 
 
 def build_source(config: Any, channel: str, receiver: Any, reactor: Any) -> Any:
@@ -116,6 +118,7 @@ class Engine:
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
+        self.descriptor_watch = DescriptorWatch(reactor)  # warns near the open-file limit
         self._offers: list[tuple[Lane, DueDelivery]] = []  # for the lanes, next reactor turn
         self._offer_call: Any = None
 
@@ -126,6 +129,7 @@ class Engine:
         """
         self.store.start()
         self.processor.start()
+        self.descriptor_watch.start()
         self._reloader.start(self.config)
         for channel in self._channels:
             for destination in channel.destinations:
@@ -136,12 +140,20 @@ class Engine:
         return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
 
     def _start_admin(self, admin: Any) -> defer.Deferred:
+        """Listen for the admin site; its token is read (or created) here, once, blocking
+        briefly as the schema check does, before anything serves."""
         from twisted.internet.endpoints import TCP4ServerEndpoint
 
         from engine.admin import admin_site
+        from engine.adminauth import AdminGuard, load_or_create_token
 
+        try:
+            token = admin.token or load_or_create_token(admin.token_file)
+        except (OSError, ValueError) as error:
+            return defer.fail(RuntimeError(f"admin token: {error}"))
+        guard = AdminGuard.for_listener(token, admin.host, admin.allowed_hosts)
         endpoint = TCP4ServerEndpoint(self._reactor, admin.port, interface=admin.host)
-        d = endpoint.listen(admin_site(self.store, self.stats, reload=self.reload))
+        d = endpoint.listen(admin_site(self.store, self.stats, guard, reload=self.reload))
         d.addCallback(lambda port: setattr(self, "admin_port", port))
         return d
 
@@ -242,6 +254,7 @@ class Engine:
     def stop(self) -> Any:
         """Stop accepting, finish what is under way, commit, close; a Deferred."""
         yield self._reloader.stop()
+        self.descriptor_watch.stop()
         if self.admin_port is not None:
             yield self.admin_port.stopListening()
         for source in self.sources.values():
@@ -273,6 +286,8 @@ class Engine:
             "received": self.intake.received,
             "processed_at_intake": self.intake.pipeline.processed,
             "processed": self.processor.processed,
+            "sources": {name: source.stats() for name, source in self.sources.items()
+                        if hasattr(source, "stats")},
             "lanes": {f"{k.channel}/{k.destination}/{k.lane}": {
                 "sent": lane.sent, "reads": lane.reads, "failed_attempts": lane.failed_attempts,
                 "parked": lane.parked} for k, lane in self.lanes.items()},

@@ -119,7 +119,8 @@ class Receiver(Protocol):
         """Persist ``payload`` and return a Deferred firing with the acknowledgement bytes."""
 
     def reject(self, channel: str, payload: bytes, peer: PeerInfo, error: str) -> Any:
-        """Store input that could not even be framed (oversized, broken); Deferred[None]."""
+        """Store input that could not even be framed (oversized, broken); Deferred firing
+        with the record (``message_id``), or with None."""
 
 
 @runtime_checkable

@@ -70,6 +70,12 @@ class Delimiters:
             chars.append(self.truncation)
         if any(len(c) != 1 for c in chars) or len(set(chars)) != len(chars):
             raise DelimiterError(f"delimiters must be distinct single characters: {chars!r}")
+        unusable = [c for c in chars if not _punctuation(c)]
+        if unusable:
+            # A letter or digit would be read back as an escape sequence's name (\\R\\),
+            # a space or control character as data: the mllp header reader refuses them too.
+            raise DelimiterError(f"delimiters must be printable ASCII punctuation, not "
+                                 f"{''.join(unusable)!r}")
         letters = {"F": self.field, "S": self.component, "T": self.subcomponent,
                    "R": self.repetition, "E": self.escape}
         if self.truncation is not None:
@@ -157,8 +163,41 @@ def escape(text: str, delimiters: Delimiters) -> str:
     return "".join(out)
 
 
+def _punctuation(char: str) -> bool:
+    """Whether ``char`` can be a delimiter: printable ASCII, not a letter, digit or space."""
+    return char.isascii() and char.isprintable() and not char.isalnum() and char != " "
+
+
 def _passed_through(body: str, delimiters: Delimiters) -> bool:
     """Whether ``\\body\\`` is a sequence that :func:`escape` keeps rather than escapes."""
     if body[0] not in _PASSED_THROUGH:
         return False
     return not any(char in body for char in delimiters._specials)
+
+
+def text_runs(value: str, delimiters: Delimiters) -> list[tuple[str, bool]]:
+    """``value`` cut into (piece, is_sequence): the formatting and character-set sequences
+    that :func:`escape` keeps, and the text between them.
+
+    Why: a transform of the letters (upper case, a name's case) must change the text and
+    leave ``\\H\\``, ``\\X4D\\`` or ``\\.br\\`` as they are, or :func:`escape` would no longer
+    recognise them and would write their escape characters as ``\\E\\``.
+    """
+    esc = delimiters.escape
+    runs: list[tuple[str, bool]] = []
+    start = scan = 0
+    while True:
+        opening = value.find(esc, scan)
+        if opening < 0:
+            break
+        closing = value.find(esc, opening + 1)
+        if closing > opening + 1 and _passed_through(value[opening + 1:closing], delimiters):
+            if opening > start:
+                runs.append((value[start:opening], False))
+            runs.append((value[opening:closing + 1], True))
+            start = scan = closing + 1
+        else:
+            scan = opening + 1
+    if start < len(value):
+        runs.append((value[start:], False))
+    return runs

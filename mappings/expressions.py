@@ -27,8 +27,9 @@ Values
   ``OBX``, ``ZBE``), an optional occurrence ``[n]`` or ``[*]`` (every one), ``-``, a field
   number with an optional repetition ``[n]`` or ``[*]``, then an optional ``.component`` and
   ``.subcomponent``: ``MSH-9.1``, ``PID-3[*].1``, ``PID-3[2].4.1``, ``OBX[*]-5``, ``ZBE-1``.
-  Path numbers start at 1, with no leading 0. A segment alone (``ZBE``, ``OBX[2]``) is only
-  allowed in ``exists()``.
+  Path numbers start at 1, with no leading 0. Segment groups may come first, each followed by
+  ``/`` (``ORDER_OBSERVATION[2]/OBX-5``; a leading ``/`` too: ``/OBX[1]-3``). A segment or a
+  group alone (``ZBE``, ``OBX[2]``, ``ORDER_OBSERVATION[2]``) is only allowed in ``exists()``.
 - ``length(PATH)``: the number of characters of each value at the path, a number.
 - ``[ "I", "O", 3 ]``: a list of strings and numbers, only after ``in`` and ``not in``.
 
@@ -65,6 +66,10 @@ A segment alone in ``exists()`` is true when the resolver gives it a non-empty t
 
 Numbers and text
 ----------------
+A path without a component reads its first component, so comparing it with a text that holds
+``^`` (``MSH-9 == "ORU^R01"``) could never hold: it is refused at load, with the form
+``(MSH-9.1 == "ORU" and MSH-9.2 == "R01")`` to write instead.
+
 A string literal always compares as text, even ``"007"``: identifiers and codes keep their
 zeros and ``MSH-12 == "2.5"`` is a text comparison. Text order is code-point order, which
 orders HL7 dates and times of the same precision: ``PID-7 < "19500101"``.
@@ -101,41 +106,19 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
+from mappings.conditiontokens import (  # noqa: F401 (FUNCTIONS is part of this API)
+    COMPARISONS as _COMPARISONS, FUNCTIONS, KEYWORDS as _KEYWORDS, ExpressionError,
+    Token as _Token, tokenize as _tokenize,
+)
+
 Resolver = Callable[[str], list[str]]
 
 HL7_NULL = '""'
 """The text of a field holding the HL7 null: two double quotes."""
 
-FUNCTIONS = ("empty", "exists", "length", "matches", "startswith")
-_KEYWORDS = ("and", "in", "not", "or")
 _MAX_DEPTH = 50
 _MISSING = ("",)
-_SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
-_NUMBER_LITERAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _NUMBER_VALUE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-_WORD = re.compile(r"[A-Za-z0-9_]*")
-_COMPARISONS = {"==": operator.eq, "!=": operator.eq, "<": operator.lt, "<=": operator.le,
-                ">": operator.gt, ">=": operator.ge}
-_MISTAKES = {"=": "==", "<>": "!=", "=<": "<=", "=>": ">=", "&&": "and", "&": "and",
-             "||": "or", "|": "or", "!": "not"}
-
-
-class ExpressionError(ValueError):
-    """A condition that cannot be compiled: what is wrong, and where (column from 1)."""
-
-    def __init__(self, message: str, column: int, text: str | None = None):
-        super().__init__(message, column)
-        self.message = message
-        self.column = column
-        self.text = text
-
-    def __str__(self) -> str:
-        where = f"{self.message} at column {self.column}"
-        if self.text is None:
-            return where
-        # One line, one column per character, so that the caret stands under the mistake.
-        shown = "".join(char if char.isprintable() else " " for char in self.text)
-        return f"{where}\n  {shown}\n  {' ' * (self.column - 1)}^"
 
 
 class Expression:
@@ -383,159 +366,6 @@ def _matcher(op: str, left_kind: str, right_kind: str):
     return lambda left, right: (n := _number(right)) is not None and compare(left, n)
 
 
-# Tokens -----------------------------------------------------------------------------------
-
-_DIGITS = frozenset("0123456789")
-_PATH_TAIL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-[")
-_PATH_HINTS = {"-": ' (components follow ".", as in PID-5.1)',
-               ".": " (a path ends at the sub-component)",
-               "[": " (a repetition follows the field number, as in PID-3[2].1)"}
-
-
-class _Token:
-    __slots__ = ("kind", "text", "column", "value")
-
-    def __init__(self, kind: str, text: str, column: int, value=None):
-        self.kind, self.text, self.column, self.value = kind, text, column, value
-
-    def is_(self, kind: str, text: str) -> bool:
-        return self.kind == kind and self.text == text
-
-    def describe(self) -> str:
-        if self.kind == "end":
-            return "the end"
-        return self.text if self.kind == "string" else f'"{self.text}"'
-
-
-def _tokenize(text: str) -> list[_Token]:
-    """The tokens of ``text``, ending with an "end" token one column past the text."""
-    tokens, i = [], 0
-    while i < len(text):
-        if text[i] in " \t\r\n":
-            i += 1
-            continue
-        token, i = _scanner(text, i)(text, i)
-        tokens.append(token)
-    tokens.append(_Token("end", "", len(text) + 1))
-    return tokens
-
-
-def _scanner(text: str, i: int):
-    char = text[i]
-    if char == '"':
-        return _scan_string
-    if char in _DIGITS or (char == "-" and text[i + 1:i + 2] in _DIGITS):
-        return _scan_number
-    if "A" <= char <= "Z":
-        return _scan_path
-    if char == "_" or "a" <= char <= "z":
-        return _scan_word
-    if char in "()[],":
-        return lambda text, i: (_Token("punct", char, i + 1), i + 1)
-    return _scan_operator
-
-
-def _scan_string(text: str, start: int):
-    chars, i = [], start + 1
-    while i < len(text):
-        char = text[i]
-        if char == '"':
-            return _Token("string", text[start:i + 1], start + 1, "".join(chars)), i + 1
-        if char == "\\":
-            escaped = text[i + 1:i + 2]
-            if escaped not in ('"', "\\"):
-                raise ExpressionError(
-                    f'unknown escape "\\{escaped}" in a string: only \\" and \\\\ exist '
-                    '(values are compared unescaped: write "|", not "\\F\\")', i + 1)
-            char, i = escaped, i + 1
-        chars.append(char)
-        i += 1
-    raise ExpressionError('unterminated string: no closing "', start + 1)
-
-
-def _scan_number(text: str, start: int):
-    end = _NUMBER_LITERAL.match(text, start).end()
-    if end < len(text) and text[end] in _PATH_TAIL:
-        raise ExpressionError(f'bad number "{text[start:end + 1]}"', end + 1)
-    spelling = text[start:end]
-    return _Token("number", spelling, start + 1, Decimal(spelling)), end
-
-
-def _scan_word(text: str, start: int):
-    end = _WORD.match(text, start).end()
-    word = text[start:end]
-    if (len(word) == 3 and _SEGMENT_NAME.fullmatch(word.upper())
-            and text[end:end + 1] in ("-", "[")):
-        raise ExpressionError(f'bad path: segment names are upper case ("{word.upper()}")',
-                              start + 1)
-    return _Token("word", word, start + 1), end
-
-
-def _scan_operator(text: str, start: int):
-    for size in (2, 1):
-        symbol = text[start:start + size]
-        if symbol in _COMPARISONS:
-            return _Token("operator", symbol, start + 1), start + size
-        if symbol in _MISTAKES:
-            raise ExpressionError(
-                f'unknown operator "{symbol}"; did you mean "{_MISTAKES[symbol]}"?', start + 1)
-    char = text[start]
-    shown = char if char.isprintable() else f"U+{ord(char):04X}"
-    raise ExpressionError(f'unexpected character "{shown}"', start + 1)
-
-
-def _scan_path(text: str, start: int):
-    """A path (``PID-3[*].1``) or a bare segment (``ZBE``, ``OBX[2]``), checked for shape."""
-    end = _WORD.match(text, start).end()
-    name = text[start:end]
-    if name.lower() in _KEYWORDS + FUNCTIONS:
-        raise ExpressionError(f'"{name}": keywords and function names are lower case',
-                              start + 1)
-    if not _SEGMENT_NAME.fullmatch(name):
-        raise ExpressionError(
-            f'bad path: "{name}" is not a segment name (an upper-case letter, then two '
-            'upper-case letters or digits)', start + 1)
-    i = _scan_index(text, end, "an occurrence")
-    kind = "segment"
-    if text[i:i + 1] == "-":
-        kind = "path"
-        i = _scan_index(text, _scan_digits(text, i + 1, 'a field number after "-"'),
-                        "a repetition")
-        for what in ("component", "sub-component"):
-            if text[i:i + 1] != ".":
-                break
-            i = _scan_digits(text, i + 1, f'a {what} number after "."')
-    if i < len(text) and text[i] in _PATH_TAIL:
-        hint = _PATH_HINTS.get(text[i], "") if kind == "path" else ""
-        raise ExpressionError(f'bad path "{text[start:i + 1]}": unexpected "{text[i]}"{hint}',
-                              i + 1)
-    return _Token(kind, text[start:i], start + 1), i
-
-
-def _scan_digits(text: str, start: int, what: str) -> int:
-    end = start
-    while end < len(text) and text[end] in _DIGITS:
-        end += 1
-    if end == start:
-        raise ExpressionError(f"bad path: expected {what}", start + 1)
-    if text[start] == "0":
-        raise ExpressionError("bad path: numbers in a path start at 1, without a leading 0",
-                              start + 1)
-    return end
-
-
-def _scan_index(text: str, start: int, what: str) -> int:
-    """The position after ``[n]`` or ``[*]`` at ``start``, or ``start`` if there is none."""
-    if text[start:start + 1] != "[":
-        return start
-    if text[start + 1:start + 3] == "*]":
-        return start + 3
-    end = _scan_digits(text, start + 1, f'{what} number or "*" after "["')
-    if text[end:end + 1] != "]":
-        raise ExpressionError('bad path: expected "]"', end + 1)
-    return end + 1
-
-
 # Parser -----------------------------------------------------------------------------------
 
 class _Parser:
@@ -650,10 +480,13 @@ class _Parser:
         left = self.operand("a condition")
         token = self.take()
         if token.kind == "operator":
+            right_token = self.peek()
             right = self.operand(f'a value after "{token.text}"')
             match = _matcher(token.text, left.kind, right.kind)
             if match is None:
                 self.fail("cannot compare text with a number", token)
+            _check_composite(left, right, token.text, right_token)
+            _check_composite(right, left, token.text, right_token)
             return _Compare(left, token.text, right, match)
         negate = token.is_("word", "not")
         if negate:
@@ -661,7 +494,7 @@ class _Parser:
             if not token.is_("word", "in"):
                 self.fail('expected "in" after "not"', token)
         if token.is_("word", "in"):
-            return _In(left, self.items(left.kind), negate)
+            return _In(left, self.items(left), negate)
         hint = f" (to test presence, write exists({left.path}))" if left.kind == "message" else ""
         self.fail(f'expected a comparison operator or "in" after {left.render()}{hint}', token)
 
@@ -679,7 +512,7 @@ class _Parser:
             return _Length(path)
         self.fail(_operand_problem(token, self.peek(), what), token)
 
-    def items(self, left_kind: str) -> list[_Literal]:
+    def items(self, left) -> list[_Literal]:
         self.expect("punct", "[", 'a list after "in", like ["A", "B"]')
         items = []
         while not self.accept("punct", "]"):
@@ -689,8 +522,9 @@ class _Parser:
             if token.kind not in ("string", "number"):
                 self.fail("expected a string or a number in the list", token)
             item = _literal(token)
-            if _matcher("==", left_kind, item.kind) is None:
+            if _matcher("==", left.kind, item.kind) is None:
                 self.fail("cannot compare text with a number", token)
+            _check_composite(left, item, "in", token)
             items.append(item)
         return items
 
@@ -713,6 +547,25 @@ def _operand_problem(token: _Token, following: _Token, what: str) -> str:
     if token.kind == "word" and token.text not in _KEYWORDS:
         return f'unexpected word "{token.text}" (text goes in double quotes)'
     return f"expected {what}"
+
+
+def _check_composite(path, literal, op: str, token: _Token) -> None:
+    """Refuse ``MSH-9 == "ORU^R01"``: a path without a component reads component 1 only,
+    so a text with a component separator could never be equal; say how to write it."""
+    if not isinstance(path, _Path) or not isinstance(literal, _Literal) \
+            or literal.kind != "text" or "^" not in literal.constant[0]:
+        return
+    tail = path.path.rsplit("/", 1)[-1]
+    if "-" not in tail or "." in tail.split("-", 1)[1]:
+        return
+    parts = literal.constant[0].split("^")
+    each = " and ".join(f"{path.path}.{number} == {_quote(part)}"
+                        for number, part in enumerate(parts, 1) if part)
+    right = f"({each})" if op == "==" else f"not ({each})" if op == "!=" else None
+    hint = f"; write {right}" if right else \
+        f"; compare each component ({path.path}.1, {path.path}.2)"
+    raise ExpressionError(f"{path.path} reads its first component only, so it is never "
+                          f"{_quote(literal.constant[0])}{hint}", token.column)
 
 
 def _check_regex(token: _Token) -> None:

@@ -78,7 +78,8 @@ def parse_dtm(value: str) -> DTM:
     sign = max(value.find("+"), value.find("-"))
     if sign >= 0:
         body, offset = value[:sign], value[sign:]
-        if len(offset) != 5 or not offset[1:].isdigit() or int(offset[3:]) > 59 \
+        if len(offset) != 5 or not (offset[1:].isascii() and offset[1:].isdigit()) \
+                or int(offset[3:]) > 59 \
                 or int(offset[1:3]) > 14:
             raise _bad_date(value, f"the time zone {offset!r} is not +HHMM or -HHMM")
     main, _, fraction = body.partition(".")
@@ -376,6 +377,11 @@ FORMATS: dict[str, Callable[..., Formatter]] = {
     "iso-to-dtm": _without_params(iso_to_dtm),
     "dtm-pattern": _dtm_pattern,
 }
+
+
+TEXT_FORMATS = frozenset({"upper", "lower", "title", "ascii"})
+"""The formats that change letters: the ``format`` step applies them to the text of a value
+and keeps its formatting escape sequences (``\\H\\``, ``\\X4D\\``, ``\\.br\\``) as they are."""
 
 
 def build_format(name: str, params: dict[str, Any] | None = None) -> Formatter:

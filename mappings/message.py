@@ -75,12 +75,15 @@ class Segment:
     terminator written after it (``""`` for a last segment with none).
     """
 
-    __slots__ = ("name", "end", "_raw", "_parts", "_changed", "_delimiters", "_offset")
+    __slots__ = ("name", "end", "detached", "_raw", "_parts", "_changed", "_delimiters",
+                 "_offset")
 
     def __init__(self, raw: str, end: str, delimiters: Delimiters):
         cut = raw.find(delimiters.field)
         self.name = raw if cut < 0 else raw[:cut]
         self.end = end
+        #: True once removed from its message (a group holding it then skips it).
+        self.detached = False
         self._raw = raw
         self._parts: list[str] | None = None
         self._changed = False
@@ -251,10 +254,13 @@ def _trimmed(parts: list[str]) -> list[str]:
 class HL7Message:
     """One message as segments; build it with :meth:`parse`, write it with :meth:`to_text`."""
 
-    __slots__ = ("delimiters", "separator", "_segments")
+    __slots__ = ("delimiters", "separator", "structure_cache", "_segments")
 
     def __init__(self, segments: list[Segment], delimiters: Delimiters, separator: str):
         self.delimiters = delimiters
+        #: The message's tree of segment groups (:func:`mappings.groups.root`), built when a
+        #: path first names a group; None until then and after a segment is added or removed.
+        self.structure_cache = None
         # The terminator given to segments added at the end of a message that had none.
         self.separator = separator
         self._segments = segments
@@ -313,6 +319,7 @@ class HL7Message:
         if not previous.end:
             previous.end = self.separator
         self._segments.insert(index + 1, segment)
+        self.structure_cache = None
         return segment
 
     def remove_segment(self, segment: Segment) -> None:
@@ -321,6 +328,8 @@ class HL7Message:
             raise MessageError("MSH cannot be removed")
         index = self._index(segment)
         del self._segments[index]
+        segment.detached = True
+        self.structure_cache = None
         if index == len(self._segments) and index > 0:
             # The new last segment takes the old last one's terminator (or lack of one).
             self._segments[index - 1].end = segment.end

@@ -31,6 +31,12 @@ hint). Indices are 1-based. Examples:
 ``ZBE``            the first ZBE segment (a *segment path*); ``OBX[*]``: every OBX
 =================  ==========================================================
 
+Groups (as HAPI's Terser names them) may come first: ``[ "/" ] { GROUP [ index ] "/" }``
+before a path (``ORDER_OBSERVATION[2]/OBX[*]-5``), or alone (``ORDER_OBSERVATION[*]``, a
+*group path*); :mod:`mappings.groups` says what a group holds. Each function resolves the
+groups, then applies ``path.within`` inside each instance; a group instance is accepted
+wherever a message is.
+
 A segment with no index is the first of its name; a field with no index is its first
 repetition, except where a whole field is meant (:func:`delete`, :func:`get_encoded`,
 :func:`set_encoded` with no repetition and no component).
@@ -72,12 +78,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal, Union
 
+from mappings.groups import Group, GroupError, root
 from mappings.message import HL7Message, MessageError, Segment
 
 __all__ = [
-    "EVERY", "MissingSegmentError", "Path", "PathError", "delete", "expand", "get",
-    "get_encoded", "get_one", "parse_path", "set_encoded", "set_value",
+    "EVERY", "MAX_NUMBER_DIGITS", "MissingSegmentError", "Path", "PathError", "delete", "expand",
+    "get", "get_encoded", "get_one", "groups_at", "locate", "parse_path", "present",
+    "segments_at", "set_encoded", "set_value",
 ]
+
+MAX_NUMBER_DIGITS = 9
+"""The most digits a field, component, subcomponent or index number may have."""
 
 EVERY: Literal["*"] = "*"
 """The ``[*]`` index: every occurrence."""
@@ -114,9 +125,17 @@ class Path:
     repetition: Index = None
     component: int | None = None
     subcomponent: int | None = None
+    #: The groups before the segment, outermost first: ``(("ORDER_OBSERVATION", 2),)``.
+    groups: tuple[tuple[str, Index], ...] = ()
+    #: True when ``segment`` is the name of a group (``ORDER_OBSERVATION[*]``), not a segment.
+    names_group: bool = False
+    #: True for a path written with a leading ``/``: read from the message, even in a group.
+    absolute: bool = False
 
     def __str__(self) -> str:
-        text = self.segment + _index_text(self.occurrence)
+        text = ("/" if self.absolute else "") + "".join(
+            name + _index_text(index) + "/" for name, index in self.groups)
+        text += self.segment + _index_text(self.occurrence)
         if self.field is not None:
             text += f"-{self.field}{_index_text(self.repetition)}"
             for number in (self.component, self.subcomponent):
@@ -128,6 +147,22 @@ class Path:
     def is_segment(self) -> bool:
         """Whether the path names segments rather than something inside them."""
         return self.field is None
+
+    @property
+    def many(self) -> bool:
+        """Whether the path may name several things (a ``[*]`` anywhere in it)."""
+        return (self.occurrence is EVERY or self.repetition is EVERY
+                or any(index is EVERY for _, index in self.groups))
+
+    @property
+    def first(self) -> str:
+        """The first name of the path: its outermost group, or its segment."""
+        return self.groups[0][0] if self.groups else self.segment
+
+    @property
+    def within(self) -> "Path":
+        """The path without its groups (read inside the group instance the groups name)."""
+        return replace(self, groups=(), absolute=False)
 
 
 def _index_text(index: Index) -> str:
@@ -170,6 +205,11 @@ class _Reader:
         if not digits or digits[0] == "0":
             self.position = start
             raise self.fail(f"expected a {what} number (1, 2, ...)")
+        if len(digits) > MAX_NUMBER_DIGITS:
+            # No message has that many of anything; and int() refuses past 4300 digits.
+            self.position = start
+            raise self.fail(f"{what} number of {len(digits)} digits is too large "
+                            f"(at most {MAX_NUMBER_DIGITS})")
         return int(digits)
 
     def index(self) -> Index:
@@ -189,10 +229,14 @@ class _Reader:
 def parse_path(text: str) -> Path:
     """Parse ``text`` by the grammar of the module docstring; raise :class:`PathError`."""
     reader = _Reader(text)
+    absolute = reader.accept("/")
+    groups, group = _groups(reader)
+    if group is not None:
+        return Path(group[0], group[1], groups=groups, names_group=True, absolute=absolute)
     name = reader.name()
     occurrence = reader.index()
     if reader.position == len(text):
-        return Path(name, occurrence)
+        return Path(name, occurrence, groups=groups, absolute=absolute)
     if not reader.accept("-"):
         raise reader.fail("expected '-' and a field number, or '[' and an index")
     field = reader.number("field")
@@ -209,7 +253,41 @@ def parse_path(text: str) -> Path:
     if name == "MSH" and field <= 2 and (repetition, component, subcomponent) != (None,) * 3:
         raise PathError(text, f"MSH-{field} holds delimiters and has no repetitions or "
                               "components", 5)
-    return Path(name, occurrence, field, repetition, component, subcomponent)
+    return Path(name, occurrence, field, repetition, component, subcomponent, groups,
+                absolute=absolute)
+
+
+_GROUP_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def _is_segment_name(name: str) -> bool:
+    return len(name) == 3 and name[0].isalpha() and name.isalnum()
+
+
+def _groups(reader: _Reader) -> tuple[tuple[tuple[str, Index], ...], tuple | None]:
+    """The ``GROUP[i]/`` prefixes at the reader, and the final group of a group path.
+
+    Leaves the reader on the segment name otherwise, for the segment grammar to go on.
+    """
+    groups: list[tuple[str, Index]] = []
+    text = reader.text
+    while True:
+        start = end = reader.position
+        while end < len(text) and (text[end] in _GROUP_LETTERS or (end > start and text[end]
+                                                                  in "0123456789")):
+            end += 1
+        name, reader.position = text[start:end], end
+        index = reader.index() if name else None
+        if name and reader.accept("/"):
+            if _is_segment_name(name):
+                raise PathError(text, f"{name} is a segment: only groups stand before '/' "
+                                      "(ORDER_OBSERVATION[2]/OBX-5)", start + 1)
+            groups.append((name, index))
+            continue
+        if name and not _is_segment_name(name) and reader.position == len(text):
+            return tuple(groups), (name, index)
+        reader.position = start
+        return tuple(groups), None
 
 
 def _segments(message: HL7Message, path: Path) -> list[Segment]:
@@ -234,6 +312,8 @@ def _value_path(path: Path) -> None:
 
 def get(message: HL7Message, path: Path) -> list[str]:
     """Every value present at ``path``, unescaped, in message order; ``[]`` when none."""
+    if path.groups:
+        return [value for group, _ in _places(message, path) for value in get(group, path.within)]
     _value_path(path)
     values = []
     component, subcomponent = path.component or 1, path.subcomponent or 1
@@ -247,6 +327,9 @@ def get(message: HL7Message, path: Path) -> list[str]:
 
 def get_one(message: HL7Message, path: Path) -> str | None:
     """The first value present at ``path``, or None."""
+    if path.groups:
+        values = get(message, path)
+        return values[0] if values else None
     if path.occurrence is EVERY or path.repetition is EVERY:
         values = get(message, path)
         return values[0] if values else None
@@ -277,6 +360,10 @@ def _writable(message: HL7Message, path: Path) -> list[Segment]:
 
 def set_value(message: HL7Message, path: Path, value: str) -> None:
     """Write ``value`` (escaped here) at ``path``; see the module docstring."""
+    if path.groups:
+        for group in _write_places(message, path):
+            set_value(group, path.within, value)
+        return
     component, subcomponent = path.component or 1, path.subcomponent or 1
     for segment in _writable(message, path):
         for repetition in _repetitions(segment, path):
@@ -285,6 +372,9 @@ def set_value(message: HL7Message, path: Path, value: str) -> None:
 
 def get_encoded(message: HL7Message, path: Path) -> list[str]:
     """The encoded text of each node ``path`` names in the segments present (``""`` too)."""
+    if path.groups:
+        return [text for group, _ in _places(message, path)
+                for text in get_encoded(group, path.within)]
     _value_path(path)
     texts = []
     for segment in _segments(message, path):
@@ -300,6 +390,10 @@ def get_encoded(message: HL7Message, path: Path) -> list[str]:
 
 def set_encoded(message: HL7Message, path: Path, text: str) -> None:
     """Replace each node ``path`` names with the encoded ``text`` (no escaping)."""
+    if path.groups:
+        for group in _write_places(message, path):
+            set_encoded(group, path.within, text)
+        return
     for segment in _writable(message, path):
         if path.repetition is EVERY:
             for repetition in _repetitions(segment, path):
@@ -312,6 +406,15 @@ def set_encoded(message: HL7Message, path: Path, text: str) -> None:
 
 def delete(message: HL7Message, path: Path) -> None:
     """Empty what ``path`` names, or remove the segments a segment path names."""
+    if path.names_group:
+        for group, _ in groups_at(message, path):
+            for segment in group.segments():
+                group.remove_segment(segment)
+        return
+    if path.groups:
+        for group, _ in _places(message, path):
+            delete(group, path.within)
+        return
     if path.is_segment:
         for segment in _segments(message, path):
             try:
@@ -344,6 +447,10 @@ def expand(message: HL7Message, path: Path) -> list[Path]:
     1..n over the repetitions written in each (an empty field has none). A path without
     ``[*]`` expands to itself when its segment exists.
     """
+    if path.groups:
+        return [replace(concrete, groups=groups, absolute=path.absolute)
+                for group, groups in _places(message, path)
+                for concrete in expand(group, path.within)]
     if path.occurrence is EVERY:
         occurrences = range(1, len(message.segments(path.segment)) + 1)
     else:
@@ -358,3 +465,64 @@ def expand(message: HL7Message, path: Path) -> list[Path]:
         for repetition in _repetitions(segment, path):
             paths.append(replace(concrete, repetition=repetition))
     return paths
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+def _places(message, path: Path, levels: tuple | None = None) -> list[tuple[Group, tuple]]:
+    """The group instances the groups of ``path`` name, each with its concrete groups.
+
+    ``message`` is the message, or a group instance that relative paths start from. Raise
+    :class:`PathError` when the message's structure is unknown or has no such group.
+    """
+    try:
+        start = message if type(message) is Group else root(message)
+    except GroupError as error:
+        raise PathError(str(path), str(error)) from None
+    current: list[tuple[Group, tuple]] = [(start, ())]
+    for name, index in path.groups if levels is None else levels:
+        if not any(group.holds(name) for group, _ in current):
+            raise PathError(str(path), f"{current[0][0].name} has no group {name} in its "
+                                       "message structure")
+        current = [(instance, concrete + ((name, number),)) for group, concrete in current
+                   for number, instance in group.instances(name, index)]
+    return current
+
+
+def _write_places(message, path: Path) -> list[Group]:
+    """The group instances a write goes to; a missing one is an error, as a segment is."""
+    places = _places(message, path)
+    if not places and all(index is not EVERY for _, index in path.groups):
+        shown = "/".join(name + _index_text(index) for name, index in path.groups)
+        raise MissingSegmentError(str(path), f"the message has no group {shown}")
+    return [group for group, _ in places]
+
+
+def groups_at(message, path: Path) -> list[tuple[Group, str]]:
+    """The instances of the group a group path (``ORDER_OBSERVATION[*]``) names, in order,
+    each with its concrete path text (``ORDER_OBSERVATION[2]``) for messages."""
+    levels = path.groups + ((path.segment, path.occurrence),)
+    return [(group, "/".join(f"{name}[{number}]" for name, number in concrete))
+            for group, concrete in _places(message, path, levels)]
+
+
+def segments_at(message, path: Path) -> list[Segment]:
+    """The segments a segment path names, in its groups when it has some."""
+    if path.groups:
+        return [segment for group, _ in _places(message, path)
+                for segment in _segments(group, path.within)]
+    return _segments(message, path)
+
+
+def present(message, path: Path) -> list[str]:
+    """The text of each segment (or group) a segment path (or group path) names."""
+    if path.names_group:
+        return [group.text() for group, _ in groups_at(message, path)]
+    return [segment.text() for segment in segments_at(message, path)]
+
+
+def locate(message, path: Path) -> tuple[Group | None, Path]:
+    """The one group instance a path without ``[*]`` in its groups names (None when absent),
+    and the path to use inside it."""
+    places = _places(message, path)
+    return (places[0][0] if places else None), path.within

@@ -13,10 +13,12 @@ from typing import Any, Callable, Sequence
 
 from mappings.expressions import Expression
 from mappings.formats import FormatError
-from mappings.escaping import escape, unescape
-from mappings.message import NULL, HL7Message, MessageError, Segment
+from mappings.escaping import escape, text_runs, unescape
+from mappings.message import NULL, HL7Message, MessageError
+from mappings.scopes import Access, Scope
 from mappings.paths import (
-    EVERY, Path, PathError, delete, expand, get, get_encoded, get_one, set_encoded, set_value,
+    EVERY, Path, PathError, delete, expand, get_encoded, get_one, groups_at, locate,
+    segments_at, set_encoded, set_value,
 )
 
 __all__ = ["Program", "RunOutcome", "StepFailure", "StepTrace"]
@@ -77,78 +79,7 @@ class _Failed(Exception):
         self.value = value
 
 
-# --- scopes and paths -----------------------------------------------------------------------
-
-class Scope:
-    """The message as seen inside ``for-each``: bound segment names give the current one.
-
-    Only paths compiled as *bound* are read through a scope, and they always ask for
-    occurrence 1 of a bound name; everything else goes to the message itself.
-    """
-
-    __slots__ = ("message", "segs", "occs", "reps")
-
-    def __init__(self, message: HL7Message, segs: dict, occs: dict, reps: dict):
-        self.message = message
-        self.segs = segs    # segment name -> the current Segment
-        self.occs = occs    # segment name -> its occurrence number (for messages)
-        self.reps = reps    # (segment name, field) -> the current repetition
-
-    def segment(self, name: str, occurrence: int = 1) -> Segment | None:
-        return self.segs[name]
-
-    def segments(self, name: str | None = None) -> list[Segment]:
-        return [self.segs[name]]
-
-    def remove_segment(self, segment: Segment) -> None:
-        self.message.remove_segment(segment)
-
-
-class Access:
-    """A path compiled once; ``bound`` paths name the current occurrence of a for-each."""
-
-    __slots__ = ("path", "text", "bound", "rep_key", "_by_rep", "segment_only", "many")
-
-    def __init__(self, path: Path, bound: bool = False, rep_key: tuple | None = None):
-        self.path = path
-        self.text = str(path)
-        self.bound = bound
-        self.rep_key = rep_key
-        self._by_rep: dict[int, Path] = {}
-        self.segment_only = path.is_segment
-        self.many = path.occurrence is EVERY or path.repetition is EVERY
-
-    def resolve(self, message: HL7Message, scope: Scope | None):
-        """(the object to read or write through, the path to use) for this message."""
-        if not self.bound:
-            return message, self.path
-        if self.rep_key is None:
-            return scope, self.path
-        rep = scope.reps[self.rep_key]
-        path = self._by_rep.get(rep)
-        if path is None:
-            path = self._by_rep[rep] = replace(self.path, repetition=rep)
-        return scope, path
-
-    def shown(self, scope: Scope | None, path: Path | None = None) -> str:
-        """The concrete path for messages: ``OBX[2]-3.1`` rather than ``OBX-3.1``."""
-        path = path or self.path
-        if self.bound and scope is not None:
-            path = replace(path, occurrence=scope.occs[path.segment])
-            if self.rep_key is not None:
-                path = replace(path, repetition=scope.reps[self.rep_key])
-        return str(path)
-
-    def values(self, message: HL7Message, scope: Scope | None) -> list[str]:
-        """What the expression resolver gives: values, or one text per segment present."""
-        target, path = self.resolve(message, scope)
-        if self.segment_only:
-            if path.occurrence is EVERY:
-                return [s.text() for s in target.segments(path.segment)]
-            seg = target.segment(path.segment, path.occurrence or 1)
-            return [] if seg is None else [seg.text()]
-        return get(target, path)
-
+# --- paths ----------------------------------------------------------------------------------
 
 def _resolver(accesses: dict, message: HL7Message, scope: Scope | None):
     return lambda text: accesses[text].values(message, scope)
@@ -180,10 +111,10 @@ class Step:
 
     def run(self, message: HL7Message, scope: Scope | None, state: list) -> bool:
         """Apply the step; False when its ``when:`` was false and it did nothing."""
-        if self.when is not None and not self.when.evaluate(
-                _resolver(self.when_paths, message, scope)):
-            return False
         try:
+            if self.when is not None and not self.when.evaluate(
+                    _resolver(self.when_paths, message, scope)):
+                return False
             self.execute(message, scope, state)
             return True
         except _Failed as failure:
@@ -251,16 +182,18 @@ class AddSegmentStep(Step):
         after = None
         if self.after is not None:
             target, path = self.after.resolve(message, scope)
-            if path.occurrence is EVERY:
-                found = target.segments(path.segment)
-                anchor = found[-1] if found else None
-            else:
-                anchor = target.segment(path.segment, path.occurrence or 1)
-            if anchor is None:
+            found = segments_at(target, path)
+            if not found:
                 raise _Failed(f"no {path.segment} segment to add {self.name} after",
                               self.after.shown(scope))
-            after = anchor
+            after = found[-1]
         segment = message.add_segment(after, self.name)
+        if after is not None and scope is not None:
+            # The group loops running hold their instances: the new segment joins the
+            # innermost one that holds the segment it follows.
+            for group in reversed(scope.groups):
+                if group.attach(after, segment):
+                    break
         for number, value in self.fields:
             segment.set(number, value)
 
@@ -269,18 +202,19 @@ class TranslateStep(Step):
     __slots__ = ("source", "table", "target", "display", "system", "on_unknown", "default")
 
     def execute(self, message, scope, state):
-        access = self.source
-        if access.rep_key is None and not access.many:
-            self._one(message, scope, scope if access.bound else message, access.path)
-            return
-        source, path = access.resolve(message, scope)
-        if access.many:
+        source, path = self.source.resolve(message, scope)
+        if path.groups:
+            for concrete in expand(source, path):
+                group, within = locate(source, concrete)
+                if group is not None:
+                    self._one(message, scope, group, within, concrete)
+        elif self.source.many:
             for concrete in expand(source, path):
                 self._one(message, scope, source, concrete)
         else:
             self._one(message, scope, source, path)
 
-    def _one(self, message, scope, source, path):
+    def _one(self, message, scope, source, path, shown=None):
         # The hot path: one segment lookup, one split of the field's first repetition, one
         # dictionary lookup, one join. Other shapes go through Segment.get/set.
         segment = source.segment(path.segment, path.occurrence or 1)
@@ -312,7 +246,7 @@ class TranslateStep(Step):
             policy = self.on_unknown
             if policy == "error":
                 raise _Failed(f"code not in table {self.table.name}",
-                              self.source.shown(scope, path), value)
+                              self.source.shown(scope, shown or path), value)
             if policy == "keep":
                 if self.target is not None:
                     self._write(message, scope, self.target, value)
@@ -343,11 +277,14 @@ class TranslateStep(Step):
 
 
 class FormatStep(Step):
-    __slots__ = ("source", "transform", "target", "name")
+    """``format``; a format of letters (``text_only``) changes the text between the value's
+    formatting escape sequences and keeps the sequences (:func:`escaping.text_runs`)."""
+
+    __slots__ = ("source", "transform", "target", "name", "text_only")
 
     def execute(self, message, scope, state):
         source, path = self.source.resolve(message, scope)
-        if path.occurrence is EVERY or path.repetition is EVERY:
+        if self.source.many:
             for concrete in expand(source, path):
                 self._one(message, scope, source, concrete, None)
         else:
@@ -358,7 +295,12 @@ class FormatStep(Step):
         if value is None:
             return
         try:
-            result = self.transform(value)
+            if self.text_only and message.delimiters.escape in value:
+                transform = self.transform
+                result = "".join(piece if sequence else transform(piece)
+                                 for piece, sequence in text_runs(value, message.delimiters))
+            else:
+                result = self.transform(value)
         except FormatError as error:
             raise _Failed(error.message, self.source.shown(scope, path), value) from None
         if target_access is None:
@@ -381,11 +323,15 @@ class ForEachStep(Step):
         steps = self.steps
         # One scope for the loop, its bindings updated at each turn (nested steps only read
         # it while they run).
-        inner = Scope(message, dict(segs), dict(occs), reps)
+        if path.names_group:
+            self._groups(message, scope, target, path, state)
+            return
+        inner = Scope(message, dict(segs), dict(occs), reps,
+                      *(() if scope is None else (scope.group, scope.label, scope.groups)))
         bound, numbers = inner.segs, inner.occs
         if path.is_segment:
             # The occurrences are those present when the loop starts.
-            for number, segment in enumerate(target.segments(name), 1):
+            for number, segment in enumerate(segments_at(target, path), 1):
                 bound[name] = segment
                 numbers[name] = number
                 for step in steps:
@@ -398,6 +344,18 @@ class ForEachStep(Step):
             numbers[name] = occs[name] if target is scope else (concrete.occurrence or 1)
             repetitions[key] = concrete.repetition
             for step in steps:
+                step.run(message, inner, state)
+
+    def _groups(self, message, scope, target, path, state):
+        """The loop over a group's instances: the steps read inside each one."""
+        outer = "" if scope is None or target is message else scope.label + "/"
+        enclosing = () if scope is None else scope.groups
+        segs = {} if scope is None else scope.segs
+        occs = {} if scope is None else scope.occs
+        reps = {} if scope is None else scope.reps
+        for group, label in groups_at(target, path):
+            inner = Scope(message, segs, occs, reps, group, outer + label, enclosing + (group,))
+            for step in self.steps:
                 step.run(message, inner, state)
 
 

@@ -50,8 +50,11 @@ the YAML must be text: quote numbers and words YAML would read otherwise (``"1"`
 
 ``delete: PATH``
     Empty a field (``PID-5``), remove one repetition (``PID-3[2]``: later ones move up),
-    empty a component or subcomponent; a segment path removes segments (``ZBE``, ``OBX[2]``,
-    ``OBX[*]``). Deleting what is absent does nothing.
+    empty a component or subcomponent; a segment path removes segments (``OBX[2]``,
+    ``OBX[*]``), a group path a group (``ORDER_OBSERVATION[2]``). A segment or group without
+    an index is refused at load (``delete: NTE`` would remove the first NTE only: write
+    ``NTE[1]`` or ``NTE[*]``), except the current segment of a ``for-each`` over it.
+    Deleting what is absent does nothing.
 
 ``add-segment: NAME`` + ``after: SEGMENT`` (optional) + ``fields: {1: "x", 5: "y"}`` (optional)
     Insert a new segment after the segment named (``PV1``, ``OBX[2]``; ``OBX[*]`` is after
@@ -86,6 +89,14 @@ the YAML must be text: quote numbers and words YAML would read otherwise (``"1"`
     index names the current repetition (``PID-3.1`` in ``for-each: PID-3[*]``); other fields
     of that segment are the current segment's. Paths on other segments, and in the ``when:``
     conditions of nested steps, follow the same rule. Loops nest.
+
+``for-each: GROUP[*]`` + ``steps: [...]``
+    Run the nested steps once per instance of a segment group (``ORDER_OBSERVATION[*]``,
+    ``PATIENT_RESULT/ORDER_OBSERVATION[*]``; :mod:`mappings.groups`). Inside, a path whose
+    first name belongs to the group (a segment or group its structure puts there, or a
+    segment placed in it) is read inside the current instance: ``OBR-4`` is this order's,
+    ``for-each: OBX[*]`` visits this order's OBX; other paths (``MSH-10``, ``PID-3``) read
+    the whole message, as does a path written with a leading ``/`` (``/OBX[1]-3``).
 
 ``route: [dest, ...]`` (or ``route: dest``)
     Deliver this message only to these destinations. When several ``route`` steps run,
@@ -130,7 +141,7 @@ Example::
       - format: PID-7
         with: dtm-pattern
         pattern: "%d/%m/%Y"
-      - delete: ZBE
+      - delete: ZBE[*]
         when: MSH-9.2 == "A08"
       - for-each: OBX[*]
         steps:
@@ -151,16 +162,19 @@ test-case-name: tests.mappings.test_steps
 """
 from __future__ import annotations
 
-import difflib
 import importlib
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
 
 from mappings import stepkinds as k
 from mappings.expressions import ExpressionError, compile_expression
-from mappings.formats import FormatError, build_format
-from mappings.paths import EVERY, PathError, parse_path
+from mappings.formats import TEXT_FORMATS, FormatError, build_format
+from mappings.groups import check_group_name
+from mappings.paths import EVERY, MAX_NUMBER_DIGITS, PathError, parse_path
 from mappings.stepkinds import Program, RunOutcome, StepFailure, StepTrace
+from mappings.stepproblems import (  # noqa: F401 (IncludedSteps is part of this API)
+    IncludedSteps, Resolver, StepProblem, StepsError, _did_you_mean, _line,
+)
 from mappings.tables import CodeTable
 
 __all__ = ["Program", "RunOutcome", "StepFailure", "StepTrace", "StepProblem", "StepsError",
@@ -186,62 +200,6 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
 ON_UNKNOWN = ("error", "keep", "default", "empty")
 
 
-@dataclass(frozen=True)
-class StepProblem:
-    """One mistake found at load; ``line`` counts from 1, 0 when unknown."""
-
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else (self.file or "<steps>")
-        return f"{where}: {self.field}: {self.message}"
-
-
-@dataclass(frozen=True)
-class IncludedSteps:
-    """A mapping file as an ``include:`` resolver returns it (already read and parsed).
-
-    ``file`` is the name its problems and failures are reported with; ``steps`` its ``steps:``
-    list (a YAML list with positions, so that each step has its line); ``field`` the field
-    path of that list in the file.
-    """
-
-    file: str
-    steps: Any
-    field: str = "steps"
-
-
-Resolver = Callable[[str, str], "IncludedSteps | None"]
-
-
-class StepsError(Exception):
-    """Every mistake in a ``steps:`` list (or filters); the whole list is refused."""
-
-    def __init__(self, problems: list[StepProblem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(problem) for problem in self.problems))
-
-
-def _line(container: Any, key: Any = None, index: int | None = None) -> int:
-    """The line where ``container[key]`` / item ``index`` is written, 0 for plain objects."""
-    try:
-        if index is not None:
-            return container.item_position(index).line
-        if key is not None:
-            return container.key_position(key).line
-        return container.position.line
-    except (AttributeError, IndexError, TypeError):
-        return 0
-
-
-def _did_you_mean(word: Any, known) -> str:
-    close = difflib.get_close_matches(str(word), list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 class _Compiler:
     """Builds step objects, collecting every problem instead of stopping at the first."""
 
@@ -256,8 +214,8 @@ class _Compiler:
         self.paths_used: set[str] = set()
         self.routes: set[str] = set()
 
-    def problem(self, line: int, field: str, message: str) -> None:
-        self.problems.append(StepProblem(self.file, line, field, message))
+    def problem(self, line: int, field: str, message: str, module: str | None = None) -> None:
+        self.problems.append(StepProblem(self.file, line, field, message, module))
 
     # -- shared pieces ---------------------------------------------------------------------
 
@@ -272,8 +230,15 @@ class _Compiler:
             self.problem(line, field, str(error))
             return None
         self.paths_used.add(str(path))
+        names = [name for name, _ in path.groups] + ([path.segment] if path.names_group else [])
+        for name in names:
+            why = check_group_name(name)
+            if why is not None:
+                self.problem(line, field, f"{why}, in path {str(path)!r}")
+                return None
         segments, fields = scope
-        if path.occurrence is not None or path.segment not in segments:
+        if path.occurrence is not None or path.segment not in segments or path.groups \
+                or path.absolute:
             return k.Access(path)
         key = (path.segment, path.field)
         if path.field is not None and path.repetition is None and key in fields:
@@ -377,6 +342,11 @@ class _Compiler:
     def _value_access(self, item, key, field, scope, optional=False):
         """A path that must name a value (not a segment)."""
         access = self._access(item, key, field, scope, optional)
+        if isinstance(access, k.Access) and access.path.names_group:
+            self.problem(_line(item, key), f"{field.rsplit('.', 1)[0]}.{key}",
+                         f"{access.text} is a group; name a field of one of its segments, "
+                         f"such as {access.text}/OBR-4")
+            return _BAD
         if isinstance(access, k.Access) and access.segment_only:
             self.problem(_line(item, key), f"{field.rsplit('.', 1)[0]}.{key}",
                          f"{access.text} is a segment; name a field such as "
@@ -405,6 +375,12 @@ class _Compiler:
         kind = "move" if move else "copy"
         source = self._value_access(item, kind, field, scope)
         target = self._value_access(item, "to", field, scope)
+        if isinstance(source, k.Access) and isinstance(target, k.Access) and any(
+                index is EVERY for access in (source, target) for _, index in access.path.groups):
+            self.problem(_line(item, kind), field,
+                         f"{kind} takes no [*] on a group: loop over the group with for-each "
+                         "and copy inside it")
+            return None
         if isinstance(source, k.Access) and isinstance(target, k.Access):
             stars = (target.path.occurrence is EVERY) + (target.path.repetition is EVERY)
             many = source.path.occurrence is EVERY or source.path.repetition is EVERY
@@ -427,6 +403,15 @@ class _Compiler:
         if isinstance(target, k.Access) and target.path.segment == "MSH" \
                 and target.segment_only:
             self.problem(_line(item, "delete"), field, "MSH cannot be deleted")
+            return None
+        if isinstance(target, k.Access) and target.segment_only and not target.bound \
+                and target.path.occurrence is None:
+            # "delete: NTE" reads as "the NTE segments" but names the first one only.
+            path, what = target.path, "group" if target.path.names_group else "segment"
+            one, every = (str(replace(path, occurrence=index)) for index in (1, EVERY))
+            self.problem(_line(item, "delete"), field,
+                         f"{target.text} names the first {path.segment} {what} only: write "
+                         f"{one} for the first one or {every} for every one")
             return None
         return self._make(k.DeleteStep, line, field, target=target)
 
@@ -452,9 +437,9 @@ class _Compiler:
         else:
             for number, value in spec.items():
                 line_ = _line(spec, number) or _line(item, "fields")
-                if isinstance(number, str) and number.isdigit():
-                    number = int(number)
-                if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+                if isinstance(number, str) and number.isascii() and number.isdigit():
+                    number = int(number) if len(number) <= MAX_NUMBER_DIGITS else number
+                if type(number) is not int or not 0 < number < 10 ** MAX_NUMBER_DIGITS:
                     self.problem(line_, where, f"expected a field number (1, 2...), "
                                                f"not {number!r}")
                     bad = True
@@ -500,8 +485,7 @@ class _Compiler:
             default = self.text(item["default"], _line(item, "default"), base + ".default")
             if default is None:
                 table = None
-        if isinstance(source, k.Access) and (source.path.occurrence is EVERY
-                                              or source.path.repetition is EVERY) \
+        if isinstance(source, k.Access) and source.many \
                 and any(key in item for key in ("to", "display-to", "system-to")):
             self.problem(_line(item, "translate"), field,
                          "a [*] path is translated in place only; use for-each to write "
@@ -528,13 +512,13 @@ class _Compiler:
         except TypeError as error:
             self.problem(_line(item, "with"), base + ".with", f"format {name!r}: {error}")
             return None
-        if isinstance(source, k.Access) and target is not None and target is not _BAD and (
-                source.path.occurrence is EVERY or source.path.repetition is EVERY):
+        if isinstance(source, k.Access) and target is not None and target is not _BAD \
+                and source.many:
             self.problem(_line(item, "to"), base + ".to",
                          "a [*] path is formatted in place only")
             return None
         return self._make(k.FormatStep, line, field, source=source, transform=transform,
-                          target=target, name=name)
+                          target=target, name=name, text_only=name in TEXT_FORMATS)
 
     def _for_each(self, item, field, line, scope):
         over = self._access(item, "for-each", field, scope)
@@ -547,9 +531,19 @@ class _Compiler:
             good = path.repetition is EVERY and path.component is None
         if not good:
             self.problem(_line(item, "for-each"), field,
-                         f"for-each takes SEGMENT[*] (OBX[*]) or a field's repetitions "
-                         f"(PID-3[*], OBX-5[*]), not {over.text}")
+                         f"for-each takes SEGMENT[*] (OBX[*]), GROUP[*] "
+                         f"(ORDER_OBSERVATION[*]) or a field's repetitions (PID-3[*], "
+                         f"OBX-5[*]), not {over.text}")
             return None
+        if path.groups and not path.is_segment:
+            self.problem(_line(item, "for-each"), field,
+                         f"for-each over a field's repetitions takes no group ({over.text}): "
+                         "loop over the group, then over the field inside it")
+            return None
+        if path.names_group:
+            base = field.rsplit(".", 1)[0]
+            steps = self.steps(item["steps"], base + ".steps", scope)
+            return self._make(k.ForEachStep, line, field, over=over, steps=tuple(steps))
         segments, fields = scope
         inner = (segments | {path.segment},
                  fields | ({(path.segment, path.field)} if path.field else set()))
@@ -597,8 +591,9 @@ class _Compiler:
         try:
             module = importlib.import_module(module_name)
         except Exception as error:  # ImportError, or the module failing as it loads
+            missing = error.name if isinstance(error, ModuleNotFoundError) else None
             self.problem(where, field, f"cannot import {module_name!r}: "
-                                       f"{type(error).__name__}: {error}")
+                                       f"{type(error).__name__}: {error}", missing)
             return None
         function = getattr(module, name, None)
         if function is None:

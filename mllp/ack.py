@@ -5,16 +5,21 @@ The server answers every frame with an ACK built from the inbound MSH alone
 (see :mod:`mllp.header`), and the client reads the MSA of what comes back;
 neither needs a full HL7 parser, so this module needs none.
 
-Layout choices:
+An ACK follows the rules of the version of the message it answers (MSH-12),
+so that a peer validating it against that version accepts it:
 
 * MSH: sender and receiver swapped, the inbound separators, MSH-11 and MSH-12
   echoed whole (``2.5^FRA^2.11`` stays as is), MSH-9 ``ACK^<trigger>^ACK``
   (``ACK^<trigger>`` before v2.3.1, which had no message structure), MSH-18
   echoed so the ACK is in the sender's character set.
-* MSA-3 carries the free text in every version (deprecated from v2.4 but the
-  only place older receivers look).
-* ERR from v2.5: ERR-2 location, ERR-3 ``code^description^HL70357``, ERR-4
-  severity, ERR-8 the free text. Before v2.5: ERR-1 ``SEG^seq^field^code&description&HL70357``.
+* Free text: MSA-3 before v2.7 (deprecated from v2.4 but the only place older
+  receivers look); from v2.7, where MSA-3 is withdrawn, ERR-8 only (an
+  ERR of severity I, code 0, when an accept carries a text and no error).
+* ERR before v2.5: one segment, ERR-1 ``SEG^seq^field^code&description&HL70357``
+  repeated per error. From v2.5: one segment per error, ERR-2 location, ERR-3
+  ``code^description^HL70357``, ERR-4 severity, ERR-8 the free text.
+* Codes: those of the version's table 0357; 104 (value too long) exists
+  from v2.7 only and is reported as 207 before (:func:`reported_code`).
 
 test-case-name: tests.mllp.test_ack
 """
@@ -47,7 +52,17 @@ from mllp.codes import (  # noqa: F401 - table 0357 is re-exported as part of th
     UNSUPPORTED_VERSION,
     VALUE_TOO_LONG,
 )
-from mllp.header import HeaderError, MSHHeader, header_codec, read_header
+from mllp.escaping import escape, unescape
+from mllp.header import (
+    DEFAULT_ENCODING_CHARACTERS,
+    DEFAULT_SEPARATOR,
+    HeaderError,
+    MSHHeader,
+    header_codec,
+    msh_segment,
+    read_header_leniently,
+    read_separators,
+)
 
 ORIGINAL = "original"
 ENHANCED = "enhanced"
@@ -61,9 +76,9 @@ _CODES = {
     ENHANCED: {ACCEPT: COMMIT_ACCEPT, ERROR: COMMIT_ERROR, REJECT: COMMIT_REJECT},
 }
 
-DEFAULT_SEPARATOR = "|"
-DEFAULT_ENCODING_CHARACTERS = "^~\\&"
 DEFAULT_VERSION = "2.5"
+DEFAULT_PROCESSING_ID = "P"
+_TABLE_0357 = frozenset(ERROR_DESCRIPTIONS)
 SEVERITIES = frozenset({"E", "W", "I", "F"})
 
 
@@ -105,6 +120,15 @@ class AckResult:
         return self.code in ACCEPTING_CODES
 
 
+def stored_control_id(record_id: int) -> str:
+    """MSH-10 of an ACK answering input stored as record ``record_id``: ``ACK<id>``.
+
+    Tying the ACK to the record lets an operator find, from what a sender logged, the
+    message it was answered about.
+    """
+    return f"ACK{record_id}"
+
+
 def ack_mode_for(header: MSHHeader) -> str:
     """``"enhanced"`` when MSH-15 or MSH-16 is valued, else ``"original"``."""
     return ENHANCED if header.accept_ack_type or header.application_ack_type else ORIGINAL
@@ -136,47 +160,6 @@ def accept_ack_wanted(header: MSHHeader, outcome: str) -> bool:
     return True
 
 
-def escape(text: str, field_separator: str, encoding_characters: str) -> str:
-    """Escape HL7 delimiters (and CR/LF, which would end the segment) in ``text``."""
-    escape_char = encoding_characters[2]
-    names = dict(zip(encoding_characters, "SRET"))
-    names[field_separator] = "F"
-    if len(encoding_characters) > 4:
-        names[encoding_characters[4]] = "P"  # v2.7 truncation character
-    out = []
-    for char in text:
-        name = names.get(char)
-        if name is not None:
-            out.append(f"{escape_char}{name}{escape_char}")
-        elif char in "\r\n":
-            out.append(f"{escape_char}X{ord(char):02X}{escape_char}")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def unescape(text: str, field_separator: str, encoding_characters: str) -> str:
-    """Undo :func:`escape` for the delimiter and hex escapes; leave others as they are."""
-    escape_char = encoding_characters[2]
-    if escape_char not in text:
-        return text
-    values = dict(zip("SRET", encoding_characters))
-    values["F"] = field_separator
-    pieces = text.split(escape_char)
-    out = [pieces[0]]
-    for index in range(1, len(pieces), 2):
-        name = pieces[index]
-        rest = pieces[index + 1] if index + 1 < len(pieces) else ""
-        if name in values:
-            out.append(values[name])
-        elif name[:1] == "X" and len(name) == 3:
-            out.append(chr(int(name[1:], 16)))
-        else:
-            out.append(f"{escape_char}{name}{escape_char}")
-        out.append(rest)
-    return "".join(out)
-
-
 def version_tuple(version: str) -> tuple[int, ...]:
     """``"2.3.1"`` -> ``(2, 3, 1)``; unreadable versions count as the default (2.5)."""
     try:
@@ -185,11 +168,30 @@ def version_tuple(version: str) -> tuple[int, ...]:
         return version_tuple(DEFAULT_VERSION)
 
 
+def table_0357(version: tuple[int, ...]) -> frozenset[int]:
+    """The codes HL7 table 0357 holds in ``version``: 104 (value too long) came with v2.7."""
+    return _TABLE_0357 if version >= (2, 7) else _TABLE_0357 - {VALUE_TOO_LONG}
+
+
+def reported_code(code: int, version: tuple[int, ...]) -> int:
+    """The table 0357 code an ACK of ``version`` says for ``code``.
+
+    A code the version's table lacks becomes 207, the table's catch-all ("application
+    internal error"): a peer of that version cannot read the newer code, and no older code
+    means "too long for the application" (102 and 100 are about data types and segment order).
+    """
+    return code if code in table_0357(version) else APPLICATION_INTERNAL_ERROR
+
+
 def build_ack(header: MSHHeader, code: str, *, text: str = "",
               errors: Sequence[HL7Error] = (), control_id: str, timestamp: str,
               charset: str | None = None, sending_application: str | None = None,
               sending_facility: str | None = None) -> bytes:
     """The ACK answering the message whose MSH is ``header``, as unframed bytes.
+
+    The ACK follows the rules of the message's own version (MSH-12; v2.5 when unreadable):
+    see the module docstring. ``header`` may come from :func:`read_header_leniently`: an
+    empty MSH-11 is answered ``P`` and an empty MSH-12 with v2.5.
 
     ``charset`` (a table 0211 name) overrides the echoed MSH-18; it also picks
     the codec the ACK is encoded with. ``sending_application`` and
@@ -204,31 +206,48 @@ def build_ack(header: MSHHeader, code: str, *, text: str = "",
            _name(sending_facility, header.receiving_facility, sep, enc),
            header.sending_application, header.sending_facility, timestamp, "",
            _ack_message_type(header.trigger_event, enc[0], version),
-           escape(control_id, sep, enc), header.processing_id, header.field(12),
+           escape(control_id, sep, enc), header.processing_id or DEFAULT_PROCESSING_ID,
+           header.field(12) if header.version else DEFAULT_VERSION,
            "", "", "", "", "", charset]
+    errors = list(errors)
+    if version >= (2, 7):  # MSA-3 withdrawn: the text goes into ERR-8
+        if text and all(error.text != text for error in errors):
+            errors.append(_text_as_error(text, code, errors))
+        text = ""
     msa = ["MSA", code, header.control_id, escape(text, sep, enc)]
-    segments = [_join(msh, sep), _join(msa, sep)]
-    segments += [_error_segment(error, sep, enc, version) for error in errors]
+    segments = [_join(msh, sep), _join(msa, sep), *_error_segments(errors, sep, enc, version)]
     return "\r".join(segments).encode(header_codec(charset), errors="replace") + b"\r"
 
 
 def build_nak_without_header(error: HL7Error, control_id: str, timestamp: str,
-                             *, code: str = APPLICATION_REJECT,
+                             *, payload: bytes = b"", code: str | None = None,
                              sending_application: str | None = None,
                              sending_facility: str | None = None) -> bytes:
-    """A reject for input whose MSH could not be read: default separators, v2.5, MSA-2 empty.
+    """A reject for ``payload``, whose MSH :func:`read_header` refused.
 
-    MSH-3 and MSH-4 are empty unless ``sending_application`` / ``sending_facility`` say
-    who answers (components separated by ``^``), as in :func:`build_ack`.
+    It echoes what :func:`read_header_leniently` recovers (MSH-10 into MSA-2, MSH-3 to 6
+    swapped, the separators when usable) so that the sender can tell which message was
+    refused. ``code`` defaults to AR, or CR when MSH-15/16 ask for enhanced mode. MSH-3 and
+    MSH-4 are as in :func:`build_ack`.
     """
-    sep, enc = DEFAULT_SEPARATOR, DEFAULT_ENCODING_CHARACTERS
-    msh = ["MSH", enc, _name(sending_application, "", sep, enc),
-           _name(sending_facility, "", sep, enc), "", "", timestamp, "", "ACK",
-           escape(control_id, sep, enc), "P", DEFAULT_VERSION]
-    msa = ["MSA", code, "", escape(error.text, sep, enc)]
-    segments = [_join(msh, sep), _join(msa, sep),
-                _error_segment(error, sep, enc, version_tuple(DEFAULT_VERSION))]
-    return "\r".join(segments).encode("ascii", errors="replace") + b"\r"
+    header = read_header_leniently(payload)
+    return build_ack(header, code or ack_code(REJECT, ack_mode_for(header)), text=error.text,
+                     errors=[error], control_id=control_id, timestamp=timestamp,
+                     sending_application=sending_application,
+                     sending_facility=sending_facility)
+
+
+def _text_as_error(text: str, code: str, errors: Sequence[HL7Error]) -> HL7Error:
+    """The ERR entry carrying ``text`` from v2.7, where MSA-3 is gone.
+
+    Information (severity I) about the first error when there is one; else code 0 on an
+    accept, and the catch-all 207 on an error or reject that gave no error of its own.
+    """
+    if errors:
+        return HL7Error(errors[0].code, text, errors[0].location, severity="I")
+    if code in ACCEPTING_CODES:
+        return HL7Error(MESSAGE_ACCEPTED, text, severity="I")
+    return HL7Error(APPLICATION_INTERNAL_ERROR, text)
 
 
 def _name(configured: str | None, echoed: str, sep: str, enc: str) -> str:
@@ -239,10 +258,9 @@ def _name(configured: str | None, echoed: str, sep: str, enc: str) -> str:
 
 
 def _ack_message_type(trigger: str, component: str, version: tuple[int, ...]) -> str:
-    if not trigger:
-        return "ACK"
+    """MSH-9: ``ACK^A01^ACK``; no structure before v2.3.1; ``ACK^^ACK`` for an unknown trigger."""
     if version < (2, 3, 1):
-        return f"ACK{component}{trigger}"
+        return f"ACK{component}{trigger}" if trigger else "ACK"
     return f"ACK{component}{trigger}{component}ACK"
 
 
@@ -253,25 +271,49 @@ def _join(fields: list[str], separator: str) -> str:
     return separator.join(fields)
 
 
-def _error_segment(error: HL7Error, sep: str, enc: str, version: tuple[int, ...]) -> str:
-    """One ERR segment, in the v2.5+ layout or the older ERR-1 one."""
-    comp, sub = enc[0], enc[3]
-    location = error.location.split("^") if error.location else []
-    description = ERROR_DESCRIPTIONS.get(error.code, "")
+def _error_segments(errors: Sequence[HL7Error], sep: str, enc: str,
+                    version: tuple[int, ...]) -> list[str]:
+    """The ERR segments: one per error from v2.5; before, one ERR with an ERR-1 repetition each.
+
+    Before v2.5 an ACK holds one ERR at most, whose only field, ERR-1, is
+    ``SEG^seq^field^code&description&HL70357`` and repeats; from v2.5 ERR-2 locates the
+    error, ERR-3 codes it, ERR-4 gives the severity and ERR-8 the text (ERR-1 left empty:
+    it is withdrawn from v2.7).
+    """
+    if not errors:
+        return []
+    comp, rep, sub = enc[0], enc[1], enc[3]
     if version < (2, 5):
-        location = (location + ["", "", ""])[:3]
-        coded = sub.join([str(error.code), description, "HL70357"])
-        return _join(["ERR", comp.join(location + [coded])], sep)
-    coded = comp.join([str(error.code), description, "HL70357"])
-    return _join(["ERR", "", comp.join(location), coded, error.severity,
-                  "", "", "", escape(error.text, sep, enc)], sep)
+        entries = []
+        for error in errors:
+            location = (_location(error) + ["", "", ""])[:3]
+            entries.append(comp.join(location + [sub.join(_coded(error, version))]))
+        return [_join(["ERR", rep.join(entries)], sep)]
+    return [_join(["ERR", "", comp.join(_location(error)), comp.join(_coded(error, version)),
+                   error.severity, "", "", "", escape(error.text, sep, enc)], sep)
+            for error in errors]
+
+
+def _location(error: HL7Error) -> list[str]:
+    return error.location.split("^") if error.location else []
+
+
+def _coded(error: HL7Error, version: tuple[int, ...]) -> list[str]:
+    """ERR-3 (ERR-1.4 before v2.5): code, description, coding system, in the version's table."""
+    code = reported_code(error.code, version)
+    return [str(code), ERROR_DESCRIPTIONS.get(code, ""), "HL70357"]
 
 
 def parse_ack(payload: bytes) -> AckResult:
-    """Read MSA (and ERR codes) from an ACK payload; raise :class:`HeaderError` if absent."""
-    header = read_header(payload)
-    sep, enc = header.field_separator, header.encoding_characters
-    text = payload.decode(header_codec(header.charset), errors="replace")
+    """What an ACK payload says (MSA, ERR codes and texts).
+
+    Raises :class:`HeaderError` when the payload cannot be read as an ACK (no MSH first,
+    unusable MSH-1/MSH-2, no MSA-1), and nothing else whatever the peer sent: every answer
+    ends in a decision or in that error. MSH-9, MSH-10 and MSH-12 are not needed to read it.
+    """
+    sep, enc = read_separators(msh_segment(payload))
+    charset = read_header_leniently(payload).charset
+    text = payload.decode(header_codec(charset), errors="replace")
     segments = [line.split(sep) for line in text.replace("\n", "\r").split("\r") if line]
     msa = next((fields for fields in segments if fields[0] == "MSA"), None)
     if msa is None or len(msa) < 2 or not msa[1].strip():
@@ -280,31 +322,39 @@ def parse_ack(payload: bytes) -> AckResult:
     codes, notes = [], []
     for fields in segments:
         if fields[0] == "ERR":
-            code, note = _read_error(fields, enc)
-            codes += [code] if code is not None else []
+            found, note = _read_error(fields, enc)
+            codes += found
             notes += [unescape(note, sep, enc)] if note else []
     message = unescape(msa[3], sep, enc) or "; ".join(notes)
     return AckResult(msa[1].strip(), msa[2].strip(), message, tuple(codes))
 
 
-def _read_error(fields: list[str], enc: str) -> tuple[int | None, str]:
-    """The table 0357 code and free text of one ERR segment, either layout."""
+def _read_error(fields: list[str], enc: str) -> tuple[list[int], str]:
+    """The table 0357 codes and free text of one ERR segment, either layout."""
     fields = fields + [""] * 9
-    comp, sub = enc[0], enc[3]
-    candidate = fields[3].split(comp)[0]
-    if not candidate:  # before v2.5: ERR-1 = SEG^seq^field^code&text&system
-        components = fields[1].split(comp) + ["", "", "", ""]
-        candidate = components[3].split(sub)[0]
-    try:
-        return int(candidate), fields[8]
-    except ValueError:
-        return None, fields[8]
+    comp, rep, sub = enc[0], enc[1], enc[3]
+    code = _code(fields[3].split(comp)[0])
+    if code is not None:
+        return [code], fields[8]
+    codes = []  # before v2.5: ERR-1 = SEG^seq^field^code&text&system, repeated
+    for entry in fields[1].split(rep):
+        components = entry.split(comp) + ["", "", "", ""]
+        code = _code(components[3].split(sub)[0])
+        codes += [code] if code is not None else []
+    return codes, fields[8]
+
+
+def _code(text: str) -> int | None:
+    """A table 0357 code as written by a peer, None when it is not a plain number."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
 __all__ = [
     "ACCEPT", "ERROR", "REJECT", "ORIGINAL", "ENHANCED", "HL7Error", "AckResult",
     "ack_mode_for", "ack_code", "accept_ack_wanted", "escape", "unescape",
-    "build_ack", "build_nak_without_header", "parse_ack", "version_tuple",
+    "build_ack", "build_nak_without_header", "parse_ack", "version_tuple", "table_0357",
+    "reported_code", "stored_control_id", "DEFAULT_SEPARATOR", "DEFAULT_ENCODING_CHARACTERS",
     "MESSAGE_ACCEPTED", "SEGMENT_SEQUENCE", "REQUIRED_FIELD_MISSING", "DATA_TYPE",
     "TABLE_VALUE_NOT_FOUND", "VALUE_TOO_LONG", "UNSUPPORTED_MESSAGE_TYPE",
     "UNSUPPORTED_EVENT", "UNSUPPORTED_PROCESSING_ID", "UNSUPPORTED_VERSION", "UNKNOWN_KEY",

@@ -15,7 +15,8 @@ Choices where peers misbehave (all counted, none fatal):
   :attr:`FrameDecoder.discarded_bytes`.
 * A VT inside an unfinished frame restarts the frame, as HAPI does: HL7 text
   never contains VT, so it means the sender abandoned the previous frame. The
-  abandoned prefix (its VT included) is counted as discarded.
+  abandoned prefix (its VT included) is counted as discarded, once it has been
+  checked against the limit: the outcome never depends on how reads split the stream.
 * FS ends the frame by itself. The CR that should follow is consumed when it
   comes, in the same read or the next one, and a missing CR is tolerated: the
   byte after FS is then treated as outside any frame. Emitting the payload at
@@ -121,12 +122,15 @@ class FrameDecoder:
         """Add frame bytes from ``pos``; on FS, emit the payload."""
         end = data.find(END_BLOCK, pos)
         stop = size if end < 0 else end
-        restart = data.rfind(START_BLOCK, pos, stop)
-        if restart >= 0:
-            # An abandoned frame: drop its VT, what was buffered and the bytes before the new VT.
+        restart = data.find(START_BLOCK, pos, stop)
+        while restart >= 0:
+            # An abandoned frame: it must have fitted, as it must had the VT come in a later
+            # read; then drop its VT, what was buffered and the bytes before the new VT.
+            self._check_size(data, pos, restart, payloads)
             self.discarded_bytes += 1 + len(self._frame) + (restart - pos)
             self._frame = bytearray()
             pos = restart + 1
+            restart = data.find(START_BLOCK, pos, stop)
         self._check_size(data, pos, stop, payloads)
         if end < 0:
             self._frame += memoryview(data)[pos:stop]

@@ -29,6 +29,7 @@ from mllp.codes import (
     SEGMENT_SEQUENCE,
     TABLE_VALUE_NOT_FOUND,
 )
+from mllp.escaping import escape
 
 # HL7 table 0211 (alternate character sets) -> Python codec. Names without an
 # ASCII-compatible Python codec (UNICODE, UNICODE UTF-16/32, ISO IR87/159,
@@ -53,6 +54,10 @@ CHARSETS: dict[str, str] = {
     "BIG-5": "big5",
     "UNICODE UTF-8": "utf-8",
 }
+
+# What an answer is written with when the sender's MSH-1 and MSH-2 cannot be used.
+DEFAULT_SEPARATOR = "|"
+DEFAULT_ENCODING_CHARACTERS = "^~\\&"
 
 # Used for MSH text when MSH-18 is empty or unknown: maps every byte, never fails.
 FALLBACK_CODEC = "latin-1"
@@ -151,17 +156,39 @@ def header_codec(charset: str) -> str:
 
 def read_header(payload: bytes) -> MSHHeader:
     """Read MSH from the start of ``payload``; raise :class:`HeaderError` if unusable."""
+    segment = msh_segment(payload)
+    separator, encoding = read_separators(segment)
+    fields, charset = _decoded_fields(segment, separator, encoding)
+    return _build_header(fields, charset)
+
+
+def msh_segment(payload: bytes) -> bytes:
+    """The first segment of ``payload``; raise :class:`HeaderError` when it is not MSH."""
     segment = first_segment(payload)
     if segment[:3] != b"MSH":
         found = segment[:3].decode(FALLBACK_CODEC) or "nothing"
         raise HeaderError(SEGMENT_SEQUENCE, f"the first segment is {found!r}, not MSH", "MSH^1")
+    return segment
+
+
+def read_separators(segment: bytes) -> tuple[str, str]:
+    """MSH-1 and MSH-2 of an MSH ``segment``; raise :class:`HeaderError` when either is unusable.
+
+    Both must be printable ASCII punctuation, all distinct: a letter or digit would be read
+    back as part of an escape sequence (``\\R\\``), a space or control byte as data.
+    """
     separator = _field_separator(segment)
-    parts = segment.split(separator.encode("ascii"))
-    encoding = _encoding_characters(parts[1].decode(FALLBACK_CODEC), separator)
+    second = segment[4:].split(separator.encode("ascii"), 1)[0]
+    return separator, _encoding_characters(second.decode(FALLBACK_CODEC), separator)
+
+
+def _decoded_fields(segment: bytes, separator: str,
+                    encoding: str) -> tuple[tuple[str, ...], str]:
+    """The fields of MSH decoded with its MSH-18 (``fields[0]`` is MSH-1), and MSH-18."""
+    parts = segment.split(separator.encode("ascii"), 18)
     charset = _first(parts[17].decode(FALLBACK_CODEC), encoding[1]) if len(parts) > 17 else ""
     text = segment.decode(header_codec(charset), errors="replace")
-    fields = (separator,) + tuple(text.split(separator)[1:])
-    return _build_header(fields, charset.strip())
+    return (separator,) + tuple(text.split(separator)[1:]), charset.strip()
 
 
 def _field_separator(segment: bytes) -> str:
@@ -169,8 +196,7 @@ def _field_separator(segment: bytes) -> str:
     if len(segment) < 4:
         raise HeaderError(DATA_TYPE, "MSH stops before its field separator (MSH-1)", "MSH^1^1")
     separator = chr(segment[3])
-    if not (separator.isascii() and separator.isprintable()) or separator.isalnum() \
-            or separator == " ":
+    if not _punctuation(separator):
         raise HeaderError(DATA_TYPE, f"invalid field separator {separator!r} (MSH-1)", "MSH^1^1")
     return separator
 
@@ -181,7 +207,7 @@ def _encoding_characters(value: str, separator: str) -> str:
         len(value) in (4, 5)
         and len(set(value)) == len(value)
         and separator not in value
-        and all(c.isascii() and c.isprintable() and not c.isalnum() and c != " " for c in value)
+        and all(_punctuation(c) for c in value)
     )
     if not valid:
         raise HeaderError(DATA_TYPE, f"invalid encoding characters {value!r} (MSH-2)", "MSH^1^2")
@@ -195,13 +221,74 @@ def _first(value: str, separator: str) -> str:
 
 def _build_header(fields: tuple[str, ...], charset: str) -> MSHHeader:
     """Check the required fields and assemble the header."""
+    for number, name in ((9, "message type"), (10, "message control id"), (12, "version id")):
+        if number > len(fields) or not fields[number - 1].strip():
+            raise HeaderError(REQUIRED_FIELD_MISSING, f"MSH-{number} ({name}) is empty",
+                              f"MSH^1^{number}")
+    return _assemble(fields, charset)
+
+
+def read_header_leniently(payload: bytes) -> MSHHeader:
+    """Whatever of MSH can be read, for answering input that :func:`read_header` refuses.
+
+    A refusal the sender can match must echo its MSH-10 and name it (MSH-3 to MSH-6) even
+    when MSH-9 or MSH-12 is empty or MSH-2 is invalid. This never raises: what cannot be
+    read is empty. The header's fields are encoded text in its own separators, so they can
+    be echoed as they are: the sender's when MSH-1 and MSH-2 are usable; otherwise the
+    defaults, with the fields split on a usable MSH-1 taken as plain text and escaped (their
+    structure is unknown). When :func:`read_header` accepts ``payload``, both agree.
+    """
+    segment = first_segment(payload)
+    try:
+        separator = _field_separator(segment) if segment[:3] == b"MSH" else None
+    except HeaderError:
+        separator = None
+    if separator is None:
+        return _assemble((DEFAULT_SEPARATOR, DEFAULT_ENCODING_CHARACTERS), "")
+    try:
+        encoding = read_separators(segment)[1]
+    except HeaderError:
+        return _escaped_header(segment, separator)
+    fields, charset = _decoded_fields(segment, separator, encoding)
+    return _assemble(fields, charset)
+
+
+def _escaped_header(segment: bytes, separator: str) -> MSHHeader:
+    """The fields of an MSH whose MSH-2 is unusable, as text escaped in the default delimiters.
+
+    Components are kept when the first character of MSH-2 can still be a component
+    separator (``^~\\`` is three characters, not four, yet its ``^`` is plainly meant):
+    MSH-9's trigger event then still reaches the ACK.
+    """
+    parts = segment.split(separator.encode("ascii"))
+    charset = parts[17].decode(FALLBACK_CODEC).strip() if len(parts) > 17 else ""
+    charset = charset if charset.upper() in CHARSETS else ""
+    codec = header_codec(charset)
+    component = parts[1][:1].decode(FALLBACK_CODEC)
+    if not _punctuation(component) or component == separator:
+        component = ""
+    default_component = DEFAULT_ENCODING_CHARACTERS[0]
+    fields = []
+    for part in parts[2:]:
+        text = part.decode(codec, errors="replace")
+        pieces = text.split(component) if component else [text]
+        fields.append(default_component.join(
+            escape(piece, DEFAULT_SEPARATOR, DEFAULT_ENCODING_CHARACTERS) for piece in pieces))
+    return _assemble((DEFAULT_SEPARATOR, DEFAULT_ENCODING_CHARACTERS, *fields), charset)
+
+
+def _punctuation(char: str) -> bool:
+    """Whether ``char`` can be a delimiter: one printable ASCII character, not a letter,
+    digit or space."""
+    return len(char) == 1 and char.isascii() and char.isprintable() and not char.isalnum() \
+        and char != " "
+
+
+def _assemble(fields: tuple[str, ...], charset: str) -> MSHHeader:
+    """The header of these fields (``fields[0]`` is MSH-1), required or not."""
     def field(number: int) -> str:
         return fields[number - 1] if number <= len(fields) else ""
 
-    for number, name in ((9, "message type"), (10, "message control id"), (12, "version id")):
-        if not field(number).strip():
-            raise HeaderError(REQUIRED_FIELD_MISSING, f"MSH-{number} ({name}) is empty",
-                              f"MSH^1^{number}")
     component = fields[1][0]
     message_type = field(9)
     type_parts = message_type.split(component) + ["", ""]

@@ -7,7 +7,7 @@ stream, this module runs the per-connection state machine, and the *sink* (the
 engine's source connector) holds the policy. A sink is any object with::
 
     receive(payload: bytes, peer: Peer) -> Deferred[bytes]   # unframed ACK; b"" for none
-    frame_error(peer: Peer, error: Exception, prefix: bytes) -> None | Deferred
+    frame_error(peer: Peer, error: Exception, prefix: bytes) -> None | Deferred[int | None]
 
 The sink persists before its Deferred fires, so ACKs leave in the order the
 messages arrived on the connection even when the sink answers out of order: a
@@ -16,11 +16,23 @@ The protocol itself answers only when the sink cannot:
 
 * the sink's Deferred fails: AR (CR in enhanced mode) with ERR 207
   (application internal error), built from the message's MSH when readable;
-* a frame exceeds the maximum size: AR with ERR 104 ("value too long ... or the
-  length the application is able to safely handle", table 0357 from v2.7; no
-  earlier code fits - 100 is about segment order and 207 would blame us), then
-  ``sink.frame_error`` and a clean close once queued ACKs are written, since the
-  rest of the stream can no longer be trusted.
+* a frame exceeds the maximum size: ``sink.frame_error`` records its start, then
+  AR with ERR 104 ("value too long ... or the length the application is able to
+  safely handle", table 0357 from v2.7; 207 before, see :func:`mllp.ack.reported_code`),
+  echoing what of its MSH can be read, and a clean close once queued ACKs are
+  written, since the rest of the stream can no longer be trusted. When
+  ``frame_error`` answers the id the frame was stored under, the AR's MSH-10 is
+  ``ACK<id>`` as for every stored message (:func:`mllp.ack.stored_control_id`).
+
+Memory is bounded per connection twice over: the decoder never holds more than one frame,
+and reading pauses (``pauseProducing``, so the peer's writes block in TCP) while the frames
+awaiting their ACK number ``max_pending`` or weigh ``max_pending_bytes``; it resumes once
+ACKs bring both under half. A peer that sends without waiting for its ACKs thus cannot make
+the engine buffer more than about the byte budget plus one frame.
+
+An :class:`mllp.admission.Admission`, if given, decides at accept which connections are
+served (caps, allow-lists); a refused one is closed at once, counted, and logged at WARNING
+at most once per ``refusal_log_interval``.
 
 test-case-name: tests.mllp.test_protocol
 """
@@ -32,11 +44,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.interfaces import IHandshakeListener, ISSLTransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
+from zope.interface import implementer
 
+from mllp.admission import Admission, RefusalLog
 from mllp.ack import (
     REJECT,
     HL7Error,
@@ -44,6 +58,7 @@ from mllp.ack import (
     ack_mode_for,
     build_ack,
     build_nak_without_header,
+    stored_control_id,
 )
 from mllp.codes import APPLICATION_INTERNAL_ERROR, VALUE_TOO_LONG
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameTooLarge, encode_frame
@@ -51,6 +66,8 @@ from mllp.header import HeaderError, read_header
 
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_PENDING = 1000
+DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024
+DEFAULT_REFUSAL_LOG_INTERVAL = 60.0
 
 log = Logger()
 
@@ -74,7 +91,7 @@ def reject_for(payload: bytes, error: HL7Error, control_id: str, timestamp: str)
     try:
         header = read_header(payload)
     except HeaderError:
-        return build_nak_without_header(error, control_id, timestamp)
+        return build_nak_without_header(error, control_id, timestamp, payload=payload)
     return build_ack(header, ack_code(REJECT, ack_mode_for(header)), text=error.text,
                      errors=[error], control_id=control_id, timestamp=timestamp)
 
@@ -82,13 +99,23 @@ def reject_for(payload: bytes, error: HL7Error, control_id: str, timestamp: str)
 class _Slot:
     """One frame's place in the connection's ACK queue."""
 
-    __slots__ = ("ack", "ready")  # ack: the framed bytes to write, None for no answer
+    # ack: the framed bytes to write, None for no answer; size: the frame's, for the budget
+    __slots__ = ("ack", "ready", "size")
 
-    def __init__(self, ack: bytes | None = None, ready: bool = False):
+    def __init__(self, ack: bytes | None = None, ready: bool = False, size: int = 0):
         self.ack = ack
         self.ready = ready
+        self.size = size
 
 
+class _Refused(Protocol):
+    """A connection refused at accept: closed at once, before reading anything."""
+
+    def connectionMade(self) -> None:
+        self.transport.abortConnection()
+
+
+@implementer(IHandshakeListener)
 class MLLPServerProtocol(Protocol, TimeoutMixin):
     """One inbound MLLP connection: frames in, ACKs out in arrival order."""
 
@@ -97,10 +124,12 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
     def __init__(self) -> None:
         self._decoder: FrameDecoder | None = None
         self._queue: deque[_Slot] = deque()
+        self._pending_bytes = 0  # sizes of the frames in the queue
         self._peer: Peer | None = None
         self._paused = False
         self._closing = False
         self._lost = False
+        self.admitted_host: str | None = None  # set by the factory when admission counts it
 
     def connectionMade(self) -> None:
         self.callLater = self.factory.clock.callLater  # TimeoutMixin's seam
@@ -112,6 +141,19 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         self._lost = True
         self.setTimeout(None)
         self.factory.connections_open -= 1
+        if self.admitted_host is not None:
+            self.factory.admission.release(self.admitted_host)
+
+    def handshakeCompleted(self) -> None:
+        """TLS only: refuse a client certificate outside the allow-list, now it is known."""
+        admission = self.factory.admission
+        if admission is None:
+            return
+        reason = admission.admit_certificate(self.peer.client_certificate)
+        if reason is not None:
+            self._closing = True
+            self.factory.log_refusal(reason, self.peer.address)
+            self.transport.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
@@ -144,16 +186,28 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             self._peer = self.factory.peer_for(self.transport)
         return self._peer
 
+    @property
+    def known_peer(self) -> Peer | None:
+        """The peer if it was already read (a frame came), else None: no lookup now."""
+        return self._peer
+
     def _dispatch(self, payload: bytes) -> None:
         self.factory.frames_received += 1
-        slot = _Slot()
+        slot = _Slot(size=len(payload))
         self._queue.append(slot)
+        self._pending_bytes += slot.size
         answer = defer.maybeDeferred(self.factory.sink.receive, payload, self.peer)
         answer.addErrback(self._sink_failed, payload)
         answer.addCallback(self._answered, slot)
-        if len(self._queue) >= self.factory.max_pending and not self._paused:
+        if not self._paused and (len(self._queue) >= self.factory.max_pending or
+                                 self._pending_bytes >= self.factory.max_pending_bytes):
             self._paused = True
             self.transport.pauseProducing()
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of the frames read and not yet answered on this connection."""
+        return self._pending_bytes
 
     def _sink_failed(self, failure: Any, payload: bytes) -> bytes:
         log.failure("MLLP sink failed for a frame from {peer}; answering AR/207",
@@ -178,10 +232,12 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
     def _flush(self) -> None:
         """Write every ACK at the head of the queue that is ready, in order."""
         while self._queue and self._queue[0].ready:
-            framed = self._queue.popleft().ack
-            if framed and not self._lost:
-                self.transport.write(framed)
-        if self._paused and len(self._queue) <= self.factory.max_pending // 2:
+            slot = self._queue.popleft()
+            self._pending_bytes -= slot.size
+            if slot.ack and not self._lost:
+                self.transport.write(slot.ack)
+        if self._paused and len(self._queue) <= self.factory.max_pending // 2 and \
+                self._pending_bytes <= self.factory.max_pending_bytes // 2:
             self._paused = False
             if not self._lost:
                 self.transport.resumeProducing()
@@ -189,27 +245,33 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             self.transport.loseConnection()
 
     def _refuse_oversized(self, error: FrameTooLarge) -> None:
-        """Queue a reject after the pending ACKs, record the frame, then close.
+        """Record the frame, then queue a reject after the pending ACKs, then close.
 
         The reject waits for the record, as every ACK waits for its commit: once the sender
-        reads it, the refused frame is in the store for an operator to see. If recording
-        fails, the reject still goes (the sender must learn the frame was refused) and the
-        failure is logged.
+        reads it, the refused frame is in the store for an operator to see, and the reject
+        names the record. If recording fails, the reject still goes (the sender must learn
+        the frame was refused) and the failure is logged.
         """
         self.factory.oversized_frames += 1
         self._closing = True
-        reason = HL7Error(VALUE_TOO_LONG, str(error))
-        nak = reject_for(error.prefix, reason, self.factory.next_control_id(),
-                         self.factory.timestamp())
-        slot = _Slot(encode_frame(nak))
+        slot = _Slot()
         self._queue.append(slot)
         recorded = defer.maybeDeferred(self.factory.sink.frame_error, self.peer, error,
                                        error.prefix)
-        recorded.addErrback(lambda failure: log.failure(
-            "MLLP sink could not record an oversized frame", failure))
-        recorded.addCallback(self._recorded, slot)
+        recorded.addErrback(self._recording_failed)
+        recorded.addCallback(self._recorded, slot, error)
 
-    def _recorded(self, _: Any, slot: _Slot) -> None:
+    @staticmethod
+    def _recording_failed(failure: Any) -> None:
+        log.failure("MLLP sink could not record an oversized frame", failure)
+
+    def _recorded(self, record_id: Any, slot: _Slot, error: FrameTooLarge) -> None:
+        """Queue the reject of an oversized frame, naming its record when there is one."""
+        stored = isinstance(record_id, int) and not isinstance(record_id, bool)
+        control_id = stored_control_id(record_id) if stored else self.factory.next_control_id()
+        nak = reject_for(error.prefix, HL7Error(VALUE_TOO_LONG, str(error)), control_id,
+                         self.factory.timestamp())
+        slot.ack = encode_frame(nak)
         slot.ready = True
         self._flush()
 
@@ -218,14 +280,18 @@ class MLLPServerFactory(Factory):
     """Builds :class:`MLLPServerProtocol` instances sharing one sink and counters.
 
     ``clock`` is the reactor (or a ``task.Clock``) used for idle timeouts; it
-    defaults to the global reactor, imported only then.
+    defaults to the global reactor, imported only then. ``admission``, if given, decides
+    which connections are served (see :mod:`mllp.admission`).
     """
 
     protocol = MLLPServerProtocol
 
     def __init__(self, sink: Any, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
                  idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT, clock: Any = None,
-                 transport_name: str = "mllp", max_pending: int = DEFAULT_MAX_PENDING):
+                 transport_name: str = "mllp", max_pending: int = DEFAULT_MAX_PENDING,
+                 max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+                 admission: Admission | None = None,
+                 refusal_log_interval: float = DEFAULT_REFUSAL_LOG_INTERVAL):
         if clock is None:
             from twisted.internet import reactor as clock
         self.sink = sink
@@ -234,12 +300,37 @@ class MLLPServerFactory(Factory):
         self.clock = clock
         self.transport_name = transport_name
         self.max_pending = max(1, max_pending)
+        self.max_pending_bytes = max(1, max_pending_bytes)
+        self.admission = admission
+        self._refusal_log = RefusalLog(refusal_log_interval)
         self.connections_open = 0
         self.frames_received = 0
         self.bytes_discarded = 0
         self.oversized_frames = 0
         self._control_prefix = f"{int(clock.seconds()):x}-"
         self._control_counter = 0
+
+    def buildProtocol(self, addr: Any) -> Protocol:
+        """A protocol for an accepted connection, or one closing it at once if refused."""
+        if self.admission is None:
+            return super().buildProtocol(addr)
+        host = str(getattr(addr, "host", addr))
+        reason = self.admission.admit(host)
+        if reason is not None:
+            self.log_refusal(reason, host)
+            return _Refused()
+        protocol = super().buildProtocol(addr)
+        protocol.admitted_host = host
+        return protocol
+
+    def log_refusal(self, reason: str, peer: str) -> None:
+        """Log refused connections at WARNING: the first, then once per interval, counted."""
+        counts = self._refusal_log.note(reason, self.clock.seconds())
+        if counts:
+            summary = ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
+            log.warn("MLLP listener refused connections ({summary}; the last from {peer}); "
+                     "totals since start: {totals}", summary=summary, peer=peer,
+                     totals=dict(self.admission.refused))
 
     def next_control_id(self) -> str:
         """A fresh MSH-10 for the ACKs this layer writes itself."""

@@ -93,3 +93,4 @@ class AdminTests(unittest.TestCase):
         text = body.decode()
         self.assertIn('aiguillage_messages_total{channel="adt-in",outcome="received"} 2.0', text)
         self.assertIn("aiguillage_writer_batches_total", text)
+        self.assertIn('aiguillage_unreadable_summarised_total{channel="adt-in"} 0.0', text)

@@ -23,8 +23,10 @@ BASE = {"engine.status", "engine.interfaces"}
 RULES: dict[str, set[str]] = {
     "mllp": {"mllp"},
     "mappings": {"mappings"},
+    "xds": {"xds", "engine.store"},
     "engine.store": BASE | {"engine.store"},
-    "engine.config": BASE | {"engine.config", "engine.flow.response", "engine.flow.handover",
+    "engine.config": BASE | {"engine.config", "engine.adminauth", "engine.flow.response",
+                             "engine.flow.handover",
                              "mappings", "mllp.header"},
     "engine.flow": BASE | {"engine.flow", "engine.store", "mappings", "mllp"},
     "engine.delivery": BASE | {"engine.delivery", "engine.store"},
@@ -97,10 +99,9 @@ def test_mappings_do_no_file_io(path):
 
 # Modules that were over the limit when it was set; each must shrink, never grow.
 OVERSIZE_ALLOWANCE = {
-    "engine/config/loader.py": 700,
-    "mappings/expressions.py": 725,
-    "mappings/steps.py": 690,
-    "mappings/stepkinds.py": 548,
+    "engine/config/loader.py": 663,
+    "mappings/expressions.py": 578,
+    "mappings/steps.py": 685,
 }
 MAX_LINES = 520
 SOURCES = [p for package in ("engine", "channels", "mllp", "mappings", "xds", "identity")

@@ -54,7 +54,7 @@ import pytest
 from engine.config.yamlsource import parse_yaml
 from mappings.expressions import ExpressionError, compile_expression
 from mappings.message import HL7Message
-from mappings.paths import get, parse_path
+from mappings.paths import get, parse_path, present
 from mappings.steps import (
     IncludedSteps, StepFailure, StepsError, compile_filters, compile_steps)
 from engine.config.tablefiles import read_table_file
@@ -258,10 +258,7 @@ def resolver(message: HL7Message):
     def resolve(text: str) -> list[str]:
         path = parse_path(text)
         if path.is_segment:
-            if path.occurrence == "*":
-                return [s.text() for s in message.segments(path.segment)]
-            found = message.segment(path.segment, path.occurrence or 1)
-            return [] if found is None else [found.text()]
+            return present(message, path)
         return get(message, path)
     return resolve
 

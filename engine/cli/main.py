@@ -30,17 +30,33 @@ config_option = click.option("--config", "config_path", default=DEFAULT_CONFIG,
                              help="the engine's YAML file")
 
 
-def _load(config_path: str, *, connectors: bool = False) -> EngineConfig:
+def _load(config_path: str, *, connectors: bool = False, lenient: bool = False,
+          needed: str | None = None) -> EngineConfig:
     """Load and validate the configuration; with ``connectors``, build them too (check-config
-    and run) so that their own checks are reported here, as configuration errors."""
+    and run) so that their own checks are reported here, as configuration errors.
+
+    ``lenient`` is for the commands that run no channel (status, messages) or one (``needed``,
+    test-channel): another channel file with problems is left out with a warning rather than
+    stopping them.
+    """
     from engine.app import check_connectors, load_config
 
     try:
-        config = load_config(config_path)
+        config = load_config(config_path, lenient=lenient)
     except ConfigError as error:
         click.echo(f"configuration errors ({len(error.problems)}):", err=True)
         click.echo(str(error), err=True)
         sys.exit(EXIT_CONFIG)
+    for broken in config.broken:
+        if needed is not None and broken.name == needed:
+            click.echo(f"configuration errors ({len(broken.problems)}):", err=True)
+            click.echo("\n".join(map(str, broken.problems)), err=True)
+            sys.exit(EXIT_CONFIG)
+    for broken in config.broken:
+        named = f" (channel {broken.name})" if broken.name else ""
+        click.echo(f"warning: {broken.file}{named} is left out: "
+                   f"{len(broken.problems)} configuration error(s):", err=True)
+        click.echo("\n".join(f"  {problem}" for problem in broken.problems), err=True)
     if connectors:
         from twisted.internet import reactor
 
@@ -105,11 +121,16 @@ def run(config_path: str) -> None:
 
     from engine.app import Engine
 
+    from engine.filelimit import raise_open_file_limit
+
     config = _load(config_path, connectors=True)
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     twisted_log.PythonLoggingObserver().start()
+    limits = raise_open_file_limit()  # before anything opens a socket
+    if limits is not None and limits[0] != limits[1]:
+        logging.getLogger("engine").info("open-file limit raised from %d to %d", *limits)
     engine = Engine(config, reactor)
     outcome = {"code": 0}
 
@@ -202,7 +223,8 @@ def reload_command(config_path: str, admin: str | None, timeout: float) -> None:
     refused (the engine keeps its previous channels); 3: no engine answered.
     """
     from engine.cli.reload import (
-        AdminUnknown, EngineUnreachable, admin_address, parse_address, request_reload)
+        AdminUnknown, EngineUnreachable, admin_address, admin_token, parse_address,
+        request_reload)
 
     hint = "(an engine without an admin listener reloads on SIGHUP: kill -HUP <pid>)"
     try:
@@ -216,7 +238,7 @@ def reload_command(config_path: str, admin: str | None, timeout: float) -> None:
         click.echo(f"{error} {hint}", err=True)
         sys.exit(EXIT_UNREACHABLE)
     try:
-        report = request_reload(host, port, timeout)
+        report = request_reload(host, port, timeout, admin_token(config_path))
     except EngineUnreachable as error:
         click.echo(f"{error}; is the engine running? {hint}", err=True)
         sys.exit(EXIT_UNREACHABLE)
@@ -256,7 +278,7 @@ def db_upgrade(config_path: str) -> None:
     from engine.store import migrate
     from engine.store.store import make_engine
 
-    config = _load(config_path)
+    config = _load(config_path, lenient=True)
     try:
         before, after = migrate.upgrade(make_engine(config.store.url))
     except Exception as error:
@@ -298,7 +320,7 @@ def status(config_path: str, as_json: bool) -> None:
     from engine.store import queries
     from engine.cli.views import status_table
 
-    config = _load(config_path)
+    config = _load(config_path, lenient=True)
     with _database(config).connect() as conn:
         report = queries.status_counts(conn)
     for channel in config.channels:  # configured but silent channels show too
@@ -334,7 +356,7 @@ def messages_list(config_path: str, channel: str | None, status_: str | None, si
     from engine.store import queries
     from engine.cli.views import messages_table
 
-    config = _load(config_path)
+    config = _load(config_path, lenient=True)
     window = (_when(since, "--since"), _when(until, "--until"))
     with _database(config).connect() as conn:
         rows = queries.list_messages(conn, channel=channel, status=status_ and status_.upper(),
@@ -367,7 +389,7 @@ def messages_show(config_path: str, message_id: int, raw: bool) -> None:
     from engine.store import queries
     from engine.cli.views import message_detail_view
 
-    config = _load(config_path)
+    config = _load(config_path, lenient=True)
     with _database(config).connect() as conn:
         detail = queries.message_detail(conn, message_id)
     if detail is None:
@@ -414,7 +436,8 @@ def test_channel(config_path: str, channel: str, files: tuple[str, ...],
     the fixtures of fixtures/CHANNEL/ next to the engine's YAML file."""
     from engine.cli.channeltest.command import run_test_channel
 
-    sys.exit(run_test_channel(_load(config_path), channel, files, verbose=verbose))
+    config = _load(config_path, lenient=True, needed=channel)
+    sys.exit(run_test_channel(config, channel, files, verbose=verbose))
 
 
 @main.command()

@@ -58,16 +58,26 @@ def _counts(entry: dict, retrying_key: str) -> list[str]:
             f"{entry['rate']:.1f}/s"]
 
 
+_MESSAGE_COLUMNS = ("id", "received", "channel", "type", "control id", "status", "error")
+
+
 def messages_table(rows: list[dict], console: Console | None = None) -> None:
+    """A table on a terminal; elsewhere (a pipe, a file) one message a line, tab-separated,
+    every value whole, so that a script or ``grep`` never sees a value cut to a width."""
     console = console or Console()
+    values = [[str(row["id"]), _when(row["received_at"]), row["channel"],
+               row.get("message_type") or "", row.get("control_id") or "", row["status"],
+               row.get("error") or ""] for row in rows]
+    if not console.is_terminal:
+        lines = ["\t".join(_MESSAGE_COLUMNS)] + [
+            "\t".join(" ".join(value.split()) for value in line) for line in values]
+        console.file.write("\n".join(lines) + "\n")  # as is: rich would expand the tabs
+        return
     table = Table()
-    for column in ("id", "received", "channel", "type", "control id", "status", "error"):
+    for column in _MESSAGE_COLUMNS:
         table.add_column(column)
-    for row in rows:
-        error = (row.get("error") or "")[:60]
-        table.add_row(str(row["id"]), _when(row["received_at"]), row["channel"],
-                      row.get("message_type") or "", row.get("control_id") or "",
-                      row["status"], error)
+    for line in values:
+        table.add_row(*line[:-1], line[-1][:60])
     console.print(table)
 
 

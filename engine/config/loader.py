@@ -39,12 +39,15 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
+from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config
 from engine.config.schema import (
     ConfigError, ConfigProblem, Invalid, Problems, Section, Where, at_least, between, describe,
     did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
     validate_section)
 from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
 from engine.config.links import Link, check_links, read_links
+from engine.config.listeners import check_listeners
+from engine.config.stepspath import import_hint, use_steps_path
 from engine.flow.response import (
     ACK_AFTER_COMMIT, MODES as ACK_MODES, ON_ERROR_CODES, ON_FILTERED_CODES, ResponsePolicy,
     name_problem)
@@ -89,14 +92,6 @@ class StoreConfig:
     # "normal": it survives the engine's crash or kill -9, not a power cut, and commits
     # cost a fraction of that (see docs/operations.md for figures).
     sqlite_synchronous: str = "full"
-
-
-@dataclass(frozen=True)
-class AdminConfig:
-    """The HTTP admin and metrics listener; ``port`` 0 picks a free port."""
-
-    host: str
-    port: int
 
 
 @dataclass(frozen=True)
@@ -182,6 +177,15 @@ class EngineConfig:
     admin: AdminConfig | None
     log_level: str
     channels: tuple[ChannelConfig, ...]
+    broken: tuple[BrokenChannel, ...] = ()  # channel files a lenient load left out
+
+
+class BrokenChannel(NamedTuple):
+    """A channel file a lenient load left out: its name when it could be read, its problems."""
+
+    file: str
+    name: str | None
+    problems: list[ConfigProblem]
 
 
 STORE_SECTION = Section(
@@ -190,15 +194,13 @@ STORE_SECTION = Section(
      OptionSpec("sqlite_synchronous", "str", default="full", choices=("full", "normal"),
                 help="SQLite durability: full survives a power cut, normal a crash")),
     checks={"writer_batch_max": at_least(1)})
-ADMIN_SECTION = Section(
-    (OptionSpec("host", "str", default="127.0.0.1"),
-     OptionSpec("port", "port", help="0 picks a free port; absent means no admin listener")))
 ENGINE_SECTION = Section(
     (OptionSpec("node", "str", help="this node's name; default: the host name"),
      OptionSpec("store", "mapping", required=True),
      OptionSpec("admin", "mapping"),
      OptionSpec("channels", "list", default=[], help="channel file globs"),
-     OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS)),
+     OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS),
+     OptionSpec("steps_path", "path", help="where python: steps' modules are")),
     nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
 
 _NAME_HELP = "components separated by ^; default: the received "
@@ -254,10 +256,13 @@ CHANNEL_SECTION = Section(
             "destinations": lambda items: None if items else "a channel needs a destination"})
 
 
-def load_engine_config(path: str | os.PathLike, specs: Specs) -> EngineConfig:
+def load_engine_config(path: str | os.PathLike, specs: Specs,
+                       lenient: bool = False) -> EngineConfig:
     """Load ``engine.yaml`` at ``path`` and its channel files; raise :class:`ConfigError`.
 
-    ``specs`` maps (role, type name) to each registered connector's spec.
+    ``specs`` maps (role, type name) to each registered connector's spec. ``lenient`` (for
+    commands that run no channel, or one): a channel file with problems is left out and
+    listed in ``broken``, instead of the whole configuration being refused.
     """
     path = os.fspath(path)
     problems = Problems()
@@ -267,17 +272,25 @@ def load_engine_config(path: str | os.PathLike, specs: Specs) -> EngineConfig:
     where = top_where(path, root)
     values = validate_section(root, ENGINE_SECTION, where, problems)
     store = _store(root, values["store"], where, problems)
-    admin = _admin(values["admin"])
-    loaded = [channel for file in _channel_files(root, where, problems)
-              if (channel := _read_channel(file, specs, problems)) is not None]
+    admin = admin_config(root, values["admin"], where, problems)
+    use_steps_path(values["steps_path"], where.child("steps_path"), problems)
+    loaded, broken = [], []
+    for file in _channel_files(root, where, problems):
+        own = Problems()
+        channel = _read_channel(file, specs, own)
+        if own and lenient:
+            broken.append(BrokenChannel(file, channel and channel.channel.name, own.items))
+            continue
+        problems.items.extend(own.items)
+        loaded.extend([channel] if channel is not None else [])
     _check_channel_names(loaded, problems)
-    _check_listeners(loaded, admin, _admin_port_where(root, where), problems)
+    check_listeners(loaded, admin, _admin_port_where(root, where), problems)
     check_links([link for item in loaded for link in item.links],
                 [item.channel for item in loaded], problems)
     problems.raise_if_any()
     return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
                         admin=admin, log_level=values["log_level"],
-                        channels=tuple(item.channel for item in loaded))
+                        channels=tuple(item.channel for item in loaded), broken=tuple(broken))
 
 
 def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:
@@ -317,16 +330,6 @@ class _LoadedChannel(NamedTuple):
     links: tuple[Link, ...] = ()  # its ``channel`` destinations, checked across files
 
 
-class _Listener(NamedTuple):
-    host: str | None
-    port: int
-    where: Where
-    label: str
-
-
-_ANY_HOST = frozenset({None, "", "0.0.0.0", "::"})
-
-
 def _store(root: YAMLMapping, values: dict | None, where: Where,
            problems: Problems) -> StoreConfig | None:
     if not values or values["url"] is None:
@@ -340,12 +343,6 @@ def _store(root: YAMLMapping, values: dict | None, where: Where,
         return None
     return StoreConfig(url=url, writer_batch_max=values["writer_batch_max"],
                        sqlite_synchronous=values["sqlite_synchronous"])
-
-
-def _admin(values: dict | None) -> AdminConfig | None:
-    if not values or values["port"] is None:
-        return None
-    return AdminConfig(host=values["host"], port=values["port"])
 
 
 def _admin_port_where(root: YAMLMapping, where: Where) -> Where:
@@ -520,8 +517,9 @@ def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems
                              include=includes.resolve if includes is not None else None)
     except StepsError as error:
         for problem in error.problems:
-            problems.add(Where(problem.file or at.file, problem.line or at.line, 0,
-                               problem.field or at.field), problem.message)
+            where = Where(problem.file or at.file, problem.line or at.line, 0,
+                          problem.field or at.field)
+            problems.add(where, problem.message + import_hint(problem.module))
     return None
 
 
@@ -658,42 +656,8 @@ def _check_channel_names(loaded: list[_LoadedChannel], problems: Problems) -> No
             first_at[name] = item.name_at
 
 
-def _check_listeners(loaded: list[_LoadedChannel], admin: AdminConfig | None, admin_at: Where,
-                     problems: Problems) -> None:
-    """Report two listeners on one host and port: the second would fail to start."""
-    listeners = [_Listener(admin.host, admin.port, admin_at, "the admin listener")] \
-        if admin and admin.port else []
-    for item in loaded:
-        listener = _source_listener(item)
-        if listener is None:
-            continue
-        clash = next((other for other in listeners if _overlap(listener, other)), None)
-        if clash:
-            problems.add(listener.where,
-                         f"{listener.label} listens on {listener.host or '*'}:{listener.port}, "
-                         f"as does {clash.label} ({clash.where.file}:{clash.where.line})")
-        listeners.append(listener)
-
-
-def _source_listener(item: _LoadedChannel) -> _Listener | None:
-    channel = item.channel
-    if not channel.enabled or channel.source is None or item.port_at is None:
-        return None
-    port = channel.source.options.get("port")
-    if not isinstance(port, int) or port == 0:
-        return None
-    return _Listener(channel.source.options.get("host"), port, item.port_at,
-                     f'channel "{channel.name}"')
-
-
-def _overlap(one: _Listener, other: _Listener) -> bool:
-    """Whether two listeners conflict; an any-address bind takes the port on every address."""
-    hosts_meet = one.host == other.host or one.host in _ANY_HOST or other.host in _ANY_HOST
-    return one.port == other.port and hosts_meet
-
-
 __all__ = [
     "ConfigError", "ConfigProblem", "EngineConfig", "StoreConfig", "AdminConfig", "ChannelConfig",
     "DestinationConfig", "RetryPolicy", "OrderingPolicy", "load_engine_config",
-    "load_channel_file", "resolve_database_url",
+    "BrokenChannel", "load_channel_file", "resolve_database_url",
 ]

@@ -44,7 +44,8 @@ from engine.flow.pipeline import ChannelPlan, InboundMessage
 from engine.store.records import HEADER_LIMITS, InboundRecord, IngestResult, ProcessingResult
 from mllp import ack
 from mllp.codes import VALUE_TOO_LONG
-from mllp.header import EncodingError, HeaderError, MSHHeader, decode_payload, read_header
+from mllp.header import (
+    EncodingError, HeaderError, MSHHeader, decode_payload, read_header, read_header_leniently)
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +149,12 @@ class Intake:
         return d
 
     def reject(self, channel: str, payload: bytes, peer: Any, error: str) -> defer.Deferred:
-        """Store input that never became a frame (oversized, broken); Deferred[IngestResult]."""
+        """Store input that never became a frame (oversized, broken), with what of its MSH
+        can be read; Deferred[IngestResult]."""
         self.rejected += 1
         record = InboundRecord(channel=channel, received_at=time.time(), peer=_peer_text(peer),
-                               raw=payload, status=st.ERROR, error=error[:MAX_STORED_ERROR])
+                               raw=payload, status=st.ERROR, error=error[:MAX_STORED_ERROR],
+                               **_described_by(read_header_leniently(payload)))
         d = self._store.ingest(record)
         d.addErrback(self._log_lost, channel, error)
         return d
@@ -204,7 +207,8 @@ class Intake:
                        header: MSHHeader) -> bytes:
         response = plan.response
         if outcome.status == st.ERROR:
-            error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR, outcome.error or "processing failed")
+            error = ack.HL7Error(outcome.error_code or ack.APPLICATION_INTERNAL_ERROR,
+                                 outcome.error or "processing failed", outcome.error_location)
             return self._ack(plan, header, response.error_outcome, outcome.message_id,
                              errors=(error,), text=outcome.error or "")
         if outcome.status == st.FILTERED:
@@ -233,12 +237,16 @@ class Intake:
         and answer ``outcome``: by default AE when MSH was read, AR when it was not."""
         record = InboundRecord(
             channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
-            status=st.ERROR, error=str(error)[:MAX_STORED_ERROR], **_clipped(header))
+            status=st.ERROR, error=str(error)[:MAX_STORED_ERROR],
+            charset=header.charset[:HEADER_LIMITS[18]] if header else None,
+            **_described_by(header or read_header_leniently(payload)),
+        )
         if outcome is None:
             outcome = ack.ERROR if header is not None else ack.REJECT
         d = _told(self._store.ingest(record), committed)
-        d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id))
-        d.addErrback(lambda failure: self._nak(plan, header, ack.ERROR, error, None))
+        d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id,
+                                               payload))
+        d.addErrback(lambda failure: self._nak(plan, header, ack.ERROR, error, None, payload))
         return d
 
     # -- ACK building ------------------------------------------------------------------
@@ -253,12 +261,12 @@ class Intake:
                              sending_facility=response.sending_facility)
 
     def _nak(self, plan: ChannelPlan, header: MSHHeader | None, outcome: str,
-             error: HeaderError, message_id: int | None) -> bytes:
+             error: HeaderError, message_id: int | None, payload: bytes) -> bytes:
         hl7_error = ack.HL7Error.from_exception(error)
-        if header is None:
+        if header is None:  # the refusal echoes what of the MSH can be read
             response = plan.response
             return ack.build_nak_without_header(
-                hl7_error, _ack_control_id(message_id), self._clock.now(),
+                hl7_error, _ack_control_id(message_id), self._clock.now(), payload=payload,
                 sending_application=response.sending_application,
                 sending_facility=response.sending_facility)
         return self._ack(plan, header, outcome, message_id, text=error.text,
@@ -281,21 +289,21 @@ def _overlong(header: MSHHeader) -> HeaderError | None:
     return None
 
 
-def _clipped(header: MSHHeader | None) -> dict:
-    """The header values of a message stored in ERROR, each cut to its column's width."""
-    if header is None:
-        return {}
-    limits = HEADER_LIMITS
-    return {"sender": f"{header.sending_application[:limits[3]]}|"
-                      f"{header.sending_facility[:limits[4]]}",
-            "control_id": header.control_id[:limits[10]],
-            "message_type": header.message_type[:limits[9]],
-            "charset": header.charset[:limits[18]]}
-
-
 def _ack_control_id(message_id: int | None) -> str:
     """MSH-10 of our ACK: tied to the stored message so an ACK can be traced back to it."""
-    return f"ACK{message_id}" if message_id is not None else f"ACKX{time.time_ns() % 10**12}"
+    if message_id is not None:
+        return ack.stored_control_id(message_id)
+    return f"ACKX{time.time_ns() % 10**12}"
+
+
+def _described_by(header: MSHHeader) -> dict[str, str | None]:
+    """The sender, control id and message type a record keeps of ``header`` (None if empty),
+    each cut to the width of its column (``HEADER_LIMITS``)."""
+    limits = HEADER_LIMITS
+    sender = f"{header.sending_application[:limits[3]]}|{header.sending_facility[:limits[4]]}"
+    return {"sender": sender if sender != "|" else None,
+            "control_id": header.control_id[:limits[10]] or None,
+            "message_type": header.message_type[:limits[9]] or None}
 
 
 def _told(ingested: defer.Deferred, committed: defer.Deferred | None) -> defer.Deferred:

@@ -112,12 +112,15 @@ def process(channel: ChannelPlan, message: InboundMessage,
 
 
 class _Refused(Exception):
-    """The message cannot go on: ``status`` (ERROR or FILTERED) and why."""
+    """The message cannot go on: ``status`` (ERROR or FILTERED) and why; ``code`` and
+    ``location``, the table 0357 code and ERR-2 location when HL7 has a name for why."""
 
-    def __init__(self, status: str, text: str):
+    def __init__(self, status: str, text: str, code: int | None = None, location: str = ""):
         super().__init__(text)
         self.status = status
         self.text = text
+        self.code = code
+        self.location = location
 
 
 class _Run:
@@ -156,7 +159,8 @@ class _Run:
         except _Refused as refused:
             error = refused.text if refused.status == st.ERROR else None
             return ProcessingResult(message.message_id, channel.name, refused.status,
-                                    error=error, detail=refused.text)
+                                    error=error, detail=refused.text,
+                                    error_code=refused.code, error_location=refused.location)
         if not made and stopped:
             return ProcessingResult(message.message_id, channel.name, st.FILTERED,
                                     detail="; ".join(stopped))
@@ -218,7 +222,8 @@ class _Run:
 
 def validate_structure(text: str, version: str | None = None) -> None:
     """Check ``text`` against its HL7 v2 message structure (hl7apy, strict); raise
-    :class:`_Refused` (ERROR) with the validator's text when it does not conform.
+    :class:`_Refused` (ERROR) with the validator's text, and the table 0357 code and
+    location :func:`engine.flow.structure.classify` finds for it, when it does not conform.
 
     With ``version``, the structures of that version are used whatever MSH-12 says, as HAPI's
     canonical version does: senders label their messages loosely (2.5.1, 2.9, 2.3 with 2.5
@@ -229,14 +234,29 @@ def validate_structure(text: str, version: str | None = None) -> None:
     from hl7apy.parser import parse_message
 
     segments = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+    own_version = _version_of(segments)  # the ACK's, so the code must exist in it
     if version is not None:
         segments = with_version(segments, version)
     try:
         parse_message(segments, validation_level=VALIDATION_LEVEL.STRICT,
                       find_groups=True).validate()
     except Exception as error:  # hl7apy raises many kinds, all meaning "does not conform"
+        from engine.flow.structure import classify
+
         detail = str(error) or type(error).__name__
-        raise _Refused(st.ERROR, f"structural validation failed: {detail}") from None
+        code, location = classify(error, segments, own_version)
+        where = f" (at {location})" if location else ""
+        raise _Refused(st.ERROR, f"structural validation failed: {detail}{where}", code,
+                       location) from None
+
+
+def _version_of(text: str) -> str:
+    """MSH-12.1 of ``text``, ``""`` when it cannot be read."""
+    head = text.partition("\r")[0]
+    if len(head) < 5 or not head.startswith("MSH"):
+        return ""
+    fields = head.split(head[3])
+    return fields[11].split(head[4])[0] if len(fields) > 11 else ""
 
 
 def with_version(text: str, version: str) -> str:

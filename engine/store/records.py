@@ -77,6 +77,10 @@ class ProcessingResult:
     error: str | None = None
     deliveries: tuple[NewDelivery, ...] = ()
     detail: str | None = None
+    # When the error has a meaning in HL7's table 0357 (a structural validation failure),
+    # its code and ERR-2 location (``PID^1^3``) for the ACK; None: 207, internal error.
+    error_code: int | None = None
+    error_location: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.protocol import Protocol
 
+from engine import status as st
+from engine.store.records import IngestResult
 from mllp.ack import ACCEPT, ack_code, ack_mode_for, build_ack
 from mllp.framing import FrameDecoder
 from mllp.header import read_header
@@ -72,8 +74,9 @@ class FakeReceiver:
         return answer
 
     def reject(self, channel: str, payload: bytes, peer: Any, error: str) -> Any:
+        """Stored as the engine does: the record's id is 700 plus the number of rejects."""
         self.rejected.append(Rejected(channel, payload, peer, error))
-        return defer.succeed(None)
+        return defer.succeed(IngestResult(700 + len(self.rejected), st.ERROR))
 
     def answer(self, index: int) -> None:
         """Acknowledge the held message ``index`` (in arrival order)."""

@@ -14,8 +14,8 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from channels.file_destination import (
-    FileDestination, check_template, convert_line_endings, name_fields, render, sanitise,
-    write_atomically)
+    FileDestination, check_template, convert_line_endings, fit_name, name_fields, render,
+    sanitise, write_atomically)
 from engine.interfaces import DeliveryContext, DeliveryFailed
 from tests.channels.fakes import message
 
@@ -96,6 +96,56 @@ class FileDestinationTests(unittest.TestCase):
         self.assertIn(f"cannot write {blocker}/out/adt-000000000042.hl7: [ENOTDIR] "
                       "Not a directory", failed.reason)
 
+    @defer.inlineCallbacks
+    def test_a_leading_dot_in_msh10_gives_a_visible_file(self):
+        """If MSH-10 starts with ".", then the file is not a dot-file a poller would skip."""
+        outcome = yield self.destination(filename="{control_id}.hl7").send(
+            message(".C1"), context(control_id=".C1"))
+        self.assertEqual(os.listdir(os.path.join(self.root, "out")), ["_C1.hl7"])
+        self.assertEqual(outcome.response, os.fsencode(os.path.join(self.root, "out",
+                                                                    "_C1.hl7")))
+
+    @defer.inlineCallbacks
+    def test_a_name_too_long_for_the_file_system_is_cut_to_its_limit(self):
+        """If MSH-10 makes a name over NAME_MAX, then the file is written under a cut name."""
+        control_id = "X" * 400
+        outcome = yield self.destination(filename="{control_id}.hl7").send(
+            message("C1"), context(control_id=control_id))
+        written = os.listdir(os.path.join(self.root, "out"))
+        self.assertEqual(len(written), 1)
+        limit = os.pathconf(os.path.join(self.root, "out"), "PC_NAME_MAX")
+        self.assertEqual(len(written[0]), limit)
+        self.assertTrue(written[0].endswith(".hl7"))
+        self.assertEqual(os.path.basename(outcome.response), os.fsencode(written[0]))
+
+    @defer.inlineCallbacks
+    def test_files_are_0600_and_created_directories_0700_whatever_the_umask(self):
+        previous = os.umask(0o022)
+        self.addCleanup(os.umask, previous)
+        outcome = yield self.destination(directory=os.path.join(self.root, "a", "b")).send(
+            message("C1"), context())
+        self.assertEqual(os.stat(outcome.response).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(os.path.join(self.root, "a", "b")).st_mode & 0o777, 0o700)
+
+    @defer.inlineCallbacks
+    def test_configured_modes_are_applied_exactly(self):
+        """If another account must read the files, then file_mode and directory_mode say so."""
+        previous = os.umask(0o077)
+        self.addCleanup(os.umask, previous)
+        outcome = yield self.destination(file_mode="0640", directory_mode="0750").send(
+            message("C1"), context())
+        self.assertEqual(os.stat(outcome.response).st_mode & 0o777, 0o640)
+        self.assertEqual(os.stat(os.path.join(self.root, "out")).st_mode & 0o777, 0o750)
+
+    @defer.inlineCallbacks
+    def test_a_name_taken_by_a_directory_is_a_permanent_failure(self):
+        """If the final name is a directory, then retrying cannot help: not retryable."""
+        os.makedirs(os.path.join(self.root, "out", "adt-000000000042.hl7"))
+        sent = self.destination().send(b"x\r", context())
+        failed = yield self.assertFailure(sent, DeliveryFailed)
+        self.assertFalse(failed.retryable)
+        self.assertIn("[EISDIR]", failed.reason)
+
     def test_send_before_start_is_refused(self):
         destination = FileDestination("archive", "adt", 0, {"directory": self.root}, reactor)
         return self.assertFailure(destination.send(b"x\r", context()), RuntimeError)
@@ -138,9 +188,32 @@ def test_every_placeholder_is_filled_and_sanitised():
     assert name == "archive_adt_42_7_A_B_C_unknown_20240102_030405.txt"
 
 
-def test_render_refuses_a_name_that_is_only_dots():
-    with pytest.raises(ValueError, match="unusable name '.'"):
-        render("{control_id}", {"control_id": "."})
+def test_render_makes_leading_dots_underscores():
+    """If MSH-10 starts with dots, then the name does not: pollers skip dot-files."""
+    assert render("{control_id}.hl7", {"control_id": ".hidden"}) == "_hidden.hl7"
+    assert render("{control_id}", {"control_id": ".."}) == "__"
+    assert render("{control_id}", {"control_id": "a.b"}) == "a.b"
+
+
+def test_render_refuses_an_empty_name():
+    with pytest.raises(ValueError, match="unusable name ''"):
+        render("{control_id}", {"control_id": ""})
+
+
+def test_fit_name_keeps_the_extension_and_tells_long_names_apart():
+    """If a name is over the limit, then it is cut to it, extension kept, digest added."""
+    one, other = fit_name("A" * 300 + "1.hl7", 255), fit_name("A" * 300 + "2.hl7", 255)
+    assert len(one.encode()) == 255 and one.endswith(".hl7") and one.startswith("AAAA")
+    assert one != other
+    assert fit_name("short.hl7", 255) == "short.hl7"
+    assert len(fit_name("é" * 200 + ".hl7", 255).encode()) <= 255
+
+
+@pytest.mark.parametrize("option, value", [("file_mode", "rw"), ("file_mode", "1777"),
+                                           ("directory_mode", "9")])
+def test_bad_modes_are_refused_at_build_time(option, value):
+    with pytest.raises(ValueError, match=f"{option} must be"):
+        FileDestination("archive", "adt", 0, {"directory": "/tmp", option: value}, reactor)
 
 
 def test_sanitise_keeps_safe_characters_and_marks_absent_values():

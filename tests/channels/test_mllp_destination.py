@@ -89,6 +89,16 @@ class MLLPDestinationTests(unittest.TestCase):
         self.assertEqual(peer.sink.received, [message("C1")])
 
     @defer.inlineCallbacks
+    def test_aa_with_a_malformed_escape_is_a_delivery(self):
+        """If an AA's MSA-3 or ERR-8 holds a malformed escape (\\XZZ\\, \\X-1\\), then it is
+        still a delivery carrying the ACK, not a failure retried to the limit."""
+        for ack in (answer("AA", "C1", "\\XZZ\\"),
+                    answer("AA", "C1") + b"ERR||||I||||\\X-1\\\r"):
+            peer = self.peer(lambda payload, ack=ack: ack)
+            outcome = yield self.destination(peer.port).send(message("C1"), context())
+            self.assertEqual(outcome, DeliveryOutcome(response=ack, detail="AA"))
+
+    @defer.inlineCallbacks
     def test_ca_is_a_delivery_too(self):
         peer = self.peer(lambda payload: answer("CA", "C1"))
         outcome = yield self.destination(peer.port).send(message("C1"), context())

@@ -19,6 +19,7 @@ from engine.interfaces import DeliveryContext, PeerInfo
 from mllp.ack import parse_ack
 from mllp.client import MLLPClient
 from mllp.framing import encode_frame
+from mllp.header import read_header
 from tests.channels.fakes import FakeReceiver, RawMLLPClient, message, wait_until
 from tests.mllp import test_tls as mllp_tls  # for its throwaway PKI; a module, so not collected
 
@@ -95,6 +96,7 @@ class MLLPSourceTests(unittest.TestCase):
         acks = [parse_ack(frame) for frame in raw.frames]
         self.assertEqual([(a.code, a.control_id_echoed) for a in acks],
                          [("AA", "OK"), ("AR", "BIG")])
+        self.assertEqual(read_header(raw.frames[1]).control_id, "ACK701")  # the record's id
         self.assertEqual(len(receiver.rejected), 1)
         rejected = receiver.rejected[0]
         self.assertEqual(rejected.channel, "adt")
@@ -165,6 +167,12 @@ class MutualTLSTests(unittest.TestCase):
     ({"port": 0, "max_pending": 0}, "max_pending must be more than 0"),
     ({"port": 0, "idle_timeout": 0}, "idle_timeout must be more than 0"),
     ({}, 'missing required option "port"'),
+    ({"port": 0, "max_pending_bytes": 0}, "max_pending_bytes must be more than 0"),
+    ({"port": 0, "max_connections_per_peer": 0}, "max_connections_per_peer must be more"),
+    ({"port": 0, "unreadable_window": 0}, "unreadable_window must be more than 0"),
+    ({"port": 0, "allow_from": ["10.0.0.0/8", "the lab"]},
+     "allow_from: 'the lab' is not an IP address or network"),
+    ({"port": 0, "tls_allow_subjects": ["CN=lab"]}, "tls_allow_subjects needs TLS"),
 ])
 def test_bad_options_are_refused_at_build_time(options, complaint):
     """If the options cannot work, then building the source says why, naming it."""

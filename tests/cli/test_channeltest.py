@@ -36,7 +36,7 @@ filters:
 steps:
   - set: MSH-5
     value: DPI
-  - delete: ZZZ
+  - delete: ZZZ[*]
     when: exists(ZZZ)
   - for-each: OBX[*]
     steps:
@@ -511,12 +511,23 @@ def test_command_exits_2_for_a_bad_fixture_or_channel(cmddir):
     assert "no channel 'nope'; its channels: adt, lab, strict" in result.output
 
 
-def test_command_exits_2_for_a_bad_configuration(cmddir):
-    """If the configuration does not load, then test-channel exits 2 with its errors."""
-    (cmddir / "channels" / "adt.yaml").write_text(ADT_CHANNEL.replace("name: adt", "nam: adt"))
+def test_command_exits_2_when_its_channel_does_not_load(cmddir):
+    """If the channel tested has configuration errors, then test-channel exits 2 with them."""
+    lab = (cmddir / "channels" / "lab.yaml").read_text()
+    (cmddir / "channels" / "lab.yaml").write_text(lab.replace("set: MSH-5", "set: MSH-5-1"))
     result = invoke(cmddir, "lab")
     assert result.exit_code == 2
-    assert "configuration errors" in result.output
+    assert "configuration errors (1)" in result.output and "MSH-5-1" in result.output
+
+
+def test_command_leaves_another_broken_channel_out(cmddir):
+    """If another channel file has errors, then test-channel runs this one and warns."""
+    (cmddir / "channels" / "adt.yaml").write_text(ADT_CHANNEL.replace("name: adt", "nam: adt"))
+    write_fixture(cmddir, good_fixture(), "a.yaml")
+    result = invoke(cmddir, "lab")
+    assert result.exit_code == 0, result.output
+    assert "adt.yaml is left out: 2 configuration error(s)" in result.output
+    assert "PASS lab/a" in result.output
 
 
 def test_command_without_fixtures_exits_1(cmddir):

@@ -781,3 +781,17 @@ def test_send_to_the_real_engine_then_list_it(tmp_path: Path) -> None:
                 engine.wait(5)
         log.close()
     assert engine.returncode == 0
+
+
+def test_messages_list_piped_gives_whole_values(populated: Populated) -> None:
+    """If the output of messages list is not a terminal, then each message is one
+    tab-separated line with every value whole, not a table cut to 80 columns."""
+    result = cli("messages", "list", "--config", str(populated.config))
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert lines[0] == ["id", "received", "channel", "type", "control id", "status", "error"]
+    rows = json.loads(cli("messages", "list", "--json", "--config",
+                          str(populated.config)).stdout)
+    assert [(line[0], line[2], line[3], line[4], line[5], line[6]) for line in lines[1:]] == [
+        (str(row["id"]), row["channel"], row["message_type"] or "", row["control_id"] or "",
+         row["status"], " ".join((row["error"] or "").split())) for row in rows]

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli.main import main
-from engine.cli.reload import AdminUnknown, admin_address, parse_address
+from engine.cli.reload import AdminUnknown, admin_address, admin_token, parse_address
 
 STORE = "store:\n  url: sqlite:///var/a.db\n"
 
@@ -83,3 +83,13 @@ def test_unreadable_engine_yaml(tmp_path: Path) -> None:
 def test_bad_admin_option() -> None:
     result = reload("--admin", "nowhere")
     assert result.exit_code == 2 and "--admin" in result.output
+
+
+def test_admin_token_from_the_file_or_the_configuration(tmp_path: Path) -> None:
+    """If engine.yaml gives a token, then it is sent; else the token file's, if readable."""
+    assert admin_token(write(tmp_path, "admin:\n  port: 9\n")) is None  # no file yet
+    (tmp_path / "admin.token").write_text("f" * 40 + "\n")
+    assert admin_token(write(tmp_path, "admin:\n  port: 9\n")) == "f" * 40
+    inline = write(tmp_path, "admin:\n  port: 9\n  token: " + "i" * 20 + "\n")
+    assert admin_token(inline) == "i" * 20
+    assert admin_token(str(tmp_path / "missing.yaml")) is None

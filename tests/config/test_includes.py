@@ -66,7 +66,7 @@ def test_included_steps_run_in_place_in_order(tmp_path):
         steps:
           - set: MSH-5
             value-from: PV1-2
-          - delete: ZBE
+          - delete: ZBE[*]
         """)
     path = channel(tmp_path, """\
         - set: PV1-2
@@ -119,7 +119,7 @@ def test_nested_includes_and_tables_merge(tmp_path):
 
 def test_a_destination_may_include_a_file(tmp_path):
     """If a destination's steps include a file, then it is compiled for that destination."""
-    write(tmp_path, "mappings/strip.yaml", "steps:\n  - delete: ZBE\n")
+    write(tmp_path, "mappings/strip.yaml", "steps:\n  - delete: ZBE[*]\n")
     path = write(tmp_path, "channels/adt.yaml", CHANNEL + "    steps:\n"
                  "      - include: ../mappings/strip.yaml\n")
     loaded = load_channel_file(path, SPECS)
@@ -161,7 +161,7 @@ def test_failures_at_run_time_name_the_included_file(tmp_path):
 
 def test_a_missing_file_is_named_at_the_include(tmp_path):
     """If the included file does not exist, then the error is at the including line."""
-    path = channel(tmp_path, "- delete: ZBE\n- include: ../mappings/absente.yaml\n")
+    path = channel(tmp_path, "- delete: ZBE[*]\n- include: ../mappings/absente.yaml\n")
     found = problems(path)
     assert found == [f"{path}:11: steps[1].include: no mapping file "
                      f'"../mappings/absente.yaml" (looked for '
@@ -171,7 +171,7 @@ def test_a_missing_file_is_named_at_the_include(tmp_path):
 def test_a_cycle_is_named_at_the_include_that_closes_it(tmp_path):
     """If two files include each other, then the include that closes the cycle is refused."""
     first = write(tmp_path, "mappings/a.yaml", "steps:\n  - include: b.yaml\n")
-    second = write(tmp_path, "mappings/b.yaml", "steps:\n  - delete: ZBE\n  - include: a.yaml\n")
+    second = write(tmp_path, "mappings/b.yaml", "steps:\n  - delete: ZBE[*]\n  - include: a.yaml\n")
     path = channel(tmp_path, "- include: ../mappings/a.yaml\n")
     a, b = os.path.normpath(first), os.path.normpath(second)
     assert problems(path) == [f"{b}:3: steps[1].include: include cycle: {a} includes {b} "

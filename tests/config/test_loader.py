@@ -128,7 +128,8 @@ def test_valid_engine_and_channels_load_with_defaults(tmp_path):
     path = engine_with(tmp_path, adt=ADT_YAML, lab=LAB_YAML)
     config = load_engine_config(path, SPECS)
     assert (config.path, config.node, config.log_level) == (path, "node-1", "info")
-    assert config.admin == AdminConfig("127.0.0.1", 8026)
+    assert config.admin == AdminConfig(
+        "127.0.0.1", 8026, token_file=str(tmp_path / "config" / "admin.token"))
     assert config.store.writer_batch_max == 1000
     adt, lab = config.channels
     assert (adt.name, adt.description, adt.enabled, adt.response.mode, adt.encoding, adt.dedupe) == (

@@ -15,6 +15,7 @@ from engine.store import queries
 from engine.synthetic import adt_message, oru_message
 from mllp.ack import parse_ack
 from mllp.framing import encode_frame
+from mllp.header import read_header
 from tests.channels.fakes import RawMLLPClient
 from tests.e2e import harness as h
 
@@ -115,8 +116,9 @@ class BadInputTestsMixin(h.EngineCase):
 
     @defer.inlineCallbacks
     def test_an_oversized_frame(self):
-        """If a frame is larger than max_frame_size, then it is rejected AR with ERR 104, the
-        connection is closed, and the frame's start is stored in ERROR with the limit named."""
+        """If a frame is larger than max_frame_size, then its start is stored in ERROR with
+        the limit and its MSH-10 named, it is rejected AR naming the record in MSH-10 (ERR 207:
+        the message is v2.5, whose table 0357 has no 104), and the connection is closed."""
         payload = h.as_original_mode(oru_message(1, results=60))
         self.assertGreater(len(payload), MAX_FRAME_SIZE)
         raw = yield self.raw_connection()
@@ -125,11 +127,11 @@ class BadInputTestsMixin(h.EngineCase):
         yield raw.closed
         answer = parse_ack(frames[0])
         self.assertEqual((answer.code, answer.error_codes, answer.control_id_echoed),
-                         ("AR", (104,), "ORU000000001"))
-        # The protocol answers at once and has the frame recorded meanwhile (frame_error).
-        yield h.wait_until(lambda: h.stored_messages(self.engine_, status=st.ERROR), 5,
-                           "the refused frame is stored")
+                         ("AR", (207,), "ORU000000001"))
+        # The protocol answers once the frame is recorded (frame_error), naming the record.
         record = yield self.stored_error()
+        self.assertEqual(read_header(frames[0]).control_id, f"ACK{record['id']}")
+        self.assertEqual(record["control_id"], "ORU000000001")
         self.assertIn(f"exceeds the maximum frame size of {MAX_FRAME_SIZE} bytes",
                       record["error"])
         self.assertGreater(len(record["raw"]), MAX_FRAME_SIZE)

@@ -136,7 +136,7 @@ class MappingTestsMixin(h.EngineCase):
         a, out_a = self.file_destination(
             "a", steps=[{"set": "PID-5.1", "value": "ANONYME"}])
         b, out_b = self.file_destination(
-            "b", steps=[{"delete": "PV1"}, {"set": "MSH-5", "value": "DPI"}])
+            "b", steps=[{"delete": "PV1[1]"}, {"set": "MSH-5", "value": "DPI"}])
         c, out_c = self.file_destination("c")
         config = self.channel(destinations=[a, b, c], tables={"sex": "tables/sex.csv"},
                               steps=[{"translate": "PID-8", "table": "sex"}])

@@ -13,6 +13,7 @@ deliveries kept and counted.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import yaml
 from twisted.internet import defer, reactor, task, threads
 from twisted.trial import unittest
 from twisted.web.client import Agent, readBody
+from twisted.web.http_headers import Headers
 
 from engine.reload import reloader as rl
 from mllp.ack import parse_ack
@@ -343,10 +345,40 @@ class AdminReloadTests(ReloadCase, unittest.TestCase):
         response = yield Agent(reactor).request(b"GET", url)
         yield readBody(response)
         self.assertEqual(response.code, 405)
-        response = yield Agent(reactor).request(b"POST", url)
+        response = yield Agent(reactor).request(b"POST", url, self.authorized())
         body = json.loads((yield readBody(response)))
         self.assertEqual((response.code, body["outcome"], body["channels"]),
                          (200, "reloaded", {h.CHANNEL: "unchanged"}))
+
+    def authorized(self, **more: str) -> Headers:
+        """Headers carrying the token the engine wrote beside engine.yaml at its start."""
+        token = (self.directory / "admin.token").read_text().strip()
+        values = {"Authorization": f"Bearer {token}", **more}
+        return Headers({name: [value] for name, value in values.items()})
+
+    @defer.inlineCallbacks
+    def test_reload_needs_the_token_and_no_browser(self):
+        """If a POST /reload lacks the token, comes from a browser (Origin, a form's
+        content-type) or names another Host, then it is refused and nothing reloads."""
+        url = f"http://{self.admin}/reload".encode()
+        token = (self.directory / "admin.token").read_text().strip()
+        self.assertEqual(os.stat(self.directory / "admin.token").st_mode & 0o777, 0o600)
+        self.write_channel("second", destinations=[self.out("out2")[0]])
+        cases = [(Headers(), 401),
+                 (Headers({"Authorization": ["Bearer wrong-token-wrong-token"]}), 401),
+                 (self.authorized(Origin="http://evil.example"), 403),
+                 (self.authorized(**{"Content-Type": "application/x-www-form-urlencoded"}),
+                  403),
+                 (self.authorized(Host="evil.example"), 421)]
+        for headers, code in cases:
+            response = yield Agent(reactor).request(b"POST", url, headers)
+            yield readBody(response)
+            self.assertEqual(response.code, code, headers)
+        self.assertNotIn("second", self.engine_.sources)  # nothing was reloaded
+        response = yield Agent(reactor).request(
+            b"POST", url, Headers({"Authorization": [f"Bearer {token}"]}))
+        body = json.loads((yield readBody(response)))
+        self.assertEqual((response.code, body["channels"]["second"]), (200, "added"))
 
     @defer.inlineCallbacks
     def test_the_command_prints_the_report_and_exits_by_outcome(self):

@@ -251,6 +251,23 @@ def test_missing_control_id_is_rejected_ar_101() -> None:
     assert setup.store.records[0].status == st.ERROR
 
 
+@pytest.mark.parametrize("payload, code", [
+    (b"MSH|^~\\&|HIS|CHU|AIG|GHT|2024|||C-9|P|2.5\rPID|1\r", 101),  # MSH-9 empty
+    (b"MSH|^~\\&|HIS|CHU|AIG|GHT|2024||ADT^A01|C-9|P|\rPID|1\r", 101),  # MSH-12 empty
+    (b"MSH|^~\\|HIS|CHU|AIG|GHT|2024||ADT^A01|C-9|P|2.5\rPID|1\r", 102),  # MSH-2 invalid
+])
+def test_refusal_of_unreadable_msh_echoes_what_can_be_read(payload: bytes, code: int) -> None:
+    """If MSH cannot be read but MSH-10 can, then the AR echoes it in MSA-2 and answers
+    from MSH-5/6 to MSH-3/4, and the record keeps the sender and the control id."""
+    setup = make()
+    parsed = parse(result_of(setup.intake.receive("adt", payload, PEER)))
+    assert (field_of(parsed, "MSA", 1), field_of(parsed, "MSA", 2)) == ("AR", "C-9")
+    assert [field_of(parsed, "MSH", n) for n in (3, 4, 5, 6)] == ["AIG", "GHT", "HIS", "CHU"]
+    assert err_code(parsed) == code
+    [record] = setup.store.records
+    assert (record.status, record.control_id, record.sender) == (st.ERROR, "C-9", "HIS|CHU")
+
+
 def test_bytes_invalid_in_the_declared_charset_are_stored_in_error_and_answered_ae_102() -> None:
     setup = make()
     payload = message("ENC1", charset="UNICODE UTF-8").replace(b"DUPONT", b"DUPR\xc9")
@@ -357,6 +374,20 @@ def test_after_processing_error_outcome_is_ae_207_with_its_text() -> None:
     assert field_of(parsed, "MSA", 3) == "mapping failed at PID-5"
 
 
+def test_after_processing_structural_error_names_its_code_and_location() -> None:
+    """If processing failed structural validation, then the ERR gives its table 0357 code
+    (101) and its location in ERR-2, not 207."""
+    setup = after_processing()
+    d = setup.intake.receive("adt", message("P5"), PEER)
+    setup.processor.queued[0][2].callback(ProcessingResult(
+        100, "adt", st.ERROR, error="structural validation failed: PID-3 (at PID^1^3)",
+        error_code=101, error_location="PID^1^3"))
+    parsed = parse(result_of(d))
+    assert field_of(parsed, "MSA", 1) == "AE"
+    assert err_code(parsed) == 101
+    assert field_of(parsed, "ERR", 2) == "PID^1^3"
+
+
 def test_after_processing_filtered_is_aa_filtered() -> None:
     setup = after_processing()
     d = setup.intake.receive("adt", message("P3"), PEER)
@@ -398,6 +429,16 @@ def test_reject_stores_an_error_record() -> None:
     assert record.channel == "adt"
     assert record.peer == "mllp://10.1.2.3:40000"
     assert setup.intake.rejected == 1 and setup.intake.received == 0
+
+
+def test_reject_keeps_what_of_the_msh_can_be_read() -> None:
+    """If a refused frame starts with an MSH, then its record keeps sender, control id and
+    type, as read leniently from the frame's start."""
+    setup = make()
+    result_of(setup.intake.reject("adt", message("BIG1")[:120], PEER, "frame too large"))
+    [record] = setup.store.records
+    assert (record.control_id, record.sender, record.message_type) == (
+        "BIG1", "HIS|CHU-A", "ADT^A01^ADT_A01")
 
 
 def test_reject_truncates_a_long_error_and_survives_a_store_failure() -> None:

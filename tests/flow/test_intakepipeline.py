@@ -56,7 +56,7 @@ def adt(control_id: str, sex: str) -> bytes:
 def test_built_in_steps_filters_and_destination_steps_run_at_intake() -> None:
     assert runs_at_intake(channel(steps_=steps(TRANSLATE)))
     assert runs_at_intake(channel(filters=compile_filters(['PID-8 == "M"'])))
-    assert runs_at_intake(channel(destination_steps=steps({"delete": "PV1"})))
+    assert runs_at_intake(channel(destination_steps=steps({"delete": "PV1[1]"})))
 
 
 def test_routing_only_channels_are_routed_not_processed_at_intake() -> None:

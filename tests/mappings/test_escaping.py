@@ -35,6 +35,16 @@ def test_from_msh_refuses(encoding):
         Delimiters.from_msh("|", encoding)
 
 
+@pytest.mark.parametrize("field, encoding", [
+    ("|", "^~\\R"), ("|", "^~1&"), ("A", "^~\\&"), ("|", "^ \\&"), ("|", "^~\\\t"),
+    ("|", "^~\\&\u00e9")])
+def test_from_msh_refuses_letters_digits_spaces(field, encoding):
+    """If a delimiter is a letter, digit, space or not ASCII, then DelimiterError: \\R\\
+    could not be told from an escape sequence (as mllp.header refuses it too)."""
+    with pytest.raises(DelimiterError, match="punctuation"):
+        Delimiters.from_msh(field, encoding)
+
+
 @pytest.mark.parametrize("sequence, char", [
     ("\\F\\", "|"), ("\\S\\", "^"), ("\\T\\", "&"), ("\\R\\", "~"), ("\\E\\", "\\"),
 ])

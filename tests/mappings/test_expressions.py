@@ -520,3 +520,21 @@ def test_garbage_raises_only_expression_error(text):
         assert str(error).startswith(error.message)
     else:
         assert expression.evaluate(lambda path: ["1", NULL]) in (True, False)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ('MSH-9 != "ORU^R01"', 'write not (MSH-9.1 == "ORU" and MSH-9.2 == "R01")'),
+    ('"ADT^A08" == MSH-9', 'write (MSH-9.1 == "ADT" and MSH-9.2 == "A08")'),
+    ('MSH-9 in ["ADT^A01", "ADT^A04"]', "compare each component (MSH-9.1, MSH-9.2)"),
+])
+def test_composite_literal_against_whole_field_refused(text, shown):
+    """If a field path without a component is compared with text holding '^', then the
+    condition is refused (it could never hold) with the form to write instead."""
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression(text)
+    assert shown in str(caught.value)
+
+
+def test_component_path_with_caret_literal_allowed():
+    """If the path names a component, then a '^' in the text is an ordinary character."""
+    assert compile_expression('PID-5.1 == "A^B"').evaluate(lambda path: ["A^B"])

@@ -51,6 +51,8 @@ def test_date_only_value_drops_its_offset():
     ("20240312101522.", "fraction"),
     ("２０２４", "expected YYYY"),
     ("abcd", "expected YYYY"),
+    ("2024+\u00b2\u00b2\u00b2\u00b2", "time zone"),
+    ("2024-\uff11\uff12\uff10\uff10", "time zone"),
 ])
 def test_invalid_dtm_is_refused_naming_the_value(value, words):
     """If a DTM is malformed or names an impossible date, then the error names the value."""

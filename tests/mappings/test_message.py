@@ -265,7 +265,8 @@ def test_remove_segment():
         message.remove_segment(other)
 
 
-@pytest.mark.parametrize("text", ["", "PID|1\r", "MSH", "MSH|^~\r", "\r\rEVN|1\r"])
+@pytest.mark.parametrize("text", ["", "PID|1\r", "MSH", "MSH|^~\r", "\r\rEVN|1\r",
+                                  "MSH|^~\\R|A\r", "MSHA^~\\&A\r", "MSH|^~1&|A\r"])
 def test_not_a_message(text):
     """If the text does not start with an MSH that declares delimiters, then MessageError."""
     with pytest.raises(MessageError):

@@ -58,7 +58,7 @@ def test_parse_every_form(text, expected):
 
 
 @pytest.mark.parametrize("text, column", [
-    ("", 1), ("pid-5", 1), ("PI-5", 1), ("1ID-5", 1), ("PIDX", 4), ("PID-", 5), ("PID-0", 5),
+    ("", 1), ("pid-5", 1), ("PI-5", 1), ("1ID-5", 1), ("PIDX-5", 4), ("PID-", 5), ("PID-0", 5),
     ("PID-05", 5), ("PID-5-1", 6), ("PID-5.", 7), ("PID-5.1.", 9), ("PID-5.1.1.1", 10),
     ("PID-5[", 7), ("PID-5[0]", 7), ("PID-5[2", 8), ("PID-5[x]", 7), ("OBX[]-5", 5),
     ("PID-5 ", 6), (" PID-5", 1), ("MSH-2.1", 5), ("MSH-1[1]", 5),
@@ -70,6 +70,17 @@ def test_parse_errors(text, column):
     assert caught.value.column == column
     assert caught.value.text == text
     assert f"column {column}" in str(caught.value)
+
+
+@pytest.mark.parametrize("text, column", [
+    ("PID-" + "9" * 5000, 5), ("PID-1234567890", 5), ("PID-5." + "1" * 10, 7),
+    ("OBX[" + "2" * 4400 + "]-5", 5)])
+def test_huge_numbers_are_path_errors(text, column):
+    """If a number has more digits than any message could need (even past the 4300 int()
+    accepts), then it is a PathError with its column, not a bare ValueError."""
+    with pytest.raises(PathError, match="too large") as caught:
+        parse_path(text)
+    assert caught.value.column == column
 
 
 def test_dash_hint():

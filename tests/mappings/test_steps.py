@@ -71,7 +71,7 @@ def test_no_steps_identical(text):
 def test_false_conditions_identical():
     """If every step's condition is false, then the message is unchanged."""
     message, _ = run([{"set": "PID-5", "value": "X", "when": 'MSH-9.1 == "ORU"'},
-                      {"delete": "ZBE", "when": "not exists(ZBE)"}])
+                      {"delete": "ZBE[*]", "when": "not exists(ZBE)"}])
     assert message.to_text() == ADT
 
 
@@ -140,7 +140,7 @@ def test_move():
 
 
 @pytest.mark.parametrize("path, expected", [
-    ("ZBE", None), ("OBX[2]", "2"), ("OBX[*]", None)])
+    ("ZBE[1]", None), ("OBX[2]", "2"), ("OBX[*]", None)])
 def test_delete_segments(path, expected):
     """If delete names segments, then they are removed."""
     message, _ = run([{"delete": path}])
@@ -166,6 +166,25 @@ def test_add_segment_after_and_end():
                       {"add-segment": "ZZZ"}])
     text = lines(message)
     assert text[4] == "ZAI|a\\F\\b||c" and text[-2] == "ZZZ" and text[-1] == ""
+
+
+def test_huge_numbers_are_load_errors_with_line():
+    """If a path or an add-segment field number is absurdly long (past what int() reads),
+    then the steps list is refused with file:line, not a bare ValueError."""
+    found = problems(f"""\
+- set: PID-{"9" * 5000}
+  value: x
+- add-segment: ZAI
+  fields:
+    "\u00b2": a
+    "{"1" * 20}": b
+    {"2" * 20}: c
+""")
+    assert found[0].startswith("ch.yaml:1: steps[0].set: field number of 5000 digits is too "
+                               "large (at most 9) at column 5")
+    assert found[1].startswith("ch.yaml:5: steps[1].fields: expected a field number")
+    assert found[2].startswith("ch.yaml:6: steps[1].fields: expected a field number")
+    assert found[3].startswith("ch.yaml:7: steps[1].fields: expected a field number")
 
 
 def test_add_segment_after_missing_fails():
@@ -447,3 +466,45 @@ def test_add_segment_after_a_segment_deleted_in_the_loop_fails_cleanly():
     with pytest.raises(StepFailure) as failure:
         run(steps, "MSH|^~\\&|A\rOBX|1\rOBX|2\r")
     assert "add-segment" in failure.value.field
+
+
+# --- escapes under formatting, ambiguous deletes ---------------------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("upper", "\\H\\JEAN\\N\\ DE LA\\.br\\FONTAINE \\X4d\\ 1\\E\\2"),
+    ("lower", "\\H\\jean\\N\\ de la\\.br\\fontaine \\X4d\\ 1\\E\\2"),
+    ("title", "\\H\\Jean\\N\\ de La\\.br\\Fontaine \\X4d\\ 1\\E\\2"),
+])
+def test_format_keeps_escape_sequences(name, expected):
+    """If upper, lower or title format a value with formatting escape sequences, then the
+    text changes and the sequences (and an escaped escape character) are kept as written."""
+    text = ADT.replace("DUPONT^Jean^^^^^L", "\\H\\Jean\\N\\ De La\\.br\\fontaine \\X4d\\ 1\\E\\2")
+    message, _ = run([{"format": "PID-5", "with": name}], text)
+    assert segment(message, "PID").split("|")[5] == expected
+
+
+def test_delete_segment_without_index_refused():
+    """If delete names a segment without an index outside a loop over it, then the load says
+    to write [1] or [*]; inside for-each over that segment it is the current one."""
+    assert problems("- delete: NTE\n- delete: ORDER_OBSERVATION/NTE\n"
+                    "- for-each: OBX[*]\n  steps:\n    - delete: OBX\n") == [
+        "ch.yaml:1: steps[0].delete: NTE names the first NTE segment only: write NTE[1] for "
+        "the first one or NTE[*] for every one",
+        "ch.yaml:2: steps[1].delete: ORDER_OBSERVATION/NTE names the first NTE segment only: "
+        "write ORDER_OBSERVATION/NTE[1] for the first one or ORDER_OBSERVATION/NTE[*] for "
+        "every one"]
+
+
+def test_delete_every_nte():
+    """If delete names NTE[*], then every NTE goes."""
+    text = ADT.replace("ZBE|", "NTE|1\rNTE|2\rZBE|")
+    message, _ = run([{"delete": "NTE[*]"}], text)
+    assert message.segments("NTE") == []
+
+
+def test_composite_comparison_refused_at_load():
+    """If a condition compares a field without a component to text holding '^', then the load
+    refuses it and shows the component-wise form."""
+    assert problems('- stop: lab\n  when: MSH-9 == "ORU^R01"\n') == [
+        'ch.yaml:2: steps[0].when: MSH-9 reads its first component only, so it is never '
+        '"ORU^R01"; write (MSH-9.1 == "ORU" and MSH-9.2 == "R01") at column 10']

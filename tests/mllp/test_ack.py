@@ -201,6 +201,65 @@ def test_nak_without_header():
     assert parse_ack(payload) == AckResult("AR", "", "first segment is 'PID'", (100,))
 
 
+@pytest.mark.parametrize("payload, who", [
+    (b"MSH|^~\\&|SND|SF|RCV|RF|20240101|||C-1|P|2.5", "MSH-9 empty"),
+    (b"MSH|^~\\&|SND|SF|RCV|RF|20240101||ADT^A01|C-1|P|", "MSH-12 empty"),
+    (b"MSH|^~\\R|SND|SF|RCV|RF|20240101||ADT^A01|C-1|P|2.5", "MSH-2 invalid"),
+])
+def test_refusal_of_unreadable_header_can_be_matched(payload, who):
+    """If MSH cannot be read strictly but MSH-10 can, then the AR echoes it in MSA-2 and
+    swaps MSH-3 to 6, so that the sender can tell which message was refused."""
+    error = HL7Error(101, who, "MSH^1^9")
+    message = oracle(build_nak_without_header(error, "N1", "2024", payload=payload))
+    assert message.extract_field("MSA", 1, 2) == "C-1"
+    assert [message.extract_field("MSH", 1, n) for n in (3, 4, 5, 6)] == \
+        ["RCV", "RF", "SND", "SF"]
+    assert message.extract_field("MSH", 1, 12) == "2.5"
+
+
+def test_refusal_in_enhanced_mode_is_cr():
+    """If an unreadable message asks for enhanced mode (MSH-15), then the refusal is CR."""
+    payload = b"MSH|^~\\&|SND|SF|RCV|RF|20240101|||C-1|P|2.5|||AL|NE"
+    nak = build_nak_without_header(HL7Error(101, "MSH-9 empty"), "N1", "2024", payload=payload)
+    assert parse_ack(nak).code == "CR"
+
+
+@pytest.mark.parametrize("version, expected", [
+    ("2.3", 207), ("2.5", 207), ("2.6", 207), ("2.7", 104), ("2.8", 104), ("2.9", 104)])
+def test_value_too_long_exists_from_v27(version, expected):
+    """If 104 is reported in a version whose table 0357 lacks it, then 207 is said instead."""
+    header = read_header(f"MSH|^~\\&|A|B|C|D|T||ADT^A01|1|P|{version}".encode())
+    payload = build_ack(header, "AR", errors=[HL7Error(104, "too long")], control_id="1",
+                        timestamp="T")
+    assert parse_ack(payload).error_codes == (expected,)
+
+
+def test_v24_errors_share_one_err_segment():
+    """If a v2.4 ACK carries two errors, then they are two repetitions of ERR-1 in one ERR."""
+    header = read_header(b"MSH|^~\\&|A|B|C|D|T||ADT^A01|1|P|2.4")
+    payload = build_ack(header, "AE", text="two", control_id="1", timestamp="T",
+                        errors=[HL7Error(101, "a", "PID^1^3"), HL7Error(102, "b", "PID^1^7")])
+    assert payload.count(b"\rERR|") == 1
+    assert b"ERR|PID^1^3^101&Required field missing&HL70357~PID^1^7^102&Data type error&HL70357" \
+        in payload
+    assert parse_ack(payload) == AckResult("AE", "1", "two", (101, 102))
+
+
+def test_parse_ack_needs_no_msh9_msh10_msh12():
+    """If a peer's ACK lacks MSH-9, MSH-10 and MSH-12, then its MSA still decides."""
+    assert parse_ack(b"MSH|^~\\&\rMSA|AA|C-1").code == "AA"
+
+
+@pytest.mark.parametrize("text", ["\\XZZ\\", "\\X-1\\", "a\\b"])
+def test_accept_with_malformed_escape_is_accepted(text):
+    """If an AA's MSA-3 or ERR-8 holds a malformed escape, then it is read as accepted with
+    the text as written, never an error (defect found by a hostile peer)."""
+    for ack in (f"MSH|^~\\&|||||||ACK|1|P|2.5\rMSA|AA|C-1|{text}",
+                f"MSH|^~\\&|||||||ACK|1|P|2.5\rMSA|AA|C-1\rERR||||E||||{text}"):
+        result = parse_ack(ack.encode())
+        assert (result.accepted, result.control_id_echoed, result.text) == (True, "C-1", text)
+
+
 def test_error_from_header_error():
     """If a HeaderError is turned into an HL7Error, then code, text and location carry over."""
     error = HL7Error.from_exception(HeaderError(101, "MSH-10 is empty", "MSH^1^10"))

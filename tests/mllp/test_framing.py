@@ -118,6 +118,18 @@ def test_vt_mid_frame_in_same_chunk():
     assert decoder.discarded_bytes == 4
 
 
+@pytest.mark.parametrize("cut", range(0, 14))
+def test_abandoned_frame_over_the_limit_overflows_whatever_the_split(cut):
+    """If a frame passes the limit before a VT abandons it, then FrameTooLarge is raised
+    whether the VT comes in the same read or a later one (found by fuzzing)."""
+    stream = b"\x0bover the limit\x0bok\x1c\r"
+    decoder = FrameDecoder(max_frame_size=5)
+    with pytest.raises(FrameTooLarge) as raised:
+        decoder.feed(stream[:cut])
+        decoder.feed(stream[cut:])
+    assert raised.value.prefix == b"over the limit"[:raised.value.size_so_far]
+
+
 def test_frame_at_the_limit_passes():
     """If a payload is exactly max_frame_size bytes, then it is accepted."""
     decoder = FrameDecoder(max_frame_size=10)

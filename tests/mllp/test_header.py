@@ -11,6 +11,7 @@ from mllp.header import (
     decode_payload,
     locate,
     read_header,
+    read_header_leniently,
     resolve_codec,
 )
 
@@ -185,3 +186,43 @@ def test_resolve_codec():
     assert resolve_codec("latin-1") == "iso8859-1"
     with pytest.raises(LookupError):
         resolve_codec("no-such-codec")
+
+
+@pytest.mark.parametrize("payload", [
+    b"MSH|^~\\&|SND|SF|RCV|RF|20240101|||C-1|P|2.5",  # MSH-9 empty
+    b"MSH|^~\\&|SND|SF|RCV|RF|20240101||ADT^A01|C-1|P|",  # MSH-12 empty
+])
+def test_lenient_reader_reads_what_strict_refuses(payload):
+    """If MSH-9 or MSH-12 is empty, then the lenient reader still gives MSH-3 to 6, MSH-10."""
+    header = read_header_leniently(payload)
+    assert (header.sending_application, header.sending_facility, header.receiving_application,
+            header.receiving_facility, header.control_id) == ("SND", "SF", "RCV", "RF", "C-1")
+    assert (header.field_separator, header.encoding_characters) == ("|", "^~\\&")
+
+
+@pytest.mark.parametrize("encoding", [b"^~\\", b"^~\\R", b"^~\\&&"])
+def test_lenient_reader_with_invalid_msh2_escapes_into_default_delimiters(encoding):
+    """If MSH-2 is invalid, then the fields are read on MSH-1 and its first character, and
+    given in the default delimiters, anything else in them escaped."""
+    payload = b"MSH|" + encoding + b"|SND^1.2&3|SF~X|RCV|RF|20240101||ADT^A01|C-1|P|2.5"
+    header = read_header_leniently(payload)
+    assert (header.field_separator, header.encoding_characters) == ("|", "^~\\&")
+    assert header.sending_application == "SND^1.2\\T\\3"
+    assert header.sending_facility == "SF\\R\\X"
+    assert (header.trigger_event, header.control_id, header.version) == ("A01", "C-1", "2.5")
+
+
+@pytest.mark.parametrize("payload", [b"", b"PID|1\rMSH|^~\\&|A", b"MSH", b"MSHA^~\\&A1A"])
+def test_lenient_reader_gives_an_empty_header_when_msh1_is_unusable(payload):
+    """If there is no MSH or its MSH-1 is unusable, then every field is empty, delimiters
+    are the defaults."""
+    header = read_header_leniently(payload)
+    assert (header.field_separator, header.encoding_characters) == ("|", "^~\\&")
+    assert header.fields == ("|", "^~\\&") and header.control_id == ""
+
+
+@pytest.mark.parametrize("name", ALL_SAMPLES)
+def test_lenient_reader_agrees_with_strict_on_samples(hl7_sample, name):
+    """If read_header accepts a real message, then the lenient reader reads the same."""
+    payload = hl7_sample(name)
+    assert read_header_leniently(payload) == read_header(payload)

@@ -1,4 +1,5 @@
-"""The wire layer's import rule: mllp/ may import the standard library and Twisted only."""
+"""The wire layer's import rule: mllp/ may import the standard library and Twisted only
+(zope.interface included: it is how Twisted declares what a protocol implements)."""
 from __future__ import annotations
 
 import ast
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 MLLP_DIR = Path(__file__).resolve().parents[2] / "mllp"
-ALLOWED = set(sys.stdlib_module_names) | {"twisted", "mllp"}
+ALLOWED = set(sys.stdlib_module_names) | {"twisted", "zope", "mllp"}
 
 
 def imported_roots(path: Path) -> set[str]:

@@ -7,13 +7,14 @@ from twisted.internet.testing import StringTransport
 
 from mllp.ack import parse_ack
 from mllp.framing import FrameDecoder, encode_frame
+from mllp.header import read_header
 from mllp.protocol import MLLPServerFactory, Peer, hl7_timestamp
 
 MSG = "MSH|^~\\&|SND|SF|RCV|RF|20240101||ADT^A01|{cid}|P|2.5\rPID|1\r"
 
 
-def message(cid: str) -> bytes:
-    return MSG.format(cid=cid).encode()
+def message(cid: str, version: str = "2.5") -> bytes:
+    return MSG.format(cid=cid).replace("|2.5\r", f"|{version}\r").encode()
 
 
 class RecordingSink:
@@ -146,7 +147,8 @@ def test_unframeable_answer_is_replaced():
 
 
 def test_oversized_frame_rejected_and_closed():
-    """If a frame passes the limit, then earlier ACKs go first, then AR/104, frame_error, close."""
+    """If a frame passes the limit, then earlier ACKs go first, then frame_error, then the AR
+    (207 in v2.5, which has no code 104) naming the record, then close."""
     sink = RecordingSink()
     factory, proto, transport, _ = connect(sink, max_frame_size=200)
     proto.dataReceived(encode_frame(message("1")))
@@ -159,12 +161,33 @@ def test_oversized_frame_rejected_and_closed():
     assert not transport.disconnecting
     sink.pending[0].callback(b"ack1")
     assert written(transport) == [b"ack1"]  # the reject waits until the frame is recorded
-    sink.pending[1].callback(None)
+    sink.pending[1].callback(42)
     ack1, nak = written(transport)
     assert ack1 == b"ack1"
     result = parse_ack(nak)
-    assert (result.code, result.control_id_echoed, result.error_codes) == ("AR", "big", (104,))
+    assert (result.code, result.control_id_echoed, result.error_codes) == ("AR", "big", (207,))
+    assert read_header(nak).control_id == "ACK42"
     assert transport.disconnecting
+
+
+def test_oversized_frame_of_v27_is_refused_with_104():
+    """If an oversized frame is a v2.7 message, then its AR says 104 (value too long)."""
+    sink = RecordingSink(auto=True)
+    _, proto, transport, _ = connect(sink, max_frame_size=200)
+    proto.dataReceived(b"\x0b" + message("big", "2.7") + b"OBX|" * 100)
+    result = parse_ack(written(transport)[0])
+    assert (result.code, result.control_id_echoed, result.error_codes) == ("AR", "big", (104,))
+
+
+def test_oversized_frame_with_unreadable_msh_echoes_what_can_be_read():
+    """If the oversized frame's MSH-12 is empty, then the AR still echoes MSH-10 and names."""
+    sink = RecordingSink(auto=True)
+    _, proto, transport, _ = connect(sink, max_frame_size=200)
+    proto.dataReceived(b"\x0b" + message("big", "") + b"OBX|" * 100)
+    nak = written(transport)[0]
+    header = read_header(nak)
+    assert parse_ack(nak).control_id_echoed == "big"
+    assert (header.receiving_application, header.sending_application) == ("SND", "RCV")
 
 
 def test_oversized_reject_sent_when_recording_fails():
@@ -174,7 +197,9 @@ def test_oversized_reject_sent_when_recording_fails():
     proto.dataReceived(b"\x0b" + b"x" * 11)
     assert transport.value() == b""
     sink.pending[0].errback(RuntimeError("store down"))
-    assert parse_ack(written(transport)[0]).error_codes == (104,)
+    nak = written(transport)[0]
+    assert parse_ack(nak).error_codes == (207,)
+    assert read_header(nak).control_id.startswith(f"{1_700_000_000:x}-")
     assert transport.disconnecting
 
 
@@ -196,7 +221,7 @@ def test_oversized_with_complete_frame_in_same_read():
     proto.dataReceived(encode_frame(message("1")) + b"\x0b" + b"y" * 101)
     assert [p for p, _ in sink.received] == [message("1")]
     ack, nak = written(transport)
-    assert ack == b"ACK for 1" and parse_ack(nak).error_codes == (104,)
+    assert ack == b"ACK for 1" and parse_ack(nak).error_codes == (207,)
 
 
 def test_idle_timeout_closes():
@@ -264,3 +289,19 @@ def test_peer_matches_engine_peer_info():
 
     assert shape(Peer) == shape(PeerInfo)
     assert Peer.__dataclass_params__.frozen
+
+
+def test_backpressure_by_bytes():
+    """If the frames awaiting their ACK weigh the byte budget, then reading pauses, however
+    few they are; it resumes once ACKs bring them under half the budget."""
+    sink = RecordingSink()
+    big = message("B") + b"Z" * 3000  # about 3 KiB each, a budget of 8 KiB
+    _, proto, transport, _ = connect(sink, max_pending=1000, max_pending_bytes=8000)
+    proto.dataReceived(encode_frame(big) + encode_frame(big))
+    assert transport.producerState == "producing" and proto.pending_bytes == 2 * len(big)
+    proto.dataReceived(encode_frame(big))
+    assert transport.producerState == "paused"
+    sink.pending[0].callback(b"a0")
+    assert transport.producerState == "paused"  # 2 frames, 6 KiB: over half the budget
+    sink.pending[1].callback(b"a1")
+    assert transport.producerState == "producing" and proto.pending_bytes == len(big)

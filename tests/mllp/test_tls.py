@@ -20,6 +20,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from mllp.ack import parse_ack
+from mllp.admission import Admission
 from mllp.client import MLLPClient, MLLPClientError
 from mllp.protocol import MLLPServerFactory, Peer
 from mllp.tls import client_tls_options, server_endpoint, server_tls_options
@@ -167,6 +168,29 @@ class LoopbackTests(unittest.TestCase):
         else:
             self.fail("a client without a certificate was accepted")
         self.assertEqual(self.sink.peers, [])
+        yield self.closed(client)
+
+    @defer.inlineCallbacks
+    def test_certificate_allow_list_refuses_other_subjects(self):
+        """If a client's certificate is valid but not on the listener's allow-list, then the
+        connection is closed before the message is read, and the refusal counted; a client
+        whose subject is listed is served."""
+        tls = server_tls_options(self.pki["server_cert"], self.pki["server_key"],
+                                 self.pki["ca"], require_client_cert=True)
+        self.factory.admission = Admission(subjects=["CN=another-app,O=Aiguillage tests"])
+        port = yield self.listen(tls)
+        options = client_tls_options("localhost", self.pki["ca"], self.pki["client_cert"],
+                                     self.pki["client_key"])
+        client = self.client(port, options)
+        with self.assertRaises(MLLPClientError):
+            yield client.send(MESSAGE.replace(b"{cid}", b"refused"))
+        self.assertEqual((self.sink.peers, dict(self.factory.admission.refused)),
+                         ([], {"certificate_not_allowed": 1}))
+        yield self.closed(client)
+        self.factory.admission = Admission(subjects=["CN=sender-app,O=Aiguillage tests"])
+        client = self.client(port, options)
+        ack = yield client.send(MESSAGE.replace(b"{cid}", b"listed"))
+        self.assertEqual(parse_ack(ack).code, "AA")
         yield self.closed(client)
 
     @defer.inlineCallbacks

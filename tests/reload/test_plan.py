@@ -216,7 +216,8 @@ def test_engine_settings_need_a_restart(files: Files) -> None:
     assert all(change.kind == rp.UNCHANGED for change in plan.channels)
     running = rp.running_config(before[0], after[0])
     assert (running.node, running.admin, running.store) == (
-        "n1", AdminConfig("127.0.0.1", 8026), before[0].store)
+        "n1", AdminConfig("127.0.0.1", 8026, token_file=f"{files.root}/admin.token"),
+        before[0].store)
 
 
 def test_input_files(files: Files) -> None:

@@ -1,0 +1,261 @@
+"""
+Benchmark: the engine against the baseline durable MLLP server, in the same run.
+
+Drives each server with the independent load client (../shared/tools/mllp_load, C
+connections, mixed ADT^A01/ORU^R01, one message in flight per connection) and prints, per
+server: good ACKs/s, ACK p50/p99, and the server's CPU per message (its whole process tree,
+worker processes included, read from /proc).
+
+Runs:
+1. ``pinned``: the server on core 0, the client on core 1 (``taskset``): the baseline
+   (bench/baseline_server.py), the engine on a plain channel (MLLP in, file destination:
+   ``engine-*``), and the same channel with its destination down (``ingest-*``: intake
+   alone, deliveries queue), same store kind. The ratio of CPU per message ingested is the
+   figure the issue sets (<= 2).
+2. ``shipped``: the engine unpinned on the shipped ``config/`` (a copy whose store and
+   output folders are temporary), 8 connections on adt-in's port; then waits until the
+   ``file`` destination has written every message, for the end-to-end rate.
+
+    .venv/bin/python bench/vs_baseline.py [--messages 20000] [--connections 8]
+        [--store sqlite|postgresql|all] [--runs pinned,shipped]
+
+PostgreSQL runs use 127.0.0.1:5432 and a database created and dropped for each run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOAD = ROOT.parent / "shared" / "tools" / "mllp_load" / "mllp_load.py"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and every live descendant."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        pending.extend(int(child) for child in children)
+    return total
+
+
+def pinned(core: int | None) -> list[str]:
+    return ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
+
+
+def start(command: list[str], ready: str, timeout: float = 60.0) -> subprocess.Popen:
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, cwd=ROOT)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{command[:3]} ended before {ready!r}")
+        if ready in line:
+            return process
+    raise RuntimeError(f"no {ready!r} within {timeout}s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def load(port: int, messages: int, connections: int, core: int | None) -> dict:
+    command = pinned(core) + [sys.executable, str(LOAD), "--port", str(port), "--conns",
+                              str(connections), "--count", str(messages), "--mix", "mixed",
+                              "--patients", "500", "--max-seconds", "300", "--loop", "asyncio"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def measure(process: subprocess.Popen, port: int, args: argparse.Namespace,
+            connections: int, client_core: int | None) -> dict:
+    before = tree_cpu(process.pid)
+    result = load(port, args.messages, connections, client_core)
+    cpu = tree_cpu(process.pid) - before
+    result["cpu_us_per_msg"] = round(cpu / max(result["acked_ok"], 1) * 1e6, 1)
+    return result
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Database:
+    """A store URL for one run: a SQLite file in ``folder``, or a fresh PostgreSQL database."""
+
+    def __init__(self, kind: str, folder: Path):
+        self.kind, self.folder = kind, folder
+        self.name = f"bench_{uuid.uuid4().hex[:10]}"
+
+    def __enter__(self) -> "Database":
+        if self.kind == "postgresql":
+            self._admin(f"CREATE DATABASE {self.name}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.kind == "postgresql":
+            self._admin(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+    def reset(self) -> None:
+        self._admin(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+        self._admin(f"CREATE DATABASE {self.name}")
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def engine_url(self, label: str) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.folder / (label + '.db')}"
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.name}"
+
+    def baseline_store(self) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:{self.folder / 'baseline.db'}"
+        return f"postgresql:postgresql://postgres@127.0.0.1:5432/{self.name}"
+
+
+def plain_config(folder: Path, url: str, port: int, ingest_only: bool = False) -> Path:
+    """engine.yaml and one plain channel: MLLP in, file destination, two ordered lanes.
+
+    ``ingest_only``: the destination is an MLLP peer that is down, with a retry an hour away,
+    so that the run measures intake alone while the deliveries queue."""
+    (folder / "channels").mkdir(parents=True, exist_ok=True)
+    (folder / "engine.yaml").write_text(
+        f"node: bench\nstore:\n  url: {url}\nchannels:\n  - channels/*.yaml\n"
+        "log_level: warning\n")
+    (folder / "channels" / "plain.yaml").write_text(
+        f"name: plain\nsource:\n  type: mllp\n  host: 127.0.0.1\n  port: {port}\n"
+        "destinations:\n  - name: archive\n"
+        + ("    type: mllp\n    host: 127.0.0.1\n    port: 9\n    retry:\n"
+           "      initial_delay: 1h\n" if ingest_only else
+           "    type: file\n    directory: ../out\n")
+        + "    ordering:\n      key: patient\n      lanes: 2\n")
+    return folder / "engine.yaml"
+
+
+def engine_command(config: Path, core: int | None) -> list[str]:
+    return pinned(core) + [str(ROOT / ".venv" / "bin" / "aiguillage"), "run", "--config",
+                           str(config)]
+
+
+def run_pinned(kind: str, args: argparse.Namespace, connections: int) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, Database(kind, Path(tmp)) as db:
+        port = free_port()
+        baseline = start(pinned(0) + [sys.executable, str(ROOT / "bench" / "baseline_server.py"),
+                                      "--port", str(port), "--store", db.baseline_store()],
+                         "listening on")
+        try:
+            rows.append({"server": f"baseline-{kind}", **measure(baseline, port, args,
+                                                                 connections, 1)})
+        finally:
+            stop(baseline)
+        for label, ingest_only in ((f"engine-{kind}", False), (f"ingest-{kind}", True)):
+            if kind == "postgresql":  # each server starts on an empty database
+                db.reset()
+            folder = Path(tmp) / label
+            port = free_port()
+            config = plain_config(folder, db.engine_url(label), port, ingest_only)
+            subprocess.run([str(ROOT / ".venv" / "bin" / "aiguillage"), "db", "upgrade",
+                            "--config", str(config)], check=True, capture_output=True)
+            engine = start(engine_command(config, 0), "listening")
+            try:
+                rows.append({"server": label, **measure(engine, port, args, connections, 1)})
+            finally:
+                stop(engine)
+    return rows
+
+
+def run_shipped(kind: str, args: argparse.Namespace, connections: int) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp, Database(kind, Path(tmp)) as db:
+        folder = Path(tmp) / "config"
+        shutil.copytree(ROOT / "config", folder)
+        shutil.copytree(ROOT / "samples", Path(tmp) / "samples")  # tables named ../../samples
+        text = (folder / "engine.yaml").read_text()
+        text = text.replace("sqlite:///../var/aiguillage.db", db.engine_url("shipped"))
+        (folder / "engine.yaml").write_text(text.replace("port: 8026", f"port: {free_port()}"))
+        config = folder / "engine.yaml"
+        subprocess.run([str(ROOT / ".venv" / "bin" / "aiguillage"), "db", "upgrade",
+                        "--config", str(config)], check=True, capture_output=True)
+        engine = start(engine_command(config, None), "listening")
+        try:
+            started = time.time()
+            row = measure(engine, 2575, args, connections, None)
+            out = Path(tmp) / "var" / "out" / "adt-in"
+            while _count(out) < row["acked_ok"] and time.time() - started < 300:
+                time.sleep(0.05)
+            row["delivered"] = _count(out)
+            row["end_to_end_per_s"] = round(row["delivered"] / (time.time() - started), 1)
+        finally:
+            stop(engine)
+    return [{"server": f"engine-shipped-{kind}", **row}]
+
+
+def _count(folder: Path) -> int:
+    try:
+        return sum(1 for _ in os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--connections", default="8", help="comma-separated counts, e.g. 8,64")
+    parser.add_argument("--store", choices=["sqlite", "postgresql", "all"], default="sqlite")
+    parser.add_argument("--runs", default="pinned,shipped")
+    args = parser.parse_args()
+    kinds = ["sqlite", "postgresql"] if args.store == "all" else [args.store]
+    print(f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cores")
+    for kind in kinds:
+        for connections in [int(c) for c in args.connections.split(",")]:
+            rows = []
+            if "pinned" in args.runs:
+                rows += run_pinned(kind, args, connections)
+            if "shipped" in args.runs:
+                rows += run_shipped(kind, args, connections)
+            for row in rows:
+                lat = row["lat_ms"]
+                extra = (f"  delivered {row['delivered']} at {row['end_to_end_per_s']}/s"
+                         if "delivered" in row else "")
+                print(f"{row['server']:<24} conns {connections:>3}  {row['msgs_per_s']:>8} ACK/s"
+                      f"  p50 {lat['p50']} ms  p99 {lat['p99']} ms"
+                      f"  cpu {row['cpu_us_per_msg']} us/msg  errors {row['errors']}{extra}")
+            base = next((r for r in rows if r["server"].startswith("baseline")), None)
+            for mine in (r for r in rows if r["server"] in (f"engine-{kind}", f"ingest-{kind}")):
+                print(f"ratio {mine['server']}/baseline ({connections} conns): CPU per message "
+                      f"{mine['cpu_us_per_msg'] / base['cpu_us_per_msg']:.2f}, throughput "
+                      f"{mine['msgs_per_s'] / base['msgs_per_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
