@@ -9,7 +9,7 @@ text travels on to the pipeline so nothing is parsed twice:
   answered AR (CR in enhanced mode) with the ERR code, since the sender must not resend it as is;
 - bytes that do not decode in the declared character set: stored in ERROR, answered AE/CE;
 - a header value longer than the store keeps (``HEADER_LIMITS``: MSH-3, 4, 9, 10, 18): stored
-  in ERROR with those values clipped, answered AR/CR code 104, the same on every database;
+  in ERROR with those values clipped, answered AR/CR (ERR 104), the same on every database;
 - a duplicate (same sender and MSH-10 on this channel): stored as DUPLICATE, answered AA again;
 - a store failure: answered AE/CE 207 so the sender keeps the message and retries.
 
