@@ -15,6 +15,7 @@ test-case-name: tests.store.test_counters
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any, Iterable, Sequence
 
@@ -22,13 +23,15 @@ from sqlalchemy import delete, func, insert, select
 
 from engine import status as st
 from engine.store.rawsql import RawStatements, execute_many, fetch_all
-from engine.store.schema import counts, deliveries, messages
+from engine.store.schema import counts, deliveries, messages, rate_buckets
 
 MESSAGE = ""  # the ``destination`` of a message's own count
 REPAIR_NODE = ""  # the node of counts made by a migration or a repair
 # Not a status: the QUEUED deliveries that have failed at least once (attempts > 0), kept
 # beside the statuses so that ``retrying`` costs no walk through a long queue.
 RETRYING = "RETRYING"
+BUCKET_SECONDS = 10  # the width of a rate bucket
+KEEP_SECONDS = 600  # rate buckets older than this are deleted
 
 Key = tuple[str, str, str]  # channel, destination ("" for messages), status
 
@@ -38,6 +41,11 @@ class Tally:
 
     def __init__(self) -> None:
         self.deltas: Counter = Counter()
+        self.events: Counter = Counter()  # (channel, destination, bucket) -> arrivals
+
+    def happened(self, channel: str, destination: str, at: float) -> None:
+        """A message arrived (destination ``""``) or a delivery was sent at ``at``."""
+        self.events[(channel, destination, int(at // BUCKET_SECONDS))] += 1
 
     def moved(self, channel: str, destination: str, old: str | None, new: str | None) -> None:
         """One message (destination ``""``) or delivery went from ``old`` to ``new``."""
@@ -53,10 +61,15 @@ class Tally:
         """A delivery went from (status, attempts) ``old`` to ``new``."""
         self.moved(channel, destination, old[0], new[0])
         self.moved(channel, destination, _retrying(*old), _retrying(*new))
+        if new[0] == st.SENT and old[0] != st.SENT:
+            self.happened(channel, destination, time.time())
 
-    def ingested(self, channel: str, status: str, deliveries: Iterable[Any]) -> None:
-        """A new message committed in ``status`` with ``deliveries`` (NewDelivery) queued."""
+    def ingested(self, channel: str, status: str, deliveries: Iterable[Any],
+                 at: float | None = None) -> None:
+        """A new message, received ``at``, committed in ``status`` with ``deliveries``
+        (NewDelivery) queued."""
         self.moved(channel, MESSAGE, None, status)
+        self.happened(channel, MESSAGE, time.time() if at is None else at)
         for new in deliveries:
             self.moved(channel, new.destination, None, st.QUEUED)
 
@@ -75,12 +88,24 @@ class Counters:
         self._sql = sql
         self._add = sql.insert_or_add(counts, ("node", "channel", "destination", "status"),
                                       "count")
+        self._add_events = sql.insert_or_add(
+            rate_buckets, ("node", "channel", "destination", "bucket"), "count")
+        self._prune = (f"DELETE FROM {rate_buckets.name} WHERE node = {sql.mark} "
+                       f"AND bucket < {sql.mark}")
+        self._pruned_before = 0  # the oldest bucket kept at the last prune
 
     def add(self, conn: Any, tally: Tally) -> None:
-        """Apply ``tally`` inside the caller's transaction: one upsert per changed key."""
+        """Apply ``tally`` inside the caller's transaction: one upsert per changed key, and
+        once per bucket the deletion of this node's rate buckets that are too old."""
         rows = [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())
                 if delta]
         execute_many(conn, self._add, rows)
+        events = [(self._node, *key, n) for key, n in sorted(tally.events.items())]
+        execute_many(conn, self._add_events, events)
+        oldest = int((time.time() - KEEP_SECONDS) // BUCKET_SECONDS)
+        if events and oldest > self._pruned_before:
+            execute_many(conn, self._prune, [(self._node, oldest)])
+            self._pruned_before = oldest
 
     def delivery_moves(self, conn: Any, updates: Sequence[Any]) -> Tally:
         """The tally of ``updates`` (DeliveryUpdate), read before they are written: each
@@ -105,6 +130,23 @@ def _retrying(status: str, attempts: int) -> str | None:
 def add_core(conn: Any, tally: Tally, node: str = REPAIR_NODE) -> None:
     """Apply ``tally`` on an SQLAlchemy connection outside the writer (CLI operations)."""
     Counters(RawStatements(conn.dialect), node).add(conn, tally)
+
+
+def rates(conn: Any, window: float, now: float | None = None) -> dict[tuple[str, str], float]:
+    """Per (channel, destination): arrivals per second over the last ``window`` seconds,
+    from the rate buckets (the oldest bucket weighted by the part of it in the window)."""
+    now = time.time() if now is None else now
+    start = (now - window) / BUCKET_SECONDS
+    query = (select(rate_buckets.c.channel, rate_buckets.c.destination, rate_buckets.c.bucket,
+                    func.sum(rate_buckets.c.count))
+             .where(rate_buckets.c.bucket >= int(start))
+             .group_by(rate_buckets.c.channel, rate_buckets.c.destination,
+                       rate_buckets.c.bucket))
+    found: dict[tuple[str, str], float] = {}
+    for channel, destination, bucket, n in conn.execute(query):
+        weight = 1.0 if bucket > int(start) else int(start) + 1 - start
+        found[(channel, destination)] = found.get((channel, destination), 0.0) + int(n) * weight
+    return {key: total / window for key, total in found.items()}
 
 
 def totals(conn: Any) -> dict[Key, int]:

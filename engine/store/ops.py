@@ -150,7 +150,7 @@ class IngestOp(WriteOp):
                          record.charset, status, error, key, duplicate_of, record.raw))
             results.append(IngestResult(message_id, status, duplicate_of, delivery_ids))
             tally.ingested(record.channel, status,
-                           _decided_deliveries(record) if delivery_ids else ())
+                           _decided_deliveries(record) if delivery_ids else (), record.received_at)
         execute_many(conn, self._insert_message, rows)
         execute_many(conn, self._insert_delivery, queued)
         execute_many(conn, self._insert_line, lines)

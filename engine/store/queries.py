@@ -64,9 +64,9 @@ def status_counts(conn: Any, now: float | None = None) -> dict:
     messages that could not be read or processed plus deliveries parked in ERROR. Extra keys:
     ``pending`` (committed, not yet processed), ``duplicates``, ``retrying``.
 
-    The counts (``retrying`` included) come from the ``counts`` table
-    (engine.store.counters), the rates from index ranges over the last minute: nothing here
-    grows with the history or the queues.
+    The counts (``retrying`` included) come from the ``counts`` table and the rates from the
+    ``rate_buckets`` table (engine.store.counters): nothing here grows with the history, the
+    queues or the rate.
     """
     now = time.time() if now is None else now
     report: dict = {}
@@ -117,20 +117,12 @@ def _add_delivery_count(report: dict, channel: str, destination: str, status: st
 
 
 def _rates(conn: Any, report: dict, now: float) -> None:
-    """``rate``: one index range per channel and destination (the last minute of
-    ix_messages_channel_received and ix_deliveries_status), so that no read grows with the
-    history (it grows with the rate: a minute's messages are counted)."""
-    since = now - RATE_WINDOW
-    for channel, entry in report.items():
-        count = conn.execute(select(func.count()).select_from(messages).where(
-            messages.c.channel == channel, messages.c.received_at >= since)).scalar_one()
-        entry["rate"] = round(count / RATE_WINDOW, 2)
-        for destination, dest in entry["destinations"].items():
-            of_lane = (deliveries.c.channel == channel, deliveries.c.destination == destination)
-            sent = conn.execute(select(func.count()).select_from(deliveries).where(
-                *of_lane, deliveries.c.status == st.SENT,
-                deliveries.c.updated_at >= since)).scalar_one()
-            dest["rate"] = round(sent / RATE_WINDOW, 2)
+    """``rate`` of every channel and destination, from the kept rate buckets."""
+    for (channel, destination), rate in counters.rates(conn, RATE_WINDOW, now).items():
+        if destination == counters.MESSAGE:
+            channel_entry(report, channel)["rate"] = round(rate, 2)
+        else:
+            destination_entry(report, channel, destination)["rate"] = round(rate, 2)
 
 
 def list_messages(conn: Any, *, channel: str | None = None, status: str | None = None,

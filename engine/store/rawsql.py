@@ -28,6 +28,7 @@ class RawStatements:
         if mark is None:
             raise ValueError(f"unsupported DBAPI paramstyle {dialect.paramstyle!r}")
         self._mark = mark
+        self.mark = mark  # the driver's positional placeholder
         self._quote = dialect.identifier_preparer.quote
 
     def insert(self, table: Table, columns: Sequence[str]) -> str:

@@ -96,10 +96,7 @@ Index(
     postgresql_where=deliveries.c.status == "QUEUED",
 )
 Index("ix_deliveries_message", deliveries.c.message_id)
-# Counts by status come from ``counts``; this serves the rate of deliveries sent over the last
-# minute (a range on updated_at) and the retrying count, without a scan of the history.
-Index("ix_deliveries_status", deliveries.c.channel, deliveries.c.destination, deliveries.c.status,
-      deliveries.c.updated_at)
+Index("ix_deliveries_status", deliveries.c.channel, deliveries.c.destination, deliveries.c.status)
 
 journal = Table(
     "journal",
@@ -136,4 +133,18 @@ counts = Table(
     Column("status", String(16), nullable=False),
     Column("count", BigInteger, nullable=False),
     PrimaryKeyConstraint("node", "channel", "destination", "status", name="pk_counts"),
+)
+
+# Messages received (destination "") and deliveries sent per node, channel, destination and
+# 10-second bucket (UNIX time // 10), kept like ``counts`` by the writes: the rates over the
+# last minute read a few rows instead of a minute of messages. Old buckets are deleted.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("node", String(64), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("destination", String(64), nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("node", "channel", "destination", "bucket", name="pk_rate_buckets"),
 )

@@ -1,6 +1,7 @@
 """Tests for engine.store.counters: counts kept by the writes equal a recount, on both backends."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import insert
 from twisted.internet import defer, threads
 from twisted.trial import unittest
@@ -105,3 +106,23 @@ class SQLiteCountersTests(CountersTestsMixin, unittest.TestCase):
 
 class PostgreSQLCountersTests(CountersTestsMixin, unittest.TestCase):
     backend = "postgresql"
+
+
+def test_rates_weigh_the_oldest_bucket_by_its_part_in_the_window(tmp_path):
+    """If arrivals sit in 10-second buckets, then the rate over 60 s counts the buckets inside
+    the window whole, the one it starts in by the part inside, and none before."""
+    from engine.store import migrate
+    from engine.store.schema import rate_buckets
+    from engine.store.store import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'rates.db'}")
+    migrate.ensure_current(engine)
+    now = 1005.0  # window [945, 1005]: bucket 94 (940-950) half in, 95-100 whole, 93 out
+    with engine.begin() as conn:
+        conn.execute(insert(rate_buckets), [
+            {"node": node, "channel": "c", "destination": "", "bucket": bucket, "count": n}
+            for node, bucket, n in (("a", 93, 600), ("a", 94, 60), ("b", 94, 60),
+                                    ("a", 95, 6), ("b", 100, 6))])
+        found = counters.rates(conn, 60, now)
+    engine.dispose()
+    assert found == {("c", ""): pytest.approx((120 * 0.5 + 6 + 6) / 60)}

@@ -12,8 +12,8 @@ Create Date: 2026-12-06 15:40:00
   found; two old keys that now meet (the same sender and control id written with different
   escapes) keep the older message's, the newer gets none.
 - ``messages.sender``: 455 characters, room for two HD values (MSH-3, MSH-4) of HL7's maximum.
-- ``ix_deliveries_status`` gains ``updated_at``: the rate of deliveries sent over the last
-  minute is an index range.
+- ``rate_buckets``: messages received and deliveries sent per 10 seconds, kept by the write
+  ops, for the rates over the last minute. Empty after the upgrade: the rates start from 0.
 
 On SQLite the messages table is rebuilt (batch mode): the upgrade takes about as long as a
 copy of the database. On PostgreSQL the key column is rewritten in place.
@@ -58,9 +58,16 @@ def upgrade() -> None:
                            type_=sa.String(length=455), existing_nullable=True)
         batch.alter_column('dedupe_key', existing_type=sa.String(length=600),
                            type_=sa.String(length=64), existing_nullable=True)
-    op.drop_index('ix_deliveries_status', table_name='deliveries')
-    op.create_index('ix_deliveries_status', 'deliveries',
-                    ['channel', 'destination', 'status', 'updated_at'], unique=False)
+    op.create_table(
+        'rate_buckets',
+        sa.Column('node', sa.String(length=64), nullable=False),
+        sa.Column('channel', sa.String(length=64), nullable=False),
+        sa.Column('destination', sa.String(length=64), nullable=False),
+        sa.Column('bucket', sa.BigInteger(), nullable=False),
+        sa.Column('count', sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint('node', 'channel', 'destination', 'bucket',
+                                name='pk_rate_buckets'),
+    )
 
 
 def _rekey(bind) -> None:
@@ -94,9 +101,7 @@ def _rekey(bind) -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_deliveries_status', table_name='deliveries')
-    op.create_index('ix_deliveries_status', 'deliveries', ['channel', 'destination', 'status'],
-                    unique=False)
+    op.drop_table('rate_buckets')
     with op.batch_alter_table('messages') as batch:
         batch.alter_column('dedupe_key', existing_type=sa.String(length=64),
                            type_=sa.String(length=600), existing_nullable=True)
