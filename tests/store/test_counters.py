@@ -126,3 +126,32 @@ def test_rates_weigh_the_oldest_bucket_by_its_part_in_the_window(tmp_path):
         found = counters.rates(conn, 60, now)
     engine.dispose()
     assert found == {("c", ""): pytest.approx((120 * 0.5 + 6 + 6) / 60)}
+
+
+def test_rate_buckets_older_than_ten_minutes_are_deleted(tmp_path):
+    """If a node writes arrivals now, then its rate buckets older than KEEP_SECONDS go, and
+    recent ones (and other nodes') stay: the table stays as small as ten minutes."""
+    import time
+
+    from sqlalchemy import select
+
+    from engine.store import migrate
+    from engine.store.rawsql import RawStatements
+    from engine.store.schema import rate_buckets
+    from engine.store.store import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'prune.db'}")
+    migrate.ensure_current(engine)
+    now = time.time()
+    old, recent = now - counters.KEEP_SECONDS - 60, now - 120
+    bucket = lambda at: int(at // counters.BUCKET_SECONDS)  # noqa: E731
+    with engine.begin() as conn:
+        conn.execute(insert(rate_buckets), [
+            {"node": node, "channel": "c", "destination": "", "bucket": bucket(at), "count": 1}
+            for node, at in (("n", old), ("n", recent), ("other", old))])
+        tally = counters.Tally()
+        tally.happened("c", "", now)
+        counters.Counters(RawStatements(conn.dialect), "n").add(conn, tally)
+        kept = sorted(conn.execute(select(rate_buckets.c.node, rate_buckets.c.bucket)).all())
+    engine.dispose()
+    assert kept == sorted([("n", bucket(recent)), ("n", bucket(now)), ("other", bucket(old))])
