@@ -287,6 +287,31 @@ def db_upgrade(config_path: str) -> None:
     click.echo(f"store {config.store.url}: schema {before or 'empty'} -> {after}")
 
 
+@db.command("check-counts")
+@config_option
+@click.option("--repair", is_flag=True,
+              help="replace the kept counts by the recount (stop the engines first)")
+def db_check_counts(config_path: str, repair: bool) -> None:
+    """Recount messages and deliveries by scanning, and compare with the kept counts that
+    status and /metrics show; exit 1 when they differ (and were not repaired)."""
+    from engine.store import counters
+
+    engine = _database(_load(config_path))
+    with engine.begin() as conn:  # transaction boundary: the check (and the repair)
+        differences = counters.differences(conn)
+        for (channel, destination, status_), (kept, found) in sorted(differences.items()):
+            click.echo(f"{channel} {destination or '(messages)'} {status_}: kept {kept}, "
+                       f"counted {found}")
+        if differences and repair:
+            counters.repair(conn)
+    if not differences:
+        click.echo("counts agree with the stored messages and deliveries")
+    elif repair:
+        click.echo(f"{len(differences)} count(s) repaired")
+    else:
+        sys.exit(EXIT_FAILED)
+
+
 @main.command()
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")

@@ -8,6 +8,8 @@ text travels on to the decision so nothing is parsed twice:
 - unreadable MSH (no MSH first, MSH-9/10/12 missing, bad separators): stored in ERROR and
   answered AR (CR in enhanced mode) with the ERR code, since the sender must not resend it as is;
 - bytes that do not decode in the declared character set: stored in ERROR, answered AE/CE;
+- a header value longer than the store keeps (``HEADER_LIMITS``: MSH-3, 4, 9, 10, 18): stored
+  in ERROR with those values clipped, answered AR/CR (ERR 104), the same on every database;
 - a duplicate (same sender and MSH-10 on this channel): stored as DUPLICATE, answered AA again;
 - a store failure: answered AE/CE 207 so the sender keeps the message and retries.
 
@@ -40,12 +42,14 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from engine import status as st
+from engine.flow import dedupe
 from engine.flow.decider import Decider, DeciderStopped
 from engine.flow.decision import decide
 from engine.flow.plan import ChannelPlan, InboundMessage
 from engine.flow.queued import QueuedWork
-from engine.store.records import Decision, InboundRecord, IngestResult
+from engine.store.records import HEADER_LIMITS, Decision, InboundRecord, IngestResult
 from mllp import ack
+from mllp.codes import VALUE_TOO_LONG
 from mllp.header import (
     EncodingError, HeaderError, MSHHeader, decode_payload, read_header, read_header_leniently)
 
@@ -126,6 +130,10 @@ class Intake:
             header = read_header(payload)
         except HeaderError as error:
             return self._store_unreadable(plan, payload, peer, None, error, committed)
+        too_long = _overlong(header)
+        if too_long is not None:
+            return self._store_unreadable(plan, payload, peer, header, too_long, committed,
+                                          ack.REJECT)
         try:
             text = decode_payload(payload, header, encoding)
         except EncodingError as error:
@@ -143,7 +151,7 @@ class Intake:
             channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
             control_id=header.control_id, message_type=header.message_type, charset=charset,
-            dedupe=plan.dedupe, decision=decision)
+            dedupe=plan.dedupe, decision=decision, identity=dedupe.identity(header))
         d = _told(self._store.ingest(record), committed)
         d.addCallbacks(self._committed, self._commit_failed,
                        callbackArgs=(plan, header, message, decision),
@@ -232,14 +240,18 @@ class Intake:
 
     def _store_unreadable(self, plan: ChannelPlan, payload: bytes, peer: Any,
                           header: MSHHeader | None, error: HeaderError,
-                          committed: defer.Deferred | None = None) -> defer.Deferred:
+                          committed: defer.Deferred | None = None,
+                          outcome: str | None = None) -> defer.Deferred:
+        """Store ``payload`` in ERROR (its header values clipped to what the store keeps)
+        and answer ``outcome``: by default AE when MSH was read, AR when it was not."""
         record = InboundRecord(
             channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.ERROR, error=str(error)[:MAX_STORED_ERROR],
-            charset=header.charset if header else None,
+            charset=header.charset[:HEADER_LIMITS[18]] if header else None,
             **_described_by(header or read_header_leniently(payload)),
         )
-        outcome = ack.ERROR if header is not None else ack.REJECT
+        if outcome is None:
+            outcome = ack.ERROR if header is not None else ack.REJECT
         d = _told(self._store.ingest(record), committed)
         d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id,
                                                payload))
@@ -274,6 +286,18 @@ class Intake:
                   failure.getErrorMessage())
 
 
+def _overlong(header: MSHHeader) -> HeaderError | None:
+    """The first MSH value longer than the store keeps, as an error naming it; or None."""
+    stored = {3: header.sending_application, 4: header.sending_facility,
+              9: header.message_type, 10: header.control_id, 18: header.charset}
+    for number, limit in HEADER_LIMITS.items():
+        value = stored[number]
+        if len(value) > limit:
+            return HeaderError(VALUE_TOO_LONG, f"MSH-{number} is {len(value)} characters long, "
+                               f"more than the {limit} this engine accepts", f"MSH^1^{number}")
+    return None
+
+
 def _ack_control_id(message_id: int | None) -> str:
     """MSH-10 of our ACK: tied to the stored message so an ACK can be traced back to it."""
     if message_id is not None:
@@ -282,10 +306,13 @@ def _ack_control_id(message_id: int | None) -> str:
 
 
 def _described_by(header: MSHHeader) -> dict[str, str | None]:
-    """The sender, control id and message type a record keeps of ``header`` (None if empty)."""
-    sender = f"{header.sending_application}|{header.sending_facility}"
+    """The sender, control id and message type a record keeps of ``header`` (None if empty),
+    each cut to the width of its column (``HEADER_LIMITS``)."""
+    limits = HEADER_LIMITS
+    sender = f"{header.sending_application[:limits[3]]}|{header.sending_facility[:limits[4]]}"
     return {"sender": sender if sender != "|" else None,
-            "control_id": header.control_id or None, "message_type": header.message_type or None}
+            "control_id": header.control_id[:limits[10]] or None,
+            "message_type": header.message_type[:limits[9]] or None}
 
 
 def _left_received(failure: Failure, message_id: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from sqlalchemy import update
 
 from engine import status as st
+from engine.store import counters, dedupekey
 from engine.store.records import (
     DecidedMessage,
     Decision,
@@ -83,7 +84,8 @@ def dedupe_key(record: InboundRecord) -> str | None:
     """The key that makes a later copy of this message a duplicate, or None if it has none."""
     if not record.dedupe or record.status != st.RECEIVED or not record.control_id:
         return None
-    return f"{record.channel}|{record.sender or ''}|{record.control_id}"
+    identity = record.identity or ((record.sender or "",), (record.control_id,))
+    return dedupekey.digest(record.channel, identity)
 
 
 MESSAGE_COLUMNS = tuple(c.name for c in messages.c)
@@ -119,6 +121,7 @@ class IngestOp(WriteOp):
         self._delivery_ids = delivery_ids
         self._node = node
         self._sql = sql
+        self._counts = counters.Counters(sql, node)
         self._insert_message = sql.insert(messages, MESSAGE_COLUMNS)
         self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
@@ -157,6 +160,7 @@ class IngestOp(WriteOp):
         execute_many(conn, self._set_status, batch.updates)
         execute_many(conn, self._insert_delivery, batch.deliveries)
         execute_many(conn, self._insert_line, batch.lines)
+        self._counts.add(conn, batch.tally)
         return results
 
     def _insert(self, message_id: int, record: InboundRecord, key: str | None,
@@ -178,12 +182,16 @@ class IngestOp(WriteOp):
             message_id, record.channel, record.received_at, self._node, record.peer,
             record.sender, record.control_id, record.message_type, record.charset, status,
             error, key, duplicate_of, record.raw))
+        batch.tally.ingested(record.channel, status,
+                             record.decision.deliveries if delivery_ids else (),
+                             record.received_at)
         return IngestResult(message_id, status, duplicate_of, delivery_ids)
 
     def _decided(self, item: DecidedMessage, now: float, batch: "_Batch") -> IngestResult:
         decision = item.decision
         batch.updates.append((decision.status, decision.error, item.message_id, st.RECEIVED))
         delivery_ids = self._decide(item.message_id, item.channel, decision, now, batch)
+        batch.tally.decided(item.channel, decision.status, decision.deliveries)
         return IngestResult(item.message_id, decision.status, None, delivery_ids)
 
     def _decide(self, message_id: int, channel: str, decision: Decision, at: float,
@@ -220,9 +228,10 @@ class IngestOp(WriteOp):
 class _Batch:
     """The rows one :meth:`IngestOp.apply` writes, each kind in one ``executemany``."""
 
-    __slots__ = ("messages", "updates", "deliveries", "lines")
+    __slots__ = ("messages", "updates", "deliveries", "lines", "tally")
 
     def __init__(self) -> None:
+        self.tally = counters.Tally()  # what the rows change in the kept counts
         self.messages: list[tuple] = []
         self.updates: list[tuple] = []
         self.deliveries: list[tuple] = []
@@ -234,12 +243,14 @@ class DeliveryUpdateOp(WriteOp):
 
     rank = 30
 
-    def __init__(self, sql: RawStatements):
+    def __init__(self, sql: RawStatements, node: str = "node"):
+        self._counts = counters.Counters(sql, node)
         self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id",))
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
 
     def apply(self, conn: Any, items: Sequence[DeliveryUpdate]) -> list[None]:
         now = time.time()
+        tally = self._counts.delivery_moves(conn, items)  # before the rows change
         updates, lines = [], []
         for u in items:
             st.check_transition("delivery", st.QUEUED, u.status)
@@ -248,4 +259,5 @@ class DeliveryUpdateOp(WriteOp):
             lines.append((u.message_id, u.delivery_id, u.status, now, u.last_error))
         execute_many(conn, self._update, updates)
         execute_many(conn, self._insert_line, lines)
+        self._counts.add(conn, tally)
         return [None] * len(items)

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The longest MSH values (in characters) a message is stored with: the widths of the columns
+# that hold them (engine/store/schema.py), and HL7's own maxima for HD (MSH-3, MSH-4). A
+# message whose header holds a longer one is refused for good (AR) and stored in ERROR with
+# those values clipped, the same on every database.
+HEADER_LIMITS: dict[int, int] = {3: 227, 4: 227, 9: 64, 10: 199, 18: 32}
+SENDER_LENGTH = HEADER_LIMITS[3] + 1 + HEADER_LIMITS[4]  # messages.sender: MSH-3 "|" MSH-4
+
 
 @dataclass(frozen=True)
 class InboundRecord:
@@ -30,6 +37,10 @@ class InboundRecord:
     # the message is committed with that status, error and deliveries in one transaction.
     # None: committed RECEIVED, decided later (a slow plan) with a DecidedMessage.
     decision: "Decision | None" = None
+    # What makes a later copy a duplicate, as decoded values (escapes resolved): the
+    # components of MSH-3, those of MSH-4, and MSH-10. None: ``sender`` and ``control_id``
+    # as they are (records not read from a message's MSH).
+    identity: tuple[tuple[str, ...], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,12 @@ class GroupCommitWriter:
     """Runs :class:`WriteOp` items in group commits on a thread of its own."""
 
     def __init__(self, engine: Any, reactor: Any, *, batch_max: int = 1000,
-                 after_commit: Callable[[list[tuple[WriteOp, Any, Any]]], None] | None = None):
+                 after_commit: Callable[[list[tuple[WriteOp, Any, Any]]], None] | None = None,
+                 on_idle: Callable[[], None] | None = None, idle_after: float = 1.0):
         self._engine = engine
         self._conn: Any = None  # the writer thread's connection, kept between batches
+        self._on_idle = on_idle  # run once when nothing was queued for ``idle_after`` s
+        self._idle_after = idle_after
         self._reactor = reactor
         self._batch_max = batch_max
         self._after_commit = after_commit
@@ -118,7 +121,7 @@ class GroupCommitWriter:
                 log.exception("closing the writer's connection failed")
 
     def _take_batch(self) -> tuple[list, bool]:
-        first = self._queue.get()
+        first = self._next_entry()
         if first is _STOP:
             return [], True
         batch = [first]
@@ -131,6 +134,21 @@ class GroupCommitWriter:
                 return batch, True
             batch.append(entry)
         return batch, False
+
+    def _next_entry(self) -> Any:
+        """The next queued entry, waiting as long as needed; runs ``on_idle`` once after
+        ``idle_after`` seconds without one."""
+        if self._on_idle is None:
+            return self._queue.get()
+        try:
+            return self._queue.get(timeout=self._idle_after)
+        except queue.Empty:
+            pass
+        try:
+            self._on_idle()
+        except Exception:
+            log.exception("idle task of the writer failed")
+        return self._queue.get()
 
     def _commit(self, batch: list) -> None:
         started = time.perf_counter()

@@ -405,6 +405,25 @@ def test_status_json_counts_per_channel_and_destination(populated: Populated) ->
     assert idle["rate"] == 0
 
 
+def test_db_check_counts_agrees_then_finds_and_repairs_a_wrong_count(
+        populated: Populated, tmp_path: Path) -> None:
+    """If the engine kept the counts, then check-counts says they agree (exit 0); if a count
+    is wrong, then it names it and exits 1; --repair makes them agree again."""
+    store = populated.copy(tmp_path)
+    result = cli("db", "check-counts", "--config", str(store.config))
+    assert (result.exit_code, result.stdout) == (
+        0, "counts agree with the stored messages and deliveries\n")
+    engine = create_engine(store.url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE counts SET count = count + 5 WHERE destination = 'sink' "
+                             "AND status = 'SENT'")
+    engine.dispose()
+    result = cli("db", "check-counts", "--config", str(store.config))
+    assert (result.exit_code, result.stdout) == (1, "adt sink SENT: kept 8, counted 3\n")
+    assert cli("db", "check-counts", "--repair", "--config", str(store.config)).exit_code == 0
+    assert cli("db", "check-counts", "--config", str(store.config)).exit_code == 0
+
+
 def test_status_table(populated: Populated) -> None:
     result = cli("status", "--config", str(populated.config))
     assert result.exit_code == 0, result.output
