@@ -22,11 +22,13 @@ from channels import registry
 from engine.flow import handover
 from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
 from engine.delivery.lane import Lane, LaneKey
+from engine.delivery.lease import LeasePolicy, process_owner
+from engine.delivery.service import DeliveryService
 from engine.flow.intake import Intake
 from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage
 from engine.flow.processor import Processor
 from engine.reload.reloader import Reloader
-from engine.store.records import DueDelivery, ProcessingResult
+from engine.store.records import ProcessingResult
 from engine.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -109,15 +111,25 @@ class Engine:
         self.processor = Processor(self.store, reactor, self.plans, self._wake_lanes,
                                    scan_interval=poll_interval)
         self.intake = Intake(self.store, self.processor, self.plans, deliver=self._wake_lanes)
-        self.lanes: dict[LaneKey, Lane] = {}
+        self.delivery = self._build_delivery(config, reactor, poll_interval)
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
         self.sources: dict[str, Any] = {}
         self._channels = channels
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
-        self._offers: list[tuple[Lane, DueDelivery]] = []  # for the lanes, next reactor turn
-        self._offer_call: Any = None
+
+    def _build_delivery(self, config: EngineConfig, reactor: Any,
+                        poll_interval: float) -> DeliveryService:
+        """The delivery service: this process's lanes, claimed in the store with leases."""
+        return DeliveryService(self.store, reactor, process_owner(config.node),
+                               lease=LeasePolicy(config.store.lease_ttl),
+                               poll_interval=poll_interval)
+
+    @property
+    def lanes(self) -> dict[LaneKey, Lane]:
+        """Every lane this process runs (held or not), by key."""
+        return self.delivery.lanes
 
     def start(self) -> defer.Deferred:
         """Start everything; Deferred fires once every source listens.
@@ -130,6 +142,7 @@ class Engine:
         for channel in self._channels:
             for destination in channel.destinations:
                 self.start_lanes(channel.name, destination)
+        self.delivery.start()
         listening = [self.start_source(channel) for channel in self._channels]
         if self.config.admin is not None:
             listening.append(self._start_admin(self.config.admin))
@@ -161,7 +174,8 @@ class Engine:
 
     def start_lanes(self, channel: str, destination: DestinationConfig, *,
                     retry_now: bool = False) -> list[LaneKey]:
-        """Build and start the lanes of one destination (they read its queue from the store).
+        """Build the lanes of one destination; they send once their leases are claimed, reading
+        the destination's queue from the store.
 
         ``retry_now``: their first attempt does not wait for a retry time computed under a
         previous configuration of the destination."""
@@ -171,23 +185,18 @@ class Engine:
                                        self.intake)
             key = LaneKey(channel, destination.name, lane)
             self.senders[key] = sender
-            self.lanes[key] = Lane(key, sender, destination.retry, self.store, self._reactor,
-                                   poll_interval=self._poll_interval)
             sender.start()
-            if retry_now:
-                self.lanes[key].retry_now()
-            self.lanes[key].start()
+            self.delivery.add_lane(key, sender, destination.retry, retry_now=retry_now)
             keys.append(key)
         return keys
 
     @defer.inlineCallbacks
     def stop_lanes(self, channel: str, destination: str) -> Any:
         """Stop one destination's lanes after their sends under way, wait until their outcomes
-        are committed, close their connectors; Deferred. Queued deliveries stay QUEUED."""
+        are committed, give up their leases, close their connectors; Deferred. Queued
+        deliveries stay QUEUED."""
         keys = [k for k in self.lanes if (k.channel, k.destination) == (channel, destination)]
-        lanes = [self.lanes.pop(key) for key in keys]
-        yield defer.gatherResults([lane.stop() for lane in lanes])
-        yield defer.gatherResults([lane.settled() for lane in lanes])
+        yield self.delivery.remove_lanes(keys)
         for key in keys:
             try:
                 yield defer.maybeDeferred(self.senders.pop(key).stop)
@@ -213,30 +222,9 @@ class Engine:
 
     def _wake_lanes(self, result: ProcessingResult, delivery_ids: list[int],
                     message: InboundMessage) -> None:
-        """Hand each new delivery, payload included, to its lane: no read back from the store.
-
-        A delivery's payload is its own (``NewDelivery.payload``, its destination's mapping
-        applied) or else the message's raw bytes, as :func:`queries.fetch_due` reads it.
-
-        The hand-over waits for the next reactor turn, so that the ACKs of a group commit
-        are all written before its deliveries start being sent.
-        """
-        now = self._reactor.seconds()
-        for delivery, delivery_id in zip(result.deliveries, delivery_ids):
-            lane = self.lanes.get(LaneKey(result.channel, delivery.destination, delivery.lane))
-            if lane is not None:
-                raw = message.raw if delivery.payload is None else delivery.payload
-                self._offers.append((lane, DueDelivery(
-                    delivery_id, message.message_id, 0, now, raw, message.control_id,
-                    message.message_type, message.charset)))
-        if self._offers and self._offer_call is None:
-            self._offer_call = self._reactor.callLater(0, self._hand_over)
-
-    def _hand_over(self) -> None:
-        self._offer_call = None
-        offers, self._offers = self._offers, []
-        for lane, due in offers:
-            lane.offer(due)
+        """Deliveries were committed: wake their lanes, which read them from the store."""
+        self.delivery.wake({(result.channel, d.destination, d.lane)
+                            for d in result.deliveries})
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
@@ -250,11 +238,7 @@ class Engine:
             except Exception:
                 log.exception("stopping a source failed")
         self.processor.stop()
-        if self._offer_call is not None and self._offer_call.active():
-            self._offer_call.cancel()
-        self._offer_call = None
-        for lane in self.lanes.values():
-            yield lane.stop()
+        yield self.delivery.stop()
         for destination in self.senders.values():
             try:
                 yield defer.maybeDeferred(destination.stop)
@@ -273,9 +257,8 @@ class Engine:
             "received": self.intake.received,
             "processed_at_intake": self.intake.pipeline.processed,
             "processed": self.processor.processed,
-            "lanes": {f"{k.channel}/{k.destination}/{k.lane}": {
-                "sent": lane.sent, "reads": lane.reads, "failed_attempts": lane.failed_attempts,
-                "parked": lane.parked} for k, lane in self.lanes.items()},
+            "lease_owner": self.delivery.owner,
+            "lanes": self.delivery.stats(),
         }
 
     def source_port(self, channel: str) -> int | None:

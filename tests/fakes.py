@@ -133,6 +133,8 @@ class FakeStore:
     def _apply_delivery(self, update: DeliveryUpdate) -> None:
         st.check_transition("delivery", st.QUEUED, update.status)
         row = self.deliveries[update.delivery_id]
+        if row.status != st.QUEUED:  # as the store's conditional UPDATE: only QUEUED changes
+            return
         self.deliveries[update.delivery_id] = replace(
             row, status=update.status, attempts=update.attempts,
             next_attempt_at=update.next_attempt_at, last_error=update.last_error)
@@ -140,10 +142,10 @@ class FakeStore:
     # -- the queries, over the dictionaries (same arguments as engine.store.queries) -----
 
     def _fetch_due(self, _conn: Any, channel: str, destination: str, lane: int,
-                   after_id: int, limit: int) -> list[DueDelivery]:
+                   limit: int) -> list[DueDelivery]:
         rows = sorted((d for d in self.deliveries.values()
                        if (d.channel, d.destination, d.lane, d.status)
-                       == (channel, destination, lane, st.QUEUED) and d.id > after_id),
+                       == (channel, destination, lane, st.QUEUED)),
                       key=lambda d: d.id)[:limit]
         return [self._due(d) for d in rows]
 

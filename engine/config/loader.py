@@ -89,6 +89,9 @@ class StoreConfig:
     # "normal": it survives the engine's crash or kill -9, not a power cut, and commits
     # cost a fraction of that (see docs/operations.md for figures).
     sqlite_synchronous: str = "full"
+    # How long a process's claim on a delivery lane lasts without renewal: after a crash,
+    # another process takes its lanes over this long after its last renewal.
+    lease_ttl: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,10 @@ STORE_SECTION = Section(
     (OptionSpec("url", "str", required=True, help="SQLAlchemy database URL"),
      OptionSpec("writer_batch_max", "int", default=1000, help="most messages per commit"),
      OptionSpec("sqlite_synchronous", "str", default="full", choices=("full", "normal"),
-                help="SQLite durability: full survives a power cut, normal a crash")),
-    checks={"writer_batch_max": at_least(1)})
+                help="SQLite durability: full survives a power cut, normal a crash"),
+     OptionSpec("lease_ttl", "duration", default=30,
+                help="how long a delivery lane's lease lasts without renewal")),
+    checks={"writer_batch_max": at_least(1), "lease_ttl": at_least(1)})
 ADMIN_SECTION = Section(
     (OptionSpec("host", "str", default="127.0.0.1"),
      OptionSpec("port", "port", help="0 picks a free port; absent means no admin listener")))
@@ -339,7 +344,8 @@ def _store(root: YAMLMapping, values: dict | None, where: Where,
         problems.add(here, str(exc))
         return None
     return StoreConfig(url=url, writer_batch_max=values["writer_batch_max"],
-                       sqlite_synchronous=values["sqlite_synchronous"])
+                       sqlite_synchronous=values["sqlite_synchronous"],
+                       lease_ttl=values["lease_ttl"])
 
 
 def _admin(values: dict | None) -> AdminConfig | None:
