@@ -54,8 +54,9 @@ class FakeStore:
     """The store in memory: two reads, two writes, and the status rules of the real one.
 
     Writes commit at once unless ``hold_commits`` is set: then each write's Deferred waits in
-    :attr:`pending` until :meth:`commit`, as a group commit under way would. ``reads``
-    counts the reads by query name.
+    :attr:`pending` until :meth:`commit`, as a group commit under way would. While
+    ``failing`` holds an exception, every write fails with it and changes nothing (a full
+    disk, a database that cannot be reached). ``reads`` counts the reads by query name.
     """
 
     def __init__(self, *, hold_commits: bool = False):
@@ -64,6 +65,7 @@ class FakeStore:
         self.processing: list[ProcessingResult] = []
         self.updates: list[DeliveryUpdate] = []
         self.hold_commits = hold_commits
+        self.failing: BaseException | None = None
         self.pending: list[tuple[defer.Deferred, Callable[[], Any]]] = []
         self.reads: dict[str, int] = {}
         self._next_id = 1
@@ -109,6 +111,8 @@ class FakeStore:
     # -- commits -------------------------------------------------------------------------
 
     def _write(self, apply: Callable[[], Any]) -> defer.Deferred:
+        if self.failing is not None:
+            return defer.fail(self.failing)
         if not self.hold_commits:
             return defer.maybeDeferred(apply)
         d = defer.Deferred()

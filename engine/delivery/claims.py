@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.store.schema import delivery_leases as leases
@@ -63,7 +63,7 @@ def claim(conn: Any, owner: str, wanted: Iterable[Key], ttl: float) -> Claimed:
     keep = mine & wanted
     if keep:
         conn.execute(update(leases).where(leases.c.owner == owner).values(lease_until=until))
-    taken = {key for key in _claimable(conn, now) & (wanted - keep)
+    taken = {key for key in _claimable(conn, now, wanted - keep)
              if _take(conn, key, owner, now, until)}
     return Claimed(now, frozenset(keep | taken), until)
 
@@ -88,12 +88,27 @@ def holders(conn: Any) -> list[dict]:
 
 
 def _ensure_rows(conn: Any, keys: frozenset[Key]) -> None:
+    """Create the missing lease rows of ``keys`` (free).
+
+    On PostgreSQL only the missing ones are inserted: inserting over a row that another
+    claim has locked would wait for that claim's transaction. On SQLite every one is
+    inserted-or-ignored, so that the transaction starts with a write (see the module doc).
+    """
+    if conn.dialect.name == "postgresql":
+        keys = keys - _existing(conn)
+        dialect: Any = postgresql
+    else:
+        dialect = sqlite
     if not keys:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     rows = [{"channel": c, "destination": d, "lane": n, "owner": None, "lease_until": 0.0}
             for c, d, n in sorted(keys)]
     conn.execute(dialect.insert(leases).on_conflict_do_nothing(), rows)
+
+
+def _existing(conn: Any) -> set[Key]:
+    query = select(leases.c.channel, leases.c.destination, leases.c.lane)
+    return {(c, d, n) for c, d, n in conn.execute(query)}
 
 
 def _held_by(conn: Any, owner: str) -> set[Key]:
@@ -102,9 +117,14 @@ def _held_by(conn: Any, owner: str) -> set[Key]:
     return {(c, d, n) for c, d, n in conn.execute(query)}
 
 
-def _claimable(conn: Any, now: float) -> set[Key]:
+def _claimable(conn: Any, now: float, keys: frozenset[Key]) -> set[Key]:
+    """The free or expired lanes among ``keys``; on PostgreSQL locked until the commit, those
+    another claim has locked skipped."""
+    if not keys:
+        return set()
+    key = tuple_(leases.c.channel, leases.c.destination, leases.c.lane)
     query = select(leases.c.channel, leases.c.destination, leases.c.lane) \
-        .where(_free(now))
+        .where(_free(now), key.in_(sorted(keys)))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return {(c, d, n) for c, d, n in conn.execute(query)}
