@@ -86,12 +86,9 @@ class StoreConfig:
     url: str
     writer_batch_max: int = 1000
     # SQLite only. "full": a commit survives a power cut (an fsync per group commit);
-    # "normal": it survives the engine's crash or kill -9, not a power cut, and commits
-    # cost a fraction of that (see docs/operations.md for figures).
+    # "normal": it survives a crash or kill -9, not a power cut, and costs far less.
     sqlite_synchronous: str = "full"
-    # How long a process's claim on a delivery lane lasts without renewal: after a crash,
-    # another process takes its lanes over this long after its last renewal.
-    lease_ttl: float = 30.0
+    lease_ttl: float = 30.0  # a delivery lane's lease, see engine/delivery/lease.py
 
 
 @dataclass(frozen=True)
@@ -192,8 +189,7 @@ STORE_SECTION = Section(
      OptionSpec("writer_batch_max", "int", default=1000, help="most messages per commit"),
      OptionSpec("sqlite_synchronous", "str", default="full", choices=("full", "normal"),
                 help="SQLite durability: full survives a power cut, normal a crash"),
-     OptionSpec("lease_ttl", "duration", default=30,
-                help="how long a delivery lane's lease lasts without renewal")),
+     OptionSpec("lease_ttl", "duration", default=30, help="a delivery lane's lease")),
     checks={"writer_batch_max": at_least(1), "lease_ttl": at_least(1)})
 ADMIN_SECTION = Section(
     (OptionSpec("host", "str", default="127.0.0.1"),
@@ -343,9 +339,8 @@ def _store(root: YAMLMapping, values: dict | None, where: Where,
     except Invalid as exc:
         problems.add(here, str(exc))
         return None
-    return StoreConfig(url=url, writer_batch_max=values["writer_batch_max"],
-                       sqlite_synchronous=values["sqlite_synchronous"],
-                       lease_ttl=values["lease_ttl"])
+    return StoreConfig(url=url, **{k: values[k] for k in (
+        "writer_batch_max", "sqlite_synchronous", "lease_ttl")})
 
 
 def _admin(values: dict | None) -> AdminConfig | None:
