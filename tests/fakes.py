@@ -209,6 +209,31 @@ class FakeDestination:
         return [context.delivery_id for _, context in self.sent]
 
 
+class FakeBatchDestination(FakeDestination):
+    """A FakeDestination that also sends batches (engine.interfaces.BatchDestination).
+
+    Each batch is one call in :attr:`batches`; each payload in it takes the next scripted
+    outcome as ``send`` would, and the batch stops at the first failure (the rest not
+    attempted), as the interface says.
+    """
+
+    def __init__(self, name: str = "archive", outcomes: tuple = ()):
+        super().__init__(name, outcomes)
+        self.batches: list[list[int]] = []
+
+    def send_batch(self, payloads: Any, contexts: Any) -> defer.Deferred:
+        self.batches.append([context.delivery_id for context in contexts])
+        results: list[Any] = []
+        for payload, context in zip(payloads, contexts):
+            self.sent.append((payload, context))
+            outcome = self.outcomes.popleft() if self.outcomes else SUCCESS
+            if isinstance(outcome, BaseException):
+                results.append(outcome)
+                break
+            results.append(DeliveryOutcome(f"ACK {context.control_id}".encode()))
+        return defer.succeed(results)
+
+
 def refused(reason: str = "connection refused") -> DeliveryFailed:
     """A retryable failure."""
     return DeliveryFailed(reason, retryable=True)

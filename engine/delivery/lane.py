@@ -39,13 +39,15 @@ from twisted.internet import defer
 
 from engine import status as st
 from engine.delivery.lease import may_send
-from engine.interfaces import DeliveryContext, DeliveryFailed, DeliveryOutcome, Destination
+from engine.interfaces import (
+    BatchDestination, DeliveryContext, DeliveryFailed, DeliveryOutcome, Destination)
 from engine.store import queries
 from engine.store.records import DeliveryUpdate, DueDelivery
 
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 500
+SEND_BATCH = 100  # deliveries handed at once to a destination that sends batches
 POLL_INTERVAL = 1.0
 UNRECORDED_MAX = 100  # sends whose outcome is not committed yet, at most, before waiting
 RECORD_RETRY_INITIAL = 0.5
@@ -80,6 +82,7 @@ class Lane:
     def __init__(self, key: LaneKey, destination: Destination, retry: Any, store: Any,
                  clock: Any, *, poll_interval: float = POLL_INTERVAL,
                  fetch_batch: int = FETCH_BATCH, unrecorded_max: int = UNRECORDED_MAX,
+                 send_batch: int = SEND_BATCH,
                  record_retry: tuple[float, float] = (RECORD_RETRY_INITIAL, RECORD_RETRY_MAX)):
         self.key = key
         self._destination = destination
@@ -89,6 +92,7 @@ class Lane:
         self._poll_interval = poll_interval
         self._fetch_batch = fetch_batch
         self._unrecorded_max = unrecorded_max
+        self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
         self._record_retry = record_retry
         self.state = LaneState.UNLEASED
         self._deadline = NEVER  # sends may start until then (clock time): the lease
@@ -199,7 +203,7 @@ class Lane:
             if head.attempts and wait > 0 and not self._retry_now:
                 return self._enter_waiting(wait)
             self._retry_now = False
-            return self._enter_sending(head)
+            return self._enter_sending(self._sendable(now))
         if self._in_flight:
             return self._enter_settling()
         if self._more:
@@ -233,16 +237,35 @@ class Lane:
         self.state = LaneState.WAITING
         self._timer = self._clock.callLater(wait, self._timer_fired)
 
-    def _enter_sending(self, due: DueDelivery) -> None:
+    def _enter_sending(self, batch: list[DueDelivery]) -> None:
         self._cancel_timer()
         self.state = LaneState.SENDING
-        context = DeliveryContext(self.key.channel, due.message_id, due.delivery_id,
-                                  due.control_id, due.message_type, due.attempts + 1,
-                                  due.charset)
-        self._send = send = defer.maybeDeferred(self._destination.send, due.raw, context)
-        send.addCallbacks(self._sent, self._send_failed, callbackArgs=(due,),
-                          errbackArgs=(due,))
-        send.addErrback(self._crashed, due)
+        contexts = [DeliveryContext(self.key.channel, due.message_id, due.delivery_id,
+                                    due.control_id, due.message_type, due.attempts + 1,
+                                    due.charset) for due in batch]
+        # Set before the callbacks: a destination may answer at once, from within send.
+        if len(batch) == 1:
+            self._send = send = defer.maybeDeferred(self._destination.send, batch[0].raw,
+                                                    contexts[0])
+            send.addCallbacks(self._sent, self._send_failed, callbackArgs=(batch[0],),
+                              errbackArgs=(batch[0],))
+        else:
+            self._send = send = defer.maybeDeferred(self._destination.send_batch,
+                                                    [due.raw for due in batch], contexts)
+            send.addCallbacks(self._batch_sent, self._batch_failed, callbackArgs=(batch,),
+                              errbackArgs=(batch,))
+        send.addErrback(self._crashed, batch[0])
+
+    def _sendable(self, now: float) -> list[DueDelivery]:
+        """The head, and for a destination that sends batches the deliveries behind it that
+        are due now, within the batch size and the room left for unrecorded outcomes."""
+        room = min(self._send_batch, self._unrecorded_max - self._in_flight)
+        batch = [self._buffer[0]]
+        for due in list(self._buffer)[1:room]:
+            if due.attempts and due.next_attempt_at > now:
+                break
+            batch.append(due)
+        return batch
 
     def _enter_settling(self) -> None:
         self._cancel_timer()
@@ -292,14 +315,37 @@ class Lane:
 
     def _sent(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> None:
         self._send = None
+        self._succeeded(outcome, due)
+        self._answered()
+
+    def _send_failed(self, failure: Any, due: DueDelivery) -> None:
+        self._send = None
+        self._failed_attempt(failure.value, due)
+        self._answered()
+
+    def _batch_sent(self, outcomes: list, batch: list[DueDelivery]) -> None:
+        """One outcome per delivery attempted, in order; the list stops at a failure."""
+        self._send = None
+        for due, outcome in zip(batch, outcomes):
+            if isinstance(outcome, BaseException):
+                self._failed_attempt(outcome, due)
+                break
+            self._succeeded(outcome, due)
+        self._answered()
+
+    def _batch_failed(self, failure: Any, batch: list[DueDelivery]) -> None:
+        self._send = None
+        self._failed_attempt(failure.value, batch[0])  # nothing of the batch is known sent
+        self._answered()
+
+    def _succeeded(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> None:
         response = outcome.response if isinstance(outcome, DeliveryOutcome) else None
         self.sent += 1
         self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
                                     due.attempts + 1, self._clock.seconds(), None, response))
 
-    def _send_failed(self, failure: Any, due: DueDelivery) -> None:
-        self._send = None
-        error = failure.value
+    def _failed_attempt(self, error: BaseException, due: DueDelivery) -> None:
+        """Record a failed attempt: QUEUED again after the backoff, or parked in ERROR."""
         retryable = not isinstance(error, DeliveryFailed) or error.retryable
         response = getattr(error, "response", None)
         reason = _describe(error)
@@ -314,7 +360,6 @@ class Lane:
                 self._buffer[0] = replace(due, attempts=attempts, next_attempt_at=retry_at)
             self._record(DeliveryUpdate(due.delivery_id, due.message_id, st.QUEUED, attempts,
                                         retry_at, reason, response))
-            self._answered()
             return
         log.error("%s: delivery %d parked in ERROR after %d attempt(s): %s",
                   _name(self.key), due.delivery_id, attempts, reason)
@@ -327,7 +372,6 @@ class Lane:
         if self._buffer and self._buffer[0].delivery_id == update.delivery_id:
             self._buffer.popleft()
         self._record(update)
-        self._answered()
 
     def _answered(self) -> None:
         if self.state is LaneState.STOPPED:

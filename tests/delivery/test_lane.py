@@ -16,7 +16,8 @@ from engine.config.loader import RetryPolicy
 from engine.delivery.lane import Lane, LaneKey, LaneState
 from engine.interfaces import Destination
 from engine.store.store import Store
-from tests.fakes import SUCCESS, FakeDestination, FakeStore, refused, rejected
+from tests.fakes import (
+    SUCCESS, FakeBatchDestination, FakeDestination, FakeStore, refused, rejected)
 
 POLL = 1.0
 
@@ -590,3 +591,55 @@ def test_states_in_order_of_one_delivery():
     h.lane.stop()
     seen.append(h.lane.state)
     assert seen == [LaneState.SENDING, LaneState.SETTLING, LaneState.IDLE, LaneState.STOPPED]
+
+
+# -- destinations that send batches ----------------------------------------------------------
+
+def batch_harness() -> Harness:
+    h = Harness()
+    h.destination = FakeBatchDestination("archive")
+    h.lane = Lane(LaneKey("adt-in", "archive", 0), h.destination, h.retry, h.store, h.clock,
+                  poll_interval=POLL, fetch_batch=10, send_batch=4)
+    return h
+
+
+def test_batch_destination_gets_the_due_head_of_the_lane_in_batches():
+    """If the destination sends batches, then the lane hands it the deliveries at the head of
+    its queue, in order, up to send_batch at a time, and records each SENT."""
+    h = batch_harness()
+    ids = h.queue(6)
+    h.start()
+    assert h.destination.batches == [ids[:4], ids[4:]]
+    assert [h.status(i) for i in ids] == [(st.SENT, 1)] * 6
+
+
+def test_a_failure_in_a_batch_holds_what_follows_it():
+    """If one payload of a batch fails retryably, then those before it are SENT, it is
+    retried after the backoff, and those after it (not attempted) wait behind it, in order."""
+    h = batch_harness()
+    ids = h.queue(4)
+    h.destination.script(SUCCESS, refused())
+    h.start()
+    assert h.destination.batches == [ids]
+    assert h.destination.delivery_ids == ids[:2]
+    assert [h.status(i) for i in ids] == [(st.SENT, 1), (st.QUEUED, 1), (st.QUEUED, 0),
+                                          (st.QUEUED, 0)]
+    h.clock.advance(1.99)
+    assert h.destination.batches == [ids]
+    h.clock.advance(0.01)
+    assert h.destination.batches == [ids, ids[1:]]
+    assert [h.status(i)[0] for i in ids] == [st.SENT] * 4
+
+
+def test_a_delivery_waiting_for_its_retry_ends_the_batch():
+    """If a delivery behind the head waits for its next attempt, then the batch stops before
+    it, and it is sent when its time comes."""
+    h = batch_harness()
+    first = h.queue(1)
+    later = h.queue(1, attempts=1, next_attempt_at=h.clock.seconds() + 5)
+    h.start()
+    assert h.destination.delivery_ids == first  # a batch of one: a plain send
+    h.clock.advance(4.9)
+    assert h.destination.delivery_ids == first
+    h.clock.advance(0.1)
+    assert h.destination.delivery_ids == first + later
