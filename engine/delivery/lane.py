@@ -194,6 +194,8 @@ class Lane:
             return  # stopped, or a send or a read under way: its answer asks again
         if self._failed or (self.state is LaneState.RECORDING and self._in_flight):
             return self._enter_recording()
+        if self.state is LaneState.RECORDING:
+            log.warning("%s: delivery outcomes recorded again; sending again", _name(self.key))
         now = self._clock.seconds()
         if not may_send(self._deadline, now):
             return self._enter_unleased()
