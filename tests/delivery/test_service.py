@@ -101,8 +101,8 @@ class ServiceTestsMixin(StoreCase):
         first._claim_call.cancel()
         yield wait_until(lambda: second_sent.delivery_ids == ids, 20, "node-b takes over")
         self.assertGreater(reactor.seconds() - died_at, 0.5)
-        statuses = yield self.statuses(ids)
-        self.assertEqual(statuses, [st.SENT] * 3)
+        yield wait_until(lambda: self.statuses(ids).addCallback(lambda s: s == [st.SENT] * 3),
+                         10, "node-b's outcomes are committed")
         self.assertEqual(first_sent.delivery_ids, ids[:1])
         first.lanes[KEY].unleased()
         hung.callback(None)  # its late answer is recorded, harmlessly (already SENT)
