@@ -5,9 +5,12 @@ ordering key), sent in order by the process that holds the lane's lease.
 The store is the queue. The lane reads the first deliveries of its queue (by id, always from
 the start: no cursor, see :func:`engine.store.queries.fetch_due`), sends them one at a time
 through its own :class:`~engine.interfaces.Destination` (message n+1 is never sent before
-message n is SENT or parked), and records each outcome through the group-commit writer. It
-reads again only once every outcome it recorded is committed, so a read never brings back a
-delivery already sent. A failed send is retried after the destination's backoff, holding the
+message n is SENT or parked), and records each outcome through the group-commit writer. A
+send may start while the previous send's outcome is being committed (that hides the commit's
+latency), not before the outcomes of the sends before it are committed: so when the store
+fails, at most one send follows the first outcome it could not record. The lane reads again
+only once every outcome it recorded is committed, so a read never brings back a delivery
+already sent. A failed send is retried after the destination's backoff, holding the
 lane (that keeps order); once its retries are spent, or when the peer rejects the message,
 the delivery is parked in ERROR and the lane moves on.
 
@@ -49,7 +52,7 @@ log = logging.getLogger(__name__)
 FETCH_BATCH = 500
 SEND_BATCH = 100  # deliveries handed at once to a destination that sends batches
 POLL_INTERVAL = 1.0
-UNRECORDED_MAX = 100  # sends whose outcome is not committed yet, at most, before waiting
+SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
 RECORD_RETRY_INITIAL = 0.5
 RECORD_RETRY_MAX = 5.0
 MAX_ERROR_TEXT = 2000
@@ -81,7 +84,7 @@ class Lane:
 
     def __init__(self, key: LaneKey, destination: Destination, retry: Any, store: Any,
                  clock: Any, *, poll_interval: float = POLL_INTERVAL,
-                 fetch_batch: int = FETCH_BATCH, unrecorded_max: int = UNRECORDED_MAX,
+                 fetch_batch: int = FETCH_BATCH, sends_ahead: int = SENDS_AHEAD,
                  send_batch: int = SEND_BATCH,
                  record_retry: tuple[float, float] = (RECORD_RETRY_INITIAL, RECORD_RETRY_MAX)):
         self.key = key
@@ -91,7 +94,7 @@ class Lane:
         self._clock = clock
         self._poll_interval = poll_interval
         self._fetch_batch = fetch_batch
-        self._unrecorded_max = unrecorded_max
+        self._sends_ahead = sends_ahead
         self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
         self._record_retry = record_retry
         self.state = LaneState.UNLEASED
@@ -99,6 +102,8 @@ class Lane:
         self._buffer: deque[DueDelivery] = deque()  # read, not yet finished; head first
         self._more = True  # the store may hold due work this lane has not read
         self._in_flight = 0  # outcomes submitted to the writer, not answered yet
+        self._sends = 0  # sends started; numbers the outcomes of each
+        self._unsettled: dict[int, int] = {}  # send number -> its outcomes not answered yet
         self._failed: dict[int, DeliveryUpdate] = {}  # outcomes whose write failed: to retry
         self._record_delay = record_retry[0]
         self._timer: Any = None  # the poll (IDLE), the backoff (WAITING) or a write retry
@@ -199,7 +204,7 @@ class Lane:
         now = self._clock.seconds()
         if not may_send(self._deadline, now):
             return self._enter_unleased()
-        if self._buffer and self._in_flight < self._unrecorded_max:
+        if self._buffer and len(self._unsettled) <= self._sends_ahead:
             head = self._buffer[0]
             wait = head.next_attempt_at - now
             if head.attempts and wait > 0 and not self._retry_now:
@@ -242,6 +247,7 @@ class Lane:
     def _enter_sending(self, batch: list[DueDelivery]) -> None:
         self._cancel_timer()
         self.state = LaneState.SENDING
+        self._sends += 1
         contexts = [DeliveryContext(self.key.channel, due.message_id, due.delivery_id,
                                     due.control_id, due.message_type, due.attempts + 1,
                                     due.charset) for due in batch]
@@ -260,10 +266,9 @@ class Lane:
 
     def _sendable(self, now: float) -> list[DueDelivery]:
         """The head, and for a destination that sends batches the deliveries behind it that
-        are due now, within the batch size and the room left for unrecorded outcomes."""
-        room = min(self._send_batch, self._unrecorded_max - self._in_flight)
+        are due now, up to the batch size."""
         batch = [self._buffer[0]]
-        for due in list(self._buffer)[1:room]:
+        for due in list(self._buffer)[1:self._send_batch]:
             if due.attempts and due.next_attempt_at > now:
                 break
             batch.append(due)
@@ -400,18 +405,27 @@ class Lane:
         for update in updates:
             self._failed.pop(update.delivery_id, None)  # an older outcome is superseded
         self._in_flight += len(updates)
+        send = self._sends
+        self._unsettled[send] = self._unsettled.get(send, 0) + len(updates)
         for update in updates:
             d = self._store.record_delivery(update)
-            d.addCallbacks(self._recorded, self._record_failed, errbackArgs=(update,))
+            d.addCallbacks(self._recorded, self._record_failed, callbackArgs=(send,),
+                           errbackArgs=(update, send))
 
-    def _recorded(self, _result: Any) -> None:
+    def _answered_write(self, send: int) -> None:
         self._in_flight -= 1
+        self._unsettled[send] -= 1
+        if not self._unsettled[send]:
+            del self._unsettled[send]
+
+    def _recorded(self, _result: Any, send: int) -> None:
+        self._answered_write(send)
         if not self._failed:
             self._record_delay = self._record_retry[0]
         self._written(LaneState.SETTLING, LaneState.RECORDING)
 
-    def _record_failed(self, failure: Any, update: DeliveryUpdate) -> None:
-        self._in_flight -= 1
+    def _record_failed(self, failure: Any, update: DeliveryUpdate, send: int) -> None:
+        self._answered_write(send)
         if self.state is LaneState.STOPPED:
             log.error("%s: the outcome of delivery %d (%s) could not be recorded: %s; it "
                       "stays QUEUED and is sent again by the next owner of the lane",

@@ -643,3 +643,16 @@ def test_a_delivery_waiting_for_its_retry_ends_the_batch():
     assert h.destination.delivery_ids == first
     h.clock.advance(0.1)
     assert h.destination.delivery_ids == first + later
+
+
+def test_one_send_may_overlap_the_previous_commit_not_two():
+    """If outcomes take a while to commit, then the lane sends the next delivery while the
+    previous outcome commits, but waits (SETTLING) before the one after: at most one send
+    follows an outcome that may yet fail to be recorded."""
+    h = Harness(hold_commits=True)
+    ids = h.queue(3)
+    h.start()
+    assert h.destination.delivery_ids == ids[:2]
+    assert h.lane.state is LaneState.SETTLING
+    h.store.commit()
+    assert h.destination.delivery_ids == ids
