@@ -26,6 +26,8 @@ from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig,
 from engine.delivery.lane import Lane, LaneKey
 from engine.flow.decider import Decider
 from engine.filelimit import DescriptorWatch
+from engine.delivery.lease import LeasePolicy, process_owner
+from engine.delivery.service import DeliveryService
 from engine.flow.intake import Intake
 from engine.flow.plan import ChannelPlan, DestinationPlan
 from engine.flow.queued import LaneKeyTuple, QueuedWork
@@ -113,7 +115,7 @@ class Engine:
         channels = [c for c in config.channels if c.enabled]
         self.plans = {c.name: channel_plan(c) for c in channels}
         self._build_flow(reactor, poll_interval)
-        self.lanes: dict[LaneKey, Lane] = {}
+        self.delivery = self._build_delivery(config, reactor, poll_interval)
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
         self.sources: dict[str, Any] = {}
         self._channels = channels
@@ -131,6 +133,18 @@ class Engine:
         self.intake = Intake(self.store, self.plans, self.decider, self.queued)
         self.descriptor_watch = DescriptorWatch(reactor)  # warns near the open-file limit
 
+    def _build_delivery(self, config: EngineConfig, reactor: Any,
+                        poll_interval: float) -> DeliveryService:
+        """The delivery service: this process's lanes, claimed in the store with leases."""
+        return DeliveryService(self.store, reactor, process_owner(config.node),
+                               lease=LeasePolicy(config.store.lease_ttl),
+                               poll_interval=poll_interval)
+
+    @property
+    def lanes(self) -> dict[LaneKey, Lane]:
+        """Every lane this process runs (held or not), by key."""
+        return self.delivery.lanes
+
     def start(self) -> defer.Deferred:
         """Start everything; Deferred fires once every source listens.
 
@@ -143,6 +157,7 @@ class Engine:
         for channel in self._channels:
             for destination in channel.destinations:
                 self.start_lanes(channel.name, destination)
+        self.delivery.start()
         return recovered.addCallback(lambda _: self._start_listening())
 
     def _start_flow(self) -> defer.Deferred:
@@ -191,7 +206,8 @@ class Engine:
 
     def start_lanes(self, channel: str, destination: DestinationConfig, *,
                     retry_now: bool = False) -> list[LaneKey]:
-        """Build and start the lanes of one destination (they read its queue from the store).
+        """Build the lanes of one destination; they send once their leases are claimed, reading
+        the destination's queue from the store.
 
         ``retry_now``: their first attempt does not wait for a retry time computed under a
         previous configuration of the destination."""
@@ -201,23 +217,18 @@ class Engine:
                                        self.intake)
             key = LaneKey(channel, destination.name, lane)
             self.senders[key] = sender
-            self.lanes[key] = Lane(key, sender, destination.retry, self.store, self._reactor,
-                                   poll_interval=self._poll_interval)
             sender.start()
-            if retry_now:
-                self.lanes[key].retry_now()
-            self.lanes[key].start()
+            self.delivery.add_lane(key, sender, destination.retry, retry_now=retry_now)
             keys.append(key)
         return keys
 
     @defer.inlineCallbacks
     def stop_lanes(self, channel: str, destination: str) -> Any:
         """Stop one destination's lanes after their sends under way, wait until their outcomes
-        are committed, close their connectors; Deferred. Queued deliveries stay QUEUED."""
+        are committed, give up their leases, close their connectors; Deferred. Queued
+        deliveries stay QUEUED."""
         keys = [k for k in self.lanes if (k.channel, k.destination) == (channel, destination)]
-        lanes = [self.lanes.pop(key) for key in keys]
-        yield defer.gatherResults([lane.stop() for lane in lanes])
-        yield defer.gatherResults([lane.settled() for lane in lanes])
+        yield self.delivery.remove_lanes(keys)
         for key in keys:
             try:
                 yield defer.maybeDeferred(self.senders.pop(key).stop)
@@ -244,10 +255,7 @@ class Engine:
     def work_queued(self, keys: set[LaneKeyTuple]) -> None:
         """Deliveries were committed for the lanes ``keys`` (channel, destination, lane):
         wake each, so that it reads its queue from the store now rather than at its poll."""
-        for channel, destination, lane in keys:
-            woken = self.lanes.get(LaneKey(channel, destination, lane))
-            if woken is not None:
-                woken.wake()
+        self.delivery.wake(keys)
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
@@ -262,8 +270,7 @@ class Engine:
             except Exception:
                 log.exception("stopping a source failed")
         yield self._stop_flow()
-        for lane in self.lanes.values():
-            yield lane.stop()
+        yield self.delivery.stop()
         for destination in self.senders.values():
             try:
                 yield defer.maybeDeferred(destination.stop)
@@ -292,9 +299,8 @@ class Engine:
             "decided_in_threads": self.decider.decided,
             "sources": {name: source.stats() for name, source in self.sources.items()
                         if hasattr(source, "stats")},
-            "lanes": {f"{k.channel}/{k.destination}/{k.lane}": {
-                "sent": lane.sent, "reads": lane.reads, "failed_attempts": lane.failed_attempts,
-                "parked": lane.parked} for k, lane in self.lanes.items()},
+            "lease_owner": self.delivery.owner,
+            "lanes": self.delivery.stats(),
         }
 
     def source_port(self, channel: str) -> int | None:

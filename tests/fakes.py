@@ -54,8 +54,9 @@ class FakeStore:
     """The store in memory: two reads, two writes, and the status rules of the real one.
 
     Writes commit at once unless ``hold_commits`` is set: then each write's Deferred waits in
-    :attr:`pending` until :meth:`commit`, as a group commit under way would. ``reads``
-    counts the reads by query name.
+    :attr:`pending` until :meth:`commit`, as a group commit under way would. While
+    ``failing`` holds an exception, every write fails with it and changes nothing (a full
+    disk, a database that cannot be reached). ``reads`` counts the reads by query name.
     """
 
     def __init__(self, *, hold_commits: bool = False):
@@ -64,6 +65,7 @@ class FakeStore:
         self.decided: list[DecidedMessage] = []
         self.updates: list[DeliveryUpdate] = []
         self.hold_commits = hold_commits
+        self.failing: BaseException | None = None
         self.pending: list[tuple[defer.Deferred, Callable[[], Any]]] = []
         self.reads: dict[str, int] = {}
         self._next_id = 1
@@ -109,6 +111,8 @@ class FakeStore:
     # -- commits -------------------------------------------------------------------------
 
     def _write(self, apply: Callable[[], Any]) -> defer.Deferred:
+        if self.failing is not None:
+            return defer.fail(self.failing)
         if not self.hold_commits:
             return defer.maybeDeferred(apply)
         d = defer.Deferred()
@@ -135,6 +139,8 @@ class FakeStore:
     def _apply_delivery(self, update: DeliveryUpdate) -> None:
         st.check_transition("delivery", st.QUEUED, update.status)
         row = self.deliveries[update.delivery_id]
+        if row.status != st.QUEUED:  # as the store's conditional UPDATE: only QUEUED changes
+            return
         self.deliveries[update.delivery_id] = replace(
             row, status=update.status, attempts=update.attempts,
             next_attempt_at=update.next_attempt_at, last_error=update.last_error)
@@ -142,10 +148,10 @@ class FakeStore:
     # -- the queries, over the dictionaries (same arguments as engine.store.queries) -----
 
     def _fetch_due(self, _conn: Any, channel: str, destination: str, lane: int,
-                   after_id: int, limit: int) -> list[DueDelivery]:
+                   limit: int) -> list[DueDelivery]:
         rows = sorted((d for d in self.deliveries.values()
                        if (d.channel, d.destination, d.lane, d.status)
-                       == (channel, destination, lane, st.QUEUED) and d.id > after_id),
+                       == (channel, destination, lane, st.QUEUED)),
                       key=lambda d: d.id)[:limit]
         return [self._due(d) for d in rows]
 
@@ -203,6 +209,31 @@ class FakeDestination:
     def delivery_ids(self) -> list[int]:
         """The delivery id of each send, in order (a retry appears once per attempt)."""
         return [context.delivery_id for _, context in self.sent]
+
+
+class FakeBatchDestination(FakeDestination):
+    """A FakeDestination that also sends batches (engine.interfaces.BatchDestination).
+
+    Each batch is one call in :attr:`batches`; each payload in it takes the next scripted
+    outcome as ``send`` would, and the batch stops at the first failure (the rest not
+    attempted), as the interface says.
+    """
+
+    def __init__(self, name: str = "archive", outcomes: tuple = ()):
+        super().__init__(name, outcomes)
+        self.batches: list[list[int]] = []
+
+    def send_batch(self, payloads: Any, contexts: Any) -> defer.Deferred:
+        self.batches.append([context.delivery_id for context in contexts])
+        results: list[Any] = []
+        for payload, context in zip(payloads, contexts):
+            self.sent.append((payload, context))
+            outcome = self.outcomes.popleft() if self.outcomes else SUCCESS
+            if isinstance(outcome, BaseException):
+                results.append(outcome)
+                break
+            results.append(DeliveryOutcome(f"ACK {context.control_id}".encode()))
+        return defer.succeed(results)
 
 
 def refused(reason: str = "connection refused") -> DeliveryFailed:

@@ -99,7 +99,7 @@ def test_mappings_do_no_file_io(path):
 
 # Modules that were over the limit when it was set; each must shrink, never grow.
 OVERSIZE_ALLOWANCE = {
-    "engine/config/loader.py": 663,
+    "engine/config/loader.py": 612,
     "mappings/expressions.py": 578,
     "mappings/steps.py": 685,
 }

@@ -316,13 +316,16 @@ def db_check_counts(config_path: str, repair: bool) -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(config_path: str, as_json: bool) -> None:
-    """Counts per channel and destination, and rates over the last minute."""
+    """Counts per channel and destination, rates over the last minute, and which engine
+    process holds which delivery lane."""
+    from engine.delivery import claims
     from engine.store import queries
-    from engine.cli.views import status_table
+    from engine.cli.views import lease_table, status_table
 
     config = _load(config_path, lenient=True)
     with _database(config).connect() as conn:
         report = queries.status_counts(conn)
+        holders = claims.holders(conn)
     for channel in config.channels:  # configured but silent channels show too
         queries.channel_entry(report, channel.name)
         for destination in channel.destinations:
@@ -331,6 +334,8 @@ def status(config_path: str, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
         status_table(report)
+        if holders:
+            lease_table(holders)
 
 
 @main.group()

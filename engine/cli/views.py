@@ -50,6 +50,26 @@ def status_table(report: dict, console: Console | None = None) -> None:
     console.print(table)
 
 
+def lease_table(holders: list[dict], console: Console | None = None) -> None:
+    """Which engine process holds which delivery lanes, one row per process (lease rows of
+    ``engine.delivery.claims.holders``); lanes nobody holds are counted on a row of their
+    own."""
+    console = console or Console()
+    table = Table(title="Delivery lanes by engine process (node/pid/start)")
+    for column in ("process", "lanes", "lease until"):
+        table.add_column(column)
+    by_owner: dict[str, list[dict]] = {}
+    for row in holders:
+        free = row["owner"] is None or row["expired"]
+        by_owner.setdefault("(nobody)" if free else row["owner"], []).append(row)
+    for owner in sorted(by_owner):
+        rows = by_owner[owner]
+        lanes = ", ".join(f"{r['channel']}/{r['destination']}/{r['lane']}" for r in rows)
+        until = "" if owner == "(nobody)" else _when(max(r["lease_until"] for r in rows))
+        table.add_row(owner, lanes, until)
+    console.print(table)
+
+
 def _counts(entry: dict, retrying_key: str) -> list[str]:
     errored = entry["errored"]
     return [str(entry["received"]), str(entry["filtered"]), str(entry["queued"]),

@@ -116,8 +116,8 @@ class Counters:
         sql = self._sql.select_in(deliveries, columns, "id", len(ids))
         current = {row[0]: row[1:] for row in fetch_all(conn, sql, ids)}
         tally = Tally()
-        for u in updates:
-            if u.delivery_id in current:
+        for u in updates:  # an update of a delivery no longer QUEUED changes nothing
+            if u.delivery_id in current and current[u.delivery_id][2] == st.QUEUED:
                 channel, destination, *old = current[u.delivery_id]
                 tally.attempted(channel, destination, tuple(old), (u.status, u.attempts))
                 current[u.delivery_id] = (channel, destination, u.status, u.attempts)

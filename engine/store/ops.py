@@ -245,7 +245,9 @@ class DeliveryUpdateOp(WriteOp):
 
     def __init__(self, sql: RawStatements, node: str = "node"):
         self._counts = counters.Counters(sql, node)
-        self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id",))
+        # Only a QUEUED delivery changes: an outcome recorded late (by a process whose lane
+        # another took over) never overwrites the SENT or ERROR the other one recorded.
+        self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id", "status"))
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
 
     def apply(self, conn: Any, items: Sequence[DeliveryUpdate]) -> list[None]:
@@ -255,7 +257,7 @@ class DeliveryUpdateOp(WriteOp):
         for u in items:
             st.check_transition("delivery", st.QUEUED, u.status)
             updates.append((u.status, u.attempts, now, u.next_attempt_at, u.last_error,
-                            u.response, u.delivery_id))
+                            u.response, u.delivery_id, st.QUEUED))
             lines.append((u.message_id, u.delivery_id, u.status, now, u.last_error))
         execute_many(conn, self._update, updates)
         execute_many(conn, self._insert_line, lines)

@@ -20,12 +20,15 @@ from engine.store.schema import deliveries, journal, messages
 RATE_WINDOW = 60.0  # seconds: "rate over the last minute"
 
 
-def fetch_due(conn: Any, channel: str, destination: str, lane: int, after_id: int,
+def fetch_due(conn: Any, channel: str, destination: str, lane: int,
               limit: int) -> list[DueDelivery]:
-    """Queued deliveries of one lane after ``after_id``, oldest first, with their payloads.
+    """The first ``limit`` queued deliveries of one lane by id, with their payloads.
 
-    A delivery's payload is its own when its destination's mapping changed the message
-    (``deliveries.payload``), else the message's raw bytes.
+    Always from the start of the queue, never after a cursor: ids come from per-node blocks,
+    so a delivery committed late by another node may have a smaller id than one already
+    read, and a replay queues an old id again. A delivery's payload is its own when its
+    destination's mapping changed the message (``deliveries.payload``), else the message's
+    raw bytes.
     """
     query = (
         select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
@@ -34,8 +37,7 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, after_id: in
                messages.c.message_type, messages.c.charset)
         .join(messages, messages.c.id == deliveries.c.message_id)
         .where(deliveries.c.channel == channel, deliveries.c.destination == destination,
-               deliveries.c.lane == lane, deliveries.c.status == st.QUEUED,
-               deliveries.c.id > after_id)
+               deliveries.c.lane == lane, deliveries.c.status == st.QUEUED)
         .order_by(deliveries.c.id)
         .limit(limit)
     )

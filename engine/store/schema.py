@@ -148,3 +148,18 @@ rate_buckets = Table(
     Column("count", BigInteger, nullable=False),
     PrimaryKeyConstraint("node", "channel", "destination", "bucket", name="pk_rate_buckets"),
 )
+
+# One row per delivery lane (a destination, or one partition of its ordering key): which
+# engine process holds it and until when. A process sends a lane's deliveries only while it
+# holds the lease; one that dies stops renewing, and another takes the lane over once
+# ``lease_until`` has passed. Times are those of the database's clock (engine.store.claims).
+delivery_leases = Table(
+    "delivery_leases",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("destination", String(64), primary_key=True),
+    Column("lane", Integer, primary_key=True),
+    Column("owner", String(255), nullable=True),  # NULL: released, free to claim
+    Column("lease_until", Float, nullable=False),
+)
+Index("ix_delivery_leases_owner", delivery_leases.c.owner)

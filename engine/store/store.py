@@ -161,3 +161,15 @@ class Store:
     def _read(self, query: Callable, args: tuple, kwargs: dict) -> Any:
         with self.engine.connect() as conn:
             return query(conn, *args, **kwargs)
+
+    def transact(self, work: Callable, *args: Any) -> Any:
+        """Run ``work(conn, *args)`` in a transaction of its own in a read thread; Deferred.
+
+        For short writes that must not wait behind a group commit nor share its fate, such as
+        claiming and renewing delivery leases (engine.delivery.claims).
+        """
+        return threads.deferToThreadPool(self._reactor, self._pool, self._transact, work, args)
+
+    def _transact(self, work: Callable, args: tuple) -> Any:
+        with self.engine.begin() as conn:  # transaction boundary: one piece of work
+            return work(conn, *args)

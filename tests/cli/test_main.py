@@ -795,3 +795,24 @@ def test_messages_list_piped_gives_whole_values(populated: Populated) -> None:
     assert [(line[0], line[2], line[3], line[4], line[5], line[6]) for line in lines[1:]] == [
         (str(row["id"]), row["channel"], row["message_type"] or "", row["control_id"] or "",
          row["status"], " ".join((row["error"] or "").split())) for row in rows]
+
+
+def test_status_table_shows_which_process_holds_which_lane(tmp_path: Path) -> None:
+    """If engine processes hold delivery lanes (and one lease ran out), then the status table
+    names each process with its lanes, and the lanes whose lease ran out as held by nobody."""
+    from engine.delivery import claims
+
+    config = simple_config(tmp_path)
+    assert cli("db", "upgrade", "--config", str(config)).exit_code == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as conn:
+        claims.claim(conn, "chu-1/4242/1.0", [("adt", "dpi", 0), ("adt", "dpi", 1)], 60.0)
+        claims.claim(conn, "chu-2/77/2.0", [("adt", "archive", 0)], -1.0)  # ran out
+    engine.dispose()
+    result = cli("status", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "chu-" in line or "nobody" in line]
+    assert len(lines) == 2, result.stdout
+    assert "chu-1/4242/1.0" in lines[1] and "adt/dpi/0, adt/dpi/1" in lines[1]
+    assert "(nobody)" in lines[0] and "adt/archive/0" in lines[0]
+    assert "chu-2" not in result.stdout

@@ -29,7 +29,7 @@ class FakeStoreContract(StoreCase):
         result = {"again": again}
         for lane in (0, 1):
             for destination in ("archive", "dpi"):
-                due = yield store.read(queries.fetch_due, "adt-in", destination, lane, 0, 10)
+                due = yield store.read(queries.fetch_due, "adt-in", destination, lane, 10)
                 result[destination, lane] = [
                     (d.attempts, d.next_attempt_at if d.attempts else None, bytes(d.raw),
                      d.control_id, d.message_type, d.charset) for d in due]

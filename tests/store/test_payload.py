@@ -32,8 +32,8 @@ class PayloadTests(StoreCase):
             NewDelivery("dpi", 0, mapped), NewDelivery("archive")))
         recorded = yield self.store.record_decision(result)
         self.assertEqual(len(recorded.delivery_ids), 2)
-        dpi = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 0, 10)
-        archive = yield self.store.read(queries.fetch_due, "adt-in", "archive", 0, 0, 10)
+        dpi = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 10)
+        archive = yield self.store.read(queries.fetch_due, "adt-in", "archive", 0, 10)
         self.assertEqual([bytes(d.raw) for d in dpi], [mapped])
         self.assertEqual([bytes(d.raw) for d in archive], [record.raw])
         self.assertEqual((dpi[0].control_id, dpi[0].charset), ("P1", "UNICODE UTF-8"))
@@ -49,7 +49,7 @@ class PayloadTests(StoreCase):
         record = replace(base, decision=Decision(st.TRANSFORMED,
                                                  deliveries=(NewDelivery("dpi"),)))
         ingested = yield self.store.ingest(record)
-        due = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 0, 10)
+        due = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 10)
         self.assertEqual([bytes(d.raw) for d in due], [record.raw])
         detail = yield self.detail(ingested.message_id)
         self.assertIsNone(detail["deliveries"][0]["payload"])
@@ -86,7 +86,7 @@ def test_migration_0002_adds_payload_keeping_rows(db_url):
         assert columns["payload"]["nullable"]
         with engine.connect() as conn:
             assert conn.execute(select(deliveries.c.payload)).scalar_one() is None
-            due = queries.fetch_due(conn, "c", "d", 0, 0, 10)
+            due = queries.fetch_due(conn, "c", "d", 0, 10)
         assert [bytes(d.raw) for d in due] == [b"MSH|^~\\&|A\r"]
     finally:
         engine.dispose()
