@@ -24,6 +24,7 @@ from engine.interfaces import ConnectorSpec, OptionSpec, PeerInfo
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE
 from mllp.protocol import (
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PENDING, MLLPServerFactory, MLLPServerProtocol, Peer)
+from mllp.shared_port import listen_shared
 from mllp.tls import server_endpoint, server_tls_options
 
 DRAIN_TIMEOUT = 30.0  # seconds stop() waits for the engine to answer frames already read
@@ -100,11 +101,20 @@ class MLLPSource:
             max_pending=values["max_pending"], clock=reactor,
             transport_name="mllp+tls" if self._tls is not None else "mllp")
         self._listening: Any = None
+        # Set by the engine before start() when several processes listen on this port.
+        self.reuse_port = False
         self._outstanding: set[defer.Deferred] = set()  # frames the engine has not answered
         self._idle_waiters: list[defer.Deferred] = []
 
     def start(self) -> defer.Deferred:
-        """Listen; the Deferred fires once bound, with :attr:`port` set to the real port."""
+        """Listen; the Deferred fires once bound, with :attr:`port` set to the real port.
+
+        With :attr:`reuse_port`, the port is shared with the engine's other listener processes
+        (``SO_REUSEPORT``, see :mod:`mllp.shared_port`)."""
+        if self.reuse_port:
+            listening = defer.maybeDeferred(listen_shared, self._reactor, self.host, self.port,
+                                            self._factory, self._tls)
+            return listening.addCallback(self._bound)
         endpoint = server_endpoint(self._reactor, self.host, self.port, self._tls)
         listening = endpoint.listen(self._factory)
         listening.addCallback(self._bound)
