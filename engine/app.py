@@ -9,6 +9,11 @@ before acknowledge" hold from the first message: the store (schema checked, writ
 then the processor and the delivery lanes, and only then the sources start listening. Shutdown
 runs the other way: stop accepting, let the writer commit what is queued, close destinations.
 
+An engine process runs in one or both *roles* (:data:`ROLES`): ``intake`` (sources, the flow)
+and ``delivery`` (the lanes). ``aiguillage run --workers N`` runs delivery in processes of its
+own, ``--listeners M`` intake in several processes sharing the MLLP ports (see
+:mod:`engine.workers`); every process, whatever its roles, heartbeats in the ``nodes`` table.
+
 test-case-name: tests.e2e.test_engine
 """
 from __future__ import annotations
@@ -25,11 +30,15 @@ from engine.delivery.lane import Lane, LaneKey
 from engine.flow.intake import Intake
 from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage
 from engine.flow.processor import Processor
+from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import Reloader
 from engine.store.records import DueDelivery, ProcessingResult
 from engine.store.store import Store
 
 log = logging.getLogger(__name__)
+
+INTAKE, DELIVERY = "intake", "delivery"
+ROLES = (INTAKE, DELIVERY)  # an engine process runs one or both
 
 
 def connector_specs() -> dict:
@@ -95,10 +104,21 @@ def channel_plan(channel: ChannelConfig) -> ChannelPlan:
 
 
 class Engine:
-    """A running Aiguillage node: store, intake, processor, lanes and sources."""
+    """A running Aiguillage process: store, intake, processor, lanes and sources.
 
-    def __init__(self, config: EngineConfig, reactor: Any, *, poll_interval: float = 1.0):
+    ``roles``: what this process runs (:data:`ROLES`, both by default); a ``delivery``-only
+    process has no sources, an ``intake``-only one no lanes. ``reuse_port``: its MLLP sources
+    share their ports with the node's other listener processes (``SO_REUSEPORT``).
+    """
+
+    def __init__(self, config: EngineConfig, reactor: Any, *, poll_interval: float = 1.0,
+                 roles: tuple[str, ...] = ROLES, reuse_port: bool = False):
+        unknown = set(roles) - set(ROLES)
+        if unknown or not roles:
+            raise ValueError(f"engine roles must be among {ROLES}, not {sorted(roles)}")
         self.config = config
+        self.roles = tuple(r for r in ROLES if r in roles)
+        self._reuse_port = reuse_port
         self._reactor = reactor
         self._poll_interval = poll_interval
         self.store = Store(config.store.url, reactor, node=config.node,
@@ -118,6 +138,8 @@ class Engine:
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
         self._offers: list[tuple[Lane, DueDelivery]] = []  # for the lanes, next reactor turn
         self._offer_call: Any = None
+        self.heartbeat = NodeHeartbeat(self.store.writer, reactor, node=config.node,
+                                       role="+".join(self.roles), counters=self._counters)
 
     def start(self) -> defer.Deferred:
         """Start everything; Deferred fires once every source listens.
@@ -125,15 +147,33 @@ class Engine:
         Checking the schema blocks briefly, so it happens here, before any source serves.
         """
         self.store.start()
-        self.processor.start()
         self._reloader.start(self.config)
-        for channel in self._channels:
-            for destination in channel.destinations:
-                self.start_lanes(channel.name, destination)
-        listening = [self.start_source(channel) for channel in self._channels]
+        self.heartbeat.start()
+        self._start_delivery()
+        listening = self._start_intake()
         if self.config.admin is not None:
             listening.append(self._start_admin(self.config.admin))
         return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
+
+    def _start_delivery(self) -> None:
+        """The delivery role: every destination's lanes. None in an intake-only process."""
+        if DELIVERY not in self.roles:
+            return
+        for channel in self._channels:
+            for destination in channel.destinations:
+                self.start_lanes(channel.name, destination)
+
+    def _start_intake(self) -> list[defer.Deferred]:
+        """The intake role: the processor, then every source; their Deferreds (listening).
+        Nothing in a delivery-only process."""
+        if INTAKE not in self.roles:
+            return []
+        self.processor.start()
+        return [self.start_source(channel) for channel in self._channels]
+
+    def _counters(self) -> tuple[int, int]:
+        """(messages received, deliveries sent) by this process, for its heartbeat."""
+        return self.intake.received, sum(lane.sent for lane in self.lanes.values())
 
     def _start_admin(self, admin: Any) -> defer.Deferred:
         from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -148,8 +188,14 @@ class Engine:
     # -- parts started and stopped one by one (start, stop, reload) -----------------------
 
     def start_source(self, channel: ChannelConfig) -> defer.Deferred:
-        """Build and start ``channel``'s source; Deferred fires once it listens."""
+        """Build and start ``channel``'s source; Deferred fires once it listens.
+
+        Nothing to do in a process without the intake role (a reload calls this too)."""
+        if INTAKE not in self.roles:
+            return defer.succeed(None)
         source = build_source(channel.source, channel.name, self.intake, self._reactor)
+        if self._reuse_port and hasattr(source, "reuse_port"):
+            source.reuse_port = True
         self.sources[channel.name] = source
         return defer.maybeDeferred(source.start)
 
@@ -164,7 +210,10 @@ class Engine:
         """Build and start the lanes of one destination (they read its queue from the store).
 
         ``retry_now``: their first attempt does not wait for a retry time computed under a
-        previous configuration of the destination."""
+        previous configuration of the destination. None in a process without the delivery
+        role (a reload calls this too)."""
+        if DELIVERY not in self.roles:
+            return []
         keys = []
         for lane in range(destination.ordering.lanes):
             sender = build_destination(destination.connector, channel, lane, self._reactor,
@@ -260,6 +309,7 @@ class Engine:
                 yield defer.maybeDeferred(destination.stop)
             except Exception:
                 log.exception("stopping a destination failed")
+        yield self.heartbeat.stop()
         yield self.store.stop()
         log.info("stopped: %s", self.stats())
 
@@ -267,6 +317,8 @@ class Engine:
         """Counters of this node since it started (for logs and the admin endpoint)."""
         writer = self.store.writer
         return {
+            "process": self.heartbeat.process,
+            "roles": list(self.roles),
             "writer_batches": writer.batches,
             "writer_items": writer.items,
             "writer_busy_seconds": round(writer.busy_seconds, 3),
