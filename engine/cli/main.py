@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -98,19 +99,33 @@ def main() -> None:
 
 @main.command()
 @config_option
-def run(config_path: str) -> None:
+@click.option("--workers", type=click.IntRange(0, 256), default=None,
+              help="delivery processes of their own (default: one per core beyond the "
+                   "first; 0 or a single core: delivery runs in this process)")
+@click.option("--listeners", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="processes taking in messages on the same MLLP ports (SO_REUSEPORT, Linux)")
+@click.option("--role", type=click.Choice(["intake", "delivery"]),
+              help="run only this role, in this process alone (no --workers/--listeners)")
+@click.option("--reuse-port", is_flag=True,
+              help="share the MLLP ports with other engine processes (SO_REUSEPORT)")
+@click.option("--supervised", is_flag=True, hidden=True,
+              help="a child of `run`: no admin listener, stop when the parent is gone")
+def run(config_path: str, workers: int | None, listeners: int, role: str | None,
+        reuse_port: bool, supervised: bool) -> None:
     """Run the engine until interrupted (Ctrl-C or SIGTERM stop it cleanly)."""
     from twisted.internet import reactor
-    from twisted.python import log as twisted_log
 
     from engine.app import Engine
+    from engine.workers.plan import run_plan, usable_cores
 
     config = _load(config_path, connectors=True)
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    twisted_log.PythonLoggingObserver().start()
-    engine = Engine(config, reactor)
+    plan = run_plan(workers, listeners, role, reuse_port, usable_cores())
+    _refuse_unshared_ports(config, plan)
+    _start_logging(config, f"{'+'.join(plan.main_roles)} %(process)d" if supervised else None)
+    if supervised:
+        config = _supervised(config, reactor)
+    engine = Engine(config, reactor, roles=plan.main_roles, reuse_port=plan.reuse_port)
+    supervisor = _supervisor(plan, config_path, reactor)
     outcome = {"code": 0}
 
     def started(_: Any) -> None:
@@ -120,7 +135,12 @@ def run(config_path: str) -> None:
         if engine.admin_port is not None:
             address = engine.admin_port.getHost()
             click.echo(f"admin: http://{address.host}:{address.port}/status and /metrics")
-        click.echo(f"aiguillage {config.node} running; store {config.store.url}")
+        click.echo(f"aiguillage {config.node} running ({'+'.join(engine.roles)}, pid "
+                   f"{os.getpid()}); store {config.store.url}")
+        if supervisor is not None:
+            supervisor.start()
+            click.echo(f"supervising {len(supervisor.children)} child process(es): "
+                       + ", ".join(f"{n} pid {p}" for n, p in supervisor.pids().items()))
 
     def failed(failure: Any) -> None:
         click.echo(f"engine failed to start: {failure.getErrorMessage()}", err=True)
@@ -135,12 +155,55 @@ def run(config_path: str) -> None:
             outcome["code"] = EXIT_UNREACHABLE
             reactor.stop()
 
-    _reload_on_sighup(engine, reactor)  # before anything says it listens
+    _reload_on_sighup(engine, reactor, supervisor)  # before anything says it listens
     reactor.callWhenRunning(_stop_on_signals, reactor)
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
+    if supervisor is not None:
+        reactor.addSystemEventTrigger("before", "shutdown", supervisor.stop)
     reactor.run()
     sys.exit(outcome["code"])
+
+
+def _start_logging(config: EngineConfig, tag: str | None) -> None:
+    """Log at the configured level; a child's lines carry its role and pid (``tag``)."""
+    from twisted.python import log as twisted_log
+
+    where = f" [{tag}]" if tag else ""
+    logging.basicConfig(level=config.log_level.upper(),
+                        format=f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    twisted_log.PythonLoggingObserver().start()
+
+
+def _refuse_unshared_ports(config: EngineConfig, plan: Any) -> None:
+    """Several listener processes need fixed MLLP ports: say which channel has port 0."""
+    from engine.workers.plan import unshareable_ports
+
+    if not plan.reuse_port:
+        return
+    problems = unshareable_ports((c.name, c.source.type_name, c.source.options.get("port"))
+                                 for c in config.channels if c.enabled)
+    if problems:
+        click.echo(f"configuration errors ({len(problems)}):\n" + "\n".join(problems), err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def _supervised(config: EngineConfig, reactor: Any) -> EngineConfig:
+    """A child of `run`: its parent holds the admin port; it stops when the parent is gone."""
+    import dataclasses
+
+    from engine.workers.parent_watch import watch_parent
+
+    watch_parent(reactor, lambda: _stop_quietly(reactor, "parent gone"))
+    return dataclasses.replace(config, admin=None)
+
+
+def _supervisor(plan: Any, config_path: str, reactor: Any) -> Any:
+    """The supervisor of ``plan``'s children, or None when this process runs alone."""
+    from engine.workers.supervisor import Supervisor
+
+    return Supervisor(reactor, plan.children, config_path) if plan.children else None
 
 
 def _stop_on_signals(reactor: Any) -> None:
@@ -154,27 +217,30 @@ def _stop_on_signals(reactor: Any) -> None:
     """
     import signal
 
-    from twisted.internet.error import ReactorNotRunning
-
-    def stop(name: str) -> None:
-        try:
-            reactor.stop()
-        except ReactorNotRunning:
-            logging.getLogger("engine").warning(
-                "%s: already stopping, waiting for the sends under way and the last commit; "
-                "SIGKILL stops at once (nothing acknowledged is lost)", name)
-        else:
-            logging.getLogger("engine").info("%s: stopping", name)
-
     def handler(signum: int, frame: Any) -> None:
-        reactor.callFromThread(stop, signal.Signals(signum).name)
+        reactor.callFromThread(_stop_quietly, reactor, signal.Signals(signum).name)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, handler)
 
 
-def _reload_on_sighup(engine: Any, reactor: Any) -> None:
-    """SIGHUP reloads the channels (the report goes to the log, see engine.reload.reloader).
+def _stop_quietly(reactor: Any, why: str) -> None:
+    """Stop the reactor (the engine's clean stop); only log when it already stops."""
+    from twisted.internet.error import ReactorNotRunning
+
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        logging.getLogger("engine").warning(
+            "%s: already stopping, waiting for the sends under way and the last commit; "
+            "SIGKILL stops at once (nothing acknowledged is lost)", why)
+    else:
+        logging.getLogger("engine").info("%s: stopping", why)
+
+
+def _reload_on_sighup(engine: Any, reactor: Any, supervisor: Any = None) -> None:
+    """SIGHUP reloads the channels (the report goes to the log, see engine.reload.reloader),
+    in this process and in each child of its ``supervisor``.
 
     A signal handler may run between any two bytecodes of the reactor thread: it only
     schedules the reload for the reactor's next turn. Installed before the reactor runs, so
@@ -183,8 +249,13 @@ def _reload_on_sighup(engine: Any, reactor: Any) -> None:
     """
     import signal
 
+    def reload() -> None:
+        engine.reload()
+        if supervisor is not None:
+            supervisor.signal_all("HUP")
+
     def handler(signum: int, frame: Any) -> None:
-        reactor.callFromThread(engine.reload)
+        reactor.callFromThread(reload)
 
     signal.signal(signal.SIGHUP, handler)
 
@@ -269,21 +340,28 @@ def db_upgrade(config_path: str) -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(config_path: str, as_json: bool) -> None:
-    """Counts per channel and destination, and rates over the last minute."""
+    """Counts per channel and destination, rates over the last minute, and the engine
+    processes on this store (with --json: under "nodes", beside the channels)."""
+    import time
+
+    from engine.nodes import STALE_AFTER
     from engine.store import queries
-    from engine.cli.views import status_table
+    from engine.store.nodes import list_nodes, node_entries
+    from engine.cli.views import nodes_table, status_table
 
     config = _load(config_path)
     with _database(config).connect() as conn:
         report = queries.status_counts(conn)
+        processes = node_entries(list_nodes(conn), time.time(), STALE_AFTER)
     for channel in config.channels:  # configured but silent channels show too
         queries.channel_entry(report, channel.name)
         for destination in channel.destinations:
             queries.destination_entry(report, channel.name, destination.name)
     if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        click.echo(json.dumps({**report, "nodes": processes}, indent=2, sort_keys=True))
     else:
         status_table(report)
+        nodes_table(processes)
 
 
 @main.group()

@@ -85,3 +85,18 @@ def restart_delay(failures: int) -> float:
     """Seconds to wait before restarting a child after ``failures`` quick deaths in a row
     (1 for the first): doubling from :data:`RESTART_FIRST` up to :data:`RESTART_MAX`."""
     return min(RESTART_MAX, RESTART_FIRST * 2 ** max(0, failures - 1))
+
+
+def run_plan(workers: int | None, listeners: int, role: str | None, reuse_port: bool,
+             cores: int) -> ProcessPlan:
+    """The processes of one ``aiguillage run``.
+
+    With ``role`` (a process started for one role, by the supervisor or by an operator), that
+    process alone, no children. Otherwise :func:`process_plan`, ``workers`` defaulting to
+    :func:`default_workers`. ``reuse_port`` shares the MLLP ports in either case.
+    """
+    if role is not None:
+        return ProcessPlan((role,), reuse_port, ())
+    count = default_workers(cores) if workers is None else workers
+    plan = process_plan(count, listeners)
+    return ProcessPlan(plan.main_roles, plan.reuse_port or reuse_port, plan.children)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from engine.workers.plan import (
     DELIVERY, INTAKE, RESTART_FIRST, RESTART_MAX, ChildSpec, child_arguments, default_workers,
-    process_plan, restart_delay, unshareable_ports)
+    ProcessPlan, process_plan, restart_delay, run_plan, unshareable_ports)
 
 
 def test_default_workers_leave_one_core_to_the_main_process():
@@ -50,3 +50,17 @@ def test_restart_delay_doubles_up_to_the_maximum():
     delays = [restart_delay(n) for n in range(1, 10)]
     assert delays[:3] == [RESTART_FIRST, 2 * RESTART_FIRST, 4 * RESTART_FIRST]
     assert delays[-1] == RESTART_MAX and delays == sorted(delays)
+
+
+def test_run_plan_defaults_workers_to_the_cores():
+    """If --workers is not given on two cores, then one delivery child runs."""
+    plan = run_plan(None, 1, None, False, cores=2)
+    assert plan.main_roles == (INTAKE,) and [c.role for c in plan.children] == [DELIVERY]
+    assert run_plan(None, 1, None, False, cores=1).main_roles == (INTAKE, DELIVERY)
+
+
+def test_run_plan_with_a_role_is_one_process():
+    """If --role is given, then that process runs that role alone, with no children, sharing
+    its ports only with --reuse-port."""
+    assert run_plan(None, 3, DELIVERY, False, cores=8) == ProcessPlan((DELIVERY,), False, ())
+    assert run_plan(4, 1, INTAKE, True, cores=8) == ProcessPlan((INTAKE,), True, ())
