@@ -41,7 +41,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOAD = ROOT.parent / "shared" / "tools" / "mllp_load" / "mllp_load.py"
+# ../shared next to the checkout; AIGUILLAGE_SHARED names it elsewhere (a git worktree, say)
+LOAD = Path(os.environ.get("AIGUILLAGE_SHARED", ROOT.parent / "shared")) / "tools" / "mllp_load" / "mllp_load.py"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
