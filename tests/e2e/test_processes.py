@@ -31,13 +31,13 @@ pytestmark = [pytest.mark.e2e,
 FRAME = b"\x0bMSH|^~\\&|LAB|H|AIG|R|20260101||ADT^A01|%s|P|2.5\rPID|1||%s\r\x1c\r"
 
 
-def _deploy(tmp_path: Path) -> tuple[Path, int]:
+def _deploy(tmp_path: Path, node: str = "n1", url: str | None = None) -> tuple[Path, int]:
     port = free_port()
-    (tmp_path / "channels").mkdir()
+    (tmp_path / "channels").mkdir(parents=True)
     (tmp_path / "engine.yaml").write_text(textwrap.dedent(f"""\
-        node: n1
+        node: {node}
         store:
-          url: sqlite:///{tmp_path}/store.db
+          url: {url or f"sqlite:///{tmp_path}/store.db"}
         admin:
           host: 127.0.0.1
           port: {free_port()}
@@ -168,3 +168,30 @@ def _deliveries(path: Path) -> dict[str, str]:
     with contextlib.closing(sqlite3.connect(path)) as db:
         return dict(db.execute("SELECT m.control_id, d.status FROM messages m "
                                "JOIN deliveries d ON d.message_id = m.id"))
+
+
+def test_two_nodes_on_postgresql_show_every_process(tmp_path: Path) -> None:
+    """If two nodes, each with a delivery worker, share one PostgreSQL database and one
+    node's worker is SIGKILLed, then status lists all four processes by node, then the dead
+    one stale beside its replacement."""
+    from tests.dbs import postgres_database
+
+    with postgres_database() as url, processes() as started:
+        configs = [_deploy(tmp_path / name, name, url)[0] for name in ("n1", "n2")]
+        for name, config in zip(("n1", "n2"), configs):
+            node = Process(name, [sys.executable, "-m", "engine.cli.main", "run", "--config",
+                                  str(config), "--workers", "1"], tmp_path / f"{name}.log")
+            started.append(node)
+            node.wait_for("supervising 1 child process(es)")
+        nodes = _wait(lambda: len(_fresh_nodes(configs[0])) == 4 and _fresh_nodes(configs[0]),
+                      60, "four processes beat")
+        assert sorted((n["name"], n["role"]) for n in nodes) == [
+            ("n1", "delivery"), ("n1", "intake"), ("n2", "delivery"), ("n2", "intake")]
+
+        dead = next(n for n in nodes if (n["name"], n["role"]) == ("n2", "delivery"))
+        os.kill(dead["pid"], signal.SIGKILL)
+        started[1].wait_for("child delivery-1 started", timeout=30)
+        _wait(lambda: len(_fresh_nodes(configs[1])) == 4 and dead["pid"] not in
+              {n["pid"] for n in _fresh_nodes(configs[1])}, 60, "a new worker beats on n2")
+        _wait(lambda: any(n["pid"] == dead["pid"] and n["stale"]
+                          for n in _status(configs[1])["nodes"]), 60, "the dead one is stale")
