@@ -109,16 +109,19 @@ class Engine:
     ``roles``: what this process runs (:data:`ROLES`, both by default); a ``delivery``-only
     process has no sources, an ``intake``-only one no lanes. ``reuse_port``: its MLLP sources
     share their ports with the node's other listener processes (``SO_REUSEPORT``).
+    ``serve_admin``: False in a child process, whose parent holds the admin port.
     """
 
     def __init__(self, config: EngineConfig, reactor: Any, *, poll_interval: float = 1.0,
-                 roles: tuple[str, ...] = ROLES, reuse_port: bool = False):
+                 roles: tuple[str, ...] = ROLES, reuse_port: bool = False,
+                 serve_admin: bool = True):
         unknown = set(roles) - set(ROLES)
         if unknown or not roles:
             raise ValueError(f"engine roles must be among {ROLES}, not {sorted(roles)}")
         self.config = config
         self.roles = tuple(r for r in ROLES if r in roles)
         self._reuse_port = reuse_port
+        self._serve_admin = serve_admin
         self._reactor = reactor
         self._poll_interval = poll_interval
         self.store = Store(config.store.url, reactor, node=config.node,
@@ -151,7 +154,7 @@ class Engine:
         self.heartbeat.start()
         self._start_delivery()
         listening = self._start_intake()
-        if self.config.admin is not None:
+        if self.config.admin is not None and self._serve_admin:
             listening.append(self._start_admin(self.config.admin))
         return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
 

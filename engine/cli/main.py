@@ -122,9 +122,12 @@ def run(config_path: str, workers: int | None, listeners: int, role: str | None,
     plan = run_plan(workers, listeners, role, reuse_port, usable_cores())
     _refuse_unshared_ports(config, plan)
     _start_logging(config, f"{'+'.join(plan.main_roles)} %(process)d" if supervised else None)
-    if supervised:
-        config = _supervised(config, reactor)
-    engine = Engine(config, reactor, roles=plan.main_roles, reuse_port=plan.reuse_port)
+    if supervised:  # a child of `run`: it stops when its parent is gone
+        from engine.workers.parent_watch import watch_parent
+
+        watch_parent(reactor, lambda: _stop_quietly(reactor, "parent gone"))
+    engine = Engine(config, reactor, roles=plan.main_roles, reuse_port=plan.reuse_port,
+                    serve_admin=not supervised)  # a child's parent holds the admin port
     supervisor = _supervisor(plan, config_path, reactor)
     outcome = {"code": 0}
 
@@ -187,16 +190,6 @@ def _refuse_unshared_ports(config: EngineConfig, plan: Any) -> None:
     if problems:
         click.echo(f"configuration errors ({len(problems)}):\n" + "\n".join(problems), err=True)
         sys.exit(EXIT_CONFIG)
-
-
-def _supervised(config: EngineConfig, reactor: Any) -> EngineConfig:
-    """A child of `run`: its parent holds the admin port; it stops when the parent is gone."""
-    import dataclasses
-
-    from engine.workers.parent_watch import watch_parent
-
-    watch_parent(reactor, lambda: _stop_quietly(reactor, "parent gone"))
-    return dataclasses.replace(config, admin=None)
 
 
 def _supervisor(plan: Any, config_path: str, reactor: Any) -> Any:

@@ -135,6 +135,7 @@ def test_one_node_in_three_processes(tmp_path: Path) -> None:
         os.kill(main.pid, signal.SIGHUP)
         _wait(lambda: main.output().count("reload reloaded") == 3, 60,
               "the main process and both children reloaded")
+        assert "admin changed" not in main.output()  # the children keep the configuration as is
 
         delivery = next(n for n in _fresh_nodes(config) if n["role"] == "delivery")
         os.kill(delivery["pid"], signal.SIGKILL)
