@@ -159,7 +159,7 @@ def run(config_path: str, workers: int | None, listeners: int, role: str | None,
             reactor.stop()
 
     _reload_on_sighup(engine, reactor, supervisor)  # before anything says it listens
-    reactor.callWhenRunning(_stop_on_signals, reactor)
+    reactor.callWhenRunning(_stop_on_signals, reactor, supervised)
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
     if supervisor is not None:
@@ -199,7 +199,7 @@ def _supervisor(plan: Any, config_path: str, reactor: Any) -> Any:
     return Supervisor(reactor, plan.children, config_path) if plan.children else None
 
 
-def _stop_on_signals(reactor: Any) -> None:
+def _stop_on_signals(reactor: Any, supervised: bool = False) -> None:
     """SIGTERM and SIGINT stop the engine; another one while it stops only says so.
 
     Twisted's own handlers call ``reactor.stop()`` again on a second signal, which fails with
@@ -207,14 +207,17 @@ def _stop_on_signals(reactor: Any) -> None:
     destination's ``ack_timeout``) and its last commit. An impatient second Ctrl-C is common:
     it gets a plain answer and the clean stop goes on. Installed once the reactor runs, so
     that these handlers replace Twisted's.
+
+    A ``supervised`` child ignores SIGINT: a Ctrl-C reaches the whole process group, and the
+    child's supervisor already stops it with SIGTERM.
     """
     import signal
 
     def handler(signum: int, frame: Any) -> None:
         reactor.callFromThread(_stop_quietly, reactor, signal.Signals(signum).name)
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, handler)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.SIG_IGN if supervised else handler)
 
 
 def _stop_quietly(reactor: Any, why: str) -> None:

@@ -174,7 +174,8 @@ def _deliveries(path: Path) -> dict[str, str]:
 def test_two_nodes_on_postgresql_show_every_process(tmp_path: Path) -> None:
     """If two nodes, each with a delivery worker, share one PostgreSQL database and one
     node's worker is SIGKILLed, then status lists all four processes by node, then the dead
-    one stale beside its replacement."""
+    one stale beside its replacement; if a node's main process is SIGKILLed, then its worker
+    stops by itself."""
     from tests.dbs import postgres_database
 
     with postgres_database() as url, processes() as started:
@@ -196,3 +197,10 @@ def test_two_nodes_on_postgresql_show_every_process(tmp_path: Path) -> None:
               {n["pid"] for n in _fresh_nodes(configs[1])}, 60, "a new worker beats on n2")
         _wait(lambda: any(n["pid"] == dead["pid"] and n["stale"]
                           for n in _status(configs[1])["nodes"]), 60, "the dead one is stale")
+
+        # A supervisor killed outright: its child sees its pipe close and stops by itself.
+        orphan = next(n["pid"] for n in _fresh_nodes(configs[0])
+                      if (n["name"], n["role"]) == ("n1", "delivery"))
+        started[0].crash()
+        _wait(lambda: not _alive(orphan), 60, "n1's worker stopped without its supervisor")
+        assert "the supervisor is gone (stdin closed): stopping" in started[0].output()
