@@ -11,6 +11,11 @@ messages is queued before any new one) and the delivery lanes, and only then the
 listening. Shutdown runs the other way: stop accepting, let the decisions under way and the
 writer commit, close destinations.
 
+An engine process runs in one or both *roles* (:data:`ROLES`): ``intake`` (sources, the flow)
+and ``delivery`` (the lanes). ``aiguillage run --workers N`` runs delivery in processes of its
+own, ``--listeners M`` intake in several processes sharing the MLLP ports (see
+:mod:`engine.workers`); every process, whatever its roles, heartbeats in the ``nodes`` table.
+
 test-case-name: tests.e2e.test_engine
 """
 from __future__ import annotations
@@ -32,10 +37,14 @@ from engine.flow.intake import Intake
 from engine.flow.plan import ChannelPlan, DestinationPlan
 from engine.flow.queued import LaneKeyTuple, QueuedWork
 from engine.flow.recovery import Recovery
+from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import Reloader
 from engine.store.store import Store
 
 log = logging.getLogger(__name__)
+
+INTAKE, DELIVERY = "intake", "delivery"
+ROLES = (INTAKE, DELIVERY)  # an engine process runs one or both
 
 
 def connector_specs() -> dict:
@@ -103,10 +112,24 @@ def channel_plan(channel: ChannelConfig) -> ChannelPlan:
 
 
 class Engine:
-    """A running Aiguillage node: store, intake and decider, lanes and sources."""
+    """A running Aiguillage process: store, intake and decider, lanes and sources.
 
-    def __init__(self, config: EngineConfig, reactor: Any, *, poll_interval: float = 1.0):
+    ``roles``: what this process runs (:data:`ROLES`, both by default); a ``delivery``-only
+    process has no sources, an ``intake``-only one no lanes. ``reuse_port``: its MLLP sources
+    share their ports with the node's other listener processes (``SO_REUSEPORT``).
+    ``serve_admin``: False in a child process, whose parent holds the admin port.
+    """
+
+    def __init__(self, config: EngineConfig, reactor: Any, *, poll_interval: float = 1.0,
+                 roles: tuple[str, ...] = ROLES, reuse_port: bool = False,
+                 serve_admin: bool = True):
+        unknown = set(roles) - set(ROLES)
+        if unknown or not roles:
+            raise ValueError(f"engine roles must be among {ROLES}, not {sorted(roles)}")
         self.config = config
+        self.roles = tuple(r for r in ROLES if r in roles)
+        self._reuse_port = reuse_port
+        self._serve_admin = serve_admin
         self._reactor = reactor
         self._poll_interval = poll_interval
         self.store = Store(config.store.url, reactor, node=config.node,
@@ -122,6 +145,8 @@ class Engine:
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
+        self.heartbeat = NodeHeartbeat(self.store.writer, reactor, node=config.node,
+                                       role="+".join(self.roles), counters=self._counters)
 
     def _build_flow(self, reactor: Any, poll_interval: float) -> None:
         """The intake, the decider of slow plans and the recovery scan, sharing
@@ -151,26 +176,38 @@ class Engine:
         Checking the schema blocks briefly, so it happens here, before any source serves.
         """
         self.store.start()
-        recovered = self._start_flow()
         self.descriptor_watch.start()
         self._reloader.start(self.config)
+        self.heartbeat.start()
+        self._start_delivery()
+        listening = self._start_intake()
+        if self.config.admin is not None and self._serve_admin:
+            listening.addCallback(lambda _: self._start_admin(self.config.admin))
+        return listening.addCallback(lambda _: self)
+
+    def _start_delivery(self) -> None:
+        """The delivery role: every destination's lanes. None in an intake-only process."""
+        if DELIVERY not in self.roles:
+            return
         for channel in self._channels:
             for destination in channel.destinations:
                 self.start_lanes(channel.name, destination)
         self.delivery.start()
-        return recovered.addCallback(lambda _: self._start_listening())
 
-    def _start_flow(self) -> defer.Deferred:
-        """Start deciding; Deferred firing once the first page of messages left RECEIVED is
-        queued, so that a channel's new messages are decided after its old ones."""
+    def _start_intake(self) -> defer.Deferred:
+        """The intake role: the flow, then every source once the recovery scan's first page
+        is queued (so that a channel's new messages are decided after its old ones); Deferred
+        firing once they listen. Nothing in a delivery-only process."""
+        if INTAKE not in self.roles:
+            return defer.succeed(None)
         self.decider.start()
-        return self.recovery.start()
+        recovered = self.recovery.start()
+        return recovered.addCallback(lambda _: defer.gatherResults(
+            [self.start_source(channel) for channel in self._channels], consumeErrors=True))
 
-    def _start_listening(self) -> defer.Deferred:
-        listening = [self.start_source(channel) for channel in self._channels]
-        if self.config.admin is not None:
-            listening.append(self._start_admin(self.config.admin))
-        return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
+    def _counters(self) -> tuple[int, int]:
+        """(messages received, deliveries sent) by this process, for its heartbeat."""
+        return self.intake.received, sum(lane.sent for lane in self.lanes.values())
 
     def _start_admin(self, admin: Any) -> defer.Deferred:
         """Listen for the admin site; its token is read (or created) here, once, blocking
@@ -193,8 +230,14 @@ class Engine:
     # -- parts started and stopped one by one (start, stop, reload) -----------------------
 
     def start_source(self, channel: ChannelConfig) -> defer.Deferred:
-        """Build and start ``channel``'s source; Deferred fires once it listens."""
+        """Build and start ``channel``'s source; Deferred fires once it listens.
+
+        Nothing to do in a process without the intake role (a reload calls this too)."""
+        if INTAKE not in self.roles:
+            return defer.succeed(None)
         source = build_source(channel.source, channel.name, self.intake, self._reactor)
+        if self._reuse_port and hasattr(source, "reuse_port"):
+            source.reuse_port = True
         self.sources[channel.name] = source
         return defer.maybeDeferred(source.start)
 
@@ -210,7 +253,10 @@ class Engine:
         the destination's queue from the store.
 
         ``retry_now``: their first attempt does not wait for a retry time computed under a
-        previous configuration of the destination."""
+        previous configuration of the destination. None in a process without the delivery
+        role (a reload calls this too)."""
+        if DELIVERY not in self.roles:
+            return []
         keys = []
         for lane in range(destination.ordering.lanes):
             sender = build_destination(destination.connector, channel, lane, self._reactor,
@@ -276,6 +322,7 @@ class Engine:
                 yield defer.maybeDeferred(destination.stop)
             except Exception:
                 log.exception("stopping a destination failed")
+        yield self.heartbeat.stop()
         yield self.store.stop()
         log.info("stopped: %s", self.stats())
 
@@ -291,6 +338,8 @@ class Engine:
         """Counters of this node since it started (for logs and the admin endpoint)."""
         writer = self.store.writer
         return {
+            "process": self.heartbeat.process,
+            "roles": list(self.roles),
             "writer_batches": writer.batches,
             "writer_items": writer.items,
             "writer_busy_seconds": round(writer.busy_seconds, 3),

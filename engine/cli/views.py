@@ -78,6 +78,24 @@ def _counts(entry: dict, retrying_key: str) -> list[str]:
             f"{entry['rate']:.1f}/s"]
 
 
+def nodes_table(entries: list[dict], console: Console | None = None) -> None:
+    """One row per engine process on the store; a stale heartbeat in red."""
+    console = console or Console()
+    table = Table(title="Engine processes (heartbeat: seconds ago)")
+    for column in ("node", "pid", "role", "host", "started", "heartbeat", "received", "sent",
+                   "version"):
+        table.add_column(column)
+    for entry in entries:
+        age = f"{entry['heartbeat_age']:.0f}s"
+        table.add_row(entry["name"], str(entry["pid"]), entry["role"], entry["host"],
+                      _when(entry["started_at"]), f"[red]{age} stale[/red]" if entry["stale"]
+                      else age, str(entry["received"]), str(entry["sent"]), entry["version"])
+    if not entries:
+        console.print("no engine process is running on this store")
+    else:
+        console.print(table)
+
+
 _MESSAGE_COLUMNS = ("id", "received", "channel", "type", "control id", "status", "error")
 
 

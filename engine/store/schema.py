@@ -163,3 +163,21 @@ delivery_leases = Table(
     Column("lease_until", Float, nullable=False),
 )
 Index("ix_delivery_leases_owner", delivery_leases.c.owner)
+
+# One row per running engine process (several per node with --workers/--listeners), upserted
+# at start and at each heartbeat, deleted on a clean stop: `aiguillage status` lists them and
+# marks those whose heartbeat is old (the process died or lost the store).
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("process", String(255), primary_key=True),  # "node/pid/start time", unique per process
+    Column("name", String(64), nullable=False),  # engine.yaml's node
+    Column("pid", Integer, nullable=False),
+    Column("role", String(32), nullable=False),  # "intake+delivery", "intake", "delivery"
+    Column("host", String(255), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("received", BigInteger, nullable=False, server_default=text("0")),
+    Column("sent", BigInteger, nullable=False, server_default=text("0")),
+)

@@ -383,6 +383,7 @@ def test_status_json_counts_per_channel_and_destination(populated: Populated) ->
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
 
+    assert report.pop("nodes") == []  # no engine runs on this store
     assert set(report) == {"adt", "lab", "idle"}
     for channel in report.values():
         assert COUNT_KEYS <= set(channel)
@@ -816,3 +817,31 @@ def test_status_table_shows_which_process_holds_which_lane(tmp_path: Path) -> No
     assert "chu-1/4242/1.0" in lines[1] and "adt/dpi/0, adt/dpi/1" in lines[1]
     assert "(nobody)" in lines[0] and "adt/archive/0" in lines[0]
     assert "chu-2" not in result.stdout
+
+
+def test_status_lists_engine_processes_and_marks_the_stale_ones(tmp_path: Path) -> None:
+    """If two processes have rows, one beating now and one silent for a minute, then status
+    lists both with their roles, the silent one stale (table and JSON)."""
+    import time
+
+    from engine.store import migrate
+    from engine.store.nodes import HeartbeatOp, NodeRow
+    from engine.store.store import make_engine
+
+    config = simple_config(tmp_path)
+    engine = make_engine(f"sqlite:///{tmp_path}/store.db")
+    migrate.ensure_current(engine)
+    now = time.time()
+    rows = [NodeRow(f"n1/{pid}/0", "n1", pid, role, "host-a", now - 100, beat, "9.9")
+            for pid, role, beat in ((41, "intake", now), (42, "delivery", now - 60))]
+    with engine.begin() as conn:
+        HeartbeatOp().apply(conn, rows)
+    engine.dispose()
+
+    table = cli("status", "--config", str(config))
+    report = json.loads(cli("status", "--json", "--config", str(config)).stdout)
+
+    assert table.exit_code == 0, table.output
+    assert "Engine processes" in table.output and "stale" in table.output
+    assert [(n["pid"], n["role"], n["stale"]) for n in report["nodes"]] == [
+        (41, "intake", False), (42, "delivery", True)]
