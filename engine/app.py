@@ -6,8 +6,10 @@ talks to connectors through engine.interfaces. The engine's own ``channel`` sour
 destination (engine/flow/handover.py: a channel feeding another) are built here too, the
 destination with the intake it hands messages to. Start-up order makes the promise "persist
 before acknowledge" hold from the first message: the store (schema checked, writer running),
-then the processor and the delivery lanes, and only then the sources start listening. Shutdown
-runs the other way: stop accepting, let the writer commit what is queued, close destinations.
+then the flow (the decider of slow plans and the recovery scan, whose first page of RECEIVED
+messages is queued before any new one) and the delivery lanes, and only then the sources start
+listening. Shutdown runs the other way: stop accepting, let the decisions under way and the
+writer commit, close destinations.
 
 test-case-name: tests.e2e.test_engine
 """
@@ -22,12 +24,13 @@ from channels import registry
 from engine.flow import handover
 from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
 from engine.delivery.lane import Lane, LaneKey
+from engine.flow.decider import Decider
 from engine.filelimit import DescriptorWatch
 from engine.flow.intake import Intake
-from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage
-from engine.flow.processor import Processor
+from engine.flow.plan import ChannelPlan, DestinationPlan
+from engine.flow.queued import LaneKeyTuple, QueuedWork
+from engine.flow.recovery import Recovery
 from engine.reload.reloader import Reloader
-from engine.store.records import DueDelivery, ProcessingResult
 from engine.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -93,11 +96,12 @@ def channel_plan(channel: ChannelConfig) -> ChannelPlan:
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,
                        response=channel.response, dedupe=channel.dedupe,
                        filters=channel.filters, steps=channel.steps,
-                       validation=channel.validation, version=channel.version)
+                       validation=channel.validation, version=channel.version,
+                       marked_slow=channel.slow)
 
 
 class Engine:
-    """A running Aiguillage node: store, intake, processor, lanes and sources."""
+    """A running Aiguillage node: store, intake and decider, lanes and sources."""
 
     def __init__(self, config: EngineConfig, reactor: Any, *, poll_interval: float = 1.0):
         self.config = config
@@ -108,9 +112,7 @@ class Engine:
                            sqlite_synchronous=config.store.sqlite_synchronous.upper())
         channels = [c for c in config.channels if c.enabled]
         self.plans = {c.name: channel_plan(c) for c in channels}
-        self.processor = Processor(self.store, reactor, self.plans, self._wake_lanes,
-                                   scan_interval=poll_interval)
-        self.intake = Intake(self.store, self.processor, self.plans, deliver=self._wake_lanes)
+        self._build_flow(reactor, poll_interval)
         self.lanes: dict[LaneKey, Lane] = {}
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
         self.sources: dict[str, Any] = {}
@@ -118,9 +120,16 @@ class Engine:
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
+
+    def _build_flow(self, reactor: Any, poll_interval: float) -> None:
+        """The intake, the decider of slow plans and the recovery scan, sharing
+        :attr:`plans`; lanes are told of committed work through :meth:`work_queued`."""
+        self.queued = QueuedWork(reactor, self.work_queued)
+        self.decider = Decider(self.store, reactor, self.plans, self.queued)
+        self.recovery = Recovery(self.store, reactor, self.decider, self.plans,
+                                 scan_interval=poll_interval)
+        self.intake = Intake(self.store, self.plans, self.decider, self.queued)
         self.descriptor_watch = DescriptorWatch(reactor)  # warns near the open-file limit
-        self._offers: list[tuple[Lane, DueDelivery]] = []  # for the lanes, next reactor turn
-        self._offer_call: Any = None
 
     def start(self) -> defer.Deferred:
         """Start everything; Deferred fires once every source listens.
@@ -128,12 +137,21 @@ class Engine:
         Checking the schema blocks briefly, so it happens here, before any source serves.
         """
         self.store.start()
-        self.processor.start()
+        recovered = self._start_flow()
         self.descriptor_watch.start()
         self._reloader.start(self.config)
         for channel in self._channels:
             for destination in channel.destinations:
                 self.start_lanes(channel.name, destination)
+        return recovered.addCallback(lambda _: self._start_listening())
+
+    def _start_flow(self) -> defer.Deferred:
+        """Start deciding; Deferred firing once the first page of messages left RECEIVED is
+        queued, so that a channel's new messages are decided after its old ones."""
+        self.decider.start()
+        return self.recovery.start()
+
+    def _start_listening(self) -> defer.Deferred:
         listening = [self.start_source(channel) for channel in self._channels]
         if self.config.admin is not None:
             listening.append(self._start_admin(self.config.admin))
@@ -209,8 +227,8 @@ class Engine:
     def set_plan(self, channel: ChannelConfig) -> None:
         """Run ``channel``'s messages, from the next one, with its plan as configured now.
 
-        The intake and the processor share :attr:`plans`: both see the new plan at once,
-        the processor for every message it has not run yet."""
+        The intake and the decider share :attr:`plans`: both see the new plan at once,
+        the decider for every message it has not decided yet."""
         self.plans[channel.name] = channel_plan(channel)
 
     def drop_plan(self, name: str) -> None:
@@ -223,32 +241,13 @@ class Engine:
         Deferred[engine.reload.reloader.ReloadReport]; see :mod:`engine.reload.reloader`."""
         return self._reloader.reload()
 
-    def _wake_lanes(self, result: ProcessingResult, delivery_ids: list[int],
-                    message: InboundMessage) -> None:
-        """Hand each new delivery, payload included, to its lane: no read back from the store.
-
-        A delivery's payload is its own (``NewDelivery.payload``, its destination's mapping
-        applied) or else the message's raw bytes, as :func:`queries.fetch_due` reads it.
-
-        The hand-over waits for the next reactor turn, so that the ACKs of a group commit
-        are all written before its deliveries start being sent.
-        """
-        now = self._reactor.seconds()
-        for delivery, delivery_id in zip(result.deliveries, delivery_ids):
-            lane = self.lanes.get(LaneKey(result.channel, delivery.destination, delivery.lane))
-            if lane is not None:
-                raw = message.raw if delivery.payload is None else delivery.payload
-                self._offers.append((lane, DueDelivery(
-                    delivery_id, message.message_id, 0, now, raw, message.control_id,
-                    message.message_type, message.charset)))
-        if self._offers and self._offer_call is None:
-            self._offer_call = self._reactor.callLater(0, self._hand_over)
-
-    def _hand_over(self) -> None:
-        self._offer_call = None
-        offers, self._offers = self._offers, []
-        for lane, due in offers:
-            lane.offer(due)
+    def work_queued(self, keys: set[LaneKeyTuple]) -> None:
+        """Deliveries were committed for the lanes ``keys`` (channel, destination, lane):
+        wake each, so that it reads its queue from the store now rather than at its poll."""
+        for channel, destination, lane in keys:
+            woken = self.lanes.get(LaneKey(channel, destination, lane))
+            if woken is not None:
+                woken.wake()
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
@@ -262,10 +261,7 @@ class Engine:
                 yield defer.maybeDeferred(source.stop)
             except Exception:
                 log.exception("stopping a source failed")
-        self.processor.stop()
-        if self._offer_call is not None and self._offer_call.active():
-            self._offer_call.cancel()
-        self._offer_call = None
+        yield self._stop_flow()
         for lane in self.lanes.values():
             yield lane.stop()
         for destination in self.senders.values():
@@ -276,6 +272,14 @@ class Engine:
         yield self.store.stop()
         log.info("stopped: %s", self.stats())
 
+    def _stop_flow(self) -> defer.Deferred:
+        """Stop scanning and deciding; Deferred firing once the decisions under way are
+        submitted for commit (what is still queued stays RECEIVED for the next start)."""
+        self.recovery.stop()
+        d = self.decider.stop()
+        d.addBoth(lambda _: self.queued.stop())
+        return d
+
     def stats(self) -> dict:
         """Counters of this node since it started (for logs and the admin endpoint)."""
         writer = self.store.writer
@@ -284,8 +288,8 @@ class Engine:
             "writer_items": writer.items,
             "writer_busy_seconds": round(writer.busy_seconds, 3),
             "received": self.intake.received,
-            "processed_at_intake": self.intake.pipeline.processed,
-            "processed": self.processor.processed,
+            "decided_at_intake": self.intake.decided,
+            "decided_in_threads": self.decider.decided,
             "sources": {name: source.stats() for name, source in self.sources.items()
                         if hasattr(source, "stats")},
             "lanes": {f"{k.channel}/{k.destination}/{k.lane}": {

@@ -1,11 +1,11 @@
 """
 Fakes for the engine's runtime tests: an in-memory store and a scripted destination.
 
-:class:`FakeStore` stands for :class:`engine.store.store.Store` as the delivery lanes and
-the processor use it; :class:`FakeDestination` for :class:`engine.interfaces.Destination`;
+:class:`FakeStore` stands for :class:`engine.store.store.Store` as the delivery lanes, the
+decider and the recovery scan use it; :class:`FakeDestination` for :class:`engine.interfaces.Destination`;
 :class:`FakeIntake` for the intake's ``hand_over``. Each is checked against what it stands
 for, so an interface change breaks it loudly: the methods and signatures in
-``tests/test_delivery.py``, ``tests/test_processor.py`` and ``tests/test_handover.py``, the
+``tests/delivery/test_lane.py``, ``tests/flow/test_decider.py`` and ``tests/flow/test_handover.py``, the
 fake's reads and writes against a real store in ``tests/store/test_fakes.py``.
 
 test-case-name: tests.store.test_fakes
@@ -21,7 +21,7 @@ from twisted.internet import defer
 from engine import status as st
 from engine.interfaces import DeliveryContext, DeliveryFailed, DeliveryOutcome
 from engine.store import queries
-from engine.store.records import DeliveryUpdate, DueDelivery, IngestResult, ProcessingResult
+from engine.store.records import DecidedMessage, DeliveryUpdate, DueDelivery, IngestResult
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class FakeStore:
     def __init__(self, *, hold_commits: bool = False):
         self.messages: dict[int, MessageRow] = {}
         self.deliveries: dict[int, DeliveryRow] = {}
-        self.processing: list[ProcessingResult] = []
+        self.decided: list[DecidedMessage] = []
         self.updates: list[DeliveryUpdate] = []
         self.hold_commits = hold_commits
         self.pending: list[tuple[defer.Deferred, Callable[[], Any]]] = []
@@ -98,9 +98,9 @@ class FakeStore:
             return defer.fail(NotImplementedError(f"FakeStore cannot run {name}"))
         return defer.succeed(self._queries[query](None, *args, **kwargs))
 
-    def record_processing(self, result: ProcessingResult) -> defer.Deferred:
-        self.processing.append(result)
-        return self._write(lambda: self._apply_processing(result))
+    def record_decision(self, decided: DecidedMessage) -> defer.Deferred:
+        self.decided.append(decided)
+        return self._write(lambda: self._apply_decision(decided))
 
     def record_delivery(self, update: DeliveryUpdate) -> defer.Deferred:
         self.updates.append(update)
@@ -121,14 +121,16 @@ class FakeStore:
         for d, apply in pending:
             defer.maybeDeferred(apply).chainDeferred(d)
 
-    def _apply_processing(self, result: ProcessingResult) -> list[int] | None:
-        message = self.messages.get(result.message_id)
+    def _apply_decision(self, decided: DecidedMessage) -> IngestResult | None:
+        message = self.messages.get(decided.message_id)
         if message is None or message.status != st.RECEIVED:
             return None
-        st.check_transition("message", st.RECEIVED, result.status)
-        self.messages[message.id] = replace(message, status=result.status)
-        return [self.add_delivery(message.id, new.destination, new.lane)
-                for new in result.deliveries]
+        decision = decided.decision
+        st.check_transition("message", st.RECEIVED, decision.status)
+        self.messages[message.id] = replace(message, status=decision.status)
+        ids = tuple(self.add_delivery(message.id, new.destination, new.lane)
+                    for new in decision.deliveries)
+        return IngestResult(message.id, decision.status, None, ids)
 
     def _apply_delivery(self, update: DeliveryUpdate) -> None:
         st.check_transition("delivery", st.QUEUED, update.status)

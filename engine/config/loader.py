@@ -155,13 +155,13 @@ class ChannelConfig:
     tables: Mapping[str, Any] = field(default_factory=dict)  # name -> mappings.tables.CodeTable
     validation: str = VALIDATION_NONE
     version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
-    # The other files read to build the channel (code tables, ...): a reload compares their
-    # bytes, with the channel file's, to tell whether the channel changed.
+    slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
+    # Other files read to build the channel (code tables...), compared by a reload.
     inputs: tuple[str, ...] = ()
 
     @property
     def has_mappings(self) -> bool:
-        """Whether the pipeline does more than route (then the processor decides)."""
+        """Whether the channel has steps, filters or validation (more than routing)."""
         return (self.filters is not None or self.steps is not None
                 or self.validation != VALIDATION_NONE
                 or any(d.steps is not None for d in self.destinations))
@@ -250,7 +250,8 @@ CHANNEL_SECTION = Section(
                 help="structure: validate inbound messages against their HL7 structure"),
      OptionSpec("version", "str", choices=HL7_VERSIONS,
                 help="the HL7 version the senders speak: structural validation checks every "
-                     "message against this version's structures, whatever its MSH-12 says")),
+                     "message against this version's structures, whatever its MSH-12 says"),
+     OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread")),
     nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -400,11 +401,10 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         name=values["name"], description=values["description"], enabled=values["enabled"],
         source=_source(root.get("source"), values["name"], specs, source_at, problems),
         response=_response(root, values["response"], where, problems),
-        encoding=values["encoding"],
-        dedupe=values["dedupe"], destinations=destinations,
+        encoding=values["encoding"], dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
-        inputs=tuple(dict.fromkeys(inputs)))
+        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None

@@ -73,11 +73,12 @@ class Tally:
         for new in deliveries:
             self.moved(channel, new.destination, None, st.QUEUED)
 
-    def processed(self, result: Any) -> None:
-        """A RECEIVED message got the pipeline's outcome (a ProcessingResult)."""
-        self.moved(result.channel, MESSAGE, st.RECEIVED, result.status)
-        for new in result.deliveries:
-            self.moved(result.channel, new.destination, None, st.QUEUED)
+    def decided(self, channel: str, status: str, deliveries: Iterable[Any]) -> None:
+        """A message committed RECEIVED earlier got its decision: ``status``, with
+        ``deliveries`` (NewDelivery) queued."""
+        self.moved(channel, MESSAGE, st.RECEIVED, status)
+        for new in deliveries:
+            self.moved(channel, new.destination, None, st.QUEUED)
 
 
 class Counters:

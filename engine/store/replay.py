@@ -3,8 +3,8 @@ Operator writes made from the CLI: replaying a message.
 
 Two kinds of replay, as an integration engineer expects from Mirth: re-queue the deliveries
 that were parked in ERROR (the message is sent again to those destinations only, the pipeline
-is not re-run), or reprocess the message (set back to RECEIVED: the running engine's processor
-picks it up and runs the channel's pipeline anew, queuing one new delivery per destination).
+is not re-run), or reprocess the message (set back to RECEIVED: the running engine's recovery
+scan finds it and decides it anew, queuing one new delivery per destination).
 These run in the CLI's process, in their own transaction; the engine finds the work through
 its periodic scans.
 

@@ -59,7 +59,7 @@ messages = Table(
     Column("raw", LargeBinary, nullable=False),
 )
 Index("ix_messages_channel_received", messages.c.channel, messages.c.received_at)
-# The processor's scan for RECEIVED messages; partial, so it holds only those few.
+# The recovery scan for RECEIVED messages; partial, so it holds only those few.
 Index("ix_messages_received", messages.c.id,
       sqlite_where=messages.c.status == "RECEIVED",
       postgresql_where=messages.c.status == "RECEIVED")

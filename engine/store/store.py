@@ -21,9 +21,9 @@ from twisted.python.threadpool import ThreadPool
 from engine.store import migrate, ops, sqlitefile
 from engine.store.rawsql import RawStatements
 from engine.store.records import (
+    DecidedMessage,
     DeliveryUpdate,
     InboundRecord,
-    ProcessingResult,
 )
 from engine.store.writer import GroupCommitWriter
 
@@ -83,7 +83,6 @@ class Store:
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
         sql = RawStatements(self.engine.dialect)
         self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids)
-        self._processed = ops.ProcessedOp(delivery_ids, sql, node)
         self._delivery = ops.DeliveryUpdateOp(sql, node)
         self._after_commit_hooks: list[Callable] = []
         self.path = sqlite_path(url)
@@ -134,12 +133,15 @@ class Store:
     # -- writes (group-committed) ------------------------------------------------------
 
     def ingest(self, record: InboundRecord) -> Any:
-        """Commit an inbound message; Deferred[IngestResult] firing after the commit."""
+        """Commit an inbound message, with its decision if it has one;
+        Deferred[IngestResult] firing after the commit."""
         return self.writer.submit(self._ingest, record)
 
-    def record_processing(self, result: ProcessingResult) -> Any:
-        """Commit the pipeline's outcome; Deferred[list of new delivery ids]."""
-        return self.writer.submit(self._processed, result)
+    def record_decision(self, decided: DecidedMessage) -> Any:
+        """Commit the decision of a message committed RECEIVED earlier, through the same
+        write as :meth:`ingest`; Deferred[IngestResult], or None when the message was no
+        longer RECEIVED (decided already)."""
+        return self.writer.submit(self._ingest, decided)
 
     def record_delivery(self, update: DeliveryUpdate) -> Any:
         """Commit a delivery attempt's outcome; Deferred[None]."""

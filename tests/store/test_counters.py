@@ -8,10 +8,10 @@ from twisted.trial import unittest
 
 from engine import status as st
 from engine.store import counters, queries
-from engine.store.records import DeliveryUpdate, NewDelivery, ProcessingResult
+from engine.store.records import Decision, DeliveryUpdate, NewDelivery
 from engine.store.replay import replay_message
 from engine.store.schema import counts
-from tests.store.storecase import StoreCase, inbound, transformed
+from tests.store.storecase import StoreCase, decided, inbound, transformed
 
 
 class CountersTestsMixin(StoreCase):
@@ -26,18 +26,17 @@ class CountersTestsMixin(StoreCase):
         first, second, third, fourth = (m.message_id for m in made[:4])
         routed = yield self.store.ingest(
             _routed(inbound("R")))
-        ids = yield self.store.record_processing(transformed(first, "a", "b"))
-        yield self.store.record_processing(
-            ProcessingResult(second, "adt-in", st.FILTERED))
-        yield self.store.record_processing(
-            ProcessingResult(third, "adt-in", st.ERROR, error="mapping failed"))
+        made_first = yield self.store.record_decision(transformed(first, "a", "b"))
+        ids = made_first.delivery_ids
+        yield self.store.record_decision(decided(second, st.FILTERED))
+        yield self.store.record_decision(decided(third, st.ERROR, error="mapping failed"))
         yield self.store.record_delivery(DeliveryUpdate(ids[0], first, st.SENT, 1, 0.0))
         yield self.store.record_delivery(DeliveryUpdate(ids[1], first, st.QUEUED, 1, 0.0))
         yield self.store.record_delivery(DeliveryUpdate(ids[1], first, st.ERROR, 2, 0.0,
                                                         last_error="refused"))
         yield self.store.record_delivery(DeliveryUpdate(routed.delivery_ids[0],
                                                         routed.message_id, st.SENT, 1, 0.0))
-        retried = yield self.store.record_processing(transformed(fourth, "c"))
+        retried = (yield self.store.record_decision(transformed(fourth, "c"))).delivery_ids
         yield self.store.record_delivery(DeliveryUpdate(retried[0], fourth, st.QUEUED, 1, 0.0))
         yield self.store.record_delivery(DeliveryUpdate(retried[0], fourth, st.QUEUED, 2, 0.0))
         return first, third
@@ -92,7 +91,7 @@ class CountersTestsMixin(StoreCase):
 
 def _routed(record):
     from dataclasses import replace
-    return replace(record, routed=(NewDelivery("a"),))
+    return replace(record, decision=Decision(st.TRANSFORMED, deliveries=(NewDelivery("a"),)))
 
 
 def _in_transaction(engine, work):

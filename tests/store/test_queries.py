@@ -8,8 +8,9 @@ from twisted.trial import unittest
 
 from engine import status as st
 from engine.store import queries
-from engine.store.records import DeliveryUpdate, DueDelivery, ProcessingResult
-from tests.store.storecase import StoreCase, inbound, transformed
+from engine.store.records import DeliveryUpdate, DueDelivery
+from engine.store.schema import deliveries
+from tests.store.storecase import StoreCase, inbound, transformed, decided
 
 
 class QueryTests(StoreCase):
@@ -22,8 +23,9 @@ class QueryTests(StoreCase):
         result = yield self.store.ingest(inbound(control_id, **kwargs))
         ids = []
         if destinations:
-            ids = yield self.store.record_processing(transformed(
+            decided_ = yield self.store.record_decision(transformed(
                 result.message_id, *destinations, channel=kwargs.get("channel", "adt-in")))
+            ids = list(decided_.delivery_ids)
         return result.message_id, ids
 
     def deliver(self, message_id, delivery_id, status, attempts=1, error=None):
@@ -95,8 +97,7 @@ class QueryTests(StoreCase):
         yield self.message("1")  # duplicate of m1
         yield self.store.ingest(inbound(None, status=st.ERROR, raw=b"junk", error="no MSH"))
         filtered = yield self.store.ingest(inbound("5"))
-        yield self.store.record_processing(ProcessingResult(
-            filtered.message_id, "adt-in", st.FILTERED))
+        yield self.store.record_decision(decided(filtered.message_id, st.FILTERED))
         yield self.message("9", "archive", channel="lab-in")
         yield self.deliver(m1, a1, st.SENT)
         yield self.deliver(m2, a2, st.SENT)
