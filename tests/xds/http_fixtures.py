@@ -1,0 +1,46 @@
+"""A loopback XDS.b site around the in-memory handler, and a raw POST for hostile bodies."""
+from __future__ import annotations
+
+import io
+
+from twisted.internet import defer, reactor
+from twisted.web import resource
+from twisted.web.client import Agent, FileBodyProducer, readBody
+from twisted.web.http_headers import Headers
+
+from tests.xds.fakes import InMemoryXDSHandler
+from xds.server.decoding import ServerLimits
+from xds.server.resource import (
+    REGISTRY_ACTIONS, REPOSITORY_ACTIONS, XDSResource, XDSSite,
+)
+from xds.tls import server_endpoint
+
+
+def xds_site(handler: InMemoryXDSHandler, limits: ServerLimits = ServerLimits(),
+             timeout: float = 60) -> XDSSite:
+    """/repository (ITI-41, ITI-43) and /registry (ITI-42, ITI-18) served by *handler*."""
+    root = resource.Resource()
+    root.putChild(b"repository", XDSResource(handler, REPOSITORY_ACTIONS, limits))
+    root.putChild(b"registry", XDSResource(handler, REGISTRY_ACTIONS, limits))
+    return XDSSite(root, max_body_bytes=limits.max_body_bytes, timeout=timeout)
+
+
+@defer.inlineCallbacks
+def listen(test, site: XDSSite, tls=None):
+    """Listen on 127.0.0.1 port 0 for the test's duration; the base URL (a Deferred)."""
+    port = yield server_endpoint(reactor, 0, "127.0.0.1", tls).listen(site)
+    test.addCleanup(port.stopListening)
+    scheme = "https" if tls is not None else "http"
+    return f"{scheme}://127.0.0.1:{port.getHost().port}"
+
+
+@defer.inlineCallbacks
+def post(url: str, body: bytes, content_type: str = "application/soap+xml; charset=UTF-8"):
+    """POST raw bytes; (status, body bytes) as a Deferred."""
+    from twisted.web.client import HTTPConnectionPool
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    agent = Agent(reactor, pool=pool)
+    response = yield agent.request(b"POST", url.encode(), Headers(
+        {b"Content-Type": [content_type.encode()]}), FileBodyProducer(io.BytesIO(body)))
+    data = yield readBody(response)
+    return response.code, data

@@ -1,0 +1,132 @@
+"""XDS.b over real HTTP on loopback: ITI-41/43 both forms, faults, hostile bodies.
+
+twisted.trial's TestCase (pytest runs it) so that tests return Deferreds the reactor drives.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from tests.xds.builders import DOCUMENT_BYTES, PATIENT, submission
+from tests.xds.fakes import REPOSITORY_UNIQUE_ID, InMemoryXDSHandler
+from tests.xds.http_fixtures import listen, post, xds_site
+from xds.client.http import HTTPSender, SOAPRequest
+from xds.client.transactions import XDSClient
+from xds.metadata.vocabulary import ACTION_PNR, RESPONSE_FAILURE, RESPONSE_SUCCESS
+from xds.safexml import to_bytes
+from xds.server.decoding import ServerLimits
+from xds.server.handler import XDSHandler
+from xds.soap.documents import provide_and_register_request
+from xds.soap.envelope import SOAPFault, request_envelope
+from xds.soap.mtom import MTOMLimits, write_mtom
+from xds.soap.retrieve import DocumentReference
+
+BIG = bytes(range(256)) * 4096  # 1 MiB: spooled to disk on both sides
+
+
+def test_fake_matches_the_handler_protocol():
+    """If XDSHandler's methods or signatures change, then the fake must follow."""
+    for name, method in inspect.getmembers(XDSHandler, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        fake = getattr(InMemoryXDSHandler, name)
+        assert list(inspect.signature(fake).parameters) == \
+            list(inspect.signature(method).parameters), name
+
+
+def big_submission():
+    spec = submission()
+    entry = spec.documents[0]
+    entry.hash, entry.size = hashlib.sha1(BIG).hexdigest(), str(len(BIG))
+    return spec
+
+
+class ServerTests(unittest.TestCase):
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def start(self, limits=ServerLimits(), timeout=60):
+        self.handler = InMemoryXDSHandler()
+        self.base = yield listen(self, xds_site(self.handler, limits, timeout))
+        self.sender = HTTPSender(reactor, timeout=20)
+        self.client = XDSClient(self.sender, repository_url=self.base + "/repository",
+                                registry_url=self.base + "/registry")
+
+    @defer.inlineCallbacks
+    def assert_still_serving(self):
+        response = yield self.client.provide_and_register(submission(), {"Document01": DOCUMENT_BYTES})
+        self.assertEqual(response.status, RESPONSE_SUCCESS)
+
+    @defer.inlineCallbacks
+    def test_provide_and_retrieve_with_mtom(self):
+        """If MTOM attachments were lost or altered either way, then the bytes would differ."""
+        yield self.start()
+        response = yield self.client.provide_and_register(big_submission(), {"Document01": BIG})
+        self.assertEqual((response.status, response.errors), (RESPONSE_SUCCESS, []))
+        self.assertEqual(self.handler.documents["1.2.250.1.999.1.1"], ("text/xml", BIG))
+        status, documents = yield self.client.retrieve(
+            [DocumentReference(REPOSITORY_UNIQUE_ID, "1.2.250.1.999.1.1")])
+        self.assertEqual(status.status, RESPONSE_SUCCESS)
+        document = documents["1.2.250.1.999.1.1"]
+        self.assertEqual((document.sha1, document.read_bytes()), (hashlib.sha1(BIG).hexdigest(), BIG))
+        self.assertEqual(type(document).__name__, "Attachment")
+
+    @defer.inlineCallbacks
+    def test_provide_and_retrieve_inline(self):
+        """If inline base64 were not accepted or answered inline, then this would fail."""
+        yield self.start()
+        response = yield self.client.provide_and_register(
+            submission(), {"Document01": DOCUMENT_BYTES}, mtom=False)
+        self.assertEqual(response.status, RESPONSE_SUCCESS)
+        status, documents = yield self.client.retrieve(
+            [DocumentReference(REPOSITORY_UNIQUE_ID, "1.2.250.1.999.1.1")], mtom=False)
+        self.assertEqual(type(documents["1.2.250.1.999.1.1"]).__name__, "InlineDocument")
+        self.assertEqual(documents["1.2.250.1.999.1.1"].read_bytes(), DOCUMENT_BYTES)
+
+    @defer.inlineCallbacks
+    def test_answer_takes_the_form_of_the_request(self):
+        """If an MTOM request got an inline answer (or the reverse), then .mtom would differ."""
+        yield self.start()
+        for mtom in (True, False):
+            body, parts = provide_and_register_request(submission(), {"Document01": DOCUMENT_BYTES},
+                                                       optimise=mtom)
+            url = self.base + "/repository"
+            answer = yield self.sender.send(SOAPRequest(
+                url, ACTION_PNR, request_envelope(ACTION_PNR, body, to=url), parts, mtom))
+            self.assertEqual((answer.status, answer.incoming.mtom), (200, mtom))
+
+    @defer.inlineCallbacks
+    def test_mismatched_hash_is_refused_before_the_handler(self):
+        """If the hash were not checked, then the handler would store a wrong document."""
+        yield self.start()
+        response = yield self.client.provide_and_register(submission(), {"Document01": b"other"})
+        self.assertEqual(response.status, RESPONSE_FAILURE)
+        self.assertIn("hash", " ".join(e.code_context for e in response.errors))
+        self.assertEqual(self.handler.calls, [])
+        yield self.assert_still_serving()
+
+    @defer.inlineCallbacks
+    def test_unsupported_action_is_a_sender_fault(self):
+        """If the registry endpoint accepted ITI-41, then no ActionNotSupported fault."""
+        yield self.start()
+        self.client.repository_url = self.base + "/registry"
+        error = yield self.assertFailure(
+            self.client.provide_and_register(submission(), {"Document01": DOCUMENT_BYTES}),
+            SOAPFault)
+        self.assertEqual((error.code, error.subcode), ("Sender", "wsa:ActionNotSupported"))
+
+    @defer.inlineCallbacks
+    def test_handler_failure_is_a_receiver_fault_and_serving_goes_on(self):
+        """If a handler error escaped, then the client would hang or see no fault."""
+        yield self.start()
+        self.handler.fail_with = RuntimeError("disk full")
+        error = yield self.assertFailure(
+            self.client.provide_and_register(submission(), {"Document01": DOCUMENT_BYTES}),
+            SOAPFault)
+        self.assertEqual(error.code, "Receiver")
+        self.flushLoggedErrors(RuntimeError)
+        self.handler.fail_with = None
+        yield self.assert_still_serving()
