@@ -13,6 +13,7 @@ from xds.server.decoding import ServerLimits
 from xds.server.resource import (
     REGISTRY_ACTIONS, REPOSITORY_ACTIONS, XDSResource, XDSSite,
 )
+from xds.soap.framing import read_message
 from xds.tls import server_endpoint
 
 
@@ -36,11 +37,10 @@ def listen(test, site: XDSSite, tls=None):
 
 @defer.inlineCallbacks
 def post(url: str, body: bytes, content_type: str = "application/soap+xml; charset=UTF-8"):
-    """POST raw bytes; (status, body bytes) as a Deferred."""
-    from twisted.web.client import HTTPConnectionPool
-    pool = HTTPConnectionPool(reactor, persistent=False)
-    agent = Agent(reactor, pool=pool)
+    """POST raw bytes; (status, the answer's SOAP message) as a Deferred."""
+    agent = Agent(reactor)
     response = yield agent.request(b"POST", url.encode(), Headers(
         {b"Content-Type": [content_type.encode()]}), FileBodyProducer(io.BytesIO(body)))
     data = yield readBody(response)
-    return response.code, data
+    answer_type = response.headers.getRawHeaders(b"content-type")[0].decode()
+    return response.code, read_message(answer_type, io.BytesIO(data)).message
