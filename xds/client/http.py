@@ -22,7 +22,6 @@ from lxml import etree
 from twisted.internet import defer
 from twisted.internet import protocol as twisted_protocol
 from twisted.internet.threads import deferToThread
-from twisted.python.failure import Failure
 from twisted.web.client import Agent, FileBodyProducer, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer, IPolicyForHTTPS
@@ -190,7 +189,9 @@ class HTTPSender:
 
 
 def _timed_out(result: Any, timeout: float) -> Any:
-    """Turn addTimeout's CancelledError into a transport error naming the delay."""
-    if isinstance(result, Failure) and result.check(defer.CancelledError):
-        raise XDSTransportError(f"no answer within {timeout} seconds")
-    return result
+    """Whatever the cancelled exchange failed with, say that it timed out.
+
+    addTimeout calls this only when the timeout cancelled the exchange; the
+    cancellation may surface wrapped (Agent's ResponseNeverReceived).
+    """
+    raise XDSTransportError(f"no answer within {timeout} seconds")
