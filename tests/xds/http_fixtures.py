@@ -5,7 +5,8 @@ import io
 
 from twisted.internet import defer, reactor
 from twisted.web import resource
-from twisted.web.client import Agent, FileBodyProducer, readBody
+from twisted.internet import protocol
+from twisted.web.client import Agent, FileBodyProducer
 from twisted.web.http_headers import Headers
 
 from tests.xds.fakes import InMemoryXDSHandler
@@ -41,6 +42,22 @@ def post(url: str, body: bytes, content_type: str = "application/soap+xml; chars
     agent = Agent(reactor)
     response = yield agent.request(b"POST", url.encode(), Headers(
         {b"Content-Type": [content_type.encode()]}), FileBodyProducer(io.BytesIO(body)))
-    data = yield readBody(response)
+    collected = defer.Deferred()
+    response.deliverBody(_Collect(collected))
+    data = yield collected
     answer_type = response.headers.getRawHeaders(b"content-type")[0].decode()
     return response.code, read_message(answer_type, io.BytesIO(data)).message
+
+
+class _Collect(protocol.Protocol):
+    """Gathers a whole (small) response body."""
+
+    def __init__(self, done: defer.Deferred):
+        self.done = done
+        self.data = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def connectionLost(self, reason) -> None:
+        self.done.callback(b"".join(self.data))

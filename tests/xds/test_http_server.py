@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from xml.sax.saxutils import escape
 
+from lxml import etree
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
@@ -20,8 +22,8 @@ from xds.safexml import to_bytes
 from xds.server.decoding import ServerLimits
 from xds.server.handler import XDSHandler
 from xds.soap.documents import provide_and_register_request
-from xds.soap.envelope import SOAPFault, request_envelope
-from xds.soap.mtom import MTOMLimits, write_mtom
+from xds.namespaces import RIM, qname
+from xds.soap.envelope import SOAPFault, read_fault, request_envelope
 from xds.soap.retrieve import DocumentReference
 
 BIG = bytes(range(256)) * 4096  # 1 MiB: spooled to disk on both sides
@@ -130,3 +132,84 @@ class ServerTests(unittest.TestCase):
         self.flushLoggedErrors(RuntimeError)
         self.handler.fail_with = None
         yield self.assert_still_serving()
+
+
+SOAP11 = b"""<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">
+<s:Body/></s:Envelope>"""
+FOREIGN_HEADER = b"""<?xml version="1.0"?><soap:Envelope
+ xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:x="urn:x"><soap:Header>
+<x:Secret soap:mustUnderstand="true">1</x:Secret></soap:Header><soap:Body/></soap:Envelope>"""
+
+
+class FaultTests(unittest.TestCase):
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.handler = InMemoryXDSHandler()
+        self.base = yield listen(self, xds_site(self.handler))
+        self.client = XDSClient(HTTPSender(reactor, timeout=20),
+                                repository_url=self.base + "/repository",
+                                registry_url=self.base + "/registry")
+
+    @defer.inlineCallbacks
+    def fault(self, body: bytes, content_type: str = "application/soap+xml"):
+        status, message = yield post(self.base + "/repository", body, content_type)
+        return status, read_fault(message.body)
+
+    @defer.inlineCallbacks
+    def test_soap11_is_a_version_mismatch(self):
+        """If a SOAP 1.1 envelope were read, then no VersionMismatch (HTTP 500) fault."""
+        status, fault = yield self.fault(SOAP11, "text/xml")
+        self.assertEqual((status, fault.code), (500, "VersionMismatch"))
+
+    @defer.inlineCallbacks
+    def test_foreign_must_understand_header(self):
+        """If an unknown mustUnderstand header were ignored, then no MustUnderstand fault."""
+        status, fault = yield self.fault(FOREIGN_HEADER)
+        self.assertEqual((status, fault.code), (500, "MustUnderstand"))
+
+    @defer.inlineCallbacks
+    def test_wrong_content_type(self):
+        """If any Content-Type were taken for SOAP, then the fault would not name it."""
+        status, fault = yield self.fault(b"{}", "application/json")
+        self.assertEqual((status, fault.code), (400, "Sender"))
+        self.assertIn("application/json", fault.reason)
+
+    @defer.inlineCallbacks
+    def test_body_that_does_not_match_the_action(self):
+        """If the Body were not checked against the Action, then the handler would be misfed."""
+        envelope = request_envelope(ACTION_PNR, etree.Element("{urn:x}Other"), to="x")
+        status, fault = yield self.fault(to_bytes(envelope))
+        self.assertEqual((status, fault.code), (400, "Sender"))
+        self.assertIn("{urn:x}Other", fault.reason)
+        self.assertEqual(self.handler.calls, [])
+
+    @defer.inlineCallbacks
+    def test_fault_relates_to_the_request(self):
+        """If a fault did not carry RelatesTo, then the sender could not match it."""
+        envelope = request_envelope(ACTION_PNR, etree.Element("{urn:x}Other"), to="x",
+                                    message_id="urn:uuid:0000-1")
+        status, message = yield post(self.base + "/repository", to_bytes(envelope))
+        self.assertEqual(message.relates_to, "urn:uuid:0000-1")
+
+    @defer.inlineCallbacks
+    def test_register_and_stored_query_with_the_own_client(self):
+        """If ITI-42 or ITI-18 were not dispatched, then the query would find nothing."""
+        response = yield self.client.register(submission())
+        self.assertEqual(response.status, RESPONSE_SUCCESS)
+        request = etree.fromstring(ADHOC_QUERY.format(patient=escape(PATIENT)).encode())
+        answer = yield self.client.stored_query(request)
+        self.assertEqual(answer.get("status"), RESPONSE_SUCCESS)
+        self.assertEqual([e.get("id") for e in answer.iter(qname(RIM, "ExtrinsicObject"))],
+                         ["Document01"])
+        self.assertEqual(self.handler.calls, ["register", "stored_query"])
+
+
+ADHOC_QUERY = """<query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
+ xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">
+ <query:ResponseOption returnComposedObjects="true" returnType="LeafClass"/>
+ <rim:AdhocQuery id="urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d">
+  <rim:Slot name="$XDSDocumentEntryPatientId"><rim:ValueList>
+   <rim:Value>'{patient}'</rim:Value></rim:ValueList></rim:Slot>
+ </rim:AdhocQuery></query:AdhocQueryRequest>"""

@@ -73,11 +73,10 @@ class XDSClient:
             raise ValueError(f"no endpoint URL configured for {action}")
         request = SOAPRequest(url, action, request_envelope(action, body, to=url), parts, mtom)
         exchange = self.sender.send(request)
-        return exchange.addCallback(lambda response: deferToThread(
-            _answer, response, request, action, read))
+        return exchange.addCallback(lambda response: deferToThread(_answer, response, action, read))
 
 
-def _answer(response: SOAPResponse, request: SOAPRequest, action: str, read):
+def _answer(response: SOAPResponse, action: str, read):
     """The answer's content, or raise its fault (runs in a thread)."""
     message = response.incoming.message
     fault = read_fault(message.body)

@@ -26,7 +26,7 @@ from xds.metadata.vocabulary import (
 )
 from xds.safexml import to_bytes
 from xds.server.answers import answer_message, fault_message, take
-from xds.server.decoding import Call, ServerLimits, decode_call
+from xds.server.decoding import ServerLimits, decode_call
 from xds.server.handler import XDSHandler
 from xds.soap.envelope import SOAPFault, fault_envelope
 from xds.soap.framing import Incoming, is_mtom, read_message
@@ -110,23 +110,19 @@ class XDSResource(resource.Resource):
         self._serve(request, content_type)
         return server.NOT_DONE_YET
 
-    def _read(self, content_type: str, body: BinaryIO) -> tuple[Incoming, Call]:
-        """Body to handler call (runs in a thread)."""
+    def _read(self, content_type: str, body: BinaryIO) -> Incoming:
+        """The body's envelope and attachments (runs in a thread)."""
         body.seek(0)
-        incoming = read_message(content_type, body, max_xml_bytes=self.limits.max_xml_bytes,
-                                mtom_limits=self.limits.mtom)
-        try:
-            return incoming, decode_call(incoming, self.actions, self.limits)
-        except BaseException:
-            incoming.close()
-            raise
+        return read_message(content_type, body, max_xml_bytes=self.limits.max_xml_bytes,
+                            mtom_limits=self.limits.mtom)
 
     @defer.inlineCallbacks
     def _serve(self, request: server.Request, content_type: str):
         """Read, dispatch, answer; every failure becomes a SOAP fault (returns a Deferred)."""
         incoming = None
         try:
-            incoming, call = yield deferToThread(self._read, content_type, request.content)
+            incoming = yield deferToThread(self._read, content_type, request.content)
+            call = yield deferToThread(decode_call, incoming, self.actions, self.limits)
             answer = call.answer if not call.method else \
                 (yield defer.maybeDeferred(getattr(self.handler, call.method), *call.args))
             action = incoming.message.action
