@@ -4,27 +4,22 @@ from __future__ import annotations
 import io
 
 from twisted.internet import defer, reactor
-from twisted.web import resource
 from twisted.internet import protocol
 from twisted.web.client import Agent, FileBodyProducer
 from twisted.web.http_headers import Headers
 
 from tests.xds.fakes import InMemoryXDSHandler
 from xds.server.decoding import ServerLimits
-from xds.server.resource import (
-    REGISTRY_ACTIONS, REPOSITORY_ACTIONS, XDSResource, XDSSite,
-)
+from xds.server.resource import XDSSite, xds_root
 from xds.soap.framing import read_message
 from xds.tls import server_endpoint
 
 
 def xds_site(handler: InMemoryXDSHandler, limits: ServerLimits = ServerLimits(),
              timeout: float = 60) -> XDSSite:
-    """/repository (ITI-41, ITI-43) and /registry (ITI-42, ITI-18) served by *handler*."""
-    root = resource.Resource()
-    root.putChild(b"repository", XDSResource(handler, REPOSITORY_ACTIONS, limits))
-    root.putChild(b"registry", XDSResource(handler, REGISTRY_ACTIONS, limits))
-    return XDSSite(root, max_body_bytes=limits.max_body_bytes, timeout=timeout)
+    """The usual endpoint tree (xds_root) served by *handler*."""
+    return XDSSite(xds_root(handler, limits), max_body_bytes=limits.max_body_bytes,
+                   timeout=timeout)
 
 
 @defer.inlineCallbacks

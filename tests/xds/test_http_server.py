@@ -213,3 +213,20 @@ ADHOC_QUERY = """<query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-
   <rim:Slot name="$XDSDocumentEntryPatientId"><rim:ValueList>
    <rim:Value>'{patient}'</rim:Value></rim:ValueList></rim:Slot>
  </rim:AdhocQuery></query:AdhocQueryRequest>"""
+
+
+class RecipientTests(unittest.TestCase):
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_recipient_takes_provide_and_register_only(self):
+        """If the Document Recipient endpoint served ITI-43, then no ActionNotSupported."""
+        handler = InMemoryXDSHandler()
+        base = yield listen(self, xds_site(handler))
+        client = XDSClient(HTTPSender(reactor), repository_url=base + "/recipient")
+        response = yield client.provide_and_register(submission(), {"Document01": DOCUMENT_BYTES})
+        self.assertEqual(response.status, RESPONSE_SUCCESS)
+        error = yield self.assertFailure(
+            client.retrieve([DocumentReference(REPOSITORY_UNIQUE_ID, "1.2.250.1.999.1.1")]),
+            SOAPFault)
+        self.assertEqual(error.subcode, "wsa:ActionNotSupported")

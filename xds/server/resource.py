@@ -107,7 +107,9 @@ class XDSResource(resource.Resource):
 
     def render_POST(self, request: server.Request) -> Any:
         content_type = (request.getHeader(b"content-type") or b"").decode("latin-1")
-        self._serve(request, content_type)
+        self._serve(request, content_type).addErrback(
+            lambda failure: _log.failure("XDS.b answer not sent on {path}", failure,
+                                         path=request.path))
         return server.NOT_DONE_YET
 
     def _read(self, content_type: str, body: BinaryIO) -> Incoming:
@@ -162,6 +164,16 @@ class XDSResource(resource.Resource):
                 request.finish()
                 return
             data, done = yield deferToThread(take, chunks, _BATCH)
+
+
+def xds_root(handler: XDSHandler, limits: ServerLimits = ServerLimits()) -> resource.Resource:
+    """The usual tree: ``/repository`` (ITI-41, ITI-43), ``/registry`` (ITI-42, ITI-18) and
+    ``/recipient`` (ITI-41 for a Document Recipient), all answered by *handler*."""
+    root = resource.Resource()
+    root.putChild(b"repository", XDSResource(handler, REPOSITORY_ACTIONS, limits))
+    root.putChild(b"registry", XDSResource(handler, REGISTRY_ACTIONS, limits))
+    root.putChild(b"recipient", XDSResource(handler, RECIPIENT_ACTIONS, limits))
+    return root
 
 
 def is_mtom_safely(content_type: str) -> bool:
