@@ -2,7 +2,7 @@
 The one-method seam of the XDS.b client, ``send(request) -> Deferred``, and
 its implementation on twisted.web.client.Agent: HTTP or HTTPS (with a client
 certificate for mutual TLS), a timeout per exchange, the request body
-streamed (attachments read in blocks in a thread), the response body spooled
+streamed at the peer's pace (:mod:`xds.pacing`), the response body spooled
 (memory, then disk) up to a limit and read off the reactor thread.
 
 An answer is whatever SOAP envelope came back, fault or not, whatever the
@@ -24,15 +24,14 @@ from twisted.internet import protocol as twisted_protocol
 from twisted.internet.threads import deferToThread
 from twisted.web.client import Agent, FileBodyProducer, ResponseDone
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer, IPolicyForHTTPS
-from zope.interface import implementer
+from twisted.web.iweb import IPolicyForHTTPS
 
+from xds.pacing import PacedBody, take
 from xds.safexml import DEFAULT_MAX_BYTES
 from xds.soap.envelope import SOAPFault
 from xds.soap.framing import Incoming, read_message, write_message
 from xds.soap.mtom import MTOMLimits, OutgoingPart
 
-_BATCH = 256 * 1024
 _SPOOL = 1024 * 1024
 
 
@@ -66,51 +65,11 @@ class Sender(Protocol):
         """POST *request*; a Deferred firing with the SOAPResponse."""
 
 
-@implementer(IBodyProducer)
-class _ChunkProducer:
-    """A request body of unknown length, its chunks taken in a thread, written in order."""
-
-    length = UNKNOWN_LENGTH
-
-    def __init__(self, first: bytes, chunks: Iterator[bytes]):
-        self._first = first
-        self._chunks = chunks
-        self._stopped = False
-
-    @defer.inlineCallbacks
-    def startProducing(self, consumer: Any):
-        data, done = self._first, False
-        while not self._stopped:
-            consumer.write(data)
-            if done:
-                return
-            data, done = yield deferToThread(_take, self._chunks, _BATCH)
-
-    def stopProducing(self) -> None:
-        self._stopped = True
-
-    def pauseProducing(self) -> None:
-        """Twisted's client does not pause bodies of unknown length; nothing to do."""
-
-    def resumeProducing(self) -> None:
-        """See pauseProducing."""
-
-
-def _take(chunks: Iterator[bytes], max_bytes: int) -> tuple[bytes, bool]:
-    batch, size = [], 0
-    for chunk in chunks:
-        batch.append(chunk)
-        size += len(chunk)
-        if size >= max_bytes:
-            return b"".join(batch), False
-    return b"".join(batch), True
-
-
 def _prepare(request: SOAPRequest) -> tuple[str, bytes, bool, Iterator[bytes]]:
     """Serialise the envelope and take the first batch (runs in a thread)."""
     content_type, chunks = write_message(request.envelope, request.parts, request.action,
                                          request.mtom)
-    first, done = _take(chunks, _BATCH)
+    first, done = take(chunks)
     return content_type, first, done, chunks
 
 
@@ -163,7 +122,7 @@ class HTTPSender:
 
     async def _exchange(self, request: SOAPRequest) -> SOAPResponse:
         content_type, first, done, chunks = await deferToThread(_prepare, request)
-        body = FileBodyProducer(io.BytesIO(first)) if done else _ChunkProducer(first, chunks)
+        body = FileBodyProducer(io.BytesIO(first)) if done else PacedBody(first, chunks)
         headers = Headers({b"Content-Type": [content_type.encode("latin-1")]})
         try:
             response = await self._agent.request(b"POST", request.url.encode("ascii"),

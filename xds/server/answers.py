@@ -49,13 +49,3 @@ def fault_message(fault: SOAPFault, relates_to: str, mtom: bool
                                          FAULT_ACTION, mtom)
     return _FAULT_STATUS.get(fault.code, 500), content_type, chunks
 
-
-def take(chunks: Iterator[bytes], max_bytes: int) -> tuple[bytes, bool]:
-    """Up to about *max_bytes* from *chunks* joined, and whether they are exhausted."""
-    batch, size = [], 0
-    for chunk in chunks:
-        batch.append(chunk)
-        size += len(chunk)
-        if size >= max_bytes:
-            return b"".join(batch), False
-    return b"".join(batch), True

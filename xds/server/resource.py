@@ -25,7 +25,8 @@ from xds.metadata.vocabulary import (
     ACTION_PNR, ACTION_REGISTER, ACTION_RETRIEVE, ACTION_STORED_QUERY,
 )
 from xds.safexml import to_bytes
-from xds.server.answers import answer_message, fault_message, take
+from xds.pacing import PacedWriter, take
+from xds.server.answers import answer_message, fault_message
 from xds.server.decoding import ServerLimits, decode_call
 from xds.server.handler import XDSHandler
 from xds.soap.envelope import SOAPFault, fault_envelope
@@ -34,7 +35,6 @@ from xds.soap.framing import Incoming, is_mtom, read_message
 REPOSITORY_ACTIONS = frozenset({ACTION_PNR, ACTION_RETRIEVE})
 REGISTRY_ACTIONS = frozenset({ACTION_REGISTER, ACTION_STORED_QUERY})
 RECIPIENT_ACTIONS = frozenset({ACTION_PNR})
-_BATCH = 256 * 1024
 _log = Logger()
 
 
@@ -152,18 +152,22 @@ class XDSResource(resource.Resource):
 
     @defer.inlineCallbacks
     def _write(self, request: server.Request, status: int, content_type: str, chunks):
-        """Send the answer, reading its chunks in threads; Content-Length when it is small."""
+        """Send the answer at the client's pace; Content-Length when it fits one batch."""
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", content_type.encode("latin-1"))
-        data, done = yield deferToThread(take, chunks, _BATCH)
+        first, done = yield deferToThread(take, chunks)
         if done:
-            request.setHeader(b"Content-Length", b"%d" % len(data))
-        while not request._disconnected:
-            request.write(data)
-            if done:
-                request.finish()
-                return
-            data, done = yield deferToThread(take, chunks, _BATCH)
+            request.setHeader(b"Content-Length", b"%d" % len(first))
+        if request._disconnected:
+            return
+        writer = PacedWriter(first, chunks, done)
+        request.registerProducer(writer, True)
+        try:
+            yield writer.write_to(request)
+        finally:
+            request.unregisterProducer()
+        if not request._disconnected:
+            request.finish()
 
 
 def xds_root(handler: XDSHandler, limits: ServerLimits = ServerLimits()) -> resource.Resource:
