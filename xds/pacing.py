@@ -8,7 +8,7 @@ taking batches until resumed, so a large document crosses the process in
 small pieces instead of piling up in the send buffer. The HTTP client uses
 it as a request body (:class:`PacedBody`), the server for answers.
 
-test-case-name: tests.xds.test_http_server
+test-case-name: tests.xds.test_pacing
 """
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ class PacedWriter:
                 return
             if self._resumed is not None:
                 yield self._resumed
+            if self._stopped:
+                return
             data, done = yield deferToThread(take, self._chunks)
 
     def pauseProducing(self) -> None:
