@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import tempfile
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -20,10 +21,11 @@ from xds.client.transactions import XDSClient
 from xds.metadata.vocabulary import ACTION_PNR, RESPONSE_FAILURE, RESPONSE_SUCCESS
 from xds.safexml import to_bytes
 from xds.server.decoding import ServerLimits
-from xds.server.handler import XDSHandler
+from xds.server.handler import Retrieved, RetrievedDocument, XDSHandler
 from xds.soap.documents import provide_and_register_request
 from xds.namespaces import RIM, qname
 from xds.soap.envelope import SOAPFault, read_fault, request_envelope
+from xds.soap.response import RegistryResponse
 from xds.soap.retrieve import DocumentReference
 
 BIG = bytes(range(256)) * 4096  # 1 MiB: spooled to disk on both sides
@@ -230,3 +232,28 @@ class RecipientTests(unittest.TestCase):
             client.retrieve([DocumentReference(REPOSITORY_UNIQUE_ID, "1.2.250.1.999.1.1")]),
             SOAPFault)
         self.assertEqual(error.subcode, "wsa:ActionNotSupported")
+
+
+class FileSourceTests(unittest.TestCase):
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_retrieved_file_is_streamed_then_closed(self):
+        """If the endpoint left a handler's file open, then each retrieve would leak one."""
+        handler = InMemoryXDSHandler()
+        opened = []
+
+        def retrieve(request, message):
+            source = tempfile.TemporaryFile()
+            source.write(BIG)
+            source.seek(0)
+            opened.append(source)
+            return defer.succeed(Retrieved(RegistryResponse(RESPONSE_SUCCESS), [
+                RetrievedDocument(REPOSITORY_UNIQUE_ID, "1.2.3", "application/pdf", source)]))
+
+        handler.retrieve = retrieve
+        base = yield listen(self, xds_site(handler))
+        client = XDSClient(HTTPSender(reactor), repository_url=base + "/repository")
+        status, documents = yield client.retrieve([DocumentReference(REPOSITORY_UNIQUE_ID, "1.2.3")])
+        self.assertEqual(documents["1.2.3"].read_bytes(), BIG)
+        self.assertTrue(opened[0].closed)

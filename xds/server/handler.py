@@ -44,7 +44,10 @@ class ProvideAndRegister:
 
 @dataclass
 class RetrievedDocument:
-    """One document of an ITI-43 answer; *source* is bytes or a file read in blocks."""
+    """One document of an ITI-43 answer; *source* is bytes or a file read in blocks.
+
+    The endpoint closes a file *source* once the answer is written (or has failed).
+    """
 
     repository_unique_id: str
     document_unique_id: str

@@ -121,7 +121,7 @@ class XDSResource(resource.Resource):
     @defer.inlineCallbacks
     def _serve(self, request: server.Request, content_type: str):
         """Read, dispatch, answer; every failure becomes a SOAP fault (returns a Deferred)."""
-        incoming = None
+        incoming = answer = None
         try:
             incoming = yield deferToThread(self._read, content_type, request.content)
             call = yield deferToThread(decode_call, incoming, self.actions, self.limits)
@@ -143,6 +143,7 @@ class XDSResource(resource.Resource):
         finally:
             if incoming is not None:
                 incoming.close()
+            _close_sources(answer)
 
     @staticmethod
     def _fault(fault: SOAPFault, incoming: Incoming | None, content_type: str) -> tuple:
@@ -168,6 +169,13 @@ class XDSResource(resource.Resource):
             request.unregisterProducer()
         if not request._disconnected:
             request.finish()
+
+
+def _close_sources(answer: Any) -> None:
+    """Close the files an ITI-43 answer's documents were read from, once written."""
+    for document in getattr(answer, "documents", None) or []:
+        if hasattr(document.source, "close"):
+            document.source.close()
 
 
 def xds_root(handler: XDSHandler, limits: ServerLimits = ServerLimits()) -> resource.Resource:
