@@ -2,6 +2,8 @@
 listener still serving afterwards."""
 from __future__ import annotations
 
+import hashlib
+
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
@@ -15,7 +17,7 @@ from xds.metadata.vocabulary import ACTION_PNR, RESPONSE_SUCCESS
 from xds.safexml import to_bytes
 from xds.server.decoding import ServerLimits
 from xds.soap.documents import provide_and_register_request
-from xds.soap.envelope import read_fault, request_envelope
+from xds.soap.envelope import SOAPFault, read_fault, request_envelope
 from xds.soap.mtom import MTOMLimits, write_mtom
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -121,6 +123,20 @@ class HostileTests(unittest.TestCase):
         status, data = yield post(self.url, b"x" * (256 * 1024))
         self.assertEqual(status, 413)
         self.assertIn("65536-byte limit", fault_of(data).reason)
+        yield self.assert_still_serving()
+
+    @defer.inlineCallbacks
+    def test_chunked_body_over_the_limit_is_cut_as_it_arrives(self):
+        """If a body without Content-Length were counted only at the end, then no 413."""
+        yield self.start(ServerLimits(max_body_bytes=64 * 1024))
+        big = b"z" * (1024 * 1024)  # over one 256 KiB batch: sent chunked, length unknown
+        spec = submission()
+        spec.documents[0].hash = hashlib.sha1(big).hexdigest()
+        spec.documents[0].size = str(len(big))
+        error = yield self.assertFailure(
+            self.client.provide_and_register(spec, {"Document01": big}), SOAPFault)
+        self.assertIn("passed", error.reason)
+        self.assertIn("65536-byte limit", error.reason)
         yield self.assert_still_serving()
 
     @defer.inlineCallbacks
