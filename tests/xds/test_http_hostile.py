@@ -148,3 +148,35 @@ class HostileTests(unittest.TestCase):
         self.assertIn("1024-byte limit", str(error))
         self.assertEqual(self.handler.calls, [])
 
+
+
+class SmallLimitTests(unittest.TestCase):
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_refusal_when_headers_and_body_arrive_together(self):
+        """If a refused request whose body was already buffered were still processed, then
+        an error would be logged or a second answer sent."""
+        base = yield listen(self, xds_site(InMemoryXDSHandler(), ServerLimits(max_body_bytes=10)))
+        port = int(base.rsplit(":", 1)[1])
+        answered = defer.Deferred()
+
+        class Whole(protocol.Protocol):
+            def connectionMade(self):
+                self.data = b""
+                self.transport.write(b"POST /repository HTTP/1.1\r\nHost: x\r\nContent-Type:"
+                                     b" application/soap+xml\r\nContent-Length: 100\r\n\r\n"
+                                     + b"x" * 100)
+
+            def dataReceived(self, data):
+                self.data += data
+
+            def connectionLost(self, reason):
+                answered.callback(self.data)
+
+        yield TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(
+            protocol.Factory.forProtocol(Whole))
+        data = yield answered
+        self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:80])
+        self.assertEqual(data.count(b"HTTP/1.1"), 1)
+        self.assertEqual(self.flushLoggedErrors(), [])
