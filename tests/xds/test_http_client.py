@@ -76,3 +76,24 @@ class ClientTests(unittest.TestCase):
         with self.assertRaises(ValueError) as caught:
             client.stored_query(None)
         self.assertIn("RegistryStoredQuery", str(caught.exception))
+
+
+class ForeignAnswerTests(unittest.TestCase):
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_an_answer_to_another_request_is_refused(self):
+        """If RelatesTo were not checked, then a proxy's mix-up would pass as our answer."""
+        class Mixer:
+            def __init__(self, sender):
+                self.sender = sender
+
+            def send(self, request):
+                header = request.envelope[0]
+                header.find("{http://www.w3.org/2005/08/addressing}MessageID").text = "urn:x"
+                return self.sender.send(request)
+
+        base = yield listen(self, xds_site(InMemoryXDSHandler()))
+        client = XDSClient(Mixer(HTTPSender(reactor)), repository_url=base + "/repository")
+        error = yield self.assertFailure(pnr(client), XDSTransportError)
+        self.assertIn("relates to urn:x", str(error))

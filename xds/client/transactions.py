@@ -25,7 +25,7 @@ from xds.metadata.vocabulary import (
 )
 from xds.metadata.writing import submit_objects_request
 from xds.soap.documents import provide_and_register_request
-from xds.soap.envelope import read_fault, request_envelope
+from xds.soap.envelope import new_message_id, read_fault, request_envelope
 from xds.soap.response import RegistryResponse, read_registry_response
 from xds.soap.retrieve import DocumentReference, read_retrieve_response, retrieve_request
 
@@ -71,14 +71,21 @@ class XDSClient:
               read) -> defer.Deferred:
         if not url:
             raise ValueError(f"no endpoint URL configured for {action}")
-        request = SOAPRequest(url, action, request_envelope(action, body, to=url), parts, mtom)
+        message_id = new_message_id()
+        request = SOAPRequest(url, action, request_envelope(action, body, to=url,
+                                                            message_id=message_id), parts, mtom)
         exchange = self.sender.send(request)
-        return exchange.addCallback(lambda response: deferToThread(_answer, response, action, read))
+        return exchange.addCallback(lambda response: deferToThread(
+            _answer, response, action, message_id, read))
 
 
-def _answer(response: SOAPResponse, action: str, read):
+def _answer(response: SOAPResponse, action: str, message_id: str, read):
     """The answer's content, or raise its fault (runs in a thread)."""
     message = response.incoming.message
+    if message.relates_to and message.relates_to != message_id:
+        response.incoming.close()
+        raise XDSTransportError(f"answer to {action} relates to {message.relates_to},"
+                                f" not to the request {message_id}")
     fault = read_fault(message.body)
     if fault is not None:
         response.incoming.close()
