@@ -22,7 +22,7 @@ from typing import Protocol
 
 from twisted.internet.defer import Deferred
 
-from identity.model import LocalIdentifier, Traits
+from identity.model import IdentifierDomain, LocalIdentifier, Traits
 
 
 class ServiceError(Exception):
@@ -78,7 +78,9 @@ class SearchCriteria:
 
     Names match on their start, case and accents folded (``DUP`` finds ``DUPRÉ``);
     ``birth_date`` is a full ``YYYYMMDD`` or a prefix of it (a year); the others
-    match exactly. ``identifier`` restricts to the holder of one identifier.
+    match exactly. ``identifier`` restricts to the holder of one identifier,
+    ``in_domains`` to persons holding an identifier in one of those domains
+    (ITI-21 QPD-8: a person the consumer could not name is not returned).
     """
 
     family_name: str | None = None
@@ -89,10 +91,11 @@ class SearchCriteria:
     city: str | None = None
     birth_place: str | None = None
     identifier: LocalIdentifier | None = None
+    in_domains: tuple[IdentifierDomain, ...] = ()
 
     def empty(self) -> bool:
         """Whether nothing is asked (a query that would disclose the whole index)."""
-        return all(getattr(self, name) is None for name in self.__slots__)
+        return all(getattr(self, name) is None for name in self.__slots__ if name != "in_domains")
 
 
 @dataclass(frozen=True, slots=True)
