@@ -113,6 +113,10 @@ class IdentityService(Protocol):
                  review_reasons: Sequence[str] = ()) -> Deferred[Registration]:
         """Create or update the person these identifiers name (resolving a new one).
 
+        A local identifier already held names its person; an INS among the
+        identifiers does not by itself (a non-qualified INS may be wrong): it
+        goes to the matcher, where only a qualified INS links.
+
         A non-empty ``review_reasons`` forbids an automatic link: the identity is
         kept and a review item opened with those reasons.
         """

@@ -17,7 +17,7 @@ from twisted.internet import defer
 
 from identity.matching import Matcher, MemoryCandidateIndex, Outcome, profile
 from identity.matching.normalise import fold
-from identity.model import LocalIdentifier, Traits
+from identity.model import INS_DOMAINS, LocalIdentifier, Traits
 from identity.service import (
     ConflictingIdentifier,
     PersonRecord,
@@ -76,7 +76,8 @@ class MemoryIdentityService:
             return defer.fail()
 
     def _register(self, identifiers, traits, reasons) -> Registration:
-        known = next((self.holder(i) for i in identifiers if self.holder(i)), None)
+        local = [i for i in identifiers if i.domain not in INS_DOMAINS]  # the INS links via the matcher
+        known = next((self.holder(i) for i in local if self.holder(i)), None)
         if known is not None:
             old = self.persons[known]
             merged = old.identifiers + tuple(i for i in identifiers if i not in old.identifiers)
@@ -91,7 +92,8 @@ class MemoryIdentityService:
             return Registration(person_id, Registered.REVIEW, why)
         if resolution.outcome is Outcome.LINKED:
             old = self.persons[resolution.person_id]
-            self._put(replace(old, identifiers=old.identifiers + identifiers))
+            added = tuple(i for i in identifiers if i not in old.identifiers)
+            self._put(replace(old, identifiers=old.identifiers + added))
             return Registration(old.person_id, Registered.LINKED)
         person_id = next(self._ids)
         self._put(PersonRecord(person_id, identifiers, traits))
