@@ -14,6 +14,9 @@ not match the query (another query, or one forged) is refused, 204 at DSC-1.
 Records added or removed between two pages can shift the pages: the order is
 the service's stable order, not a snapshot.
 
+Each PID is followed by a QRI (required by v2.5's RSP_K21; IHE makes it optional):
+confidence 1, as every criterion matched, and the table 0392 reasons used.
+
 Errors: an unsupported field, an empty query, a value that cannot be read:
 AE with ERR at ``QPD^1^3^n``; an unknown QPD-8 domain: AE, ``204`` at
 ``QPD^1^8^n^4`` (ITI TF-2a 3.21.4.2.2.8, case 3).
@@ -179,11 +182,23 @@ def pdq_answer(message: HL7Message, query: PdqQuery, page: SearchPage | None,
         pid.set(1, str(sequence))
         write_identifiers(pid, 3, person.identifiers)
         write_traits(pid, person.traits)
+        _add_match_reasons(response, query.criteria)
     if remaining:
         dsc = response.add_segment(None, "DSC")
         dsc.set(1, f"{query.offset + len(page.records)}.{query.digest}")
         dsc.set(2, INCREMENTAL)
     return PdqAnswer(wire_text(response), status, shown)
+
+
+def _add_match_reasons(response: HL7Message, criteria: SearchCriteria) -> None:
+    """QRI after each PID, which v2.5's RSP_K21 requires: every criterion matched, so
+    confidence 1, and the table 0392 reasons (NA name, DB birth date) the query used."""
+    qri = response.add_segment(None, "QRI")
+    qri.set(1, "1")
+    reasons = [code for code, asked in (("NA", criteria.family_name or criteria.given_name),
+                                        ("DB", criteria.birth_date)) if asked]
+    for rep, code in enumerate(reasons, start=1):
+        qri.set(2, code, rep)
 
 
 def disclosed(person: PersonRecord, query: PdqQuery) -> PersonRecord:

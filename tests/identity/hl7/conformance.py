@@ -3,8 +3,9 @@ hl7apy's strict v2.5 validation of the responses, and the sample territory of th
 
 hl7apy models QPD as QPD-1 to QPD-3 only (QPD-3 is "user parameters, in successive
 fields"): the query-specific fields ITI-9 and ITI-21 add (QPD-4 domains wanted, QPD-8 domains
-to return) are refused as unknown children. The response is therefore validated with QPD cut
-after QPD-3, and the tests check separately that QPD is echoed exactly as received.
+to return) are refused as unknown children, and a repeated QPD-3 (ITI-21's ``@PID.5.1^X~@PID.7^Y``)
+as a second QPD-3. The response is therefore validated with QPD cut after the first repetition
+of QPD-3, and the tests check separately that QPD is echoed exactly as received.
 """
 from __future__ import annotations
 
@@ -31,11 +32,13 @@ FALSE_WARNINGS = {
 
 
 def without_query_fields(text: str) -> str:
-    """``text`` with every QPD cut after QPD-3 (see the module docstring)."""
+    """``text`` with every QPD cut after QPD-3's first repetition (see the module docstring)."""
     segments = []
     for segment in text.rstrip("\r").split("\r"):
         if segment.startswith("QPD|"):
-            segment = "|".join(segment.split("|")[:4])
+            fields = segment.split("|")[:4]
+            fields[3:] = [fields[3].split("~")[0]] if len(fields) > 3 else []
+            segment = "|".join(fields)
         segments.append(segment)
     return "\r".join(segments)
 
