@@ -14,11 +14,14 @@ test-case-name: tests.identity.hl7.test_rewrite
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from twisted.internet import defer
 
 from identity.hl7.pidwriter import write_identifiers
 from identity.model import INS_DOMAINS, IdentifierDomain, LocalIdentifier
-from identity.service import PersonRecord
+from identity.service import IdentityService, PersonRecord
 from mappings.message import HL7Message
 
 
@@ -65,3 +68,19 @@ def rewrite_pid3(message: HL7Message, person: PersonRecord, target: TargetDomain
                            f"in {wanted}")
     write_identifiers(pids[0], 3, identifiers)
     return Rewrite(tuple(identifiers))
+
+
+@defer.inlineCallbacks
+def person_of(service: IdentityService, identifiers: Sequence[LocalIdentifier]):
+    """The person the message's own identifiers name (a Deferred of it, or of None).
+
+    Local identifiers are asked in PID-3 order; an INS alone never names a person here
+    (the feed's matcher decides that), so a message known only by its INS is unresolved.
+    """
+    for identifier in identifiers:
+        if identifier.domain in INS_DOMAINS:
+            continue
+        person = yield service.person(identifier)
+        if person is not None:
+            return person
+    return None

@@ -48,6 +48,10 @@ class MemoryIdentityService:
         self._ids = (f"P{n}" for n in itertools.count(1))
 
     # -- helpers ---------------------------------------------------------------------------
+    def add_person(self, record: PersonRecord) -> None:
+        """Put ``record`` in the index as it is (to set up a test)."""
+        self._put(record)
+
     def holder(self, identifier: LocalIdentifier) -> str | None:
         return next((pid for pid, rec in self.persons.items() if identifier in rec.identifiers), None)
 

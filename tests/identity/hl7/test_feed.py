@@ -5,6 +5,7 @@ refusals as ERR at the right place, and the ACK validated by hl7apy.
 from __future__ import annotations
 
 from identity.hl7.adt import plan_adt
+from identity.hl7.audit import PIX_FEED, feed_audit
 from identity.hl7.feed import apply_plan
 from identity.model import LocalIdentifier
 from identity.service import Registered
@@ -121,3 +122,16 @@ def test_bad_pid_is_refused_with_its_error_and_validates():
     ack = ack_of(outcome)
     assert validation_problems(ack.decode(), "ACK") == []
     assert parse_ack(ack).error_codes == (101,)
+
+
+def test_feed_message_is_audited():
+    """If an ADT message changes the index, then its record names the sender and the person."""
+    service = MemoryIdentityService()
+    message = adt("A04", pid_segment(ipp("1")), control_id="C42")
+    results = []
+    apply_plan(service, plan_adt(message, DOMAINS)).addCallback(results.append)
+    record = feed_audit(message, results[0].ack_code, "20260318112046", "10.0.0.5:5000",
+                        [r.person_id for r in results[0].results])
+    assert (record.transaction, record.requester, record.control_id, record.outcome) == \
+        (PIX_FEED, "GAM", "C42", "AA")
+    assert record.parameters == "ADT^A04^ADT_A01" and record.persons == ("P1",)

@@ -10,6 +10,7 @@ from identity.hl7.audit import PDQ_QUERY, query_audit
 from identity.hl7.pdq import pdq_answer, read_pdq_query
 from identity.hl7.response import Envelope
 from identity.model import LocalIdentifier, Sex, Traits
+from identity.service import PersonRecord
 from mappings.message import HL7Message
 from tests.identity.fakes import MemoryIdentityService
 from tests.identity.hl7.conformance import CHU, DOMAINS, GHT, validation_problems
@@ -26,13 +27,12 @@ def index() -> MemoryIdentityService:
         traits = Traits("DUPONT", (f"Jean{'ne' * (n % 2)}",), f"198001{n + 10}",
                         Sex.FEMALE if n % 2 else Sex.MALE, birth_place="63113",
                         address="1 rue Haute", postcode="63000", city="Clermont-Ferrand")
-        service._put(_record(f"P{n}", ids, traits))
-    service._put(_record("P9", [LocalIdentifier(CHU, "900")], Traits("MARTIN", ("Paul",), "19700101")))
+        service.add_person(_record(f"P{n}", ids, traits))
+    service.add_person(_record("P9", [LocalIdentifier(CHU, "900")], Traits("MARTIN", ("Paul",), "19700101")))
     return service
 
 
 def _record(person_id, ids, traits):
-    from identity.service import PersonRecord
     return PersonRecord(person_id, tuple(ids), traits)
 
 
