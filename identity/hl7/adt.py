@@ -98,8 +98,8 @@ def plan_adt(message: HL7Message, domains: DomainTable) -> FeedPlan:
     """The plan for one ADT message (see the module docstring)."""
     code, event = message.msh.get(9, 1, 1), message.msh.get(9, 1, 2)
     if code != "ADT":
-        return FeedPlan(event, errors=(HL7Error(UNSUPPORTED_MESSAGE_TYPE, f"MSH-9: {code!r} is not ADT",
-                                                "MSH^1^9^1^1"),))
+        return FeedPlan(event, errors=(HL7Error(UNSUPPORTED_MESSAGE_TYPE,
+                                                f"MSH-9: {code!r} is not ADT", "MSH^1^9^1^1"),))
     if event not in EVENTS:
         return FeedPlan(event, errors=(HL7Error(UNSUPPORTED_EVENT, f"MSH-9: ADT^{event} does not "
                                                 "maintain the patient index", "MSH^1^9^1^2"),))
@@ -131,8 +131,9 @@ def _link(event: str, pids: list[Segment], domains: DomainTable) -> FeedPlan:
         found, problems, _ = read_identifiers(pid, 3, domains, f"PID^{sequence}")
         errors += problems
         if not found and not problems:
-            errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"PID^{sequence}^3: no patient identifier",
-                                   f"PID^{sequence}^3"))
+            where = f"PID^{sequence}^3"
+            errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"{where}: no patient identifier",
+                                   where))
         firsts += found[:1]
     if errors:
         return FeedPlan(event, errors=tuple(errors))
@@ -154,7 +155,8 @@ def _merge_or_change(event: str, pids: list[Segment], mrgs: list[Segment],
         for segment, number in ((pid, 3), (mrg, 1)):
             if not segment.field(number):
                 where = f"{segment.name}^{sequence}^{number}"
-                errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"{where}: no patient identifier", where))
+                errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"{where}: no patient identifier",
+                                       where))
         if event == MERGE:
             commands += [Merge(tuple(survivor), old, f"MRG^{sequence}^1") for old in absorbed]
         else:

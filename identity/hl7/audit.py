@@ -49,7 +49,8 @@ def query_audit(transaction: str, query: HL7Message, outcome: str, when: str, pe
     tag = ""
     if qpd is not None:
         tag = qpd.get(2)
-        parameters = query.delimiters.field.join(qpd.field(n) for n in range(3, qpd.field_count() + 1))
+        fields = range(3, qpd.field_count() + 1)
+        parameters = query.delimiters.field.join(qpd.field(n) for n in fields)
     return AuditRecord(transaction, when, msh.field(3), msh.field(4), peer, msh.get(10), tag,
                        parameters, outcome, tuple(persons), tuple(identifiers))
 

@@ -81,11 +81,13 @@ class PdqAnswer:
     disclosed: tuple[PersonRecord, ...]
 
 
-def read_pdq_query(message: HL7Message, domains: DomainTable, limit: int = DEFAULT_LIMIT) -> PdqQuery:
+def read_pdq_query(message: HL7Message, domains: DomainTable,
+                   limit: int = DEFAULT_LIMIT) -> PdqQuery:
     """The query ``message`` (QBP^Q22) asks, with the page its RCP and DSC name."""
     qpd = message.segment("QPD")
     if qpd is None:
-        return PdqQuery("", SearchCriteria(), (), errors=(HL7Error(SEGMENT_SEQUENCE, "QBP^Q22 without QPD", "QPD"),))
+        error = HL7Error(SEGMENT_SEQUENCE, "QBP^Q22 without QPD", "QPD")
+        return PdqQuery("", SearchCriteria(), (), errors=(error,))
     criteria, errors = _criteria(qpd, domains)
     wanted = []
     for rep in range(1, len(qpd.repetitions(8)) + 1):
@@ -93,7 +95,8 @@ def read_pdq_query(message: HL7Message, domains: DomainTable, limit: int = DEFAU
         domain = domains.find(namespace, oid)
         if domain is None:
             named = "&".join(p for p in (namespace, oid) if p) or "an empty domain"
-            errors.append(HL7Error(UNKNOWN_KEY, f"QPD-8: unknown domain {named}", f"QPD^1^8^{rep}^4"))
+            errors.append(HL7Error(UNKNOWN_KEY, f"QPD-8: unknown domain {named}",
+                                   f"QPD^1^8^{rep}^4"))
         else:
             wanted.append(domain)
     criteria = replace(criteria, in_domains=tuple(wanted))
@@ -117,15 +120,18 @@ def _criteria(qpd, domains: DomainTable) -> tuple[SearchCriteria, list[HL7Error]
         name, value, here = qpd.get(3, rep, 1).lstrip("@"), qpd.get(3, rep, 2), f"QPD^1^3^{rep}"
         key = FIELDS.get(name)
         if key is None:
-            errors.append(HL7Error(TABLE_VALUE_NOT_FOUND, f"QPD-3: cannot search on {name!r}", f"{here}^1"))
+            errors.append(HL7Error(TABLE_VALUE_NOT_FOUND, f"QPD-3: cannot search on {name!r}",
+                                   f"{here}^1"))
         elif not value:
-            errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"QPD-3: no value for {name}", f"{here}^2"))
+            errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"QPD-3: no value for {name}",
+                                   f"{here}^2"))
         else:
             found[key] = value
     identifier = _identifier(found, domains, errors)
     birth_date = found.get("birth_date")
     if birth_date is not None and not birth_date[:8].isdigit():
-        errors.append(HL7Error(DATA_TYPE, f"QPD-3: birth date {birth_date!r} is not YYYYMMDD", "QPD^1^3"))
+        errors.append(HL7Error(DATA_TYPE, f"QPD-3: birth date {birth_date!r} is not YYYYMMDD",
+                               "QPD^1^3"))
     return SearchCriteria(family_name=found.get("family_name"), given_name=found.get("given_name"),
                           birth_date=birth_date[:8] if birth_date else None, sex=found.get("sex"),
                           postcode=found.get("postcode"), city=found.get("city"),

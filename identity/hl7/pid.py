@@ -68,7 +68,8 @@ def read_identifiers(segment: Segment, number: int, domains: DomainTable,
         value, namespace, oid = (segment.get(number, rep, 1), segment.get(number, rep, 4, 1),
                                  segment.get(number, rep, 4, 2))
         if not value:
-            errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"{here}: CX.1 (the identifier) is empty", f"{here}^1"))
+            errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"{here}: CX.1 (the identifier) empty",
+                                   f"{here}^1"))
             continue
         if oid == INS_C.oid:
             notes.append(f"{here}: INS-C {value} ignored (obsolete)")
@@ -77,7 +78,8 @@ def read_identifiers(segment: Segment, number: int, domains: DomainTable,
         if domain is None:
             named = "&".join(part for part in (namespace, oid) if part) or "no assigning authority"
             code = UNKNOWN_KEY if (namespace or oid) else REQUIRED_FIELD_MISSING
-            errors.append(HL7Error(code, f"{here}: identifier {value} in unknown domain {named}", f"{here}^4"))
+            errors.append(HL7Error(code, f"{here}: identifier {value} in unknown domain {named}",
+                                   f"{here}^4"))
             continue
         identifiers.append(LocalIdentifier(domain, value))
     return identifiers, errors, notes
@@ -88,7 +90,8 @@ def read_pid(segment: Segment, domains: DomainTable, sequence: int = 1) -> Patie
     where = f"PID^{sequence}"
     identifiers, errors, notes = read_identifiers(segment, 3, domains, where)
     if not segment.repetitions(3):
-        errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"{where}^3: no patient identifier", f"{where}^3"))
+        errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"{where}^3: no patient identifier",
+                               f"{where}^3"))
     ins, ins_errors, reasons = _read_ins(segment, identifiers, where)
     errors += ins_errors
     if ins_errors:
@@ -120,10 +123,12 @@ def _read_ins(segment: Segment, identifiers: list[LocalIdentifier],
     if status is None:
         reasons.append(f"{where}^32: INS given without an identity status, taken as provisional")
     try:
-        return INS(found[0].value, found[0].domain, status or IdentityStatus.PROVISIONAL), [], reasons
+        ins = INS(found[0].value, found[0].domain, status or IdentityStatus.PROVISIONAL)
+        return ins, [], reasons
     except (InvalidNIR, InvalidTraits) as error:
         rep = identifiers.index(found[0]) + 1
-        return None, [HL7Error(DATA_TYPE, f"{where}^3^{rep}: {error}", f"{where}^3^{rep}^1")], reasons
+        here = f"{where}^3^{rep}"
+        return None, [HL7Error(DATA_TYPE, f"{here}: {error}", f"{here}^1")], reasons
 
 
 def _read_traits(segment: Segment, ins: INS | None, where: str,
@@ -135,14 +140,14 @@ def _read_traits(segment: Segment, ins: INS | None, where: str,
         return None
     birth_date = segment.get(7)[:8] or None
     if birth_date is not None and (len(birth_date) != 8 or not birth_date.isdigit()):
-        errors.append(HL7Error(DATA_TYPE, f"{where}^7: birth date {segment.get(7)!r} is not YYYYMMDD",
-                               f"{where}^7"))
+        errors.append(HL7Error(DATA_TYPE, f"{where}^7: birth date {segment.get(7)!r} is not "
+                               "YYYYMMDD", f"{where}^7"))
         return None
     sex_code = segment.get(8)
     sex = next((s for s in Sex if s.value == sex_code), None) if sex_code else Sex.UNKNOWN
     if sex is None:
-        errors.append(HL7Error(TABLE_VALUE_NOT_FOUND, f"{where}^8: sex {sex_code!r} not in table 0001",
-                               f"{where}^8"))
+        errors.append(HL7Error(TABLE_VALUE_NOT_FOUND, f"{where}^8: sex {sex_code!r} not in "
+                               "table 0001", f"{where}^8"))
         return None
     address = _read_address(segment)
     return Traits(birth_name=birth_name, first_names=first_names, birth_date=birth_date, sex=sex,
@@ -163,7 +168,8 @@ def _read_names(segment: Segment) -> tuple[str | None, tuple[str, ...], str | No
             birth = family
             first = _first_names(segment.get(5, rep, 2), segment.get(5, rep, 3))
     if birth is None and used is not None and not first:
-        rep = next(r for r in range(1, len(segment.repetitions(5)) + 1) if segment.get(5, r, 1) == used)
+        reps = range(1, len(segment.repetitions(5)) + 1)
+        rep = next(r for r in reps if segment.get(5, r, 1) == used)
         first = _first_names(segment.get(5, rep, 2), segment.get(5, rep, 3))
     return birth, first, used
 

@@ -22,7 +22,8 @@ INS_TYPE = "INS"
 PSEUDONYM = "S"
 
 
-def write_identifiers(segment: Segment, number: int, identifiers: Sequence[LocalIdentifier]) -> None:
+def write_identifiers(segment: Segment, number: int,
+                      identifiers: Sequence[LocalIdentifier]) -> None:
     """Field ``number`` (PID-3) becomes one CX repetition per identifier, in order."""
     segment.set_field(number, "")
     for rep, identifier in enumerate(identifiers, start=1):
