@@ -39,9 +39,29 @@ def new_response(query: HL7Message, message_type: str, code: str, status: str,
     ``message_type`` is MSH-9 (``RSP^K23^RSP_K23``), ``code`` MSA-1, ``status`` QAK-2;
     ``counts`` fills QAK-4/5/6 (hits in total, in this payload, remaining).
     """
+    response = _header(query, message_type, envelope)
+    msa = response.add_segment(None, "MSA")
+    msa.set(1, code)
+    msa.set(2, query.msh.get(10))
+    for error in errors:
+        _add_error(response, error)
+    qak = response.add_segment(None, "QAK")
+    qpd = query.segment("QPD")
+    qak.set(1, qpd.get(2) if qpd else "")
+    qak.set(2, status)
+    if qpd is not None:
+        qak.set_field(3, qpd.field(1))
+        response.add_segment(None, "QPD", [qpd.field(n) for n in range(1, qpd.field_count() + 1)])
+    if counts is not None:
+        for number, count in zip((4, 5, 6), counts):
+            qak.set(number, str(count))
+    return response
+
+
+def _header(query: HL7Message, message_type: str, envelope: Envelope) -> HL7Message:
+    """A message holding only the answer's MSH: names swapped, MSH-11 and MSH-18 echoed."""
     d, msh = query.delimiters, query.msh
-    text = f"MSH{d.field}{d.encoding_characters}"
-    response = HL7Message.parse(text)
+    response = HL7Message.parse(f"MSH{d.field}{d.encoding_characters}")
     head = response.msh
     for number, value in ((3, envelope.sending_application), (4, envelope.sending_facility)):
         if value:
@@ -57,21 +77,6 @@ def new_response(query: HL7Message, message_type: str, code: str, status: str,
     head.set(12, RESPONSE_VERSION)
     if msh.field(18):
         head.set_field(18, msh.field(18))
-    msa = response.add_segment(None, "MSA")
-    msa.set(1, code)
-    msa.set(2, msh.get(10))
-    for error in errors:
-        _add_error(response, error)
-    qak = response.add_segment(None, "QAK")
-    qpd = query.segment("QPD")
-    qak.set(1, qpd.get(2) if qpd else "")
-    qak.set(2, status)
-    if qpd is not None:
-        qak.set_field(3, qpd.field(1))
-        response.add_segment(None, "QPD", [qpd.field(n) for n in range(1, qpd.field_count() + 1)])
-    if counts is not None:
-        for number, count in zip((4, 5, 6), counts):
-            qak.set(number, str(count))
     return response
 
 

@@ -39,6 +39,9 @@ def answer(message, person):
     response = HL7Message.parse(result.text)
     assert response.segment("QPD").text() == message.segment("QPD").text()  # echoed as received
     assert response.segment("MSA").get(2) == "Q1" and response.segment("QAK").get(1) == "T1"
+    msh = response.msh
+    assert (msh.get(3, 1, 1), msh.get(3, 1, 2), msh.get(5), msh.get(6)) == \
+        ("PIXMGR", "1.2.250.1.999.9", "DPI", "CABINET")
     return result, response
 
 
