@@ -115,10 +115,11 @@ def plan_adt(message: HL7Message, domains: DomainTable) -> FeedPlan:
 
 def _register(event: str, pid: Segment, domains: DomainTable) -> FeedPlan:
     identity = read_pid(pid, domains)
+    notes = identity.review_reasons + identity.notes
     if not identity.ok:
-        return FeedPlan(event, errors=identity.errors, notes=identity.review_reasons)
+        return FeedPlan(event, errors=identity.errors, notes=notes)
     command = Register(identity.identifiers, identity.traits, identity.review_reasons)
-    return FeedPlan(event, (command,), notes=identity.review_reasons)
+    return FeedPlan(event, (command,), notes=notes)
 
 
 def _link(event: str, pids: list[Segment], domains: DomainTable) -> FeedPlan:

@@ -32,7 +32,7 @@ from identity.model import (
     Sex,
     Traits,
 )
-from mappings.message import Segment
+from mappings.message import Segment, is_null
 from mllp.codes import DATA_TYPE, REQUIRED_FIELD_MISSING, TABLE_VALUE_NOT_FOUND, UNKNOWN_KEY
 from mllp.ack import HL7Error
 
@@ -48,7 +48,8 @@ class PatientIdentity:
     identifiers: tuple[LocalIdentifier, ...]
     traits: Traits | None
     errors: tuple[HL7Error, ...] = ()
-    review_reasons: tuple[str, ...] = ()
+    review_reasons: tuple[str, ...] = ()  # contradictions: never link automatically
+    notes: tuple[str, ...] = ()  # what was skipped (a null, an INS-C): told, not reviewed
 
     @property
     def ok(self) -> bool:
@@ -60,7 +61,8 @@ def read_identifiers(segment: Segment, number: int, domains: DomainTable,
     """The CX repetitions of field ``number`` (PID-3, MRG-1): identifiers, errors, notes.
 
     ``where`` is the ERR-2 prefix (``"PID^1"``). A repetition in the obsolete INS-C
-    domain is skipped with a note: it is never an INS and never a local number.
+    domain is skipped with a note: it is never an INS and never a local number; so is an
+    explicit null (``""``), which some PIX sources send for a domain they clear.
     """
     identifiers, errors, notes = [], [], []
     for rep in range(1, len(segment.repetitions(number)) + 1):
@@ -70,6 +72,9 @@ def read_identifiers(segment: Segment, number: int, domains: DomainTable,
         if not value:
             errors.append(HL7Error(REQUIRED_FIELD_MISSING, f"{here}: CX.1 (the identifier) empty",
                                    f"{here}^1"))
+            continue
+        if is_null(value):  # "" asks a receiver to delete its value: nothing to index
+            notes.append(f"{here}: explicit null identifier ignored")
             continue
         if oid == INS_C.oid:
             notes.append(f"{here}: INS-C {value} ignored (obsolete)")
@@ -101,7 +106,7 @@ def read_pid(segment: Segment, domains: DomainTable, sequence: int = 1) -> Patie
         traits = _read_traits(segment, ins, where, errors)
     except InvalidTraits as error:
         errors.append(HL7Error(DATA_TYPE, f"{where}: {error}", where))
-    return PatientIdentity(tuple(identifiers), traits, tuple(errors), tuple(reasons + notes))
+    return PatientIdentity(tuple(identifiers), traits, tuple(errors), tuple(reasons), tuple(notes))
 
 
 def _read_ins(segment: Segment, identifiers: list[LocalIdentifier],

@@ -72,7 +72,8 @@ def test_ins_c_is_ignored_with_a_note():
     identity = read_pid(pid(pid3=IPP + "~1234567890123456789012^^^&1.2.250.1.213.1.4.2&ISO^INS-C"),
                         DOMAINS)
     assert identity.identifiers == (LocalIdentifier(CHU, "00472318"),)
-    assert identity.traits.ins is None and "INS-C" in identity.review_reasons[0]
+    assert identity.traits.ins is None and identity.review_reasons == ()
+    assert "INS-C" in identity.notes[0]
 
 
 ERRORS = {
