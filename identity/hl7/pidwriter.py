@@ -75,5 +75,7 @@ def _write_name(segment: Segment, rep: int, family: str, first_names: Sequence[s
 
 
 def write_pseudonym_name(segment: Segment) -> None:
-    """PID-5 of a PIX answer, which discloses identifiers only: one empty name of type S."""
-    segment.set(5, PSEUDONYM, 1, 7)
+    """PID-5 of a PIX answer, which discloses identifiers only (ITI TF-2a 3.9.4.2.2.6):
+    the first repetition empty, the second holding only XPN.7 = S (pseudonym), so that
+    no domain's name is taken for another's."""
+    segment.set(5, PSEUDONYM, 2, 7)

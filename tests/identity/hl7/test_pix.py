@@ -53,6 +53,7 @@ def test_case_1_identifiers_in_the_wanted_domains():
     pid = response.segment("PID")
     assert [pid.get(3, r, 1) for r in (1, 2)] == ["7700215", "248096343012736"]
     assert (pid.get(3, 2, 4, 2), pid.get(3, 2, 5)) == ("1.2.250.1.213.1.4.8", "INS")
+    assert pid.field(5) == "~^^^^^^S"  # no name disclosed: an empty one, then a pseudonym
 
 
 def test_case_1_every_domain_when_qpd4_is_empty():
