@@ -17,18 +17,20 @@ from hl7apy.exceptions import ValidationError
 from hl7apy.parser import parse_message
 
 from identity.hl7.domains import DomainTable
-from identity.model import IdentifierDomain
+from identity.model import IdentifierDomain, IdentityStatus
 
 CHU = IdentifierDomain("1.2.250.1.999.1.1", "CHU-EXEMPLE")
 GHT = IdentifierDomain("1.2.250.1.999.2.1", "GHT-ARVERNE")
 DOMAINS = DomainTable([CHU, GHT])
 
 # hl7apy lists table 0396's "HL7nnnn" literally (see tests/mllp/test_ack_conformance.py);
-# "INS" is the identifier type PAM France adds to table 0203 for the national identifier.
+# "INS" is the identifier type PAM France adds to table 0203 for the national identifier, and
+# PROV/RECUP/VALI/QUAL the identity statuses it puts in table 0445 (PID-32).
 FALSE_WARNINGS = {
     "Warning: Value HL70357 not in table HL70396 in element ERR_3.CWE_3",
     "Warning: Value INS not in table HL70203 in element PID_3.CX_5",
-}
+} | {f"Warning: Value {status.value} not in table HL70445 in element PID.PID_32"
+     for status in IdentityStatus}
 
 
 def without_query_fields(text: str) -> str:

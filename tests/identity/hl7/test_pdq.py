@@ -4,10 +4,13 @@ each answer validated by hl7apy (v2.5, strict), and each bad query refused where
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from identity.hl7.audit import PDQ_QUERY, query_audit
 from identity.hl7.pdq import pdq_answer, read_pdq_query
+from identity.hl7.pid import read_pid
 from identity.hl7.response import Envelope
 from identity.model import LocalIdentifier, Sex, Traits
 from identity.service import PersonRecord
@@ -17,6 +20,7 @@ from tests.identity.hl7.conformance import CHU, DOMAINS, GHT, validation_problem
 
 ENVELOPE = Envelope("R1", "20260320100001")
 GHT_DOMAIN = "^^^GHT-ARVERNE&1.2.250.1.999.2.1&ISO"
+SAMPLES = Path(__file__).resolve().parents[3] / "samples" / "adt-pam-fr"
 
 
 def index() -> MemoryIdentityService:
@@ -153,3 +157,27 @@ def test_every_disclosure_is_audited():
                          [i for p in result.disclosed for i in p.identifiers])
     assert (record.transaction, record.persons, record.identifiers) == \
         ("ITI-21", ("P2",), (LocalIdentifier(GHT, "77"),))
+
+
+def test_pam_france_identity_round_trips_through_a_pdq_answer():
+    """If the A40 sample's patient is found by PDQ, then its PID reads back to the same
+    identifiers and traits (qualified INS with PID-32 included), and the answer validates."""
+    text = (SAMPLES / "a40-merge.hl7").read_text(encoding="utf-8")
+    identity = read_pid(HL7Message.parse(text).segment("PID"), DOMAINS)
+    service = MemoryIdentityService()
+    service.add_person(PersonRecord("P1", identity.identifiers, identity.traits))
+    _, response = ask(service, query("@PID.5.1^chassagne~@PID.8^F"))
+    again = read_pid(response.segment("PID"), DOMAINS)
+    assert (again.identifiers, again.traits, again.errors) == (identity.identifiers,
+                                                               identity.traits, ())
+
+
+def test_values_with_delimiters_are_escaped():
+    """If a name holds a delimiter, then the answer escapes it and it reads back whole."""
+    service = MemoryIdentityService()
+    service.add_person(PersonRecord("P1", (LocalIdentifier(CHU, "1"),),
+                                    Traits("DUPONT&FILS", ("A^B",), "19800101")))
+    _, response = ask(service, query("@PID.5.1^DUPONT"))
+    pid = response.segment("PID")
+    assert "DUPONT\\T\\FILS" in pid.field(5)
+    assert (pid.get(5, 1, 1), pid.get(5, 1, 2)) == ("DUPONT&FILS", "A^B")
