@@ -31,6 +31,7 @@ RULES: dict[str, set[str]] = {
     "engine.flow": BASE | {"engine.flow", "engine.store", "mappings", "mllp"},
     "engine.delivery": BASE | {"engine.delivery", "engine.store"},
     "engine.reload": BASE | {"engine.reload", "engine.config", "engine.store"},
+    "identity.hl7": {"identity.hl7", "identity.model", "identity.service", "mllp", "mappings"},
 }
 ONLY_ROOT_IMPORTS_CHANNELS = {"engine.app"}
 
