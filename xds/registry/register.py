@@ -13,8 +13,10 @@ the targets of RPLC, XFRM, APND, XFRM_RPLC and signs, which must be Approved
 replaced entry. ITI-41/42 have no partial success: a submission is stored
 whole, in one transaction, or not at all.
 
-The functions take a SQLAlchemy connection that is not in a transaction and
-run synchronously, in one of the store's threads.
+The functions take a SQLAlchemy connection and run synchronously, in one of
+the store's threads. On a connection outside a transaction each call is its
+own transaction, committed when it returns; inside the caller's transaction
+it is a savepoint, kept or rolled back whole, committed with the caller's.
 
 test-case-name: tests.xds.test_registry_register
 """
@@ -79,6 +81,11 @@ def provide_and_register(conn: Any, submission: Submission,
     return errors + _in_transaction(conn, completed, Profile.DOCUMENT_SOURCE, stored)
 
 
+def _transaction(conn: Any) -> Any:
+    """A transaction of its own, or a savepoint in the caller's."""
+    return conn.begin_nested() if conn.in_transaction() else conn.begin()
+
+
 def _completed(entry: DocumentEntry, content: DocumentContent,
                repository_unique_id: str) -> DocumentEntry:
     return replace(entry, hash=entry.hash or content.sha1, size=entry.size or str(content.size),
@@ -94,7 +101,7 @@ def _document_row(entry: DocumentEntry, content: Any) -> dict:
 def _in_transaction(conn: Any, submission: Submission, profile: Profile,
                     document_rows: list[dict]) -> list[RegistryError]:
     try:
-        with conn.begin():  # transaction boundary: one submission, whole or nothing
+        with _transaction(conn):  # transaction boundary: one submission, whole or nothing
             warnings = _register(conn, submission, profile)
             if document_rows:
                 conn.execute(tables.documents.insert(), document_rows)
@@ -248,7 +255,7 @@ def deprecate_documents(conn: Any, entry_uuids: list[str]) -> int:
     One transaction; returns how many entries changed status.
     """
     table = tables.document_entries
-    with conn.begin():  # transaction boundary: the whole deprecation
+    with _transaction(conn):  # transaction boundary: the whole deprecation
         return conn.execute(update(table).where(table.c.entry_uuid.in_(entry_uuids))
                             .where(table.c.status == STATUS_APPROVED)
                             .values(status=STATUS_DEPRECATED)).rowcount
