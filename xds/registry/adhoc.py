@@ -11,7 +11,7 @@ So a parameter is kept as one list of values per Slot element.
 
 Values are data, never SQL: the queries bind them as parameters.
 
-test-case-name: tests.xds.test_registry_query
+test-case-name: tests.xds.test_registry_adhoc
 """
 from __future__ import annotations
 
