@@ -198,3 +198,20 @@ def test_register_needs_repository_attributes(registry_engine):
         submission.documents[0] = replace(submission.documents[0],
                                           repository_unique_id=REPOSITORY)
         assert register(conn, submission) == []
+
+
+def test_unique_id_taken_meanwhile_is_a_duplicate(registry_engine, monkeypatch):
+    """If another submission registers a document uniqueId between our check and our insert
+    (the check is skipped here to stand for that), then the unique index refuses it: the
+    answer is XDSDuplicateUniqueIdInRegistry and nothing of the second submission is kept."""
+    from xds.registry import register as module
+    with registry_engine.connect() as conn:
+        assert provide(conn) == []
+        monkeypatch.setattr(module, "_duplicate_documents", lambda conn, submission: [])
+        again = builders.submission()
+        again.submission_sets[0].unique_id += ".2"
+        errors = provide(conn, again)
+        assert codes_of(errors) == [codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY]
+        assert "meanwhile" in errors[0].code_context
+        assert counts(conn) == {"xds_submission_sets": 1, "xds_document_entries": 1,
+                                "xds_folders": 0, "xds_associations": 1, "xds_documents": 1}

@@ -37,6 +37,7 @@ from xds.metadata.vocabulary import (
     APND, RPLC, SIGNS, STATUS_APPROVED, STATUS_DEPRECATED, XFRM, XFRM_RPLC,
 )
 from xds.registry import rows, tables
+from xds.registry.sql import insert_rows, select_in
 
 #: Association types whose target is an existing DocumentEntry the new one relates to.
 DOCUMENT_RELATIONS = (RPLC, XFRM, APND, XFRM_RPLC, SIGNS)
@@ -103,16 +104,15 @@ def _in_transaction(conn: Any, submission: Submission, profile: Profile,
     try:
         with _transaction(conn):  # transaction boundary: one submission, whole or nothing
             warnings = _register(conn, submission, profile)
-            if document_rows:
-                conn.execute(tables.documents.insert(), document_rows)
+            insert_rows(conn, tables.documents, document_rows)
             return warnings
     except _Refused as refused:
         return refused.errors
-    except IntegrityError as error:
+    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError) as error:
         # Another submission took one of these uniqueIds between our check and our insert.
         return [RegistryError(codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
                               f"a uniqueId of this submission was registered meanwhile: "
-                              f"{error.orig}")]
+                              f"{getattr(error, 'orig', error)}")]
 
 
 def _register(conn: Any, submission: Submission, profile: Profile) -> list[RegistryError]:
@@ -134,29 +134,27 @@ def _known_package_ids(conn: Any, submission: Submission) -> set[str]:
     for table, entries in ((tables.submission_sets, submission.submission_sets),
                            (tables.folders, submission.folders)):
         wanted = [entry.unique_id for entry in entries if entry.unique_id]
-        if wanted:
-            known |= set(conn.execute(select(table.c.unique_id)
-                                      .where(table.c.unique_id.in_(wanted))).scalars())
+        known |= {row["unique_id"] for row in select_in(conn, table, ["unique_id"], "unique_id",
+                                                          wanted)}
     return known
 
 
 def _duplicate_documents(conn: Any, submission: Submission) -> list[RegistryError]:
     """A document uniqueId already registered: with other content, say which differs."""
     entries = {entry.unique_id: entry for entry in submission.documents}
-    table = tables.document_entries
-    found = conn.execute(select(table.c.unique_id, table.c.hash, table.c.size)
-                         .where(table.c.unique_id.in_(list(entries)))).all() if entries else []
+    found = select_in(conn, tables.document_entries, ["unique_id", "hash", "size"], "unique_id",
+                      list(entries))
     errors = []
     for row in found:
-        entry = entries[row.unique_id]
-        if entry.hash and row.hash and entry.hash.lower() != row.hash:
-            code, what = codes.NON_IDENTICAL_HASH, f"with hash {row.hash}"
-        elif entry.size and row.size is not None and int(entry.size) != row.size:
-            code, what = codes.NON_IDENTICAL_SIZE, f"with size {row.size}"
+        entry, unique_id = entries[row["unique_id"]], row["unique_id"]
+        if entry.hash and row["hash"] and entry.hash.lower() != row["hash"]:
+            code, what = codes.NON_IDENTICAL_HASH, f"with hash {row['hash']}"
+        elif entry.size and row["size"] is not None and int(entry.size) != row["size"]:
+            code, what = codes.NON_IDENTICAL_SIZE, f"with size {row['size']}"
         else:
             code, what = codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY, "already"
-        errors.append(RegistryError(code, f"DocumentEntry uniqueId {row.unique_id!r} is {what}"
-                                          " in the registry", row.unique_id))
+        errors.append(RegistryError(code, f"DocumentEntry uniqueId {unique_id!r} is {what}"
+                                          " in the registry", unique_id))
     return errors
 
 
@@ -233,8 +231,7 @@ def _insert(conn: Any, submission: Submission) -> None:
         (tables.associations, [rows.association_row(a) for a in submission.associations]),
     )
     for table, batch in batches:
-        if batch:
-            conn.execute(table.insert(), batch)
+        insert_rows(conn, table, batch)
 
 
 def _deprecate_replaced(conn: Any, associations: list[Association]) -> None:
