@@ -240,3 +240,20 @@ def test_official_query_samples(conn):
     assert_valid("query", ipf)
     assert error_codes(ipf) == ["XDSRegistryError"]
     assert "not closed" in read_registry_response(ipf).errors[0].code_context
+
+
+def test_submission_with_a_folder_and_its_contents(registry_engine):
+    """If a submission with a Folder holding its document is provided, then
+    GetSubmissionSetAndContents answers the set, the document, the folder and the four
+    associations (the folder's membership included), valid against query.xsd."""
+    submission = builders.submission(folder=True)
+    with registry_engine.connect() as conn:
+        provide(conn, submission)
+        found = read_submission(query(conn, GET_SUBMISSION_SET_AND_CONTENTS, {
+            "$XDSSubmissionSetUniqueId": "1.2.250.1.999.2.1"}).find(rim("RegistryObjectList")))
+        assert [f.unique_id for f in found.folders] == ["1.2.250.1.999.3.1"]
+        assert len(found.documents) == 1 and len(found.associations) == 4
+        folder, document = found.folders[0].entry_uuid, found.documents[0].entry_uuid
+        assert (folder, document) in [(a.source, a.target) for a in found.associations]
+        folder_link = query(conn, GET_ASSOCIATIONS, {"$uuid": [found.folders[0].entry_uuid]})
+        assert len(ids(folder_link)) == 2

@@ -174,7 +174,17 @@ def get_submission_set_and_contents(conn: Any, params: Parameters) -> list[Found
     kept = {found.entry_uuid for found in documents + folders}
     links = [Found(member.entry_uuid, member.status, "", member.xml) for member in members
              if member.target in kept or member.target not in all_documents]
-    return sets + documents + folders + links
+    return sets + documents + folders + links + _member_links(conn, targets, kept)
+
+
+def _member_links(conn: Any, targets: list[str], kept: set[str]) -> list[Found]:
+    """Associations that are themselves members of the set (a Folder's HasMember of a
+    document, added by this submission), when both their ends are answered."""
+    query = select(_ASSOCIATIONS.c.entry_uuid, _ASSOCIATIONS.c.status, _ASSOCIATIONS.c.source,
+                   _ASSOCIATIONS.c.target, _ASSOCIATIONS.c.xml).where(
+        _ASSOCIATIONS.c.entry_uuid.in_(targets)).order_by(_ASSOCIATIONS.c.entry_uuid)
+    return [Found(row.entry_uuid, row.status, "", row.xml) for row in conn.execute(query)
+            if row.source in kept and row.target in kept]
 
 
 def get_related_documents(conn: Any, params: Parameters) -> list[Found]:
