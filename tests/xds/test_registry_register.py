@@ -14,6 +14,7 @@ from tests.xds.registry_support import (
     PNR_SAMPLES, REGISTER_SAMPLES, REPOSITORY, fixed, pnr_sample, replacement, sample_body,
 )
 from xds.metadata import errors as codes
+from xds.metadata.model import Association
 from xds.metadata.reading import read_submission
 from xds.metadata.vocabulary import STATUS_APPROVED, STATUS_DEPRECATED
 from xds.registry import tables
@@ -215,3 +216,22 @@ def test_unique_id_taken_meanwhile_is_a_duplicate(registry_engine, monkeypatch):
         assert "meanwhile" in errors[0].code_context
         assert counts(conn) == {"xds_submission_sets": 1, "xds_document_entries": 1,
                                 "xds_folders": 0, "xds_associations": 1, "xds_documents": 1}
+
+
+def test_reference_to_another_patients_entry_is_refused(registry_engine):
+    """If a SubmissionSet takes in (HasMember, Reference) a registered entry of another
+    patient, then XDSPatientIdDoesNotMatch; of its own patient, it is registered."""
+    with registry_engine.connect() as conn:
+        assert provide(conn) == []
+        registered = entry(conn, builders.submission().documents[0].unique_id).entry_uuid
+        for number, patient, expected in ((2, "111^^^&1.2.250.1.213.1.4.10&ISO^NH",
+                                           [codes.PATIENT_ID_DOES_NOT_MATCH]),
+                                          (3, builders.PATIENT, [])):
+            reference = builders.submission(documents=0)
+            reference.submission_sets[0].unique_id += f".{number}"
+            reference.submission_sets[0].patient_id = patient
+            reference.associations.append(Association(
+                "as01", source="SubmissionSet01", target=registered,
+                extra_slots={"SubmissionSetStatus": ["Reference"]}))
+            assert codes_of(register(conn, reference)) == expected
+        assert counts(conn)["xds_submission_sets"] == 2

@@ -34,7 +34,7 @@ from xds.metadata.errors import RegistryError
 from xds.metadata.model import Association, DocumentEntry, Submission
 from xds.metadata.validation import Actor, Profile, validate
 from xds.metadata.vocabulary import (
-    APND, RPLC, SIGNS, STATUS_APPROVED, STATUS_DEPRECATED, XFRM, XFRM_RPLC,
+    APND, HAS_MEMBER, RPLC, SIGNS, STATUS_APPROVED, STATUS_DEPRECATED, XFRM, XFRM_RPLC,
 )
 from xds.registry import rows, tables
 from xds.registry.sql import insert_rows, select_in
@@ -168,10 +168,26 @@ def _reference_problems(conn: Any, submission: Submission) -> list[RegistryError
                             f"association end {end!r} is no object of this submission or of the"
                             " registry", end) for end in sorted(outside - existing.keys())]
     patients = {entry.entry_uuid: entry.patient_id for entry in submission.documents}
+    owners = {entry.entry_uuid: entry.patient_id
+              for entry in [*submission.submission_sets, *submission.folders]}
     for association in submission.associations:
         if association.association_type in DOCUMENT_RELATIONS:
             errors += _relation_problems(association, patients, existing)
+        elif association.association_type == HAS_MEMBER and association.source in owners:
+            errors += _member_problems(association, owners[association.source], existing)
     return errors
+
+
+def _member_problems(association: Association, patient_id: str,
+                     existing: dict[str, tuple[str, str, str]]) -> list[RegistryError]:
+    """A SubmissionSet or Folder that takes in a registered entry shares its patient."""
+    kind, _, patient = existing.get(association.target, ("", "", ""))
+    if kind in ("DocumentEntry", "Folder") and patient != patient_id:
+        return [RegistryError(codes.PATIENT_ID_DOES_NOT_MATCH,
+                              f"HasMember {association.entry_uuid}: the registered {kind}"
+                              f" {association.target} is about {patient!r}, not {patient_id!r}",
+                              association.entry_uuid)]
+    return []
 
 
 def _relation_problems(association: Association, patients: dict[str, str],
