@@ -112,3 +112,15 @@ def test_request_without_documents(conn):
     response, _ = retrieve(conn, retrieve_request(), REPOSITORY)
     assert [e.error_code for e in read_registry_response(response).errors] == [
         "XDSRepositoryError"]
+
+
+def test_retrieve_documents_as_data(conn):
+    """If the documents are asked as data, then the found one comes with its bytes and
+    mimeType, and the missing one as an error, with PartialSuccess."""
+    from xds.registry.retrieve import retrieve_documents
+    result = retrieve_documents(conn, retrieve_request((REPOSITORY, "1.2.250.1.999.1.1"),
+                                                       ("1.2.3", "1.2.250.1.999.1.1")), REPOSITORY)
+    assert result.status == RESPONSE_PARTIAL_SUCCESS
+    assert [(d.document_unique_id, d.mime_type, d.source) for d in result.documents] == [
+        ("1.2.250.1.999.1.1", "text/xml", CDA)]
+    assert [e.error_code for e in result.errors] == ["XDSUnknownRepositoryId"]

@@ -6,7 +6,9 @@ and its MTOM parts out (one ``xop:Include`` per document, or inline base64).
 A document this repository does not hold is ``XDSDocumentUniqueIdError``, a
 request for another repository ``XDSUnknownRepositoryId``; when some
 documents are found and some not, the status is PartialSuccess and the found
-ones are returned (ITI TF-2 §3.43.4.2.3).
+ones are returned (ITI TF-2 §3.43.4.2.3). :func:`retrieve_documents` gives
+what was found as data (the fields of ``xds.server.handler.RetrievedDocument``)
+for a server that writes the answer itself; :func:`retrieve` writes it.
 
 test-case-name: tests.xds.test_registry_retrieve
 """
@@ -58,29 +60,58 @@ def read_retrieve_request(element: etree._Element) -> list[DocumentRequest]:
     return requests
 
 
-def retrieve(conn: Any, request: etree._Element, repository_unique_id: str, *,
-             optimise: bool = True) -> tuple[etree._Element, list[OutgoingPart]]:
-    """The response to *request* and the parts to send with it (none unless *optimise*)."""
+@dataclass(frozen=True)
+class FoundDocument:
+    """A document the repository holds, as an ITI-43 answer carries it."""
+
+    repository_unique_id: str
+    document_unique_id: str
+    mime_type: str
+    source: bytes
+    home_community_id: str = ""
+
+
+@dataclass(frozen=True)
+class RetrieveResult:
+    """What a retrieve found: the response status, its errors, the documents."""
+
+    status: str
+    errors: list[RegistryError]
+    documents: list[FoundDocument]
+
+
+def retrieve_documents(conn: Any, request: etree._Element,
+                       repository_unique_id: str) -> RetrieveResult:
+    """The documents *request* asks of this repository, and the errors for the others."""
     try:
         wanted = read_retrieve_request(request)
     except MetadataError as refused:
-        return _response(refused.errors, RESPONSE_FAILURE), []
+        return RetrieveResult(RESPONSE_FAILURE, refused.errors, [])
     ours = [item.document_unique_id for item in wanted
             if item.repository_unique_id == repository_unique_id]
     table = tables.documents
     rows = {row.unique_id: row for row in conn.execute(
         select(table.c.unique_id, table.c.mime_type, table.c.content)
         .where(table.c.unique_id.in_(ours)))} if ours else {}
+    found = [FoundDocument(item.repository_unique_id, item.document_unique_id,
+                           rows[item.document_unique_id].mime_type,
+                           bytes(rows[item.document_unique_id].content), item.home_community_id)
+             for item in wanted if item.repository_unique_id == repository_unique_id
+             and item.document_unique_id in rows]
     errors = [_missing(item, repository_unique_id) for item in wanted
               if item.repository_unique_id != repository_unique_id
               or item.document_unique_id not in rows]
-    found = [item for item in wanted if item.document_unique_id in rows
-             and item.repository_unique_id == repository_unique_id]
     status = (RESPONSE_SUCCESS if not errors else
               RESPONSE_PARTIAL_SUCCESS if found else RESPONSE_FAILURE)
-    response = _response(errors, status)
-    parts = [_append_document(response, item, rows[item.document_unique_id], optimise)
-             for item in found]
+    return RetrieveResult(status, errors, found)
+
+
+def retrieve(conn: Any, request: etree._Element, repository_unique_id: str, *,
+             optimise: bool = True) -> tuple[etree._Element, list[OutgoingPart]]:
+    """The response to *request* and the parts to send with it (none unless *optimise*)."""
+    result = retrieve_documents(conn, request, repository_unique_id)
+    response = _response(result.errors, result.status)
+    parts = [_append_document(response, document, optimise) for document in result.documents]
     return response, [part for part in parts if part is not None]
 
 
@@ -101,18 +132,20 @@ def _response(errors: list[RegistryError], status: str) -> etree._Element:
     return response
 
 
-def _append_document(response: etree._Element, item: DocumentRequest, row: Any,
+def _append_document(response: etree._Element, document: FoundDocument,
                      optimise: bool) -> OutgoingPart | None:
     element = etree.SubElement(response, qname(XDS, "DocumentResponse"))
-    if item.home_community_id:
-        etree.SubElement(element, qname(XDS, "HomeCommunityId")).text = item.home_community_id
-    etree.SubElement(element, qname(XDS, "RepositoryUniqueId")).text = item.repository_unique_id
-    etree.SubElement(element, qname(XDS, "DocumentUniqueId")).text = item.document_unique_id
-    etree.SubElement(element, qname(XDS, "mimeType")).text = row.mime_type
-    document = etree.SubElement(element, qname(XDS, "Document"))
+    if document.home_community_id:
+        etree.SubElement(element, qname(XDS, "HomeCommunityId")).text = (
+            document.home_community_id)
+    etree.SubElement(element, qname(XDS, "RepositoryUniqueId")).text = (
+        document.repository_unique_id)
+    etree.SubElement(element, qname(XDS, "DocumentUniqueId")).text = document.document_unique_id
+    etree.SubElement(element, qname(XDS, "mimeType")).text = document.mime_type
+    holder = etree.SubElement(element, qname(XDS, "Document"))
     if not optimise:
-        document.text = base64.b64encode(row.content).decode("ascii")
+        holder.text = base64.b64encode(document.source).decode("ascii")
         return None
     content_id = new_content_id()
-    etree.SubElement(document, qname(XOP, "Include"), href=f"cid:{content_id}")
-    return OutgoingPart(content_id, row.mime_type, bytes(row.content))
+    etree.SubElement(holder, qname(XOP, "Include"), href=f"cid:{content_id}")
+    return OutgoingPart(content_id, document.mime_type, document.source)
