@@ -4,12 +4,13 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import MetaData, inspect, select, text
 
 from engine import status as st
 from engine.store import migrate
 from engine.store.schema import id_blocks, messages, metadata
 from engine.store.store import make_engine
+from xds.registry.tables import registry_metadata
 
 
 @pytest.fixture
@@ -40,11 +41,21 @@ def test_ensure_current_creates_schema_in_empty_database(empty_engine):
     assert _id_blocks(empty_engine) == {"messages": 1, "deliveries": 1}
 
 
+def _whole_schema() -> MetaData:
+    """The store's tables and the XDS registry's (xds/registry/tables.py), in one MetaData."""
+    combined = MetaData()
+    for part in (metadata, registry_metadata):
+        for table in part.tables.values():
+            table.to_metadata(combined)
+    return combined
+
+
 def test_migrations_produce_the_schema_the_code_reads(empty_engine):
-    """If the migrations have run, then the database matches schema.py (no autogenerate diff)."""
+    """If the migrations have run, then the database matches schema.py and the XDS registry's
+    tables (no autogenerate diff)."""
     migrate.upgrade(empty_engine)
     with empty_engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), _whole_schema())
     assert diff == []
 
 
@@ -157,7 +168,7 @@ def test_upgrade_from_0002_keeps_history_counts_and_duplicates(empty_engine):
         assert counters.totals(conn)[("adt", "out", counters.RETRYING)] == 2
         stored = {row.id: (row.dedupe_key, bytes(row.raw)) for row in conn.execute(
             select(messages.c.id, messages.c.dedupe_key, messages.c.raw))}
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), _whole_schema())
     assert diff == []
     expected = {n: digest("adt", identity(read_header(stored[n][1]))) for n in (1, 2)}
     assert {n: stored[n][0] for n in stored} == {1: expected[1], 2: expected[2], 3: None,

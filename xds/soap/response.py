@@ -18,7 +18,7 @@ from xds.metadata.errors import RegistryError
 from xds.metadata.vocabulary import (
     RESPONSE_FAILURE, RESPONSE_SUCCESS, SEVERITY_ERROR, SEVERITY_WARNING,
 )
-from xds.namespaces import RS, qname
+from xds.namespaces import QUERY, RS, qname
 
 
 @dataclass
@@ -57,8 +57,9 @@ def registry_response(errors: list[RegistryError], status: str = "") -> etree._E
 
 
 def read_registry_response(element: etree._Element) -> RegistryResponse:
-    """Read an ``rs:RegistryResponse`` (or any element holding one as first RS child)."""
-    if element.tag != qname(RS, "RegistryResponse"):
+    """Read an ``rs:RegistryResponse`` or a ``query:AdhocQueryResponse`` (which extends it),
+    or any element holding one as first RS child."""
+    if element.tag not in (qname(RS, "RegistryResponse"), qname(QUERY, "AdhocQueryResponse")):
         found = element.find(qname(RS, "RegistryResponse"))
         if found is None:
             raise ValueError(f"{element.tag} is not and holds no rs:RegistryResponse")
