@@ -9,6 +9,7 @@ from sqlalchemy import inspect, select, text
 from engine.store import migrate
 from engine.store.schema import id_blocks, metadata
 from engine.store.store import make_engine
+import identity.store.schema  # noqa: F401  the identity tables live on the same metadata
 
 
 @pytest.fixture

@@ -1,0 +1,104 @@
+"""
+The store-backed candidate index: the matcher's three questions answered from tables.
+
+:class:`StoreCandidateIndex` implements
+:class:`identity.matching.index.CandidateIndex` on one open connection, so a
+resolution and the writes it leads to share a transaction. Candidates come
+from ``id_blocking_keys`` (primary key on key, person) joined to the stored
+profiles; counts come from ``id_counts``, kept by :func:`index_person` and
+:func:`unindex_person` in the writer's transaction.
+
+test-case-name: tests.identity.store.test_index
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from identity.matching.blocking import blocking_keys
+from identity.matching.index import IndexedPerson
+from identity.matching.profile import Profile
+from identity.store.codec import json_profile
+from identity.store.schema import ACTIVE, id_blocking_keys, id_counts, id_persons, id_traits
+
+PERSONS = "persons"
+
+_CANDIDATES = (
+    select(id_traits.c.person_id, id_traits.c.profile)
+    .where(id_traits.c.person_id.in_(
+        select(id_blocking_keys.c.person_id)
+        .where(id_blocking_keys.c.key.in_(bindparam("keys", expanding=True)))))
+)
+_BY_INS = (
+    select(id_traits.c.person_id, id_traits.c.profile)
+    .join(id_persons, id_persons.c.id == id_traits.c.person_id)
+    .where(id_traits.c.ins == bindparam("ins"), id_persons.c.status == ACTIVE)
+)
+_COUNT = select(id_counts.c.value).where(id_counts.c.name == bindparam("name"))
+
+
+def count_names(p: Profile) -> list[str]:
+    """The id_counts rows a person with profile ``p`` adds one to."""
+    names = [PERSONS]
+    for field, value in (("family", p.family), ("first", p.first), ("birth_place", p.birth_place)):
+        if value:
+            names.append(f"{field}:{value}")
+    return names
+
+
+class StoreCandidateIndex:
+    """A :class:`CandidateIndex` reading the identity tables through ``conn``."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def candidates(self, keys: Iterable[str]) -> list[IndexedPerson]:
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return []
+        rows = self.conn.execute(_CANDIDATES, {"keys": keys})
+        return [IndexedPerson(str(row.person_id), json_profile(row.profile)) for row in rows]
+
+    def by_ins(self, matricule: str) -> list[IndexedPerson]:
+        rows = self.conn.execute(_BY_INS, {"ins": matricule})
+        return [IndexedPerson(str(row.person_id), json_profile(row.profile)) for row in rows]
+
+    def name_count(self, field: str, value: str) -> int:
+        return self.conn.execute(_COUNT, {"name": f"{field}:{value}"}).scalar() or 0
+
+    def person_count(self) -> int:
+        return self.conn.execute(_COUNT, {"name": PERSONS}).scalar() or 0
+
+
+def add_counts(conn: Any, names: Iterable[str], change: int) -> None:
+    """Add ``change`` to each named count, creating the row at need (one upsert each)."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    rows = [{"name": name, "value": change} for name in names]
+    if not rows:
+        return
+    if change < 0:
+        conn.execute(update(id_counts).where(id_counts.c.name == bindparam("n"))
+                     .values(value=id_counts.c.value + change),
+                     [{"n": row["name"]} for row in rows])
+        return
+    statement = dialect.insert(id_counts)
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[id_counts.c.name],
+        set_={"value": id_counts.c.value + statement.excluded.value}), rows)
+
+
+def index_person(conn: Any, person_id: int, p: Profile) -> None:
+    """Make a person a candidate: its blocking keys and its share of the counts."""
+    keys = list(dict.fromkeys(blocking_keys(p)))
+    if keys:
+        conn.execute(id_blocking_keys.insert(), [{"key": k, "person_id": person_id} for k in keys])
+    add_counts(conn, count_names(p), 1)
+
+
+def unindex_person(conn: Any, person_id: int, p: Profile) -> None:
+    """No longer a candidate (merged away, or about to be re-indexed with new traits)."""
+    conn.execute(id_blocking_keys.delete().where(id_blocking_keys.c.person_id == person_id))
+    add_counts(conn, count_names(p), -1)
