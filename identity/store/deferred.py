@@ -16,7 +16,8 @@ from typing import Any, Callable
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
-from identity.store import decisions, merges, persons, resolve
+from identity.store import decisions, merges, persons
+from identity.store.resolve import resolve as resolve_identity
 
 
 class DeferredIdentityIndex:
@@ -44,7 +45,7 @@ class DeferredIdentityIndex:
             return operation(conn, *args, **kwargs)
 
     def resolve(self, *args: Any, **kwargs: Any) -> Any:
-        return self.run(resolve.resolve, *args, **kwargs)
+        return self.run(resolve_identity, *args, **kwargs)
 
     def link(self, *args: Any) -> Any:
         return self.run(persons.link, *args)
