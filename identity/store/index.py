@@ -74,20 +74,23 @@ class StoreCandidateIndex:
 
 
 def add_counts(conn: Any, names: Iterable[str], change: int) -> None:
-    """Add ``change`` to each named count, creating the row at need (one upsert each)."""
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    rows = [{"name": name, "value": change} for name in names]
-    if not rows:
-        return
-    if change < 0:
+    """Add ``change`` to each named count, creating the row at need."""
+    names = list(names)
+    if change < 0 and names:
         conn.execute(update(id_counts).where(id_counts.c.name == bindparam("n"))
-                     .values(value=id_counts.c.value + change),
-                     [{"n": row["name"]} for row in rows])
-        return
+                     .values(value=id_counts.c.value + change), [{"n": name} for name in names])
+    elif names:
+        upsert_counts(conn, {name: change for name in names})
+
+
+def upsert_counts(conn: Any, changes: dict[str, int]) -> None:
+    """Add each positive change to its count (one upsert per row, in one executemany)."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     statement = dialect.insert(id_counts)
     conn.execute(statement.on_conflict_do_update(
         index_elements=[id_counts.c.name],
-        set_={"value": id_counts.c.value + statement.excluded.value}), rows)
+        set_={"value": id_counts.c.value + statement.excluded.value}),
+        [{"name": name, "value": change} for name, change in changes.items()])
 
 
 def index_person(conn: Any, person_id: int, p: Profile) -> None:
