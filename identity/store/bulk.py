@@ -51,9 +51,13 @@ def bulk_load(conn: Any, records: Iterable[tuple[LocalIdentifier | None, Traits]
             batch = []
     if batch:
         _write(conn, batch, cause)
-    if total and conn.dialect.name == "postgresql":  # explicit ids: move the sequence past them
+    if total and conn.dialect.name == "postgresql":
+        # explicit ids: move the sequence past them; and fresh statistics, or the planner
+        # keeps the empty tables' plans (sequential scans) for the candidate lookups
         conn.execute(text("SELECT setval(pg_get_serial_sequence('id_persons', 'id'), "
                           "(SELECT max(id) FROM id_persons))"))
+        for table in (id_persons, id_traits, id_blocking_keys, id_identifiers):
+            conn.execute(text(f"ANALYZE {table.name}"))
     return total
 
 
@@ -61,6 +65,7 @@ def _write(conn: Any, batch: list[tuple[int, LocalIdentifier | None, Traits]], c
     now = time.time()
     persons, traits_rows, identifiers, keys, events = [], [], [], [], []
     counts: Counter = Counter()
+    domains: dict = {}
     for person_id, identifier, traits in batch:
         persons.append({"id": person_id, "status": ACTIVE, "created_at": now, "updated_at": now})
         row = traits_row(traits)
@@ -71,9 +76,11 @@ def _write(conn: Any, batch: list[tuple[int, LocalIdentifier | None, Traits]], c
         events.append({"at": now, "kind": "create", "person_id": person_id, "cause": cause,
                        "detail": json.dumps({"traits": traits_dict(traits)}, ensure_ascii=False)})
         if identifier is not None:
-            ensure_domain(conn, identifier)
+            domains.setdefault(identifier.domain, identifier)
             identifiers.append({"domain": identifier.domain.oid, "value": identifier.value,
                                 "person_id": person_id, "linked_at": now})
+    for identifier in domains.values():
+        ensure_domain(conn, identifier)
     conn.execute(id_persons.insert(), persons)
     conn.execute(id_traits.insert(), traits_rows)
     if keys:
