@@ -10,7 +10,9 @@ then times, per query of the bench's hard-case mix:
   transaction: match, then link, or create a person (and open a review item),
   with the history event; committed.
 
-Wall-clock figures (the machine may be shared: rerun before believing one).
+Wall-clock figures, and the CPU time of this process (on SQLite the whole work; on
+PostgreSQL the client's share, the server's is not in it). The machine may be shared:
+the load average is printed; rerun before believing one figure.
 
     .venv/bin/python bench/identity_store_speed.py --persons 100000 --queries 2000
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import secrets
 import statistics
 import sys
@@ -64,8 +67,19 @@ def database(backend: str):
 def figures(label: str, seconds: list[float]) -> str:
     ms = sorted(s * 1000 for s in seconds)
     q = statistics.quantiles(ms, n=100)
-    return (f"{label:8} ms  p50 {q[49]:.2f}  p95 {q[94]:.2f}  p99 {q[98]:.2f}  max {ms[-1]:.1f}"
+    return (f"{label:12} ms  p50 {q[49]:.2f}  p95 {q[94]:.2f}  p99 {q[98]:.2f}  max {ms[-1]:.1f}"
             f"   rate {len(ms) / (sum(ms) / 1000):.0f}/s")
+
+
+def timed(queries: list, call) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of ``call(n, query)`` for each query."""
+    wall, cpu = [], []
+    for n, query in enumerate(queries):
+        w, c = time.perf_counter(), time.process_time()
+        call(n, query)
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    return wall, cpu
 
 
 def run(backend: str, world: World, queries: list) -> None:
@@ -79,20 +93,18 @@ def run(backend: str, world: World, queries: list) -> None:
         print(f"{backend}: loaded {loaded} persons in {time.perf_counter() - started:.1f} s")
         with engine.connect() as conn:
             matcher = Matcher(StoreCandidateIndex(conn))
-            timed = []
-            for query in queries:
-                t = time.perf_counter()
-                matcher.resolve(query.traits)
-                timed.append(time.perf_counter() - t)
-        print(figures("match", timed))
-        timed = []
-        for n, query in enumerate(queries):
-            identifier = LocalIdentifier(query.system, f"Q{n}")
-            t = time.perf_counter()
+            wall, cpu = timed(queries, lambda n, query: matcher.resolve(query.traits))
+        print(figures("match wall", wall))
+        print(figures("match cpu", cpu))
+
+        def one(n: int, query) -> None:
             with engine.begin() as conn:  # transaction boundary: one incoming patient
-                resolve(conn, query.traits, f"message:{n}", identifier)
-            timed.append(time.perf_counter() - t)
-        print(figures("resolve", timed))
+                resolve(conn, query.traits, f"message:{n}", LocalIdentifier(query.system, f"Q{n}"))
+
+        wall, cpu = timed(queries, one)
+        print(figures("resolve wall", wall))
+        print(figures("resolve cpu", cpu))
+        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         engine.dispose()
 
 

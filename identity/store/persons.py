@@ -20,6 +20,7 @@ from identity.model import LocalIdentifier, Traits
 from identity.store.codec import json_profile, row_traits, traits_dict, traits_row
 from identity.store.history import IdentityError, check_cause, record
 from identity.store.index import index_person, unindex_person
+from identity.store.review import reject_pair
 from identity.store.schema import ACTIVE, id_domains, id_identifiers, id_persons, id_traits
 
 
@@ -102,13 +103,18 @@ def _move(conn: Any, key: tuple[str, str], person_id: int) -> None:
 
 
 def unlink(conn: Any, identifier: LocalIdentifier, cause: str) -> int:
-    """Detach ``identifier`` from its person onto a new person with the same traits; its id."""
+    """Detach ``identifier`` from its person onto a new person with the same traits; its id.
+
+    Unlinking says the two are different persons: the pair is rejected, so that the new
+    person's next trait change does not propose the old one again.
+    """
     former = owner(conn, identifier)
     if former is None:
         raise IdentityError(f"identifier {identifier.value} in {identifier.domain.oid} is not linked")
     new = create_person(conn, traits_of(conn, former), cause)
     key = (identifier.domain.oid, identifier.value)
     _move(conn, key, new)
+    reject_pair(conn, former, new, cause)
     record(conn, "unlink", former, cause, other=new, identifier=key)
     return new
 

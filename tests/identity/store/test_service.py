@@ -21,6 +21,7 @@ from identity.store import (
 )
 from identity.store.index import StoreCandidateIndex
 from identity.store.persons import identifiers_of, traits_of
+from identity.store.review import is_rejected
 from identity.store.schema import id_blocking_keys, id_events
 from tests.identity.cast import PEOPLE, seen
 
@@ -81,7 +82,7 @@ def test_uncertain_identity_becomes_a_new_person_and_a_review_item(engine):
 
 def test_unlink_moves_the_identifier_to_a_new_person(engine):
     """If an identifier is unlinked, then it belongs to a new person with the same traits,
-    and the old person's history names the operator."""
+    the two are a rejected pair, and the old person's history names the operator."""
     with engine.begin() as conn:
         ids = load(conn, "father")
         link(conn, ident("x1", CHS), ids["father"], OPERATOR)
@@ -90,6 +91,7 @@ def test_unlink_moves_the_identifier_to_a_new_person(engine):
         assert identifiers_of(conn, ids["father"]) == [(CHU.oid, "father")]
         assert traits_of(conn, new) == traits_of(conn, ids["father"])
         assert history(conn, ids["father"])[-1]["kind"] == "unlink"
+        assert is_rejected(conn, new, ids["father"])
 
 
 def test_merge_then_unmerge_restores_identifiers_and_candidacy(engine):
