@@ -81,9 +81,11 @@ def close_items(conn: Any, person_id: int, cause: str) -> None:
         .values(status="closed", decided_at=time.time(), decided_by=check_cause(cause)))
 
 
-def open_items(conn: Any, limit: int | None = None) -> list[dict[str, Any]]:
-    """The queue, oldest first."""
+def open_items(conn: Any, limit: int | None = None, person_id: int | None = None) -> list[dict[str, Any]]:
+    """The queue (or the items naming ``person_id``), oldest first."""
     query = select(id_review).where(id_review.c.status == OPEN).order_by(id_review.c.id)
+    if person_id is not None:
+        query = query.where(or_(id_review.c.person_id == person_id, id_review.c.candidate_id == person_id))
     if limit:
         query = query.limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]

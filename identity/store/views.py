@@ -64,8 +64,8 @@ def by_traits(conn: Any, traits: Traits, limit: int = 10) -> list[dict[str, Any]
 
 def show(conn: Any, person_id: int) -> dict[str, Any]:
     """A person in full: summary, history, and the open review items naming it."""
-    items = [item for item in open_items(conn) if person_id in (item["person_id"], item["candidate_id"])]
-    return {**summary(conn, person_id), "history": history(conn, person_id), "review": items}
+    return {**summary(conn, person_id), "history": history(conn, person_id),
+            "review": open_items(conn, person_id=person_id)}
 
 
 def export(conn: Any) -> Iterator[dict[str, Any]]:

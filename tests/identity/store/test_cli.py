@@ -76,11 +76,15 @@ def test_search_by_identifier_and_by_traits(store):
 
 
 def test_show_lists_the_history_with_causes(store):
-    """If a person is shown, then its history lines name each change's cause."""
+    """If a person is shown, then its history lines name each change's cause, and its open
+    review items (only its own) follow."""
     config, _, ids = store
     result = cli(config, "show", str(ids["father"]))
     assert result.exit_code == 0
     assert f"link person {ids['father']} id {CHS.oid} 77 by message:4" in result.output
+    twin = cli(config, "show", str(ids["twin-lucas"])).output.split("open review items:\n")
+    assert twin[1].startswith(f"  item 1: person {ids['twin-hugo']} may be {ids['twin-lucas']} score ")
+    assert "open review items" not in cli(config, "show", str(ids["father"])).output
     missing = cli(config, "show", "999")
     assert (missing.exit_code, missing.output.strip()) == (1, "person 999 does not exist")
 
