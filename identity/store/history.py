@@ -47,10 +47,10 @@ def record(conn: Any, kind: str, person_id: int, cause: str, *, other: int | Non
            identifier: tuple[str, str] | None = None, detail: dict | None = None) -> None:
     """Write one history event in the caller's transaction."""
     domain, value = identifier or (None, None)
-    conn.execute(id_events.insert().values(
-        at=time.time(), kind=kind, person_id=person_id, other_person_id=other, domain=domain,
-        value=value, cause=check_cause(cause),
-        detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None))
+    conn.execute(id_events.insert(), {
+        "at": time.time(), "kind": kind, "person_id": person_id, "other_person_id": other,
+        "domain": domain, "value": value, "cause": check_cause(cause),
+        "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None})
 
 
 def history(conn: Any, person_id: int) -> list[dict[str, Any]]:

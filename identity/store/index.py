@@ -77,20 +77,27 @@ def add_counts(conn: Any, names: Iterable[str], change: int) -> None:
     """Add ``change`` to each named count, creating the row at need."""
     names = list(names)
     if change < 0 and names:
-        conn.execute(update(id_counts).where(id_counts.c.name == bindparam("n"))
-                     .values(value=id_counts.c.value + change), [{"n": name} for name in names])
+        conn.execute(_DECREMENT, [{"n": name, "change": -change} for name in names])
     elif names:
         upsert_counts(conn, {name: change for name in names})
 
 
+def _upsert(dialect: Any) -> Any:
+    statement = dialect.insert(id_counts)
+    return statement.on_conflict_do_update(
+        index_elements=[id_counts.c.name], set_={"value": id_counts.c.value + statement.excluded.value})
+
+
+_UPSERT = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
+_DECREMENT = (update(id_counts).where(id_counts.c.name == bindparam("n"))
+              .values(value=id_counts.c.value - bindparam("change")))
+_UNINDEX = id_blocking_keys.delete().where(id_blocking_keys.c.person_id == bindparam("id"))
+
+
 def upsert_counts(conn: Any, changes: dict[str, int]) -> None:
     """Add each positive change to its count (one upsert per row, in one executemany)."""
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(id_counts)
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=[id_counts.c.name],
-        set_={"value": id_counts.c.value + statement.excluded.value}),
-        [{"name": name, "value": change} for name, change in changes.items()])
+    conn.execute(_UPSERT[conn.dialect.name],
+                 [{"name": name, "value": change} for name, change in changes.items()])
 
 
 def index_person(conn: Any, person_id: int, p: Profile) -> None:
@@ -103,5 +110,5 @@ def index_person(conn: Any, person_id: int, p: Profile) -> None:
 
 def unindex_person(conn: Any, person_id: int, p: Profile) -> None:
     """No longer a candidate (merged away, or about to be re-indexed with new traits)."""
-    conn.execute(id_blocking_keys.delete().where(id_blocking_keys.c.person_id == person_id))
+    conn.execute(_UNINDEX, {"id": person_id})
     add_counts(conn, count_names(p), -1)

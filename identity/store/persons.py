@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from identity.matching.profile import profile
@@ -24,17 +24,28 @@ from identity.store.review import reject_pair
 from identity.store.schema import ACTIVE, id_domains, id_identifiers, id_persons, id_traits
 
 
+# Statements built once: building and cache-keying a statement per call costs more than
+# running it.
+_ADD_DOMAIN = {"sqlite": sqlite.insert(id_domains).on_conflict_do_nothing(),
+               "postgresql": postgresql.insert(id_domains).on_conflict_do_nothing()}
+_PERSON = select(id_persons).where(id_persons.c.id == bindparam("id"))
+_TRAITS = select(id_traits).where(id_traits.c.person_id == bindparam("id"))
+_OWNER = select(id_identifiers.c.person_id).where(
+    id_identifiers.c.domain == bindparam("d"), id_identifiers.c.value == bindparam("v"))
+_MOVE = update(id_identifiers).where(
+    id_identifiers.c.domain == bindparam("d"), id_identifiers.c.value == bindparam("v"))
+
+
 def ensure_domain(conn: Any, identifier: LocalIdentifier) -> None:
     """Register the identifier's domain the first time it is seen."""
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     domain = identifier.domain
-    conn.execute(dialect.insert(id_domains).values(
-        oid=domain.oid, namespace=domain.namespace, id_type=domain.id_type).on_conflict_do_nothing())
+    conn.execute(_ADD_DOMAIN[conn.dialect.name],
+                 {"oid": domain.oid, "namespace": domain.namespace, "id_type": domain.id_type})
 
 
 def person_row(conn: Any, person_id: int) -> Any:
     """The id_persons row, or IdentityError naming the person."""
-    row = conn.execute(select(id_persons).where(id_persons.c.id == person_id)).first()
+    row = conn.execute(_PERSON, {"id": person_id}).first()
     if row is None:
         raise IdentityError(f"person {person_id} does not exist")
     return row
@@ -49,7 +60,7 @@ def active_person(conn: Any, person_id: int) -> Any:
 
 
 def traits_of(conn: Any, person_id: int) -> Traits:
-    row = conn.execute(select(id_traits).where(id_traits.c.person_id == person_id)).first()
+    row = conn.execute(_TRAITS, {"id": person_id}).first()
     if row is None:
         raise IdentityError(f"person {person_id} has no traits")
     return row_traits(row._mapping)
@@ -57,9 +68,7 @@ def traits_of(conn: Any, person_id: int) -> Traits:
 
 def owner(conn: Any, identifier: LocalIdentifier) -> int | None:
     """The person holding ``identifier``, or None."""
-    return conn.execute(select(id_identifiers.c.person_id).where(
-        id_identifiers.c.domain == identifier.domain.oid,
-        id_identifiers.c.value == identifier.value)).scalar()
+    return conn.execute(_OWNER, {"d": identifier.domain.oid, "v": identifier.value}).scalar()
 
 
 def create_person(conn: Any, traits: Traits, cause: str,
@@ -67,10 +76,10 @@ def create_person(conn: Any, traits: Traits, cause: str,
     """A new active person with these traits (and identifier); its id."""
     now = time.time()
     check_cause(cause)
-    person_id = conn.execute(id_persons.insert().values(
-        status=ACTIVE, created_at=now, updated_at=now)).inserted_primary_key[0]
+    person_id = conn.execute(id_persons.insert(), {
+        "status": ACTIVE, "created_at": now, "updated_at": now}).inserted_primary_key[0]
     row = traits_row(traits)
-    conn.execute(id_traits.insert().values(person_id=person_id, **row))
+    conn.execute(id_traits.insert(), {"person_id": person_id, **row})
     index_person(conn, person_id, json_profile(row["profile"]))
     record(conn, "create", person_id, cause, detail={"traits": traits_dict(traits)})
     if identifier is not None:
@@ -88,8 +97,8 @@ def link(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
     key = (identifier.domain.oid, identifier.value)
     if former is None:
         ensure_domain(conn, identifier)
-        conn.execute(id_identifiers.insert().values(
-            domain=key[0], value=key[1], person_id=person_id, linked_at=time.time()))
+        conn.execute(id_identifiers.insert(), {
+            "domain": key[0], "value": key[1], "person_id": person_id, "linked_at": time.time()})
     else:
         _move(conn, key, person_id)
     record(conn, "link", person_id, cause, other=former, identifier=key, detail=detail)
@@ -97,9 +106,7 @@ def link(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
 
 
 def _move(conn: Any, key: tuple[str, str], person_id: int) -> None:
-    conn.execute(update(id_identifiers).where(
-        id_identifiers.c.domain == key[0], id_identifiers.c.value == key[1])
-        .values(person_id=person_id, linked_at=time.time()))
+    conn.execute(_MOVE, {"d": key[0], "v": key[1], "person_id": person_id, "linked_at": time.time()})
 
 
 def unlink(conn: Any, identifier: LocalIdentifier, cause: str) -> int:

@@ -13,12 +13,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from identity.store.history import IdentityError, check_cause, record
 from identity.store.schema import id_rejected_pairs, id_review
 
 OPEN = "open"
+
+_REJECTED = select(id_rejected_pairs.c.low).where(
+    id_rejected_pairs.c.low == bindparam("low"), id_rejected_pairs.c.high == bindparam("high"))
+_OPEN_BETWEEN = select(id_review.c.id).where(id_review.c.status == OPEN, or_(
+    and_(id_review.c.person_id == bindparam("a"), id_review.c.candidate_id == bindparam("b")),
+    and_(id_review.c.person_id == bindparam("b"), id_review.c.candidate_id == bindparam("a"))))
 
 
 def _pair(a: int, b: int) -> dict[str, int]:
@@ -26,9 +32,7 @@ def _pair(a: int, b: int) -> dict[str, int]:
 
 
 def is_rejected(conn: Any, a: int, b: int) -> bool:
-    pair = _pair(a, b)
-    return conn.execute(select(id_rejected_pairs.c.low).where(
-        id_rejected_pairs.c.low == pair["low"], id_rejected_pairs.c.high == pair["high"])).first() is not None
+    return conn.execute(_REJECTED, _pair(a, b)).first() is not None
 
 
 def reject_pair(conn: Any, a: int, b: int, cause: str) -> None:
@@ -38,9 +42,7 @@ def reject_pair(conn: Any, a: int, b: int, cause: str) -> None:
 
 
 def _open_between(conn: Any, a: int, b: int) -> int | None:
-    return conn.execute(select(id_review.c.id).where(id_review.c.status == OPEN, or_(
-        and_(id_review.c.person_id == a, id_review.c.candidate_id == b),
-        and_(id_review.c.person_id == b, id_review.c.candidate_id == a)))).scalar()
+    return conn.execute(_OPEN_BETWEEN, {"a": a, "b": b}).scalar()
 
 
 def open_item(conn: Any, person_id: int, candidate_id: int, score: float | None,
@@ -50,9 +52,10 @@ def open_item(conn: Any, person_id: int, candidate_id: int, score: float | None,
         return None
     if _open_between(conn, person_id, candidate_id) is not None:
         return None
-    item = conn.execute(id_review.insert().values(
-        person_id=person_id, candidate_id=candidate_id, score=score, reasons=",".join(reasons),
-        status=OPEN, opened_at=time.time(), cause=check_cause(cause))).inserted_primary_key[0]
+    item = conn.execute(id_review.insert(), {
+        "person_id": person_id, "candidate_id": candidate_id, "score": score,
+        "reasons": ",".join(reasons), "status": OPEN, "opened_at": time.time(),
+        "cause": check_cause(cause)}).inserted_primary_key[0]
     record(conn, "review", person_id, cause, other=candidate_id,
            detail={"item": item, "score": score, "reasons": list(reasons)})
     return item
