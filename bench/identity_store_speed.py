@@ -5,7 +5,7 @@ Loads the indexed persons of a seeded world (bench/identity_data.py) into a
 fresh store (SQLite file and/or PostgreSQL database) with the bulk loader,
 then times, per query of the bench's hard-case mix:
 
-* ``match``: the decision alone (Matcher on the store-backed index, read-only);
+* ``match``: the decision alone (identity.store.index.match, read-only);
 * ``resolve``: the whole operation the engine runs per message, in its own
   transaction: match, then link, or create a person (and open a review item),
   with the history event; committed.
@@ -36,11 +36,10 @@ from identity_data import SYSTEMS, QueryMaker, World  # noqa: E402
 
 from engine.store import migrate  # noqa: E402
 from engine.store.store import make_engine  # noqa: E402
-from identity.matching import Matcher  # noqa: E402
 from identity.model import LocalIdentifier  # noqa: E402
 from identity.store import resolve  # noqa: E402
 from identity.store.bulk import bulk_load  # noqa: E402
-from identity.store.index import StoreCandidateIndex  # noqa: E402
+from identity.store.index import match  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -92,8 +91,7 @@ def run(backend: str, world: World, queries: list) -> None:
             loaded = bulk_load(conn, records, "operator:bench")
         print(f"{backend}: loaded {loaded} persons in {time.perf_counter() - started:.1f} s")
         with engine.connect() as conn:
-            matcher = Matcher(StoreCandidateIndex(conn))
-            wall, cpu = timed(queries, lambda n, query: matcher.resolve(query.traits))
+            wall, cpu = timed(queries, lambda n, query: match(conn, query.traits))
         print(figures("match wall", wall))
         print(figures("match cpu", cpu))
 

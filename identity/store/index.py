@@ -20,7 +20,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from identity.matching.blocking import blocking_keys
 from identity.matching.index import IndexedPerson
-from identity.matching.profile import Profile
+from identity.matching.model import MatchModel
+from identity.matching.profile import Profile, profile
+from identity.matching.resolver import Matcher, Resolution
+from identity.model import Traits
 from identity.store.codec import json_profile
 from identity.store.schema import ACTIVE, id_blocking_keys, id_counts, id_persons, id_traits
 
@@ -38,6 +41,8 @@ _BY_INS = (
     .where(id_traits.c.ins == bindparam("ins"), id_persons.c.status == ACTIVE)
 )
 _COUNT = select(id_counts.c.value).where(id_counts.c.name == bindparam("name"))
+_COUNTS = select(id_counts.c.name, id_counts.c.value).where(
+    id_counts.c.name.in_(bindparam("names", expanding=True)))
 
 
 def count_names(p: Profile) -> list[str]:
@@ -50,10 +55,21 @@ def count_names(p: Profile) -> list[str]:
 
 
 class StoreCandidateIndex:
-    """A :class:`CandidateIndex` reading the identity tables through ``conn``."""
+    """A :class:`CandidateIndex` reading the identity tables through ``conn``.
+
+    :meth:`prefetch_counts` reads, in one statement, the counts the matcher will ask for
+    one profile (a round trip each costs more than the query on PostgreSQL); they hold
+    until the next prefetch, so an index is for one decision, made before any write.
+    """
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+        self._counts: dict[str, int] = {}
+
+    def prefetch_counts(self, p: Profile) -> None:
+        names = count_names(p)
+        self._counts = dict.fromkeys(names, 0)
+        self._counts.update((row.name, row.value) for row in self.conn.execute(_COUNTS, {"names": names}))
 
     def candidates(self, keys: Iterable[str]) -> list[IndexedPerson]:
         keys = list(dict.fromkeys(keys))
@@ -67,10 +83,44 @@ class StoreCandidateIndex:
         return [IndexedPerson(str(row.person_id), json_profile(row.profile)) for row in rows]
 
     def name_count(self, field: str, value: str) -> int:
-        return self.conn.execute(_COUNT, {"name": f"{field}:{value}"}).scalar() or 0
+        return self._count(f"{field}:{value}")
 
     def person_count(self) -> int:
-        return self.conn.execute(_COUNT, {"name": PERSONS}).scalar() or 0
+        return self._count(PERSONS)
+
+    def _count(self, name: str) -> int:
+        if name in self._counts:
+            return self._counts[name]
+        return self.conn.execute(_COUNT, {"name": name}).scalar() or 0
+
+
+def match(conn: Any, traits: Traits, model: MatchModel | None = None,
+          exclude: int | None = None) -> Resolution:
+    """The matcher's decision on ``traits`` against the stored index (``exclude``: leave
+    that person out, to match a known person against the others)."""
+    p = profile(traits)
+    index = StoreCandidateIndex(conn)
+    index.prefetch_counts(p)
+    return Matcher(index if exclude is None else _Excluding(index, str(exclude)), model).resolve(p)
+
+
+class _Excluding:
+    """The index without one person."""
+
+    def __init__(self, index: StoreCandidateIndex, person_id: str) -> None:
+        self._index, self._person = index, person_id
+
+    def candidates(self, keys: Iterable[str]) -> list[IndexedPerson]:
+        return [p for p in self._index.candidates(keys) if p.person_id != self._person]
+
+    def by_ins(self, matricule: str) -> list[IndexedPerson]:
+        return [p for p in self._index.by_ins(matricule) if p.person_id != self._person]
+
+    def name_count(self, field: str, value: str) -> int:
+        return self._index.name_count(field, value)
+
+    def person_count(self) -> int:
+        return self._index.person_count()
 
 
 def add_counts(conn: Any, names: Iterable[str], change: int) -> None:

@@ -6,8 +6,7 @@ One call, one transaction (the caller's): find who the identity is, then act.
 * Its identifier is already held: that person (``known``). Changed traits are
   stored, and the person is matched against the others; a likely duplicate
   opens a review item, never a merge, and a rejected pair is never opened.
-* Otherwise the matcher decides (:class:`identity.matching.resolver.Matcher`
-  on a :class:`StoreCandidateIndex`): ``linked`` gives the identifier to the
+* Otherwise the matcher decides (:func:`identity.store.index.match`): ``linked`` gives the identifier to the
   person found; ``review`` makes a new person and queues the pair; ``new``
   makes a new person.
 
@@ -15,17 +14,15 @@ test-case-name: tests.identity.store.test_service
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from identity.matching.index import IndexedPerson
 from identity.matching.model import MatchModel
-from identity.matching.resolver import Matcher, Outcome, Resolution
+from identity.matching.resolver import Outcome, Resolution
 from identity.model import LocalIdentifier, Traits
 from identity.store.codec import traits_dict
 from identity.store.history import check_cause
-from identity.store.index import StoreCandidateIndex
+from identity.store.index import match
 from identity.store.persons import create_person, link, owner, update_traits
 from identity.store.review import open_item
 
@@ -40,34 +37,14 @@ class Resolved:
     resolution: Resolution | None
 
 
-class _Excluding:
-    """The index without one person: matching a known person against the others."""
-
-    def __init__(self, index: StoreCandidateIndex, person_id: str) -> None:
-        self._index, self._person = index, person_id
-
-    def candidates(self, keys: Iterable[str]) -> list[IndexedPerson]:
-        return [p for p in self._index.candidates(keys) if p.person_id != self._person]
-
-    def by_ins(self, matricule: str) -> list[IndexedPerson]:
-        return [p for p in self._index.by_ins(matricule) if p.person_id != self._person]
-
-    def name_count(self, field: str, value: str) -> int:
-        return self._index.name_count(field, value)
-
-    def person_count(self) -> int:
-        return self._index.person_count()
-
-
 def resolve(conn: Any, traits: Traits, cause: str, identifier: LocalIdentifier | None = None,
             model: MatchModel | None = None) -> Resolved:
     """Resolve and record (see the module docstring)."""
     check_cause(cause)
-    index = StoreCandidateIndex(conn)
     known = owner(conn, identifier) if identifier is not None else None
     if known is not None:
-        return _known(conn, known, traits, cause, index, model)
-    resolution = Matcher(index, model).resolve(traits)
+        return _known(conn, known, traits, cause, model)
+    resolution = match(conn, traits, model)
     if resolution.outcome is Outcome.LINKED:
         person_id = int(resolution.person_id)
         if identifier is not None:
@@ -81,11 +58,10 @@ def resolve(conn: Any, traits: Traits, cause: str, identifier: LocalIdentifier |
     return Resolved("review", person_id, item, resolution)
 
 
-def _known(conn: Any, person_id: int, traits: Traits, cause: str, index: StoreCandidateIndex,
-           model: MatchModel | None) -> Resolved:
+def _known(conn: Any, person_id: int, traits: Traits, cause: str, model: MatchModel | None) -> Resolved:
     if not update_traits(conn, person_id, traits, cause):
         return Resolved("known", person_id, None, None)
-    resolution = Matcher(_Excluding(index, str(person_id)), model).resolve(traits)
+    resolution = match(conn, traits, model, exclude=person_id)
     item = None
     if resolution.outcome is not Outcome.NEW:
         reasons = resolution.reasons if resolution.outcome is Outcome.REVIEW else ("possible-duplicate",)

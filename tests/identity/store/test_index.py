@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from identity.matching import Matcher, MemoryCandidateIndex, profile
 from identity.store.codec import json_profile, profile_json, row_traits, traits_row
-from identity.store.index import StoreCandidateIndex
+from identity.store.index import StoreCandidateIndex, match
 from identity.store.persons import create_person
 from tests.identity.cast import MARTINS, PEOPLE, seen
 from tests.identity.store.test_service import OPERATOR
@@ -36,6 +36,8 @@ def test_store_index_resolves_as_the_memory_index(engine):
         for query in QUERIES:
             a, b = stored.resolve(query), Matcher(memory).resolve(query)
             assert (a.outcome, names.get(a.person_id), a.score) == (b.outcome, b.person_id, b.score)
+            c = match(conn, query)  # counts prefetched in one statement
+            assert (c.outcome, c.person_id, c.score) == (a.outcome, a.person_id, a.score)
 
 
 def test_counts_follow_the_persons(engine):
@@ -48,3 +50,9 @@ def test_counts_follow_the_persons(engine):
         assert index.name_count("family", "MARTIN") == len(MARTINS)
         assert index.name_count("family", "DURAND") == 0
         assert index.candidates([]) == []
+        index.prefetch_counts(profile(MARTINS["martin-1"]))
+        create_person(conn, MARTINS["martin-1"], OPERATOR)
+        assert index.name_count("family", "MARTIN") == len(MARTINS)  # as prefetched
+        index.prefetch_counts(profile(MARTINS["martin-1"]))
+        assert index.name_count("family", "MARTIN") == len(MARTINS) + 1
+        assert index.name_count("first", "ZOE") == 0
