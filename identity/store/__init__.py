@@ -9,13 +9,13 @@ runs them in a thread for the reactor. This package imports the engine's store
 """
 from identity.store.decisions import accept, link_to, reject
 from identity.store.history import IdentityError, history, message_cause, operator_cause
-from identity.store.index import StoreCandidateIndex
+from identity.store.index import StoreCandidateIndex, match
 from identity.store.merges import merge, unmerge
 from identity.store.persons import create_person, link, unlink, update_traits
 from identity.store.resolve import Resolved, resolve
 
 __all__ = [
     "IdentityError", "Resolved", "StoreCandidateIndex", "accept", "create_person", "history",
-    "link", "link_to", "merge", "message_cause", "operator_cause", "reject", "resolve", "unlink",
+    "link", "link_to", "match", "merge", "message_cause", "operator_cause", "reject", "resolve", "unlink",
     "unmerge", "update_traits",
 ]

@@ -28,6 +28,7 @@ from identity.store.codec import json_profile
 from identity.store.schema import ACTIVE, id_blocking_keys, id_counts, id_persons, id_traits
 
 PERSONS = "persons"
+DEFAULT_MODEL = MatchModel()  # frozen: built and checked once, not per decision
 
 _CANDIDATES = (
     select(id_traits.c.person_id, id_traits.c.profile)
@@ -101,7 +102,8 @@ def match(conn: Any, traits: Traits, model: MatchModel | None = None,
     p = profile(traits)
     index = StoreCandidateIndex(conn)
     index.prefetch_counts(p)
-    return Matcher(index if exclude is None else _Excluding(index, str(exclude)), model).resolve(p)
+    return Matcher(index if exclude is None else _Excluding(index, str(exclude)),
+                   model or DEFAULT_MODEL).resolve(p)
 
 
 class _Excluding:
