@@ -3,8 +3,8 @@ Benchmark: CPU time of the intake per message, for the routing-only bench channe
 channel carrying the 10-step ADT mapping (bench/mapping_cost.py's channels), on one core.
 
 What it isolates: the work the reactor thread does for one inbound message between its bytes
-and its ACK (read MSH, decode, route or run the pipeline at intake, build the record, build
-the ACK), with a store that answers at once, so that neither the disk nor the writer thread
+and its ACK (read MSH, decode, decide, build the record, build the ACK), with a store that
+answers at once, so that neither the disk nor the writer thread
 nor the network is in the figure. The difference between the two channels is what a mapping
 adds on the acknowledgement path; bench/mapping_cost.py measures what it costs end to end.
 
@@ -25,11 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from twisted.internet import defer  # noqa: E402
+from twisted.internet import defer, task  # noqa: E402
 
 from engine import status as st  # noqa: E402
 from engine.app import channel_plan, load_config  # noqa: E402
 from engine.flow.intake import Intake  # noqa: E402
+from engine.flow.queued import QueuedWork  # noqa: E402
 from engine.store.records import IngestResult  # noqa: E402
 from engine.synthetic import message_stream  # noqa: E402
 from mapping_cost import channel_sections  # noqa: E402
@@ -44,19 +45,21 @@ class InstantStore:
 
     def ingest(self, record) -> defer.Deferred:
         self.count += 1
-        decided = record.routed if record.routed is not None else (
-            record.processed.deliveries if record.processed is not None else None)
-        status = st.RECEIVED if decided is None else (
-            record.processed.status if record.processed is not None else st.TRANSFORMED)
-        return defer.succeed(IngestResult(self.count, status, None,
-                                          tuple(range(len(decided or ())))))
+        decision = record.decision
+        if decision is None:
+            return defer.succeed(IngestResult(self.count, st.RECEIVED))
+        return defer.succeed(IngestResult(self.count, decision.status, None,
+                                          tuple(range(len(decision.deliveries)))))
 
 
-class IdleProcessor:
-    """Takes what the processor path would run later (unused by these two channels)."""
+class IdleDecider:
+    """Takes what a slow plan would decide later (unused by these two channels)."""
 
-    def enqueue(self, message, channel) -> defer.Deferred:
+    def submit(self, channel, message) -> defer.Deferred:
         return defer.Deferred()
+
+    def holds(self, channel) -> bool:
+        return False
 
 
 def intake_for(kind: str) -> Intake:
@@ -64,7 +67,9 @@ def intake_for(kind: str) -> Intake:
     config = write_config(folder, f"sqlite:///{folder}/unused.db", 1, 2, 4,
                           channel_extra=channel_sections(kind))
     plan = channel_plan(load_config(str(config)).channels[0])
-    return Intake(InstantStore(), IdleProcessor(), {plan.name: plan}, deliver=lambda *_: None)
+    clock = task.Clock()  # the lanes are told on its next turn, which never comes here
+    return Intake(InstantStore(), {plan.name: plan}, IdleDecider(),
+                  QueuedWork(clock, lambda keys: None))
 
 
 def best_cpu(intake: Intake, payloads: list[bytes], rounds: int) -> float:

@@ -8,12 +8,12 @@ their ``steps:``:
 - plain: the routing-only channel;
 - mapped: the same channel carrying the 10-step ADT mapping of bench/mapping_speed.py
   (``ADT_STEPS``, translating through samples/tables/sex-hl7-to-fhir.yaml); its steps are all
-  built-in, so the engine runs them at intake and commits the message with its outcome and
-  deliveries in one transaction (engine/flow/intakepipeline.py);
+  built-in, so its plan is fast: decided at intake and committed with the message and its
+  deliveries in one transaction (engine/flow/decision.py);
 - processor (with ``--processor``): the same mapping plus a ``python:`` step that does nothing
-  (bench/noop_step.py), which sends the channel down the processor path: RECEIVED commit, ACK,
-  pipeline, second commit. It is how every mapped channel ran before, measured in the same
-  conditions.
+  (bench/noop_step.py), which makes the plan slow: RECEIVED commit, ACK, decision in a worker
+  thread (engine/flow/decider.py), second commit. It is how every mapped channel ran before,
+  measured in the same conditions.
 
 The machine this runs on is shared and noisy, so the runs alternate (plain, mapped[,
 processor], plain, mapped...), each on a fresh store, and every round's ratios are printed with

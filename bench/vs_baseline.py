@@ -18,6 +18,11 @@ Runs:
 
     .venv/bin/python bench/vs_baseline.py [--messages 20000] [--connections 8]
         [--store sqlite|postgresql|all] [--runs pinned,shipped]
+        [--engine-args "--workers 0" --engine-args "--workers 1 --listeners 2" ...]
+
+``--engine-args`` (repeatable) gives ``aiguillage run`` options for the ``shipped`` run, one
+run per value (the process model: ``--workers``, ``--listeners``); the pinned runs keep one
+process (``--workers 0``), the engine's whole tree pinned to one core.
 
 PostgreSQL runs use 127.0.0.1:5432 and a database created and dropped for each run.
 """
@@ -36,7 +41,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOAD = ROOT.parent / "shared" / "tools" / "mllp_load" / "mllp_load.py"
+# ../shared next to the checkout; AIGUILLAGE_SHARED names it elsewhere (a git worktree, say)
+LOAD = Path(os.environ.get("AIGUILLAGE_SHARED", ROOT.parent / "shared")) / "tools" / "mllp_load" / "mllp_load.py"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -162,9 +168,10 @@ def plain_config(folder: Path, url: str, port: int, ingest_only: bool = False) -
     return folder / "engine.yaml"
 
 
-def engine_command(config: Path, core: int | None) -> list[str]:
+def engine_command(config: Path, core: int | None, extra: list[str] = ("--workers", "0")
+                   ) -> list[str]:
     return pinned(core) + [str(ROOT / ".venv" / "bin" / "aiguillage"), "run", "--config",
-                           str(config)]
+                           str(config), *extra]
 
 
 def run_pinned(kind: str, args: argparse.Namespace, connections: int) -> list[dict]:
@@ -195,7 +202,8 @@ def run_pinned(kind: str, args: argparse.Namespace, connections: int) -> list[di
     return rows
 
 
-def run_shipped(kind: str, args: argparse.Namespace, connections: int) -> list[dict]:
+def run_shipped(kind: str, args: argparse.Namespace, connections: int,
+                extra: str | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp, Database(kind, Path(tmp)) as db:
         folder = Path(tmp) / "config"
         shutil.copytree(ROOT / "config", folder)
@@ -206,7 +214,9 @@ def run_shipped(kind: str, args: argparse.Namespace, connections: int) -> list[d
         config = folder / "engine.yaml"
         subprocess.run([str(ROOT / ".venv" / "bin" / "aiguillage"), "db", "upgrade",
                         "--config", str(config)], check=True, capture_output=True)
-        engine = start(engine_command(config, None), "listening")
+        options = extra.split() if extra is not None else []
+        engine = start(engine_command(config, None, options), "listening")
+        time.sleep(2 if options else 0)  # children start once the main process listens
         try:
             started = time.time()
             row = measure(engine, 2575, args, connections, None)
@@ -217,7 +227,8 @@ def run_shipped(kind: str, args: argparse.Namespace, connections: int) -> list[d
             row["end_to_end_per_s"] = round(row["delivered"] / (time.time() - started), 1)
         finally:
             stop(engine)
-    return [{"server": f"engine-shipped-{kind}", **row}]
+    label = f"engine-shipped-{kind}" + (f" [{extra}]" if extra else "")
+    return [{"server": label, **row}]
 
 
 def _count(folder: Path) -> int:
@@ -233,6 +244,8 @@ def main() -> None:
     parser.add_argument("--connections", default="8", help="comma-separated counts, e.g. 8,64")
     parser.add_argument("--store", choices=["sqlite", "postgresql", "all"], default="sqlite")
     parser.add_argument("--runs", default="pinned,shipped")
+    parser.add_argument("--engine-args", action="append",
+                        help="options of `aiguillage run` for the shipped run (repeatable)")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.store == "all" else [args.store]
     print(f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cores")
@@ -242,12 +255,13 @@ def main() -> None:
             if "pinned" in args.runs:
                 rows += run_pinned(kind, args, connections)
             if "shipped" in args.runs:
-                rows += run_shipped(kind, args, connections)
+                for extra in args.engine_args or [None]:
+                    rows += run_shipped(kind, args, connections, extra)
             for row in rows:
                 lat = row["lat_ms"]
                 extra = (f"  delivered {row['delivered']} at {row['end_to_end_per_s']}/s"
                          if "delivered" in row else "")
-                print(f"{row['server']:<24} conns {connections:>3}  {row['msgs_per_s']:>8} ACK/s"
+                print(f"{row['server']:<44} conns {connections:>3}  {row['msgs_per_s']:>8} ACK/s"
                       f"  p50 {lat['p50']} ms  p99 {lat['p99']} ms"
                       f"  cpu {row['cpu_us_per_msg']} us/msg  errors {row['errors']}{extra}")
             base = next((r for r in rows if r["server"].startswith("baseline")), None)

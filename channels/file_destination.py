@@ -133,13 +133,49 @@ class FileDestination:
                              self._write_failed, errbackArgs=(path,))
         return written
 
-    def _write_failed(self, failure: Any, path: str) -> Any:
-        failure.trap(OSError)
-        error = failure.value
+    def send_batch(self, payloads: list[bytes],
+                   contexts: list[DeliveryContext]) -> defer.Deferred:
+        """Write several payloads, flushing each file and the directory once; Deferred[list]
+        of one DeliveryOutcome per file written, then the failure that stopped the batch if
+        any (see engine.interfaces.BatchDestination)."""
+        if self._shutdown_trigger is None:
+            return defer.fail(RuntimeError(f"{label(SPEC, self.name)}: send() before start()"))
+        items: list[tuple[str, bytes]] = []
+        refused: list[Exception] = []
+        for payload, context in zip(payloads, contexts):
+            try:
+                fields = name_fields(context, self.name, self._reactor.seconds())
+                filename = render(self.template, fields)
+            except ValueError as error:
+                refused.append(DeliveryFailed(f"{label(SPEC, self.name)}: {error}",
+                                              retryable=False))
+                break
+            items.append((os.path.join(self.directory, filename),
+                          convert_line_endings(payload, self.line_ending)))
+        written = threads.deferToThreadPool(self._reactor, self._pool, write_batch,
+                                            items, self.fsync, file_mode=self.file_mode,
+                                            directory_mode=self.directory_mode)
+        written.addCallback(self._batch_outcomes, refused)
+        return written
+
+    def _batch_outcomes(self, results: list[str | OSError], refused: list) -> list:
+        outcomes: list[Any] = []
+        for result in results:
+            if isinstance(result, OSError):
+                outcomes.append(self._describe_os_error(result, result.filename or "?"))
+                return outcomes
+            outcomes.append(DeliveryOutcome(response=os.fsencode(result), detail="written"))
+        return outcomes + refused
+
+    def _describe_os_error(self, error: OSError, path: str) -> DeliveryFailed:
         code = errno.errorcode.get(error.errno, "") if error.errno else ""
         reason = f"[{code}] {error.strerror}" if code else str(error)
-        raise DeliveryFailed(f"{label(SPEC, self.name)}: cannot write {path}: {reason}",
-                             retryable=error.errno not in PERMANENT_ERRNOS)
+        return DeliveryFailed(f"{label(SPEC, self.name)}: cannot write {path}: {reason}",
+                              retryable=error.errno not in PERMANENT_ERRNOS)
+
+    def _write_failed(self, failure: Any, path: str) -> Any:
+        failure.trap(OSError)
+        raise self._describe_os_error(failure.value, path)
 
 
 def parse_mode(text: Any, option: str, who: str) -> int:
@@ -249,7 +285,8 @@ def convert_line_endings(payload: bytes, ending: bytes) -> bytes:
 
 def write_atomically(path: str, data: bytes, fsync: bool, *,
                      file_mode: int = DEFAULT_FILE_MODE,
-                     directory_mode: int = DEFAULT_DIRECTORY_MODE) -> str:
+                     directory_mode: int = DEFAULT_DIRECTORY_MODE,
+                     flush_directory: bool = True) -> str:
     """Write ``data`` to ``path`` all at once or not at all; returns the path written.
 
     Runs in the destination's thread, never on the reactor. The name is cut to the file
@@ -276,7 +313,7 @@ def write_atomically(path: str, data: bytes, fsync: bool, *,
     except BaseException:
         _remove_quietly(temporary)
         raise
-    if fsync:
+    if fsync and flush_directory:
         _fsync_directory(directory)
     return path
 
@@ -291,6 +328,38 @@ def make_directory(directory: str, mode: int) -> None:
         return
     os.makedirs(directory, mode=mode, exist_ok=True)
     os.chmod(directory, mode)  # makedirs' mode passes through the umask
+
+
+def write_batch(items: list[tuple[str, bytes]], fsync: bool, *,
+                file_mode: int = DEFAULT_FILE_MODE,
+                directory_mode: int = DEFAULT_DIRECTORY_MODE) -> list[str | OSError]:
+    """Write each (path, data) atomically, in order, flushing every file but each directory
+    only once, after the last rename; the path of each file written, then the error that
+    stopped the batch, if any (its ``filename`` set to the path).
+
+    Runs in the destination's thread. A file is reported written only once its directory
+    entry is flushed: the batch is then recorded SENT as a whole.
+    """
+    results: list[str | OSError] = []
+    directories: set[str] = set()
+    for path, data in items:
+        try:
+            written = write_atomically(path, data, fsync, file_mode=file_mode,
+                                       directory_mode=directory_mode, flush_directory=False)
+        except OSError as error:
+            error.filename = error.filename or path
+            results.append(error)
+            break
+        results.append(written)
+        directories.add(os.path.dirname(written))
+    if fsync:
+        try:
+            for directory in sorted(directories):
+                _fsync_directory(directory)
+        except OSError as error:  # nothing of the batch is known to be on disk
+            error.filename = error.filename or directory
+            return [error]
+    return results
 
 
 def _fsync_directory(directory: str) -> None:

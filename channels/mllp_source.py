@@ -37,6 +37,7 @@ from mllp.header import HeaderError, read_header
 from mllp.protocol import (
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, MLLPServerFactory,
     MLLPServerProtocol, Peer, reject_for)
+from mllp.shared_port import listen_shared
 from mllp.tls import server_endpoint, server_tls_options
 
 DRAIN_TIMEOUT = 30.0  # seconds stop() waits for the engine to answer frames already read
@@ -144,11 +145,20 @@ class MLLPSource:
             weakref.WeakKeyDictionary()
         self.unreadable_summarised = 0  # frames refused and counted into a summary
         self._listening: Any = None
+        # Set by the engine before start() when several processes listen on this port.
+        self.reuse_port = False
         self._outstanding: set[defer.Deferred] = set()  # frames the engine has not answered
         self._idle_waiters: list[defer.Deferred] = []
 
     def start(self) -> defer.Deferred:
-        """Listen; the Deferred fires once bound, with :attr:`port` set to the real port."""
+        """Listen; the Deferred fires once bound, with :attr:`port` set to the real port.
+
+        With :attr:`reuse_port`, the port is shared with the engine's other listener processes
+        (``SO_REUSEPORT``, see :mod:`mllp.shared_port`)."""
+        if self.reuse_port:
+            listening = defer.maybeDeferred(listen_shared, self._reactor, self.host, self.port,
+                                            self._factory, self._tls)
+            return listening.addCallback(self._bound)
         endpoint = server_endpoint(self._reactor, self.host, self.port, self._tls)
         listening = endpoint.listen(self._factory)
         listening.addCallback(self._bound)

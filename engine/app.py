@@ -6,8 +6,15 @@ talks to connectors through engine.interfaces. The engine's own ``channel`` sour
 destination (engine/flow/handover.py: a channel feeding another) are built here too, the
 destination with the intake it hands messages to. Start-up order makes the promise "persist
 before acknowledge" hold from the first message: the store (schema checked, writer running),
-then the processor and the delivery lanes, and only then the sources start listening. Shutdown
-runs the other way: stop accepting, let the writer commit what is queued, close destinations.
+then the flow (the decider of slow plans and the recovery scan, whose first page of RECEIVED
+messages is queued before any new one) and the delivery lanes, and only then the sources start
+listening. Shutdown runs the other way: stop accepting, let the decisions under way and the
+writer commit, close destinations.
+
+An engine process runs in one or both *roles* (:data:`ROLES`): ``intake`` (sources, the flow)
+and ``delivery`` (the lanes). ``aiguillage run --workers N`` runs delivery in processes of its
+own, ``--listeners M`` intake in several processes sharing the MLLP ports (see
+:mod:`engine.workers`); every process, whatever its roles, heartbeats in the ``nodes`` table.
 
 test-case-name: tests.e2e.test_engine
 """
@@ -22,15 +29,22 @@ from channels import registry
 from engine.flow import handover
 from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
 from engine.delivery.lane import Lane, LaneKey
+from engine.flow.decider import Decider
 from engine.filelimit import DescriptorWatch
+from engine.delivery.lease import LeasePolicy, process_owner
+from engine.delivery.service import DeliveryService
 from engine.flow.intake import Intake
-from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage
-from engine.flow.processor import Processor
+from engine.flow.plan import ChannelPlan, DestinationPlan
+from engine.flow.queued import LaneKeyTuple, QueuedWork
+from engine.flow.recovery import Recovery
+from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import Reloader
-from engine.store.records import DueDelivery, ProcessingResult
 from engine.store.store import Store
 
 log = logging.getLogger(__name__)
+
+INTAKE, DELIVERY = "intake", "delivery"
+ROLES = (INTAKE, DELIVERY)  # an engine process runs one or both
 
 
 def connector_specs() -> dict:
@@ -93,14 +107,29 @@ def channel_plan(channel: ChannelConfig) -> ChannelPlan:
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,
                        response=channel.response, dedupe=channel.dedupe,
                        filters=channel.filters, steps=channel.steps,
-                       validation=channel.validation, version=channel.version)
+                       validation=channel.validation, version=channel.version,
+                       marked_slow=channel.slow)
 
 
 class Engine:
-    """A running Aiguillage node: store, intake, processor, lanes and sources."""
+    """A running Aiguillage process: store, intake and decider, lanes and sources.
 
-    def __init__(self, config: EngineConfig, reactor: Any, *, poll_interval: float = 1.0):
+    ``roles``: what this process runs (:data:`ROLES`, both by default); a ``delivery``-only
+    process has no sources, an ``intake``-only one no lanes. ``reuse_port``: its MLLP sources
+    share their ports with the node's other listener processes (``SO_REUSEPORT``).
+    ``serve_admin``: False in a child process, whose parent holds the admin port.
+    """
+
+    def __init__(self, config: EngineConfig, reactor: Any, *, poll_interval: float = 1.0,
+                 roles: tuple[str, ...] = ROLES, reuse_port: bool = False,
+                 serve_admin: bool = True):
+        unknown = set(roles) - set(ROLES)
+        if unknown or not roles:
+            raise ValueError(f"engine roles must be among {ROLES}, not {sorted(roles)}")
         self.config = config
+        self.roles = tuple(r for r in ROLES if r in roles)
+        self._reuse_port = reuse_port
+        self._serve_admin = serve_admin
         self._reactor = reactor
         self._poll_interval = poll_interval
         self.store = Store(config.store.url, reactor, node=config.node,
@@ -108,19 +137,38 @@ class Engine:
                            sqlite_synchronous=config.store.sqlite_synchronous.upper())
         channels = [c for c in config.channels if c.enabled]
         self.plans = {c.name: channel_plan(c) for c in channels}
-        self.processor = Processor(self.store, reactor, self.plans, self._wake_lanes,
-                                   scan_interval=poll_interval)
-        self.intake = Intake(self.store, self.processor, self.plans, deliver=self._wake_lanes)
-        self.lanes: dict[LaneKey, Lane] = {}
+        self._build_flow(reactor, poll_interval)
+        self.delivery = self._build_delivery(config, reactor, poll_interval)
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
         self.sources: dict[str, Any] = {}
         self._channels = channels
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
+        self.heartbeat = NodeHeartbeat(self.store.writer, reactor, node=config.node,
+                                       role="+".join(self.roles), counters=self._counters)
+
+    def _build_flow(self, reactor: Any, poll_interval: float) -> None:
+        """The intake, the decider of slow plans and the recovery scan, sharing
+        :attr:`plans`; lanes are told of committed work through :meth:`work_queued`."""
+        self.queued = QueuedWork(reactor, self.work_queued)
+        self.decider = Decider(self.store, reactor, self.plans, self.queued)
+        self.recovery = Recovery(self.store, reactor, self.decider, self.plans,
+                                 scan_interval=poll_interval)
+        self.intake = Intake(self.store, self.plans, self.decider, self.queued)
         self.descriptor_watch = DescriptorWatch(reactor)  # warns near the open-file limit
-        self._offers: list[tuple[Lane, DueDelivery]] = []  # for the lanes, next reactor turn
-        self._offer_call: Any = None
+
+    def _build_delivery(self, config: EngineConfig, reactor: Any,
+                        poll_interval: float) -> DeliveryService:
+        """The delivery service: this process's lanes, claimed in the store with leases."""
+        return DeliveryService(self.store, reactor, process_owner(config.node),
+                               lease=LeasePolicy(config.store.lease_ttl),
+                               poll_interval=poll_interval)
+
+    @property
+    def lanes(self) -> dict[LaneKey, Lane]:
+        """Every lane this process runs (held or not), by key."""
+        return self.delivery.lanes
 
     def start(self) -> defer.Deferred:
         """Start everything; Deferred fires once every source listens.
@@ -128,16 +176,38 @@ class Engine:
         Checking the schema blocks briefly, so it happens here, before any source serves.
         """
         self.store.start()
-        self.processor.start()
         self.descriptor_watch.start()
         self._reloader.start(self.config)
+        self.heartbeat.start()
+        self._start_delivery()
+        listening = self._start_intake()
+        if self.config.admin is not None and self._serve_admin:
+            listening.addCallback(lambda _: self._start_admin(self.config.admin))
+        return listening.addCallback(lambda _: self)
+
+    def _start_delivery(self) -> None:
+        """The delivery role: every destination's lanes. None in an intake-only process."""
+        if DELIVERY not in self.roles:
+            return
         for channel in self._channels:
             for destination in channel.destinations:
                 self.start_lanes(channel.name, destination)
-        listening = [self.start_source(channel) for channel in self._channels]
-        if self.config.admin is not None:
-            listening.append(self._start_admin(self.config.admin))
-        return defer.gatherResults(listening, consumeErrors=True).addCallback(lambda _: self)
+        self.delivery.start()
+
+    def _start_intake(self) -> defer.Deferred:
+        """The intake role: the flow, then every source once the recovery scan's first page
+        is queued (so that a channel's new messages are decided after its old ones); Deferred
+        firing once they listen. Nothing in a delivery-only process."""
+        if INTAKE not in self.roles:
+            return defer.succeed(None)
+        self.decider.start()
+        recovered = self.recovery.start()
+        return recovered.addCallback(lambda _: defer.gatherResults(
+            [self.start_source(channel) for channel in self._channels], consumeErrors=True))
+
+    def _counters(self) -> tuple[int, int]:
+        """(messages received, deliveries sent) by this process, for its heartbeat."""
+        return self.intake.received, sum(lane.sent for lane in self.lanes.values())
 
     def _start_admin(self, admin: Any) -> defer.Deferred:
         """Listen for the admin site; its token is read (or created) here, once, blocking
@@ -160,8 +230,14 @@ class Engine:
     # -- parts started and stopped one by one (start, stop, reload) -----------------------
 
     def start_source(self, channel: ChannelConfig) -> defer.Deferred:
-        """Build and start ``channel``'s source; Deferred fires once it listens."""
+        """Build and start ``channel``'s source; Deferred fires once it listens.
+
+        Nothing to do in a process without the intake role (a reload calls this too)."""
+        if INTAKE not in self.roles:
+            return defer.succeed(None)
         source = build_source(channel.source, channel.name, self.intake, self._reactor)
+        if self._reuse_port and hasattr(source, "reuse_port"):
+            source.reuse_port = True
         self.sources[channel.name] = source
         return defer.maybeDeferred(source.start)
 
@@ -173,33 +249,32 @@ class Engine:
 
     def start_lanes(self, channel: str, destination: DestinationConfig, *,
                     retry_now: bool = False) -> list[LaneKey]:
-        """Build and start the lanes of one destination (they read its queue from the store).
+        """Build the lanes of one destination; they send once their leases are claimed, reading
+        the destination's queue from the store.
 
         ``retry_now``: their first attempt does not wait for a retry time computed under a
-        previous configuration of the destination."""
+        previous configuration of the destination. None in a process without the delivery
+        role (a reload calls this too)."""
+        if DELIVERY not in self.roles:
+            return []
         keys = []
         for lane in range(destination.ordering.lanes):
             sender = build_destination(destination.connector, channel, lane, self._reactor,
                                        self.intake)
             key = LaneKey(channel, destination.name, lane)
             self.senders[key] = sender
-            self.lanes[key] = Lane(key, sender, destination.retry, self.store, self._reactor,
-                                   poll_interval=self._poll_interval)
             sender.start()
-            if retry_now:
-                self.lanes[key].retry_now()
-            self.lanes[key].start()
+            self.delivery.add_lane(key, sender, destination.retry, retry_now=retry_now)
             keys.append(key)
         return keys
 
     @defer.inlineCallbacks
     def stop_lanes(self, channel: str, destination: str) -> Any:
         """Stop one destination's lanes after their sends under way, wait until their outcomes
-        are committed, close their connectors; Deferred. Queued deliveries stay QUEUED."""
+        are committed, give up their leases, close their connectors; Deferred. Queued
+        deliveries stay QUEUED."""
         keys = [k for k in self.lanes if (k.channel, k.destination) == (channel, destination)]
-        lanes = [self.lanes.pop(key) for key in keys]
-        yield defer.gatherResults([lane.stop() for lane in lanes])
-        yield defer.gatherResults([lane.settled() for lane in lanes])
+        yield self.delivery.remove_lanes(keys)
         for key in keys:
             try:
                 yield defer.maybeDeferred(self.senders.pop(key).stop)
@@ -209,8 +284,8 @@ class Engine:
     def set_plan(self, channel: ChannelConfig) -> None:
         """Run ``channel``'s messages, from the next one, with its plan as configured now.
 
-        The intake and the processor share :attr:`plans`: both see the new plan at once,
-        the processor for every message it has not run yet."""
+        The intake and the decider share :attr:`plans`: both see the new plan at once,
+        the decider for every message it has not decided yet."""
         self.plans[channel.name] = channel_plan(channel)
 
     def drop_plan(self, name: str) -> None:
@@ -223,32 +298,10 @@ class Engine:
         Deferred[engine.reload.reloader.ReloadReport]; see :mod:`engine.reload.reloader`."""
         return self._reloader.reload()
 
-    def _wake_lanes(self, result: ProcessingResult, delivery_ids: list[int],
-                    message: InboundMessage) -> None:
-        """Hand each new delivery, payload included, to its lane: no read back from the store.
-
-        A delivery's payload is its own (``NewDelivery.payload``, its destination's mapping
-        applied) or else the message's raw bytes, as :func:`queries.fetch_due` reads it.
-
-        The hand-over waits for the next reactor turn, so that the ACKs of a group commit
-        are all written before its deliveries start being sent.
-        """
-        now = self._reactor.seconds()
-        for delivery, delivery_id in zip(result.deliveries, delivery_ids):
-            lane = self.lanes.get(LaneKey(result.channel, delivery.destination, delivery.lane))
-            if lane is not None:
-                raw = message.raw if delivery.payload is None else delivery.payload
-                self._offers.append((lane, DueDelivery(
-                    delivery_id, message.message_id, 0, now, raw, message.control_id,
-                    message.message_type, message.charset)))
-        if self._offers and self._offer_call is None:
-            self._offer_call = self._reactor.callLater(0, self._hand_over)
-
-    def _hand_over(self) -> None:
-        self._offer_call = None
-        offers, self._offers = self._offers, []
-        for lane, due in offers:
-            lane.offer(due)
+    def work_queued(self, keys: set[LaneKeyTuple]) -> None:
+        """Deliveries were committed for the lanes ``keys`` (channel, destination, lane):
+        wake each, so that it reads its queue from the store now rather than at its poll."""
+        self.delivery.wake(keys)
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
@@ -262,35 +315,41 @@ class Engine:
                 yield defer.maybeDeferred(source.stop)
             except Exception:
                 log.exception("stopping a source failed")
-        self.processor.stop()
-        if self._offer_call is not None and self._offer_call.active():
-            self._offer_call.cancel()
-        self._offer_call = None
-        for lane in self.lanes.values():
-            yield lane.stop()
+        yield self._stop_flow()
+        yield self.delivery.stop()
         for destination in self.senders.values():
             try:
                 yield defer.maybeDeferred(destination.stop)
             except Exception:
                 log.exception("stopping a destination failed")
+        yield self.heartbeat.stop()
         yield self.store.stop()
         log.info("stopped: %s", self.stats())
+
+    def _stop_flow(self) -> defer.Deferred:
+        """Stop scanning and deciding; Deferred firing once the decisions under way are
+        submitted for commit (what is still queued stays RECEIVED for the next start)."""
+        self.recovery.stop()
+        d = self.decider.stop()
+        d.addBoth(lambda _: self.queued.stop())
+        return d
 
     def stats(self) -> dict:
         """Counters of this node since it started (for logs and the admin endpoint)."""
         writer = self.store.writer
         return {
+            "process": self.heartbeat.process,
+            "roles": list(self.roles),
             "writer_batches": writer.batches,
             "writer_items": writer.items,
             "writer_busy_seconds": round(writer.busy_seconds, 3),
             "received": self.intake.received,
-            "processed_at_intake": self.intake.pipeline.processed,
-            "processed": self.processor.processed,
+            "decided_at_intake": self.intake.decided,
+            "decided_in_threads": self.decider.decided,
             "sources": {name: source.stats() for name, source in self.sources.items()
                         if hasattr(source, "stats")},
-            "lanes": {f"{k.channel}/{k.destination}/{k.lane}": {
-                "sent": lane.sent, "reads": lane.reads, "failed_attempts": lane.failed_attempts,
-                "parked": lane.parked} for k, lane in self.lanes.items()},
+            "lease_owner": self.delivery.owner,
+            "lanes": self.delivery.stats(),
         }
 
     def source_port(self, channel: str) -> int | None:

@@ -99,6 +99,23 @@ class Destination(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchDestination(Protocol):
+    """A destination that can also deliver several payloads of one lane in one go.
+
+    Optional: the engine uses ``send_batch`` when a destination has it, for the deliveries
+    at the head of a lane that are due now. It returns a Deferred firing with one outcome per
+    payload *attempted*, in order: a :class:`DeliveryOutcome`, or a failure (an exception
+    instance, :class:`DeliveryFailed` or other, judged as ``send``'s). The list stops at the
+    first failure: the payloads after it were not attempted and stay queued, in order. The
+    ``file`` destination writes a batch of files and flushes them and their directory once.
+    """
+
+    def send_batch(self, payloads: Sequence[bytes],
+                   contexts: Sequence["DeliveryContext"]) -> Any:  # Deferred[list]
+        ...
+
+
 @dataclass(frozen=True)
 class DeliveryContext:
     """What a destination may know about the delivery besides the payload."""
@@ -158,6 +175,7 @@ __all__: Sequence[str] = [
     "DeliveryOutcome",
     "DeliveryFailed",
     "Destination",
+    "BatchDestination",
     "DeliveryContext",
     "Receiver",
     "Source",

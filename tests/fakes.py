@@ -1,11 +1,11 @@
 """
 Fakes for the engine's runtime tests: an in-memory store and a scripted destination.
 
-:class:`FakeStore` stands for :class:`engine.store.store.Store` as the delivery lanes and
-the processor use it; :class:`FakeDestination` for :class:`engine.interfaces.Destination`;
+:class:`FakeStore` stands for :class:`engine.store.store.Store` as the delivery lanes, the
+decider and the recovery scan use it; :class:`FakeDestination` for :class:`engine.interfaces.Destination`;
 :class:`FakeIntake` for the intake's ``hand_over``. Each is checked against what it stands
 for, so an interface change breaks it loudly: the methods and signatures in
-``tests/test_delivery.py``, ``tests/test_processor.py`` and ``tests/test_handover.py``, the
+``tests/delivery/test_lane.py``, ``tests/flow/test_decider.py`` and ``tests/flow/test_handover.py``, the
 fake's reads and writes against a real store in ``tests/store/test_fakes.py``.
 
 test-case-name: tests.store.test_fakes
@@ -21,7 +21,7 @@ from twisted.internet import defer
 from engine import status as st
 from engine.interfaces import DeliveryContext, DeliveryFailed, DeliveryOutcome
 from engine.store import queries
-from engine.store.records import DeliveryUpdate, DueDelivery, IngestResult, ProcessingResult
+from engine.store.records import DecidedMessage, DeliveryUpdate, DueDelivery, IngestResult
 
 
 @dataclass(frozen=True)
@@ -54,16 +54,18 @@ class FakeStore:
     """The store in memory: two reads, two writes, and the status rules of the real one.
 
     Writes commit at once unless ``hold_commits`` is set: then each write's Deferred waits in
-    :attr:`pending` until :meth:`commit`, as a group commit under way would. ``reads``
-    counts the reads by query name.
+    :attr:`pending` until :meth:`commit`, as a group commit under way would. While
+    ``failing`` holds an exception, every write fails with it and changes nothing (a full
+    disk, a database that cannot be reached). ``reads`` counts the reads by query name.
     """
 
     def __init__(self, *, hold_commits: bool = False):
         self.messages: dict[int, MessageRow] = {}
         self.deliveries: dict[int, DeliveryRow] = {}
-        self.processing: list[ProcessingResult] = []
+        self.decided: list[DecidedMessage] = []
         self.updates: list[DeliveryUpdate] = []
         self.hold_commits = hold_commits
+        self.failing: BaseException | None = None
         self.pending: list[tuple[defer.Deferred, Callable[[], Any]]] = []
         self.reads: dict[str, int] = {}
         self._next_id = 1
@@ -98,9 +100,9 @@ class FakeStore:
             return defer.fail(NotImplementedError(f"FakeStore cannot run {name}"))
         return defer.succeed(self._queries[query](None, *args, **kwargs))
 
-    def record_processing(self, result: ProcessingResult) -> defer.Deferred:
-        self.processing.append(result)
-        return self._write(lambda: self._apply_processing(result))
+    def record_decision(self, decided: DecidedMessage) -> defer.Deferred:
+        self.decided.append(decided)
+        return self._write(lambda: self._apply_decision(decided))
 
     def record_delivery(self, update: DeliveryUpdate) -> defer.Deferred:
         self.updates.append(update)
@@ -109,6 +111,8 @@ class FakeStore:
     # -- commits -------------------------------------------------------------------------
 
     def _write(self, apply: Callable[[], Any]) -> defer.Deferred:
+        if self.failing is not None:
+            return defer.fail(self.failing)
         if not self.hold_commits:
             return defer.maybeDeferred(apply)
         d = defer.Deferred()
@@ -121,18 +125,22 @@ class FakeStore:
         for d, apply in pending:
             defer.maybeDeferred(apply).chainDeferred(d)
 
-    def _apply_processing(self, result: ProcessingResult) -> list[int] | None:
-        message = self.messages.get(result.message_id)
+    def _apply_decision(self, decided: DecidedMessage) -> IngestResult | None:
+        message = self.messages.get(decided.message_id)
         if message is None or message.status != st.RECEIVED:
             return None
-        st.check_transition("message", st.RECEIVED, result.status)
-        self.messages[message.id] = replace(message, status=result.status)
-        return [self.add_delivery(message.id, new.destination, new.lane)
-                for new in result.deliveries]
+        decision = decided.decision
+        st.check_transition("message", st.RECEIVED, decision.status)
+        self.messages[message.id] = replace(message, status=decision.status)
+        ids = tuple(self.add_delivery(message.id, new.destination, new.lane)
+                    for new in decision.deliveries)
+        return IngestResult(message.id, decision.status, None, ids)
 
     def _apply_delivery(self, update: DeliveryUpdate) -> None:
         st.check_transition("delivery", st.QUEUED, update.status)
         row = self.deliveries[update.delivery_id]
+        if row.status != st.QUEUED:  # as the store's conditional UPDATE: only QUEUED changes
+            return
         self.deliveries[update.delivery_id] = replace(
             row, status=update.status, attempts=update.attempts,
             next_attempt_at=update.next_attempt_at, last_error=update.last_error)
@@ -140,10 +148,10 @@ class FakeStore:
     # -- the queries, over the dictionaries (same arguments as engine.store.queries) -----
 
     def _fetch_due(self, _conn: Any, channel: str, destination: str, lane: int,
-                   after_id: int, limit: int) -> list[DueDelivery]:
+                   limit: int) -> list[DueDelivery]:
         rows = sorted((d for d in self.deliveries.values()
                        if (d.channel, d.destination, d.lane, d.status)
-                       == (channel, destination, lane, st.QUEUED) and d.id > after_id),
+                       == (channel, destination, lane, st.QUEUED)),
                       key=lambda d: d.id)[:limit]
         return [self._due(d) for d in rows]
 
@@ -201,6 +209,31 @@ class FakeDestination:
     def delivery_ids(self) -> list[int]:
         """The delivery id of each send, in order (a retry appears once per attempt)."""
         return [context.delivery_id for _, context in self.sent]
+
+
+class FakeBatchDestination(FakeDestination):
+    """A FakeDestination that also sends batches (engine.interfaces.BatchDestination).
+
+    Each batch is one call in :attr:`batches`; each payload in it takes the next scripted
+    outcome as ``send`` would, and the batch stops at the first failure (the rest not
+    attempted), as the interface says.
+    """
+
+    def __init__(self, name: str = "archive", outcomes: tuple = ()):
+        super().__init__(name, outcomes)
+        self.batches: list[list[int]] = []
+
+    def send_batch(self, payloads: Any, contexts: Any) -> defer.Deferred:
+        self.batches.append([context.delivery_id for context in contexts])
+        results: list[Any] = []
+        for payload, context in zip(payloads, contexts):
+            self.sent.append((payload, context))
+            outcome = self.outcomes.popleft() if self.outcomes else SUCCESS
+            if isinstance(outcome, BaseException):
+                results.append(outcome)
+                break
+            results.append(DeliveryOutcome(f"ACK {context.control_id}".encode()))
+        return defer.succeed(results)
 
 
 def refused(reason: str = "connection refused") -> DeliveryFailed:

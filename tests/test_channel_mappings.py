@@ -1,7 +1,7 @@
 """
 Tests for channels with mappings: ``tables:``, ``filters:``, ``steps:``, destination
 ``steps:`` and ``validation:`` loaded and compiled by engine.config.loader (every problem reported
-with its file and line), and run by engine.flow.pipeline.process.
+with its file and line), and decided by engine.flow.decision.decide.
 
 Pipeline tests use small Program-like objects, so that they test the engine's side of the
 contract of mappings.steps (Program.run -> RunOutcome, StepFailure) and nothing else; the
@@ -17,7 +17,8 @@ import pytest
 from engine import status as st
 from engine.app import channel_plan
 from engine.config.loader import ConfigError, load_channel_file
-from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage, process
+from engine.flow.decision import decide
+from engine.flow.plan import ChannelPlan, DestinationPlan, InboundMessage
 from engine.store.records import NewDelivery
 from tests.config.test_loader import SPECS
 
@@ -90,27 +91,27 @@ def plan(*destinations: DestinationPlan, **kwargs) -> ChannelPlan:
 
 # -- pipeline -----------------------------------------------------------------------------
 
-def test_routes_at_intake_only_without_mappings():
-    """If a channel has no filter, step, destination step or validation, then it routes at
-    intake; any one of them sends its messages through the processor."""
-    assert plan().routes_at_intake
-    assert not plan(filters=SetPID8("F")).routes_at_intake
-    assert not plan(steps=SetPID8("F")).routes_at_intake
-    assert not plan(validation="structure").routes_at_intake
-    assert not plan(DestinationPlan("a", steps=SetPID8("F"))).routes_at_intake
+def test_routes_only_without_mappings():
+    """If a channel has no filter, step, destination step or validation, then its plan only
+    routes; any one of them makes it run steps."""
+    assert plan().routes_only
+    assert not plan(filters=SetPID8("F")).routes_only
+    assert not plan(steps=SetPID8("F")).routes_only
+    assert not plan(validation="structure").routes_only
+    assert not plan(DestinationPlan("a", steps=SetPID8("F"))).routes_only
 
 
 def test_unchanged_message_stores_no_payload():
     """If the steps leave the message as it was, then its deliveries carry no payload (the
     raw message is sent, not stored twice)."""
-    result = process(plan(steps=SetPID8("M")), message())
+    result = decide(plan(steps=SetPID8("M")), message())
     assert result.status == st.TRANSFORMED
     assert result.deliveries == (NewDelivery("a"), NewDelivery("b"))
 
 
 def test_channel_steps_change_every_payload():
     """If channel steps change the message, then every delivery carries the changed bytes."""
-    result = process(plan(steps=SetPID8("F")), message())
+    result = decide(plan(steps=SetPID8("F")), message())
     expected = TEXT.replace("|19700101|M", "|19700101|F").encode()
     assert [d.payload for d in result.deliveries] == [expected, expected]
 
@@ -120,7 +121,7 @@ def test_destination_steps_apply_to_their_destination_only():
     the channel's steps run before them."""
     channel = plan(DestinationPlan("a", steps=SetPID8("U")), DestinationPlan("b"),
                    steps=SetPID8("F"))
-    result = process(channel, message())
+    result = decide(channel, message())
     payloads = {d.destination: d.payload for d in result.deliveries}
     assert payloads["a"] == TEXT.replace("|19700101|M", "|19700101|U").encode()
     assert payloads["b"] == TEXT.replace("|19700101|M", "|19700101|F").encode()
@@ -130,14 +131,14 @@ def test_payload_encoded_with_the_message_charset():
     """If the message's charset is 8859/1, then the payload is written in Latin-1."""
     text = TEXT.replace("DOE^JOHN", "DUPRÉ^JOSÉ")
     inbound = InboundMessage(7, text, raw=text.encode("latin-1"), charset="8859/1")
-    result = process(plan(steps=SetPID8("F")), inbound)
+    result = decide(plan(steps=SetPID8("F")), inbound)
     assert result.deliveries[0].payload == text.replace("|M\r", "|F\r").encode("latin-1")
 
 
 def test_unencodable_payload_is_an_error():
     """If a mapping writes a character the message's charset cannot hold, then the message
     is in ERROR saying so."""
-    result = process(plan(steps=SetPID8("€")),
+    result = decide(plan(steps=SetPID8("€")),
                      InboundMessage(7, TEXT, raw=TEXT.encode(), charset="8859/1"))
     assert result.status == st.ERROR and "8859/1" in result.error
 
@@ -145,7 +146,7 @@ def test_unencodable_payload_is_an_error():
 def test_filter_stop_is_filtered_with_its_reason():
     """If a filter stops the message, then it is FILTERED with the reason and no delivery,
     and the channel steps do not run."""
-    result = process(plan(filters=Stop("filtered by filters[0]: PV1-2 == \"O\""),
+    result = decide(plan(filters=Stop("filtered by filters[0]: PV1-2 == \"O\""),
                           steps=Fail()), message())
     assert (result.status, result.deliveries) == (st.FILTERED, ())
     assert result.detail == 'filtered by filters[0]: PV1-2 == "O"' and result.error is None
@@ -154,39 +155,40 @@ def test_filter_stop_is_filtered_with_its_reason():
 def test_step_failure_is_an_error_naming_it():
     """If a channel step fails, then the message is in ERROR with the failure's text."""
     pytest.importorskip("mappings.steps")
-    result = process(plan(steps=Fail()), message())
+    result = decide(plan(steps=Fail()), message())
     assert result.status == st.ERROR and result.deliveries == ()
     assert "steps[0].translate" in result.error and "PID-8" in result.error
     assert "'Z'" in result.error or "Z" in result.error
 
 
-def test_other_exceptions_propagate_to_the_processor():
-    """If a step raises something other than StepFailure (a bug), then process raises: the
-    processor records it as ERROR with its type."""
-    with pytest.raises(_Failure):
-        process(plan(steps=Boom()), message())
+def test_other_exceptions_are_an_error_naming_them():
+    """If a step raises something other than StepFailure (a bug), then the decision is ERROR
+    naming the exception's type and text: the message is stored, not lost."""
+    result = decide(plan(steps=Boom()), message())
+    assert (result.status, result.deliveries) == (st.ERROR, ())
+    assert result.error.startswith("_Failure: ch.yaml:9: steps[0].translate")
 
 
 def test_route_restricts_destinations():
     """If a route step ran, then only the destinations it names get a delivery."""
-    result = process(plan(steps=Route("b")), message())
+    result = decide(plan(steps=Route("b")), message())
     assert result.deliveries == (NewDelivery("b"),)
 
 
 def test_destination_stop_skips_only_that_destination():
     """If a destination's steps stop, then that destination gets no delivery; when every
     destination stopped, the message is FILTERED."""
-    result = process(plan(DestinationPlan("a", steps=Stop("not for a")), DestinationPlan("b")),
+    result = decide(plan(DestinationPlan("a", steps=Stop("not for a")), DestinationPlan("b")),
                      message())
     assert result.status == st.TRANSFORMED and result.deliveries == (NewDelivery("b"),)
     assert "not for a" in result.detail
-    result = process(plan(DestinationPlan("a", steps=Stop("no"))), message())
+    result = decide(plan(DestinationPlan("a", steps=Stop("no"))), message())
     assert (result.status, result.deliveries) == (st.FILTERED, ())
 
 
 def test_unparsable_message_is_an_error():
     """If the text cannot be parsed, then the message is in ERROR."""
-    result = process(plan(steps=SetPID8("F")), message("PID|1\r"))
+    result = decide(plan(steps=SetPID8("F")), message("PID|1\r"))
     assert result.status == st.ERROR and "parsed" in result.error
 
 
@@ -194,9 +196,9 @@ def test_structure_validation():
     """If validation is structure, then a conforming message passes and one missing a
     required segment is in ERROR with hl7apy's text."""
     pytest.importorskip("hl7apy")
-    assert process(plan(validation="structure"), message()).status == st.TRANSFORMED
+    assert decide(plan(validation="structure"), message()).status == st.TRANSFORMED
     bad = TEXT.replace("EVN|A08|20260101\r", "")
-    result = process(plan(validation="structure"), message(bad))
+    result = decide(plan(validation="structure"), message(bad))
     assert result.status == st.ERROR
     assert "structural validation failed" in result.error and "EVN" in result.error
 
@@ -207,13 +209,13 @@ def test_structure_validation_as_the_channel_version():
     them against; the message itself keeps its MSH-12."""
     pytest.importorskip("hl7apy")
     newer = message(TEXT.replace("|P|2.5\r", "|P|2.9\r"))
-    refused = process(plan(validation="structure"), newer)
+    refused = decide(plan(validation="structure"), newer)
     assert refused.status == st.ERROR and "2.9" in refused.error
-    accepted = process(plan(validation="structure", version="2.5"), newer)
+    accepted = decide(plan(validation="structure", version="2.5"), newer)
     assert accepted.status == st.TRANSFORMED
     assert all(d.payload is None for d in accepted.deliveries)  # sent as received: 2.9
     missing_evn = message(TEXT.replace("|P|2.5\r", "|P|2.9\r").replace("EVN|A08|20260101\r", ""))
-    assert process(plan(validation="structure", version="2.5"), missing_evn).status == st.ERROR
+    assert decide(plan(validation="structure", version="2.5"), missing_evn).status == st.ERROR
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -228,7 +230,7 @@ def test_structure_validation_as_the_channel_version():
 def test_with_version(text, expected):
     """If MSH-12 is relabelled, then only its first component changes, and it is added when
     absent; text without MSH is left alone."""
-    from engine.flow.pipeline import with_version
+    from engine.flow.decision import with_version
 
     assert with_version(text, "2.5") == expected
 
@@ -277,28 +279,28 @@ def steps_module():
 
 def test_channel_with_mappings_loads(tmp_path, steps_module):
     """If a channel has tables, filters, steps and destination steps, then they are loaded
-    and compiled, and its plan carries them (so it does not route at intake)."""
+    and compiled, and its plan carries them (so it does not only route)."""
     channel = load_channel_file(write_channel(tmp_path), SPECS)
     assert set(channel.tables) == {"sex"} and "M" in channel.tables["sex"]
     assert channel.filters is not None and channel.steps is not None
     assert channel.destinations[0].steps is not None and channel.destinations[1].steps is None
     assert channel.validation == "none" and channel.has_mappings
     channel_plan_ = channel_plan(channel)
-    assert not channel_plan_.routes_at_intake
-    result = process(channel_plan_, message())
+    assert not channel_plan_.routes_only
+    result = decide(channel_plan_, message())
     assert result.status == st.TRANSFORMED
     dpi, archive = result.deliveries
     assert b"|ANONYMOUS^JOHN|" in dpi.payload and b"|male" in dpi.payload
     assert b"|DOE^JOHN|" in archive.payload and b"|male" in archive.payload
 
 
-def test_channel_without_mappings_routes_at_intake(tmp_path):
-    """If a channel has none of the new sections, then nothing changes: it routes at intake."""
+def test_channel_without_mappings_routes_only(tmp_path):
+    """If a channel has none of the new sections, then nothing changes: it only routes."""
     text = CHANNEL.split("    tables:")[0] + CHANNEL.split("        on-unknown: error\n")[1]
     text = text.replace("        steps:\n          - set: PID-5.1\n            value: ANONYMOUS\n",
                         "")
     channel = load_channel_file(write_channel(tmp_path, text), SPECS)
-    assert not channel.has_mappings and channel_plan(channel).routes_at_intake
+    assert not channel.has_mappings and channel_plan(channel).routes_only
 
 
 def test_every_mapping_problem_reported_with_file_and_line(tmp_path, steps_module):
@@ -350,7 +352,7 @@ def test_validation_option(tmp_path):
         load_channel_file(write_channel(tmp_path, "    validation: strict\n" + base), SPECS)
     channel = load_channel_file(write_channel(tmp_path, "    validation: structure\n" + base),
                                 SPECS)
-    assert channel.validation == "structure" and not channel_plan(channel).routes_at_intake
+    assert channel.validation == "structure" and not channel_plan(channel).routes_only
 
 
 def test_version_option(tmp_path):

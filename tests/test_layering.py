@@ -31,11 +31,11 @@ RULES: dict[str, set[str]] = {
     "engine.flow": BASE | {"engine.flow", "engine.store", "mappings", "mllp"},
     "engine.delivery": BASE | {"engine.delivery", "engine.store"},
     "engine.reload": BASE | {"engine.reload", "engine.config", "engine.store"},
-    # the index's store module sits on the engine store's tables; the model and the
-    # matcher stay pure
-    "identity": {"identity", "engine.store"},
+    # the index's store sits on the engine store's tables; the model and the matcher stay pure
+    "identity.store": {"identity.model", "identity.matching", "identity.store", "engine.store"},
     "identity.model": {"identity.model"},
     "identity.matching": {"identity.model", "identity.matching"},
+    "identity.hl7": {"identity.hl7", "identity.model", "identity.service", "mllp", "mappings"},
 }
 ONLY_ROOT_IMPORTS_CHANNELS = {"engine.app"}
 
@@ -104,7 +104,7 @@ def test_mappings_do_no_file_io(path):
 
 # Modules that were over the limit when it was set; each must shrink, never grow.
 OVERSIZE_ALLOWANCE = {
-    "engine/config/loader.py": 663,
+    "engine/config/loader.py": 612,
     "mappings/expressions.py": 578,
     "mappings/steps.py": 685,
 }

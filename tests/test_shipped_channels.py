@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from engine import status as st
 from engine.app import channel_plan, load_config
 from engine.cli.main import main
-from engine.flow.pipeline import InboundMessage, process
+from engine.flow.decision import decide
+from engine.flow.plan import InboundMessage
 from mappings.message import HL7Message
 from mappings.paths import get, parse_path
 
@@ -36,7 +37,7 @@ def plans() -> dict:
 
 def run(plan, sample: str):
     raw = (ROOT / "samples" / sample).read_bytes()
-    result = process(plan, InboundMessage(1, raw.decode("utf-8"), raw=raw,
+    result = decide(plan, InboundMessage(1, raw.decode("utf-8"), raw=raw,
                                           charset="UNICODE UTF-8"))
     payloads = {d.destination: HL7Message.parse((d.payload or raw).decode("utf-8"))
                 for d in result.deliveries}

@@ -13,97 +13,15 @@ test-case-name: tests.cli.test_main
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from typing import Any
 
 import click
 
 from engine import status as st
-from engine.config.loader import ConfigError, EngineConfig
-
-DEFAULT_CONFIG = "config/engine.yaml"
-EXIT_FAILED, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
-
-config_option = click.option("--config", "config_path", default=DEFAULT_CONFIG,
-                             show_default=True, type=click.Path(dir_okay=False),
-                             help="the engine's YAML file")
-
-
-def _load(config_path: str, *, connectors: bool = False, lenient: bool = False,
-          needed: str | None = None) -> EngineConfig:
-    """Load and validate the configuration; with ``connectors``, build them too (check-config
-    and run) so that their own checks are reported here, as configuration errors.
-
-    ``lenient`` is for the commands that run no channel (status, messages) or one (``needed``,
-    test-channel): another channel file with problems is left out with a warning rather than
-    stopping them.
-    """
-    from engine.app import check_connectors, load_config
-
-    try:
-        config = load_config(config_path, lenient=lenient)
-    except ConfigError as error:
-        click.echo(f"configuration errors ({len(error.problems)}):", err=True)
-        click.echo(str(error), err=True)
-        sys.exit(EXIT_CONFIG)
-    for broken in config.broken:
-        if needed is not None and broken.name == needed:
-            click.echo(f"configuration errors ({len(broken.problems)}):", err=True)
-            click.echo("\n".join(map(str, broken.problems)), err=True)
-            sys.exit(EXIT_CONFIG)
-    for broken in config.broken:
-        named = f" (channel {broken.name})" if broken.name else ""
-        click.echo(f"warning: {broken.file}{named} is left out: "
-                   f"{len(broken.problems)} configuration error(s):", err=True)
-        click.echo("\n".join(f"  {problem}" for problem in broken.problems), err=True)
-    if connectors:
-        from twisted.internet import reactor
-
-        problems = check_connectors(config, reactor)
-        if problems:
-            click.echo(f"configuration errors ({len(problems)}):", err=True)
-            click.echo("\n".join(problems), err=True)
-            sys.exit(EXIT_CONFIG)
-    return config
-
-
-def _database(config: EngineConfig) -> Any:
-    """An SQLAlchemy engine on the configured store, its schema checked (blocking: CLI only)."""
-    from engine.store import migrate
-    from engine.store.store import make_engine
-
-    missing = _missing_sqlite_file(config.store.url)
-    if missing is not None:
-        click.echo(f"store {config.store.url}: the database file {missing} does not exist; "
-                   "start the engine or run `aiguillage db upgrade` to create it", err=True)
-        sys.exit(EXIT_UNREACHABLE)
-    engine = make_engine(config.store.url)
-    try:
-        migrate.ensure_current(engine, create_if_empty=False)
-    except migrate.SchemaOutOfDate as error:
-        click.echo(f"store {config.store.url}: {error}", err=True)
-        sys.exit(EXIT_UNREACHABLE)
-    except Exception as error:
-        click.echo(f"store {config.store.url} cannot be read: {error}", err=True)
-        sys.exit(EXIT_UNREACHABLE)
-    return engine
-
-
-def _missing_sqlite_file(url: str) -> str | None:
-    """The path of a SQLite store whose file is absent, else None.
-
-    Connecting would create the file (and make_engine its folder): a reading command must
-    report the store missing, not leave an empty one behind at a mistyped path.
-    """
-    from pathlib import Path
-
-    from sqlalchemy import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    return None if Path(parsed.database).exists() else parsed.database
+from engine.cli.common import (
+    EXIT_CONFIG, EXIT_FAILED, EXIT_UNREACHABLE, _database, _load, config_option)
+from engine.cli.run import run
+from engine.config.loader import ConfigError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,102 +30,7 @@ def main() -> None:
     """Aiguillage: an HL7 v2 / IHE integration engine and message router."""
 
 
-@main.command()
-@config_option
-def run(config_path: str) -> None:
-    """Run the engine until interrupted (Ctrl-C or SIGTERM stop it cleanly)."""
-    from twisted.internet import reactor
-    from twisted.python import log as twisted_log
-
-    from engine.app import Engine
-
-    from engine.filelimit import raise_open_file_limit
-
-    config = _load(config_path, connectors=True)
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    twisted_log.PythonLoggingObserver().start()
-    limits = raise_open_file_limit()  # before anything opens a socket
-    if limits is not None and limits[0] != limits[1]:
-        logging.getLogger("engine").info("open-file limit raised from %d to %d", *limits)
-    engine = Engine(config, reactor)
-    outcome = {"code": 0}
-
-    def started(_: Any) -> None:
-        for name in engine.sources:
-            port = engine.source_port(name)
-            click.echo(f"channel {name}: listening on port {port}")
-        if engine.admin_port is not None:
-            address = engine.admin_port.getHost()
-            click.echo(f"admin: http://{address.host}:{address.port}/status and /metrics")
-        click.echo(f"aiguillage {config.node} running; store {config.store.url}")
-
-    def failed(failure: Any) -> None:
-        click.echo(f"engine failed to start: {failure.getErrorMessage()}", err=True)
-        outcome["code"] = EXIT_FAILED
-        reactor.stop()
-
-    def start() -> None:
-        try:
-            engine.start().addCallbacks(started, failed)
-        except Exception as error:  # schema or store trouble, before anything listens
-            click.echo(f"engine failed to start: {error}", err=True)
-            outcome["code"] = EXIT_UNREACHABLE
-            reactor.stop()
-
-    _reload_on_sighup(engine, reactor)  # before anything says it listens
-    reactor.callWhenRunning(_stop_on_signals, reactor)
-    reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger("before", "shutdown", engine.stop)
-    reactor.run()
-    sys.exit(outcome["code"])
-
-
-def _stop_on_signals(reactor: Any) -> None:
-    """SIGTERM and SIGINT stop the engine; another one while it stops only says so.
-
-    Twisted's own handlers call ``reactor.stop()`` again on a second signal, which fails with
-    a ReactorNotRunning traceback while the engine waits for a send under way (up to the
-    destination's ``ack_timeout``) and its last commit. An impatient second Ctrl-C is common:
-    it gets a plain answer and the clean stop goes on. Installed once the reactor runs, so
-    that these handlers replace Twisted's.
-    """
-    import signal
-
-    from twisted.internet.error import ReactorNotRunning
-
-    def stop(name: str) -> None:
-        try:
-            reactor.stop()
-        except ReactorNotRunning:
-            logging.getLogger("engine").warning(
-                "%s: already stopping, waiting for the sends under way and the last commit; "
-                "SIGKILL stops at once (nothing acknowledged is lost)", name)
-        else:
-            logging.getLogger("engine").info("%s: stopping", name)
-
-    def handler(signum: int, frame: Any) -> None:
-        reactor.callFromThread(stop, signal.Signals(signum).name)
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, handler)
-
-
-def _reload_on_sighup(engine: Any, reactor: Any) -> None:
-    """SIGHUP reloads the channels (the report goes to the log, see engine.reload.reloader).
-
-    A signal handler may run between any two bytecodes of the reactor thread: it only
-    schedules the reload for the reactor's next turn. Installed before the reactor runs, so
-    that a SIGHUP sent once the engine says it listens never finds the default action
-    (terminate); one arriving before the engine has started is refused, and logged.
-    """
-    import signal
-
-    def handler(signum: int, frame: Any) -> None:
-        reactor.callFromThread(engine.reload)
-
-    signal.signal(signal.SIGHUP, handler)
+main.add_command(run)  # in a module of its own: the process model and signals
 
 
 @main.command("reload")
@@ -287,25 +110,62 @@ def db_upgrade(config_path: str) -> None:
     click.echo(f"store {config.store.url}: schema {before or 'empty'} -> {after}")
 
 
+@db.command("check-counts")
+@config_option
+@click.option("--repair", is_flag=True,
+              help="replace the kept counts by the recount (stop the engines first)")
+def db_check_counts(config_path: str, repair: bool) -> None:
+    """Recount messages and deliveries by scanning, and compare with the kept counts that
+    status and /metrics show; exit 1 when they differ (and were not repaired)."""
+    from engine.store import counters
+
+    engine = _database(_load(config_path))
+    with engine.begin() as conn:  # transaction boundary: the check (and the repair)
+        differences = counters.differences(conn)
+        for (channel, destination, status_), (kept, found) in sorted(differences.items()):
+            click.echo(f"{channel} {destination or '(messages)'} {status_}: kept {kept}, "
+                       f"counted {found}")
+        if differences and repair:
+            counters.repair(conn)
+    if not differences:
+        click.echo("counts agree with the stored messages and deliveries")
+    elif repair:
+        click.echo(f"{len(differences)} count(s) repaired")
+    else:
+        sys.exit(EXIT_FAILED)
+
+
 @main.command()
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(config_path: str, as_json: bool) -> None:
-    """Counts per channel and destination, and rates over the last minute."""
+    """Counts per channel and destination, rates over the last minute, which engine process
+    holds which delivery lane, and the engine processes on this store (with --json: under
+    "nodes", beside the channels)."""
+    import time
+
+    from engine.delivery import claims
+    from engine.nodes import STALE_AFTER
     from engine.store import queries
-    from engine.cli.views import status_table
+    from engine.store.nodes import list_nodes, node_entries
+    from engine.cli.views import lease_table, nodes_table, status_table
 
     config = _load(config_path, lenient=True)
     with _database(config).connect() as conn:
         report = queries.status_counts(conn)
+        holders = claims.holders(conn)
+        processes = node_entries(list_nodes(conn), time.time(), STALE_AFTER)
     for channel in config.channels:  # configured but silent channels show too
         queries.channel_entry(report, channel.name)
         for destination in channel.destinations:
             queries.destination_entry(report, channel.name, destination.name)
     if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        click.echo(json.dumps({**report, "nodes": processes}, indent=2, sort_keys=True))
     else:
         status_table(report)
+        if holders:
+            lease_table(holders)
+        nodes_table(processes)
 
 
 @main.group()

@@ -50,12 +50,50 @@ def status_table(report: dict, console: Console | None = None) -> None:
     console.print(table)
 
 
+def lease_table(holders: list[dict], console: Console | None = None) -> None:
+    """Which engine process holds which delivery lanes, one row per process (lease rows of
+    ``engine.delivery.claims.holders``); lanes nobody holds are counted on a row of their
+    own."""
+    console = console or Console()
+    table = Table(title="Delivery lanes by engine process (node/pid/start)")
+    for column in ("process", "lanes", "lease until"):
+        table.add_column(column)
+    by_owner: dict[str, list[dict]] = {}
+    for row in holders:
+        free = row["owner"] is None or row["expired"]
+        by_owner.setdefault("(nobody)" if free else row["owner"], []).append(row)
+    for owner in sorted(by_owner):
+        rows = by_owner[owner]
+        lanes = ", ".join(f"{r['channel']}/{r['destination']}/{r['lane']}" for r in rows)
+        until = "" if owner == "(nobody)" else _when(max(r["lease_until"] for r in rows))
+        table.add_row(owner, lanes, until)
+    console.print(table)
+
+
 def _counts(entry: dict, retrying_key: str) -> list[str]:
     errored = entry["errored"]
     return [str(entry["received"]), str(entry["filtered"]), str(entry["queued"]),
             str(entry["sent"]), f"[red]{errored}[/red]" if errored else "0",
             str(entry.get(retrying_key, "")) if retrying_key else "",
             f"{entry['rate']:.1f}/s"]
+
+
+def nodes_table(entries: list[dict], console: Console | None = None) -> None:
+    """One row per engine process on the store; a stale heartbeat in red."""
+    console = console or Console()
+    table = Table(title="Engine processes (heartbeat: seconds ago)")
+    for column in ("node", "pid", "role", "host", "started", "heartbeat", "received", "sent",
+                   "version"):
+        table.add_column(column)
+    for entry in entries:
+        age = f"{entry['heartbeat_age']:.0f}s"
+        table.add_row(entry["name"], str(entry["pid"]), entry["role"], entry["host"],
+                      _when(entry["started_at"]), f"[red]{age} stale[/red]" if entry["stale"]
+                      else age, str(entry["received"]), str(entry["sent"]), entry["version"])
+    if not entries:
+        console.print("no engine process is running on this store")
+    else:
+        console.print(table)
 
 
 _MESSAGE_COLUMNS = ("id", "received", "channel", "type", "control id", "status", "error")

@@ -40,8 +40,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
 from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config
+from engine.config.store import (  # noqa: F401 (part of this module's API)
+    STORE_SECTION, StoreConfig, resolve_database_url, store_config)
 from engine.config.schema import (
-    ConfigError, ConfigProblem, Invalid, Problems, Section, Where, at_least, between, describe,
+    ConfigError, ConfigProblem, Problems, Section, Where, at_least, between, describe,
     did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
     validate_section)
 from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
@@ -80,18 +82,6 @@ def _known_charset(name: str) -> str | None:
         return (f"unknown character set {describe(name)}: use an HL7 table 0211 name "
                 'such as "8859/1" or "UNICODE UTF-8"')
     return None
-
-
-@dataclass(frozen=True)
-class StoreConfig:
-    """Where messages are stored; ``url`` is an SQLAlchemy URL, sqlite paths made absolute."""
-
-    url: str
-    writer_batch_max: int = 1000
-    # SQLite only. "full": a commit survives a power cut (an fsync per group commit);
-    # "normal": it survives the engine's crash or kill -9, not a power cut, and commits
-    # cost a fraction of that (see docs/operations.md for figures).
-    sqlite_synchronous: str = "full"
 
 
 @dataclass(frozen=True)
@@ -155,13 +145,13 @@ class ChannelConfig:
     tables: Mapping[str, Any] = field(default_factory=dict)  # name -> mappings.tables.CodeTable
     validation: str = VALIDATION_NONE
     version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
-    # The other files read to build the channel (code tables, ...): a reload compares their
-    # bytes, with the channel file's, to tell whether the channel changed.
+    slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
+    # Other files read to build the channel (code tables...), compared by a reload.
     inputs: tuple[str, ...] = ()
 
     @property
     def has_mappings(self) -> bool:
-        """Whether the pipeline does more than route (then the processor decides)."""
+        """Whether the channel has steps, filters or validation (more than routing)."""
         return (self.filters is not None or self.steps is not None
                 or self.validation != VALIDATION_NONE
                 or any(d.steps is not None for d in self.destinations))
@@ -188,12 +178,6 @@ class BrokenChannel(NamedTuple):
     problems: list[ConfigProblem]
 
 
-STORE_SECTION = Section(
-    (OptionSpec("url", "str", required=True, help="SQLAlchemy database URL"),
-     OptionSpec("writer_batch_max", "int", default=1000, help="most messages per commit"),
-     OptionSpec("sqlite_synchronous", "str", default="full", choices=("full", "normal"),
-                help="SQLite durability: full survives a power cut, normal a crash")),
-    checks={"writer_batch_max": at_least(1)})
 ENGINE_SECTION = Section(
     (OptionSpec("node", "str", help="this node's name; default: the host name"),
      OptionSpec("store", "mapping", required=True),
@@ -250,7 +234,8 @@ CHANNEL_SECTION = Section(
                 help="structure: validate inbound messages against their HL7 structure"),
      OptionSpec("version", "str", choices=HL7_VERSIONS,
                 help="the HL7 version the senders speak: structural validation checks every "
-                     "message against this version's structures, whatever its MSH-12 says")),
+                     "message against this version's structures, whatever its MSH-12 says"),
+     OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread")),
     nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -271,7 +256,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
         problems.raise_if_any()
     where = top_where(path, root)
     values = validate_section(root, ENGINE_SECTION, where, problems)
-    store = _store(root, values["store"], where, problems)
+    store = store_config(root, values["store"], where, problems)
     admin = admin_config(root, values["admin"], where, problems)
     use_steps_path(values["steps_path"], where.child("steps_path"), problems)
     loaded, broken = [], []
@@ -301,26 +286,6 @@ def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:
     return loaded.channel
 
 
-def resolve_database_url(url: str, base_dir: str) -> str:
-    """``url`` with a relative sqlite file path made absolute against ``base_dir``.
-
-    Other databases' URLs are returned as they are, in-memory sqlite too; raise
-    :class:`Invalid` if ``url`` is not ``scheme://...``, or a sqlite URL names a host.
-    """
-    scheme, separator, rest = url.partition("://")
-    is_sqlite = scheme.split("+")[0] == "sqlite"
-    if not separator or not scheme or (is_sqlite and rest[:1] not in ("", "/")):
-        raise Invalid('expected a database URL like "sqlite:///var/aiguillage.db" or '
-                      f'"postgresql+psycopg://user@host/aiguillage", got {describe(url)}')
-    if not is_sqlite:
-        return url
-    database, query_separator, query = rest[1:].partition("?")
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return url
-    database = os.path.normpath(os.path.join(base_dir, os.path.expanduser(database)))
-    return f"{scheme}:///{database}{query_separator}{query}"
-
-
 class _LoadedChannel(NamedTuple):
     """A channel with the places the checks across files point to."""
 
@@ -328,21 +293,6 @@ class _LoadedChannel(NamedTuple):
     name_at: Where
     port_at: Where | None  # where its source's ``port`` is written, if it is
     links: tuple[Link, ...] = ()  # its ``channel`` destinations, checked across files
-
-
-def _store(root: YAMLMapping, values: dict | None, where: Where,
-           problems: Problems) -> StoreConfig | None:
-    if not values or values["url"] is None:
-        return None
-    raw = root.get("store")
-    here = where.child("store", root.key_position("store")).child("url", key_position(raw, "url"))
-    try:
-        url = resolve_database_url(values["url"], here.base_dir)
-    except Invalid as exc:
-        problems.add(here, str(exc))
-        return None
-    return StoreConfig(url=url, writer_batch_max=values["writer_batch_max"],
-                       sqlite_synchronous=values["sqlite_synchronous"])
 
 
 def _admin_port_where(root: YAMLMapping, where: Where) -> Where:
@@ -400,11 +350,10 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         name=values["name"], description=values["description"], enabled=values["enabled"],
         source=_source(root.get("source"), values["name"], specs, source_at, problems),
         response=_response(root, values["response"], where, problems),
-        encoding=values["encoding"],
-        dedupe=values["dedupe"], destinations=destinations,
+        encoding=values["encoding"], dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
-        inputs=tuple(dict.fromkeys(inputs)))
+        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None

@@ -1,52 +1,62 @@
 """
-Delivery lanes: send each destination's queued deliveries, in order, with retries.
+One delivery lane: the queued deliveries of one destination (or of one partition of its
+ordering key), sent in order by the process that holds the lane's lease.
 
-A :class:`Lane` is one FIFO of one destination. It reads due deliveries from the store in
-batches, sends them one at a time through its own :class:`~engine.interfaces.Destination`
-(so message n+1 is never sent before message n is SENT or parked), and records each outcome
-through the group-commit writer. A failed send is retried after the destination's backoff,
-holding the lane (that is what keeps order); once the retries are spent, or when the peer
-rejects the message outright, the delivery is parked in ERROR and the lane moves on.
+The store is the queue. The lane reads the first deliveries of its queue (by id, always from
+the start: no cursor, see :func:`engine.store.queries.fetch_due`), sends them one at a time
+through its own :class:`~engine.interfaces.Destination` (message n+1 is never sent before
+message n is SENT or parked), and records each outcome through the group-commit writer. A
+send may start while the previous send's outcome is being committed (that hides the commit's
+latency), not before the outcomes of the sends before it are committed: so when the store
+fails, at most one send follows the first outcome it could not record. The lane reads again
+only once every outcome it recorded is committed, so a read never brings back a delivery
+already sent. A failed send is retried after the destination's backoff, holding the
+lane (that keeps order); once its retries are spent, or when the peer rejects the message,
+the delivery is parked in ERROR and the lane moves on.
 
-Recording SENT is not awaited before the next send: if the engine dies between a send and its
-commit, the delivery is sent again after restart (at-least-once; receivers dedupe on MSH-10).
+When an outcome cannot be committed (the store is down, the disk full), the lane stops in
+:attr:`LaneState.RECORDING`: it keeps what it sent as sent, in memory, retries the write with
+backoff, and sends nothing more until the write is committed. A delivery is sent again only
+after a crash (the process died between a send and its commit): then the lane's lease runs
+out, another process takes the lane over and reads the delivery still QUEUED.
 
-Under load the lane does not read its work back from the store: the processor offers each
-delivery it has just committed, payload included (:meth:`Lane.offer`). The lane takes offers
-only while it is caught up with the store (its last read reached the end of its queue) and its
-buffer has room; otherwise it drops them and reads them from the store later, in order. The
-ids of deliveries whose outcome is committed while a read is under way are kept until that
-read returns, so that a read started before such a commit cannot bring the delivery back; a
-delivery finished before a read started and still QUEUED in it was queued again (a replay).
-An offer can also come late: the writer thread may report a commit only after the lane has
-read that delivery from the store, sent it and committed its outcome (seen under heavy load).
-The node's single writer gives delivery ids in commit order (one node per store, as
-docs/operations.md requires), so an offered id at or below the highest id a read returned was
-committed before that read, which saw it (and the lane sent it) or found it finished: such an
-offer is stale and dropped.
+The lane sends only while its lease allows (:meth:`Lane.leased` gives the deadline, see
+:mod:`engine.delivery.lease`); the service that claims and renews the leases drives that.
+
+Each state is a member of :class:`LaneState`; :meth:`Lane._next` is the one place that decides
+what the lane does next, each ``_enter_*`` method one transition into a state, and each event
+(a read, a send or a write answering, a timer, a wake, a lease change) ends by asking
+:meth:`Lane._next` again.
 
 test-case-name: tests.delivery.test_lane
 """
 from __future__ import annotations
 
+import enum
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from twisted.internet import defer
 
 from engine import status as st
-from engine.interfaces import DeliveryContext, DeliveryFailed, DeliveryOutcome
+from engine.delivery.lease import may_send
+from engine.interfaces import (
+    BatchDestination, DeliveryContext, DeliveryFailed, DeliveryOutcome, Destination)
 from engine.store import queries
 from engine.store.records import DeliveryUpdate, DueDelivery
 
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 500
-BUFFER_MAX = 5000  # deliveries held in memory per lane; beyond, the store is the queue
+SEND_BATCH = 100  # deliveries handed at once to a destination that sends batches
 POLL_INTERVAL = 1.0
+SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
+RECORD_RETRY_INITIAL = 0.5
+RECORD_RETRY_MAX = 5.0
 MAX_ERROR_TEXT = 2000
+NEVER = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,27 @@ class LaneKey:
     lane: int
 
 
-class Lane:
-    """One ordered queue of one destination."""
+class LaneState(enum.Enum):
+    """What a lane is doing; exactly one at a time."""
 
-    def __init__(self, key: LaneKey, destination: Any, retry: Any, store: Any, clock: Any,
-                 *, poll_interval: float = POLL_INTERVAL, fetch_batch: int = FETCH_BATCH):
+    UNLEASED = "unleased"  # no lease (not claimed yet, lost, or run out): sends nothing
+    IDLE = "idle"  # nothing due known: waits for a wake or the next poll of the store
+    READING = "reading"  # reading the first deliveries of its queue
+    WAITING = "waiting"  # the first delivery's next attempt is later (a retry's backoff)
+    SENDING = "sending"  # a send is under way
+    SETTLING = "settling"  # waiting for recorded outcomes to commit before reading again
+    RECORDING = "recording"  # an outcome could not be committed: retrying it, sending nothing
+    STOPPED = "stopped"
+
+
+class Lane:
+    """One ordered queue of one destination, sent while its lease allows."""
+
+    def __init__(self, key: LaneKey, destination: Destination, retry: Any, store: Any,
+                 clock: Any, *, poll_interval: float = POLL_INTERVAL,
+                 fetch_batch: int = FETCH_BATCH, sends_ahead: int = SENDS_AHEAD,
+                 send_batch: int = SEND_BATCH,
+                 record_retry: tuple[float, float] = (RECORD_RETRY_INITIAL, RECORD_RETRY_MAX)):
         self.key = key
         self._destination = destination
         self._retry = retry
@@ -68,201 +94,265 @@ class Lane:
         self._clock = clock
         self._poll_interval = poll_interval
         self._fetch_batch = fetch_batch
-        self._buffer: deque[DueDelivery] = deque()
-        self._known: set[int] = set()  # in the buffer, or sent with the outcome not committed
-        self._finished_during_read: set[int] = set()
-        self._offers: list[DueDelivery] = []  # offered while a read was under way
-        self._fetching = False
-        self._caught_up = False  # the last read reached the end of the queue in the store
-        self._cursor = 0
-        self._read_up_to = 0  # the highest delivery id any read returned: older offers are stale
-        self._busy = False  # a fetch, a send or a backoff is under way
-        self._wanted = False  # woken while busy: fetch again when free
-        self._timer: Any = None  # a backoff, or a wait for a delivery's next attempt
-        self._poll_call: Any = None  # the next read of the store when idle
-        self._running = False
-        self._sending = False  # a send() has not answered yet
-        self._idle: defer.Deferred | None = None  # stop() waiting for that answer
-        self._advancing = False  # _advance's loop is on the stack
-        self._advance_again = False
-        self._recording: set[defer.Deferred] = set()  # outcomes not yet committed
-        self._retry_now = False  # the next attempt ignores the wait read from the store
+        self._sends_ahead = sends_ahead
+        self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
+        self._record_retry = record_retry
+        self.state = LaneState.UNLEASED
+        self._deadline = NEVER  # sends may start until then (clock time): the lease
+        self._buffer: deque[DueDelivery] = deque()  # read, not yet finished; head first
+        self._more = True  # the store may hold due work this lane has not read
+        self._in_flight = 0  # outcomes submitted to the writer, not answered yet
+        self._sends = 0  # sends started; numbers the outcomes of each
+        self._unsettled: dict[int, int] = {}  # send number -> its outcomes not answered yet
+        self._failed: dict[int, DeliveryUpdate] = {}  # outcomes whose write failed: to retry
+        self._record_delay = record_retry[0]
+        self._timer: Any = None  # the poll (IDLE), the backoff (WAITING) or a write retry
+        self._send: defer.Deferred | None = None  # the send under way
+        self._read: defer.Deferred | None = None  # the read under way
+        self._retry_now = False
+        self._stop_waiters: list[defer.Deferred] = []
+        self._settle_waiters: list[defer.Deferred] = []
+        self._stepping = False  # _step's loop is on the stack (see _step)
+        self._step_again = False
         self.sent = 0
         self.reads = 0
         self.failed_attempts = 0
         self.parked = 0
 
-    def start(self) -> None:
-        """Start, or start again after :meth:`stop` (a stop may have left a wait pending)."""
-        self._running = True
-        self._busy = self._sending
-        self.wake()
+    # -- events from the service ------------------------------------------------------------
 
-    def stop(self) -> defer.Deferred:
-        """Stop after the send under way, if any; Deferred fires when the lane is idle."""
-        self._running = False
-        for call in (self._timer, self._poll_call):
-            if call is not None and call.active():
-                call.cancel()
-        self._timer = self._poll_call = None
-        if not self._sending:
-            return defer.succeed(None)
-        if self._idle is None:
-            self._idle = defer.Deferred()
-        return self._idle
+    def leased(self, deadline: float) -> None:
+        """This process holds the lane's lease: sends may start until ``deadline``."""
+        self._deadline = deadline
+        if self.state is LaneState.UNLEASED:
+            self._more = True
+            self._step()
+
+    def unleased(self) -> None:
+        """The lease is gone (another process holds the lane): send nothing more."""
+        self._deadline = NEVER
+        if self.state in (LaneState.IDLE, LaneState.WAITING):
+            self._step()
+
+    def wake(self) -> None:
+        """Work was queued for this lane: read the store now if idle, else after the work
+        under way."""
+        self._more = True
+        if self.state is LaneState.IDLE:
+            self._step()
 
     def retry_now(self) -> None:
         """Attempt the next delivery at once, even if the store says to wait.
 
         For a lane rebuilt because its destination's configuration changed: the wait was
-        computed for the old configuration (a host now fixed, a policy now shorter). Only that
-        attempt is hurried: if it fails, the lane's own policy applies again.
+        computed for the old configuration. Only that attempt is hurried.
         """
         self._retry_now = True
 
+    def stop(self) -> defer.Deferred:
+        """Send nothing more; Deferred fires once the send under way, if any, has answered."""
+        if self.state is not LaneState.STOPPED:
+            self.state = LaneState.STOPPED
+            self._cancel_timer()
+            self._buffer.clear()
+            if self._failed:  # one last try; what still fails is sent again after a restart
+                self._record_failed_again()
+        if self._send is None:
+            return defer.succeed(None)
+        waiter: defer.Deferred = defer.Deferred()
+        self._stop_waiters.append(waiter)
+        return waiter
+
     def settled(self) -> defer.Deferred:
-        """Deferred firing once every outcome this lane has recorded is committed.
+        """Deferred firing once no outcome of this lane is waiting for its commit (committed,
+        or given up after :meth:`stop`): then another lane may read this one's queue."""
+        if not self._in_flight:
+            return defer.succeed(None)
+        waiter: defer.Deferred = defer.Deferred()
+        self._settle_waiters.append(waiter)
+        return waiter
 
-        After :meth:`stop` has fired, nothing is recorded any more: another lane may then
-        read this one's queue from the store without sending a delivery twice.
+    # -- the one decision -------------------------------------------------------------------
+
+    def _step(self) -> None:
+        """Run :meth:`_next`, in a loop rather than by recursion.
+
+        A destination or a store may answer at once (an already-fired Deferred): the answer's
+        handler asks for the next step before the previous one has returned, and nesting one
+        level per delivery would run out of stack.
         """
-        pending = list(self._recording)
-        return defer.DeferredList(pending, consumeErrors=True).addCallback(lambda _: None)
-
-    def _record(self, update: DeliveryUpdate) -> defer.Deferred:
-        d = self._store.record_delivery(update)
-        self._recording.add(d)
-
-        def recorded(result: Any) -> Any:
-            self._recording.discard(d)
-            return result
-        return d.addBoth(recorded)
-
-    def _fire_idle(self) -> None:
-        if self._idle is not None:
-            idle, self._idle = self._idle, None
-            idle.callback(None)
-
-    def offer(self, due: DueDelivery) -> None:
-        """A delivery just committed for this lane, with its payload (see the module doc)."""
-        if not self._running or self._is_known(due.delivery_id) or self._stale(due):
+        if self._stepping:
+            self._step_again = True
             return
-        if self._fetching:
-            self._offers.append(due)
-            return
-        if not self._caught_up or len(self._buffer) >= BUFFER_MAX:
-            self.wake()
-            return
-        self._take([due])
-        if not self._busy:
-            self._advance()
-
-    def _is_known(self, delivery_id: int) -> bool:
-        return delivery_id in self._known or delivery_id in self._finished_during_read
-
-    def _stale(self, offered: DueDelivery) -> bool:
-        return offered.delivery_id <= self._read_up_to
-
-    def _take(self, dues: list[DueDelivery]) -> None:
-        for due in dues:
-            if not self._is_known(due.delivery_id):
-                self._known.add(due.delivery_id)
-                self._buffer.append(due)
-
-    def wake(self) -> None:
-        """Work may be queued in the store: read it now, or once the send under way is done."""
-        if not self._running:
-            return
-        self._caught_up = False
-        if self._busy:
-            self._wanted = True
-            return
-        if self._poll_call is not None and self._poll_call.active():
-            self._poll_call.cancel()
-        self._poll_call = None
-        self._next()
+        self._stepping = True
+        try:
+            self._step_again = True
+            while self._step_again:
+                self._step_again = False
+                self._next()
+        finally:
+            self._stepping = False
 
     def _next(self) -> None:
-        if not self._running:
-            self._busy = False
-            self._fire_idle()
-            return
-        if self._buffer:
-            self._busy = True
-            self._attempt(self._buffer[0])
-            return
-        if self._caught_up and not self._wanted:
-            # Nothing left in the store either: wait for offers, or poll, rescanning from the
-            # start so that deliveries queued again by a replay (older ids) are found too.
-            self._busy = False
-            self._cursor = 0
-            self._schedule_poll()
-            return
-        self._busy = True
-        self._wanted = False
-        self._fetching = True
-        self.reads += 1
-        d = self._store.read(queries.fetch_due, self.key.channel, self.key.destination,
-                             self.key.lane, self._cursor, self._fetch_batch)
-        d.addCallbacks(self._fetched, self._fetch_failed)
-
-    def _fetched(self, due: list[DueDelivery]) -> None:
-        self._fetching = False
-        offers, self._offers = self._offers, []
-        fresh = [d for d in due if not self._is_known(d.delivery_id)]
-        self._finished_during_read.clear()
-        if due:
-            self._cursor = due[-1].delivery_id
-            self._read_up_to = max(self._read_up_to, self._cursor)
-        self._caught_up = len(due) < self._fetch_batch
-        self._take(fresh)
-        if self._caught_up:  # offers made during the read come after what it found
-            self._take(sorted((d for d in offers if not self._stale(d)),
-                              key=lambda d: d.delivery_id))
-        # Send what was found, read the next page, or (caught up, nothing left) go idle.
-        self._next()
-
-    def _fetch_failed(self, failure: Any) -> None:
-        self._fetching = False
-        self._offers = []
-        self._finished_during_read.clear()
-        self._caught_up = False
-        log.error("lane %s: reading the queue failed: %s", self.key, failure.getErrorMessage())
-        self._busy = False
-        self._schedule_poll()
-
-    def _schedule_poll(self) -> None:
-        if self._running and (self._poll_call is None or not self._poll_call.active()):
-            self._poll_call = self._clock.callLater(self._poll_interval, self.wake)
-
-    def _attempt(self, due: DueDelivery) -> None:
-        wait = due.next_attempt_at - self._clock.seconds()
-        if due.attempts and wait > 0 and not self._retry_now:
-            self._timer = self._clock.callLater(wait, self._send, due)
-        else:
+        """Decide the lane's next state from what it holds (the only place that decides)."""
+        if self.state is LaneState.STOPPED or self._send is not None or self._read is not None:
+            return  # stopped, or a send or a read under way: its answer asks again
+        if self._failed or (self.state is LaneState.RECORDING and self._in_flight):
+            return self._enter_recording()
+        if self.state is LaneState.RECORDING:
+            log.warning("%s: delivery outcomes recorded again; sending again", _name(self.key))
+        now = self._clock.seconds()
+        if not may_send(self._deadline, now):
+            return self._enter_unleased()
+        if self._buffer and len(self._unsettled) <= self._sends_ahead:
+            head = self._buffer[0]
+            wait = head.next_attempt_at - now
+            if head.attempts and wait > 0 and not self._retry_now:
+                return self._enter_waiting(wait)
             self._retry_now = False
-            self._send(due)
+            return self._enter_sending(self._sendable(now))
+        if self._in_flight:
+            return self._enter_settling()
+        if self._more:
+            return self._enter_reading()
+        return self._enter_idle()
 
-    def _send(self, due: DueDelivery) -> None:
+    # -- transitions ------------------------------------------------------------------------
+
+    def _enter_unleased(self) -> None:
+        self._cancel_timer()
+        self._buffer.clear()  # another process may send them now: read them again if leased
+        self.state = LaneState.UNLEASED
+
+    def _enter_idle(self) -> None:
+        self._cancel_timer()
+        self.state = LaneState.IDLE
+        self._timer = self._clock.callLater(self._poll_interval, self._poll)
+
+    def _enter_reading(self) -> None:
+        self._cancel_timer()
+        self.state = LaneState.READING
+        self._more = False
+        self.reads += 1
+        self._read = read = self._store.read(queries.fetch_due, self.key.channel,
+                                             self.key.destination, self.key.lane,
+                                             self._fetch_batch)
+        read.addCallbacks(self._read_done, self._read_failed)
+
+    def _enter_waiting(self, wait: float) -> None:
+        self._cancel_timer()
+        self.state = LaneState.WAITING
+        self._timer = self._clock.callLater(wait, self._timer_fired)
+
+    def _enter_sending(self, batch: list[DueDelivery]) -> None:
+        self._cancel_timer()
+        self.state = LaneState.SENDING
+        self._sends += 1
+        contexts = [DeliveryContext(self.key.channel, due.message_id, due.delivery_id,
+                                    due.control_id, due.message_type, due.attempts + 1,
+                                    due.charset) for due in batch]
+        # Set before the callbacks: a destination may answer at once, from within send.
+        if len(batch) == 1:
+            self._send = send = defer.maybeDeferred(self._destination.send, batch[0].raw,
+                                                    contexts[0])
+            send.addCallbacks(self._sent, self._send_failed, callbackArgs=(batch[0],),
+                              errbackArgs=(batch[0],))
+        else:
+            self._send = send = defer.maybeDeferred(self._destination.send_batch,
+                                                    [due.raw for due in batch], contexts)
+            send.addCallbacks(self._batch_sent, self._batch_failed, callbackArgs=(batch,),
+                              errbackArgs=(batch,))
+        send.addErrback(self._crashed, batch[0])
+
+    def _sendable(self, now: float) -> list[DueDelivery]:
+        """The head, and for a destination that sends batches the deliveries behind it that
+        are due now, up to the batch size."""
+        batch = [self._buffer[0]]
+        for due in list(self._buffer)[1:self._send_batch]:
+            if due.attempts and due.next_attempt_at > now:
+                break
+            batch.append(due)
+        return batch
+
+    def _enter_settling(self) -> None:
+        self._cancel_timer()
+        self.state = LaneState.SETTLING
+
+    def _enter_recording(self) -> None:
+        """Hold what was sent; retry the failed writes with backoff once none is under way."""
+        if self.state is not LaneState.RECORDING:
+            self._cancel_timer()
+            log.error("%s: recording a delivery outcome failed; sending nothing more until "
+                      "%d outcome(s) are recorded", _name(self.key), len(self._failed))
+            self.state = LaneState.RECORDING
+        if self._in_flight or self._timer is not None:
+            return
+        delay = self._record_delay
+        self._record_delay = min(delay * 2, self._record_retry[1])
+        self._timer = self._clock.callLater(delay, self._retry_records)
+
+    # -- answers and timers -----------------------------------------------------------------
+
+    def _poll(self) -> None:
         self._timer = None
-        context = DeliveryContext(self.key.channel, due.message_id, due.delivery_id,
-                                  due.control_id, due.message_type, due.attempts + 1,
-                                  due.charset)
-        self._sending = True
-        d = defer.maybeDeferred(self._destination.send, due.raw, context)
-        d.addCallbacks(self._succeeded, self._failed, callbackArgs=(due,), errbackArgs=(due,))
-        d.addErrback(self._crashed, due)
+        self._more = True
+        self._step()
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self._step()
+
+    def _read_done(self, due: list[DueDelivery]) -> None:
+        self._read = None
+        if self.state is not LaneState.READING:
+            return  # stopped meanwhile
+        self._buffer.extend(due)
+        if len(due) >= self._fetch_batch:
+            self._more = True
+        self._step()
+
+    def _read_failed(self, failure: Any) -> None:
+        self._read = None
+        if self.state is not LaneState.READING:
+            return
+        log.error("%s: reading the queue failed: %s", _name(self.key),
+                  failure.getErrorMessage())
+        self._more = True
+        self._enter_idle()  # read again at the next poll, not at once
+
+    def _sent(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> None:
+        self._send = None
+        self._succeeded(outcome, due)
+        self._answered()
+
+    def _send_failed(self, failure: Any, due: DueDelivery) -> None:
+        self._send = None
+        self._failed_attempt(failure.value, due)
+        self._answered()
+
+    def _batch_sent(self, outcomes: list, batch: list[DueDelivery]) -> None:
+        """One outcome per delivery attempted, in order; the list stops at a failure."""
+        self._send = None
+        for due, outcome in zip(batch, outcomes):
+            if isinstance(outcome, BaseException):
+                self._failed_attempt(outcome, due)
+                break
+            self._succeeded(outcome, due)
+        self._answered()
+
+    def _batch_failed(self, failure: Any, batch: list[DueDelivery]) -> None:
+        self._send = None
+        self._failed_attempt(failure.value, batch[0])  # nothing of the batch is known sent
+        self._answered()
 
     def _succeeded(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> None:
-        self._sending = False
         response = outcome.response if isinstance(outcome, DeliveryOutcome) else None
         self.sent += 1
-        self._finish(due, DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
-                                         due.attempts + 1, self._clock.seconds(), None, response))
+        self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
+                                    due.attempts + 1, self._clock.seconds(), None, response))
 
-    def _failed(self, failure: Any, due: DueDelivery) -> None:
-        self._sending = False
-        error = failure.value
+    def _failed_attempt(self, error: BaseException, due: DueDelivery) -> None:
+        """Record a failed attempt: QUEUED again after the backoff, or parked in ERROR."""
         retryable = not isinstance(error, DeliveryFailed) or error.retryable
         response = getattr(error, "response", None)
         reason = _describe(error)
@@ -272,66 +362,108 @@ class Lane:
             delay = self._retry.delay_for(attempts)
             retry_at = self._clock.seconds() + delay
             log.warning("%s: delivery %d attempt %d failed (%s); retrying in %.1fs",
-                        self.key, due.delivery_id, attempts, reason, delay)
-            self._record(DeliveryUpdate(
-                due.delivery_id, due.message_id, st.QUEUED, attempts, retry_at, reason, response,
-            )).addErrback(self._record_failed)
-            self._buffer[0] = DueDelivery(due.delivery_id, due.message_id, attempts, retry_at,
-                                          due.raw, due.control_id, due.message_type, due.charset)
-            if self._running:
-                self._timer = self._clock.callLater(delay, self._next)
-            else:
-                self._next()  # stopped during the send: go idle, retry after restart
+                        _name(self.key), due.delivery_id, attempts, reason, delay)
+            if self._buffer and self._buffer[0].delivery_id == due.delivery_id:
+                self._buffer[0] = replace(due, attempts=attempts, next_attempt_at=retry_at)
+            self._record(DeliveryUpdate(due.delivery_id, due.message_id, st.QUEUED, attempts,
+                                        retry_at, reason, response))
             return
         log.error("%s: delivery %d parked in ERROR after %d attempt(s): %s",
-                  self.key, due.delivery_id, attempts, reason)
+                  _name(self.key), due.delivery_id, attempts, reason)
         self.parked += 1
-        self._finish(due, DeliveryUpdate(due.delivery_id, due.message_id, st.ERROR, attempts,
-                                         self._clock.seconds(), reason, response))
+        self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.ERROR, attempts,
+                                    self._clock.seconds(), reason, response))
 
-    def _finish(self, due: DueDelivery, update: DeliveryUpdate) -> None:
-        self._buffer.popleft()
-        d = self._record(update)
-        d.addBoth(self._committed, due.delivery_id)
-        self._advance()
+    def _finish(self, update: DeliveryUpdate) -> None:
+        """The head delivery is done (SENT or parked): record it and go on."""
+        if self._buffer and self._buffer[0].delivery_id == update.delivery_id:
+            self._buffer.popleft()
+        self._record(update)
 
-    def _advance(self) -> None:
-        """Go on to the next delivery, in a loop rather than by recursion.
-
-        A destination may answer from within ``send`` (an already-fired Deferred): then
-        ``_finish`` is reached again before ``_next`` has returned, and calling ``_next``
-        from there would nest one level per delivery until the stack runs out.
-        """
-        if self._advancing:
-            self._advance_again = True
+    def _answered(self) -> None:
+        if self.state is LaneState.STOPPED:
+            waiters, self._stop_waiters = self._stop_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
             return
-        self._advancing = True
-        try:
-            self._advance_again = True
-            while self._advance_again:
-                self._advance_again = False
-                self._next()
-        finally:
-            self._advancing = False
-
-    def _committed(self, result: Any, delivery_id: int) -> None:
-        self._known.discard(delivery_id)
-        if self._fetching:
-            self._finished_during_read.add(delivery_id)
-        if isinstance(result, Exception) or hasattr(result, "getErrorMessage"):
-            self._record_failed(result)
-
-    def _record_failed(self, failure: Any) -> None:
-        message = getattr(failure, "getErrorMessage", lambda: str(failure))()
-        log.error("%s: recording a delivery outcome failed: %s", self.key, message)
+        self._step()
 
     def _crashed(self, failure: Any, due: DueDelivery) -> None:
-        log.error("%s: lane failed on delivery %d: %s", self.key, due.delivery_id,
+        """A bug in the lane's own handling of an answer: log it, read the queue again."""
+        log.error("%s: lane failed on delivery %d: %s", _name(self.key), due.delivery_id,
                   failure.getTraceback())
-        self._sending = False
-        self._busy = False
-        self._fire_idle()
-        self._schedule_poll()
+        self._send = None
+        self._buffer.clear()
+        self._more = True
+        if self.state is not LaneState.STOPPED:
+            self._enter_idle()
+
+    # -- recording outcomes -----------------------------------------------------------------
+
+    def _record(self, *updates: DeliveryUpdate) -> None:
+        """Submit outcomes to the group-commit writer (all counted before any may answer)."""
+        for update in updates:
+            self._failed.pop(update.delivery_id, None)  # an older outcome is superseded
+        self._in_flight += len(updates)
+        send = self._sends
+        self._unsettled[send] = self._unsettled.get(send, 0) + len(updates)
+        for update in updates:
+            d = self._store.record_delivery(update)
+            d.addCallbacks(self._recorded, self._record_failed, callbackArgs=(send,),
+                           errbackArgs=(update, send))
+
+    def _answered_write(self, send: int) -> None:
+        self._in_flight -= 1
+        self._unsettled[send] -= 1
+        if not self._unsettled[send]:
+            del self._unsettled[send]
+
+    def _recorded(self, _result: Any, send: int) -> None:
+        self._answered_write(send)
+        if not self._failed:
+            self._record_delay = self._record_retry[0]
+        self._written(LaneState.SETTLING, LaneState.RECORDING)
+
+    def _record_failed(self, failure: Any, update: DeliveryUpdate, send: int) -> None:
+        self._answered_write(send)
+        if self.state is LaneState.STOPPED:
+            log.error("%s: the outcome of delivery %d (%s) could not be recorded: %s; it "
+                      "stays QUEUED and is sent again by the next owner of the lane",
+                      _name(self.key), update.delivery_id, update.status,
+                      failure.getErrorMessage())
+        else:
+            log.warning("%s: recording delivery %d %s failed: %s", _name(self.key),
+                        update.delivery_id, update.status, failure.getErrorMessage())
+            self._failed[update.delivery_id] = update
+        # Waiting states go to RECORDING now; SENDING and READING once they answer.
+        self._written(LaneState.SETTLING, LaneState.RECORDING, LaneState.IDLE,
+                      LaneState.WAITING, LaneState.UNLEASED)
+
+    def _written(self, *step_in: LaneState) -> None:
+        if not self._in_flight:
+            waiters, self._settle_waiters = self._settle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+        if self.state in step_in:
+            self._step()
+
+    def _retry_records(self) -> None:
+        self._timer = None
+        self._record_failed_again()
+        if not self._in_flight:
+            self._step()
+
+    def _record_failed_again(self) -> None:
+        self._record(*self._failed.values())
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+
+def _name(key: LaneKey) -> str:
+    return f"{key.channel}/{key.destination}/{key.lane}"
 
 
 def _describe(error: BaseException) -> str:

@@ -3,20 +3,27 @@ The intake: where a source hands over inbound bytes, and where the acknowledgeme
 
 Every payload is committed before it is acknowledged — readable or not. Only MSH is read on
 this path (mllp.header), the payload is decoded once with its character set, and the decoded
-text travels on to the pipeline so nothing is parsed twice:
+text travels on to the decision so nothing is parsed twice:
 
 - unreadable MSH (no MSH first, MSH-9/10/12 missing, bad separators): stored in ERROR and
   answered AR (CR in enhanced mode) with the ERR code, since the sender must not resend it as is;
 - bytes that do not decode in the declared character set: stored in ERROR, answered AE/CE;
+- a header value longer than the store keeps (``HEADER_LIMITS``: MSH-3, 4, 9, 10, 18): stored
+  in ERROR with those values clipped, answered AR/CR (ERR 104), the same on every database;
 - a duplicate (same sender and MSH-10 on this channel): stored as DUPLICATE, answered AA again;
 - a store failure: answered AE/CE 207 so the sender keeps the message and retries.
 
-In after-commit mode the ACK goes out as soon as the commit is done and the message is queued
-for processing; in after-processing mode the ACK waits for the pipeline and reports its outcome.
-What the ACK says beyond that (AE or AR for a message processed into ERROR, AA or AE for a
-filtered one, MSH-3/MSH-4) is the channel's :class:`engine.flow.response.ResponsePolicy`.
-A channel whose steps are all built-in has its pipeline run here, before the one commit
-(engine.flow.intakepipeline), so that message, outcome and deliveries commit together.
+Each readable message is decided once, by :func:`engine.flow.decision.decide` with its
+channel's plan. A fast plan (routing only, built-in steps) is decided here, on the reactor
+thread, before the commit: the message, its status and its deliveries commit in one
+transaction, and the ACK follows that commit in either mode. A slow plan (a ``python:`` step,
+structural validation, ``slow: true``) is committed RECEIVED and handed to the
+:class:`~engine.flow.decider.Decider`, which decides it in a worker thread and commits the
+decision through the same store write; in after-commit mode the ACK goes out at once, in
+after-processing mode once the decision is committed. What the ACK says beyond that (AE or
+AR for a message decided into ERROR, AA or AE for a filtered one, MSH-3/MSH-4) is the
+channel's :class:`engine.flow.response.ResponsePolicy`. After a commit that queued
+deliveries, their lanes are told (:class:`engine.flow.queued.QueuedWork`).
 
 Another channel hands its messages over through :meth:`Intake.hand_over` (the ``channel``
 destination, :mod:`engine.flow.handover`): the same path, answered with the commit itself rather
@@ -29,18 +36,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from engine import status as st
-from engine.flow import pipeline
-from engine.flow.intakepipeline import IntakePipeline
-from engine.flow.pipeline import ChannelPlan, InboundMessage
-from engine.store.records import InboundRecord, IngestResult, ProcessingResult
+from engine.flow import dedupe
+from engine.flow.decider import Decider, DeciderStopped
+from engine.flow.decision import decide
+from engine.flow.plan import ChannelPlan, InboundMessage
+from engine.flow.queued import QueuedWork
+from engine.store.records import HEADER_LIMITS, Decision, InboundRecord, IngestResult
 from mllp import ack
+from mllp.codes import VALUE_TOO_LONG
 from mllp.header import (
     EncodingError, HeaderError, MSHHeader, decode_payload, read_header, read_header_leniently)
 
@@ -72,17 +81,18 @@ class ChannelNotRunning(LookupError):
 class Intake:
     """Implements :class:`engine.interfaces.Receiver` for every channel of an engine."""
 
-    def __init__(self, store: Any, processor: Any, channels: dict[str, ChannelPlan],
-                 deliver: Callable[[ProcessingResult, list[int], InboundMessage], None]
-                 | None = None):
+    def __init__(self, store: Any, channels: dict[str, ChannelPlan], decider: Decider,
+                 queued: QueuedWork):
         self._store = store
-        self._processor = processor
         self.channels = channels
-        self._deliver = deliver  # hands deliveries committed with their message to the lanes
+        self._decider = decider
+        self._queued = queued
         self._clock = AckClock()
-        self.pipeline = IntakePipeline()  # runs built-in steps before the commit
         self.received = 0
         self.rejected = 0
+        self.decided = 0  # messages decided here, before their commit
+        # channel -> messages committed without a decision, not yet handed to the decider
+        self._undecided: dict[str, int] = {}
 
     # -- Receiver ----------------------------------------------------------------------
 
@@ -96,11 +106,12 @@ class Intake:
         """Take ``payload`` from another channel as a new inbound message of ``channel``.
 
         Returns a Deferred firing with the :class:`IngestResult` once the message is
-        committed (RECEIVED or TRANSFORMED, DUPLICATE for a hand-over made again, ERROR when
-        its MSH cannot be read), or failing when it could not be: the store's failure, or
-        :class:`ChannelNotRunning`. ``charset`` is what the bytes are written in when their
-        MSH-18 is empty (the sending channel's), instead of this channel's ``encoding``.
-        The message then goes on as any other: processed, delivered, acknowledged to nobody.
+        committed (RECEIVED or its decided status, DUPLICATE for a hand-over made again,
+        ERROR when its MSH cannot be read), or failing when it could not be: the store's
+        failure, or :class:`ChannelNotRunning`. ``charset`` is what the bytes are written in
+        when their MSH-18 is empty (the sending channel's), instead of this channel's
+        ``encoding``. The message then goes on as any other: decided, delivered,
+        acknowledged to nobody.
         """
         plan = self.channels.get(channel)
         if plan is None:
@@ -119,27 +130,48 @@ class Intake:
             header = read_header(payload)
         except HeaderError as error:
             return self._store_unreadable(plan, payload, peer, None, error, committed)
+        too_long = _overlong(header)
+        if too_long is not None:
+            return self._store_unreadable(plan, payload, peer, header, too_long, committed,
+                                          ack.REJECT)
         try:
             text = decode_payload(payload, header, encoding)
         except EncodingError as error:
             return self._store_unreadable(plan, payload, peer, header, error, committed)
-        routed = self._route(plan, header, text)
-        processed = None if routed is not None else self.pipeline.process(
-            plan, text, header.field_separator, header.encoding_characters, payload,
-            header.charset or encoding)
+        charset = header.charset or encoding
+        message = InboundMessage(0, text, header.field_separator, header.encoding_characters,
+                                 payload, header.control_id, header.message_type, charset)
+        decision = None
+        if self._decides_now(plan):
+            self.decided += 1
+            decision = decide(plan, message)
+        else:
+            self._undecided[plan.name] = self._undecided.get(plan.name, 0) + 1
         record = InboundRecord(
             channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
-            control_id=header.control_id, message_type=header.message_type,
-            charset=header.charset or encoding, dedupe=plan.dedupe,
-            routed=routed, processed=processed,
-        )
+            control_id=header.control_id, message_type=header.message_type, charset=charset,
+            dedupe=plan.dedupe, decision=decision, identity=dedupe.identity(header))
         d = _told(self._store.ingest(record), committed)
         d.addCallbacks(self._committed, self._commit_failed,
-                       callbackArgs=(plan, header, text, payload, routed, record.charset,
-                                     processed),
-                       errbackArgs=(plan, header))
+                       callbackArgs=(plan, header, message, decision),
+                       errbackArgs=(plan, header, decision is None))
         return d
+
+    def _decides_now(self, plan: ChannelPlan) -> bool:
+        """Whether a message of ``plan`` is decided here, before its commit: its plan is
+        fast, and no earlier message of its channel waits for a decision (a reload just made
+        the plan fast), which it would overtake."""
+        return (not plan.slow and not self._undecided.get(plan.name)
+                and not self._decider.holds(plan.name))
+
+    def _handed_over(self, channel: str) -> None:
+        """A message committed without a decision has gone to the decider (or failed)."""
+        left = self._undecided.get(channel, 0) - 1
+        if left > 0:
+            self._undecided[channel] = left
+        else:
+            self._undecided.pop(channel, None)
 
     def reject(self, channel: str, payload: bytes, peer: Any, error: str) -> defer.Deferred:
         """Store input that never became a frame (oversized, broken), with what of its MSH
@@ -155,59 +187,40 @@ class Intake:
     # -- outcomes ----------------------------------------------------------------------
 
     def _committed(self, result: IngestResult, plan: ChannelPlan, header: MSHHeader,
-                   text: str, raw: bytes, routed: tuple | None, charset: str,
-                   processed: ProcessingResult | None = None) -> Any:
+                   message: InboundMessage, decision: Decision | None) -> Any:
+        if decision is None:
+            self._handed_over(plan.name)  # below, or not to be decided (a duplicate)
         if result.status == st.DUPLICATE:
             return self._ack(plan, header, ack.ACCEPT, result.message_id,
                              text=f"duplicate of message {result.duplicate_of}, not processed again")
-        message = InboundMessage(result.message_id, text, header.field_separator,
-                                 header.encoding_characters, raw, header.control_id,
-                                 header.message_type, charset)
-        if processed is not None:  # the pipeline ran at intake, its outcome committed with it
-            return self._processed_at_intake(result, processed, plan, header, message)
-        if result.status == st.TRANSFORMED:  # routed at intake, deliveries committed with it
-            routed = ProcessingResult(result.message_id, plan.name, st.TRANSFORMED,
-                                      deliveries=routed)
-            if self._deliver is not None:
-                self._deliver(routed, list(result.delivery_ids), message)
-            return self._ack(plan, header, ack.ACCEPT, result.message_id)
-        processed = self._processor.enqueue(message, plan.name)
+        if decision is not None:  # decided before the commit, committed with it
+            if result.delivery_ids:
+                self._queued.add(plan.name, decision.deliveries)
+            return self._decided_ack(decision, plan, header, result.message_id)
+        message = InboundMessage(result.message_id, message.text, message.field_separator,
+                                 message.encoding_characters, message.raw, message.control_id,
+                                 message.message_type, message.charset)
+        decided = self._decider.submit(plan.name, message)
         if not plan.response.after_processing:
+            decided.addErrback(_left_received, result.message_id)
             return self._ack(plan, header, ack.ACCEPT, result.message_id)
-        processed.addCallback(self._processed_ack, plan, header)
-        processed.addErrback(self._processing_failed, plan, header, result.message_id)
-        return processed
+        decided.addCallback(self._decided_ack, plan, header, result.message_id)
+        decided.addErrback(self._processing_failed, plan, header, result.message_id)
+        return decided
 
-    def _processed_at_intake(self, result: IngestResult, processed: ProcessingResult,
-                             plan: ChannelPlan, header: MSHHeader,
-                             message: InboundMessage) -> Any:
-        """Hand the committed deliveries to the lanes and answer as the processor path would."""
-        outcome = replace(processed, message_id=result.message_id)
-        if self._deliver is not None and result.delivery_ids:
-            self._deliver(outcome, list(result.delivery_ids), message)
-        if not plan.response.after_processing:
-            return self._ack(plan, header, ack.ACCEPT, result.message_id)
-        return self._processed_ack(outcome, plan, header)
-
-    @staticmethod
-    def _route(plan: ChannelPlan, header: MSHHeader, text: str) -> tuple | None:
-        """The deliveries when the channel only routes; None when the processor decides."""
-        if not plan.routes_at_intake:
-            return None
-        return pipeline.route(plan, text, header.field_separator, header.encoding_characters)
-
-    def _processed_ack(self, outcome: ProcessingResult, plan: ChannelPlan,
-                       header: MSHHeader) -> bytes:
+    def _decided_ack(self, decision: Decision, plan: ChannelPlan, header: MSHHeader,
+                     message_id: int) -> bytes:
+        """The ACK of a decided message: AA in after-commit mode, else what the response
+        policy says of its status."""
         response = plan.response
-        if outcome.status == st.ERROR:
-            error = ack.HL7Error(outcome.error_code or ack.APPLICATION_INTERNAL_ERROR,
-                                 outcome.error or "processing failed", outcome.error_location)
-            return self._ack(plan, header, response.error_outcome, outcome.message_id,
-                             errors=(error,), text=outcome.error or "")
-        if outcome.status == st.FILTERED:
-            return self._ack(plan, header, response.filtered_outcome, outcome.message_id,
-                             text="filtered")
-        return self._ack(plan, header, ack.ACCEPT, outcome.message_id)
+        if not response.after_processing or decision.status == st.TRANSFORMED:
+            return self._ack(plan, header, ack.ACCEPT, message_id)
+        if decision.status == st.ERROR:
+            error = ack.HL7Error(decision.error_code or ack.APPLICATION_INTERNAL_ERROR,
+                                 decision.error or "processing failed", decision.error_location)
+            return self._ack(plan, header, response.error_outcome, message_id,
+                             errors=(error,), text=decision.error or "")
+        return self._ack(plan, header, response.filtered_outcome, message_id, text="filtered")
 
     def _processing_failed(self, failure: Any, plan: ChannelPlan, header: MSHHeader,
                            message_id: int) -> bytes:
@@ -216,7 +229,10 @@ class Intake:
         error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR, "processing could not be recorded")
         return self._ack(plan, header, ack.ERROR, message_id, errors=(error,))
 
-    def _commit_failed(self, failure: Any, plan: ChannelPlan, header: MSHHeader) -> bytes:
+    def _commit_failed(self, failure: Any, plan: ChannelPlan, header: MSHHeader,
+                       undecided: bool = False) -> bytes:
+        if undecided:
+            self._handed_over(plan.name)
         log.error("commit of message %s failed: %s", header.control_id, failure.getErrorMessage())
         error = ack.HL7Error(ack.APPLICATION_INTERNAL_ERROR,
                              "the message could not be stored; send it again later")
@@ -224,14 +240,18 @@ class Intake:
 
     def _store_unreadable(self, plan: ChannelPlan, payload: bytes, peer: Any,
                           header: MSHHeader | None, error: HeaderError,
-                          committed: defer.Deferred | None = None) -> defer.Deferred:
+                          committed: defer.Deferred | None = None,
+                          outcome: str | None = None) -> defer.Deferred:
+        """Store ``payload`` in ERROR (its header values clipped to what the store keeps)
+        and answer ``outcome``: by default AE when MSH was read, AR when it was not."""
         record = InboundRecord(
             channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
             status=st.ERROR, error=str(error)[:MAX_STORED_ERROR],
-            charset=header.charset if header else None,
+            charset=header.charset[:HEADER_LIMITS[18]] if header else None,
             **_described_by(header or read_header_leniently(payload)),
         )
-        outcome = ack.ERROR if header is not None else ack.REJECT
+        if outcome is None:
+            outcome = ack.ERROR if header is not None else ack.REJECT
         d = _told(self._store.ingest(record), committed)
         d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id,
                                                payload))
@@ -266,6 +286,18 @@ class Intake:
                   failure.getErrorMessage())
 
 
+def _overlong(header: MSHHeader) -> HeaderError | None:
+    """The first MSH value longer than the store keeps, as an error naming it; or None."""
+    stored = {3: header.sending_application, 4: header.sending_facility,
+              9: header.message_type, 10: header.control_id, 18: header.charset}
+    for number, limit in HEADER_LIMITS.items():
+        value = stored[number]
+        if len(value) > limit:
+            return HeaderError(VALUE_TOO_LONG, f"MSH-{number} is {len(value)} characters long, "
+                               f"more than the {limit} this engine accepts", f"MSH^1^{number}")
+    return None
+
+
 def _ack_control_id(message_id: int | None) -> str:
     """MSH-10 of our ACK: tied to the stored message so an ACK can be traced back to it."""
     if message_id is not None:
@@ -274,10 +306,21 @@ def _ack_control_id(message_id: int | None) -> str:
 
 
 def _described_by(header: MSHHeader) -> dict[str, str | None]:
-    """The sender, control id and message type a record keeps of ``header`` (None if empty)."""
-    sender = f"{header.sending_application}|{header.sending_facility}"
+    """The sender, control id and message type a record keeps of ``header`` (None if empty),
+    each cut to the width of its column (``HEADER_LIMITS``)."""
+    limits = HEADER_LIMITS
+    sender = f"{header.sending_application[:limits[3]]}|{header.sending_facility[:limits[4]]}"
     return {"sender": sender if sender != "|" else None,
-            "control_id": header.control_id or None, "message_type": header.message_type or None}
+            "control_id": header.control_id[:limits[10]] or None,
+            "message_type": header.message_type[:limits[9]] or None}
+
+
+def _left_received(failure: Failure, message_id: int) -> None:
+    """After-commit mode: the sender has its ACK; a message the decider could not take
+    (stopping) or whose decision's commit failed (the decider logs it) stays RECEIVED, for
+    the recovery scan."""
+    if not failure.check(DeciderStopped):
+        log.debug("message %d left RECEIVED: %s", message_id, failure.getErrorMessage())
 
 
 def _told(ingested: defer.Deferred, committed: defer.Deferred | None) -> defer.Deferred:

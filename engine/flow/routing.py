@@ -22,17 +22,34 @@ def patient_key(text: str, field_separator: str = "|", component_separator: str 
                 repetition_separator: str = "~") -> str:
     """PID-3, first repetition, first component (the sender's patient identifier), or "".
 
-    Reads only as far as the PID segment; a message without PID has no patient key and goes
-    to lane 0.
+    Reads only the PID segment (found by a search, not by splitting the message); a message
+    without PID has no patient key and goes to lane 0.
     """
-    for segment in text.replace("\n", "\r").split("\r"):
-        if segment.startswith("PID" + field_separator):
-            fields = segment.split(field_separator)
-            if len(fields) <= 3:
-                return ""
-            first = fields[3].split(repetition_separator, 1)[0]
-            return first.split(component_separator, 1)[0]
-    return ""
+    start = _segment_start(text, "PID" + field_separator)
+    if start < 0:
+        return ""
+    end = len(text)
+    for terminator in ("\r", "\n"):
+        found = text.find(terminator, start)
+        if 0 <= found < end:
+            end = found
+    fields = text[start:end].split(field_separator, 4)
+    if len(fields) <= 3:
+        return ""
+    first = fields[3].split(repetition_separator, 1)[0]
+    return first.split(component_separator, 1)[0]
+
+
+def _segment_start(text: str, head: str) -> int:
+    """Where the first segment starting with ``head`` begins in ``text``, or -1."""
+    if text.startswith(head):
+        return 0
+    found = -1
+    for terminator in ("\r", "\n"):
+        at = text.find(terminator + head)
+        if at >= 0 and (found < 0 or at < found):
+            found = at
+    return found + 1 if found >= 0 else -1
 
 
 def lane_for(key: str, lanes: int) -> int:

@@ -41,7 +41,7 @@ class ChannelChange:
     """What a reload does to one channel.
 
     ``kind``: added, removed (or disabled), changed, unchanged. ``swap_plan``: the intake and
-    processor get the channel's new plan. ``restart_source``: the source is stopped (removed,
+    decider get the channel's new plan. ``restart_source``: the source is stopped (removed,
     changed) and/or started (added, changed). ``stop_destinations`` lose their lanes (their
     configuration changed, or they are gone); ``start_destinations`` get new lanes.
     """

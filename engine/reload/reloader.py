@@ -240,7 +240,7 @@ class _Application:
     def _swap_plan(self, change: rp.ChannelChange) -> Any:
         if change.kind == rp.REMOVED:
             # What its source accepted before stopping runs under the plan it came in with.
-            yield self._engine.processor.settle(change.name)
+            yield self._engine.decider.settle(change.name)
             self._engine.drop_plan(change.name)
         elif change.swap_plan:
             self._engine.set_plan(self._new[change.name])

@@ -15,11 +15,13 @@ from typing import Any, Sequence
 from sqlalchemy import update
 
 from engine import status as st
+from engine.store import counters, dedupekey
 from engine.store.records import (
+    DecidedMessage,
+    Decision,
     DeliveryUpdate,
     InboundRecord,
     IngestResult,
-    ProcessingResult,
 )
 from engine.store.rawsql import RawStatements, execute_many, fetch_all
 from engine.store.schema import deliveries, id_blocks, journal, messages
@@ -82,7 +84,8 @@ def dedupe_key(record: InboundRecord) -> str | None:
     """The key that makes a later copy of this message a duplicate, or None if it has none."""
     if not record.dedupe or record.status != st.RECEIVED or not record.control_id:
         return None
-    return f"{record.channel}|{record.sender or ''}|{record.control_id}"
+    identity = record.identity or ((record.sender or "",), (record.control_id,))
+    return dedupekey.digest(record.channel, identity)
 
 
 MESSAGE_COLUMNS = tuple(c.name for c in messages.c)
@@ -93,13 +96,21 @@ DELIVERY_UPDATE_COLUMNS = ("status", "attempts", "updated_at", "next_attempt_at"
 
 
 class IngestOp(WriteOp):
-    """Insert inbound messages (and their first journal lines), detecting duplicates.
+    """Commit messages with what was decided of them: the one write of a message's outcome.
 
-    A record routed at intake (``record.routed``) is committed TRANSFORMED with its
-    deliveries in the same transaction: RECEIVED, TRANSFORMED and QUEUED are all journaled.
-    A record whose pipeline ran at intake (``record.processed``) is committed likewise with
-    the pipeline's status (TRANSFORMED, FILTERED or ERROR), error and deliveries, exactly as
-    :class:`ProcessedOp` would have recorded them after a commit of its own.
+    Two kinds of items, one code path for the outcome (:meth:`_decide`):
+
+    - an :class:`InboundRecord` is inserted (its first journal line, duplicates detected);
+      one whose plan decided before the commit (``record.decision``) is committed with that
+      status, error and deliveries in the same transaction: RECEIVED, the decided status and
+      each QUEUED delivery are all journaled;
+    - a :class:`DecidedMessage` records the decision of a message committed RECEIVED earlier
+      (a slow plan decided off the reactor thread, the recovery scan, a replay), only if it
+      is still RECEIVED: deciding a message twice (seen by the scan while its first decision
+      was under way) queues its deliveries once. Its result is then None.
+
+    Delivery ids are given here, in the order of the batch: a channel's decisions submitted
+    in arrival order get increasing ids, which is the order its lanes send them in.
     """
 
     rank = 10
@@ -110,57 +121,94 @@ class IngestOp(WriteOp):
         self._delivery_ids = delivery_ids
         self._node = node
         self._sql = sql
+        self._counts = counters.Counters(sql, node)
         self._insert_message = sql.insert(messages, MESSAGE_COLUMNS)
         self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
+        self._set_status = sql.update(messages, ("status", "error"), ("id", "status"))
 
-    def prepare(self, items: Sequence[InboundRecord]) -> None:
-        self._ids.reserve(len(items))
-        routed = sum(len(_decided_deliveries(r)) for r in items)
-        if routed and self._delivery_ids is not None:
-            self._delivery_ids.reserve(routed)
+    def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
+        inserted = sum(1 for item in items if isinstance(item, InboundRecord))
+        if inserted:
+            self._ids.reserve(inserted)
+        # An upper bound: a duplicate, or a message no longer RECEIVED, leaves a gap in ids.
+        decided = sum(len(item.decision.deliveries) for item in items
+                      if item.decision is not None)
+        if decided and self._delivery_ids is not None:
+            self._delivery_ids.reserve(decided)
 
-    def apply(self, conn: Any, items: Sequence[InboundRecord]) -> list[IngestResult]:
-        ids = self._ids.take(len(items))
-        keys = [dedupe_key(r) for r in items]
+    def apply(self, conn: Any, items: Sequence[InboundRecord | DecidedMessage]) -> list:
+        """One result per item, in order; items are applied in the batch's order, so that
+        delivery ids follow the order decisions were submitted in, whatever their kind."""
+        records = [item for item in items if isinstance(item, InboundRecord)]
+        ids = iter(self._ids.take(len(records))) if records else iter(())
+        keys = [dedupe_key(r) for r in records]
         seen = self._existing_keys(conn, [k for k in keys if k])
-        rows, lines, queued, results = [], [], [], []
-        for message_id, record, key in zip(ids, items, keys):
-            status, duplicate_of = record.status, None
-            if key is not None and key in seen:
-                status, duplicate_of, key = st.DUPLICATE, seen[key], None
-            elif key is not None:
-                seen[key] = message_id
-            st.check_transition("message", None, status)
-            lines.append((message_id, None, status, record.received_at, record.error))
-            delivery_ids: tuple[int, ...] = ()
-            error = record.error
-            if status == st.RECEIVED and (record.routed is not None
-                                          or record.processed is not None):
-                status, error, detail = _decided_status(record)
-                st.check_transition("message", st.RECEIVED, status)
-                lines.append((message_id, None, status, record.received_at, detail))
-                delivery_ids = self._route(message_id, record, queued, lines)
-            rows.append((message_id, record.channel, record.received_at, self._node,
-                         record.peer, record.sender, record.control_id, record.message_type,
-                         record.charset, status, error, key, duplicate_of, record.raw))
-            results.append(IngestResult(message_id, status, duplicate_of, delivery_ids))
-        execute_many(conn, self._insert_message, rows)
-        execute_many(conn, self._insert_delivery, queued)
-        execute_many(conn, self._insert_line, lines)
+        decided = [item.message_id for item in items if isinstance(item, DecidedMessage)]
+        fresh = self._still_received(conn, decided) if decided else set()
+        batch, now, results = _Batch(), time.time(), []
+        key_of = iter(keys)
+        for item in items:
+            if isinstance(item, InboundRecord):
+                results.append(self._insert(next(ids), item, next(key_of), seen, batch))
+            elif item.message_id in fresh:
+                fresh.discard(item.message_id)
+                results.append(self._decided(item, now, batch))
+            else:
+                results.append(None)  # no longer RECEIVED: decided already
+        execute_many(conn, self._insert_message, batch.messages)
+        execute_many(conn, self._set_status, batch.updates)
+        execute_many(conn, self._insert_delivery, batch.deliveries)
+        execute_many(conn, self._insert_line, batch.lines)
+        self._counts.add(conn, batch.tally)
         return results
 
-    def _route(self, message_id: int, record: InboundRecord, queued: list,
-               lines: list) -> tuple[int, ...]:
+    def _insert(self, message_id: int, record: InboundRecord, key: str | None,
+                seen: dict[str, int], batch: "_Batch") -> IngestResult:
+        status, duplicate_of = record.status, None
+        if key is not None and key in seen:
+            status, duplicate_of, key = st.DUPLICATE, seen[key], None
+        elif key is not None:
+            seen[key] = message_id
+        st.check_transition("message", None, status)
+        batch.lines.append((message_id, None, status, record.received_at, record.error))
+        delivery_ids: tuple[int, ...] = ()
+        error = record.error
+        if status == st.RECEIVED and record.decision is not None:
+            status, error = record.decision.status, record.decision.error
+            delivery_ids = self._decide(message_id, record.channel, record.decision,
+                                        record.received_at, batch)
+        batch.messages.append((
+            message_id, record.channel, record.received_at, self._node, record.peer,
+            record.sender, record.control_id, record.message_type, record.charset, status,
+            error, key, duplicate_of, record.raw))
+        batch.tally.ingested(record.channel, status,
+                             record.decision.deliveries if delivery_ids else (),
+                             record.received_at)
+        return IngestResult(message_id, status, duplicate_of, delivery_ids)
+
+    def _decided(self, item: DecidedMessage, now: float, batch: "_Batch") -> IngestResult:
+        decision = item.decision
+        batch.updates.append((decision.status, decision.error, item.message_id, st.RECEIVED))
+        delivery_ids = self._decide(item.message_id, item.channel, decision, now, batch)
+        batch.tally.decided(item.channel, decision.status, decision.deliveries)
+        return IngestResult(item.message_id, decision.status, None, delivery_ids)
+
+    def _decide(self, message_id: int, channel: str, decision: Decision, at: float,
+                batch: "_Batch") -> tuple[int, ...]:
+        """Journal a RECEIVED message's decision and queue its deliveries (their ids)."""
+        st.check_transition("message", st.RECEIVED, decision.status)
+        batch.lines.append((message_id, None, decision.status, at, decision.journal_detail))
+        if not decision.deliveries:
+            return ()
         if self._delivery_ids is None:
             raise RuntimeError("this IngestOp was built without a delivery id allocator")
-        at = record.received_at
-        decided = _decided_deliveries(record)
-        ids = self._delivery_ids.take(len(decided))
-        for delivery_id, new in zip(ids, decided):
-            queued.append((delivery_id, message_id, record.channel, new.destination, new.lane,
-                           st.QUEUED, 0, at, at, at, None, None, new.payload))
-            lines.append((message_id, delivery_id, st.QUEUED, at, new.destination))
+        ids = self._delivery_ids.take(len(decision.deliveries))
+        for delivery_id, new in zip(ids, decision.deliveries):
+            batch.deliveries.append((delivery_id, message_id, channel, new.destination,
+                                     new.lane, st.QUEUED, 0, at, at, at, None, None,
+                                     new.payload))
+            batch.lines.append((message_id, delivery_id, st.QUEUED, at, new.destination))
         return tuple(ids)
 
     def _existing_keys(self, conn: Any, keys: list[str]) -> dict[str, int]:
@@ -168,72 +216,6 @@ class IngestOp(WriteOp):
             return {}
         sql = self._sql.select_in(messages, ("dedupe_key", "id"), "dedupe_key", len(keys))
         return dict(fetch_all(conn, sql, keys))
-
-
-def _decided_status(record: InboundRecord) -> tuple[str, str | None, str | None]:
-    """(status, error, journal detail) of a message whose outcome the intake decided."""
-    processed = record.processed
-    if processed is None:
-        return st.TRANSFORMED, None, "routed at intake"
-    return processed.status, processed.error, processed.error or processed.detail
-
-
-def _decided_deliveries(record: InboundRecord) -> tuple:
-    """The deliveries decided at intake for ``record`` (none if the processor decides)."""
-    if record.processed is not None:
-        return record.processed.deliveries
-    return record.routed or ()
-
-
-class ProcessedOp(WriteOp):
-    """Record the pipeline's outcome: the message's new status and its queued deliveries."""
-
-    rank = 20
-
-    def __init__(self, delivery_ids: IdAllocator, sql: RawStatements):
-        self._ids = delivery_ids
-        self._sql = sql
-        self._set_status = sql.update(messages, ("status", "error"), ("id", "status"))
-        self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
-        self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
-
-    def prepare(self, items: Sequence[ProcessingResult]) -> None:
-        # An upper bound: results for messages no longer RECEIVED leave a gap in the ids.
-        self._ids.reserve(sum(len(r.deliveries) for r in items))
-
-    def apply(self, conn: Any, items: Sequence[ProcessingResult]) -> list[list[int] | None]:
-        """Results are the new delivery ids, or None for a message no longer RECEIVED.
-
-        That check makes recording idempotent: a message processed twice (seen by the
-        recovery scan while its first run was under way) gets its deliveries once.
-        """
-        now = time.time()
-        fresh = self._still_received(conn, [r.message_id for r in items])
-        count = sum(len(r.deliveries) for r in items if r.message_id in fresh)
-        ids = iter(self._ids.take(count))
-        updates, rows, lines, results = [], [], [], []
-        for result in items:
-            if result.message_id not in fresh:
-                results.append(None)
-                continue
-            fresh.discard(result.message_id)
-            st.check_transition("message", st.RECEIVED, result.status)
-            updates.append((result.status, result.error, result.message_id, st.RECEIVED))
-            lines.append((result.message_id, None, result.status, now,
-                          result.error or result.detail))
-            made = []
-            for new in result.deliveries:
-                delivery_id = next(ids)
-                made.append(delivery_id)
-                rows.append((delivery_id, result.message_id, result.channel, new.destination,
-                             new.lane, st.QUEUED, 0, now, now, now, None, None,
-                             new.payload))
-                lines.append((result.message_id, delivery_id, st.QUEUED, now, new.destination))
-            results.append(made)
-        execute_many(conn, self._set_status, updates)
-        execute_many(conn, self._insert_delivery, rows)
-        execute_many(conn, self._insert_line, lines)
-        return results
 
     def _still_received(self, conn: Any, message_ids: list[int]) -> set[int]:
         status = self._sql.equals_constant("status", st.RECEIVED)
@@ -243,23 +225,41 @@ class ProcessedOp(WriteOp):
         return {row[0] for row in fetch_all(conn, sql, message_ids)}
 
 
+class _Batch:
+    """The rows one :meth:`IngestOp.apply` writes, each kind in one ``executemany``."""
+
+    __slots__ = ("messages", "updates", "deliveries", "lines", "tally")
+
+    def __init__(self) -> None:
+        self.tally = counters.Tally()  # what the rows change in the kept counts
+        self.messages: list[tuple] = []
+        self.updates: list[tuple] = []
+        self.deliveries: list[tuple] = []
+        self.lines: list[tuple] = []
+
+
 class DeliveryUpdateOp(WriteOp):
     """Record delivery attempts: SENT, QUEUED again for a retry, or parked in ERROR."""
 
     rank = 30
 
-    def __init__(self, sql: RawStatements):
-        self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id",))
+    def __init__(self, sql: RawStatements, node: str = "node"):
+        self._counts = counters.Counters(sql, node)
+        # Only a QUEUED delivery changes: an outcome recorded late (by a process whose lane
+        # another took over) never overwrites the SENT or ERROR the other one recorded.
+        self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id", "status"))
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
 
     def apply(self, conn: Any, items: Sequence[DeliveryUpdate]) -> list[None]:
         now = time.time()
+        tally = self._counts.delivery_moves(conn, items)  # before the rows change
         updates, lines = [], []
         for u in items:
             st.check_transition("delivery", st.QUEUED, u.status)
             updates.append((u.status, u.attempts, now, u.next_attempt_at, u.last_error,
-                            u.response, u.delivery_id))
+                            u.response, u.delivery_id, st.QUEUED))
             lines.append((u.message_id, u.delivery_id, u.status, now, u.last_error))
         execute_many(conn, self._update, updates)
         execute_many(conn, self._insert_line, lines)
+        self._counts.add(conn, tally)
         return [None] * len(items)

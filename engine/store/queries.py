@@ -13,18 +13,22 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from engine import status as st
+from engine.store import counters
 from engine.store.records import DueDelivery
 from engine.store.schema import deliveries, journal, messages
 
 RATE_WINDOW = 60.0  # seconds: "rate over the last minute"
 
 
-def fetch_due(conn: Any, channel: str, destination: str, lane: int, after_id: int,
+def fetch_due(conn: Any, channel: str, destination: str, lane: int,
               limit: int) -> list[DueDelivery]:
-    """Queued deliveries of one lane after ``after_id``, oldest first, with their payloads.
+    """The first ``limit`` queued deliveries of one lane by id, with their payloads.
 
-    A delivery's payload is its own when its destination's mapping changed the message
-    (``deliveries.payload``), else the message's raw bytes.
+    Always from the start of the queue, never after a cursor: ids come from per-node blocks,
+    so a delivery committed late by another node may have a smaller id than one already
+    read, and a replay queues an old id again. A delivery's payload is its own when its
+    destination's mapping changed the message (``deliveries.payload``), else the message's
+    raw bytes.
     """
     query = (
         select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
@@ -33,8 +37,7 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, after_id: in
                messages.c.message_type, messages.c.charset)
         .join(messages, messages.c.id == deliveries.c.message_id)
         .where(deliveries.c.channel == channel, deliveries.c.destination == destination,
-               deliveries.c.lane == lane, deliveries.c.status == st.QUEUED,
-               deliveries.c.id > after_id)
+               deliveries.c.lane == lane, deliveries.c.status == st.QUEUED)
         .order_by(deliveries.c.id)
         .limit(limit)
     )
@@ -62,25 +65,23 @@ def status_counts(conn: Any, now: float | None = None) -> dict:
     channel's ``queued`` and ``sent`` add up its destinations'; its ``errored`` counts
     messages that could not be read or processed plus deliveries parked in ERROR. Extra keys:
     ``pending`` (committed, not yet processed), ``duplicates``, ``retrying``.
+
+    The counts (``retrying`` included) come from the ``counts`` table and the rates from the
+    ``rate_buckets`` table (engine.store.counters): nothing here grows with the history, the
+    queues or the rate.
     """
     now = time.time() if now is None else now
     report: dict = {}
-    for channel, status, count in conn.execute(
-        select(messages.c.channel, messages.c.status, func.count())
-        .group_by(messages.c.channel, messages.c.status)
-    ):
-        entry = channel_entry(report, channel)
-        entry["received"] += count
-        key = _MESSAGE_KEYS.get(status)
-        if key:
-            entry[key] += count
-    for channel, count in conn.execute(
-        select(messages.c.channel, func.count())
-        .where(messages.c.received_at >= now - RATE_WINDOW)
-        .group_by(messages.c.channel)
-    ):
-        channel_entry(report, channel)["rate"] = round(count / RATE_WINDOW, 2)
-    _destination_counts(conn, report, now)
+    for (channel, destination, status), count in counters.totals(conn).items():
+        if destination == counters.MESSAGE:
+            entry = channel_entry(report, channel)
+            entry["received"] += count
+            key = _MESSAGE_KEYS.get(status)
+            if key:
+                entry[key] += count
+        else:
+            _add_delivery_count(report, channel, destination, status, count)
+    _rates(conn, report, now)
     return report
 
 
@@ -106,30 +107,24 @@ def destination_entry(report: dict, channel: str, destination: str) -> dict:
     return destinations[destination]
 
 
-def _destination_counts(conn: Any, report: dict, now: float) -> None:
-    for channel, destination, status, count in conn.execute(
-        select(deliveries.c.channel, deliveries.c.destination, deliveries.c.status, func.count())
-        .group_by(deliveries.c.channel, deliveries.c.destination, deliveries.c.status)
-    ):
-        entry = destination_entry(report, channel, destination)
-        entry["received"] += count
-        entry[_DELIVERY_KEYS[status]] += count
-        if status != st.ERROR:
-            channel_entry(report, channel)[_DELIVERY_KEYS[status]] += count
+def _add_delivery_count(report: dict, channel: str, destination: str, status: str,
+                        count: int) -> None:
+    entry = destination_entry(report, channel, destination)
+    if status == counters.RETRYING:  # a part of QUEUED, not a status of its own
+        entry["retrying"] = count
+        return
+    entry["received"] += count
+    entry[_DELIVERY_KEYS[status]] += count
+    channel_entry(report, channel)[_DELIVERY_KEYS[status]] += count
+
+
+def _rates(conn: Any, report: dict, now: float) -> None:
+    """``rate`` of every channel and destination, from the kept rate buckets."""
+    for (channel, destination), rate in counters.rates(conn, RATE_WINDOW, now).items():
+        if destination == counters.MESSAGE:
+            channel_entry(report, channel)["rate"] = round(rate, 2)
         else:
-            channel_entry(report, channel)["errored"] += count
-    for channel, destination, count in conn.execute(
-        select(deliveries.c.channel, deliveries.c.destination, func.count())
-        .where(deliveries.c.status == st.QUEUED, deliveries.c.attempts > 0)
-        .group_by(deliveries.c.channel, deliveries.c.destination)
-    ):
-        destination_entry(report, channel, destination)["retrying"] = count
-    for channel, destination, count in conn.execute(
-        select(deliveries.c.channel, deliveries.c.destination, func.count())
-        .where(deliveries.c.status == st.SENT, deliveries.c.updated_at >= now - RATE_WINDOW)
-        .group_by(deliveries.c.channel, deliveries.c.destination)
-    ):
-        destination_entry(report, channel, destination)["rate"] = round(count / RATE_WINDOW, 2)
+            destination_entry(report, channel, destination)["rate"] = round(rate, 2)
 
 
 def list_messages(conn: Any, *, channel: str | None = None, status: str | None = None,

@@ -28,6 +28,7 @@ class RawStatements:
         if mark is None:
             raise ValueError(f"unsupported DBAPI paramstyle {dialect.paramstyle!r}")
         self._mark = mark
+        self.mark = mark  # the driver's positional placeholder
         self._quote = dialect.identifier_preparer.quote
 
     def insert(self, table: Table, columns: Sequence[str]) -> str:
@@ -39,6 +40,14 @@ class RawStatements:
         sets = ", ".join(f"{self._quote(c)} = {self._mark}" for c in assigned)
         where = " AND ".join(f"{self._quote(c)} = {self._mark}" for c in keys)
         return f"UPDATE {self._quote(table.name)} SET {sets} WHERE {where}"
+
+    def insert_or_add(self, table: Table, keys: Sequence[str], column: str) -> str:
+        """Insert a row, or add its ``column`` to the existing row's (SQLite 3.24+, PG 9.5+)."""
+        insert = self.insert(table, (*keys, column))
+        conflict = ", ".join(self._quote(c) for c in keys)
+        name, target = self._quote(column), self._quote(table.name)
+        return (f"{insert} ON CONFLICT ({conflict}) DO UPDATE SET "
+                f"{name} = {target}.{name} + excluded.{name}")
 
     def select_in(self, table: Table, columns: Sequence[str], key: str, count: int,
                   extra: str = "") -> str:

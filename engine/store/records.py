@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The longest MSH values (in characters) a message is stored with: the widths of the columns
+# that hold them (engine/store/schema.py), and HL7's own maxima for HD (MSH-3, MSH-4). A
+# message whose header holds a longer one is refused for good (AR) and stored in ERROR with
+# those values clipped, the same on every database.
+HEADER_LIMITS: dict[int, int] = {3: 227, 4: 227, 9: 64, 10: 199, 18: 32}
+SENDER_LENGTH = HEADER_LIMITS[3] + 1 + HEADER_LIMITS[4]  # messages.sender: MSH-3 "|" MSH-4
+
 
 @dataclass(frozen=True)
 class InboundRecord:
@@ -26,13 +33,14 @@ class InboundRecord:
     charset: str | None = None
     error: str | None = None
     dedupe: bool = True
-    # Deliveries decided at intake (a channel that only routes): committed with the message,
-    # which is then TRANSFORMED at once. None: the processor will decide after the commit.
-    routed: tuple["NewDelivery", ...] | None = None
-    # The pipeline's outcome when it ran at intake (engine.flow.intakepipeline; its message_id is
-    # 0 until the commit gives one): the message is committed with that status, error and
-    # deliveries in one transaction. None: routed above, or the processor will decide.
-    processed: "ProcessingResult | None" = None
+    # What the channel's plan decided, when it was decided before the commit (a fast plan):
+    # the message is committed with that status, error and deliveries in one transaction.
+    # None: committed RECEIVED, decided later (a slow plan) with a DecidedMessage.
+    decision: "Decision | None" = None
+    # What makes a later copy a duplicate, as decoded values (escapes resolved): the
+    # components of MSH-3, those of MSH-4, and MSH-10. None: ``sender`` and ``control_id``
+    # as they are (records not read from a message's MSH).
+    identity: tuple[tuple[str, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,19 +65,36 @@ class NewDelivery:
 
 
 @dataclass(frozen=True)
-class ProcessingResult:
-    """The pipeline's outcome for one RECEIVED message."""
+class Decision:
+    """What a channel's plan made of one message (:func:`engine.flow.decision.decide`).
 
-    message_id: int
-    channel: str
-    status: str  # FILTERED, TRANSFORMED or ERROR
+    ``status`` is TRANSFORMED (one delivery per destination it goes to), FILTERED or ERROR;
+    ``error`` is stored with the message, ``detail`` on its journal line (with ``error``
+    first when both are set).
+    """
+
+    status: str
     error: str | None = None
-    deliveries: tuple[NewDelivery, ...] = ()
     detail: str | None = None
+    deliveries: tuple[NewDelivery, ...] = ()
     # When the error has a meaning in HL7's table 0357 (a structural validation failure),
     # its code and ERR-2 location (``PID^1^3``) for the ACK; None: 207, internal error.
     error_code: int | None = None
     error_location: str = ""
+
+    @property
+    def journal_detail(self) -> str | None:
+        return self.error or self.detail
+
+
+@dataclass(frozen=True)
+class DecidedMessage:
+    """A decision for a message committed RECEIVED before it was decided (a slow plan, the
+    recovery scan, a replay): recorded only if the message is still RECEIVED."""
+
+    message_id: int
+    channel: str
+    decision: Decision
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ Operator writes made from the CLI: replaying a message.
 
 Two kinds of replay, as an integration engineer expects from Mirth: re-queue the deliveries
 that were parked in ERROR (the message is sent again to those destinations only, the pipeline
-is not re-run), or reprocess the message (set back to RECEIVED: the running engine's processor
-picks it up and runs the channel's pipeline anew, queuing one new delivery per destination).
+is not re-run), or reprocess the message (set back to RECEIVED: the running engine's recovery
+scan finds it and decides it anew, queuing one new delivery per destination).
 These run in the CLI's process, in their own transaction; the engine finds the work through
 its periodic scans.
 
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from engine import status as st
+from engine.store import counters
 from engine.store.schema import deliveries, journal, messages
 
 
@@ -28,7 +29,8 @@ class ReplayRefused(ValueError):
 def replay_message(engine: Any, message_id: int, *, reprocess: bool = False) -> str:
     """Replay one message; return a sentence saying what was done. Blocking: CLI only."""
     with engine.begin() as conn:  # transaction boundary: one replay
-        row = conn.execute(select(messages.c.status).where(messages.c.id == message_id)).first()
+        row = conn.execute(select(messages.c.status, messages.c.channel)
+                           .where(messages.c.id == message_id)).first()
         if row is None:
             raise ReplayRefused(f"message {message_id} does not exist")
         if row.status == st.DUPLICATE:
@@ -40,31 +42,37 @@ def replay_message(engine: Any, message_id: int, *, reprocess: bool = False) -> 
             select(deliveries.c.id, deliveries.c.destination)
             .where(deliveries.c.message_id == message_id, deliveries.c.status == st.ERROR)))
         if reprocess or (row.status != st.TRANSFORMED):
-            return _reprocess(conn, message_id, row.status)
+            return _reprocess(conn, message_id, row.status, row.channel)
         if not parked:
             raise ReplayRefused(
                 f"message {message_id} has no delivery in ERROR; use --reprocess to run its "
                 "pipeline and deliver it again")
-        return _requeue(conn, message_id, parked)
+        return _requeue(conn, message_id, parked, row.channel)
 
 
-def _reprocess(conn: Any, message_id: int, current: str) -> str:
+def _reprocess(conn: Any, message_id: int, current: str, channel: str) -> str:
     st.check_transition("message", current, st.RECEIVED)
     now = time.time()
     conn.execute(update(messages).where(messages.c.id == message_id)
                  .values(status=st.RECEIVED, error=None))
     conn.execute(insert(journal).values(message_id=message_id, status=st.RECEIVED, at=now,
                                         detail="replay: reprocess requested"))
+    tally = counters.Tally()
+    tally.moved(channel, counters.MESSAGE, current, st.RECEIVED)
+    counters.add_core(conn, tally)
     return f"message {message_id}: set back to RECEIVED; the engine will process it again"
 
 
-def _requeue(conn: Any, message_id: int, parked: list) -> str:
+def _requeue(conn: Any, message_id: int, parked: list, channel: str) -> str:
     now = time.time()
-    for delivery_id, _ in parked:
+    tally = counters.Tally()
+    for delivery_id, destination in parked:
+        tally.moved(channel, destination, st.ERROR, st.QUEUED)
         st.check_transition("delivery", st.ERROR, st.QUEUED)
         conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                      .values(status=st.QUEUED, attempts=0, next_attempt_at=now, updated_at=now))
         conn.execute(insert(journal).values(message_id=message_id, delivery_id=delivery_id,
                                             status=st.QUEUED, at=now, detail="replay"))
+    counters.add_core(conn, tally)
     names = ", ".join(sorted({name for _, name in parked}))
     return f"message {message_id}: {len(parked)} delivery(ies) queued again ({names})"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    PrimaryKeyConstraint,
     Column,
     Float,
     Index,
@@ -28,6 +29,8 @@ from sqlalchemy import (
     Text,
     text,
 )
+
+from engine.store.records import HEADER_LIMITS, SENDER_LENGTH
 
 metadata = MetaData()
 
@@ -43,19 +46,20 @@ messages = Table(
     Column("received_at", Float, nullable=False),
     Column("node", String(64), nullable=False),
     Column("peer", String(255), nullable=False, server_default=""),
-    Column("sender", String(255), nullable=True),  # MSH-3 "|" MSH-4
-    Column("control_id", String(199), nullable=True),  # MSH-10
-    Column("message_type", String(64), nullable=True),  # MSH-9, e.g. ADT^A01^ADT_A01
-    Column("charset", String(32), nullable=True),  # the codec the payload decoded with
+    Column("sender", String(SENDER_LENGTH), nullable=True),  # MSH-3 "|" MSH-4
+    Column("control_id", String(HEADER_LIMITS[10]), nullable=True),  # MSH-10
+    Column("message_type", String(HEADER_LIMITS[9]), nullable=True),  # MSH-9: ADT^A01^ADT_A01
+    Column("charset", String(HEADER_LIMITS[18]), nullable=True),  # the payload's codec
     Column("status", String(16), nullable=False),
     Column("error", Text, nullable=True),
-    # channel|sender|control id of the first copy; NULL on duplicates and unparsed input.
-    Column("dedupe_key", String(600), nullable=True, unique=True),
+    # SHA-256 (hex) of the first copy's channel and decoded MSH-3, MSH-4 and MSH-10 (see
+    # engine.store.dedupekey); NULL on duplicates and unparsed input.
+    Column("dedupe_key", String(64), nullable=True, unique=True),
     Column("duplicate_of", BigInteger, nullable=True),
     Column("raw", LargeBinary, nullable=False),
 )
 Index("ix_messages_channel_received", messages.c.channel, messages.c.received_at)
-# The processor's scan for RECEIVED messages; partial, so it holds only those few.
+# The recovery scan for RECEIVED messages; partial, so it holds only those few.
 Index("ix_messages_received", messages.c.id,
       sqlite_where=messages.c.status == "RECEIVED",
       postgresql_where=messages.c.status == "RECEIVED")
@@ -113,4 +117,67 @@ id_blocks = Table(
     metadata,
     Column("name", String(32), primary_key=True),
     Column("next_value", BigInteger, nullable=False),
+)
+
+# Messages and deliveries by status, kept by the writes that change a status, in the same
+# transaction (engine.store.counters), so that status and /metrics read a few rows instead of
+# counting the whole history. One row per node so that nodes sharing a PostgreSQL database
+# never wait on each other's counter rows; readers sum over nodes. ``destination`` is "" for
+# the messages themselves. Rows with node "" hold what was counted at migration or by a repair.
+counts = Table(
+    "counts",
+    metadata,
+    Column("node", String(64), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("destination", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("node", "channel", "destination", "status", name="pk_counts"),
+)
+
+# Messages received (destination "") and deliveries sent per node, channel, destination and
+# 10-second bucket (UNIX time // 10), kept like ``counts`` by the writes: the rates over the
+# last minute read a few rows instead of a minute of messages. Old buckets are deleted.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("node", String(64), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("destination", String(64), nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("node", "channel", "destination", "bucket", name="pk_rate_buckets"),
+)
+
+# One row per delivery lane (a destination, or one partition of its ordering key): which
+# engine process holds it and until when. A process sends a lane's deliveries only while it
+# holds the lease; one that dies stops renewing, and another takes the lane over once
+# ``lease_until`` has passed. Times are those of the database's clock (engine.store.claims).
+delivery_leases = Table(
+    "delivery_leases",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("destination", String(64), primary_key=True),
+    Column("lane", Integer, primary_key=True),
+    Column("owner", String(255), nullable=True),  # NULL: released, free to claim
+    Column("lease_until", Float, nullable=False),
+)
+Index("ix_delivery_leases_owner", delivery_leases.c.owner)
+
+# One row per running engine process (several per node with --workers/--listeners), upserted
+# at start and at each heartbeat, deleted on a clean stop: `aiguillage status` lists them and
+# marks those whose heartbeat is old (the process died or lost the store).
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("process", String(255), primary_key=True),  # "node/pid/start time", unique per process
+    Column("name", String(64), nullable=False),  # engine.yaml's node
+    Column("pid", Integer, nullable=False),
+    Column("role", String(32), nullable=False),  # "intake+delivery", "intake", "delivery"
+    Column("host", String(255), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("received", BigInteger, nullable=False, server_default=text("0")),
+    Column("sent", BigInteger, nullable=False, server_default=text("0")),
 )

@@ -18,12 +18,12 @@ from sqlalchemy import create_engine, event, make_url
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
-from engine.store import migrate, ops
+from engine.store import migrate, ops, sqlitefile
 from engine.store.rawsql import RawStatements
 from engine.store.records import (
+    DecidedMessage,
     DeliveryUpdate,
     InboundRecord,
-    ProcessingResult,
 )
 from engine.store.writer import GroupCommitWriter
 
@@ -43,18 +43,19 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Any:
             raise ValueError("the store needs a file database: an in-memory SQLite is per thread")
         if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
             raise ValueError(f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}")
-        _make_parent_directory(url)
+        sqlitefile.prepare(sqlite_path(url))
         engine = create_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8)
         event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
         return engine
     return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
 
 
-def _make_parent_directory(url: str) -> None:
-    """Create the folder of an SQLite file, so `make run` works on a fresh checkout."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL; None for another database."""
+    if not url.startswith("sqlite"):
+        return None
     database = make_url(url).database
-    if database:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return Path(database).expanduser() if database else None
 
 
 def _sqlite_pragmas(synchronous: str) -> Callable:
@@ -63,6 +64,7 @@ def _sqlite_pragmas(synchronous: str) -> Callable:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA journal_size_limit={sqlitefile.JOURNAL_SIZE_LIMIT}")
         cursor.close()
 
     return on_connect
@@ -81,15 +83,20 @@ class Store:
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
         sql = RawStatements(self.engine.dialect)
         self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids)
-        self._processed = ops.ProcessedOp(delivery_ids, sql)
-        self._delivery = ops.DeliveryUpdateOp(sql)
+        self._delivery = ops.DeliveryUpdateOp(sql, node)
         self._after_commit_hooks: list[Callable] = []
+        self.path = sqlite_path(url)
+        self.wal = None if self.path is None else sqlitefile.WALCheckpointer(self.engine,
+                                                                             self.path)
         self.writer = GroupCommitWriter(self.engine, reactor, batch_max=batch_max,
-                                        after_commit=self._run_after_commit)
+                                        after_commit=self._run_after_commit,
+                                        on_idle=self.wal and self.wal.idle)
         self._started = False
 
     def start(self, *, create_if_empty: bool = True) -> None:
         """Check the schema (blocking: call before the reactor serves), start the threads."""
+        if self.path is not None:
+            sqlitefile.warn_if_exposed(self.path)
         migrate.ensure_current(self.engine, create_if_empty=create_if_empty)
         self._pool.start()
         self.writer.start()
@@ -120,16 +127,21 @@ class Store:
     def _run_after_commit(self, committed: list) -> None:
         for hook in self._after_commit_hooks:
             hook(committed)
+        if self.wal is not None:
+            self.wal.after_commit()
 
     # -- writes (group-committed) ------------------------------------------------------
 
     def ingest(self, record: InboundRecord) -> Any:
-        """Commit an inbound message; Deferred[IngestResult] firing after the commit."""
+        """Commit an inbound message, with its decision if it has one;
+        Deferred[IngestResult] firing after the commit."""
         return self.writer.submit(self._ingest, record)
 
-    def record_processing(self, result: ProcessingResult) -> Any:
-        """Commit the pipeline's outcome; Deferred[list of new delivery ids]."""
-        return self.writer.submit(self._processed, result)
+    def record_decision(self, decided: DecidedMessage) -> Any:
+        """Commit the decision of a message committed RECEIVED earlier, through the same
+        write as :meth:`ingest`; Deferred[IngestResult], or None when the message was no
+        longer RECEIVED (decided already)."""
+        return self.writer.submit(self._ingest, decided)
 
     def record_delivery(self, update: DeliveryUpdate) -> Any:
         """Commit a delivery attempt's outcome; Deferred[None]."""
@@ -149,3 +161,15 @@ class Store:
     def _read(self, query: Callable, args: tuple, kwargs: dict) -> Any:
         with self.engine.connect() as conn:
             return query(conn, *args, **kwargs)
+
+    def transact(self, work: Callable, *args: Any) -> Any:
+        """Run ``work(conn, *args)`` in a transaction of its own in a read thread; Deferred.
+
+        For short writes that must not wait behind a group commit nor share its fate, such as
+        claiming and renewing delivery leases (engine.delivery.claims).
+        """
+        return threads.deferToThreadPool(self._reactor, self._pool, self._transact, work, args)
+
+    def _transact(self, work: Callable, args: tuple) -> Any:
+        with self.engine.begin() as conn:  # transaction boundary: one piece of work
+            return work(conn, *args)

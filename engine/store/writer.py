@@ -12,7 +12,9 @@ Writes are expressed as :class:`WriteOp` objects that apply a whole list of item
 that fails is retried item by item, so one poisoned item fails alone and the others commit.
 
 Deferreds are created and fired on the reactor thread; the writer thread hands results back
-with a single ``callFromThread`` per batch.
+with a single ``callFromThread`` per batch. The thread keeps one connection open from batch
+to batch (checking one out of the pool and back costs as much as a small batch's rows); one
+that fails is closed and the next batch opens another.
 
 test-case-name: tests.store.test_writer
 """
@@ -57,8 +59,12 @@ class GroupCommitWriter:
     """Runs :class:`WriteOp` items in group commits on a thread of its own."""
 
     def __init__(self, engine: Any, reactor: Any, *, batch_max: int = 1000,
-                 after_commit: Callable[[list[tuple[WriteOp, Any, Any]]], None] | None = None):
+                 after_commit: Callable[[list[tuple[WriteOp, Any, Any]]], None] | None = None,
+                 on_idle: Callable[[], None] | None = None, idle_after: float = 1.0):
         self._engine = engine
+        self._conn: Any = None  # the writer thread's connection, kept between batches
+        self._on_idle = on_idle  # run once when nothing was queued for ``idle_after`` s
+        self._idle_after = idle_after
         self._reactor = reactor
         self._batch_max = batch_max
         self._after_commit = after_commit
@@ -97,10 +103,25 @@ class GroupCommitWriter:
             batch, stopping = self._take_batch()
             if batch:
                 self._commit(batch)
+        self._close()
         self._reactor.callFromThread(self._stopped.callback, None)
 
+    def _connection(self) -> Any:
+        """The writer thread's open connection, opened again after a failure closed it."""
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                log.exception("closing the writer's connection failed")
+
     def _take_batch(self) -> tuple[list, bool]:
-        first = self._queue.get()
+        first = self._next_entry()
         if first is _STOP:
             return [], True
         batch = [first]
@@ -113,6 +134,21 @@ class GroupCommitWriter:
                 return batch, True
             batch.append(entry)
         return batch, False
+
+    def _next_entry(self) -> Any:
+        """The next queued entry, waiting as long as needed; runs ``on_idle`` once after
+        ``idle_after`` seconds without one."""
+        if self._on_idle is None:
+            return self._queue.get()
+        try:
+            return self._queue.get(timeout=self._idle_after)
+        except queue.Empty:
+            pass
+        try:
+            self._on_idle()
+        except Exception:
+            log.exception("idle task of the writer failed")
+        return self._queue.get()
 
     def _commit(self, batch: list) -> None:
         started = time.perf_counter()
@@ -140,21 +176,28 @@ class GroupCommitWriter:
         outcomes: list[tuple[bool, Any]] = [(False, None)] * len(batch)
         for op, indexes in groups.items():
             op.prepare([batch[i][1] for i in indexes])
-        with self._engine.begin() as conn:  # transaction boundary: one group commit
-            for op in sorted(groups, key=lambda o: o.rank):
-                indexes = groups[op]
-                results = op.apply(conn, [batch[i][1] for i in indexes])
-                for i, result in zip(indexes, results):
-                    outcomes[i] = (True, result)
+        conn = self._connection()
+        try:
+            with conn.begin():  # transaction boundary: one group commit
+                for op in sorted(groups, key=lambda o: o.rank):
+                    indexes = groups[op]
+                    results = op.apply(conn, [batch[i][1] for i in indexes])
+                    for i, result in zip(indexes, results):
+                        outcomes[i] = (True, result)
+        except Exception:
+            self._close()  # rolled back; a broken connection is not used again
+            raise
         return outcomes
 
     def _apply_one(self, entry: tuple) -> tuple[bool, Any]:
         op, item, _ = entry
         try:
             op.prepare([item])
-            with self._engine.begin() as conn:  # transaction boundary: one item, after a failed batch
+            conn = self._connection()
+            with conn.begin():  # transaction boundary: one item, after a failed batch
                 return True, op.apply(conn, [item])[0]
         except Exception as exc:
+            self._close()
             log.exception("write of one %s item failed", type(op).__name__)
             return False, exc
 

@@ -55,8 +55,9 @@ class Profile:
 
 def _name_keys(forms: tuple[str, ...]) -> tuple[str, ...]:
     """Phonetic keys of a name glued whole and without particles (DUPONT for
-    both DU PONT and DUPONT; FONTAINE for DE LA FONTAINE)."""
-    return tuple(french_phonetic(form) for form in (forms[0], forms[-1])) if forms else ()
+    both DU PONT and DUPONT; FONTAINE for DE LA FONTAINE). A name whose letters are all
+    silent (``H``) is keyed by its written form, so that it can still be found."""
+    return tuple(french_phonetic(form) or form for form in (forms[0], forms[-1])) if forms else ()
 
 
 def profile(traits: Traits) -> Profile:

@@ -13,6 +13,7 @@ import pytest
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
+from channels import file_destination
 from channels.file_destination import (
     FileDestination, check_template, convert_line_endings, fit_name, name_fields, render,
     sanitise, write_atomically)
@@ -237,3 +238,56 @@ def test_write_atomically_removes_its_temporary_file_on_failure(tmp_path):
     with pytest.raises(OSError):
         write_atomically(str(tmp_path / "taken.hl7"), b"x", fsync=True)
     assert os.listdir(tmp_path) == ["taken.hl7"]
+
+
+class FileBatchTests(unittest.TestCase):
+    """send_batch: several files written, each flushed, the directory flushed once."""
+
+    timeout = 10
+    setUp = FileDestinationTests.setUp
+    destination = FileDestinationTests.destination
+
+    @defer.inlineCallbacks
+    def test_a_batch_writes_every_file_and_flushes_the_directory_once(self):
+        """If three payloads are sent as one batch, then three files are written, each
+        outcome names its file, and the directory is flushed once, not three times."""
+        flushed = []
+        original = file_destination._fsync_directory
+        self.patch(file_destination, "_fsync_directory",
+                   lambda directory: (flushed.append(directory), original(directory)))
+        destination = self.destination()
+        contexts = [context(message_id=n, delivery_id=n) for n in (1, 2, 3)]
+        outcomes = yield destination.send_batch([message(f"C{n}") for n in (1, 2, 3)],
+                                                contexts)
+        names = sorted(os.listdir(destination.directory))
+        self.assertEqual(names, [f"adt-{n:012d}.hl7" for n in (1, 2, 3)])
+        self.assertEqual([os.path.basename(o.response.decode()) for o in outcomes], names)
+        self.assertEqual(flushed, [destination.directory])
+
+    @defer.inlineCallbacks
+    def test_a_file_that_can_never_be_written_ends_the_batch(self):
+        """If the second file's name is taken by a directory (EISDIR, permanent), then the
+        first is written, the second is refused for good (not retryable) and the third is not
+        attempted."""
+        destination = self.destination(filename="{control_id}")
+        os.makedirs(os.path.join(destination.directory, "C2"))
+        contexts = [context(control_id=c) for c in ("C1", "C2", "C3")]
+        outcomes = yield destination.send_batch([message("C1")] * 3, contexts)
+        self.assertEqual(len(outcomes), 2)
+        self.assertIsInstance(outcomes[1], DeliveryFailed)
+        self.assertFalse(outcomes[1].retryable)
+        self.assertEqual(sorted(os.listdir(destination.directory)), ["C1", "C2"])
+        self.assertTrue(os.path.isdir(os.path.join(destination.directory, "C2")))
+
+    @defer.inlineCallbacks
+    def test_an_unwritable_directory_fails_the_first_file_retryably(self):
+        """If the directory cannot be written, then the batch's outcome is one retryable
+        failure naming the path."""
+        blocker = os.path.join(self.root, "blocker")
+        open(blocker, "w").close()
+        destination = self.destination(directory=os.path.join(blocker, "out"))
+        outcomes = yield destination.send_batch([message("C1")] * 2,
+                                                [context(), context(message_id=43)])
+        self.assertEqual(len(outcomes), 1)
+        self.assertTrue(outcomes[0].retryable)
+        self.assertIn("cannot write", outcomes[0].reason)

@@ -21,7 +21,8 @@ from engine.cli.channeltest.fixtures import (
 from engine.cli.channeltest.runner import (
     FAILED, RAN, SKIPPED, STOPPED, UnknownChannel, find_channel, run_payload, segment_changes)
 from engine.cli.main import main
-from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage, process
+from engine.flow.decision import decide
+from engine.flow.plan import ChannelPlan, DestinationPlan, InboundMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_CHANNEL = """\
@@ -253,7 +254,7 @@ def test_unknown_channel_lists_the_known_ones(config):
 
 
 def test_pipeline_without_trace_is_unchanged():
-    """If process runs without a trace, then it gives what it gave before; with one, the
+    """If decide runs without a trace, then it gives what it gave before; with one, the
     trace is told the destination of destination steps and None for the channel's."""
     from mappings.steps import compile_steps
 
@@ -262,8 +263,8 @@ def test_pipeline_without_trace_is_unchanged():
     plan = ChannelPlan("c", (DestinationPlan("a", steps=own), DestinationPlan("b")), steps=steps)
     message = InboundMessage(1, "\r".join(ORU) + "\r")
     seen = []
-    traced = process(plan, message, trace=lambda dest, step: seen.append((dest, step.label)))
-    assert process(plan, message) == traced
+    traced = decide(plan, message, trace=lambda dest, step: seen.append((dest, step.label)))
+    assert decide(plan, message) == traced
     assert seen == [(None, "c.yaml: steps[0].set"), ("a", "c.yaml: steps[0].set")]
 
 

@@ -383,6 +383,7 @@ def test_status_json_counts_per_channel_and_destination(populated: Populated) ->
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
 
+    assert report.pop("nodes") == []  # no engine runs on this store
     assert set(report) == {"adt", "lab", "idle"}
     for channel in report.values():
         assert COUNT_KEYS <= set(channel)
@@ -403,6 +404,25 @@ def test_status_json_counts_per_channel_and_destination(populated: Populated) ->
     assert adt["rate"] == pytest.approx(6 / 60, abs=0.01)
     assert sink["rate"] == pytest.approx(3 / 60, abs=0.01)
     assert idle["rate"] == 0
+
+
+def test_db_check_counts_agrees_then_finds_and_repairs_a_wrong_count(
+        populated: Populated, tmp_path: Path) -> None:
+    """If the engine kept the counts, then check-counts says they agree (exit 0); if a count
+    is wrong, then it names it and exits 1; --repair makes them agree again."""
+    store = populated.copy(tmp_path)
+    result = cli("db", "check-counts", "--config", str(store.config))
+    assert (result.exit_code, result.stdout) == (
+        0, "counts agree with the stored messages and deliveries\n")
+    engine = create_engine(store.url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE counts SET count = count + 5 WHERE destination = 'sink' "
+                             "AND status = 'SENT'")
+    engine.dispose()
+    result = cli("db", "check-counts", "--config", str(store.config))
+    assert (result.exit_code, result.stdout) == (1, "adt sink SENT: kept 8, counted 3\n")
+    assert cli("db", "check-counts", "--repair", "--config", str(store.config)).exit_code == 0
+    assert cli("db", "check-counts", "--config", str(store.config)).exit_code == 0
 
 
 def test_status_table(populated: Populated) -> None:
@@ -776,3 +796,52 @@ def test_messages_list_piped_gives_whole_values(populated: Populated) -> None:
     assert [(line[0], line[2], line[3], line[4], line[5], line[6]) for line in lines[1:]] == [
         (str(row["id"]), row["channel"], row["message_type"] or "", row["control_id"] or "",
          row["status"], " ".join((row["error"] or "").split())) for row in rows]
+
+
+def test_status_table_shows_which_process_holds_which_lane(tmp_path: Path) -> None:
+    """If engine processes hold delivery lanes (and one lease ran out), then the status table
+    names each process with its lanes, and the lanes whose lease ran out as held by nobody."""
+    from engine.delivery import claims
+
+    config = simple_config(tmp_path)
+    assert cli("db", "upgrade", "--config", str(config)).exit_code == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as conn:
+        claims.claim(conn, "chu-1/4242/1.0", [("adt", "dpi", 0), ("adt", "dpi", 1)], 60.0)
+        claims.claim(conn, "chu-2/77/2.0", [("adt", "archive", 0)], -1.0)  # ran out
+    engine.dispose()
+    result = cli("status", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "chu-" in line or "nobody" in line]
+    assert len(lines) == 2, result.stdout
+    assert "chu-1/4242/1.0" in lines[1] and "adt/dpi/0, adt/dpi/1" in lines[1]
+    assert "(nobody)" in lines[0] and "adt/archive/0" in lines[0]
+    assert "chu-2" not in result.stdout
+
+
+def test_status_lists_engine_processes_and_marks_the_stale_ones(tmp_path: Path) -> None:
+    """If two processes have rows, one beating now and one silent for a minute, then status
+    lists both with their roles, the silent one stale (table and JSON)."""
+    import time
+
+    from engine.store import migrate
+    from engine.store.nodes import HeartbeatOp, NodeRow
+    from engine.store.store import make_engine
+
+    config = simple_config(tmp_path)
+    engine = make_engine(f"sqlite:///{tmp_path}/store.db")
+    migrate.ensure_current(engine)
+    now = time.time()
+    rows = [NodeRow(f"n1/{pid}/0", "n1", pid, role, "host-a", now - 100, beat, "9.9")
+            for pid, role, beat in ((41, "intake", now), (42, "delivery", now - 60))]
+    with engine.begin() as conn:
+        HeartbeatOp().apply(conn, rows)
+    engine.dispose()
+
+    table = cli("status", "--config", str(config))
+    report = json.loads(cli("status", "--json", "--config", str(config)).stdout)
+
+    assert table.exit_code == 0, table.output
+    assert "Engine processes" in table.output and "stale" in table.output
+    assert [(n["pid"], n["role"], n["stale"]) for n in report["nodes"]] == [
+        (41, "intake", False), (42, "delivery", True)]

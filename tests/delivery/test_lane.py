@@ -1,5 +1,5 @@
-"""Tests for engine.delivery.lane.Lane (with task.Clock, FakeStore and FakeDestination), the
-RetryPolicy it follows, and the fakes it runs against."""
+"""Tests for engine.delivery.lane.Lane's state machine (with task.Clock, FakeStore and
+FakeDestination), the RetryPolicy it follows, and the fakes it runs against."""
 from __future__ import annotations
 
 import inspect
@@ -13,10 +13,11 @@ from twisted.internet import defer, task
 from engine.delivery import lane as delivery
 from engine import status as st
 from engine.config.loader import RetryPolicy
-from engine.delivery.lane import Lane, LaneKey
+from engine.delivery.lane import Lane, LaneKey, LaneState
 from engine.interfaces import Destination
 from engine.store.store import Store
-from tests.fakes import SUCCESS, FakeDestination, FakeStore, refused, rejected
+from tests.fakes import (
+    SUCCESS, FakeBatchDestination, FakeDestination, FakeStore, refused, rejected)
 
 POLL = 1.0
 
@@ -46,6 +47,10 @@ class Harness:
                 control_id=f"C{n}", message_type="ADT^A01", charset="UNICODE UTF-8")
             ids.append(self.store.add_delivery(message_id, destination, lane, **fields))
         return ids
+
+    def start(self, lease: float = 1e9) -> None:
+        """Give the lane a lease letting it send for ``lease`` seconds from now."""
+        self.lane.leased(self.clock.seconds() + lease)
 
     def status(self, delivery_id: int) -> tuple[str, int]:
         row = self.store.deliveries[delivery_id]
@@ -116,7 +121,7 @@ def test_sends_in_order_one_at_a_time(harness):
     ids = harness.queue(5)
     first = defer.Deferred()
     harness.destination.script(first)
-    harness.lane.start()
+    harness.start()
     assert harness.destination.delivery_ids == ids[:1]
     first.callback(None)
     assert harness.destination.delivery_ids == ids
@@ -130,7 +135,7 @@ def test_delivery_context(harness):
     """If a delivery is sent, then the destination gets its payload and a context naming the
     channel, message, delivery, control id, type, attempt number and charset."""
     (delivery_id,) = harness.queue(1)
-    harness.lane.start()
+    harness.start()
     payload, context = harness.destination.sent[0]
     message_id = harness.store.deliveries[delivery_id].message_id
     assert payload == harness.store.messages[message_id].raw
@@ -144,7 +149,7 @@ def test_only_own_lane(harness):
     mine = harness.queue(1)
     harness.queue(1, lane=1)
     harness.queue(1, destination="dpi")
-    harness.lane.start()
+    harness.start()
     assert harness.destination.delivery_ids == mine
 
 
@@ -154,7 +159,7 @@ def test_retry_backoff_holds_the_lane(harness):
     first, second = harness.queue(2)
     harness.destination.script(refused(), refused("timeout"), SUCCESS)
     start = harness.clock.seconds()
-    harness.lane.start()
+    harness.start()
     assert harness.destination.delivery_ids == [first]
     update = harness.store.updates[-1]
     assert (update.status, update.attempts, update.next_attempt_at, update.last_error) == (
@@ -179,7 +184,7 @@ def test_retries_spent_parks_and_moves_on(harness):
     its last error and the next delivery is sent."""
     first, second = harness.queue(2)
     harness.destination.script(refused("1"), refused("2"), refused("3"))
-    harness.lane.start()
+    harness.start()
     harness.clock.advance(2.0)
     harness.clock.advance(6.0)
     assert harness.destination.delivery_ids == [first, first, first, second]
@@ -194,7 +199,7 @@ def test_backoff_capped_by_max_delay():
     h = Harness(RetryPolicy(max_attempts=5, initial_delay=4.0, multiplier=10.0, max_delay=7.0))
     (delivery_id,) = h.queue(1)
     h.destination.script(refused(), refused(), SUCCESS)
-    h.lane.start()
+    h.start()
     h.clock.advance(4.0)
     assert len(h.destination.sent) == 2
     h.clock.advance(6.99)
@@ -208,7 +213,7 @@ def test_non_retryable_failure_parks_at_once(harness):
     rejection and the peer's answer, and the next delivery goes right away."""
     first, second = harness.queue(2)
     harness.destination.script(rejected())
-    harness.lane.start()
+    harness.start()
     assert harness.destination.delivery_ids == [first, second]
     assert harness.status(first) == (st.ERROR, 1)
     parked = harness.store.updates[0]
@@ -220,7 +225,7 @@ def test_unexpected_exception_is_retried(harness):
     type is in the recorded error."""
     (delivery_id,) = harness.queue(1)
     harness.destination.script(RuntimeError("boom"))
-    harness.lane.start()
+    harness.start()
     assert harness.status(delivery_id) == (st.QUEUED, 1)
     assert harness.store.deliveries[delivery_id].last_error == "RuntimeError: boom"
     harness.clock.advance(2.0)
@@ -230,7 +235,7 @@ def test_unexpected_exception_is_retried(harness):
 def test_woken_lane_fetches_new_work(harness):
     """If an idle lane is woken, then it fetches and sends new work without waiting for its
     poll."""
-    harness.lane.start()
+    harness.start()
     assert harness.destination.sent == []
     (delivery_id,) = harness.queue(1)
     harness.lane.wake()
@@ -243,7 +248,7 @@ def test_wake_during_send_fetches_after_it(harness):
     (first,) = harness.queue(1)
     answer = defer.Deferred()
     harness.destination.script(answer)
-    harness.lane.start()
+    harness.start()
     (second,) = harness.queue(1)
     harness.lane.wake()
     assert harness.destination.delivery_ids == [first]
@@ -254,7 +259,7 @@ def test_wake_during_send_fetches_after_it(harness):
 def test_idle_lane_polls(harness):
     """If new work is queued and nobody wakes the lane, then its poll finds it after
     poll_interval."""
-    harness.lane.start()
+    harness.start()
     (delivery_id,) = harness.queue(1)
     harness.clock.advance(POLL - 0.01)
     assert harness.destination.sent == []
@@ -266,7 +271,7 @@ def test_more_than_one_fetch_batch(harness):
     """If more deliveries are queued than one fetch returns, then the lane fetches on and
     sends them all, in order."""
     ids = harness.queue(8)  # fetch_batch is 3
-    harness.lane.start()
+    harness.start()
     assert harness.destination.delivery_ids == ids
 
 
@@ -274,7 +279,7 @@ def test_rescan_finds_requeued_older_delivery(harness):
     """If a delivery with an older id than the lane's cursor is queued again (a replay),
     then the lane finds it on a later poll, since it rescans from the start."""
     first, second = harness.queue(2)
-    harness.lane.start()
+    harness.start()
     assert harness.destination.delivery_ids == [first, second]
     row = harness.store.deliveries[first]
     harness.store.deliveries[first] = replace(row, status=st.QUEUED)  # what a replay does
@@ -288,7 +293,7 @@ def test_waits_for_next_attempt_after_restart(harness):
     now = harness.clock.seconds()
     (waiting,) = harness.queue(1, attempts=2, next_attempt_at=now + 30)
     (behind,) = harness.queue(1)
-    harness.lane.start()
+    harness.start()
     harness.clock.advance(29.9)
     assert harness.destination.sent == []
     harness.clock.advance(0.1)
@@ -300,18 +305,21 @@ def test_past_next_attempt_sent_at_once(harness):
     """If a failed delivery's next attempt time has passed, then it is sent at once."""
     (delivery_id,) = harness.queue(1, attempts=1,
                                    next_attempt_at=harness.clock.seconds() - 5)
-    harness.lane.start()
+    harness.start()
     assert harness.destination.delivery_ids == [delivery_id]
 
 
 def test_uncommitted_outcome_not_sent_twice():
-    """If a delivery's SENT is not committed yet when the lane rescans, then the lane does not
-    send it again."""
+    """If a delivery's SENT is not committed yet when the lane has nothing left to send, then
+    the lane waits for the commit (SETTLING) before it reads the queue again, and does not
+    send the delivery again."""
     h = Harness(hold_commits=True)
     (delivery_id,) = h.queue(1)
-    h.lane.start()
+    h.start()
+    reads = h.lane.reads
     for _ in range(3):
         h.clock.advance(POLL)
+    assert h.lane.state is LaneState.SETTLING and h.lane.reads == reads
     assert h.destination.delivery_ids == [delivery_id]
     h.store.commit()
     h.clock.advance(POLL)
@@ -324,7 +332,7 @@ def test_many_immediate_answers(harness):
     the lane sends it all in order without running out of stack."""
     harness.lane._fetch_batch = 500
     ids = harness.queue(1500)
-    harness.lane.start()
+    harness.start()
     harness.clock.advance(0)
     assert harness.destination.delivery_ids == ids
     assert harness.lane.sent == 1500
@@ -336,7 +344,7 @@ def test_many_immediate_rejections(harness):
     harness.lane._fetch_batch = 500
     ids = harness.queue(600)
     harness.destination.script(*(rejected() for _ in ids))
-    harness.lane.start()
+    harness.start()
     assert harness.destination.delivery_ids == ids
     assert harness.lane.parked == 600
 
@@ -345,7 +353,7 @@ def test_stop_cancels_polls_and_retries(harness):
     """If the lane is stopped while it waits to retry, then it sends nothing more."""
     (delivery_id,) = harness.queue(1)
     harness.destination.script(refused())
-    harness.lane.start()
+    harness.start()
     harness.lane.stop()
     harness.clock.advance(60)
     assert harness.destination.delivery_ids == [delivery_id]
@@ -358,7 +366,7 @@ def test_stop_waits_for_the_send_under_way(harness):
     first, _ = harness.queue(2)
     answer = defer.Deferred()
     harness.destination.script(answer)
-    harness.lane.start()
+    harness.start()
     stopped = harness.lane.stop()
     assert not stopped.called
     answer.callback(None)
@@ -373,7 +381,7 @@ def test_stop_during_send_that_fails(harness):
     (delivery_id,) = harness.queue(1)
     answer = defer.Deferred()
     harness.destination.script(answer)
-    harness.lane.start()
+    harness.start()
     stopped = harness.lane.stop()
     answer.errback(refused())
     assert stopped.called
@@ -383,68 +391,8 @@ def test_stop_during_send_that_fails(harness):
 
 def test_stop_when_idle_fires_at_once(harness):
     """If the lane is idle, then stop's Deferred has already fired."""
-    harness.lane.start()
+    harness.start()
     assert harness.lane.stop().called
-
-
-def test_restart_after_stop_during_backoff(harness):
-    """If the lane is stopped while it waits to retry and then started again, then it sends
-    the delivery again."""
-    (delivery_id,) = harness.queue(1)
-    harness.destination.script(refused())
-    harness.lane.start()
-    harness.lane.stop()
-    harness.lane.start()
-    harness.clock.advance(60)
-    assert harness.destination.delivery_ids[-1] == delivery_id
-    assert len(harness.destination.delivery_ids) >= 2
-
-
-# -- offers: deliveries handed over in memory right after their commit ----------------------
-
-def _due(h: Harness, delivery_id: int):
-    """The DueDelivery the engine would offer for ``delivery_id`` (as the store reads it)."""
-    from engine.store import queries
-
-    found = h.store.read(queries.fetch_due, "adt-in", "archive", 0, 0, 100)
-    return next(d for d in found.result if d.delivery_id == delivery_id)
-
-
-def test_offer_to_a_caught_up_lane_is_sent_without_a_read(harness):
-    """If the lane has read the end of its queue, then an offered delivery is sent from
-    memory: no read of the store."""
-    harness.lane.start()
-    reads = harness.lane.reads
-    (delivery_id,) = harness.queue(1)
-    harness.lane.offer(_due(harness, delivery_id))
-    assert harness.destination.delivery_ids == [delivery_id]
-    assert harness.lane.reads == reads
-    assert harness.status(delivery_id) == (st.SENT, 1)
-
-
-def test_late_offer_of_a_delivery_read_and_sent_is_dropped(harness):
-    """If the hand-over of a delivery arrives after the lane already read it from the store,
-    sent it and committed SENT (a writer thread slow to report its commit), then the offer
-    is stale and the delivery is not sent a second time."""
-    ids = harness.queue(2)
-    offered = [_due(harness, i) for i in ids]
-    harness.lane.start()
-    assert harness.destination.delivery_ids == ids
-    assert [harness.status(i) for i in ids] == [(st.SENT, 1)] * 2
-    for due in offered:
-        harness.lane.offer(due)
-    harness.clock.advance(POLL)
-    assert harness.destination.delivery_ids == ids
-
-
-def test_offer_newer_than_what_was_read_is_taken(harness):
-    """If a delivery committed after the lane's last read is offered, then it is sent, after
-    the deliveries read before it."""
-    first = harness.queue(2)
-    harness.lane.start()
-    (later,) = harness.queue(1)
-    harness.lane.offer(_due(harness, later))
-    assert harness.destination.delivery_ids == first + [later]
 
 
 # -- what a reload needs of a lane ----------------------------------------------------------
@@ -454,7 +402,7 @@ def test_settled_waits_for_the_outcomes_to_be_committed():
     only once they are committed: another lane may then read the queue without resending."""
     harness = Harness(hold_commits=True)
     first, second = harness.queue(2)
-    harness.lane.start()
+    harness.start()
     stopped = harness.lane.stop()
     assert stopped.called and harness.destination.delivery_ids == [first, second]
     settled = harness.lane.settled()
@@ -472,7 +420,7 @@ def test_retry_now_skips_the_stored_wait_once(harness):
     (delivery_id,) = harness.queue(1, attempts=1, next_attempt_at=now + 300)
     harness.destination.script(refused())
     harness.lane.retry_now()
-    harness.lane.start()
+    harness.start()
     assert harness.destination.delivery_ids == [delivery_id]
     harness.clock.advance(harness.retry.delay_for(2) - 0.1)
     assert harness.destination.delivery_ids == [delivery_id]
@@ -484,8 +432,227 @@ def test_retry_now_skips_the_stored_wait_once(harness):
 def test_without_retry_now_the_stored_wait_holds(harness):
     now = harness.clock.seconds()
     harness.queue(1, attempts=3, next_attempt_at=now + 300)
-    harness.lane.start()
+    harness.start()
     harness.clock.advance(299)
     assert harness.destination.delivery_ids == []
     harness.clock.advance(1)
     assert len(harness.destination.delivery_ids) == 1
+
+
+# -- outcomes that cannot be recorded (the store is down, the disk full) --------------------
+
+class StoreDown(Exception):
+    """What the writer answers while the database cannot be written."""
+
+
+def test_unrecordable_outcome_holds_the_lane_until_recorded():
+    """If recording a delivery's SENT fails, then the lane enters RECORDING: it sends
+    nothing more, reads nothing, keeps the outcome in memory and retries the write with
+    backoff; once the store answers again the outcome is committed and the lane goes on with
+    the next delivery. No delivery is sent twice, and order holds."""
+    h = Harness()
+    ids = h.queue(3)
+    h.store.failing = StoreDown("disk full")
+    first = defer.Deferred()
+    h.destination.script(first)
+    h.start()
+    first.callback(None)
+    assert h.lane.state is LaneState.RECORDING
+    assert h.destination.delivery_ids == ids[:1]
+    reads = h.lane.reads
+    for _ in range(20):  # 20 s of outage: retries back off, nothing is sent or read
+        h.clock.advance(1.0)
+    assert h.destination.delivery_ids == ids[:1]
+    assert h.lane.reads == reads
+    retried = [u.delivery_id for u in h.store.updates]
+    assert set(retried) == {ids[0]} and 3 < len(retried) < 20
+    h.store.failing = None
+    h.clock.advance(5.0)
+    assert h.destination.delivery_ids == ids
+    assert [h.status(i) for i in ids] == [(st.SENT, 1)] * 3
+    h.clock.advance(POLL * 3)
+    assert h.destination.delivery_ids == ids
+
+
+def test_outcome_failing_while_the_next_send_is_under_way():
+    """If the write of delivery 1's SENT fails while delivery 2 is being sent, then delivery 2
+    finishes, both outcomes are held and retried together, and delivery 3 waits for them."""
+    h = Harness(hold_commits=True)
+    ids = h.queue(3)
+    second = defer.Deferred()
+    h.destination.script(SUCCESS, second)
+    h.start()
+    assert h.destination.delivery_ids == ids[:2]
+    h.store.failing = StoreDown("connection refused")
+    pending, h.store.pending = h.store.pending, []
+    for d, _ in pending:
+        d.errback(StoreDown("connection refused"))
+    second.callback(None)
+    assert h.lane.state is LaneState.RECORDING
+    assert h.destination.delivery_ids == ids[:2]
+    h.store.failing = None
+    h.clock.advance(1.0)
+    h.store.commit()
+    assert [h.status(i) for i in ids[:2]] == [(st.SENT, 1)] * 2
+    h.store.commit()
+    h.clock.advance(0)
+    assert h.destination.delivery_ids == ids
+
+
+def test_retry_outcome_unrecordable_keeps_order():
+    """If a failed attempt's QUEUED cannot be recorded, then the lane holds it too and, once
+    recorded, retries that delivery before any later one."""
+    h = Harness()
+    first, second = h.queue(2)
+    h.store.failing = StoreDown("down")
+    h.destination.script(refused())
+    h.start()
+    assert h.lane.state is LaneState.RECORDING
+    h.clock.advance(3.0)
+    assert h.destination.delivery_ids == [first]
+    h.store.failing = None
+    h.clock.advance(10.0)
+    assert h.destination.delivery_ids == [first, first, second]
+    assert h.status(first) == (st.SENT, 2)
+
+
+def test_stop_while_recording_gives_the_outcome_up_once():
+    """If a lane is stopped while it holds an unrecorded outcome, then it tries the write once
+    more and settles, without a timer left behind (the delivery is then sent again by the
+    next owner: the crash case)."""
+    h = Harness()
+    (delivery_id,) = h.queue(1)
+    h.store.failing = StoreDown("down")
+    h.start()
+    assert h.lane.state is LaneState.RECORDING
+    assert h.lane.stop().called
+    assert h.lane.settled().called
+    assert h.clock.getDelayedCalls() == []
+    assert h.status(delivery_id) == (st.QUEUED, 0)
+
+
+# -- leases -----------------------------------------------------------------------------------
+
+def test_unleased_lane_neither_reads_nor_sends():
+    """If a lane has no lease, then it reads and sends nothing, even when woken or polled."""
+    h = Harness()
+    h.queue(2)
+    h.lane.wake()
+    h.clock.advance(POLL * 5)
+    assert h.lane.state is LaneState.UNLEASED
+    assert (h.lane.reads, h.destination.sent) == (0, [])
+
+
+def test_lease_running_out_stops_sending_until_renewed():
+    """If the lease's deadline passes (renewals failed), then the lane starts no send and
+    drops what it had read; renewed, it reads its queue again and goes on in order."""
+    h = Harness()
+    ids = h.queue(3)
+    first = defer.Deferred()
+    h.destination.script(first)
+    h.start(lease=10.0)
+    h.clock.advance(11.0)
+    first.callback(None)  # the send under way finishes and is recorded
+    assert h.lane.state is LaneState.UNLEASED
+    assert h.destination.delivery_ids == ids[:1] and h.status(ids[0]) == (st.SENT, 1)
+    h.start(lease=10.0)
+    assert h.destination.delivery_ids == ids
+
+
+def test_lease_lost_to_another_process():
+    """If the service reports the lease taken by another process, then an idle or waiting
+    lane stops at once and sends nothing more, even when its retry time comes."""
+    h = Harness()
+    (delivery_id,) = h.queue(1)
+    h.destination.script(refused())
+    h.start()
+    assert h.lane.state is LaneState.WAITING
+    h.lane.unleased()
+    assert h.lane.state is LaneState.UNLEASED
+    h.clock.advance(60)
+    assert h.destination.delivery_ids == [delivery_id]
+
+
+def test_states_in_order_of_one_delivery():
+    """If one delivery goes through a lane whose store and peer answer later, then the lane
+    passes through READING, SENDING, SETTLING, then IDLE, and stops in STOPPED."""
+    h = Harness(hold_commits=True)
+    h.queue(1)
+    answer = defer.Deferred()
+    h.destination.script(answer)
+    seen = []
+    h.start()
+    seen.append(h.lane.state)
+    answer.callback(None)
+    seen.append(h.lane.state)
+    h.store.commit()
+    h.clock.advance(0)
+    seen.append(h.lane.state)
+    h.lane.stop()
+    seen.append(h.lane.state)
+    assert seen == [LaneState.SENDING, LaneState.SETTLING, LaneState.IDLE, LaneState.STOPPED]
+
+
+# -- destinations that send batches ----------------------------------------------------------
+
+def batch_harness() -> Harness:
+    h = Harness()
+    h.destination = FakeBatchDestination("archive")
+    h.lane = Lane(LaneKey("adt-in", "archive", 0), h.destination, h.retry, h.store, h.clock,
+                  poll_interval=POLL, fetch_batch=10, send_batch=4)
+    return h
+
+
+def test_batch_destination_gets_the_due_head_of_the_lane_in_batches():
+    """If the destination sends batches, then the lane hands it the deliveries at the head of
+    its queue, in order, up to send_batch at a time, and records each SENT."""
+    h = batch_harness()
+    ids = h.queue(6)
+    h.start()
+    assert h.destination.batches == [ids[:4], ids[4:]]
+    assert [h.status(i) for i in ids] == [(st.SENT, 1)] * 6
+
+
+def test_a_failure_in_a_batch_holds_what_follows_it():
+    """If one payload of a batch fails retryably, then those before it are SENT, it is
+    retried after the backoff, and those after it (not attempted) wait behind it, in order."""
+    h = batch_harness()
+    ids = h.queue(4)
+    h.destination.script(SUCCESS, refused())
+    h.start()
+    assert h.destination.batches == [ids]
+    assert h.destination.delivery_ids == ids[:2]
+    assert [h.status(i) for i in ids] == [(st.SENT, 1), (st.QUEUED, 1), (st.QUEUED, 0),
+                                          (st.QUEUED, 0)]
+    h.clock.advance(1.99)
+    assert h.destination.batches == [ids]
+    h.clock.advance(0.01)
+    assert h.destination.batches == [ids, ids[1:]]
+    assert [h.status(i)[0] for i in ids] == [st.SENT] * 4
+
+
+def test_a_delivery_waiting_for_its_retry_ends_the_batch():
+    """If a delivery behind the head waits for its next attempt, then the batch stops before
+    it, and it is sent when its time comes."""
+    h = batch_harness()
+    first = h.queue(1)
+    later = h.queue(1, attempts=1, next_attempt_at=h.clock.seconds() + 5)
+    h.start()
+    assert h.destination.delivery_ids == first  # a batch of one: a plain send
+    h.clock.advance(4.9)
+    assert h.destination.delivery_ids == first
+    h.clock.advance(0.1)
+    assert h.destination.delivery_ids == first + later
+
+
+def test_one_send_may_overlap_the_previous_commit_not_two():
+    """If outcomes take a while to commit, then the lane sends the next delivery while the
+    previous outcome commits, but waits (SETTLING) before the one after: at most one send
+    follows an outcome that may yet fail to be recorded."""
+    h = Harness(hold_commits=True)
+    ids = h.queue(3)
+    h.start()
+    assert h.destination.delivery_ids == ids[:2]
+    assert h.lane.state is LaneState.SETTLING
+    h.store.commit()
+    assert h.destination.delivery_ids == ids

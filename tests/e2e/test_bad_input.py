@@ -164,6 +164,50 @@ class BadInputTestsMixin(h.EngineCase):
         self.assertEqual(errors, [])
         yield self.assert_still_served(self.good[0])
 
+    @defer.inlineCallbacks
+    def test_every_overlong_header_field_is_refused_for_good(self):
+        """If MSH-3, MSH-4, MSH-9, MSH-10 or MSH-18 is longer than the store keeps, then the
+        message (v2.7) is answered AR with ERR 104 naming the field, every time it is sent (never
+        the transient AE), and each copy is stored in ERROR with that error, its values
+        clipped: the same on SQLite and PostgreSQL."""
+        payloads = {number: _msh_with(number, value)
+                    for number, value in ((3, "A" * 228), (4, "F" * 300),
+                                          (9, "ADT^A01^" + "X" * 60), (10, "C" * 200),
+                                          (18, "K" * 33))}
+        sent = list(payloads.values()) * 2  # sent again: the same answer
+        acks = yield h.send_over(self.port, sent)
+        answers = [parse_ack(a) for _, _, a in acks]
+        self.assertEqual([(a.code, a.error_codes) for a in answers], [("AR", (104,))] * 10)
+        rows = yield h.stored_messages(self.engine_, status=st.ERROR)
+        self.assertEqual(len(rows), 10)
+        for number in payloads:
+            named = [r for r in rows if r["error"].startswith(f"104 MSH-{number} is ")]
+            self.assertEqual(len(named), 2, (number, [r["error"] for r in rows]))
+        self.assertTrue(all(len(r["control_id"]) <= 199 and len(r["sender"]) <= 455
+                            for r in rows))
+        yield self.assert_still_served(self.good[0])
+
+    @defer.inlineCallbacks
+    def test_separators_in_values_make_no_false_duplicate(self):
+        """If, with '#' as field separator, MSH-3, MSH-4 and MSH-10 are (X, Y, Z|W) in one
+        message and (X, Y|Z, W) in another, then both are accepted and delivered: the
+        duplicate key joins nothing that a value may hold."""
+        first = b"MSH#^~\\&#X#Y#ENG#HOSP#20260101120000##ADT^A01#Z|W#P#2.5\rPID#1\r"
+        second = b"MSH#^~\\&#X#Y|Z#ENG#HOSP#20260101120000##ADT^A01#W#P#2.5\rPID#1\r"
+        acks = yield h.send_over(self.port, [first, second])
+        self.assertEqual([parse_ack(a).code for _, _, a in acks], ["AA", "AA"])
+        yield h.wait_until(lambda: len(self.downstream.received) == 2, 10, "both delivered")
+        duplicates = yield h.stored_messages(self.engine_, status=st.DUPLICATE)
+        self.assertEqual(duplicates, [])
+
+
+def _msh_with(number: int, value: str) -> bytes:
+    """A small v2.7 ADT message (whose ERR may say 104) whose MSH-``number`` is ``value``."""
+    fields = ["MSH", "^~\\&", "HIS", "HOSP", "ENG", "HOSP", "20260101120000", "",
+              "ADT^A01^ADT_A01", f"C{number}", "P", "2.7", "", "", "", "", "", ""]
+    fields[number - 1] = value
+    return ("|".join(fields) + "\rPID|1||P1^^^HOSP\r").encode("latin-1")
+
 
 class SQLiteBadInputTests(BadInputTestsMixin, unittest.TestCase):
     backend = "sqlite"

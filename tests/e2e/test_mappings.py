@@ -8,9 +8,10 @@ translated. Per-destination steps give each destination its own payload; a filte
 message FILTERED with nothing delivered; in after-processing mode a step failure is answered
 AE with ERR 207. Every test runs on SQLite and on PostgreSQL.
 
-Built-in steps run at intake, committed with the message (engine.flow.intakepipeline); the same
-tests run once more with a do-nothing ``python:`` step added, which sends the channel through
-the processor and its second commit: both paths must store and deliver the same.
+Built-in steps are decided at intake, committed with the message (a fast plan); the same tests
+run once more with a do-nothing ``python:`` step added, which makes the plan slow: committed
+RECEIVED, decided in a worker thread, its decision committed by the same store write. Both
+must store and deliver the same.
 """
 from __future__ import annotations
 
@@ -42,13 +43,13 @@ def unchanged(message) -> None:
 
 
 class MappingTestsMixin(h.EngineCase):
-    via_processor = False  # True: add a python: step, so the processor runs the pipeline
+    slow = False  # True: add a python: step, so the decider decides in a worker thread
 
     def channel(self, *, destinations: list[dict], ack_mode: str = "after-commit",
                 **sections) -> str:
         """engine.yaml and a channel with file ``destinations`` and the mapping ``sections``
         (tables:, filters:, steps:...) added as written in YAML; the engine.yaml path."""
-        if self.via_processor:
+        if self.slow:
             sections["steps"] = sections.get("steps", []) + [
                 {"python": "tests.e2e.test_mappings:unchanged"}]
         config = self.config(None, ack_mode=ack_mode, extra_destinations=destinations)
@@ -72,10 +73,9 @@ class MappingTestsMixin(h.EngineCase):
             lambda rows: rows[0] if rows else None)
 
     def assert_path(self, engine, count: int) -> None:
-        """The ``count`` messages were processed where this class says they should be."""
-        at_intake = engine.intake.pipeline.processed
-        self.assertEqual((at_intake, engine.processor.processed),
-                         (0, count) if self.via_processor else (count, 0))
+        """The ``count`` messages were decided where this class says they should be."""
+        self.assertEqual((engine.intake.decided, engine.decider.decided),
+                         (0, count) if self.slow else (count, 0))
 
     def status_is(self, engine, control_id: str, status: str) -> defer.Deferred:
         return self.one_message(engine, control_id).addCallback(
@@ -126,7 +126,7 @@ class MappingTestsMixin(h.EngineCase):
                            "the message is TRANSFORMED")
         self.assertEqual((out / "U1.hl7").read_bytes(),
                          adt("U1", "X").replace(b"|19700101|X\r", b"|19700101|unknown\r"))
-        self.assertEqual(engine.processor.processed, 1)  # a replay goes through the processor
+        self.assertEqual(engine.decider.decided, 1)  # a replay is found by the recovery scan
 
     @defer.inlineCallbacks
     def test_each_destination_gets_its_own_mapping(self):
@@ -213,6 +213,6 @@ class PostgreSQLMappingTests(MappingTestsMixin, unittest.TestCase):
     backend = "postgresql"
 
 
-class SQLiteMappingViaProcessorTests(MappingTestsMixin, unittest.TestCase):
+class SQLiteSlowMappingTests(MappingTestsMixin, unittest.TestCase):
     backend = "sqlite"
-    via_processor = True
+    slow = True

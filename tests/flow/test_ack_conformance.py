@@ -11,7 +11,7 @@ import pytest
 
 from engine import status as st
 from engine.flow.response import ACK_AFTER_PROCESSING
-from engine.store.records import IngestResult, ProcessingResult
+from engine.store.records import Decision, IngestResult
 from mllp.ack import parse_ack
 from mllp.header import read_header
 from tests.flow.test_intake import PEER, make, message, plan, result_of
@@ -23,12 +23,12 @@ ECHOED_CHARSET = "Warning: Value KLINGON not in table HL70211 in element MSH.MSH
 
 
 def answered(payload: bytes, *, channel: Any = None, answer: Callable | None = None,
-             outcome: ProcessingResult | Exception | None = None) -> bytes:
-    """The ACK the intake answers ``payload`` with; ``outcome`` is the processor's, if any."""
+             outcome: Decision | Exception | None = None) -> bytes:
+    """The ACK the intake answers ``payload`` with; ``outcome`` is the decider's, if any."""
     setup = make(channel, answer)
     d = setup.intake.receive("adt", payload, PEER)
     if outcome is not None:
-        processed = setup.processor.queued[0][2]
+        processed = setup.decider.queued[0][2]
         if isinstance(outcome, Exception):
             processed.errback(outcome)
         else:
@@ -38,7 +38,8 @@ def answered(payload: bytes, *, channel: Any = None, answer: Callable | None = N
 
 def cases(version: str) -> dict[str, bytes]:
     """Every kind of answer of the intake, for a message of ``version``."""
-    after = plan(ack_mode=ACK_AFTER_PROCESSING, sending_application="AIG^1.2.250^ISO")
+    after = plan(ack_mode=ACK_AFTER_PROCESSING, sending_application="AIG^1.2.250^ISO",
+                 slow=True)
     received = lambda record, message_id: IngestResult(message_id, st.RECEIVED)  # noqa: E731
     good = message("C-1", version=version)
 
@@ -47,7 +48,7 @@ def cases(version: str) -> dict[str, bytes]:
 
     def processed(**fields) -> bytes:
         return answered(good, channel=after, answer=received,
-                        outcome=ProcessingResult(100, "adt", **fields))
+                        outcome=Decision(**fields))
 
     return {
         "accepted": answered(good),

@@ -151,7 +151,7 @@ def test_a_store_failure_is_retried_by_the_lane_then_sent() -> None:
     h = LaneHarness()
     first, second = h.queue(2)
     h.intake.script(RuntimeError("disk full"))
-    h.lane.start()
+    h.lane.leased(h.clock.seconds() + 1e9)
 
     assert h.handed() == [b"C1"]  # failed; the lane holds
     assert h.store.deliveries[first].status == st.QUEUED
@@ -174,7 +174,7 @@ def test_the_lane_hands_over_one_message_at_a_time_in_order() -> None:
     h.queue(3)
     commit: defer.Deferred = defer.Deferred()
     h.intake.script(commit)
-    h.lane.start()
+    h.lane.leased(h.clock.seconds() + 1e9)
     h.clock.advance(5)
     assert h.handed() == [b"C1"]
 

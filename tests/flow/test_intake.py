@@ -2,8 +2,8 @@
 The intake's decisions: what is stored for each kind of input, and what the ACK says.
 
 A small fake store (``ingest`` only, checked against the real :meth:`Store.ingest`) answers
-with a scripted :class:`IngestResult` or fails; a fake processor hands back Deferreds the test
-fires. Every ACK is read back with python-hl7 (``hl7.parse``), an independent parser, rather
+with a scripted :class:`IngestResult` or fails; a fake decider (a slow plan's messages) hands
+back Deferreds the test fires. Every ACK is read back with python-hl7 (``hl7.parse``), an independent parser, rather
 than with this project's own ``parse_ack``.
 """
 from __future__ import annotations
@@ -20,11 +20,12 @@ from twisted.internet import defer
 from engine import status as st
 from engine.interfaces import PeerInfo
 from engine.flow.intake import MAX_STORED_ERROR, ChannelNotRunning, Intake
-from engine.flow.pipeline import ChannelPlan, DestinationPlan, InboundMessage
-from engine.flow.processor import Processor
+from engine.flow.decider import Decider
+from engine.flow.plan import ChannelPlan, DestinationPlan, InboundMessage
+from engine.flow.queued import QueuedWork
 from engine.flow.response import ACK_AFTER_COMMIT, ACK_AFTER_PROCESSING, ResponsePolicy
 from engine.flow.routing import lane_for
-from engine.store.records import InboundRecord, IngestResult, NewDelivery, ProcessingResult
+from engine.store.records import Decision, InboundRecord, IngestResult, NewDelivery
 from engine.store.store import Store
 
 PEER = PeerInfo("mllp", "10.1.2.3:40000")
@@ -53,15 +54,11 @@ class FakeStore:
         message_id = self.next_id
         self.next_id += 1
         if self.answer is None:
-            status = record.status
-            if record.routed is not None and status == st.RECEIVED:
+            status, decision = record.status, record.decision
+            if decision is not None and status == st.RECEIVED:  # decided before the commit
                 return defer.succeed(IngestResult(
-                    message_id, st.TRANSFORMED,
-                    delivery_ids=tuple(range(500, 500 + len(record.routed)))))
-            if record.processed is not None and status == st.RECEIVED:  # run at intake
-                return defer.succeed(IngestResult(
-                    message_id, record.processed.status,
-                    delivery_ids=tuple(range(500, 500 + len(record.processed.deliveries)))))
+                    message_id, decision.status,
+                    delivery_ids=tuple(range(500, 500 + len(decision.deliveries)))))
             return defer.succeed(IngestResult(message_id, status))
         try:
             return defer.succeed(self.answer(record, message_id))
@@ -70,45 +67,66 @@ class FakeStore:
 
 
 @dataclass
-class FakeProcessor:
-    """``enqueue`` hands back a Deferred per message; the test fires it."""
+class FakeDecider:
+    """``submit`` hands back a Deferred per message, which the test fires with a Decision;
+    ``holding`` names the channels said to have decisions queued."""
 
     queued: list[tuple[InboundMessage, str, defer.Deferred]] = field(default_factory=list)
+    holding: set[str] = field(default_factory=set)
 
-    def enqueue(self, message: InboundMessage, channel: str) -> defer.Deferred:
+    def submit(self, channel: str, message: InboundMessage) -> defer.Deferred:
         d: defer.Deferred = defer.Deferred()
         self.queued.append((message, channel, d))
         return d
+
+    def holds(self, channel: str) -> bool:
+        return channel in self.holding
+
+
+@dataclass
+class FakeQueued:
+    """``add`` records the deliveries committed, per channel."""
+
+    added: list[tuple[str, tuple[NewDelivery, ...]]] = field(default_factory=list)
+
+    def add(self, channel: str, deliveries: Any) -> None:
+        self.added.append((channel, tuple(deliveries)))
 
 
 def test_fakes_match_the_real_signatures() -> None:
     assert (inspect.signature(FakeStore.ingest).parameters
             == inspect.signature(Store.ingest).parameters)
-    assert (list(inspect.signature(FakeProcessor.enqueue).parameters)
-            == list(inspect.signature(Processor.enqueue).parameters))
+    for fake, real, name in ((FakeDecider, Decider, "submit"), (FakeDecider, Decider, "holds"),
+                             (FakeQueued, QueuedWork, "add")):
+        assert (list(inspect.signature(getattr(fake, name)).parameters)
+                == list(inspect.signature(getattr(real, name)).parameters))
 
 
 def plan(name: str = "adt", *, ack_mode: str = ACK_AFTER_COMMIT, order_by: str = "destination",
-         lanes: int = 1, **response: Any) -> ChannelPlan:
-    """A channel with one destination; ``response`` holds ResponsePolicy fields."""
+         lanes: int = 1, slow: bool = False, **response: Any) -> ChannelPlan:
+    """A channel with one destination; ``response`` holds ResponsePolicy fields; ``slow``:
+    decided by the decider after the commit."""
     return ChannelPlan(name, (DestinationPlan("out", order_by, lanes),),
-                       response=ResponsePolicy(ack_mode, **response))
+                       response=ResponsePolicy(ack_mode, **response), marked_slow=slow)
 
 
 @dataclass
 class Setup:
     intake: Intake
     store: FakeStore
-    processor: FakeProcessor
-    delivered: list[tuple[ProcessingResult, list[int], InboundMessage]]
+    decider: FakeDecider
+    queued: FakeQueued
+
+    @property
+    def delivered(self) -> list[tuple[str, tuple[NewDelivery, ...]]]:
+        return self.queued.added
 
 
 def make(channel: ChannelPlan | None = None, answer: Callable | None = None) -> Setup:
     channel = channel or plan()
-    store, processor, delivered = FakeStore(answer=answer), FakeProcessor(), []
-    intake = Intake(store, processor, {channel.name: channel},
-                    deliver=lambda *args: delivered.append(args))
-    return Setup(intake, store, processor, delivered)
+    store, decider, queued = FakeStore(answer=answer), FakeDecider(), FakeQueued()
+    intake = Intake(store, {channel.name: channel}, decider, queued)
+    return Setup(intake, store, decider, queued)
 
 
 def result_of(d: defer.Deferred) -> Any:
@@ -175,7 +193,9 @@ def test_enhanced_mode_answers_ca() -> None:
     assert field_of(parsed, "MSA", 2) == "E1"
 
 
-def test_routed_at_intake_hands_deliveries_to_the_lanes_without_the_processor() -> None:
+def test_routing_only_is_decided_before_the_commit_and_told_to_the_lanes() -> None:
+    """If a channel only routes, then its decision (one delivery on the patient's lane) is
+    committed with the message, the decider is not involved, and the lanes are told."""
     channel = plan(order_by="patient", lanes=4)
     setup = make(channel)
     raw = message("R1")
@@ -183,24 +203,39 @@ def test_routed_at_intake_hands_deliveries_to_the_lanes_without_the_processor() 
 
     assert field_of(parse(ack), "MSA", 1) == "AA"
     [record] = setup.store.records
-    assert record.routed == (NewDelivery("out", lane_for("IPP123", 4)),)
-    assert setup.processor.queued == []
-    [(result, delivery_ids, inbound)] = setup.delivered
-    assert result == ProcessingResult(100, "adt", st.TRANSFORMED, deliveries=record.routed)
-    assert delivery_ids == [500]
-    assert (inbound.message_id, inbound.raw, inbound.control_id) == (100, raw, "R1")
-    assert inbound.text == raw.decode("utf-8")
+    assert record.decision == Decision(
+        st.TRANSFORMED, deliveries=(NewDelivery("out", lane_for("IPP123", 4)),))
+    assert setup.decider.queued == []
+    assert setup.delivered == [("adt", record.decision.deliveries)]
+    assert setup.intake.decided == 1
 
 
-def test_received_in_after_commit_mode_is_acked_at_once_and_queued_for_processing() -> None:
-    setup = make(answer=lambda record, message_id: IngestResult(message_id, st.RECEIVED))
+def test_slow_plan_in_after_commit_mode_is_acked_at_once_and_handed_to_the_decider() -> None:
+    """If a channel's plan is slow, then the message is committed RECEIVED without a
+    decision, acknowledged AA at once, and handed to the decider with its committed id."""
+    setup = make(plan(slow=True))
     ack = result_of(setup.intake.receive("adt", message("Q1"), PEER))
 
     assert field_of(parse(ack), "MSA", 1) == "AA"
-    [(inbound, channel, d)] = setup.processor.queued
+    [record] = setup.store.records
+    assert (record.status, record.decision) == (st.RECEIVED, None)
+    [(inbound, channel, d)] = setup.decider.queued
     assert (inbound.message_id, channel, inbound.control_id) == (100, "adt", "Q1")
     assert inbound.message_type == "ADT^A01^ADT_A01"
-    d.callback(ProcessingResult(100, "adt", st.TRANSFORMED))  # nobody waits on it: no error
+    assert inbound.raw == message("Q1") and inbound.text == message("Q1").decode()
+    d.callback(Decision(st.TRANSFORMED))  # nobody waits on it: no error
+    assert setup.intake.decided == 0
+
+
+def test_a_fast_channel_with_decisions_queued_goes_behind_them() -> None:
+    """If the decider still holds decisions of a channel whose plan is now fast (a reload),
+    then its new messages are queued behind them rather than decided first, so that their
+    deliveries cannot overtake the older ones'."""
+    setup = make()
+    setup.decider.holding.add("adt")
+    result_of(setup.intake.receive("adt", message("B1"), PEER))
+    assert setup.store.records[0].decision is None
+    assert [m.control_id for m, _, _ in setup.decider.queued] == ["B1"]
 
 
 # -- duplicates ------------------------------------------------------------------------
@@ -214,7 +249,7 @@ def test_duplicate_is_acknowledged_aa_naming_the_original_and_not_processed() ->
     assert field_of(parsed, "MSA", 2) == "D1"
     assert field_of(parsed, "MSA", 3) == "duplicate of message 42, not processed again"
     assert field_of(parsed, "MSH", 10) == "ACK100"
-    assert setup.processor.queued == []
+    assert setup.decider.queued == []
     assert setup.delivered == []
 
 
@@ -239,7 +274,7 @@ def test_input_without_msh_is_stored_in_error_and_rejected_ar_100(payload: bytes
     assert record.raw == payload
     assert "not MSH" in record.error
     assert record.control_id is None and record.sender is None
-    assert setup.processor.queued == [] and setup.delivered == []
+    assert setup.decider.queued == [] and setup.delivered == []
 
 
 def test_missing_control_id_is_rejected_ar_101() -> None:
@@ -283,7 +318,7 @@ def test_bytes_invalid_in_the_declared_charset_are_stored_in_error_and_answered_
     assert (record.control_id, record.sender, record.message_type, record.charset) == (
         "ENC1", "HIS|CHU-A", "ADT^A01^ADT_A01", "UNICODE UTF-8")
     assert "0xc9" in record.error
-    assert setup.processor.queued == [] and setup.delivered == []
+    assert setup.decider.queued == [] and setup.delivered == []
 
 
 def test_bad_encoding_in_enhanced_mode_is_ce() -> None:
@@ -319,7 +354,7 @@ def test_store_failure_is_answered_ae_207_send_it_again_later() -> None:
     assert err_code(parsed) == 207
     assert "send it again later" in ack.decode()
     assert field_of(parsed, "MSH", 10).startswith("ACKX")  # no stored message to name
-    assert setup.processor.queued == [] and setup.delivered == []
+    assert setup.decider.queued == [] and setup.delivered == []
 
 
 def test_store_failure_in_enhanced_mode_is_ce_207() -> None:
@@ -340,19 +375,18 @@ def test_store_failure_for_unreadable_input_still_answers() -> None:
 # -- after-processing mode -------------------------------------------------------------
 
 def after_processing() -> Setup:
-    return make(plan(ack_mode=ACK_AFTER_PROCESSING),
-                answer=lambda record, message_id: IngestResult(message_id, st.RECEIVED))
+    return make(plan(ack_mode=ACK_AFTER_PROCESSING, slow=True))
 
 
-def test_after_processing_ack_waits_for_the_processor() -> None:
+def test_after_processing_ack_waits_for_the_decision() -> None:
     setup = after_processing()
     d = setup.intake.receive("adt", message("P1"), PEER)
     answered: list = []
     d.addBoth(answered.append)
     assert answered == []  # committed, but not processed yet
-    [(_, _, processed)] = setup.processor.queued
+    [(_, _, processed)] = setup.decider.queued
 
-    processed.callback(ProcessingResult(100, "adt", st.TRANSFORMED))
+    processed.callback(Decision(st.TRANSFORMED))
 
     parsed = parse(answered[0])
     assert field_of(parsed, "MSA", 1) == "AA"
@@ -363,8 +397,8 @@ def test_after_processing_ack_waits_for_the_processor() -> None:
 def test_after_processing_error_outcome_is_ae_207_with_its_text() -> None:
     setup = after_processing()
     d = setup.intake.receive("adt", message("P2"), PEER)
-    setup.processor.queued[0][2].callback(
-        ProcessingResult(100, "adt", st.ERROR, error="mapping failed at PID-5"))
+    setup.decider.queued[0][2].callback(
+        Decision(st.ERROR, error="mapping failed at PID-5"))
 
     ack = result_of(d)
     parsed = parse(ack)
@@ -379,8 +413,8 @@ def test_after_processing_structural_error_names_its_code_and_location() -> None
     (101) and its location in ERR-2, not 207."""
     setup = after_processing()
     d = setup.intake.receive("adt", message("P5"), PEER)
-    setup.processor.queued[0][2].callback(ProcessingResult(
-        100, "adt", st.ERROR, error="structural validation failed: PID-3 (at PID^1^3)",
+    setup.decider.queued[0][2].callback(Decision(
+        st.ERROR, error="structural validation failed: PID-3 (at PID^1^3)",
         error_code=101, error_location="PID^1^3"))
     parsed = parse(result_of(d))
     assert field_of(parsed, "MSA", 1) == "AE"
@@ -391,7 +425,7 @@ def test_after_processing_structural_error_names_its_code_and_location() -> None
 def test_after_processing_filtered_is_aa_filtered() -> None:
     setup = after_processing()
     d = setup.intake.receive("adt", message("P3"), PEER)
-    setup.processor.queued[0][2].callback(ProcessingResult(100, "adt", st.FILTERED))
+    setup.decider.queued[0][2].callback(Decision(st.FILTERED))
     parsed = parse(result_of(d))
     assert field_of(parsed, "MSA", 1) == "AA"
     assert field_of(parsed, "MSA", 3) == "filtered"
@@ -400,7 +434,7 @@ def test_after_processing_filtered_is_aa_filtered() -> None:
 def test_after_processing_failure_to_record_is_ae_207() -> None:
     setup = after_processing()
     d = setup.intake.receive("adt", message("P4", msh15="AL"), PEER)
-    setup.processor.queued[0][2].errback(RuntimeError("commit failed"))
+    setup.decider.queued[0][2].errback(RuntimeError("commit failed"))
     parsed = parse(result_of(d))
     assert field_of(parsed, "MSA", 1) == "CE"
     assert err_code(parsed) == 207
@@ -412,7 +446,7 @@ def test_after_processing_duplicate_is_answered_without_waiting() -> None:
     parsed = parse(result_of(setup.intake.receive("adt", message("P5"), PEER)))
     assert field_of(parsed, "MSA", 1) == "AA"
     assert "duplicate of message 7" in field_of(parsed, "MSA", 3)
-    assert setup.processor.queued == []
+    assert setup.decider.queued == []
 
 
 # -- reject ----------------------------------------------------------------------------
@@ -466,11 +500,30 @@ class HeldStore(FakeStore):
         return held
 
 
+def test_a_fast_plan_waits_behind_a_slow_message_still_being_committed() -> None:
+    """If a reload makes a channel's plan fast while a message of its slow plan is still
+    being committed RECEIVED (not yet with the decider), then the next message is not
+    decided before its commit either: it would overtake the first; once the first is handed
+    to the decider, the channel's messages are decided at intake again."""
+    store = HeldStore()
+    decider, queued = FakeDecider(), FakeQueued()
+    intake = Intake(store, {"adt": plan(slow=True)}, decider, queued)
+    intake.receive("adt", message("S1"), PEER)
+    intake.channels["adt"] = plan()
+    intake.receive("adt", message("F1"), PEER)
+    assert [r.decision for r in store.records] == [None, None]
+    for held in store.pending:
+        held.callback(None)
+    assert [m.control_id for m, _, _ in decider.queued] == ["S1", "F1"]
+    intake.receive("adt", message("F2"), PEER)
+    assert store.records[-1].decision is not None
+
+
 @pytest.mark.parametrize("payload", [message("H1"), b"garbage",
                                      message("H2", charset="UNICODE UTF-8") + b"\xff\r"])
 def test_no_ack_leaves_before_the_commit(payload: bytes) -> None:
     store = HeldStore()
-    intake = Intake(store, FakeProcessor(), {"adt": plan()}, deliver=lambda *args: None)
+    intake = Intake(store, {"adt": plan()}, FakeDecider(), FakeQueued())
     answered: list = []
     intake.receive("adt", payload, PEER).addBoth(answered.append)
     assert answered == [] and len(store.pending) == 1
@@ -485,11 +538,10 @@ def test_no_ack_leaves_before_the_commit(payload: bytes) -> None:
 def processed_into(status: str, *, payload: bytes | None = None, **response: Any) -> Any:
     """The ACK (parsed) of a message processed into ``status`` on an after-processing
     channel with ``response`` settings."""
-    setup = make(plan(ack_mode=ACK_AFTER_PROCESSING, **response),
-                 answer=lambda record, message_id: IngestResult(message_id, st.RECEIVED))
+    setup = make(plan(ack_mode=ACK_AFTER_PROCESSING, slow=True, **response))
     d = setup.intake.receive("adt", payload or message("R1"), PEER)
     error = "steps[0].set: no ZBE segment" if status == st.ERROR else None
-    setup.processor.queued[0][2].callback(ProcessingResult(100, "adt", status, error=error))
+    setup.decider.queued[0][2].callback(Decision(status, error=error))
     return parse(result_of(d))
 
 
@@ -593,33 +645,32 @@ def test_hand_over_fires_with_the_commit_and_records_where_the_message_came_from
 
 def test_hand_over_reads_the_bytes_in_the_sending_channels_charset() -> None:
     """If MSH-18 is empty, then the bytes are read in the character set the sending channel
-    gives, not this channel's encoding, and that is what is stored and processed."""
-    setup = make(answer=lambda record, message_id: IngestResult(message_id, st.RECEIVED))
+    gives, not this channel's encoding, and that is what is stored and decided."""
+    setup = make(plan(slow=True))
     payload = message("H2").replace(b"DUPONT", "DUPRÉ".encode("latin-1"))
 
     result_of(setup.intake.hand_over("adt", payload, HANDED, "8859/1"))
 
     assert setup.store.records[0].charset == "8859/1"
-    [(inbound, _, _)] = setup.processor.queued
+    [(inbound, _, _)] = setup.decider.queued
     assert "DUPRÉ" in inbound.text and inbound.charset == "8859/1"
 
 
 def test_hand_over_to_an_after_processing_channel_fires_at_commit() -> None:
     """If the target acknowledges after processing, then the hand-over still answers at
     commit: the sending lane needs the message safe, not processed."""
-    setup = make(plan(ack_mode=ACK_AFTER_PROCESSING),
-                 answer=lambda record, message_id: IngestResult(message_id, st.RECEIVED))
+    setup = make(plan(ack_mode=ACK_AFTER_PROCESSING, slow=True))
     result = result_of(setup.intake.hand_over("adt", message("H3"), HANDED))
     assert result == IngestResult(100, st.RECEIVED)
-    [(_, _, processed)] = setup.processor.queued
-    processed.callback(ProcessingResult(100, "adt", st.ERROR, error="x"))  # answered to nobody
+    [(_, _, processed)] = setup.decider.queued
+    processed.callback(Decision(st.ERROR, error="x"))  # answered to nobody
 
 
 def test_hand_over_made_again_is_a_duplicate() -> None:
     setup = make(answer=lambda record, message_id: IngestResult(
         message_id, st.DUPLICATE, duplicate_of=42))
     assert result_of(setup.intake.hand_over("adt", message("H4"), HANDED)).status == st.DUPLICATE
-    assert setup.processor.queued == [] and setup.delivered == []
+    assert setup.decider.queued == [] and setup.delivered == []
 
 
 def test_hand_over_of_unreadable_bytes_is_committed_in_error() -> None:
@@ -646,7 +697,7 @@ def test_hand_over_to_a_channel_not_running_fails() -> None:
 
 def test_hand_over_does_not_answer_before_the_commit() -> None:
     store = HeldStore()
-    intake = Intake(store, FakeProcessor(), {"adt": plan()}, deliver=lambda *args: None)
+    intake = Intake(store, {"adt": plan()}, FakeDecider(), FakeQueued())
     answered: list = []
     intake.hand_over("adt", message("H7"), HANDED).addBoth(answered.append)
     assert answered == []

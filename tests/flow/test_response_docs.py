@@ -3,7 +3,7 @@ The acknowledgements docs/channels.md shows are the ones the engine sends.
 
 A ``<!-- doctest: ack example=NAME -->`` marker before a ```hl7 block says: load configuration
 NAME of the page (as tests/test_docs.py writes it), give that message to the real intake of its
-only channel, with the real pipeline run at once in place of the processor, and the next
+only channel, with a slow plan's decision made at once in place of the decider, and the next
 ```text block is the ACK, segment for segment. MSH-7 (the time of the answer) and MSH-10 (the
 id of the stored message) are taken from the page, since neither can be predicted.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from twisted.internet import defer
 
-from engine.flow import pipeline
+from engine.flow.decision import decide
 from engine.app import channel_plan, load_config
 from engine.flow.intake import Intake
 from engine.store.records import IngestResult
@@ -35,14 +35,22 @@ class StoreAnswering:
         return defer.succeed(IngestResult(len(self.records), record.status))
 
 
-class PipelineNow:
-    """The processor's ``enqueue``, running the real pipeline at once."""
+class DecideNow:
+    """The decider's ``submit``, running the real decision at once."""
 
     def __init__(self, plans: dict) -> None:
         self.plans = plans
 
-    def enqueue(self, message, channel: str) -> defer.Deferred:
-        return defer.succeed(pipeline.process(self.plans[channel], message))
+    def submit(self, channel: str, message) -> defer.Deferred:
+        return defer.succeed(decide(self.plans[channel], message))
+
+    def holds(self, channel: str) -> bool:
+        return False
+
+
+class Untold:
+    def add(self, channel: str, deliveries) -> None:
+        """The lanes are not running here."""
 
 
 def cases() -> list[tuple[str, str, str, str]]:
@@ -73,7 +81,7 @@ def test_documented_ack(where: str, name: str, message: str, expected: str,
     key = next(k for k in ALL_EXAMPLES if k.endswith(f":{name}"))
     (channel,) = load_config(write_example(ALL_EXAMPLES[key], tmp_path)).channels
     plans = {channel.name: channel_plan(channel)}
-    intake = Intake(StoreAnswering(), PipelineNow(plans), plans, deliver=lambda *args: None)
+    intake = Intake(StoreAnswering(), plans, DecideNow(plans), Untold())
     payload = message.strip("\n").replace("\n", "\r").encode("utf-8") + b"\r"
 
     answered: list = []

@@ -7,7 +7,8 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from engine import status as st
-from engine.flow.pipeline import ChannelPlan, InboundMessage, process
+from engine.flow.decision import decide
+from engine.flow.plan import ChannelPlan, InboundMessage
 from engine.flow.structure import classify
 
 MSH = "MSH|^~\\&|A|B|C|D|20240101||ADT^A01^ADT_A01|1|P|{version}\r"
@@ -57,7 +58,7 @@ def test_pipeline_refusal_carries_code_and_location():
     code and location for the ACK, and the error text names the location."""
     text = MSH.format(version="2.5") + EVN + "PID|1||||DOE^J\r" + PV1
     plan = ChannelPlan(name="adt", destinations=(), validation="structure")
-    result = process(plan, InboundMessage(1, text, "|", "^~\\&", text.encode(), "1",
+    result = decide(plan, InboundMessage(1, text, "|", "^~\\&", text.encode(), "1",
                                           "ADT^A01^ADT_A01"))
     assert result.status == st.ERROR
     assert (result.error_code, result.error_location) == (101, "PID^1^3")

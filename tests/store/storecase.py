@@ -15,7 +15,7 @@ from twisted.internet import defer, reactor
 
 from engine import status as st
 from engine.store import queries
-from engine.store.records import InboundRecord, NewDelivery, ProcessingResult
+from engine.store.records import DecidedMessage, Decision, InboundRecord, NewDelivery
 from engine.store.store import Store
 from tests.dbs import open_database
 
@@ -35,11 +35,18 @@ def inbound(control_id: str | None = "1", *, channel: str = "adt-in",
 
 
 def transformed(message_id: int, *destinations: str | tuple[str, int],
-                channel: str = "adt-in") -> ProcessingResult:
-    """A TRANSFORMED result with one delivery per destination (name, or (name, lane))."""
-    planned = tuple(NewDelivery(*d) if isinstance(d, tuple) else NewDelivery(d)
+                channel: str = "adt-in") -> DecidedMessage:
+    """A TRANSFORMED decision for a RECEIVED message: one delivery per destination (a name,
+    or (name, lane))."""
+    planned = tuple(NewDelivery(d, 0) if isinstance(d, str) else NewDelivery(*d)
                     for d in destinations)
-    return ProcessingResult(message_id, channel, st.TRANSFORMED, deliveries=planned)
+    return DecidedMessage(message_id, channel, Decision(st.TRANSFORMED, deliveries=planned))
+
+
+def decided(message_id: int, status: str, channel: str = "adt-in",
+            **fields) -> DecidedMessage:
+    """A decision of ``status`` (and Decision ``fields``) for a RECEIVED message."""
+    return DecidedMessage(message_id, channel, Decision(status, **fields))
 
 
 class StoreCase:

@@ -6,9 +6,9 @@ from twisted.trial import unittest
 
 from engine import status as st
 from engine.store import queries
-from engine.store.records import DeliveryUpdate, ProcessingResult
+from engine.store.records import DeliveryUpdate
 from tests.fakes import FakeStore
-from tests.store.storecase import StoreCase, inbound, transformed
+from tests.store.storecase import StoreCase, inbound, transformed, decided
 
 
 class FakeStoreContract(StoreCase):
@@ -18,18 +18,18 @@ class FakeStoreContract(StoreCase):
     def tell(self, store, message_ids):
         """Process and deliver the messages the same way on ``store``; ids mapped to 1..n."""
         first, second, third, fourth = message_ids
-        a = yield store.record_processing(transformed(first, "archive", ("dpi", 1)))
-        b = yield store.record_processing(transformed(second, "archive", ("dpi", 1)))
-        again = yield store.record_processing(transformed(second, "archive"))
-        yield store.record_processing(ProcessingResult(third, "adt-in", st.FILTERED))
-        yield store.record_delivery(DeliveryUpdate(a[0], first, st.SENT, 1, 5.0))
-        yield store.record_delivery(DeliveryUpdate(b[1], second, st.QUEUED, 1, 7.0, "down"))
-        illegal = store.record_processing(ProcessingResult(fourth, "adt-in", st.DUPLICATE))
+        a = yield store.record_decision(transformed(first, "archive", ("dpi", 1)))
+        b = yield store.record_decision(transformed(second, "archive", ("dpi", 1)))
+        again = yield store.record_decision(transformed(second, "archive"))
+        yield store.record_decision(decided(third, st.FILTERED))
+        yield store.record_delivery(DeliveryUpdate(a.delivery_ids[0], first, st.SENT, 1, 5.0))
+        yield store.record_delivery(DeliveryUpdate(b.delivery_ids[1], second, st.QUEUED, 1, 7.0, "down"))
+        illegal = store.record_decision(decided(fourth, st.DUPLICATE))
         yield self.assertFailure(illegal, st.IllegalTransition)
         result = {"again": again}
         for lane in (0, 1):
             for destination in ("archive", "dpi"):
-                due = yield store.read(queries.fetch_due, "adt-in", destination, lane, 0, 10)
+                due = yield store.read(queries.fetch_due, "adt-in", destination, lane, 10)
                 result[destination, lane] = [
                     (d.attempts, d.next_attempt_at if d.attempts else None, bytes(d.raw),
                      d.control_id, d.message_type, d.charset) for d in due]

@@ -6,8 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
+from engine import status as st
 from engine.store import migrate
-from engine.store.schema import id_blocks, metadata
+from engine.store.schema import id_blocks, messages, metadata
 from engine.store.store import make_engine
 import identity.store.schema  # noqa: F401  the identity tables live on the same metadata
 
@@ -110,3 +111,55 @@ def test_tables_without_revision_refused(empty_engine):
     with pytest.raises(migrate.SchemaOutOfDate, match="not an Aiguillage store"):
         migrate.ensure_current(empty_engine)
     assert inspect(empty_engine).get_table_names() == ["patients"]
+
+
+def _at_0002_with_history(engine) -> None:
+    """A store at revision 0002 holding messages keyed the old way ("channel|MSH-3|MSH-4|
+    MSH-10"), two of them the same sender spelt with different escapes, and deliveries."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(migrate._config(conn), "0002")
+    msh = "MSH|^~\\&|{app}|HOSP|E|F|2026||ADT^A01|{ctl}|P|2.5\rPID|1\r"
+    rows = [(1, "HIS", "C1", st.TRANSFORMED), (2, "A\\T\\B", "C2", st.RECEIVED),
+            (3, "A&B", "C2", st.TRANSFORMED), (4, "HIS", "C1", st.DUPLICATE)]
+    with engine.begin() as conn:
+        for number, app, ctl, status in rows:
+            key = None if status == st.DUPLICATE else f"adt|{app}|HOSP|{ctl}"
+            conn.execute(text(
+                "INSERT INTO messages (id, channel, received_at, node, peer, sender, control_id,"
+                " status, dedupe_key, raw) VALUES (:id, 'adt', 1.0, 'n', '', :sender, :ctl,"
+                " :status, :key, :raw)"),
+                {"id": number, "sender": f"{app}|HOSP", "ctl": ctl, "status": status,
+                 "key": key, "raw": msh.format(app=app, ctl=ctl).encode()})
+        for number, status in ((1, st.SENT), (2, st.QUEUED), (3, st.ERROR), (4, st.QUEUED)):
+            conn.execute(text(
+                "INSERT INTO deliveries (id, message_id, channel, destination, status, attempts,"
+                " created_at, updated_at, next_attempt_at) VALUES (:id, 1, 'adt', 'out',"
+                " :status, :attempts, 1.0, 1.0, 1.0)"),
+                {"id": number, "status": status, "attempts": number // 2})
+
+
+def test_upgrade_from_0002_keeps_history_counts_and_duplicates(empty_engine):
+    """If a store at 0002 holding messages and deliveries is upgraded, then the counts equal
+    a recount, every duplicate key is the new key of its message (a copy sent again is still
+    a duplicate), and of two old keys that now meet the older message keeps its key."""
+    from engine.flow.dedupe import identity
+    from engine.store import counters
+    from engine.store.dedupekey import digest
+    from mllp.header import read_header
+
+    _at_0002_with_history(empty_engine)
+    assert migrate.upgrade(empty_engine) == ("0002", migrate.head_revision())
+    with empty_engine.connect() as conn:
+        assert counters.differences(conn) == {}
+        assert counters.totals(conn)[("adt", "", st.TRANSFORMED)] == 2
+        assert counters.totals(conn)[("adt", "out", st.SENT)] == 1
+        assert counters.totals(conn)[("adt", "out", counters.RETRYING)] == 2
+        stored = {row.id: (row.dedupe_key, bytes(row.raw)) for row in conn.execute(
+            select(messages.c.id, messages.c.dedupe_key, messages.c.raw))}
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+    expected = {n: digest("adt", identity(read_header(stored[n][1]))) for n in (1, 2)}
+    assert {n: stored[n][0] for n in stored} == {1: expected[1], 2: expected[2], 3: None,
+                                                 4: None}

@@ -6,9 +6,9 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from engine import status as st
-from engine.store.records import DeliveryUpdate, ProcessingResult
+from engine.store.records import DeliveryUpdate
 from engine.store.schema import messages
-from tests.store.storecase import StoreCase, inbound, transformed
+from tests.store.storecase import StoreCase, inbound, transformed, decided
 
 
 class IngestTests(StoreCase):
@@ -97,16 +97,18 @@ class IngestTests(StoreCase):
 
 
 class ProcessingTests(StoreCase):
-    """Store.record_processing: the pipeline's outcome and its queued deliveries."""
+    """Store.record_decision: a RECEIVED message's decision and its queued deliveries."""
 
     @defer.inlineCallbacks
     def test_transformed_queues_deliveries(self):
         """If a TRANSFORMED result is recorded, then the message moves RECEIVED -> TRANSFORMED,
         one QUEUED delivery per destination is inserted on its lane, and each is journalled."""
         message = yield self.store.ingest(inbound("1"))
-        ids = yield self.store.record_processing(
+        result = yield self.store.record_decision(
             transformed(message.message_id, "archive", ("dpi", 3)))
-        self.assertEqual(len(ids), 2)
+        ids = result.delivery_ids
+        self.assertEqual((result.message_id, result.status, len(ids)),
+                         (message.message_id, st.TRANSFORMED, 2))
         detail = yield self.detail(message.message_id)
         self.assertEqual(detail["status"], st.TRANSFORMED)
         self.assertEqual(
@@ -124,8 +126,8 @@ class ProcessingTests(StoreCase):
         """If a second result arrives for a message already processed, then it is ignored:
         None, and no further deliveries."""
         message = yield self.store.ingest(inbound("1"))
-        yield self.store.record_processing(transformed(message.message_id, "archive"))
-        again = yield self.store.record_processing(transformed(message.message_id, "archive"))
+        yield self.store.record_decision(transformed(message.message_id, "archive"))
+        again = yield self.store.record_decision(transformed(message.message_id, "archive"))
         self.assertIsNone(again)
         detail = yield self.detail(message.message_id)
         self.assertEqual(len(detail["deliveries"]), 1)
@@ -135,12 +137,12 @@ class ProcessingTests(StoreCase):
         """If two results for one message land in the same batch, then only the first counts."""
         message = yield self.store.ingest(inbound("1"))
         store = self.queued_store()
-        ds = [store.record_processing(transformed(message.message_id, "a")),
-              store.record_processing(transformed(message.message_id, "a", "b"))]
+        ds = [store.record_decision(transformed(message.message_id, "a")),
+              store.record_decision(transformed(message.message_id, "a", "b"))]
         store.start()
         first, second = yield defer.gatherResults(ds)
         self.assertEqual(store.writer.batches, 1)
-        self.assertEqual(len(first), 1)
+        self.assertEqual(len(first.delivery_ids), 1)
         self.assertIsNone(second)
         detail = yield self.detail(message.message_id)
         self.assertEqual(len(detail["deliveries"]), 1)
@@ -151,10 +153,8 @@ class ProcessingTests(StoreCase):
         error text, and no delivery is queued."""
         failed = yield self.store.ingest(inbound("1"))
         dropped = yield self.store.ingest(inbound("2"))
-        yield self.store.record_processing(ProcessingResult(
-            failed.message_id, "adt-in", st.ERROR, error="KeyError: 'PID'"))
-        yield self.store.record_processing(ProcessingResult(
-            dropped.message_id, "adt-in", st.FILTERED, detail="not for us"))
+        yield self.store.record_decision(decided(failed.message_id, st.ERROR, error="KeyError: 'PID'"))
+        yield self.store.record_decision(decided(dropped.message_id, st.FILTERED, detail="not for us"))
         failed_detail = yield self.detail(failed.message_id)
         dropped_detail = yield self.detail(dropped.message_id)
         self.assertEqual((failed_detail["status"], failed_detail["error"]),
@@ -170,8 +170,7 @@ class ProcessingTests(StoreCase):
         IllegalTransition and the message stays RECEIVED without deliveries."""
         message = yield self.store.ingest(inbound("1"))
         for status in (st.DUPLICATE, st.RECEIVED, st.SENT):
-            d = self.store.record_processing(ProcessingResult(
-                message.message_id, "adt-in", status, deliveries=transformed(0, "a").deliveries))
+            d = self.store.record_decision(decided(message.message_id, status, deliveries=transformed(0, "a").decision.deliveries))
             yield self.assertFailure(d, st.IllegalTransition)
         detail = yield self.detail(message.message_id)
         self.assertEqual((detail["status"], detail["deliveries"]), (st.RECEIVED, []))
@@ -181,7 +180,7 @@ class ProcessingTests(StoreCase):
         """If a result is recorded for a DUPLICATE message, then it is ignored (None)."""
         yield self.store.ingest(inbound("1"))
         copy = yield self.store.ingest(inbound("1"))
-        result = yield self.store.record_processing(transformed(copy.message_id, "a"))
+        result = yield self.store.record_decision(transformed(copy.message_id, "a"))
         self.assertIsNone(result)
 
 
@@ -191,8 +190,8 @@ class DeliveryUpdateTests(StoreCase):
     @defer.inlineCallbacks
     def queued(self):
         message = yield self.store.ingest(inbound("1"))
-        (delivery_id,) = yield self.store.record_processing(
-            transformed(message.message_id, "archive"))
+        decided_ = yield self.store.record_decision(transformed(message.message_id, "archive"))
+        (delivery_id,) = decided_.delivery_ids
         return message.message_id, delivery_id
 
     @defer.inlineCallbacks

@@ -1,6 +1,8 @@
-"""Tests for a delivery's own payload: deliveries.payload, written by ProcessedOp, read by
+"""Tests for a delivery's own payload: deliveries.payload, written by IngestOp, read by
 fetch_due (falling back to the message's raw bytes), and added by migration 0002."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 from alembic import command
 from sqlalchemy import column, insert, inspect, select, table
@@ -9,10 +11,10 @@ from twisted.trial import unittest
 
 from engine import status as st
 from engine.store import migrate, queries
-from engine.store.records import NewDelivery, ProcessingResult
+from engine.store.records import Decision, NewDelivery
 from engine.store.schema import deliveries, messages
 from engine.store.store import make_engine
-from tests.store.storecase import StoreCase, inbound
+from tests.store.storecase import StoreCase, inbound, decided
 
 
 class PayloadTests(StoreCase):
@@ -26,12 +28,12 @@ class PayloadTests(StoreCase):
         record = inbound("P1")
         ingested = yield self.store.ingest(record)
         mapped = b"MSH|^~\\&|MAPPED\rPID|1||X\r"
-        result = ProcessingResult(ingested.message_id, "adt-in", st.TRANSFORMED, deliveries=(
+        result = decided(ingested.message_id, st.TRANSFORMED, deliveries=(
             NewDelivery("dpi", 0, mapped), NewDelivery("archive")))
-        ids = yield self.store.record_processing(result)
-        self.assertEqual(len(ids), 2)
-        dpi = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 0, 10)
-        archive = yield self.store.read(queries.fetch_due, "adt-in", "archive", 0, 0, 10)
+        recorded = yield self.store.record_decision(result)
+        self.assertEqual(len(recorded.delivery_ids), 2)
+        dpi = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 10)
+        archive = yield self.store.read(queries.fetch_due, "adt-in", "archive", 0, 10)
         self.assertEqual([bytes(d.raw) for d in dpi], [mapped])
         self.assertEqual([bytes(d.raw) for d in archive], [record.raw])
         self.assertEqual((dpi[0].control_id, dpi[0].charset), ("P1", "UNICODE UTF-8"))
@@ -40,13 +42,14 @@ class PayloadTests(StoreCase):
         self.assertEqual((bytes(stored["dpi"]), stored["archive"]), (mapped, None))
 
     @defer.inlineCallbacks
-    def test_routed_at_intake_has_no_payload(self):
-        """If a message is routed at intake, then its deliveries store no payload and are
-        sent the raw message."""
+    def test_routed_message_has_no_payload(self):
+        """If a message is routed (decided before its commit, no steps), then its deliveries
+        store no payload and are sent the raw message."""
         base = inbound("R1")
-        record = type(base)(**{**base.__dict__, "routed": (NewDelivery("dpi"),)})
+        record = replace(base, decision=Decision(st.TRANSFORMED,
+                                                 deliveries=(NewDelivery("dpi"),)))
         ingested = yield self.store.ingest(record)
-        due = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 0, 10)
+        due = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 10)
         self.assertEqual([bytes(d.raw) for d in due], [record.raw])
         detail = yield self.detail(ingested.message_id)
         self.assertIsNone(detail["deliveries"][0]["payload"])
@@ -83,7 +86,7 @@ def test_migration_0002_adds_payload_keeping_rows(db_url):
         assert columns["payload"]["nullable"]
         with engine.connect() as conn:
             assert conn.execute(select(deliveries.c.payload)).scalar_one() is None
-            due = queries.fetch_due(conn, "c", "d", 0, 0, 10)
+            due = queries.fetch_due(conn, "c", "d", 0, 10)
         assert [bytes(d.raw) for d in due] == [b"MSH|^~\\&|A\r"]
     finally:
         engine.dispose()

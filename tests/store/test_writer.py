@@ -98,15 +98,15 @@ class WriterTests(StoreCase):
         first = yield self.store.ingest(inbound("1"))
         store = self.queued_store()  # its id allocators start without a block
         ds = [store.ingest(inbound("2")),
-              store.record_processing(transformed(first.message_id, "archive"))]
+              store.record_decision(transformed(first.message_id, "archive"))]
         began = time.monotonic()
         with self.writer_log() as records:
             store.start()
-            second, delivery_ids = yield defer.gatherResults(ds)
+            second, decided = yield defer.gatherResults(ds)
         self.assertLess(time.monotonic() - began, 10)
         self.assertEqual([r.getMessage() for r in records], [])  # no retry one by one
         self.assertEqual(second.status, st.RECEIVED)
-        self.assertEqual(len(delivery_ids), 1)
+        self.assertEqual(len(decided.delivery_ids), 1)
         self.assertEqual(self.count(deliveries), 1)
 
 

@@ -5,6 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from tests.xds.builders import DOCUMENT_BYTES, submission
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "xds.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)
@@ -19,3 +23,18 @@ def test_page_has_examples():
 def test_example_runs(block):
     """If an example's assertions fail or it raises, then the page is wrong."""
     exec(compile(block, str(PAGE), "exec"), {})
+
+
+class ServingExampleTests(unittest.TestCase):
+    """The page's serving example, run on loopback: defining ``main`` is all that exec does."""
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_serving_example_round_trips_a_document(self):
+        """If the example's server or client were wrong, then the document would not arrive."""
+        block = next(block for block in BLOCKS if "def main(reactor" in block)
+        namespace: dict = {}
+        exec(compile(block, str(PAGE), "exec"), namespace)
+        documents = yield namespace["main"](reactor, submission(), {"Document01": DOCUMENT_BYTES})
+        self.assertEqual(documents, {"1.2.250.1.999.1.1": DOCUMENT_BYTES})

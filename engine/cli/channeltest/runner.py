@@ -6,9 +6,9 @@ An integration engineer develops a mapping test-first: write the message and the
 expected, run it, read which step changed what. For that to be worth anything the run must be
 the engine's own, not a look-alike: the payload is read like the intake reads it
 (:func:`mllp.header.read_header`, :func:`mllp.header.decode_payload`: an unreadable MSH or a
-bad byte is an ERROR here as there), then handed to :func:`engine.flow.pipeline.process` with the
-plan the engine builds (:func:`engine.app.channel_plan`) and a trace, which the pipeline passes
-to :meth:`mappings.stepkinds.Program.run`. Nothing is stored and nothing is sent: each
+bad byte is an ERROR here as there), then handed to :func:`engine.flow.decision.decide`, the
+engine's one decision, with the plan the engine builds (:func:`engine.app.channel_plan`) and a
+trace, which it passes to :meth:`mappings.stepkinds.Program.run`. Nothing is stored and nothing is sent: each
 destination's output is the text the engine would hand to its connector.
 
 The result (:class:`ChannelRun`) holds the status (TRANSFORMED, FILTERED, ERROR), the reason,
@@ -26,10 +26,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple
 
-from engine.flow import pipeline
+from engine.flow.decision import decide
+from engine.flow.plan import InboundMessage
 from engine import status as st
 from engine.config.loader import ChannelConfig, EngineConfig
-from engine.store.records import ProcessingResult
 from mllp.header import EncodingError, HeaderError, decode_payload, read_header, resolve_codec
 
 RAN, SKIPPED, STOPPED, FAILED = "ran", "skipped", "stopped", "failed"
@@ -118,15 +118,11 @@ def run_payload(channel: ChannelConfig, payload: bytes) -> ChannelRun:
         text = decode_payload(payload, header, plan.encoding)
     except (HeaderError, EncodingError) as error:  # stored in ERROR by the intake
         return _refused(channel, str(error))
-    message = pipeline.InboundMessage(
+    message = InboundMessage(
         0, text, header.field_separator, header.encoding_characters, payload,
         header.control_id, header.message_type, header.charset or plan.encoding)
     traced: list[TracedStep] = []
-    try:
-        result = pipeline.process(plan, message, lambda dest, step: traced.append(
-            _traced(dest, step)))
-    except Exception as error:  # the processor stores a pipeline's bug as ERROR too
-        result = _error_result(channel.name, f"{type(error).__name__}: {error}")
+    result = decide(plan, message, lambda dest, step: traced.append(_traced(dest, step)))
     reason = result.error or result.detail or ""
     sent = {delivery.destination: delivery.payload for delivery in result.deliveries}
     outputs = []
@@ -146,10 +142,6 @@ def _refused(channel: ChannelConfig, reason: str) -> ChannelRun:
     outputs = tuple(DestinationOutput(d.name, None, "not sent: the message is in ERROR")
                     for d in channel.destinations)
     return ChannelRun(channel.name, st.ERROR, reason, (), outputs)
-
-
-def _error_result(channel: str, error: str) -> ProcessingResult:
-    return ProcessingResult(0, channel, st.ERROR, error=error)
 
 
 def _why_not_sent(name: str, status: str, traced: list[TracedStep]) -> str:

@@ -1,7 +1,7 @@
 """identity: the master patient index (persons, identifiers, traits, history, review)
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-06 16:30:00
 
 New tables only (prefixed ``id_``), so the upgrade touches no existing row. The tables are
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0002'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,90 +1,55 @@
 """
-The channel pipeline as a pure function: a committed message in, a processing result out.
+One decision per message: what a channel's plan makes of it, as a pure function.
 
-A channel that only routes sends every message to every destination, decided at intake. A
-channel with filters, steps, per-destination steps or structural validation is processed
-here, at intake before its one commit when its steps are all built-in (engine.flow.intakepipeline),
-else by the processor after its RECEIVED commit: the text is parsed once (:class:`mappings.message.HL7Message`),
-validated if asked (hl7apy), run through the filters (a failed one: FILTERED) and the channel's
-steps (a :class:`mappings.steps.StepFailure`: ERROR, naming the step, path and value; a
-``stop``: FILTERED), then, for each destination (only those a ``route`` step named, if one
-ran), through a copy of the result and that destination's own steps. Each delivery carries
-the bytes to send, encoded with the message's character set, or None when they are the
-message's raw bytes (stored once, not per delivery). A destination whose steps stop gets no
-delivery.
+:func:`decide` is the only place a message's outcome is decided, wherever it runs: on the
+reactor thread before the message's one commit (a fast plan), in a worker thread after its
+RECEIVED commit (a slow plan, :mod:`engine.flow.decider`), for a message the recovery scan
+finds RECEIVED (a crash, ``messages replay --reprocess``), and in ``aiguillage test-channel``.
+Its :class:`~engine.store.records.Decision` is committed by one store write
+(:class:`engine.store.ops.IngestOp`) whichever way it came.
 
-``aiguillage test-channel`` (:mod:`engine.cli.channeltest.runner`) runs this same code with a ``trace``:
-a callable given ``(destination, StepTrace)`` after each top-level step of the filters and
-steps (destination None) and of each destination's steps.
+A plan without steps routes: every destination gets the message, on the lane its ordering
+gives it (TRANSFORMED). Otherwise the text is parsed once
+(:class:`mappings.message.HL7Message`), validated if asked (hl7apy), run through the filters
+(a failed one: FILTERED) and the channel's steps (a :class:`mappings.steps.StepFailure`: ERROR,
+naming the step, path and value; a ``stop``: FILTERED), then, for each destination (only those
+a ``route`` step named, if one ran), through a copy of the result and that destination's own
+steps. Each delivery carries the bytes to send, encoded with the message's character set, or
+None when they are the message's raw bytes (stored once, not per delivery). A destination
+whose steps stop gets no delivery. Any other exception (a bug in a ``python:`` step) is an
+ERROR naming it: a message is never lost to a decision.
 
-test-case-name: tests.flow.test_pipeline
+``trace``, for ``aiguillage test-channel`` (:mod:`engine.cli.channeltest.runner`): a callable
+given ``(destination, StepTrace)`` after each top-level step of the filters and steps
+(destination None) and of each destination's steps.
+
+test-case-name: tests.flow.test_decision
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 from typing import Any, Callable
 
 from engine import status as st
-from engine.flow.response import ResponsePolicy
-from engine.flow.routing import ORDER_BY_PATIENT, patient_key, plan_deliveries
-from engine.store.records import NewDelivery, ProcessingResult
+from engine.flow.plan import VALIDATION_STRUCTURE, ChannelPlan, InboundMessage
+from engine.flow.routing import patient_key, plan_deliveries
+from engine.store.records import Decision, NewDelivery
 
-VALIDATION_NONE = "none"
-VALIDATION_STRUCTURE = "structure"
+log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class DestinationPlan:
-    """What routing needs to know of one destination."""
-
-    name: str
-    order_by: str = "destination"
-    lanes: int = 1
-    steps: Any = None  # a compiled mappings.steps.Program, or None
-
-
-@dataclass(frozen=True)
-class ChannelPlan:
-    """A channel as the intake and the pipeline see it (built from its ChannelConfig)."""
-
-    name: str
-    destinations: tuple[DestinationPlan, ...]
-    encoding: str = "UNICODE UTF-8"
-    response: ResponsePolicy = ResponsePolicy()  # when the intake acknowledges, and what
-    dedupe: bool = True
-    filters: Any = None  # compiled mappings.steps.Program objects, or None
-    steps: Any = None
-    validation: str = VALIDATION_NONE
-    version: str | None = None  # the version structural validation checks against
-
-    @property
-    def needs_patient(self) -> bool:
-        return any(d.order_by == ORDER_BY_PATIENT for d in self.destinations)
-
-    @property
-    def routes_at_intake(self) -> bool:
-        """True when the pipeline only routes (no filter, no mapping): the deliveries then
-        follow from the configuration and the patient key alone, so the intake decides them
-        and the store commits them with the message in one transaction, instead of a second
-        group commit after a processor run."""
-        return (self.filters is None and self.steps is None
-                and self.validation == VALIDATION_NONE
-                and all(d.steps is None for d in self.destinations))
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    """A committed message handed to the pipeline: decoded once, at intake."""
-
-    message_id: int
-    text: str
-    field_separator: str = "|"
-    encoding_characters: str = "^~\\&"
-    # As stored, for the delivery lanes: handed over in memory so they need not read it back.
-    raw: bytes = b""
-    control_id: str | None = None
-    message_type: str | None = None
-    charset: str | None = None
+def decide(plan: ChannelPlan, message: InboundMessage,
+           trace: Callable[[str | None, Any], None] | None = None) -> Decision:
+    """What ``plan`` makes of ``message``: status, error, journal detail, deliveries."""
+    try:
+        deliveries = route(plan, message.text, message.field_separator,
+                           message.encoding_characters)
+        if plan.routes_only:
+            return Decision(st.TRANSFORMED, deliveries=deliveries)
+        return _Run(plan, message, trace).deliveries(deliveries)
+    except Exception as exc:  # a bug in a step must not lose the message: ERROR, stored
+        log.exception("deciding message %s of channel %s failed", message.control_id,
+                      plan.name)
+        return Decision(st.ERROR, error=f"{type(exc).__name__}: {exc}")
 
 
 def route(channel: ChannelPlan, text: str, field_separator: str = "|",
@@ -94,21 +59,7 @@ def route(channel: ChannelPlan, text: str, field_separator: str = "|",
     if channel.needs_patient:
         patient = patient_key(text, field_separator, encoding_characters[0],
                               encoding_characters[1])
-    plan = [(d.name, d.order_by, d.lanes) for d in channel.destinations]
-    return plan_deliveries(plan, patient)
-
-
-def process(channel: ChannelPlan, message: InboundMessage,
-            trace: Callable[[str | None, Any], None] | None = None) -> ProcessingResult:
-    """Run ``channel``'s pipeline on ``message``; the outcome is recorded by the caller.
-
-    ``trace``, for tools only, is told of each step (see the module's docstring)."""
-    deliveries = route(channel, message.text, message.field_separator,
-                       message.encoding_characters)
-    if channel.routes_at_intake:
-        return ProcessingResult(message.message_id, channel.name, st.TRANSFORMED,
-                                deliveries=deliveries)
-    return _Run(channel, message, trace).deliveries(deliveries)
+    return plan_deliveries(channel.route_table, patient)
 
 
 class _Refused(Exception):
@@ -132,7 +83,7 @@ class _Run:
         self.message = message
         self.trace = trace
 
-    def deliveries(self, planned: tuple[NewDelivery, ...]) -> ProcessingResult:
+    def deliveries(self, planned: tuple[NewDelivery, ...]) -> Decision:
         channel, message = self.channel, self.message
         try:
             if channel.validation == VALIDATION_STRUCTURE:
@@ -158,15 +109,12 @@ class _Run:
                 made.append(NewDelivery(delivery.destination, delivery.lane, payload))
         except _Refused as refused:
             error = refused.text if refused.status == st.ERROR else None
-            return ProcessingResult(message.message_id, channel.name, refused.status,
-                                    error=error, detail=refused.text,
-                                    error_code=refused.code, error_location=refused.location)
+            return Decision(refused.status, error=error, detail=refused.text,
+                            error_code=refused.code, error_location=refused.location)
         if not made and stopped:
-            return ProcessingResult(message.message_id, channel.name, st.FILTERED,
-                                    detail="; ".join(stopped))
+            return Decision(st.FILTERED, detail="; ".join(stopped))
         detail = ("not sent to " + "; ".join(stopped)) if stopped else None
-        return ProcessingResult(message.message_id, channel.name, st.TRANSFORMED,
-                                deliveries=tuple(made), detail=detail)
+        return Decision(st.TRANSFORMED, detail=detail, deliveries=tuple(made))
 
     @staticmethod
     def _parse(text: str) -> Any:

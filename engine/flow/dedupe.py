@@ -1,0 +1,36 @@
+"""
+What makes two inbound messages the same message: their sender and control id, decoded.
+
+Why decoded: a sender may write the same value with different escapes (``A\\T\\B``, or a
+component separator escaped in one copy and not in another), and the duplicate check must
+compare values, not spellings. HD values (MSH-3, MSH-4) compare component by component,
+trailing empty components dropped (``HIS`` and ``HIS^^`` are one application).
+
+test-case-name: tests.flow.test_dedupe
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from mappings.escaping import Delimiters, unescape
+from mllp.header import MSHHeader
+
+
+@lru_cache(maxsize=64)
+def _delimiters(field_separator: str, encoding_characters: str) -> Delimiters:
+    return Delimiters.from_msh(field_separator, encoding_characters)
+
+
+def identity(header: MSHHeader) -> tuple[tuple[str, ...], ...]:
+    """(MSH-3 components, MSH-4 components, (MSH-10,)), escapes resolved."""
+    delimiters = _delimiters(header.field_separator, header.encoding_characters)
+    return (_hd(header.sending_application, delimiters),
+            _hd(header.sending_facility, delimiters),
+            (unescape(header.control_id, delimiters),))
+
+
+def _hd(value: str, delimiters: Delimiters) -> tuple[str, ...]:
+    components = [unescape(part, delimiters) for part in value.split(delimiters.component)]
+    while components and not components[-1]:
+        components.pop()
+    return tuple(components)

@@ -1,0 +1,108 @@
+"""
+A channel as the flow sees it: its destinations, its steps, how it answers, and whether
+deciding a message of it can be slow.
+
+Built once per channel (and again by a reload) from its configuration by the composition
+root (:func:`engine.app.channel_plan`); read by the intake, :func:`engine.flow.decision.decide`
+and the decider that runs slow plans off the reactor thread (:mod:`engine.flow.decider`).
+
+test-case-name: tests.flow.test_plan
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Iterable
+
+from engine.flow.response import ResponsePolicy
+from engine.flow.routing import ORDER_BY_PATIENT
+from mappings.stepkinds import PythonStep
+
+VALIDATION_NONE = "none"
+VALIDATION_STRUCTURE = "structure"
+
+
+@dataclass(frozen=True)
+class DestinationPlan:
+    """What deciding needs to know of one destination."""
+
+    name: str
+    order_by: str = "destination"
+    lanes: int = 1
+    steps: Any = None  # a compiled mappings.steps.Program, or None
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    """A channel as the intake and :func:`~engine.flow.decision.decide` see it.
+
+    ``marked_slow`` is the channel file's ``slow: true``: the engineer knows that its steps
+    are costly even though none of them is a ``python:`` step.
+    """
+
+    name: str
+    destinations: tuple[DestinationPlan, ...]
+    encoding: str = "UNICODE UTF-8"
+    response: ResponsePolicy = ResponsePolicy()  # when the intake acknowledges, and what
+    dedupe: bool = True
+    filters: Any = None  # compiled mappings.steps.Program objects, or None
+    steps: Any = None
+    validation: str = VALIDATION_NONE
+    version: str | None = None  # the version structural validation checks against
+    marked_slow: bool = False
+
+    @cached_property
+    def needs_patient(self) -> bool:
+        return any(d.order_by == ORDER_BY_PATIENT for d in self.destinations)
+
+    @cached_property
+    def route_table(self) -> list[tuple[str, str, int]]:
+        """(name, ordering key, lanes) of each destination, as routing reads them."""
+        return [(d.name, d.order_by, d.lanes) for d in self.destinations]
+
+    @property
+    def routes_only(self) -> bool:
+        """True when the plan has no step at all: every message goes to every destination."""
+        return (self.filters is None and self.steps is None
+                and self.validation == VALIDATION_NONE
+                and all(d.steps is None for d in self.destinations))
+
+    @cached_property
+    def slow(self) -> bool:
+        """Whether deciding a message may take long enough to hold other channels' ACKs.
+
+        A ``python:`` step (at any depth: inside a for-each too) runs code whose cost nobody
+        knows, structural validation (hl7apy) costs milliseconds, and a channel may say
+        ``slow: true``. Such a plan is decided in a worker thread after the message's
+        RECEIVED commit; any other (built-in steps are tens of microseconds) on the reactor
+        thread before its one commit. Computed once per plan object: a reload builds a new one.
+        """
+        if self.marked_slow or self.validation != VALIDATION_NONE:
+            return True
+        programs = [self.filters, self.steps] + [d.steps for d in self.destinations]
+        return any(calls_python(program.steps) for program in programs if program is not None)
+
+
+def calls_python(steps: Iterable[Any]) -> bool:
+    """Whether any of ``steps``, or of the steps they hold (for-each...), is ``python:``."""
+    for step in steps:
+        if isinstance(step, PythonStep):
+            return True
+        nested = getattr(step, "steps", None)
+        if nested is not None and calls_python(nested):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message to decide: its text decoded once, at intake (or by the recovery scan)."""
+
+    message_id: int  # 0 while the message is not committed yet (a fast plan decides first)
+    text: str
+    field_separator: str = "|"
+    encoding_characters: str = "^~\\&"
+    raw: bytes = b""  # as stored: a payload equal to it is not stored again per delivery
+    control_id: str | None = None
+    message_type: str | None = None
+    charset: str | None = None

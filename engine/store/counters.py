@@ -1,0 +1,196 @@
+"""
+Counts of messages and deliveries by status, kept as the writes happen instead of counted.
+
+Why: ``aiguillage status`` and ``/metrics`` counted every row of the history on each call, so
+they slowed down as the store grew. Each write op now adds up what its batch changes (a
+:class:`Tally`: +1 for the new status, -1 for the old one, per channel, destination and status)
+and applies it with one upsert per key in the batch's own transaction, so the counts are
+exactly as durable as the rows they count. Rows are per node (see ``schema.counts``): nodes
+sharing a PostgreSQL database never contend on them. Readers sum over nodes: a few dozen rows.
+
+:func:`recount` counts by scanning, for :func:`differences` (a test, and ``aiguillage db
+check-counts``) and :func:`repair`.
+
+test-case-name: tests.store.test_counters
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import delete, func, insert, select
+
+from engine import status as st
+from engine.store.rawsql import RawStatements, execute_many, fetch_all
+from engine.store.schema import counts, deliveries, messages, rate_buckets
+
+MESSAGE = ""  # the ``destination`` of a message's own count
+REPAIR_NODE = ""  # the node of counts made by a migration or a repair
+# Not a status: the QUEUED deliveries that have failed at least once (attempts > 0), kept
+# beside the statuses so that ``retrying`` costs no walk through a long queue.
+RETRYING = "RETRYING"
+BUCKET_SECONDS = 10  # the width of a rate bucket
+KEEP_SECONDS = 600  # rate buckets older than this are deleted
+
+Key = tuple[str, str, str]  # channel, destination ("" for messages), status
+
+
+class Tally:
+    """What one batch changes in the counts."""
+
+    def __init__(self) -> None:
+        self.deltas: Counter = Counter()
+        self.events: Counter = Counter()  # (channel, destination, bucket) -> arrivals
+
+    def happened(self, channel: str, destination: str, at: float) -> None:
+        """A message arrived (destination ``""``) or a delivery was sent at ``at``."""
+        self.events[(channel, destination, int(at // BUCKET_SECONDS))] += 1
+
+    def moved(self, channel: str, destination: str, old: str | None, new: str | None) -> None:
+        """One message (destination ``""``) or delivery went from ``old`` to ``new``."""
+        if old == new:
+            return
+        if old is not None:
+            self.deltas[(channel, destination, old)] -= 1
+        if new is not None:
+            self.deltas[(channel, destination, new)] += 1
+
+    def attempted(self, channel: str, destination: str, old: tuple[str, int],
+                  new: tuple[str, int]) -> None:
+        """A delivery went from (status, attempts) ``old`` to ``new``."""
+        self.moved(channel, destination, old[0], new[0])
+        self.moved(channel, destination, _retrying(*old), _retrying(*new))
+        if new[0] == st.SENT and old[0] != st.SENT:
+            self.happened(channel, destination, time.time())
+
+    def ingested(self, channel: str, status: str, deliveries: Iterable[Any],
+                 at: float | None = None) -> None:
+        """A new message, received ``at``, committed in ``status`` with ``deliveries``
+        (NewDelivery) queued."""
+        self.moved(channel, MESSAGE, None, status)
+        self.happened(channel, MESSAGE, time.time() if at is None else at)
+        for new in deliveries:
+            self.moved(channel, new.destination, None, st.QUEUED)
+
+    def decided(self, channel: str, status: str, deliveries: Iterable[Any]) -> None:
+        """A message committed RECEIVED earlier got its decision: ``status``, with
+        ``deliveries`` (NewDelivery) queued."""
+        self.moved(channel, MESSAGE, st.RECEIVED, status)
+        for new in deliveries:
+            self.moved(channel, new.destination, None, st.QUEUED)
+
+
+class Counters:
+    """Applies tallies for one node (writer thread), with SQL built once per dialect."""
+
+    def __init__(self, sql: RawStatements, node: str):
+        self._node = node
+        self._sql = sql
+        self._add = sql.insert_or_add(counts, ("node", "channel", "destination", "status"),
+                                      "count")
+        self._add_events = sql.insert_or_add(
+            rate_buckets, ("node", "channel", "destination", "bucket"), "count")
+        self._prune = (f"DELETE FROM {rate_buckets.name} WHERE node = {sql.mark} "
+                       f"AND bucket < {sql.mark}")
+        self._pruned_before = 0  # the oldest bucket kept at the last prune
+
+    def add(self, conn: Any, tally: Tally) -> None:
+        """Apply ``tally`` inside the caller's transaction: one upsert per changed key, and
+        once per bucket the deletion of this node's rate buckets that are too old."""
+        rows = [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())
+                if delta]
+        execute_many(conn, self._add, rows)
+        events = [(self._node, *key, n) for key, n in sorted(tally.events.items())]
+        execute_many(conn, self._add_events, events)
+        oldest = int((time.time() - KEEP_SECONDS) // BUCKET_SECONDS)
+        if events and oldest > self._pruned_before:
+            execute_many(conn, self._prune, [(self._node, oldest)])
+            self._pruned_before = oldest
+
+    def delivery_moves(self, conn: Any, updates: Sequence[Any]) -> Tally:
+        """The tally of ``updates`` (DeliveryUpdate), read before they are written: each
+        delivery's channel, destination and current status come from its row."""
+        ids = [u.delivery_id for u in updates]
+        columns = ("id", "channel", "destination", "status", "attempts")
+        sql = self._sql.select_in(deliveries, columns, "id", len(ids))
+        current = {row[0]: row[1:] for row in fetch_all(conn, sql, ids)}
+        tally = Tally()
+        for u in updates:  # an update of a delivery no longer QUEUED changes nothing
+            if u.delivery_id in current and current[u.delivery_id][2] == st.QUEUED:
+                channel, destination, *old = current[u.delivery_id]
+                tally.attempted(channel, destination, tuple(old), (u.status, u.attempts))
+                current[u.delivery_id] = (channel, destination, u.status, u.attempts)
+        return tally
+
+
+def _retrying(status: str, attempts: int) -> str | None:
+    return RETRYING if status == st.QUEUED and attempts > 0 else None
+
+
+def add_core(conn: Any, tally: Tally, node: str = REPAIR_NODE) -> None:
+    """Apply ``tally`` on an SQLAlchemy connection outside the writer (CLI operations)."""
+    Counters(RawStatements(conn.dialect), node).add(conn, tally)
+
+
+def rates(conn: Any, window: float, now: float | None = None) -> dict[tuple[str, str], float]:
+    """Per (channel, destination): arrivals per second over the last ``window`` seconds,
+    from the rate buckets (the oldest bucket weighted by the part of it in the window)."""
+    now = time.time() if now is None else now
+    start = (now - window) / BUCKET_SECONDS
+    query = (select(rate_buckets.c.channel, rate_buckets.c.destination, rate_buckets.c.bucket,
+                    func.sum(rate_buckets.c.count))
+             .where(rate_buckets.c.bucket >= int(start))
+             .group_by(rate_buckets.c.channel, rate_buckets.c.destination,
+                       rate_buckets.c.bucket))
+    found: dict[tuple[str, str], float] = {}
+    for channel, destination, bucket, n in conn.execute(query):
+        weight = 1.0 if bucket > int(start) else int(start) + 1 - start
+        found[(channel, destination)] = found.get((channel, destination), 0.0) + int(n) * weight
+    return {key: total / window for key, total in found.items()}
+
+
+def totals(conn: Any) -> dict[Key, int]:
+    """The counts summed over nodes, zeros left out (reads a few rows, whatever the history)."""
+    query = (select(counts.c.channel, counts.c.destination, counts.c.status,
+                    func.sum(counts.c.count))
+             .group_by(counts.c.channel, counts.c.destination, counts.c.status))
+    return {(c, d, s): int(n) for c, d, s, n in conn.execute(query) if n}
+
+
+def recount(conn: Any) -> dict[Key, int]:
+    """The counts by scanning every message and delivery: slow on a large store."""
+    found: dict[Key, int] = {}
+    for channel, status, n in conn.execute(
+            select(messages.c.channel, messages.c.status, func.count())
+            .group_by(messages.c.channel, messages.c.status)):
+        found[(channel, MESSAGE, status)] = n
+    for channel, destination, status, n in conn.execute(
+            select(deliveries.c.channel, deliveries.c.destination, deliveries.c.status,
+                   func.count())
+            .group_by(deliveries.c.channel, deliveries.c.destination, deliveries.c.status)):
+        found[(channel, destination, status)] = n
+    for channel, destination, n in conn.execute(
+            select(deliveries.c.channel, deliveries.c.destination, func.count())
+            .where(deliveries.c.status == st.QUEUED, deliveries.c.attempts > 0)
+            .group_by(deliveries.c.channel, deliveries.c.destination)):
+        found[(channel, destination, RETRYING)] = n
+    return found
+
+
+def differences(conn: Any) -> dict[Key, tuple[int, int]]:
+    """Keys whose kept count differs from a recount: {key: (kept, recounted)}."""
+    kept, found = totals(conn), recount(conn)
+    return {key: (kept.get(key, 0), found.get(key, 0)) for key in kept.keys() | found.keys()
+            if kept.get(key, 0) != found.get(key, 0)}
+
+
+def repair(conn: Any) -> None:
+    """Replace every kept count by a recount (run with the engines stopped: a write made
+    while it runs could be counted twice or not at all)."""
+    found = recount(conn)
+    conn.execute(delete(counts))
+    if found:
+        conn.execute(insert(counts), [
+            {"node": REPAIR_NODE, "channel": c, "destination": d, "status": s, "count": n}
+            for (c, d, s), n in found.items()])

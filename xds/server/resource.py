@@ -1,0 +1,196 @@
+"""
+The XDS.b endpoints as twisted.web resources.
+
+:class:`XDSResource` serves one endpoint (a Repository, a Registry, a
+Document Recipient) and the wsa:Actions it accepts. Twisted spools the body
+to a temporary file past 100 kB; :class:`XDSRequest` counts it as it arrives
+and answers 413 with a SOAP fault, then closes the connection, as soon as it
+passes the site's limit (at once when Content-Length announces it). Reading
+the MTOM parts, parsing the envelope, validating and writing the answer all
+run in threads (``deferToThread``); the reactor only moves bytes. A handler
+failure is a Receiver fault; the listener keeps serving.
+
+test-case-name: tests.xds.test_http_server
+"""
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from twisted.internet import defer
+from twisted.internet.threads import deferToThread
+from twisted.logger import Logger
+from twisted.web import resource, server
+
+from xds.metadata.vocabulary import (
+    ACTION_PNR, ACTION_REGISTER, ACTION_RETRIEVE, ACTION_STORED_QUERY,
+)
+from xds.safexml import to_bytes
+from xds.pacing import PacedWriter, take
+from xds.server.answers import answer_message, fault_message
+from xds.server.decoding import ServerLimits, decode_call
+from xds.server.handler import XDSHandler
+from xds.soap.envelope import SOAPFault, fault_envelope
+from xds.soap.framing import Incoming, is_mtom, read_message
+
+REPOSITORY_ACTIONS = frozenset({ACTION_PNR, ACTION_RETRIEVE})
+REGISTRY_ACTIONS = frozenset({ACTION_REGISTER, ACTION_STORED_QUERY})
+RECIPIENT_ACTIONS = frozenset({ACTION_PNR})
+_log = Logger()
+
+
+class XDSRequest(server.Request):
+    """A request whose body is refused (413, connection closed) once over the site's limit."""
+
+    _received = 0
+    refused = False
+
+    def gotLength(self, length: int | None) -> None:
+        super().gotLength(length)
+        if length is not None and length > self.channel.site.max_body_bytes:
+            self._refuse(f"announces {length} bytes")
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.refused:
+            return
+        self._received += len(data)
+        if self._received > self.channel.site.max_body_bytes:
+            self._refuse(f"passed {self._received - len(data)} bytes")
+            return
+        super().handleContentChunk(data)
+
+    def process(self) -> None:
+        if not self.refused:
+            super().process()
+
+    def _refuse(self, what: str) -> None:
+        """Answer 413 with a SOAP fault before the body is read, and hang up."""
+        self.refused = True
+        self.content.close()
+        limit = self.channel.site.max_body_bytes
+        fault = SOAPFault("Sender", f"request body {what}, over this endpoint's {limit}-byte"
+                          " limit; nothing was read")
+        data = to_bytes(fault_envelope(fault))
+        head = (b"HTTP/1.1 413 Payload Too Large\r\n"
+                b"Content-Type: application/soap+xml; charset=UTF-8\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(data))
+        self.channel.transport.write(head + data)
+        self.channel.transport.loseConnection()
+
+
+class XDSSite(server.Site):
+    """A site of XDS.b endpoints: bounded bodies, idle connections closed after *timeout*."""
+
+    requestFactory = XDSRequest
+
+    def __init__(self, root: resource.Resource, *, max_body_bytes: int = ServerLimits.max_body_bytes,
+                 timeout: float = 60):
+        super().__init__(root, timeout=timeout)
+        self.max_body_bytes = max_body_bytes
+
+
+class XDSResource(resource.Resource):
+    """One XDS.b endpoint: POSTed SOAP requests for *actions*, answered by *handler*."""
+
+    isLeaf = True
+
+    def __init__(self, handler: XDSHandler, actions: frozenset[str],
+                 limits: ServerLimits = ServerLimits()):
+        super().__init__()
+        self.handler = handler
+        self.actions = actions
+        self.limits = limits
+
+    def render_GET(self, request: server.Request) -> bytes:
+        request.setResponseCode(405)
+        request.setHeader(b"Allow", b"POST")
+        return b"XDS.b endpoint: POST a SOAP 1.2 request\n"
+
+    def render_POST(self, request: server.Request) -> Any:
+        content_type = (request.getHeader(b"content-type") or b"").decode("latin-1")
+        self._serve(request, content_type).addErrback(
+            lambda failure: _log.failure("XDS.b answer not sent on {path}", failure,
+                                         path=request.path))
+        return server.NOT_DONE_YET
+
+    def _read(self, content_type: str, body: BinaryIO) -> Incoming:
+        """The body's envelope and attachments (runs in a thread)."""
+        body.seek(0)
+        return read_message(content_type, body, max_xml_bytes=self.limits.max_xml_bytes,
+                            mtom_limits=self.limits.mtom)
+
+    @defer.inlineCallbacks
+    def _serve(self, request: server.Request, content_type: str):
+        """Read, dispatch, answer; every failure becomes a SOAP fault (returns a Deferred)."""
+        incoming = answer = None
+        try:
+            incoming = yield deferToThread(self._read, content_type, request.content)
+            call = yield deferToThread(decode_call, incoming, self.actions, self.limits)
+            answer = call.answer if not call.method else \
+                (yield defer.maybeDeferred(getattr(self.handler, call.method), *call.args))
+            action = incoming.message.action
+            status = 200
+            reply_type, chunks = yield deferToThread(
+                answer_message, action, answer, incoming.message.message_id, incoming.mtom)
+        except SOAPFault as fault:
+            status, reply_type, chunks = self._fault(fault, incoming, content_type)
+        except Exception:
+            _log.failure("XDS.b endpoint failed on {path}", path=request.path)
+            fault = SOAPFault("Receiver", "the endpoint failed to process the request;"
+                              " see its log")
+            status, reply_type, chunks = self._fault(fault, incoming, content_type)
+        try:
+            yield self._write(request, status, reply_type, chunks)
+        finally:
+            if incoming is not None:
+                incoming.close()
+            _close_sources(answer)
+
+    @staticmethod
+    def _fault(fault: SOAPFault, incoming: Incoming | None, content_type: str) -> tuple:
+        relates_to = incoming.message.message_id if incoming is not None else ""
+        mtom = incoming.mtom if incoming is not None else is_mtom_safely(content_type)
+        return fault_message(fault, relates_to, mtom)
+
+    @defer.inlineCallbacks
+    def _write(self, request: server.Request, status: int, content_type: str, chunks):
+        """Send the answer at the client's pace; Content-Length when it fits one batch."""
+        request.setResponseCode(status)
+        request.setHeader(b"Content-Type", content_type.encode("latin-1"))
+        first, done = yield deferToThread(take, chunks)
+        if done:
+            request.setHeader(b"Content-Length", b"%d" % len(first))
+        if request._disconnected:
+            return
+        writer = PacedWriter(first, chunks, done)
+        request.registerProducer(writer, True)
+        try:
+            yield writer.write_to(request)
+        finally:
+            request.unregisterProducer()
+        if not request._disconnected:
+            request.finish()
+
+
+def _close_sources(answer: Any) -> None:
+    """Close the files an ITI-43 answer's documents were read from, once written."""
+    for document in getattr(answer, "documents", None) or []:
+        if hasattr(document.source, "close"):
+            document.source.close()
+
+
+def xds_root(handler: XDSHandler, limits: ServerLimits = ServerLimits()) -> resource.Resource:
+    """The usual tree: ``/repository`` (ITI-41, ITI-43), ``/registry`` (ITI-42, ITI-18) and
+    ``/recipient`` (ITI-41 for a Document Recipient), all answered by *handler*."""
+    root = resource.Resource()
+    root.putChild(b"repository", XDSResource(handler, REPOSITORY_ACTIONS, limits))
+    root.putChild(b"registry", XDSResource(handler, REGISTRY_ACTIONS, limits))
+    root.putChild(b"recipient", XDSResource(handler, RECIPIENT_ACTIONS, limits))
+    return root
+
+
+def is_mtom_safely(content_type: str) -> bool:
+    """Whether to fault in MTOM form: only when the request's Content-Type says so."""
+    try:
+        return is_mtom(content_type)
+    except Exception:
+        return False
