@@ -308,3 +308,6 @@ def send(files: tuple[str, ...], host: str, port: int, generate: int | None, tim
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+from engine.cli import identity as _identity_commands  # noqa: E402,F401  registers `identity`

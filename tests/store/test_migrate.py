@@ -10,6 +10,7 @@ from engine import status as st
 from engine.store import migrate
 from engine.store.schema import id_blocks, messages, metadata
 from engine.store.store import make_engine
+import identity.store.schema  # noqa: F401  the identity tables live on the same metadata
 from xds.registry.tables import registry_metadata
 
 

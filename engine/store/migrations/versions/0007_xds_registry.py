@@ -1,7 +1,7 @@
 """xds registry: the built-in XDS.b registry and repository tables
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-06 16:30:00
 
 New tables only (xds/registry/tables.py), so the upgrade rewrites nothing.
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,124 @@
+"""
+How fast the stored master patient index resolves an incoming patient.
+
+Loads the indexed persons of a seeded world (bench/identity_data.py) into a
+fresh store (SQLite file and/or PostgreSQL database) with the bulk loader,
+then times, per query of the bench's hard-case mix:
+
+* ``match``: the decision alone (identity.store.index.match, read-only);
+* ``resolve``: the whole operation the engine runs per message, in its own
+  transaction: match, then link, or create a person (and open a review item),
+  with the history event; committed.
+
+Wall-clock figures, and the CPU time of this process (on SQLite the whole work; on
+PostgreSQL the client's share, the server's is not in it). The machine may be shared:
+the load average is printed; rerun before believing one figure.
+
+    .venv/bin/python bench/identity_store_speed.py --persons 100000 --queries 2000
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from identity_data import SYSTEMS, QueryMaker, World  # noqa: E402
+
+from engine.store import migrate  # noqa: E402
+from engine.store.store import make_engine  # noqa: E402
+from identity.model import LocalIdentifier  # noqa: E402
+from identity.store import resolve  # noqa: E402
+from identity.store.bulk import bulk_load  # noqa: E402
+from identity.store.index import match  # noqa: E402
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def database(backend: str):
+    """A fresh database URL of ``backend``, removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="idbench-") as folder:
+            yield f"sqlite:///{folder}/bench.db"
+        return
+    import psycopg
+
+    name = f"aiguillage_idbench_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def figures(label: str, seconds: list[float]) -> str:
+    ms = sorted(s * 1000 for s in seconds)
+    q = statistics.quantiles(ms, n=100)
+    return (f"{label:12} ms  p50 {q[49]:.2f}  p95 {q[94]:.2f}  p99 {q[98]:.2f}  max {ms[-1]:.1f}"
+            f"   rate {len(ms) / (sum(ms) / 1000):.0f}/s")
+
+
+def timed(queries: list, call) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of ``call(n, query)`` for each query."""
+    wall, cpu = [], []
+    for n, query in enumerate(queries):
+        w, c = time.perf_counter(), time.process_time()
+        call(n, query)
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    return wall, cpu
+
+
+def run(backend: str, world: World, queries: list) -> None:
+    with database(backend) as url:
+        engine = make_engine(url, sqlite_synchronous="NORMAL")
+        migrate.ensure_current(engine)
+        records = ((LocalIdentifier(SYSTEMS[0], pid), world.master(pid)) for pid in world.indexed)
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            loaded = bulk_load(conn, records, "operator:bench")
+        print(f"{backend}: loaded {loaded} persons in {time.perf_counter() - started:.1f} s")
+        with engine.connect() as conn:
+            wall, cpu = timed(queries, lambda n, query: match(conn, query.traits))
+        print(figures("match wall", wall))
+        print(figures("match cpu", cpu))
+
+        def one(n: int, query) -> None:
+            with engine.begin() as conn:  # transaction boundary: one incoming patient
+                resolve(conn, query.traits, f"message:{n}", LocalIdentifier(query.system, f"Q{n}"))
+
+        wall, cpu = timed(queries, one)
+        print(figures("resolve wall", wall))
+        print(figures("resolve cpu", cpu))
+        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    world = World(args.persons, seed=args.seed)
+    queries = QueryMaker(world).queries(args.queries)
+    print(f"{len(world.indexed)} indexed persons, {len(queries)} queries (seed {args.seed})")
+    for backend in (("sqlite", "postgresql") if args.backend == "both" else (args.backend,)):
+        run(backend, world, queries)
+
+
+if __name__ == "__main__":
+    main()
