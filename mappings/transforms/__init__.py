@@ -1,0 +1,1 @@
+"""Built-in transforms: whole-message conversions a channel applies by name (no I/O)."""
