@@ -1,0 +1,1 @@
+"""Built-in transforms whose output is XDS: submissions built from documents and values."""
