@@ -28,6 +28,7 @@ from mappings.transforms.cdaparts import LOINC, el, time_el, typed
 SECTION_TEMPLATES = ("1.3.6.1.4.1.19376.1.3.3.2.1", "1.2.250.1.213.1.1.2.70")
 ENTRY_TEMPLATES = ("1.3.6.1.4.1.19376.1.3.1", "1.2.250.1.213.1.1.3.21")
 OBSERVATION_TEMPLATES = ("1.3.6.1.4.1.19376.1.3.1.6", "1.2.250.1.213.1.1.3.80")
+COMMENT_TEMPLATE = "1.3.6.1.4.1.19376.1.5.3.1.4.2"
 INTERPRETATION = "2.16.840.1.113883.5.83"
 STATUS = {"F": "completed", "C": "completed", "U": "completed", "P": "active",
           "R": "active", "S": "active", "I": "active", "X": "aborted", "D": "nullified",
@@ -55,7 +56,8 @@ def _section(component: etree._Element, number: int, order: Group,
     _code(section, obr, 4, loinc)
     el(section, "title", (obr.get(4, 1, 2) or obr.get(4, 1, 1)) if obr else None)
     results = order.segments("OBX")
-    _narrative(el(section, "text"), number, results, order)
+    notes = _notes_by_result(order)
+    _narrative(el(section, "text"), number, results, order, notes)
     if not results:
         return
     entry = el(section, "entry", typeCode="DRIV")
@@ -66,7 +68,7 @@ def _section(component: etree._Element, number: int, order: Group,
     el(act, "statusCode", code=STATUS.get(obr.get(25) if obr else "", "completed"))
     for index, obx in enumerate(results, 1):
         _observation(el(act, "entryRelationship", typeCode="COMP"),
-                     f"r{number}-{index}", obx, obr, loinc)
+                     f"r{number}-{index}", obx, obr, loinc, notes.get(id(obx), []))
 
 
 def _code(parent: etree._Element, segment: Segment | None, field: int,
@@ -94,8 +96,19 @@ def _code(parent: etree._Element, segment: Segment | None, field: int,
         el(node, "translation", code=local, displayName=display, codeSystemName=system)
 
 
+def _notes_by_result(order: Group) -> dict[int, list[str]]:
+    """The NTE texts that follow each OBX (its OBSERVATION group), keyed by the OBX's id()."""
+    found = {}
+    for observation in order.groups("OBSERVATION"):
+        obx = observation.segment("OBX")
+        if obx is not None:
+            found[id(obx)] = [note.get(3) for note in observation.segments("NTE")
+                              if note.get(3)]
+    return found
+
+
 def _observation(relationship: etree._Element, ident: str, obx: Segment,
-                 obr: Segment | None, loinc: CodeTable | None) -> None:
+                 obr: Segment | None, loinc: CodeTable | None, notes: list[str]) -> None:
     observation = el(relationship, "observation", classCode="OBS", moodCode="EVN")
     for template in OBSERVATION_TEMPLATES:
         el(observation, "templateId", root=template)
@@ -107,7 +120,19 @@ def _observation(relationship: etree._Element, ident: str, obx: Segment,
     flag = obx.get(8)
     if flag:
         el(observation, "interpretationCode", code=flag, codeSystem=INTERPRETATION)
+    for note in notes:
+        _comment(observation, note)
     _reference_range(observation, obx.get(7), obx.get(6))
+
+
+def _comment(observation: etree._Element, note: str) -> None:
+    """A result's NTE as an IHE comment entry (LOINC 48767-8), inside the observation."""
+    act = el(el(observation, "entryRelationship", typeCode="SUBJ", inversionInd="true"), "act",
+             classCode="ACT", moodCode="EVN")
+    el(act, "templateId", root=COMMENT_TEMPLATE)
+    el(act, "code", code="48767-8", codeSystem=LOINC, displayName="Annotation comment")
+    el(act, "text", note)
+    el(act, "statusCode", code="completed")
 
 
 def _value(observation: etree._Element, obx: Segment) -> None:
@@ -176,12 +201,15 @@ def _as_text(obx: Segment) -> str:
 
 
 def _narrative(text: etree._Element, number: int, results: list[Segment],
-               order: Group) -> None:
+               order: Group, notes: dict[int, list[str]]) -> None:
     """The human-readable table (an order with no result yet says so: a table needs a row)."""
     if not results:
         el(text, "paragraph", "Aucun résultat transmis.")
     else:
         _table(text, number, results)
+    for index, obx in enumerate(results, 1):
+        for note in notes.get(id(obx), []):
+            el(text, "paragraph", f"{obx.get(3, 1, 2) or obx.get(3, 1, 1)} : {note}")
     for note in order.segments("NTE"):
         el(text, "paragraph", note.get(3))
 

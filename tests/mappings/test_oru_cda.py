@@ -187,6 +187,19 @@ def test_not_a_result_message_is_refused(text, words):
         oru_to_cda(HL7Message.parse(text), CodeTable("t", {"A": Translation("1")}))
 
 
+def test_result_notes_are_kept_in_text_and_entry():
+    """If an NTE follows an OBX, then the note is in the narrative and in that observation."""
+    text = (HEAD + PID + OBR1 + "NTE|1|L|Demande urgente\r" +
+            obx(1, "NM", "K^Potassium^L", "5.4", "mmol/L") + "NTE|1|L|Hémolyse légère\r" +
+            obx(2, "NM", "NA^Sodium^L", "138", "mmol/L"))
+    section = report(text, lab_table()).find(".//v3:section", NS)
+    paragraphs = [p.text for p in section.findall("v3:text/v3:paragraph", NS)]
+    assert paragraphs == ["Potassium : Hémolyse légère", "Demande urgente"]
+    first, second = section.findall(".//v3:act/v3:entryRelationship/v3:observation", NS)
+    assert first.find("v3:entryRelationship/v3:act/v3:text", NS).text == "Hémolyse légère"
+    assert second.find("v3:entryRelationship", NS) is None
+
+
 def test_order_without_results_is_a_valid_section():
     """If an order has no OBX yet, then its section says so and the document stays valid."""
     section = report(HEAD + PID + OBR1).find(".//v3:section", NS)
