@@ -77,8 +77,9 @@ def person_id(segment: Segment, field: int, parent: etree._Element) -> None:
 
 
 def person_name(segment: Segment, field: int, parent: etree._Element, repetition: int = 1,
-                first: int = 2) -> None:
-    """A ``name`` from an XPN (family at ``first``) or XCN (family at 2) repetition."""
+                first: int = 2, qualifier: str = "") -> None:
+    """A ``name`` from an XPN (family at ``first``) or XCN (family at 2) repetition;
+    ``qualifier`` marks the family name (``BR`` birth name, ``CL`` used name: NOTES.md §4)."""
     family = segment.get(field, repetition, first)
     given = segment.get(field, repetition, first + 1)
     prefix = segment.get(field, repetition, first + 4)
@@ -87,7 +88,7 @@ def person_name(segment: Segment, field: int, parent: etree._Element, repetition
         el(name, "prefix", prefix)
     if given:
         el(name, "given", given)
-    el(name, "family", family or None)
+    el(name, "family", family or None, qualifier=qualifier)
 
 
 def has_person(segment: Segment | None, field: int) -> bool:

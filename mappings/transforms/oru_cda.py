@@ -43,6 +43,7 @@ INS_OIDS = {"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10"
             "1.2.250.1.213.1.4.11"}
 SEX = {"M": "M", "F": "F"}
 CONFIDENTIALITY = "2.16.840.1.113883.5.25"
+NAME_QUALIFIERS = {"L": "BR", "D": "CL"}     # XPN.7 birth (legal) name, used name
 
 
 class TransformError(ValueError):
@@ -115,7 +116,8 @@ def _record_target(doc: etree._Element, pid: Segment | None) -> None:
         return
     patient = el(role, "patient")
     for repetition in range(1, len(pid.repetitions(5)) + 1):
-        person_name(pid, 5, patient, repetition, first=1)
+        person_name(pid, 5, patient, repetition, first=1,
+                    qualifier=NAME_QUALIFIERS.get(pid.get(5, repetition, 7), ""))
     el(patient, "administrativeGenderCode", code=SEX.get(pid.get(8), "UN"),
        codeSystem="2.16.840.1.113883.5.1")
     time_el(patient, "birthTime", pid.get(7))

@@ -145,6 +145,13 @@ def test_qualified_ins_comes_first():
     assert [i.get("root") for i in ids] == ["1.2.250.1.213.1.4.8", "1.2.250.1.999.1.1"]
 
 
+def test_birth_and_used_names_are_qualified():
+    """If PID-5 holds a birth name (L) and a used name (D), then family is BR and CL."""
+    text = HEAD + PID.replace("DOE^Jane", "DOE^Jane^^^^^L~SMITH^Jane^^^^^D") + OBR1
+    families = report(text).findall(".//v3:patient/v3:name/v3:family", NS)
+    assert [(f.text, f.get("qualifier")) for f in families] == [("DOE", "BR"), ("SMITH", "CL")]
+
+
 def test_unqualified_ins_is_not_shared():
     """If PID-32 is not QUAL, then the INS is left out (only a qualified INS may be used)."""
     ids = report(HEAD + PID.replace("QUAL", "VALI") + OBR1).findall(".//v3:patientRole/v3:id", NS)
