@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 
 from mappings.message import HL7Message
+from mappings.tables import parse_table_bytes
 from mappings.transforms.mdm import MdmError, read_mdm
+from mappings.transforms.oru_cda import oru_to_cda
 from tests.xds.builders import counter_ids
 from tests.xds.standards import assert_valid, sample
+from xds.cda.entry import document_entry_from_cda
+from xds.cda.header import read_cda_header
 from xds.metadata.model import Code
 from xds.metadata.validation import validate
 from xds.soap.documents import provide_and_register_request
@@ -144,3 +148,16 @@ def test_base64_is_what_obx5_said():
     text = project("t02-document.hl7")
     data = text.split("^AP^PDF^Base64^")[1].split("|")[0]
     assert read_mdm(HL7Message.parse(text)).content == base64.b64decode(data)
+
+
+def test_generated_lab_report_reads_back_as_an_xd_lab_entry():
+    """If the ORU→CDA report is read by the CDA header reader, then the DocumentEntry has the
+    lab report's type, the XD-LAB format, the qualified INS as patientId, and it validates."""
+    root = SAMPLES.parent
+    table = parse_table_bytes((root / "tables" / "lab-loinc.csv").read_bytes(), "lab-loinc.csv")
+    text = (root / "oru" / "r01-haematology.hl7").read_bytes().decode("utf-8")
+    entry = document_entry_from_cda(read_cda_header(oru_to_cda(HL7Message.parse(text), table)),
+                                    entry_uuid="Document01", class_code=OPTIONS.class_code)
+    assert (entry.type_code.code, entry.format_code.code) == ("11502-2", "urn:ihe:lab:xd-lab:2008")
+    assert entry.patient_id == f"152116938311716^^^&{INS}&ISO^NH"
+    assert entry.creation_time == "20240312110200"
