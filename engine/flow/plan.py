@@ -106,3 +106,6 @@ class InboundMessage:
     control_id: str | None = None
     message_type: str | None = None
     charset: str | None = None
+    # Its MSH as the intake read it (the application ACK answers it); None when the message
+    # comes from the store (the recovery scan), whose MSH is read again from ``raw``.
+    header: Any = None

@@ -105,7 +105,7 @@ class Recovery:
             return
         message = InboundMessage(row.id, text, header.field_separator,
                                  header.encoding_characters, row.raw, row.control_id,
-                                 row.message_type, row.charset)
+                                 row.message_type, row.charset, header)
         self._decider.submit(row.channel, message).addErrback(self._log_failure, row.id)
 
     def _log_failure(self, failure: Any, message_id: int) -> None:
