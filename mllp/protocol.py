@@ -204,6 +204,18 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             self._paused = True
             self.transport.pauseProducing()
 
+    def write_unsolicited(self, payload: bytes) -> bool:
+        """Queue ``payload`` (unframed) behind the ACKs this connection still owes, then
+        write it: an enhanced-mode application ACK, which must follow its accept ACK.
+
+        False when the connection is gone or closing: the caller sends it another way.
+        """
+        if self._lost or self._closing:
+            return False
+        self._queue.append(_Slot(encode_frame(payload), ready=True))
+        self._flush()
+        return True
+
     @property
     def pending_bytes(self) -> int:
         """Bytes of the frames read and not yet answered on this connection."""

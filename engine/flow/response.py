@@ -19,6 +19,7 @@ test-case-name: tests.test_response
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mllp import ack
 
@@ -52,6 +53,9 @@ class ResponsePolicy:
     on_filtered: str = ack.APPLICATION_ACCEPT
     sending_application: str | None = None
     sending_facility: str | None = None
+    # Where enhanced-mode application ACKs go when their connection has closed: the
+    # ConnectorConfig of an mllp destination (``response.application-ack``), or None.
+    application_ack: Any = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -34,7 +34,7 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int,
         select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
                deliveries.c.next_attempt_at,
                func.coalesce(deliveries.c.payload, messages.c.raw), messages.c.control_id,
-               messages.c.message_type, messages.c.charset)
+               messages.c.message_type, messages.c.charset, messages.c.peer)
         .join(messages, messages.c.id == deliveries.c.message_id)
         .where(deliveries.c.channel == channel, deliveries.c.destination == destination,
                deliveries.c.lane == lane, deliveries.c.status == st.QUEUED)
