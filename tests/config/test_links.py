@@ -146,8 +146,8 @@ def test_the_response_block_defaults(tmp_path):
     (("sending-facility: 12",),
      "a.yaml:4: response.sending-facility: expected a string, got 12; put it in quotes if it "
      "is meant as text"),
-    (("ack: after-commit",), 'a.yaml:4: response.ack: unknown option "ack"; known: mode, '
-                             "on-error, on-filtered, sending-application, sending-facility"),
+    (("ack: after-commit",), 'a.yaml:4: response.ack: unknown option "ack"; known: '
+                             "application-ack, mode, on-error, on-filtered, sending-application, sending-facility"),
 ])
 def test_response_mistakes_are_reported_at_their_line(tmp_path, lines, expected):
     assert problems(tmp_path, a=with_response(*lines)) == [expected]
