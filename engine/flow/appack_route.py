@@ -20,12 +20,14 @@ test-case-name: tests.flow.test_appack_route
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 from twisted.internet import defer
 
 from engine.flow.appack import APPLICATION_ACK
 from engine.interfaces import DeliveryContext, DeliveryFailed, DeliveryOutcome, Destination
+from mllp.header import read_header_leniently
 
 
 def peer_address(peer: str | None) -> str | None:
@@ -71,6 +73,8 @@ class ApplicationAckDestination:
                                                         f"from {address}"))
         if self._return_route is not None:
             self.by_return_route += 1
+            # The peer's ACK answers the application ACK's own MSH-10, not the message's.
+            context = replace(context, control_id=read_header_leniently(payload).control_id)
             return defer.maybeDeferred(self._return_route.send, payload, context)
         where = f"the connection from {address}" if address else "the message's connection"
         return defer.fail(DeliveryFailed(

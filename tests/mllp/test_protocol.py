@@ -305,3 +305,25 @@ def test_backpressure_by_bytes():
     assert transport.producerState == "paused"  # 2 frames, 6 KiB: over half the budget
     sink.pending[1].callback(b"a1")
     assert transport.producerState == "producing" and proto.pending_bytes == len(big)
+
+
+def test_unsolicited_frame_waits_for_the_acks_owed_before_it():
+    """If an application ACK is written while earlier frames await their ACK, then it leaves
+    after them, and an empty answer (MSH-15 NE) among them does not hold it."""
+    sink = RecordingSink()
+    _, proto, transport, _ = connect(sink)
+    proto.dataReceived(encode_frame(message("1")) + encode_frame(message("2")))
+    assert proto.write_unsolicited(b"app-ack")
+    assert transport.value() == b""
+    sink.pending[1].callback(b"ack2")
+    sink.pending[0].callback(b"")
+    assert written(transport) == [b"ack2", b"app-ack"]
+    assert proto.pending_bytes == 0
+
+
+def test_unsolicited_frame_is_refused_once_the_connection_is_lost():
+    """If the connection is gone, then write_unsolicited says so, writing nothing."""
+    _, proto, transport, _ = connect(RecordingSink())
+    proto.connectionLost(None)
+    assert proto.write_unsolicited(b"app-ack") is False
+    assert transport.value() == b""
