@@ -30,7 +30,7 @@ from twisted.logger import Logger
 from channels.options import label, require_positive, resolve
 from channels.refusals import RefusalAccountant, RefusalSummary
 from engine.interfaces import ConnectorSpec, OptionSpec, PeerInfo
-from mllp.ack import HL7Error, parse_ack
+from mllp.ack import COMMIT_ACCEPT, COMMIT_ERROR, COMMIT_REJECT, HL7Error, parse_ack
 from mllp.admission import Admission, parse_networks
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE
 from mllp.header import HeaderError, read_header
@@ -47,6 +47,7 @@ DEFAULT_UNREADABLE_THRESHOLD = 20
 DEFAULT_UNREADABLE_WINDOW = 60.0
 _REJECTED, _REJECTED_ENHANCED = b"\rMSA|AR|", b"\rMSA|CR|"  # in an ACK the intake built
 
+COMMIT_CODES = frozenset({COMMIT_ACCEPT, COMMIT_ERROR, COMMIT_REJECT})
 MAX_REMEMBERED_APP_ACKS = 256  # per connection: application ACKs whose accept ACK may come
 log = Logger()
 
@@ -256,35 +257,47 @@ class MLLPSource:
             answer.addCallback(self._suspect_if_rejected, peer)
         return answer
 
-    def write_application_ack(self, address: str, payload: bytes) -> bool:
+    def write_application_ack(self, address: str, payload: bytes) -> defer.Deferred:
         """Write an application ACK on the open connection from ``address`` ("host:port"),
-        behind the ACKs it is still owed; False when no such connection is open here."""
+        behind the ACKs it is still owed; Deferred[bool]: False when no such connection is
+        open here, or it closed before the ACK could be written."""
         protocol = self._factory.by_address.get(address)
-        if protocol is None or not protocol.write_unsolicited(payload):
-            return False
+        if protocol is None:
+            return defer.succeed(False)
+        written = protocol.write_unsolicited(payload)
         remembered = protocol.application_acks
         try:
             remembered[read_header(payload).control_id] = None
         except HeaderError:
-            return True
+            return written
         if len(remembered) > MAX_REMEMBERED_APP_ACKS:
             del remembered[next(iter(remembered))]
-        return True
+        return written
 
     def _answers_application_ack(self, payload: bytes, peer: Peer) -> bool:
-        """Whether ``payload`` is the peer's accept ACK of an application ACK we wrote to it
-        (HL7 v2 chapter 2: an application ACK is itself acknowledged unless it says NE)."""
-        protocol = self._factory.by_address.get(peer.address)
-        if protocol is None or not protocol.application_acks or b"MSA" not in payload:
+        """Whether ``payload`` is the peer's accept ACK of an ACK we wrote to it, to be
+        consumed: not stored, not answered.
+
+        HL7 v2 chapter 2 has an application ACK acknowledged unless it says NE (ours do), and
+        some peers in enhanced mode answer every frame they read with a CA, our accept ACKs
+        included (@medplum/hl7 does). So an ACK whose MSA-2 names an application ACK written
+        on this connection is consumed, and so is any commit ACK (CA/CE/CR): it is transport
+        talk, never a message to route.
+        """
+        if b"MSA" not in payload or not payload.startswith(b"MSH"):
             return False
         try:
-            answered = parse_ack(payload).control_id_echoed
+            if not read_header(payload).message_type.startswith("ACK"):
+                return False
+            answer = parse_ack(payload)
         except HeaderError:
             return False
-        if answered not in protocol.application_acks:
-            return False
-        del protocol.application_acks[answered]
-        return True
+        protocol = self._factory.by_address.get(peer.address)
+        remembered = protocol.application_acks if protocol is not None else {}
+        if answer.control_id_echoed in remembered:
+            del remembered[answer.control_id_echoed]
+            return True
+        return answer.code in COMMIT_CODES
 
     def _refuse_unreadable(self, payload: bytes, peer: Peer) -> defer.Deferred | None:
         """A NAK (Deferred) if ``payload`` is unreadable and past its connection's threshold;

@@ -65,12 +65,22 @@ class ApplicationAckDestination:
 
     def send(self, payload: bytes, context: DeliveryContext) -> defer.Deferred:
         address = peer_address(context.peer)
-        source = self._source()
-        writer = getattr(source, "write_application_ack", None)
-        if address is not None and writer is not None and writer(address, payload):
-            self.on_connection += 1
-            return defer.succeed(DeliveryOutcome(detail=f"written on the connection "
-                                                        f"from {address}"))
+        writer = getattr(self._source(), "write_application_ack", None)
+        if address is None or writer is None:
+            return self._otherwise(payload, context, address)
+        written = defer.maybeDeferred(writer, address, payload)
+        return written.addCallback(self._written, payload, context, address)
+
+    def _written(self, written: bool, payload: bytes, context: DeliveryContext,
+                 address: str) -> Any:
+        if not written:
+            return self._otherwise(payload, context, address)
+        self.on_connection += 1
+        return DeliveryOutcome(detail=f"written on the connection from {address}")
+
+    def _otherwise(self, payload: bytes, context: DeliveryContext,
+                   address: str | None) -> defer.Deferred:
+        """The return route, or a failure saying there is none."""
         if self._return_route is not None:
             self.by_return_route += 1
             # The peer's ACK answers the application ACK's own MSH-10, not the message's.
