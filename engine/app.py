@@ -198,7 +198,6 @@ class Engine:
         for channel in self._channels:
             for destination in channel.destinations:
                 self.start_lanes(channel.name, destination)
-            self.start_application_ack_lane(channel)
         self.delivery.start()
 
     def _start_intake(self) -> defer.Deferred:
@@ -208,6 +207,10 @@ class Engine:
         if INTAKE not in self.roles:
             return defer.succeed(None)
         self.decider.start()
+        for channel in self._channels:
+            self.start_application_ack_lane(channel)
+        if DELIVERY not in self.roles:  # the application-ack lanes only
+            self.delivery.start()
         recovered = self.recovery.start()
         return recovered.addCallback(lambda _: defer.gatherResults(
             [self.start_source(channel) for channel in self._channels], consumeErrors=True))
@@ -277,13 +280,14 @@ class Engine:
 
     def start_application_ack_lane(self, channel: ChannelConfig) -> LaneKey | None:
         """The lane of ``channel``'s enhanced-mode application ACKs (engine.flow.appack_route),
-        unless it runs already; None in a process without the delivery role.
+        unless it runs already; None in a process without the intake role.
 
-        It runs in every delivery process: where the intake runs too (one process), it writes
-        on the sender's open connection; a delivery-only process (``--workers``) holds no
-        connection and uses the return route."""
+        It runs with the intake, in the process holding the senders' connections, whatever
+        ``--workers`` says: a delivery worker holds none and could only use the return route.
+        With several listener processes (``--listeners``) one of them holds the lane's lease;
+        an application ACK whose connection another one holds goes by the return route."""
         key = LaneKey(channel.name, APPLICATION_ACK, 0)
-        if DELIVERY not in self.roles or key in self.lanes:
+        if INTAKE not in self.roles or key in self.lanes:
             return None
         route_config = channel.response.application_ack
         route = None if route_config is None else build_destination(

@@ -13,8 +13,9 @@ It goes:
 3. with neither, it is parked in ERROR at once, saying so: retrying cannot reopen a
    connection that the sender closed.
 
-A process without the channel's source (``--workers``: the delivery processes) holds no
-connection, so there the return route is the only way.
+Its lane runs with the intake (:meth:`engine.app.Engine.start_application_ack_lane`), in
+the process holding the connections; with several listener processes, a connection held by
+another one than the lane's is not found here, and the return route is the way.
 
 test-case-name: tests.flow.test_appack_route
 """

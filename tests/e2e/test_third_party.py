@@ -76,6 +76,17 @@ class MedplumTestsMixin(h.EngineCase):
         self.assertEqual([row["control_id"] for row in rows], ["MP-1", "MP-2"])
 
 
+def test_a_missing_client_skips_outside_ci_and_fails_under_ci(monkeypatch) -> None:
+    import pytest
+
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(unittest.SkipTest, match="runs under CI"):
+        unavailable("npm not found on PATH")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(AssertionError, match="required under CI: npm not found"):
+        unavailable("npm not found on PATH")
+
+
 class SQLiteMedplumTests(MedplumTestsMixin, unittest.TestCase):
     backend = "sqlite"
 
