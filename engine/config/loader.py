@@ -398,8 +398,12 @@ def _return_route(data: Any, specs: Specs, where: Where,
     """``response.application-ack``: an ``mllp`` destination (its options, ``type`` implied)
     that application ACKs take when their connection has closed (engine.flow.appack_route)."""
     spec = specs.get(("destination", "mllp"))
-    if not isinstance(data, Mapping) or spec is None:
+    if not isinstance(data, Mapping):
         return None  # validate_section has said it is not a mapping
+    if spec is None:
+        problems.add(where, "the return route is an mllp destination, and no mllp "
+                            "destination type is registered")
+        return None
     values = validate_section(data, RETURN_ROUTE_SECTION.extended(spec.options), where,
                               problems)
     if values is None:
