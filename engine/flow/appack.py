@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from typing import Any
 
 from engine import status as st
 from engine.flow.plan import ChannelPlan
@@ -89,10 +90,19 @@ def with_application_ack(plan: ChannelPlan, header: MSHHeader | None, decision: 
                     decision.error_location)
 
 
+def answerable(peer: Any) -> bool:
+    """Whether a message from ``peer`` (a PeerInfo, or the text stored with the message) can be
+    answered an application ACK: it came over MLLP, plain or TLS."""
+    transport = getattr(peer, "transport", None)
+    if transport is None:
+        transport = str(peer or "").partition("://")[0]
+    return transport.startswith("mllp")
+
+
 def next_control_id() -> str:
     """MSH-10 of an application ACK: ``AP`` + this process's prefix + a counter."""
     return f"AP{_PREFIX}-{next(_counter)}"
 
 
-__all__ = ["APPLICATION_ACK", "NO_ACK", "application_ack", "next_control_id", "outcome_of",
-           "with_application_ack"]
+__all__ = ["APPLICATION_ACK", "NO_ACK", "answerable", "application_ack", "next_control_id",
+           "outcome_of", "with_application_ack"]

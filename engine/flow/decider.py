@@ -172,7 +172,7 @@ class Decider:
         The application ACK that an enhanced-mode message asks for is added here, to be
         committed with the decision (:mod:`engine.flow.appack`)."""
         plan = self.channels.get(channel)
-        if plan is not None:
+        if plan is not None and message.answerable:
             decision = with_application_ack(plan, message.header, decision, message.raw)
         commit = self._store.record_decision(
             DecidedMessage(message.message_id, channel, decision))

@@ -44,7 +44,7 @@ from twisted.python.failure import Failure
 
 from engine import status as st
 from engine.flow import dedupe
-from engine.flow.appack import with_application_ack
+from engine.flow.appack import answerable, with_application_ack
 from engine.flow.decider import Decider, DeciderStopped
 from engine.flow.decision import decide
 from engine.flow.plan import ChannelPlan, InboundMessage
@@ -143,11 +143,13 @@ class Intake:
         charset = header.charset or encoding
         message = InboundMessage(0, text, header.field_separator, header.encoding_characters,
                                  payload, header.control_id, header.message_type, charset,
-                                 header)
+                                 header, answerable(peer))
         decision = None
         if self._decides_now(plan):
             self.decided += 1
-            decision = with_application_ack(plan, header, decide(plan, message))
+            decision = decide(plan, message)
+            if message.answerable:
+                decision = with_application_ack(plan, header, decision)
         else:
             self._undecided[plan.name] = self._undecided.get(plan.name, 0) + 1
         record = InboundRecord(

@@ -48,7 +48,7 @@ def received_messages(conn: Any, after_id: int, limit: int) -> list[Any]:
     """Messages committed but not yet processed (RECEIVED), oldest first."""
     query = (
         select(messages.c.id, messages.c.channel, messages.c.raw, messages.c.charset,
-               messages.c.control_id, messages.c.message_type)
+               messages.c.control_id, messages.c.message_type, messages.c.peer)
         .where(messages.c.status == st.RECEIVED, messages.c.id > after_id)
         .order_by(messages.c.id)
         .limit(limit)
