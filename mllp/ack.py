@@ -21,6 +21,11 @@ so that a peer validating it against that version accepts it:
 * Codes: those of the version's table 0357; 104 (value too long) exists
   from v2.7 only and is reported as 207 before (:func:`reported_code`).
 
+Enhanced mode (MSH-15 or MSH-16 valued) has two acknowledgements: the accept ACK (CA/CE/CR)
+sent as MSH-15 asks (:func:`accept_ack_wanted`), and the application ACK (AA/AE/AR) sent
+as MSH-16 asks (:func:`application_ack_wanted`) once the message is processed; the latter
+says MSH-15/16 ``NE`` (``ack_types`` of :func:`build_ack`), asking for no ACK of itself.
+
 test-case-name: tests.mllp.test_ack
 """
 from __future__ import annotations
@@ -145,8 +150,7 @@ def ack_code(outcome: str, mode: str) -> str:
 def accept_ack_wanted(header: MSHHeader, outcome: str) -> bool:
     """Whether MSH-15 asks for an accept ACK for this outcome (AL, NE, ER, SU).
 
-    Original mode always wants one. The policy of whether to honour NE over
-    MLLP, where many senders block until they read an answer, is the caller's.
+    Original mode always wants one; an empty or unknown MSH-15 in enhanced mode is read as AL.
     """
     condition = header.accept_ack_type.upper()
     if ack_mode_for(header) == ORIGINAL or condition in ("", "AL"):

@@ -24,11 +24,11 @@ from typing import Any
 
 from engine import status as st
 from engine.flow.plan import ChannelPlan
+from engine.flow.response import APPLICATION_ACK
 from engine.store.records import Decision, NewDelivery
 from mllp import ack
 from mllp.header import HeaderError, MSHHeader, read_header_leniently
 
-APPLICATION_ACK = "application-ack"  # the destination name of application ACKs
 NO_ACK = ("NE", "NE")  # MSH-15/16 of an application ACK: it is not acknowledged itself
 
 _counter = itertools.count(1)
