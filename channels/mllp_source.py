@@ -30,7 +30,7 @@ from twisted.logger import Logger
 from channels.options import label, require_positive, resolve
 from channels.refusals import RefusalAccountant, RefusalSummary
 from engine.interfaces import ConnectorSpec, OptionSpec, PeerInfo
-from mllp.ack import HL7Error
+from mllp.ack import COMMIT_ACCEPT, COMMIT_ERROR, COMMIT_REJECT, HL7Error, parse_ack
 from mllp.admission import Admission, parse_networks
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE
 from mllp.header import HeaderError, read_header
@@ -47,6 +47,8 @@ DEFAULT_UNREADABLE_THRESHOLD = 20
 DEFAULT_UNREADABLE_WINDOW = 60.0
 _REJECTED, _REJECTED_ENHANCED = b"\rMSA|AR|", b"\rMSA|CR|"  # in an ACK the intake built
 
+COMMIT_CODES = frozenset({COMMIT_ACCEPT, COMMIT_ERROR, COMMIT_REJECT})
+MAX_REMEMBERED_APP_ACKS = 256  # per connection: application ACKs whose accept ACK may come
 log = Logger()
 
 SPEC = ConnectorSpec(
@@ -91,10 +93,19 @@ class _SourceProtocol(MLLPServerProtocol):
     def connectionMade(self) -> None:
         super().connectionMade()
         self.factory.open_protocols.add(self)
+        address = self.transport.getPeer()
+        self.address = f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
+        self.factory.by_address[self.address] = self
+        # MSH-10 of the application ACKs written here: the peer's accept ACK of one, if it
+        # sends one despite their MSH-15 NE, is consumed rather than taken for a message.
+        # The newest MAX_REMEMBERED_APP_ACKS, in order (a peer honouring NE answers none).
+        self.application_acks: dict[str, None] = {}
 
     def connectionLost(self, reason: Any = None) -> None:
         super().connectionLost(reason)
         self.factory.open_protocols.discard(self)
+        if self.factory.by_address.get(self.address) is self:
+            del self.factory.by_address[self.address]
         if self.known_peer is not None:
             self.factory.sink.connection_closed(self.known_peer)
         waiters, self.factory.close_waiters = self.factory.close_waiters, []
@@ -108,6 +119,7 @@ class _SourceFactory(MLLPServerFactory):
     def __init__(self, sink: Any, **options: Any):
         super().__init__(sink, **options)
         self.open_protocols: set[_SourceProtocol] = set()
+        self.by_address: dict[str, _SourceProtocol] = {}  # "host:port" -> open connection
         self.close_waiters: list[defer.Deferred] = []
 
 
@@ -230,6 +242,8 @@ class MLLPSource:
         answered a reject): a well-behaved sender's messages have their MSH read once, by
         the intake.
         """
+        if self._answers_application_ack(payload, peer):
+            return defer.succeed(b"")
         suspect = peer in self._accountants
         if suspect or not payload.startswith(b"MSH"):
             refused = self._refuse_unreadable(payload, peer)
@@ -242,6 +256,48 @@ class MLLPSource:
         if not suspect:
             answer.addCallback(self._suspect_if_rejected, peer)
         return answer
+
+    def write_application_ack(self, address: str, payload: bytes) -> defer.Deferred:
+        """Write an application ACK on the open connection from ``address`` ("host:port"),
+        behind the ACKs it is still owed; Deferred[bool]: False when no such connection is
+        open here, or it closed before the ACK could be written."""
+        protocol = self._factory.by_address.get(address)
+        if protocol is None:
+            return defer.succeed(False)
+        written = protocol.write_unsolicited(payload)
+        remembered = protocol.application_acks
+        try:
+            remembered[read_header(payload).control_id] = None
+        except HeaderError:
+            return written
+        if len(remembered) > MAX_REMEMBERED_APP_ACKS:
+            del remembered[next(iter(remembered))]
+        return written
+
+    def _answers_application_ack(self, payload: bytes, peer: Peer) -> bool:
+        """Whether ``payload`` is the peer's accept ACK of an ACK we wrote to it, to be
+        consumed: not stored, not answered.
+
+        HL7 v2 chapter 2 has an application ACK acknowledged unless it says NE (ours do), and
+        some peers in enhanced mode answer every frame they read with a CA, our accept ACKs
+        included (@medplum/hl7 does). So an ACK whose MSA-2 names an application ACK written
+        on this connection is consumed, and so is any commit ACK (CA/CE/CR): it is transport
+        talk, never a message to route.
+        """
+        if b"MSA" not in payload or not payload.startswith(b"MSH"):
+            return False
+        try:
+            if not read_header(payload).message_type.startswith("ACK"):
+                return False
+            answer = parse_ack(payload)
+        except HeaderError:
+            return False
+        protocol = self._factory.by_address.get(peer.address)
+        remembered = protocol.application_acks if protocol is not None else {}
+        if answer.control_id_echoed in remembered:
+            del remembered[answer.control_id_echoed]
+            return True
+        return answer.code in COMMIT_CODES
 
     def _refuse_unreadable(self, payload: bytes, peer: Peer) -> defer.Deferred | None:
         """A NAK (Deferred) if ``payload`` is unreadable and past its connection's threshold;

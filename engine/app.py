@@ -27,8 +27,11 @@ from twisted.internet import defer
 
 from channels import registry
 from engine.flow import handover
-from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig, load_engine_config
+from engine.config.loader import (
+    ChannelConfig, DestinationConfig, EngineConfig, RetryPolicy, load_engine_config)
 from engine.delivery.lane import Lane, LaneKey
+from engine.flow.appack import APPLICATION_ACK
+from engine.flow.appack_route import ApplicationAckDestination
 from engine.flow.decider import Decider
 from engine.filelimit import DescriptorWatch
 from engine.delivery.lease import LeasePolicy, process_owner
@@ -45,6 +48,9 @@ log = logging.getLogger(__name__)
 
 INTAKE, DELIVERY = "intake", "delivery"
 ROLES = (INTAKE, DELIVERY)  # an engine process runs one or both
+# Application ACKs: a few quick tries (a return route briefly down), then ERROR for replay.
+APPLICATION_ACK_RETRY = RetryPolicy(max_attempts=5, initial_delay=1.0, multiplier=2.0,
+                                    max_delay=30.0)
 
 
 def connector_specs() -> dict:
@@ -201,6 +207,10 @@ class Engine:
         if INTAKE not in self.roles:
             return defer.succeed(None)
         self.decider.start()
+        for channel in self._channels:
+            self.start_application_ack_lane(channel)
+        if DELIVERY not in self.roles:  # the application-ack lanes only
+            self.delivery.start()
         recovered = self.recovery.start()
         return recovered.addCallback(lambda _: defer.gatherResults(
             [self.start_source(channel) for channel in self._channels], consumeErrors=True))
@@ -268,6 +278,27 @@ class Engine:
             keys.append(key)
         return keys
 
+    def start_application_ack_lane(self, channel: ChannelConfig) -> LaneKey | None:
+        """The lane of ``channel``'s enhanced-mode application ACKs (engine.flow.appack_route),
+        unless it runs already; None in a process without the intake role.
+
+        It runs with the intake, in the process holding the senders' connections, whatever
+        ``--workers`` says: a delivery worker holds none and could only use the return route.
+        With several listener processes (``--listeners``) one of them holds the lane's lease;
+        an application ACK whose connection another one holds goes by the return route."""
+        key = LaneKey(channel.name, APPLICATION_ACK, 0)
+        if INTAKE not in self.roles or key in self.lanes:
+            return None
+        route_config = channel.response.application_ack
+        route = None if route_config is None else build_destination(
+            route_config, channel.name, 0, self._reactor, self.intake)
+        sender = ApplicationAckDestination(channel.name,
+                                           lambda: self.sources.get(channel.name), route)
+        self.senders[key] = sender
+        sender.start()
+        self.delivery.add_lane(key, sender, APPLICATION_ACK_RETRY)
+        return key
+
     @defer.inlineCallbacks
     def stop_lanes(self, channel: str, destination: str) -> Any:
         """Stop one destination's lanes after their sends under way, wait until their outcomes
@@ -287,6 +318,7 @@ class Engine:
         The intake and the decider share :attr:`plans`: both see the new plan at once,
         the decider for every message it has not decided yet."""
         self.plans[channel.name] = channel_plan(channel)
+        self.start_application_ack_lane(channel)
 
     def drop_plan(self, name: str) -> None:
         """Forget channel ``name``'s plan (its source stopped, its queued messages run)."""

@@ -127,6 +127,9 @@ class DeliveryContext:
     message_type: str | None
     attempt: int
     charset: str | None = None
+    # Where the message came from, as stored ("mllp://127.0.0.1:53122"): the application ACK
+    # of an enhanced-mode message goes back on that connection while it is open.
+    peer: str | None = None
 
 
 class Receiver(Protocol):

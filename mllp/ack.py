@@ -21,6 +21,11 @@ so that a peer validating it against that version accepts it:
 * Codes: those of the version's table 0357; 104 (value too long) exists
   from v2.7 only and is reported as 207 before (:func:`reported_code`).
 
+Enhanced mode (MSH-15 or MSH-16 valued) has two acknowledgements: the accept ACK (CA/CE/CR)
+sent as MSH-15 asks (:func:`accept_ack_wanted`), and the application ACK (AA/AE/AR) sent
+as MSH-16 asks (:func:`application_ack_wanted`) once the message is processed; the latter
+says MSH-15/16 ``NE`` (``ack_types`` of :func:`build_ack`), asking for no ACK of itself.
+
 test-case-name: tests.mllp.test_ack
 """
 from __future__ import annotations
@@ -145,8 +150,7 @@ def ack_code(outcome: str, mode: str) -> str:
 def accept_ack_wanted(header: MSHHeader, outcome: str) -> bool:
     """Whether MSH-15 asks for an accept ACK for this outcome (AL, NE, ER, SU).
 
-    Original mode always wants one. The policy of whether to honour NE over
-    MLLP, where many senders block until they read an answer, is the caller's.
+    Original mode always wants one; an empty or unknown MSH-15 in enhanced mode is read as AL.
     """
     condition = header.accept_ack_type.upper()
     if ack_mode_for(header) == ORIGINAL or condition in ("", "AL"):
@@ -158,6 +162,30 @@ def accept_ack_wanted(header: MSHHeader, outcome: str) -> bool:
     if condition == "SU":
         return outcome == ACCEPT
     return True
+
+
+def application_ack_wanted(header: MSHHeader, outcome: str) -> bool:
+    """Whether MSH-16 asks for an application ACK for this outcome (AL, NE, ER, SU).
+
+    Only enhanced mode has application ACKs: in original mode the one ACK is both. An empty
+    MSH-16 next to a valued MSH-15 means NE, as HL7 v2 chapter 2 says of enhanced mode; an
+    unknown condition is read as AL, so that a sender waiting for an answer gets one.
+    """
+    if ack_mode_for(header) == ORIGINAL:
+        return False
+    condition = header.application_ack_type.upper()
+    if condition in ("", "NE"):
+        return False
+    if condition == "ER":
+        return outcome != ACCEPT
+    if condition == "SU":
+        return outcome == ACCEPT
+    return True
+
+
+def application_ack_code(outcome: str) -> str:
+    """MSA-1 of an application ACK: AA, AE or AR (an enhanced-mode outcome of processing)."""
+    return _CODES[ORIGINAL][outcome]
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -186,7 +214,8 @@ def reported_code(code: int, version: tuple[int, ...]) -> int:
 def build_ack(header: MSHHeader, code: str, *, text: str = "",
               errors: Sequence[HL7Error] = (), control_id: str, timestamp: str,
               charset: str | None = None, sending_application: str | None = None,
-              sending_facility: str | None = None) -> bytes:
+              sending_facility: str | None = None,
+              ack_types: tuple[str, str] = ("", "")) -> bytes:
     """The ACK answering the message whose MSH is ``header``, as unframed bytes.
 
     The ACK follows the rules of the message's own version (MSH-12; v2.5 when unreadable):
@@ -208,7 +237,7 @@ def build_ack(header: MSHHeader, code: str, *, text: str = "",
            _ack_message_type(header.trigger_event, enc[0], version),
            escape(control_id, sep, enc), header.processing_id or DEFAULT_PROCESSING_ID,
            header.field(12) if header.version else DEFAULT_VERSION,
-           "", "", "", "", "", charset]
+           "", "", ack_types[0], ack_types[1], "", charset]
     errors = list(errors)
     if version >= (2, 7):  # MSA-3 withdrawn: the text goes into ERR-8
         if text and all(error.text != text for error in errors):
@@ -352,7 +381,8 @@ def _code(text: str) -> int | None:
 
 __all__ = [
     "ACCEPT", "ERROR", "REJECT", "ORIGINAL", "ENHANCED", "HL7Error", "AckResult",
-    "ack_mode_for", "ack_code", "accept_ack_wanted", "escape", "unescape",
+    "ack_mode_for", "ack_code", "accept_ack_wanted", "application_ack_wanted",
+    "application_ack_code", "escape", "unescape",
     "build_ack", "build_nak_without_header", "parse_ack", "version_tuple", "table_0357",
     "reported_code", "stored_control_id", "DEFAULT_SEPARATOR", "DEFAULT_ENCODING_CHARACTERS",
     "MESSAGE_ACCEPTED", "SEGMENT_SEQUENCE", "REQUIRED_FIELD_MISSING", "DATA_TYPE",

@@ -68,6 +68,9 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_PENDING = 1000
 DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024
 DEFAULT_REFUSAL_LOG_INTERVAL = 60.0
+# Seconds an unsolicited frame (an application ACK) waits, so that it leaves in a TCP
+# segment of its own rather than with the accept ACK before it (see write_unsolicited).
+DEFAULT_UNSOLICITED_DELAY = 0.05
 
 log = Logger()
 
@@ -99,13 +102,16 @@ def reject_for(payload: bytes, error: HL7Error, control_id: str, timestamp: str)
 class _Slot:
     """One frame's place in the connection's ACK queue."""
 
-    # ack: the framed bytes to write, None for no answer; size: the frame's, for the budget
-    __slots__ = ("ack", "ready", "size")
+    # ack: the framed bytes to write, None for no answer; size: the frame's, for the budget;
+    # written: for an unsolicited frame, fired with whether it was written
+    __slots__ = ("ack", "ready", "size", "written")
 
-    def __init__(self, ack: bytes | None = None, ready: bool = False, size: int = 0):
+    def __init__(self, ack: bytes | None = None, ready: bool = False, size: int = 0,
+                 written: defer.Deferred | None = None):
         self.ack = ack
         self.ready = ready
         self.size = size
+        self.written = written
 
 
 class _Refused(Protocol):
@@ -140,6 +146,9 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
     def connectionLost(self, reason: Any = None) -> None:
         self._lost = True
         self.setTimeout(None)
+        for slot in self._queue:
+            if slot.written is not None and not slot.written.called:
+                slot.written.callback(False)
         self.factory.connections_open -= 1
         if self.admitted_host is not None:
             self.factory.admission.release(self.admitted_host)
@@ -204,6 +213,27 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             self._paused = True
             self.transport.pauseProducing()
 
+    def write_unsolicited(self, payload: bytes) -> defer.Deferred:
+        """Queue ``payload`` (unframed) behind the ACKs this connection still owes, and write
+        it after ``factory.unsolicited_delay`` seconds: an enhanced-mode application ACK,
+        which must follow its accept ACK.
+
+        The delay keeps it out of the TCP segment of the ACK before it: some peers read one
+        frame per read (@medplum/hl7 decodes two frames read at once as one message). The
+        Deferred fires True once it is written, False if the connection went first (the
+        caller then sends it another way).
+        """
+        if self._lost or self._closing:
+            return defer.succeed(False)
+        slot = _Slot(encode_frame(payload), written=defer.Deferred())
+        self._queue.append(slot)
+        self.factory.clock.callLater(self.factory.unsolicited_delay, self._release, slot)
+        return slot.written
+
+    def _release(self, slot: _Slot) -> None:
+        slot.ready = True
+        self._flush()
+
     @property
     def pending_bytes(self) -> int:
         """Bytes of the frames read and not yet answered on this connection."""
@@ -236,6 +266,8 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             self._pending_bytes -= slot.size
             if slot.ack and not self._lost:
                 self.transport.write(slot.ack)
+            if slot.written is not None and not slot.written.called:
+                slot.written.callback(not self._lost)
         if self._paused and len(self._queue) <= self.factory.max_pending // 2 and \
                 self._pending_bytes <= self.factory.max_pending_bytes // 2:
             self._paused = False
@@ -307,6 +339,7 @@ class MLLPServerFactory(Factory):
         self.frames_received = 0
         self.bytes_discarded = 0
         self.oversized_frames = 0
+        self.unsolicited_delay = DEFAULT_UNSOLICITED_DELAY
         self._control_prefix = f"{int(clock.seconds()):x}-"
         self._control_counter = 0
 

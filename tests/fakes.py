@@ -35,6 +35,7 @@ class MessageRow:
     control_id: str | None = None
     message_type: str | None = None
     status: str = st.RECEIVED
+    peer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class FakeStore:
     def _due(self, row: DeliveryRow) -> DueDelivery:
         m = self.messages[row.message_id]
         return DueDelivery(row.id, row.message_id, row.attempts, row.next_attempt_at, m.raw,
-                           m.control_id, m.message_type, m.charset)
+                           m.control_id, m.message_type, m.charset, m.peer)
 
     def _received_messages(self, _conn: Any, after_id: int, limit: int) -> list[MessageRow]:
         return sorted((m for m in self.messages.values()

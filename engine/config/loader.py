@@ -50,9 +50,8 @@ from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
 from engine.config.links import Link, check_links, read_links
 from engine.config.listeners import check_listeners
 from engine.config.stepspath import import_hint, use_steps_path
-from engine.flow.response import (
-    ACK_AFTER_COMMIT, MODES as ACK_MODES, ON_ERROR_CODES, ON_FILTERED_CODES, ResponsePolicy,
-    name_problem)
+from engine.config.response import RESPONSE_SECTION, response_policy
+from engine.flow.response import ResponsePolicy
 from engine.config.yamlsource import YAMLMapping
 from mllp.header import resolve_codec
 
@@ -187,16 +186,6 @@ ENGINE_SECTION = Section(
      OptionSpec("steps_path", "path", help="where python: steps' modules are")),
     nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
 
-_NAME_HELP = "components separated by ^; default: the received "
-RESPONSE_SECTION = Section(
-    (OptionSpec("mode", "str", default="after-commit", choices=ACK_MODES),
-     OptionSpec("on-error", "str", default="AE", choices=tuple(ON_ERROR_CODES),
-                help="the ACK of a message processed into ERROR (after-processing)"),
-     OptionSpec("on-filtered", "str", default="AA", choices=tuple(ON_FILTERED_CODES),
-                help="the ACK of a message a filter dropped (after-processing)"),
-     OptionSpec("sending-application", "str", help="MSH-3 of ACKs; " + _NAME_HELP + "MSH-5"),
-     OptionSpec("sending-facility", "str", help="MSH-4 of ACKs; " + _NAME_HELP + "MSH-6")),
-    checks={"sending-application": name_problem, "sending-facility": name_problem})
 RETRY_SECTION = Section(
     (OptionSpec("max_attempts", "int", default=10),
      OptionSpec("initial_delay", "duration", default=1),
@@ -349,7 +338,7 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     channel = ChannelConfig(
         name=values["name"], description=values["description"], enabled=values["enabled"],
         source=_source(root.get("source"), values["name"], specs, source_at, problems),
-        response=_response(root, values["response"], where, problems),
+        response=response_policy(root, values["response"], specs, where, problems),
         encoding=values["encoding"], dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
@@ -358,26 +347,6 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
     return _LoadedChannel(channel, name_at, port_at, read_links(root, where))
-
-
-def _response(root: YAMLMapping, values: dict | None, where: Where,
-              problems: Problems) -> ResponsePolicy | None:
-    """The ``response:`` block; ``on-error`` and ``on-filtered`` written in after-commit mode,
-    where the ACK leaves before there is an outcome to report, are refused, not ignored."""
-    if not values:
-        return None  # validate_section has reported why
-    raw = root.get("response")
-    if values["mode"] == ACK_AFTER_COMMIT and isinstance(raw, Mapping):
-        here = where.child("response", root.key_position("response"))
-        for key in ("on-error", "on-filtered"):
-            if raw.get(key) is not None:
-                problems.add(here.child(key, key_position(raw, key)),
-                             f"{key} needs mode: after-processing: in {values['mode']} mode "
-                             "the ACK is sent before the message is processed")
-    if None in (values["mode"], values["on-error"], values["on-filtered"]):
-        return None  # validate_section has reported why
-    return ResponsePolicy(values["mode"], values["on-error"], values["on-filtered"],
-                          values["sending-application"], values["sending-facility"])
 
 
 def _source(data: Any, channel: str | None, specs: Specs, where: Where,

@@ -250,7 +250,7 @@ class Lane:
         self._sends += 1
         contexts = [DeliveryContext(self.key.channel, due.message_id, due.delivery_id,
                                     due.control_id, due.message_type, due.attempts + 1,
-                                    due.charset) for due in batch]
+                                    due.charset, due.peer) for due in batch]
         # Set before the callbacks: a destination may answer at once, from within send.
         if len(batch) == 1:
             self._send = send = defer.maybeDeferred(self._destination.send, batch[0].raw,

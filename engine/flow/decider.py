@@ -38,6 +38,7 @@ from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
 from engine import status as st
+from engine.flow.appack import with_application_ack
 from engine.flow.decision import decide
 from engine.flow.plan import ChannelPlan, InboundMessage
 from engine.flow.queued import QueuedWork
@@ -166,7 +167,13 @@ class Decider:
 
     def _decided(self, decision: Decision, channel: str, message: InboundMessage,
                  d: defer.Deferred) -> None:
-        """On the reactor thread: submit the commit, then start the channel's next one."""
+        """On the reactor thread: submit the commit, then start the channel's next one.
+
+        The application ACK that an enhanced-mode message asks for is added here, to be
+        committed with the decision (:mod:`engine.flow.appack`)."""
+        plan = self.channels.get(channel)
+        if plan is not None and message.answerable:
+            decision = with_application_ack(plan, message.header, decision, message.raw)
         commit = self._store.record_decision(
             DecidedMessage(message.message_id, channel, decision))
         commit.addCallbacks(self._committed, self._commit_failed,

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet import defer
@@ -43,6 +44,7 @@ from twisted.python.failure import Failure
 
 from engine import status as st
 from engine.flow import dedupe
+from engine.flow.appack import answerable, with_application_ack
 from engine.flow.decider import Decider, DeciderStopped
 from engine.flow.decision import decide
 from engine.flow.plan import ChannelPlan, InboundMessage
@@ -140,11 +142,14 @@ class Intake:
             return self._store_unreadable(plan, payload, peer, header, error, committed)
         charset = header.charset or encoding
         message = InboundMessage(0, text, header.field_separator, header.encoding_characters,
-                                 payload, header.control_id, header.message_type, charset)
+                                 payload, header.control_id, header.message_type, charset,
+                                 header, answerable(peer))
         decision = None
         if self._decides_now(plan):
             self.decided += 1
             decision = decide(plan, message)
+            if message.answerable:
+                decision = with_application_ack(plan, header, decision)
         else:
             self._undecided[plan.name] = self._undecided.get(plan.name, 0) + 1
         record = InboundRecord(
@@ -197,11 +202,9 @@ class Intake:
             if result.delivery_ids:
                 self._queued.add(plan.name, decision.deliveries)
             return self._decided_ack(decision, plan, header, result.message_id)
-        message = InboundMessage(result.message_id, message.text, message.field_separator,
-                                 message.encoding_characters, message.raw, message.control_id,
-                                 message.message_type, message.charset)
+        message = replace(message, message_id=result.message_id)
         decided = self._decider.submit(plan.name, message)
-        if not plan.response.after_processing:
+        if not _waits_for_processing(plan, header):
             decided.addErrback(_left_received, result.message_id)
             return self._ack(plan, header, ack.ACCEPT, result.message_id)
         decided.addCallback(self._decided_ack, plan, header, result.message_id)
@@ -213,7 +216,7 @@ class Intake:
         """The ACK of a decided message: AA in after-commit mode, else what the response
         policy says of its status."""
         response = plan.response
-        if not response.after_processing or decision.status == st.TRANSFORMED:
+        if not _waits_for_processing(plan, header) or decision.status == st.TRANSFORMED:
             return self._ack(plan, header, ack.ACCEPT, message_id)
         if decision.status == st.ERROR:
             error = ack.HL7Error(decision.error_code or ack.APPLICATION_INTERNAL_ERROR,
@@ -262,6 +265,10 @@ class Intake:
 
     def _ack(self, plan: ChannelPlan, header: MSHHeader, outcome: str,
              message_id: int | None, *, text: str = "", errors: tuple = ()) -> bytes:
+        """The ACK for ``outcome``; in enhanced mode the accept ACK, b"" (no answer) when
+        MSH-15 asks for none in this case (NE; ER on success; SU on a failure)."""
+        if not ack.accept_ack_wanted(header, outcome):
+            return b""
         code = ack.ack_code(outcome, ack.ack_mode_for(header))
         response = plan.response
         return ack.build_ack(header, code, text=text, errors=errors,
@@ -284,6 +291,16 @@ class Intake:
     def _log_lost(self, failure: Any, channel: str, error: str) -> None:
         log.error("channel %s: could not store rejected input (%s): %s", channel, error,
                   failure.getErrorMessage())
+
+
+def _waits_for_processing(plan: ChannelPlan, header: MSHHeader) -> bool:
+    """Whether the ACK waits for the decision: after-processing mode, original mode only.
+
+    In enhanced mode (MSH-15/16 valued) the ACK answering the frame is the accept ACK, which
+    says the message is committed (CA); the outcome of processing goes in the application
+    ACK that MSH-16 asks for (:mod:`engine.flow.appack`), so that an error is AE after CA.
+    """
+    return plan.response.after_processing and ack.ack_mode_for(header) == ack.ORIGINAL
 
 
 def _overlong(header: MSHHeader) -> HeaderError | None:

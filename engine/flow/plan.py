@@ -106,3 +106,9 @@ class InboundMessage:
     control_id: str | None = None
     message_type: str | None = None
     charset: str | None = None
+    # Its MSH as the intake read it (the application ACK answers it); None when the message
+    # comes from the store (the recovery scan), whose MSH is read again from ``raw``.
+    header: Any = None
+    # Whether its sender can be answered an application ACK (it came over MLLP): a message
+    # from a file or handed over by another channel has nobody to answer.
+    answerable: bool = True

@@ -21,6 +21,7 @@ from twisted.internet import defer
 from engine import status as st
 from engine.flow.decider import Decider, DeciderStopped
 from engine.flow.plan import ChannelPlan, InboundMessage
+from engine.flow.appack import answerable
 from engine.store import queries
 from engine.store.records import DecidedMessage, Decision
 from mllp.header import HeaderError, decode_payload, read_header
@@ -105,7 +106,8 @@ class Recovery:
             return
         message = InboundMessage(row.id, text, header.field_separator,
                                  header.encoding_characters, row.raw, row.control_id,
-                                 row.message_type, row.charset)
+                                 row.message_type, row.charset, header,
+                                 answerable=answerable(getattr(row, "peer", None)))
         self._decider.submit(row.channel, message).addErrback(self._log_failure, row.id)
 
     def _log_failure(self, failure: Any, message_id: int) -> None:

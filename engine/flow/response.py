@@ -7,9 +7,11 @@ forever on AE and must get AR for a message that will never pass, some treat any
 as an alarm and some want one, some check MSH-3/MSH-4 of the answer against a name of their
 own. A :class:`ResponsePolicy` holds those choices; the intake asks it which outcome
 (:data:`mllp.ack.ACCEPT`, ``ERROR``, ``REJECT``) each case gets, and :func:`mllp.ack.ack_code`
-turns the outcome into a code in the message's acknowledgement mode, so that a policy written
-in original-mode codes (``on-error: AR``) is answered ``CR`` to a sender that asked for
-enhanced mode (MSH-15/16).
+turns the outcome into a code in the message's acknowledgement mode. A sender that asked for
+enhanced mode (MSH-15/16) gets the accept ACK (CA) at commit whatever the mode, and the
+outcome of processing, in the policy's codes (``on-error: AR``), in its application ACK
+(:mod:`engine.flow.appack`), which goes back on the connection or by ``application_ack``,
+the return route.
 
 ``on-error`` and ``on-filtered`` only exist in ``after-processing`` mode: in ``after-commit``
 mode the ACK leaves before the pipeline has run, so there is no outcome to report.
@@ -19,8 +21,11 @@ test-case-name: tests.test_response
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mllp import ack
+
+APPLICATION_ACK = "application-ack"  # the engine's destination of enhanced-mode application ACKs
 
 ACK_AFTER_COMMIT = "after-commit"
 ACK_AFTER_PROCESSING = "after-processing"
@@ -52,6 +57,9 @@ class ResponsePolicy:
     on_filtered: str = ack.APPLICATION_ACCEPT
     sending_application: str | None = None
     sending_facility: str | None = None
+    # Where enhanced-mode application ACKs go when their connection has closed: the
+    # ConnectorConfig of an mllp destination (``response.application-ack``), or None.
+    application_ack: Any = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -34,7 +34,7 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int,
         select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
                deliveries.c.next_attempt_at,
                func.coalesce(deliveries.c.payload, messages.c.raw), messages.c.control_id,
-               messages.c.message_type, messages.c.charset)
+               messages.c.message_type, messages.c.charset, messages.c.peer)
         .join(messages, messages.c.id == deliveries.c.message_id)
         .where(deliveries.c.channel == channel, deliveries.c.destination == destination,
                deliveries.c.lane == lane, deliveries.c.status == st.QUEUED)
@@ -48,7 +48,7 @@ def received_messages(conn: Any, after_id: int, limit: int) -> list[Any]:
     """Messages committed but not yet processed (RECEIVED), oldest first."""
     query = (
         select(messages.c.id, messages.c.channel, messages.c.raw, messages.c.charset,
-               messages.c.control_id, messages.c.message_type)
+               messages.c.control_id, messages.c.message_type, messages.c.peer)
         .where(messages.c.status == st.RECEIVED, messages.c.id > after_id)
         .order_by(messages.c.id)
         .limit(limit)

@@ -122,6 +122,7 @@ class DueDelivery:
     control_id: str | None
     message_type: str | None
     charset: str | None
+    peer: str | None = None  # where the message came from, as stored ("mllp://host:port")
 
 
 @dataclass

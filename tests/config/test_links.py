@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.app import connector_specs
 from engine.flow import handover
 from engine.config.loader import ConfigError, load_engine_config
 from engine.config.links import find_cycles
@@ -146,11 +147,37 @@ def test_the_response_block_defaults(tmp_path):
     (("sending-facility: 12",),
      "a.yaml:4: response.sending-facility: expected a string, got 12; put it in quotes if it "
      "is meant as text"),
-    (("ack: after-commit",), 'a.yaml:4: response.ack: unknown option "ack"; known: mode, '
-                             "on-error, on-filtered, sending-application, sending-facility"),
+    (("ack: after-commit",), 'a.yaml:4: response.ack: unknown option "ack"; known: '
+                             "application-ack, mode, on-error, on-filtered, sending-application, sending-facility"),
 ])
 def test_response_mistakes_are_reported_at_their_line(tmp_path, lines, expected):
     assert problems(tmp_path, a=with_response(*lines)) == [expected]
+
+
+def test_the_application_ack_return_route_loads_as_an_mllp_destination(tmp_path):
+    (loaded,) = load_engine_config(engine_with(tmp_path, a=with_response(
+        "application-ack: {host: his.example, port: 2575, ack_timeout: 5s}")),
+        connector_specs()).channels
+    route = loaded.response.application_ack
+    assert (route.type_name, route.name, route.options["host"], route.options["port"],
+            route.options["ack_timeout"]) == ("mllp", "application-ack", "his.example", 2575, 5)
+    assert route.file.endswith("a.yaml") and route.line == 4
+
+
+@pytest.mark.parametrize("lines, expected", [
+    (("application-ack: {host: his.example}",),
+     'a.yaml:4: response.application-ack.port: missing required option "port"'),
+    (("application-ack: {host: his.example, port: 2575, timeout: 5}",),
+     'a.yaml:4: response.application-ack.timeout: unknown option "timeout"'),
+    (("application-ack: {host: his.example, port: 2575, type: file}",),
+     'a.yaml:4: response.application-ack.type: expected one of mllp, got "file"'),
+])
+def test_application_ack_mistakes_are_reported_at_their_line(tmp_path, lines, expected):
+    with pytest.raises(ConfigError) as raised:
+        load_engine_config(engine_with(tmp_path, a=with_response(*lines)), connector_specs())
+    written = [f"{p.file.rsplit('/', 1)[-1]}:{p.line}: {p.field}: {p.message}"
+               for p in raised.value.problems]
+    assert [p for p in written if p.startswith(expected)], written
 
 
 def test_the_old_ack_block_is_refused(tmp_path):

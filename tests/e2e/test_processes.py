@@ -204,3 +204,26 @@ def test_two_nodes_on_postgresql_show_every_process(tmp_path: Path) -> None:
         started[0].crash()
         _wait(lambda: not _alive(orphan), 60, "n1's worker stopped without its supervisor")
         assert "the supervisor is gone (stdin closed): stopping" in started[0].output()
+
+
+def test_with_a_delivery_worker_the_application_ack_comes_on_the_same_connection(
+        tmp_path: Path) -> None:
+    """If `run --workers 1` gets an enhanced-mode message (MSH-15/16 AL), then the sender
+    reads CA then AA on its own connection: the application-ack lane runs with the intake,
+    which holds the connection, not in the delivery worker."""
+    config, port = _deploy(tmp_path)
+    with processes() as started:
+        main = Process("engine", [sys.executable, "-m", "engine.cli.main", "run", "--config",
+                                  str(config), "--workers", "1"], tmp_path / "engine.log")
+        started.append(main)
+        main.wait_for("supervising 1 child process(es)")
+        frame = FRAME.replace(b"|P|2.5\r", b"|P|2.5|||AL|AL\r") % (b"W1", b"P1")
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.sendall(frame)
+            answer = b""
+            while answer.count(b"\x1c\r") < 2:
+                chunk = sock.recv(4096)
+                assert chunk, f"connection closed after {answer!r}"
+                answer += chunk
+        assert b"MSA|CA|W1" in answer.split(b"\x1c\r")[0]
+        assert b"MSA|AA|W1" in answer.split(b"\x1c\r")[1]

@@ -433,11 +433,38 @@ def test_after_processing_filtered_is_aa_filtered() -> None:
 
 def test_after_processing_failure_to_record_is_ae_207() -> None:
     setup = after_processing()
-    d = setup.intake.receive("adt", message("P4", msh15="AL"), PEER)
+    d = setup.intake.receive("adt", message("P4"), PEER)
     setup.decider.queued[0][2].errback(RuntimeError("commit failed"))
     parsed = parse(result_of(d))
-    assert field_of(parsed, "MSA", 1) == "CE"
+    assert field_of(parsed, "MSA", 1) == "AE"
     assert err_code(parsed) == 207
+
+
+def test_after_processing_in_enhanced_mode_is_ca_at_commit() -> None:
+    """If an after-processing channel gets an enhanced-mode message, then its accept ACK is
+    CA once it is committed, before processing: the outcome goes in the application ACK."""
+    setup = after_processing()
+    d = setup.intake.receive("adt", message("P4", msh15="AL"), PEER)
+    parsed = parse(result_of(d))
+    assert field_of(parsed, "MSA", 1) == "CA"
+    setup.decider.queued[0][2].errback(RuntimeError("commit failed"))
+
+
+@pytest.mark.parametrize("msh15, answered", [("NE", False), ("ER", False), ("SU", True),
+                                             ("AL", True)])
+def test_accept_ack_follows_msh15_on_success(msh15: str, answered: bool) -> None:
+    """If a committed message's MSH-15 is NE or ER, then it gets no accept ACK (b"")."""
+    setup = make(plan())
+    ack_bytes = result_of(setup.intake.receive("adt", message("N1", msh15=msh15), PEER))
+    assert bool(ack_bytes) is answered
+
+
+@pytest.mark.parametrize("msh15, answered", [("NE", False), ("ER", True), ("SU", False)])
+def test_accept_ack_follows_msh15_on_a_store_failure(msh15: str, answered: bool) -> None:
+    """If the commit failed, then MSH-15 ER gets its CE and SU or NE nothing."""
+    setup = make(answer=failing_store)
+    ack_bytes = result_of(setup.intake.receive("adt", message("N2", msh15=msh15), PEER))
+    assert bool(ack_bytes) is answered
 
 
 def test_after_processing_duplicate_is_answered_without_waiting() -> None:
@@ -546,7 +573,7 @@ def processed_into(status: str, *, payload: bytes | None = None, **response: Any
 
 
 @pytest.mark.parametrize("on_error, msh15, code", [
-    ("AE", "", "AE"), ("AR", "", "AR"), ("AE", "AL", "CE"), ("AR", "AL", "CR")])
+    ("AE", "", "AE"), ("AR", "", "AR")])
 def test_on_error_is_the_code_of_a_message_processed_into_error(on_error, msh15, code) -> None:
     """If the pipeline put the message in ERROR, then the ACK is on-error (AE or AR), in
     the message's acknowledgement mode, with ERR 207 and the error's text."""
@@ -557,7 +584,7 @@ def test_on_error_is_the_code_of_a_message_processed_into_error(on_error, msh15,
 
 
 @pytest.mark.parametrize("on_filtered, msh15, code", [
-    ("AA", "", "AA"), ("AE", "", "AE"), ("AA", "AL", "CA"), ("AE", "NE", "CE")])
+    ("AA", "", "AA"), ("AE", "", "AE")])
 def test_on_filtered_is_the_code_of_a_filtered_message(on_filtered, msh15, code) -> None:
     """If a filter dropped the message, then the ACK is on-filtered (AA or AE), in the
     message's acknowledgement mode, saying "filtered", without ERR."""

@@ -305,3 +305,49 @@ def test_backpressure_by_bytes():
     assert transport.producerState == "paused"  # 2 frames, 6 KiB: over half the budget
     sink.pending[1].callback(b"a1")
     assert transport.producerState == "producing" and proto.pending_bytes == len(big)
+
+
+def fired(d: defer.Deferred) -> list:
+    results: list = []
+    d.addBoth(results.append)
+    return results
+
+
+def test_unsolicited_frame_waits_for_the_acks_owed_before_it():
+    """If an application ACK is written while earlier frames await their ACK, then it leaves
+    after them, after the unsolicited delay, and an empty answer (MSH-15 NE) does not hold it."""
+    sink = RecordingSink()
+    factory, proto, transport, clock = connect(sink)
+    proto.dataReceived(encode_frame(message("1")) + encode_frame(message("2")))
+    written_ = fired(proto.write_unsolicited(b"app-ack"))
+    sink.pending[1].callback(b"ack2")
+    sink.pending[0].callback(b"")
+    assert written(transport) == [b"ack2"]
+    clock.advance(factory.unsolicited_delay)
+    assert written(transport) == [b"ack2", b"app-ack"]
+    assert written_ == [True]
+    assert proto.pending_bytes == 0
+
+
+def test_unsolicited_frame_leaves_apart_from_the_ack_before_it():
+    """If the accept ACK was just written, then the application ACK is not written in the
+    same turn (a peer reading one frame per read would merge them), but after the delay."""
+    sink = RecordingSink(auto=True)
+    factory, proto, transport, clock = connect(sink)
+    proto.dataReceived(encode_frame(message("1")))
+    proto.write_unsolicited(b"app-ack")
+    assert written(transport) == [b"ACK for 1"]
+    clock.advance(factory.unsolicited_delay)
+    assert written(transport) == [b"ACK for 1", b"app-ack"]
+
+
+def test_unsolicited_frame_is_refused_once_the_connection_is_lost():
+    """If the connection is gone, or goes before the frame is written, then the Deferred
+    says False and nothing is written."""
+    _, proto, transport, clock = connect(RecordingSink())
+    pending = fired(proto.write_unsolicited(b"app-ack"))
+    proto.connectionLost(None)
+    assert pending == [False]
+    assert fired(proto.write_unsolicited(b"again")) == [False]
+    clock.advance(1)
+    assert transport.value() == b""
