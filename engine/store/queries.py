@@ -21,7 +21,7 @@ RATE_WINDOW = 60.0  # seconds: "rate over the last minute"
 
 
 def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
-              max_bytes: int | None = None) -> list[DueDelivery]:
+              max_bytes: int | None = None) -> DueList:
     """The first ``limit`` queued deliveries of one lane by id, with their payloads, and no
     more of them than fit in ``max_bytes`` of payload (the first is returned whatever its
     size, so that a lane never stalls on a large message).
@@ -32,35 +32,40 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
     destination's mapping changed the message (``deliveries.payload``), else the message's
     raw bytes.
 
-    With ``max_bytes``, the sizes are read first (without the payloads), then the payloads of
-    the deliveries that fit: neither the database driver nor the lane ever holds more.
+    With ``max_bytes``, one query streams the rows with their sizes and stops at the first
+    that does not fit: SQLite steps one row at a time, PostgreSQL through a server-side
+    cursor a few rows at a time, so the driver holds little beyond the budget.
     """
-    cut = False
-    where = (deliveries.c.channel == channel, deliveries.c.destination == destination,
-             deliveries.c.lane == lane, deliveries.c.status == st.QUEUED)
-    if max_bytes is not None:
-        sizes = (select(deliveries.c.id, func.coalesce(func.length(deliveries.c.payload),
-                                                        func.length(messages.c.raw)))
-                 .join(messages, messages.c.id == deliveries.c.message_id)
-                 .where(*where).order_by(deliveries.c.id).limit(limit))
-        rows = list(conn.execute(sizes))
-        chosen = within_budget(rows, max_bytes)
-        if not chosen:
-            return DueList()
-        where = (*where, deliveries.c.id.in_(chosen))
-        cut = len(chosen) < len(rows)
+    size = func.coalesce(func.length(deliveries.c.payload), func.length(messages.c.raw))
     query = (
         select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
                deliveries.c.next_attempt_at,
                func.coalesce(deliveries.c.payload, messages.c.raw), messages.c.control_id,
-               messages.c.message_type, messages.c.charset)
+               messages.c.message_type, messages.c.charset, size)
         .join(messages, messages.c.id == deliveries.c.message_id)
-        .where(*where)
+        .where(deliveries.c.channel == channel, deliveries.c.destination == destination,
+               deliveries.c.lane == lane, deliveries.c.status == st.QUEUED)
         .order_by(deliveries.c.id)
         .limit(limit)
     )
-    return DueList((DueDelivery(*row) for row in conn.execute(query)),
-                   cut=max_bytes is not None and cut)
+    if max_bytes is None:
+        return DueList(DueDelivery(*row[:8]) for row in conn.execute(query))
+    due, total = DueList(), 0
+    result = conn.execution_options(stream_results=True,
+                                    max_row_buffer=STREAM_ROWS).execute(query)
+    try:
+        for row in result:
+            total += row[8] or 0
+            if due and total > max_bytes:
+                due.cut = True
+                break
+            due.append(DueDelivery(*row[:8]))
+    finally:
+        result.close()
+    return due
+
+
+STREAM_ROWS = 50  # rows a PostgreSQL server-side cursor brings at a time to fetch_due
 
 
 class DueList(list):
