@@ -149,12 +149,16 @@ class FakeStore:
     # -- the queries, over the dictionaries (same arguments as engine.store.queries) -----
 
     def _fetch_due(self, _conn: Any, channel: str, destination: str, lane: int,
-                   limit: int) -> list[DueDelivery]:
+                   limit: int, max_bytes: int | None = None) -> list[DueDelivery]:
         rows = sorted((d for d in self.deliveries.values()
                        if (d.channel, d.destination, d.lane, d.status)
                        == (channel, destination, lane, st.QUEUED)),
                       key=lambda d: d.id)[:limit]
-        return [self._due(d) for d in rows]
+        due = [self._due(d) for d in rows]
+        if max_bytes is None:
+            return queries.DueList(due)
+        chosen = queries.within_budget([(d.delivery_id, len(d.raw)) for d in due], max_bytes)
+        return queries.DueList(due[:len(chosen)], cut=len(chosen) < len(due))
 
     def _due(self, row: DeliveryRow) -> DueDelivery:
         m = self.messages[row.message_id]

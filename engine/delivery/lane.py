@@ -3,7 +3,9 @@ One delivery lane: the queued deliveries of one destination (or of one partition
 ordering key), sent in order by the process that holds the lane's lease.
 
 The store is the queue. The lane reads the first deliveries of its queue (by id, always from
-the start: no cursor, see :func:`engine.store.queries.fetch_due`), sends them one at a time
+the start: no cursor, see :func:`engine.store.queries.fetch_due`; at most ``fetch_batch`` of
+them and ``fetch_bytes`` of payload, so what a lane holds is bounded in bytes whatever the
+size of its messages), sends them one at a time
 through its own :class:`~engine.interfaces.Destination` (message n+1 is never sent before
 message n is SENT or parked), and records each outcome through the group-commit writer. A
 send may start while the previous send's outcome is being committed (that hides the commit's
@@ -50,6 +52,9 @@ from engine.store.records import DeliveryUpdate, DueDelivery
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 500
+# Payload bytes one read may bring (and so a lane may hold): what a lane keeps in memory is
+# bounded by size as well as by count, whatever the size of its messages.
+FETCH_BYTES = 8 * 1024 * 1024
 SEND_BATCH = 100  # deliveries handed at once to a destination that sends batches
 POLL_INTERVAL = 1.0
 SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
@@ -84,7 +89,8 @@ class Lane:
 
     def __init__(self, key: LaneKey, destination: Destination, retry: Any, store: Any,
                  clock: Any, *, poll_interval: float = POLL_INTERVAL,
-                 fetch_batch: int = FETCH_BATCH, sends_ahead: int = SENDS_AHEAD,
+                 fetch_batch: int = FETCH_BATCH, fetch_bytes: int = FETCH_BYTES,
+                 sends_ahead: int = SENDS_AHEAD,
                  send_batch: int = SEND_BATCH,
                  record_retry: tuple[float, float] = (RECORD_RETRY_INITIAL, RECORD_RETRY_MAX)):
         self.key = key
@@ -94,6 +100,7 @@ class Lane:
         self._clock = clock
         self._poll_interval = poll_interval
         self._fetch_batch = fetch_batch
+        self._fetch_bytes = fetch_bytes
         self._sends_ahead = sends_ahead
         self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
         self._record_retry = record_retry
@@ -236,7 +243,7 @@ class Lane:
         self.reads += 1
         self._read = read = self._store.read(queries.fetch_due, self.key.channel,
                                              self.key.destination, self.key.lane,
-                                             self._fetch_batch)
+                                             self._fetch_batch, self._fetch_bytes)
         read.addCallbacks(self._read_done, self._read_failed)
 
     def _enter_waiting(self, wait: float) -> None:
@@ -307,7 +314,7 @@ class Lane:
         if self.state is not LaneState.READING:
             return  # stopped meanwhile
         self._buffer.extend(due)
-        if len(due) >= self._fetch_batch:
+        if len(due) >= self._fetch_batch or getattr(due, "cut", False):
             self._more = True
         self._step()
 

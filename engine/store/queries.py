@@ -20,28 +20,74 @@ from engine.store.schema import deliveries, journal, messages
 RATE_WINDOW = 60.0  # seconds: "rate over the last minute"
 
 
-def fetch_due(conn: Any, channel: str, destination: str, lane: int,
-              limit: int) -> list[DueDelivery]:
-    """The first ``limit`` queued deliveries of one lane by id, with their payloads.
+def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
+              max_bytes: int | None = None) -> DueList:
+    """The first ``limit`` queued deliveries of one lane by id, with their payloads, and no
+    more of them than fit in ``max_bytes`` of payload (the first is returned whatever its
+    size, so that a lane never stalls on a large message).
 
     Always from the start of the queue, never after a cursor: ids come from per-node blocks,
     so a delivery committed late by another node may have a smaller id than one already
     read, and a replay queues an old id again. A delivery's payload is its own when its
     destination's mapping changed the message (``deliveries.payload``), else the message's
     raw bytes.
+
+    With ``max_bytes``, one query streams the rows with their sizes and stops at the first
+    that does not fit: SQLite steps one row at a time, PostgreSQL through a server-side
+    cursor a few rows at a time, so the driver holds little beyond the budget.
     """
+    size = func.coalesce(func.length(deliveries.c.payload), func.length(messages.c.raw))
     query = (
         select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
                deliveries.c.next_attempt_at,
                func.coalesce(deliveries.c.payload, messages.c.raw), messages.c.control_id,
-               messages.c.message_type, messages.c.charset, messages.c.peer)
+               messages.c.message_type, messages.c.charset, messages.c.peer, size)
         .join(messages, messages.c.id == deliveries.c.message_id)
         .where(deliveries.c.channel == channel, deliveries.c.destination == destination,
                deliveries.c.lane == lane, deliveries.c.status == st.QUEUED)
         .order_by(deliveries.c.id)
         .limit(limit)
     )
-    return [DueDelivery(*row) for row in conn.execute(query)]
+    if max_bytes is None:
+        return DueList(DueDelivery(*row[:9]) for row in conn.execute(query))
+    due, total = DueList(), 0
+    result = conn.execution_options(stream_results=True,
+                                    max_row_buffer=STREAM_ROWS).execute(query)
+    try:
+        for row in result:
+            total += row[9] or 0
+            if due and total > max_bytes:
+                due.cut = True
+                break
+            due.append(DueDelivery(*row[:9]))
+    finally:
+        result.close()
+    return due
+
+
+STREAM_ROWS = 50  # rows a PostgreSQL server-side cursor brings at a time to fetch_due
+
+
+class DueList(list):
+    """What :func:`fetch_due` returns: a list of :class:`DueDelivery`; ``cut`` is True when
+    queued deliveries were left out to keep within the byte budget (read again for them)."""
+
+    def __init__(self, items: Any = (), cut: bool = False):
+        super().__init__(items)
+        self.cut = cut
+
+
+def within_budget(sizes: list[tuple[int, int]], max_bytes: int) -> list[int]:
+    """The ids of the longest prefix of (id, size) rows whose sizes add up to at most
+    ``max_bytes``; the first id whatever its size."""
+    chosen: list[int] = []
+    total = 0
+    for delivery_id, size in sizes:
+        total += size or 0
+        if chosen and total > max_bytes:
+            break
+        chosen.append(delivery_id)
+    return chosen
 
 
 def received_messages(conn: Any, after_id: int, limit: int) -> list[Any]:

@@ -291,3 +291,57 @@ class FileBatchTests(unittest.TestCase):
         self.assertEqual(len(outcomes), 1)
         self.assertTrue(outcomes[0].retryable)
         self.assertIn("cannot write", outcomes[0].reason)
+
+
+def _batch(tmp_path, count):
+    return [(str(tmp_path / f"f{n}.hl7"), f"MSH|{n}".encode()) for n in range(count)]
+
+
+def test_a_batch_is_flushed_by_one_syncfs_where_the_kernel_has_it(tmp_path, monkeypatch):
+    """If syncfs is available, then a batch of five files costs one syncfs of their
+    directory and one flush of the directory entry, no fsync per file, and every file is
+    written with its payload."""
+    flushed, synced = [], []
+    monkeypatch.setattr(file_destination, "_SYNCFS", lambda fd: synced.append(fd) or 0)
+    monkeypatch.setattr(file_destination.os, "fsync", lambda fd: flushed.append(fd))
+    results = file_destination.write_batch(_batch(tmp_path, 5), fsync=True)
+    assert [os.path.basename(r) for r in results] == [f"f{n}.hl7" for n in range(5)]
+    assert len(synced) == 1
+    assert len(flushed) == 1  # the directory, after the renames
+    assert sorted(os.listdir(tmp_path)) == [f"f{n}.hl7" for n in range(5)]
+    assert (tmp_path / "f3.hl7").read_bytes() == b"MSH|3"
+
+
+def test_without_syncfs_each_file_of_a_batch_is_flushed(tmp_path, monkeypatch):
+    """If syncfs is not available, then each file is flushed, then the directory once."""
+    flushed = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(file_destination, "_SYNCFS", None)
+    monkeypatch.setattr(file_destination.os, "fsync",
+                        lambda fd: (flushed.append(fd), real_fsync(fd)))
+    results = file_destination.write_batch(_batch(tmp_path, 3), fsync=True)
+    assert len(results) == 3 and not any(isinstance(r, OSError) for r in results)
+    assert len(flushed) == 4
+
+
+def test_a_batch_whose_flush_fails_leaves_no_file(tmp_path, monkeypatch):
+    """If flushing the batch's data fails (EIO), then the whole batch is one retryable
+    failure and neither a final nor a temporary file is left behind."""
+    def failing_syncfs(fd):
+        file_destination.ctypes.set_errno(5)
+        return -1
+    monkeypatch.setattr(file_destination, "_SYNCFS", failing_syncfs)
+    results = file_destination.write_batch(_batch(tmp_path, 3), fsync=True)
+    assert len(results) == 1 and isinstance(results[0], OSError)
+    assert results[0].errno == 5
+    assert os.listdir(tmp_path) == []
+
+
+def test_syncfs_is_used_only_where_it_reports_write_back_errors(monkeypatch):
+    """If the kernel is older than 5.8 (syncfs did not report failed write-backs), then
+    files are flushed one by one; on 5.8 or later syncfs is used."""
+    monkeypatch.setattr(file_destination.sys, "platform", "linux")
+    monkeypatch.setattr(file_destination.platform, "release", lambda: "5.4.0-150-generic")
+    assert file_destination._load_syncfs() is None
+    monkeypatch.setattr(file_destination.platform, "release", lambda: "6.1.0")
+    assert file_destination._load_syncfs() is not None

@@ -656,3 +656,27 @@ def test_one_send_may_overlap_the_previous_commit_not_two():
     assert h.lane.state is LaneState.SETTLING
     h.store.commit()
     assert h.destination.delivery_ids == ids
+
+
+def test_a_lane_holds_no_more_payload_bytes_than_its_budget():
+    """If the queue holds more payload bytes than fetch_bytes, then each read brings only
+    what fits (never more than the budget, one delivery at least), the lane reads again for
+    the rest, and every delivery is sent, in order."""
+    h = Harness()
+    ids = h.queue(7)
+    size = len(h.store.messages[1].raw)
+    h.lane = Lane(LaneKey("adt-in", "archive", 0), h.destination, h.retry, h.store, h.clock,
+                  poll_interval=POLL, fetch_batch=100, fetch_bytes=2 * size + 1)
+    held = []
+    read = h.store.read
+
+    def spy(query, *args):
+        d = read(query, *args)
+        d.addCallback(lambda due: (held.append(sum(len(x.raw) for x in due)), due)[1])
+        return d
+
+    h.store.read = spy
+    h.start()
+    assert h.destination.delivery_ids == ids
+    assert held[:4] == [2 * size, 2 * size, 2 * size, size]
+    assert max(held) <= 2 * size + 1

@@ -75,6 +75,32 @@ class QueryTests(StoreCase):
         self.assertEqual([d.delivery_id for d in rest], ids[1:])
 
     @defer.inlineCallbacks
+    def test_fetch_due_within_a_byte_budget(self):
+        """If a byte budget is given, then fetch_due returns the first deliveries whose payloads
+        fit in it, says that it left some out, and always returns the first one, even when it
+        is larger than the budget."""
+        ids = []
+        for n in range(5):
+            _, (delivery_id,) = yield self.message(str(n), "archive")
+            ids.append(delivery_id)
+        every = yield self.store.read(queries.fetch_due, "adt-in", "archive", 0, 100)
+        size = len(bytes(every[0].raw))
+        self.assertFalse(every.cut)
+        two = yield self.store.read(queries.fetch_due, "adt-in", "archive", 0, 100,
+                                    2 * size + size // 2)
+        self.assertEqual([d.delivery_id for d in two], ids[:2])
+        self.assertTrue(two.cut)
+        one = yield self.store.read(queries.fetch_due, "adt-in", "archive", 0, 100, 1)
+        self.assertEqual([d.delivery_id for d in one], ids[:1])
+        self.assertTrue(one.cut)
+        enough = yield self.store.read(queries.fetch_due, "adt-in", "archive", 0, 100,
+                                       5 * size)
+        self.assertEqual([d.delivery_id for d in enough], ids)
+        self.assertFalse(enough.cut)
+        none = yield self.store.read(queries.fetch_due, "adt-in", "nowhere", 0, 100, 10)
+        self.assertEqual(none, [])
+
+    @defer.inlineCallbacks
     def test_received_messages(self):
         """If some messages are processed and some are not, then received_messages lists the
         RECEIVED ones after the cursor, oldest first."""
