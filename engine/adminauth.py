@@ -54,8 +54,13 @@ def load_or_create_token(path: str) -> str:
 
     Blocking: called once, when the engine starts its admin listener. A file others can read
     is used anyway, with a warning naming it: refusing would leave the engine without an
-    admin listener over a mode an operator can fix with one chmod.
+    admin listener over a mode an operator can fix with one chmod. A missing folder is
+    created 0700 (the token's folder is the store's ``var/`` by default, which a store kept
+    elsewhere never creates).
     """
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

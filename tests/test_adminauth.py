@@ -76,3 +76,13 @@ def test_a_short_token_file_is_refused(tmp_path):
     path.chmod(0o600)
     with pytest.raises(ValueError, match="shorter than 16"):
         load_or_create_token(str(path))
+
+
+def test_token_folder_created_owner_only(tmp_path):
+    """If the token file's folder does not exist (a store kept elsewhere never made var/),
+    then it is created 0700 and the token written in it, instead of the engine failing to
+    start."""
+    path = tmp_path / "var" / "admin.token"
+    token = load_or_create_token(str(path))
+    assert path.read_text().strip() == token
+    assert (path.parent.stat().st_mode & 0o777, path.stat().st_mode & 0o777) == (0o700, 0o600)
