@@ -53,11 +53,16 @@ class Profile:
         return self.first_forms[0] if self.first_forms else None
 
 
+def _sound_key(form: str) -> str:
+    """The phonetic key of a normalised name; a name whose letters are all silent (``H``)
+    has none, and is keyed by its written form so that it can still be found."""
+    return french_phonetic(form) or form
+
+
 def _name_keys(forms: tuple[str, ...]) -> tuple[str, ...]:
     """Phonetic keys of a name glued whole and without particles (DUPONT for
-    both DU PONT and DUPONT; FONTAINE for DE LA FONTAINE). A name whose letters are all
-    silent (``H``) is keyed by its written form, so that it can still be found."""
-    return tuple(french_phonetic(form) or form for form in (forms[0], forms[-1])) if forms else ()
+    both DU PONT and DUPONT; FONTAINE for DE LA FONTAINE)."""
+    return tuple(_sound_key(form) for form in (forms[0], forms[-1])) if forms else ()
 
 
 def profile(traits: Traits) -> Profile:
@@ -73,7 +78,7 @@ def profile(traits: Traits) -> Profile:
         family_keys=family_keys,
         first_forms=first_forms,
         first_parts=first_name_parts(traits.first_names),
-        first_keys=tuple(french_phonetic(form) for form in first_forms),
+        first_keys=tuple(_sound_key(form) for form in first_forms),
         birth_date=traits.birth_date,
         sex=sex,
         birth_place=place_code(traits.birth_place),
