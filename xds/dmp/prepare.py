@@ -13,6 +13,7 @@ test-case-name: tests.xds.dmp.test_prepare
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
 import dataclasses
 import datetime
@@ -113,7 +114,10 @@ def _sign_submission(body: etree._Element, parts: list[OutgoingPart], mtom: bool
                      credentials: DMPCredentials, context: DMPContext,
                      now: datetime.datetime) -> str:
     """Check, sign and extend the ITI-41 body in place; the submission set's patientId."""
-    submission = read_submission(body)
+    try:
+        submission = read_submission(body)
+    except MetadataError as exc:
+        raise DMPPreparationError(exc.errors) from None
     _refuse_if_any([e for e in submission.reading_problems if e.is_error])
     if submission.submission_set is None or not submission.documents:
         _refuse_if_any([RegistryError(
@@ -185,7 +189,12 @@ def _inline(element: etree._Element, document_id: str) -> bytes:
         raise DMPPreparationError([RegistryError(
             codes.REPOSITORY_ERROR, f"Document {document_id!r} is over the inline limit",
             document_id)])
-    return base64.b64decode(text)
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise DMPPreparationError([RegistryError(
+            codes.REPOSITORY_ERROR, f"Document {document_id!r} is not valid base64: {exc}",
+            document_id)]) from None
 
 
 def _part_digest(part: OutgoingPart) -> bytes:

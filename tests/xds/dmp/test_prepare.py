@@ -207,3 +207,20 @@ def test_inline_signature_document_is_base64_of_the_signature(context, credentia
     last = _body(prepared.envelope).findall("{urn:ihe:iti:xds-b:2007}Document")[-1]
     signature = parse_xml(base64.b64decode(last.text))
     assert signature.tag == "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
+
+def test_unreadable_inline_document_is_refused(context, credentials):
+    """If bad base64 raised a bare binascii error, the destination could not record why."""
+    request = pnr_request(mtom=False)
+    document = _body(request.envelope).find("{urn:ihe:iti:xds-b:2007}Document")
+    document.text = "not base64!"
+    with pytest.raises(DMPPreparationError, match="Document 'Document01' is not valid base64"):
+        prepare_for_dmp(request, credentials, context)
+
+
+def test_body_without_metadata_is_refused(context, credentials):
+    """If an ITI-41 body without RegistryObjectList got through, nothing would say what to fix."""
+    body = etree.Element("{urn:ihe:iti:xds-b:2007}ProvideAndRegisterDocumentSetRequest")
+    request = SOAPRequest(URL, ACTION_PNR, request_envelope(ACTION_PNR, body, URL), [], False)
+    with pytest.raises(DMPPreparationError, match="no rim:RegistryObjectList"):
+        prepare_for_dmp(request, credentials, context)
