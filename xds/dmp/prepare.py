@@ -90,6 +90,7 @@ def prepare_for_dmp(request: SOAPRequest, credentials: DMPCredentials,
     call it in a thread (``deferToThread``), never on the reactor.
     """
     now = context.now or datetime.datetime.now(datetime.timezone.utc)
+    _refuse_if_any(_certificate_problems(credentials, now))
     envelope = copy.deepcopy(request.envelope)
     parts = list(request.parts)
     body = _body(envelope)
@@ -138,6 +139,18 @@ def _sign_submission(body: etree._Element, parts: list[OutgoingPart], mtom: bool
                                xml_declaration=True, encoding="UTF-8")
     _add_signature(body, parts, mtom, submission, signature, now)
     return submission.submission_set.patient_id
+
+
+def _certificate_problems(credentials: DMPCredentials,
+                          now: datetime.datetime) -> list[RegistryError]:
+    """The signing certificate checked again at each request: it was valid when loaded."""
+    certificate = credentials.certificate
+    if certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        return []
+    return [RegistryError(codes.REGISTRY_ERROR, (
+        f"the structure's certificate {credentials.subject_dn} is valid from"
+        f" {certificate.not_valid_before_utc:%Y-%m-%d} to"
+        f" {certificate.not_valid_after_utc:%Y-%m-%d}, not on {now:%Y-%m-%d}: renew it"))]
 
 
 def _refuse_if_any(errors: list[RegistryError]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import datetime
 import io
 from pathlib import Path
 
@@ -224,3 +225,10 @@ def test_body_without_metadata_is_refused(context, credentials):
     request = SOAPRequest(URL, ACTION_PNR, request_envelope(ACTION_PNR, body, URL), [], False)
     with pytest.raises(DMPPreparationError, match="no rim:RegistryObjectList"):
         prepare_for_dmp(request, credentials, context)
+
+
+def test_certificate_expired_since_loading_is_refused(context, credentials):
+    """If a certificate that expired after start kept signing, the DMP would refuse every call."""
+    later = dataclasses.replace(context, now=NOW + datetime.timedelta(days=20 * 365))
+    with pytest.raises(DMPPreparationError, match="not on 2046-.*renew it"):
+        prepare_for_dmp(pnr_request(mtom=False), credentials, later)
