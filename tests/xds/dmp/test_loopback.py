@@ -4,6 +4,8 @@ which checks the VIHF and the submission-set signature with the independent
 verifier and answers as a repository would."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from lxml import etree
@@ -76,8 +78,8 @@ class LoopbackTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def _send(self, party):
-        folder = Path(self.mktemp())
-        folder.mkdir(parents=True)
+        folder = Path(tempfile.mkdtemp(prefix="dmp-pki-"))
+        self.addCleanup(shutil.rmtree, folder)
         paths = pki().write(folder)
         dmp = StandInDMP(paths["ca"])
         port = reactor.listenTCP(0, server.Site(dmp), interface="127.0.0.1")
