@@ -151,7 +151,7 @@ def throughput(reactor, submissions: int, concurrency: int, max_group: int, sync
     if line.strip() != "ready":
         raise SystemExit(f"client failed: {line}{client.stderr.read()}")
     cpu, groups = cpu_seconds(), committer.groups
-    line = yield _wait_line(reactor, client)      # "<seconds> <answers ok>"
+    line = yield _wait_line(reactor, client)  # "<seconds> <answers ok> <client CPU seconds>"
     cpu = cpu_seconds() - cpu
     client.wait()
     yield port.stopListening()
@@ -160,13 +160,15 @@ def throughput(reactor, submissions: int, concurrency: int, max_group: int, sync
     directory.cleanup()
     if not line.strip():
         raise SystemExit(f"client failed: {client.stderr.read()}")
-    wall, succeeded = line.split()
+    wall, succeeded, client_cpu = line.split()
     wall, groups = float(wall), committer.groups - groups
+    load = os.getloadavg()[0]
     print(f"ITI-41 over HTTP, {submissions} submissions of one 50 kB CDA (MTOM), SQLite "
           f"synchronous={synchronous}, {concurrency} connections, groups of <= {max_group}: "
           f"{submissions / wall:.0f} submissions/s ({succeeded} succeeded), server CPU "
-          f"{cpu / submissions * 1000:.2f} ms each, {submissions / max(groups, 1):.1f} "
-          f"submissions per commit")
+          f"{cpu / submissions * 1000:.2f} ms each (client {float(client_cpu) / submissions * 1000:.2f}"
+          f" ms), {submissions / max(groups, 1):.1f} submissions per commit, load average "
+          f"{load:.1f}")
 
 
 def _wait_line(reactor, process):
@@ -193,14 +195,15 @@ def client_main(port: int, submissions: int, concurrency: int) -> None:
                     succeeded[0] += 1
         connection.close()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     threads = [threading.Thread(target=sender, args=(messages[index::concurrency],))
                for index in range(concurrency)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    print(f"{time.perf_counter() - started:.3f} {succeeded[0]}", flush=True)
+    print(f"{time.perf_counter() - started:.3f} {succeeded[0]} {cpu_seconds() - cpu:.3f}",
+          flush=True)
 
 
 if __name__ == "__main__":
