@@ -166,8 +166,8 @@ def throughput(reactor, submissions: int, concurrency: int, max_group: int, sync
     print(f"ITI-41 over HTTP, {submissions} submissions of one 50 kB CDA (MTOM), SQLite "
           f"synchronous={synchronous}, {concurrency} connections, groups of <= {max_group}: "
           f"{submissions / wall:.0f} submissions/s ({succeeded} succeeded), server CPU "
-          f"{cpu / submissions * 1000:.2f} ms each (client {float(client_cpu) / submissions * 1000:.2f}"
-          f" ms), {submissions / max(groups, 1):.1f} submissions per commit, load average "
+          f"{cpu / submissions * 1000:.2f} ms each (client "
+          f"{float(client_cpu) / submissions * 1000:.2f} ms), {submissions / max(groups, 1):.1f} submissions per commit, load average "
           f"{load:.1f}")
 
 
