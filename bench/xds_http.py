@@ -167,8 +167,8 @@ def throughput(reactor, submissions: int, concurrency: int, max_group: int, sync
           f"synchronous={synchronous}, {concurrency} connections, groups of <= {max_group}: "
           f"{submissions / wall:.0f} submissions/s ({succeeded} succeeded), server CPU "
           f"{cpu / submissions * 1000:.2f} ms each (client "
-          f"{float(client_cpu) / submissions * 1000:.2f} ms), {submissions / max(groups, 1):.1f} submissions per commit, load average "
-          f"{load:.1f}")
+          f"{float(client_cpu) / submissions * 1000:.2f} ms), "
+          f"{submissions / max(groups, 1):.1f} submissions per commit, load average {load:.1f}")
 
 
 def _wait_line(reactor, process):
