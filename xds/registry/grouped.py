@@ -10,12 +10,10 @@ are committed. Nobody is answered before the commit: a failed commit fails
 every submission of the group, none of which was kept (persist before
 acknowledge).
 
-SQLite needs the group's transaction opened by hand: the sqlite3 driver (in its
-default, legacy mode) only begins a transaction before an INSERT/UPDATE, so a
-SAVEPOINT issued first would open a transaction of its own, and its RELEASE
-would commit it, one submission at a time. ``BEGIN IMMEDIATE`` also takes the
-write lock before the registry's checks read, so no other writer slips in
-between a check and its insert.
+On SQLite the group's transaction begins with ``BEGIN IMMEDIATE``: the write
+lock is taken before the registry's checks read, so no other writer slips in
+between a check and its insert, and a busy database is waited for (busy_timeout)
+before any work rather than failing at the first insert.
 
 :class:`GroupCommitter` is the blocking side of a server: one thread owning a
 connection, fed by a queue, that takes every submission waiting (up to
