@@ -138,3 +138,22 @@ def test_group_committer_answers_each_submission_after_its_commit(registry_engin
 def test_group_committer_needs_a_positive_group():
     with pytest.raises(ValueError, match="max_group"):
         GroupCommitter(None, max_group=0)
+
+
+def test_a_group_that_cannot_be_stored_fails_every_submission(tmp_path):
+    """If the database cannot be opened (here its path is a directory), then every queued
+    submission's Future holds that error, none is answered as stored, and the writer goes
+    on serving."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+    committer = GroupCommitter(create_engine(f"sqlite:///{tmp_path}"))
+    try:
+        futures = [committer.submit(numbered(n), {"Document01": InlineDocument(
+            builders.DOCUMENT_BYTES)}, REPOSITORY) for n in range(3)]
+        for future in futures:
+            assert isinstance(future.exception(timeout=60), OperationalError)
+        again = committer.submit(numbered(4), {}, REPOSITORY)
+        assert isinstance(again.exception(timeout=60), OperationalError)
+    finally:
+        committer.stop(timeout=60)
+    assert committer.groups == 0

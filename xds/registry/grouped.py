@@ -69,7 +69,8 @@ def provide_and_register_group(conn: Any, group: Sequence[Provided]
 
 
 class GroupCommitter:
-    """A writer thread that commits the ITI-41 submissions waiting, as one group each time.
+    """A writer thread that commits the ITI-41 submissions waiting, as one group each time,
+    each group on a connection taken from *engine*'s pool.
 
     ``submit`` returns a Future of the submission's errors, set after the commit
     (or of the exception that kept it out). ``stop`` ends the thread once the
@@ -99,13 +100,12 @@ class GroupCommitter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        with self.engine.connect() as conn:
-            while True:
-                group, stopping = self._next_group()
-                if group:
-                    self._commit(conn, group)
-                if stopping:
-                    return
+        while True:
+            group, stopping = self._next_group()
+            if group:
+                self._commit(group)
+            if stopping:
+                return
 
     def _next_group(self) -> tuple[list[Provided], bool]:
         """Wait for one submission, then take those already waiting (up to max_group)."""
@@ -123,10 +123,13 @@ class GroupCommitter:
             group.append(item)
         return group, False
 
-    def _commit(self, conn: Any, group: list[Provided]) -> None:
+    def _commit(self, group: list[Provided]) -> None:
+        """Store *group* on a connection from the pool (a broken one is not kept), then
+        answer each submission; a failure to connect or to commit fails them all."""
         try:
-            results = provide_and_register_group(conn, group)
-        except Exception as error:  # the commit failed: nothing of the group was stored
+            with self.engine.connect() as conn:
+                results = provide_and_register_group(conn, group)
+        except Exception as error:  # nothing of the group was stored
             for item in group:
                 item.result.set_exception(error)
             return
