@@ -188,6 +188,10 @@ class XDSResource(resource.Resource):
             request.setHeader(b"Content-Length", b"%d" % len(first))
         if request._disconnected:
             return
+        if done:    # one batch: nothing to pace
+            request.write(first)
+            request.finish()
+            return
         writer = PacedWriter(first, chunks, done)
         request.registerProducer(writer, True)
         try:
