@@ -148,6 +148,16 @@ class HostileTests(unittest.TestCase):
         self.assertIn("1024-byte limit", str(error))
         self.assertEqual(self.handler.calls, [])
 
+    @defer.inlineCallbacks
+    def test_form_body_is_not_parsed_as_a_form(self):
+        """If twisted.web parsed a multipart/form-data body as a form (reading it whole into
+        memory), then this malformed one would get its plain 400 and a hang-up instead of a
+        SOAP fault naming the Content-Type."""
+        yield self.start()
+        status, data = yield post(self.url, b"not a form", "multipart/form-data")
+        self.assertEqual(status, 400)
+        self.assertIn("multipart/form-data", fault_of(data).reason)
+        yield self.assert_still_serving()
 
 
 class SmallLimitTests(unittest.TestCase):
@@ -180,3 +190,4 @@ class SmallLimitTests(unittest.TestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:80])
         self.assertEqual(data.count(b"HTTP/1.1"), 1)
         self.assertEqual(self.flushLoggedErrors(), [])
+

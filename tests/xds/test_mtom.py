@@ -20,7 +20,7 @@ from xds.soap.documents import (
 )
 from xds.soap.envelope import parse_envelope, request_envelope
 from xds.soap.mtom import (
-    MTOMError, MTOMLimits, MTOMReader, OutgoingPart, read_mtom, write_mtom,
+    MTOMError, MTOMLimits, MTOMReader, OutgoingPart, content_type_params, read_mtom, write_mtom,
 )
 
 PDF = b"%PDF-1.4\r\n--not-a-boundary\r\n" + bytes(range(256)) * 8
@@ -234,3 +234,19 @@ def test_any_bytes_any_chunking_round_trip(documents, boundary_noise, chunk):
     assert [package.attachments[f"d{i}@x"].read_bytes() for i in range(len(documents))] == documents
     assert all(package.attachments[f"d{i}@x"].sha1 == hashlib.sha1(d).hexdigest()
                for i, d in enumerate(documents))
+
+
+def test_content_type_parameters():
+    """If a Content-Type's quoted parameter holding ';' and '=' were split there, or its
+    parameter names kept their case, then start-info and start would be wrong; a value
+    with no type/subtype reads as text/plain (RFC 2045), so it is never taken for MTOM."""
+    header = ('Multipart/Related; BOUNDARY="MIME_b; x=1"; type="application/xop+xml";'
+              ' start="<root@x>"; start-info="application/soap+xml; action=\\"urn:a\\""')
+    mime_type, params = content_type_params(header)
+    assert mime_type == "multipart/related"
+    assert params == {"boundary": "MIME_b; x=1", "type": "application/xop+xml",
+                      "start": "<root@x>", "start-info": 'application/soap+xml; action="urn:a"'}
+    params["boundary"] = "changed"       # a caller's copy: the next read is not affected
+    assert content_type_params(header)[1]["boundary"] == "MIME_b; x=1"
+    assert content_type_params("garbage")[0] == "text/plain"
+    assert content_type_params("")[0] == "text/plain"

@@ -235,3 +235,17 @@ def test_reference_to_another_patients_entry_is_refused(registry_engine):
                 extra_slots={"SubmissionSetStatus": ["Reference"]}))
             assert codes_of(register(conn, reference)) == expected
         assert counts(conn)["xds_submission_sets"] == 2
+
+
+def test_inside_the_callers_transaction_nothing_is_kept_on_its_rollback(registry_engine):
+    """If a submission stored inside the caller's transaction were committed by its own
+    savepoint (the sqlite3 driver begins no transaction before a SAVEPOINT), then it would
+    survive the caller's rollback; a refused one inside it leaves the caller's work alone."""
+    with registry_engine.connect() as conn:
+        with conn.begin() as outer:
+            assert provide(conn) == []
+            assert codes_of(provide(conn)) == [codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY]
+            assert counts(conn)["xds_document_entries"] == 1
+            outer.rollback()
+        assert counts(conn) == {"xds_submission_sets": 0, "xds_document_entries": 0,
+                                "xds_folders": 0, "xds_associations": 0, "xds_documents": 0}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections import Counter
 from typing import Callable, Container, Iterator
 
@@ -125,6 +126,10 @@ class _Checker:
 
     def xml_text(self, item: RegistryEntry | Association) -> None:
         """Every string of the object can be written as XML."""
+        texts: list[str] = []
+        _collect_strings(item, texts)
+        if formats.xml_text_problem("".join(texts)) is None:
+            return      # the usual case; otherwise walk again to name each bad string
         for path, value in _strings(item, ""):
             problem = formats.xml_text_problem(value)
             if problem:
@@ -316,6 +321,27 @@ class _Checker:
             if entry.entry_uuid not in members:
                 self.fail(entry, "is not a member of the SubmissionSet (no HasMember"
                                  f" association from {submission_set.entry_uuid!r})")
+
+
+def _collect_strings(value: object, texts: list[str]) -> None:
+    """Every string inside a model object, as :func:`_strings` finds them, without paths."""
+    if isinstance(value, str):
+        texts.append(value)
+    elif dataclasses.is_dataclass(value):
+        for name in _field_names(type(value)):
+            _collect_strings(getattr(value, name), texts)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _collect_strings(key, texts)
+            _collect_strings(item, texts)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_strings(item, texts)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(kind))
 
 
 def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:

@@ -6,6 +6,9 @@ Folder classifications beside their RegistryPackage as in IHE's examples).
 
 Classification and ExternalIdentifier ids are new ``urn:uuid`` values from
 *new_id* (uuid4 by default; tests pass a counter to get stable output).
+Every element is made in place under its parent (``SubElement``): an element
+made alone and appended later is moved from a document of its own, which
+costs lxml a namespace reconciliation of its whole subtree.
 
 test-case-name: tests.xds.test_metadata_xml
 """
@@ -27,6 +30,13 @@ from xds.namespaces import LCM, RIM, qname, rim
 
 IdFactory = Callable[[], str]
 
+_REGISTRY_OBJECT_LIST, _EXTRINSIC_OBJECT, _REGISTRY_PACKAGE, _OBJECT_REF = (
+    rim("RegistryObjectList"), rim("ExtrinsicObject"), rim("RegistryPackage"), rim("ObjectRef"))
+_CLASSIFICATION, _EXTERNAL_IDENTIFIER, _ASSOCIATION = (
+    rim("Classification"), rim("ExternalIdentifier"), rim("Association"))
+_SLOT, _VALUE_LIST, _VALUE = rim("Slot"), rim("ValueList"), rim("Value")
+_NAME, _DESCRIPTION, _LOCALIZED_STRING = rim("Name"), rim("Description"), rim("LocalizedString")
+
 
 def new_uuid() -> str:
     """A fresh ``urn:uuid:`` id."""
@@ -42,24 +52,25 @@ def submit_objects_request(submission: Submission, new_id: IdFactory = new_uuid)
 
 def registry_object_list(submission: Submission, new_id: IdFactory = new_uuid) -> etree._Element:
     """The ``rim:RegistryObjectList`` of *submission*, objects in a stable order."""
-    objects = etree.Element(rim("RegistryObjectList"), nsmap={"rim": RIM})
+    objects = etree.Element(_REGISTRY_OBJECT_LIST, nsmap={"rim": RIM})
     for document in submission.documents:
-        objects.append(_entry(document, "ExtrinsicObject", layouts.DOCUMENT_ENTRY, new_id))
+        _entry(objects, document, _EXTRINSIC_OBJECT, layouts.DOCUMENT_ENTRY, new_id)
     for packages, node, layout in ((submission.submission_sets, SUBMISSION_SET_NODE,
                                     layouts.SUBMISSION_SET),
                                    (submission.folders, FOLDER_NODE, layouts.FOLDER)):
         for package in packages:
-            objects.append(_entry(package, "RegistryPackage", layout, new_id))
-            objects.append(_node_classification(package.entry_uuid, node, new_id))
+            _entry(objects, package, _REGISTRY_PACKAGE, layout, new_id)
+            _classification(objects, package.entry_uuid, new_id, classificationNode=node)
     for association in submission.associations:
-        objects.append(_association(association))
+        _association(objects, association)
     for reference in submission.object_refs:
-        etree.SubElement(objects, rim("ObjectRef"), id=reference)
+        etree.SubElement(objects, _OBJECT_REF, id=reference)
     return objects
 
 
-def _entry(entry: RegistryEntry, tag: str, layout: Layout, new_id: IdFactory) -> etree._Element:
-    element = etree.Element(rim(tag), id=entry.entry_uuid)
+def _entry(parent: etree._Element, entry: RegistryEntry, tag: str, layout: Layout,
+           new_id: IdFactory) -> None:
+    element = etree.SubElement(parent, tag, id=entry.entry_uuid)
     if isinstance(entry, DocumentEntry):
         _set(element, "objectType", entry.object_type)
     _set(element, "home", entry.home_community_id)
@@ -67,18 +78,17 @@ def _entry(entry: RegistryEntry, tag: str, layout: Layout, new_id: IdFactory) ->
     if isinstance(entry, DocumentEntry):
         _set(element, "mimeType", entry.mime_type)
     _append_slots(element, _entry_slots(entry, layout))
-    _append_localized(element, "Name", entry.title)
-    _append_localized(element, "Description", entry.comments)
+    _append_localized(element, _NAME, entry.title)
+    _append_localized(element, _DESCRIPTION, entry.comments)
     for author in getattr(entry, "authors", []):
-        element.append(_author(author, layout.author_scheme, entry.entry_uuid, new_id))
+        _author(element, author, layout.author_scheme, entry.entry_uuid, new_id)
     for name, scheme in layout.codes.items():
         for code in _codes(entry, layout.code_fields[name]):
-            element.append(_code(code, scheme, entry.entry_uuid, new_id))
+            _code(element, code, scheme, entry.entry_uuid, new_id)
     for name, (scheme, label) in layout.identifiers.items():
         value = getattr(entry, layouts.IDENTIFIER_FIELDS[name])
         if value:
-            element.append(_identifier(value, scheme, label, entry.entry_uuid, new_id))
-    return element
+            _identifier(element, value, scheme, label, entry.entry_uuid, new_id)
 
 
 def _entry_slots(entry: RegistryEntry, layout: Layout) -> dict[str, list[str]]:
@@ -101,64 +111,59 @@ def _codes(entry: RegistryEntry, field: tuple[str, bool]) -> list[Code]:
     return [value] if value is not None else []
 
 
-def _code(code: Code, scheme: str, owner: str, new_id: IdFactory) -> etree._Element:
-    element = _classification(owner, new_id, classificationScheme=scheme,
+def _code(parent: etree._Element, code: Code, scheme: str, owner: str,
+          new_id: IdFactory) -> None:
+    element = _classification(parent, owner, new_id, classificationScheme=scheme,
                               nodeRepresentation=code.code)
     _append_slots(element, {CODING_SCHEME_SLOT: [code.scheme]})
-    _append_localized(element, "Name", code.display)
-    return element
+    _append_localized(element, _NAME, code.display)
 
 
-def _author(author: Author, scheme: str, owner: str, new_id: IdFactory) -> etree._Element:
-    element = _classification(owner, new_id, classificationScheme=scheme, nodeRepresentation="")
+def _author(parent: etree._Element, author: Author, scheme: str, owner: str,
+            new_id: IdFactory) -> None:
+    element = _classification(parent, owner, new_id, classificationScheme=scheme,
+                              nodeRepresentation="")
     values = [[author.person] if author.person else [], author.institutions, author.roles,
               author.specialties, author.telecommunications]
     _append_slots(element, {name: list(v) for name, v in zip(AUTHOR_SLOTS, values) if v})
-    return element
 
 
-def _node_classification(owner: str, node: str, new_id: IdFactory) -> etree._Element:
-    return _classification(owner, new_id, classificationNode=node)
-
-
-def _classification(owner: str, new_id: IdFactory, **attributes: str) -> etree._Element:
-    element = etree.Element(rim("Classification"), id=new_id(),
-                            objectType=OBJECT_TYPE_CLASSIFICATION)
+def _classification(parent: etree._Element, owner: str, new_id: IdFactory,
+                    **attributes: str) -> etree._Element:
+    element = etree.SubElement(parent, _CLASSIFICATION, id=new_id(),
+                               objectType=OBJECT_TYPE_CLASSIFICATION)
     for name, value in attributes.items():
         element.set(name, value)
     element.set("classifiedObject", owner)
     return element
 
 
-def _identifier(value: str, scheme: str, label: str, owner: str,
-                new_id: IdFactory) -> etree._Element:
-    element = etree.Element(rim("ExternalIdentifier"), id=new_id(),
-                            objectType=OBJECT_TYPE_EXTERNAL_IDENTIFIER,
-                            registryObject=owner, identificationScheme=scheme, value=value)
-    _append_localized(element, "Name", label)
-    return element
+def _identifier(parent: etree._Element, value: str, scheme: str, label: str, owner: str,
+                new_id: IdFactory) -> None:
+    element = etree.SubElement(parent, _EXTERNAL_IDENTIFIER, id=new_id(),
+                               objectType=OBJECT_TYPE_EXTERNAL_IDENTIFIER,
+                               registryObject=owner, identificationScheme=scheme, value=value)
+    _append_localized(element, _NAME, label)
 
 
-def _association(association: Association) -> etree._Element:
-    element = etree.Element(rim("Association"), id=association.entry_uuid,
-                            associationType=association.association_type,
-                            sourceObject=association.source, targetObject=association.target)
+def _association(parent: etree._Element, association: Association) -> None:
+    element = etree.SubElement(parent, _ASSOCIATION, id=association.entry_uuid,
+                               associationType=association.association_type,
+                               sourceObject=association.source,
+                               targetObject=association.target)
     _append_slots(element, association.extra_slots)
-    return element
 
 
 def _append_slots(element: etree._Element, slots: dict[str, list[str]]) -> None:
     for name, values in slots.items():
-        slot = etree.SubElement(element, rim("Slot"), name=name)
-        value_list = etree.SubElement(slot, rim("ValueList"))
+        value_list = etree.SubElement(etree.SubElement(element, _SLOT, name=name), _VALUE_LIST)
         for value in values:
-            etree.SubElement(value_list, rim("Value")).text = value
+            etree.SubElement(value_list, _VALUE).text = value
 
 
 def _append_localized(element: etree._Element, tag: str, value: str) -> None:
     if value:
-        holder = etree.SubElement(element, rim(tag))
-        etree.SubElement(holder, rim("LocalizedString"), value=value)
+        etree.SubElement(etree.SubElement(element, tag), _LOCALIZED_STRING, value=value)
 
 
 def _set(element: etree._Element, name: str, value: str) -> None:

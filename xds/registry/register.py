@@ -37,7 +37,7 @@ from xds.metadata.vocabulary import (
     APND, HAS_MEMBER, RPLC, SIGNS, STATUS_APPROVED, STATUS_DEPRECATED, XFRM, XFRM_RPLC,
 )
 from xds.registry import rows, tables
-from xds.registry.sql import insert_rows, select_in
+from xds.registry.sql import insert_rows, savepoint, select_in
 
 #: Association types whose target is an existing DocumentEntry the new one relates to.
 DOCUMENT_RELATIONS = (RPLC, XFRM, APND, XFRM_RPLC, SIGNS)
@@ -84,7 +84,7 @@ def provide_and_register(conn: Any, submission: Submission,
 
 def _transaction(conn: Any) -> Any:
     """A transaction of its own, or a savepoint in the caller's."""
-    return conn.begin_nested() if conn.in_transaction() else conn.begin()
+    return savepoint(conn) if conn.in_transaction() else conn.begin()
 
 
 def _completed(entry: DocumentEntry, content: DocumentContent,

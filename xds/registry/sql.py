@@ -5,15 +5,23 @@ per-statement cost is several times sqlite3's). SQL text is built from the
 Core tables of xds/registry/tables.py once per dialect and table; rows are
 dicts turned into tuples by the table's column names, never by position.
 
+Savepoints too: SQLAlchemy's ``begin_nested`` costs tens of times a raw
+``SAVEPOINT``, and on SQLite (the sqlite3 driver in its default mode, which
+begins a transaction only before an INSERT or UPDATE) a savepoint issued first
+in the caller's transaction would be a transaction of its own, committed by
+its RELEASE; :func:`savepoint` begins the caller's transaction first.
+
 test-case-name: tests.xds.test_registry_register
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import itertools
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import Table
 
-from engine.store.rawsql import RawStatements, execute_many, fetch_all
+from engine.store.rawsql import RawStatements, cursor, execute_many, fetch_all
 
 _INSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
 
@@ -37,3 +45,28 @@ def select_in(conn: Any, table: Table, columns: Sequence[str], key: str,
         return []
     sql = RawStatements(conn.dialect).select_in(table, columns, key, len(values))
     return [dict(zip(columns, row)) for row in fetch_all(conn, sql, values)]
+
+
+_SAVEPOINT_NAMES = itertools.count(1)
+
+
+@contextmanager
+def savepoint(conn: Any) -> Iterator[None]:
+    """A savepoint in the transaction *conn* is in: released when the block ends, rolled
+    back to (and the exception raised again) when it raises."""
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite" and not raw.in_transaction:
+        raw.execute("BEGIN")
+    name = f"xds_{next(_SAVEPOINT_NAMES)}"
+    cur = cursor(conn)
+    try:
+        cur.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            cur.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        cur.execute(f"RELEASE SAVEPOINT {name}")
+    finally:
+        cur.close()

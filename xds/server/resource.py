@@ -7,13 +7,17 @@ to a temporary file past 100 kB; :class:`XDSRequest` counts it as it arrives
 and answers 413 with a SOAP fault, then closes the connection, as soon as it
 passes the site's limit (at once when Content-Length announces it). Reading
 the MTOM parts, parsing the envelope, validating and writing the answer all
-run in threads (``deferToThread``); the reactor only moves bytes. A handler
-failure is a Receiver fault; the listener keeps serving.
+run in threads (``deferToThread``), one thread hop to read and decode and one
+to write the answer's first batch; the reactor only moves bytes. A body is
+never parsed as a form (twisted.web would read a multipart/form-data body
+whole into memory). A handler failure is a Receiver fault; the listener keeps
+serving.
 
 test-case-name: tests.xds.test_http_server
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, BinaryIO
 
 from twisted.internet import defer
@@ -27,7 +31,7 @@ from xds.metadata.vocabulary import (
 from xds.safexml import to_bytes
 from xds.pacing import PacedWriter, take
 from xds.server.answers import answer_message, fault_message
-from xds.server.decoding import ServerLimits, decode_call
+from xds.server.decoding import Call, ServerLimits, decode_call
 from xds.server.handler import XDSHandler
 from xds.soap.envelope import SOAPFault, fault_envelope
 from xds.soap.framing import Incoming, is_mtom, read_message
@@ -36,6 +40,10 @@ REPOSITORY_ACTIONS = frozenset({ACTION_PNR, ACTION_RETRIEVE})
 REGISTRY_ACTIONS = frozenset({ACTION_REGISTER, ACTION_STORED_QUERY})
 RECIPIENT_ACTIONS = frozenset({ACTION_PNR})
 _log = Logger()
+#: twisted.web parses POSTed form bodies into request.args unless told not to (newer Twisted).
+_NO_FORM_PARSING = ({"parsePOSTFormSubmission": False}
+                    if "parsePOSTFormSubmission" in inspect.signature(server.Site).parameters
+                    else {})
 
 
 class XDSRequest(server.Request):
@@ -84,7 +92,7 @@ class XDSSite(server.Site):
 
     def __init__(self, root: resource.Resource, *, max_body_bytes: int = ServerLimits.max_body_bytes,
                  timeout: float = 60):
-        super().__init__(root, timeout=timeout)
+        super().__init__(root, timeout=timeout, **_NO_FORM_PARSING)
         self.max_body_bytes = max_body_bytes
 
 
@@ -118,31 +126,47 @@ class XDSResource(resource.Resource):
         return read_message(content_type, body, max_xml_bytes=self.limits.max_xml_bytes,
                             mtom_limits=self.limits.mtom)
 
+    def _read_call(self, content_type: str, body: BinaryIO, read: list[Incoming]) -> Call:
+        """Read the request into *read* (to be closed even if decoding fails), then decode
+        the handler call (runs in a thread)."""
+        read.append(self._read(content_type, body))
+        return decode_call(read[0], self.actions, self.limits)
+
+    @staticmethod
+    def _answer(action: str, answer: Any, relates_to: str, mtom: bool) -> tuple:
+        """The answer's Content-Type, chunks and first batch (runs in a thread)."""
+        reply_type, chunks = answer_message(action, answer, relates_to, mtom)
+        return (reply_type, chunks, *take(chunks))
+
     @defer.inlineCallbacks
     def _serve(self, request: server.Request, content_type: str):
         """Read, dispatch, answer; every failure becomes a SOAP fault (returns a Deferred)."""
-        incoming = answer = None
+        read: list[Incoming] = []
+        answer = first = None
+        done = False
         try:
-            incoming = yield deferToThread(self._read, content_type, request.content)
-            call = yield deferToThread(decode_call, incoming, self.actions, self.limits)
+            call = yield deferToThread(self._read_call, content_type, request.content, read)
+            incoming = read[0]
             answer = call.answer if not call.method else \
                 (yield defer.maybeDeferred(getattr(self.handler, call.method), *call.args))
-            action = incoming.message.action
             status = 200
-            reply_type, chunks = yield deferToThread(
-                answer_message, action, answer, incoming.message.message_id, incoming.mtom)
+            reply_type, chunks, first, done = yield deferToThread(
+                self._answer, incoming.message.action, answer, incoming.message.message_id,
+                incoming.mtom)
         except SOAPFault as fault:
-            status, reply_type, chunks = self._fault(fault, incoming, content_type)
+            status, reply_type, chunks = self._fault(fault, read[0] if read else None,
+                                                     content_type)
         except Exception:
             _log.failure("XDS.b endpoint failed on {path}", path=request.path)
             fault = SOAPFault("Receiver", "the endpoint failed to process the request;"
                               " see its log")
-            status, reply_type, chunks = self._fault(fault, incoming, content_type)
+            status, reply_type, chunks = self._fault(fault, read[0] if read else None,
+                                                     content_type)
         try:
-            yield self._write(request, status, reply_type, chunks)
+            yield self._write(request, status, reply_type, chunks, first, done)
         finally:
-            if incoming is not None:
-                incoming.close()
+            if read:
+                read[0].close()
             _close_sources(answer)
 
     @staticmethod
@@ -152,14 +176,21 @@ class XDSResource(resource.Resource):
         return fault_message(fault, relates_to, mtom)
 
     @defer.inlineCallbacks
-    def _write(self, request: server.Request, status: int, content_type: str, chunks):
-        """Send the answer at the client's pace; Content-Length when it fits one batch."""
+    def _write(self, request: server.Request, status: int, content_type: str, chunks,
+               first: bytes | None = None, done: bool = False):
+        """Send the answer at the client's pace; Content-Length when it fits one batch.
+        *first* is the first batch when already taken from *chunks*."""
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", content_type.encode("latin-1"))
-        first, done = yield deferToThread(take, chunks)
+        if first is None:
+            first, done = yield deferToThread(take, chunks)
         if done:
             request.setHeader(b"Content-Length", b"%d" % len(first))
         if request._disconnected:
+            return
+        if done:    # one batch: nothing to pace
+            request.write(first)
+            request.finish()
             return
         writer = PacedWriter(first, chunks, done)
         request.registerProducer(writer, True)

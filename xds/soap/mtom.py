@@ -20,16 +20,16 @@ test-case-name: tests.xds.test_mtom
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import tempfile
 import uuid
 from dataclasses import dataclass, field
-from email.message import Message
 from typing import BinaryIO, Iterator
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 _BLOCK = 64 * 1024
 _PLAIN_ENCODINGS = ("", "binary", "8bit", "7bit")
@@ -102,11 +102,22 @@ class MTOMPackage:
 
 
 def content_type_params(header: str) -> tuple[str, dict[str, str]]:
-    """The MIME type and lowercased parameters of a Content-Type header value."""
-    message = Message()
-    message["Content-Type"] = header
-    params = {key.lower(): value for key, value in message.get_params()[1:]}
-    return message.get_content_type(), params
+    """The MIME type and lowercased parameters of a Content-Type header value.
+
+    A value without a type/subtype reads as ``text/plain`` (RFC 2045 §5.2).
+    """
+    mime_type, params = _parsed_content_type(header)
+    return mime_type, dict(params)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_content_type(header: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """python-multipart's parse of a header (each request's is read by several layers)."""
+    mime_type, params = parse_options_header(header.encode("latin-1", "replace"))
+    name = mime_type.decode("latin-1")
+    return (name if "/" in name else "text/plain",
+            tuple((key.decode("latin-1").lower(), value.decode("latin-1"))
+                  for key, value in params.items()))
 
 
 def strip_cid(value: str) -> str:
