@@ -87,7 +87,7 @@ def with_application_ack(plan: ChannelPlan, header: MSHHeader | None, decision: 
     delivery = NewDelivery(APPLICATION_ACK, 0, payload)
     return Decision(decision.status, decision.error, decision.detail,
                     decision.deliveries + (delivery,), decision.error_code,
-                    decision.error_location)
+                    decision.error_location, decision.response)
 
 
 def answerable(peer: Any) -> bool:

@@ -143,7 +143,7 @@ class Intake:
         charset = header.charset or encoding
         message = InboundMessage(0, text, header.field_separator, header.encoding_characters,
                                  payload, header.control_id, header.message_type, charset,
-                                 header, answerable(peer))
+                                 header, answerable(peer), _peer_text(peer))
         decision = None
         if self._decides_now(plan):
             self.decided += 1
@@ -216,6 +216,8 @@ class Intake:
         """The ACK of a decided message: AA in after-commit mode, else what the response
         policy says of its status."""
         response = plan.response
+        if decision.response is not None and _waits_for_processing(plan, header):
+            return decision.response  # a query's answer (engine.flow.hook)
         if not _waits_for_processing(plan, header) or decision.status == st.TRANSFORMED:
             return self._ack(plan, header, ack.ACCEPT, message_id)
         if decision.status == st.ERROR:

@@ -107,7 +107,8 @@ class Recovery:
         message = InboundMessage(row.id, text, header.field_separator,
                                  header.encoding_characters, row.raw, row.control_id,
                                  row.message_type, row.charset, header,
-                                 answerable=answerable(getattr(row, "peer", None)))
+                                 answerable=answerable(getattr(row, "peer", None)),
+                                 peer=getattr(row, "peer", None) or "")
         self._decider.submit(row.channel, message).addErrback(self._log_failure, row.id)
 
     def _log_failure(self, failure: Any, message_id: int) -> None:
