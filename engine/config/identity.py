@@ -156,7 +156,7 @@ def _domains(items: list, raw: Any, where: Where, problems: Problems) -> list[Id
 def identity_step(root: YAMLMapping, values: dict | None, where: Where,
                   problems: Problems) -> IdentityStepConfig | None:
     """A channel's ``identity:`` step, or None when it has none (or it is broken)."""
-    if not values or any(values[k] is None for k in _STEP_FLAGS):
+    if not values:
         return None  # absent, or validate_section has reported why
     raw = root.get("identity")
     here = where.child("identity", root.key_position("identity"))
@@ -169,6 +169,8 @@ def identity_step(root: YAMLMapping, values: dict | None, where: Where,
             problems.add(here.child("queries", key_position(raw, "queries")),
                          "queries are answered once the index has been asked: the channel "
                          "needs response: {mode: after-processing}")
+    if any(values[k] is None for k in _STEP_FLAGS):
+        return None  # validate_section has reported why
     if not (values["resolve"] or values["feed"] or values["queries"] or targets or ins_first):
         problems.add(here, "the step does nothing: set resolve, feed, queries or rewrite-pid3")
     return IdentityStepConfig(values["resolve"], values["feed"], ins_first, targets,
