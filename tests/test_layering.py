@@ -32,7 +32,8 @@ RULES: dict[str, set[str]] = {
     "engine.delivery": BASE | {"engine.delivery", "engine.store"},
     "engine.reload": BASE | {"engine.reload", "engine.config", "engine.store"},
     # the index's store sits on the engine store's tables; the model and the matcher stay pure
-    "identity.store": {"identity.model", "identity.matching", "identity.store", "engine.store"},
+    "identity.store": {"identity.model", "identity.matching", "identity.store", "identity.service",
+                       "engine.store"},
     "identity.model": {"identity.model"},
     "identity.matching": {"identity.model", "identity.matching"},
     "identity.hl7": {"identity.hl7", "identity.model", "identity.service", "mllp", "mappings"},
