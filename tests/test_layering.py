@@ -33,7 +33,8 @@ RULES: dict[str, set[str]] = {
     "engine.delivery": BASE | {"engine.delivery", "engine.store"},
     "engine.reload": BASE | {"engine.reload", "engine.config", "engine.store"},
     # the index's store sits on the engine store's tables; the model and the matcher stay pure
-    "identity.store": {"identity.model", "identity.matching", "identity.store", "engine.store"},
+    "identity.store": {"identity.model", "identity.matching", "identity.store", "identity.service",
+                       "engine.store"},
     "identity.model": {"identity.model"},
     "identity.matching": {"identity.model", "identity.matching"},
     # the glue between the engine's flow and the index: the one place that knows both
