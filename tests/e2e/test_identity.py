@@ -16,6 +16,7 @@ from twisted.internet import defer, threads
 from twisted.trial import unittest
 
 from engine import status as st
+from engine.store import queries
 from mllp.ack import parse_ack
 from tests.e2e import harness as h
 from tests.identity.hl7.conformance import validation_problems
@@ -134,19 +135,17 @@ class IdentityTestsMixin(h.EngineCase):
         person = yield self.index(lambda i: i.person(LocalIdentifier(chu, "100")))
         self.assertEqual(person.traits.birth_name, "DURAND")
 
-        link = adt("A24", "L1", durand("100"),
-                   pid_segment(ght("G9"), name="DURAND^PAUL^PAUL^^^^L", date="19700101",
-                               sex="M", sequence=2))
-        unlink = adt("A37", "L2", durand("100"),
-                     pid_segment(ght("G9"), name="DURAND^PAUL^PAUL^^^^L", date="19700101",
-                                 sex="M", sequence=2))
-        answers = yield self.send("mpi", adt("A01", "G0", pid_segment(
-            ght("G9"), name="DURAND^PAUL^PAUL^^^^L", date="19700101", sex="M")), link)
+        # G9 is registered as someone else (the matcher keeps them apart), then linked
+        other = {"name": "LEROY^MARC^MARC^^^^L", "date": "19550505", "sex": "M"}
+        link = adt("A24", "L1", durand("100"), pid_segment(ght("G9"), sequence=2, **other))
+        unlink = adt("A37", "L2", durand("100"), pid_segment(ght("G9"), sequence=2, **other))
+        answers = yield self.send("mpi", adt("A01", "G0", pid_segment(ght("G9"), **other)),
+                                  link)
         self.assertEqual([parse_ack(a).code for a in answers], ["AA", "AA"])
         linked = yield self.index(lambda i: i.person(LocalIdentifier(chu, "100")))
         self.assertIn("G9", [i.value for i in linked.identifiers])
         answers = yield self.send("mpi", unlink)
-        self.assertEqual(parse_ack(answers[0]).code, "AA")
+        self.assertEqual(parse_ack(answers[0]).code, "AA", answers[0])
         unlinked = yield self.index(lambda i: i.person(LocalIdentifier(chu, "100")))
         self.assertNotIn("G9", [i.value for i in unlinked.identifiers])
 
@@ -170,8 +169,8 @@ class IdentityTestsMixin(h.EngineCase):
         yield self.start()
         yield self.send("mpi", adt("A01", "M1", durand("1")),
                         adt("A01", "M2", pid_segment(ipp("2") + "~" + ght("G2"),
-                                                     name="DURAND^PAUL^PAUL^^^^L",
-                                                     date="19700101", sex="M")))
+                                                     name="DURANT^POL^POL^^^^L",
+                                                     date="19701001", sex="M")))
         answers = yield self.send("mpi", adt("A40", "M3", durand("1"), "MRG|" + ipp("2")))
         self.assertEqual(parse_ack(answers[0]).code, "AA")
         (merged,) = yield self.send("mpi", pix("Q1", "1"))
@@ -265,7 +264,10 @@ class IdentityTestsMixin(h.EngineCase):
         self.assertIn("PID|1||G7^^^GHT-ARVERNE&1.2.250.1.999.2.1&ISO^PI",
                       written.read_bytes().decode())
         rows = yield self.stored("dpi")
-        self.assertIn("PID-3 rewritten: G7@GHT-ARVERNE", rows[0]["detail"] or "")
+        shown = yield self.engine_.store.read(queries.message_detail, rows[0]["id"])
+        self.assertIn("PID-3 rewritten: G7@GHT-ARVERNE",
+                      " ".join(line["detail"] or "" for line in shown["journal"]))
+        self.assertEqual(rows[1]["status"], st.ERROR)
 
 
 class SQLiteIdentityTests(IdentityTestsMixin, unittest.TestCase):
