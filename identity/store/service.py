@@ -51,6 +51,9 @@ class StoreIdentityIndex:
     Methods that change the index take ``cause`` (``message:<id>`` or
     ``operator:<name>``, see :mod:`identity.store.history`); a missing one is refused.
     Refusals are :class:`identity.service.ServiceError` subclasses, as in the Protocol.
+    It keeps no state between calls, so several worker threads may share one; two
+    registrations racing for one new identifier are settled by the identifier's unique
+    key and one retry (:func:`identity.store.deferred.in_transaction`).
     """
 
     def __init__(self, source: Any, model: MatchModel | None = None) -> None:

@@ -163,3 +163,25 @@ def test_a_pix_query_answered_from_the_store_is_audited(engine, store):
     assert (kept["transaction"], kept["requester"], kept["outcome"], kept["persons"]) == \
         ("ITI-9", "DPI", "OK", [person.person_id])
     assert kept["identifiers"] == [{"domain": CHS.oid, "value": "77"}]
+
+
+def test_workers_racing_for_one_new_identifier_agree(engine):
+    """If several worker threads register the same new identifier at once, then one person
+    holds it and every worker answers that person (the loser retries once)."""
+    import threading
+
+    index = StoreIdentityIndex(engine)
+    start = threading.Barrier(4)
+    answers = []
+
+    def worker(n):
+        start.wait()
+        answers.append(index.register([ident("1")], PEOPLE["father"], cause=f"message:{n}"))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 4 and len({a.person_id for a in answers}) == 1
+    assert index.search(SearchCriteria(family_name="MOREAU"), 0, 10).total == 1
