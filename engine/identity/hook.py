@@ -84,21 +84,6 @@ class IdentityHook:
         return HookOutcome(detail=detail, answer=answer)
 
 
-def record_audit(conn: Any, record: AuditRecord, now: float) -> None:
-    """Insert ``record`` into ``id_audit`` (in the caller's transaction)."""
-    import json
-
-    from identity.store.schema import id_audit
-
-    conn.execute(id_audit.insert().values(
-        recorded_at=now, transaction=record.transaction, at=record.when,
-        requester=record.requester[:255], facility=record.facility[:255],
-        peer=record.peer[:255], control_id=record.control_id[:64],
-        query_tag=record.query_tag[:64], parameters=record.parameters, outcome=record.outcome,
-        persons=json.dumps(list(record.persons)),
-        identifiers=json.dumps([[i.domain.oid, i.value] for i in record.identifiers])))
-
-
 def _codec(message: Any, inbound: Any) -> str:
     """The codec of the answer: the query's MSH-18, else what it was decoded with."""
     for name in (message.msh.get(18), getattr(inbound, "charset", None)):
@@ -133,13 +118,7 @@ class IdentityHooks:
                             self._lock)
 
     def _open(self) -> None:
-        from identity.store.service import StoreIdentityIndex, sqlalchemy_engine
-
-        engine = sqlalchemy_engine(self._store)
-
-        def audit(record: AuditRecord) -> None:
-            with engine.begin() as conn:  # transaction boundary: one audit record
-                record_audit(conn, record, time.time())
+        from identity.store.service import StoreIdentityIndex
 
         self._index = StoreIdentityIndex(self._store, self.config.model)
-        self._audit = audit
+        self._audit = self._index.audit  # one transaction per record

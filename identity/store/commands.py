@@ -113,7 +113,7 @@ def _attach(conn: Any, person_id: int, identifiers: Sequence[LocalIdentifier],
     for identifier in identifiers:
         holder = holders[identifier]
         if holder is None:
-            person_ops.link(conn, identifier, person_id, cause)
+            person_ops.link(conn, identifier, person_id, cause, take=False)
         elif holder != person_id:
             why = f"identifier {identifier.value} in {identifier.domain.oid} held by person {holder}"
             open_item(conn, person_id, holder, None, (why,), cause)

@@ -18,21 +18,27 @@ from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
 from identity.store import decisions, merges, persons
+from identity.store.history import ConcurrentChange
 from identity.store.resolve import resolve as resolve_identity
+
+ATTEMPTS = 3
 
 
 def in_transaction(engine: Any, operation: Callable, *args: Any, **kwargs: Any) -> Any:
     """``operation(conn, *args, **kwargs)`` in one transaction of its own (blocking: a DB thread).
 
-    Tried once more when it hits a unique key: another writer (a pipeline worker beside
-    this thread) gave the same identifier to a person meanwhile, which the second try sees.
+    Run again (up to :data:`ATTEMPTS` in all) when another writer (a pipeline worker beside
+    this thread) gave an identifier this one found free: the unique key refuses the second
+    holder (IntegrityError), or the store's primitives see it (ConcurrentChange); the next
+    attempt sees the holder.
     """
-    try:
-        with engine.begin() as conn:  # transaction boundary: one index operation
-            return operation(conn, *args, **kwargs)
-    except IntegrityError:
-        with engine.begin() as conn:  # transaction boundary: the same operation, once more
-            return operation(conn, *args, **kwargs)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with engine.begin() as conn:  # transaction boundary: one index operation
+                return operation(conn, *args, **kwargs)
+        except (IntegrityError, ConcurrentChange):
+            if attempt == ATTEMPTS:
+                raise
 
 
 class DeferredIdentityIndex:

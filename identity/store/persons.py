@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from identity.matching.profile import profile
 from identity.model import LocalIdentifier, Traits
 from identity.store.codec import json_profile, row_traits, traits_dict, traits_row
-from identity.store.history import IdentityError, check_cause, record
+from identity.store.history import ConcurrentChange, IdentityError, check_cause, record
 from identity.store.index import index_person, unindex_person
 from identity.store.names import forget_names, index_names
 from identity.store.review import reject_pair
@@ -91,17 +91,24 @@ def create_person(conn: Any, traits: Traits, cause: str,
     index_person(conn, person_id, json_profile(row["profile"]))
     record(conn, "create", person_id, cause, detail={"traits": traits_dict(traits)})
     if identifier is not None:
-        link(conn, identifier, person_id, cause)
+        link(conn, identifier, person_id, cause, take=False)
     return person_id
 
 
 def link(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
-         detail: dict | None = None) -> int | None:
-    """Give ``identifier`` to ``person_id``, taking it from its holder if any; the former holder."""
+         detail: dict | None = None, *, take: bool = True) -> int | None:
+    """Give ``identifier`` to ``person_id``, taking it from its holder if any; the former holder.
+
+    ``take=False`` is for an identifier the caller found free: held now, another transaction
+    gave it meanwhile, and :class:`ConcurrentChange` asks for the whole operation again.
+    """
     active_person(conn, person_id)
     former = owner(conn, identifier)
     if former == person_id:
         return former
+    if former is not None and not take:
+        raise ConcurrentChange(f"{identifier.value} in {identifier.domain.oid} was given to "
+                               f"person {former} meanwhile")
     key = (identifier.domain.oid, identifier.value)
     if former is None:
         ensure_domain(conn, identifier)

@@ -53,7 +53,7 @@ def resolve(conn: Any, traits: Traits, cause: str, identifier: LocalIdentifier |
     if resolution.outcome is Outcome.LINKED and not review_reasons:
         person_id = int(resolution.person_id)
         if identifier is not None:
-            link(conn, identifier, person_id, cause, detail=_why(resolution, traits))
+            link(conn, identifier, person_id, cause, detail=_why(resolution, traits), take=False)
         return Resolved("linked", person_id, None, resolution)
     person_id = create_person(conn, traits, cause, identifier)
     if resolution.outcome is Outcome.NEW and not review_reasons:

@@ -150,22 +150,22 @@ id_names = Table(
     Column("folded", FOLDED, primary_key=True),
     Column("person_id", BigInteger, primary_key=True, autoincrement=False),
 )
-Index("ix_id_names_person", id_names.c.person_id)
+Index("ix_id_names_person", id_names.c.person_id, id_names.c.kind, id_names.c.folded)
 
 id_audit = Table(
     "id_audit", metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("recorded_at", Float, nullable=False),
     Column("transaction", String(16), nullable=False),  # ITI-8, ITI-9, ITI-21
-    Column("at", String(32), nullable=False),  # the answer's MSH-7, as written
-    Column("requester", String(255), nullable=False),
-    Column("facility", String(255), nullable=False),
-    Column("peer", String(255), nullable=False),
-    Column("control_id", String(64), nullable=False),
-    Column("query_tag", String(64), nullable=False),
-    Column("parameters", Text, nullable=False),
-    Column("outcome", String(8), nullable=False),
-    Column("persons", Text, nullable=False),  # JSON list of person ids
-    Column("identifiers", Text, nullable=False),  # JSON list of [domain OID, value]
+    Column("answered_at", Text, nullable=False),  # the answer's MSH-7, as written
+    Column("requester", Text, nullable=False),  # MSH-3 of the query
+    Column("facility", Text, nullable=False),  # MSH-4
+    Column("peer", Text, nullable=False),
+    Column("control_id", Text, nullable=False),  # MSH-10
+    Column("query_tag", Text, nullable=False),  # QPD-2
+    Column("parameters", Text, nullable=False),  # QPD-3… as written; the event for a feed
+    Column("outcome", String(8), nullable=False),  # QAK-2, or MSA-1 for a feed
+    Column("persons", Text, nullable=False),  # JSON list of person ids disclosed or changed
+    Column("identifiers", Text, nullable=False),  # JSON list of [domain OID, value] disclosed
 )
 Index("ix_id_audit_transaction", id_audit.c.transaction, id_audit.c.id)

@@ -8,7 +8,9 @@ whole page. :func:`search` is the demographic query of IHE PDQ (ITI-21) as
 the order and the page come from the database:
 
 * a name start is a range on ``id_names``' primary key (see
-  :mod:`identity.store.names`), never a scan of the persons;
+  :mod:`identity.store.names`), never a scan of the persons; with both names
+  asked, the family name's range finds the persons and each one's first names
+  are checked on its own rows (not a second range over every first name);
 * a birth date is equal, or a prefix as a range of dates (``1980`` is
   ``[1980, 1981)``), on the ``id_traits.birth_date`` index;
 * sex, postcode, city and birth place are equal;
@@ -76,10 +78,7 @@ def search(conn: Any, criteria: SearchCriteria, offset: int, count: int) -> Sear
     """One page of the persons matching ``criteria`` (see the module docstring)."""
     if offset < 0 or count < 0:
         raise ValueError(f"search page: offset {offset} and count {count} must not be negative")
-    where = conditions(criteria)
-    matching = (select(id_traits.c.person_id)
-                .join(id_persons, id_persons.c.id == id_traits.c.person_id)
-                .where(id_persons.c.status == ACTIVE, *where))
+    matching = matching_persons(criteria)
     total = conn.execute(select(func.count()).select_from(matching.subquery())).scalar()
     if not total or count == 0 or offset >= total:
         return SearchPage(total or 0, ())
@@ -87,14 +86,28 @@ def search(conn: Any, criteria: SearchCriteria, offset: int, count: int) -> Sear
     return SearchPage(total, tuple(person_records(conn, ids)))
 
 
+def matching_persons(criteria: SearchCriteria) -> Any:
+    """The SELECT of the active persons' ids matching ``criteria`` (unordered)."""
+    return (select(id_traits.c.person_id)
+            .join(id_persons, id_persons.c.id == id_traits.c.person_id)
+            .where(id_persons.c.status == ACTIVE, *conditions(criteria)))
+
+
 def conditions(c: SearchCriteria) -> list[Any]:
     """The WHERE terms on ``id_traits`` for each criterion given."""
     where: list[Any] = []
+    driving = True  # the first name asked drives (a range on the key), the next is checked
     for kind, text in ((FAMILY, c.family_name), (GIVEN, c.given_name)):
         bounds = prefix_range(text) if text is not None else None
-        if bounds is not None:
-            where.append(id_traits.c.person_id.in_(select(id_names.c.person_id).where(
-                id_names.c.kind == kind, id_names.c.folded >= bounds[0], id_names.c.folded < bounds[1])))
+        if bounds is None:
+            continue
+        named = and_(id_names.c.kind == kind, id_names.c.folded >= bounds[0],
+                     id_names.c.folded < bounds[1])
+        if driving:
+            where.append(id_traits.c.person_id.in_(select(id_names.c.person_id).where(named)))
+        else:  # per person found, on ix_id_names_person (person_id, kind, folded)
+            where.append(exists().where(id_names.c.person_id == id_traits.c.person_id, named))
+        driving = False
     if c.birth_date is not None:
         where.append(_date_term(c.birth_date))
     for column, value in ((id_traits.c.sex, c.sex), (id_traits.c.postcode, c.postcode),

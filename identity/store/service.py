@@ -15,6 +15,7 @@ Two faces over the same commands (:mod:`identity.store.commands`,
   (:meth:`StoreIdentityService.for_cause`, :meth:`StoreIdentityService.for_message`),
   cheap views sharing one thread, one per message fed.
 
+Both also keep the audit trail (``audit(record)``, :mod:`identity.store.audit`).
 Both take the engine's :class:`engine.store.store.Store` (its SQLAlchemy engine is
 used) or a SQLAlchemy engine, and the territory's
 :class:`identity.matching.model.MatchModel` (the default model when None).
@@ -32,6 +33,7 @@ from identity.matching.model import MatchModel
 from identity.model import LocalIdentifier, Traits
 from identity.service import PersonRecord, Registration, SearchCriteria, SearchPage
 from identity.store import commands
+from identity.store.audit import AuditFacts, write_audit
 from identity.store.deferred import DeferredIdentityIndex, in_transaction
 from identity.store.history import message_cause
 from identity.store.search import person_by_identifier, search
@@ -49,6 +51,9 @@ class StoreIdentityIndex:
     Methods that change the index take ``cause`` (``message:<id>`` or
     ``operator:<name>``, see :mod:`identity.store.history`); a missing one is refused.
     Refusals are :class:`identity.service.ServiceError` subclasses, as in the Protocol.
+    It keeps no state between calls, so several worker threads may share one; two
+    registrations racing for one new identifier are settled by the identifier's unique
+    key and one retry (:func:`identity.store.deferred.in_transaction`).
     """
 
     def __init__(self, source: Any, model: MatchModel | None = None) -> None:
@@ -92,6 +97,10 @@ class StoreIdentityIndex:
     def search(self, criteria: SearchCriteria, offset: int, count: int) -> SearchPage:
         """Up to ``count`` persons matching ``criteria`` from ``offset``, in person id order."""
         return self._run(search, criteria, offset, count)
+
+    def audit(self, record: AuditFacts) -> int:
+        """Keep one :class:`identity.hl7.audit.AuditRecord` in the trail; its id."""
+        return self._run(write_audit, record)
 
 
 class StoreIdentityService:
@@ -162,3 +171,8 @@ class StoreIdentityService:
     def search(self, criteria: SearchCriteria, offset: int, count: int) -> Deferred:
         """Deferred[SearchPage]."""
         return self.runner.run(search, criteria, offset, count)
+
+    def audit(self, record: AuditFacts) -> Deferred:
+        """Deferred[int]: keep one :class:`identity.hl7.audit.AuditRecord` (not in the Protocol:
+        the wiring calls it after each query and feed)."""
+        return self.runner.run(write_audit, record)

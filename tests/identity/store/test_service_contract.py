@@ -364,3 +364,18 @@ def test_search_leaves_out_a_person_merged_away(index, searched):
     index.merge([ident("1")], ident("2"))
     assert found(index, family_name="DUPONT") == set()
     assert found(index, family_name="DUPRE") == {searched["1"]}
+
+
+def test_both_faces_have_every_operation_of_the_protocol():
+    """If the Protocol's signature changes, then the store's services fail here: the Deferred
+    face with the same parameters, the synchronous one with ``cause`` more for changes."""
+    import inspect
+
+    from identity.store.service import StoreIdentityIndex
+    from tests.identity.hl7.test_service import protocol_methods
+
+    for name, method in protocol_methods().items():
+        expected = list(inspect.signature(method).parameters)
+        assert list(inspect.signature(getattr(StoreIdentityService, name)).parameters) == expected
+        sync = list(inspect.signature(getattr(StoreIdentityIndex, name)).parameters)
+        assert sync in (expected, expected + ["cause"]), name

@@ -35,12 +35,12 @@ def upgrade() -> None:
                   autoincrement=True),
         sa.Column('recorded_at', sa.Float(), nullable=False),
         sa.Column('transaction', sa.String(16), nullable=False),
-        sa.Column('at', sa.String(32), nullable=False),
-        sa.Column('requester', sa.String(255), nullable=False),
-        sa.Column('facility', sa.String(255), nullable=False),
-        sa.Column('peer', sa.String(255), nullable=False),
-        sa.Column('control_id', sa.String(64), nullable=False),
-        sa.Column('query_tag', sa.String(64), nullable=False),
+        sa.Column('answered_at', sa.Text(), nullable=False),
+        sa.Column('requester', sa.Text(), nullable=False),
+        sa.Column('facility', sa.Text(), nullable=False),
+        sa.Column('peer', sa.Text(), nullable=False),
+        sa.Column('control_id', sa.Text(), nullable=False),
+        sa.Column('query_tag', sa.Text(), nullable=False),
         sa.Column('parameters', sa.Text(), nullable=False),
         sa.Column('outcome', sa.String(8), nullable=False),
         sa.Column('persons', sa.Text(), nullable=False),
@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.Column('person_id', sa.BigInteger(), autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint('kind', 'folded', 'person_id'),
     )
-    op.create_index('ix_id_names_person', 'id_names', ['person_id'])
+    op.create_index('ix_id_names_person', 'id_names', ['person_id', 'kind', 'folded'])
     op.create_index('ix_id_traits_birth_date', 'id_traits', ['birth_date'])
     with op.batch_alter_table('id_review') as batch:
         batch.alter_column('candidate_id', existing_type=sa.BigInteger(), nullable=True)
