@@ -13,7 +13,7 @@ nothing is disclosed without its record. The calls of all channels go through on
 the index's writes are serialised, as SQLite needs and as keeps two resolutions of the same
 newcomer from both creating a person.
 
-test-case-name: tests.flow.test_identity_hook
+test-case-name: tests.identity.store.test_engine_hook
 """
 from __future__ import annotations
 
