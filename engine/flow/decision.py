@@ -97,7 +97,7 @@ class _Run:
                     outcome = self._run(program, parsed)
                     if outcome.routes is not None:
                         routes = outcome.routes if routes is None else routes | outcome.routes
-            found = self._identity(parsed)
+            found, warnings = self._identity(parsed)
             text = parsed.to_text()
             steps = {d.name: d.steps for d in channel.destinations}
             made, stopped = [], []
@@ -119,22 +119,22 @@ class _Run:
             return Decision(st.FILTERED, detail="; ".join(filter(None, [found] + stopped)))
         notes = [found] + (["not sent to " + "; ".join(stopped)] if stopped else [])
         return Decision(st.TRANSFORMED, detail="; ".join(filter(None, notes)) or None,
-                        deliveries=tuple(made))
+                        deliveries=tuple(made), warnings=warnings)
 
-    def _identity(self, parsed: Any) -> str | None:
+    def _identity(self, parsed: Any) -> tuple[str | None, tuple]:
         """Run the channel's ``identity:`` step (:mod:`engine.flow.hook`), if it has one;
-        its journal line. A query it answered goes nowhere (FILTERED, its answer kept); a
-        message it refused is an ERROR with the ERR code and location it gives."""
+        its journal line and warnings. A query it answered goes nowhere (FILTERED, its answer
+        kept); a message it refused is an ERROR with the ERR code and location it gives."""
         hook = self.channel.identity
         if hook is None:
-            return None
+            return None, ()
         outcome = hook.run(parsed, self.message)
         if outcome.error is not None:
             raise _Refused(st.ERROR, outcome.error, outcome.code, outcome.location,
                            outcome.answer)
         if outcome.answered:
             raise _Refused(st.FILTERED, outcome.detail or "answered", response=outcome.answer)
-        return outcome.detail
+        return outcome.detail, outcome.warnings
 
     @staticmethod
     def _parse(text: str) -> Any:

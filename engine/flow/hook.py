@@ -32,6 +32,7 @@ class HookOutcome:
     code: int | None = None  # table 0357 code of the ERR (None: 207)
     location: str = ""  # ERR-2 (``PID^1^3``)
     answer: bytes | None = None  # the response sent in place of the ACK (a query's RSP)
+    warnings: tuple[tuple[int, str, str], ...] = ()  # ERR severity W: (code, text, location)
 
     @property
     def answered(self) -> bool:

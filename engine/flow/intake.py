@@ -44,7 +44,7 @@ from twisted.python.failure import Failure
 
 from engine import status as st
 from engine.flow import dedupe
-from engine.flow.appack import answerable, with_application_ack
+from engine.flow.appack import answerable, warnings_of, with_application_ack
 from engine.flow.decider import Decider, DeciderStopped
 from engine.flow.decision import decide
 from engine.flow.plan import ChannelPlan, InboundMessage
@@ -218,8 +218,10 @@ class Intake:
         response = plan.response
         if decision.response is not None and _waits_for_processing(plan, header):
             return decision.response  # a query's answer (engine.flow.hook)
-        if not _waits_for_processing(plan, header) or decision.status == st.TRANSFORMED:
+        if not _waits_for_processing(plan, header):
             return self._ack(plan, header, ack.ACCEPT, message_id)
+        if decision.status == st.TRANSFORMED:
+            return self._ack(plan, header, ack.ACCEPT, message_id, errors=warnings_of(decision))
         if decision.status == st.ERROR:
             error = ack.HL7Error(decision.error_code or ack.APPLICATION_INTERNAL_ERROR,
                                  decision.error or "processing failed", decision.error_location)

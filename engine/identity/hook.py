@@ -81,7 +81,8 @@ class IdentityHook:
             return HookOutcome(error=f"identity: {result.detail}", code=first.code,
                                location=first.location, answer=answer)
         detail = f"identity: {result.detail}" if result.detail else None
-        return HookOutcome(detail=detail, answer=answer)
+        warnings = tuple((w.code, w.text, w.location) for w in result.warnings)
+        return HookOutcome(detail=detail, answer=answer, warnings=warnings)
 
 
 def _codec(message: Any, inbound: Any) -> str:

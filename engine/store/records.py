@@ -84,6 +84,9 @@ class Decision:
     # What answers the sender instead of an ACK once decided (a PIX or PDQ query's RSP);
     # not stored: the query and its audit record are.
     response: bytes | None = None
+    # Warnings for the ACK of a message that went through (ERR severity W): (table 0357
+    # code, text, ERR-2 location) each; an identity kept for review says why.
+    warnings: tuple[tuple[int, str, str], ...] = ()
 
     @property
     def journal_detail(self) -> str | None:

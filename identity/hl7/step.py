@@ -38,7 +38,7 @@ from identity.hl7.pid import read_pid
 from identity.hl7.queries import answer_pdq, answer_pix
 from identity.hl7.response import Envelope, new_response, wire_text
 from identity.hl7.rewrite import TargetDomains, person_of, rewrite_pid3
-from identity.service import Registration
+from identity.service import Registered, Registration
 from mappings.message import HL7Message
 from mllp.ack import HL7Error
 from mllp.codes import (
@@ -74,6 +74,7 @@ class StepResult:
     errors: tuple[HL7Error, ...] = ()
     answer: str | None = None  # the response text (RSP^K23, RSP^K22, ACK^J01)
     audits: tuple[AuditRecord, ...] = ()
+    warnings: tuple[HL7Error, ...] = ()  # went through, but kept for review: why (severity W)
 
     @property
     def refused(self) -> bool:
@@ -191,7 +192,10 @@ def _feed(service, message, settings, envelope, peer):
                           outcome.errors, audits=(audit,))
     done = ", ".join(_did(plan.commands[i], r) for i, r in enumerate(outcome.results))
     detail = f"ADT^{plan.event}: {done}" + (f" (review: {notes})" if notes else "")
-    return StepResult(detail, persons[-1] if persons else None, audits=(audit,))
+    warnings = tuple(e for e in outcome.ack_errors if e.severity == "W")
+    warnings = warnings or _review_warnings(outcome.results)  # the reasons, else the matcher's
+    return StepResult(detail, persons[-1] if persons else None, audits=(audit,),
+                      warnings=warnings)
 
 
 @defer.inlineCallbacks
@@ -205,7 +209,8 @@ def _resolve(service, message, settings):
         return StepResult(_errors_text(identity.errors), errors=identity.errors)
     registration = yield service.register(identity.identifiers, identity.traits,
                                           identity.review_reasons)
-    return StepResult(_registered(registration), registration.person_id)
+    return StepResult(_registered(registration), registration.person_id,
+                      warnings=_review_warnings((registration,)))
 
 
 @defer.inlineCallbacks
@@ -227,7 +232,15 @@ def _rewrite(service, message, target, domains, result):
     written = ", ".join(f"{i.value}@{i.domain.namespace or i.domain.oid}"
                         for i in rewritten.written)
     return StepResult(f"{result.detail}; PID-3 rewritten: {written}".lstrip("; "),
-                      person.person_id, audits=result.audits)
+                      person.person_id, audits=result.audits, warnings=result.warnings)
+
+
+def _review_warnings(results: tuple) -> tuple[HL7Error, ...]:
+    """A warning (ERR severity W at PID-3) for each registration the matcher kept for review."""
+    return tuple(HL7Error(0, f"person {r.person_id} kept for review: "
+                          f"{', '.join(r.review_reasons) or 'a possible duplicate'}", "PID^1^3",
+                          severity="W")
+                 for r in results if isinstance(r, Registration) and r.outcome is Registered.REVIEW)
 
 
 def _registered(registration: Registration) -> str:

@@ -129,6 +129,7 @@ class IdentityTestsMixin(h.EngineCase):
         events = ["A01", "A04", "A05", "A08", "A28", "A31"]
         answers = yield self.send("mpi", *[adt(e, f"F{e}", durand("100")) for e in events])
         self.assertEqual([parse_ack(a).code for a in answers], ["AA"] * 6)
+        self.assertEqual([validation_problems(a.decode(), "ACK") for a in answers], [[]] * 6)
         rows = yield self.stored("mpi")
         self.assertEqual({row["status"] for row in rows}, {st.TRANSFORMED})
         chu = IdentifierDomain(CHU_OID, "CHU-EXEMPLE")
@@ -196,24 +197,31 @@ class IdentityTestsMixin(h.EngineCase):
     @defer.inlineCallbacks
     def test_bad_input_is_refused_with_the_right_err_and_stored(self):
         """If PID-3 is empty, names an unknown domain, or A40 merges nobody, then AE with ERR
-        101 / 204 / 204 at the right place, each stored in ERROR with the reason."""
+        101 / 204 / 204 at the right place, each stored in ERROR with the reason; a PIX query
+        for an unknown domain is answered AE; contradictory traits are AA with a warning."""
         yield self.start()
         payloads = [adt("A01", "B1", pid_segment("")),
                     adt("A01", "B2", pid_segment("5^^^X&1.2.3.4.5&ISO^PI")),
                     adt("A40", "B3", durand("1"), "MRG|" + ipp("404")),
-                    pix("B4", "1", domain="9.9.9")]
+                    pix("B4", "1", domain="9.9.9"),
+                    adt("A01", "B5", pid_segment(ipp("55"), status="QUAL"))]
         answers = yield self.send("mpi", *payloads)
         acks = [parse_ack(a) for a in answers[:3]]
         self.assertEqual([(a.code, a.error_codes) for a in acks],
                          [("AE", (101,)), ("AE", (204,)), ("AE", (204,))])
         self.assertIn(b"MRG^1^1", answers[2])
+        self.assertEqual([validation_problems(a.decode(), "ACK") for a in answers[:3]],
+                         [[]] * 3)
         self.assertEqual(validation_problems(answers[3].decode(), "RSP_K23"), [])
         self.assertIn("MSA|AE|B4", answers[3].decode())
+        # contradictory traits (QUAL without an INS): registered for review, AA with a warning
+        self.assertEqual(parse_ack(answers[4]).code, "AA")
+        self.assertIn(b"|W|", answers[4])
         rows = yield self.stored("mpi")
         self.assertEqual([(r["control_id"], r["status"]) for r in rows],
                          [("B1", st.ERROR), ("B2", st.ERROR), ("B3", st.ERROR),
-                          ("B4", st.ERROR)])
-        self.assertTrue(all(r["error"].startswith("identity: ") for r in rows))
+                          ("B4", st.ERROR), ("B5", st.TRANSFORMED)])
+        self.assertTrue(all(r["error"].startswith("identity: ") for r in rows[:4]))
 
     # -- PDQ ------------------------------------------------------------------------------
 

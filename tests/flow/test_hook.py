@@ -82,3 +82,19 @@ def test_a_hook_that_raises_is_an_error_naming_it():
 
     decision = decide(plan(Broken()), inbound())
     assert decision.status == st.ERROR and "RuntimeError: database gone" in decision.error
+
+
+def test_warnings_go_with_the_decision_and_into_the_ack():
+    """If the hook warns, then the decision carries it and the application ACK holds an ERR
+    of severity W beside AA."""
+    from engine.flow.appack import with_application_ack
+    from mllp.header import read_header
+
+    hook = Hook(HookOutcome(detail="kept for review", warnings=((0, "review: twins?", "PID^1^3"),)))
+    decision = decide(plan(hook), inbound())
+    assert decision.status == st.TRANSFORMED and decision.warnings == ((0, "review: twins?",
+                                                                         "PID^1^3"),)
+    enhanced = TEXT.replace("|P|2.5\r", "|P|2.5|||NE|AL\r")
+    acked = with_application_ack(plan(hook), read_header(enhanced.encode()), decision)
+    payload = acked.deliveries[-1].payload
+    assert b"MSA|AA|7" in payload and b"|W|" in payload and b"review: twins?" in payload

@@ -167,3 +167,12 @@ def test_fired_passes_the_cause_to_changes_only():
     with pytest.raises(KeyError):
         settled(service.register((), None))
     assert calls == [("person", None), ("register", "message:4")]
+
+
+def test_contradictory_traits_are_kept_for_review_with_a_warning():
+    """If PID-32 says QUAL without an INS, then the patient is registered for review and the
+    step warns (severity W) with the reason, not an error."""
+    index = MemoryIdentityService()
+    result = run(index, adt("A01", pid_segment(ipp("1"), status="QUAL")))
+    assert not result.refused and result.person_id == "P1"
+    assert [w.severity for w in result.warnings] == ["W"] and index.reviews
