@@ -52,21 +52,24 @@ class IdentityHook:
     """One channel's ``identity:`` step over a synchronous index (see the module docstring).
 
     ``index``: the synchronous index (its changes take ``cause=``); ``audit``: persists one
-    :class:`AuditRecord` (blocking); ``lock``: shared by every channel's hook.
+    :class:`AuditRecord` (blocking); ``lock``: shared by every channel's hook;
+    ``sending_application`` and ``sending_facility``: MSH-3 and MSH-4 of a query's answer
+    (the channel's ``response:`` names; empty: the query's MSH-5 and MSH-6).
     """
 
     def __init__(self, index: Any, settings: StepSettings, audit: Audit,
-                 lock: threading.Lock, *, sending_application: str = "") -> None:
+                 lock: threading.Lock, *, sending_application: str = "",
+                 sending_facility: str = "") -> None:
         self._index = index
         self.settings = settings
         self._audit = audit
         self._lock = lock
-        self._application = sending_application
+        self._names = (sending_application, sending_facility)
 
     def run(self, message: Any, inbound: Any) -> HookOutcome:
         """What the index makes of ``message`` (blocking: a worker thread)."""
         envelope = Envelope(f"{_PREFIX}-{next(_counter)}", time.strftime("%Y%m%d%H%M%S"),
-                            self._application)
+                            *self._names)
         cause = f"message:{inbound.message_id}"
         with self._lock:
             result = settled(run_step(Fired(self._index, cause), message, self.settings,
@@ -115,8 +118,11 @@ class IdentityHooks:
             return None
         if self._index is None:
             self._open()
+        response = getattr(channel, "response", None)
         return IdentityHook(self._index, step_settings(self.config, step), self._audit,
-                            self._lock)
+                            self._lock,
+                            sending_application=getattr(response, "sending_application", "") or "",
+                            sending_facility=getattr(response, "sending_facility", "") or "")
 
     def _open(self) -> None:
         from identity.store.service import StoreIdentityIndex

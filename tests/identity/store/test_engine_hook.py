@@ -81,6 +81,24 @@ def test_a_pix_query_is_answered_and_audited(engine):
     decision = decide(plan(engine, queries=True), message(query, 2))
     assert decision.status == st.FILTERED and decision.deliveries == ()
     assert b"\rQAK|T1|OK|" in decision.response and b"G1^^^GHT-ARVERNE" in decision.response
+    assert decision.response.startswith(b"MSH|^~\\&|MPI|GHT|DPI|CAB|")  # the query's names
     with engine.connect() as conn:
         trail = list_audit(conn, transaction="ITI-9")
     assert [(a["control_id"], a["outcome"]) for a in trail] == [("Q1", "OK")]
+
+
+def test_a_query_is_answered_in_the_channel_s_names(engine):
+    """If the channel's response: names the answering application, then the RSP says it."""
+    from engine.flow.response import ResponsePolicy
+
+    channel = Channel(queries=True)
+    channel.response = ResponsePolicy("after-processing", sending_application="AIGUILLAGE",
+                                      sending_facility="GHT^1.2.250.1.999.2^ISO")
+    hook = IdentityHooks(CONFIG, engine).for_channel(channel)
+    query = ("MSH|^~\\&|DPI|CAB|MPI|GHT|20260320||QBP^Q23^QBP_Q21|Q1|P|2.5\r"
+             "QPD|IHE PIX Query|T1|1^^^&1.2.250.1.999.1.1&ISO\rRCP|I\r")
+    decision = decide(ChannelPlan("mpi", (DestinationPlan("out"),), identity=hook),
+                      message(query, 1))
+    assert decision.response.startswith(
+        b"MSH|^~\\&|AIGUILLAGE|GHT^1.2.250.1.999.2^ISO|DPI|CAB|")
+    assert b"MSA|AE|Q1" in decision.response  # nobody holds CHU 1 in an empty index
