@@ -9,6 +9,7 @@ a file. Every response is validated by hl7apy (strict, v2.5). Runs on SQLite and
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,7 @@ from twisted.trial import unittest
 
 from engine import status as st
 from engine.store import queries
+from identity.store.history import history
 from mllp.ack import parse_ack
 from tests.e2e import harness as h
 from tests.identity.hl7.conformance import validation_problems
@@ -188,6 +190,13 @@ class IdentityTestsMixin(h.EngineCase):
         queries = [(a["transaction"], a["control_id"], a["outcome"]) for a in audits
                    if a["transaction"] == "ITI-9"]
         self.assertEqual(queries, [("ITI-9", "Q1", "OK"), ("ITI-9", "Q2", "NF")])
+        (merge,) = [a for a in audits if a["control_id"] == "M3"]
+        self.assertEqual((merge["transaction"], merge["outcome"]), ("ITI-8", "AA"))
+        survivor = int(json.loads(merge["persons"])[0])
+        events = yield self.engine_.store.read(history, survivor)
+        self.assertEqual([(e["kind"], e["cause"].split(":")[0]) for e in events
+                          if e["kind"] in ("merge", "unmerge")],
+                         [("merge", "message"), ("unmerge", "operator")])
         rows = yield self.stored("mpi")
         self.assertEqual([r["status"] for r in rows if r["control_id"] in ("Q1", "Q2")],
                          [st.FILTERED, st.FILTERED])
