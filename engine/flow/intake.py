@@ -141,9 +141,10 @@ class Intake:
         except EncodingError as error:
             return self._store_unreadable(plan, payload, peer, header, error, committed)
         charset = header.charset or encoding
+        peer_text = _peer_text(peer)
         message = InboundMessage(0, text, header.field_separator, header.encoding_characters,
                                  payload, header.control_id, header.message_type, charset,
-                                 header, answerable(peer), _peer_text(peer))
+                                 header, answerable(peer), peer_text)
         decision = None
         if self._decides_now(plan):
             self.decided += 1
@@ -153,7 +154,7 @@ class Intake:
         else:
             self._undecided[plan.name] = self._undecided.get(plan.name, 0) + 1
         record = InboundRecord(
-            channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
+            channel=plan.name, received_at=time.time(), peer=peer_text, raw=payload,
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
             control_id=header.control_id, message_type=header.message_type, charset=charset,
             dedupe=plan.dedupe, decision=decision, identity=dedupe.identity(header))
