@@ -98,6 +98,8 @@ def summary(tally: dict, total: Counter, latencies: tuple[list[int], list[int]])
     print(f"false links twins/household {hard_new}   (target 0)")
     print(f"review rate                 {total['review'] / max(resolutions, 1):.4f}")
     for clock, values in zip(("wall", "cpu"), latencies):
+        if not values:  # identity_mllp.py times round trips, not resolutions
+            continue
         ordered = sorted(values)
         pick = lambda q: ordered[min(int(q * len(ordered)), len(ordered) - 1)] / 1e6  # noqa: E731
         print(f"{clock} ms  p50 {pick(0.50):.3f}  p95 {pick(0.95):.3f}  p99 {pick(0.99):.3f}  "

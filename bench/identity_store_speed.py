@@ -9,12 +9,22 @@ then times, per query of the bench's hard-case mix:
 * ``resolve``: the whole operation the engine runs per message, in its own
   transaction: match, then link, or create a person (and open a review item),
   with the history event; committed.
+* ``register``: the same through the index service the engine calls
+  (identity.store.service.StoreIdentityIndex.register: identifiers looked up,
+  the INS to the matcher, the review reasons), one transaction each, committed;
+* ``search``: a PDQ demographic search through the service (the query's family
+  name and the first three letters of its first name, first page of 10, with the
+  total).
+
+``--persons 1000000`` is the issue's large index (bulk load: some minutes per
+database). ``--only`` restricts the timings to some of the four.
 
 Wall-clock figures, and the CPU time of this process (on SQLite the whole work; on
 PostgreSQL the client's share, the server's is not in it). The machine may be shared:
 the load average is printed; rerun before believing one figure.
 
     .venv/bin/python bench/identity_store_speed.py --persons 100000 --queries 2000
+    nice .venv/bin/python bench/identity_store_speed.py --persons 1000000 --queries 2000
 """
 from __future__ import annotations
 
@@ -40,6 +50,10 @@ from identity.model import LocalIdentifier  # noqa: E402
 from identity.store import resolve  # noqa: E402
 from identity.store.bulk import bulk_load  # noqa: E402
 from identity.store.index import match  # noqa: E402
+from identity.service import SearchCriteria  # noqa: E402
+from identity.store.service import StoreIdentityIndex  # noqa: E402
+
+TIMINGS = ("match", "resolve", "register", "search")
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -66,7 +80,7 @@ def database(backend: str):
 def figures(label: str, seconds: list[float]) -> str:
     ms = sorted(s * 1000 for s in seconds)
     q = statistics.quantiles(ms, n=100)
-    return (f"{label:12} ms  p50 {q[49]:.2f}  p95 {q[94]:.2f}  p99 {q[98]:.2f}  max {ms[-1]:.1f}"
+    return (f"{label:13} ms  p50 {q[49]:.2f}  p95 {q[94]:.2f}  p99 {q[98]:.2f}  max {ms[-1]:.1f}"
             f"   rate {len(ms) / (sum(ms) / 1000):.0f}/s")
 
 
@@ -81,7 +95,7 @@ def timed(queries: list, call) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
-def run(backend: str, world: World, queries: list) -> None:
+def run(backend: str, world: World, queries: list, only: tuple[str, ...]) -> None:
     with database(backend) as url:
         engine = make_engine(url, sqlite_synchronous="NORMAL")
         migrate.ensure_current(engine)
@@ -89,21 +103,42 @@ def run(backend: str, world: World, queries: list) -> None:
         started = time.perf_counter()
         with engine.begin() as conn:
             loaded = bulk_load(conn, records, "operator:bench")
-        print(f"{backend}: loaded {loaded} persons in {time.perf_counter() - started:.1f} s")
-        with engine.connect() as conn:
-            wall, cpu = timed(queries, lambda n, query: match(conn, query.traits))
-        print(figures("match wall", wall))
-        print(figures("match cpu", cpu))
+        print(f"{backend}: loaded {loaded} persons in {time.perf_counter() - started:.1f} s", flush=True)
+        if "match" in only:
+            with engine.connect() as conn:
+                wall, cpu = timed(queries, lambda n, query: match(conn, query.traits))
+            report("match", wall, cpu)
 
         def one(n: int, query) -> None:
             with engine.begin() as conn:  # transaction boundary: one incoming patient
                 resolve(conn, query.traits, f"message:{n}", LocalIdentifier(query.system, f"Q{n}"))
 
-        wall, cpu = timed(queries, one)
-        print(figures("resolve wall", wall))
-        print(figures("resolve cpu", cpu))
-        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        if "resolve" in only:
+            report("resolve", *timed(queries, one))
+        service = StoreIdentityIndex(engine)
+
+        def register(n: int, query) -> None:
+            service.register([LocalIdentifier(query.system, f"R{n}")], query.traits,
+                             cause=f"message:r{n}")
+
+        if "register" in only:
+            report("register", *timed(queries, register))
+
+        def search(n: int, query) -> None:
+            t = query.traits
+            given = t.first_names[0][:3] if t.first_names else None
+            criteria = SearchCriteria(family_name=t.birth_name or t.used_name, given_name=given)
+            service.search(criteria, 0, 10)
+
+        if "search" in only:
+            report("search", *timed(queries, search))
+        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         engine.dispose()
+
+
+def report(label: str, wall: list[float], cpu: list[float]) -> None:
+    print(figures(f"{label} wall", wall))
+    print(figures(f"{label} cpu", cpu), flush=True)
 
 
 def main() -> None:
@@ -112,12 +147,17 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", default=",".join(TIMINGS),
+                        help="comma-separated timings among " + ", ".join(TIMINGS))
     args = parser.parse_args()
+    only = tuple(args.only.split(","))
+    if set(only) - set(TIMINGS):
+        parser.error(f"--only: unknown timings {sorted(set(only) - set(TIMINGS))}")
     world = World(args.persons, seed=args.seed)
     queries = QueryMaker(world).queries(args.queries)
-    print(f"{len(world.indexed)} indexed persons, {len(queries)} queries (seed {args.seed})")
+    print(f"{len(world.indexed)} indexed persons, {len(queries)} queries (seed {args.seed})", flush=True)
     for backend in (("sqlite", "postgresql") if args.backend == "both" else (args.backend,)):
-        run(backend, world, queries)
+        run(backend, world, queries, only)
 
 
 if __name__ == "__main__":

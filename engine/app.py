@@ -40,6 +40,7 @@ from engine.flow.intake import Intake
 from engine.flow.plan import ChannelPlan, DestinationPlan
 from engine.flow.queued import LaneKeyTuple, QueuedWork
 from engine.flow.recovery import Recovery
+from engine.identity.hook import IdentityHooks
 from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import Reloader
 from engine.store.store import Store
@@ -104,8 +105,9 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
     return [f"{file}:{line}: {text}" for file, line, text in sorted(problems)]
 
 
-def channel_plan(channel: ChannelConfig) -> ChannelPlan:
-    """What the intake and the pipeline need of a channel's configuration."""
+def channel_plan(channel: ChannelConfig, identity: Any = None) -> ChannelPlan:
+    """What the intake and the pipeline need of a channel's configuration; ``identity``,
+    the hook of its ``identity:`` step (engine.identity.hook), built by the engine."""
     destinations = tuple(
         DestinationPlan(d.name, d.ordering.key, d.ordering.lanes, steps=d.steps)
         for d in channel.destinations
@@ -114,7 +116,7 @@ def channel_plan(channel: ChannelConfig) -> ChannelPlan:
                        response=channel.response, dedupe=channel.dedupe,
                        filters=channel.filters, steps=channel.steps,
                        validation=channel.validation, version=channel.version,
-                       marked_slow=channel.slow)
+                       marked_slow=channel.slow, identity=identity)
 
 
 class Engine:
@@ -142,7 +144,8 @@ class Engine:
                            batch_max=config.store.writer_batch_max,
                            sqlite_synchronous=config.store.sqlite_synchronous.upper())
         channels = [c for c in config.channels if c.enabled]
-        self.plans = {c.name: channel_plan(c) for c in channels}
+        self.identity = IdentityHooks(config.identity, self.store)  # the identity: steps
+        self.plans = {c.name: channel_plan(c, self.identity.for_channel(c)) for c in channels}
         self._build_flow(reactor, poll_interval)
         self.delivery = self._build_delivery(config, reactor, poll_interval)
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
@@ -317,7 +320,7 @@ class Engine:
 
         The intake and the decider share :attr:`plans`: both see the new plan at once,
         the decider for every message it has not decided yet."""
-        self.plans[channel.name] = channel_plan(channel)
+        self.plans[channel.name] = channel_plan(channel, self.identity.for_channel(channel))
         self.start_application_ack_lane(channel)
 
     def drop_plan(self, name: str) -> None:

@@ -47,6 +47,7 @@ from twisted.internet import reactor
 from engine.config import loader as cfg
 from engine.app import check_connectors, connector_specs, load_config
 from engine.cli.main import main
+from engine.config.identity import IDENTITY_SECTION, STEP_SECTION
 from engine.config.schema import ConfigError, convert
 from tests.mllp.test_tls import make_pki
 
@@ -307,6 +308,8 @@ SECTIONS = [
     ("## Destinations", cfg.DESTINATION_SECTION.options),
     ("### `retry`", cfg.RETRY_SECTION.options),
     ("### `ordering`", cfg.ORDERING_SECTION.options),
+    ("### `identity`", IDENTITY_SECTION.options),
+    ("## The `identity:` step", STEP_SECTION.options),
 ] + [(f"## The `{name}` {role}", spec.options)
      for (role, name), spec in sorted(connector_specs().items())]
 

@@ -27,14 +27,19 @@ RULES: dict[str, set[str]] = {
     "engine.store": BASE | {"engine.store"},
     "engine.config": BASE | {"engine.config", "engine.adminauth", "engine.flow.response",
                              "engine.flow.handover",
-                             "mappings", "mllp.header"},
+                             "mappings", "mllp.header", "identity.model",
+                             "identity.matching.model"},
     "engine.flow": BASE | {"engine.flow", "engine.store", "mappings", "mllp"},
     "engine.delivery": BASE | {"engine.delivery", "engine.store"},
     "engine.reload": BASE | {"engine.reload", "engine.config", "engine.store"},
     # the index's store sits on the engine store's tables; the model and the matcher stay pure
-    "identity.store": {"identity.model", "identity.matching", "identity.store", "engine.store"},
+    "identity.store": {"identity.model", "identity.matching", "identity.store", "identity.service",
+                       "engine.store"},
     "identity.model": {"identity.model"},
     "identity.matching": {"identity.model", "identity.matching"},
+    # the glue between the engine's flow and the index: the one place that knows both
+    "engine.identity": BASE | {"engine.identity", "engine.flow", "engine.store",
+                               "engine.config", "identity", "mappings", "mllp"},
     "identity.hl7": {"identity.hl7", "identity.model", "identity.service", "mllp", "mappings"},
 }
 ONLY_ROOT_IMPORTS_CHANNELS = {"engine.app"}

@@ -27,7 +27,7 @@ from mappings.paths import get, parse_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "engine.yaml"
-PORTS = {"adt-in": 2575, "oru-lab": 2576, "adt-pam-fr": 2577, "mdm-docs": 2578}
+PORTS = {"adt-in": 2575, "oru-lab": 2576, "adt-pam-fr": 2577, "mdm-docs": 2578, "mpi": 2579}
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,8 @@ def test_check_config_accepts_the_shipped_configuration(monkeypatch) -> None:
     result = CliRunner().invoke(main, ["check-config"], prog_name="aiguillage",
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == ("config/engine.yaml: OK (4 channel(s): adt-in, "
-                                     "adt-pam-fr, mdm-docs, oru-lab)")
+    assert result.output.strip() == ("config/engine.yaml: OK (5 channel(s): adt-in, "
+                                     "adt-pam-fr, mdm-docs, mpi, oru-lab)")
 
 
 def test_each_channel_listens_on_loopback_where_the_docs_say() -> None:
@@ -150,3 +150,38 @@ def test_the_docs_list_every_fixture_of_the_sample_channels(channel: str) -> Non
     assert len(fixtures) >= (4 if channel == "adt-pam-fr" else 3)
     for fixture in fixtures:
         assert f"`{fixture.stem}`" in section, f"docs/channels.md does not name {fixture.name}"
+
+
+def test_the_mpi_channel_feeds_the_index_and_refuses_a_merge_of_nobody() -> None:
+    """If the GAM's A01 then its A40 reach mpi, then the patient is created (its journal line
+    names the person) and the merge of a CHU number nobody holds is an ERROR with 204 at
+    MRG-1, as the channel file says."""
+    from engine.identity.hook import IdentityHook, step_settings
+    from identity.hl7.step import settled
+    from tests.identity.fakes import MemoryIdentityService
+    import threading
+
+    class Synchronous:
+        """The in-memory index, called as the engine calls the store's (with a cause)."""
+
+        def __init__(self) -> None:
+            self.memory = MemoryIdentityService()
+
+        def __getattr__(self, name):
+            method = getattr(self.memory, name)
+            return lambda *args, cause=None: settled(method(*args))
+
+    config = load_config(str(CONFIG))
+    channel = next(c for c in config.channels if c.name == "mpi")
+    audits = []
+    hook = IdentityHook(Synchronous(), step_settings(config.identity, channel.identity),
+                        audits.append, threading.Lock())
+    plan = channel_plan(channel, hook)
+    assert plan.slow and plan.response.after_processing
+    admitted, _ = run(plan, "adt-pam-fr/a01-admission.hl7")
+    assert admitted.status == st.TRANSFORMED
+    assert admitted.detail == "identity: ADT^A01: person P1 created"
+    merged, _ = run(plan, "adt-pam-fr/a40-merge.hl7")
+    assert (merged.status, merged.error_code, merged.error_location) == (st.ERROR, 204,
+                                                                         "MRG^1^1")
+    assert [(a.transaction, a.outcome) for a in audits] == [("ITI-8", "AA"), ("ITI-8", "AE")]

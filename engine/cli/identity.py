@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import click
 
-from engine.cli.identity_views import item_line, person_lines, show_person
+from engine.cli.identity_views import audit_line, item_line, person_lines, show_person
 from engine.cli.main import EXIT_FAILED, _database, _load, config_option, main
 
 operator_option = click.option("--operator", required=True, envvar="AIGUILLAGE_OPERATOR",
@@ -26,7 +26,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="machine-read
 
 @main.group()
 def identity() -> None:
-    """The master patient index: search, show, review, merge, export."""
+    """The master patient index: search, show, review, merge, export, audit."""
 
 
 def _read(config_path: str, query: Callable, *args: Any) -> Any:
@@ -222,3 +222,26 @@ def export(config_path: str, format_: str, output: Any) -> None:
     with _database(config).connect() as conn:
         for record in views.export(conn):
             output.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+@identity.command("audit")
+@config_option
+@click.option("--transaction", type=click.Choice(["ITI-8", "ITI-9", "ITI-21"]),
+              help="only the feeds (ITI-8), PIX queries (ITI-9) or PDQ queries (ITI-21)")
+@click.option("--person", help="only the records naming this person id")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--before", type=int, help="only records older than this one (the next page)")
+@json_option
+def audit(config_path: str, transaction: str | None, person: str | None, limit: int,
+          before: int | None, as_json: bool) -> None:
+    """The audit trail of the index: who asked what, and what was disclosed; newest first."""
+    from identity.store.audit import list_audit
+
+    entries = _read(config_path, lambda conn: list_audit(
+        conn, transaction=transaction, person=person, limit=limit, before=before))
+    if as_json:
+        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        return
+    for entry in entries:
+        click.echo(audit_line(entry))
+    click.echo(f"{len(entries)} record(s)")

@@ -55,7 +55,8 @@ def event_line(event: dict[str, Any]) -> str:
 
 def item_line(item: dict[str, Any]) -> str:
     score = "" if item["score"] is None else f" score {item['score']:.1f}"
-    return (f"item {item['id']}: person {item['person_id']} may be {item['candidate_id']}{score}"
+    candidate = "nobody proposed" if item["candidate_id"] is None else f"may be {item['candidate_id']}"
+    return (f"item {item['id']}: person {item['person_id']} {candidate}{score}"
             f" ({item['reasons']}) opened {utc(item['opened_at'])} by {item['cause']}")
 
 
@@ -68,3 +69,16 @@ def show_person(detail: dict[str, Any]) -> None:
         click.echo("open review items:")
         for item in detail["review"]:
             click.echo(f"  {item_line(item)}")
+
+
+def audit_line(entry: dict[str, Any]) -> str:
+    """``#3 2026-03-20T09:00:01Z ITI-9 DPI/CABINET from 10.0.0.5:4100 Q1 (T1): OK,
+    persons 1; disclosed 1.2.250.1.999.1.2 77`` (the time is when the trail kept it)."""
+    persons = ", ".join(entry["persons"]) or "none"
+    line = (f"#{entry['id']} {utc(entry['recorded_at'])} {entry['transaction']} "
+            f"{entry['requester']}/{entry['facility']} from {entry['peer']} {entry['control_id']}"
+            f"{' (' + entry['query_tag'] + ')' if entry['query_tag'] else ''}: {entry['outcome']}, "
+            f"persons {persons}")
+    if entry["identifiers"]:
+        line += "; disclosed " + ", ".join(f"{i['domain']} {i['value']}" for i in entry["identifiers"])
+    return line

@@ -47,6 +47,9 @@ from engine.config.schema import (
     did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
     validate_section)
 from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
+from engine.config.identity import (
+    IDENTITY_SECTION, STEP_SECTION, IdentityConfig, check_identity_steps, identity_config,
+    identity_step)
 from engine.config.links import Link, check_links, read_links
 from engine.config.listeners import check_listeners
 from engine.config.stepspath import import_hint, use_steps_path
@@ -145,6 +148,7 @@ class ChannelConfig:
     validation: str = VALIDATION_NONE
     version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
     slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
+    identity: Any = None  # its identity: step (engine.config.identity.IdentityStepConfig)
     # Other files read to build the channel (code tables...), compared by a reload.
     inputs: tuple[str, ...] = ()
 
@@ -167,6 +171,7 @@ class EngineConfig:
     log_level: str
     channels: tuple[ChannelConfig, ...]
     broken: tuple[BrokenChannel, ...] = ()  # channel files a lenient load left out
+    identity: IdentityConfig = IdentityConfig()  # the patient index (engine.config.identity)
 
 
 class BrokenChannel(NamedTuple):
@@ -183,8 +188,9 @@ ENGINE_SECTION = Section(
      OptionSpec("admin", "mapping"),
      OptionSpec("channels", "list", default=[], help="channel file globs"),
      OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS),
-     OptionSpec("steps_path", "path", help="where python: steps' modules are")),
-    nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
+     OptionSpec("steps_path", "path", help="where python: steps' modules are"),
+     OptionSpec("identity", "mapping", help="the patient index: domains, target, matching")),
+    nested={"store": STORE_SECTION, "admin": ADMIN_SECTION, "identity": IDENTITY_SECTION})
 
 RETRY_SECTION = Section(
     (OptionSpec("max_attempts", "int", default=10),
@@ -224,8 +230,9 @@ CHANNEL_SECTION = Section(
      OptionSpec("version", "str", choices=HL7_VERSIONS,
                 help="the HL7 version the senders speak: structural validation checks every "
                      "message against this version's structures, whatever its MSH-12 says"),
-     OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread")),
-    nested={"response": RESPONSE_SECTION},
+     OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread"),
+     OptionSpec("identity", "mapping", help="resolve, feed, rewrite PID-3, answer PIX/PDQ")),
+    nested={"response": RESPONSE_SECTION, "identity": STEP_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
 
@@ -248,6 +255,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
     store = store_config(root, values["store"], where, problems)
     admin = admin_config(root, values["admin"], where, problems)
     use_steps_path(values["steps_path"], where.child("steps_path"), problems)
+    identity = identity_config(root, values["identity"], where, problems)
     loaded, broken = [], []
     for file in _channel_files(root, where, problems):
         own = Problems()
@@ -261,10 +269,12 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
     check_listeners(loaded, admin, _admin_port_where(root, where), problems)
     check_links([link for item in loaded for link in item.links],
                 [item.channel for item in loaded], problems)
+    check_identity_steps(identity, [item.channel.identity for item in loaded], problems)
     problems.raise_if_any()
     return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
                         admin=admin, log_level=values["log_level"],
-                        channels=tuple(item.channel for item in loaded), broken=tuple(broken))
+                        channels=tuple(item.channel for item in loaded), broken=tuple(broken),
+                        identity=identity)
 
 
 def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:
@@ -342,7 +352,8 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         encoding=values["encoding"], dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
-        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)))
+        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)),
+        identity=identity_step(root, values["identity"], where, problems))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None

@@ -59,6 +59,8 @@ def application_ack(plan: ChannelPlan, header: MSHHeader, decision: Decision,
                                decision.error_location),)
     elif decision.status == st.FILTERED:
         text = "filtered"
+    else:
+        errors = warnings_of(decision)
     response = plan.response
     return ack.build_ack(header, ack.application_ack_code(outcome), text=text, errors=errors,
                          control_id=control_id, timestamp=timestamp,
@@ -87,7 +89,13 @@ def with_application_ack(plan: ChannelPlan, header: MSHHeader | None, decision: 
     delivery = NewDelivery(APPLICATION_ACK, 0, payload)
     return Decision(decision.status, decision.error, decision.detail,
                     decision.deliveries + (delivery,), decision.error_code,
-                    decision.error_location)
+                    decision.error_location, decision.response, decision.warnings)
+
+
+def warnings_of(decision: Decision) -> tuple[ack.HL7Error, ...]:
+    """The ERR segments (severity W) of a message that went through with warnings."""
+    return tuple(ack.HL7Error(code, text, location, severity="W")
+                 for code, text, location in decision.warnings)
 
 
 def answerable(peer: Any) -> bool:
@@ -105,4 +113,4 @@ def next_control_id() -> str:
 
 
 __all__ = ["APPLICATION_ACK", "NO_ACK", "answerable", "application_ack", "next_control_id",
-           "outcome_of", "with_application_ack"]
+           "outcome_of", "warnings_of", "with_application_ack"]

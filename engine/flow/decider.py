@@ -74,6 +74,10 @@ class Decider:
         self._queues: dict[str, deque] = {}  # channel -> (message, Deferred); absent: idle
         self._busy: set[str] = set()  # channels with a decision under way
         self._known: set[int] = set()  # ids queued or under way, for the recovery scan
+        # ids whose decision was committed since the recovery scan's read began: that read
+        # may have seen them RECEIVED, and deciding them again would repeat a step's effects
+        # (the identity: step changes the index)
+        self._settled_in_scan: set[int] = set()
         self._running = False
         self.decided = 0
 
@@ -114,6 +118,20 @@ class Decider:
     def knows(self, message_id: int) -> bool:
         """Whether message ``message_id`` is queued or being decided here."""
         return message_id in self._known
+
+    def settled_in_scan(self, message_id: int) -> bool:
+        """Whether message ``message_id`` was decided since the recovery scan's read began
+        (:meth:`scan_started`): that read may have seen it RECEIVED."""
+        return message_id in self._settled_in_scan
+
+    def scan_started(self) -> None:
+        """The recovery scan begins a read: what is decided from now on is remembered until
+        the next one, so that a row the read saw RECEIVED is not decided twice."""
+        self._settled_in_scan.clear()
+
+    def _settled(self, message_id: int) -> None:
+        self._known.discard(message_id)
+        self._settled_in_scan.add(message_id)
 
     def submit(self, channel: str, message: InboundMessage) -> defer.Deferred:
         """Decide committed ``message`` after those of ``channel`` submitted before it;
@@ -185,7 +203,7 @@ class Decider:
 
     def _committed(self, result: IngestResult | None, channel: str, message: InboundMessage,
                    decision: Decision) -> Decision:
-        self._known.discard(message.message_id)
+        self._settled(message.message_id)
         if result is not None:  # None: the message had been decided already
             self.decided += 1
             if result.delivery_ids:
@@ -193,7 +211,7 @@ class Decider:
         return decision
 
     def _commit_failed(self, failure: Any, message: InboundMessage) -> Any:
-        self._known.discard(message.message_id)
+        self._known.discard(message.message_id)  # still RECEIVED: the scan retries it
         log.error("message %d: committing its decision failed: %s", message.message_id,
                   failure.getErrorMessage())
         return failure

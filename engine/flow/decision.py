@@ -66,12 +66,14 @@ class _Refused(Exception):
     """The message cannot go on: ``status`` (ERROR or FILTERED) and why; ``code`` and
     ``location``, the table 0357 code and ERR-2 location when HL7 has a name for why."""
 
-    def __init__(self, status: str, text: str, code: int | None = None, location: str = ""):
+    def __init__(self, status: str, text: str, code: int | None = None, location: str = "",
+                 response: bytes | None = None):
         super().__init__(text)
         self.status = status
         self.text = text
         self.code = code
         self.location = location
+        self.response = response  # what answers the sender instead of an ACK (a query)
 
 
 class _Run:
@@ -95,6 +97,7 @@ class _Run:
                     outcome = self._run(program, parsed)
                     if outcome.routes is not None:
                         routes = outcome.routes if routes is None else routes | outcome.routes
+            found, warnings = self._identity(parsed)
             text = parsed.to_text()
             steps = {d.name: d.steps for d in channel.destinations}
             made, stopped = [], []
@@ -110,11 +113,28 @@ class _Run:
         except _Refused as refused:
             error = refused.text if refused.status == st.ERROR else None
             return Decision(refused.status, error=error, detail=refused.text,
-                            error_code=refused.code, error_location=refused.location)
+                            error_code=refused.code, error_location=refused.location,
+                            response=refused.response)
         if not made and stopped:
-            return Decision(st.FILTERED, detail="; ".join(stopped))
-        detail = ("not sent to " + "; ".join(stopped)) if stopped else None
-        return Decision(st.TRANSFORMED, detail=detail, deliveries=tuple(made))
+            return Decision(st.FILTERED, detail="; ".join(filter(None, [found] + stopped)))
+        notes = [found] + (["not sent to " + "; ".join(stopped)] if stopped else [])
+        return Decision(st.TRANSFORMED, detail="; ".join(filter(None, notes)) or None,
+                        deliveries=tuple(made), warnings=warnings)
+
+    def _identity(self, parsed: Any) -> tuple[str | None, tuple]:
+        """Run the channel's ``identity:`` step (:mod:`engine.flow.hook`), if it has one;
+        its journal line and warnings. A query it answered goes nowhere (FILTERED, its answer
+        kept); a message it refused is an ERROR with the ERR code and location it gives."""
+        hook = self.channel.identity
+        if hook is None:
+            return None, ()
+        outcome = hook.run(parsed, self.message)
+        if outcome.error is not None:
+            raise _Refused(st.ERROR, outcome.error, outcome.code, outcome.location,
+                           outcome.answer)
+        if outcome.answered:
+            raise _Refused(st.FILTERED, outcome.detail or "answered", response=outcome.answer)
+        return outcome.detail, outcome.warnings
 
     @staticmethod
     def _parse(text: str) -> Any:

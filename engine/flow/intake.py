@@ -44,7 +44,7 @@ from twisted.python.failure import Failure
 
 from engine import status as st
 from engine.flow import dedupe
-from engine.flow.appack import answerable, with_application_ack
+from engine.flow.appack import answerable, warnings_of, with_application_ack
 from engine.flow.decider import Decider, DeciderStopped
 from engine.flow.decision import decide
 from engine.flow.plan import ChannelPlan, InboundMessage
@@ -141,9 +141,10 @@ class Intake:
         except EncodingError as error:
             return self._store_unreadable(plan, payload, peer, header, error, committed)
         charset = header.charset or encoding
+        peer_text = _peer_text(peer)
         message = InboundMessage(0, text, header.field_separator, header.encoding_characters,
                                  payload, header.control_id, header.message_type, charset,
-                                 header, answerable(peer))
+                                 header, answerable(peer), peer_text)
         decision = None
         if self._decides_now(plan):
             self.decided += 1
@@ -153,7 +154,7 @@ class Intake:
         else:
             self._undecided[plan.name] = self._undecided.get(plan.name, 0) + 1
         record = InboundRecord(
-            channel=plan.name, received_at=time.time(), peer=_peer_text(peer), raw=payload,
+            channel=plan.name, received_at=time.time(), peer=peer_text, raw=payload,
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
             control_id=header.control_id, message_type=header.message_type, charset=charset,
             dedupe=plan.dedupe, decision=decision, identity=dedupe.identity(header))
@@ -216,8 +217,12 @@ class Intake:
         """The ACK of a decided message: AA in after-commit mode, else what the response
         policy says of its status."""
         response = plan.response
-        if not _waits_for_processing(plan, header) or decision.status == st.TRANSFORMED:
+        if decision.response is not None and _waits_for_processing(plan, header):
+            return decision.response  # a query's answer (engine.flow.hook)
+        if not _waits_for_processing(plan, header):
             return self._ack(plan, header, ack.ACCEPT, message_id)
+        if decision.status == st.TRANSFORMED:
+            return self._ack(plan, header, ack.ACCEPT, message_id, errors=warnings_of(decision))
         if decision.status == st.ERROR:
             error = ack.HL7Error(decision.error_code or ack.APPLICATION_INTERNAL_ERROR,
                                  decision.error or "processing failed", decision.error_location)

@@ -50,6 +50,7 @@ class ChannelPlan:
     validation: str = VALIDATION_NONE
     version: str | None = None  # the version structural validation checks against
     marked_slow: bool = False
+    identity: Any = None  # an engine.flow.hook.MessageHook (the identity: step), or None
 
     @cached_property
     def needs_patient(self) -> bool:
@@ -63,7 +64,7 @@ class ChannelPlan:
     @property
     def routes_only(self) -> bool:
         """True when the plan has no step at all: every message goes to every destination."""
-        return (self.filters is None and self.steps is None
+        return (self.filters is None and self.steps is None and self.identity is None
                 and self.validation == VALIDATION_NONE
                 and all(d.steps is None for d in self.destinations))
 
@@ -75,9 +76,10 @@ class ChannelPlan:
         knows, structural validation (hl7apy) costs milliseconds, and a channel may say
         ``slow: true``. Such a plan is decided in a worker thread after the message's
         RECEIVED commit; any other (built-in steps are tens of microseconds) on the reactor
-        thread before its one commit. Computed once per plan object: a reload builds a new one.
+        thread before its one commit. An ``identity:`` step asks the patient index, a database:
+        slow too. Computed once per plan object: a reload builds a new one.
         """
-        if self.marked_slow or self.validation != VALIDATION_NONE:
+        if self.marked_slow or self.validation != VALIDATION_NONE or self.identity is not None:
             return True
         programs = [self.filters, self.steps] + [d.steps for d in self.destinations]
         return any(calls_python(program.steps) for program in programs if program is not None)
@@ -112,3 +114,4 @@ class InboundMessage:
     # Whether its sender can be answered an application ACK (it came over MLLP): a message
     # from a file or handed over by another channel has nobody to answer.
     answerable: bool = True
+    peer: str = ""  # where it came from, as stored (``mllp://host:port``)

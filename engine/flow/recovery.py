@@ -63,13 +63,14 @@ class Recovery:
         self._scan_call = None
         if not self._running:
             return defer.succeed(None)
+        self._decider.scan_started()
         d = self._store.read(queries.received_messages, self._cursor, SCAN_BATCH)
         d.addCallbacks(self._scanned, self._scan_failed)
         return d
 
     def _scanned(self, rows: list) -> None:
         for row in rows:
-            if not self._decider.knows(row.id):
+            if not (self._decider.knows(row.id) or self._decider.settled_in_scan(row.id)):
                 self.found += 1
                 self._requeue(row)
         if len(rows) == SCAN_BATCH:
@@ -107,7 +108,8 @@ class Recovery:
         message = InboundMessage(row.id, text, header.field_separator,
                                  header.encoding_characters, row.raw, row.control_id,
                                  row.message_type, row.charset, header,
-                                 answerable=answerable(getattr(row, "peer", None)))
+                                 answerable=answerable(getattr(row, "peer", None)),
+                                 peer=getattr(row, "peer", None) or "")
         self._decider.submit(row.channel, message).addErrback(self._log_failure, row.id)
 
     def _log_failure(self, failure: Any, message_id: int) -> None:

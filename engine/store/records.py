@@ -81,6 +81,12 @@ class Decision:
     # its code and ERR-2 location (``PID^1^3``) for the ACK; None: 207, internal error.
     error_code: int | None = None
     error_location: str = ""
+    # What answers the sender instead of an ACK once decided (a PIX or PDQ query's RSP);
+    # not stored: the query and its audit record are.
+    response: bytes | None = None
+    # Warnings for the ACK of a message that went through (ERR severity W): (table 0357
+    # code, text, ERR-2 location) each; an identity kept for review says why.
+    warnings: tuple[tuple[int, str, str], ...] = ()
 
     @property
     def journal_detail(self) -> str | None:

@@ -24,12 +24,14 @@ from identity.model import LocalIdentifier, Traits
 from identity.store.codec import json_profile, traits_dict, traits_row
 from identity.store.history import check_cause
 from identity.store.index import count_names, upsert_counts
+from identity.store.names import name_rows
 from identity.store.persons import ensure_domain
 from identity.store.schema import (
     ACTIVE,
     id_blocking_keys,
     id_events,
     id_identifiers,
+    id_names,
     id_persons,
     id_traits,
 )
@@ -56,20 +58,21 @@ def bulk_load(conn: Any, records: Iterable[tuple[LocalIdentifier | None, Traits]
         # keeps the empty tables' plans (sequential scans) for the candidate lookups
         conn.execute(text("SELECT setval(pg_get_serial_sequence('id_persons', 'id'), "
                           "(SELECT max(id) FROM id_persons))"))
-        for table in (id_persons, id_traits, id_blocking_keys, id_identifiers):
+        for table in (id_persons, id_traits, id_blocking_keys, id_identifiers, id_names):
             conn.execute(text(f"ANALYZE {table.name}"))
     return total
 
 
 def _write(conn: Any, batch: list[tuple[int, LocalIdentifier | None, Traits]], cause: str) -> None:
     now = time.time()
-    persons, traits_rows, identifiers, keys, events = [], [], [], [], []
+    persons, traits_rows, identifiers, keys, events, names = [], [], [], [], [], []
     counts: Counter = Counter()
     domains: dict = {}
     for person_id, identifier, traits in batch:
         persons.append({"id": person_id, "status": ACTIVE, "created_at": now, "updated_at": now})
         row = traits_row(traits)
         traits_rows.append({"person_id": person_id, **row})
+        names.extend(name_rows(person_id, traits))
         p = json_profile(row["profile"])
         keys.extend({"key": k, "person_id": person_id} for k in dict.fromkeys(blocking_keys(p)))
         counts.update(count_names(p))
@@ -85,6 +88,8 @@ def _write(conn: Any, batch: list[tuple[int, LocalIdentifier | None, Traits]], c
     conn.execute(id_traits.insert(), traits_rows)
     if keys:
         conn.execute(id_blocking_keys.insert(), keys)
+    if names:
+        conn.execute(id_names.insert(), names)
     if identifiers:
         conn.execute(id_identifiers.insert(), identifiers)
     conn.execute(id_events.insert(), events)

@@ -3,7 +3,7 @@ The index for the reactor: each operation in a thread, in a transaction of its o
 
 The operations are the synchronous functions of this package (what the CLI and
 tests call with a connection); here each runs in one worker thread of its own
-pool, inside ``engine.begin()``, and answers with a Deferred. One thread: the
+pool, inside ``engine.begin()`` (:func:`in_transaction`), and answers with a Deferred. One thread: the
 index's writes are serialised, as SQLite needs and as keeps two resolutions of
 the same newcomer from both creating a person.
 
@@ -13,11 +13,32 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from sqlalchemy.exc import IntegrityError
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
 from identity.store import decisions, merges, persons
+from identity.store.history import ConcurrentChange
 from identity.store.resolve import resolve as resolve_identity
+
+ATTEMPTS = 3
+
+
+def in_transaction(engine: Any, operation: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``operation(conn, *args, **kwargs)`` in one transaction of its own (blocking: a DB thread).
+
+    Run again (up to :data:`ATTEMPTS` in all) when another writer (a pipeline worker beside
+    this thread) gave an identifier this one found free: the unique key refuses the second
+    holder (IntegrityError), or the store's primitives see it (ConcurrentChange); the next
+    attempt sees the holder.
+    """
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with engine.begin() as conn:  # transaction boundary: one index operation
+                return operation(conn, *args, **kwargs)
+        except (IntegrityError, ConcurrentChange):
+            if attempt == ATTEMPTS:
+                raise
 
 
 class DeferredIdentityIndex:
@@ -41,8 +62,7 @@ class DeferredIdentityIndex:
                                          operation, args, kwargs)
 
     def _in_transaction(self, operation: Callable, args: tuple, kwargs: dict) -> Any:
-        with self.engine.begin() as conn:  # transaction boundary: one index operation
-            return operation(conn, *args, **kwargs)
+        return in_transaction(self.engine, operation, *args, **kwargs)
 
     def resolve(self, *args: Any, **kwargs: Any) -> Any:
         return self.run(resolve_identity, *args, **kwargs)

@@ -25,6 +25,11 @@ class IdentityError(ValueError):
     """An index operation that cannot be done; the message names the person, item or identifier."""
 
 
+class ConcurrentChange(Exception):
+    """Another transaction changed what this one read (an identifier found free is now held):
+    the operation is to be run again from the start (:func:`identity.store.deferred.in_transaction`)."""
+
+
 def message_cause(message_id: int | str) -> str:
     """The cause of a change made while processing a stored message."""
     return f"message:{message_id}"

@@ -25,8 +25,11 @@ from identity.store.review import close_items, reject_pair
 from identity.store.schema import ACTIVE, MERGED, id_events, id_identifiers, id_persons
 
 
-def merge(conn: Any, survivor: int, merged: int, cause: str) -> list[tuple[str, str]]:
-    """Merge ``merged`` into ``survivor``; the identifiers moved."""
+def merge(conn: Any, survivor: int, merged: int, cause: str, by: str = "merge") -> list[tuple[str, str]]:
+    """Merge ``merged`` into ``survivor``; the identifiers moved.
+
+    ``by`` says what asked for it (``merge``, or ``link`` for an ADT A24 link, which
+    only an unlink undoes); it is kept in the event's detail."""
     if survivor == merged:
         raise IdentityError(f"person {survivor} cannot be merged into itself")
     active_person(conn, survivor)
@@ -37,7 +40,7 @@ def merge(conn: Any, survivor: int, merged: int, cause: str) -> list[tuple[str, 
     unindex_person(conn, merged, profile(traits_of(conn, merged)))
     _set_status(conn, merged, MERGED, survivor)
     close_items(conn, merged, cause)
-    record(conn, "merge", survivor, cause, other=merged, detail={"identifiers": moved})
+    record(conn, "merge", survivor, cause, other=merged, detail={"identifiers": moved, "by": by})
     return moved
 
 
@@ -48,7 +51,7 @@ def unmerge(conn: Any, merged: int, cause: str) -> list[tuple[str, str]]:
         raise IdentityError(f"person {merged} is not merged")
     survivor = row.merged_into
     active_person(conn, survivor)  # a survivor merged since must be unmerged first
-    moved = [tuple(i) for i in _merge_detail(conn, survivor, merged)["identifiers"]]
+    moved = [tuple(i) for i in merge_detail(conn, survivor, merged)["identifiers"]]
     for domain, value in moved:
         conn.execute(update(id_identifiers).where(
             id_identifiers.c.domain == domain, id_identifiers.c.value == value,
@@ -60,7 +63,7 @@ def unmerge(conn: Any, merged: int, cause: str) -> list[tuple[str, str]]:
     return moved
 
 
-def _merge_detail(conn: Any, survivor: int, merged: int) -> dict:
+def merge_detail(conn: Any, survivor: int, merged: int) -> dict:
     detail = conn.execute(select(id_events.c.detail).where(and_(
         id_events.c.kind == "merge", id_events.c.person_id == survivor,
         id_events.c.other_person_id == merged)).order_by(id_events.c.id.desc()).limit(1)).scalar()

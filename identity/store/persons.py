@@ -18,8 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from identity.matching.profile import profile
 from identity.model import LocalIdentifier, Traits
 from identity.store.codec import json_profile, row_traits, traits_dict, traits_row
-from identity.store.history import IdentityError, check_cause, record
+from identity.store.history import ConcurrentChange, IdentityError, check_cause, record
 from identity.store.index import index_person, unindex_person
+from identity.store.names import forget_names, index_names
 from identity.store.review import reject_pair
 from identity.store.schema import ACTIVE, id_domains, id_identifiers, id_persons, id_traits
 
@@ -33,6 +34,12 @@ _TRAITS = select(id_traits).where(id_traits.c.person_id == bindparam("id"))
 _OWNER = select(id_identifiers.c.person_id).where(
     id_identifiers.c.domain == bindparam("d"), id_identifiers.c.value == bindparam("v"))
 _MOVE = update(id_identifiers).where(
+    id_identifiers.c.domain == bindparam("d"), id_identifiers.c.value == bindparam("v"))
+
+_RENAME = update(id_identifiers).where(
+    id_identifiers.c.domain == bindparam("d"), id_identifiers.c.value == bindparam("v")).values(
+    domain=bindparam("nd"), value=bindparam("nv"), linked_at=bindparam("at"))
+_DROP = id_identifiers.delete().where(
     id_identifiers.c.domain == bindparam("d"), id_identifiers.c.value == bindparam("v"))
 
 
@@ -80,20 +87,28 @@ def create_person(conn: Any, traits: Traits, cause: str,
         "status": ACTIVE, "created_at": now, "updated_at": now}).inserted_primary_key[0]
     row = traits_row(traits)
     conn.execute(id_traits.insert(), {"person_id": person_id, **row})
+    index_names(conn, person_id, traits)
     index_person(conn, person_id, json_profile(row["profile"]))
     record(conn, "create", person_id, cause, detail={"traits": traits_dict(traits)})
     if identifier is not None:
-        link(conn, identifier, person_id, cause)
+        link(conn, identifier, person_id, cause, take=False)
     return person_id
 
 
 def link(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
-         detail: dict | None = None) -> int | None:
-    """Give ``identifier`` to ``person_id``, taking it from its holder if any; the former holder."""
+         detail: dict | None = None, *, take: bool = True) -> int | None:
+    """Give ``identifier`` to ``person_id``, taking it from its holder if any; the former holder.
+
+    ``take=False`` is for an identifier the caller found free: held now, another transaction
+    gave it meanwhile, and :class:`ConcurrentChange` asks for the whole operation again.
+    """
     active_person(conn, person_id)
     former = owner(conn, identifier)
     if former == person_id:
         return former
+    if former is not None and not take:
+        raise ConcurrentChange(f"{identifier.value} in {identifier.domain.oid} was given to "
+                               f"person {former} meanwhile")
     key = (identifier.domain.oid, identifier.value)
     if former is None:
         ensure_domain(conn, identifier)
@@ -126,6 +141,26 @@ def unlink(conn: Any, identifier: LocalIdentifier, cause: str) -> int:
     return new
 
 
+def change_identifier(conn: Any, old: LocalIdentifier, new: LocalIdentifier, cause: str) -> int:
+    """Replace ``old`` by ``new`` on the person holding ``old``; that person.
+
+    The caller has checked that ``new`` is free or already this person's (then ``old``
+    is only dropped). The event names ``new`` and keeps ``old`` in its detail.
+    """
+    person_id = owner(conn, old)
+    if person_id is None:
+        raise IdentityError(f"identifier {old.value} in {old.domain.oid} is not linked")
+    old_key = {"d": old.domain.oid, "v": old.value}
+    if owner(conn, new) is None:
+        ensure_domain(conn, new)
+        conn.execute(_RENAME, {**old_key, "nd": new.domain.oid, "nv": new.value, "at": time.time()})
+    else:
+        conn.execute(_DROP, old_key)
+    record(conn, "change", person_id, cause, identifier=(new.domain.oid, new.value),
+           detail={"old": [old.domain.oid, old.value]})
+    return person_id
+
+
 def update_traits(conn: Any, person_id: int, traits: Traits, cause: str) -> bool:
     """Replace a person's traits (re-indexing it); False when nothing changed."""
     person = person_row(conn, person_id)
@@ -137,6 +172,8 @@ def update_traits(conn: Any, person_id: int, traits: Traits, cause: str) -> bool
         unindex_person(conn, person_id, profile(before))
         index_person(conn, person_id, json_profile(row["profile"]))
     conn.execute(update(id_traits).where(id_traits.c.person_id == person_id).values(**row))
+    forget_names(conn, person_id)
+    index_names(conn, person_id, traits)
     conn.execute(update(id_persons).where(id_persons.c.id == person_id).values(updated_at=time.time()))
     record(conn, "traits", person_id, cause,
            detail={"before": traits_dict(before), "after": traits_dict(traits)})

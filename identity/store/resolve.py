@@ -38,23 +38,29 @@ class Resolved:
 
 
 def resolve(conn: Any, traits: Traits, cause: str, identifier: LocalIdentifier | None = None,
-            model: MatchModel | None = None) -> Resolved:
-    """Resolve and record (see the module docstring)."""
+            model: MatchModel | None = None, review_reasons: tuple[str, ...] = ()) -> Resolved:
+    """Resolve and record (see the module docstring).
+
+    ``review_reasons`` (the sender's own doubts) forbid a link: a new identity is kept
+    as a new person and queued with those reasons, against the matcher's best candidate
+    if there is one.
+    """
     check_cause(cause)
     known = owner(conn, identifier) if identifier is not None else None
     if known is not None:
         return _known(conn, known, traits, cause, model)
     resolution = match(conn, traits, model)
-    if resolution.outcome is Outcome.LINKED:
+    if resolution.outcome is Outcome.LINKED and not review_reasons:
         person_id = int(resolution.person_id)
         if identifier is not None:
-            link(conn, identifier, person_id, cause, detail=_why(resolution, traits))
+            link(conn, identifier, person_id, cause, detail=_why(resolution, traits), take=False)
         return Resolved("linked", person_id, None, resolution)
     person_id = create_person(conn, traits, cause, identifier)
-    if resolution.outcome is Outcome.NEW:
+    if resolution.outcome is Outcome.NEW and not review_reasons:
         return Resolved("new", person_id, None, resolution)
-    item = open_item(conn, person_id, int(resolution.person_id), resolution.score,
-                     resolution.reasons, cause)
+    candidate = int(resolution.person_id) if resolution.person_id is not None else None
+    item = open_item(conn, person_id, candidate, resolution.score,
+                     tuple(review_reasons) or resolution.reasons, cause)
     return Resolved("review", person_id, item, resolution)
 
 

@@ -25,6 +25,8 @@ _REJECTED = select(id_rejected_pairs.c.low).where(
 _OPEN_BETWEEN = select(id_review.c.id).where(id_review.c.status == OPEN, or_(
     and_(id_review.c.person_id == bindparam("a"), id_review.c.candidate_id == bindparam("b")),
     and_(id_review.c.person_id == bindparam("b"), id_review.c.candidate_id == bindparam("a"))))
+_OPEN_ALONE = select(id_review.c.id).where(
+    id_review.c.status == OPEN, id_review.c.person_id == bindparam("a"), id_review.c.candidate_id.is_(None))
 
 
 def _pair(a: int, b: int) -> dict[str, int]:
@@ -45,12 +47,19 @@ def _open_between(conn: Any, a: int, b: int) -> int | None:
     return conn.execute(_OPEN_BETWEEN, {"a": a, "b": b}).scalar()
 
 
-def open_item(conn: Any, person_id: int, candidate_id: int, score: float | None,
+def open_item(conn: Any, person_id: int, candidate_id: int | None, score: float | None,
               reasons: tuple[str, ...], cause: str) -> int | None:
-    """Queue the pair for review; None if it was rejected before or is already queued."""
-    if person_id == candidate_id or is_rejected(conn, person_id, candidate_id):
+    """Queue the pair for review; None if it was rejected before or is already queued.
+
+    Without a candidate (the sender doubted the identity, the matcher found nobody) the
+    item asks a reviewer to look at the person alone; one such item per person is open.
+    """
+    if candidate_id is None:
+        if conn.execute(_OPEN_ALONE, {"a": person_id}).first() is not None:
+            return None
+    elif person_id == candidate_id or is_rejected(conn, person_id, candidate_id):
         return None
-    if _open_between(conn, person_id, candidate_id) is not None:
+    elif _open_between(conn, person_id, candidate_id) is not None:
         return None
     item = conn.execute(id_review.insert(), {
         "person_id": person_id, "candidate_id": candidate_id, "score": score,

@@ -17,7 +17,18 @@ test compares the database with everything the code reads.
 * ``id_events``: every link, unlink, merge, unmerge, trait change and review
   decision, with its cause (``message:<id>`` or ``operator:<name>``).
 * ``id_review``: the review queue; ``id_rejected_pairs``: pairs a reviewer
-  said are two persons, never proposed again.
+  said are two persons, never proposed again. An item opened by a sender's own
+  doubt (``review_reasons``) with nobody to propose has no candidate.
+* ``id_names``: every family name (birth and used) and first name of a person,
+  folded (:func:`identity.matching.normalise.fold`), for the PDQ search by name
+  start: a range on the primary key, not a scan. Bytewise ordering (``C``
+  collation on PostgreSQL) so that the range ``[prefix, prefix + "~")`` is
+  exactly the names starting with the prefix.
+* ``id_audit``: every identity query, disclosure and feed (ITI-8, 9, 21), as
+  :class:`identity.hl7.audit.AuditRecord` says.
+
+Revisions 0006 (the index) and 0008 (``id_names``, ``id_audit``, a review item
+without candidate) create them.
 
 test-case-name: tests.identity.store.test_service
 """
@@ -75,6 +86,7 @@ id_traits = Table(
 )
 Index("ix_id_traits_ins", id_traits.c.ins)
 Index("ix_id_traits_family", id_traits.c.family_norm, id_traits.c.birth_date)
+Index("ix_id_traits_birth_date", id_traits.c.birth_date)
 
 id_blocking_keys = Table(
     "id_blocking_keys", metadata,
@@ -108,7 +120,7 @@ id_review = Table(
     "id_review", metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("person_id", BigInteger, nullable=False),  # the identity that came in
-    Column("candidate_id", BigInteger, nullable=False),  # the person it may be
+    Column("candidate_id", BigInteger, nullable=True),  # the person it may be (None: none found)
     Column("score", Float, nullable=True),
     Column("reasons", String(255), nullable=False),
     Column("status", String(16), nullable=False),  # open | accepted | rejected | linked | closed
@@ -128,3 +140,32 @@ id_rejected_pairs = Table(
     Column("at", Float, nullable=False),
     Column("cause", String(255), nullable=False),
 )
+
+FAMILY, GIVEN = "F", "G"
+FOLDED = String(128).with_variant(String(128, collation="C"), "postgresql")
+
+id_names = Table(
+    "id_names", metadata,
+    Column("kind", String(1), primary_key=True),  # F: birth or used name, G: a first name
+    Column("folded", FOLDED, primary_key=True),
+    Column("person_id", BigInteger, primary_key=True, autoincrement=False),
+)
+Index("ix_id_names_person", id_names.c.person_id, id_names.c.kind, id_names.c.folded)
+
+id_audit = Table(
+    "id_audit", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("recorded_at", Float, nullable=False),
+    Column("transaction", String(16), nullable=False),  # ITI-8, ITI-9, ITI-21
+    Column("answered_at", Text, nullable=False),  # the answer's MSH-7, as written
+    Column("requester", Text, nullable=False),  # MSH-3 of the query
+    Column("facility", Text, nullable=False),  # MSH-4
+    Column("peer", Text, nullable=False),
+    Column("control_id", Text, nullable=False),  # MSH-10
+    Column("query_tag", Text, nullable=False),  # QPD-2
+    Column("parameters", Text, nullable=False),  # QPD-3… as written; the event for a feed
+    Column("outcome", String(8), nullable=False),  # QAK-2, or MSA-1 for a feed
+    Column("persons", Text, nullable=False),  # JSON list of person ids disclosed or changed
+    Column("identifiers", Text, nullable=False),  # JSON list of [domain OID, value] disclosed
+)
+Index("ix_id_audit_transaction", id_audit.c.transaction, id_audit.c.id)

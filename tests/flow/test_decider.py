@@ -239,3 +239,15 @@ def test_a_slow_decision_runs_off_the_reactor_thread(monkeypatch):
     decider._stop_pool(None)
     assert seen[0] == min(sys.getswitchinterval(), decider_module.SWITCH_INTERVAL)
     assert seen[1] != threading.current_thread().name
+
+
+def test_a_decision_committed_during_a_scan_is_not_found_again():
+    """If a message is decided while the recovery scan's read is under way, then the scan
+    does not decide it again (a step with effects, the identity: step, would repeat them)."""
+    decider = Decider(None, None, {}, None)
+    decider.scan_started()
+    decider._known.add(7)
+    decider._settled(7)
+    assert not decider.knows(7) and decider.settled_in_scan(7)
+    decider.scan_started()
+    assert not decider.settled_in_scan(7)

@@ -181,7 +181,7 @@ def matches(record: PersonRecord, c: SearchCriteria) -> bool:
         c.birth_date is None or (t.birth_date or "").startswith(c.birth_date),
         c.sex is None or t.sex.value == c.sex,
         c.postcode is None or t.postcode == c.postcode,
-        c.city is None or fold(t.city or "") == fold(c.city),
+        c.city is None or t.city == c.city,
         c.birth_place is None or t.birth_place == c.birth_place,
         c.identifier is None or c.identifier in record.identifiers,
         not c.in_domains or any(i.domain in c.in_domains for i in record.identifiers),

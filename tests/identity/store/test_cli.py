@@ -39,11 +39,18 @@ def store_config(root: Path) -> tuple[Path, object]:
 
 
 def fill(engine) -> dict[str, int]:
-    """Father and the twins (one review item), Father seen again from CH-SUD."""
+    """Father and the twins (one review item), Father seen again from CH-SUD, and a PDQ
+    query that disclosed him, audited."""
+    from identity.hl7.audit import PDQ_QUERY, AuditRecord
+    from identity.store.audit import write_audit
+
     with engine.begin() as conn:
         ids = {name: resolve(conn, PEOPLE[name], f"message:{n}", ident(name)).person_id
                for n, name in enumerate(("father", "twin-lucas", "twin-hugo"), start=1)}
         resolve(conn, seen("father"), "message:4", ident("77", CHS))
+        write_audit(conn, AuditRecord(PDQ_QUERY, "20261206162740", "DPI", "CABINET",
+                                      "10.0.0.5:4100", "Q7", "PDQ7", "@PID.5.1.1^MOR", "OK",
+                                      (str(ids["father"]),), (ident("77", CHS),)))
     return ids
 
 
@@ -143,3 +150,29 @@ def test_export_jsonl_one_line_per_person_and_open_item(store):
     assert father["traits"]["birth_name"] == "MOREAU"
     reviews = [line for line in lines if line["type"] == "review"]
     assert [(r["person_id"], r["candidate_id"]) for r in reviews] == [(ids["twin-hugo"], ids["twin-lucas"])]
+
+
+def test_audit_lists_the_trail_newest_first(store):
+    """If queries were audited, then ``identity audit`` lists them newest first, by
+    transaction or person on demand, as text or JSON."""
+    from identity.hl7.audit import PIX_QUERY, AuditRecord
+    from identity.store.audit import write_audit
+
+    config, engine, ids = store
+    father = str(ids["father"])
+    with engine.begin() as conn:
+        write_audit(conn, AuditRecord("ITI-8", "20260320100000", "GAM", "CHU", "10.0.0.4:5000",
+                                      "C1", "", "ADT^A04^ADT_A01", "AA", (father,)))
+        write_audit(conn, AuditRecord(PIX_QUERY, "20260320100001", "DPI", "CABINET",
+                                      "10.0.0.5:4100", "Q1", "T1", "x", "OK", (father,),
+                                      (ident("77", CHS),)))
+    listed = cli(config, "audit").output.splitlines()
+    assert listed[0].startswith("#3 ") and listed[0].endswith(
+        f" ITI-9 DPI/CABINET from 10.0.0.5:4100 Q1 (T1): OK, persons {father}; "
+        f"disclosed {CHS.oid} 77")
+    assert listed[1].endswith(f" ITI-8 GAM/CHU from 10.0.0.4:5000 C1: AA, persons {father}")
+    assert listed[2].startswith("#1 ") and " ITI-21 " in listed[2]
+    assert listed[3] == "3 record(s)"
+    feeds = json.loads(cli(config, "audit", "--transaction", "ITI-8", "--json").output)
+    assert [e["control_id"] for e in feeds] == ["C1"]
+    assert cli(config, "audit", "--person", "999").output == "0 record(s)\n"
