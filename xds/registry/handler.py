@@ -79,9 +79,9 @@ class StoreRegistryHandler:
     def _query(self, conn: Any, request: etree._Element) -> etree._Element:
         try:
             return query.stored_query(conn, request, self.max_results)
-        except sql_errors.DBAPIError as error:
+        except _database_errors(conn) as error:
             return query.adhoc_query_response([], [_database_error(
-                codes.REGISTRY_ERROR, "run the stored query", error)])
+                conn, codes.REGISTRY_ERROR, "run the stored query", error)])
 
     def retrieve(self, request: etree._Element, message: SOAPMessage) -> defer.Deferred:
         """The documents *request* names that this repository holds, and errors for others."""
@@ -90,8 +90,8 @@ class StoreRegistryHandler:
     def _retrieve(self, conn: Any, request: etree._Element) -> Retrieved:
         try:
             result = retrieve.retrieve_documents(conn, request, self.repository_unique_id)
-        except sql_errors.DBAPIError as error:
-            failed = _database_error(codes.REPOSITORY_ERROR, "read the documents", error)
+        except _database_errors(conn) as error:
+            failed = _database_error(conn, codes.REPOSITORY_ERROR, "read the documents", error)
             return Retrieved(RegistryResponse(RESPONSE_FAILURE, [failed]))
         documents = [RetrievedDocument(found.repository_unique_id, found.document_unique_id,
                                        found.mime_type, found.source, found.home_community_id)
@@ -108,28 +108,44 @@ def _guarded(work: Callable, code: str, doing: str) -> Callable:
     def run(conn: Any, *args: Any) -> list[RegistryError]:
         try:
             return work(conn, *args)
-        except sql_errors.IntegrityError as error:
+        except (sql_errors.IntegrityError, conn.dialect.loaded_dbapi.IntegrityError) as error:
             # register.py turns a uniqueId taken meanwhile into this already; any other
             # constraint the tables hold is a uniqueId too (unique or primary key).
             return [RegistryError(codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
                                   f"could not {doing}: a uniqueId of this submission is in the"
                                   f" registry already ({_cause(error)}); nothing was stored")]
-        except sql_errors.DBAPIError as error:
-            return [_database_error(code, doing, error, writing=True)]
+        except _database_errors(conn) as error:
+            return [_database_error(conn, code, doing, error, writing=True)]
     return run
 
 
-def _database_error(code: str, doing: str, error: sql_errors.DBAPIError,
+def _database_errors(conn: Any) -> tuple[type, ...]:
+    """What a failing database raises: SQLAlchemy's errors, and the driver's own from the
+    statements xds.registry runs on the raw cursor (engine.store.rawsql)."""
+    return sql_errors.DBAPIError, conn.dialect.loaded_dbapi.Error
+
+
+def _lost(conn: Any, error: Exception) -> bool:
+    """Whether *error* lost the connection (SQLAlchemy knows; else ask the driver's)."""
+    if getattr(error, "connection_invalidated", False):
+        return True
+    try:
+        return bool(getattr(conn.connection.dbapi_connection, "closed", False))
+    except Exception:
+        return True
+
+
+def _database_error(conn: Any, code: str, doing: str, error: Exception,
                     writing: bool = False) -> RegistryError:
     """The error a client gets when the database failed; the log gets the whole story."""
     log.error("shared record: could not %s: %s", doing, error)
-    lost = " (connection to the database lost)" if error.connection_invalidated else ""
+    lost = " (connection to the database lost)" if _lost(conn, error) else ""
     stored = "nothing was stored; " if writing else ""
     return RegistryError(code, f"the shared record's database could not {doing}{lost}:"
                                f" {_cause(error)}; {stored}try again later")
 
 
-def _cause(error: sql_errors.DBAPIError) -> str:
+def _cause(error: Exception) -> str:
     """The driver's first line, without SQLAlchemy's SQL and parameters."""
     text = str(getattr(error, "orig", None) or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
