@@ -8,8 +8,9 @@ destination with the intake it hands messages to. Start-up order makes the promi
 before acknowledge" hold from the first message: the store (schema checked, writer running),
 then the flow (the decider of slow plans and the recovery scan, whose first page of RECEIVED
 messages is queued before any new one) and the delivery lanes, and only then the sources start
-listening. Shutdown runs the other way: stop accepting, let the decisions under way and the
-writer commit, close destinations.
+listening, then the shared record (the built-in XDS.b registry/repository of engine.yaml's
+``shared_record:``, engine/shared_record.py) and the admin listener. Shutdown runs the other
+way: stop accepting, let the decisions under way and the writer commit, close destinations.
 
 An engine process runs in one or both *roles* (:data:`ROLES`): ``intake`` (sources, the flow)
 and ``delivery`` (the lanes). ``aiguillage run --workers N`` runs delivery in processes of its

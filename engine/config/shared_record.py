@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from engine.config.schema import (
@@ -67,8 +67,10 @@ class SharedRecordConfig:
     max_request_bytes: int
     max_results: int
     tls: SharedRecordTLS | None = None
-    file: str = ""
-    line: int = 0
+    # where the section is written: not compared, so that a comment added above it is no
+    # change to the served record (engine.reload)
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
     def endpoint(self, name: str) -> str:
         """The URL path of one endpoint (``repository`` or ``registry``)."""
