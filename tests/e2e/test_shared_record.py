@@ -196,8 +196,33 @@ class SharedRecordTests(SharedRecordCase):
                              (b"repositoryUniqueId", b"1.2.250.1.999.8")))
         opening = data.index(b">", data.index(b"<rim:ExtrinsicObject")) + 1
         accepted = yield post(self.registry, data[:opening] + slots + data[opening:])
+        accepted.assert_valid("rs")
         self.assertEqual(read_registry_response(accepted.body).status, RESPONSE_SUCCESS)
         self.assertIn(ACTION_REGISTER, accepted.message.action)
+
+    @defer.inlineCallbacks
+    def test_concurrent_submissions_are_all_stored_and_a_race_is_a_duplicate(self):
+        """If concurrent ITI-41s were not each one transaction, or the unique constraint's
+        error escaped when two race for one uniqueId, then some would fail otherwise than
+        with XDSDuplicateUniqueIdInRegistry, or be half-stored."""
+        yield self.serve()
+
+        def numbered(number: int) -> bytes:
+            return sample_pnr().replace(b"2005.3.9999.32", b"2005.3.9999.32.%d" % number) \
+                .replace(b"2005.3.9999.33", b"2005.3.9999.33.%d" % number)
+
+        distinct = [self.provide(numbered(n)) for n in range(8)]
+        racing = [self.provide(numbered(99)) for _ in range(2)]
+        responses = yield defer.gatherResults(distinct + racing, consumeErrors=True)
+        self.assertEqual([r.status for r in responses[:8]], [RESPONSE_SUCCESS] * 8)
+        race = sorted((r.status, tuple(sorted({e.error_code for e in r.errors})))
+                      for r in responses[8:])
+        self.assertEqual(race, [(RESPONSE_FAILURE, (codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY,)),
+                                (RESPONSE_SUCCESS, ())])
+        report = yield status_cli(self.config_path)
+        self.assertEqual((report["shared_record"]["document_entries"],
+                          report["shared_record"]["submission_sets"],
+                          report["shared_record"]["documents"]), (9, 9, 9))
 
     @defer.inlineCallbacks
     def test_status_counts_the_shared_record(self):
