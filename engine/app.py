@@ -154,10 +154,12 @@ class Engine:
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
-        # the built-in XDS.b registry/repository, served by the process holding the admin port
+        # the built-in XDS.b registry/repository: served by the intake process that holds the
+        # admin port (not by --workers/--listeners children, nor a delivery-only process)
         self.shared_record = shared_record.SharedRecordService(
             config.shared_record, self.store, reactor) \
-            if config.shared_record is not None and serve_admin else None
+            if config.shared_record is not None and serve_admin and INTAKE in self.roles \
+            else None
         self.heartbeat = NodeHeartbeat(self.store.writer, reactor, node=config.node,
                                        role="+".join(self.roles), counters=self._counters)
 

@@ -12,9 +12,9 @@ answering a request run in threads of their own (:mod:`xds.server.resource`).
 
 The engine starts it after the store, and stops it first: no new connection,
 the requests being answered finish (a bounded while), every connection is
-closed, and only then do the store's threads stop. It runs in the process
-that holds the admin port (the main one), never in ``--workers`` or
-``--listeners`` children.
+closed, and only then do the store's threads stop. It runs in the intake
+process that holds the admin port (the main one), never in ``--workers`` or
+``--listeners`` children nor in a ``--role delivery`` process.
 
 test-case-name: tests.e2e.test_shared_record
 """

@@ -122,3 +122,21 @@ def _tmp(case: unittest.TestCase) -> Path:
 
 def _later(seconds: float) -> defer.Deferred:
     return task.deferLater(reactor, seconds, lambda: None)
+
+
+def test_only_the_main_intake_process_serves_it(tmp_path):
+    """If a --workers/--listeners child or a delivery-only process served it too, then the
+    second process to bind its port would fail to start."""
+    from engine.app import Engine, load_config
+
+    path = tmp_path / "engine.yaml"
+    path.write_text("store: {url: 'sqlite:///s.db'}\nshared_record:\n  listen: 127.0.0.1:0\n"
+                    f"  repository_unique_id: {REPOSITORY}\n")
+    loaded = load_config(str(path))
+    for roles, serve_admin, served in ((("intake", "delivery"), True, True),
+                                       (("intake",), True, True),
+                                       (("intake",), False, False),
+                                       (("delivery",), True, False)):
+        engine = Engine(loaded, reactor, roles=roles, serve_admin=serve_admin)
+        assert (engine.shared_record is not None) == served, (roles, serve_admin)
+        engine.store.engine.dispose()
