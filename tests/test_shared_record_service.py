@@ -10,6 +10,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 from twisted.web.client import ResponseNeverReceived
 
+from engine.app import Engine, load_config
 from engine.config.loader import load_engine_config
 from engine.shared_record import SharedRecordService
 from tests.e2e.shared_record_support import REPOSITORY, post
@@ -127,8 +128,6 @@ def _later(seconds: float) -> defer.Deferred:
 def test_only_the_main_intake_process_serves_it(tmp_path):
     """If a --workers/--listeners child or a delivery-only process served it too, then the
     second process to bind its port would fail to start."""
-    from engine.app import Engine, load_config
-
     path = tmp_path / "engine.yaml"
     path.write_text("store: {url: 'sqlite:///s.db'}\nshared_record:\n  listen: 127.0.0.1:0\n"
                     f"  repository_unique_id: {REPOSITORY}\n")
