@@ -131,7 +131,11 @@ class SharedRecordService:
             log.info("shared record: XDS.b endpoints %s/repository (ITI-41, ITI-43) and"
                      " %s/registry (ITI-42, ITI-18)", self.base_url, self.base_url)
 
-        return d.addCallback(listening)
+        def refused(failure: Any) -> None:
+            raise RuntimeError(f"shared record: cannot listen on {self.config.host}:"
+                               f"{self.config.port}: {failure.getErrorMessage()}")
+
+        return d.addCallbacks(listening, refused)
 
     @defer.inlineCallbacks
     def stop(self) -> Any:

@@ -139,3 +139,23 @@ def test_only_the_main_intake_process_serves_it(tmp_path):
         engine = Engine(loaded, reactor, roles=roles, serve_admin=serve_admin)
         assert (engine.shared_record is not None) == served, (roles, serve_admin)
         engine.store.engine.dispose()
+
+
+class PortTakenTests(unittest.TestCase):
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_a_taken_port_fails_the_start_naming_the_shared_record(self):
+        """If the bind error came bare, then the operator would not know which listener."""
+        taken = reactor.listenTCP(0, protocol.Factory.forProtocol(protocol.Protocol),
+                                  interface="127.0.0.1")
+        self.addCleanup(taken.stopListening)
+        path = _tmp(self) / "engine.yaml"
+        path.write_text("store: {url: 'sqlite:///s.db'}\nshared_record:\n"
+                        f"  listen: 127.0.0.1:{taken.getHost().port}\n"
+                        f"  repository_unique_id: {REPOSITORY}\n")
+        service = SharedRecordService(load_config(str(path)).shared_record, HeldStore(),
+                                      reactor)
+        error = yield self.assertFailure(service.start(), RuntimeError)
+        self.assertIn(f"shared record: cannot listen on 127.0.0.1:{taken.getHost().port}",
+                      str(error))
