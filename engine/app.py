@@ -8,8 +8,9 @@ destination with the intake it hands messages to. Start-up order makes the promi
 before acknowledge" hold from the first message: the store (schema checked, writer running),
 then the flow (the decider of slow plans and the recovery scan, whose first page of RECEIVED
 messages is queued before any new one) and the delivery lanes, and only then the sources start
-listening. Shutdown runs the other way: stop accepting, let the decisions under way and the
-writer commit, close destinations.
+listening, then the shared record (the built-in XDS.b registry/repository of engine.yaml's
+``shared_record:``, engine/shared_record.py) and the admin listener. Shutdown runs the other
+way: stop accepting, let the decisions under way and the writer commit, close destinations.
 
 An engine process runs in one or both *roles* (:data:`ROLES`): ``intake`` (sources, the flow)
 and ``delivery`` (the lanes). ``aiguillage run --workers N`` runs delivery in processes of its
@@ -43,6 +44,7 @@ from engine.flow.recovery import Recovery
 from engine.identity.hook import IdentityHooks
 from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import Reloader
+from engine import shared_record
 from engine.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,8 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
                 build()
             except (ValueError, OSError) as error:
                 problems.append((connector.file, connector.line, str(error)))
-    return [f"{file}:{line}: {text}" for file, line, text in sorted(problems)]
+    return [f"{file}:{line}: {text}" for file, line, text in sorted(problems)] + \
+        shared_record.check(config.shared_record)
 
 
 def channel_plan(channel: ChannelConfig, identity: Any = None) -> ChannelPlan:
@@ -154,6 +157,12 @@ class Engine:
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
+        # the built-in XDS.b registry/repository: served by the intake process that holds the
+        # admin port (not by --workers/--listeners children, nor a delivery-only process)
+        self.shared_record = shared_record.SharedRecordService(
+            config.shared_record, self.store, reactor) \
+            if config.shared_record is not None and serve_admin and INTAKE in self.roles \
+            else None
         self.heartbeat = NodeHeartbeat(self.store.writer, reactor, node=config.node,
                                        role="+".join(self.roles), counters=self._counters)
 
@@ -190,6 +199,8 @@ class Engine:
         self.heartbeat.start()
         self._start_delivery()
         listening = self._start_intake()
+        if self.shared_record is not None:
+            listening.addCallback(lambda _: self.shared_record.start())
         if self.config.admin is not None and self._serve_admin:
             listening.addCallback(lambda _: self._start_admin(self.config.admin))
         return listening.addCallback(lambda _: self)
@@ -345,6 +356,8 @@ class Engine:
         self.descriptor_watch.stop()
         if self.admin_port is not None:
             yield self.admin_port.stopListening()
+        if self.shared_record is not None:
+            yield self.shared_record.stop()
         for source in self.sources.values():
             try:
                 yield defer.maybeDeferred(source.stop)
