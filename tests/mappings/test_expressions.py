@@ -456,7 +456,10 @@ def _quoted(text: str) -> str:
 PATHS = ["MSH-9.1", "PV1-2", "PID-3[*].1", "OBX[*]-5", "PID-3[2].4.1", "ZBE-1"]
 VALUES = ["", NULL, "I", "O", "10", "9.5", "-1", "abc", "ADT", '"q"']
 paths = st.sampled_from(PATHS)
-strings = st.one_of(st.sampled_from(VALUES), st.text(max_size=4)).map(_quoted)
+# No "^" in generated text: comparing a whole field with a text holding a component separator
+# is refused at compile time on purpose (_check_composite, tested on its own).
+strings = st.one_of(st.sampled_from(VALUES),
+                    st.text(st.characters(blacklist_characters="^"), max_size=4)).map(_quoted)
 numbers = st.builds(lambda whole, part: f"{whole}" + (f".{part}" if part is not None else ""),
                     st.integers(-20, 20), st.none() | st.integers(0, 99))
 lengths = paths.map(lambda path: f"length({path})")
