@@ -36,10 +36,12 @@ from engine.flow.decider import Decider
 from engine.filelimit import DescriptorWatch
 from engine.delivery.lease import LeasePolicy, process_owner
 from engine.delivery.service import DeliveryService
+from engine.consent.lookup import StoreConsentLookup
 from engine.flow.intake import Intake
 from engine.flow.plan import ChannelPlan, DestinationPlan
 from engine.flow.queued import LaneKeyTuple, QueuedWork
 from engine.flow.recovery import Recovery
+from engine.interfaces import ConsentLookup
 from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import Reloader
 from engine.store.store import Store
@@ -104,17 +106,25 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
     return [f"{file}:{line}: {text}" for file, line, text in sorted(problems)]
 
 
-def channel_plan(channel: ChannelConfig) -> ChannelPlan:
-    """What the intake and the pipeline need of a channel's configuration."""
+SHARED_RECORD_TYPES = frozenset({"xds"})  # destination types that feed the shared record
+
+
+def channel_plan(channel: ChannelConfig, consent_lookup: ConsentLookup | None = None
+                 ) -> ChannelPlan:
+    """What the intake and the pipeline need of a channel's configuration; ``consent_lookup``
+    is where its shared-record destinations find a patient's opposition (the store's)."""
     destinations = tuple(
-        DestinationPlan(d.name, d.ordering.key, d.ordering.lanes, steps=d.steps)
+        DestinationPlan(d.name, d.ordering.key, d.ordering.lanes, steps=d.steps,
+                        shared_record=(d.shared_record
+                                       or d.connector.type_name in SHARED_RECORD_TYPES))
         for d in channel.destinations
     )
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,
                        response=channel.response, dedupe=channel.dedupe,
                        filters=channel.filters, steps=channel.steps,
                        validation=channel.validation, version=channel.version,
-                       marked_slow=channel.slow)
+                       marked_slow=channel.slow, consent=channel.consent,
+                       consent_lookup=consent_lookup)
 
 
 class Engine:
@@ -142,7 +152,8 @@ class Engine:
                            batch_max=config.store.writer_batch_max,
                            sqlite_synchronous=config.store.sqlite_synchronous.upper())
         channels = [c for c in config.channels if c.enabled]
-        self.plans = {c.name: channel_plan(c) for c in channels}
+        self.consent = StoreConsentLookup(self.store.engine)
+        self.plans = {c.name: channel_plan(c, self.consent) for c in channels}
         self._build_flow(reactor, poll_interval)
         self.delivery = self._build_delivery(config, reactor, poll_interval)
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
@@ -317,7 +328,7 @@ class Engine:
 
         The intake and the decider share :attr:`plans`: both see the new plan at once,
         the decider for every message it has not decided yet."""
-        self.plans[channel.name] = channel_plan(channel)
+        self.plans[channel.name] = channel_plan(channel, self.consent)
         self.start_application_ack_lane(channel)
 
     def drop_plan(self, name: str) -> None:

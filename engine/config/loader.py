@@ -51,6 +51,7 @@ from engine.config.links import Link, check_links, read_links
 from engine.config.listeners import check_listeners
 from engine.config.stepspath import import_hint, use_steps_path
 from engine.config.response import RESPONSE_SECTION, response_policy
+from engine.config.consent import consent_plan
 from engine.flow.response import ResponsePolicy
 from engine.config.yamlsource import YAMLMapping
 from mllp.header import resolve_codec
@@ -122,6 +123,7 @@ class DestinationConfig:
     file: str
     line: int
     steps: Any = None  # mappings.steps.Program of this destination's ``steps:``, or None
+    shared_record: bool = False  # nothing for a patient who opposed sharing (engine.flow.consent)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class ChannelConfig:
     validation: str = VALIDATION_NONE
     version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
     slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
+    consent: Any = None  # engine.flow.consent.ConsentPlan of its ``consent:``, or None
     # Other files read to build the channel (code tables...), compared by a reload.
     inputs: tuple[str, ...] = ()
 
@@ -203,7 +206,9 @@ DESTINATION_SECTION = Section(
      OptionSpec("type", "str", required=True),
      OptionSpec("retry", "mapping", default={}),
      OptionSpec("ordering", "mapping", default={}),
-     OptionSpec("steps", "list", help="mapping steps applied for this destination only")),
+     OptionSpec("steps", "list", help="mapping steps applied for this destination only"),
+     OptionSpec("shared_record", "bool", default=False,
+                help="the shared record: nothing for a patient who opposed sharing")),
     nested={"retry": RETRY_SECTION, "ordering": ORDERING_SECTION},
     checks={"name": _IDENTIFIER})
 CHANNEL_SECTION = Section(
@@ -224,7 +229,8 @@ CHANNEL_SECTION = Section(
      OptionSpec("version", "str", choices=HL7_VERSIONS,
                 help="the HL7 version the senders speak: structural validation checks every "
                      "message against this version's structures, whatever its MSH-12 says"),
-     OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread")),
+     OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread"),
+     OptionSpec("consent", "mapping", help="the field carrying the patient's opposition")),
     nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -342,7 +348,8 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         encoding=values["encoding"], dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
-        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)))
+        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)),
+        consent=consent_plan(root, where, problems))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
@@ -544,7 +551,8 @@ def _destination(item: Any, specs: Specs, where: Where, problems: Problems,
         steps = _compile("steps", raw, where.child("steps", key_position(item, "steps")),
                          tables, problems, includes)
     return DestinationConfig(values["name"], connector, _retry(values["retry"]),
-                             _ordering(values["ordering"]), where.file, where.line, steps)
+                             _ordering(values["ordering"]), where.file, where.line, steps,
+                             bool(values["shared_record"]))
 
 
 def _retry(values: dict | None) -> RetryPolicy:

@@ -10,7 +10,7 @@ test-case-name: tests.flow.test_plan
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterable
 
@@ -30,6 +30,9 @@ class DestinationPlan:
     order_by: str = "destination"
     lanes: int = 1
     steps: Any = None  # a compiled mappings.steps.Program, or None
+    # The territory's shared record (``shared_record: true``): no delivery for a patient who
+    # opposed sharing (engine.flow.consent).
+    shared_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,14 @@ class ChannelPlan:
     validation: str = VALIDATION_NONE
     version: str | None = None  # the version structural validation checks against
     marked_slow: bool = False
+    consent: Any = None  # an engine.flow.consent.ConsentPlan, or None
+    # Where oppositions are looked up (engine.interfaces.ConsentLookup); None in test-channel.
+    consent_lookup: Any = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def shares(self) -> bool:
+        """Whether a destination is the shared record, so that consent is checked."""
+        return any(d.shared_record for d in self.destinations)
 
     @cached_property
     def needs_patient(self) -> bool:
@@ -65,6 +76,7 @@ class ChannelPlan:
         """True when the plan has no step at all: every message goes to every destination."""
         return (self.filters is None and self.steps is None
                 and self.validation == VALIDATION_NONE
+                and self.consent is None and not self.shares
                 and all(d.steps is None for d in self.destinations))
 
     @cached_property
@@ -75,9 +87,11 @@ class ChannelPlan:
         knows, structural validation (hl7apy) costs milliseconds, and a channel may say
         ``slow: true``. Such a plan is decided in a worker thread after the message's
         RECEIVED commit; any other (built-in steps are tens of microseconds) on the reactor
-        thread before its one commit. Computed once per plan object: a reload builds a new one.
+        thread before its one commit. A shared-record destination makes a plan slow too:
+        whether the patient opposed sharing is read from the store, which the reactor thread
+        never waits for. Computed once per plan object: a reload builds a new one.
         """
-        if self.marked_slow or self.validation != VALIDATION_NONE:
+        if self.marked_slow or self.validation != VALIDATION_NONE or self.shares:
             return True
         programs = [self.filters, self.steps] + [d.steps for d in self.destinations]
         return any(calls_python(program.steps) for program in programs if program is not None)

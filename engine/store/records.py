@@ -81,10 +81,24 @@ class Decision:
     # its code and ERR-2 location (``PID^1^3``) for the ACK; None: 207, internal error.
     error_code: int | None = None
     error_location: str = ""
+    # What the message says of its patient's consent (an ADT's opposition field), recorded
+    # with the decision, in the same transaction (engine.store.consent).
+    consent: tuple["ConsentChange", ...] = ()
 
     @property
     def journal_detail(self) -> str | None:
         return self.error or self.detail
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """A patient's opposition (``opposed``) or its withdrawal, read from a message, for each
+    of the patient's ``identifiers`` (domain OID, value) in ``scope``."""
+
+    identifiers: tuple[tuple[str, str], ...]
+    scope: str
+    opposed: bool
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
