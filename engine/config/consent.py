@@ -46,9 +46,11 @@ def consent_plan(root: YAMLMapping, where: Where, problems: Problems) -> Consent
         return None
     opposition = _path(section["opposition"], raw, "opposition", here, problems)
     patient = _path(section["patient"], raw, "patient", here, problems)
-    if patient is not None and (patient.field is None or patient.segment is None):
-        problems.add(here.child("patient", key_position(raw, "patient")),
-                     "patient must name a field (PID-3)")
+    for key, path, example in (("opposition", opposition, "ZFA-9"),
+                               ("patient", patient, "PID-3")):
+        if path is not None and (path.field is None or path.names_group or path.groups):
+            problems.add(here.child(key, key_position(raw, key)),
+                         f"{key} must name a field of a segment ({example}), not {path}")
     opposed = _strings(section["values"], raw, "values", here, problems)
     withdrawn = _strings(section["withdrawn"], raw, "withdrawn", here, problems)
     if opposed & withdrawn:
