@@ -311,3 +311,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 from engine.cli import identity as _identity_commands  # noqa: E402,F401  registers `identity`
+from engine.cli import consent as _consent_commands  # noqa: E402,F401  registers `consent`
