@@ -308,6 +308,7 @@ def send(files: tuple[str, ...], host: str, port: int, generate: int | None, tim
 
 from engine.cli import identity as _identity_commands  # noqa: E402,F401  registers `identity`
 from engine.cli import consent as _consent_commands  # noqa: E402,F401  registers `consent`
+from engine.cli import xds as _xds_commands  # noqa: E402,F401  registers `xds`
 
 
 if __name__ == "__main__":  # pragma: no cover

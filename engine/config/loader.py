@@ -52,6 +52,7 @@ from engine.config.listeners import check_listeners
 from engine.config.stepspath import import_hint, use_steps_path
 from engine.config.response import RESPONSE_SECTION, response_policy
 from engine.config.consent import consent_plan
+from engine.config.registries import registries_config
 from engine.flow.response import ResponsePolicy
 from engine.config.yamlsource import YAMLMapping
 from mllp.header import resolve_codec
@@ -170,6 +171,7 @@ class EngineConfig:
     log_level: str
     channels: tuple[ChannelConfig, ...]
     broken: tuple[BrokenChannel, ...] = ()  # channel files a lenient load left out
+    registries: Mapping[str, Any] = field(default_factory=dict)  # name -> RegistryConfig
 
 
 class BrokenChannel(NamedTuple):
@@ -186,7 +188,8 @@ ENGINE_SECTION = Section(
      OptionSpec("admin", "mapping"),
      OptionSpec("channels", "list", default=[], help="channel file globs"),
      OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS),
-     OptionSpec("steps_path", "path", help="where python: steps' modules are")),
+     OptionSpec("steps_path", "path", help="where python: steps' modules are"),
+     OptionSpec("registries", "mapping", help="XDS.b registries by name (aiguillage xds)")),
     nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
 
 RETRY_SECTION = Section(
@@ -254,6 +257,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
     store = store_config(root, values["store"], where, problems)
     admin = admin_config(root, values["admin"], where, problems)
     use_steps_path(values["steps_path"], where.child("steps_path"), problems)
+    registries = registries_config(root, where, problems)
     loaded, broken = [], []
     for file in _channel_files(root, where, problems):
         own = Problems()
@@ -270,7 +274,8 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
     problems.raise_if_any()
     return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
                         admin=admin, log_level=values["log_level"],
-                        channels=tuple(item.channel for item in loaded), broken=tuple(broken))
+                        channels=tuple(item.channel for item in loaded), broken=tuple(broken),
+                        registries=registries)
 
 
 def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:
