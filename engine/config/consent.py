@@ -8,7 +8,7 @@ opposition to feeding the DMP, ``IO`` (informed, opposed) and ``INO`` (informed,
 ``NA`` (not collected) changes nothing. An engineer whose senders carry it elsewhere (a PV2
 or ZBE field of their own) names that path.
 
-test-case-name: tests.config.test_consent
+test-case-name: tests.flow.test_consent
 """
 from __future__ import annotations
 
