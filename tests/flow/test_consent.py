@@ -201,3 +201,19 @@ def test_a_bad_consent_section_is_refused_with_its_line(tmp_path, extra, message
     with pytest.raises(ConfigError) as caught:
         channel_file(tmp_path, extra=extra)
     assert message in str(caught.value) and "adt.yaml:" in str(caught.value)
+
+
+def test_an_xds_destination_is_the_shared_record_whatever_it_says(tmp_path):
+    """If a destination is of type xds (an ITI-41 Document Source), then it is checked for
+    consent even without shared_record: true."""
+    from dataclasses import replace
+
+    from engine.interfaces import ConnectorConfig
+
+    channel = channel_file(tmp_path, extra="", shared="")
+    dmp = channel.destinations[1]
+    xds = replace(dmp, connector=ConnectorConfig("xds", "dmp", {}, dmp.file, dmp.line))
+    plan = channel_plan(replace(channel, destinations=(channel.destinations[0], xds)),
+                        FixedLookup({(INS, "279035121518989"): opposed()}))
+    assert [d.shared_record for d in plan.destinations] == [False, True] and plan.slow
+    assert [d.destination for d in decide(plan, inbound(ORU)).deliveries] == ["dpi"]
