@@ -113,3 +113,22 @@ def test_a_metadata_with_a_dtd_is_refused():
         archive.writestr("IHE_XDM/SUBSET01/METADATA.XML", bomb)
     with pytest.raises(XDMError, match="IHE_XDM/SUBSET01/METADATA.XML: .*DTD"):
         read_xdm(buffer.getvalue())
+
+
+def test_each_submission_set_of_a_package_is_read():
+    """If a package holds SUBSET01 and SUBSET02, then both come back, in order, each with the
+    document its own folder holds (the same file name in both)."""
+    from xds.metadata.writing import submit_objects_request
+    from xds.safexml import to_bytes
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for number in (1, 2):
+            data = DOCUMENT + str(number).encode()
+            spec = xdm_submission(str(number), data)
+            folder = f"IHE_XDM/SUBSET{number:02d}"
+            archive.writestr(f"{folder}/METADATA.XML", to_bytes(submit_objects_request(spec)))
+            archive.writestr(f"{folder}/DOC00001.XML", data)
+    subsets = read_xdm(buffer.getvalue())
+    assert [s.folder for s in subsets] == ["IHE_XDM/SUBSET01", "IHE_XDM/SUBSET02"]
+    assert [s.documents["Document01"][-1:] for s in subsets] == [b"1", b"2"]
