@@ -6,8 +6,9 @@ A channel with a ``shared_record`` destination is decided in a worker thread, wh
 identifiers, those of the person the identity index says holds them, then the open
 oppositions. This measures, in one worker thread, :func:`engine.flow.decision.decide` for an
 ORU on the same channel with and without the shared-record destination (the message parsed
-either way, so that the difference is the lookup), over a store holding ``--patients`` persons in the identity index (two
-identifiers each) and an opposition for one in ten of them.
+either way, so that the difference is the lookup), over a store holding ``--patients``
+persons in the identity index (two identifiers each) and an opposition for one in ten of
+them.
 
     .venv/bin/python bench/consent_lookup.py [--patients 10000] [--messages 2000]
 

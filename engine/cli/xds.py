@@ -155,6 +155,7 @@ def submit_command(config_path: str, registry_name: str, file: str, class_code: 
     """Send a CDA R2 document or an IHE XDM zip to the repository (ITI-41)."""
     from engine.cli.xds_calls import submit
     from engine.cli.xds_files import SubmitFileError, read_submissions
+    from engine.cli.xds_views import warnings
 
     registry = _registry(config_path, registry_name)
     try:
@@ -163,11 +164,9 @@ def submit_command(config_path: str, registry_name: str, file: str, class_code: 
         click.echo(f"{file}: {error}", err=True)
         sys.exit(EXIT_FAILED if not error.usage else EXIT_CONFIG)
     answers = run(lambda reactor: submit(reactor, registry, submissions))
-    from engine.cli.xds_views import warnings
-
     for (submission, documents), response in zip(submissions, answers):
         warnings(response)
         ids = ", ".join(entry.unique_id for entry in submission.documents)
-        click.echo(f"submitted to {registry_name}: submission set "
-                   f"{submission.submission_sets[0].unique_id if submission.submission_sets else '?'}"
-                   f", {len(documents)} document(s): {ids}")
+        sets = ", ".join(s.unique_id for s in submission.submission_sets) or "?"
+        click.echo(f"submitted to {registry_name}: submission set {sets}, "
+                   f"{len(documents)} document(s): {ids}")

@@ -19,8 +19,9 @@ None when they are the message's raw bytes (stored once, not per delivery). A de
 whose steps stop gets no delivery. A channel's ``consent:`` section reads the patient's
 opposition to sharing from the message (committed with the decision), and a ``shared_record``
 destination gets no delivery for a patient who opposed (:mod:`engine.flow.consent`; the
-reason is on the journal line, the other destinations served). Any other exception (a bug in a ``python:`` step) is an
-ERROR naming it: a message is never lost to a decision.
+reason is on the journal line, the other destinations served). Any other exception (a bug in
+a ``python:`` step, a store that cannot be read for consent) is an ERROR naming it: a message
+is never lost to a decision.
 
 ``trace``, for ``aiguillage test-channel`` (:mod:`engine.cli.channeltest.runner`): a callable
 given ``(destination, StepTrace)`` after each top-level step of the filters and steps

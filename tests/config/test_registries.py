@@ -39,7 +39,8 @@ def test_no_section_means_no_registry(tmp_path):
 
 
 @pytest.mark.parametrize("text,line,message", [
-    ("  r:\n    query_url: ftp://x\n", 5, "registries.r.query_url: expected an http:// or https:// URL"),
+    ("  r:\n    query_url: ftp://x\n", 5,
+     "registries.r.query_url: expected an http:// or https:// URL"),
     ("  r:\n    query_url: http://x\n    source_id: abc\n", 6, "expected an OID"),
     ("  r:\n    query_url: http://x\n    class_code: '10'\n", 6, 'expected "code^^scheme"'),
     ("  r:\n    repository_unique_id: 1.2.3\n", 4, "at least one of query_url"),

@@ -50,7 +50,8 @@ def test_what_is_not_a_cda_is_refused(data, error):
 def test_the_queries_are_read_back_by_the_registry_and_valid():
     """If the consumer's FindDocuments and GetDocuments are read by the registry's own reader,
     then their parameters come back as sent (quotes doubled), and both validate."""
-    request = find_documents("9^^^&1.2.3&ISO", ["urn:a", "urn:b"], ["11490-0^^2.16.840.1.113883.6.1"])
+    request = find_documents("9^^^&1.2.3&ISO", ["urn:a", "urn:b"],
+                             ["11490-0^^2.16.840.1.113883.6.1"])
     assert_valid("query", request)
     read = read_adhoc_query_request(request)
     assert read.parameters["$XDSDocumentEntryPatientId"] == [["9^^^&1.2.3&ISO"]]
