@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from twisted.internet import defer, threads
@@ -70,8 +71,8 @@ class DocumentedSessionTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def run_session(self, settings: list[str], session: str):
-        directory = Path(self.mktemp())
-        directory.mkdir()
+        directory = Path(tempfile.mkdtemp(prefix="aiguillage-xds-cli-"))
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
         example = dict(item.partition("=")[::2] for item in settings)["example"]
         write_example(ALL_EXAMPLES[f"xds.md:{example}"], directory)
         if "down" in settings:

@@ -13,8 +13,10 @@ import hashlib
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -66,8 +68,8 @@ class XDSCommandTestsMixin:
             "test", query_url=f"{base}/registry", submit_url=f"{base}/repository",
             retrieve_url=f"{base}/repository", repository_unique_id=REPOSITORY_UNIQUE_ID,
             source_id="1.2.250.1.999.8", class_code=CLASS_CODE, timeout=30)
-        self.directory = Path(self.mktemp())
-        self.directory.mkdir()
+        self.directory = Path(tempfile.mkdtemp(prefix="aiguillage-xds-cli-"))
+        self.addCleanup(shutil.rmtree, self.directory, ignore_errors=True)
 
     def file(self, name: str, data: bytes) -> str:
         path = self.directory / name

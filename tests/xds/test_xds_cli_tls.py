@@ -5,6 +5,8 @@ not be reached (exit 3). Certificates are made per run; the server is the built-
 SQLite behind the usual XDS.b site."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from twisted.internet import defer, reactor, threads
@@ -28,8 +30,8 @@ class XDSCommandTLSTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        directory = Path(self.mktemp())
-        directory.mkdir()
+        directory = Path(tempfile.mkdtemp(prefix="aiguillage-xds-cli-"))
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
         self.pki = make_pki(directory)
         engine = make_engine(f"sqlite:///{directory / 'registry.db'}")
         self.addCleanup(engine.dispose)
