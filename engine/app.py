@@ -37,11 +37,13 @@ from engine.flow.decider import Decider
 from engine.filelimit import DescriptorWatch
 from engine.delivery.lease import LeasePolicy, process_owner
 from engine.delivery.service import DeliveryService
+from engine.consent.lookup import StoreConsentLookup
 from engine.flow.intake import Intake
 from engine.flow.plan import ChannelPlan, DestinationPlan
 from engine.flow.queued import LaneKeyTuple, QueuedWork
 from engine.flow.recovery import Recovery
 from engine.identity.hook import IdentityHooks
+from engine.interfaces import ConsentLookup
 from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import Reloader
 from engine import shared_record
@@ -108,18 +110,27 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
         shared_record.check(config.shared_record)
 
 
-def channel_plan(channel: ChannelConfig, identity: Any = None) -> ChannelPlan:
+SHARED_RECORD_TYPES = frozenset({"xds"})  # destination types that feed the shared record
+
+
+def channel_plan(channel: ChannelConfig, identity: Any = None,
+                 consent_lookup: ConsentLookup | None = None) -> ChannelPlan:
     """What the intake and the pipeline need of a channel's configuration; ``identity``,
-    the hook of its ``identity:`` step (engine.identity.hook), built by the engine."""
+    the hook of its ``identity:`` step (engine.identity.hook), built by the engine;
+    ``consent_lookup``, where its shared-record destinations find a patient's opposition
+    (the store's)."""
     destinations = tuple(
-        DestinationPlan(d.name, d.ordering.key, d.ordering.lanes, steps=d.steps)
+        DestinationPlan(d.name, d.ordering.key, d.ordering.lanes, steps=d.steps,
+                        shared_record=(d.shared_record
+                                       or d.connector.type_name in SHARED_RECORD_TYPES))
         for d in channel.destinations
     )
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,
                        response=channel.response, dedupe=channel.dedupe,
                        filters=channel.filters, steps=channel.steps,
                        validation=channel.validation, version=channel.version,
-                       marked_slow=channel.slow, identity=identity)
+                       marked_slow=channel.slow, identity=identity, consent=channel.consent,
+                       consent_lookup=consent_lookup)
 
 
 class Engine:
@@ -148,7 +159,9 @@ class Engine:
                            sqlite_synchronous=config.store.sqlite_synchronous.upper())
         channels = [c for c in config.channels if c.enabled]
         self.identity = IdentityHooks(config.identity, self.store)  # the identity: steps
-        self.plans = {c.name: channel_plan(c, self.identity.for_channel(c)) for c in channels}
+        self.consent = StoreConsentLookup(self.store.engine)
+        self.plans = {c.name: channel_plan(c, self.identity.for_channel(c), self.consent)
+                      for c in channels}
         self._build_flow(reactor, poll_interval)
         self.delivery = self._build_delivery(config, reactor, poll_interval)
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
@@ -331,7 +344,8 @@ class Engine:
 
         The intake and the decider share :attr:`plans`: both see the new plan at once,
         the decider for every message it has not decided yet."""
-        self.plans[channel.name] = channel_plan(channel, self.identity.for_channel(channel))
+        self.plans[channel.name] = channel_plan(channel, self.identity.for_channel(channel),
+                                                self.consent)
         self.start_application_ack_lane(channel)
 
     def drop_plan(self, name: str) -> None:

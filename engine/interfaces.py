@@ -184,3 +184,14 @@ __all__: Sequence[str] = [
     "Source",
     "ConnectorConfig",
 ]
+
+
+@runtime_checkable
+class ConsentLookup(Protocol):
+    """Whether a patient opposed sharing: read from the store, so called only off the reactor
+    thread (a slow plan's decision, :mod:`engine.flow.decider`); see
+    :class:`engine.consent.lookup.StoreConsentLookup`."""
+
+    def opposition(self, identifiers: Sequence[tuple[str, str]], scope: str) -> Any:
+        """The open opposition (an :class:`engine.store.consent.Opposition`) of the patient
+        holding any of ``identifiers`` (domain OID, value) in ``scope``, or None."""

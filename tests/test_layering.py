@@ -26,11 +26,14 @@ RULES: dict[str, set[str]] = {
     "xds": {"xds", "engine.store"},
     "engine.store": BASE | {"engine.store"},
     "engine.config": BASE | {"engine.config", "engine.adminauth", "engine.flow.response",
-                             "engine.flow.handover",
+                             "engine.flow.handover", "engine.flow.consent", "engine.store.consent",
                              "mappings", "mllp.header", "identity.model",
                              "identity.matching.model"},
     "engine.flow": BASE | {"engine.flow", "engine.store", "mappings", "mllp"},
     "engine.delivery": BASE | {"engine.delivery", "engine.store"},
+    # consent: the store's oppositions, looked up across the identity index's persons
+    "engine.consent": BASE | {"engine.consent", "engine.store", "identity.model",
+                              "identity.store"},
     "engine.reload": BASE | {"engine.reload", "engine.config", "engine.store"},
     # the index's store sits on the engine store's tables; the model and the matcher stay pure
     "identity.store": {"identity.model", "identity.matching", "identity.store", "identity.service",

@@ -313,8 +313,14 @@ def send(files: tuple[str, ...], host: str, port: int, generate: int | None, tim
         sys.exit(EXIT_FAILED)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 from engine.cli import identity as _identity_commands  # noqa: E402,F401  registers `identity`
+from engine.cli import consent as _consent_commands  # noqa: E402,F401  registers `consent`
+from engine.cli import xds as _xds_commands  # noqa: E402,F401  registers `xds`
+
+
+if __name__ == "__main__":  # pragma: no cover
+    # ``python -m engine.cli.main``: the command groups above register on the module
+    # engine.cli.main, which this __main__ is not; run that one.
+    from engine.cli.main import main as registered
+
+    registered()

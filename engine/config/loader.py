@@ -56,6 +56,8 @@ from engine.config.links import Link, check_links, read_links
 from engine.config.listeners import check_listeners
 from engine.config.stepspath import import_hint, use_steps_path
 from engine.config.response import RESPONSE_SECTION, response_policy
+from engine.config.consent import consent_plan
+from engine.config.registries import registries_config
 from engine.flow.response import ResponsePolicy
 from engine.config.yamlsource import YAMLMapping
 from mllp.header import resolve_codec
@@ -127,6 +129,7 @@ class DestinationConfig:
     file: str
     line: int
     steps: Any = None  # mappings.steps.Program of this destination's ``steps:``, or None
+    shared_record: bool = False  # nothing for a patient who opposed sharing (engine.flow.consent)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ class ChannelConfig:
     version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
     slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
     identity: Any = None  # its identity: step (engine.config.identity.IdentityStepConfig)
+    consent: Any = None  # engine.flow.consent.ConsentPlan of its ``consent:``, or None
     # Other files read to build the channel (code tables...), compared by a reload.
     inputs: tuple[str, ...] = ()
 
@@ -175,6 +179,7 @@ class EngineConfig:
     broken: tuple[BrokenChannel, ...] = ()  # channel files a lenient load left out
     identity: IdentityConfig = IdentityConfig()  # the patient index (engine.config.identity)
     shared_record: SharedRecordConfig | None = None  # the served XDS.b registry/repository
+    registries: Mapping[str, Any] = field(default_factory=dict)  # name -> RegistryConfig
 
 
 class BrokenChannel(NamedTuple):
@@ -193,7 +198,8 @@ ENGINE_SECTION = Section(
      OptionSpec("channels", "list", default=[], help="channel file globs"),
      OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS),
      OptionSpec("steps_path", "path", help="where python: steps' modules are"),
-     OptionSpec("identity", "mapping", help="the patient index: domains, target, matching")),
+     OptionSpec("identity", "mapping", help="the patient index: domains, target, matching"),
+     OptionSpec("registries", "mapping", help="XDS.b registries by name (aiguillage xds)")),
     nested={"store": STORE_SECTION, "admin": ADMIN_SECTION, "identity": IDENTITY_SECTION,
             "shared_record": SHARED_RECORD_SECTION})
 
@@ -214,7 +220,9 @@ DESTINATION_SECTION = Section(
      OptionSpec("type", "str", required=True),
      OptionSpec("retry", "mapping", default={}),
      OptionSpec("ordering", "mapping", default={}),
-     OptionSpec("steps", "list", help="mapping steps applied for this destination only")),
+     OptionSpec("steps", "list", help="mapping steps applied for this destination only"),
+     OptionSpec("shared_record", "bool", default=False,
+                help="the shared record: nothing for a patient who opposed sharing")),
     nested={"retry": RETRY_SECTION, "ordering": ORDERING_SECTION},
     checks={"name": _IDENTIFIER})
 CHANNEL_SECTION = Section(
@@ -236,7 +244,8 @@ CHANNEL_SECTION = Section(
                 help="the HL7 version the senders speak: structural validation checks every "
                      "message against this version's structures, whatever its MSH-12 says"),
      OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread"),
-     OptionSpec("identity", "mapping", help="resolve, feed, rewrite PID-3, answer PIX/PDQ")),
+     OptionSpec("identity", "mapping", help="resolve, feed, rewrite PID-3, answer PIX/PDQ"),
+     OptionSpec("consent", "mapping", help="the field carrying the patient's opposition")),
     nested={"response": RESPONSE_SECTION, "identity": STEP_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -262,6 +271,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
     shared_record = shared_record_config(root, values["shared_record"], where, problems)
     use_steps_path(values["steps_path"], where.child("steps_path"), problems)
     identity = identity_config(root, values["identity"], where, problems)
+    registries = registries_config(root, where, problems)
     loaded, broken = [], []
     for file in _channel_files(root, where, problems):
         own = Problems()
@@ -281,7 +291,8 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
     return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
                         admin=admin, log_level=values["log_level"],
                         channels=tuple(item.channel for item in loaded), broken=tuple(broken),
-                        identity=identity, shared_record=shared_record)
+                        identity=identity, shared_record=shared_record,
+                        registries=registries)
 
 
 def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:
@@ -360,7 +371,8 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
         slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)),
-        identity=identity_step(root, values["identity"], where, problems))
+        identity=identity_step(root, values["identity"], where, problems),
+        consent=consent_plan(root, where, problems))
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None
@@ -562,7 +574,8 @@ def _destination(item: Any, specs: Specs, where: Where, problems: Problems,
         steps = _compile("steps", raw, where.child("steps", key_position(item, "steps")),
                          tables, problems, includes)
     return DestinationConfig(values["name"], connector, _retry(values["retry"]),
-                             _ordering(values["ordering"]), where.file, where.line, steps)
+                             _ordering(values["ordering"]), where.file, where.line, steps,
+                             bool(values["shared_record"]))
 
 
 def _retry(values: dict | None) -> RetryPolicy:

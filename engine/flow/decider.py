@@ -11,7 +11,9 @@ by the same store write as a fast plan's (:meth:`engine.store.store.Store.record
 Order: each channel has one queue and at most one decision under way. A decision's commit is
 submitted to the group-commit writer, on the reactor thread, before the channel's next
 decision starts: the writer commits in submission order and gives delivery ids in that
-order, and lanes send by delivery id, so an A08 never overtakes its A01. Channels do not
+order, and lanes send by delivery id, so an A08 never overtakes its A01. A decision that
+records a patient's opposition to sharing is committed before the channel's next decision
+starts, so that the next message for that patient finds it in the store. Channels do not
 wait for each other: a small pool of threads serves them all. While a channel has decisions
 queued or under way here (a reload just made its plan fast, the recovery scan queued old
 messages), the intake sends its new messages here too (:meth:`Decider.holds`), behind them.
@@ -198,8 +200,19 @@ class Decider:
                             callbackArgs=(channel, message, decision),
                             errbackArgs=(message,))
         commit.chainDeferred(d)
+        if decision.consent:
+            # An opposition read from this message must be in the store before the
+            # channel's next message (the patient's ORU) looks for it: wait for the commit.
+            commit.addBoth(self._free, channel)
+        else:
+            self._free(None, channel)
+
+    def _free(self, result: Any, channel: str) -> Any:
+        """The channel's decision is submitted (committed, when it changed consent): start
+        its next one."""
         self._busy.discard(channel)
         self._next(channel)
+        return result
 
     def _committed(self, result: IngestResult | None, channel: str, message: InboundMessage,
                    decision: Decision) -> Decision:

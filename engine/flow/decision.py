@@ -16,8 +16,12 @@ naming the step, path and value; a ``stop``: FILTERED), then, for each destinati
 a ``route`` step named, if one ran), through a copy of the result and that destination's own
 steps. Each delivery carries the bytes to send, encoded with the message's character set, or
 None when they are the message's raw bytes (stored once, not per delivery). A destination
-whose steps stop gets no delivery. Any other exception (a bug in a ``python:`` step) is an
-ERROR naming it: a message is never lost to a decision.
+whose steps stop gets no delivery. A channel's ``consent:`` section reads the patient's
+opposition to sharing from the message (committed with the decision), and a ``shared_record``
+destination gets no delivery for a patient who opposed (:mod:`engine.flow.consent`; the
+reason is on the journal line, the other destinations served). Any other exception (a bug in
+a ``python:`` step, a store that cannot be read for consent) is an ERROR naming it: a message
+is never lost to a decision.
 
 ``trace``, for ``aiguillage test-channel`` (:mod:`engine.cli.channeltest.runner`): a callable
 given ``(destination, StepTrace)`` after each top-level step of the filters and steps
@@ -100,9 +104,13 @@ class _Run:
             found, warnings = self._identity(parsed)
             text = parsed.to_text()
             steps = {d.name: d.steps for d in channel.destinations}
+            change, blocked, shared = self._consent(parsed, routes)
             made, stopped = [], []
             for delivery in planned:
                 if routes is not None and delivery.destination not in routes:
+                    continue
+                if blocked is not None and delivery.destination in shared:
+                    stopped.append(f"{delivery.destination}: {blocked}")
                     continue
                 payload, reason = self._payload(text, steps.get(delivery.destination),
                                                 delivery.destination)
@@ -115,11 +123,13 @@ class _Run:
             return Decision(refused.status, error=error, detail=refused.text,
                             error_code=refused.code, error_location=refused.location,
                             response=refused.response)
+        consent = (change,) if change is not None else ()
         if not made and stopped:
-            return Decision(st.FILTERED, detail="; ".join(filter(None, [found] + stopped)))
+            return Decision(st.FILTERED, detail="; ".join(filter(None, [found] + stopped)),
+                            consent=consent)
         notes = [found] + (["not sent to " + "; ".join(stopped)] if stopped else [])
         return Decision(st.TRANSFORMED, detail="; ".join(filter(None, notes)) or None,
-                        deliveries=tuple(made), warnings=warnings)
+                        deliveries=tuple(made), warnings=warnings, consent=consent)
 
     def _identity(self, parsed: Any) -> tuple[str | None, tuple]:
         """Run the channel's ``identity:`` step (:mod:`engine.flow.hook`), if it has one;
@@ -135,6 +145,20 @@ class _Run:
         if outcome.answered:
             raise _Refused(st.FILTERED, outcome.detail or "answered", response=outcome.answer)
         return outcome.detail, outcome.warnings
+
+    def _consent(self, parsed: Any, routes: Any) -> tuple[Any, str | None, set[str]]:
+        """(what the message says of its patient's consent, why the shared-record
+        destinations get nothing or None, their names)."""
+        from engine.flow.consent import consent_change, refusal
+
+        channel = self.channel
+        change = consent_change(channel.consent, parsed) if channel.consent else None
+        shared = {d.name for d in channel.destinations if d.shared_record}
+        if routes is not None:
+            shared &= set(routes)
+        if not shared:
+            return change, None, shared
+        return change, refusal(channel.consent, channel.consent_lookup, parsed, change), shared
 
     @staticmethod
     def _parse(text: str) -> Any:

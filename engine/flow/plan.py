@@ -10,7 +10,7 @@ test-case-name: tests.flow.test_plan
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterable
 
@@ -30,6 +30,9 @@ class DestinationPlan:
     order_by: str = "destination"
     lanes: int = 1
     steps: Any = None  # a compiled mappings.steps.Program, or None
+    # The territory's shared record (``shared_record: true``): no delivery for a patient who
+    # opposed sharing (engine.flow.consent).
+    shared_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,14 @@ class ChannelPlan:
     version: str | None = None  # the version structural validation checks against
     marked_slow: bool = False
     identity: Any = None  # an engine.flow.hook.MessageHook (the identity: step), or None
+    consent: Any = None  # an engine.flow.consent.ConsentPlan, or None
+    # Where oppositions are looked up (engine.interfaces.ConsentLookup); None in test-channel.
+    consent_lookup: Any = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def shares(self) -> bool:
+        """Whether a destination is the shared record, so that consent is checked."""
+        return any(d.shared_record for d in self.destinations)
 
     @cached_property
     def needs_patient(self) -> bool:
@@ -66,6 +77,7 @@ class ChannelPlan:
         """True when the plan has no step at all: every message goes to every destination."""
         return (self.filters is None and self.steps is None and self.identity is None
                 and self.validation == VALIDATION_NONE
+                and self.consent is None and not self.shares
                 and all(d.steps is None for d in self.destinations))
 
     @cached_property
@@ -77,9 +89,12 @@ class ChannelPlan:
         ``slow: true``. Such a plan is decided in a worker thread after the message's
         RECEIVED commit; any other (built-in steps are tens of microseconds) on the reactor
         thread before its one commit. An ``identity:`` step asks the patient index, a database:
-        slow too. Computed once per plan object: a reload builds a new one.
+        slow too; so does a shared-record destination: whether the patient opposed sharing is
+        read from the store, which the reactor thread never waits for. Computed once per plan
+        object: a reload builds a new one.
         """
-        if self.marked_slow or self.validation != VALIDATION_NONE or self.identity is not None:
+        if (self.marked_slow or self.validation != VALIDATION_NONE or self.identity is not None
+                or self.shares):
             return True
         programs = [self.filters, self.steps] + [d.steps for d in self.destinations]
         return any(calls_python(program.steps) for program in programs if program is not None)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from sqlalchemy import update
 
 from engine import status as st
-from engine.store import counters, dedupekey
+from engine.store import consent, counters, dedupekey
 from engine.store.records import (
     DecidedMessage,
     Decision,
@@ -160,6 +160,8 @@ class IngestOp(WriteOp):
         execute_many(conn, self._set_status, batch.updates)
         execute_many(conn, self._insert_delivery, batch.deliveries)
         execute_many(conn, self._insert_line, batch.lines)
+        for changes, cause, at in batch.consent:
+            consent.apply_changes(conn, changes, cause, at)
         self._counts.add(conn, batch.tally)
         return results
 
@@ -199,6 +201,8 @@ class IngestOp(WriteOp):
         """Journal a RECEIVED message's decision and queue its deliveries (their ids)."""
         st.check_transition("message", st.RECEIVED, decision.status)
         batch.lines.append((message_id, None, decision.status, at, decision.journal_detail))
+        if decision.consent:
+            batch.consent.append((decision.consent, f"message:{message_id}", at))
         if not decision.deliveries:
             return ()
         if self._delivery_ids is None:
@@ -228,7 +232,7 @@ class IngestOp(WriteOp):
 class _Batch:
     """The rows one :meth:`IngestOp.apply` writes, each kind in one ``executemany``."""
 
-    __slots__ = ("messages", "updates", "deliveries", "lines", "tally")
+    __slots__ = ("messages", "updates", "deliveries", "lines", "tally", "consent")
 
     def __init__(self) -> None:
         self.tally = counters.Tally()  # what the rows change in the kept counts
@@ -236,6 +240,7 @@ class _Batch:
         self.updates: list[tuple] = []
         self.deliveries: list[tuple] = []
         self.lines: list[tuple] = []
+        self.consent: list[tuple] = []  # (changes, cause, at) of decisions that carry some
 
 
 class DeliveryUpdateOp(WriteOp):

@@ -87,10 +87,24 @@ class Decision:
     # Warnings for the ACK of a message that went through (ERR severity W): (table 0357
     # code, text, ERR-2 location) each; an identity kept for review says why.
     warnings: tuple[tuple[int, str, str], ...] = ()
+    # What the message says of its patient's consent (an ADT's opposition field), recorded
+    # with the decision, in the same transaction (engine.store.consent).
+    consent: tuple["ConsentChange", ...] = ()
 
     @property
     def journal_detail(self) -> str | None:
         return self.error or self.detail
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """A patient's opposition (``opposed``) or its withdrawal, read from a message, for each
+    of the patient's ``identifiers`` (domain OID, value) in ``scope``."""
+
+    identifiers: tuple[tuple[str, str], ...]
+    scope: str
+    opposed: bool
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

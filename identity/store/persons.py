@@ -180,8 +180,12 @@ def update_traits(conn: Any, person_id: int, traits: Traits, cause: str) -> bool
     return True
 
 
+_IDENTIFIERS = select(id_identifiers.c.domain, id_identifiers.c.value).where(
+    id_identifiers.c.person_id == bindparam("p")).order_by(id_identifiers.c.domain,
+                                                           id_identifiers.c.value)
+
+
 def identifiers_of(conn: Any, person_id: int) -> list[tuple[str, str]]:
     """(domain OID, value) of a person's identifiers, sorted."""
-    rows = conn.execute(select(id_identifiers.c.domain, id_identifiers.c.value).where(
-        id_identifiers.c.person_id == person_id).order_by(id_identifiers.c.domain, id_identifiers.c.value))
+    rows = conn.execute(_IDENTIFIERS, {"p": person_id})
     return [(row.domain, row.value) for row in rows]

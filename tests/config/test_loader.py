@@ -315,7 +315,7 @@ def test_unknown_option_far_from_any_lists_known_ones(tmp_path):
         zzz: 1
         """)
     assert (problem.line, problem.field) == (4, "zzz")
-    assert problem.message.startswith('unknown option "zzz"; known: dedupe, description, destinations,')
+    assert problem.message.startswith('unknown option "zzz"; known: consent, dedupe, description, destinations,')
 
 
 def test_missing_required_option(tmp_path):

@@ -251,3 +251,23 @@ def test_a_decision_committed_during_a_scan_is_not_found_again():
     assert not decider.knows(7) and decider.settled_in_scan(7)
     decider.scan_started()
     assert not decider.settled_in_scan(7)
+
+def test_a_decision_recording_consent_is_committed_before_the_next_starts(held):
+    """If a decision carries a patient's opposition, then the channel's next message is not
+    decided before that decision is committed (it would look for the opposition in the store
+    too early); a decision without one does not wait for its commit."""
+    from engine.store.records import ConsentChange
+
+    change = ConsentChange((("1.2.3", "P1"),), "shared-record", True, "ZFA-9 = IO")
+    held.store.hold_commits = True
+    held.submit("A1")
+    held.submit("O1")
+    held.submit("O2")
+    d, (function, plan, message) = held.held.calls[0]
+    d.callback(Decision(st.TRANSFORMED, consent=(change,)))
+    assert held.held.started() == ["A1"]  # O1 waits for A1's commit
+    held.store.commit()
+    assert held.held.started() == ["A1", "O1"]
+    held.held.run(1)  # no consent change: O2 starts before O1's commit
+    assert held.held.started() == ["A1", "O1", "O2"]
+    assert [decided.decision.consent for decided in held.store.decided][0] == (change,)

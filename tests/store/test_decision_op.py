@@ -117,3 +117,37 @@ class IntakeOutcomeTestsSQLite(IntakeOutcomeTests, unittest.TestCase):
 
 class IntakeOutcomeTestsPostgreSQL(IntakeOutcomeTests, unittest.TestCase):
     backend = "postgresql"
+
+
+class ConsentWithTheDecisionTests(StoreCase):
+
+    @defer.inlineCallbacks
+    def test_an_opposition_is_committed_with_its_decision_either_way_and_once(self):
+        """If a decision records a patient's opposition, then it is in the store once the
+        decision is committed, whether decided before the commit or after it, with the
+        message as cause; a duplicate of the message records nothing again."""
+        from engine.store import consent
+        from engine.store.records import ConsentChange
+
+        oppose = ConsentChange((("1.2.3", "P1"),), "shared-record", True, "ZFA-9 = IO")
+        withdraw = ConsentChange((("1.2.3", "P1"),), "shared-record", False, "ZFA-9 = INO")
+        first = yield self.store.ingest(replace(
+            inbound("C1"), decision=Decision(st.TRANSFORMED, consent=(oppose,))))
+        duplicate = yield self.store.ingest(replace(
+            inbound("C1"), decision=Decision(st.TRANSFORMED, consent=(oppose,))))
+        self.assertEqual(duplicate.status, st.DUPLICATE)
+        later = yield self.store.ingest(inbound("C2"))
+        yield self.store.record_decision(DecidedMessage(
+            later.message_id, "adt-in", Decision(st.TRANSFORMED, consent=(withdraw,))))
+        [kept] = yield self.store.read(consent.history, [("1.2.3", "P1")])
+        self.assertEqual((kept.cause, kept.reason, kept.withdrawn_cause),
+                         (f"message:{first.message_id}", "ZFA-9 = IO",
+                          f"message:{later.message_id}"))
+
+
+class ConsentWithTheDecisionTestsSQLite(ConsentWithTheDecisionTests, unittest.TestCase):
+    backend = "sqlite"
+
+
+class ConsentWithTheDecisionTestsPostgreSQL(ConsentWithTheDecisionTests, unittest.TestCase):
+    backend = "postgresql"

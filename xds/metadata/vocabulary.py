@@ -26,6 +26,9 @@ OBJECT_TYPE_ASSOCIATION = _OBJECT + "Association"
 # --- availability status ------------------------------------------------------
 STATUS_APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
 STATUS_DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
+#: Stored query ids (ITI TF-2 §3.18.4.1.2.3.7) a Document Consumer sends.
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
 
 # --- coded attributes: attribute name -> classification scheme ----------------
 DOCUMENT_ENTRY_CODES = {

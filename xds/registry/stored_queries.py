@@ -20,7 +20,8 @@ from sqlalchemy import exists, or_, select
 
 from xds.registry import tables
 from xds.registry.adhoc import Parameters
-from xds.metadata.vocabulary import HAS_MEMBER, STABLE_DOCUMENT_ENTRY
+from xds.metadata.vocabulary import (
+    FIND_DOCUMENTS, GET_DOCUMENTS, HAS_MEMBER, STABLE_DOCUMENT_ENTRY)
 
 _DOCS = tables.document_entries
 _VALUES = tables.document_values
@@ -212,9 +213,9 @@ def get_related_documents(conn: Any, params: Parameters) -> list[Found]:
 
 #: Stored query id (NOTES.md §1.9) -> (name, function).
 STORED_QUERIES: dict[str, tuple[str, Callable[[Any, Parameters], list[Found]]]] = {
-    "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d": ("FindDocuments", find_documents),
+    FIND_DOCUMENTS: ("FindDocuments", find_documents),
     "urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9": ("FindSubmissionSets", find_submission_sets),
-    "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4": ("GetDocuments", get_documents),
+    GET_DOCUMENTS: ("GetDocuments", get_documents),
     "urn:uuid:a7ae438b-4bc2-4642-93e9-be891f7bb155": ("GetAssociations", get_associations),
     "urn:uuid:e8e3cb2c-e39c-46b9-99e4-c12f57260b83": ("GetSubmissionSetAndContents",
                                                       get_submission_set_and_contents),
