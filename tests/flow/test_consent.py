@@ -91,7 +91,7 @@ def test_an_adt_opposition_is_recorded_and_keeps_the_adt_from_the_shared_record(
     identifier, the dpi destination gets it and the dmp destination does not, with the
     reason; the store is not even asked."""
     lookup = FixedLookup()
-    plan = channel_plan(channel_file(tmp_path), lookup)
+    plan = channel_plan(channel_file(tmp_path), consent_lookup=lookup)
     decision = decide(plan, inbound(ADT.format(zfa9="IO")))
     assert decision.status == st.TRANSFORMED
     assert [d.destination for d in decision.deliveries] == ["dpi"]
@@ -107,7 +107,8 @@ def test_a_patient_who_opposed_gets_nothing_in_the_shared_record(tmp_path):
     """If the store holds an opposition of the ORU's patient, then dmp gets no delivery,
     dpi does, and the journal detail names the patient, the date and the cause."""
     lookup = FixedLookup({(INS, "279035121518989"): opposed()})
-    decision = decide(channel_plan(channel_file(tmp_path), lookup), inbound(ORU))
+    decision = decide(channel_plan(channel_file(tmp_path), consent_lookup=lookup),
+                      inbound(ORU))
     assert decision.status == st.TRANSFORMED and decision.consent == ()
     assert [d.destination for d in decision.deliveries] == ["dpi"]
     assert decision.detail == (
@@ -118,7 +119,8 @@ def test_a_patient_who_opposed_gets_nothing_in_the_shared_record(tmp_path):
 
 def test_without_opposition_every_destination_is_served(tmp_path):
     lookup = FixedLookup({(INS, "someone-else"): opposed("someone-else")})
-    decision = decide(channel_plan(channel_file(tmp_path), lookup), inbound(ORU))
+    decision = decide(channel_plan(channel_file(tmp_path), consent_lookup=lookup),
+                      inbound(ORU))
     assert [d.destination for d in decision.deliveries] == ["dpi", "dmp"]
     assert decision.detail is None
 
@@ -127,7 +129,7 @@ def test_a_withdrawal_in_the_message_lets_it_through_and_is_recorded(tmp_path):
     """If the ADT says INO while the store still holds an opposition, then the withdrawal
     wins for this message (it goes to dmp) and is recorded with the decision."""
     lookup = FixedLookup({(INS, "279035121518989"): opposed()})
-    decision = decide(channel_plan(channel_file(tmp_path), lookup),
+    decision = decide(channel_plan(channel_file(tmp_path), consent_lookup=lookup),
                       inbound(ADT.format(zfa9="INO")))
     assert [d.destination for d in decision.deliveries] == ["dpi", "dmp"]
     assert [c.opposed for c in decision.consent] == [False]
@@ -135,7 +137,7 @@ def test_a_withdrawal_in_the_message_lets_it_through_and_is_recorded(tmp_path):
 
 def test_not_collected_changes_nothing(tmp_path):
     """If ZFA-9 is NA (not collected), then no change is recorded and the store decides."""
-    decision = decide(channel_plan(channel_file(tmp_path), FixedLookup()),
+    decision = decide(channel_plan(channel_file(tmp_path), consent_lookup=FixedLookup()),
                       inbound(ADT.format(zfa9="NA")))
     assert decision.consent == () and len(decision.deliveries) == 2
 
@@ -151,7 +153,8 @@ def test_only_shared_record_destinations_all_refused_is_filtered(tmp_path):
           - {name: dmp, type: file, directory: dmp, shared_record: true}
         """))
     lookup = FixedLookup({(INS, "279035121518989"): opposed()})
-    decision = decide(channel_plan(load_channel_file(str(path), SPECS), lookup), inbound(ORU))
+    decision = decide(channel_plan(load_channel_file(str(path), SPECS), consent_lookup=lookup),
+                      inbound(ORU))
     assert decision.status == st.FILTERED and decision.deliveries == ()
     assert decision.detail.startswith("dmp: consent: patient 279035121518989")
 
@@ -163,7 +166,8 @@ def test_a_lookup_that_fails_is_an_error_not_a_lost_message(tmp_path):
         def opposition(self, identifiers, scope):
             raise RuntimeError("database is locked")
 
-    decision = decide(channel_plan(channel_file(tmp_path), Broken()), inbound(ORU))
+    decision = decide(channel_plan(channel_file(tmp_path), consent_lookup=Broken()),
+                      inbound(ORU))
     assert decision.status == st.ERROR and "database is locked" in decision.error
 
 
@@ -172,7 +176,7 @@ def test_an_engineers_own_field_and_values(tmp_path):
     channel = channel_file(tmp_path, extra="consent:\n  opposition: PV2-22\n  values: ['Y']\n"
                                             "  withdrawn: ['N']\n")
     text = ORU.replace("OBX", "PV2" + "|" * 22 + "Y\rOBX")
-    decision = decide(channel_plan(channel, FixedLookup()), inbound(text))
+    decision = decide(channel_plan(channel, consent_lookup=FixedLookup()), inbound(text))
     assert decision.consent[0].opposed and decision.consent[0].reason == "PV2-22 = Y"
     assert [d.destination for d in decision.deliveries] == ["dpi"]
 
@@ -186,7 +190,8 @@ def test_the_ans_pam_fr_consent_samples(tmp_path, sample, opposes):
     """If the ANS samples are decided with the default consent section, then IO opposes,
     INO withdraws, NA changes nothing."""
     text = standards.sample(f"hl7v2/ans/pam-fr-consentement-dmp/{sample}").read_bytes().decode()
-    decision = decide(channel_plan(channel_file(tmp_path), FixedLookup()), inbound(text))
+    decision = decide(channel_plan(channel_file(tmp_path), consent_lookup=FixedLookup()),
+                      inbound(text))
     assert [c.opposed for c in decision.consent] == ([] if opposes is None else [opposes])
 
 
@@ -214,6 +219,6 @@ def test_an_xds_destination_is_the_shared_record_whatever_it_says(tmp_path):
     dmp = channel.destinations[1]
     xds = replace(dmp, connector=ConnectorConfig("xds", "dmp", {}, dmp.file, dmp.line))
     plan = channel_plan(replace(channel, destinations=(channel.destinations[0], xds)),
-                        FixedLookup({(INS, "279035121518989"): opposed()}))
+                        consent_lookup=FixedLookup({(INS, "279035121518989"): opposed()}))
     assert [d.shared_record for d in plan.destinations] == [False, True] and plan.slow
     assert [d.destination for d in decide(plan, inbound(ORU)).deliveries] == ["dpi"]
