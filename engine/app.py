@@ -107,7 +107,8 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
 def channel_plan(channel: ChannelConfig) -> ChannelPlan:
     """What the intake and the pipeline need of a channel's configuration."""
     destinations = tuple(
-        DestinationPlan(d.name, d.ordering.key, d.ordering.lanes, steps=d.steps)
+        DestinationPlan(d.name, d.ordering.key, d.ordering.lanes, steps=d.steps,
+                        transform=d.transform)
         for d in channel.destinations
     )
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,

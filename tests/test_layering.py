@@ -26,7 +26,7 @@ RULES: dict[str, set[str]] = {
     "xds": {"xds", "engine.store"},
     "engine.store": BASE | {"engine.store"},
     "engine.config": BASE | {"engine.config", "engine.adminauth", "engine.flow.response",
-                             "engine.flow.handover",
+                             "engine.flow.handover", "xds",
                              "mappings", "mllp.header"},
     "engine.flow": BASE | {"engine.flow", "engine.store", "mappings", "mllp"},
     "engine.delivery": BASE | {"engine.delivery", "engine.store"},

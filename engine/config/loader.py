@@ -50,6 +50,7 @@ from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
 from engine.config.links import Link, check_links, read_links
 from engine.config.listeners import check_listeners
 from engine.config.stepspath import import_hint, use_steps_path
+from engine.config.transforms import TRANSFORM_OPTION, read_transforms
 from engine.config.response import RESPONSE_SECTION, response_policy
 from engine.flow.response import ResponsePolicy
 from engine.config.yamlsource import YAMLMapping
@@ -122,6 +123,7 @@ class DestinationConfig:
     file: str
     line: int
     steps: Any = None  # mappings.steps.Program of this destination's ``steps:``, or None
+    transform: Any = None  # the channel's then its own transform (TransformChain), or None
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class ChannelConfig:
     validation: str = VALIDATION_NONE
     version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
     slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
+    transform: Any = None  # its ``transform:`` (engine.config.transforms), or None
     # Other files read to build the channel (code tables...), compared by a reload.
     inputs: tuple[str, ...] = ()
 
@@ -153,7 +156,8 @@ class ChannelConfig:
         """Whether the channel has steps, filters or validation (more than routing)."""
         return (self.filters is not None or self.steps is not None
                 or self.validation != VALIDATION_NONE
-                or any(d.steps is not None for d in self.destinations))
+                or any(d.steps is not None or d.transform is not None
+                       for d in self.destinations))
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,8 @@ DESTINATION_SECTION = Section(
      OptionSpec("type", "str", required=True),
      OptionSpec("retry", "mapping", default={}),
      OptionSpec("ordering", "mapping", default={}),
-     OptionSpec("steps", "list", help="mapping steps applied for this destination only")),
+     OptionSpec("steps", "list", help="mapping steps applied for this destination only"),
+     TRANSFORM_OPTION),
     nested={"retry": RETRY_SECTION, "ordering": ORDERING_SECTION},
     checks={"name": _IDENTIFIER})
 CHANNEL_SECTION = Section(
@@ -224,7 +229,8 @@ CHANNEL_SECTION = Section(
      OptionSpec("version", "str", choices=HL7_VERSIONS,
                 help="the HL7 version the senders speak: structural validation checks every "
                      "message against this version's structures, whatever its MSH-12 says"),
-     OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread")),
+     OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread"),
+     TRANSFORM_OPTION),
     nested={"response": RESPONSE_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -329,6 +335,8 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     destinations = _destinations(root, specs, where, problems, tables, includes)
     filters, steps = _channel_programs(root, values, where, tables, problems, includes)
     _check_routes(root, where, destinations, problems, includes)
+    transform, destinations = read_transforms(root, values, where, tables, destinations,
+                                              problems)
     if values["validation"] == VALIDATION_STRUCTURE:
         _check_validator(root, where, problems)
     elif values["version"] is not None:
@@ -342,7 +350,7 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         encoding=values["encoding"], dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
-        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)))
+        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)), transform=transform)
     source = root.get("source")
     has_port = isinstance(source, YAMLMapping) and "port" in source
     port_at = source_at.child("port", source.key_position("port")) if has_port else None

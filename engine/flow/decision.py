@@ -15,7 +15,11 @@ gives it (TRANSFORMED). Otherwise the text is parsed once
 naming the step, path and value; a ``stop``: FILTERED), then, for each destination (only those
 a ``route`` step named, if one ran), through a copy of the result and that destination's own
 steps. Each delivery carries the bytes to send, encoded with the message's character set, or
-None when they are the message's raw bytes (stored once, not per delivery). A destination
+None when they are the message's raw bytes (stored once, not per delivery); for a destination
+with a ``transform:`` (its channel's, then its own), the document the transform makes of the
+message after the steps (a CDA, an XDS submission: bytes that say what they are, see
+:mod:`xds.transforms.payload`); a transform that refuses the message makes it an ERROR naming
+the transform. A destination
 whose steps stop gets no delivery. Any other exception (a bug in a ``python:`` step) is an
 ERROR naming it: a message is never lost to a decision.
 
@@ -96,13 +100,14 @@ class _Run:
                     if outcome.routes is not None:
                         routes = outcome.routes if routes is None else routes | outcome.routes
             text = parsed.to_text()
-            steps = {d.name: d.steps for d in channel.destinations}
+            steps = {d.name: (d.steps, d.transform) for d in channel.destinations}
             made, stopped = [], []
             for delivery in planned:
                 if routes is not None and delivery.destination not in routes:
                     continue
-                payload, reason = self._payload(text, steps.get(delivery.destination),
-                                                delivery.destination)
+                payload, reason = self._payload(text, *steps.get(delivery.destination,
+                                                                 (None, None)),
+                                                delivery.destination, parsed)
                 if reason is not None:
                     stopped.append(f"{delivery.destination}: {reason}")
                     continue
@@ -140,9 +145,15 @@ class _Run:
             raise _Refused(st.FILTERED, outcome.reason or "stopped by a step")
         return outcome
 
-    def _payload(self, text: str, steps: Any,
-                 destination: str = "") -> tuple[bytes | None, str | None]:
-        """(the bytes for one destination or None for the raw message, why it is not sent)."""
+    def _payload(self, text: str, steps: Any, transform: Any = None, destination: str = "",
+                 parsed: Any = None) -> tuple[bytes | None, str | None]:
+        """(the bytes for one destination or None for the raw message, why it is not sent).
+
+        A destination's transform (the channel's, then its own) makes its document of the
+        message as its steps left it (``parsed``, the channel's result, when it has none):
+        that document is what it is sent. Transforms read the message, never change it.
+        """
+        copy = None
         if steps is not None:
             copy = self._parse(text)
             try:
@@ -152,10 +163,23 @@ class _Run:
                     return None, refused.text
                 raise
             text = copy.to_text()
+        if transform is not None:
+            return self._transformed(transform, copy if copy is not None else parsed), None
         if text == self.message.text:
             return None, None
         payload = self._encode(text)
         return (None if payload == self.message.raw else payload), None
+
+    @staticmethod
+    def _transformed(transform: Any, message: Any) -> bytes:
+        """The document ``transform`` makes of ``message``; a refusal is an ERROR naming the
+        transform and why (a message that is no ORU, an MDM without a document...)."""
+        from mappings.transforms.chain import TransformFailed
+
+        try:
+            return transform.apply(message)
+        except TransformFailed as failure:
+            raise _Refused(st.ERROR, str(failure)) from None
 
     def _encode(self, text: str) -> bytes:
         from mllp.header import resolve_codec

@@ -30,6 +30,8 @@ class DestinationPlan:
     order_by: str = "destination"
     lanes: int = 1
     steps: Any = None  # a compiled mappings.steps.Program, or None
+    # What it is sent as: a mappings.transforms.chain.TransformChain (ORU -> CDA...), or None
+    transform: Any = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class ChannelPlan:
         """True when the plan has no step at all: every message goes to every destination."""
         return (self.filters is None and self.steps is None
                 and self.validation == VALIDATION_NONE
-                and all(d.steps is None for d in self.destinations))
+                and all(d.steps is None and d.transform is None for d in self.destinations))
 
     @cached_property
     def slow(self) -> bool:
@@ -79,6 +81,8 @@ class ChannelPlan:
         """
         if self.marked_slow or self.validation != VALIDATION_NONE:
             return True
+        if any(d.transform is not None for d in self.destinations):
+            return True  # a document built per message: XML, milliseconds
         programs = [self.filters, self.steps] + [d.steps for d in self.destinations]
         return any(calls_python(program.steps) for program in programs if program is not None)
 

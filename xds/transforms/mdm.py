@@ -77,6 +77,10 @@ class SubmissionOptions:
     patient_id: str = ""                            # from identity reconciliation
     confidentiality: Code = field(default_factory=lambda: Code("N", CONFIDENTIALITY, "Normal"))
     language_code: str = "fr-FR"
+    # Fallbacks for what neither the document nor the message gives.
+    type_code: Code | None = None
+    format_code: Code | None = None
+    repository_unique_id: str = ""                  # sent when the receiver expects it
 
 
 @dataclass
@@ -143,12 +147,14 @@ def _completed(entry: DocumentEntry, values: MdmValues,
     return replace(
         entry,
         class_code=entry.class_code or options.class_code,
-        format_code=entry.format_code or MIME_TYPE_SUFFICIENT,
+        type_code=entry.type_code or options.type_code,
+        format_code=entry.format_code or options.format_code or MIME_TYPE_SUFFICIENT,
         healthcare_facility_type_code=(entry.healthcare_facility_type_code
                                        or options.healthcare_facility_type_code),
         practice_setting_code=entry.practice_setting_code or options.practice_setting_code,
         confidentiality_codes=entry.confidentiality_codes or [options.confidentiality],
         language_code=entry.language_code or options.language_code,
+        repository_unique_id=entry.repository_unique_id or options.repository_unique_id,
         hash=hashlib.sha1(values.content).hexdigest(), size=str(len(values.content)))
 
 
