@@ -103,6 +103,16 @@ class Intake:
         self.received += 1
         return self._receive(self.channels[channel], payload, peer, None, None)
 
+    def receive_document(self, channel: str, document: Any, peer: Any) -> defer.Deferred:
+        """Commit a document that is not HL7 v2 (:class:`engine.interfaces.InboundDocument`,
+        from an XDS.b source); Deferred[IngestResult] once committed
+        (:mod:`engine.flow.documents`). Implements :class:`engine.interfaces.DocumentReceiver`."""
+        from engine.flow.documents import ingest_document
+
+        self.received += 1
+        return ingest_document(self._store, self._queued, self.channels[channel], document,
+                               _peer_text(peer))
+
     def hand_over(self, channel: str, payload: bytes, peer: Any,
                   charset: str | None = None) -> defer.Deferred:
         """Take ``payload`` from another channel as a new inbound message of ``channel``.
