@@ -42,6 +42,7 @@ from engine.flow.queued import LaneKeyTuple, QueuedWork
 from engine.flow.recovery import Recovery
 from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import Reloader
+from engine import shared_record
 from engine.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
                 build()
             except (ValueError, OSError) as error:
                 problems.append((connector.file, connector.line, str(error)))
-    return [f"{file}:{line}: {text}" for file, line, text in sorted(problems)]
+    return [f"{file}:{line}: {text}" for file, line, text in sorted(problems)] + \
+        shared_record.check(config.shared_record)
 
 
 def channel_plan(channel: ChannelConfig) -> ChannelPlan:
@@ -152,6 +154,10 @@ class Engine:
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
+        # the built-in XDS.b registry/repository, served by the process holding the admin port
+        self.shared_record = shared_record.SharedRecordService(
+            config.shared_record, self.store, reactor) \
+            if config.shared_record is not None and serve_admin else None
         self.heartbeat = NodeHeartbeat(self.store.writer, reactor, node=config.node,
                                        role="+".join(self.roles), counters=self._counters)
 
@@ -188,6 +194,8 @@ class Engine:
         self.heartbeat.start()
         self._start_delivery()
         listening = self._start_intake()
+        if self.shared_record is not None:
+            listening.addCallback(lambda _: self.shared_record.start())
         if self.config.admin is not None and self._serve_admin:
             listening.addCallback(lambda _: self._start_admin(self.config.admin))
         return listening.addCallback(lambda _: self)
@@ -343,6 +351,8 @@ class Engine:
         self.descriptor_watch.stop()
         if self.admin_port is not None:
             yield self.admin_port.stopListening()
+        if self.shared_record is not None:
+            yield self.shared_record.stop()
         for source in self.sources.values():
             try:
                 yield defer.maybeDeferred(source.stop)

@@ -141,31 +141,38 @@ def db_check_counts(config_path: str, repair: bool) -> None:
 def status(config_path: str, as_json: bool) -> None:
     """Counts per channel and destination, rates over the last minute, which engine process
     holds which delivery lane, and the engine processes on this store (with --json: under
-    "nodes", beside the channels)."""
+    "nodes", beside the channels); with a shared_record: section, what the built-in XDS.b
+    registry holds (under "shared_record")."""
     import time
 
     from engine.delivery import claims
     from engine.nodes import STALE_AFTER
     from engine.store import queries
     from engine.store.nodes import list_nodes, node_entries
-    from engine.cli.views import lease_table, nodes_table, status_table
+    from engine.cli.views import lease_table, nodes_table, shared_record_table, status_table
+    from xds.registry.counts import shared_record_counts
 
     config = _load(config_path, lenient=True)
     with _database(config).connect() as conn:
         report = queries.status_counts(conn)
         holders = claims.holders(conn)
         processes = node_entries(list_nodes(conn), time.time(), STALE_AFTER)
+        shared = shared_record_counts(conn) if config.shared_record is not None else None
     for channel in config.channels:  # configured but silent channels show too
         queries.channel_entry(report, channel.name)
         for destination in channel.destinations:
             queries.destination_entry(report, channel.name, destination.name)
     if as_json:
-        click.echo(json.dumps({**report, "nodes": processes}, indent=2, sort_keys=True))
+        extra = {"shared_record": shared} if shared is not None else {}
+        click.echo(json.dumps({**report, "nodes": processes, **extra}, indent=2,
+                              sort_keys=True))
     else:
         status_table(report)
         if holders:
             lease_table(holders)
         nodes_table(processes)
+        if shared is not None:
+            shared_record_table(shared, config.shared_record)
 
 
 @main.group()

@@ -8,6 +8,7 @@ test-case-name: tests.cli.test_main
 from __future__ import annotations
 
 import time
+from typing import Any
 from datetime import datetime
 
 from rich.console import Console
@@ -47,6 +48,17 @@ def status_table(report: dict, console: Console | None = None) -> None:
         table.add_row(f"[bold]{name}[/bold]", *_counts(entry, ""))
         for dest in sorted(entry["destinations"]):
             table.add_row(f"  → {dest}", *_counts(entry["destinations"][dest], "retrying"))
+    console.print(table)
+
+
+def shared_record_table(counts: dict, config: Any, console: Console | None = None) -> None:
+    """What the built-in XDS.b registry and repository hold, and where they listen."""
+    console = console or Console()
+    table = Table(title=f"Shared record (XDS.b on {config.host}:{config.port}{config.path})")
+    for column in ("document entries", "submission sets", "folders", "documents", "bytes"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(counts[key]) for key in (
+        "document_entries", "submission_sets", "folders", "documents", "document_bytes")))
     console.print(table)
 
 

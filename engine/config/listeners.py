@@ -1,12 +1,13 @@
 """
-Across channel files: two listeners (channel sources, the admin listener) on one host and
+Across channel files: two listeners (channel sources, the admin listener, the shared
+record's XDS.b listener) on one host and
 port would fail to start; the loader reports the second one with where the first is.
 
 test-case-name: tests.config.test_loader
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from engine.config.schema import Problems, Where
 
@@ -24,20 +25,28 @@ _ANY_HOST = frozenset({None, "", "0.0.0.0", "::"})
 
 
 def check_listeners(loaded: list[Any], admin: Any, admin_at: Where,
-                    problems: Problems) -> None:
-    """Report two listeners on one host and port: the second would fail to start."""
+                    problems: Problems, others: Iterable[tuple] = ()) -> None:
+    """Report two listeners on one host and port: the second would fail to start.
+
+    ``others``: (host, port, where, label) of the engine's other listeners (the shared
+    record's XDS.b listener), checked against the admin listener and each other first."""
     listeners = [_Listener(admin.host, admin.port, admin_at, "the admin listener")] \
         if admin and admin.port else []
+    for other in (_Listener(*item) for item in others):
+        _add(listeners, other, problems)
     for item in loaded:
         listener = _source_listener(item)
-        if listener is None:
-            continue
-        clash = next((other for other in listeners if _overlap(listener, other)), None)
-        if clash:
-            problems.add(listener.where,
-                         f"{listener.label} listens on {listener.host or '*'}:{listener.port}, "
-                         f"as does {clash.label} ({clash.where.file}:{clash.where.line})")
-        listeners.append(listener)
+        if listener is not None:
+            _add(listeners, listener, problems)
+
+
+def _add(listeners: list[_Listener], listener: _Listener, problems: Problems) -> None:
+    clash = next((other for other in listeners if _overlap(listener, other)), None)
+    if clash:
+        problems.add(listener.where,
+                     f"{listener.label} listens on {listener.host or '*'}:{listener.port}, "
+                     f"as does {clash.label} ({clash.where.file}:{clash.where.line})")
+    listeners.append(listener)
 
 
 def _source_listener(item: Any) -> _Listener | None:

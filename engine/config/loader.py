@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
 from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config
+from engine.config.shared_record import (
+    SHARED_RECORD_SECTION, SharedRecordConfig, shared_record_config, shared_record_listeners)
 from engine.config.store import (  # noqa: F401 (part of this module's API)
     STORE_SECTION, StoreConfig, resolve_database_url, store_config)
 from engine.config.schema import (
@@ -171,6 +173,7 @@ class EngineConfig:
     log_level: str
     channels: tuple[ChannelConfig, ...]
     broken: tuple[BrokenChannel, ...] = ()  # channel files a lenient load left out
+    shared_record: SharedRecordConfig | None = None  # the served XDS.b registry/repository
 
 
 class BrokenChannel(NamedTuple):
@@ -185,10 +188,12 @@ ENGINE_SECTION = Section(
     (OptionSpec("node", "str", help="this node's name; default: the host name"),
      OptionSpec("store", "mapping", required=True),
      OptionSpec("admin", "mapping"),
+     OptionSpec("shared_record", "mapping", help="the built-in XDS.b registry/repository"),
      OptionSpec("channels", "list", default=[], help="channel file globs"),
      OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS),
      OptionSpec("steps_path", "path", help="where python: steps' modules are")),
-    nested={"store": STORE_SECTION, "admin": ADMIN_SECTION})
+    nested={"store": STORE_SECTION, "admin": ADMIN_SECTION,
+            "shared_record": SHARED_RECORD_SECTION})
 
 RETRY_SECTION = Section(
     (OptionSpec("max_attempts", "int", default=10),
@@ -253,6 +258,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
     values = validate_section(root, ENGINE_SECTION, where, problems)
     store = store_config(root, values["store"], where, problems)
     admin = admin_config(root, values["admin"], where, problems)
+    shared_record = shared_record_config(root, values["shared_record"], where, problems)
     use_steps_path(values["steps_path"], where.child("steps_path"), problems)
     loaded, broken = [], []
     for file in _channel_files(root, where, problems):
@@ -264,13 +270,15 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
         problems.items.extend(own.items)
         loaded.extend([channel] if channel is not None else [])
     _check_channel_names(loaded, problems)
-    check_listeners(loaded, admin, _admin_port_where(root, where), problems)
+    check_listeners(loaded, admin, _admin_port_where(root, where), problems,
+                    shared_record_listeners(root, where, shared_record))
     check_links([link for item in loaded for link in item.links],
                 [item.channel for item in loaded], problems)
     problems.raise_if_any()
     return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
                         admin=admin, log_level=values["log_level"],
-                        channels=tuple(item.channel for item in loaded), broken=tuple(broken))
+                        channels=tuple(item.channel for item in loaded), broken=tuple(broken),
+                        shared_record=shared_record)
 
 
 def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:

@@ -1,0 +1,140 @@
+"""
+The shared record served by a running engine: the built-in XDS.b registry and
+repository (:mod:`xds.registry`) behind the endpoints of :mod:`xds.server`,
+on the listener engine.yaml's ``shared_record:`` section describes.
+
+``<path>/repository`` takes ITI-41 (Provide and Register, stored here, the
+repository and the registry in one) and ITI-43 (Retrieve); ``<path>/registry``
+takes ITI-42 (Register, for repositories feeding this registry) and ITI-18
+(Registry Stored Query). Every transaction runs in the store's threads
+(:class:`xds.registry.handler.StoreRegistryHandler`); reading, checking and
+answering a request run in threads of their own (:mod:`xds.server.resource`).
+
+The engine starts it after the store and before the sources, and stops it
+first: no new connection, the open ones closed, before the store's threads
+stop. It runs in the process that holds the admin port (the main one), never
+in ``--workers`` or ``--listeners`` children.
+
+test-case-name: tests.e2e.test_shared_record
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twisted.internet import defer
+from twisted.protocols.policies import WrappingFactory
+from twisted.web import resource
+
+from engine.adminauth import is_loopback
+from engine.config.shared_record import SharedRecordConfig
+from xds.registry.handler import StoreRegistryHandler
+from xds.server.decoding import ServerLimits
+from xds.server.resource import REGISTRY_ACTIONS, REPOSITORY_ACTIONS, XDSResource, XDSSite
+from xds.soap.mtom import MTOMLimits
+from xds.tls import server_endpoint, server_options
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 60.0  # seconds an idle client connection is kept
+
+
+def limits(config: SharedRecordConfig) -> ServerLimits:
+    """What one request may hold: a body of *max_request_bytes* (its XML, inline base64
+    included, as much), documents of *max_document_bytes* each."""
+    return ServerLimits(
+        max_body_bytes=config.max_request_bytes, max_xml_bytes=config.max_request_bytes,
+        max_inline_bytes=config.max_document_bytes,
+        mtom=MTOMLimits(max_root_bytes=config.max_request_bytes,
+                        max_part_bytes=config.max_document_bytes,
+                        max_total_bytes=config.max_request_bytes))
+
+
+def tls_options(config: SharedRecordConfig) -> Any:
+    """The listener's TLS options from its PEM files (read now), or None without TLS;
+    ValueError or OSError when a file does not hold what it should."""
+    tls = config.tls
+    if tls is None:
+        return None
+    try:
+        return server_options(tls.certificate, tls.key, tls.ca, tls.require_client_certificate)
+    except OSError:
+        raise
+    except Exception as error:  # OpenSSL's errors say little: name the files
+        raise ValueError(f"shared_record.tls: cannot load certificate {tls.certificate} with"
+                         f" key {tls.key}{f' and ca {tls.ca}' if tls.ca else ''}: {error}")
+
+
+def check(config: SharedRecordConfig | None) -> list[str]:
+    """Problems only building the listener finds (TLS files), as ``file:line: text``."""
+    if config is None:
+        return []
+    try:
+        tls_options(config)
+    except (OSError, ValueError) as error:
+        return [f"{config.file}:{config.line}: shared_record: {error}"]
+    return []
+
+
+def site_root(handler: Any, config: SharedRecordConfig) -> resource.Resource:
+    """The resource tree: ``<path>/repository`` and ``<path>/registry``."""
+    root = parent = resource.Resource()
+    for segment in [s for s in config.path.split("/") if s]:
+        child = resource.Resource()
+        parent.putChild(segment.encode("ascii"), child)
+        parent = child
+    bounds = limits(config)
+    parent.putChild(b"repository", XDSResource(handler, REPOSITORY_ACTIONS, bounds))
+    parent.putChild(b"registry", XDSResource(handler, REGISTRY_ACTIONS, bounds))
+    return root
+
+
+class SharedRecordService:
+    """The shared record's listener over the engine's store; :meth:`start`, :meth:`stop`."""
+
+    def __init__(self, config: SharedRecordConfig, store: Any, reactor: Any):
+        self.config = config
+        self._reactor = reactor
+        self.handler = StoreRegistryHandler(store, config.repository_unique_id,
+                                            max_results=config.max_results)
+        site = XDSSite(site_root(self.handler, config),
+                       max_body_bytes=config.max_request_bytes, timeout=IDLE_TIMEOUT)
+        self._factory = WrappingFactory(site)  # knows its connections, to close them at stop
+        self.listening: Any = None
+
+    @property
+    def port(self) -> int | None:
+        """The port listened on (useful with port 0); None when not listening."""
+        return None if self.listening is None else self.listening.getHost().port
+
+    @property
+    def base_url(self) -> str:
+        """``http(s)://host:port<path>``, the endpoints' common prefix."""
+        scheme = "https" if self.config.tls is not None else "http"
+        return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
+
+    def start(self) -> defer.Deferred:
+        """Listen; Deferred firing once listening (failing if the port is taken)."""
+        tls = tls_options(self.config)
+        if tls is None and not is_loopback(self.config.host):
+            log.warning("shared record: %s is reachable from other machines over plain HTTP;"
+                        " configure shared_record.tls (IHE ATNA asks for mutual TLS)",
+                        self.config.host)
+        endpoint = server_endpoint(self._reactor, self.config.port, self.config.host, tls)
+        d = endpoint.listen(self._factory)
+
+        def listening(port: Any) -> None:
+            self.listening = port
+            log.info("shared record: XDS.b endpoints %s/repository (ITI-41, ITI-43) and"
+                     " %s/registry (ITI-42, ITI-18)", self.base_url, self.base_url)
+
+        return d.addCallback(listening)
+
+    @defer.inlineCallbacks
+    def stop(self) -> Any:
+        """Stop listening and close the open connections; Deferred."""
+        if self.listening is not None:
+            port, self.listening = self.listening, None
+            yield defer.maybeDeferred(port.stopListening)
+        for connection in list(self._factory.protocols):
+            connection.transport.loseConnection()
