@@ -138,7 +138,8 @@ class XDSDestination:
                                  f"{fault.reason}", retryable=fault.code == "Receiver",
                                  response=to_bytes(fault_envelope(fault))) from None
         except XDSTransportError as error:
-            raise DeliveryFailed(f"{self.url}: {error}", retryable=True) from None
+            text = str(error) if self.url in str(error) else f"{self.url}: {error}"
+            raise DeliveryFailed(text, retryable=True) from None
         return self._judge(response)
 
     def _submission(self, payload: bytes) -> tuple[Submission, dict[str, bytes]]:

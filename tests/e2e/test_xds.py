@@ -22,10 +22,12 @@ from pathlib import Path
 import yaml
 from lxml import etree
 from sqlalchemy import select
-from twisted.internet import defer
+from click.testing import CliRunner
+from twisted.internet import defer, threads
 from twisted.trial import unittest
 
 from engine import status as st
+from engine.cli.main import main
 from engine.store import queries
 from tests.dbs import open_database
 from tests.e2e import harness as h
@@ -63,12 +65,13 @@ def registry_documents(conn) -> list[dict]:
 class XDSConnectorsCase(h.EngineCase):
     """Aiguillage (``self.engine``) in front of the shared record (``self.registry``)."""
 
-    def write_configs(self, registry_port: int, dedupe: bool = True) -> str:
+    def write_configs(self, registry_port: int, dedupe: bool = True,
+                      retry: dict = FAST_RETRY) -> str:
         """engine.yaml of Aiguillage: an ORU channel (MLLP, oru-to-cda) and a hospital
         channel (xds source), both to an xds destination at the registry; its path."""
         url = f"http://127.0.0.1:{registry_port}/xds/repository"
         destination = {"name": "dmp", "type": "xds", "url": url, "timeout": "10s",
-                       "source_id": SOURCE_ID, "metadata": METADATA, "retry": FAST_RETRY}
+                       "source_id": SOURCE_ID, "metadata": METADATA, "retry": retry}
         channels = {
             "lab": {"name": "lab", "dedupe": dedupe,
                     "source": {"type": "mllp", "host": "127.0.0.1", "port": 0},
@@ -103,13 +106,15 @@ class XDSConnectorsCase(h.EngineCase):
         self.addCleanup(self.registry.stop)
 
     @defer.inlineCallbacks
-    def start(self, *, registry_up: bool = True, dedupe: bool = True):
+    def start(self, *, registry_up: bool = True, dedupe: bool = True,
+              retry: dict = FAST_RETRY):
         standards_dir()
         port = self.reserved_port()
         if registry_up:
             yield self.start_registry(port)
         self.registry_port = port
-        self.engine = yield h.start_engine(self.write_configs(port, dedupe))
+        self.config_path = self.write_configs(port, dedupe, retry)
+        self.engine = yield h.start_engine(self.config_path)
         self.addCleanup(self.engine.stop)
         self.recipient = (f"http://127.0.0.1:{self.engine.source_port('hospital')}"
                           "/xds/recipient")
@@ -241,6 +246,33 @@ class XDSConnectorsCase(h.EngineCase):
         sent = yield self.wait_for_delivery("lab", st.SENT)
         self.assertGreaterEqual(sent[0]["attempts"], 3)
         self.assertEqual(len((yield self.held())), 1)
+
+    @defer.inlineCallbacks
+    def test_a_parked_submission_is_shown_and_replayed_with_the_cli(self):
+        """If the registry stays down past the retry budget, then the hospital's submission
+        is parked in ERROR; ``messages show`` prints it as the ITI-41 XML, and after the
+        registry starts ``messages replay`` delivers it."""
+        yield self.start(registry_up=False, retry={"max_attempts": 2, "initial_delay": "100ms"})
+        answer = yield post(self.recipient, sample_pnr())
+        self.assertEqual(read_registry_response(answer.body).status, RESPONSE_SUCCESS)
+        yield self.wait_for_delivery("hospital", st.ERROR)
+        message_id = (yield h.stored_messages(self.engine, channel="hospital"))[0]["id"]
+        shown = yield threads.deferToThread(self.cli, "messages", "show", str(message_id))
+        self.assertIn("ProvideAndRegisterDocumentSetRequest", shown)
+        self.assertIn("ITI-41", shown)
+        yield self.start_registry(self.registry_port)
+        said = yield threads.deferToThread(self.cli, "messages", "replay", str(message_id))
+        self.assertIn("1 delivery(ies) queued again", said)
+        yield self.wait_for_delivery("hospital", st.SENT)
+        held = yield self.held()
+        self.assertEqual([bytes(d["content"]) for d in held], [sample_document()])
+
+    def cli(self, *args: str) -> str:
+        """What ``aiguillage ARGS --config …`` prints (it must exit 0)."""
+        result = CliRunner().invoke(main, [*args[:2], "--config", self.config_path, *args[2:]],
+                                    catch_exceptions=False)
+        self.assertEqual(result.exit_code, 0, result.output)
+        return result.output
 
 
 class SQLiteXDSConnectorsTests(XDSConnectorsCase, unittest.TestCase):
