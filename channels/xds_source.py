@@ -16,7 +16,7 @@ submission the endpoint refuses (metadata errors, hash or size that do not match
 unreadable request) is answered with the standard error codes and its body stored in ERROR
 with them.
 
-test-case-name: tests.e2e.test_xds
+test-case-name: tests.channels.test_xds_source
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from twisted.logger import Logger
 
 from channels.options import label, require_positive, resolve
 from engine.interfaces import ConnectorSpec, DocumentReceiver, InboundDocument, OptionSpec, PeerInfo
+from mllp.shared_port import listen_shared
 from xds.metadata.vocabulary import RESPONSE_SUCCESS
 from xds.server.decoding import ServerLimits
 from xds.server.handler import ProvideAndRegister
@@ -59,7 +60,13 @@ SPEC = ConnectorSpec(
 
 
 class XDSSource:
-    """Serve ITI-41 at ``path`` on ``host:port``, each submission handed to the receiver."""
+    """Serve ITI-41 at ``path`` on ``host:port``, each submission handed to the receiver.
+
+    :attr:`reuse_port`: the port is shared with the node's other listener processes
+    (``aiguillage run --listeners M``, ``SO_REUSEPORT``), as the MLLP source's is.
+    """
+
+    reuse_port = False
 
     def __init__(self, name: str, channel: str, options: Mapping[str, Any],
                  receiver: DocumentReceiver | None, reactor: Any):
@@ -81,6 +88,9 @@ class XDSSource:
 
     def start(self) -> defer.Deferred:
         """Listen; the Deferred fires once bound, with :attr:`port` set to the real port."""
+        if self.reuse_port:
+            return defer.maybeDeferred(listen_shared, self._reactor, self.host, self.port,
+                                       self._site, self._tls).addCallback(self._bound)
         endpoint = server_endpoint(self._reactor, self.port, self.host, self._tls)
         return endpoint.listen(self._site).addCallback(self._bound)
 
