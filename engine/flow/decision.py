@@ -118,8 +118,9 @@ class _Run:
                             error_code=refused.code, error_location=refused.location)
         if not made and stopped:
             return Decision(st.FILTERED, detail="; ".join(stopped))
-        detail = ("not sent to " + "; ".join(stopped)) if stopped else None
-        return Decision(st.TRANSFORMED, detail=detail, deliveries=tuple(made))
+        notes = [("not sent to " + "; ".join(stopped))] if stopped else []
+        notes += _transformed_into(channel, made)
+        return Decision(st.TRANSFORMED, detail="; ".join(notes) or None, deliveries=tuple(made))
 
     @staticmethod
     def _parse(text: str) -> Any:
@@ -190,6 +191,14 @@ class _Run:
         except (LookupError, UnicodeEncodeError) as error:
             raise _Refused(st.ERROR, f"the mapped message cannot be written in {charset}: "
                                      f"{error}") from None
+
+
+def _transformed_into(channel: ChannelPlan, made: list[NewDelivery]) -> list[str]:
+    """``dmp: oru-to-cda then cda-to-xds -> application/xds-pnr+xml``: what each delivery
+    with a transform carries, for the message's journal (the payload says it too)."""
+    chains = {d.name: d.transform for d in channel.destinations if d.transform is not None}
+    return [f"{d.destination}: {chains[d.destination].name} -> "
+            f"{chains[d.destination].media_type}" for d in made if d.destination in chains]
 
 
 def validate_structure(text: str, version: str | None = None) -> None:

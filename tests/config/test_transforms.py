@@ -74,6 +74,8 @@ def test_an_oru_becomes_a_valid_cda_and_a_valid_submission(tmp_path):
     decision = decided(tmp_path, "oru/r01-biochemistry.hl7")
     assert decision.status == st.TRANSFORMED, decision.error
     payloads = {d.destination: d.payload for d in decision.deliveries}
+    assert decision.detail == ("cda: oru-to-cda -> text/xml; "
+                               "xds: oru-to-cda then cda-to-xds -> application/xds-pnr+xml")
     cda = etree.fromstring(payloads["cda"])
     assert_valid("cda", cda)
     assert_valid("xdsb", etree.fromstring(payloads["xds"]))
