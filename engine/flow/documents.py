@@ -9,7 +9,9 @@ its own protocol once the commit is known. Like every message, it is committed w
 decision in one transaction (:class:`engine.store.ops.IngestOp`): a channel that only routes
 gets one delivery per destination (TRANSFORMED); steps, filters, validation and transforms
 read HL7 v2, so a document channel that has them stores the document in ERROR saying so.
-A document the source refused is stored in ERROR with its reason. The same sender and
+A document the source refused is stored in ERROR with its reason. A document processed again
+(``messages replay --reprocess``, the recovery scan) is decided by
+:func:`engine.flow.decision.decide` the same way, recognised by :func:`is_document`. The same sender and
 control id again is a DUPLICATE, not delivered twice (a Document Source resending after a
 lost answer).
 
@@ -31,6 +33,12 @@ from engine.store.records import HEADER_LIMITS, SENDER_LENGTH, Decision, Inbound
 
 DOCUMENT_CHARSET = "UNICODE UTF-8"  # the stored forms are XML written in UTF-8
 MAX_STORED_ERROR = 4000
+
+
+def is_document(raw: bytes) -> bool:
+    """Whether stored bytes are a document of this path (XML) rather than HL7 v2, which
+    always starts with MSH: how a replay or the recovery scan tells them apart."""
+    return raw[:1] == b"<"
 
 
 def document_decision(plan: ChannelPlan, document: InboundDocument) -> Decision:

@@ -248,10 +248,10 @@ class XDSConnectorsCase(h.EngineCase):
         self.assertEqual(len((yield self.held())), 1)
 
     @defer.inlineCallbacks
-    def test_a_parked_submission_is_shown_and_replayed_with_the_cli(self):
-        """If the registry stays down past the retry budget, then the hospital's submission
-        is parked in ERROR; ``messages show`` prints it as the ITI-41 XML, and after the
-        registry starts ``messages replay`` delivers it."""
+    def parked_then_replayed(self, *replay_options: str):
+        """The registry stays down past the retry budget: the hospital's submission is
+        parked in ERROR; ``messages show`` prints it as the ITI-41 XML; the registry starts
+        and ``messages replay`` (with ``replay_options``) delivers it. What replay said."""
         yield self.start(registry_up=False, retry={"max_attempts": 2, "initial_delay": "100ms"})
         answer = yield post(self.recipient, sample_pnr())
         self.assertEqual(read_registry_response(answer.body).status, RESPONSE_SUCCESS)
@@ -261,11 +261,27 @@ class XDSConnectorsCase(h.EngineCase):
         self.assertIn("ProvideAndRegisterDocumentSetRequest", shown)
         self.assertIn("ITI-41", shown)
         yield self.start_registry(self.registry_port)
-        said = yield threads.deferToThread(self.cli, "messages", "replay", str(message_id))
-        self.assertIn("1 delivery(ies) queued again", said)
+        said = yield threads.deferToThread(self.cli, "messages", "replay", *replay_options,
+                                           str(message_id))
         yield self.wait_for_delivery("hospital", st.SENT)
         held = yield self.held()
         self.assertEqual([bytes(d["content"]) for d in held], [sample_document()])
+        return said
+
+    @defer.inlineCallbacks
+    def test_a_parked_submission_is_shown_and_replayed_with_the_cli(self):
+        """If a parked submission is replayed, then its delivery is queued again and sent."""
+        said = yield self.parked_then_replayed()
+        self.assertIn("1 delivery(ies) queued again", said)
+
+    @defer.inlineCallbacks
+    def test_a_parked_submission_is_reprocessed_with_the_cli(self):
+        """If a parked submission is reprocessed, then it is routed again (no MSH to read:
+        it is recognised as a document) and its new delivery is sent."""
+        said = yield self.parked_then_replayed("--reprocess")
+        self.assertIn("set back to RECEIVED", said)
+        stored = yield h.stored_messages(self.engine, channel="hospital")
+        self.assertEqual([m["status"] for m in stored], [st.TRANSFORMED])
 
     def cli(self, *args: str) -> str:
         """What ``aiguillage ARGS --config …`` prints (it must exit 0)."""

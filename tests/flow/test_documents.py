@@ -49,3 +49,16 @@ def test_a_channel_with_hl7_processing_cannot_take_a_document():
     decision = document_decision(plan(transform=object()), DOCUMENT)
     assert decision.status == st.ERROR
     assert "can only be routed" in decision.error and "ITI-41" in decision.error
+
+
+def test_decide_recognises_a_stored_document():
+    """If a stored document is decided again (a replay with --reprocess, the recovery
+    scan), then decide routes it as a document instead of failing to read an MSH."""
+    from engine.flow.decision import decide
+    from engine.flow.plan import InboundMessage
+
+    message = InboundMessage(7, "", raw=b"<?xml version='1.0'?><x/>", message_type="ITI-41")
+    decision = decide(plan(), message)
+    assert decision.status == st.TRANSFORMED
+    assert [d.destination for d in decision.deliveries] == ["dmp", "archive"]
+    assert decide(plan(transform=object()), message).status == st.ERROR
