@@ -9,7 +9,9 @@ document, whose header gives the DocumentEntry (:mod:`xds.cda.submission`) compl
 ``xds`` source, sent as it is. Anything else (an HL7 v2 message with no transform) is refused
 for good, saying to name a transform.
 
-The judgement: Success (warnings kept in the detail) is SENT; a RegistryResponse Failure and
+The judgement: Success (warnings kept in the detail) is SENT, and so is a retry answered
+only ``XDSDuplicateUniqueIdInRegistry`` (the registry's word for the same bytes already
+registered: an earlier attempt was stored, its answer lost); a RegistryResponse Failure and
 a SOAP Sender fault are permanent (ERROR at once, the error codes and texts kept), unless
 every error is one of "busy" or "out of resources", which pass; a Receiver fault, a transport
 error or a timeout is retried. The RegistryResponse (or the fault) is kept as the delivery's
@@ -140,7 +142,7 @@ class XDSDestination:
         except XDSTransportError as error:
             text = str(error) if self.url in str(error) else f"{self.url}: {error}"
             raise DeliveryFailed(text, retryable=True) from None
-        return self._judge(response)
+        return self._judge(response, context)
 
     def _submission(self, payload: bytes) -> tuple[Submission, dict[str, bytes]]:
         """What to send for ``payload`` (runs in a thread: parses XML); refused for good
@@ -169,9 +171,15 @@ class XDSDestination:
         return replace(submission, submission_sets=moved(submission.submission_sets),
                        documents=moved(submission.documents), folders=moved(submission.folders))
 
-    def _judge(self, response: RegistryResponse) -> DeliveryOutcome:
+    def _judge(self, response: RegistryResponse, context: DeliveryContext) -> DeliveryOutcome:
         answer = to_bytes(registry_response(response.errors, response.status))
         errors = [error for error in response.errors if error.is_error]
+        if context.attempt > 1 and errors and all(
+                error.error_code == codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY for error in errors):
+            # An earlier attempt was stored but its answer lost (a timeout): the registry
+            # says so with this code when the bytes are the same (else XDSNonIdenticalHash).
+            return DeliveryOutcome(response=answer, detail="already registered by an earlier "
+                                   f"attempt: {describe_errors(errors)}")
         if response.succeeded and not errors:
             warnings = describe_errors(response.errors)
             return DeliveryOutcome(response=answer, detail=response.status.rsplit(":", 1)[-1]

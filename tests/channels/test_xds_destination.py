@@ -143,6 +143,19 @@ class XDSDestinationTests(unittest.TestCase):
         self.assertIn(b'errorCode="XDSPatientIdDoesNotMatch"', failed.response)
 
     @defer.inlineCallbacks
+    def test_a_retry_the_registry_already_holds_is_sent(self):
+        """If a second attempt is answered only XDSDuplicateUniqueIdInRegistry (the first
+        was stored, its answer lost), then it is SENT; at the first attempt it is an error."""
+        self.handler.answer = RegistryResponse(
+            "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure",
+            [RegistryError("XDSDuplicateUniqueIdInRegistry", "1.2.3 is registered")])
+        retry = DeliveryContext("lab", 1, 1, "M1", "ORU^R01", attempt=2)
+        outcome = yield self.destination().send(lab_cda(), retry)
+        self.assertIn("already registered by an earlier attempt", outcome.detail)
+        failed = yield self.failure_of(lab_cda())
+        self.assertFalse(failed.retryable)
+
+    @defer.inlineCallbacks
     def test_a_busy_registry_is_retried(self):
         """If every error says busy or out of resources, then the delivery is retried."""
         self.handler.answer = RegistryResponse(
