@@ -8,8 +8,9 @@ destination with the intake it hands messages to. Start-up order makes the promi
 before acknowledge" hold from the first message: the store (schema checked, writer running),
 then the flow (the decider of slow plans and the recovery scan, whose first page of RECEIVED
 messages is queued before any new one) and the delivery lanes, and only then the sources start
-listening. Shutdown runs the other way: stop accepting, let the decisions under way and the
-writer commit, close destinations.
+listening, then the shared record (the built-in XDS.b registry/repository of engine.yaml's
+``shared_record:``, engine/shared_record.py) and the admin listener. Shutdown runs the other
+way: stop accepting, let the decisions under way and the writer commit, close destinations.
 
 An engine process runs in one or both *roles* (:data:`ROLES`): ``intake`` (sources, the flow)
 and ``delivery`` (the lanes). ``aiguillage run --workers N`` runs delivery in processes of its
@@ -154,10 +155,12 @@ class Engine:
         self._reloader = Reloader(self, reactor, specs=connector_specs(), load=load_config,
                                   check=check_connectors)
         self.admin_port: Any = None  # the admin listener once started (IListeningPort)
-        # the built-in XDS.b registry/repository, served by the process holding the admin port
+        # the built-in XDS.b registry/repository: served by the intake process that holds the
+        # admin port (not by --workers/--listeners children, nor a delivery-only process)
         self.shared_record = shared_record.SharedRecordService(
             config.shared_record, self.store, reactor) \
-            if config.shared_record is not None and serve_admin else None
+            if config.shared_record is not None and serve_admin and INTAKE in self.roles \
+            else None
         self.heartbeat = NodeHeartbeat(self.store.writer, reactor, node=config.node,
                                        role="+".join(self.roles), counters=self._counters)
 

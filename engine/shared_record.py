@@ -10,10 +10,11 @@ takes ITI-42 (Register, for repositories feeding this registry) and ITI-18
 (:class:`xds.registry.handler.StoreRegistryHandler`); reading, checking and
 answering a request run in threads of their own (:mod:`xds.server.resource`).
 
-The engine starts it after the store and before the sources, and stops it
-first: no new connection, the open ones closed, before the store's threads
-stop. It runs in the process that holds the admin port (the main one), never
-in ``--workers`` or ``--listeners`` children.
+The engine starts it after the store, and stops it first: no new connection,
+the requests being answered finish (a bounded while), every connection is
+closed, and only then do the store's threads stop. It runs in the intake
+process that holds the admin port (the main one), never in ``--workers`` or
+``--listeners`` children nor in a ``--role delivery`` process.
 
 test-case-name: tests.e2e.test_shared_record
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.protocols.policies import WrappingFactory
 from twisted.web import resource
 
@@ -37,6 +38,7 @@ from xds.tls import server_endpoint, server_options
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 60.0  # seconds an idle client connection is kept
+DRAIN_SECONDS = 10.0  # at stop, how long requests being answered may take to finish
 
 
 def limits(config: SharedRecordConfig) -> ServerLimits:
@@ -101,6 +103,7 @@ class SharedRecordService:
                        max_body_bytes=config.max_request_bytes, timeout=IDLE_TIMEOUT)
         self._factory = WrappingFactory(site)  # knows its connections, to close them at stop
         self.listening: Any = None
+        self.drain_seconds = DRAIN_SECONDS
 
     @property
     def port(self) -> int | None:
@@ -128,13 +131,48 @@ class SharedRecordService:
             log.info("shared record: XDS.b endpoints %s/repository (ITI-41, ITI-43) and"
                      " %s/registry (ITI-42, ITI-18)", self.base_url, self.base_url)
 
-        return d.addCallback(listening)
+        def refused(failure: Any) -> None:
+            raise RuntimeError(f"shared record: cannot listen on {self.config.host}:"
+                               f"{self.config.port}: {failure.getErrorMessage()}")
+
+        return d.addCallbacks(listening, refused)
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
-        """Stop listening and close the open connections; Deferred."""
+        """Stop listening; let the requests being answered finish (for *drain_seconds* at
+        most), close every connection; Deferred firing once they are closed.
+
+        A request still arriving (its body incomplete) is cut; one whose body was read is
+        answered first, so that a client whose submission was committed is told so."""
         if self.listening is not None:
             port, self.listening = self.listening, None
             yield defer.maybeDeferred(port.stopListening)
-        for connection in list(self._factory.protocols):
+        deadline = self._reactor.seconds() + self.drain_seconds
+        while True:
+            answering = [c for c in list(self._factory.protocols) if _answering(c)]
+            for connection in list(self._factory.protocols):
+                if connection not in answering:
+                    connection.transport.loseConnection()
+            if not answering or self._reactor.seconds() >= deadline:
+                break
+            yield task.deferLater(self._reactor, _POLL, lambda: None)
+        for connection in answering:
+            log.warning("shared record: a request was still being answered after %.0f s;"
+                        " its connection is closed", self.drain_seconds)
             connection.transport.loseConnection()
+        while self._factory.protocols and self._reactor.seconds() < deadline + 1:
+            yield task.deferLater(self._reactor, _POLL, lambda: None)
+
+
+_POLL = 0.05
+_NOT_READ = b"(no method yet)"  # twisted.web's Request.method until its body is read
+
+
+def _answering(connection: Any) -> bool:
+    """Whether a connection holds a request whose body was read and whose answer is not
+    finished (the handler or the answer's writing is under way)."""
+    channel = connection.wrappedProtocol  # twisted.web's HTTPChannel, maybe behind a proxy
+    channel = getattr(channel, "_channel", channel)
+    requests = getattr(channel, "requests", None) or []
+    return any(getattr(request, "method", _NOT_READ) != _NOT_READ and not request.finished
+               for request in requests)

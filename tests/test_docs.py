@@ -157,9 +157,22 @@ TLS_FILES = ("tls_ca", "tls_cert", "tls_key")
 def write_certificates(files: dict[str, str], directory: Path) -> None:
     """Write real throwaway PEM files at every TLS path of the channels that lies inside
     ``directory``: the CA at each ``tls_ca``, a server certificate and key for a source, a
-    client one for a destination. Absolute paths elsewhere (``/etc/...``) are left alone."""
+    client one for a destination; and the shared record's (engine.yaml's
+    ``shared_record.tls``: a server's). Absolute paths elsewhere (``/etc/...``) are left
+    alone."""
     root = directory.resolve()
     pki: dict[str, str] | None = None
+    for option, value in _shared_record_tls(files.get("engine.yaml", "")):
+        target = (directory / value).resolve()
+        if os.path.isabs(os.path.expanduser(value)) or not target.is_relative_to(root):
+            continue
+        if pki is None:
+            (directory / ".pki").mkdir(exist_ok=True)
+            pki = make_pki(directory / ".pki")
+        made = {"certificate": pki["server_cert"], "key": pki["server_key"],
+                "ca": pki["ca"]}[option]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made, target)
     for name, text in files.items():
         try:
             data = yaml.safe_load(text) if name.startswith("channels/") else None
@@ -187,6 +200,20 @@ def write_certificates(files: dict[str, str], directory: Path) -> None:
                         "tls_key": pki[f"{role}_key"]}[option]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(made, target)
+
+
+def _shared_record_tls(text: str) -> list[tuple[str, str]]:
+    """(option, path) of the PEM files engine.yaml's ``shared_record.tls`` names."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    section = data.get("shared_record") if isinstance(data, dict) else None
+    tls = section.get("tls") if isinstance(section, dict) else None
+    if not isinstance(tls, dict):
+        return []
+    return [(option, tls[option]) for option in ("certificate", "key", "ca")
+            if isinstance(tls.get(option), str)]
 
 
 def check_config(example: Example, directory: Path) -> list[str]:

@@ -59,6 +59,9 @@ def run(config_path: str, workers: int | None, listeners: int, role: str | None,
         for name in engine.sources:
             port = engine.source_port(name)
             click.echo(f"channel {name}: listening on port {port}")
+        if engine.shared_record is not None:
+            base = engine.shared_record.base_url
+            click.echo(f"shared record (XDS.b): {base}/repository and {base}/registry")
         if engine.admin_port is not None:
             address = engine.admin_port.getHost()
             click.echo(f"admin: http://{address.host}:{address.port}/status and /metrics")

@@ -271,7 +271,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
         loaded.extend([channel] if channel is not None else [])
     _check_channel_names(loaded, problems)
     check_listeners(loaded, admin, _admin_port_where(root, where), problems,
-                    shared_record_listeners(root, where, shared_record))
+                    shared_record_listeners(root, where, values["shared_record"]))
     check_links([link for item in loaded for link in item.links],
                 [item.channel for item in loaded], problems)
     problems.raise_if_any()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from engine.config.schema import (
@@ -67,8 +67,10 @@ class SharedRecordConfig:
     max_request_bytes: int
     max_results: int
     tls: SharedRecordTLS | None = None
-    file: str = ""
-    line: int = 0
+    # where the section is written: not compared, so that a comment added above it is no
+    # change to the served record (engine.reload)
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
     def endpoint(self, name: str) -> str:
         """The URL path of one endpoint (``repository`` or ``registry``)."""
@@ -186,12 +188,16 @@ def _tls(raw: Mapping | None, values: dict | None, where: Where,
 
 
 def shared_record_listeners(root: YAMLMapping, where: Where,
-                            config: SharedRecordConfig | None) -> list[tuple]:
+                            values: dict | None) -> list[tuple]:
     """(host, port, where, label) of the shared record's listener, for the loader's check
-    that no two listeners share a port; none when it is not served or picks a free port."""
-    if config is None or config.port == 0:
+    that no two listeners share a port (whatever else is wrong in the section); none when
+    it is not served, its ``listen`` is invalid, or it picks a free port."""
+    if not values or not values["enabled"] or values["listen"] is None:
+        return []
+    host, port = parse_listen(values["listen"])
+    if port == 0:
         return []
     raw = root.get(SECTION_NAME)
     here = where.child(SECTION_NAME, root.key_position(SECTION_NAME)).child(
         "listen", key_position(raw, "listen"))
-    return [(config.host, config.port, here, "the shared record's XDS.b listener")]
+    return [(host, port, here, "the shared record's XDS.b listener")]

@@ -16,8 +16,9 @@ A file's bytes are known here by their digest (``digests``: path -> hex digest, 
 the file could not be read); reading them is the caller's business (in a thread). Everything
 in this module is pure.
 
-Settings of engine.yaml itself (store, node, admin listener, log level) are not reloaded: the
-store and the admin listener are the engine's foundations. They are only reported.
+Settings of engine.yaml itself (store, node, admin listener, log level, the shared record's
+listener) are not reloaded: the store and the listeners of the engine itself are its
+foundations. They are only reported.
 
 test-case-name: tests.reload.test_plan
 """
@@ -33,7 +34,8 @@ Digests = Mapping[str, "str | None"]
 Specs = Mapping[tuple[str, str], ConnectorSpec]
 
 ADDED, REMOVED, CHANGED, UNCHANGED = "added", "removed", "changed", "unchanged"
-ENGINE_SETTINGS = ("store", "node", "admin", "log_level")  # applied only by a restart
+# applied only by a restart
+ENGINE_SETTINGS = ("store", "node", "admin", "log_level", "shared_record")
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,12 @@ from twisted.internet import defer, protocol, reactor
 from twisted.web.client import Agent, FileBodyProducer
 from twisted.web.http_headers import Headers
 
+from tests.e2e.harness import EngineCase, start_engine
 from tests.xds.standards import XML_XSD_URL, assert_valid, sample, standards_dir
 from xds.namespaces import XDS, XOP, qname
 from xds.safexml import parse_xml
 from xds.soap.envelope import parse_envelope, read_fault
+from xds.soap.response import read_registry_response
 from xds.soap.mtom import read_mtom, strip_cid
 
 REPOSITORY = "1.2.250.1.999.7.1"
@@ -249,3 +251,27 @@ def raw_objects(response) -> list[tuple[str, etree._Element]]:
         return []
     return [(etree.QName(element).localname, element)
             for element in response.RegistryObjectList._raw_elements]
+
+
+# -- the test-case base ------------------------------------------------------------------
+
+class SharedRecordCase(EngineCase):
+    """Mixin for trial test cases: a started engine serving the shared record;
+    :attr:`repository` and :attr:`registry` are its endpoints' URLs."""
+
+    @defer.inlineCallbacks
+    def serve(self, **shared):
+        standards_dir()
+        self.config_path = write_engine_yaml(self.directory, self.store_url, **shared)
+        self.engine = yield start_engine(self.config_path)
+        self.addCleanup(self.engine.stop)
+        base = self.engine.shared_record.base_url
+        self.repository, self.registry = base + "/repository", base + "/registry"
+
+    @defer.inlineCallbacks
+    def provide(self, body: bytes, content_type: str = "application/soap+xml"):
+        """POST an ITI-41 request; its read, schema-checked RegistryResponse."""
+        answer = yield post(self.repository, body, content_type)
+        self.assertEqual(answer.status, 200, answer.data[:300])
+        answer.assert_valid("rs")
+        return read_registry_response(answer.body)

@@ -14,13 +14,13 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
-from tests.e2e.harness import EngineCase, start_engine, status_cli
+from tests.e2e.harness import status_cli
 from tests.e2e.shared_record_support import (
-    REPOSITORY, SAMPLE_DOCUMENT_UNIQUE_ID, SAMPLE_PATIENT, SAMPLE_SUBMISSION_SET_UNIQUE_ID,
+    REPOSITORY, SAMPLE_DOCUMENT_UNIQUE_ID, SharedRecordCase, SAMPLE_PATIENT, SAMPLE_SUBMISSION_SET_UNIQUE_ID,
     as_mtom, mtom_envelope, post, raw_objects, retrieved_document, sample_document,
-    sample_pnr, sample_retrieve, write_engine_yaml, zeep_query, zeep_registry,
+    sample_pnr, sample_retrieve, zeep_query, zeep_registry,
 )
-from tests.xds.standards import assert_valid, sample, standards_dir
+from tests.xds.standards import assert_valid, sample
 from tests.xds.test_registry_query import (
     FIND_DOCUMENTS, FIND_SUBMISSION_SETS, GET_ASSOCIATIONS, GET_DOCUMENTS,
     GET_SUBMISSION_SET_AND_CONTENTS,
@@ -49,26 +49,8 @@ def external_id(element: etree._Element, name: str) -> str:
     return ""
 
 
-class SharedRecordCase(EngineCase):
-    """A started engine serving the shared record; :attr:`repository` and :attr:`registry`
-    are its endpoints' URLs."""
-
-    @defer.inlineCallbacks
-    def serve(self, **shared):
-        standards_dir()
-        self.config_path = write_engine_yaml(self.directory, self.store_url, **shared)
-        self.engine = yield start_engine(self.config_path)
-        self.addCleanup(self.engine.stop)
-        base = self.engine.shared_record.base_url
-        self.repository, self.registry = base + "/repository", base + "/registry"
-
-    @defer.inlineCallbacks
-    def provide(self, body: bytes, content_type: str = "application/soap+xml"):
-        """POST an ITI-41 request; its read, schema-checked RegistryResponse."""
-        answer = yield post(self.repository, body, content_type)
-        self.assertEqual(answer.status, 200, answer.data[:300])
-        answer.assert_valid("rs")
-        return read_registry_response(answer.body)
+class SharedRecordTests(SharedRecordCase):
+    """The transactions of the shared record, as other vendors' clients send them."""
 
     @defer.inlineCallbacks
     def zeep(self):
@@ -214,8 +196,33 @@ class SharedRecordCase(EngineCase):
                              (b"repositoryUniqueId", b"1.2.250.1.999.8")))
         opening = data.index(b">", data.index(b"<rim:ExtrinsicObject")) + 1
         accepted = yield post(self.registry, data[:opening] + slots + data[opening:])
+        accepted.assert_valid("rs")
         self.assertEqual(read_registry_response(accepted.body).status, RESPONSE_SUCCESS)
         self.assertIn(ACTION_REGISTER, accepted.message.action)
+
+    @defer.inlineCallbacks
+    def test_concurrent_submissions_are_all_stored_and_a_race_is_a_duplicate(self):
+        """If concurrent ITI-41s were not each one transaction, or the unique constraint's
+        error escaped when two race for one uniqueId, then some would fail otherwise than
+        with XDSDuplicateUniqueIdInRegistry, or be half-stored."""
+        yield self.serve()
+
+        def numbered(number: int) -> bytes:
+            return sample_pnr().replace(b"2005.3.9999.32", b"2005.3.9999.32.%d" % number) \
+                .replace(b"2005.3.9999.33", b"2005.3.9999.33.%d" % number)
+
+        distinct = [self.provide(numbered(n)) for n in range(8)]
+        racing = [self.provide(numbered(99)) for _ in range(2)]
+        responses = yield defer.gatherResults(distinct + racing, consumeErrors=True)
+        self.assertEqual([r.status for r in responses[:8]], [RESPONSE_SUCCESS] * 8)
+        race = sorted((r.status, tuple(sorted({e.error_code for e in r.errors})))
+                      for r in responses[8:])
+        self.assertEqual(race, [(RESPONSE_FAILURE, (codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY,)),
+                                (RESPONSE_SUCCESS, ())])
+        report = yield status_cli(self.config_path)
+        self.assertEqual((report["shared_record"]["document_entries"],
+                          report["shared_record"]["submission_sets"],
+                          report["shared_record"]["documents"]), (9, 9, 9))
 
     @defer.inlineCallbacks
     def test_status_counts_the_shared_record(self):
@@ -229,11 +236,11 @@ class SharedRecordCase(EngineCase):
             "document_bytes": len(sample_document())})
 
 
-class SQLiteSharedRecordTests(SharedRecordCase, unittest.TestCase):
+class SQLiteSharedRecordTests(SharedRecordTests, unittest.TestCase):
     timeout = 180
     backend = "sqlite"
 
 
-class PostgreSQLSharedRecordTests(SharedRecordCase, unittest.TestCase):
+class PostgreSQLSharedRecordTests(SharedRecordTests, unittest.TestCase):
     timeout = 180
     backend = "postgresql"

@@ -268,3 +268,23 @@ def test_an_included_mapping_file_and_its_table(files: Files) -> None:
         plan = by_name(plan_after(files, lambda: files.write(name, text)))
         assert (plan["lab"], plan["adt"].kind) == (
             rp.ChannelChange("lab", rp.CHANGED, swap_plan=True), rp.UNCHANGED), name
+
+
+ENGINE_WITH_SHARED_RECORD = ENGINE.rstrip(" ") + """\
+    shared_record:
+      listen: 127.0.0.1:8090
+      repository_unique_id: 1.2.250.1.999.7.1
+    """
+
+
+def test_shared_record_changes_need_a_restart_and_moved_lines_do_not(files: Files) -> None:
+    """If the shared record's listener changed silently, or a comment above it counted as a
+    change, then a reload would mislead the operator."""
+    files.write("engine.yaml", ENGINE_WITH_SHARED_RECORD)
+    before = files.load()
+    files.write("engine.yaml", "    # a comment\n" + ENGINE_WITH_SHARED_RECORD)
+    moved = files.load()
+    assert rp.plan_reload(*before, *moved, SPECS).needs_restart == ()
+    files.write("engine.yaml", ENGINE_WITH_SHARED_RECORD.replace("8090", "8091"))
+    changed = files.load()
+    assert rp.plan_reload(*before, *changed, SPECS).needs_restart == ("shared_record",)
