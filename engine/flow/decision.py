@@ -91,6 +91,7 @@ class _Run:
         self.channel = channel
         self.message = message
         self.trace = trace
+        self.made: dict = {}  # what the transforms made of this message, by chain prefix
 
     def deliveries(self, planned: tuple[NewDelivery, ...]) -> Decision:
         channel, message = self.channel, self.message
@@ -176,14 +177,13 @@ class _Run:
         payload = self._encode(text)
         return (None if payload == self.message.raw else payload), None
 
-    @staticmethod
-    def _transformed(transform: Any, message: Any) -> bytes:
+    def _transformed(self, transform: Any, message: Any) -> bytes:
         """The document ``transform`` makes of ``message``; a refusal is an ERROR naming the
         transform and why (a message that is no ORU, an MDM without a document...)."""
         from mappings.transforms.chain import TransformFailed
 
         try:
-            return transform.apply(message)
+            return transform.apply(message, self.made)
         except TransformFailed as failure:
             raise _Refused(st.ERROR, str(failure)) from None
 

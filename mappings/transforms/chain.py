@@ -37,15 +37,26 @@ class TransformChain:
     def media_type(self) -> str:
         return self.transforms[-1].media_type
 
-    def apply(self, message: Any) -> bytes:
+    def apply(self, message: Any, made: dict | None = None) -> bytes:
         """The document the chain makes of ``message`` (an ``HL7Message``), or raise
-        :class:`TransformFailed` naming the transform that refused it."""
+        :class:`TransformFailed` naming the transform that refused it.
+
+        ``made``, shared by the chains of one message's destinations, keeps what each
+        leading run of transforms made of it: the channel's transform runs once, not once
+        per destination. Transforms never change their input, so this is safe.
+        """
         value = message
-        for transform in self.transforms:
+        for index, transform in enumerate(self.transforms):
+            key = (id(message), *(id(t) for t in self.transforms[:index + 1]))
+            if made is not None and key in made:
+                value = made[key]
+                continue
             try:
                 value = transform.apply(value)
             except ValueError as error:  # each transform's own error says what and where
                 raise TransformFailed(f"transform {transform.name!r}: {error}") from None
+            if made is not None:
+                made[key] = value
         return value
 
 

@@ -51,8 +51,9 @@ def submission_from_cda(document: bytes, options: SubmissionOptions, *,
     """The ProvideAndRegister content for *document*; raise :class:`CDAError` when it is
     not a CDA R2 document whose header can be read (blocking: parses XML)."""
     try:
-        read_cda_header(document)
+        header = read_cda_header(document)
     except UnsafeXMLError as error:
         raise CDAError(str(error)) from None
     submitted = time.strftime("%Y%m%d%H%M%S", time.gmtime(now()))
-    return submission_from_mdm(_CDAValues(document, submitted), options, new_id=new_id)
+    return submission_from_mdm(_CDAValues(document, submitted), options, new_id=new_id,
+                               header=header)
