@@ -140,3 +140,23 @@ def test_a_transform_given_what_it_does_not_take_is_refused(tmp_path):
     assert (problem.line, problem.field) == (11, "destinations[1].transform"), str(problem)
     assert "takes a text/xml document, but it would be given the HL7 v2 message" \
         in problem.message
+
+
+def test_the_channel_transform_runs_once_per_message():
+    """If two destinations share the channel's transform, then it runs once per message,
+    and each destination's own transform runs on what it made."""
+    from engine.flow.plan import ChannelPlan, DestinationPlan
+    from mappings.transforms.chain import chain
+    from mappings.transforms.registry import MessageTransform
+
+    calls = []
+    shared = MessageTransform("count", "text/plain",
+                              lambda message: calls.append(1) or b"made")
+    upper = MessageTransform("upper", "text/plain", lambda data: data.upper(),
+                             accepts="text/plain")
+    plan = ChannelPlan("lab", (DestinationPlan("a", transform=chain(shared)),
+                               DestinationPlan("b", transform=chain(shared, upper))))
+    raw = b"MSH|^~\\&|A|B|C|D|20260101||ORU^R01|1|P|2.5\rPID|1||X\r"
+    decision = decide(plan, InboundMessage(1, raw.decode(), raw=raw))
+    assert [d.payload for d in decision.deliveries] == [b"made", b"MADE"]
+    assert len(calls) == 1
