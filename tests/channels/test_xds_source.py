@@ -15,27 +15,13 @@ from twisted.trial import unittest
 
 from channels.xds_destination import XDSDestination
 from channels.xds_source import MESSAGE_TYPE, XDSSource
-from engine.interfaces import DeliveryContext, DeliveryFailed, InboundDocument
-from engine.store.records import IngestResult
+from engine.interfaces import DeliveryContext, DeliveryFailed
+from tests.channels.fakes import FakeDocumentReceiver
 from tests.channels.test_xds_destination import METADATA, SOURCE_ID, lab_cda
 from tests.mllp.test_tls import make_pki
 from xds.transforms.payload import read_payload
 
 CONTEXT = DeliveryContext("lab", 1, 1, "M1", "ORU^R01", 1)
-
-
-class RecordingReceiver:
-    """Commits nothing: records each document, answers once ``release`` is called."""
-
-    def __init__(self):
-        self.documents: list[tuple[str, InboundDocument, object]] = []
-        self.fail_with: Exception | None = None
-
-    def receive_document(self, channel, document, peer):
-        self.documents.append((channel, document, peer))
-        if self.fail_with is not None:
-            return defer.fail(self.fail_with)
-        return defer.succeed(IngestResult(len(self.documents), "TRANSFORMED"))
 
 
 class XDSSourceTests(unittest.TestCase):
@@ -46,7 +32,7 @@ class XDSSourceTests(unittest.TestCase):
         directory = tempfile.mkdtemp(prefix="aiguillage-xds-source-")
         self.addCleanup(shutil.rmtree, directory)
         self.pki = make_pki(Path(directory))
-        self.receiver = RecordingReceiver()
+        self.receiver = FakeDocumentReceiver()
         self.source = XDSSource("in", "hospital", {
             "port": 0, "tls_cert": self.pki["server_cert"], "tls_key": self.pki["server_key"],
             "tls_ca": self.pki["ca"]}, self.receiver, reactor)
