@@ -82,6 +82,13 @@ class XDSConnectorsCase(h.EngineCase):
             "hospital": {"name": "hospital",
                          "source": {"type": "xds", "host": "127.0.0.1", "port": 0},
                          "destinations": [dict(destination, mtom=False)]},
+            "lab-chain": {"name": "lab-chain",
+                          "source": {"type": "mllp", "host": "127.0.0.1", "port": 0},
+                          "transform": {"name": "oru-to-cda"},
+                          "destinations": [{"name": "next", "type": "channel",
+                                            "channel": "to-dmp"}]},
+            "to-dmp": {"name": "to-dmp", "source": {"type": "channel"},
+                       "destinations": [destination]},
         }
         (self.directory / "channels").mkdir(exist_ok=True)
         for name, channel in channels.items():
@@ -160,6 +167,19 @@ class XDSConnectorsCase(h.EngineCase):
         self.assertEqual(held[0]["patient_id"], "00451203^^^&1.2.250.1.999.1.1&ISO")
         self.assertEqual(held[0]["hash"], hashlib.sha1(document).hexdigest())
         self.assertIn("Hélène".encode(), document)
+
+    @defer.inlineCallbacks
+    def test_a_cda_handed_to_another_channel_reaches_the_registry(self):
+        """If a channel makes the CDA and hands it to another channel (a ``channel``
+        destination), then that channel stores it as a document and submits it."""
+        yield self.start()
+        yield h.send_over(self.engine.source_port("lab-chain"), [oru()])
+        yield self.wait_for_delivery("to-dmp", st.SENT)
+        stored = yield h.stored_messages(self.engine, channel="to-dmp")
+        self.assertEqual([(m["status"], m["message_type"]) for m in stored],
+                         [(st.TRANSFORMED, "document")])
+        held = yield self.held()
+        assert_valid("cda", etree.fromstring(bytes(held[0]["content"])))
 
     @defer.inlineCallbacks
     def hospital_posts(self, content_type: str, body: bytes):
