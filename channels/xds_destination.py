@@ -23,20 +23,24 @@ Two hooks, each a callable or ``"module:function"`` in YAML, may return a Deferr
   domain for the CX the document gives (PID-3 / the CDA recordTarget id, used as given by
   default); the identity index plugs in here. It may raise
   :class:`engine.interfaces.DeliveryFailed` (unknown patient: permanent, or not).
-- ``prepare_request(request)``: given the :class:`OutgoingSubmission` just before it is
-  sent, may change its submission and documents (add a signature document, XAdES) and add
-  SOAP header blocks (WS-Security with a SAML assertion): the DMP module plugs in here.
+- ``prepare_request(request, outgoing)``: the built :class:`xds.client.http.SOAPRequest`
+  (envelope, MTOM parts, url) just before it is sent, and the :class:`OutgoingSubmission` it
+  was built from (submission, documents, the delivery's context); returns the request to
+  send, a prepared copy (WS-Security header with the signed VIHF, the XAdES signature of the
+  submission set as one more document: ``xds.dmp.prepare.prepare_for_dmp`` takes and gives
+  exactly that). It runs in a worker thread, since signing is blocking CPU work; a
+  ``MetadataError`` it raises (``DMPPreparationError``) refuses the delivery for good with
+  its error codes, a :class:`engine.interfaces.DeliveryFailed` is taken as it is.
 
 test-case-name: tests.channels.test_xds_destination
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from lxml import etree
 from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
@@ -45,7 +49,7 @@ from engine.interfaces import (
     ConnectorSpec, DeliveryContext, DeliveryFailed, DeliveryOutcome, OptionSpec)
 from xds.cda.header import CDAError
 from xds.cda.submission import submission_from_cda
-from xds.client.http import HTTPSender, XDSTransportError
+from xds.client.http import HTTPSender, Sender, SOAPRequest, XDSTransportError
 from xds.client.transactions import XDSClient
 from xds.metadata import errors as codes
 from xds.metadata.errors import MetadataError
@@ -80,20 +84,32 @@ SPEC = ConnectorSpec(
         OptionSpec("patient_id", "str",
                    help="module:function giving the affinity-domain patient id"),
         OptionSpec("prepare_request", "str",
-                   help="module:function preparing each request before it is sent"),
+                   help="module:function(request, outgoing) preparing each SOAP request "
+                        "before it is sent (run in a thread)"),
     ))
 
 
-@dataclass
+@dataclass(frozen=True)
 class OutgoingSubmission:
-    """One ITI-41 about to be sent, as ``prepare_request`` sees and may change it."""
+    """What one ITI-41 was built from, for ``prepare_request`` to read."""
 
     submission: Submission
     documents: dict[str, bytes]
     context: DeliveryContext
     url: str
     mtom: bool
-    soap_headers: list[etree._Element] = field(default_factory=list)
+
+
+class _PreparingSender:
+    """The client's :class:`xds.client.http.Sender` with ``prepare_request`` run (in a
+    thread) on each request before the real sender sends it."""
+
+    def __init__(self, sender: Sender, prepare: Callable, outgoing: OutgoingSubmission):
+        self.sender, self.prepare, self.outgoing = sender, prepare, outgoing
+
+    def send(self, request: SOAPRequest) -> defer.Deferred:
+        prepared = deferToThread(self.prepare, request, self.outgoing)
+        return prepared.addCallback(self.sender.send)
 
 
 class XDSDestination:
@@ -108,10 +124,10 @@ class XDSDestination:
         self.settings = _settings(name, values)
         self.patient_id = _hook(name, values, "patient_id")
         self.prepare_request = _hook(name, values, "prepare_request")
-        sender = HTTPSender(reactor, tls_policy=_tls_policy(name, values),
-                            timeout=values["timeout"],
-                            connect_timeout=values["connect_timeout"])
-        self._client = XDSClient(sender, repository_url=self.url)
+        self._sender = HTTPSender(reactor, tls_policy=_tls_policy(name, values),
+                                  timeout=values["timeout"],
+                                  connect_timeout=values["connect_timeout"])
+        self._client = XDSClient(self._sender, repository_url=self.url)
 
     def start(self) -> None:
         """Nothing to do: each send opens its own exchange."""
@@ -127,14 +143,17 @@ class XDSDestination:
         submission, documents = await deferToThread(self._submission, payload)
         if self.patient_id is not None:
             submission = await self._in_affinity_domain(submission, context)
-        outgoing = OutgoingSubmission(submission, documents, context, self.url, self.mtom)
+        client = self._client
         if self.prepare_request is not None:
-            prepared = await defer.maybeDeferred(self.prepare_request, outgoing)
-            outgoing = prepared if prepared is not None else outgoing
+            outgoing = OutgoingSubmission(submission, documents, context, self.url, self.mtom)
+            client = XDSClient(_PreparingSender(self._sender, self.prepare_request, outgoing),
+                               repository_url=self.url)
         try:
-            response = await self._client.provide_and_register(
-                outgoing.submission, outgoing.documents, mtom=outgoing.mtom,
-                headers=outgoing.soap_headers)
+            response = await client.provide_and_register(submission, documents,
+                                                         mtom=self.mtom)
+        except MetadataError as refused:  # prepare_request's (the DMP rules), for good
+            raise DeliveryFailed(f"not sent to {self.url}: "
+                                 f"{describe_errors(refused.errors)}", retryable=False) from None
         except SOAPFault as fault:
             raise DeliveryFailed(f"{self.url} answered a SOAP {fault.code} fault: "
                                  f"{fault.reason}", retryable=fault.code == "Receiver",

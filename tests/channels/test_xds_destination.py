@@ -3,6 +3,8 @@ in-memory handler): what it sends for a CDA and for a submission, its two hooks,
 answer is judged (SENT, retried, parked)."""
 from __future__ import annotations
 
+import copy
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,9 @@ from mappings.transforms.oru_cda import oru_to_cda
 from tests.xds import builders
 from tests.xds.fakes import InMemoryXDSHandler
 from tests.xds.http_fixtures import listen, xds_site
-from xds.metadata.errors import RegistryError
+from xds.client.http import SOAPRequest
+from xds.metadata.errors import MetadataError, RegistryError
+from xds.metadata.vocabulary import ACTION_PNR
 from xds.soap.envelope import SOAPFault
 from xds.soap.response import RegistryResponse
 from xds.transforms.payload import submission_payload
@@ -108,26 +112,44 @@ class XDSDestinationTests(unittest.TestCase):
         self.assertEqual(asked, [("00451203^^^&1.2.250.1.999.1.1&ISO", 1)])
 
     @defer.inlineCallbacks
-    def test_prepare_request_changes_the_submission_and_adds_headers(self):
-        """If prepare_request changes the title, then the repository sees it; if it adds a
-        mustUnderstand header the repository does not know, then the repository faults on
-        it: the header was sent."""
-        def retitle(request: OutgoingSubmission):
-            request.submission.documents[0].title = "Prepared"
+    def test_prepare_request_gets_the_built_request_in_a_thread(self):
+        """If prepare_request is given, then it gets the SOAPRequest and what it was built
+        from, in a worker thread, and what it returns is sent: a mustUnderstand header it
+        adds reaches the repository, which faults on it (MustUnderstand: permanent)."""
+        seen = []
 
-        yield self.destination(prepare_request=retitle).send(lab_cda(), CONTEXT)
-        self.assertEqual(self.handler.submissions[0].documents[0].title, "Prepared")
-
-        def secure(request: OutgoingSubmission):
-            header = etree.Element("{urn:example:security}Security")
+        def secure(request: SOAPRequest, outgoing: OutgoingSubmission) -> SOAPRequest:
+            seen.append((threading.current_thread() is threading.main_thread(),
+                         request.action, outgoing.context.message_id,
+                         outgoing.submission.documents[0].mime_type))
+            prepared = copy.deepcopy(request)
+            header = etree.SubElement(prepared.envelope[0], "{urn:example:security}Security")
             header.set("{http://www.w3.org/2003/05/soap-envelope}mustUnderstand", "true")
-            request.soap_headers.append(header)
-            return request
+            return prepared
 
         failed = yield self.failure_of(lab_cda(), prepare_request=secure)
+        self.assertEqual(seen, [(False, ACTION_PNR, 1, "text/xml")])
         self.assertIn("MustUnderstand", failed.reason)
         self.assertIn("urn:example:security", failed.reason)
         self.assertFalse(failed.retryable)
+        self.assertEqual(self.handler.calls, [])
+
+        yield self.destination(prepare_request=lambda request, outgoing: request).send(
+            lab_cda(), CONTEXT)
+        self.assertEqual(self.handler.calls, ["provide_and_register"])
+
+    @defer.inlineCallbacks
+    def test_a_request_prepare_request_refuses_is_not_sent(self):
+        """If prepare_request raises a MetadataError (the DMP rules), then the delivery
+        fails for good with its codes, and nothing is sent."""
+        def refuse(request, outgoing):
+            raise MetadataError([RegistryError("XDSPatientIdDoesNotMatch",
+                                               "the INS is not qualified")])
+
+        failed = yield self.failure_of(lab_cda(), prepare_request=refuse)
+        self.assertFalse(failed.retryable)
+        self.assertIn("XDSPatientIdDoesNotMatch: the INS is not qualified", failed.reason)
+        self.assertEqual(self.handler.calls, [])
 
     @defer.inlineCallbacks
     def test_a_registry_failure_is_permanent_with_its_codes(self):

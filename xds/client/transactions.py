@@ -12,7 +12,7 @@ test-case-name: tests.xds.test_http_client
 """
 from __future__ import annotations
 
-from typing import BinaryIO, Mapping, Sequence
+from typing import BinaryIO, Mapping
 
 from lxml import etree
 from twisted.internet import defer
@@ -39,18 +39,12 @@ class XDSClient:
         self.registry_url = registry_url
 
     def provide_and_register(self, submission: Submission,
-                             documents: Mapping[str, bytes | BinaryIO], *, mtom: bool = True,
-                             headers: Sequence[etree._Element] = ()
+                             documents: Mapping[str, bytes | BinaryIO], *, mtom: bool = True
                              ) -> defer.Deferred[RegistryResponse]:
-        """ITI-41: send *submission* and its documents (MTOM or inline base64).
-
-        *headers* are added to the SOAP Header after the WS-Addressing ones (a WS-Security
-        header carrying a SAML assertion, for the DMP).
-        """
+        """ITI-41: send *submission* and its documents (MTOM or inline base64)."""
         body, parts = provide_and_register_request(submission, documents, optimise=mtom)
         return self._call(self.repository_url, ACTION_PNR, body, parts, mtom,
-                          lambda response: read_registry_response(response.incoming.message.body),
-                          headers)
+                          lambda response: read_registry_response(response.incoming.message.body))
 
     def register(self, submission: Submission) -> defer.Deferred[RegistryResponse]:
         """ITI-42: register *submission*'s metadata."""
@@ -74,13 +68,12 @@ class XDSClient:
                               response.incoming.message.body, response.incoming.attachments))
 
     def _call(self, url: str, action: str, body: etree._Element, parts: list, mtom: bool,
-              read, headers: Sequence[etree._Element] = ()) -> defer.Deferred:
+              read) -> defer.Deferred:
         if not url:
             raise ValueError(f"no endpoint URL configured for {action}")
         message_id = new_message_id()
-        envelope = request_envelope(action, body, to=url, message_id=message_id)
-        envelope[0].extend(headers)  # the Header, after the WS-Addressing blocks
-        request = SOAPRequest(url, action, envelope, parts, mtom)
+        request = SOAPRequest(url, action, request_envelope(action, body, to=url,
+                                                            message_id=message_id), parts, mtom)
         exchange = self.sender.send(request)
         return exchange.addCallback(lambda response: deferToThread(
             _answer, response, action, message_id, read))
