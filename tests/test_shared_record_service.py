@@ -3,6 +3,8 @@ at stop, a request being answered gets its answer before the connection closes, 
 body is still arriving is cut, and stop waits for neither longer than its bound."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from twisted.internet import defer, protocol, reactor, task
@@ -116,8 +118,10 @@ class StopTests(unittest.TestCase):
 
 
 def _tmp(case: unittest.TestCase) -> Path:
-    path = Path(case.mktemp()).resolve()
-    path.mkdir(parents=True)
+    """A temporary folder removed after the test (trial's mktemp writes in the working
+    directory)."""
+    path = Path(tempfile.mkdtemp(prefix="aiguillage-shared-record-"))
+    case.addCleanup(shutil.rmtree, path, ignore_errors=True)
     return path
 
 

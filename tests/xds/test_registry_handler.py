@@ -106,13 +106,17 @@ def test_provide_query_retrieve_through_the_handler(registry_engine):
     assert store.calls == 3
 
 
-def test_same_submission_twice_is_a_duplicate(registry_engine):
-    """If the second ITI-41 of the same uniqueIds were stored, then no duplicate error."""
+def test_same_submission_twice_is_a_duplicate(registry_engine, caplog):
+    """If the second ITI-41 of the same uniqueIds were stored, then no duplicate error; the
+    refusal is logged for the operator with its first error."""
     handler = StoreRegistryHandler(ConnectionStore(registry_engine), REPOSITORY)
     assert result(handler.provide_and_register(provide_request())).status == RESPONSE_SUCCESS
+    caplog.set_level("INFO", logger="xds.registry.handler")
     again = result(handler.provide_and_register(provide_request()))
     assert again.status == RESPONSE_FAILURE
     assert set(codes_of(again)) == {codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY}
+    assert "shared record: ITI-41 refused (1 error(s)), first XDSDuplicateUniqueIdInRegistry: " \
+        in caplog.text
 
 
 def test_register_an_entry_of_another_repository(registry_engine):

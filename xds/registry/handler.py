@@ -63,12 +63,12 @@ class StoreRegistryHandler:
                         "store the documents and their metadata")
         d = self._store.read(work, request.submission, request.documents,
                              self.repository_unique_id)
-        return d.addCallback(_response)
+        return d.addCallback(_response, "ITI-41")
 
     def register(self, submission: Submission, message: SOAPMessage) -> defer.Deferred:
         """Register *submission*'s metadata (its documents are in another repository)."""
         work = _guarded(register.register, codes.REGISTRY_ERROR, "register the submission")
-        return self._store.read(work, submission).addCallback(_response)
+        return self._store.read(work, submission).addCallback(_response, "ITI-42")
 
     # -- ITI-18 and ITI-43 ---------------------------------------------------------------
 
@@ -99,8 +99,14 @@ class StoreRegistryHandler:
         return Retrieved(RegistryResponse(result.status, list(result.errors)), documents)
 
 
-def _response(errors: list[RegistryError]) -> RegistryResponse:
-    return RegistryResponse(status_for(errors), list(errors))
+def _response(errors: list[RegistryError], transaction: str) -> RegistryResponse:
+    """The answer to a submission; a refused one is logged with its first error."""
+    response = RegistryResponse(status_for(errors), list(errors))
+    if not response.succeeded:
+        first = next(error for error in errors if error.is_error)
+        log.info("shared record: %s refused (%d error(s)), first %s: %s", transaction,
+                 len(errors), first.error_code, first.code_context)
+    return response
 
 
 def _guarded(work: Callable, code: str, doing: str) -> Callable:

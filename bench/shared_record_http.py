@@ -1,0 +1,168 @@
+"""
+The shared record served by a real engine, over loopback HTTP: ITI-41, ITI-18 and ITI-43
+per second and their latencies, as Document Sources and Consumers see them.
+
+An engine (engine.app.Engine, as `aiguillage run` builds it) serves the shared record of a
+fresh SQLite store (or --database URL, e.g. a PostgreSQL database that exists and is empty);
+the clients are XDSClient over HTTPSender in the same process, --concurrency requests in
+flight. Each submission is one DocumentEntry of --kilobytes bytes for a patient of its own,
+sent as MTOM; then a FindDocuments per patient, then a retrieve per document (MTOM).
+
+    .venv/bin/python bench/shared_record_http.py
+    .venv/bin/python bench/shared_record_http.py --submissions 500 --concurrency 8
+    .venv/bin/python bench/shared_record_http.py --database postgresql+psycopg://postgres@127.0.0.1/bench
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import yaml  # noqa: E402
+from lxml import etree  # noqa: E402
+from twisted.internet import defer, task  # noqa: E402
+
+from engine.app import Engine, load_config  # noqa: E402
+from tests.xds.builders import submission  # noqa: E402
+from xds.client.http import HTTPSender  # noqa: E402
+from xds.client.transactions import XDSClient  # noqa: E402
+from xds.metadata.vocabulary import RESPONSE_SUCCESS  # noqa: E402
+from xds.namespaces import QUERY, RIM, qname, rim  # noqa: E402
+from xds.soap.retrieve import DocumentReference  # noqa: E402
+
+REPOSITORY = "1.2.250.1.999.7.1"
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+APPROVED = "('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"
+
+
+def numbered(number: int, data: bytes):
+    """Submission *number*: its own patient, document and submission set uniqueIds."""
+    base = submission()
+    patient = f"{100000000 + number}^^^&1.2.250.1.213.1.4.10&ISO^NH"
+    entry = replace(base.documents[0], unique_id=f"1.2.250.1.999.1.{number}",
+                    patient_id=patient, hash="", size="")
+    package = replace(base.submission_sets[0], unique_id=f"1.2.250.1.999.2.{number}",
+                      patient_id=patient)
+    return replace(base, documents=[entry], submission_sets=[package]), patient
+
+
+def find_documents(patient: str) -> etree._Element:
+    request = etree.Element(qname(QUERY, "AdhocQueryRequest"), nsmap={"query": QUERY,
+                                                                       "rim": RIM})
+    etree.SubElement(request, qname(QUERY, "ResponseOption"), returnType="LeafClass",
+                     returnComposedObjects="true")
+    query = etree.SubElement(request, rim("AdhocQuery"), id=FIND_DOCUMENTS)
+    for name, value in (("$XDSDocumentEntryPatientId", f"'{patient}'"),
+                        ("$XDSDocumentEntryStatus", APPROVED)):
+        slot = etree.SubElement(query, rim("Slot"), name=name)
+        etree.SubElement(etree.SubElement(slot, rim("ValueList")), rim("Value")).text = value
+    return request
+
+
+@defer.inlineCallbacks
+def timed(calls, concurrency: int, reactor):
+    """Run the zero-argument callables *calls*, *concurrency* at a time; (seconds,
+    sorted latencies)."""
+    semaphore = defer.DeferredSemaphore(concurrency)
+    latencies: list[float] = []
+
+    @defer.inlineCallbacks
+    def one(call):
+        started = reactor.seconds()
+        yield call()
+        latencies.append(reactor.seconds() - started)
+
+    began = time.perf_counter()
+    yield defer.gatherResults([semaphore.run(one, call) for call in calls], consumeErrors=True)
+    return time.perf_counter() - began, sorted(latencies)
+
+
+def report(name: str, count: int, seconds: float, latencies: list[float]) -> None:
+    p50 = latencies[len(latencies) // 2] * 1000
+    p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] * 1000
+    print(f"{name:<22} {count:>6} in {seconds:6.2f} s  {count / seconds:7.1f}/s"
+          f"  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  max {latencies[-1] * 1000:6.1f} ms")
+
+
+@defer.inlineCallbacks
+def main(reactor, options):
+    directory = Path(tempfile.mkdtemp(prefix="aiguillage-bench-"))
+    url = options.database or f"sqlite:///{directory / 'store.db'}"
+    (directory / "engine.yaml").write_text(yaml.safe_dump({
+        "store": {"url": url, "sqlite_synchronous": options.sqlite_synchronous},
+        "log_level": "warning", "shared_record": {
+            "listen": "127.0.0.1:0", "repository_unique_id": REPOSITORY}}))
+    engine = Engine(load_config(str(directory / "engine.yaml")), reactor)
+    yield engine.start()
+    try:
+        base = engine.shared_record.base_url
+        client = XDSClient(HTTPSender(reactor, timeout=300), repository_url=base + "/repository",
+                           registry_url=base + "/registry")
+        data = b"<ClinicalDocument xmlns='urn:hl7-org:v3'/>".ljust(options.kilobytes * 1024)
+        made = [numbered(n, data) for n in range(options.submissions)]
+        print(f"store {url.split(':')[0]}, {options.submissions} submissions of "
+              f"{options.kilobytes} KiB, {options.concurrency} in flight")
+
+        def provide(spec):
+            def call():
+                d = client.provide_and_register(spec, {"Document01": data})
+                return d.addCallback(_success)
+            return call
+
+        seconds, latencies = yield timed([provide(spec) for spec, _ in made],
+                                         options.concurrency, reactor)
+        report("ITI-41 (MTOM)", len(made), seconds, latencies)
+
+        def query(patient):
+            def call():
+                return client.stored_query(find_documents(patient)).addCallback(_found_one)
+            return call
+
+        seconds, latencies = yield timed([query(patient) for _, patient in made],
+                                         options.concurrency, reactor)
+        report("ITI-18 FindDocuments", len(made), seconds, latencies)
+
+        def retrieve(spec):
+            def call():
+                reference = DocumentReference(REPOSITORY, spec.documents[0].unique_id)
+                return client.retrieve([reference]).addCallback(_retrieved, len(data))
+            return call
+
+        seconds, latencies = yield timed([retrieve(spec) for spec, _ in made],
+                                         options.concurrency, reactor)
+        report("ITI-43 (MTOM)", len(made), seconds, latencies)
+    finally:
+        yield engine.stop()
+
+
+def _success(response):
+    if response.status != RESPONSE_SUCCESS:
+        raise AssertionError(f"ITI-41 refused: {response.errors}")
+
+
+def _found_one(answer):
+    if answer.get("status") != RESPONSE_SUCCESS or len(answer.find(rim("RegistryObjectList"))) != 1:
+        raise AssertionError("FindDocuments did not find the one document")
+
+
+def _retrieved(result, size: int):
+    status, documents = result
+    [document] = documents.values()
+    if status.status != RESPONSE_SUCCESS or document.size != size:
+        raise AssertionError("retrieve did not give the document back")
+    document.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--submissions", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--kilobytes", type=int, default=50)
+    parser.add_argument("--database", help="SQLAlchemy URL of an empty database")
+    parser.add_argument("--sqlite-synchronous", default="full", choices=("full", "normal"))
+    task.react(main, [parser.parse_args()])
