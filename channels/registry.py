@@ -18,6 +18,8 @@ from typing import Any, Callable
 from channels.file_destination import SPEC as FILE_DESTINATION_SPEC, FileDestination
 from channels.mllp_destination import SPEC as MLLP_DESTINATION_SPEC, MLLPDestination
 from channels.mllp_source import SPEC as MLLP_SOURCE_SPEC, MLLPSource
+from channels.xds_destination import SPEC as XDS_DESTINATION_SPEC, XDSDestination
+from channels.xds_source import SPEC as XDS_SOURCE_SPEC, XDSSource
 from engine.interfaces import ConnectorConfig, ConnectorSpec, Destination, Source
 
 
@@ -39,11 +41,13 @@ class DestinationType:
 
 SOURCES: dict[str, SourceType] = {
     "mllp": SourceType(MLLP_SOURCE_SPEC, MLLPSource),
+    "xds": SourceType(XDS_SOURCE_SPEC, XDSSource),
 }
 
 DESTINATIONS: dict[str, DestinationType] = {
     "mllp": DestinationType(MLLP_DESTINATION_SPEC, MLLPDestination),
     "file": DestinationType(FILE_DESTINATION_SPEC, FileDestination),
+    "xds": DestinationType(XDS_DESTINATION_SPEC, XDSDestination),
 }
 
 

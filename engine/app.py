@@ -122,7 +122,8 @@ def channel_plan(channel: ChannelConfig, identity: Any = None,
     destinations = tuple(
         DestinationPlan(d.name, d.ordering.key, d.ordering.lanes, steps=d.steps,
                         shared_record=(d.shared_record
-                                       or d.connector.type_name in SHARED_RECORD_TYPES))
+                                       or d.connector.type_name in SHARED_RECORD_TYPES),
+                        transform=d.transform)
         for d in channel.destinations
     )
     return ChannelPlan(channel.name, destinations, encoding=channel.encoding,

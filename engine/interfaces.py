@@ -143,6 +143,32 @@ class Receiver(Protocol):
         with the record (``message_id``), or with None."""
 
 
+@dataclass(frozen=True)
+class InboundDocument:
+    """What a source of documents that are not HL7 v2 (an XDS.b Document Recipient) hands
+    to the engine: the bytes to store and what describes them, since there is no MSH.
+
+    ``error`` set: the source refused the input (invalid metadata...); it is stored in ERROR
+    with that text, so that nothing sent is lost. ``patient`` orders deliveries by patient.
+    """
+
+    payload: bytes
+    message_type: str
+    control_id: str | None = None
+    sender: str | None = None
+    patient: str = ""
+    error: str | None = None
+
+
+class DocumentReceiver(Protocol):
+    """What a source of documents hands them to (implemented by the engine's intake)."""
+
+    def receive_document(self, channel: str, document: InboundDocument, peer: PeerInfo) -> Any:
+        """Commit ``document`` as a message of ``channel``; a Deferred firing with the
+        store's ``IngestResult`` once committed (its ``status``: TRANSFORMED, ERROR,
+        DUPLICATE), or failing when it could not be: then nothing is stored."""
+
+
 @runtime_checkable
 class Source(Protocol):
     """Something that receives messages and hands them to a :class:`Receiver`."""
@@ -181,6 +207,8 @@ __all__: Sequence[str] = [
     "BatchDestination",
     "DeliveryContext",
     "Receiver",
+    "InboundDocument",
+    "DocumentReceiver",
     "Source",
     "ConnectorConfig",
 ]

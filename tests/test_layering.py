@@ -27,7 +27,7 @@ RULES: dict[str, set[str]] = {
     "engine.store": BASE | {"engine.store"},
     "engine.config": BASE | {"engine.config", "engine.adminauth", "engine.flow.response",
                              "engine.flow.handover", "engine.flow.consent", "engine.store.consent",
-                             "mappings", "mllp.header", "identity.model",
+                             "xds", "mappings", "mllp.header", "identity.model",
                              "identity.matching.model"},
     "engine.flow": BASE | {"engine.flow", "engine.store", "mappings", "mllp"},
     "engine.delivery": BASE | {"engine.delivery", "engine.store"},

@@ -76,6 +76,7 @@ def _cda(data: bytes, registry: Any, class_code: str | None,
                                            "healthcare_facility_type_code"),
         practice_setting_code=code(registry.practice_setting_code, "practice_setting_code"))
     try:
-        return submission_from_cda(data, options)
+        made = submission_from_cda(data, options)
+        return made.submission, made.documents
     except (CDAError, UnsafeXMLError) as error:
         raise SubmitFileError(f"not a CDA R2 document that can be submitted: {error}") from None

@@ -33,7 +33,6 @@ test-case-name: tests.config.test_loader
 """
 from __future__ import annotations
 
-import glob
 import os
 import socket
 from dataclasses import dataclass, field
@@ -52,9 +51,11 @@ from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
 from engine.config.identity import (
     IDENTITY_SECTION, STEP_SECTION, IdentityConfig, check_identity_steps, identity_config,
     identity_step)
+from engine.config.channelfiles import channel_files
 from engine.config.links import Link, check_links, read_links
 from engine.config.listeners import check_listeners
 from engine.config.stepspath import import_hint, use_steps_path
+from engine.config.transforms import TRANSFORM_OPTION, read_transforms
 from engine.config.response import RESPONSE_SECTION, response_policy
 from engine.config.consent import consent_plan
 from engine.config.registries import registries_config
@@ -130,6 +131,7 @@ class DestinationConfig:
     line: int
     steps: Any = None  # mappings.steps.Program of this destination's ``steps:``, or None
     shared_record: bool = False  # nothing for a patient who opposed sharing (engine.flow.consent)
+    transform: Any = None  # the channel's then its own transform (TransformChain), or None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class ChannelConfig:
     slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
     identity: Any = None  # its identity: step (engine.config.identity.IdentityStepConfig)
     consent: Any = None  # engine.flow.consent.ConsentPlan of its ``consent:``, or None
+    transform: Any = None  # its ``transform:`` (engine.config.transforms), or None
     # Other files read to build the channel (code tables...), compared by a reload.
     inputs: tuple[str, ...] = ()
 
@@ -163,7 +166,8 @@ class ChannelConfig:
         """Whether the channel has steps, filters or validation (more than routing)."""
         return (self.filters is not None or self.steps is not None
                 or self.validation != VALIDATION_NONE
-                or any(d.steps is not None for d in self.destinations))
+                or any(d.steps is not None or d.transform is not None
+                       for d in self.destinations))
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,8 @@ DESTINATION_SECTION = Section(
      OptionSpec("ordering", "mapping", default={}),
      OptionSpec("steps", "list", help="mapping steps applied for this destination only"),
      OptionSpec("shared_record", "bool", default=False,
-                help="the shared record: nothing for a patient who opposed sharing")),
+                help="the shared record: nothing for a patient who opposed sharing"),
+     TRANSFORM_OPTION),
     nested={"retry": RETRY_SECTION, "ordering": ORDERING_SECTION},
     checks={"name": _IDENTIFIER})
 CHANNEL_SECTION = Section(
@@ -245,7 +250,8 @@ CHANNEL_SECTION = Section(
                      "message against this version's structures, whatever its MSH-12 says"),
      OptionSpec("slow", "bool", default=False, help="decide messages in a worker thread"),
      OptionSpec("identity", "mapping", help="resolve, feed, rewrite PID-3, answer PIX/PDQ"),
-     OptionSpec("consent", "mapping", help="the field carrying the patient's opposition")),
+     OptionSpec("consent", "mapping", help="the field carrying the patient's opposition"),
+     TRANSFORM_OPTION),
     nested={"response": RESPONSE_SECTION, "identity": STEP_SECTION},
     checks={"name": _IDENTIFIER, "encoding": _known_charset,
             "destinations": lambda items: None if items else "a channel needs a destination"})
@@ -273,7 +279,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
     identity = identity_config(root, values["identity"], where, problems)
     registries = registries_config(root, where, problems)
     loaded, broken = [], []
-    for file in _channel_files(root, where, problems):
+    for file in channel_files(root, where, problems):
         own = Problems()
         channel = _read_channel(file, specs, own)
         if own and lenient:
@@ -318,31 +324,6 @@ def _admin_port_where(root: YAMLMapping, where: Where) -> Where:
         "port", key_position(admin, "port"))
 
 
-def _channel_files(root: YAMLMapping, where: Where, problems: Problems) -> list[str]:
-    """The channel files named by the ``channels:`` globs, in order, each once."""
-    patterns = root.get("channels")
-    if not isinstance(patterns, list):
-        return []
-    base = os.path.dirname(where.file)
-    here = where.child("channels", root.key_position("channels"))
-    files: list[str] = []
-    seen: set[str] = set()
-    for index, pattern in enumerate(patterns):
-        item_where = here.item(index, item_position(patterns, index))
-        if not isinstance(pattern, str):
-            problems.add(item_where, f"expected a file pattern, got {describe(pattern)}")
-            continue
-        found = sorted(name for name in glob.glob(os.path.join(base, os.path.expanduser(pattern)),
-                                                  recursive=True) if os.path.isfile(name))
-        if not found:
-            problems.add(item_where, f'no file matches "{pattern}" in {os.path.abspath(base)}')
-        for name in found:
-            if os.path.realpath(name) not in seen:
-                seen.add(os.path.realpath(name))
-                files.append(name)
-    return files
-
-
 def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel | None:
     root = read_top_mapping(path, problems)
     if root is None:
@@ -357,6 +338,8 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     destinations = _destinations(root, specs, where, problems, tables, includes)
     filters, steps = _channel_programs(root, values, where, tables, problems, includes)
     _check_routes(root, where, destinations, problems, includes)
+    transform, destinations = read_transforms(root, values, where, tables, destinations,
+                                              problems)
     if values["validation"] == VALIDATION_STRUCTURE:
         _check_validator(root, where, problems)
     elif values["version"] is not None:
@@ -370,7 +353,7 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
         encoding=values["encoding"], dedupe=values["dedupe"], destinations=destinations,
         file=path, line=name_at.line, filters=filters, steps=steps, tables=tables,
         validation=values["validation"] or VALIDATION_NONE, version=values["version"],
-        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)),
+        slow=values["slow"], inputs=tuple(dict.fromkeys(inputs)), transform=transform,
         identity=identity_step(root, values["identity"], where, problems),
         consent=consent_plan(root, where, problems))
     source = root.get("source")

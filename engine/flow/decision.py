@@ -15,13 +15,16 @@ gives it (TRANSFORMED). Otherwise the text is parsed once
 naming the step, path and value; a ``stop``: FILTERED), then, for each destination (only those
 a ``route`` step named, if one ran), through a copy of the result and that destination's own
 steps. Each delivery carries the bytes to send, encoded with the message's character set, or
-None when they are the message's raw bytes (stored once, not per delivery). A destination
-whose steps stop gets no delivery. A channel's ``consent:`` section reads the patient's
-opposition to sharing from the message (committed with the decision), and a ``shared_record``
-destination gets no delivery for a patient who opposed (:mod:`engine.flow.consent`; the
-reason is on the journal line, the other destinations served). Any other exception (a bug in
-a ``python:`` step, a store that cannot be read for consent) is an ERROR naming it: a message
-is never lost to a decision.
+None when they are the message's raw bytes (stored once, not per delivery); for a destination
+with a ``transform:`` (its channel's, then its own), the document the transform makes of the
+message after the steps (a CDA, an XDS submission: bytes that say what they are, see
+:mod:`xds.transforms.payload`); a transform that refuses the message makes it an ERROR naming
+the transform. A destination whose steps stop gets no delivery. A channel's ``consent:``
+section reads the patient's opposition to sharing from the message (committed with the
+decision), and a ``shared_record`` destination gets no delivery for a patient who opposed
+(:mod:`engine.flow.consent`; the reason is on the journal line, the other destinations served).
+Any other exception (a bug in a ``python:`` step, a store that cannot be read for consent) is
+an ERROR naming it: a message is never lost to a decision.
 
 ``trace``, for ``aiguillage test-channel`` (:mod:`engine.cli.channeltest.runner`): a callable
 given ``(destination, StepTrace)`` after each top-level step of the filters and steps
@@ -35,8 +38,10 @@ import logging
 from typing import Any, Callable
 
 from engine import status as st
+from engine.flow.documents import document_decision, is_document
 from engine.flow.plan import VALIDATION_STRUCTURE, ChannelPlan, InboundMessage
 from engine.flow.routing import patient_key, plan_deliveries
+from engine.interfaces import InboundDocument
 from engine.store.records import Decision, NewDelivery
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,9 @@ log = logging.getLogger(__name__)
 def decide(plan: ChannelPlan, message: InboundMessage,
            trace: Callable[[str | None, Any], None] | None = None) -> Decision:
     """What ``plan`` makes of ``message``: status, error, journal detail, deliveries."""
+    if is_document(message.raw):  # an XDS submission stored by its source: no MSH
+        return document_decision(plan, InboundDocument(
+            message.raw, message.message_type or "document", message.control_id))
     try:
         deliveries = route(plan, message.text, message.field_separator,
                            message.encoding_characters)
@@ -88,6 +96,7 @@ class _Run:
         self.channel = channel
         self.message = message
         self.trace = trace
+        self.made: dict = {}  # what the transforms made of this message, by chain prefix
 
     def deliveries(self, planned: tuple[NewDelivery, ...]) -> Decision:
         channel, message = self.channel, self.message
@@ -103,7 +112,7 @@ class _Run:
                         routes = outcome.routes if routes is None else routes | outcome.routes
             found, warnings = self._identity(parsed)
             text = parsed.to_text()
-            steps = {d.name: d.steps for d in channel.destinations}
+            steps = {d.name: (d.steps, d.transform) for d in channel.destinations}
             change, blocked, shared = self._consent(parsed, routes)
             made, stopped = [], []
             for delivery in planned:
@@ -112,8 +121,9 @@ class _Run:
                 if blocked is not None and delivery.destination in shared:
                     stopped.append(f"{delivery.destination}: {blocked}")
                     continue
-                payload, reason = self._payload(text, steps.get(delivery.destination),
-                                                delivery.destination)
+                payload, reason = self._payload(text, *steps.get(delivery.destination,
+                                                                 (None, None)),
+                                                delivery.destination, parsed)
                 if reason is not None:
                     stopped.append(f"{delivery.destination}: {reason}")
                     continue
@@ -128,6 +138,7 @@ class _Run:
             return Decision(st.FILTERED, detail="; ".join(filter(None, [found] + stopped)),
                             consent=consent)
         notes = [found] + (["not sent to " + "; ".join(stopped)] if stopped else [])
+        notes += _transformed_into(self.channel, made)
         return Decision(st.TRANSFORMED, detail="; ".join(filter(None, notes)) or None,
                         deliveries=tuple(made), warnings=warnings, consent=consent)
 
@@ -184,9 +195,15 @@ class _Run:
             raise _Refused(st.FILTERED, outcome.reason or "stopped by a step")
         return outcome
 
-    def _payload(self, text: str, steps: Any,
-                 destination: str = "") -> tuple[bytes | None, str | None]:
-        """(the bytes for one destination or None for the raw message, why it is not sent)."""
+    def _payload(self, text: str, steps: Any, transform: Any = None, destination: str = "",
+                 parsed: Any = None) -> tuple[bytes | None, str | None]:
+        """(the bytes for one destination or None for the raw message, why it is not sent).
+
+        A destination's transform (the channel's, then its own) makes its document of the
+        message as its steps left it (``parsed``, the channel's result, when it has none):
+        that document is what it is sent. Transforms read the message, never change it.
+        """
+        copy = None
         if steps is not None:
             copy = self._parse(text)
             try:
@@ -196,10 +213,22 @@ class _Run:
                     return None, refused.text
                 raise
             text = copy.to_text()
+        if transform is not None:
+            return self._transformed(transform, copy if copy is not None else parsed), None
         if text == self.message.text:
             return None, None
         payload = self._encode(text)
         return (None if payload == self.message.raw else payload), None
+
+    def _transformed(self, transform: Any, message: Any) -> bytes:
+        """The document ``transform`` makes of ``message``; a refusal is an ERROR naming the
+        transform and why (a message that is no ORU, an MDM without a document...)."""
+        from mappings.transforms.chain import TransformFailed
+
+        try:
+            return transform.apply(message, self.made)
+        except TransformFailed as failure:
+            raise _Refused(st.ERROR, str(failure)) from None
 
     def _encode(self, text: str) -> bytes:
         from mllp.header import resolve_codec
@@ -210,6 +239,14 @@ class _Run:
         except (LookupError, UnicodeEncodeError) as error:
             raise _Refused(st.ERROR, f"the mapped message cannot be written in {charset}: "
                                      f"{error}") from None
+
+
+def _transformed_into(channel: ChannelPlan, made: list[NewDelivery]) -> list[str]:
+    """``dmp: oru-to-cda then cda-to-xds -> application/xds-pnr+xml``: what each delivery
+    with a transform carries, for the message's journal (the payload says it too)."""
+    chains = {d.name: d.transform for d in channel.destinations if d.transform is not None}
+    return [f"{d.destination}: {chains[d.destination].name} -> "
+            f"{chains[d.destination].media_type}" for d in made if d.destination in chains]
 
 
 def validate_structure(text: str, version: str | None = None) -> None:

@@ -47,6 +47,8 @@ from engine.flow import dedupe
 from engine.flow.appack import answerable, warnings_of, with_application_ack
 from engine.flow.decider import Decider, DeciderStopped
 from engine.flow.decision import decide
+from engine.flow.documents import ingest_document, is_document
+from engine.interfaces import InboundDocument
 from engine.flow.plan import ChannelPlan, InboundMessage
 from engine.flow.queued import QueuedWork
 from engine.store.records import HEADER_LIMITS, Decision, InboundRecord, IngestResult
@@ -103,6 +105,14 @@ class Intake:
         self.received += 1
         return self._receive(self.channels[channel], payload, peer, None, None)
 
+    def receive_document(self, channel: str, document: Any, peer: Any) -> defer.Deferred:
+        """Commit a document that is not HL7 v2 (:class:`engine.interfaces.InboundDocument`,
+        from an XDS.b source); Deferred[IngestResult] once committed
+        (:mod:`engine.flow.documents`). Implements :class:`engine.interfaces.DocumentReceiver`."""
+        self.received += 1
+        return ingest_document(self._store, self._queued, self.channels[channel], document,
+                               _peer_text(peer))
+
     def hand_over(self, channel: str, payload: bytes, peer: Any,
                   charset: str | None = None) -> defer.Deferred:
         """Take ``payload`` from another channel as a new inbound message of ``channel``.
@@ -113,11 +123,14 @@ class Intake:
         failure, or :class:`ChannelNotRunning`. ``charset`` is what the bytes are written in
         when their MSH-18 is empty (the sending channel's), instead of this channel's
         ``encoding``. The message then goes on as any other: decided, delivered,
-        acknowledged to nobody.
+        acknowledged to nobody. A document (XML: the CDA or the submission a transform
+        made) is committed as :meth:`receive_document` does, of type ``document``.
         """
         plan = self.channels.get(channel)
         if plan is None:
             return defer.fail(ChannelNotRunning(f'channel "{channel}" is not running here'))
+        if is_document(payload):  # a CDA or an XDS submission another channel made
+            return self.receive_document(channel, InboundDocument(payload, "document"), peer)
         self.received += 1
         committed: defer.Deferred = defer.Deferred()
         self._receive(plan, payload, peer, charset, committed)  # its ACK goes to nobody

@@ -33,6 +33,8 @@ class DestinationPlan:
     # The territory's shared record (``shared_record: true``): no delivery for a patient who
     # opposed sharing (engine.flow.consent).
     shared_record: bool = False
+    # What it is sent as: a mappings.transforms.chain.TransformChain (ORU -> CDA...), or None
+    transform: Any = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class ChannelPlan:
         return (self.filters is None and self.steps is None and self.identity is None
                 and self.validation == VALIDATION_NONE
                 and self.consent is None and not self.shares
-                and all(d.steps is None for d in self.destinations))
+                and all(d.steps is None and d.transform is None for d in self.destinations))
 
     @cached_property
     def slow(self) -> bool:
@@ -96,6 +98,8 @@ class ChannelPlan:
         if (self.marked_slow or self.validation != VALIDATION_NONE or self.identity is not None
                 or self.shares):
             return True
+        if any(d.transform is not None for d in self.destinations):
+            return True  # a document built per message: XML, milliseconds
         programs = [self.filters, self.steps] + [d.steps for d in self.destinations]
         return any(calls_python(program.steps) for program in programs if program is not None)
 

@@ -20,6 +20,7 @@ from twisted.internet import defer
 
 from engine import status as st
 from engine.flow.decider import Decider, DeciderStopped
+from engine.flow.documents import is_document
 from engine.flow.plan import ChannelPlan, InboundMessage
 from engine.flow.appack import answerable
 from engine.store import queries
@@ -95,6 +96,12 @@ class Recovery:
         # without MSH-18, none was settled and the channel's encoding, perhaps fixed since,
         # is tried.
         encoding = row.charset or (plan.encoding if plan else "UNICODE UTF-8")
+        if is_document(row.raw):  # an XDS submission (engine.flow.documents): no MSH
+            message = InboundMessage(row.id, "", raw=row.raw, control_id=row.control_id,
+                                     message_type=row.message_type, charset=row.charset,
+                                     answerable=False)
+            self._decider.submit(row.channel, message).addErrback(self._log_failure, row.id)
+            return
         try:
             header = read_header(row.raw)
             text = decode_payload(row.raw, header, encoding)

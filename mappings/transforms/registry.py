@@ -24,7 +24,7 @@ from mappings.message import HL7Message
 from mappings.tables import CodeTable
 from mappings.transforms.oru_cda import ReportOptions, oru_to_cda
 
-__all__ = ["MessageTransform", "TRANSFORMS", "TransformConfigError", "build_transform"]
+__all__ = ["HL7V2", "MessageTransform", "TRANSFORMS", "TransformConfigError", "build_transform"]
 
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 _ORU_OPTIONS = {"loinc-table", "document-root", "custodian-name", "custodian-oid",
@@ -36,13 +36,23 @@ class TransformConfigError(ValueError):
     """A channel's ``transform:`` is wrong; the text lists every problem."""
 
 
+#: What a transform reading a parsed HL7 v2 message accepts (``MessageTransform.accepts``).
+HL7V2 = "hl7v2"
+
+
 @dataclass(frozen=True)
 class MessageTransform:
-    """A checked transform: ``apply(message)`` gives the document, of ``media_type``."""
+    """A checked transform: ``apply(input)`` gives the document, of ``media_type``.
+
+    ``accepts`` is :data:`HL7V2` (``apply`` takes an :class:`HL7Message`) or the media type
+    of the bytes ``apply`` takes (``text/xml``: the CDA another transform made), so that
+    transforms can follow one another (:mod:`mappings.transforms.chain`).
+    """
 
     name: str
     media_type: str
-    apply: Callable[[HL7Message], bytes]
+    apply: Callable[[Any], bytes]
+    accepts: str = HL7V2
 
 
 def _oru_to_cda(options: Mapping[str, Any], tables: Mapping[str, CodeTable]) -> MessageTransform:

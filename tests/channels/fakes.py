@@ -84,6 +84,21 @@ class FakeReceiver:
         answer.callback(accept(payload))
 
 
+class FakeDocumentReceiver:
+    """An :class:`engine.interfaces.DocumentReceiver` that commits nothing: it records each
+    document and answers at once with an IngestResult, or fails with ``fail_with``."""
+
+    def __init__(self):
+        self.documents: list[tuple[str, Any, Any]] = []  # (channel, InboundDocument, peer)
+        self.fail_with: Exception | None = None
+
+    def receive_document(self, channel: str, document: Any, peer: Any) -> defer.Deferred:
+        self.documents.append((channel, document, peer))
+        if self.fail_with is not None:
+            return defer.fail(self.fail_with)
+        return defer.succeed(IngestResult(len(self.documents), "TRANSFORMED"))
+
+
 class RawMLLPClient(Protocol):
     """A bare client: writes whatever the test gives it and collects the frames answered."""
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import inspect
 
-from engine.interfaces import Receiver
+from engine.interfaces import DocumentReceiver, Receiver
 from mllp.ack import parse_ack
-from tests.channels.fakes import FakeReceiver, accept, message
+from tests.channels.fakes import FakeDocumentReceiver, FakeReceiver, accept, message
 
 
 def _public_methods(cls: type) -> dict[str, inspect.Signature]:
@@ -31,3 +31,12 @@ def test_fake_receiver_acknowledges_with_the_message_control_id():
     ack = parse_ack(results[0])
     assert (ack.code, ack.control_id_echoed) == ("AA", "C42")
     assert results[0] == accept(message("C42"))
+
+
+def test_fake_document_receiver_has_the_document_receiver_method():
+    """If engine.interfaces.DocumentReceiver changes, then the fake breaks here."""
+    wanted = _public_methods(DocumentReceiver)
+    assert wanted, "DocumentReceiver declares no methods"
+    for name, signature in wanted.items():
+        assert list(inspect.signature(getattr(FakeDocumentReceiver, name)).parameters) == \
+            list(signature.parameters), name

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 CHANNELS_DIR = Path(__file__).resolve().parents[2] / "channels"
-ALLOWED_ROOTS = set(sys.stdlib_module_names) | {"twisted", "OpenSSL", "mllp", "channels"}
+ALLOWED_ROOTS = set(sys.stdlib_module_names) | {"twisted", "OpenSSL", "mllp", "xds", "lxml",
+                                                  "channels"}
 ALLOWED_ENGINE = {"engine.interfaces"}
 MODULES = sorted(CHANNELS_DIR.glob("*.py"))
 

@@ -16,7 +16,8 @@ from tests.channels.fakes import FakeReceiver
 def test_specs_are_keyed_by_role_and_their_own_type_name():
     """If a spec is registered, then its key matches the role and type it declares."""
     specs = registry.connector_specs()
-    assert set(specs) == {("source", "mllp"), ("destination", "mllp"), ("destination", "file")}
+    assert set(specs) == {("source", "mllp"), ("destination", "mllp"), ("destination", "file"),
+                          ("source", "xds"), ("destination", "xds")}
     for (role, type_name), spec in specs.items():
         assert (spec.role, spec.type_name) == (role, type_name)
 

@@ -40,6 +40,7 @@ class ProvideAndRegister:
     submission: Submission
     documents: dict[str, ReceivedDocument]
     message: SOAPMessage
+    peer: str = ""  # the client's address, "host:port", as the endpoint saw it
 
 
 @dataclass
@@ -62,6 +63,15 @@ class Retrieved:
 
     response: RegistryResponse
     documents: list[RetrievedDocument] = field(default_factory=list)
+
+
+class RefusalRecorder(Protocol):
+    """What an endpoint tells of each request it refuses (invalid metadata, a hash that does
+    not match, an unreadable body) before it answers, so that a Document Recipient can keep
+    what it was sent (a channel stores it in ERROR): nothing sent is lost."""
+
+    def __call__(self, content_type: str, body: bytes, reason: str, peer: str) -> Deferred:
+        """Record the refused request's body and why; the answer waits for the Deferred."""
 
 
 class XDSHandler(Protocol):

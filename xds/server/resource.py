@@ -32,9 +32,10 @@ from xds.safexml import to_bytes
 from xds.pacing import PacedWriter, take
 from xds.server.answers import answer_message, fault_message
 from xds.server.decoding import Call, ServerLimits, decode_call
-from xds.server.handler import XDSHandler
+from xds.server.handler import ProvideAndRegister, RefusalRecorder, XDSHandler
 from xds.soap.envelope import SOAPFault, fault_envelope
 from xds.soap.framing import Incoming, is_mtom, read_message
+from xds.soap.response import RegistryResponse, describe_errors
 
 REPOSITORY_ACTIONS = frozenset({ACTION_PNR, ACTION_RETRIEVE})
 REGISTRY_ACTIONS = frozenset({ACTION_REGISTER, ACTION_STORED_QUERY})
@@ -102,11 +103,13 @@ class XDSResource(resource.Resource):
     isLeaf = True
 
     def __init__(self, handler: XDSHandler, actions: frozenset[str],
-                 limits: ServerLimits = ServerLimits()):
+                 limits: ServerLimits = ServerLimits(),
+                 refusals: RefusalRecorder | None = None):
         super().__init__()
         self.handler = handler
         self.actions = actions
         self.limits = limits
+        self.refusals = refusals
 
     def render_GET(self, request: server.Request) -> bytes:
         request.setResponseCode(405)
@@ -142,11 +145,15 @@ class XDSResource(resource.Resource):
     def _serve(self, request: server.Request, content_type: str):
         """Read, dispatch, answer; every failure becomes a SOAP fault (returns a Deferred)."""
         read: list[Incoming] = []
-        answer = first = None
+        answer = first = refusal = None
         done = False
+        peer = _peer(request)
         try:
             call = yield deferToThread(self._read_call, content_type, request.content, read)
             incoming = read[0]
+            refusal = _refusal(call.answer) if not call.method else None
+            if call.method == "provide_and_register":
+                call.args[0].peer = peer
             answer = call.answer if not call.method else \
                 (yield defer.maybeDeferred(getattr(self.handler, call.method), *call.args))
             status = 200
@@ -154,6 +161,8 @@ class XDSResource(resource.Resource):
                 self._answer, incoming.message.action, answer, incoming.message.message_id,
                 incoming.mtom)
         except SOAPFault as fault:
+            refusal = f"SOAP {fault.code} fault: {fault.reason}" if fault.code == "Sender" \
+                else None
             status, reply_type, chunks = self._fault(fault, read[0] if read else None,
                                                      content_type)
         except Exception:
@@ -163,11 +172,24 @@ class XDSResource(resource.Resource):
             status, reply_type, chunks = self._fault(fault, read[0] if read else None,
                                                      content_type)
         try:
+            if refusal and self.refusals is not None:
+                yield self._record_refusal(request, content_type, refusal, peer)
             yield self._write(request, status, reply_type, chunks, first, done)
         finally:
             if read:
                 read[0].close()
             _close_sources(answer)
+
+    @defer.inlineCallbacks
+    def _record_refusal(self, request: server.Request, content_type: str, reason: str,
+                        peer: str):
+        """Hand the refused body to :attr:`refusals` before answering; its failure is logged,
+        the refusal is answered all the same (returns a Deferred)."""
+        try:
+            body = yield deferToThread(_body_bytes, request.content)
+            yield defer.maybeDeferred(self.refusals, content_type, body, reason, peer)
+        except Exception:
+            _log.failure("XDS.b refusal on {path} not recorded", path=request.path)
 
     @staticmethod
     def _fault(fault: SOAPFault, incoming: Incoming | None, content_type: str) -> tuple:
@@ -200,6 +222,25 @@ class XDSResource(resource.Resource):
             request.unregisterProducer()
         if not request._disconnected:
             request.finish()
+
+
+def _refusal(answer: Any) -> str | None:
+    """Why a request answered without calling the handler was refused, or None."""
+    if isinstance(answer, RegistryResponse) and not answer.succeeded:
+        return describe_errors(answer.errors) or f"answered {answer.status}"
+    return None
+
+
+def _body_bytes(content: BinaryIO) -> bytes:
+    """The request body as received (runs in a thread)."""
+    content.seek(0)
+    return content.read()
+
+
+def _peer(request: server.Request) -> str:
+    address = request.getClientAddress()
+    host, port = getattr(address, "host", ""), getattr(address, "port", "")
+    return f"{host}:{port}" if host else str(address)
 
 
 def _close_sources(answer: Any) -> None:

@@ -39,6 +39,14 @@ def status_for(errors: list[RegistryError]) -> str:
     return RESPONSE_FAILURE if any(error.is_error for error in errors) else RESPONSE_SUCCESS
 
 
+def describe_errors(errors: list[RegistryError]) -> str:
+    """``XDSRegistryMetadataError: sourceId is missing (at SubmissionSet01); …``: the
+    errors of a response as one line, for logs and stored messages."""
+    return "; ".join(f"{error.error_code}: {error.code_context}"
+                     + (f" (at {error.location})" if error.location else "")
+                     for error in errors)
+
+
 def registry_response(errors: list[RegistryError], status: str = "") -> etree._Element:
     """The ``rs:RegistryResponse`` for *errors* (status derived unless given)."""
     response = etree.Element(qname(RS, "RegistryResponse"), nsmap={"rs": RS},

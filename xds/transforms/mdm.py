@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol, Sequence
 
 from xds.cda.entry import INS_OIDS, document_entry_from_cda, escape, hl7_utc
-from xds.cda.header import CDAError, read_cda_header
+from xds.cda.header import CDAError, CDAHeader, read_cda_header
 from xds.metadata.model import (
     Association, Author, Code, DocumentEntry, Submission, SubmissionSet)
 from xds.metadata.writing import new_uuid
@@ -77,6 +77,10 @@ class SubmissionOptions:
     patient_id: str = ""                            # from identity reconciliation
     confidentiality: Code = field(default_factory=lambda: Code("N", CONFIDENTIALITY, "Normal"))
     language_code: str = "fr-FR"
+    # Fallbacks for what neither the document nor the message gives.
+    type_code: Code | None = None
+    format_code: Code | None = None
+    repository_unique_id: str = ""                  # sent when the receiver expects it
 
 
 @dataclass
@@ -88,9 +92,14 @@ class MdmSubmission:
 
 
 def submission_from_mdm(values: MdmValues, options: SubmissionOptions, *,
-                        new_id: Callable[[], str] = new_uuid) -> MdmSubmission:
-    """The ProvideAndRegister content for the document of one MDM^T02."""
-    entry = _document_entry(values, options, new_id())
+                        new_id: Callable[[], str] = new_uuid,
+                        header: CDAHeader | None = None) -> MdmSubmission:
+    """The ProvideAndRegister content for the document of one MDM^T02.
+
+    ``header``: the document's CDA header when the caller has read it already (it is not
+    read again).
+    """
+    entry = _document_entry(values, options, new_id(), header)
     entry = _completed(entry, values, options)
     submission_set = SubmissionSet(
         entry_uuid=new_id(), unique_id=_oid_from(entry.entry_uuid),
@@ -107,8 +116,12 @@ def submission_from_mdm(values: MdmValues, options: SubmissionOptions, *,
 
 
 def _document_entry(values: MdmValues, options: SubmissionOptions,
-                    entry_uuid: str) -> DocumentEntry:
+                    entry_uuid: str, header: CDAHeader | None = None) -> DocumentEntry:
     """From the CDA header when the document is a CDA, else from the message's values."""
+    if header is not None:
+        return document_entry_from_cda(header, entry_uuid=entry_uuid,
+                                       class_code=options.class_code,
+                                       patient_id=options.patient_id)
     if values.mime_type in ("text/xml", "application/xml", "application/hl7-v3+xml"):
         try:
             header = read_cda_header(values.content)
@@ -143,12 +156,14 @@ def _completed(entry: DocumentEntry, values: MdmValues,
     return replace(
         entry,
         class_code=entry.class_code or options.class_code,
-        format_code=entry.format_code or MIME_TYPE_SUFFICIENT,
+        type_code=entry.type_code or options.type_code,
+        format_code=entry.format_code or options.format_code or MIME_TYPE_SUFFICIENT,
         healthcare_facility_type_code=(entry.healthcare_facility_type_code
                                        or options.healthcare_facility_type_code),
         practice_setting_code=entry.practice_setting_code or options.practice_setting_code,
         confidentiality_codes=entry.confidentiality_codes or [options.confidentiality],
         language_code=entry.language_code or options.language_code,
+        repository_unique_id=entry.repository_unique_id or options.repository_unique_id,
         hash=hashlib.sha1(values.content).hexdigest(), size=str(len(values.content)))
 
 

@@ -1,0 +1,82 @@
+"""
+The intake of documents that are not HL7 v2: what an XDS.b Document Recipient (the ``xds``
+source) hands over, committed as a message of its channel before the source answers.
+
+Why a path of its own: the HL7 intake reads MSH to describe, deduplicate and acknowledge a
+message, and a submission has none. The source says what describes it
+(:class:`engine.interfaces.InboundDocument`: message type, control id, sender) and answers in
+its own protocol once the commit is known. Like every message, it is committed with its
+decision in one transaction (:class:`engine.store.ops.IngestOp`): a channel that only routes
+gets one delivery per destination (TRANSFORMED); steps, filters, validation and transforms
+read HL7 v2, so a document channel that has them stores the document in ERROR saying so.
+A document the source refused is stored in ERROR with its reason. A document processed again
+(``messages replay --reprocess``, the recovery scan) is decided by
+:func:`engine.flow.decision.decide` the same way, recognised by :func:`is_document`. The same sender and
+control id again is a DUPLICATE, not delivered twice (a Document Source resending after a
+lost answer).
+
+test-case-name: tests.flow.test_documents
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from twisted.internet import defer
+
+from engine import status as st
+from engine.flow.plan import ChannelPlan
+from engine.flow.queued import QueuedWork
+from engine.flow.routing import plan_deliveries
+from engine.interfaces import InboundDocument
+from engine.store.records import HEADER_LIMITS, SENDER_LENGTH, Decision, InboundRecord
+
+DOCUMENT_CHARSET = "UNICODE UTF-8"  # the stored forms are XML written in UTF-8
+MAX_STORED_ERROR = 4000
+
+
+def is_document(raw: bytes) -> bool:
+    """Whether stored bytes are a document of this path (XML) rather than HL7 v2, which
+    always starts with MSH: how a replay or the recovery scan tells them apart."""
+    return raw[:1] == b"<"
+
+
+def document_decision(plan: ChannelPlan, document: InboundDocument) -> Decision:
+    """What a channel makes of a document: routed, or ERROR when the source refused it or
+    the channel asks for HL7 v2 processing."""
+    if document.error is not None:
+        return Decision(st.ERROR, error=document.error[:MAX_STORED_ERROR])
+    if not plan.routes_only:
+        return Decision(st.ERROR, error=(
+            f"channel {plan.name} has steps, filters, validation or a transform, which read "
+            f"HL7 v2 messages; a {document.message_type} document can only be routed"))
+    return Decision(st.TRANSFORMED,
+                    deliveries=plan_deliveries(plan.route_table, document.patient))
+
+
+def ingest_document(store: Any, queued: QueuedWork, plan: ChannelPlan,
+                    document: InboundDocument, peer: str) -> defer.Deferred:
+    """Commit ``document`` with its decision; Deferred firing with the IngestResult once
+    committed, its deliveries handed to their lanes."""
+    decision = document_decision(plan, document)
+    refused = document.error is not None  # stored in ERROR as such, as unreadable HL7 is
+    record = InboundRecord(
+        channel=plan.name, received_at=time.time(), peer=peer, raw=document.payload,
+        status=st.ERROR if refused else st.RECEIVED,
+        sender=_cut(document.sender, SENDER_LENGTH),
+        control_id=_cut(document.control_id, HEADER_LIMITS[10]),
+        message_type=_cut(document.message_type, HEADER_LIMITS[9]), charset=DOCUMENT_CHARSET,
+        error=decision.error if refused else None, dedupe=plan.dedupe and not refused,
+        decision=None if refused else decision)
+
+    def committed(result: Any) -> Any:
+        if result.delivery_ids:
+            queued.add(plan.name, decision.deliveries)
+        return result
+
+    # transaction boundary: the document, its status and its deliveries, in one commit
+    return store.ingest(record).addCallback(committed)
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else None
