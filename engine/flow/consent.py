@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from engine.store.consent import SHARED_RECORD
 from engine.store.records import ConsentChange
@@ -95,6 +95,23 @@ def refusal(plan: ConsentPlan | None, lookup: Any, parsed: Any,
     if lookup is None:
         return None
     identifiers = patient_identifiers(parsed, plan.patient if plan is not None else None)
+    return stored_refusal(lookup, identifiers, scope)
+
+
+def cx_identifiers(patient_id: str) -> tuple[tuple[str, str], ...]:
+    """(domain OID, value) of an XDS patientId in CX form (``value^^^&OID&ISO``), the
+    patient of a document that has no PID; () when it names no assigning authority."""
+    components = patient_id.split("^")
+    value = components[0].strip()
+    authority = components[3].split("&") if len(components) > 3 else []
+    domain = (authority[1] if len(authority) > 1 else authority[0] if authority else "").strip()
+    return ((domain, value),) if value and domain else ()
+
+
+def stored_refusal(lookup: Any, identifiers: Sequence[tuple[str, str]],
+                   scope: str = SHARED_RECORD) -> str | None:
+    """Why a shared-record destination gets nothing for the patient holding ``identifiers``,
+    by the store's record of their opposition (read off the reactor thread), or None."""
     found = lookup.opposition(identifiers, scope) if identifiers else None
     if found is None:
         return None

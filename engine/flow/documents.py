@@ -22,9 +22,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 
 from engine import status as st
+from engine.flow.consent import cx_identifiers, stored_refusal
 from engine.flow.plan import ChannelPlan
 from engine.flow.queued import QueuedWork
 from engine.flow.routing import plan_deliveries
@@ -41,24 +42,52 @@ def is_document(raw: bytes) -> bool:
     return raw[:1] == b"<"
 
 
-def document_decision(plan: ChannelPlan, document: InboundDocument) -> Decision:
+def document_decision(plan: ChannelPlan, document: InboundDocument,
+                      opposed: str | None = None) -> Decision:
     """What a channel makes of a document: routed, or ERROR when the source refused it or
-    the channel asks for HL7 v2 processing."""
+    the channel asks for HL7 v2 processing. ``opposed``: why the patient's document goes to
+    no shared-record destination (:func:`consent_refusal`), the others still served."""
     if document.error is not None:
         return Decision(st.ERROR, error=document.error[:MAX_STORED_ERROR])
-    if not plan.routes_only:
+    if plan.reads_hl7:
         return Decision(st.ERROR, error=(
             f"channel {plan.name} has steps, filters, validation or a transform, which read "
             f"HL7 v2 messages; a {document.message_type} document can only be routed"))
-    return Decision(st.TRANSFORMED,
-                    deliveries=plan_deliveries(plan.route_table, document.patient))
+    deliveries = plan_deliveries(plan.route_table, document.patient)
+    if opposed is None:
+        return Decision(st.TRANSFORMED, deliveries=deliveries)
+    shared = {d.name for d in plan.destinations if d.shared_record}
+    kept = tuple(d for d in deliveries if d.destination not in shared)
+    stopped = "; ".join(f"{name}: {opposed}" for name in sorted(shared))
+    if not kept:
+        return Decision(st.FILTERED, detail=stopped)
+    return Decision(st.TRANSFORMED, detail="not sent to " + stopped, deliveries=kept)
+
+
+def consent_refusal(plan: ChannelPlan, document: InboundDocument) -> str | None:
+    """Why the document's patient's shared-record destinations get nothing, read from the
+    store (blocking: call it off the reactor thread), or None."""
+    if not plan.shares or plan.consent_lookup is None or document.error is not None:
+        return None
+    return stored_refusal(plan.consent_lookup, cx_identifiers(document.patient))
 
 
 def ingest_document(store: Any, queued: QueuedWork, plan: ChannelPlan,
                     document: InboundDocument, peer: str) -> defer.Deferred:
     """Commit ``document`` with its decision; Deferred firing with the IngestResult once
-    committed, its deliveries handed to their lanes."""
-    decision = document_decision(plan, document)
+    committed, its deliveries handed to their lanes. A channel feeding the shared record
+    first reads, in a thread, whether the patient opposed sharing."""
+    if plan.shares and plan.consent_lookup is not None and document.error is None:
+        looked_up = threads.deferToThread(consent_refusal, plan, document)
+    else:
+        looked_up = defer.succeed(None)
+    return looked_up.addCallback(
+        lambda opposed: _commit(store, queued, plan, document, peer, opposed))
+
+
+def _commit(store: Any, queued: QueuedWork, plan: ChannelPlan, document: InboundDocument,
+            peer: str, opposed: str | None) -> defer.Deferred:
+    decision = document_decision(plan, document, opposed)
     refused = document.error is not None  # stored in ERROR as such, as unreadable HL7 is
     record = InboundRecord(
         channel=plan.name, received_at=time.time(), peer=peer, raw=document.payload,

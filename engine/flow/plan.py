@@ -75,6 +75,16 @@ class ChannelPlan:
         return [(d.name, d.order_by, d.lanes) for d in self.destinations]
 
     @property
+    def reads_hl7(self) -> bool:
+        """Whether deciding reads the HL7 v2 text (steps, filters, validation, an
+        ``identity:`` step, a ``consent:`` field, a transform): a channel of documents
+        (an ``xds`` source) cannot, and only routes (:mod:`engine.flow.documents`)."""
+        return not (self.filters is None and self.steps is None and self.identity is None
+                    and self.validation == VALIDATION_NONE and self.consent is None
+                    and all(d.steps is None and d.transform is None
+                            for d in self.destinations))
+
+    @property
     def routes_only(self) -> bool:
         """True when the plan has no step at all: every message goes to every destination."""
         return (self.filters is None and self.steps is None and self.identity is None

@@ -62,3 +62,37 @@ def test_decide_recognises_a_stored_document():
     assert decision.status == st.TRANSFORMED
     assert [d.destination for d in decision.deliveries] == ["dmp", "archive"]
     assert decide(plan(transform=object()), message).status == st.ERROR
+
+
+def test_a_document_of_a_patient_who_opposed_skips_the_shared_record():
+    """If the document's patient (its submission's patientId, CX) opposed sharing, then the
+    shared-record destination gets nothing, the reason on the journal line, and the other
+    destination is still served; with only the shared record, the document is FILTERED."""
+    from engine.flow.documents import consent_refusal
+    from engine.store.consent import SHARED_RECORD, Opposition
+    from tests.flow.test_consent import FixedLookup
+
+    lookup = FixedLookup({("1.2.5", "P1"): Opposition(
+        1, "1.2.5", "P1", SHARED_RECORD, 1733500000.0, "operator:ana", "asked at the desk")})
+    sharing = ChannelPlan("hospital", (DestinationPlan("dmp", shared_record=True),
+                                       DestinationPlan("archive")), consent_lookup=lookup)
+    opposed = consent_refusal(sharing, DOCUMENT)
+    assert opposed is not None and "P1^^^&1.2.5&ISO opposed to shared-record" in opposed
+    assert lookup.asked == [((("1.2.5", "P1"),), SHARED_RECORD)]
+    decision = document_decision(sharing, DOCUMENT, opposed)
+    assert decision.status == st.TRANSFORMED
+    assert [d.destination for d in decision.deliveries] == ["archive"]
+    assert decision.detail.startswith("not sent to dmp: consent:")
+    only = ChannelPlan("hospital", (DestinationPlan("dmp", shared_record=True),),
+                       consent_lookup=lookup)
+    assert document_decision(only, DOCUMENT, opposed).status == st.FILTERED
+    other = InboundDocument(b"<xds/>", "ITI-41", patient="P2^^^&1.2.5&ISO")
+    assert consent_refusal(sharing, other) is None
+
+
+def test_a_shared_record_destination_alone_does_not_make_a_document_channel_process_hl7():
+    """If a document channel's only particularity is a shared-record destination, then it
+    still routes documents (consent is read from the store, not from HL7 fields)."""
+    sharing = ChannelPlan("hospital", (DestinationPlan("dmp", shared_record=True),))
+    assert not sharing.reads_hl7 and not sharing.routes_only
+    assert document_decision(sharing, DOCUMENT).status == st.TRANSFORMED
