@@ -108,7 +108,7 @@ def test_fake_store_has_what_lanes_use():
     """If Lane uses a Store method, then the real Store has it and FakeStore has it with the
     same parameters."""
     used = _store_methods_used_by(delivery)
-    assert used == {"read", "record_delivery"}
+    assert used == {"read", "record_deliveries"}
     for name in used:
         assert _parameters(getattr(FakeStore, name)) == _parameters(getattr(Store, name))
 
@@ -611,6 +611,7 @@ def test_batch_destination_gets_the_due_head_of_the_lane_in_batches():
     h.start()
     assert h.destination.batches == [ids[:4], ids[4:]]
     assert [h.status(i) for i in ids] == [(st.SENT, 1)] * 6
+    assert h.store.delivery_writes == 2  # one write of outcomes per batch sent
 
 
 def test_a_failure_in_a_batch_holds_what_follows_it():
