@@ -13,7 +13,7 @@ from twisted.internet import defer, task
 from engine.delivery import lane as delivery
 from engine import status as st
 from engine.config.loader import RetryPolicy
-from engine.delivery.lane import Lane, LaneKey, LaneState
+from engine.delivery.lane import GATHER, Lane, LaneKey, LaneState
 from engine.interfaces import Destination
 from engine.store.store import Store
 from tests.fakes import (
@@ -233,10 +233,27 @@ def test_unexpected_exception_is_retried(harness):
 
 
 def test_woken_lane_fetches_new_work(harness):
-    """If an idle lane is woken, then it fetches and sends new work without waiting for its
-    poll."""
+    """If an idle lane is woken, then it fetches and sends new work GATHER seconds later,
+    without waiting for its poll; the wakes meanwhile add no read."""
     harness.start()
     assert harness.destination.sent == []
+    reads = harness.store.reads["fetch_due"]
+    first = harness.queue(1)
+    harness.lane.wake()
+    harness.clock.advance(GATHER / 2)
+    second = harness.queue(1)
+    harness.lane.wake()
+    assert harness.destination.delivery_ids == []
+    harness.clock.advance(GATHER)  # past the first wake's GATHER, far short of the poll
+    assert harness.destination.delivery_ids == first + second
+    assert harness.store.reads["fetch_due"] == reads + 1
+    assert GATHER < POLL
+
+
+def test_woken_lane_without_gather_reads_at_once(harness):
+    """If a lane gathers for 0 s, then a wake reads its queue at once."""
+    harness.lane._gather = 0
+    harness.start()
     (delivery_id,) = harness.queue(1)
     harness.lane.wake()
     assert harness.destination.delivery_ids == [delivery_id]
