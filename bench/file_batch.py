@@ -8,6 +8,7 @@ wall time and CPU (user + system) both ways, in a temporary directory next to th
 folders' usual disk (``--directory``, default the system's temporary folder).
 
     .venv/bin/python bench/file_batch.py [--batches 5] [--size 100] [--directory /tmp]
+    .venv/bin/python bench/file_batch.py --no-flush --batches 20 --directory /dev/shm
 """
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(folder: Path, label: str, batches: int, size: int) -> None:
+def run(folder: Path, label: str, batches: int, size: int, fsync: bool = True) -> None:
     started_cpu, started = cpu(), time.perf_counter()
     for b in range(batches):
         items = [(str(folder / f"{label}-{b}-{n}.hl7"), PAYLOAD) for n in range(size)]
-        results = file_destination.write_batch(items, fsync=True)
+        results = file_destination.write_batch(items, fsync=fsync)
         assert all(isinstance(r, str) for r in results), results
     files = batches * size
     print(f"{label:<22} {(time.perf_counter() - started) / files * 1e6:8.0f} us wall/file "
@@ -46,7 +47,15 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--directory", default=None)
+    parser.add_argument("--no-flush", action="store_true",
+                        help="only the writes and renames, no flush: the Python and system-call "
+                             "cost per file, apart from the disk (try --directory /dev/shm)")
     args = parser.parse_args()
+    if args.no_flush:
+        with tempfile.TemporaryDirectory(dir=args.directory) as tmp:
+            for _ in range(3):
+                run(Path(tmp), "not flushed", args.batches, args.size, fsync=False)
+        return
     syncfs = file_destination._SYNCFS
     print(f"syncfs available: {syncfs is not None}; batches of {args.size}")
     with tempfile.TemporaryDirectory(dir=args.directory) as tmp:

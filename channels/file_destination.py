@@ -33,12 +33,13 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import itertools
 import os
+import secrets
 import platform
 import string
 import sys
 import time
-import uuid
 from typing import Any, Mapping
 
 from twisted.internet import defer, threads
@@ -58,6 +59,11 @@ DEFAULT_FILE_MODE = 0o600
 DEFAULT_DIRECTORY_MODE = 0o700
 DEFAULT_NAME_MAX = 255  # when the file system does not say (pathconf unsupported)
 _TEMPORARY_EXTRA = 38  # what the temporary name adds: "." + "." + 32 hex digits + ".tmp"
+# Temporary names: unique to this process (a random token drawn once, and the pid) and to the
+# file within it (a counter), so that no name costs a call for random bytes. O_EXCL still
+# refuses a name that exists.
+_PROCESS_TOKEN = secrets.token_hex(6)
+_TEMPORARY_NUMBERS = itertools.count()
 _MAX_EXTENSION = 16  # a longer "extension" is part of the name, cut with it
 # Failures caused by the name itself: the same name fails the same way on every retry.
 PERMANENT_ERRNOS = frozenset(
@@ -320,23 +326,48 @@ def temporary_name(path: str, limit: int) -> tuple[str, str]:
     directory, filename = os.path.split(path)
     final = os.path.join(directory, fit_name(filename, limit))
     short = fit_name(filename, max(limit - _TEMPORARY_EXTRA, 1))
-    return os.path.join(directory, f".{short}.{uuid.uuid4().hex}.tmp"), final
+    number = next(_TEMPORARY_NUMBERS) % 16**12
+    unique = f"{_PROCESS_TOKEN}{os.getpid() % 16**8:08x}{number:012x}"  # 32 hex digits
+    return os.path.join(directory, f".{short}.{unique}.tmp"), final
 
 
-def _write_temporary(temporary: str, data: bytes, file_mode: int, fsync: bool) -> None:
+def _write_temporary(temporary: str, data: bytes, file_mode: int, fsync: bool,
+                     umask: int | None = None) -> None:
     """Create ``temporary`` exclusively with ``file_mode`` and write ``data``, flushed to
-    disk if ``fsync``; removed again if anything fails."""
+    disk if ``fsync``; removed again if anything fails.
+
+    Plain descriptor calls (no file object: that would add a stat, an ioctl and a seek per
+    file). ``umask``: the process's, when the caller knows it; the mode is set again only if
+    it takes bits of ``file_mode`` away (unknown: always)."""
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            os.fchmod(handle.fileno(), file_mode)  # the umask may have taken bits away
-            handle.write(data)
+        try:
+            if umask is None or file_mode & umask:
+                os.fchmod(descriptor, file_mode)  # the umask took bits away
+            view, written = memoryview(data), 0
+            while written < len(view):  # os.write may write less than asked
+                written += os.write(descriptor, view[written:])
             if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
+                os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
     except BaseException:
         _remove_quietly(temporary)
         raise
+
+
+def process_umask() -> int | None:
+    """This process's umask as Linux reports it (``/proc/self/status``), or None elsewhere.
+
+    Read rather than set and restored: ``os.umask`` changes it for every thread meanwhile."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def make_directory(directory: str, mode: int) -> None:
@@ -397,6 +428,7 @@ def _stage(items: list[tuple[str, bytes]], file_mode: int,
     (temporary, final) paths written, and the error that stopped them if any."""
     staged: list[tuple[str, str]] = []
     limits: dict[str, int] = {}  # per directory: one pathconf per batch, not per file
+    umask = process_umask() if len(items) > 1 else None  # once per batch, not per file
     for path, data in items:
         directory = os.path.dirname(path)
         try:
@@ -404,7 +436,7 @@ def _stage(items: list[tuple[str, bytes]], file_mode: int,
                 make_directory(directory, directory_mode)
                 limits[directory] = name_limit(directory)
             temporary, final = temporary_name(path, limits[directory])
-            _write_temporary(temporary, data, file_mode, fsync=False)
+            _write_temporary(temporary, data, file_mode, fsync=False, umask=umask)
         except OSError as error:
             error.filename = error.filename or path
             return staged, error

@@ -177,9 +177,23 @@ def read_separators(segment: bytes) -> tuple[str, str]:
     Both must be printable ASCII punctuation, all distinct: a letter or digit would be read
     back as part of an escape sequence (``\\R\\``), a space or control byte as data.
     """
+    head = segment[3:4]
+    key = (head, segment[4:].split(head, 1)[0]) if head else None
+    known = _CHECKED_SEPARATORS.get(key)
+    if known is not None:  # the same MSH-1 and MSH-2 as an earlier message: checked then
+        return known
     separator = _field_separator(segment)
     second = segment[4:].split(separator.encode("ascii"), 1)[0]
-    return separator, _encoding_characters(second.decode(FALLBACK_CODEC), separator)
+    checked = separator, _encoding_characters(second.decode(FALLBACK_CODEC), separator)
+    if len(_CHECKED_SEPARATORS) < _CHECKED_SEPARATORS_MAX:
+        _CHECKED_SEPARATORS[key] = checked
+    return checked
+
+
+# (MSH-1, MSH-2) as bytes -> what read_separators returned for them: senders use the same
+# few, each checked once. Bounded: a sender inventing new ones is checked every time.
+_CHECKED_SEPARATORS: dict[tuple[bytes, bytes] | None, tuple[str, str]] = {}
+_CHECKED_SEPARATORS_MAX = 64
 
 
 def _decoded_fields(segment: bytes, separator: str,

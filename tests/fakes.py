@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from twisted.internet import defer
 
@@ -65,6 +65,7 @@ class FakeStore:
         self.deliveries: dict[int, DeliveryRow] = {}
         self.decided: list[DecidedMessage] = []
         self.updates: list[DeliveryUpdate] = []
+        self.delivery_writes = 0  # calls of record_deliveries: one per lane batch
         self.hold_commits = hold_commits
         self.failing: BaseException | None = None
         self.pending: list[tuple[defer.Deferred, Callable[[], Any]]] = []
@@ -106,8 +107,13 @@ class FakeStore:
         return self._write(lambda: self._apply_decision(decided))
 
     def record_delivery(self, update: DeliveryUpdate) -> defer.Deferred:
-        self.updates.append(update)
-        return self._write(lambda: self._apply_delivery(update))
+        return self.record_deliveries([update])
+
+    def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> defer.Deferred:
+        updates = tuple(updates)
+        self.updates.extend(updates)
+        self.delivery_writes += 1
+        return self._write(lambda: self._apply_deliveries(updates))
 
     # -- commits -------------------------------------------------------------------------
 
@@ -137,8 +143,14 @@ class FakeStore:
                     for new in decision.deliveries)
         return IngestResult(message.id, decision.status, None, ids)
 
+    def _apply_deliveries(self, updates: tuple[DeliveryUpdate, ...]) -> None:
+        """All or nothing, as one transaction of the store."""
+        for update in updates:
+            st.check_transition("delivery", st.QUEUED, update.status)
+        for update in updates:
+            self._apply_delivery(update)
+
     def _apply_delivery(self, update: DeliveryUpdate) -> None:
-        st.check_transition("delivery", st.QUEUED, update.status)
         row = self.deliveries[update.delivery_id]
         if row.status != st.QUEUED:  # as the store's conditional UPDATE: only QUEUED changes
             return

@@ -5,10 +5,10 @@ ordering key), sent in order by the process that holds the lane's lease.
 The store is the queue. The lane reads the first deliveries of its queue (by id, always from
 the start: no cursor, see :func:`engine.store.queries.fetch_due`; at most ``fetch_batch`` of
 them and ``fetch_bytes`` of payload, so what a lane holds is bounded in bytes whatever the
-size of its messages), sends them one at a time
+size of its messages), sends them one at a time (or a batch at a time)
 through its own :class:`~engine.interfaces.Destination` (message n+1 is never sent before
-message n is SENT or parked), and records each outcome through the group-commit writer. A
-send may start while the previous send's outcome is being committed (that hides the commit's
+message n is SENT or parked), and records the outcomes of each send, one or a batch's, as
+one write of the group-commit writer. A send may start while the previous send's outcome is being committed (that hides the commit's
 latency), not before the outcomes of the sends before it are committed: so when the store
 fails, at most one send follows the first outcome it could not record. The lane reads again
 only once every outcome it recorded is committed, so a read never brings back a delivery
@@ -57,6 +57,10 @@ FETCH_BATCH = 500
 FETCH_BYTES = 8 * 1024 * 1024
 SEND_BATCH = 100  # deliveries handed at once to a destination that sends batches
 POLL_INTERVAL = 1.0
+# How long an idle lane that is told of new work waits before reading its queue: the
+# deliveries queued meanwhile are read, sent (one flush for a file batch) and recorded
+# together instead of one small batch per group commit of the intake.
+GATHER = 0.005
 SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
 RECORD_RETRY_INITIAL = 0.5
 RECORD_RETRY_MAX = 5.0
@@ -90,7 +94,7 @@ class Lane:
     def __init__(self, key: LaneKey, destination: Destination, retry: Any, store: Any,
                  clock: Any, *, poll_interval: float = POLL_INTERVAL,
                  fetch_batch: int = FETCH_BATCH, fetch_bytes: int = FETCH_BYTES,
-                 sends_ahead: int = SENDS_AHEAD,
+                 sends_ahead: int = SENDS_AHEAD, gather: float = GATHER,
                  send_batch: int = SEND_BATCH,
                  record_retry: tuple[float, float] = (RECORD_RETRY_INITIAL, RECORD_RETRY_MAX)):
         self.key = key
@@ -102,6 +106,7 @@ class Lane:
         self._fetch_batch = fetch_batch
         self._fetch_bytes = fetch_bytes
         self._sends_ahead = sends_ahead
+        self._gather = gather
         self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
         self._record_retry = record_retry
         self.state = LaneState.UNLEASED
@@ -142,11 +147,17 @@ class Lane:
             self._step()
 
     def wake(self) -> None:
-        """Work was queued for this lane: read the store now if idle, else after the work
-        under way."""
+        """Work was queued for this lane: read the store ``gather`` seconds from now if idle
+        (at once if ``gather`` is 0), else after the work under way."""
         self._more = True
-        if self.state is LaneState.IDLE:
-            self._step()
+        if self.state is not LaneState.IDLE:
+            return
+        if self._gather <= 0:
+            return self._step()
+        read_at = self._clock.seconds() + self._gather
+        if self._timer is None or self._timer.getTime() > read_at:  # the poll, later
+            self._cancel_timer()
+            self._timer = self._clock.callLater(self._gather, self._poll)
 
     def retry_now(self) -> None:
         """Attempt the next delivery at once, even if the store says to wait.
@@ -329,37 +340,44 @@ class Lane:
 
     def _sent(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> None:
         self._send = None
-        self._succeeded(outcome, due)
+        self._record(self._succeeded(outcome, due))
         self._answered()
 
     def _send_failed(self, failure: Any, due: DueDelivery) -> None:
         self._send = None
-        self._failed_attempt(failure.value, due)
+        self._record(self._failed_attempt(failure.value, due))
         self._answered()
 
     def _batch_sent(self, outcomes: list, batch: list[DueDelivery]) -> None:
-        """One outcome per delivery attempted, in order; the list stops at a failure."""
+        """One outcome per delivery attempted, in order; the list stops at a failure. The
+        batch's outcomes are recorded by one write."""
         self._send = None
+        updates = []
         for due, outcome in zip(batch, outcomes):
             if isinstance(outcome, BaseException):
-                self._failed_attempt(outcome, due)
+                updates.append(self._failed_attempt(outcome, due))
                 break
-            self._succeeded(outcome, due)
+            updates.append(self._succeeded(outcome, due))
+        self._record(*updates)
         self._answered()
 
     def _batch_failed(self, failure: Any, batch: list[DueDelivery]) -> None:
         self._send = None
-        self._failed_attempt(failure.value, batch[0])  # nothing of the batch is known sent
+        # nothing of the batch is known sent
+        self._record(self._failed_attempt(failure.value, batch[0]))
         self._answered()
 
-    def _succeeded(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> None:
+    def _succeeded(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> DeliveryUpdate:
+        """The head delivery was sent: its SENT outcome, to record."""
         response = outcome.response if isinstance(outcome, DeliveryOutcome) else None
         self.sent += 1
-        self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
-                                    due.attempts + 1, self._clock.seconds(), None, response))
+        return self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
+                                           due.attempts + 1, self._clock.seconds(), None,
+                                           response))
 
-    def _failed_attempt(self, error: BaseException, due: DueDelivery) -> None:
-        """Record a failed attempt: QUEUED again after the backoff, or parked in ERROR."""
+    def _failed_attempt(self, error: BaseException, due: DueDelivery) -> DeliveryUpdate:
+        """A failed attempt's outcome, to record: QUEUED again after the backoff, or parked
+        in ERROR."""
         retryable = not isinstance(error, DeliveryFailed) or error.retryable
         response = getattr(error, "response", None)
         reason = _describe(error)
@@ -372,20 +390,19 @@ class Lane:
                         _name(self.key), due.delivery_id, attempts, reason, delay)
             if self._buffer and self._buffer[0].delivery_id == due.delivery_id:
                 self._buffer[0] = replace(due, attempts=attempts, next_attempt_at=retry_at)
-            self._record(DeliveryUpdate(due.delivery_id, due.message_id, st.QUEUED, attempts,
-                                        retry_at, reason, response))
-            return
+            return DeliveryUpdate(due.delivery_id, due.message_id, st.QUEUED, attempts,
+                                  retry_at, reason, response)
         log.error("%s: delivery %d parked in ERROR after %d attempt(s): %s",
                   _name(self.key), due.delivery_id, attempts, reason)
         self.parked += 1
-        self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.ERROR, attempts,
-                                    self._clock.seconds(), reason, response))
+        return self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.ERROR, attempts,
+                                           self._clock.seconds(), reason, response))
 
-    def _finish(self, update: DeliveryUpdate) -> None:
-        """The head delivery is done (SENT or parked): record it and go on."""
+    def _finish(self, update: DeliveryUpdate) -> DeliveryUpdate:
+        """The head delivery is done (SENT or parked): the lane goes on past it."""
         if self._buffer and self._buffer[0].delivery_id == update.delivery_id:
             self._buffer.popleft()
-        self._record(update)
+        return update
 
     def _answered(self) -> None:
         if self.state is LaneState.STOPPED:
@@ -408,40 +425,44 @@ class Lane:
     # -- recording outcomes -----------------------------------------------------------------
 
     def _record(self, *updates: DeliveryUpdate) -> None:
-        """Submit outcomes to the group-commit writer (all counted before any may answer)."""
+        """Submit outcomes to the group-commit writer as one write (counted before it may
+        answer): they commit together or fail together."""
+        if not updates:
+            return
         for update in updates:
             self._failed.pop(update.delivery_id, None)  # an older outcome is superseded
         self._in_flight += len(updates)
         send = self._sends
         self._unsettled[send] = self._unsettled.get(send, 0) + len(updates)
-        for update in updates:
-            d = self._store.record_delivery(update)
-            d.addCallbacks(self._recorded, self._record_failed, callbackArgs=(send,),
-                           errbackArgs=(update, send))
+        d = self._store.record_deliveries(updates)
+        d.addCallbacks(self._recorded, self._record_failed, callbackArgs=(len(updates), send),
+                       errbackArgs=(updates, send))
 
-    def _answered_write(self, send: int) -> None:
-        self._in_flight -= 1
-        self._unsettled[send] -= 1
+    def _answered_write(self, send: int, count: int) -> None:
+        self._in_flight -= count
+        self._unsettled[send] -= count
         if not self._unsettled[send]:
             del self._unsettled[send]
 
-    def _recorded(self, _result: Any, send: int) -> None:
-        self._answered_write(send)
+    def _recorded(self, _result: Any, count: int, send: int) -> None:
+        self._answered_write(send, count)
         if not self._failed:
             self._record_delay = self._record_retry[0]
         self._written(LaneState.SETTLING, LaneState.RECORDING)
 
-    def _record_failed(self, failure: Any, update: DeliveryUpdate, send: int) -> None:
-        self._answered_write(send)
-        if self.state is LaneState.STOPPED:
-            log.error("%s: the outcome of delivery %d (%s) could not be recorded: %s; it "
-                      "stays QUEUED and is sent again by the next owner of the lane",
-                      _name(self.key), update.delivery_id, update.status,
-                      failure.getErrorMessage())
-        else:
-            log.warning("%s: recording delivery %d %s failed: %s", _name(self.key),
-                        update.delivery_id, update.status, failure.getErrorMessage())
-            self._failed[update.delivery_id] = update
+    def _record_failed(self, failure: Any, updates: tuple[DeliveryUpdate, ...],
+                       send: int) -> None:
+        self._answered_write(send, len(updates))
+        for update in updates:
+            if self.state is LaneState.STOPPED:
+                log.error("%s: the outcome of delivery %d (%s) could not be recorded: %s; it "
+                          "stays QUEUED and is sent again by the next owner of the lane",
+                          _name(self.key), update.delivery_id, update.status,
+                          failure.getErrorMessage())
+            else:
+                log.warning("%s: recording delivery %d %s failed: %s", _name(self.key),
+                            update.delivery_id, update.status, failure.getErrorMessage())
+                self._failed[update.delivery_id] = update
         # Waiting states go to RECORDING now; SENDING and READING once they answer.
         self._written(LaneState.SETTLING, LaneState.RECORDING, LaneState.IDLE,
                       LaneState.WAITING, LaneState.UNLEASED)

@@ -244,7 +244,10 @@ class _Batch:
 
 
 class DeliveryUpdateOp(WriteOp):
-    """Record delivery attempts: SENT, QUEUED again for a retry, or parked in ERROR."""
+    """Record delivery attempts: SENT, QUEUED again for a retry, or parked in ERROR.
+
+    Each item is the tuple of outcomes of one lane's batch (one for a single send): they
+    commit together or not at all, and their submitter gets one answer for them."""
 
     rank = 30
 
@@ -255,11 +258,12 @@ class DeliveryUpdateOp(WriteOp):
         self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id", "status"))
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
 
-    def apply(self, conn: Any, items: Sequence[DeliveryUpdate]) -> list[None]:
+    def apply(self, conn: Any, items: Sequence[Sequence[DeliveryUpdate]]) -> list[None]:
         now = time.time()
-        tally = self._counts.delivery_moves(conn, items)  # before the rows change
+        outcomes = [u for item in items for u in item]
+        tally = self._counts.delivery_moves(conn, outcomes)  # before the rows change
         updates, lines = [], []
-        for u in items:
+        for u in outcomes:
             st.check_transition("delivery", st.QUEUED, u.status)
             updates.append((u.status, u.attempts, now, u.next_attempt_at, u.last_error,
                             u.response, u.delivery_id, st.QUEUED))

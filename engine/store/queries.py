@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Integer, and_, bindparam, func, literal_column, select
 
 from engine import status as st
 from engine.store import counters
@@ -36,23 +36,12 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
     that does not fit: SQLite steps one row at a time, PostgreSQL through a server-side
     cursor a few rows at a time, so the driver holds little beyond the budget.
     """
-    size = func.coalesce(func.length(deliveries.c.payload), func.length(messages.c.raw))
-    query = (
-        select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
-               deliveries.c.next_attempt_at,
-               func.coalesce(deliveries.c.payload, messages.c.raw), messages.c.control_id,
-               messages.c.message_type, messages.c.charset, messages.c.peer, size)
-        .join(messages, messages.c.id == deliveries.c.message_id)
-        .where(deliveries.c.channel == channel, deliveries.c.destination == destination,
-               deliveries.c.lane == lane, deliveries.c.status == st.QUEUED)
-        .order_by(deliveries.c.id)
-        .limit(limit)
-    )
+    params = {"channel": channel, "destination": destination, "lane": lane, "limit": limit}
     if max_bytes is None:
-        return DueList(DueDelivery(*row[:9]) for row in conn.execute(query))
+        return DueList(DueDelivery(*row[:9]) for row in conn.execute(_DUE, params))
     due, total = DueList(), 0
     result = conn.execution_options(stream_results=True,
-                                    max_row_buffer=STREAM_ROWS).execute(query)
+                                    max_row_buffer=STREAM_ROWS).execute(_DUE, params)
     try:
         for row in result:
             total += row[9] or 0
@@ -66,6 +55,25 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
 
 
 STREAM_ROWS = 50  # rows a PostgreSQL server-side cursor brings at a time to fetch_due
+
+# fetch_due's statement, built once (a lane reads after every batch it sends). QUEUED is
+# written into the SQL, not bound: only then may SQLite and PostgreSQL's generic plans use the
+# partial index ``ix_deliveries_queue`` (lane, id order, no sort) rather than sort every
+# QUEUED delivery of the destination at each read.
+_DUE = (
+    select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
+           deliveries.c.next_attempt_at,
+           func.coalesce(deliveries.c.payload, messages.c.raw), messages.c.control_id,
+           messages.c.message_type, messages.c.charset, messages.c.peer,
+           func.coalesce(func.length(deliveries.c.payload), func.length(messages.c.raw)))
+    .join(messages, messages.c.id == deliveries.c.message_id)
+    .where(deliveries.c.channel == bindparam("channel"),
+           deliveries.c.destination == bindparam("destination"),
+           deliveries.c.lane == bindparam("lane"),
+           deliveries.c.status == literal_column(f"'{st.QUEUED}'"))
+    .order_by(deliveries.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 class DueList(list):

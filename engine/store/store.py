@@ -10,7 +10,7 @@ test-case-name: tests.store.test_store
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from pathlib import Path
 
@@ -145,7 +145,13 @@ class Store:
 
     def record_delivery(self, update: DeliveryUpdate) -> Any:
         """Commit a delivery attempt's outcome; Deferred[None]."""
-        return self.writer.submit(self._delivery, update)
+        return self.writer.submit(self._delivery, (update,))
+
+    def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> Any:
+        """Commit the outcomes of a lane's batch of attempts, all in one group commit, as one
+        write: one Deferred[None] for them all, failing if any could not be written (then
+        none was)."""
+        return self.writer.submit(self._delivery, tuple(updates))
 
     def is_ingest(self, op: Any) -> bool:
         """Whether an after-commit hook's ``op`` is the ingest of inbound messages."""

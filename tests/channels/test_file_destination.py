@@ -345,3 +345,36 @@ def test_syncfs_is_used_only_where_it_reports_write_back_errors(monkeypatch):
     assert file_destination._load_syncfs() is None
     monkeypatch.setattr(file_destination.platform, "release", lambda: "6.1.0")
     assert file_destination._load_syncfs() is not None
+
+
+def test_process_umask_is_the_one_in_force():
+    """If the umask is set, then process_umask reads it back (None only off Linux)."""
+    previous = os.umask(0o027)
+    try:
+        assert file_destination.process_umask() in (0o027, None)
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o077, 0o640), (0o022, 0o600), (0o000, 0o644)])
+def test_a_batch_gets_file_mode_exactly_whatever_the_umask(tmp_path, umask, mode):
+    """If a batch is written under a umask that takes bits of file_mode away (or none),
+    then every file still has file_mode exactly, and the whole payload."""
+    previous = os.umask(umask)
+    try:
+        payloads = [(str(tmp_path / f"f{n}.hl7"), bytes([n % 256]) * (70_000 + n))
+                    for n in range(3)]
+        results = file_destination.write_batch(payloads, fsync=False, file_mode=mode)
+    finally:
+        os.umask(previous)
+    assert [os.stat(r).st_mode & 0o777 for r in results] == [mode] * 3
+    assert [os.path.getsize(r) for r in results] == [70_000, 70_001, 70_002]
+
+
+def test_temporary_names_are_unique_and_within_the_length_they_claim(tmp_path):
+    """If many temporary names are drawn for one path, then no two are alike and each
+    adds exactly what the name limit keeps room for."""
+    names = {file_destination.temporary_name(str(tmp_path / "a.hl7"), 255)[0]
+             for _ in range(1000)}
+    assert len(names) == 1000
+    assert {len(os.path.basename(n)) for n in names} == {len("a.hl7") + 38}

@@ -13,7 +13,7 @@ from twisted.internet import defer, task
 from engine.delivery import lane as delivery
 from engine import status as st
 from engine.config.loader import RetryPolicy
-from engine.delivery.lane import Lane, LaneKey, LaneState
+from engine.delivery.lane import GATHER, Lane, LaneKey, LaneState
 from engine.interfaces import Destination
 from engine.store.store import Store
 from tests.fakes import (
@@ -108,7 +108,7 @@ def test_fake_store_has_what_lanes_use():
     """If Lane uses a Store method, then the real Store has it and FakeStore has it with the
     same parameters."""
     used = _store_methods_used_by(delivery)
-    assert used == {"read", "record_delivery"}
+    assert used == {"read", "record_deliveries"}
     for name in used:
         assert _parameters(getattr(FakeStore, name)) == _parameters(getattr(Store, name))
 
@@ -233,10 +233,27 @@ def test_unexpected_exception_is_retried(harness):
 
 
 def test_woken_lane_fetches_new_work(harness):
-    """If an idle lane is woken, then it fetches and sends new work without waiting for its
-    poll."""
+    """If an idle lane is woken, then it fetches and sends new work GATHER seconds later,
+    without waiting for its poll; the wakes meanwhile add no read."""
     harness.start()
     assert harness.destination.sent == []
+    reads = harness.store.reads["fetch_due"]
+    first = harness.queue(1)
+    harness.lane.wake()
+    harness.clock.advance(GATHER / 2)
+    second = harness.queue(1)
+    harness.lane.wake()
+    assert harness.destination.delivery_ids == []
+    harness.clock.advance(GATHER)  # past the first wake's GATHER, far short of the poll
+    assert harness.destination.delivery_ids == first + second
+    assert harness.store.reads["fetch_due"] == reads + 1
+    assert GATHER < POLL
+
+
+def test_woken_lane_without_gather_reads_at_once(harness):
+    """If a lane gathers for 0 s, then a wake reads its queue at once."""
+    harness.lane._gather = 0
+    harness.start()
     (delivery_id,) = harness.queue(1)
     harness.lane.wake()
     assert harness.destination.delivery_ids == [delivery_id]
@@ -611,6 +628,7 @@ def test_batch_destination_gets_the_due_head_of_the_lane_in_batches():
     h.start()
     assert h.destination.batches == [ids[:4], ids[4:]]
     assert [h.status(i) for i in ids] == [(st.SENT, 1)] * 6
+    assert h.store.delivery_writes == 2  # one write of outcomes per batch sent
 
 
 def test_a_failure_in_a_batch_holds_what_follows_it():

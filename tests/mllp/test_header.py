@@ -226,3 +226,18 @@ def test_lenient_reader_agrees_with_strict_on_samples(hl7_sample, name):
     """If read_header accepts a real message, then the lenient reader reads the same."""
     payload = hl7_sample(name)
     assert read_header_leniently(payload) == read_header(payload)
+
+
+@pytest.mark.parametrize("valid, invalid", [
+    (b"MSH|^~\\&#|A|B|||20240101||ADT^A01|1|P|2.7\r",
+     b"MSH|^~\\&#X|A|B|||20240101||ADT^A01|1|P|2.7\r"),  # same first six bytes, six characters
+    (b"MSH|^~\\&|A|B|||20240101||ADT^A01|1|P|2.5\r",
+     b"MSH|^~\\&&|A|B|||20240101||ADT^A01|1|P|2.5\r"),  # a repeated character
+])
+def test_separators_read_before_do_not_excuse_bad_ones(valid, invalid):
+    """If a valid MSH-1/MSH-2 was read (and remembered), then MSH-2 that only starts the
+    same way is still refused, every time."""
+    for _ in range(2):
+        assert read_header(valid).encoding_characters in ("^~\\&#", "^~\\&")
+        with pytest.raises(HeaderError):
+            read_header(invalid)

@@ -188,8 +188,8 @@ class DeliveryUpdateTests(StoreCase):
     """Store.record_delivery: attempts recorded as SENT, QUEUED again, or ERROR."""
 
     @defer.inlineCallbacks
-    def queued(self):
-        message = yield self.store.ingest(inbound("1"))
+    def queued(self, control_id="1"):
+        message = yield self.store.ingest(inbound(control_id))
         decided_ = yield self.store.record_decision(transformed(message.message_id, "archive"))
         (delivery_id,) = decided_.delivery_ids
         return message.message_id, delivery_id
@@ -235,6 +235,29 @@ class DeliveryUpdateTests(StoreCase):
         yield self.assertFailure(d, st.IllegalTransition)
         detail = yield self.detail(message_id)
         self.assertEqual(detail["deliveries"][0]["status"], st.QUEUED)
+
+    @defer.inlineCallbacks
+    def test_a_batch_of_outcomes_commits_together_or_not_at_all(self):
+        """If a lane records a batch's outcomes in one write, then all are committed and
+        journalled; if one of them is illegal, then the write fails and none is."""
+        first, first_delivery = yield self.queued()
+        second, second_delivery = yield self.queued("2")
+        yield self.store.record_deliveries([
+            DeliveryUpdate(first_delivery, first, st.SENT, 1, 1.0, None, b"a"),
+            DeliveryUpdate(second_delivery, second, st.QUEUED, 1, 9.0, "down")])
+        rows = []
+        for message_id in (first, second):
+            detail = yield self.detail(message_id)
+            rows.append(detail["deliveries"][0])
+        self.assertEqual([(r["status"], r["attempts"]) for r in rows],
+                         [(st.SENT, 1), (st.QUEUED, 1)])
+        d = self.store.record_deliveries([
+            DeliveryUpdate(second_delivery, second, st.SENT, 2, 1.0),
+            DeliveryUpdate(second_delivery, second, st.TRANSFORMED, 2, 1.0)])
+        yield self.assertFailure(d, st.IllegalTransition)
+        detail = yield self.detail(second)
+        self.assertEqual((detail["deliveries"][0]["status"], detail["deliveries"][0]["attempts"]),
+                         (st.QUEUED, 1))
 
 
 class IngestTestsSQLite(IngestTests, unittest.TestCase):
