@@ -44,6 +44,8 @@ from identity.store.schema import (
     id_traits,
 )
 
+ONE_PASS = 2000
+
 _HELD = (select(id_identifiers.c.person_id, id_identifiers.c.domain, id_identifiers.c.value,
                 id_domains.c.namespace, id_domains.c.id_type)
          .join(id_domains, id_domains.c.oid == id_identifiers.c.domain))
@@ -79,10 +81,15 @@ def search(conn: Any, criteria: SearchCriteria, offset: int, count: int) -> Sear
     if offset < 0 or count < 0:
         raise ValueError(f"search page: offset {offset} and count {count} must not be negative")
     matching = matching_persons(criteria)
-    total = conn.execute(select(func.count()).select_from(matching.subquery())).scalar()
-    if not total or count == 0 or offset >= total:
-        return SearchPage(total or 0, ())
-    ids = conn.execute(matching.order_by(id_traits.c.person_id).offset(offset).limit(count)).scalars().all()
+    ordered = matching.order_by(id_traits.c.person_id)
+    # one pass for the usual query (up to ONE_PASS matches: the ids are the total and the
+    # page); a count and a page for a broad one, rather than fetching every id
+    ids = conn.execute(ordered.limit(ONE_PASS + 1)).scalars().all()
+    if len(ids) <= ONE_PASS:
+        total, ids = len(ids), ids[offset:offset + count]
+    else:
+        total = conn.execute(select(func.count()).select_from(matching.subquery())).scalar()
+        ids = conn.execute(ordered.offset(offset).limit(count)).scalars().all() if count else []
     return SearchPage(total, tuple(person_records(conn, ids)))
 
 

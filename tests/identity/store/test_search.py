@@ -10,7 +10,7 @@ from sqlalchemy import text
 from engine.store import migrate
 from engine.store.store import make_engine
 from identity.model import Sex, Traits
-from identity.service import SearchCriteria
+from identity.service import SearchCriteria, SearchPage
 from identity.store import operator_cause, update_traits
 from identity.store.bulk import bulk_load
 from identity.store.names import name_rows, prefix_range
@@ -63,3 +63,19 @@ def test_a_name_search_reads_the_name_index(tmp_path):
         plan = " / ".join(row[-1] for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
     engine.dispose()
     assert "SEARCH id_names USING" in plan and "SCAN id_traits" not in plan, plan
+
+
+def test_a_broad_search_counts_then_pages(engine, monkeypatch):
+    """If more persons match than one pass reads, then the total is counted and the page is
+    the one asked, the same as in one pass."""
+    with engine.begin() as conn:
+        bulk_load(conn, [(ident(str(n)), Traits(f"NOM{n:03d}", ("Zoé",), "19800101", Sex.FEMALE))
+                         for n in range(30)], OPERATOR)
+    with engine.connect() as conn:
+        one_pass = search(conn, SearchCriteria(given_name="zoe"), 7, 5)
+        monkeypatch.setattr("identity.store.search.ONE_PASS", 10)
+        counted = search(conn, SearchCriteria(given_name="zoe"), 7, 5)
+        assert (counted.total, counted.records) == (30, one_pass.records)
+        last = search(conn, SearchCriteria(given_name="zoe"), 28, 5)
+        assert (last.total, [r.person_id for r in last.records]) == (30, ["29", "30"])
+        assert search(conn, SearchCriteria(given_name="zoe"), 40, 5) == SearchPage(30, ())
