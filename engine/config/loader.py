@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
 from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config
+from engine.config.decisions import DECISIONS_SECTION, DecisionsConfig, decisions_config
 from engine.config.shared_record import (
     SHARED_RECORD_SECTION, SharedRecordConfig, shared_record_config, shared_record_listeners)
 from engine.config.store import (  # noqa: F401 (part of this module's API)
@@ -175,6 +176,7 @@ class EngineConfig:
     broken: tuple[BrokenChannel, ...] = ()  # channel files a lenient load left out
     identity: IdentityConfig = IdentityConfig()  # the patient index (engine.config.identity)
     shared_record: SharedRecordConfig | None = None  # the served XDS.b registry/repository
+    decisions: DecisionsConfig = DecisionsConfig()  # engine.config.decisions
 
 
 class BrokenChannel(NamedTuple):
@@ -193,9 +195,10 @@ ENGINE_SECTION = Section(
      OptionSpec("channels", "list", default=[], help="channel file globs"),
      OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS),
      OptionSpec("steps_path", "path", help="where python: steps' modules are"),
-     OptionSpec("identity", "mapping", help="the patient index: domains, target, matching")),
+     OptionSpec("identity", "mapping", help="the patient index: domains, target, matching"),
+     OptionSpec("decisions", "mapping", help="worker processes for CPU-bound steps")),
     nested={"store": STORE_SECTION, "admin": ADMIN_SECTION, "identity": IDENTITY_SECTION,
-            "shared_record": SHARED_RECORD_SECTION})
+            "shared_record": SHARED_RECORD_SECTION, "decisions": DECISIONS_SECTION})
 
 RETRY_SECTION = Section(
     (OptionSpec("max_attempts", "int", default=10),
@@ -281,7 +284,8 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
     return EngineConfig(path=path, node=values["node"] or socket.gethostname(), store=store,
                         admin=admin, log_level=values["log_level"],
                         channels=tuple(item.channel for item in loaded), broken=tuple(broken),
-                        identity=identity, shared_record=shared_record)
+                        identity=identity, shared_record=shared_record,
+                        decisions=decisions_config(values["decisions"]))
 
 
 def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:
