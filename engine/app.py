@@ -215,6 +215,10 @@ class Engine:
         """
         self.store.start()
         self.descriptor_watch.start()
+        processes = self.decider.processes
+        if processes is not None and INTAKE in self.roles and any(
+                p.slow and in_process(p) for p in self.plans.values()):
+            processes.warm()  # the first messages do not wait for a process to start
         self._reloader.start(self.config)
         self.heartbeat.start()
         self._start_delivery()

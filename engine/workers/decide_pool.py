@@ -76,6 +76,10 @@ class _Child:
                 ends.append(self.end())
         raise ChildDied(ends)
 
+    def start(self, generation: int) -> None:
+        """In a thread: start the child now if it is not running (see ``warm``)."""
+        self._ensure(generation)
+
     def _ensure(self, generation: int) -> None:
         if self.process is not None and self.generation != generation:
             self.end()
@@ -131,6 +135,7 @@ class DecisionProcesses:
         self._all = list(self._idle)
         self._waiting: deque = deque()  # (job, Deferred) waiting for an idle child
         self._threads: ThreadPool | None = None
+        self._warming: list[defer.Deferred] = []  # children being started by warm()
         self.generation = 0
         self.crashes = 0  # children that died deciding a message
         self.size = processes
@@ -142,12 +147,24 @@ class DecisionProcesses:
     def decide(self, channel: str, message: Any) -> defer.Deferred:
         """Deferred[Decision] of ``message`` (an InboundMessage) decided in a child; fails
         with :class:`Unavailable` when the child has no plan for ``channel``."""
-        fields = dataclasses.asdict(message)
-        fields["header"] = None  # the intake's MSH object: deciding does not read it
+        fields = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)
+                  if f.name != "header"}  # the intake's MSH object: deciding does not read it
         d: defer.Deferred = defer.Deferred()
         self._waiting.append(((channel, fields), d))
         self._serve()
         return d
+
+    def warm(self) -> None:
+        """Start the children now (an engine with such plans starts): the first messages
+        do not wait for a process to start and import the steps."""
+        while self._idle:
+            child = self._idle.popleft()
+            started = threads.deferToThreadPool(self._reactor, self._pool(), child.start,
+                                                self.generation)
+            started.addErrback(lambda f: log.error("starting a decision worker process "
+                                                   "failed: %s", f.getErrorMessage()))
+            started.addBoth(lambda _, child=child: self._returned(child))
+            self._warming.append(started)
 
     def _serve(self) -> None:
         while self._waiting and self._idle:
@@ -157,9 +174,12 @@ class DecisionProcesses:
                                               self.generation)
             asked.addBoth(self._answered, child, job).chainDeferred(d)
 
-    def _answered(self, answer: Any, child: _Child, job: tuple) -> Any:
+    def _returned(self, child: _Child) -> None:
         self._idle.append(child)
         self._reactor.callLater(0, self._serve)
+
+    def _answered(self, answer: Any, child: _Child, job: tuple) -> Any:
+        self._returned(child)
         if isinstance(answer, Failure):
             if not answer.check(ChildDied):
                 return answer
@@ -195,8 +215,13 @@ class DecisionProcesses:
             for child in children:
                 child.end()
 
-        d = threads.deferToThread(end_all) if any(c.process for c in children) \
-            else defer.succeed(None)
+        def ended(_: Any) -> defer.Deferred:
+            if not any(c.process for c in children):
+                return defer.succeed(None)
+            return threads.deferToThread(end_all)
+
+        warming, self._warming = self._warming, []
+        d = defer.DeferredList(warming).addCallback(ended)
         return d.addBoth(self._stop_threads)
 
     def _stop_threads(self, result: Any) -> Any:

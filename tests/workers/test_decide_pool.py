@@ -122,3 +122,22 @@ class DecisionProcessesTests(unittest.TestCase):
         self.pool.refresh()
         second = yield self.pool.decide("cpu", self.message(2))
         self.assertNotEqual(pid_in(first), pid_in(second))
+
+    @defer.inlineCallbacks
+    def test_warm_starts_the_processes_and_stop_ends_them(self):
+        """If the pool is warmed, then each child's process runs before any message; if it
+        is stopped at once, then the stop waits for them to start and ends them all."""
+        self.pool.warm()
+        yield h.wait_until(lambda: all(c.process is not None for c in self.pool._all), 60,
+                           "both processes start")
+        processes = [c.process for c in self.pool._all]
+        decision = yield self.pool.decide("cpu", self.message(1))
+        self.assertIn(pid_in(decision), [p.pid for p in processes])
+        yield self.pool.stop()
+        self.assertEqual([p.is_alive() for p in processes], [False, False])
+
+    @defer.inlineCallbacks
+    def test_stop_right_after_warm_leaves_no_process(self):
+        self.pool.warm()
+        yield self.pool.stop()
+        self.assertEqual([c.process for c in self.pool._all], [None, None])
