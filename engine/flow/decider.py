@@ -253,9 +253,11 @@ class Decider:
 
 def in_process(plan: ChannelPlan) -> bool:
     """Whether ``plan`` may be decided in a worker process: a slow plan whose cost is its
-    own computing (``python:`` steps, structural validation). One with an ``identity:`` step
-    needs the engine's store: it stays on the threads."""
-    return plan.identity is None
+    own computing (``python:`` steps, structural validation). One that reads the engine's
+    store while deciding stays on the threads: an ``identity:`` step (the patient index), a
+    shared-record destination (a patient's opposition to sharing, looked up)."""
+    # ``shares`` comes with the consent work on main (a plan without it shares nothing)
+    return plan.identity is None and not getattr(plan, "shares", False)
 
 
 _worker = threading.local()

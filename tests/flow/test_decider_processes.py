@@ -111,3 +111,12 @@ def test_stop_waits_for_the_decision_under_way_then_stops_the_processes():
     harness.answer(0)
     assert stopped.called and harness.processes.stopped
     assert harness.store.messages[message_id].status == st.TRANSFORMED
+
+
+def test_a_plan_that_reads_consent_from_the_store_stays_on_threads():
+    """If a plan has a shared-record destination (a patient's opposition is looked up in the
+    store while deciding), then it is not decided in a process."""
+    class SharingPlan(ChannelPlan):
+        shares = True
+
+    assert not in_process(SharingPlan("xds", (DestinationPlan("registry"),), marked_slow=True))
