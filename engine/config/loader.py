@@ -39,7 +39,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
-from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config
+from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config, admin_port_where
 from engine.config.decisions import DECISIONS_SECTION, DecisionsConfig, decisions_config
 from engine.config.shared_record import (
     SHARED_RECORD_SECTION, SharedRecordConfig, shared_record_config, shared_record_listeners)
@@ -275,7 +275,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
         problems.items.extend(own.items)
         loaded.extend([channel] if channel is not None else [])
     _check_channel_names(loaded, problems)
-    check_listeners(loaded, admin, _admin_port_where(root, where), problems,
+    check_listeners(loaded, admin, admin_port_where(root, where), problems,
                     shared_record_listeners(root, where, values["shared_record"]))
     check_links([link for item in loaded for link in item.links],
                 [item.channel for item in loaded], problems)
@@ -303,12 +303,6 @@ class _LoadedChannel(NamedTuple):
     name_at: Where
     port_at: Where | None  # where its source's ``port`` is written, if it is
     links: tuple[Link, ...] = ()  # its ``channel`` destinations, checked across files
-
-
-def _admin_port_where(root: YAMLMapping, where: Where) -> Where:
-    admin = root.get("admin")
-    return where.child("admin", root.key_position("admin")).child(
-        "port", key_position(admin, "port"))
 
 
 def _channel_files(root: YAMLMapping, where: Where, problems: Problems) -> list[str]:
