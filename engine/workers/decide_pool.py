@@ -62,10 +62,11 @@ class _Child:
         self.process: Any = None
         self.connection: Any = None
         self.generation = -1
+        self.crashes = 0  # times it died deciding a message
 
     def ask(self, job: tuple, generation: int) -> tuple:
-        """In a thread: the child's answer to ``job``; restarts a dead or stale child;
-        raises :class:`Unavailable`, or EOFError when it died at the last attempt."""
+        """In a thread: the child's answer to ``job``, after starting it again if it is
+        dead or stale; raises :class:`ChildDied` when it died at each of MAX_CRASHES tries."""
         ends: list[str] = []
         while len(ends) < MAX_CRASHES:
             self._ensure(generation)
@@ -74,6 +75,10 @@ class _Child:
                 return self.connection.recv()
             except (EOFError, OSError):
                 ends.append(self.end())
+                self.crashes += 1
+                log.warning("a decision worker process ended (%s) deciding message %s of "
+                            "channel %s (try %d of %d)", ends[-1], job[1]["message_id"],
+                            job[0], len(ends), MAX_CRASHES)
         raise ChildDied(ends)
 
     def start(self, generation: int) -> None:
@@ -137,8 +142,12 @@ class DecisionProcesses:
         self._threads: ThreadPool | None = None
         self._warming: list[defer.Deferred] = []  # children being started by warm()
         self.generation = 0
-        self.crashes = 0  # children that died deciding a message
         self.size = processes
+
+    @property
+    def crashes(self) -> int:
+        """How many times a child died deciding a message."""
+        return sum(child.crashes for child in self._all)
 
     def refresh(self) -> None:
         """The plans changed (a reload): each child is replaced before its next job."""
@@ -184,7 +193,6 @@ class DecisionProcesses:
             if not answer.check(ChildDied):
                 return answer
             ends = answer.value.ends
-            self.crashes += len(ends)
             log.error("channel %s: deciding message %s ended its worker process %d times "
                       "(%s): stored in ERROR", job[0], job[1]["message_id"], len(ends),
                       ", ".join(ends))
