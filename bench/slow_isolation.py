@@ -11,6 +11,11 @@ p50 / p99 / max, and the same run without the slow load for comparison.
 
     .venv/bin/python bench/slow_isolation.py [--messages 10000] [--connections 4]
         [--slow-connections 2] [--step busy|sleep] [--store sqlite|postgresql]
+        [--decisions both|threads|processes] [--processes 1]
+
+``--decisions``: where the slow channel's messages are decided (engine.yaml ``decisions:
+{processes: N}``): ``threads`` (N = 0, the engine process's threads), ``processes`` (N =
+``--processes``, worker processes), ``both`` (default: one run each, after the run alone).
 
 ``busy``: the step computes for 20 ms in pure Python, holding the interpreter lock but for
 the switch interval; ``sleep``: it waits 20 ms.
@@ -95,7 +100,7 @@ def drive(port: int, slow_port: int | None, messages: list[bytes], connections: 
 
 
 def run_one(store: str, count: int, connections: int, slow_connections: int,
-            step: str) -> None:
+            step: str, processes: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="aiguillage-isolation-"))
     url, database = create_store(store, folder)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -104,6 +109,8 @@ def run_one(store: str, count: int, connections: int, slow_connections: int,
     sink_port = int(read_line_starting(sink, "PORT", 20).split()[1])
     port, slow_port = free_port(), free_port()
     config = write_config(folder, url, port, sink_port, 4)
+    with open(config, "a") as engine_yaml:
+        engine_yaml.write(f"decisions:\n  processes: {processes}\n")
     if slow_connections:
         add_slow_channel(folder, slow_port, sink_port, step)
     cli = [sys.executable, "-m", "engine.cli.main"]
@@ -123,8 +130,10 @@ def run_one(store: str, count: int, connections: int, slow_connections: int,
                                      connections, slow_messages, slow_connections)
         elapsed = time.perf_counter() - start
         after = engine_cpu(engine.pid)
+        where = f"{processes} worker process(es)" if processes else "threads"
         what = (f"with {slow_connections} connection(s) to a channel whose step takes 20 ms "
-                f"({step}): {slow_acks} slow ACKs" if slow_connections else "alone")
+                f"({step}, decided in {where}): {slow_acks} slow ACKs"
+                if slow_connections else "alone")
         print(f"{store:>10}  plain channel {what}")
         print(f"{'':>10}  {count} ADT over {connections} connections, "
               f"{count / elapsed:7.0f} ACKs/s; ACK p50 {percentile(latencies, 50) * 1000:6.2f} ms"
@@ -147,17 +156,29 @@ def main() -> None:
     parser.add_argument("--slow-connections", type=int, default=2)
     parser.add_argument("--step", choices=("busy", "sleep"), default="busy")
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--decisions", choices=("both", "threads", "processes"),
+                        default="both")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="worker processes in the processes run")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-processes", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:  # one run per process: a reactor runs once
-        run_one(args.store, args.messages, args.connections, args.child, args.step)
+        run_one(args.store, args.messages, args.connections, args.child, args.step,
+                args.child_processes)
         return
     print(f"interpreter: {sys.executable} ({platform.python_implementation()} "
           f"{platform.python_version()}), {os.cpu_count()} cores", flush=True)
-    for slow in (0, args.slow_connections):
+    runs = [(0, 0)]
+    if args.decisions in ("both", "threads"):
+        runs.append((args.slow_connections, 0))
+    if args.decisions in ("both", "processes"):
+        runs.append((args.slow_connections, args.processes))
+    for slow, processes in runs:
         subprocess.run([sys.executable, __file__, "--child", str(slow), "--messages",
                         str(args.messages), "--connections", str(args.connections),
-                        "--step", args.step, "--store", args.store], check=False)
+                        "--step", args.step, "--store", args.store,
+                        "--child-processes", str(processes)], check=False)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from engine.config.loader import (
 from engine.delivery.lane import Lane, LaneKey
 from engine.flow.appack import APPLICATION_ACK
 from engine.flow.appack_route import ApplicationAckDestination
-from engine.flow.decider import Decider
+from engine.flow.decider import Decider, in_process
 from engine.filelimit import DescriptorWatch
 from engine.delivery.lease import LeasePolicy, process_owner
 from engine.delivery.service import DeliveryService
@@ -45,9 +45,10 @@ from engine.flow.recovery import Recovery
 from engine.identity.hook import IdentityHooks
 from engine.interfaces import ConsentLookup
 from engine.nodes import NodeHeartbeat
-from engine.reload.reloader import Reloader
+from engine.reload.reloader import REFUSED, Reloader
 from engine import shared_record
 from engine.store.store import Store
+from engine.workers.decide_pool import DecisionProcesses, default_processes
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,24 @@ def channel_plan(channel: ChannelConfig, identity: Any = None,
                        consent_lookup=consent_lookup)
 
 
+def worker_plans(config_path: str) -> dict[str, ChannelPlan]:
+    """The plans a decision worker process builds for itself (engine.workers.decide_child):
+    those of the enabled channels that it may decide, read from ``config_path``."""
+    config = load_config(config_path, lenient=True)
+    plans = {c.name: channel_plan(c) for c in config.channels
+             if c.enabled and c.identity is None}
+    return {name: plan for name, plan in plans.items() if plan.slow and in_process(plan)}
+
+
+def decision_processes(config: EngineConfig, reactor: Any) -> DecisionProcesses | None:
+    """The worker processes of CPU-bound slow plans; None: ``decisions: {processes: 0}``."""
+    count = config.decisions.processes
+    count = default_processes() if count is None else count
+    if count == 0:
+        return None
+    return DecisionProcesses(reactor, count, config.path, worker_plans)
+
+
 class Engine:
     """A running Aiguillage process: store, intake and decider, lanes and sources.
 
@@ -184,7 +203,8 @@ class Engine:
         """The intake, the decider of slow plans and the recovery scan, sharing
         :attr:`plans`; lanes are told of committed work through :meth:`work_queued`."""
         self.queued = QueuedWork(reactor, self.work_queued)
-        self.decider = Decider(self.store, reactor, self.plans, self.queued)
+        self.decider = Decider(self.store, reactor, self.plans, self.queued,
+                               processes=decision_processes(self.config, reactor))
         self.recovery = Recovery(self.store, reactor, self.decider, self.plans,
                                  scan_interval=poll_interval)
         self.intake = Intake(self.store, self.plans, self.decider, self.queued)
@@ -209,6 +229,10 @@ class Engine:
         """
         self.store.start()
         self.descriptor_watch.start()
+        processes = self.decider.processes
+        if processes is not None and INTAKE in self.roles and any(
+                p.slow and in_process(p) for p in self.plans.values()):
+            processes.warm()  # the first messages do not wait for a process to start
         self._reloader.start(self.config)
         self.heartbeat.start()
         self._start_delivery()
@@ -356,8 +380,15 @@ class Engine:
     def reload(self) -> defer.Deferred:
         """Read the configuration again and apply what changed to the running engine.
 
-        Deferred[engine.reload.reloader.ReloadReport]; see :mod:`engine.reload.reloader`."""
-        return self._reloader.reload()
+        Deferred[engine.reload.reloader.ReloadReport]; see :mod:`engine.reload.reloader`.
+        Unless refused, the decision worker processes are replaced before their next message:
+        they build the new plans and import the ``python:`` steps' modules again."""
+        return self._reloader.reload().addCallback(self._refresh_processes)
+
+    def _refresh_processes(self, report: Any) -> Any:
+        if self.decider.processes is not None and report.outcome != REFUSED:
+            self.decider.processes.refresh()
+        return report
 
     def work_queued(self, keys: set[LaneKeyTuple]) -> None:
         """Deliveries were committed for the lanes ``keys`` (channel, destination, lane):

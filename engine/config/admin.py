@@ -65,3 +65,10 @@ def admin_config(root: YAMLMapping, values: dict | None, where: Where,
     return AdminConfig(host=values["host"], port=values["port"],
                        token_file=values["token_file"], token=values["token"],
                        allowed_hosts=hosts)
+
+
+def admin_port_where(root: YAMLMapping, where: Where) -> Where:
+    """Where engine.yaml writes ``admin.port`` (the listener checks point there)."""
+    admin = root.get("admin")
+    return where.child("admin", root.key_position("admin")).child(
+        "port", key_position(admin, "port"))

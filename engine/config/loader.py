@@ -38,7 +38,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
-from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config
+from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config, admin_port_where
+from engine.config.decisions import DECISIONS_SECTION, DecisionsConfig, decisions_config
 from engine.config.shared_record import (
     SHARED_RECORD_SECTION, SharedRecordConfig, shared_record_config, shared_record_listeners)
 from engine.config.store import (  # noqa: F401 (part of this module's API)
@@ -184,6 +185,7 @@ class EngineConfig:
     identity: IdentityConfig = IdentityConfig()  # the patient index (engine.config.identity)
     shared_record: SharedRecordConfig | None = None  # the served XDS.b registry/repository
     registries: Mapping[str, Any] = field(default_factory=dict)  # name -> RegistryConfig
+    decisions: DecisionsConfig = DecisionsConfig()  # engine.config.decisions
 
 
 class BrokenChannel(NamedTuple):
@@ -203,9 +205,10 @@ ENGINE_SECTION = Section(
      OptionSpec("log_level", "str", default="info", choices=LOG_LEVELS),
      OptionSpec("steps_path", "path", help="where python: steps' modules are"),
      OptionSpec("identity", "mapping", help="the patient index: domains, target, matching"),
-     OptionSpec("registries", "mapping", help="XDS.b registries by name (aiguillage xds)")),
+     OptionSpec("registries", "mapping", help="XDS.b registries by name (aiguillage xds)"),
+     OptionSpec("decisions", "mapping", help="worker processes for CPU-bound steps")),
     nested={"store": STORE_SECTION, "admin": ADMIN_SECTION, "identity": IDENTITY_SECTION,
-            "shared_record": SHARED_RECORD_SECTION})
+            "shared_record": SHARED_RECORD_SECTION, "decisions": DECISIONS_SECTION})
 
 RETRY_SECTION = Section(
     (OptionSpec("max_attempts", "int", default=10),
@@ -288,7 +291,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
         problems.items.extend(own.items)
         loaded.extend([channel] if channel is not None else [])
     _check_channel_names(loaded, problems)
-    check_listeners(loaded, admin, _admin_port_where(root, where), problems,
+    check_listeners(loaded, admin, admin_port_where(root, where), problems,
                     shared_record_listeners(root, where, values["shared_record"]))
     check_links([link for item in loaded for link in item.links],
                 [item.channel for item in loaded], problems)
@@ -298,7 +301,7 @@ def load_engine_config(path: str | os.PathLike, specs: Specs,
                         admin=admin, log_level=values["log_level"],
                         channels=tuple(item.channel for item in loaded), broken=tuple(broken),
                         identity=identity, shared_record=shared_record,
-                        registries=registries)
+                        registries=registries, decisions=decisions_config(values["decisions"]))
 
 
 def load_channel_file(path: str | os.PathLike, specs: Specs) -> ChannelConfig:
@@ -318,10 +321,6 @@ class _LoadedChannel(NamedTuple):
     links: tuple[Link, ...] = ()  # its ``channel`` destinations, checked across files
 
 
-def _admin_port_where(root: YAMLMapping, where: Where) -> Where:
-    admin = root.get("admin")
-    return where.child("admin", root.key_position("admin")).child(
-        "port", key_position(admin, "port"))
 
 
 def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel | None:

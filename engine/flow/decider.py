@@ -25,6 +25,14 @@ starts its threads (the first message of a slow plan), it lowers that interval t
 millisecond for the lock rather than five. An engine without slow plans keeps the default:
 more frequent hand-overs between the reactor and the writer thread would cost CPU for nothing.
 
+In worker processes: a thread shares the lock, so a ``python:`` step that computes for 20 ms
+still keeps the reactor waiting. Given ``processes`` (an
+:class:`engine.workers.decide_pool.DecisionProcesses`, from ``decisions: {processes: N}`` in
+engine.yaml), the decider sends the messages of slow plans that need nothing of the engine
+(:func:`in_process`: no ``identity:`` step, which asks the store) to those processes instead,
+with the same order and the same commit; what a process cannot decide (its configuration
+has no such channel any more) is decided in a thread.
+
 test-case-name: tests.flow.test_decider
 """
 from __future__ import annotations
@@ -66,13 +74,15 @@ class Decider:
 
     def __init__(self, store: Any, reactor: Any, channels: dict[str, ChannelPlan],
                  queued: QueuedWork, *,
-                 run_in_thread: Callable[..., defer.Deferred] | None = None):
+                 run_in_thread: Callable[..., defer.Deferred] | None = None,
+                 processes: Any = None):
         self._store = store
         self._reactor = reactor
         self.channels = channels
         self._queued = queued
         self._pool: ThreadPool | None = None
         self._run_in_thread = run_in_thread or self._in_pool
+        self.processes = processes  # see the module docstring; None: threads only
         self._queues: dict[str, deque] = {}  # channel -> (message, Deferred); absent: idle
         self._busy: set[str] = set()  # channels with a decision under way
         self._known: set[int] = set()  # ids queued or under way, for the recovery scan
@@ -108,10 +118,13 @@ class Decider:
         waits = [self.settle(channel) for channel in list(self._busy)]
         return defer.gatherResults(waits).addCallback(self._stop_pool)
 
-    def _stop_pool(self, _: Any) -> None:
+    def _stop_pool(self, _: Any) -> Any:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.stop()
+        if self.processes is not None:
+            return self.processes.stop()
+        return None
 
     def holds(self, channel: str) -> bool:
         """Whether ``channel`` has decisions queued or under way here."""
@@ -180,6 +193,9 @@ class Decider:
         if plan is None:
             decided = defer.succeed(Decision(st.ERROR,
                                              error=f"channel {channel!r} is not loaded"))
+        elif self.processes is not None and in_process(plan):
+            decided = self.processes.decide(channel, message)
+            decided.addErrback(self._in_thread_instead, channel, message)
         else:
             decided = self._run_in_thread(_decide_in_worker, plan, message)
         decided.addErrback(_as_error, channel, message)
@@ -229,12 +245,32 @@ class Decider:
                   failure.getErrorMessage())
         return failure
 
+    def _in_thread_instead(self, failure: Any, channel: str,
+                           message: InboundMessage) -> defer.Deferred:
+        """The worker process could not decide it (no plan there: the configuration file
+        changed since): decided in a thread, with the engine's plan, like any other."""
+        log.warning("message %d of channel %s: decided in a thread, not in a worker process "
+                    "(%s)", message.message_id, channel, failure.getErrorMessage())
+        plan = self.channels.get(channel)
+        if plan is None:
+            return defer.succeed(Decision(st.ERROR, error=f"channel {channel!r} is not loaded"))
+        return self._run_in_thread(_decide_in_worker, plan, message)
+
     def _in_pool(self, function: Callable, *args: Any) -> defer.Deferred:
         if self._pool is None:
             sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
             self._pool = ThreadPool(minthreads=0, maxthreads=THREADS, name="aiguillage-decide")
             self._pool.start()
         return threads.deferToThreadPool(self._reactor, self._pool, function, *args)
+
+
+def in_process(plan: ChannelPlan) -> bool:
+    """Whether ``plan`` may be decided in a worker process: a slow plan whose cost is its
+    own computing (``python:`` steps, structural validation). One that reads the engine's
+    store while deciding stays on the threads: an ``identity:`` step (the patient index), a
+    shared-record destination (a patient's opposition to sharing, looked up)."""
+    # ``shares`` comes with the consent work on main (a plan without it shares nothing)
+    return plan.identity is None and not getattr(plan, "shares", False)
 
 
 _worker = threading.local()
@@ -269,4 +305,4 @@ def _passing_to(result: Any, waiter: defer.Deferred) -> Any:
     return result
 
 
-__all__ = ["Decider", "DeciderStopped", "SWITCH_INTERVAL", "THREADS"]
+__all__ = ["Decider", "DeciderStopped", "in_process", "SWITCH_INTERVAL", "THREADS"]

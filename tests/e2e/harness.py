@@ -180,17 +180,21 @@ def write_config(directory: str | Path, store_url: str, sink_port: int | None, *
                  lanes: int = 1, order_by: str = "destination", ack_mode: str = "after-commit",
                  retry: dict | None = None, source: dict | None = None,
                  sink_options: dict | None = None,
-                 extra_destinations: Sequence[dict] = ()) -> str:
+                 extra_destinations: Sequence[dict] = (),
+                 decisions: dict | None = None) -> str:
     """Write ``engine.yaml`` and ``channels/e2e.yaml`` under ``directory``; the first's path.
 
     The channel listens on 127.0.0.1 port 0 (plus ``source`` options) and delivers to an
     MLLP destination ``sink`` at ``sink_port`` (none when ``sink_port`` is None), then to
-    each of ``extra_destinations`` (mappings as written in YAML).
+    each of ``extra_destinations`` (mappings as written in YAML). ``decisions``: engine.yaml's
+    section of that name (``{"processes": 0}``: slow plans decided in threads).
     """
     directory = Path(directory)
     (directory / "channels").mkdir(parents=True, exist_ok=True)
     engine_yaml = {"node": "e2e", "store": {"url": store_url}, "channels": ["channels/*.yaml"],
                    "log_level": "warning"}
+    if decisions is not None:
+        engine_yaml["decisions"] = decisions
     destinations = []
     if sink_port is not None:
         destinations.append({

@@ -42,7 +42,8 @@ class SlowChannelTestsMixin(h.EngineCase):
                      ack_mode: str = "after-processing") -> str:
         """Channel e2e (routing only, to the sink) and channel slow (the gated step, to a
         sink of its own); the engine.yaml path."""
-        config = self.config(sink_port)
+        # threads: the gate is an Event of this process (test_cpu_steps: worker processes)
+        config = self.config(sink_port, decisions={"processes": 0})
         slow = {"name": SLOW,
                 "source": {"type": "mllp", "host": "127.0.0.1", "port": 0},
                 "response": {"mode": ack_mode},
