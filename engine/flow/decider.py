@@ -269,8 +269,7 @@ def in_process(plan: ChannelPlan) -> bool:
     own computing (``python:`` steps, structural validation). One that reads the engine's
     store while deciding stays on the threads: an ``identity:`` step (the patient index), a
     shared-record destination (a patient's opposition to sharing, looked up)."""
-    # ``shares`` comes with the consent work on main (a plan without it shares nothing)
-    return plan.identity is None and not getattr(plan, "shares", False)
+    return plan.identity is None and not plan.shares
 
 
 _worker = threading.local()
