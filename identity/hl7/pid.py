@@ -180,11 +180,18 @@ def _read_names(segment: Segment) -> tuple[str | None, tuple[str, ...], str | No
 
 
 def _first_names(given: str, others: str) -> tuple[str, ...]:
-    """XPN.2 then the XPN.3 list; PAM France repeats XPN.2 at the start of XPN.3."""
-    listed = tuple(others.split())
-    if listed and given and listed[0].casefold() == given.casefold():
-        return listed
-    return ((given,) if given else ()) + listed
+    """XPN.2 then the XPN.3 list; PAM France repeats XPN.2 at the start of XPN.3.
+
+    XPN.3 separates first names by spaces, and a sender without hyphens writes the
+    compound ``JEAN PIERRE`` in XPN.2 and ``JEAN PIERRE MARIE`` in XPN.3: the words of
+    XPN.2 at the start of XPN.3 are that one first name repeated, not more first names.
+    """
+    listed = others.split()
+    repeated = given.split()
+    if repeated and [w.casefold() for w in listed[:len(repeated)]] == \
+            [w.casefold() for w in repeated]:
+        listed = listed[len(repeated):]
+    return ((given,) if given else ()) + tuple(listed)
 
 
 def _read_address(segment: Segment) -> dict[str, str | None]:

@@ -61,6 +61,21 @@ def test_used_name_alone_is_a_name():
     assert (traits.birth_name, traits.used_name, traits.first_names) == (None, "DUPRÉ", ("Marie",))
 
 
+@pytest.mark.parametrize("name, first_names", [
+    # a sender without hyphens: XPN.2's two words are one first name, repeated in XPN.3
+    ("FOULOY^MARIE CHRISTINE^MARIE CHRISTINE HELENE^^^^L", ("MARIE CHRISTINE", "HELENE")),
+    ("FOULOY^Marie Christine^MARIE CHRISTINE^^^^L", ("Marie Christine",)),
+    ("FOULOY^JEAN PIERRE^LOUIS^^^^L", ("JEAN PIERRE", "LOUIS")),  # XPN.3 without the first
+    ("FOULOY^MARIE-CHRISTINE^MARIE-CHRISTINE HELENE^^^^L", ("MARIE-CHRISTINE", "HELENE")),
+    ("FOULOY^MARIE^MARIE CHRISTINE^^^^L", ("MARIE", "CHRISTINE")),
+    ("FOULOY^^MARIE CHRISTINE^^^^L", ("MARIE", "CHRISTINE")),
+])
+def test_first_name_of_xpn2_is_not_split_by_xpn3(name, first_names):
+    """If XPN.3 starts with the words of XPN.2, then they are that one first name (spaces
+    included), not as many more first names."""
+    assert read_pid(pid(name=name), DOMAINS).traits.first_names == first_names
+
+
 def test_namespace_alone_names_a_known_domain():
     """If CX.4 gives only a namespace a known domain carries, then the domain is found."""
     identity = read_pid(pid(pid3="123^^^GHT-ARVERNE^PI"), DOMAINS)
