@@ -28,7 +28,7 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from xds.metadata.content import DocumentContent
 from xds.metadata.errors import RegistryError
@@ -37,18 +37,47 @@ from xds.registry.register import provide_and_register
 
 
 @dataclass
-class Provided:
-    """One ITI-41 submission waiting for a group: what ``provide_and_register`` takes."""
+class Queued:
+    """One piece of work waiting for a group: ``work(conn, *args)``, run in the group's
+    transaction (``register.register`` or ``provide_and_register``, or a function wrapping
+    one, which open a savepoint of their own there).
 
-    submission: Submission
-    documents: Mapping[str, DocumentContent]
-    repository_unique_id: str
+    *failed*, if given, is the answer when the group cannot be stored (a connection that
+    cannot be opened, a commit that fails): ``failed(conn, error)``, *conn* None when no
+    connection was had; what it returns is the result, what it raises the exception.
+    Without it, the Future holds the group's exception.
+    """
+
+    work: Callable[..., Any]
+    args: tuple = ()
+    failed: Callable[[Any, BaseException], Any] | None = None
     result: Future = field(default_factory=Future)
 
+    def run(self, conn: Any) -> Any:
+        return self.work(conn, *self.args)
 
-def provide_and_register_group(conn: Any, group: Sequence[Provided]
+    def fail(self, conn: Any, error: BaseException) -> None:
+        """Answer this work when its group was not stored."""
+        if self.failed is None:
+            self.result.set_exception(error)
+            return
+        try:
+            self.result.set_result(self.failed(conn, error))
+        except BaseException as answer:
+            self.result.set_exception(answer)
+
+
+class Provided(Queued):
+    """One ITI-41 submission waiting for a group: what ``provide_and_register`` takes."""
+
+    def __init__(self, submission: Submission, documents: Mapping[str, DocumentContent],
+                 repository_unique_id: str):
+        super().__init__(provide_and_register, (submission, documents, repository_unique_id))
+
+
+def provide_and_register_group(conn: Any, group: Sequence[Queued]
                                ) -> list[list[RegistryError] | BaseException]:
-    """Provide and register every submission of *group* in one transaction.
+    """Provide and register (or register) every submission of *group* in one transaction.
 
     One result per submission, in order: its errors (empty or warnings only
     when it was stored) or the exception that rolled back its savepoint. If
@@ -61,8 +90,7 @@ def provide_and_register_group(conn: Any, group: Sequence[Provided]
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         for item in group:
             try:  # each submission in its own savepoint (see register._transaction)
-                results.append(provide_and_register(conn, item.submission, item.documents,
-                                                    item.repository_unique_id))
+                results.append(item.run(conn))
             except Exception as error:  # its savepoint was rolled back; the others go on
                 results.append(error)
     return results
@@ -90,7 +118,10 @@ class GroupCommitter:
     def submit(self, submission: Submission, documents: Mapping[str, DocumentContent],
                repository_unique_id: str) -> Future:
         """Queue one submission; its Future holds its errors once committed."""
-        item = Provided(submission, documents, repository_unique_id)
+        return self.queue(Provided(submission, documents, repository_unique_id))
+
+    def queue(self, item: Queued) -> Future:
+        """Queue any work for the next group; its Future holds its result once committed."""
         self._queue.put(item)
         return item.result
 
@@ -107,7 +138,7 @@ class GroupCommitter:
             if stopping:
                 return
 
-    def _next_group(self) -> tuple[list[Provided], bool]:
+    def _next_group(self) -> tuple[list[Queued], bool]:
         """Wait for one submission, then take those already waiting (up to max_group)."""
         first = self._queue.get()
         if first is None:
@@ -123,15 +154,25 @@ class GroupCommitter:
             group.append(item)
         return group, False
 
-    def _commit(self, group: list[Provided]) -> None:
+    def _commit(self, group: list[Queued]) -> None:
         """Store *group* on a connection from the pool (a broken one is not kept), then
         answer each submission; a failure to connect or to commit fails them all."""
+        results = None
+        answered = False
         try:
             with self.engine.connect() as conn:
-                results = provide_and_register_group(conn, group)
-        except Exception as error:  # nothing of the group was stored
-            for item in group:
-                item.result.set_exception(error)
+                try:
+                    results = provide_and_register_group(conn, group)
+                except Exception as error:  # nothing of the group was stored
+                    answered = True
+                    for item in group:
+                        item.fail(conn, error)
+        except Exception as error:  # no connection; a failed close after the commit (the
+            if results is None and not answered:  # group was stored) is not the group's
+                answered = True
+                for item in group:
+                    item.fail(None, error)
+        if answered or results is None:
             return
         self.groups += 1
         for item, result in zip(group, results):
