@@ -15,7 +15,7 @@ commits), and the store's threads stay free for the delivery lanes.
 Both sides hand Twisted a Deferred fired in the reactor thread after the
 work (for a write: after its group's commit; persist before answer).
 
-test-case-name: tests.xds.test_registry_threads
+test-case-name: tests.e2e.test_shared_record_grouped
 """
 from __future__ import annotations
 
