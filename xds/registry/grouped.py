@@ -100,20 +100,32 @@ class GroupCommitter:
     """A writer thread that commits the ITI-41 submissions waiting, as one group each time,
     each group on a connection taken from *engine*'s pool.
 
+    With *threads* above one, as many writers take groups from the one queue: on
+    PostgreSQL a group spends much of its time waiting for the server's answers, and
+    concurrent transactions are safe (a uniqueId two groups race for is refused by the
+    unique constraint in the second, as a duplicate). On SQLite, whose writers take
+    turns, one is enough.
+
     ``submit`` returns a Future of the submission's errors, set after the commit
     (or of the exception that kept it out). ``stop`` ends the thread once the
     submissions already queued are stored.
     """
 
-    def __init__(self, engine: Any, *, max_group: int = 64, name: str = "xds-registry-writer"):
+    def __init__(self, engine: Any, *, max_group: int = 64, name: str = "xds-registry-writer",
+                 threads: int = 1):
         if max_group < 1:
             raise ValueError("max_group must be at least 1")
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
         self.engine = engine
         self.max_group = max_group
         self.groups = 0      # how many commits, for benches and tests
+        self._counting = threading.Lock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"{name}-{number}",
+                                          daemon=True) for number in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, submission: Submission, documents: Mapping[str, DocumentContent],
                repository_unique_id: str) -> Future:
@@ -126,9 +138,11 @@ class GroupCommitter:
         return item.result
 
     def stop(self, timeout: float | None = None) -> None:
-        """Store what is queued, then end the thread (blocking)."""
-        self._queue.put(None)
-        self._thread.join(timeout)
+        """Store what is queued, then end the threads (blocking)."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
 
     def _run(self) -> None:
         while True:
@@ -174,7 +188,8 @@ class GroupCommitter:
                     item.fail(None, error)
         if answered or results is None:
             return
-        self.groups += 1
+        with self._counting:
+            self.groups += 1
         for item, result in zip(group, results):
             if isinstance(result, BaseException):
                 item.result.set_exception(result)

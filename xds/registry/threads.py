@@ -1,9 +1,11 @@
 """
 The threads a served registry runs its transactions in, apart from the rest
-of the engine: one writer thread that commits the ITI-41 and ITI-42
+of the engine: a writer thread that commits the ITI-41 and ITI-42
 submissions waiting as one group (:class:`xds.registry.grouped.GroupCommitter`:
-one fsync for all, each submission in a savepoint of its own), and a small
-pool of reader threads for ITI-18 and ITI-43.
+one fsync for all, each submission in a savepoint of its own; on PostgreSQL
+three such writers, as one spends most of its time waiting for the server's
+answers: bench/README.md), and a small pool of reader threads for ITI-18 and
+ITI-43.
 
 Why threads of its own: the engine store's read pool also claims and
 renews the delivery lanes' leases; ITI-41s run there one transaction each
@@ -28,6 +30,8 @@ from xds.registry.grouped import GroupCommitter, Queued
 
 READ_THREADS = 2
 MAX_GROUP = 64
+WRITERS = {"sqlite": 1}  # by dialect; others: DEFAULT_WRITERS
+DEFAULT_WRITERS = 3
 
 
 class RegistryThreads:
@@ -50,7 +54,7 @@ class RegistryThreads:
 
     def start(self) -> None:
         self.writer = GroupCommitter(self.engine, max_group=self._max_group,
-                                     name="aiguillage-registry-writer")
+                                     name="aiguillage-registry-writer", threads=self.writers)
         self._pool.start()
 
     def stop(self) -> defer.Deferred:
@@ -64,6 +68,12 @@ class RegistryThreads:
             self._pool.stop()
 
         return threads.deferToThread(stopping)
+
+    @property
+    def writers(self) -> int:
+        """How many writer threads: one on SQLite (its writers take turns), more on a
+        database server, where a group spends much of its time waiting for the answers."""
+        return WRITERS.get(self.engine.dialect.name, DEFAULT_WRITERS)
 
     @property
     def groups(self) -> int:
