@@ -100,10 +100,14 @@ def site_root(handler: Any, config: SharedRecordConfig) -> resource.Resource:
 class SharedRecordService:
     """The shared record's listener over the engine's store; :meth:`start`, :meth:`stop`."""
 
-    def __init__(self, config: SharedRecordConfig, store: Any, reactor: Any):
+    def __init__(self, config: SharedRecordConfig, store: Any, reactor: Any, *,
+                 registry: Any = None):
+        """*registry* runs the registry's transactions (``start``, ``stop``, ``read`` and
+        ``write``): by default :class:`RegistryThreads` over *store*'s database."""
         self.config = config
         self._reactor = reactor
-        self.threads = RegistryThreads(store.engine, reactor)
+        self.threads = registry if registry is not None else RegistryThreads(store.engine,
+                                                                             reactor)
         self.handler = StoreRegistryHandler(self.threads, config.repository_unique_id,
                                             max_results=config.max_results)
         site = XDSSite(site_root(self.handler, config),
@@ -126,7 +130,6 @@ class SharedRecordService:
     def start(self) -> defer.Deferred:
         """Listen; Deferred firing once listening (failing if the port is taken)."""
         tls = tls_options(self.config)
-        self.threads.start()
         if tls is None and not is_loopback(self.config.host):
             log.warning("shared record: %s is reachable from other machines over plain HTTP;"
                         " configure shared_record.tls (IHE ATNA asks for mutual TLS)",
@@ -135,6 +138,7 @@ class SharedRecordService:
         d = endpoint.listen(self._factory)
 
         def listening(port: Any) -> None:
+            self.threads.start()  # before the reactor reads any request from the port
             self.listening = port
             log.info("shared record: XDS.b endpoints %s/repository (ITI-41, ITI-43) and"
                      " %s/registry (ITI-42, ITI-18)", self.base_url, self.base_url)
