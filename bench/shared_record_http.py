@@ -11,10 +11,19 @@ sent as MTOM; then a FindDocuments per patient, then a retrieve per document (MT
     .venv/bin/python bench/shared_record_http.py
     .venv/bin/python bench/shared_record_http.py --submissions 500 --concurrency 8
     .venv/bin/python bench/shared_record_http.py --database postgresql+psycopg://postgres@127.0.0.1/bench
+    .venv/bin/python bench/shared_record_http.py --concurrency 16 --one-commit-each
+
+The CPU column is the whole process's (getrusage: server and client, they share it) over a
+phase, per request. With --client-process, the ITI-41 clients run in a process of their own
+(the same XDSClient code; this script with --client-of) and the ITI-41 line's CPU is the
+server's alone; the queries and retrieves that follow stay in one process. --one-commit-each serves ITI-41 as before group commit (each submission
+its own transaction in one of the store's read threads), to compare in one run.
 """
 from __future__ import annotations
 
 import argparse
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml  # noqa: E402
 from lxml import etree  # noqa: E402
-from twisted.internet import defer, task  # noqa: E402
+from twisted.internet import defer, task, threads  # noqa: E402
 
 from engine.app import Engine, load_config  # noqa: E402
 from tests.xds.builders import submission  # noqa: E402
@@ -77,20 +86,56 @@ def timed(calls, concurrency: int, reactor):
         yield call()
         latencies.append(reactor.seconds() - started)
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), cpu_seconds()
     yield defer.gatherResults([semaphore.run(one, call) for call in calls], consumeErrors=True)
-    return time.perf_counter() - began, sorted(latencies)
+    return time.perf_counter() - began, sorted(latencies), cpu_seconds() - cpu
 
 
-def report(name: str, count: int, seconds: float, latencies: list[float]) -> None:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def report(name: str, count: int, seconds: float, latencies: list[float], cpu: float) -> None:
     p50 = latencies[len(latencies) // 2] * 1000
     p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] * 1000
     print(f"{name:<22} {count:>6} in {seconds:6.2f} s  {count / seconds:7.1f}/s"
-          f"  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  max {latencies[-1] * 1000:6.1f} ms")
+          f"  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  max {latencies[-1] * 1000:6.1f} ms"
+          f"  CPU {cpu / count * 1000:5.2f} ms each")
+
+
+@defer.inlineCallbacks
+def provide_all(reactor, client, made, data: bytes, concurrency: int):
+    """The ITI-41 phase: every submission of *made*, *concurrency* in flight; reported."""
+    def provide(spec):
+        def call():
+            d = client.provide_and_register(spec, {"Document01": data})
+            return d.addCallback(_success)
+        return call
+
+    seconds, latencies, cpu = yield timed([provide(spec) for spec, _ in made], concurrency,
+                                          reactor)
+    report("ITI-41 (MTOM)", len(made), seconds, latencies, cpu)
+
+
+@defer.inlineCallbacks
+def client_of(reactor, options):
+    """--client-of BASE: the ITI-41 phase only, against an engine another process serves
+    (its CPU line is this client process's)."""
+    base = options.client_of
+    client = XDSClient(HTTPSender(reactor, timeout=300), repository_url=base + "/repository",
+                       registry_url=base + "/registry")
+    data = b"<ClinicalDocument xmlns='urn:hl7-org:v3'/>".ljust(options.kilobytes * 1024)
+    made = [numbered(n, data) for n in range(options.submissions)]
+    yield provide_all(reactor, client, made, data, options.concurrency)
+    sys.stdout.flush()
 
 
 @defer.inlineCallbacks
 def main(reactor, options):
+    if options.client_of:
+        yield client_of(reactor, options)
+        return
     directory = Path(tempfile.mkdtemp(prefix="aiguillage-bench-"))
     url = options.database or f"sqlite:///{directory / 'store.db'}"
     (directory / "engine.yaml").write_text(yaml.safe_dump({
@@ -100,6 +145,9 @@ def main(reactor, options):
     engine = Engine(load_config(str(directory / "engine.yaml")), reactor)
     yield engine.start()
     try:
+        if options.one_commit_each:  # as before group commit: a transaction each, store threads
+            engine.shared_record.handler._write = None
+            engine.shared_record.handler._store = engine.store
         base = engine.shared_record.base_url
         client = XDSClient(HTTPSender(reactor, timeout=300), repository_url=base + "/repository",
                            registry_url=base + "/registry")
@@ -108,24 +156,25 @@ def main(reactor, options):
         print(f"store {url.split(':')[0]}, {options.submissions} submissions of "
               f"{options.kilobytes} KiB, {options.concurrency} in flight")
 
-        def provide(spec):
-            def call():
-                d = client.provide_and_register(spec, {"Document01": data})
-                return d.addCallback(_success)
-            return call
-
-        seconds, latencies = yield timed([provide(spec) for spec, _ in made],
-                                         options.concurrency, reactor)
-        report("ITI-41 (MTOM)", len(made), seconds, latencies)
+        if options.client_process:
+            began = cpu_seconds()
+            yield threads.deferToThread(subprocess.run, [
+                sys.executable, __file__, "--client-of", base, "--submissions",
+                str(options.submissions), "--concurrency", str(options.concurrency),
+                "--kilobytes", str(options.kilobytes)], check=True)
+            print(f"  server CPU {(cpu_seconds() - began) / len(made) * 1000:5.2f} ms each")
+        else:
+            yield provide_all(reactor, client, made, data, options.concurrency)
+        print(f"  {engine.shared_record.threads.groups} group commits")
 
         def query(patient):
             def call():
                 return client.stored_query(find_documents(patient)).addCallback(_found_one)
             return call
 
-        seconds, latencies = yield timed([query(patient) for _, patient in made],
+        seconds, latencies, cpu = yield timed([query(patient) for _, patient in made],
                                          options.concurrency, reactor)
-        report("ITI-18 FindDocuments", len(made), seconds, latencies)
+        report("ITI-18 FindDocuments", len(made), seconds, latencies, cpu)
 
         def retrieve(spec):
             def call():
@@ -133,9 +182,9 @@ def main(reactor, options):
                 return client.retrieve([reference]).addCallback(_retrieved, len(data))
             return call
 
-        seconds, latencies = yield timed([retrieve(spec) for spec, _ in made],
+        seconds, latencies, cpu = yield timed([retrieve(spec) for spec, _ in made],
                                          options.concurrency, reactor)
-        report("ITI-43 (MTOM)", len(made), seconds, latencies)
+        report("ITI-43 (MTOM)", len(made), seconds, latencies, cpu)
     finally:
         yield engine.stop()
 
@@ -164,5 +213,10 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--kilobytes", type=int, default=50)
     parser.add_argument("--database", help="SQLAlchemy URL of an empty database")
+    parser.add_argument("--client-process", action="store_true",
+                        help="the ITI-41 clients in a process of their own (server CPU alone)")
+    parser.add_argument("--client-of", metavar="BASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--one-commit-each", action="store_true",
+                        help="ITI-41 as before group commit, to compare")
     parser.add_argument("--sqlite-synchronous", default="full", choices=("full", "normal"))
     task.react(main, [parser.parse_args()])

@@ -6,15 +6,20 @@ on the listener engine.yaml's ``shared_record:`` section describes.
 ``<path>/repository`` takes ITI-41 (Provide and Register, stored here, the
 repository and the registry in one) and ITI-43 (Retrieve); ``<path>/registry``
 takes ITI-42 (Register, for repositories feeding this registry) and ITI-18
-(Registry Stored Query). Every transaction runs in the store's threads
-(:class:`xds.registry.handler.StoreRegistryHandler`); reading, checking and
+(Registry Stored Query). Every transaction runs in threads of the shared
+record's own, on the store's database (:class:`xds.registry.threads.RegistryThreads`
+through :class:`xds.registry.handler.StoreRegistryHandler`): one writer
+committing the ITI-41/ITI-42 submissions waiting as one group, each answered
+after that commit, and reader threads for ITI-18/ITI-43; the store's own
+threads stay free for the intake and the delivery lanes. Reading, checking and
 answering a request run in threads of their own (:mod:`xds.server.resource`).
 
 The engine starts it after the store, and stops it first: no new connection,
 the requests being answered finish (a bounded while), every connection is
-closed, and only then do the store's threads stop. It runs in the intake
-process that holds the admin port (the main one), never in ``--workers`` or
-``--listeners`` children nor in a ``--role delivery`` process.
+closed, the submissions queued are committed, and only then do the store's
+threads stop. It runs in the intake process that holds the admin port (the
+main one), never in ``--workers`` or ``--listeners`` children nor in a
+``--role delivery`` process.
 
 test-case-name: tests.e2e.test_shared_record
 """
@@ -30,6 +35,7 @@ from twisted.web import resource
 from engine.adminauth import is_loopback
 from engine.config.shared_record import SharedRecordConfig
 from xds.registry.handler import StoreRegistryHandler
+from xds.registry.threads import RegistryThreads
 from xds.server.decoding import ServerLimits
 from xds.server.resource import REGISTRY_ACTIONS, REPOSITORY_ACTIONS, XDSResource, XDSSite
 from xds.soap.mtom import MTOMLimits
@@ -94,10 +100,15 @@ def site_root(handler: Any, config: SharedRecordConfig) -> resource.Resource:
 class SharedRecordService:
     """The shared record's listener over the engine's store; :meth:`start`, :meth:`stop`."""
 
-    def __init__(self, config: SharedRecordConfig, store: Any, reactor: Any):
+    def __init__(self, config: SharedRecordConfig, store: Any, reactor: Any, *,
+                 registry: Any = None):
+        """*registry* runs the registry's transactions (``start``, ``stop``, ``read`` and
+        ``write``): by default :class:`RegistryThreads` over *store*'s database."""
         self.config = config
         self._reactor = reactor
-        self.handler = StoreRegistryHandler(store, config.repository_unique_id,
+        self.threads = registry if registry is not None else RegistryThreads(store.engine,
+                                                                             reactor)
+        self.handler = StoreRegistryHandler(self.threads, config.repository_unique_id,
                                             max_results=config.max_results)
         site = XDSSite(site_root(self.handler, config),
                        max_body_bytes=config.max_request_bytes, timeout=IDLE_TIMEOUT)
@@ -127,6 +138,7 @@ class SharedRecordService:
         d = endpoint.listen(self._factory)
 
         def listening(port: Any) -> None:
+            self.threads.start()  # before the reactor reads any request from the port
             self.listening = port
             log.info("shared record: XDS.b endpoints %s/repository (ITI-41, ITI-43) and"
                      " %s/registry (ITI-42, ITI-18)", self.base_url, self.base_url)
@@ -162,6 +174,7 @@ class SharedRecordService:
             connection.transport.loseConnection()
         while self._factory.protocols and self._reactor.seconds() < deadline + 1:
             yield task.deferLater(self._reactor, _POLL, lambda: None)
+        yield self.threads.stop()
 
 
 _POLL = 0.05

@@ -25,10 +25,17 @@ from xds.soap.envelope import request_envelope
 
 
 class HeldStore:
-    """``read`` returns a Deferred the test fires: the database is as slow as it says."""
+    """``read`` returns a Deferred the test fires: the database is as slow as it says
+    (given to the service as its registry's threads)."""
 
     def __init__(self):
         self.pending: list[defer.Deferred] = []
+
+    def start(self):
+        pass
+
+    def stop(self):
+        return defer.succeed(None)
 
     def read(self, query, *args):
         d = defer.Deferred()
@@ -56,7 +63,8 @@ class StopTests(unittest.TestCase):
     @defer.inlineCallbacks
     def start(self):
         self.store = HeldStore()
-        self.service = SharedRecordService(config(_tmp(self)), self.store, reactor)
+        self.service = SharedRecordService(config(_tmp(self)), None, reactor,
+                                           registry=self.store)
         yield self.service.start()
         self.addCleanup(self.service.stop)
         self.url = self.service.base_url + "/registry"
@@ -158,8 +166,8 @@ class PortTakenTests(unittest.TestCase):
         path.write_text("store: {url: 'sqlite:///s.db'}\nshared_record:\n"
                         f"  listen: 127.0.0.1:{taken.getHost().port}\n"
                         f"  repository_unique_id: {REPOSITORY}\n")
-        service = SharedRecordService(load_config(str(path)).shared_record, HeldStore(),
-                                      reactor)
+        service = SharedRecordService(load_config(str(path)).shared_record, None,
+                                      reactor, registry=HeldStore())
         error = yield self.assertFailure(service.start(), RuntimeError)
         self.assertIn(f"shared record: cannot listen on 127.0.0.1:{taken.getHost().port}",
                       str(error))

@@ -138,6 +138,24 @@ def test_group_committer_answers_each_submission_after_its_commit(registry_engin
 def test_group_committer_needs_a_positive_group():
     with pytest.raises(ValueError, match="max_group"):
         GroupCommitter(None, max_group=0)
+    with pytest.raises(ValueError, match="threads"):
+        GroupCommitter(None, threads=0)
+
+
+def test_several_writers_store_each_once_and_refuse_a_race(registry_engine):
+    """If writers sharing the queue lost or doubled a submission, or two of them racing for
+    one uniqueId both stored it, then the counts or the answers would differ."""
+    committer = GroupCommitter(registry_engine, max_group=2, threads=3)
+    try:
+        futures = [committer.submit(numbered(n % 12), {"Document01": InlineDocument(
+            builders.DOCUMENT_BYTES)}, REPOSITORY) for n in range(24)]
+        results = [future.result(timeout=60) for future in futures]
+    finally:
+        committer.stop(timeout=60)
+    refused = [[e.error_code for e in errors] for errors in results if errors]
+    assert refused == [[codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY]] * 12
+    with registry_engine.connect() as conn:
+        assert len(stored_unique_ids(conn)) == 12
 
 
 def test_a_group_that_cannot_be_stored_fails_every_submission(tmp_path):

@@ -30,6 +30,7 @@ from xds.metadata.vocabulary import (
 )
 from xds.namespaces import rim
 from xds.registry import tables
+from xds.registry.grouped import GroupCommitter, Queued
 from xds.registry.handler import StoreRegistryHandler
 from xds.server.handler import ProvideAndRegister, XDSHandler
 from xds.soap.response import read_registry_response
@@ -47,6 +48,26 @@ class ConnectionStore:
             return defer.maybeDeferred(query, self.conn, *args)
         with self.engine.connect() as conn:
             return defer.maybeDeferred(query, conn, *args)
+
+
+class GroupStore(ConnectionStore):
+    """ConnectionStore with ``write`` too, through a real GroupCommitter (the handler then
+    submits as the served engine does, xds.registry.threads); its Deferred has fired when
+    it returns (the Future is waited for)."""
+
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.committer = GroupCommitter(engine)
+
+    def write(self, work, *args, failed=None):
+        future = self.committer.queue(Queued(work, args, failed))
+        try:
+            return defer.succeed(future.result(timeout=60))
+        except Exception as error:
+            return defer.fail(error)
+
+    def stop(self):
+        self.committer.stop(timeout=60)
 
 
 def result(d: defer.Deferred):
@@ -234,3 +255,67 @@ def test_locked_sqlite_database_refuses_the_submission(sqlite_engine):
     response = result(handler.provide_and_register(provide_request()))
     assert response.status == RESPONSE_SUCCESS
     impatient.dispose()
+
+
+def test_grouped_submissions_keep_their_answers(registry_engine):
+    """If the handler's grouped path lost a submission's own errors, then the duplicate
+    would be answered as stored (or the first refused); reads do not go to the writer."""
+    store = GroupStore(registry_engine)
+    try:
+        handler = StoreRegistryHandler(store, REPOSITORY)
+        first = result(handler.provide_and_register(provide_request()))
+        again = result(handler.provide_and_register(provide_request()))
+    finally:
+        store.stop()
+    assert (first.status, first.errors) == (RESPONSE_SUCCESS, [])
+    assert (again.status, set(codes_of(again))) == (RESPONSE_FAILURE,
+                                                    {codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY})
+    assert store.committer.groups == 2 and store.calls == 0
+    with registry_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(
+            tables.document_entries)).scalar() == 1
+
+
+def test_a_group_that_cannot_be_stored_refuses_each_with_its_code(tmp_path):
+    """If a group's failure escaped the handler, then the client would get a bare fault:
+    ITI-41 gets XDSRepositoryError, ITI-42 XDSRegistryError, both saying nothing was
+    stored (here the database's path is a directory)."""
+    store = GroupStore(create_engine(f"sqlite:///{tmp_path}"))
+    try:
+        handler = StoreRegistryHandler(store, REPOSITORY)
+        provided = result(handler.provide_and_register(provide_request()))
+        submission = fixed(read_submission(sample_body(
+            "xds/examples/ihe/RegisterDocumentSet-bRequest_SOAP.xml")))
+        registered = result(handler.register(submission, None))
+    finally:
+        store.stop()
+    for response, code, doing in ((provided, codes.REPOSITORY_ERROR, "store the documents"),
+                                  (registered, codes.REGISTRY_ERROR, "register")):
+        assert response.status == RESPONSE_FAILURE
+        assert codes_of(response) == [code]
+        text = response.errors[0].code_context
+        assert doing in text and "nothing was stored" in text, text
+
+
+def test_lost_connection_in_a_group_refuses_the_submission(tmp_path):
+    """If the group's connection was lost (its server process terminated while it waited in
+    the pool), then the submission is refused saying so, and the next group is stored."""
+    for engine in migrated("postgresql", tmp_path):
+        impatient = create_engine(engine.url, pool_size=1, max_overflow=0)
+        with impatient.connect() as conn:
+            pid = conn.exec_driver_sql("select pg_backend_pid()").scalar()
+            conn.commit()
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", (pid,))
+        store = GroupStore(impatient)
+        try:
+            handler = StoreRegistryHandler(store, REPOSITORY)
+            lost = result(handler.provide_and_register(provide_request()))
+            again = result(handler.provide_and_register(provide_request()))
+        finally:
+            store.stop()
+            impatient.dispose()
+        assert (lost.status, codes_of(lost)) == (RESPONSE_FAILURE, [codes.REPOSITORY_ERROR])
+        text = lost.errors[0].code_context
+        assert "connection to the database lost" in text and "nothing was stored" in text, text
+        assert (again.status, again.errors) == (RESPONSE_SUCCESS, [])

@@ -5,10 +5,13 @@ engine store's threads.
 
 The functions of this package (register, provide and register, stored query,
 retrieve) are synchronous functions of a SQLAlchemy connection; here each
-runs through ``store.read`` (a thread of the store's read pool, never the
-reactor), on a connection outside any transaction, so that ITI-41 and ITI-42
-open and commit their own (one submission, whole or nothing) before the
-Deferred fires: the answer is written after the commit.
+runs through ``store.read`` (a thread, never the reactor), on a connection
+outside any transaction, so that ITI-41 and ITI-42 open and commit their own
+(one submission, whole or nothing) before the Deferred fires: the answer is
+written after the commit. When the store also has ``write`` (the engine
+serves through :class:`xds.registry.threads.RegistryThreads`), ITI-41 and
+ITI-42 go there instead: the submissions waiting share one commit, each in a
+savepoint of its own, each answered after that commit with its own errors.
 
 A database failure is an answer, not a crash: a uniqueId another submission
 took between check and insert is ``XDSDuplicateUniqueIdInRegistry``; a lost
@@ -44,7 +47,9 @@ class StoreRegistryHandler:
     """ITI-41, ITI-42, ITI-18 and ITI-43 answered from the store's ``xds_*`` tables.
 
     *store* is anything with ``read(function, *args)`` running ``function(conn, *args)``
-    in a thread and returning a Deferred (:class:`engine.store.store.Store`).
+    in a thread and returning a Deferred (:class:`engine.store.store.Store`); if it has
+    ``write(work, *args, failed=...)`` too (:class:`xds.registry.threads.RegistryThreads`),
+    submissions go through it, grouped.
     *repository_unique_id* is this repository's OID, given to stored documents and checked
     by ITI-43; *max_results* bounds what one stored query may return.
     """
@@ -52,6 +57,7 @@ class StoreRegistryHandler:
     def __init__(self, store: Any, repository_unique_id: str, *,
                  max_results: int = query.DEFAULT_MAX_RESULTS):
         self._store = store
+        self._write = getattr(store, "write", None)
         self.repository_unique_id = repository_unique_id
         self.max_results = max_results
 
@@ -59,16 +65,23 @@ class StoreRegistryHandler:
 
     def provide_and_register(self, request: ProvideAndRegister) -> defer.Deferred:
         """Store the documents and register their metadata in one transaction."""
-        work = _guarded(register.provide_and_register, codes.REPOSITORY_ERROR,
-                        "store the documents and their metadata")
-        d = self._store.read(work, request.submission, request.documents,
-                             self.repository_unique_id)
+        d = self._submit(register.provide_and_register, codes.REPOSITORY_ERROR,
+                         "store the documents and their metadata", request.submission,
+                         request.documents, self.repository_unique_id)
         return d.addCallback(_response, "ITI-41")
 
     def register(self, submission: Submission, message: SOAPMessage) -> defer.Deferred:
         """Register *submission*'s metadata (its documents are in another repository)."""
-        work = _guarded(register.register, codes.REGISTRY_ERROR, "register the submission")
-        return self._store.read(work, submission).addCallback(_response, "ITI-42")
+        return self._submit(register.register, codes.REGISTRY_ERROR, "register the submission",
+                            submission).addCallback(_response, "ITI-42")
+
+    def _submit(self, work: Callable, code: str, doing: str, *args: Any) -> defer.Deferred:
+        """Run *work* as one submission: alone through ``read``, or in a group through
+        ``write`` (a group that cannot be stored refuses each of its submissions)."""
+        guarded = _guarded(work, code, doing)
+        if self._write is None:
+            return self._store.read(guarded, *args)
+        return self._write(guarded, *args, failed=_refusal(code, doing))
 
     # -- ITI-18 and ITI-43 ---------------------------------------------------------------
 
@@ -111,18 +124,39 @@ def _response(errors: list[RegistryError], transaction: str) -> RegistryResponse
 
 def _guarded(work: Callable, code: str, doing: str) -> Callable:
     """*work* whose database failures become the errors of a refused submission."""
+    refused = _refusal(code, doing)
+
     def run(conn: Any, *args: Any) -> list[RegistryError]:
         try:
             return work(conn, *args)
-        except (sql_errors.IntegrityError, conn.dialect.loaded_dbapi.IntegrityError) as error:
+        except Exception as error:
+            return refused(conn, error)
+    return run
+
+
+def _refusal(code: str, doing: str) -> Callable[[Any, BaseException], list[RegistryError]]:
+    """``refused(conn, error)``: the errors of a submission the database failed (*conn*
+    None when no connection could be had); any other error is raised again."""
+    def refused(conn: Any, error: BaseException) -> list[RegistryError]:
+        dbapi = None if conn is None else conn.dialect.loaded_dbapi
+        if isinstance(error, (sql_errors.IntegrityError, *_integrity(dbapi))):
             # register.py turns a uniqueId taken meanwhile into this already; any other
             # constraint the tables hold is a uniqueId too (unique or primary key).
             return [RegistryError(codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
                                   f"could not {doing}: a uniqueId of this submission is in the"
                                   f" registry already ({_cause(error)}); nothing was stored")]
-        except _database_errors(conn) as error:
+        if isinstance(error, (sql_errors.DBAPIError, *_errors(dbapi))):
             return [_database_error(conn, code, doing, error, writing=True)]
-    return run
+        raise error
+    return refused
+
+
+def _integrity(dbapi: Any) -> tuple[type, ...]:
+    return () if dbapi is None else (dbapi.IntegrityError,)
+
+
+def _errors(dbapi: Any) -> tuple[type, ...]:
+    return () if dbapi is None else (dbapi.Error,)
 
 
 def _database_errors(conn: Any) -> tuple[type, ...]:
@@ -135,6 +169,8 @@ def _lost(conn: Any, error: Exception) -> bool:
     """Whether *error* lost the connection (SQLAlchemy knows; else ask the driver's)."""
     if getattr(error, "connection_invalidated", False):
         return True
+    if conn is None:
+        return False
     try:
         return bool(getattr(conn.connection.dbapi_connection, "closed", False))
     except Exception:
