@@ -80,7 +80,8 @@ class XDSWiring:
         if affinity is not None:
             domain = _domain(config, str(affinity))
             if domain is None:
-                known = ", ".join(d.namespace for d in (*config.domains, *INS_DOMAINS))
+                known = ", ".join([d.namespace for d in config.domains]
+                                  + sorted(d.namespace for d in INS_DOMAINS))
                 raise ValueError(f"{label}: {AFFINITY_DOMAIN} {affinity!r} is not a domain of "
                                  f"engine.yaml's identity: section (known: {known})")
         settings = None
@@ -143,18 +144,23 @@ class PatientLookup:
 
     def patient_id(self, patient_id: str, submission: Any, context: Any) -> Any:
         """Deferred[str]: the lookup runs in a worker thread (the index blocks)."""
-        return deferToThread(self.resolve, patient_id, context)
+        return deferToThread(self.resolve, patient_id, context, submission)
 
     def status_for(self, context: Any) -> str:
         """The identity status the lookup found for this delivery ("" when none)."""
         return self._statuses.pop(getattr(context, "delivery_id", None), "")
 
-    def resolve(self, patient_id: str, context: Any) -> str:
-        """The patientId to send (blocking); DeliveryFailed, not retried, when there is none."""
+    def resolve(self, patient_id: str, context: Any, submission: Any = None) -> str:
+        """The patientId to send (blocking); DeliveryFailed, not retried, when there is none.
+
+        An INS given as patientId (a CDA whose PID-32 said QUAL) names nobody in the index:
+        the DocumentEntry's sourcePatientId (the local id) is looked up instead."""
         identifier = parse_cx(patient_id, self.config)
         if identifier is None:
             raise self._refused(codes.UNKNOWN_PATIENT_ID, f"patientId {patient_id!r} names no "
                                 "identifier domain (CX.4 must hold the assigning authority)")
+        if identifier.domain in INS_DOMAINS:
+            identifier = self._source_identifier(patient_id, submission) or identifier
         if identifier.domain in INS_DOMAINS:
             raise self._refused(codes.UNKNOWN_PATIENT_ID, f"patientId {patient_id!r} is an INS: "
                                 "an INS names nobody in the identity index; send the local "
@@ -173,6 +179,15 @@ class PatientLookup:
                                 f"{patient_id}) has no identifier in the affinity domain "
                                 f"{_named(self.domain)}")
         return cx(found[0])
+
+    def _source_identifier(self, patient_id: str, submission: Any) -> LocalIdentifier | None:
+        """The local sourcePatientId of the entries whose patientId is ``patient_id``."""
+        for entry in getattr(submission, "documents", ()):
+            if entry.patient_id == patient_id and entry.source_patient_id:
+                found = parse_cx(entry.source_patient_id, self.config)
+                if found is not None and found.domain not in INS_DOMAINS:
+                    return found
+        return None
 
     def _ins(self, person: Any, patient_id: str, context: Any) -> str:
         ins = person.traits.ins

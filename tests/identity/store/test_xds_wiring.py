@@ -191,3 +191,15 @@ def test_toward_the_dmp_an_ins_not_qualified_is_refused_for_good(engine, status)
     assert text.startswith(f"not sent to {URL}: XDSRegistryMetadataError: patient A1^^^")
     assert ("not qualified: identity status " + status.value) in text if status else \
         "the patient has no INS" in text
+
+
+def test_an_ins_as_patient_id_is_looked_up_by_the_entry_source_patient_id(engine):
+    """If a CDA gave the INS as patientId (PID-32 QUAL), the index is asked for the local
+    sourcePatientId of that entry; without one, the INS is refused as naming nobody."""
+    person(StoreIdentityIndex(engine), IdentityStatus.QUALIFIED, LocalIdentifier(CHU, "A1"))
+    ins_id = f"{MATRICULE}^^^&{INS_NIR_TEST.oid}&ISO^NH"
+    entry = SimpleNamespace(patient_id=ins_id, source_patient_id=f"A1^^^&{CHU.oid}&ISO")
+    found = lookup(engine, toward_dmp=True)
+    assert found.resolve(ins_id, DELIVERY, SimpleNamespace(documents=[entry])) == ins_id
+    with pytest.raises(DeliveryFailed, match="is an INS: an INS names nobody in the identity"):
+        found.resolve(ins_id, DELIVERY, SimpleNamespace(documents=[]))
