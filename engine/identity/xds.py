@@ -201,7 +201,10 @@ class PatientLookup:
         except PatientIdRefused as refused:
             raise self._refused(codes.REGISTRY_METADATA_ERROR,
                                 f"patient {patient_id} (person {person.person_id}): {refused}")
-        self._statuses[getattr(context, "delivery_id", None)] = status
+        key = getattr(context, "delivery_id", None)
+        if key not in self._statuses:  # one delivery at a time on a lane: forget older ones
+            self._statuses = {}
+        self._statuses[key] = status
         return chosen
 
     def _refused(self, code: str, text: str) -> DeliveryFailed:
