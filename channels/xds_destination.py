@@ -17,6 +17,10 @@ every error is one of "busy" or "out of resources", which pass; a Receiver fault
 error or a timeout is retried. The RegistryResponse (or the fault) is kept as the delivery's
 response.
 
+The options ``affinity_domain`` (the patientId in the identity index's domain) and ``dmp``
+(signed for the DMP) are read by the engine, which gives this destination the two hooks
+below instead (:mod:`engine.identity.xds`); built without them, it refuses those options.
+
 Two hooks, each a callable or ``"module:function"`` in YAML, may return a Deferred:
 
 - ``patient_id(patient_id, submission, context)``: the patient's identifier in the affinity
@@ -86,7 +90,16 @@ SPEC = ConnectorSpec(
         OptionSpec("prepare_request", "str",
                    help="module:function(request, outgoing) preparing each SOAP request "
                         "before it is sent (run in a thread)"),
+        OptionSpec("affinity_domain", "str",
+                   help="the identifier domain (engine.yaml identity: domains, namespace or "
+                        "OID) of the patientId sent, looked up in the identity index"),
+        OptionSpec("dmp", "mapping",
+                   help="toward the DMP: the structure's certificate and key, practitioner, "
+                        "value sets... (signed VIHF, XAdES, qualified INS as patientId)"),
     ))
+
+#: Options the engine turns into the two hooks (engine/identity/xds.py) before building.
+WIRED_BY_THE_ENGINE = ("affinity_domain", "dmp")
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,11 @@ class XDSDestination:
         self.name, self.channel, self.lane = name, channel, lane
         self.url, self.mtom = values["url"], values["mtom"]
         self.settings = _settings(name, values)
+        unwired = [option for option in WIRED_BY_THE_ENGINE if values[option] is not None]
+        if unwired:
+            raise ValueError(f"{label(SPEC, name)}: {', '.join(unwired)} must be turned into "
+                             "hooks by the engine (engine.identity.xds) before the destination "
+                             "is built")
         self.patient_id = _hook(name, values, "patient_id")
         self.prepare_request = _hook(name, values, "prepare_request")
         self._sender = HTTPSender(reactor, tls_policy=_tls_policy(name, values),

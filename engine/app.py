@@ -43,6 +43,7 @@ from engine.flow.plan import ChannelPlan, DestinationPlan
 from engine.flow.queued import LaneKeyTuple, QueuedWork
 from engine.flow.recovery import Recovery
 from engine.identity.hook import IdentityHooks
+from engine.identity.xds import XDSWiring
 from engine.interfaces import ConsentLookup
 from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import REFUSED, Reloader
@@ -78,14 +79,19 @@ def build_source(config: Any, channel: str, receiver: Any, reactor: Any) -> Any:
     return registry.build_source(config, channel, receiver, reactor)
 
 
-def build_destination(config: Any, channel: str, lane: int, reactor: Any, intake: Any) -> Any:
+def build_destination(config: Any, channel: str, lane: int, reactor: Any, intake: Any,
+                      xds: XDSWiring | None = None) -> Any:
     """One lane's destination: a registered connector, or a hand-over to another channel.
 
     The ``channel`` destination is the only one that needs the engine itself (its intake), so
     it is built here rather than by the registry, whose factories know only their options.
+    An ``xds`` destination's ``affinity_domain:`` and ``dmp:`` become its hooks here
+    (``xds``: the engine's :class:`engine.identity.xds.XDSWiring`, over its identity index).
     """
     if config.type_name == handover.TYPE:
         return handover.ChannelDestination(config.name, channel, lane, config.options, intake)
+    if xds is not None:
+        config = xds.connector(config)
     return registry.build_destination(config, channel, lane, reactor)
 
 
@@ -97,11 +103,12 @@ def check_connectors(config: EngineConfig, reactor: Any) -> list[str]:
     by ``check-config`` and before ``run`` listens on anything.
     """
     problems: list[tuple[str, int, str]] = []
+    xds = XDSWiring(lambda: config.identity)  # checks the options; opens no index
     for channel in config.channels:
         built = [(channel.source, lambda c=channel: build_source(
             c.source, c.name, None, reactor))]
         built += [(d.connector, lambda d=d, c=channel: build_destination(
-            d.connector, c.name, 0, reactor, None)) for d in channel.destinations]
+            d.connector, c.name, 0, reactor, None, xds)) for d in channel.destinations]
         for connector, build in built:
             try:
                 build()
@@ -179,6 +186,7 @@ class Engine:
                            sqlite_synchronous=config.store.sqlite_synchronous.upper())
         channels = [c for c in config.channels if c.enabled]
         self.identity = IdentityHooks(config.identity, self.store)  # the identity: steps
+        self.xds = XDSWiring(lambda: self.identity.config, self.identity.index)
         self.consent = StoreConsentLookup(self.store.engine)
         self.plans = {c.name: channel_plan(c, self.identity.for_channel(c), self.consent)
                       for c in channels}
@@ -322,7 +330,7 @@ class Engine:
         keys = []
         for lane in range(destination.ordering.lanes):
             sender = build_destination(destination.connector, channel, lane, self._reactor,
-                                       self.intake)
+                                       self.intake, self.xds)
             key = LaneKey(channel, destination.name, lane)
             self.senders[key] = sender
             sender.start()

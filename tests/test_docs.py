@@ -159,8 +159,8 @@ def write_certificates(files: dict[str, str], directory: Path) -> None:
     """Write real throwaway PEM files at every TLS path of the channels that lies inside
     ``directory``: the CA at each ``tls_ca``, a server certificate and key for a source, a
     client one for a destination; and the shared record's (engine.yaml's
-    ``shared_record.tls``: a server's). Absolute paths elsewhere (``/etc/...``) are left
-    alone."""
+    ``shared_record.tls``: a server's); and the files of an xds destination's ``dmp:`` block
+    (:func:`write_dmp_files`). Absolute paths elsewhere (``/etc/...``) are left alone."""
     root = directory.resolve()
     pki: dict[str, str] | None = None
     for option, value in _shared_record_tls(files.get("engine.yaml", "")):
@@ -187,6 +187,8 @@ def write_certificates(files: dict[str, str], directory: Path) -> None:
         for role, options in connectors:
             if not isinstance(options, dict):
                 continue
+            if isinstance(options.get("dmp"), dict):
+                write_dmp_files(options["dmp"], (directory / name).parent, root)
             for option in TLS_FILES:
                 value = options.get(option)
                 if not isinstance(value, str) or os.path.isabs(os.path.expanduser(value)):
@@ -201,6 +203,26 @@ def write_certificates(files: dict[str, str], directory: Path) -> None:
                         "tls_key": pki[f"{role}_key"]}[option]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(made, target)
+
+
+def write_dmp_files(block: dict, folder: Path, root: Path) -> None:
+    """The files an xds destination's ``dmp:`` block names (under ``folder``, inside
+    ``root``): the test PKI's structure certificate and key (tests/xds/dmp/pki.py), the CA as
+    ``chain``, and the ANS value sets of the standards folder at ``value_sets``."""
+    from tests.xds.dmp.pki import pki
+    from tests.xds.standards import standards_dir
+
+    made = {"certificate": pki().structure.certificate_pem(), "key": pki().structure.key_pem(),
+            "chain": pki().ca.certificate_pem()}
+    for key, data in made.items():
+        value = block.get(key)
+        if isinstance(value, str) and (folder / value).resolve().is_relative_to(root):
+            (folder / value).parent.mkdir(parents=True, exist_ok=True)
+            (folder / value).write_bytes(data)
+    value = block.get("value_sets")
+    if isinstance(value, str) and (folder / value).resolve().is_relative_to(root):
+        shutil.copytree(standards_dir() / "terminology" / "ans-jdv", folder / value,
+                        dirs_exist_ok=True)
 
 
 def _shared_record_tls(text: str) -> list[tuple[str, str]]:

@@ -41,8 +41,9 @@ RULES: dict[str, set[str]] = {
     "identity.model": {"identity.model"},
     "identity.matching": {"identity.model", "identity.matching"},
     # the glue between the engine's flow and the index: the one place that knows both
+    # (and the xds destination's hooks: the index's patientId, the DMP's preparation)
     "engine.identity": BASE | {"engine.identity", "engine.flow", "engine.store",
-                               "engine.config", "identity", "mappings", "mllp"},
+                               "engine.config", "identity", "mappings", "mllp", "xds"},
     "identity.hl7": {"identity.hl7", "identity.model", "identity.service", "mllp", "mappings"},
 }
 ONLY_ROOT_IMPORTS_CHANNELS = {"engine.app"}

@@ -124,6 +124,12 @@ class IdentityHooks:
                             sending_application=getattr(response, "sending_application", "") or "",
                             sending_facility=getattr(response, "sending_facility", "") or "")
 
+    def index(self) -> Any:
+        """The synchronous index (opened on first use), for the xds destinations' hooks."""
+        if self._index is None:
+            self._open()
+        return self._index
+
     def _open(self) -> None:
         from identity.store.service import StoreIdentityIndex
 

@@ -10,7 +10,10 @@ only when PID-32 says the identity is qualified (``QUAL``), and then comes first
 identifiers with an assigning-authority OID follow. A PID-3 without any usable identifier
 gives ``id nullFlavor="UNK"`` rather than an invalid document. The author is OBR-16 (ordering
 provider, as the samples' laboratories send it), else ORC-12, else the sending facility (an
-authoring organisation with no person). Missing times give nullFlavor UNK.
+authoring organisation with no person). The legal authenticator (the DMP requires one) is the
+biologist who validated the results: OBX-16 (responsible observer) of the first result that
+names one; the service event's time (the DMP's serviceStartTime) is OBR-7, to OBR-8 when
+given. Missing times give nullFlavor UNK.
 
 The document id, when :class:`ReportOptions` gives none, is a ``2.25`` OID derived from the
 sending application and MSH-10 (a name-based UUID), so that the same message always gives
@@ -100,7 +103,27 @@ def _header(message: HL7Message, obr: Segment | None, orc: Segment | None,
                    "representedCustodianOrganization")
     organization(custodian, options.custodian_name or msh.get(4, 1, 1),
                  options.custodian_oid or msh.get(4, 1, 2))
+    _legal_authenticator(doc, message, reported)
+    if obr is not None:
+        event = el(el(doc, "documentationOf"), "serviceEvent")
+        period = el(event, "effectiveTime")
+        time_el(period, "low", obr.get(7))
+        if obr.get(8):
+            time_el(period, "high", obr.get(8))
     return doc
+
+
+def _legal_authenticator(doc: etree._Element, message: HL7Message, reported: str) -> None:
+    """The first OBX-16 naming a person, as legalAuthenticator; nothing when none does."""
+    observer = next((obx for obx in message.segments("OBX") if has_person(obx, 16)), None)
+    if observer is None:
+        return
+    legal = el(doc, "legalAuthenticator")
+    time_el(legal, "time", reported)
+    el(legal, "signatureCode", code="S")
+    assigned = el(legal, "assignedEntity")
+    person_id(observer, 16, assigned)
+    person_name(observer, 16, el(assigned, "assignedPerson"))
 
 
 def _derived_root(msh: Segment) -> str:

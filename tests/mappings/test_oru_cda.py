@@ -212,3 +212,27 @@ def test_order_without_results_is_a_valid_section():
     section = report(HEAD + PID + OBR1).find(".//v3:section", NS)
     assert section.find("v3:text/v3:paragraph", NS).text == "Aucun résultat transmis."
     assert section.find("v3:entry", NS) is None
+
+
+def test_the_validating_biologist_is_the_legal_authenticator_and_obr7_the_service_time():
+    """If the DMP's legalAuthenticator and serviceStartTime were missing, prepare_for_dmp
+    would refuse every report: the first OBX-16 and OBR-7 give them, and the header reader
+    finds them."""
+    from xds.cda.header import read_cda_header
+
+    text = (SAMPLES / "oru" / "r01-biochemistry.hl7").read_text(encoding="utf-8")
+    document = report(text, lab_table())
+    legal = document.find("v3:legalAuthenticator", NS)
+    assert legal.find("v3:time", NS).get("value") == "20240312101500"
+    assert legal.find("v3:assignedEntity/v3:id", NS).get("extension") == "810003692581"
+    assert legal.find("v3:assignedEntity/v3:assignedPerson/v3:name/v3:family", NS).text == "FAURE"
+    low = document.find("v3:documentationOf/v3:serviceEvent/v3:effectiveTime/v3:low", NS)
+    assert low.get("value") == "20240312073000"
+    header = read_cda_header(etree.tostring(document))
+    assert header.service_start == "20240312073000" and header.legal_authenticator is not None
+
+
+def test_no_responsible_observer_gives_no_legal_authenticator():
+    document = report(HEAD + PID + OBR1 + obx(1, "NM", "GLY^Glycémie^L", "6.8"))
+    assert document.find("v3:legalAuthenticator", NS) is None
+    assert document.find("v3:documentationOf", NS) is not None
