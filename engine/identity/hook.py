@@ -113,16 +113,16 @@ class IdentityHooks:
 
     def for_channel(self, channel: Any) -> IdentityHook | None:
         """The hook of ``channel`` (a ChannelConfig), None when it has no ``identity:``."""
-        step = getattr(channel, "identity", None)
+        step = channel.identity
         if step is None:
             return None
         if self._index is None:
             self._open()
-        response = getattr(channel, "response", None)
+        response = channel.response
         return IdentityHook(self._index, step_settings(self.config, step), self._audit,
                             self._lock,
-                            sending_application=getattr(response, "sending_application", "") or "",
-                            sending_facility=getattr(response, "sending_facility", "") or "")
+                            sending_application=response.sending_application or "",
+                            sending_facility=response.sending_facility or "")
 
     def index(self) -> Any:
         """The synchronous index (opened on first use), for the xds destinations' hooks."""

@@ -10,6 +10,7 @@ from engine.config.identity import IdentityConfig, IdentityStepConfig
 from engine.flow.decision import decide
 from engine.flow.plan import ChannelPlan, DestinationPlan, InboundMessage
 from engine.identity.hook import IdentityHooks
+from engine.flow.response import ResponsePolicy
 from identity.store.audit import list_audit
 from identity.store.history import history
 from tests.identity.hl7.conformance import CHU, GHT
@@ -23,6 +24,7 @@ class Channel:
 
     def __init__(self, **settings):
         self.identity = IdentityStepConfig(**settings)
+        self.response = ResponsePolicy()
 
 
 def plan(engine, **settings) -> ChannelPlan:
@@ -89,7 +91,6 @@ def test_a_pix_query_is_answered_and_audited(engine):
 
 def test_a_query_is_answered_in_the_channel_s_names(engine):
     """If the channel's response: names the answering application, then the RSP says it."""
-    from engine.flow.response import ResponsePolicy
 
     channel = Channel(queries=True)
     channel.response = ResponsePolicy("after-processing", sending_application="AIGUILLAGE",
