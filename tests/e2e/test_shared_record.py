@@ -145,18 +145,19 @@ class SharedRecordTests(SharedRecordCase):
         yield self.assert_found_and_retrieved()
 
     @defer.inlineCallbacks
-    def test_ihe_sample_as_published_is_refused_for_its_source_id(self):
-        """If the sample's sourceId (no OID) passed, then the registry would keep metadata
-        the profile forbids; the answer names the value, and nothing is stored."""
+    def test_ihe_sample_as_published_is_stored_with_a_warning_on_its_source_id(self):
+        """If the sample's sourceId (no OID) were an error, then a document IHE publishes as
+        an example would be lost; it is stored, and the answer's warning names the value."""
         yield self.serve()
         response = yield self.provide(sample_pnr(keep_source_id=True))
-        self.assertEqual(response.status, RESPONSE_FAILURE)
-        self.assertEqual([e.error_code for e in response.errors],
-                         [codes.REPOSITORY_METADATA_ERROR])
+        self.assertEqual(response.status, RESPONSE_SUCCESS)
+        self.assertEqual([(e.error_code, e.is_error) for e in response.errors],
+                         [(codes.REGISTRY_METADATA_ERROR, False)])
         self.assertIn("sourceId '3670984664'", response.errors[0].code_context)
         answer = yield post(self.repository, sample_retrieve(SAMPLE_DOCUMENT_UNIQUE_ID))
-        self.assertEqual([e.error_code for e in read_registry_response(answer.body[0]).errors],
-                         ["XDSDocumentUniqueIdError"])
+        answer.assert_valid("xdsb")
+        self.assertEqual(retrieved_document(answer),
+                         (SAMPLE_DOCUMENT_UNIQUE_ID, sample_document()))
 
     @defer.inlineCallbacks
     def test_same_submission_twice_is_a_duplicate_and_retrieve_names_the_missing(self):

@@ -32,7 +32,8 @@ from engine.store import queries
 from tests.dbs import open_database
 from tests.e2e import harness as h
 from tests.e2e.shared_record_support import (
-    REPOSITORY, SAMPLE_DOCUMENT_UNIQUE_ID, as_mtom, post, sample_document, sample_pnr)
+    REPOSITORY, SAMPLE_DOCUMENT_UNIQUE_ID, as_mtom, post, sample_document, sample_pnr,
+    with_hash)
 from tests.xds.standards import assert_valid, standards_dir
 from xds.metadata import errors as codes
 from xds.metadata.vocabulary import RESPONSE_FAILURE, RESPONSE_SUCCESS
@@ -221,11 +222,11 @@ class XDSConnectorsCase(h.EngineCase):
 
     @defer.inlineCallbacks
     def test_an_invalid_submission_is_refused_with_its_code_and_stored_in_error(self):
-        """If a hospital posts the sample as published (its sourceId is no OID), then the
+        """If a hospital posts the sample with a hash that is not its document's, then the
         answer is a Failure with XDSRepositoryMetadataError, the request is stored in ERROR
         with that code, and nothing reaches the registry."""
         yield self.start()
-        answer = yield post(self.recipient, sample_pnr(keep_source_id=True))
+        answer = yield post(self.recipient, with_hash(sample_pnr(), "0" * 40))
         response = read_registry_response(answer.body)
         self.assertEqual(response.status, RESPONSE_FAILURE)
         self.assertIn(codes.REPOSITORY_METADATA_ERROR, [e.error_code for e in response.errors])

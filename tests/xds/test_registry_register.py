@@ -81,15 +81,17 @@ def test_ihe_register_sample_is_registered(registry_engine, relative):
         assert counts(conn)["xds_documents"] == 0
 
 
-def test_sample_as_sent_is_refused_and_nothing_stored(registry_engine):
-    """If the IHE sample is provided with its non-OID sourceId, then the answer is
-    XDSRegistryMetadataError naming it, and nothing is stored."""
+def test_sample_as_sent_is_stored_with_a_warning_naming_its_source_id(registry_engine):
+    """If the IHE sample is provided as published (its sourceId '3670984664' is no OID),
+    then it is stored, and the answer's one finding is a warning naming the value."""
     submission, documents = pnr_sample(PNR_SAMPLES[0])
     with registry_engine.connect() as conn:
         errors = provide_and_register(conn, submission, documents, REPOSITORY)
-        assert codes_of(errors) == [codes.REGISTRY_METADATA_ERROR]
-        assert "sourceId '3670984664'" in errors[0].code_context
-        assert set(counts(conn).values()) == {0}
+        assert [(e.error_code, e.is_error) for e in errors] == [
+            (codes.REGISTRY_METADATA_ERROR, False)]
+        assert "sourceId '3670984664' is not an OID" in errors[0].code_context
+        assert counts(conn)["xds_document_entries"] == 1
+        assert entry(conn, submission.documents[0].unique_id).status == STATUS_APPROVED
 
 
 def test_same_submission_twice_is_a_duplicate(registry_engine):

@@ -78,7 +78,6 @@ _FORMATS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "language_code": ("languageCode", formats.language_problem),
     "mime_type": ("mimeType", formats.mime_type_problem),
     "repository_unique_id": ("repositoryUniqueId", formats.oid_problem),
-    "source_id": ("sourceId", formats.oid_problem),
 }
 
 
@@ -149,6 +148,21 @@ class _Checker:
             self.authors(submission_set)
             self.value(submission_set, "uniqueId", submission_set.unique_id,
                        lambda v: formats.unique_id_problem(v, extension_allowed=False))
+            self.source_id(submission_set)
+
+    def source_id(self, submission_set: SubmissionSet) -> None:
+        """sourceId should be an OID (ITI TF-3 4.2.3.3.12); one that is not is a warning.
+
+        Why not an error: the IHE ITI-41/ITI-42 samples and deployed sources send numeric
+        identifiers that are not OIDs; refusing their whole submission for a value nothing
+        here reads back would lose documents, so it is stored and the sender is told.
+        """
+        value = submission_set.source_id
+        problem = formats.oid_problem(value) if value else None
+        if problem:
+            self.errors.append(codes.warning(
+                self.metadata_code, f"{_label(submission_set)}: sourceId {value!r} {problem}",
+                submission_set.entry_uuid or None))
 
     def document(self, document: DocumentEntry) -> None:
         """A DocumentEntry's required attributes and value formats."""
