@@ -24,6 +24,7 @@ from engine.cli.channeltest.fixtures import (
     FixtureError, check_fixture, fixture_files, load_fixture, outcome_lines)
 from engine.cli.channeltest.runner import (
     Line, UnknownChannel, channels_by_name, find_channel, run_lines, run_payload)
+from engine.cli.channeltest.scratch import NOTE, ScratchIdentity
 from engine.config.loader import EngineConfig
 
 EXIT_FAILED, EXIT_BAD = 1, 2
@@ -55,10 +56,13 @@ def run_test_channel(config: EngineConfig, name: str, files: tuple[str, ...],
                        "channel\") or name message files", "fail")], err=True)
             return EXIT_FAILED
     channels = channels_by_name(config)
+    scratch = ScratchIdentity(config.identity)
+    if channel.identity is not None:
+        echo([Line(NOTE)])
     passed = failed = refused = 0
     for path in files:
         if not path.lower().endswith(FIXTURE_SUFFIXES):
-            _run_messages(channel, path, echo)
+            _run_messages(channel, path, echo, scratch.hook_for(channel))
             continue
         try:
             fixture = load_fixture(path, channels, default_channel=name)
@@ -67,7 +71,7 @@ def run_test_channel(config: EngineConfig, name: str, files: tuple[str, ...],
             echo([Line(f"BAD  {path}: the fixture cannot be run:", "fail")]
                  + [Line(f"  {problem}") for problem in error.problems], err=True)
             continue
-        outcome = check_fixture(fixture, channel)
+        outcome = check_fixture(fixture, channel, scratch.hook_for(channel))
         passed, failed = passed + outcome.passed, failed + (not outcome.passed)
         echo(outcome_lines(outcome, verbose))
     if passed or failed or refused:
@@ -77,11 +81,11 @@ def run_test_channel(config: EngineConfig, name: str, files: tuple[str, ...],
     return EXIT_BAD if refused else EXIT_FAILED if failed else 0
 
 
-def _run_messages(channel, path: str, echo: Callable[..., None]) -> None:
+def _run_messages(channel, path: str, echo: Callable[..., None], identity=None) -> None:
     from engine.cli.sender import messages_from_files
 
     found = list(messages_from_files([path]))
     if not found:
         echo([Line(f"{path}: no message in this file")])
     for label, payload in found:
-        echo(run_lines(label, run_payload(channel, payload)))
+        echo(run_lines(label, run_payload(channel, payload, identity)))

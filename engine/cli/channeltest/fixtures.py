@@ -132,9 +132,11 @@ def load_fixture(path: str, channels: Mapping[str, ChannelConfig],
     return fixture
 
 
-def check_fixture(fixture: Fixture, channel: ChannelConfig) -> FixtureOutcome:
-    """Run ``fixture`` through ``channel`` and compare; never raises for a mismatch."""
-    run = run_payload(channel, fixture.payload)
+def check_fixture(fixture: Fixture, channel: ChannelConfig,
+                  identity: Any = None) -> FixtureOutcome:
+    """Run ``fixture`` through ``channel`` and compare; never raises for a mismatch.
+    ``identity``: the hook of the channel's ``identity:`` step (see run_payload)."""
+    run = run_payload(channel, fixture.payload, identity)
     failures: list[Line] = []
     if run.status != fixture.status:
         failures.append(Line(f"status: expected {fixture.status}, got {run.status}"

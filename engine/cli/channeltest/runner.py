@@ -75,6 +75,7 @@ class ChannelRun:
     reason: str  # the error, the filter's reason or what was not sent; "" when none
     steps: tuple[TracedStep, ...]
     outputs: tuple[DestinationOutput, ...]
+    answer: str | None = None  # what the sender gets instead of an ACK (a query's RSP)
 
     def output(self, destination: str) -> DestinationOutput:
         return next(output for output in self.outputs if output.name == destination)
@@ -107,12 +108,14 @@ def segments(text: str) -> list[str]:
     return lines
 
 
-def run_payload(channel: ChannelConfig, payload: bytes) -> ChannelRun:
-    """Run ``payload`` (a message's bytes as a sender sends them) through ``channel``."""
+def run_payload(channel: ChannelConfig, payload: bytes, identity: Any = None) -> ChannelRun:
+    """Run ``payload`` (a message's bytes as a sender sends them) through ``channel``;
+    ``identity``: the hook of its ``identity:`` step
+    (:class:`engine.cli.channeltest.scratch.ScratchIdentity`), None to leave it out."""
     # The composition root's own ChannelConfig -> ChannelPlan, so the plan is the engine's.
     from engine.app import channel_plan
 
-    plan = channel_plan(channel)
+    plan = channel_plan(channel, identity)
     try:
         header = read_header(payload)
         text = decode_payload(payload, header, plan.encoding)
@@ -135,7 +138,10 @@ def run_payload(channel: ChannelConfig, payload: bytes) -> ChannelRun:
         else:
             outputs.append(DestinationOutput(destination.name, None, _why_not_sent(
                 destination.name, result.status, traced)))
-    return ChannelRun(channel.name, result.status, reason, tuple(traced), tuple(outputs))
+    answer = (None if result.response is None
+              else result.response.decode(resolve_codec(message.charset), "replace"))
+    return ChannelRun(channel.name, result.status, reason, tuple(traced), tuple(outputs),
+                      answer)
 
 
 def _refused(channel: ChannelConfig, reason: str) -> ChannelRun:
@@ -200,6 +206,9 @@ def run_lines(label: str, run: ChannelRun, *, show_output: bool = True,
     if run.reason:
         lines.append(Line(f"  {run.reason}"))
     lines += step_lines(run.steps, show_changes=show_changes)
+    if run.answer is not None:
+        lines.append(Line("  answered, instead of an ACK:", "heading"))
+        lines += [Line(f"    {segment}") for segment in segments(run.answer)]
     for output in run.outputs:
         if output.text is None:
             lines.append(Line(f"  destination {output.name}: {output.not_sent}"))
