@@ -28,8 +28,8 @@ from twisted.internet import defer
 
 from channels import registry
 from engine.flow import handover
-from engine.config.loader import (
-    ChannelConfig, DestinationConfig, EngineConfig, RetryPolicy, load_engine_config)
+from engine.config.loader import load_engine_config
+from engine.config.settings import ChannelConfig, DestinationConfig, EngineConfig, RetryPolicy
 from engine.delivery.lane import Lane, LaneKey
 from engine.flow.appack import APPLICATION_ACK
 from engine.flow.appack_route import ApplicationAckDestination

@@ -12,7 +12,7 @@ from twisted.internet import defer, task
 
 from engine.delivery import lane as delivery
 from engine import status as st
-from engine.config.loader import RetryPolicy
+from engine.config.settings import RetryPolicy
 from engine.delivery.lane import GATHER, Lane, LaneKey, LaneState
 from engine.interfaces import Destination
 from engine.store.store import Store

@@ -24,7 +24,7 @@ from engine.cli.channeltest.fixtures import (
     FixtureError, check_fixture, fixture_files, load_fixture, outcome_lines)
 from engine.cli.channeltest.runner import (
     Line, UnknownChannel, channels_by_name, find_channel, run_lines, run_payload)
-from engine.config.loader import EngineConfig
+from engine.config.settings import EngineConfig
 
 EXIT_FAILED, EXIT_BAD = 1, 2
 FIXTURE_SUFFIXES = (".yaml", ".yml")

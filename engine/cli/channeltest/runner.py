@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 from engine.flow.decision import decide
 from engine.flow.plan import InboundMessage
 from engine import status as st
-from engine.config.loader import ChannelConfig, EngineConfig
+from engine.config.settings import ChannelConfig, EngineConfig
 from mllp.header import EncodingError, HeaderError, decode_payload, read_header, resolve_codec
 
 RAN, SKIPPED, STOPPED, FAILED = "ran", "skipped", "stopped", "failed"
