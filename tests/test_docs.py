@@ -211,7 +211,7 @@ def write_dmp_files(block: dict, folder: Path, root: Path) -> None:
     ``root``): the test PKI's structure certificate and key (tests/xds/dmp/pki.py), the CA as
     ``chain``, and the ANS value sets of the standards folder at ``value_sets``."""
     from tests.xds.dmp.pki import pki
-    from tests.xds.standards import standards_dir
+    from tests.standards import standards_dir
 
     made = {"certificate": pki().structure.certificate_pem(), "key": pki().structure.key_pem(),
             "chain": pki().ca.certificate_pem()}
