@@ -45,10 +45,13 @@ def _texts(resolve: Resolver, path: str):
 
 
 def quote(text: str) -> str:
+    """``text`` as a string literal of the language, quotes and backslashes escaped."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class PathOperand:
+    """A path operand: the message's values at it."""
+
     __slots__ = ("path",)
     kind = "message"
 
@@ -63,6 +66,8 @@ class PathOperand:
 
 
 class Literal:
+    """A text or number written in the condition."""
+
     __slots__ = ("constant", "kind", "spelling")
 
     def __init__(self, value, kind, spelling):
@@ -76,6 +81,8 @@ class Literal:
 
 
 class Length:
+    """``length(PATH)``: the number of characters of each value."""
+
     __slots__ = ("path",)
     kind = "number"
 
@@ -92,6 +99,8 @@ class Length:
 # Conditions -------------------------------------------------------------------------------
 
 class Or:
+    """``a or b or ...``: true when one part is."""
+
     __slots__ = ("parts",)
 
     def __init__(self, parts):
@@ -108,6 +117,8 @@ class Or:
 
 
 class And(Or):
+    """``a and b and ...``: true when every part is."""
+
     __slots__ = ()
 
     def evaluate(self, resolve):
@@ -121,6 +132,8 @@ class And(Or):
 
 
 class Not:
+    """``not a``."""
+
     __slots__ = ("part",)
 
     def __init__(self, part):

@@ -24,6 +24,7 @@ __all__ = ["build_fail", "build_for_each", "build_include", "build_python", "bui
 
 def build_for_each(compiler: StepCompiler, item: Mapping, field: str, line: int,
                    scope: tuple) -> Step | list[Step] | None:
+    """``for-each``: the loop and its nested steps, compiled in the loop's scope."""
     over = compiler.access(item, "for-each", field, scope)
     if over is BAD:
         return None
@@ -60,6 +61,7 @@ def build_for_each(compiler: StepCompiler, item: Mapping, field: str, line: int,
 
 def build_route(compiler: StepCompiler, item: Mapping, field: str, line: int,
                 scope: tuple) -> Step | list[Step] | None:
+    """``route``: the destinations named (checked against the channel's by the engine)."""
     names = item["route"]
     if isinstance(names, str):
         names = [names]
@@ -74,11 +76,13 @@ def build_route(compiler: StepCompiler, item: Mapping, field: str, line: int,
 
 def build_stop(compiler: StepCompiler, item: Mapping, field: str, line: int,
                scope: tuple) -> Step | list[Step] | None:
+    """``stop``: end the run, the message FILTERED with the reason."""
     return _ending(compiler, item, "stop", StopStep, "test patient", field, line)
 
 
 def build_fail(compiler: StepCompiler, item: Mapping, field: str, line: int,
                scope: tuple) -> Step | list[Step] | None:
+    """``fail``: end the run, the message in ERROR with the reason."""
     return _ending(compiler, item, "fail", FailStep, "no document in OBX-5", field, line)
 
 
@@ -94,6 +98,7 @@ def _ending(compiler: StepCompiler, item, kind, step_class, example, field, line
 
 def build_python(compiler: StepCompiler, item: Mapping, field: str, line: int,
                  scope: tuple) -> Step | list[Step] | None:
+    """``python``: the function, imported now, and its options."""
     spec = item["python"]
     where = _line(item, "python")
     if not isinstance(spec, str) or spec.count(":") != 1:

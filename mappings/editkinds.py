@@ -30,6 +30,7 @@ ON_UNKNOWN = ("error", "keep", "default", "empty")
 
 def build_set(compiler: StepCompiler, item: Mapping, field: str, line: int,
               scope: tuple) -> Step | None:
+    """``set``: the target path and the value, or the path it is read from."""
     target = compiler.value_access(item, "set", field, scope)
     has_value, has_source = "value" in item, "value-from" in item
     if has_value == has_source:
@@ -49,6 +50,7 @@ def build_set(compiler: StepCompiler, item: Mapping, field: str, line: int,
 
 def build_copy(compiler: StepCompiler, item: Mapping, field: str, line: int,
                scope: tuple, move=False) -> Step | None:
+    """``copy`` (``move`` with ``move``): whole nodes, a [*] source to a target with one [*]."""
     kind = "move" if move else "copy"
     source = compiler.value_access(item, kind, field, scope)
     target = compiler.value_access(item, "to", field, scope)
@@ -75,11 +77,13 @@ def build_copy(compiler: StepCompiler, item: Mapping, field: str, line: int,
 
 def build_move(compiler: StepCompiler, item: Mapping, field: str, line: int,
                scope: tuple) -> Step | None:
+    """``move``: ``copy``, then ``delete`` the source."""
     return build_copy(compiler, item, field, line, scope, move=True)
 
 
 def build_delete(compiler: StepCompiler, item: Mapping, field: str, line: int,
                  scope: tuple) -> Step | None:
+    """``delete``: a field, repetition, component, or indexed segments and groups."""
     target = compiler.access(item, "delete", field, scope)
     if isinstance(target, Access) and target.path.segment == "MSH" \
             and target.segment_only:
@@ -99,6 +103,7 @@ def build_delete(compiler: StepCompiler, item: Mapping, field: str, line: int,
 
 def build_add_segment(compiler: StepCompiler, item: Mapping, field: str, line: int,
                       scope: tuple) -> Step | None:
+    """``add-segment``: the new segment's name, where it goes and its fields."""
     name = item["add-segment"]
     bad = False
     if not (isinstance(name, str) and len(name) == 3 and name.isascii()
@@ -140,6 +145,7 @@ def build_add_segment(compiler: StepCompiler, item: Mapping, field: str, line: i
 
 def build_translate(compiler: StepCompiler, item: Mapping, field: str, line: int,
                     scope: tuple) -> Step | None:
+    """``translate``: the table, the targets and what to do with an unknown code."""
     base = field.rsplit(".", 1)[0]
     source = compiler.value_access(item, "translate", field, scope)
     target = compiler.value_access(item, "to", field, scope, optional=True)
@@ -185,6 +191,7 @@ def build_translate(compiler: StepCompiler, item: Mapping, field: str, line: int
 
 def build_format(compiler: StepCompiler, item: Mapping, field: str, line: int,
                  scope: tuple) -> Step | None:
+    """``format``: the transform of :mod:`mappings.formats`, built with its parameters."""
     base = field.rsplit(".", 1)[0]
     source = compiler.value_access(item, "format", field, scope)
     target = compiler.value_access(item, "to", field, scope, optional=True)

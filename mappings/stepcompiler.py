@@ -58,6 +58,7 @@ class StepCompiler:
         self.routes: set[str] = set()
 
     def problem(self, line: int, field: str, message: str, module: str | None = None) -> None:
+        """Record a mistake at ``line`` of the file being compiled."""
         self.problems.append(StepProblem(self.file, line, field, message, module))
 
     # -- shared pieces ---------------------------------------------------------------------
@@ -89,6 +90,7 @@ class StepCompiler:
         return Access(path, bound=True)
 
     def condition(self, step: Step, text: Any, line: int, field: str, scope: tuple):
+        """A ``when:`` or filter condition, its paths scoped as the step's."""
         if not isinstance(text, str):
             self.problem(line, field, f"expected a condition in quotes, not {text!r}")
             return None
@@ -105,6 +107,7 @@ class StepCompiler:
         return expression
 
     def text(self, value: Any, line: int, field: str) -> str | None:
+        """``value`` if it is text, else None after reporting it."""
         if isinstance(value, str):
             return value
         self.problem(line, field, f"expected text, not {value!r} (write it in quotes)")
@@ -113,6 +116,7 @@ class StepCompiler:
     # -- steps -----------------------------------------------------------------------------
 
     def steps(self, steps: Any, field: str, scope: tuple) -> list[Step]:
+        """The steps of a YAML list, an include's steps spliced in place."""
         if not isinstance(steps, Sequence) or isinstance(steps, (str, bytes)):
             self.problem(_line(steps), field, "expected a list of steps")
             return []
@@ -126,6 +130,7 @@ class StepCompiler:
         return built
 
     def step(self, item: Any, field: str, line: int, scope: tuple) -> Step | None:
+        """One step: its keys checked against its kind, built, its ``when:`` added."""
         if not isinstance(item, Mapping):
             self.problem(line, field, "a step must be a mapping with one operation, such "
                                       f"as {{set: PID-5.1, value: X}}, not {item!r}")
@@ -199,6 +204,7 @@ class StepCompiler:
         return access
 
     def program(self, steps: list[Step]) -> Program:
+        """The :class:`Program` of ``steps``; :class:`StepsError` if anything was wrong."""
         if self.problems:
             # A file included twice is compiled twice: say each of its mistakes once.
             raise StepsError(list(dict.fromkeys(self.problems)))

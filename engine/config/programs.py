@@ -133,6 +133,7 @@ def _route_names(steps: Any, where: Where, includes: Any = None, seen: frozenset
 
 
 def check_validator(root: YAMLMapping, where: Where, problems: Problems) -> None:
+    """``validation: structure`` needs hl7apy: say so at load, not per message."""
     try:
         import hl7apy.parser  # noqa: F401
     except ImportError:
