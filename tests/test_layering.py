@@ -25,7 +25,8 @@ RULES: dict[str, set[str]] = {
     "mappings": {"mappings"},
     "xds": {"xds", "engine.store"},
     "engine.store": BASE | {"engine.store"},
-    "engine.config": BASE | {"engine.config", "engine.adminauth", "engine.flow.response",
+    # config: the admin section checks its token and addresses with the listener's own rules
+    "engine.config": BASE | {"engine.config", "engine.serve.adminauth", "engine.flow.response",
                              "engine.flow.handover", "engine.flow.consent", "engine.store.consent",
                              "xds", "mappings", "mllp.header", "identity.model",
                              "identity.matching.model"},
@@ -35,6 +36,10 @@ RULES: dict[str, set[str]] = {
     "engine.consent": BASE | {"engine.consent", "engine.store", "identity.model",
                               "identity.store"},
     "engine.reload": BASE | {"engine.reload", "engine.config", "engine.store"},
+    # the listeners besides MLLP (admin site, shared record) sit on the store, the settings,
+    # the flow and the XDS server; nothing below them knows them
+    "engine.serve": BASE | {"engine.serve", "engine.store", "engine.config", "engine.flow",
+                            "xds"},
     # the index's store sits on the engine store's tables; the model and the matcher stay pure
     "identity.store": {"identity.model", "identity.matching", "identity.store", "identity.service",
                        "engine.store"},
@@ -92,6 +97,24 @@ def test_only_the_composition_root_imports_channels():
                  if any(n.split(".")[0] == "channels" for n in imported(p))}
     offenders = {m for m in offenders if not m.startswith("engine.cli")}
     assert offenders <= ONLY_ROOT_IMPORTS_CHANNELS, offenders - ONLY_ROOT_IMPORTS_CHANNELS
+
+
+# Who may import engine.serve: the composition root and the CLI (which start the listeners or
+# speak to them), the admin section's checks (engine.config.admin), and serve itself.
+SERVE_IMPORTERS = ("engine.app", "engine.cli", "engine.config.admin", "engine.serve")
+
+
+def test_only_the_root_and_the_cli_import_the_listeners():
+    """If the flow, the store or delivery imports engine.serve, then a listener leaks in."""
+    offenders = {module_name(p) for p in modules_under("engine")
+                 if any(allowed(n, {"engine.serve"}) for n in imported(p))}
+    assert {m for m in offenders if not allowed(m, set(SERVE_IMPORTERS))} == set()
+
+
+def test_the_listeners_are_covered_by_a_rule():
+    """If engine/serve/ holds modules, then each is checked against its package's rule."""
+    covered = {path for package, path in CASES if package == "engine.serve"}
+    assert covered == set(modules_under("engine.serve")) and len(covered) >= 4
 
 
 def test_flow_does_not_import_the_cli():
