@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from channels import file_destination  # noqa: E402
+from channels import file_writes  # noqa: E402
 
 PAYLOAD = b"MSH|^~\\&|HIS|HOSP|LAB|HOSP|20240101||ADT^A01|C1|P|2.5\rPID|1||P1\r" * 10
 
@@ -35,7 +35,7 @@ def run(folder: Path, label: str, batches: int, size: int, fsync: bool = True) -
     started_cpu, started = cpu(), time.perf_counter()
     for b in range(batches):
         items = [(str(folder / f"{label}-{b}-{n}.hl7"), PAYLOAD) for n in range(size)]
-        results = file_destination.write_batch(items, fsync=fsync)
+        results = file_writes.write_batch(items, fsync=fsync)
         assert all(isinstance(r, str) for r in results), results
     files = batches * size
     print(f"{label:<22} {(time.perf_counter() - started) / files * 1e6:8.0f} us wall/file "
@@ -56,13 +56,13 @@ def main() -> None:
             for _ in range(3):
                 run(Path(tmp), "not flushed", args.batches, args.size, fsync=False)
         return
-    syncfs = file_destination._SYNCFS
+    syncfs = file_writes._SYNCFS
     print(f"syncfs available: {syncfs is not None}; batches of {args.size}")
     with tempfile.TemporaryDirectory(dir=args.directory) as tmp:
         for _ in range(2):  # alternated, so that both see the same disk
-            file_destination._SYNCFS = None
+            file_writes._SYNCFS = None
             run(Path(tmp), "each file flushed", args.batches, args.size)
-            file_destination._SYNCFS = syncfs
+            file_writes._SYNCFS = syncfs
             if syncfs is not None:
                 run(Path(tmp), "one syncfs per batch", args.batches, args.size)
 

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine import status as st  # noqa: E402
-from engine.admin import _metrics_body  # noqa: E402
+from engine.serve.admin import _metrics_body  # noqa: E402
 from engine.store import counters, migrate, queries  # noqa: E402
 from engine.store.store import make_engine  # noqa: E402
 

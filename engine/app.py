@@ -9,7 +9,7 @@ before acknowledge" hold from the first message: the store (schema checked, writ
 then the flow (the decider of slow plans and the recovery scan, whose first page of RECEIVED
 messages is queued before any new one) and the delivery lanes, and only then the sources start
 listening, then the shared record (the built-in XDS.b registry/repository of engine.yaml's
-``shared_record:``, engine/shared_record.py) and the admin listener. Shutdown runs the other
+``shared_record:``, engine/serve/shared_record.py) and the admin listener. Shutdown runs the other
 way: stop accepting, let the decisions under way and the writer commit, close destinations.
 
 An engine process runs in one or both *roles* (:data:`ROLES`): ``intake`` (sources, the flow)
@@ -28,8 +28,8 @@ from twisted.internet import defer
 
 from channels import registry
 from engine.flow import handover
-from engine.config.loader import (
-    ChannelConfig, DestinationConfig, EngineConfig, RetryPolicy, load_engine_config)
+from engine.config.loader import load_engine_config
+from engine.config.settings import ChannelConfig, DestinationConfig, EngineConfig, RetryPolicy
 from engine.delivery.lane import Lane, LaneKey
 from engine.flow.appack import APPLICATION_ACK
 from engine.flow.appack_route import ApplicationAckDestination
@@ -47,7 +47,7 @@ from engine.identity.xds import XDSWiring
 from engine.interfaces import ConsentLookup
 from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import REFUSED, Reloader
-from engine import shared_record
+from engine.serve import shared_record
 from engine.store.store import Store
 from engine.workers.decide_pool import DecisionProcesses, default_processes
 
@@ -284,8 +284,8 @@ class Engine:
         briefly as the schema check does, before anything serves."""
         from twisted.internet.endpoints import TCP4ServerEndpoint
 
-        from engine.admin import admin_site
-        from engine.adminauth import AdminGuard, load_or_create_token
+        from engine.serve.admin import admin_site
+        from engine.serve.adminauth import AdminGuard, load_or_create_token
 
         try:
             token = admin.token or load_or_create_token(admin.token_file)

@@ -1,15 +1,15 @@
 """
-The run-time half of the ``steps:`` language: prebuilt step objects and the program that runs
-them. :mod:`mappings.steps` checks a channel's YAML and builds these objects once, at load;
-each message then costs one loop over them. The language itself is documented in
+The run-time half of the ``steps:`` language: the prebuilt step objects. :mod:`mappings.steps`
+checks a channel's YAML and builds these objects once, at load; :mod:`mappings.program` runs
+them, each message costing one loop over them. The language itself is documented in
 :mod:`mappings.steps`.
 
 test-case-name: tests.mappings.test_steps
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from dataclasses import replace
+from typing import Any, Callable
 
 from mappings.expressions import Expression
 from mappings.formats import FormatError
@@ -20,64 +20,7 @@ from mappings.paths import (
     EVERY, Path, PathError, delete, expand, get_encoded, get_one, groups_at, locate,
     segments_at, set_encoded, set_value,
 )
-
-__all__ = ["Program", "RunOutcome", "StepFailure", "StepTrace"]
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """What running a program decided besides the changes made to the message.
-
-    ``stopped``: a ``stop`` step ran or a filter failed, the message is FILTERED, ``reason``
-    says why. ``routes``: the destinations named by the ``route`` steps that ran (their
-    union), None when none ran: every destination.
-    """
-
-    stopped: bool = False
-    reason: str | None = None
-    routes: frozenset[str] | None = None
-
-
-PASSED = RunOutcome()
-
-
-class StepFailure(Exception):
-    """A step could not process this message; the engine stores it in ERROR with ``str()``."""
-
-    def __init__(self, file: str, line: int, field: str, message: str, *,
-                 path: str | None = None, value: str | None = None):
-        self.file = file
-        self.line = line
-        self.field = field
-        self.path = path
-        self.value = value
-        self.message = message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else (self.file or "<steps>")
-        what = ""
-        if self.path is not None:
-            what = f"{self.path} = {self.value!r}: " if self.value is not None else \
-                f"{self.path}: "
-        return f"{where}: {self.field}: {what}{self.message}"
-
-
-class _Stop(Exception):
-    """Raised by a ``stop`` step (or a filter, or a python step) to end the run."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
-
-
-class _Failed(Exception):
-    """Raised inside a step, turned into a :class:`StepFailure` naming the step."""
-
-    def __init__(self, message: str, path: str | None = None, value: str | None = None):
-        self.message = message
-        self.path = path
-        self.value = value
-
+from mappings.stepoutcomes import Failed, RunOutcome, StepFailure, Stopped
 
 # --- paths ----------------------------------------------------------------------------------
 
@@ -86,13 +29,13 @@ def _resolver(accesses: dict, message: HL7Message, scope: Scope | None):
 
 
 def _guarded(action: Callable, access: Access, scope, value: str | None = None):
-    """Run ``action``; turn path errors into :class:`_Failed` naming the concrete path."""
+    """Run ``action``; turn path errors into :class:`Failed` naming the concrete path."""
     try:
         return action()
     except PathError as error:
-        raise _Failed(error.reason, access.shown(scope), value) from None
+        raise Failed(error.reason, access.shown(scope), value) from None
     except MessageError as error:
-        raise _Failed(str(error), access.shown(scope), value) from None
+        raise Failed(str(error), access.shown(scope), value) from None
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -117,7 +60,7 @@ class Step:
                 return False
             self.execute(message, scope, state)
             return True
-        except _Failed as failure:
+        except Failed as failure:
             raise StepFailure(self.file, self.line, self.field, failure.message,
                               path=failure.path, value=failure.value) from None
         except (MessageError, PathError) as error:  # this message's shape defeated the step
@@ -184,7 +127,7 @@ class AddSegmentStep(Step):
             target, path = self.after.resolve(message, scope)
             found = segments_at(target, path)
             if not found:
-                raise _Failed(f"no {path.segment} segment to add {self.name} after",
+                raise Failed(f"no {path.segment} segment to add {self.name} after",
                               self.after.shown(scope))
             after = found[-1]
         segment = message.add_segment(after, self.name)
@@ -245,7 +188,7 @@ class TranslateStep(Step):
         if found is None:
             policy = self.on_unknown
             if policy == "error":
-                raise _Failed(f"code not in table {self.table.name}",
+                raise Failed(f"code not in table {self.table.name}",
                               self.source.shown(scope, shown or path), value)
             if policy == "keep":
                 if self.target is not None:
@@ -302,7 +245,7 @@ class FormatStep(Step):
             else:
                 result = self.transform(value)
         except FormatError as error:
-            raise _Failed(error.message, self.source.shown(scope, path), value) from None
+            raise Failed(error.message, self.source.shown(scope, path), value) from None
         if target_access is None:
             if result != value:
                 _guarded(lambda: set_value(source, path, result), self.source, scope, result)
@@ -370,7 +313,7 @@ class StopStep(Step):
     __slots__ = ("reason",)
 
     def execute(self, message, scope, state):
-        raise _Stop(self.reason)
+        raise Stopped(self.reason)
 
 
 class FailStep(Step):
@@ -379,7 +322,7 @@ class FailStep(Step):
     __slots__ = ("reason",)
 
     def execute(self, message, scope, state):
-        raise _Failed(self.reason)
+        raise Failed(self.reason)
 
 
 class FilterStep(Step):
@@ -389,7 +332,7 @@ class FilterStep(Step):
 
     def execute(self, message, scope, state):
         if not self.expression.evaluate(_resolver(self.when_paths, message, scope)):
-            raise _Stop(self.reason)
+            raise Stopped(self.reason)
 
 
 class PythonStep(Step):
@@ -398,108 +341,24 @@ class PythonStep(Step):
     def execute(self, message, scope, state):
         try:
             result = self.function(message, **self.options)
-        except (StepFailure, _Stop, _Failed):
+        except (StepFailure, Stopped, Failed):
             raise
         except Exception as error:  # the callable's own failure, named with its step
-            raise _Failed(f"{self.name} raised {type(error).__name__}: {error}") from None
+            raise Failed(f"{self.name} raised {type(error).__name__}: {error}") from None
         if result is None:
             return
         if not isinstance(result, RunOutcome):
-            raise _Failed(f"{self.name} returned {type(result).__name__}, "
+            raise Failed(f"{self.name} returned {type(result).__name__}, "
                           "not None or a RunOutcome")
         if result.routes is not None:
             state.append(frozenset(result.routes))
         if result.stopped:
-            raise _Stop(result.reason or f"stopped by {self.name}")
+            raise Stopped(result.reason or f"stopped by {self.name}")
 
-
-# --- programs -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StepTrace:
-    """One top-level step of a traced run (:meth:`Program.run` with ``trace``), after it ran.
-
-    ``ran`` is False when the step's ``when:`` was false; a ``for-each`` is one step, its
-    nested steps included. ``before`` and ``after`` are the whole message as
-    :meth:`HL7Message.to_text` writes it, so that a tool can show what the step changed.
-    ``stopped`` holds the reason when the step ended the run (a ``stop``, a failed filter),
-    ``failure`` the :class:`StepFailure` it raised (the run then raises it too).
-    """
-
-    step: Step
-    ran: bool
-    before: str
-    after: str
-    stopped: str | None = None
-    failure: StepFailure | None = None
-
-    @property
-    def label(self) -> str:
-        """``file:line: field``, as errors name the step."""
-        step = self.step
-        where = f"{step.file}:{step.line}" if step.line else (step.file or "<steps>")
-        return f"{where}: {step.field}"
-
-
-class Program:
-    """Steps compiled once; :meth:`run` applies them to one message, changing it in place."""
-
-    __slots__ = ("steps", "tables_used", "paths_used", "routes_named")
-
-    def __init__(self, steps: Sequence[Step], tables_used: frozenset[str] = frozenset(),
-                 paths_used: frozenset[str] = frozenset(),
-                 routes_named: frozenset[str] = frozenset()):
-        self.steps = tuple(steps)
-        #: Names of the code tables the steps translate through.
-        self.tables_used = tables_used
-        #: The text of every path the steps and their conditions name.
-        self.paths_used = paths_used
-        #: Every destination a ``route`` step names, for the engine to check.
-        self.routes_named = routes_named
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def run(self, message: HL7Message,
-            trace: Callable[[StepTrace], None] | None = None) -> RunOutcome:
-        """Apply the steps to ``message``; raise :class:`StepFailure` if one cannot.
-
-        With ``trace``, it is called with a :class:`StepTrace` after each top-level step; the
-        run without it (the engine's) pays nothing for the feature.
-        """
-        if trace is not None:
-            return self._run_traced(message, trace)
-        state: list[frozenset[str]] = []
-        try:
-            for step in self.steps:
-                step.run(message, None, state)
-        except _Stop as stop:
-            return RunOutcome(True, stop.reason, frozenset().union(*state) if state else None)
-        if state:
-            return RunOutcome(routes=frozenset().union(*state))
-        return PASSED
-
-    def _run_traced(self, message: HL7Message, trace: Callable[[StepTrace], None]
-                    ) -> RunOutcome:
-        """:meth:`run`, writing the message before and after each step for ``trace``."""
-        state: list[frozenset[str]] = []
-        for step in self.steps:
-            before = message.to_text()
-            try:
-                ran = step.run(message, None, state)
-            except _Stop as stop:
-                trace(StepTrace(step, True, before, message.to_text(), stopped=stop.reason))
-                return RunOutcome(True, stop.reason, frozenset().union(*state) if state else None)
-            except StepFailure as failure:
-                trace(StepTrace(step, True, before, message.to_text(), failure=failure))
-                raise
-            trace(StepTrace(step, ran, before, message.to_text()))
-        if state:
-            return RunOutcome(routes=frozenset().union(*state))
-        return PASSED
 
 
 def make(kind: type, file: str, line: int, field: str, **attributes: Any) -> Step:
+    """A step of class ``kind`` named by its place in the YAML, with these attributes."""
     step = kind(file, line, field)
     for name, value in attributes.items():
         setattr(step, name, value)

@@ -45,6 +45,7 @@ from click.testing import CliRunner
 from twisted.internet import reactor
 
 from engine.config import loader as cfg
+from engine.config import settings
 from engine.app import check_connectors, connector_specs, load_config
 from engine.cli.main import main
 from engine.config.identity import IDENTITY_SECTION, STEP_SECTION
@@ -210,7 +211,7 @@ def write_dmp_files(block: dict, folder: Path, root: Path) -> None:
     ``root``): the test PKI's structure certificate and key (tests/xds/dmp/pki.py), the CA as
     ``chain``, and the ANS value sets of the standards folder at ``value_sets``."""
     from tests.xds.dmp.pki import pki
-    from tests.xds.standards import standards_dir
+    from tests.standards import standards_dir
 
     made = {"certificate": pki().structure.certificate_pem(), "key": pki().structure.key_pem(),
             "chain": pki().ca.certificate_pem()}
@@ -310,7 +311,7 @@ def test_complete_example_has_the_values_the_page_describes(tmp_path: Path) -> N
     oru = channels["oru-labo"]
     assert oru.destinations[0].ordering.lanes == 4  # the default with key: patient
     assert oru.source.options["tls_key"] == str(tmp_path / "tls" / "aiguillage.key")
-    default = cfg.RetryPolicy()
+    default = settings.RetryPolicy()
     assert round(sum(default.delay_for(n) for n in range(1, 10)) / 60, 1) == 8.5
 
 
@@ -324,7 +325,7 @@ def test_minimal_example_takes_the_defaults_the_page_describes(tmp_path: Path) -
     assert archive.connector.options["filename"].format(channel="adt-urgences",
                                                         message_id=42) == \
         "adt-urgences-000000000042.hl7"
-    assert (archive.retry, archive.ordering) == (cfg.RetryPolicy(), cfg.OrderingPolicy())
+    assert (archive.retry, archive.ordering) == (settings.RetryPolicy(), settings.OrderingPolicy())
 
 
 # -- the option tables of channels.md -------------------------------------------------------

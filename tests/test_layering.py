@@ -25,7 +25,8 @@ RULES: dict[str, set[str]] = {
     "mappings": {"mappings"},
     "xds": {"xds", "engine.store"},
     "engine.store": BASE | {"engine.store"},
-    "engine.config": BASE | {"engine.config", "engine.adminauth", "engine.flow.response",
+    # config: the admin section checks its token and addresses with the listener's own rules
+    "engine.config": BASE | {"engine.config", "engine.serve.adminauth", "engine.flow.response",
                              "engine.flow.handover", "engine.flow.consent", "engine.store.consent",
                              "xds", "mappings", "mllp.header", "identity.model",
                              "identity.matching.model"},
@@ -35,6 +36,10 @@ RULES: dict[str, set[str]] = {
     "engine.consent": BASE | {"engine.consent", "engine.store", "identity.model",
                               "identity.store"},
     "engine.reload": BASE | {"engine.reload", "engine.config", "engine.store"},
+    # the listeners besides MLLP (admin site, shared record) sit on the store, the settings,
+    # the flow and the XDS server; nothing below them knows them
+    "engine.serve": BASE | {"engine.serve", "engine.store", "engine.config", "engine.flow",
+                            "xds"},
     # the index's store sits on the engine store's tables; the model and the matcher stay pure
     "identity.store": {"identity.model", "identity.matching", "identity.store", "identity.service",
                        "engine.store"},
@@ -94,6 +99,24 @@ def test_only_the_composition_root_imports_channels():
     assert offenders <= ONLY_ROOT_IMPORTS_CHANNELS, offenders - ONLY_ROOT_IMPORTS_CHANNELS
 
 
+# Who may import engine.serve: the composition root and the CLI (which start the listeners or
+# speak to them), the admin section's checks (engine.config.admin), and serve itself.
+SERVE_IMPORTERS = ("engine.app", "engine.cli", "engine.config.admin", "engine.serve")
+
+
+def test_only_the_root_and_the_cli_import_the_listeners():
+    """If the flow, the store or delivery imports engine.serve, then a listener leaks in."""
+    offenders = {module_name(p) for p in modules_under("engine")
+                 if any(allowed(n, {"engine.serve"}) for n in imported(p))}
+    assert {m for m in offenders if not allowed(m, set(SERVE_IMPORTERS))} == set()
+
+
+def test_the_listeners_are_covered_by_a_rule():
+    """If engine/serve/ holds modules, then each is checked against its package's rule."""
+    covered = {path for package, path in CASES if package == "engine.serve"}
+    assert covered == set(modules_under("engine.serve")) and len(covered) >= 4
+
+
 def test_flow_does_not_import_the_cli():
     """If the flow imports the CLI, then a command's code runs inside the engine."""
     offenders = {module_name(p) for p in modules_under("engine.flow")
@@ -111,13 +134,7 @@ def test_mappings_do_no_file_io(path):
     assert not [call for call in FILE_IO if call in source], path.name
 
 
-# Modules that were over the limit when it was set; each must shrink, never grow.
-OVERSIZE_ALLOWANCE = {
-    "engine/config/loader.py": 612,
-    "mappings/expressions.py": 578,
-    "mappings/steps.py": 685,
-}
-MAX_LINES = 520
+MAX_LINES = 500
 SOURCES = [p for package in ("engine", "channels", "mllp", "mappings", "xds", "identity")
            for p in modules_under(package) if "migrations" not in p.parts]
 
@@ -126,5 +143,4 @@ SOURCES = [p for package in ("engine", "channels", "mllp", "mappings", "xds", "i
 def test_modules_stay_small(path):
     """If a module grows past about 500 lines, then it holds more than one job."""
     relative = str(path.relative_to(ROOT))
-    limit = OVERSIZE_ALLOWANCE.get(relative, MAX_LINES)
-    assert len(path.read_text().splitlines()) <= limit, relative
+    assert len(path.read_text().splitlines()) <= MAX_LINES, relative

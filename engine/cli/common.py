@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from engine.config.loader import ConfigError, EngineConfig
+from engine.config.loader import ConfigError
+from engine.config.settings import EngineConfig
 
 DEFAULT_CONFIG = "config/engine.yaml"
 EXIT_FAILED, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3

@@ -6,7 +6,7 @@ and checking the channels is the engine's own work (it reports every error at it
 and keeps its previous channels when the files are bad), so that what is reloaded is what
 the engine itself reads. An engine without an admin listener is reloaded with SIGHUP.
 The request carries the admin token (``admin.token``, or the one the engine wrote in
-``admin.token_file``), as every state-changing admin request must (engine.adminauth).
+``admin.token_file``), as every state-changing admin request must (engine.serve.adminauth).
 
 test-case-name: tests.cli.test_reload
 """
@@ -16,7 +16,7 @@ import json
 import urllib.error
 import urllib.request
 
-from engine.adminauth import read_token
+from engine.serve.adminauth import read_token
 from engine.config.loader import ADMIN_SECTION
 from engine.config.schema import (
     ConfigError, Problems, read_top_mapping, top_where, validate_section)

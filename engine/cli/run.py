@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from engine.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_UNREACHABLE, _load, config_option
-from engine.config.loader import EngineConfig
+from engine.config.settings import EngineConfig
 
 @click.command()
 @config_option

@@ -4,7 +4,7 @@ The ``admin:`` section of engine.yaml: where the admin listener binds, and its t
 A listener bound beyond loopback must have its token configured (``token_file`` or
 ``token``): one generated on the server at first start is a token no remote operator was
 ever handed, and a configuration that exposes ``/reload`` without any is refused at its
-file:line rather than accepted silently. See :mod:`engine.adminauth` for what the token
+file:line rather than accepted silently. See :mod:`engine.serve.adminauth` for what the token
 guards.
 
 test-case-name: tests.config.test_admin_section
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from engine.adminauth import MIN_TOKEN_LENGTH, is_loopback
+from engine.serve.adminauth import MIN_TOKEN_LENGTH, is_loopback
 from engine.config.schema import Problems, Section, Where, describe, key_position
 from engine.config.yamlsource import YAMLMapping
 from engine.interfaces import OptionSpec
@@ -25,7 +25,7 @@ class AdminConfig:
     """The HTTP admin and metrics listener; ``port`` 0 picks a free port.
 
     ``token`` when configured, else the one in ``token_file`` (created at first start)
-    authenticates state-changing requests (see :mod:`engine.adminauth`)."""
+    authenticates state-changing requests (see :mod:`engine.serve.adminauth`)."""
 
     host: str
     port: int

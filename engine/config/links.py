@@ -87,7 +87,7 @@ def find_cycles(edges: Mapping[str, Sequence[str]]) -> list[tuple[str, ...]]:
 def check_links(links: Iterable[Link], channels: Iterable[Any], problems: Problems) -> None:
     """Report links to unknown or disabled channels, and cycles.
 
-    ``channels`` are the loaded :class:`~engine.config.loader.ChannelConfig` objects (their
+    ``channels`` are the loaded :class:`~engine.config.settings.ChannelConfig` objects (their
     ``name``, ``enabled``, ``file`` and ``line``). A disabled channel's own links are
     checked for unknown targets and cycles, not for disabled targets: it runs nothing.
     """

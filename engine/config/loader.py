@@ -35,32 +35,35 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
-from engine.config.admin import ADMIN_SECTION, AdminConfig, admin_config, admin_port_where
-from engine.config.decisions import DECISIONS_SECTION, DecisionsConfig, decisions_config
+from engine.config.admin import ADMIN_SECTION, admin_config, admin_port_where
+from engine.config.decisions import DECISIONS_SECTION, decisions_config
 from engine.config.shared_record import (
-    SHARED_RECORD_SECTION, SharedRecordConfig, shared_record_config, shared_record_listeners)
+    SHARED_RECORD_SECTION, shared_record_config, shared_record_listeners)
 from engine.config.store import (  # noqa: F401 (part of this module's API)
-    STORE_SECTION, StoreConfig, resolve_database_url, store_config)
-from engine.config.schema import (
+    STORE_SECTION, resolve_database_url, store_config)
+from engine.config.schema import (  # noqa: F401 (ConfigProblem: part of this module's API)
     ConfigError, ConfigProblem, Problems, Section, Where, at_least, between, describe,
     did_you_mean, item_position, key_position, matches, read_top_mapping, top_where,
     validate_section)
 from engine.interfaces import ConnectorConfig, ConnectorSpec, OptionSpec
 from engine.config.identity import (
-    IDENTITY_SECTION, STEP_SECTION, IdentityConfig, check_identity_steps, identity_config,
-    identity_step)
+    IDENTITY_SECTION, STEP_SECTION, check_identity_steps, identity_config, identity_step)
 from engine.config.channelfiles import channel_files
 from engine.config.links import Link, check_links, read_links
 from engine.config.listeners import check_listeners
-from engine.config.stepspath import import_hint, use_steps_path
+from engine.config.programs import (
+    channel_programs, check_routes, check_validator, compile_program, read_channel_includes,
+    read_tables)
+from engine.config.settings import (
+    VALIDATION_LEVELS, VALIDATION_NONE, VALIDATION_STRUCTURE, BrokenChannel, ChannelConfig,
+    DestinationConfig, EngineConfig, OrderingPolicy, RetryPolicy)
+from engine.config.stepspath import use_steps_path
 from engine.config.transforms import TRANSFORM_OPTION, read_transforms
 from engine.config.response import RESPONSE_SECTION, response_policy
 from engine.config.consent import consent_plan
 from engine.config.registries import registries_config
-from engine.flow.response import ResponsePolicy
 from engine.config.yamlsource import YAMLMapping
 from mllp.header import resolve_codec
 
@@ -68,9 +71,6 @@ Specs = Mapping[tuple[str, str], ConnectorSpec]  # (role, type_name) -> spec
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ORDERING_KEYS = ("destination", "patient")
-VALIDATION_NONE = "none"
-VALIDATION_STRUCTURE = "structure"
-VALIDATION_LEVELS = (VALIDATION_NONE, VALIDATION_STRUCTURE)
 # The HL7 v2 versions whose message structures the validator (hl7apy) knows.
 HL7_VERSIONS = ("2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8",
                 "2.8.1", "2.8.2")
@@ -90,110 +90,6 @@ def _known_charset(name: str) -> str | None:
         return (f"unknown character set {describe(name)}: use an HL7 table 0211 name "
                 'such as "8859/1" or "UNICODE UTF-8"')
     return None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a destination retries: exponential backoff, capped, for at most ``max_attempts``."""
-
-    max_attempts: int = 10
-    initial_delay: float = 1.0
-    multiplier: float = 2.0
-    max_delay: float = 300.0
-
-    def delay_for(self, attempt: int) -> float:
-        """Seconds to wait before retrying after failed ``attempt`` (1 for the first try)."""
-        if attempt < 1:
-            raise ValueError(f"attempts are counted from 1, got {attempt}")
-        try:
-            delay = self.initial_delay * self.multiplier ** (attempt - 1)
-        except OverflowError:
-            return self.max_delay
-        return min(delay, self.max_delay)
-
-
-@dataclass(frozen=True)
-class OrderingPolicy:
-    """Which deliveries keep their order: all of a destination's, or each patient's."""
-
-    key: str = "destination"
-    lanes: int = 1
-
-
-@dataclass(frozen=True)
-class DestinationConfig:
-    """One destination of a channel, with its connector, retry and ordering policies."""
-
-    name: str
-    connector: ConnectorConfig
-    retry: RetryPolicy
-    ordering: OrderingPolicy
-    file: str
-    line: int
-    steps: Any = None  # mappings.steps.Program of this destination's ``steps:``, or None
-    shared_record: bool = False  # nothing for a patient who opposed sharing (engine.flow.consent)
-    transform: Any = None  # the channel's then its own transform (TransformChain), or None
-
-
-@dataclass(frozen=True)
-class ChannelConfig:
-    """One channel file: a source, how to acknowledge, and where messages go."""
-
-    name: str
-    description: str
-    enabled: bool
-    source: ConnectorConfig
-    response: ResponsePolicy
-    encoding: str
-    dedupe: bool
-    destinations: tuple[DestinationConfig, ...]
-    file: str
-    line: int  # the line of the channel's ``name:``
-    # Mappings, compiled at load (mappings.steps.Program), None when the file has none.
-    filters: Any = None
-    steps: Any = None
-    tables: Mapping[str, Any] = field(default_factory=dict)  # name -> mappings.tables.CodeTable
-    validation: str = VALIDATION_NONE
-    version: str | None = None  # validate as this version whatever MSH-12 says (see CHANNEL_SECTION)
-    slow: bool = False  # decide its messages off the reactor thread (engine.flow.plan)
-    identity: Any = None  # its identity: step (engine.config.identity.IdentityStepConfig)
-    consent: Any = None  # engine.flow.consent.ConsentPlan of its ``consent:``, or None
-    transform: Any = None  # its ``transform:`` (engine.config.transforms), or None
-    # Other files read to build the channel (code tables...), compared by a reload.
-    inputs: tuple[str, ...] = ()
-
-    @property
-    def has_mappings(self) -> bool:
-        """Whether the channel has steps, filters or validation (more than routing)."""
-        return (self.filters is not None or self.steps is not None
-                or self.validation != VALIDATION_NONE
-                or any(d.steps is not None or d.transform is not None
-                       for d in self.destinations))
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """``engine.yaml`` and every channel it names, validated."""
-
-    path: str
-    node: str
-    store: StoreConfig
-    admin: AdminConfig | None
-    log_level: str
-    channels: tuple[ChannelConfig, ...]
-    broken: tuple[BrokenChannel, ...] = ()  # channel files a lenient load left out
-    identity: IdentityConfig = IdentityConfig()  # the patient index (engine.config.identity)
-    shared_record: SharedRecordConfig | None = None  # the served XDS.b registry/repository
-    registries: Mapping[str, Any] = field(default_factory=dict)  # name -> RegistryConfig
-    decisions: DecisionsConfig = DecisionsConfig()  # engine.config.decisions
-
-
-class BrokenChannel(NamedTuple):
-    """A channel file a lenient load left out: its name when it could be read, its problems."""
-
-    file: str
-    name: str | None
-    problems: list[ConfigProblem]
 
 
 ENGINE_SECTION = Section(
@@ -332,15 +228,15 @@ def _read_channel(path: str, specs: Specs, problems: Problems) -> _LoadedChannel
     name_at = where.child("name", root.key_position("name"))
     source_at = where.child("source", root.key_position("source"))
     inputs: list[str] = []
-    tables = _tables(root, values, where, problems, inputs)
-    includes = _includes(root, where, tables, problems, inputs)
+    tables = read_tables(root, values, where, problems, inputs)
+    includes = read_channel_includes(root, where, tables, problems, inputs)
     destinations = _destinations(root, specs, where, problems, tables, includes)
-    filters, steps = _channel_programs(root, values, where, tables, problems, includes)
-    _check_routes(root, where, destinations, problems, includes)
+    filters, steps = channel_programs(root, values, where, tables, problems, includes)
+    check_routes(root, where, destinations, problems, includes)
     transform, destinations = read_transforms(root, values, where, tables, destinations,
                                               problems)
     if values["validation"] == VALIDATION_STRUCTURE:
-        _check_validator(root, where, problems)
+        check_validator(root, where, problems)
     elif values["version"] is not None:
         problems.add(where.child("version", root.key_position("version")),
                      "version is the version structural validation checks against: it needs "
@@ -398,126 +294,6 @@ def _connector_spec(data: Mapping, role: str, specs: Specs, where: Where,
     return spec
 
 
-def _tables(root: YAMLMapping, values: dict, where: Where, problems: Problems,
-            inputs: list[str]) -> dict:
-    """The channel's code tables, each file read once; a broken file is reported by line.
-
-    Each table file's path is added to ``inputs``."""
-    from engine.config.tablefiles import load_table, table_entries
-
-    tables = {}
-    for name, path, _ in table_entries(root, values, where, problems):
-        inputs.append(path)
-        table = load_table(path, name, problems)
-        if table is not None:
-            tables[name] = table
-    return tables
-
-
-def _includes(root: YAMLMapping, where: Where, tables: dict, problems: Problems,
-              inputs: list[str]) -> Any:
-    """The mapping files the channel's steps include, read; their tables join ``tables``.
-
-    The mapping files and their table files are added to ``inputs``."""
-    from engine.config.includes import channel_table_files, read_includes
-
-    lists = [(root.get("steps"), where.child("steps", root.key_position("steps")))]
-    items = root.get("destinations")
-    if isinstance(items, list):
-        here = where.child("destinations", root.key_position("destinations"))
-        lists += [(item.get("steps"), here.item(index, item_position(items, index)).child(
-                       "steps", key_position(item, "steps")))
-                  for index, item in enumerate(items) if isinstance(item, Mapping)]
-    table_files = channel_table_files(root, where)
-    found = read_includes(lists, tables, table_files, problems)
-    inputs.extend(found.files)
-    inputs.extend(path for path, _ in table_files.values())
-    return found
-
-
-def _compile(kind: str, raw: Any, at: Where, tables: Mapping, problems: Problems,
-             includes: Any = None) -> Any:
-    """``raw`` (a YAML list, with its positions) compiled; None after reporting problems."""
-    from mappings.steps import StepsError, compile_filters, compile_steps
-
-    try:
-        if kind == "filters":
-            return compile_filters(raw, file=at.file, field=at.field)
-        return compile_steps(raw, file=at.file, tables=tables, field=at.field,
-                             include=includes.resolve if includes is not None else None)
-    except StepsError as error:
-        for problem in error.problems:
-            where = Where(problem.file or at.file, problem.line or at.line, 0,
-                          problem.field or at.field)
-            problems.add(where, problem.message + import_hint(problem.module))
-    return None
-
-
-def _channel_programs(root: YAMLMapping, values: dict, where: Where, tables: Mapping,
-                      problems: Problems, includes: Any = None) -> tuple[Any, Any]:
-    """The compiled ``filters:`` and ``steps:`` of the channel (None when absent or bad)."""
-    programs = []
-    for kind in ("filters", "steps"):
-        raw = root.get(kind)
-        if values.get(kind) is None or not isinstance(raw, list):
-            programs.append(None)  # absent, or not a list: validate_section said so
-            continue
-        at = where.child(kind, root.key_position(kind))
-        programs.append(_compile(kind, raw, at, tables, problems, includes) if raw else None)
-    return programs[0], programs[1]
-
-
-def _check_routes(root: YAMLMapping, where: Where, destinations: tuple,
-                  problems: Problems, includes: Any = None) -> None:
-    """A ``route`` step must name destinations of this channel.
-
-    Read from the YAML itself, not the compiled programs, so that it is reported even when
-    another mistake in the same list keeps it from compiling.
-    """
-    known = {d.name for d in destinations if d.name}
-    lists = [(root.get("steps"), where.child("steps", root.key_position("steps")))]
-    items = root.get("destinations")
-    if isinstance(items, list):
-        here = where.child("destinations", root.key_position("destinations"))
-        for index, item in enumerate(items):
-            if isinstance(item, Mapping):
-                at = here.item(index, item_position(items, index))
-                lists.append((item.get("steps"), at.child("steps", key_position(item, "steps"))))
-    for steps, at in lists:
-        for name, place in _route_names(steps, at, includes):
-            if name not in known:
-                problems.add(place, f"route names the destination {describe(name)}, which "
-                                    f"this channel does not have{did_you_mean(name, known)}; "
-                                    f"its destinations: {', '.join(sorted(known)) or 'none'}")
-
-
-def _route_names(steps: Any, where: Where, includes: Any = None, seen: frozenset = frozenset()):
-    """(name, place) of every destination a ``route`` step names, for-each bodies and
-    included mapping files included."""
-    from engine.config.includes import steps_in
-
-    for step, at in steps_in(steps, where):
-        names = step.get("route")
-        if isinstance(names, str):
-            names = [names]
-        if isinstance(names, list):
-            place = at.child("route", key_position(step, "route"))
-            yield from ((name, place) for name in names if isinstance(name, str))
-        text = step.get("include")
-        found = includes.step_lists(text, where.file) if includes and isinstance(text, str) \
-            else None
-        if found is not None and found[1].file not in seen:
-            yield from _route_names(found[0], found[1], includes, seen | {where.file})
-
-
-def _check_validator(root: YAMLMapping, where: Where, problems: Problems) -> None:
-    try:
-        import hl7apy.parser  # noqa: F401
-    except ImportError:
-        problems.add(where.child("validation", root.key_position("validation")),
-                     "validation: structure needs the hl7apy package, which is not installed")
-
-
 def _destinations(root: YAMLMapping, specs: Specs, where: Where,
                   problems: Problems, tables: Mapping | None = None, includes: Any = None
                   ) -> tuple[DestinationConfig, ...]:
@@ -553,7 +329,7 @@ def _destination(item: Any, specs: Specs, where: Where, problems: Problems,
     steps = None
     raw = item.get("steps")
     if values.get("steps") and isinstance(raw, list):
-        steps = _compile("steps", raw, where.child("steps", key_position(item, "steps")),
+        steps = compile_program("steps", raw, where.child("steps", key_position(item, "steps")),
                          tables, problems, includes)
     return DestinationConfig(values["name"], connector, _retry(values["retry"]),
                              _ordering(values["ordering"]), where.file, where.line, steps,
@@ -588,7 +364,6 @@ def _check_channel_names(loaded: list[_LoadedChannel], problems: Problems) -> No
 
 
 __all__ = [
-    "ConfigError", "ConfigProblem", "EngineConfig", "StoreConfig", "AdminConfig", "ChannelConfig",
-    "DestinationConfig", "RetryPolicy", "OrderingPolicy", "load_engine_config",
-    "BrokenChannel", "load_channel_file", "resolve_database_url",
+    "ConfigError", "ConfigProblem", "load_engine_config", "load_channel_file",
+    "resolve_database_url",
 ]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
-from engine.config.loader import ChannelConfig, DestinationConfig, EngineConfig
+from engine.config.settings import ChannelConfig, DestinationConfig, EngineConfig
 from engine.interfaces import ConnectorConfig, ConnectorSpec
 
 Digests = Mapping[str, "str | None"]

@@ -37,7 +37,8 @@ from typing import Any, Iterable
 from twisted.internet import defer, threads
 
 from engine.reload import plan as rp
-from engine.config.loader import ConfigError, EngineConfig
+from engine.config.loader import ConfigError
+from engine.config.settings import EngineConfig
 from engine.store import queries
 
 log = logging.getLogger(__name__)

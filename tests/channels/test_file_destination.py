@@ -13,10 +13,10 @@ import pytest
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from channels import file_destination
-from channels.file_destination import (
-    FileDestination, check_template, convert_line_endings, fit_name, name_fields, render,
-    sanitise, write_atomically)
+from channels import file_writes
+from channels.file_destination import FileDestination, convert_line_endings
+from channels.file_names import check_template, fit_name, name_fields, render, sanitise
+from channels.file_writes import write_atomically
 from engine.interfaces import DeliveryContext, DeliveryFailed
 from tests.channels.fakes import message
 
@@ -252,8 +252,8 @@ class FileBatchTests(unittest.TestCase):
         """If three payloads are sent as one batch, then three files are written, each
         outcome names its file, and the directory is flushed once, not three times."""
         flushed = []
-        original = file_destination._fsync_directory
-        self.patch(file_destination, "_fsync_directory",
+        original = file_writes._fsync_directory
+        self.patch(file_writes, "_fsync_directory",
                    lambda directory: (flushed.append(directory), original(directory)))
         destination = self.destination()
         contexts = [context(message_id=n, delivery_id=n) for n in (1, 2, 3)]
@@ -302,9 +302,9 @@ def test_a_batch_is_flushed_by_one_syncfs_where_the_kernel_has_it(tmp_path, monk
     directory and one flush of the directory entry, no fsync per file, and every file is
     written with its payload."""
     flushed, synced = [], []
-    monkeypatch.setattr(file_destination, "_SYNCFS", lambda fd: synced.append(fd) or 0)
-    monkeypatch.setattr(file_destination.os, "fsync", lambda fd: flushed.append(fd))
-    results = file_destination.write_batch(_batch(tmp_path, 5), fsync=True)
+    monkeypatch.setattr(file_writes, "_SYNCFS", lambda fd: synced.append(fd) or 0)
+    monkeypatch.setattr(file_writes.os, "fsync", lambda fd: flushed.append(fd))
+    results = file_writes.write_batch(_batch(tmp_path, 5), fsync=True)
     assert [os.path.basename(r) for r in results] == [f"f{n}.hl7" for n in range(5)]
     assert len(synced) == 1
     assert len(flushed) == 1  # the directory, after the renames
@@ -316,10 +316,10 @@ def test_without_syncfs_each_file_of_a_batch_is_flushed(tmp_path, monkeypatch):
     """If syncfs is not available, then each file is flushed, then the directory once."""
     flushed = []
     real_fsync = os.fsync
-    monkeypatch.setattr(file_destination, "_SYNCFS", None)
-    monkeypatch.setattr(file_destination.os, "fsync",
+    monkeypatch.setattr(file_writes, "_SYNCFS", None)
+    monkeypatch.setattr(file_writes.os, "fsync",
                         lambda fd: (flushed.append(fd), real_fsync(fd)))
-    results = file_destination.write_batch(_batch(tmp_path, 3), fsync=True)
+    results = file_writes.write_batch(_batch(tmp_path, 3), fsync=True)
     assert len(results) == 3 and not any(isinstance(r, OSError) for r in results)
     assert len(flushed) == 4
 
@@ -328,10 +328,10 @@ def test_a_batch_whose_flush_fails_leaves_no_file(tmp_path, monkeypatch):
     """If flushing the batch's data fails (EIO), then the whole batch is one retryable
     failure and neither a final nor a temporary file is left behind."""
     def failing_syncfs(fd):
-        file_destination.ctypes.set_errno(5)
+        file_writes.ctypes.set_errno(5)
         return -1
-    monkeypatch.setattr(file_destination, "_SYNCFS", failing_syncfs)
-    results = file_destination.write_batch(_batch(tmp_path, 3), fsync=True)
+    monkeypatch.setattr(file_writes, "_SYNCFS", failing_syncfs)
+    results = file_writes.write_batch(_batch(tmp_path, 3), fsync=True)
     assert len(results) == 1 and isinstance(results[0], OSError)
     assert results[0].errno == 5
     assert os.listdir(tmp_path) == []
@@ -340,18 +340,18 @@ def test_a_batch_whose_flush_fails_leaves_no_file(tmp_path, monkeypatch):
 def test_syncfs_is_used_only_where_it_reports_write_back_errors(monkeypatch):
     """If the kernel is older than 5.8 (syncfs did not report failed write-backs), then
     files are flushed one by one; on 5.8 or later syncfs is used."""
-    monkeypatch.setattr(file_destination.sys, "platform", "linux")
-    monkeypatch.setattr(file_destination.platform, "release", lambda: "5.4.0-150-generic")
-    assert file_destination._load_syncfs() is None
-    monkeypatch.setattr(file_destination.platform, "release", lambda: "6.1.0")
-    assert file_destination._load_syncfs() is not None
+    monkeypatch.setattr(file_writes.sys, "platform", "linux")
+    monkeypatch.setattr(file_writes.platform, "release", lambda: "5.4.0-150-generic")
+    assert file_writes._load_syncfs() is None
+    monkeypatch.setattr(file_writes.platform, "release", lambda: "6.1.0")
+    assert file_writes._load_syncfs() is not None
 
 
 def test_process_umask_is_the_one_in_force():
     """If the umask is set, then process_umask reads it back (None only off Linux)."""
     previous = os.umask(0o027)
     try:
-        assert file_destination.process_umask() in (0o027, None)
+        assert file_writes.process_umask() in (0o027, None)
     finally:
         os.umask(previous)
 
@@ -364,7 +364,7 @@ def test_a_batch_gets_file_mode_exactly_whatever_the_umask(tmp_path, umask, mode
     try:
         payloads = [(str(tmp_path / f"f{n}.hl7"), bytes([n % 256]) * (70_000 + n))
                     for n in range(3)]
-        results = file_destination.write_batch(payloads, fsync=False, file_mode=mode)
+        results = file_writes.write_batch(payloads, fsync=False, file_mode=mode)
     finally:
         os.umask(previous)
     assert [os.stat(r).st_mode & 0o777 for r in results] == [mode] * 3
@@ -374,7 +374,7 @@ def test_a_batch_gets_file_mode_exactly_whatever_the_umask(tmp_path, umask, mode
 def test_temporary_names_are_unique_and_within_the_length_they_claim(tmp_path):
     """If many temporary names are drawn for one path, then no two are alike and each
     adds exactly what the name limit keeps room for."""
-    names = {file_destination.temporary_name(str(tmp_path / "a.hl7"), 255)[0]
+    names = {file_writes.temporary_name(str(tmp_path / "a.hl7"), 255)[0]
              for _ in range(1000)}
     assert len(names) == 1000
     assert {len(os.path.basename(n)) for n in names} == {len("a.hl7") + 38}

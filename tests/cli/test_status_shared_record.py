@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.test_main import cli
+from tests.cli.cli_support import cli
 
 ENGINE = """\
 store:

@@ -11,9 +11,10 @@ import textwrap
 
 import pytest
 
+from engine.config.admin import AdminConfig
 from engine.config.loader import (
-    AdminConfig, ConfigError, ConfigProblem, OrderingPolicy, RetryPolicy, load_channel_file,
-    load_engine_config, resolve_database_url)
+    ConfigError, ConfigProblem, load_channel_file, load_engine_config, resolve_database_url)
+from engine.config.settings import OrderingPolicy, RetryPolicy
 from engine.config.schema import Invalid, parse_duration, parse_size
 from engine.interfaces import ConnectorSpec, OptionSpec
 

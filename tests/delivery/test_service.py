@@ -7,7 +7,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from engine import status as st
-from engine.config.loader import RetryPolicy
+from engine.config.settings import RetryPolicy
 from engine.delivery.lane import LaneKey, LaneState
 from engine.delivery.lease import LeasePolicy
 from engine.delivery.service import DeliveryService

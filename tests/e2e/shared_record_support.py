@@ -2,7 +2,7 @@
 section, the IHE samples as a client would send them (inline, or hand-built MTOM), raw HTTP
 POSTs, answers read and validated against the official schemas, and a zeep client.
 
-The samples come from the shared standards folder (tests/xds/standards.py). The IHE ITI-41
+The samples come from the shared standards folder (tests/standards.py). The IHE ITI-41
 sample carries one known fault, a submission set sourceId that is no OID ("3670984664",
 see tests/xds/test_conformance.py); :func:`sample_pnr` corrects that one value and nothing
 else, unless asked to keep it.
@@ -24,7 +24,8 @@ from twisted.web.client import Agent, FileBodyProducer
 from twisted.web.http_headers import Headers
 
 from tests.e2e.harness import EngineCase, start_engine
-from tests.xds.standards import XML_XSD_URL, assert_valid, sample, standards_dir
+from tests.standards import sample, standards_dir
+from tests.xds.standards import XML_XSD_URL, assert_valid
 from xds.namespaces import XDS, XOP, qname
 from xds.safexml import parse_xml
 from xds.soap.envelope import parse_envelope, read_fault

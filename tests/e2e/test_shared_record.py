@@ -20,7 +20,8 @@ from tests.e2e.shared_record_support import (
     as_mtom, mtom_envelope, post, raw_objects, retrieved_document, sample_document,
     sample_pnr, sample_retrieve, zeep_query, zeep_registry,
 )
-from tests.xds.standards import assert_valid, sample
+from tests.standards import sample
+from tests.xds.standards import assert_valid
 from tests.xds.test_registry_query import (
     FIND_DOCUMENTS, FIND_SUBMISSION_SETS, GET_ASSOCIATIONS, GET_DOCUMENTS,
     GET_SUBMISSION_SET_AND_CONTENTS,

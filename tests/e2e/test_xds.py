@@ -34,7 +34,8 @@ from tests.e2e import harness as h
 from tests.e2e.shared_record_support import (
     REPOSITORY, SAMPLE_DOCUMENT_UNIQUE_ID, as_mtom, post, sample_document, sample_pnr,
     with_hash)
-from tests.xds.standards import assert_valid, standards_dir
+from tests.standards import standards_dir
+from tests.xds.standards import assert_valid
 from xds.metadata import errors as codes
 from xds.metadata.vocabulary import RESPONSE_FAILURE, RESPONSE_SUCCESS
 from xds.registry import tables

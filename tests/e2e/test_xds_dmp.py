@@ -33,7 +33,7 @@ from tests.e2e.shared_record_support import REPOSITORY
 from tests.xds.dmp.pki import STRUCTURE_ID, pki
 from tests.xds.dmp.test_loopback import StandInDMP
 from tests.xds.dmp.verifier import NS
-from tests.xds.standards import standards_dir
+from tests.standards import standards_dir
 from xds.client.http import HTTPSender
 from xds.client.queries import find_documents, read_found_documents
 from xds.client.transactions import XDSClient

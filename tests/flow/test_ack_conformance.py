@@ -14,7 +14,7 @@ from engine.flow.response import ACK_AFTER_PROCESSING
 from engine.store.records import Decision, IngestResult
 from mllp.ack import parse_ack
 from mllp.header import read_header
-from tests.flow.test_intake import PEER, make, message, plan, result_of
+from tests.flow.intake_support import PEER, make, message, plan, result_of
 from tests.mllp.test_ack_conformance import validation_problems
 
 VERSIONS = ["2.3", "2.5", "2.8"]

@@ -18,7 +18,7 @@ from engine.interfaces import ConsentLookup
 from engine.store.consent import SHARED_RECORD, Opposition
 from engine.store.records import ConsentChange
 from tests.config.test_loader import SPECS
-from tests.xds import standards
+from tests import standards
 
 
 INS = "1.2.250.1.213.1.4.10"

@@ -12,7 +12,7 @@ import pytest
 from twisted.internet import defer, task
 
 from engine import status as st
-from engine.config.loader import RetryPolicy
+from engine.config.settings import RetryPolicy
 from engine.delivery.lane import Lane, LaneKey
 from engine.flow.handover import ChannelDestination, ChannelSource, describe_commit, peer_of
 from engine.flow.intake import Intake

@@ -3,94 +3,27 @@ The intake's decisions: what is stored for each kind of input, and what the ACK 
 
 A small fake store (``ingest`` only, checked against the real :meth:`Store.ingest`) answers
 with a scripted :class:`IngestResult` or fails; a fake decider (a slow plan's messages) hands
-back Deferreds the test fires. Every ACK is read back with python-hl7 (``hl7.parse``), an independent parser, rather
-than with this project's own ``parse_ack``.
+back Deferreds the test fires (tests/flow/intake_support.py). Every ACK is read back with
+python-hl7 (``hl7.parse``), an independent parser, rather than with this project's own
+``parse_ack``.
 """
 from __future__ import annotations
 
 import inspect
-import re
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
-import hl7
 import pytest
-from twisted.internet import defer
 
 from engine import status as st
-from engine.interfaces import PeerInfo
-from engine.flow.intake import MAX_STORED_ERROR, ChannelNotRunning, Intake
+from engine.flow.intake import MAX_STORED_ERROR, Intake
 from engine.flow.decider import Decider
-from engine.flow.plan import ChannelPlan, DestinationPlan, InboundMessage
 from engine.flow.queued import QueuedWork
-from engine.flow.response import ACK_AFTER_COMMIT, ACK_AFTER_PROCESSING, ResponsePolicy
+from engine.flow.response import ACK_AFTER_PROCESSING
 from engine.flow.routing import lane_for
-from engine.store.records import Decision, InboundRecord, IngestResult, NewDelivery
+from engine.store.records import Decision, IngestResult, NewDelivery
 from engine.store.store import Store
-
-PEER = PeerInfo("mllp", "10.1.2.3:40000")
-
-
-def message(control_id: str = "MSG00001", *, msh15: str = "", charset: str = "",
-            body: str = "PID|1||IPP123^^^CHU~INS9^^^INS||DUPONT^JEAN\r",
-            version: str = "2.5") -> bytes:
-    msh = (f"MSH|^~\\&|HIS|CHU-A|AIG|GHT|20240101120000||ADT^A01^ADT_A01|{control_id}|P|"
-           f"{version}|||{msh15}|||{charset}")
-    return (msh.rstrip("|") + "\r" + "EVN||20240101120000\r" + body).encode("utf-8")
-
-
-# -- fakes -----------------------------------------------------------------------------
-
-@dataclass
-class FakeStore:
-    """``ingest`` only: records what it is given, answers as scripted (default: RECEIVED)."""
-
-    answer: Callable[[InboundRecord, int], Any] | None = None
-    records: list[InboundRecord] = field(default_factory=list)
-    next_id: int = 100
-
-    def ingest(self, record: InboundRecord) -> defer.Deferred:
-        self.records.append(record)
-        message_id = self.next_id
-        self.next_id += 1
-        if self.answer is None:
-            status, decision = record.status, record.decision
-            if decision is not None and status == st.RECEIVED:  # decided before the commit
-                return defer.succeed(IngestResult(
-                    message_id, decision.status,
-                    delivery_ids=tuple(range(500, 500 + len(decision.deliveries)))))
-            return defer.succeed(IngestResult(message_id, status))
-        try:
-            return defer.succeed(self.answer(record, message_id))
-        except Exception as error:
-            return defer.fail(error)
-
-
-@dataclass
-class FakeDecider:
-    """``submit`` hands back a Deferred per message, which the test fires with a Decision;
-    ``holding`` names the channels said to have decisions queued."""
-
-    queued: list[tuple[InboundMessage, str, defer.Deferred]] = field(default_factory=list)
-    holding: set[str] = field(default_factory=set)
-
-    def submit(self, channel: str, message: InboundMessage) -> defer.Deferred:
-        d: defer.Deferred = defer.Deferred()
-        self.queued.append((message, channel, d))
-        return d
-
-    def holds(self, channel: str) -> bool:
-        return channel in self.holding
-
-
-@dataclass
-class FakeQueued:
-    """``add`` records the deliveries committed, per channel."""
-
-    added: list[tuple[str, tuple[NewDelivery, ...]]] = field(default_factory=list)
-
-    def add(self, channel: str, deliveries: Any) -> None:
-        self.added.append((channel, tuple(deliveries)))
+from tests.flow.intake_support import (
+    PEER, FakeDecider, FakeQueued, FakeStore, HeldStore, Setup, err_code, failing_store, field_of,
+    make, message, parse, plan, result_of)
 
 
 def test_fakes_match_the_real_signatures() -> None:
@@ -100,60 +33,6 @@ def test_fakes_match_the_real_signatures() -> None:
                              (FakeQueued, QueuedWork, "add")):
         assert (list(inspect.signature(getattr(fake, name)).parameters)
                 == list(inspect.signature(getattr(real, name)).parameters))
-
-
-def plan(name: str = "adt", *, ack_mode: str = ACK_AFTER_COMMIT, order_by: str = "destination",
-         lanes: int = 1, slow: bool = False, **response: Any) -> ChannelPlan:
-    """A channel with one destination; ``response`` holds ResponsePolicy fields; ``slow``:
-    decided by the decider after the commit."""
-    return ChannelPlan(name, (DestinationPlan("out", order_by, lanes),),
-                       response=ResponsePolicy(ack_mode, **response), marked_slow=slow)
-
-
-@dataclass
-class Setup:
-    intake: Intake
-    store: FakeStore
-    decider: FakeDecider
-    queued: FakeQueued
-
-    @property
-    def delivered(self) -> list[tuple[str, tuple[NewDelivery, ...]]]:
-        return self.queued.added
-
-
-def make(channel: ChannelPlan | None = None, answer: Callable | None = None) -> Setup:
-    channel = channel or plan()
-    store, decider, queued = FakeStore(answer=answer), FakeDecider(), FakeQueued()
-    intake = Intake(store, {channel.name: channel}, decider, queued)
-    return Setup(intake, store, decider, queued)
-
-
-def result_of(d: defer.Deferred) -> Any:
-    """The result a Deferred has already fired with (fails the test if it has not)."""
-    results: list = []
-    d.addBoth(results.append)
-    assert results, "the Deferred has not fired"
-    outcome = results[0]
-    if hasattr(outcome, "raiseException"):
-        outcome.raiseException()
-    return outcome
-
-
-def parse(ack: bytes) -> Any:
-    assert isinstance(ack, bytes) and ack.endswith(b"\r")
-    return hl7.parse(ack.decode("utf-8"))
-
-
-def field_of(parsed: Any, segment: str, number: int) -> str:
-    try:
-        return str(parsed.segment(segment)[number])
-    except (IndexError, KeyError):
-        return ""
-
-
-def err_code(parsed: Any) -> int:
-    return int(str(parsed.segment("ERR")[3][0][0]))
 
 
 # -- good messages ---------------------------------------------------------------------
@@ -340,10 +219,6 @@ def test_unknown_charset_is_answered_ae_103() -> None:
 
 # -- store failures --------------------------------------------------------------------
 
-def failing_store(record: InboundRecord, message_id: int) -> IngestResult:
-    raise RuntimeError("database is locked")
-
-
 def test_store_failure_is_answered_ae_207_send_it_again_later() -> None:
     setup = make(answer=failing_store)
     ack = result_of(setup.intake.receive("adt", message("F1"), PEER))
@@ -512,21 +387,6 @@ def test_reject_truncates_a_long_error_and_survives_a_store_failure() -> None:
 
 # -- persist before acknowledge --------------------------------------------------------
 
-class HeldStore(FakeStore):
-    """Commits only when the test says so, as a group commit under way would."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pending: list[defer.Deferred] = []
-
-    def ingest(self, record: InboundRecord) -> defer.Deferred:
-        committed = super().ingest(record)
-        held: defer.Deferred = defer.Deferred()
-        self.pending.append(held)
-        held.addCallback(lambda _: committed)
-        return held
-
-
 def test_a_fast_plan_waits_behind_a_slow_message_still_being_committed() -> None:
     """If a reload makes a channel's plan fast while a message of its slow plan is still
     being committed RECEIVED (not yet with the decider), then the next message is not
@@ -558,177 +418,3 @@ def test_no_ack_leaves_before_the_commit(payload: bytes) -> None:
     store.pending[0].callback(None)
 
     assert len(answered) == 1 and isinstance(answered[0], bytes)
-
-
-# -- the response block ----------------------------------------------------------------
-
-def processed_into(status: str, *, payload: bytes | None = None, **response: Any) -> Any:
-    """The ACK (parsed) of a message processed into ``status`` on an after-processing
-    channel with ``response`` settings."""
-    setup = make(plan(ack_mode=ACK_AFTER_PROCESSING, slow=True, **response))
-    d = setup.intake.receive("adt", payload or message("R1"), PEER)
-    error = "steps[0].set: no ZBE segment" if status == st.ERROR else None
-    setup.decider.queued[0][2].callback(Decision(status, error=error))
-    return parse(result_of(d))
-
-
-@pytest.mark.parametrize("on_error, msh15, code", [
-    ("AE", "", "AE"), ("AR", "", "AR")])
-def test_on_error_is_the_code_of_a_message_processed_into_error(on_error, msh15, code) -> None:
-    """If the pipeline put the message in ERROR, then the ACK is on-error (AE or AR), in
-    the message's acknowledgement mode, with ERR 207 and the error's text."""
-    parsed = processed_into(st.ERROR, payload=message("R1", msh15=msh15), on_error=on_error)
-    assert field_of(parsed, "MSA", 1) == code
-    assert err_code(parsed) == 207
-    assert field_of(parsed, "MSA", 3) == "steps[0].set: no ZBE segment"
-
-
-@pytest.mark.parametrize("on_filtered, msh15, code", [
-    ("AA", "", "AA"), ("AE", "", "AE")])
-def test_on_filtered_is_the_code_of_a_filtered_message(on_filtered, msh15, code) -> None:
-    """If a filter dropped the message, then the ACK is on-filtered (AA or AE), in the
-    message's acknowledgement mode, saying "filtered", without ERR."""
-    parsed = processed_into(st.FILTERED, payload=message("R1", msh15=msh15),
-                            on_filtered=on_filtered)
-    assert field_of(parsed, "MSA", 1) == code
-    assert field_of(parsed, "MSA", 3) == "filtered"
-    with pytest.raises(KeyError):
-        parsed.segment("ERR")
-
-
-def test_on_error_and_on_filtered_leave_a_processed_message_accepted() -> None:
-    """If the message was processed and delivered, then it is AA whatever the policy says."""
-    parsed = processed_into(st.TRANSFORMED, on_error="AR", on_filtered="AE")
-    assert field_of(parsed, "MSA", 1) == "AA"
-
-
-def test_on_error_does_not_touch_what_the_intake_itself_decides() -> None:
-    """If the input is unreadable or the store fails, then the answers stay as they were:
-    on-error is about the pipeline's outcome only."""
-    channel = plan(ack_mode=ACK_AFTER_PROCESSING, on_error="AR")
-    assert field_of(parse(result_of(make(channel).intake.receive(
-        "adt", message("U1", charset="UNICODE UTF-8") + b"\xff\r", PEER))), "MSA", 1) == "AE"
-    assert field_of(parse(result_of(make(channel, answer=failing_store).intake.receive(
-        "adt", message("U2"), PEER))), "MSA", 1) == "AE"
-
-
-def test_sending_application_and_facility_are_msh3_and_msh4_of_every_ack() -> None:
-    """If the channel names who answers, then MSH-3/MSH-4 of the ACK are those names, their
-    components written with the message's own separators; MSH-5/MSH-6 still echo the
-    sender."""
-    setup = make(plan(sending_application="AIGUILLAGE",
-                      sending_facility="CHU-EXEMPLE^1.2.250.1.999.1^ISO"))
-    payload = message("S1").replace(b"MSH|^~\\&|", b"MSH|$~\\&|")
-    ack = result_of(setup.intake.receive("adt", payload, PEER))
-    msh = ack.split(b"\r")[0].split(b"|")
-    assert msh[2:6] == [b"AIGUILLAGE", b"CHU-EXEMPLE$1.2.250.1.999.1$ISO", b"HIS", b"CHU-A"]
-
-
-def test_sending_names_are_used_for_refusals_too() -> None:
-    """If the message is refused at intake, even without a readable MSH, then the answer
-    still comes from the configured application and facility."""
-    channel = plan(sending_application="AIGUILLAGE", sending_facility="CHU")
-    for payload in (b"garbage", message("S2", charset="UNICODE UTF-8") + b"\xff\r"):
-        parsed = parse(result_of(make(channel).intake.receive("adt", payload, PEER)))
-        assert [field_of(parsed, "MSH", n) for n in (3, 4)] == ["AIGUILLAGE", "CHU"]
-
-
-def test_without_sending_names_the_ack_echoes_msh5_and_msh6() -> None:
-    parsed = parse(result_of(make().intake.receive("adt", message("S3"), PEER)))
-    assert [field_of(parsed, "MSH", n) for n in (3, 4)] == ["AIG", "GHT"]
-
-
-@pytest.mark.parametrize("fields, complaint", [
-    ({"mode": "after-commmit"}, "mode must be one of"),
-    ({"on_error": "AA"}, "on-error must be AE or AR"),
-    ({"on_filtered": "AR"}, "on-filtered must be AA or AE"),
-    ({"sending_facility": "CHU|A"}, "'|' cannot be written in MSH-3/MSH-4"),
-    ({"sending_application": " "}, "expected a name"),
-])
-def test_a_response_policy_refuses_what_cannot_be_answered(fields, complaint) -> None:
-    with pytest.raises(ValueError, match=re.escape(complaint)):
-        ResponsePolicy(**fields)
-
-
-# -- hand-over from another channel ----------------------------------------------------
-
-HANDED = PeerInfo("channel", "adt-in/message 42")
-
-
-def test_hand_over_fires_with_the_commit_and_records_where_the_message_came_from() -> None:
-    """If another channel hands a message over, then it is committed as a message of this
-    channel, its peer names the sending channel and message, and the Deferred fires with
-    the commit's outcome (not an ACK)."""
-    setup = make()
-    result = result_of(setup.intake.hand_over("adt", message("H1"), HANDED))
-
-    assert result == IngestResult(100, st.TRANSFORMED, delivery_ids=(500,))
-    [record] = setup.store.records
-    assert record.peer == "channel:adt-in/message 42"
-    assert (record.channel, record.control_id, record.sender) == ("adt", "H1", "HIS|CHU-A")
-    assert len(setup.delivered) == 1  # routed: its deliveries go to the lanes as usual
-    assert setup.intake.received == 1
-
-
-def test_hand_over_reads_the_bytes_in_the_sending_channels_charset() -> None:
-    """If MSH-18 is empty, then the bytes are read in the character set the sending channel
-    gives, not this channel's encoding, and that is what is stored and decided."""
-    setup = make(plan(slow=True))
-    payload = message("H2").replace(b"DUPONT", "DUPRÉ".encode("latin-1"))
-
-    result_of(setup.intake.hand_over("adt", payload, HANDED, "8859/1"))
-
-    assert setup.store.records[0].charset == "8859/1"
-    [(inbound, _, _)] = setup.decider.queued
-    assert "DUPRÉ" in inbound.text and inbound.charset == "8859/1"
-
-
-def test_hand_over_to_an_after_processing_channel_fires_at_commit() -> None:
-    """If the target acknowledges after processing, then the hand-over still answers at
-    commit: the sending lane needs the message safe, not processed."""
-    setup = make(plan(ack_mode=ACK_AFTER_PROCESSING, slow=True))
-    result = result_of(setup.intake.hand_over("adt", message("H3"), HANDED))
-    assert result == IngestResult(100, st.RECEIVED)
-    [(_, _, processed)] = setup.decider.queued
-    processed.callback(Decision(st.ERROR, error="x"))  # answered to nobody
-
-
-def test_hand_over_made_again_is_a_duplicate() -> None:
-    setup = make(answer=lambda record, message_id: IngestResult(
-        message_id, st.DUPLICATE, duplicate_of=42))
-    assert result_of(setup.intake.hand_over("adt", message("H4"), HANDED)).status == st.DUPLICATE
-    assert setup.decider.queued == [] and setup.delivered == []
-
-
-def test_hand_over_of_unreadable_bytes_is_committed_in_error() -> None:
-    setup = make()
-    assert result_of(setup.intake.hand_over("adt", b"garbage", HANDED)) == IngestResult(
-        100, st.ERROR)
-
-
-@pytest.mark.parametrize("payload", [message("H5"), b"garbage"])
-def test_hand_over_fails_when_the_store_fails(payload: bytes) -> None:
-    """If the commit fails, then the hand-over fails with the store's error, so that the
-    sending lane retries it."""
-    setup = make(answer=failing_store)
-    with pytest.raises(RuntimeError, match="database is locked"):
-        result_of(setup.intake.hand_over("adt", payload, HANDED))
-
-
-def test_hand_over_to_a_channel_not_running_fails() -> None:
-    setup = make()
-    with pytest.raises(ChannelNotRunning, match='channel "lab" is not running here'):
-        result_of(setup.intake.hand_over("lab", message("H6"), HANDED))
-    assert setup.store.records == []
-
-
-def test_hand_over_does_not_answer_before_the_commit() -> None:
-    store = HeldStore()
-    intake = Intake(store, {"adt": plan()}, FakeDecider(), FakeQueued())
-    answered: list = []
-    intake.hand_over("adt", message("H7"), HANDED).addBoth(answered.append)
-    assert answered == []
-
-    store.pending[0].callback(None)
-
-    assert answered == [IngestResult(100, st.TRANSFORMED, delivery_ids=(500,))]

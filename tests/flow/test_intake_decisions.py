@@ -19,7 +19,7 @@ from engine.store.records import Decision, IngestResult
 from mappings.steps import compile_filters, compile_steps
 from mappings.tables import parse_csv_table
 from tests import fakes
-from tests.flow.test_intake import PEER, err_code, field_of, make, message, parse, result_of
+from tests.flow.intake_support import PEER, err_code, field_of, make, message, parse, result_of
 
 import pytest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mappings import expressions
+from mappings import conditionnodes
 from mappings.expressions import Expression, ExpressionError, compile_expression
 
 NULL = '""'
@@ -170,7 +170,7 @@ def test_matches_regex_is_compiled_once_at_load(monkeypatch):
 
     def refuse(*args):
         raise AssertionError("re.compile called at evaluation")
-    monkeypatch.setattr(expressions.re, "compile", refuse)
+    monkeypatch.setattr(conditionnodes.re, "compile", refuse)
     assert expression.evaluate(lambda path: ["F"])
 
 

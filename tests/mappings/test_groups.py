@@ -8,7 +8,7 @@ from mappings.groups import Group, root, structure_of
 from mappings.message import HL7Message
 from mappings.paths import PathError, delete, expand, get, parse_path, set_value
 from mappings.steps import StepFailure, StepsError, compile_filters, compile_steps
-from tests.xds.standards import standards_dir
+from tests.standards import standards_dir
 
 ORU = "\r".join([
     "MSH|^~\\&|SIL|LABO|AIG|CHU|20240312101522||ORU^R01|C1|P|2.5",

@@ -9,7 +9,8 @@ from lxml import etree
 from mappings.message import HL7Message
 from mappings.tables import CodeTable, Translation, parse_table_bytes
 from mappings.transforms.oru_cda import ReportOptions, TransformError, oru_to_cda
-from tests.xds.standards import assert_valid, sample
+from tests.standards import sample
+from tests.xds.standards import assert_valid
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 NS = {"v3": "urn:hl7-org:v3", "xsi": "http://www.w3.org/2001/XMLSchema-instance"}

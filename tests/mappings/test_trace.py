@@ -1,4 +1,4 @@
-"""Tests for the step trace of mappings.stepkinds.Program.run(message, trace=...)."""
+"""Tests for the step trace of mappings.program.Program.run(message, trace=...)."""
 from __future__ import annotations
 
 import pytest

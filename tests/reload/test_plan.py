@@ -13,7 +13,8 @@ import pytest
 
 from engine.reload import plan as rp
 from engine.app import connector_specs
-from engine.config.loader import AdminConfig, load_engine_config
+from engine.config.admin import AdminConfig
+from engine.config.loader import load_engine_config
 from engine.reload.reloader import digest_files
 
 SPECS = connector_specs()

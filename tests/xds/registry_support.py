@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from lxml import etree
 
-from tests.xds.standards import sample
+from tests.standards import sample
 from xds.metadata.model import Association, Submission
 from xds.metadata.reading import read_submission
 from xds.metadata.vocabulary import HAS_MEMBER, RPLC

@@ -1,39 +1,20 @@
-"""Where the shared standards folder is, and its official XSDs compiled offline.
+"""The official XSDs of the shared standards folder, compiled offline, and the check of an
+element against one of them.
 
-The folder comes from AIGUILLAGE_STANDARDS, or ``../shared/standards`` beside
-the repository. Outside CI a missing folder skips the conformance tests with a
-message saying how to get them; under CI (CI=true) it fails them, so that a
-CI run never passes without checking against the official schemas.
+The folder is found by :func:`tests.standards.standards_dir` (skipped outside CI, a failure
+under CI when absent).
 """
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.standards import standards_dir
+
 XML_XSD_URL = "http://www.w3.org/2001/xml.xsd"
-
-
-def standards_dir() -> Path:
-    """The standards folder, or skip (outside CI) / fail (under CI) when absent."""
-    configured = os.environ.get("AIGUILLAGE_STANDARDS")
-    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "standards"
-    if (path / "SOURCES.md").is_file():
-        return path
-    message = (f"standards folder not found at {path} (set AIGUILLAGE_STANDARDS to the "
-               "shared/standards folder holding SOURCES.md)")
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def sample(relative: str) -> Path:
-    """A file under the standards folder."""
-    return standards_dir() / relative
 
 
 class _OfflineXMLSchemaResolver(etree.Resolver):

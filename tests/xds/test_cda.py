@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.xds.standards import sample
+from tests.standards import sample
 from xds.cda.entry import document_entry_from_cda, escape, hl7_utc, xcn, xon
 from xds.cda.header import CDAError, II, Organization, Person, PersonName, read_cda_header
 from xds.metadata.model import Code

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from tests.xds import standards
+from tests import standards
 from tests.xds.standards import assert_valid
 from xds.cda.header import CDAError
 from xds.cda.submission import submission_from_cda

@@ -10,7 +10,8 @@ import pytest
 from lxml import etree
 
 from tests.xds.builders import counter_ids, submission
-from tests.xds.standards import assert_valid, sample
+from tests.standards import sample
+from tests.xds.standards import assert_valid
 from xds.cda.entry import document_entry_from_cda
 from xds.cda.header import read_cda_header
 from xds.metadata import errors as codes

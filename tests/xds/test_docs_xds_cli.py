@@ -28,7 +28,7 @@ from engine.store import migrate
 from engine.store.store import make_engine
 from tests.e2e.harness import PortReservation, REPO_ROOT
 from tests.test_docs import ALL_EXAMPLES, write_example
-from tests.xds import standards
+from tests import standards
 from tests.xds.http_fixtures import listen, xds_site
 from tests.xds.store_handler import StoreXDSHandler
 from tests.xds.xdm_builders import bomb_zip, traversal_zip, xdm_zip

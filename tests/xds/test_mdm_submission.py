@@ -13,7 +13,8 @@ from mappings.tables import parse_table_bytes
 from mappings.transforms.mdm import MdmError, read_mdm
 from mappings.transforms.oru_cda import oru_to_cda
 from tests.xds.builders import counter_ids
-from tests.xds.standards import assert_valid, sample
+from tests.standards import sample
+from tests.xds.standards import assert_valid
 from xds.cda.entry import document_entry_from_cda
 from xds.cda.header import read_cda_header
 from xds.metadata.model import Code

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from tests.xds import standards
+from tests import standards
 from tests.xds.xdm_builders import (
     DOCUMENT, bomb_zip, symlink_zip, traversal_zip, xdm_submission, xdm_zip)
 from xds.xdm import XDMError, XDMLimits, read_xdm, safe_name

@@ -32,7 +32,7 @@ from engine.store import migrate
 from engine.store.store import make_engine
 from tests.dbs import open_database
 from tests.e2e.harness import PortReservation, REPO_ROOT
-from tests.xds import standards
+from tests import standards
 from tests.xds.http_fixtures import listen, xds_site
 from tests.xds.store_handler import REPOSITORY_UNIQUE_ID, StoreXDSHandler
 from tests.xds.xdm_builders import DOCUMENT, bomb_zip, traversal_zip, xdm_zip

@@ -22,7 +22,8 @@ from twisted.trial import unittest
 from tests.xds.builders import PATIENT, submission
 from tests.xds.fakes import InMemoryXDSHandler
 from tests.xds.http_fixtures import listen, xds_site
-from tests.xds.standards import XML_XSD_URL, standards_dir
+from tests.standards import standards_dir
+from tests.xds.standards import XML_XSD_URL
 from xds.metadata.vocabulary import RESPONSE_SUCCESS
 
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"

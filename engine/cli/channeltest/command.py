@@ -25,7 +25,7 @@ from engine.cli.channeltest.fixtures import (
 from engine.cli.channeltest.runner import (
     Line, UnknownChannel, channels_by_name, find_channel, run_lines, run_payload)
 from engine.cli.channeltest.scratch import NOTE, ScratchIdentity
-from engine.config.loader import EngineConfig
+from engine.config.settings import EngineConfig
 
 EXIT_FAILED, EXIT_BAD = 1, 2
 FIXTURE_SUFFIXES = (".yaml", ".yml")

@@ -42,7 +42,7 @@ from typing import Any, Mapping
 
 from engine import status as st
 from engine.cli.channeltest.runner import ChannelRun, Line, run_payload, segments
-from engine.config.loader import ChannelConfig
+from engine.config.settings import ChannelConfig
 from engine.config.yamlsource import YAMLMapping, YAMLSourceError, read_yaml
 
 FIXTURES_DIR = "fixtures"  # next to engine.yaml: fixtures/<channel>/<case>.yaml

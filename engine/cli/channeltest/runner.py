@@ -8,7 +8,7 @@ the engine's own, not a look-alike: the payload is read like the intake reads it
 (:func:`mllp.header.read_header`, :func:`mllp.header.decode_payload`: an unreadable MSH or a
 bad byte is an ERROR here as there), then handed to :func:`engine.flow.decision.decide`, the
 engine's one decision, with the plan the engine builds (:func:`engine.app.channel_plan`) and a
-trace, which it passes to :meth:`mappings.stepkinds.Program.run`. Nothing is stored and nothing is sent: each
+trace, which it passes to :meth:`mappings.program.Program.run`. Nothing is stored and nothing is sent: each
 destination's output is the text the engine would hand to its connector.
 
 The result (:class:`ChannelRun`) holds the status (TRANSFORMED, FILTERED, ERROR), the reason,
@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 from engine.flow.decision import decide
 from engine.flow.plan import InboundMessage
 from engine import status as st
-from engine.config.loader import ChannelConfig, EngineConfig
+from engine.config.settings import ChannelConfig, EngineConfig
 from mllp.header import EncodingError, HeaderError, decode_payload, read_header, resolve_codec
 
 RAN, SKIPPED, STOPPED, FAILED = "ran", "skipped", "stopped", "failed"
@@ -163,7 +163,7 @@ def _why_not_sent(name: str, status: str, traced: list[TracedStep]) -> str:
 
 
 def _traced(destination: str | None, trace: Any) -> TracedStep:
-    """A :class:`mappings.stepkinds.StepTrace` as the tool shows it."""
+    """A :class:`mappings.program.StepTrace` as the tool shows it."""
     from mappings.stepkinds import FilterStep
 
     if trace.failure is not None:

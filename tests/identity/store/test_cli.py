@@ -17,7 +17,7 @@ from engine.store.store import make_engine
 from identity.store import resolve
 from identity.store.review import open_items
 from tests.identity.cast import PEOPLE, seen
-from tests.cli.test_main import file_channel
+from tests.cli.cli_support import file_channel
 from tests.identity.store.test_service import CHS, CHU, ident
 
 

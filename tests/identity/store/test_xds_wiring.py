@@ -18,7 +18,7 @@ from identity.model import INS, INS_NIR_TEST, IdentityStatus, LocalIdentifier, S
 from identity.store.service import StoreIdentityIndex
 from tests.identity.hl7.conformance import CHU, GHT
 from tests.xds.dmp.pki import STRUCTURE_ID, pki
-from tests.xds.standards import standards_dir
+from tests.standards import standards_dir
 
 CONFIG = IdentityConfig((CHU, GHT), GHT)
 MATRICULE = "279035121518989"

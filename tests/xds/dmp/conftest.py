@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.xds.dmp.pki import pki
-from tests.xds.standards import standards_dir
+from tests.standards import standards_dir
 from xds.dmp.values import load_value_sets
 from xds.dmp.vihf import Practitioner
 from xds.metadata.model import Code

@@ -17,7 +17,7 @@ from twisted.web import resource, server
 from tests.xds.dmp.pki import NOW, pki
 from tests.xds.dmp.test_prepare import pnr_request
 from tests.xds.dmp.verifier import NS, verify_assertion, verify_submission_signature
-from tests.xds.standards import standards_dir
+from tests.standards import standards_dir
 from xds.client.http import HTTPSender
 from xds.dmp.prepare import DMPContext, prepare_for_dmp
 from xds.dmp.values import SIGNATURE_TYPE, load_value_sets

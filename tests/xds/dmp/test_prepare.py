@@ -17,7 +17,8 @@ from lxml import etree
 from tests.xds.builders import DOCUMENT_BYTES, PATIENT, submission
 from tests.xds.dmp.pki import NOW
 from tests.xds.dmp.verifier import NS, verify_assertion, verify_submission_signature
-from tests.xds.standards import assert_valid, standards_dir
+from tests.standards import standards_dir
+from tests.xds.standards import assert_valid
 from xds.client.http import SOAPRequest
 from xds.dmp.prepare import DMPContext, DMPPreparationError, prepare_for_dmp
 from xds.dmp.values import SIGNATURE_CLASS, SIGNATURE_TYPE, check_values

@@ -5,7 +5,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.xds.dmp.pki import NOW, pki
-from tests.xds.standards import standards_dir
+from tests.standards import standards_dir
 from xds.dmp.settings import DMPSettingsError, read_dmp_settings
 from xds.metadata.model import Code
 

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from tests.xds.builders import submission
-from tests.xds.standards import standards_dir
+from tests.standards import standards_dir
 from xds.dmp.values import (
     SIGNATURE_CLASS, SIGNATURE_FORMAT, SIGNATURE_TYPE, ValueSetError, check_values,
     load_value_sets,

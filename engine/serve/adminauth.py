@@ -17,7 +17,7 @@ engine creates at its first start with :mod:`secrets`, readable by its owner onl
 ``aiguillage reload`` reads to authenticate. A listener bound to anything but loopback must
 have its token configured (the loader refuses it otherwise).
 
-test-case-name: tests.test_adminauth
+test-case-name: tests.serve.test_adminauth
 """
 from __future__ import annotations
 

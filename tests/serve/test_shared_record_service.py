@@ -1,4 +1,4 @@
-"""engine/shared_record.py's listener on loopback, over a store whose answers the test holds:
+"""engine/serve/shared_record.py's listener on loopback, over a store whose answers the test holds:
 at stop, a request being answered gets its answer before the connection closes, one whose
 body is still arriving is cut, and stop waits for neither longer than its bound."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from twisted.web.client import ResponseNeverReceived
 
 from engine.app import Engine, load_config
 from engine.config.loader import load_engine_config
-from engine.shared_record import SharedRecordService
+from engine.serve.shared_record import SharedRecordService
 from tests.e2e.shared_record_support import REPOSITORY, post
 from tests.xds.registry_support import adhoc_query
 from tests.xds.test_registry_query import FIND_DOCUMENTS

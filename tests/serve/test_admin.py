@@ -1,4 +1,4 @@
-"""Tests for engine.admin: the admin listener on a real engine over loopback."""
+"""Tests for engine.serve.admin: the admin listener on a real engine over loopback."""
 from __future__ import annotations
 
 import json

@@ -32,7 +32,7 @@ from twisted.internet import defer, task
 from twisted.protocols.policies import WrappingFactory
 from twisted.web import resource
 
-from engine.adminauth import is_loopback
+from engine.serve.adminauth import is_loopback
 from engine.config.shared_record import SharedRecordConfig
 from xds.registry.handler import StoreRegistryHandler
 from xds.registry.threads import RegistryThreads

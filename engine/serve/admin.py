@@ -4,10 +4,10 @@ The admin listener: health, status as JSON, Prometheus metrics, and reload over 
 Enabled by the ``admin:`` section of engine.yaml. Counts come from the store (read in a
 database thread, so a scrape never blocks the reactor) and the node's in-memory counters
 (writer batches, lanes). The CLI's ``status`` reads the store directly and works without it;
-this is what monitoring scrapes. Every request passes :class:`engine.adminauth.AdminGuard`
+this is what monitoring scrapes. Every request passes :class:`engine.serve.adminauth.AdminGuard`
 first (Host, browsers, the bearer token on state changes).
 
-test-case-name: tests.test_admin
+test-case-name: tests.serve.test_admin
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from twisted.web import resource, server
 
-from engine.adminauth import AdminGuard
+from engine.serve.adminauth import AdminGuard
 from engine.store import queries
 
 JSON = b"application/json"

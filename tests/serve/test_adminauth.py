@@ -1,11 +1,11 @@
-"""Tests for engine.adminauth: the checks of admin requests, and the token file."""
+"""Tests for engine.serve.adminauth: the checks of admin requests, and the token file."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from engine.adminauth import AdminGuard, host_name, is_loopback, load_or_create_token
+from engine.serve.adminauth import AdminGuard, host_name, is_loopback, load_or_create_token
 
 TOKEN = "t" * 32
 GOOD = f"Bearer {TOKEN}"

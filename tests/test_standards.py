@@ -1,9 +1,12 @@
-"""The one helper that finds shared/standards: skip outside CI, fail under CI."""
+"""The one helper that finds shared/standards: skip outside CI, fail under CI.
+
+test-case-name: tests.test_standards
+"""
 from __future__ import annotations
 
 import pytest
 
-from tests.xds import standards
+from tests import standards
 
 
 def test_configured_folder_is_used(tmp_path, monkeypatch):
@@ -39,3 +42,15 @@ def test_default_is_beside_the_repository(monkeypatch):
         assert str(standards.REPO_ROOT.parent / "shared" / "standards") in str(skipped)
     else:
         assert found == standards.REPO_ROOT.parent / "shared" / "standards"
+
+
+def test_sample_is_a_file_under_the_folder(tmp_path, monkeypatch):
+    """If a sample is asked for, then its path is under the configured folder."""
+    (tmp_path / "SOURCES.md").write_text("x")
+    monkeypatch.setenv("AIGUILLAGE_STANDARDS", str(tmp_path))
+    assert standards.sample("hl7v2/adt.hl7") == tmp_path / "hl7v2" / "adt.hl7"
+
+
+def test_the_repository_root_is_the_folder_holding_tests():
+    """If the default is computed, then it starts from the repository (where tests/ is)."""
+    assert (standards.REPO_ROOT / "tests" / "standards.py").is_file()
