@@ -257,6 +257,54 @@ class IdentityTestsMixin(h.EngineCase):
         self.assertEqual([(a["control_id"], a["outcome"]) for a in audits
                           if a["transaction"] == "ITI-21"], [("P1", "OK"), ("P2", "OK")])
 
+    # -- reload -------------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def test_reload_applies_engine_yaml_identity(self):
+        """If engine.yaml's identity: gets another target and thresholds no score reaches and
+        the engine reloads, then both channels with an identity: step are re-planned and the
+        report says so; the same traits under a new number no longer link, and dpi rewrites
+        PID-3 into the new target."""
+        from identity.model import IdentifierDomain, LocalIdentifier
+        from engine.reload import reloader as rl
+
+        yield self.start()
+        anne = {"name": "MARTIN^ANNE^ANNE^^^^L", "date": "19900101", "sex": "F"}
+        answers = yield self.send("mpi", adt("A01", "RL1", pid_segment(ipp("7") + "~" + ght("G7"),
+                                                                        **anne)),
+                                  adt("A01", "RL2", pid_segment(ipp("9"), **anne)))
+        self.assertEqual([parse_ack(a).code for a in answers], ["AA", "AA"])
+        chu = IdentifierDomain(CHU_OID, "CHU-EXEMPLE")
+
+        def holder(number):
+            return self.index(lambda i: i.person(LocalIdentifier(chu, number)).person_id)
+
+        first = yield holder("7")
+        linked = yield holder("9")
+        self.assertEqual(linked, first)
+
+        path = Path(self.directory / "engine.yaml")
+        engine = yaml.safe_load(path.read_text())
+        engine["identity"].update(target="CHU-EXEMPLE", matching={"upper": 900, "lower": 800})
+        path.write_text(yaml.safe_dump(engine, sort_keys=False))
+        report = yield self.engine_.reload()
+        self.assertEqual((report.outcome, report.errors, report.channels),
+                         (rl.RELOADED, [], {"mpi": "changed", "dpi": "changed"}))
+        self.assertIn("engine.yaml: identity (domains, target, matching) applied; identity "
+                      "steps rebuilt: dpi, mpi", report.changes)
+
+        (answer,) = yield self.send("mpi", adt("A01", "RL3", pid_segment(ipp("8"), **anne)))
+        self.assertEqual(parse_ack(answer).code, "AA")
+        apart = yield holder("8")
+        self.assertNotEqual(apart, first)
+        oru = ("MSH|^~\\&|LAB|CHU|DPI|GHT|20260320||ORU^R01^ORU_R01|RL4|P|2.5\r"
+               + pid_segment(ipp("7"), **anne) + "\rOBR|1\r").encode()
+        (answer,) = yield self.send("dpi", oru)
+        self.assertEqual(parse_ack(answer).code, "AA")
+        written = Path(self.directory / "out" / "RL4.hl7")
+        yield h.wait_until(written.exists, 20, "RL4 is written")
+        self.assertIn(f"PID|1||7^^^CHU-EXEMPLE&{CHU_OID}&ISO^PI", written.read_bytes().decode())
+
     # -- enhanced mode ----------------------------------------------------------------------
 
     @defer.inlineCallbacks
