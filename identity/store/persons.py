@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from identity.matching.blocking import blocking_keys
 from identity.matching.profile import profile
 from identity.model import LocalIdentifier, Traits
+from identity.store import pg_writes
 from identity.store.codec import json_profile, row_traits, traits_dict, traits_row
 from identity.store.history import IdentityError, check_cause, event_detail, record
-from identity.store.index import index_person, unindex_person
-from identity.store.names import forget_names, index_names
+from identity.store.index import count_names, index_person, unindex_person
+from identity.store.names import forget_names, index_names, name_rows
 from identity.store.review import reject_pair
 from identity.store.schema import ACTIVE, id_domains, id_identifiers, id_persons, id_traits
 
@@ -83,30 +85,21 @@ def create_person(conn: Any, traits: Traits, cause: str,
     """A new active person with these traits (and identifier); its id."""
     now = time.time()
     check_cause(cause)
-    person_id = conn.execute(id_persons.insert(), {
-        "status": ACTIVE, "created_at": now, "updated_at": now}).inserted_primary_key[0]
     row = traits_row(traits)
-    conn.execute(id_traits.insert(), {"person_id": person_id, **row})
-    index_names(conn, person_id, traits)
-    index_person(conn, person_id, json_profile(row["profile"]))
-    record(conn, "create", person_id, cause, detail={"traits": traits_dict(traits)})
+    if conn.dialect.name == "postgresql":
+        person_id = _create_in_one(conn, row, traits, cause, now)
+    else:
+        person_id = conn.execute(id_persons.insert(), {
+            "status": ACTIVE, "created_at": now, "updated_at": now}).inserted_primary_key[0]
+        conn.execute(id_traits.insert(), {"person_id": person_id, **row})
+        index_names(conn, person_id, traits)
+        index_person(conn, person_id, json_profile(row["profile"]))
+        record(conn, "create", person_id, cause, detail={"traits": traits_dict(traits)})
     if identifier is not None:
         link(conn, identifier, person_id, cause, take=False)
     return person_id
 
 
-# Giving a free identifier, the commonest write of a resolution: on PostgreSQL one statement
-# (domain, identifier if the person is active, event), one round trip instead of five.
-_GIVE_PG = text("""
-WITH domain AS (
-    INSERT INTO id_domains (oid, namespace, id_type) VALUES (:d, :namespace, :id_type)
-    ON CONFLICT DO NOTHING),
-given AS (
-    INSERT INTO id_identifiers (domain, value, person_id, linked_at)
-    SELECT :d, :v, id, :at FROM id_persons WHERE id = :p AND status = 'active'
-    RETURNING person_id)
-INSERT INTO id_events (at, kind, person_id, other_person_id, domain, value, cause, detail)
-SELECT :at, 'link', person_id, NULL, :d, :v, :cause, :detail FROM given""")
 _GIVE = text("""
 INSERT INTO id_identifiers (domain, value, person_id, linked_at)
 SELECT :d, :v, id, :at FROM id_persons WHERE id = :p AND status = 'active'""")
@@ -125,7 +118,7 @@ def give(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
               "namespace": domain.namespace, "id_type": domain.id_type,
               "cause": check_cause(cause), "detail": event_detail(detail)}
     if conn.dialect.name == "postgresql":
-        given = conn.execute(_GIVE_PG, values).rowcount
+        given = conn.execute(pg_writes.GIVE, values).rowcount
     else:
         ensure_domain(conn, identifier)
         given = conn.execute(_GIVE, values).rowcount
@@ -135,6 +128,17 @@ def give(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
     if not given:
         active_person(conn, person_id)  # raises, naming why
         raise IdentityError(f"person {person_id} did not take {identifier.value}")
+
+
+def _create_in_one(conn: Any, row: dict[str, Any], traits: Traits, cause: str,
+                   now: float) -> int:
+    """:func:`create_person`'s rows in one PostgreSQL statement (:data:`pg_writes.CREATE`)."""
+    names = name_rows(0, traits)
+    p = json_profile(row["profile"])
+    return conn.execute(pg_writes.CREATE, {
+        **row, "at": now, "cause": cause, "detail": event_detail({"traits": traits_dict(traits)}),
+        "name_kinds": [n["kind"] for n in names], "name_folded": [n["folded"] for n in names],
+        "keys": list(dict.fromkeys(blocking_keys(p))), "counts": count_names(p)}).scalar_one()
 
 
 def link(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
