@@ -206,14 +206,24 @@ def change_identifier(conn: Any, old: LocalIdentifier, new: LocalIdentifier, cau
     return person_id
 
 
+# a known person's traits and status in one statement: the commonest read of a resolution
+# (an ADT for a patient already known, its traits unchanged)
+_STATUS_AND_TRAITS = (select(id_persons.c.status, id_traits)
+                      .join(id_traits, id_traits.c.person_id == id_persons.c.id)
+                      .where(id_persons.c.id == bindparam("id")))
+
+
 def update_traits(conn: Any, person_id: int, traits: Traits, cause: str) -> bool:
     """Replace a person's traits (re-indexing it); False when nothing changed."""
-    person = person_row(conn, person_id)
-    before = traits_of(conn, person_id)
+    found = conn.execute(_STATUS_AND_TRAITS, {"id": person_id}).first()
+    if found is None:  # no person, or no traits: the error names which
+        person_row(conn, person_id)
+        traits_of(conn, person_id)
+    before = row_traits(found._mapping)
     if before == traits:
         return False
     row = traits_row(traits)
-    if person.status == ACTIVE:
+    if found.status == ACTIVE:
         unindex_person(conn, person_id, profile(before))
         index_person(conn, person_id, json_profile(row["profile"]))
     conn.execute(update(id_traits).where(id_traits.c.person_id == person_id).values(**row))
