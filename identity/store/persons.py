@@ -100,9 +100,9 @@ def create_person(conn: Any, traits: Traits, cause: str,
     return person_id
 
 
-_GIVE = text("""
+_GIVE = text(f"""
 INSERT INTO id_identifiers (domain, value, person_id, linked_at)
-SELECT :d, :v, id, :at FROM id_persons WHERE id = :p AND status = 'active'""")
+SELECT :d, :v, id, :at FROM id_persons WHERE id = :p AND status = '{ACTIVE}'""")
 
 
 def give(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
