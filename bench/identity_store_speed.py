@@ -178,7 +178,8 @@ def run(backend: str, world: World, queries: list, only: tuple[str, ...], thread
             report("register", wall, cpu, server_cpu(engine) - server)
         if threads > 1:
             if "resolve" in only:
-                in_threads(engine, "resolve", queries, lambda n, q: one(n + len(queries), q), threads)
+                in_threads(engine, "resolve", queries, lambda n, q: one(n + len(queries), q),
+                           threads)
             if "register" in only:
                 in_threads(engine, "register", queries,
                            lambda n, q: register(n + len(queries), q), threads)

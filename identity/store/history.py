@@ -49,7 +49,8 @@ def record(conn: Any, kind: str, person_id: int, cause: str, *, other: int | Non
     domain, value = identifier or (None, None)
     conn.execute(id_events.insert(), {
         "at": time.time(), "kind": kind, "person_id": person_id, "other_person_id": other,
-        "domain": domain, "value": value, "cause": check_cause(cause), "detail": event_detail(detail)})
+        "domain": domain, "value": value, "cause": check_cause(cause),
+        "detail": event_detail(detail)})
 
 
 def event_detail(detail: dict | None) -> str | None:

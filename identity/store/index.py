@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Text, any_, bindparam, cast, null, select, union_all, update
+from sqlalchemy import (
+    BigInteger, String, Text, any_, bindparam, cast, null, select, union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from identity.matching.blocking import blocking_keys, inverted_keys
@@ -98,7 +99,8 @@ class StoreCandidateIndex:
         keys = list(dict.fromkeys(blocking_keys(p) + inverted_keys(p)))
         self._counts = dict.fromkeys(names, 0)
         self._keys, self._candidates = keys, []
-        for row in self.conn.execute(_PREFETCH[self.conn.dialect.name], {"keys": keys, "names": names}):
+        statement = _PREFETCH[self.conn.dialect.name]
+        for row in self.conn.execute(statement, {"keys": keys, "names": names}):
             if row.name is None:
                 self._candidates.append(IndexedPerson(str(row.person_id), json_profile(row.profile)))
             else:
