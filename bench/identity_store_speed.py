@@ -20,10 +20,15 @@ then times, per query of the bench's hard-case mix:
 database). ``--only`` restricts the timings to some of the four.
 
 Wall-clock figures, and the CPU time of this process (on SQLite the whole work; on
-PostgreSQL the client's share, the server's is not in it). The machine may be shared:
-the load average is printed; rerun before believing one figure.
+PostgreSQL the client's share). On PostgreSQL the server's share is read too, from
+/proc of the backends serving the bench's database (pg_stat_activity), so that
+"per core" is operations per CPU-second of client and server together.
+``--threads N`` (N > 1) then runs resolve and register again from N threads, each
+on its own connection: the throughput when round trips overlap. The machine may be
+shared: the load average is printed; rerun before believing one figure.
 
     .venv/bin/python bench/identity_store_speed.py --persons 100000 --queries 2000
+    .venv/bin/python bench/identity_store_speed.py --persons 100000 --backend postgresql --threads 2
     nice .venv/bin/python bench/identity_store_speed.py --persons 1000000 --queries 2000
 """
 from __future__ import annotations
@@ -35,6 +40,7 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,6 +52,7 @@ from identity_data import SYSTEMS, QueryMaker, World  # noqa: E402
 
 from engine.store import migrate  # noqa: E402
 from engine.store.store import make_engine  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 from identity.model import LocalIdentifier  # noqa: E402
 from identity.store import resolve  # noqa: E402
 from identity.store.bulk import bulk_load  # noqa: E402
@@ -84,6 +91,25 @@ def figures(label: str, seconds: list[float]) -> str:
             f"   rate {len(ms) / (sum(ms) / 1000):.0f}/s")
 
 
+_BACKENDS = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+
+
+def server_cpu(engine) -> float:
+    """CPU seconds spent so far by the PostgreSQL backends serving this database (0 on SQLite:
+    its work is in this process's CPU time). Reads /proc: the server is on this machine."""
+    if engine.dialect.name != "postgresql":
+        return 0.0
+    with engine.connect() as conn:
+        pids = [row.pid for row in conn.execute(_BACKENDS)]
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def timed(queries: list, call) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of ``call(n, query)`` for each query."""
     wall, cpu = [], []
@@ -95,7 +121,29 @@ def timed(queries: list, call) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
-def run(backend: str, world: World, queries: list, only: tuple[str, ...]) -> None:
+def in_threads(engine, label: str, queries: list, call, threads: int) -> None:
+    """Run ``call(n, query)`` for the queries from ``threads`` threads; print the throughput
+    and the operations per CPU-second of client and server."""
+    # warm one pooled connection per thread, so that the backends are there to be measured
+    connections = [engine.connect() for _ in range(threads)]
+    for conn in connections:
+        conn.close()
+    shares = [list(enumerate(queries))[i::threads] for i in range(threads)]
+    server, cpu, wall = server_cpu(engine), time.process_time(), time.perf_counter()
+    workers = [threading.Thread(target=lambda share=share: [call(n, q) for n, q in share])
+               for share in shares]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    server = server_cpu(engine) - server
+    print(f"{label + f' {threads} threads':22} rate {len(queries) / wall:.0f}/s   per core "
+          f"{len(queries) / (cpu + server):.0f}/s (client {cpu:.2f} s + server {server:.2f} s CPU)",
+          flush=True)
+
+
+def run(backend: str, world: World, queries: list, only: tuple[str, ...], threads: int) -> None:
     with database(backend) as url:
         engine = make_engine(url, sqlite_synchronous="NORMAL")
         migrate.ensure_current(engine)
@@ -106,15 +154,18 @@ def run(backend: str, world: World, queries: list, only: tuple[str, ...]) -> Non
         print(f"{backend}: loaded {loaded} persons in {time.perf_counter() - started:.1f} s", flush=True)
         if "match" in only:
             with engine.connect() as conn:
+                server = server_cpu(engine)
                 wall, cpu = timed(queries, lambda n, query: match(conn, query.traits))
-            report("match", wall, cpu)
+                report("match", wall, cpu, server_cpu(engine) - server)
 
         def one(n: int, query) -> None:
             with engine.begin() as conn:  # transaction boundary: one incoming patient
                 resolve(conn, query.traits, f"message:{n}", LocalIdentifier(query.system, f"Q{n}"))
 
         if "resolve" in only:
-            report("resolve", *timed(queries, one))
+            server = server_cpu(engine)
+            wall, cpu = timed(queries, one)
+            report("resolve", wall, cpu, server_cpu(engine) - server)
         service = StoreIdentityIndex(engine)
 
         def register(n: int, query) -> None:
@@ -122,7 +173,16 @@ def run(backend: str, world: World, queries: list, only: tuple[str, ...]) -> Non
                              cause=f"message:r{n}")
 
         if "register" in only:
-            report("register", *timed(queries, register))
+            server = server_cpu(engine)
+            wall, cpu = timed(queries, register)
+            report("register", wall, cpu, server_cpu(engine) - server)
+        if threads > 1:
+            if "resolve" in only:
+                in_threads(engine, "resolve", queries, lambda n, q: one(n + len(queries), q),
+                           threads)
+            if "register" in only:
+                in_threads(engine, "register", queries,
+                           lambda n, q: register(n + len(queries), q), threads)
 
         def search(n: int, query) -> None:
             t = query.traits
@@ -131,14 +191,19 @@ def run(backend: str, world: World, queries: list, only: tuple[str, ...]) -> Non
             service.search(criteria, 0, 10)
 
         if "search" in only:
-            report("search", *timed(queries, search))
+            server = server_cpu(engine)
+            wall, cpu = timed(queries, search)
+            report("search", wall, cpu, server_cpu(engine) - server)
         print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         engine.dispose()
 
 
-def report(label: str, wall: list[float], cpu: list[float]) -> None:
+def report(label: str, wall: list[float], cpu: list[float], server: float) -> None:
     print(figures(f"{label} wall", wall))
     print(figures(f"{label} cpu", cpu), flush=True)
+    if server:
+        print(f"{label:13} per core {len(wall) / (sum(cpu) + server):.0f}/s "
+              f"(client {sum(cpu):.2f} s + server {server:.2f} s CPU)", flush=True)
 
 
 def main() -> None:
@@ -147,6 +212,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="also run resolve and register from this many threads (if > 1)")
     parser.add_argument("--only", default=",".join(TIMINGS),
                         help="comma-separated timings among " + ", ".join(TIMINGS))
     args = parser.parse_args()
@@ -157,7 +224,7 @@ def main() -> None:
     queries = QueryMaker(world).queries(args.queries)
     print(f"{len(world.indexed)} indexed persons, {len(queries)} queries (seed {args.seed})", flush=True)
     for backend in (("sqlite", "postgresql") if args.backend == "both" else (args.backend,)):
-        run(backend, world, queries, only)
+        run(backend, world, queries, only, args.threads)
 
 
 if __name__ == "__main__":

@@ -381,6 +381,12 @@ class Engine:
                                                 self.consent)
         self.start_application_ack_lane(channel)
 
+    def set_identity(self, config: Any) -> None:
+        """Apply engine.yaml's ``identity:`` as reloaded (an IdentityConfig): the channels'
+        ``identity:`` steps get it with their next plan (:meth:`set_plan`), the ``xds``
+        destinations' lookups at their next delivery."""
+        self.identity.reconfigure(config)
+
     def drop_plan(self, name: str) -> None:
         """Forget channel ``name``'s plan (its source stopped, its queued messages run)."""
         self.plans.pop(name, None)

@@ -13,6 +13,11 @@ The application ACK is the message's answer: MSH-9 ``ACK^<trigger>^ACK``, MSA-2 
 message's MSH-10, the ERR of the decision on an error; it asks for no ACK itself (MSH-15 and
 MSH-16 ``NE``), as chapter 2 has the receiver of an application ACK send none.
 
+A query (QBP, QCN) that a hook answered (``Decision.response``: an RSP, or the ACK of a
+cancel) has that answer as its application response, as chapter 5 has it in enhanced mode
+and as HAPI and the IHE actors expect: CA at commit, then the RSP by the same route. It goes
+whatever MSH-16 says, since a query is sent for its answer; it stands in for the ACK.
+
 test-case-name: tests.flow.test_appack
 """
 from __future__ import annotations
@@ -82,8 +87,11 @@ def with_application_ack(plan: ChannelPlan, header: MSHHeader | None, decision: 
             return decision
     if ack.ack_mode_for(header) == ack.ORIGINAL:
         return decision
-    payload = application_ack(plan, header, decision, control_id=next_control_id(),
-                              timestamp=time.strftime("%Y%m%d%H%M%S"))
+    if decision.response is not None:  # a query's answer is its application response
+        payload = decision.response
+    else:
+        payload = application_ack(plan, header, decision, control_id=next_control_id(),
+                                  timestamp=time.strftime("%Y%m%d%H%M%S"))
     if payload is None:
         return decision
     delivery = NewDelivery(APPLICATION_ACK, 0, payload)

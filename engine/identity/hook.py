@@ -124,6 +124,15 @@ class IdentityHooks:
                             sending_application=response.sending_application or "",
                             sending_facility=response.sending_facility or "")
 
+    def reconfigure(self, config: IdentityConfig) -> None:
+        """Take engine.yaml's ``identity:`` as a reload read it: the hooks built from now on
+        (:meth:`for_channel`) have its domains and target, the index its match model. The
+        reload then gives the channels with an ``identity:`` step new plans; a decision under
+        way finishes with the hook it started with."""
+        self.config = config
+        if self._index is not None:
+            self._open()
+
     def index(self) -> Any:
         """The synchronous index (opened on first use), for the xds destinations' hooks."""
         if self._index is None:

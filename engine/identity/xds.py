@@ -95,8 +95,9 @@ class XDSWiring:
                 settings = read_dmp_settings(block, base)
             except DMPSettingsError as error:
                 raise ValueError(f"{label}: {error}") from None
-        lookup = PatientLookup(self._index_of, config, domain, toward_dmp=settings is not None,
-                               url=str(options.get("url") or ""))
+        lookup = PatientLookup(self._index_of, self._config_of,
+                               None if affinity is None else str(affinity),
+                               toward_dmp=settings is not None, url=str(options.get("url") or ""))
         options.update({DMP: None, AFFINITY_DOMAIN: None, "patient_id": lookup.patient_id,
                         "prepare_request": None if settings is None
                         else DMPPreparation(settings, lookup).prepare})
@@ -136,11 +137,23 @@ def cx(identifier: LocalIdentifier) -> str:
 class PatientLookup:
     """The ``patient_id`` hook of one lane: the index's answer for the affinity domain."""
 
-    def __init__(self, index_of: Callable[[], Any] | None, config: IdentityConfig,
-                 domain: IdentifierDomain | None, *, toward_dmp: bool, url: str = "") -> None:
-        self._index_of = index_of
-        self.config, self.domain, self.toward_dmp, self.url = config, domain, toward_dmp, url
+    def __init__(self, index_of: Callable[[], Any] | None,
+                 config_of: Callable[[], IdentityConfig], affinity: str | None, *,
+                 toward_dmp: bool, url: str = "") -> None:
+        self._index_of, self._config_of, self._affinity = index_of, config_of, affinity
+        self.toward_dmp, self.url = toward_dmp, url
         self._statuses: dict[int, str] = {}
+
+    # engine.yaml's identity: as it is now: a reload may change the domains (their OIDs)
+    # without rebuilding the lanes. The affinity domain was checked when the lane was built.
+    @property
+    def config(self) -> IdentityConfig:
+        return self._config_of()
+
+    @property
+    def domain(self) -> IdentifierDomain | None:
+        """The affinity domain (None: none given), looked up by namespace or OID."""
+        return None if self._affinity is None else _domain(self.config, self._affinity)
 
     def patient_id(self, patient_id: str, submission: Any, context: Any) -> Any:
         """Deferred[str]: the lookup runs in a worker thread (the index blocks)."""

@@ -18,7 +18,9 @@ in this module is pure.
 
 Settings of engine.yaml itself (store, node, admin listener, log level, the shared record's
 listener) are not reloaded: the store and the listeners of the engine itself are its
-foundations. They are only reported.
+foundations. They are only reported. Its ``identity:`` (domains, target, matching) is
+applied: the channels with an ``identity:`` step get new plans (their hooks are built from
+it), the ``xds`` destinations read it at each delivery.
 
 test-case-name: tests.reload.test_plan
 """
@@ -62,6 +64,7 @@ class ReloadPlan:
 
     channels: tuple[ChannelChange, ...]
     needs_restart: tuple[str, ...] = ()
+    identity_changed: bool = False  # engine.yaml's identity: differs: applied before the plans
 
     def of_kind(self, kind: str) -> list[ChannelChange]:
         return [change for change in self.channels if change.kind == kind]
@@ -91,6 +94,7 @@ def plan_reload(running: EngineConfig, running_digests: Digests, loaded: EngineC
     unfinished = frozenset(unfinished)
     before = {c.name: c for c in running.channels if c.enabled}
     after = {c.name: c for c in loaded.channels if c.enabled}
+    identity_changed = running.identity != loaded.identity
     changes = []
     for name in sorted(before.keys() | after.keys()):
         old, new = before.get(name), after.get(name)
@@ -101,11 +105,14 @@ def plan_reload(running: EngineConfig, running_digests: Digests, loaded: EngineC
             changes.append(ChannelChange(name, REMOVED, swap_plan=True, restart_source=True,
                                          stop_destinations=_names(old.destinations)))
         else:
-            changes.append(_compare_channel(old, running_digests, new, loaded_digests, specs,
-                                            unfinished))
+            change = _compare_channel(old, running_digests, new, loaded_digests, specs,
+                                      unfinished)
+            if identity_changed and new.identity is not None and not change.swap_plan:
+                change = replace(change, kind=CHANGED, swap_plan=True)  # its hook is rebuilt
+            changes.append(change)
     needs_restart = tuple(setting for setting in ENGINE_SETTINGS
                           if getattr(running, setting) != getattr(loaded, setting))
-    return ReloadPlan(tuple(changes), needs_restart)
+    return ReloadPlan(tuple(changes), needs_restart, identity_changed)
 
 
 def _compare_channel(old: ChannelConfig, old_digests: Digests, new: ChannelConfig,

@@ -19,7 +19,8 @@ configuration. So a reload has two halves:
    read them from there, in order; those of a removed channel or destination stay QUEUED.
 
 Reloads are serialised: one waits for the previous one to finish. Settings of engine.yaml
-itself (store, node, admin listener, log level) are reported as needing a restart.
+itself (store, node, admin listener, log level) are reported as needing a restart; its
+``identity:`` is applied before the plans are swapped.
 
 The files of the configuration the engine started with are digested when it starts, in a
 thread; a file edited between that first load and its digest would be taken as unchanged
@@ -206,6 +207,7 @@ class _Application:
         # the next reload starts them again even if their files have not changed.
         self.unfinished: set[tuple[str, str | None]] = set()
         self._new = {c.name: c for c in loaded.channels if c.enabled}
+        self._loaded = loaded
         self._plan = plan
         self._report = report
 
@@ -216,6 +218,8 @@ class _Application:
             [self._stop_source(c) for c in plan.channels
              if c.restart_source and c.kind != rp.ADDED]
             + [self._stop_lanes(c.name, d) for c in plan.channels for d in c.stop_destinations])
+        if plan.identity_changed:
+            self._engine.set_identity(self._loaded.identity)
         for change in plan.channels:
             yield self._swap_plan(change)
         for change in plan.channels:
@@ -304,6 +308,10 @@ class _Application:
                 port = self._engine.source_port(change.name)
                 source = "started" if port is None else f"listening on port {port}"
             report.changes.append(f"channel {change.name}: {_change_text(change, source)}")
+        if self._plan.identity_changed:
+            stepped = sorted(name for name, c in self._new.items() if c.identity is not None)
+            report.changes.append("engine.yaml: identity (domains, target, matching) applied; "
+                                  f"identity steps rebuilt: {', '.join(stepped) or 'none'}")
         for setting in self._plan.needs_restart:
             report.warnings.append(f"engine.yaml: {setting} changed; not applied, needs a restart")
 

@@ -4,7 +4,9 @@ Reading a PID segment (IHE PAM France shape) into the identity model.
 PID-3 repetitions are CX ``value^^^namespace&OID&ISO^type``: a local number
 (``PI``) and, in France, the INS (``INS``, in an INS domain) whose reliability
 is PID-32 (``PROV``/``RECUP``/``VALI``/``QUAL``). PID-5 repeats XPN with the
-birth name (type ``L``) and the used name (``D``); in PAM France XPN.3 lists
+birth name (type ``L``) and the used name (``D``); a sender without ``L`` may give the
+birth name as ``B`` (name at birth) or ``M`` (maiden name, HL7 table 0200), which are
+taken in that order, then an untyped repetition; in PAM France XPN.3 lists
 every birth first name, the first one repeated from XPN.2. PID-11 holds the
 home address and, as a repetition of type ``BDL``, the INSEE code of the
 birth place in XAD.9; PID-13 the phone (XTN.12 in PAM France, else XTN.1).
@@ -39,6 +41,9 @@ from mllp.ack import HL7Error
 BIRTH_PLACE = "BDL"
 BIRTH_NAME = "L"
 USED_NAME = "D"
+# XPN.7 types read as the birth name, best first: legal (PAM France's birth name), name at
+# birth, maiden name, then none given
+BIRTH_NAME_TYPES = (BIRTH_NAME, "B", "M", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,14 +168,15 @@ def _read_names(segment: Segment) -> tuple[str | None, tuple[str, ...], str | No
     """Birth name, birth first names and used name from the PID-5 repetitions."""
     birth = used = None
     first: tuple[str, ...] = ()
+    best = len(BIRTH_NAME_TYPES)  # rank of the birth name taken so far
     for rep in range(1, len(segment.repetitions(5)) + 1):
         family, kind = segment.get(5, rep, 1), segment.get(5, rep, 7)
         if not family:
             continue
         if kind == USED_NAME:
             used = used or family
-        elif birth is None and kind in (BIRTH_NAME, ""):
-            birth = family
+        elif kind in BIRTH_NAME_TYPES and BIRTH_NAME_TYPES.index(kind) < best:
+            best, birth = BIRTH_NAME_TYPES.index(kind), family
             first = _first_names(segment.get(5, rep, 2), segment.get(5, rep, 3))
     if birth is None and used is not None and not first:
         reps = range(1, len(segment.repetitions(5)) + 1)

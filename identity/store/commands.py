@@ -45,7 +45,7 @@ from identity.store import persons as person_ops
 from identity.store.history import IdentityError, check_cause
 from identity.store.merges import merge_detail
 from identity.store.persons import owner, person_row
-from identity.store.resolve import resolve
+from identity.store.resolve import resolve_held
 from identity.store.review import open_item
 from identity.store.schema import MERGED, id_events
 
@@ -92,7 +92,9 @@ def register(conn: Any, identifiers: Sequence[LocalIdentifier], traits: Traits,
     local = [i for i in identifiers if i.domain not in INS_DOMAINS]
     named = next((i for i in local if holders[i] is not None), None)
     first_free = next((i for i in local if holders[i] is None), None)
-    resolved = resolve(conn, traits, cause, named or first_free, model, tuple(review_reasons))
+    given = named or first_free
+    resolved = resolve_held(conn, traits, cause, given, holders[given] if given else None, model,
+                            tuple(review_reasons))
     if named is None and first_free is not None:
         holders[first_free] = resolved.person_id  # resolve gave it (linked) or created it with it
     shared = _attach(conn, resolved.person_id, identifiers, holders, cause)

@@ -18,7 +18,6 @@ from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
 from identity.store import decisions, merges, persons
-from identity.store.history import ConcurrentChange
 from identity.store.resolve import resolve as resolve_identity
 
 ATTEMPTS = 3
@@ -29,14 +28,13 @@ def in_transaction(engine: Any, operation: Callable, *args: Any, **kwargs: Any) 
 
     Run again (up to :data:`ATTEMPTS` in all) when another writer (a pipeline worker beside
     this thread) gave an identifier this one found free: the unique key refuses the second
-    holder (IntegrityError), or the store's primitives see it (ConcurrentChange); the next
-    attempt sees the holder.
+    holder (IntegrityError); the next attempt sees the holder.
     """
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with engine.begin() as conn:  # transaction boundary: one index operation
                 return operation(conn, *args, **kwargs)
-        except (IntegrityError, ConcurrentChange):
+        except IntegrityError:
             if attempt == ATTEMPTS:
                 raise
 

@@ -25,11 +25,6 @@ class IdentityError(ValueError):
     """An index operation that cannot be done; the message names the person, item or identifier."""
 
 
-class ConcurrentChange(Exception):
-    """Another transaction changed what this one read (an identifier found free is now held):
-    the operation is to be run again from the start (:func:`identity.store.deferred.in_transaction`)."""
-
-
 def message_cause(message_id: int | str) -> str:
     """The cause of a change made while processing a stored message."""
     return f"message:{message_id}"
@@ -55,7 +50,12 @@ def record(conn: Any, kind: str, person_id: int, cause: str, *, other: int | Non
     conn.execute(id_events.insert(), {
         "at": time.time(), "kind": kind, "person_id": person_id, "other_person_id": other,
         "domain": domain, "value": value, "cause": check_cause(cause),
-        "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None})
+        "detail": event_detail(detail)})
+
+
+def event_detail(detail: dict | None) -> str | None:
+    """The detail column of an event: JSON, or NULL when there is nothing to add."""
+    return json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None
 
 
 def history(conn: Any, person_id: int) -> list[dict[str, Any]]:

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import (
+    BigInteger, String, Text, any_, bindparam, cast, null, select, union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 
-from identity.matching.blocking import blocking_keys
+from identity.matching.blocking import blocking_keys, inverted_keys
 from identity.matching.index import IndexedPerson
 from identity.matching.model import MatchModel
 from identity.matching.profile import Profile, profile
@@ -41,6 +42,28 @@ _BY_INS = (
     .join(id_persons, id_persons.c.id == id_traits.c.person_id)
     .where(id_traits.c.ins == bindparam("ins"), id_persons.c.status == ACTIVE)
 )
+
+
+def _prefetch(keys_match: Any, names_match: Any) -> Any:
+    """Candidates and counts in one statement: rows with a person are candidates, rows with a
+    name are counts (a round trip costs more than either query on PostgreSQL)."""
+    return union_all(
+        select(id_traits.c.person_id, id_traits.c.profile,
+               cast(null(), String).label("name"), cast(null(), BigInteger).label("value"))
+        .where(id_traits.c.person_id.in_(select(id_blocking_keys.c.person_id).where(keys_match))),
+        select(cast(null(), BigInteger).label("person_id"), cast(null(), Text).label("profile"),
+               id_counts.c.name, id_counts.c.value).where(names_match))
+
+
+# PostgreSQL gets arrays, so that the statement's text does not vary with the number of keys
+# and psycopg prepares it once per connection; SQLite expands the lists.
+_PREFETCH = {
+    "postgresql": _prefetch(
+        id_blocking_keys.c.key == any_(bindparam("keys", type_=postgresql.ARRAY(String))),
+        id_counts.c.name == any_(bindparam("names", type_=postgresql.ARRAY(String)))),
+    "sqlite": _prefetch(id_blocking_keys.c.key.in_(bindparam("keys", expanding=True)),
+                        id_counts.c.name.in_(bindparam("names", expanding=True))),
+}
 _COUNT = select(id_counts.c.value).where(id_counts.c.name == bindparam("name"))
 _COUNTS = select(id_counts.c.name, id_counts.c.value).where(
     id_counts.c.name.in_(bindparam("names", expanding=True)))
@@ -58,14 +81,30 @@ def count_names(p: Profile) -> list[str]:
 class StoreCandidateIndex:
     """A :class:`CandidateIndex` reading the identity tables through ``conn``.
 
-    :meth:`prefetch_counts` reads, in one statement, the counts the matcher will ask for
-    one profile (a round trip each costs more than the query on PostgreSQL); they hold
-    until the next prefetch, so an index is for one decision, made before any write.
+    :meth:`prefetch` reads, in one statement, the counts and the candidates the matcher
+    will ask for one profile (:meth:`prefetch_counts` the counts alone): a round trip
+    each costs more than the query on PostgreSQL. They hold until the next prefetch, so
+    an index is for one decision, made before any write.
     """
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self._counts: dict[str, int] = {}
+        self._keys: list[str] | None = None
+        self._candidates: list[IndexedPerson] = []
+
+    def prefetch(self, p: Profile) -> None:
+        """Read the counts and the candidates the matcher will ask for ``p``."""
+        names = count_names(p)
+        keys = list(dict.fromkeys(blocking_keys(p) + inverted_keys(p)))
+        self._counts = dict.fromkeys(names, 0)
+        self._keys, self._candidates = keys, []
+        statement = _PREFETCH[self.conn.dialect.name]
+        for row in self.conn.execute(statement, {"keys": keys, "names": names}):
+            if row.name is None:
+                self._candidates.append(IndexedPerson(str(row.person_id), json_profile(row.profile)))
+            else:
+                self._counts[row.name] = row.value
 
     def prefetch_counts(self, p: Profile) -> None:
         names = count_names(p)
@@ -74,6 +113,8 @@ class StoreCandidateIndex:
 
     def candidates(self, keys: Iterable[str]) -> list[IndexedPerson]:
         keys = list(dict.fromkeys(keys))
+        if keys == self._keys:
+            return self._candidates
         if not keys:
             return []
         rows = self.conn.execute(_CANDIDATES, {"keys": keys})
@@ -101,7 +142,7 @@ def match(conn: Any, traits: Traits, model: MatchModel | None = None,
     that person out, to match a known person against the others)."""
     p = profile(traits)
     index = StoreCandidateIndex(conn)
-    index.prefetch_counts(p)
+    index.prefetch(p)
     return Matcher(index if exclude is None else _Excluding(index, str(exclude)),
                    model or DEFAULT_MODEL).resolve(p)
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from identity.matching.blocking import blocking_keys
 from identity.matching.profile import profile
 from identity.model import LocalIdentifier, Traits
+from identity.store import pg_writes
 from identity.store.codec import json_profile, row_traits, traits_dict, traits_row
-from identity.store.history import ConcurrentChange, IdentityError, check_cause, record
-from identity.store.index import index_person, unindex_person
-from identity.store.names import forget_names, index_names
+from identity.store.history import IdentityError, check_cause, event_detail, record
+from identity.store.index import count_names, index_person, unindex_person
+from identity.store.names import forget_names, index_names, name_rows
 from identity.store.review import reject_pair
 from identity.store.schema import ACTIVE, id_domains, id_identifiers, id_persons, id_traits
 
@@ -83,32 +85,75 @@ def create_person(conn: Any, traits: Traits, cause: str,
     """A new active person with these traits (and identifier); its id."""
     now = time.time()
     check_cause(cause)
-    person_id = conn.execute(id_persons.insert(), {
-        "status": ACTIVE, "created_at": now, "updated_at": now}).inserted_primary_key[0]
     row = traits_row(traits)
-    conn.execute(id_traits.insert(), {"person_id": person_id, **row})
-    index_names(conn, person_id, traits)
-    index_person(conn, person_id, json_profile(row["profile"]))
-    record(conn, "create", person_id, cause, detail={"traits": traits_dict(traits)})
+    if conn.dialect.name == "postgresql":
+        person_id = _create_in_one(conn, row, traits, cause, now)
+    else:
+        person_id = conn.execute(id_persons.insert(), {
+            "status": ACTIVE, "created_at": now, "updated_at": now}).inserted_primary_key[0]
+        conn.execute(id_traits.insert(), {"person_id": person_id, **row})
+        index_names(conn, person_id, traits)
+        index_person(conn, person_id, json_profile(row["profile"]))
+        record(conn, "create", person_id, cause, detail={"traits": traits_dict(traits)})
     if identifier is not None:
         link(conn, identifier, person_id, cause, take=False)
     return person_id
+
+
+_GIVE = text(f"""
+INSERT INTO id_identifiers (domain, value, person_id, linked_at)
+SELECT :d, :v, id, :at FROM id_persons WHERE id = :p AND status = '{ACTIVE}'""")
+
+
+def give(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
+         detail: dict | None = None) -> None:
+    """Give ``identifier``, which the caller found free, to the active person ``person_id``.
+
+    Held now (another transaction gave it meanwhile): the identifier's unique key refuses
+    it (IntegrityError) and :func:`identity.store.deferred.in_transaction` runs the whole
+    operation again. A person merged away or missing: IdentityError naming it.
+    """
+    domain = identifier.domain
+    values = {"d": domain.oid, "v": identifier.value, "p": person_id, "at": time.time(),
+              "namespace": domain.namespace, "id_type": domain.id_type,
+              "cause": check_cause(cause), "detail": event_detail(detail)}
+    if conn.dialect.name == "postgresql":
+        given = conn.execute(pg_writes.GIVE, values).rowcount
+    else:
+        ensure_domain(conn, identifier)
+        given = conn.execute(_GIVE, values).rowcount
+        if given:
+            record(conn, "link", person_id, cause, identifier=(domain.oid, identifier.value),
+                   detail=detail)
+    if not given:
+        active_person(conn, person_id)  # raises, naming why
+        raise IdentityError(f"person {person_id} did not take {identifier.value}")
+
+
+def _create_in_one(conn: Any, row: dict[str, Any], traits: Traits, cause: str,
+                   now: float) -> int:
+    """:func:`create_person`'s rows in one PostgreSQL statement (:data:`pg_writes.CREATE`)."""
+    names = name_rows(0, traits)
+    p = json_profile(row["profile"])
+    return conn.execute(pg_writes.CREATE, {
+        **row, "at": now, "cause": cause, "detail": event_detail({"traits": traits_dict(traits)}),
+        "name_kinds": [n["kind"] for n in names], "name_folded": [n["folded"] for n in names],
+        "keys": list(dict.fromkeys(blocking_keys(p))), "counts": count_names(p)}).scalar_one()
 
 
 def link(conn: Any, identifier: LocalIdentifier, person_id: int, cause: str,
          detail: dict | None = None, *, take: bool = True) -> int | None:
     """Give ``identifier`` to ``person_id``, taking it from its holder if any; the former holder.
 
-    ``take=False`` is for an identifier the caller found free: held now, another transaction
-    gave it meanwhile, and :class:`ConcurrentChange` asks for the whole operation again.
+    ``take=False`` is for an identifier the caller found free (:func:`give`): None.
     """
+    if not take:
+        give(conn, identifier, person_id, cause, detail)
+        return None
     active_person(conn, person_id)
     former = owner(conn, identifier)
     if former == person_id:
         return former
-    if former is not None and not take:
-        raise ConcurrentChange(f"{identifier.value} in {identifier.domain.oid} was given to "
-                               f"person {former} meanwhile")
     key = (identifier.domain.oid, identifier.value)
     if former is None:
         ensure_domain(conn, identifier)
@@ -161,14 +206,24 @@ def change_identifier(conn: Any, old: LocalIdentifier, new: LocalIdentifier, cau
     return person_id
 
 
+# a known person's traits and status in one statement: the commonest read of a resolution
+# (an ADT for a patient already known, its traits unchanged)
+_STATUS_AND_TRAITS = (select(id_persons.c.status, id_traits)
+                      .join(id_traits, id_traits.c.person_id == id_persons.c.id)
+                      .where(id_persons.c.id == bindparam("id")))
+
+
 def update_traits(conn: Any, person_id: int, traits: Traits, cause: str) -> bool:
     """Replace a person's traits (re-indexing it); False when nothing changed."""
-    person = person_row(conn, person_id)
-    before = traits_of(conn, person_id)
+    found = conn.execute(_STATUS_AND_TRAITS, {"id": person_id}).first()
+    if found is None:  # no person, or no traits: the error names which
+        person_row(conn, person_id)
+        traits_of(conn, person_id)
+    before = row_traits(found._mapping)
     if before == traits:
         return False
     row = traits_row(traits)
-    if person.status == ACTIVE:
+    if found.status == ACTIVE:
         unindex_person(conn, person_id, profile(before))
         index_person(conn, person_id, json_profile(row["profile"]))
     conn.execute(update(id_traits).where(id_traits.c.person_id == person_id).values(**row))

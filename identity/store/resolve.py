@@ -45,8 +45,16 @@ def resolve(conn: Any, traits: Traits, cause: str, identifier: LocalIdentifier |
     as a new person and queued with those reasons, against the matcher's best candidate
     if there is one.
     """
+    holder = owner(conn, identifier) if identifier is not None else None
+    return resolve_held(conn, traits, cause, identifier, holder, model, review_reasons)
+
+
+def resolve_held(conn: Any, traits: Traits, cause: str, identifier: LocalIdentifier | None,
+                 known: int | None, model: MatchModel | None = None,
+                 review_reasons: tuple[str, ...] = ()) -> Resolved:
+    """:func:`resolve` when the caller has looked up ``identifier``'s holder (``known``, in
+    this transaction): one statement fewer."""
     check_cause(cause)
-    known = owner(conn, identifier) if identifier is not None else None
     if known is not None:
         return _known(conn, known, traits, cause, model)
     resolution = match(conn, traits, model)

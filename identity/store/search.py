@@ -9,15 +9,18 @@ the order and the page come from the database:
 
 * a name start is a range on ``id_names``' primary key (see
   :mod:`identity.store.names`), never a scan of the persons; with both names
-  asked, the family name's range finds the persons and each one's first names
-  are checked on its own rows (not a second range over every first name);
+  asked, both are matched inside ``id_names`` (the family name's range, each
+  one's first names on its own rows, or the two ranges joined: the planner's
+  choice), so that only the persons bearing both are read;
 * a birth date is equal, or a prefix as a range of dates (``1980`` is
   ``[1980, 1981)``), on the ``id_traits.birth_date`` index;
 * sex, postcode, city and birth place are equal;
 * ``identifier`` is the holder of that identifier, ``in_domains`` the persons
   holding one identifier in those domains (ITI-21 QPD-8);
 * only active persons (not merged away), in person id order, so that a
-  continuation query sees the same order.
+  continuation query sees the same order. The status is read per person found,
+  by its key (a correlated subquery): as a join, PostgreSQL's planner hashed
+  every person of ``id_persons`` for a common family name.
 
 test-case-name: tests.identity.store.test_search
 """
@@ -93,28 +96,21 @@ def search(conn: Any, criteria: SearchCriteria, offset: int, count: int) -> Sear
     return SearchPage(total, tuple(person_records(conn, ids)))
 
 
+_STATUS = (select(id_persons.c.status).where(id_persons.c.id == id_traits.c.person_id)
+           .scalar_subquery())
+
+
 def matching_persons(criteria: SearchCriteria) -> Any:
     """The SELECT of the active persons' ids matching ``criteria`` (unordered)."""
-    return (select(id_traits.c.person_id)
-            .join(id_persons, id_persons.c.id == id_traits.c.person_id)
-            .where(id_persons.c.status == ACTIVE, *conditions(criteria)))
+    return select(id_traits.c.person_id).where(_STATUS == ACTIVE, *conditions(criteria))
 
 
 def conditions(c: SearchCriteria) -> list[Any]:
     """The WHERE terms on ``id_traits`` for each criterion given."""
     where: list[Any] = []
-    driving = True  # the first name asked drives (a range on the key), the next is checked
-    for kind, text in ((FAMILY, c.family_name), (GIVEN, c.given_name)):
-        bounds = prefix_range(text) if text is not None else None
-        if bounds is None:
-            continue
-        named = and_(id_names.c.kind == kind, id_names.c.folded >= bounds[0],
-                     id_names.c.folded < bounds[1])
-        if driving:
-            where.append(id_traits.c.person_id.in_(select(id_names.c.person_id).where(named)))
-        else:  # per person found, on ix_id_names_person (person_id, kind, folded)
-            where.append(exists().where(id_names.c.person_id == id_traits.c.person_id, named))
-        driving = False
+    named = _names_term(c)
+    if named is not None:
+        where.append(id_traits.c.person_id.in_(named))
     if c.birth_date is not None:
         where.append(_date_term(c.birth_date))
     for column, value in ((id_traits.c.sex, c.sex), (id_traits.c.postcode, c.postcode),
@@ -130,6 +126,27 @@ def conditions(c: SearchCriteria) -> list[Any]:
             id_identifiers.c.person_id == id_traits.c.person_id,
             id_identifiers.c.domain.in_(sorted(d.oid for d in c.in_domains)))))
     return where
+
+
+def _names_term(c: SearchCriteria) -> Any:
+    """The ids of the persons bearing the names asked, from ``id_names`` alone; None when no
+    name is asked. The first name asked drives (a range on the key); the next is checked
+    on the same person's rows (``ix_id_names_person``: person, kind, folded)."""
+    ranges = [(kind, prefix_range(text)) for kind, text in ((FAMILY, c.family_name),
+                                                            (GIVEN, c.given_name))
+              if text is not None]
+    ranges = [(kind, bounds) for kind, bounds in ranges if bounds is not None]
+    if not ranges:
+        return None
+    (kind, (low, high)), others = ranges[0], ranges[1:]
+    driving = id_names.alias("driving")
+    term = select(driving.c.person_id).where(
+        driving.c.kind == kind, driving.c.folded >= low, driving.c.folded < high)
+    for kind, (low, high) in others:
+        term = term.where(exists().where(
+            id_names.c.person_id == driving.c.person_id, id_names.c.kind == kind,
+            id_names.c.folded >= low, id_names.c.folded < high))
+    return term
 
 
 def _date_term(prefix: str) -> Any:

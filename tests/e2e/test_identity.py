@@ -257,6 +257,93 @@ class IdentityTestsMixin(h.EngineCase):
         self.assertEqual([(a["control_id"], a["outcome"]) for a in audits
                           if a["transaction"] == "ITI-21"], [("P1", "OK"), ("P2", "OK")])
 
+    # -- reload -------------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def test_reload_applies_engine_yaml_identity(self):
+        """If engine.yaml's identity: gets another target and thresholds no score reaches and
+        the engine reloads, then both channels with an identity: step are re-planned and the
+        report says so; the same traits under a new number no longer link, and dpi rewrites
+        PID-3 into the new target."""
+        from identity.model import IdentifierDomain, LocalIdentifier
+        from engine.reload import reloader as rl
+
+        yield self.start()
+        anne = {"name": "MARTIN^ANNE^ANNE^^^^L", "date": "19900101", "sex": "F"}
+        answers = yield self.send("mpi", adt("A01", "RL1", pid_segment(ipp("7") + "~" + ght("G7"),
+                                                                        **anne)),
+                                  adt("A01", "RL2", pid_segment(ipp("9"), **anne)))
+        self.assertEqual([parse_ack(a).code for a in answers], ["AA", "AA"])
+        chu = IdentifierDomain(CHU_OID, "CHU-EXEMPLE")
+
+        def holder(number):
+            return self.index(lambda i: i.person(LocalIdentifier(chu, number)).person_id)
+
+        first = yield holder("7")
+        linked = yield holder("9")
+        self.assertEqual(linked, first)
+
+        path = Path(self.directory / "engine.yaml")
+        engine = yaml.safe_load(path.read_text())
+        engine["identity"].update(target="CHU-EXEMPLE", matching={"upper": 900, "lower": 800})
+        path.write_text(yaml.safe_dump(engine, sort_keys=False))
+        report = yield self.engine_.reload()
+        self.assertEqual((report.outcome, report.errors, report.channels),
+                         (rl.RELOADED, [], {"mpi": "changed", "dpi": "changed"}))
+        self.assertIn("engine.yaml: identity (domains, target, matching) applied; identity "
+                      "steps rebuilt: dpi, mpi", report.changes)
+
+        (answer,) = yield self.send("mpi", adt("A01", "RL3", pid_segment(ipp("8"), **anne)))
+        self.assertEqual(parse_ack(answer).code, "AA")
+        apart = yield holder("8")
+        self.assertNotEqual(apart, first)
+        oru = ("MSH|^~\\&|LAB|CHU|DPI|GHT|20260320||ORU^R01^ORU_R01|RL4|P|2.5\r"
+               + pid_segment(ipp("7"), **anne) + "\rOBR|1\r").encode()
+        (answer,) = yield self.send("dpi", oru)
+        self.assertEqual(parse_ack(answer).code, "AA")
+        written = Path(self.directory / "out" / "RL4.hl7")
+        yield h.wait_until(written.exists, 20, "RL4 is written")
+        self.assertIn(f"PID|1||7^^^CHU-EXEMPLE&{CHU_OID}&ISO^PI", written.read_bytes().decode())
+
+    # -- enhanced mode ----------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def test_enhanced_mode_queries_get_ca_then_their_answer(self):
+        """If PIX and PDQ queries and a cancel ask for enhanced mode (MSH-15 AL; MSH-16 empty,
+        AL or NE), then each is answered CA at commit, then its RSP (the cancel its ACK) on
+        the same connection, the RSP valid and naming the query."""
+        from mllp.framing import encode_frame
+        from tests.e2e.test_enhanced import connect, enhanced
+
+        yield self.start()
+        yield self.send("mpi", adt("A01", "EQ0", durand("300")))
+        cancel = ("MSH|^~\\&|DPI|CAB|MPI|GHT|20260320||QCN^J01^QCN_J01|EQ3|P|2.5\r"
+                  "QID|T22|IHE PDQ Query\r").encode()
+        queries = [enhanced(pix("EQ1", "300"), "AL", ""), enhanced(pdq("EQ2", "@PID.5.1^DURAND")),
+                   enhanced(cancel, "AL", "NE")]
+        reader = yield connect(self.engine_.source_port("mpi"))
+        self.addCleanup(reader.transport.loseConnection)
+        reader.transport.write(b"".join(encode_frame(q) for q in queries))
+        yield h.wait_until(lambda: len(reader.frames) >= 6, 20, "three CA and three answers")
+        answers = {}
+        for frame in reader.frames:
+            answer = parse_ack(frame)
+            answers.setdefault(answer.control_id_echoed, []).append(
+                (answer.code, frame.split(b"\r")[0].split(b"|")[8].decode()))
+        self.assertEqual(answers, {
+            "EQ1": [("CA", "ACK^Q23^ACK"), ("AA", "RSP^K23^RSP_K23")],
+            "EQ2": [("CA", "ACK^Q22^ACK"), ("AA", "RSP^K22^RSP_K21")],
+            "EQ3": [("CA", "ACK^J01^ACK"), ("AA", "ACK^J01^ACK")]})
+        rsp = {parse_ack(f).control_id_echoed: f.decode() for f in reader.frames
+               if f.startswith(b"MSH") and b"|RSP^" in f}
+        self.assertEqual(validation_problems(rsp["EQ1"], "RSP_K23"), [])
+        self.assertIn("QAK|EQ1T|NF", rsp["EQ1"])
+        self.assertEqual(validation_problems(rsp["EQ2"], "RSP_K21"), [])
+        self.assertIn("DURAND^PAUL", rsp["EQ2"])
+        audits = yield self.audits()
+        self.assertEqual([(a["control_id"], a["outcome"]) for a in audits
+                          if a["transaction"] in ("ITI-9", "ITI-21")], [("EQ1", "NF"), ("EQ2", "OK")])
+
     # -- the step on another channel ------------------------------------------------------
 
     @defer.inlineCallbacks

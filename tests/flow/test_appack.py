@@ -120,3 +120,14 @@ def test_a_message_from_the_store_has_its_msh_read_again() -> None:
 def test_original_mode_decisions_are_left_alone() -> None:
     decision = DECISIONS["AA"]
     assert with_application_ack(channel(), header("", ""), decision) is decision
+
+
+@pytest.mark.parametrize("msh16", ["AL", "NE", ""])
+def test_a_query_answer_is_the_application_response_whatever_msh16(msh16: str) -> None:
+    """If a hook answered a query (Decision.response) in enhanced mode, then its answer, not an
+    ACK, is the application-ack delivery, even when MSH-16 asks for no application ACK."""
+    rsp = b"MSH|^~\\&|MPI|GHT|DPI|CAB|20260101||RSP^K23^RSP_K23|R1|P|2.5\rMSA|AA|C-7\r"
+    decision = Decision(st.FILTERED, response=rsp)
+    made = with_application_ack(channel(), header("AL", msh16), decision)
+    assert [(d.destination, d.payload) for d in made.deliveries] == [(APPLICATION_ACK, rsp)]
+    assert made.response == rsp

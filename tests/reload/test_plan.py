@@ -289,3 +289,22 @@ def test_shared_record_changes_need_a_restart_and_moved_lines_do_not(files: File
     files.write("engine.yaml", ENGINE_WITH_SHARED_RECORD.replace("8090", "8091"))
     changed = files.load()
     assert rp.plan_reload(*before, *changed, SPECS).needs_restart == ("shared_record",)
+
+
+def test_engine_yaml_identity_replans_the_channels_with_an_identity_step(files: Files) -> None:
+    """If engine.yaml's identity: changes (thresholds, target), then the plan says so and the
+    channels with an identity: step, and only those, get new plans (sources and lanes kept);
+    unchanged, it leaves them alone; nothing of it needs a restart."""
+    identity = ("identity:\n  domains:\n    - {namespace: CHU, oid: 1.2.250.1.999.1.1}\n"
+                "  target: CHU\n")
+    files.write("engine.yaml", textwrap.dedent(ENGINE) + identity)
+    files.edit("channels/lab.yaml", "destinations:", "identity:\n  resolve: true\ndestinations:")
+    unchanged = plan_after(files, lambda: None)
+    assert (unchanged.identity_changed, [c.kind for c in unchanged.channels]) == (
+        False, [rp.UNCHANGED, rp.UNCHANGED])
+    plan = plan_after(files, lambda: files.write(
+        "engine.yaml", textwrap.dedent(ENGINE) + identity + "  matching: {upper: 30}\n"))
+    assert plan.identity_changed and plan.needs_restart == ()
+    assert [(c.name, c.kind, c.swap_plan, c.restart_source, c.stop_destinations)
+            for c in plan.channels] == [("adt", rp.UNCHANGED, False, False, ()),
+                                        ("lab", rp.CHANGED, True, False, ())]

@@ -61,6 +61,27 @@ def test_used_name_alone_is_a_name():
     assert (traits.birth_name, traits.used_name, traits.first_names) == (None, "DUPRÉ", ("Marie",))
 
 
+@pytest.mark.parametrize("name, birth, used, first_names", [
+    # no L: the maiden name (M) or the name at birth (B) is the birth name, with its first names
+    ("DUPRÉ^Marie^^^^^D~CHASSAGNE^Marie^Marie Odette^^^^M", "CHASSAGNE", "DUPRÉ",
+     ("Marie", "Odette")),
+    ("DUPRÉ^Marie^^^^^D~CHASSAGNE^Marie^^^^^B", "CHASSAGNE", "DUPRÉ", ("Marie",)),
+    # L wins over B and M, B over M, and M over an untyped name, whatever the order
+    ("FAURE^Anne^^^^^M~CHASSAGNE^Marie^^^^^L", "CHASSAGNE", None, ("Marie",)),
+    ("FAURE^Anne^^^^^M~ROUX^Léa^^^^^B", "ROUX", None, ("Léa",)),
+    ("DUPRÉ^Marie~CHASSAGNE^Marie^^^^^M", "CHASSAGNE", None, ("Marie",)),
+    # an untyped name is still read as the birth name when nothing better is given
+    ("CHASSAGNE^Marie", "CHASSAGNE", None, ("Marie",)),
+    # other types (A alias, N nickname) are not the birth name
+    ("MIMI^Marie^^^^^N~DUPRÉ^Marie^^^^^D", None, "DUPRÉ", ("Marie",)),
+])
+def test_birth_name_types(name, birth, used, first_names):
+    """If PID-5 has no L repetition, then B, then M, then an untyped one is the birth name
+    (HL7 table 0200), its first names with it; D stays the used name."""
+    traits = read_pid(pid(name=name), DOMAINS).traits
+    assert (traits.birth_name, traits.used_name, traits.first_names) == (birth, used, first_names)
+
+
 @pytest.mark.parametrize("name, first_names", [
     # a sender without hyphens: XPN.2's two words are one first name, repeated in XPN.3
     ("FOULOY^MARIE CHRISTINE^MARIE CHRISTINE HELENE^^^^L", ("MARIE CHRISTINE", "HELENE")),

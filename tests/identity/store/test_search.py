@@ -65,6 +65,20 @@ def test_a_name_search_reads_the_name_index(tmp_path):
     assert "SEARCH id_names USING" in plan and "SCAN id_traits" not in plan, plan
 
 
+def test_the_status_is_read_per_person_found(engine):
+    """If names are searched, then the persons' status is a subplan run for each person the
+    names found, and both names are matched in id_names before any person is read: a join
+    let PostgreSQL hash every person for a common name (bench/README.md, 1 000 000)."""
+    statement = matching_persons(SearchCriteria(family_name="DUP", given_name="J"))
+    sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
+    explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    with engine.connect() as conn:
+        plan = "\n".join(str(row[-1]) for row in conn.execute(text(explain + sql)))
+    subplan = "SubPlan" if engine.dialect.name == "postgresql" else "CORRELATED SCALAR SUBQUERY"
+    assert subplan in plan, plan
+    assert "JOIN" not in sql.upper(), sql
+
+
 def test_a_broad_search_counts_then_pages(engine, monkeypatch):
     """If more persons match than one pass reads, then the total is counted and the page is
     the one asked, the same as in one pass."""

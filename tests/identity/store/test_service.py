@@ -145,3 +145,34 @@ def test_qualified_ins_is_stored_and_links(engine):
                            ident("q2", CHS))
     assert stored == PEOPLE["qualified"].ins and stored.status.value == "QUAL"
     assert (resolved.outcome, resolved.resolution.reasons) == ("linked", ("qualified-ins",))
+
+
+def test_a_new_person_has_all_its_rows(engine):
+    """If a person is created (one statement on PostgreSQL, several on SQLite), then it has
+    its traits, its folded names, its blocking keys, its share of the counts, its create event
+    and its identifier, and the same on both databases."""
+    from identity.matching.blocking import blocking_keys
+    from identity.matching.profile import profile
+    from identity.store.index import count_names
+    from identity.store.names import name_rows
+    from identity.store.schema import id_counts, id_names
+
+    traits = PEOPLE["mother"]
+    with engine.begin() as conn:
+        person = load(conn, "mother")["mother"]
+        assert traits_of(conn, person) == traits
+        names = {(r.kind, r.folded) for r in conn.execute(
+            select(id_names).where(id_names.c.person_id == person))}
+        assert names == {(n["kind"], n["folded"]) for n in name_rows(person, traits)}
+        keys = {r.key for r in conn.execute(
+            select(id_blocking_keys).where(id_blocking_keys.c.person_id == person))}
+        assert keys == set(blocking_keys(profile(traits))) and keys
+        counted = count_names(profile(traits))
+        counts = {r.name: r.value for r in conn.execute(
+            select(id_counts).where(id_counts.c.name.in_(counted)))}
+        assert counts == dict.fromkeys(counted, 1)
+        assert [(e["kind"], e["cause"], e["detail"]["traits"]["birth_name"] if e["detail"]
+                 and "traits" in e["detail"] else None)
+                for e in history(conn, person)] == [("create", "message:mother", traits.birth_name),
+                                                    ("link", "message:mother", None)]
+        assert identifiers_of(conn, person) == [(CHU.oid, "mother")]

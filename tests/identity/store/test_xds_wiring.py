@@ -14,7 +14,8 @@ from channels.xds_destination import XDSDestination
 from engine.config.identity import IdentityConfig
 from engine.identity.xds import PatientLookup, XDSWiring, parse_cx
 from engine.interfaces import ConnectorConfig, DeliveryFailed
-from identity.model import INS, INS_NIR_TEST, IdentityStatus, LocalIdentifier, Sex, Traits
+from identity.model import (
+    INS, INS_NIR_TEST, IdentifierDomain, IdentityStatus, LocalIdentifier, Sex, Traits)
 from identity.store.service import StoreIdentityIndex
 from tests.identity.hl7.conformance import CHU, GHT
 from tests.xds.dmp.pki import STRUCTURE_ID, pki
@@ -63,6 +64,17 @@ def test_an_affinity_domain_becomes_the_patient_id_hook(tmp_path):
 def test_an_affinity_domain_may_be_given_by_oid(tmp_path):
     wired = wiring().connector(connector(tmp_path, affinity_domain=CHU.oid))
     assert wired.options["patient_id"].__self__.domain == CHU
+
+
+def test_the_lookup_reads_engine_yaml_identity_as_reloaded(tmp_path):
+    """If a reload gives the affinity domain's namespace another OID, then the lane built
+    before it looks the patient up in the new one (the lookup reads the config each time)."""
+    current = [CONFIG]
+    wired = XDSWiring(lambda: current[0]).connector(connector(tmp_path,
+                                                              affinity_domain="GHT-ARVERNE"))
+    moved = IdentifierDomain("1.2.250.1.999.2.9", "GHT-ARVERNE")
+    current[0] = IdentityConfig((CHU, moved), moved)
+    assert wired.options["patient_id"].__self__.domain == moved
 
 
 def test_an_unknown_affinity_domain_is_refused_with_the_known_ones(tmp_path):
@@ -144,7 +156,8 @@ def person(index, status: IdentityStatus | None, *identifiers: LocalIdentifier) 
 
 def lookup(engine, domain=None, toward_dmp=False) -> PatientLookup:
     index = StoreIdentityIndex(engine)
-    return PatientLookup(lambda: index, CONFIG, domain, toward_dmp=toward_dmp, url=URL)
+    return PatientLookup(lambda: index, lambda: CONFIG, domain and domain.oid,
+                         toward_dmp=toward_dmp, url=URL)
 
 
 DELIVERY = SimpleNamespace(delivery_id=7)
