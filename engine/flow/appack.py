@@ -80,8 +80,8 @@ def with_application_ack(plan: ChannelPlan, header: MSHHeader | None, decision: 
             header = read_header_leniently(raw)
         except HeaderError:
             return decision
-    if ack.ack_mode_for(header) == ack.ORIGINAL:
-        return decision
+    if not ack.application_ack_wanted(header, outcome_of(plan, decision)):
+        return decision  # original mode, or MSH-16 asks none (NE, the usual): nothing to build
     payload = application_ack(plan, header, decision, control_id=next_control_id(),
                               timestamp=time.strftime("%Y%m%d%H%M%S"))
     if payload is None:
