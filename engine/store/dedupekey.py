@@ -35,12 +35,14 @@ def encode(channel: str, identity: Sequence[Sequence[str]]) -> str:
     stored already are digests of this exact text, so it must not change by a byte, and
     ``json.dumps`` with options costs an encoder object per call on the writer's hot path.
     """
-    if _plain(channel) and all(_plain(value) for part in identity for value in part):
-        parts = ",".join("[" + ",".join(f'"{value}"' for value in part) + "]"
-                         for part in identity)
+    if _plain(channel + "".join(["".join(part) for part in identity])):
+        parts = ",".join([f'["{_BETWEEN.join(part)}"]' if part else "[]" for part in identity])
         return f'["{channel}",[{parts}]]'
     return json.dumps([channel, [list(part) for part in identity]], ensure_ascii=False,
                       separators=(",", ":"))
+
+
+_BETWEEN = '","'  # between two values of one part
 
 
 def _plain(value: str) -> bool:

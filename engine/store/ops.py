@@ -126,6 +126,7 @@ class IngestOp(WriteOp):
         self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
         self._set_status = sql.update(messages, ("status", "error"), ("id", "status"))
+        self._select_keys: dict[int, str] = {}  # batch size -> the dedupe lookup's SQL
 
     def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
         inserted = sum(1 for item in items if isinstance(item, InboundRecord))
@@ -224,7 +225,10 @@ class IngestOp(WriteOp):
     def _existing_keys(self, conn: Any, keys: list[str]) -> dict[str, int]:
         if not keys:
             return {}
-        sql = self._sql.select_in(messages, ("dedupe_key", "id"), "dedupe_key", len(keys))
+        sql = self._select_keys.get(len(keys))
+        if sql is None:  # one text per batch size, built once (at most batch_max of them)
+            sql = self._sql.select_in(messages, ("dedupe_key", "id"), "dedupe_key", len(keys))
+            self._select_keys[len(keys)] = sql
         return dict(fetch_all(conn, sql, keys))
 
     def _still_received(self, conn: Any, message_ids: list[int]) -> set[int]:
