@@ -300,23 +300,25 @@ def _punctuation(char: str) -> bool:
 
 def _assemble(fields: tuple[str, ...], charset: str) -> MSHHeader:
     """The header of these fields (``fields[0]`` is MSH-1), required or not."""
-    def field(number: int) -> str:
-        return fields[number - 1] if number <= len(fields) else ""
-
-    component = fields[1][0]
-    message_type = field(9)
-    type_parts = message_type.split(component) + ["", ""]
+    f = fields + _MISSING[len(fields):]  # f[n - 1] is MSH-n, "" past the message's end
+    component = f[1][0]
+    message_type = f[8]
+    type_parts = message_type.split(component, 2) + ["", ""]
     return MSHHeader(
-        field_separator=fields[0], encoding_characters=fields[1],
-        sending_application=field(3), sending_facility=field(4),
-        receiving_application=field(5), receiving_facility=field(6),
-        message_datetime=field(7), message_type=message_type,
+        field_separator=f[0], encoding_characters=f[1],
+        sending_application=f[2], sending_facility=f[3],
+        receiving_application=f[4], receiving_facility=f[5],
+        message_datetime=f[6], message_type=message_type,
         message_code=type_parts[0], trigger_event=type_parts[1],
-        control_id=field(10).strip(), processing_id=field(11),
-        version=_first(field(12), component).strip(),
-        accept_ack_type=field(15).strip(), application_ack_type=field(16).strip(),
+        control_id=f[9].strip(), processing_id=f[10],
+        version=f[11].split(component, 1)[0].strip(),
+        accept_ack_type=f[14].strip(), application_ack_type=f[15].strip(),
         charset=charset, fields=fields,
     )
+
+
+# Empty fields up to MSH-16, the last one _assemble reads, for a short MSH.
+_MISSING = ("",) * 16
 
 
 def resolve_codec(charset: str) -> str:

@@ -22,6 +22,7 @@ test-case-name: tests.flow.test_appack
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -89,15 +90,15 @@ def with_application_ack(plan: ChannelPlan, header: MSHHeader | None, decision: 
         return decision
     if decision.response is not None:  # a query's answer is its application response
         payload = decision.response
+    elif not ack.application_ack_wanted(header, outcome_of(plan, decision)):
+        return decision  # MSH-16 asks none (NE, the usual): nothing to build
     else:
         payload = application_ack(plan, header, decision, control_id=next_control_id(),
                                   timestamp=time.strftime("%Y%m%d%H%M%S"))
     if payload is None:
         return decision
     delivery = NewDelivery(APPLICATION_ACK, 0, payload)
-    return Decision(decision.status, decision.error, decision.detail,
-                    decision.deliveries + (delivery,), decision.error_code,
-                    decision.error_location, decision.response, decision.warnings)
+    return dataclasses.replace(decision, deliveries=decision.deliveries + (delivery,))
 
 
 def warnings_of(decision: Decision) -> tuple[ack.HL7Error, ...]:

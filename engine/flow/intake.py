@@ -323,14 +323,18 @@ def _waits_for_processing(plan: ChannelPlan, header: MSHHeader) -> bool:
 
 def _overlong(header: MSHHeader) -> HeaderError | None:
     """The first MSH value longer than the store keeps, as an error naming it; or None."""
-    stored = {3: header.sending_application, 4: header.sending_facility,
-              9: header.message_type, 10: header.control_id, 18: header.charset}
-    for number, limit in HEADER_LIMITS.items():
-        value = stored[number]
+    for number, name, limit in _STORED_FIELDS:
+        value = getattr(header, name)
         if len(value) > limit:
             return HeaderError(VALUE_TOO_LONG, f"MSH-{number} is {len(value)} characters long, "
                                f"more than the {limit} this engine accepts", f"MSH^1^{number}")
     return None
+
+
+# (MSH-n, MSHHeader attribute, longest value kept) of each header value the store keeps
+_STORED_FIELDS = tuple((number, {3: "sending_application", 4: "sending_facility",
+                                 9: "message_type", 10: "control_id", 18: "charset"}[number],
+                        limit) for number, limit in HEADER_LIMITS.items())
 
 
 def _ack_control_id(message_id: int | None) -> str:

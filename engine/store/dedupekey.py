@@ -24,6 +24,27 @@ KEY_LENGTH = 64  # hex characters of a SHA-256
 
 def digest(channel: str, identity: Sequence[Sequence[str]]) -> str:
     """The key of a message of ``channel`` whose decoded identity is ``identity``."""
-    encoded = json.dumps([channel, [list(part) for part in identity]], ensure_ascii=False,
-                         separators=(",", ":"))
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    return hashlib.sha256(encode(channel, identity).encode("utf-8")).hexdigest()
+
+
+def encode(channel: str, identity: Sequence[Sequence[str]]) -> str:
+    """The JSON text the key digests: ``[channel,[[MSH-3 components],...]]``, compact.
+
+    Written here without the json module when every value is plain (printable, no quote and
+    no backslash: what JSON writes as it is between quotes), as nearly all are: the keys
+    stored already are digests of this exact text, so it must not change by a byte, and
+    ``json.dumps`` with options costs an encoder object per call on the writer's hot path.
+    """
+    if _plain(channel + "".join(["".join(part) for part in identity])):
+        parts = ",".join([f'["{_BETWEEN.join(part)}"]' if part else "[]" for part in identity])
+        return f'["{channel}",[{parts}]]'
+    return json.dumps([channel, [list(part) for part in identity]], ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+_BETWEEN = '","'  # between two values of one part
+
+
+def _plain(value: str) -> bool:
+    """Whether JSON writes ``value`` as it is (ensure_ascii off): no escape needed."""
+    return value.isprintable() and '"' not in value and "\\" not in value

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from sqlalchemy import update
 
 from engine import status as st
-from engine.store import consent, counters, dedupekey
+from engine.store import consent, counters, dedupekey, history
 from engine.store.records import (
     DecidedMessage,
     Decision,
@@ -102,8 +102,8 @@ class IngestOp(WriteOp):
 
     - an :class:`InboundRecord` is inserted (its first journal line, duplicates detected);
       one whose plan decided before the commit (``record.decision``) is committed with that
-      status, error and deliveries in the same transaction: RECEIVED, the decided status and
-      each QUEUED delivery are all journaled;
+      status, error and deliveries in the same transaction; of its journal, only what its
+      rows do not imply is written (:mod:`engine.store.history`);
     - a :class:`DecidedMessage` records the decision of a message committed RECEIVED earlier
       (a slow plan decided off the reactor thread, the recovery scan, a replay), only if it
       is still RECEIVED: deciding a message twice (seen by the scan while its first decision
@@ -126,6 +126,7 @@ class IngestOp(WriteOp):
         self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
         self._set_status = sql.update(messages, ("status", "error"), ("id", "status"))
+        self._select_keys: dict[int, str] = {}  # batch size -> the dedupe lookup's SQL
 
     def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
         inserted = sum(1 for item in items if isinstance(item, InboundRecord))
@@ -173,13 +174,17 @@ class IngestOp(WriteOp):
         elif key is not None:
             seen[key] = message_id
         st.check_transition("message", None, status)
-        batch.lines.append((message_id, None, status, record.received_at, record.error))
+        decision = record.decision if status == st.RECEIVED else None
+        first, then = history.journaled_at_ingest(
+            decision and decision.status, decision and decision.journal_detail)
+        if first:  # else implied by the message's row (engine.store.history)
+            batch.lines.append((message_id, None, status, record.received_at, record.error))
         delivery_ids: tuple[int, ...] = ()
         error = record.error
-        if status == st.RECEIVED and record.decision is not None:
-            status, error = record.decision.status, record.decision.error
-            delivery_ids = self._decide(message_id, record.channel, record.decision,
-                                        record.received_at, batch)
+        if decision is not None:
+            status, error = decision.status, decision.error
+            delivery_ids = self._decide(message_id, record.channel, decision,
+                                        record.received_at, batch, journaled=then)
         batch.messages.append((
             message_id, record.channel, record.received_at, self._node, record.peer,
             record.sender, record.control_id, record.message_type, record.charset, status,
@@ -197,10 +202,13 @@ class IngestOp(WriteOp):
         return IngestResult(item.message_id, decision.status, None, delivery_ids)
 
     def _decide(self, message_id: int, channel: str, decision: Decision, at: float,
-                batch: "_Batch") -> tuple[int, ...]:
-        """Journal a RECEIVED message's decision and queue its deliveries (their ids)."""
+                batch: "_Batch", journaled: bool = True) -> tuple[int, ...]:
+        """Journal a RECEIVED message's decision (unless its row implies the line) and
+        queue its deliveries (their ids; their QUEUED lines are implied by their rows)."""
         st.check_transition("message", st.RECEIVED, decision.status)
-        batch.lines.append((message_id, None, decision.status, at, decision.journal_detail))
+        if journaled:
+            batch.lines.append((message_id, None, decision.status, at,
+                                decision.journal_detail))
         if decision.consent:
             batch.consent.append((decision.consent, f"message:{message_id}", at))
         if not decision.deliveries:
@@ -212,13 +220,15 @@ class IngestOp(WriteOp):
             batch.deliveries.append((delivery_id, message_id, channel, new.destination,
                                      new.lane, st.QUEUED, 0, at, at, at, None, None,
                                      new.payload))
-            batch.lines.append((message_id, delivery_id, st.QUEUED, at, new.destination))
         return tuple(ids)
 
     def _existing_keys(self, conn: Any, keys: list[str]) -> dict[str, int]:
         if not keys:
             return {}
-        sql = self._sql.select_in(messages, ("dedupe_key", "id"), "dedupe_key", len(keys))
+        sql = self._select_keys.get(len(keys))
+        if sql is None:  # one text per batch size, built once (at most batch_max of them)
+            sql = self._sql.select_in(messages, ("dedupe_key", "id"), "dedupe_key", len(keys))
+            self._select_keys[len(keys)] = sql
         return dict(fetch_all(conn, sql, keys))
 
     def _still_received(self, conn: Any, message_ids: list[int]) -> set[int]:

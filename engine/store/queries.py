@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, bindparam, func, literal_column, select
 
 from engine import status as st
-from engine.store import counters
+from engine.store import counters, history
 from engine.store.records import DueDelivery
 from engine.store.schema import deliveries, journal, messages
 
@@ -222,10 +222,9 @@ def message_detail(conn: Any, message_id: int) -> dict | None:
             select(deliveries).where(deliveries.c.message_id == message_id)
             .order_by(deliveries.c.id))
     ]
-    detail["journal"] = [
-        dict(r._mapping) for r in conn.execute(
-            select(journal).where(journal.c.message_id == message_id).order_by(journal.c.id))
-    ]
+    written = [dict(r._mapping) for r in conn.execute(
+        select(journal).where(journal.c.message_id == message_id).order_by(journal.c.id))]
+    detail["journal"] = history.lines(detail, detail["deliveries"], written)
     return detail
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from engine import status as st
-from engine.store import counters
+from engine.store import counters, history
 from engine.store.schema import deliveries, journal, messages
 
 
@@ -53,6 +53,7 @@ def replay_message(engine: Any, message_id: int, *, reprocess: bool = False) -> 
 def _reprocess(conn: Any, message_id: int, current: str, channel: str) -> str:
     st.check_transition("message", current, st.RECEIVED)
     now = time.time()
+    _write_implied_lines(conn, message_id)
     conn.execute(update(messages).where(messages.c.id == message_id)
                  .values(status=st.RECEIVED, error=None))
     conn.execute(insert(journal).values(message_id=message_id, status=st.RECEIVED, at=now,
@@ -61,6 +62,22 @@ def _reprocess(conn: Any, message_id: int, current: str, channel: str) -> str:
     tally.moved(channel, counters.MESSAGE, current, st.RECEIVED)
     counters.add_core(conn, tally)
     return f"message {message_id}: set back to RECEIVED; the engine will process it again"
+
+
+def _write_implied_lines(conn: Any, message_id: int) -> None:
+    """Write the message-level lines its row implies (:mod:`engine.store.history`) when it
+    has none of its own, before its status changes: once it has, the row no longer says what
+    they said. (A message whose first line is written keeps implying the same RECEIVED.)"""
+    own = conn.execute(select(journal.c.id).where(journal.c.message_id == message_id,
+                                                  journal.c.delivery_id.is_(None)).limit(1))
+    if own.first() is not None:
+        return
+    message = conn.execute(select(messages.c.id, messages.c.status, messages.c.received_at,
+                                  messages.c.error).where(messages.c.id == message_id)).one()
+    implied = history.implied_message_lines(message._mapping, [])
+    if implied:
+        conn.execute(insert(journal), [{key: line[key] for key in (
+            "message_id", "delivery_id", "status", "at", "detail")} for line in implied])
 
 
 def _requeue(conn: Any, message_id: int, parked: list, channel: str) -> str:

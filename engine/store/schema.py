@@ -96,7 +96,11 @@ Index(
     postgresql_where=deliveries.c.status == "QUEUED",
 )
 Index("ix_deliveries_message", deliveries.c.message_id)
-Index("ix_deliveries_status", deliveries.c.channel, deliveries.c.destination, deliveries.c.status)
+# Messages with a delivery parked in ERROR (``messages list --failed-deliveries``). Partial:
+# no insert of the intake touches it (a delivery is created QUEUED).
+Index("ix_deliveries_parked", deliveries.c.message_id,
+      sqlite_where=deliveries.c.status == "ERROR",
+      postgresql_where=deliveries.c.status == "ERROR")
 
 journal = Table(
     "journal",

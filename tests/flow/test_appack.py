@@ -5,17 +5,20 @@ as an ``application-ack`` delivery. Application ACKs are validated by hl7apy, st
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from engine import status as st
 from engine.flow.appack import APPLICATION_ACK, application_ack, with_application_ack
 from engine.flow.plan import ChannelPlan, DestinationPlan
 from engine.flow.response import ACK_AFTER_PROCESSING, ResponsePolicy
-from engine.store.records import Decision, NewDelivery
+from engine.store.records import ConsentChange, Decision, NewDelivery
 from mllp import ack
 from mllp.header import read_header
 from tests.mllp.test_ack_conformance import validate
 
+CHU_OID = "1.2.250.1.999.1.1"
 CONDITIONS = ["AL", "NE", "ER", "SU"]
 OUTCOMES = [ack.ACCEPT, ack.ERROR, ack.REJECT]
 
@@ -131,3 +134,15 @@ def test_a_query_answer_is_the_application_response_whatever_msh16(msh16: str) -
     made = with_application_ack(channel(), header("AL", msh16), decision)
     assert [(d.destination, d.payload) for d in made.deliveries] == [(APPLICATION_ACK, rsp)]
     assert made.response == rsp
+
+
+def test_the_application_ack_keeps_everything_else_the_decision_carries() -> None:
+    """If the decision were rebuilt field by field, then a field added later (the consent an
+    ADT records, its warnings) would be dropped for enhanced-mode senders alone; every field
+    but the deliveries is kept as it was."""
+    consent = (ConsentChange(((CHU_OID, "123"),), "shared-record", True, "opposition"),)
+    decision = Decision(st.TRANSFORMED, detail="identity: person 1", deliveries=(
+        NewDelivery("out"),), warnings=((1, "kept for review", "PID^1^3"),), consent=consent)
+    made = with_application_ack(channel(), header("AL", "AL"), decision)
+    assert [d.destination for d in made.deliveries] == ["out", APPLICATION_ACK]
+    assert dataclasses.replace(made, deliveries=decision.deliveries) == decision

@@ -39,3 +39,30 @@ def test_dedupe_key_uses_the_decoded_identity():
     assert ops.dedupe_key(record) != ops.dedupe_key(replace(record, identity=decoded))
     assert ops.dedupe_key(replace(record, status=st.ERROR)) is None
     assert ops.dedupe_key(replace(record, dedupe=False)) is None
+
+
+def test_encoding_is_the_json_text_the_stored_keys_digest():
+    """If values are plain, escaped or unusual (quotes, backslashes, controls, accents, empty
+    components, random text), then the encoded identity is byte for byte the compact JSON
+    the keys already stored were made of, so that a copy received after an upgrade still
+    meets its first."""
+    import json
+    import random
+
+    from engine.store.dedupekey import encode
+
+    def as_json(channel, identity):
+        return json.dumps([channel, [list(part) for part in identity]], ensure_ascii=False,
+                          separators=(",", ":"))
+
+    samples = ["HIS", "", "A&B", 'quo"te', "back\\slash", "tab\there", "new\nline", "é ü",
+               "\u2028", "\x7f", "日本", "^~&|"]
+    rng = random.Random(8)
+    alphabet = [chr(c) for c in range(0, 300)] + ["\u2028", "\ud800", "日"]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+                for _ in range(500)]
+    for n, value in enumerate(samples):
+        identity = ((value, samples[n - 1]), (), (samples[n - 2],))
+        assert encode(samples[n - 3], identity) == as_json(samples[n - 3], identity)
+    assert encode("adt-in", (("HIS",), ("HOSP",), ("42",))) == \
+        '["adt-in",[["HIS"],["HOSP"],["42"]]]'

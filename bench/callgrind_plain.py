@@ -1,0 +1,77 @@
+"""
+Benchmark tool: instructions the engine's process executes per message on a plain channel,
+counted by valgrind's callgrind, which a loaded machine does not disturb (CPU time does).
+
+Runs the engine (``--workers 0``: one process, reactor and writer threads both counted) under
+``valgrind --tool=callgrind`` twice, on vs_baseline.py's plain channel with its destination
+down (intake alone), once for ``--few`` messages and once for ``--many``, and prints the
+difference divided by the difference in messages: what one message costs, start-up excluded.
+System calls are counted as the instructions that make them, not the kernel's work (the
+fsync of a commit, the pages it writes): bench/wal_frames.py counts the pages. Slow: the
+engine runs some 50 times slower under callgrind (minutes per run).
+
+    .venv/bin/python bench/callgrind_plain.py [--few 400] [--many 2400] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from vs_baseline import free_port, load, plain_config  # noqa: E402
+
+RUN = "import sys; from engine.cli.main import main; sys.argv = ['aiguillage'] + sys.argv[1:]; main()"
+
+
+def instructions(messages: int, keep: Path) -> int:
+    """Instructions of the engine's whole run (start, ``messages``, stop)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        config = plain_config(Path(tmp) / "engine", f"sqlite:///{tmp}/engine.db", port,
+                              ingest_only=True)
+        subprocess.run([sys.executable, "-c", RUN, "db", "upgrade", "--config", str(config)],
+                       check=True, capture_output=True, cwd=ROOT)
+        out = keep / f"callgrind.{messages}"
+        engine = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+             "-c", RUN, "run", "--config", str(config), "--workers", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        for line in engine.stdout:
+            if "listening" in line:
+                break
+        result = load(port, messages, 8, None)
+        if result["acked_ok"] != messages:
+            raise RuntimeError(f"{result['acked_ok']} of {messages} acknowledged")
+        time.sleep(2)  # the lanes' last turn
+        engine.send_signal(signal.SIGTERM)
+        rest = engine.stdout.read()
+        engine.wait()
+    found = re.search(r"Collected : (\d+)", rest)
+    if found is None:
+        raise RuntimeError(f"no instruction count from callgrind: {rest[-400:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    parser.add_argument("--few", type=int, default=400)
+    parser.add_argument("--many", type=int, default=2400)
+    parser.add_argument("--keep", type=Path, help="keep callgrind's files in this folder")
+    args = parser.parse_args()
+    keep = args.keep or Path(tempfile.mkdtemp(prefix="aiguillage-callgrind-"))
+    keep.mkdir(parents=True, exist_ok=True)
+    few, many = instructions(args.few, keep), instructions(args.many, keep)
+    print(f"{few:,} instructions for {args.few} messages, {many:,} for {args.many}: "
+          f"{(many - few) / (args.many - args.few):,.0f} per message (files in {keep})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""
+Benchmark tool: SQLite WAL frames (4 KiB pages) written per group commit of the intake.
+
+Each page a commit dirties is written to the WAL (a write and a checksum), then once more to
+the database by the next checkpoint: pages per commit are what the writer thread pays beyond
+its statements. This commits batches of ``--batch`` plain-channel messages (decided before
+their commit, one delivery each, as on vs_baseline.py's plain channel) through the store's own
+write (engine.store.ops.IngestOp) on a store already holding ``--messages``, with automatic
+checkpoints off, and prints the frames the measured commits wrote.
+
+    .venv/bin/python bench/wal_frames.py [--messages 4000] [--batch 4] [--commits 100]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import event  # noqa: E402
+
+from engine import status as st  # noqa: E402
+from engine.flow import dedupe  # noqa: E402
+from engine.store import migrate, ops  # noqa: E402
+from engine.store.rawsql import RawStatements  # noqa: E402
+from engine.store.records import Decision, InboundRecord, NewDelivery  # noqa: E402
+from engine.store.store import make_engine  # noqa: E402
+from engine.synthetic import message_stream  # noqa: E402
+from mllp.header import read_header  # noqa: E402
+
+
+def records(count: int) -> list[InboundRecord]:
+    """Plain-channel records as the intake builds them: decided, one delivery on 2 lanes."""
+    made = []
+    for n, payload in enumerate(message_stream(count, kinds=("adt",))):
+        header = read_header(payload)
+        made.append(InboundRecord(
+            channel="plain", received_at=time.time(), peer="mllp://127.0.0.1:40000",
+            raw=payload, status=st.RECEIVED,
+            sender=f"{header.sending_application}|{header.sending_facility}",
+            control_id=header.control_id, message_type=header.message_type,
+            charset="UNICODE UTF-8", identity=dedupe.identity(header),
+            decision=Decision(st.TRANSFORMED, deliveries=(NewDelivery("archive", n % 2),))))
+    return made
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--commits", type=int, default=100)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="aiguillage-wal-"))
+    engine = make_engine(f"sqlite:///{folder}/store.db")
+    event.listen(engine, "connect",
+                 lambda dbapi, _: dbapi.execute("PRAGMA wal_autocheckpoint=0"))
+    migrate.ensure_current(engine, create_if_empty=True)
+    write = ops.IngestOp(ops.IdAllocator(engine, "messages"), "bench",
+                         RawStatements(engine.dialect), ops.IdAllocator(engine, "deliveries"))
+    measured = args.batch * args.commits
+    made = records(args.messages + measured)
+    conn = engine.connect()
+
+    def commit_all(items: list[InboundRecord]) -> None:
+        for start in range(0, len(items), args.batch):
+            batch = items[start:start + args.batch]
+            write.prepare(batch)
+            with conn.begin():  # transaction boundary: one group commit, as the writer's
+                write.apply(conn, batch)
+
+    commit_all(made[:args.messages])
+    raw = conn.connection.dbapi_connection
+    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    commit_all(made[args.messages:])
+    frames = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    print(f"{frames / args.commits:.1f} WAL frames per commit of {args.batch} messages "
+          f"({args.commits} commits on a store of {args.messages})")
+    conn.close()
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
