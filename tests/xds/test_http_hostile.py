@@ -9,9 +9,9 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 
 from tests.xds.builders import DOCUMENT_BYTES, submission
-from tests.xds.http_fixtures import listen, post, xds_site
+from tests.xds.http_fixtures import http_sender, listen, post, xds_site
 from tests.xds.fakes import InMemoryXDSHandler
-from xds.client.http import HTTPSender
+from tests.xds.http_fixtures import http_sender
 from xds.client.transactions import XDSClient
 from xds.metadata.vocabulary import ACTION_PNR, RESPONSE_SUCCESS
 from xds.safexml import to_bytes
@@ -48,7 +48,7 @@ class HostileTests(unittest.TestCase):
         self.handler = InMemoryXDSHandler()
         self.base = yield listen(self, xds_site(self.handler, limits, timeout))
         self.url = self.base + "/repository"
-        self.client = XDSClient(HTTPSender(reactor, timeout=20), repository_url=self.url)
+        self.client = XDSClient(http_sender(self, timeout=20), repository_url=self.url)
 
     @defer.inlineCallbacks
     def assert_still_serving(self):
