@@ -64,6 +64,18 @@ def document_decision(plan: ChannelPlan, document: InboundDocument,
     return Decision(st.TRANSFORMED, detail="not sent to " + stopped, deliveries=kept)
 
 
+def stored_document_decision(plan: ChannelPlan, raw: bytes, message_type: str | None,
+                             control_id: str | None) -> Decision:
+    """What a channel makes of a document it stored, processed again (``messages replay
+    --reprocess``, the recovery scan): its patient read back from the stored bytes
+    (:attr:`ChannelPlan.document_patient`) and, as at first intake, their opposition to
+    sharing looked up (blocking: a plan feeding the shared record is decided in a worker
+    thread). Raises what reading or the store raise (decide makes it an ERROR)."""
+    patient = plan.document_patient(raw) if plan.document_patient is not None else ""
+    document = InboundDocument(raw, message_type or "document", control_id, patient=patient)
+    return document_decision(plan, document, consent_refusal(plan, document))
+
+
 def consent_refusal(plan: ChannelPlan, document: InboundDocument) -> str | None:
     """Why the document's patient's shared-record destinations get nothing, read from the
     store (blocking: call it off the reactor thread), or None."""
