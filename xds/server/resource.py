@@ -24,6 +24,7 @@ test-case-name: tests.xds.test_http_server
 from __future__ import annotations
 
 import inspect
+import io
 from typing import Any, BinaryIO
 
 from twisted.internet import defer
@@ -87,12 +88,15 @@ class XDSRequest(server.Request):
         limit = site.max_body_bytes
         fault = SOAPFault("Sender", f"request body {what}, over this endpoint's {limit}-byte"
                           " limit; nothing was read")
+        # the spool is this method's now (twisted.web closes self.content when the
+        # connection is lost, which may come before a thread reads the spool)
+        spooled, self.content = self.content, io.BytesIO()
         if site.refusals is not None:
             content_type = (self.getHeader(b"content-type") or b"").decode("latin-1")
-            _record_413(site, self.content, content_type, f"HTTP 413: {fault.reason}",
+            _record_413(site, spooled, content_type, f"HTTP 413: {fault.reason}",
                         _peer(self))
         else:
-            self.content.close()
+            spooled.close()
         data = to_bytes(fault_envelope(fault))
         head = (b"HTTP/1.1 413 Payload Too Large\r\n"
                 b"Content-Type: application/soap+xml; charset=UTF-8\r\n"
