@@ -123,7 +123,8 @@ def client_of(reactor, options):
     """--client-of BASE: the ITI-41 phase only, against an engine another process serves
     (its CPU line is this client process's)."""
     base = options.client_of
-    client = XDSClient(HTTPSender(reactor, timeout=300), repository_url=base + "/repository",
+    client = XDSClient(HTTPSender(reactor, timeout=300, connections_per_host=options.concurrency),
+                       repository_url=base + "/repository",
                        registry_url=base + "/registry")
     data = b"<ClinicalDocument xmlns='urn:hl7-org:v3'/>".ljust(options.kilobytes * 1024)
     made = [numbered(n, data) for n in range(options.submissions)]
@@ -149,7 +150,8 @@ def main(reactor, options):
             engine.shared_record.handler._write = None
             engine.shared_record.handler._store = engine.store
         base = engine.shared_record.base_url
-        client = XDSClient(HTTPSender(reactor, timeout=300), repository_url=base + "/repository",
+        client = XDSClient(HTTPSender(reactor, timeout=300, connections_per_host=options.concurrency),
+                       repository_url=base + "/repository",
                            registry_url=base + "/registry")
         data = b"<ClinicalDocument xmlns='urn:hl7-org:v3'/>".ljust(options.kilobytes * 1024)
         made = [numbered(n, data) for n in range(options.submissions)]

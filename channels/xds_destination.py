@@ -148,10 +148,11 @@ class XDSDestination:
         self._client = XDSClient(self._sender, repository_url=self.url)
 
     def start(self) -> None:
-        """Nothing to do: each send opens its own exchange."""
+        """Nothing to do: the first send opens the connection, kept for the next ones."""
 
-    def stop(self) -> None:
-        """Nothing to close: Agent's connections are not kept between sends."""
+    def stop(self) -> defer.Deferred:
+        """Close the connections kept between sends; a Deferred firing once closed."""
+        return self._sender.close()
 
     def send(self, payload: bytes, context: DeliveryContext) -> defer.Deferred:
         """Send ``payload`` as one ITI-41; Deferred[DeliveryOutcome] or DeliveryFailed."""

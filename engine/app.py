@@ -49,6 +49,7 @@ from engine.nodes import NodeHeartbeat
 from engine.reload.reloader import REFUSED, Reloader
 from engine.serve import shared_record
 from engine.store.store import Store
+from xds.transforms.payload import document_patient
 from engine.workers.decide_pool import DecisionProcesses, default_processes
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def channel_plan(channel: ChannelConfig, identity: Any = None,
                        filters=channel.filters, steps=channel.steps,
                        validation=channel.validation, version=channel.version,
                        marked_slow=channel.slow, identity=identity, consent=channel.consent,
-                       consent_lookup=consent_lookup)
+                       consent_lookup=consent_lookup, document_patient=document_patient)
 
 
 def worker_plans(config_path: str) -> dict[str, ChannelPlan]:

@@ -16,14 +16,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"engine", "channels", "mllp", "mappings", "xds", "identity"}
+PROJECT = {"engine", "channels", "mllp", "mappings", "xds", "identity", "tlsfiles"}
 BASE = {"engine.status", "engine.interfaces"}
 
 # package (path prefix) -> project modules it may import (prefixes)
 RULES: dict[str, set[str]] = {
-    "mllp": {"mllp"},
+    # TLS from PEM files, below both transports (which may not import each other)
+    "tlsfiles": {"tlsfiles"},
+    "mllp": {"mllp", "tlsfiles"},
     "mappings": {"mappings"},
-    "xds": {"xds", "engine.store"},
+    "xds": {"xds", "engine.store", "tlsfiles"},
     "engine.store": BASE | {"engine.store"},
     # config: the admin section checks its token and addresses with the listener's own rules
     "engine.config": BASE | {"engine.config", "engine.serve.adminauth", "engine.flow.response",
@@ -135,7 +137,8 @@ def test_mappings_do_no_file_io(path):
 
 
 MAX_LINES = 500
-SOURCES = [p for package in ("engine", "channels", "mllp", "mappings", "xds", "identity")
+SOURCES = [p for package in ("engine", "channels", "mllp", "mappings", "xds", "identity",
+                              "tlsfiles")
            for p in modules_under(package) if "migrations" not in p.parts]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -255,14 +256,33 @@ def messages_replay(config_path: str, message_ids: tuple[int, ...], reprocess: b
 
     config = _load(config_path)
     engine = _database(config)
+    withheld = _consent_gate(config, engine)
     failures = 0
     for message_id in message_ids:
         try:
-            click.echo(replay_message(engine, message_id, reprocess=reprocess))
+            click.echo(replay_message(engine, message_id, reprocess=reprocess,
+                                      withheld=withheld))
         except ReplayRefused as error:
             failures += 1
             click.echo(str(error), err=True)
     sys.exit(EXIT_FAILED if failures else 0)
+
+
+def _consent_gate(config: Any, engine: Any) -> Any:
+    """``withheld(channel, raw)`` for a re-queue: the shared-record deliveries of a document
+    whose patient opposed sharing since its intake, as the engine would decide them."""
+    from engine.app import channel_plan
+    from engine.consent.lookup import StoreConsentLookup
+    from engine.flow.documents import withheld_from_shared_record
+
+    lookup = StoreConsentLookup(engine)
+    plans = {channel.name: channel_plan(channel, consent_lookup=lookup)
+             for channel in config.channels}
+
+    def withheld(channel: str, raw: bytes) -> dict[str, str]:
+        plan = plans.get(channel)
+        return {} if plan is None else withheld_from_shared_record(plan, raw)
+    return withheld
 
 
 @main.command("test-channel")

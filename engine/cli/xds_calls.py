@@ -66,8 +66,9 @@ def sender(reactor: Any, registry: RegistryConfig) -> HTTPSender:
         except (OSError, ValueError) as error:
             raise XDSCommandError(EXIT_CONFIG, f"registry {registry.name}: TLS files cannot be "
                                                f"used: {error}") from None
+    # a command makes a call or two and exits: no connection worth keeping
     return HTTPSender(reactor, tls_policy=policy, timeout=registry.timeout,
-                      max_response_bytes=registry.max_response_bytes)
+                      max_response_bytes=registry.max_response_bytes, persistent=False)
 
 
 def _url(registry: RegistryConfig, name: str, transaction: str) -> str:

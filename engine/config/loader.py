@@ -40,7 +40,7 @@ from typing import Any, Mapping, NamedTuple
 from engine.config.admin import ADMIN_SECTION, admin_config, admin_port_where
 from engine.config.decisions import DECISIONS_SECTION, decisions_config
 from engine.config.shared_record import (
-    SHARED_RECORD_SECTION, shared_record_config, shared_record_listeners)
+    REFUSALS_CHANNEL, SHARED_RECORD_SECTION, shared_record_config, shared_record_listeners)
 from engine.config.store import (  # noqa: F401 (part of this module's API)
     STORE_SECTION, resolve_database_url, store_config)
 from engine.config.schema import (  # noqa: F401 (ConfigProblem: part of this module's API)
@@ -355,7 +355,10 @@ def _check_channel_names(loaded: list[_LoadedChannel], problems: Problems) -> No
         name = item.channel.name
         if name is None:
             continue
-        if name in first_at:
+        if name == REFUSALS_CHANNEL:
+            problems.add(item.name_at, f'channel name "{name}" is reserved: the shared '
+                                       "record's refused requests are stored under it")
+        elif name in first_at:
             earlier = first_at[name]
             problems.add(item.name_at, f'channel name "{name}" is also used by '
                                        f"{earlier.file}:{earlier.line}; names must be unique")

@@ -37,6 +37,9 @@ from engine.config.yamlsource import YAMLMapping
 from engine.interfaces import OptionSpec
 
 SECTION_NAME = "shared_record"
+#: The pseudo-channel the served shared record's refused requests are stored under (as
+#: messages in ERROR): no channel may take this name.
+REFUSALS_CHANNEL = "shared_record"
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _PATH = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")

@@ -38,10 +38,9 @@ import logging
 from typing import Any, Callable
 
 from engine import status as st
-from engine.flow.documents import document_decision, is_document
+from engine.flow.documents import is_document, stored_document_decision
 from engine.flow.plan import VALIDATION_STRUCTURE, ChannelPlan, InboundMessage
 from engine.flow.routing import patient_key, plan_deliveries
-from engine.interfaces import InboundDocument
 from engine.store.records import Decision, NewDelivery
 
 log = logging.getLogger(__name__)
@@ -49,10 +48,10 @@ log = logging.getLogger(__name__)
 def decide(plan: ChannelPlan, message: InboundMessage,
            trace: Callable[[str | None, Any], None] | None = None) -> Decision:
     """What ``plan`` makes of ``message``: status, error, journal detail, deliveries."""
-    if is_document(message.raw):  # an XDS submission stored by its source: no MSH
-        return document_decision(plan, InboundDocument(
-            message.raw, message.message_type or "document", message.control_id))
     try:
+        if is_document(message.raw):  # an XDS submission stored by its source: no MSH
+            return stored_document_decision(plan, message.raw, message.message_type,
+                                            message.control_id)
         deliveries = route(plan, message.text, message.field_separator,
                            message.encoding_characters)
         if plan.routes_only:

@@ -64,6 +64,31 @@ def document_decision(plan: ChannelPlan, document: InboundDocument,
     return Decision(st.TRANSFORMED, detail="not sent to " + stopped, deliveries=kept)
 
 
+def stored_document_decision(plan: ChannelPlan, raw: bytes, message_type: str | None,
+                             control_id: str | None) -> Decision:
+    """What a channel makes of a document it stored, processed again (``messages replay
+    --reprocess``, the recovery scan): its patient read back from the stored bytes
+    (:attr:`ChannelPlan.document_patient`) and, as at first intake, their opposition to
+    sharing looked up (blocking: a plan feeding the shared record is decided in a worker
+    thread). Raises what reading or the store raise (decide makes it an ERROR)."""
+    patient = plan.document_patient(raw) if plan.document_patient is not None else ""
+    document = InboundDocument(raw, message_type or "document", control_id, patient=patient)
+    return document_decision(plan, document, consent_refusal(plan, document))
+
+
+def withheld_from_shared_record(plan: ChannelPlan, raw: bytes) -> dict[str, str]:
+    """The shared-record destinations a stored document may not be sent to again by a replay
+    that re-queues its failed deliveries, each with why: its patient's opposition, looked up
+    as at first intake (blocking). Empty for any other message or channel."""
+    if not plan.shares or plan.consent_lookup is None or not is_document(raw):
+        return {}
+    patient = plan.document_patient(raw) if plan.document_patient is not None else ""
+    reason = consent_refusal(plan, InboundDocument(raw, "document", patient=patient))
+    if reason is None:
+        return {}
+    return {d.name: reason for d in plan.destinations if d.shared_record}
+
+
 def consent_refusal(plan: ChannelPlan, document: InboundDocument) -> str | None:
     """Why the document's patient's shared-record destinations get nothing, read from the
     store (blocking: call it off the reactor thread), or None."""

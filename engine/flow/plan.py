@@ -59,6 +59,10 @@ class ChannelPlan:
     consent: Any = None  # an engine.flow.consent.ConsentPlan, or None
     # Where oppositions are looked up (engine.interfaces.ConsentLookup); None in test-channel.
     consent_lookup: Any = field(default=None, compare=False, repr=False)
+    # How a document this channel stored names its patient (``document_patient(raw) ->
+    # CX``, xds.transforms.payload's, wired by engine/app.py): a document processed again
+    # is consent-checked as at its first intake. None: documents have no known patient.
+    document_patient: Any = field(default=None, compare=False, repr=False)
 
     @cached_property
     def shares(self) -> bool:

@@ -14,6 +14,15 @@ after that commit, and reader threads for ITI-18/ITI-43; the store's own
 threads stay free for the intake and the delivery lanes. Reading, checking and
 answering a request run in threads of their own (:mod:`xds.server.resource`).
 
+A request the shared record refuses (over the size limit, unreadable, hostile XML,
+metadata errors, a submission the registry turns down) is answered with its fault or
+Failure response and stored (before that answer; a body over the size limit is
+answered at once, as it arrives, and stored just after) as a message in ERROR of the
+pseudo-channel ``shared_record`` (:data:`engine.config.shared_record.REFUSALS_CHANNEL`):
+its body (or the first bytes of one too large, with its size), the reason with its
+error codes, the peer and the time; ``aiguillage messages list --channel shared_record
+--status ERROR`` and ``messages show`` show them.
+
 The engine starts it after the store, and stops it first: no new connection,
 the requests being answered finish (a bounded while), every connection is
 closed, the submissions queued are committed, and only then do the store's
@@ -26,14 +35,17 @@ test-case-name: tests.e2e.test_shared_record
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from twisted.internet import defer, task
 from twisted.protocols.policies import WrappingFactory
 from twisted.web import resource
 
+from engine import status as st
+from engine.config.shared_record import REFUSALS_CHANNEL, SharedRecordConfig
 from engine.serve.adminauth import is_loopback
-from engine.config.shared_record import SharedRecordConfig
+from engine.store.records import InboundRecord
 from xds.registry.handler import StoreRegistryHandler
 from xds.registry.threads import RegistryThreads
 from xds.server.decoding import ServerLimits
@@ -44,6 +56,9 @@ from xds.tls import server_endpoint, server_options
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 60.0  # seconds an idle client connection is kept
+REFUSAL_BYTES = 1024 * 1024  # of a refused request, the bytes stored (and its size said)
+MAX_STORED_ERROR = 4000
+REFUSED_TYPE = "XDS.b"  # the message type of a stored refusal
 DRAIN_SECONDS = 10.0  # at stop, how long requests being answered may take to finish
 
 
@@ -84,17 +99,33 @@ def check(config: SharedRecordConfig | None) -> list[str]:
     return []
 
 
-def site_root(handler: Any, config: SharedRecordConfig) -> resource.Resource:
-    """The resource tree: ``<path>/repository`` and ``<path>/registry``."""
+def site_root(handler: Any, config: SharedRecordConfig,
+              refusals: Any = None) -> resource.Resource:
+    """The resource tree: ``<path>/repository`` and ``<path>/registry``; each refused
+    request handed to *refusals* (a :class:`xds.server.handler.RefusalRecorder`)."""
     root = parent = resource.Resource()
     for segment in [s for s in config.path.split("/") if s]:
         child = resource.Resource()
         parent.putChild(segment.encode("ascii"), child)
         parent = child
     bounds = limits(config)
-    parent.putChild(b"repository", XDSResource(handler, REPOSITORY_ACTIONS, bounds))
-    parent.putChild(b"registry", XDSResource(handler, REGISTRY_ACTIONS, bounds))
+    for name, actions in ((b"repository", REPOSITORY_ACTIONS),
+                          (b"registry", REGISTRY_ACTIONS)):
+        parent.putChild(name, XDSResource(handler, actions, bounds, refusals=refusals,
+                                          refusal_bytes=REFUSAL_BYTES))
     return root
+
+
+def refused_record(content_type: str, body: bytes, reason: str, peer: str,
+                   transport: str, now: float) -> InboundRecord:
+    """The message a refused request is stored as: ERROR on the pseudo-channel, its body
+    (MTOM with its Content-Type line first, so that it can be read again) and reason."""
+    stored = content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body \
+        if "multipart" in content_type.lower() else body
+    return InboundRecord(channel=REFUSALS_CHANNEL, received_at=now,
+                         peer=f"{transport}://{peer}"[:255], raw=stored, status=st.ERROR,
+                         message_type=REFUSED_TYPE, error=f"refused: {reason}"[:MAX_STORED_ERROR],
+                         dedupe=False)
 
 
 class SharedRecordService:
@@ -110,11 +141,22 @@ class SharedRecordService:
                                                                              reactor)
         self.handler = StoreRegistryHandler(self.threads, config.repository_unique_id,
                                             max_results=config.max_results)
-        site = XDSSite(site_root(self.handler, config),
-                       max_body_bytes=config.max_request_bytes, timeout=IDLE_TIMEOUT)
+        self._store = store
+        self.refused = 0
+        site = XDSSite(site_root(self.handler, config, self._store_refused),
+                       max_body_bytes=config.max_request_bytes, timeout=IDLE_TIMEOUT,
+                       refusals=self._store_refused, refusal_bytes=REFUSAL_BYTES)
         self._factory = WrappingFactory(site)  # knows its connections, to close them at stop
         self.listening: Any = None
         self.drain_seconds = DRAIN_SECONDS
+
+    def _store_refused(self, content_type: str, body: bytes, reason: str,
+                       peer: str) -> defer.Deferred:
+        """Store a refused request (the endpoints' refusal hook); Deferred once committed."""
+        self.refused += 1
+        transport = "https" if self.config.tls is not None else "http"
+        return self._store.ingest(refused_record(content_type, body, reason, peer, transport,
+                                                 time.time()))
 
     @property
     def port(self) -> int | None:

@@ -13,7 +13,7 @@ test-case-name: tests.store.test_replay
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import insert, select, update
 
@@ -26,8 +26,18 @@ class ReplayRefused(ValueError):
     """The message cannot be replayed the way that was asked (unknown, duplicate...)."""
 
 
-def replay_message(engine: Any, message_id: int, *, reprocess: bool = False) -> str:
-    """Replay one message; return a sentence saying what was done. Blocking: CLI only."""
+#: ``withheld(channel, raw) -> {destination: why}``: deliveries a re-queue leaves in ERROR.
+Withheld = Callable[[str, bytes], dict]
+
+
+def replay_message(engine: Any, message_id: int, *, reprocess: bool = False,
+                   withheld: Withheld | None = None) -> str:
+    """Replay one message; return a sentence saying what was done. Blocking: CLI only.
+
+    *withheld*, given the message's channel and bytes, names the parked deliveries that a
+    re-queue must leave in ERROR, with why (the CLI's consent check: a patient who opposed
+    sharing since); each gets a journal line saying so. A reprocess is decided anew by
+    the engine, consent included."""
     with engine.begin() as conn:  # transaction boundary: one replay
         row = conn.execute(select(messages.c.status, messages.c.channel)
                            .where(messages.c.id == message_id)).first()
@@ -47,7 +57,14 @@ def replay_message(engine: Any, message_id: int, *, reprocess: bool = False) -> 
             raise ReplayRefused(
                 f"message {message_id} has no delivery in ERROR; use --reprocess to run its "
                 "pipeline and deliver it again")
-        return _requeue(conn, message_id, parked, row.channel)
+        held = {}
+        if withheld is not None:
+            raw = conn.execute(select(messages.c.raw).where(messages.c.id == message_id)).scalar()
+            held = withheld(row.channel, raw)
+        said, queued = _requeue(conn, message_id, parked, row.channel, held)
+    if not queued:  # raised once the journal lines saying why are committed
+        raise ReplayRefused(said)
+    return said
 
 
 def _reprocess(conn: Any, message_id: int, current: str, channel: str) -> str:
@@ -80,8 +97,20 @@ def _write_implied_lines(conn: Any, message_id: int) -> None:
             "message_id", "delivery_id", "status", "at", "detail")} for line in implied])
 
 
-def _requeue(conn: Any, message_id: int, parked: list, channel: str) -> str:
+def _requeue(conn: Any, message_id: int, parked: list, channel: str,
+             held: dict[str, str]) -> tuple[str, bool]:
+    """Queue *parked* again but those *held* (a journal line each saying why); what was
+    done, and whether anything was queued."""
     now = time.time()
+    kept = [(delivery_id, name) for delivery_id, name in parked if name in held]
+    for delivery_id, destination in kept:
+        conn.execute(insert(journal).values(message_id=message_id, delivery_id=delivery_id,
+                                            status=st.ERROR, at=now,
+                                            detail=f"replay: not queued again: {held[destination]}"))
+    parked = [(delivery_id, name) for delivery_id, name in parked if name not in held]
+    if not parked:
+        reasons = "; ".join(f"{name}: {held[name]}" for name in sorted({n for _, n in kept}))
+        return f"message {message_id}: not queued again ({reasons})", False
     tally = counters.Tally()
     for delivery_id, destination in parked:
         tally.moved(channel, destination, st.ERROR, st.QUEUED)
@@ -92,4 +121,6 @@ def _requeue(conn: Any, message_id: int, parked: list, channel: str) -> str:
                                             status=st.QUEUED, at=now, detail="replay"))
     counters.add_core(conn, tally)
     names = ", ".join(sorted({name for _, name in parked}))
-    return f"message {message_id}: {len(parked)} delivery(ies) queued again ({names})"
+    held_back = "".join(f"; {name} not: {held[name]}" for name in sorted({n for _, n in kept}))
+    return (f"message {message_id}: {len(parked)} delivery(ies) queued again "
+            f"({names}){held_back}"), True

@@ -60,8 +60,10 @@ class XDSDestinationTests(unittest.TestCase):
         self.url = base + "/repository"
 
     def destination(self, **options) -> XDSDestination:
-        return XDSDestination("dmp", "lab", 0, {"url": self.url, "source_id": SOURCE_ID,
+        made = XDSDestination("dmp", "lab", 0, {"url": self.url, "source_id": SOURCE_ID,
                                                 "metadata": METADATA, **options}, reactor)
+        self.addCleanup(made.stop)  # closes the connections it keeps
+        return made
 
     @defer.inlineCallbacks
     def failure_of(self, payload: bytes, **options) -> DeliveryFailed:

@@ -41,10 +41,12 @@ class XDSSourceTests(unittest.TestCase):
         self.url = f"https://127.0.0.1:{self.source.port}/xds/recipient"
 
     def destination(self, **options) -> XDSDestination:
-        return XDSDestination("hospital-out", "lab", 0, {
+        made = XDSDestination("hospital-out", "lab", 0, {
             "url": self.url, "source_id": SOURCE_ID, "metadata": METADATA, "tls_ca": self.pki["ca"],
             **options},
             reactor)
+        self.addCleanup(made.stop)  # closes the connections it keeps
+        return made
 
     @defer.inlineCallbacks
     def test_a_submission_over_mutual_tls_is_handed_over(self):

@@ -537,6 +537,16 @@ def test_channel_name_used_by_two_files(tmp_path):
                                "names must be unique")
 
 
+def test_the_shared_records_refusals_channel_name_is_reserved(tmp_path):
+    """If a channel could be named shared_record, then its messages would mix with the
+    shared record's refused requests, stored under that name."""
+    path = engine_with(tmp_path, adt=ADT_YAML.replace("adt-in", "shared_record"))
+    problem = only_problem(load_engine_config, path)
+    assert (problem.line, problem.field) == (1, "name")
+    assert problem.message == ('channel name "shared_record" is reserved: the shared '
+                               "record's refused requests are stored under it")
+
+
 def test_two_sources_on_one_port(tmp_path):
     """If two enabled channels listen on one host and port, then the second is reported."""
     lab = LAB_YAML.replace("enabled: false", "enabled: true").replace("2576", "2575")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import yaml
 from lxml import etree
@@ -32,8 +33,8 @@ from engine.store import queries
 from tests.dbs import open_database
 from tests.e2e import harness as h
 from tests.e2e.shared_record_support import (
-    REPOSITORY, SAMPLE_DOCUMENT_UNIQUE_ID, as_mtom, post, sample_document, sample_pnr,
-    with_hash)
+    REPOSITORY, SAMPLE_DOCUMENT_UNIQUE_ID, SAMPLE_PATIENT, as_mtom, post, sample_document,
+    sample_pnr, with_hash)
 from tests.standards import standards_dir
 from tests.xds.standards import assert_valid
 from xds.metadata import errors as codes
@@ -304,6 +305,60 @@ class XDSConnectorsCase(h.EngineCase):
         self.assertIn("set back to RECEIVED", said)
         stored = yield h.stored_messages(self.engine, channel="hospital")
         self.assertEqual([m["status"] for m in stored], [st.TRANSFORMED])
+
+    @defer.inlineCallbacks
+    def parked_then_opposed(self) -> Any:
+        """A submission parked in ERROR (the registry down), then its patient's opposition
+        recorded by an operator, then the registry up; the message's id."""
+        yield self.start(registry_up=False, retry={"max_attempts": 2, "initial_delay": "100ms"})
+        answer = yield post(self.recipient, sample_pnr())
+        self.assertEqual(read_registry_response(answer.body).status, RESPONSE_SUCCESS)
+        yield self.wait_for_delivery("hospital", st.ERROR)
+        message_id = (yield h.stored_messages(self.engine, channel="hospital"))[0]["id"]
+        said = yield threads.deferToThread(self.cli, "consent", "oppose", "--patient",
+                                           SAMPLE_PATIENT, "--operator", "ana",
+                                           "--reason", "asked at the desk")
+        self.assertIn("opposed to shared-record", said)
+        yield self.start_registry(self.registry_port)
+        return message_id
+
+    @defer.inlineCallbacks
+    def test_a_replay_after_an_opposition_is_refused_with_the_reason(self):
+        """If re-queuing a parked submission skipped the consent check of its first intake,
+        then a patient who opposed since would have it sent to the shared record."""
+        message_id = yield self.parked_then_opposed()
+        result = yield threads.deferToThread(
+            CliRunner().invoke, main, ["messages", "replay", "--config", self.config_path,
+                                       str(message_id)], catch_exceptions=False)
+        self.assertEqual(result.exit_code, 1, result.output)
+        self.assertIn(f"message {message_id}: not queued again (dmp: consent: patient "
+                      f"{SAMPLE_PATIENT} opposed to shared-record since", result.stderr)
+        self.assertIn("operator:ana; asked at the desk", result.stderr)
+        [delivery] = yield self.deliveries("hospital")
+        self.assertEqual(delivery["status"], st.ERROR)
+        detail = yield self.engine.store.read(queries.message_detail, message_id)
+        self.assertIn(f"replay: not queued again: consent: patient {SAMPLE_PATIENT}",
+                      " ".join(line.get("detail") or "" for line in detail["journal"]))
+        self.assertEqual((yield self.held()), [])
+
+    @defer.inlineCallbacks
+    def test_a_reprocess_after_an_opposition_is_blocked_with_the_reason(self):
+        """If a reprocessed submission were routed without its patient's consent, then it
+        would reach the shared record: it is FILTERED, the reason on its journal."""
+        message_id = yield self.parked_then_opposed()
+        said = yield threads.deferToThread(self.cli, "messages", "replay", "--reprocess",
+                                           str(message_id))
+        self.assertIn("set back to RECEIVED", said)
+
+        @defer.inlineCallbacks
+        def decided():
+            rows = yield h.stored_messages(self.engine, channel="hospital")
+            return rows[0]["status"] == st.FILTERED
+        yield h.wait_until(decided, 30, "the reprocessed submission is decided again")
+        detail = yield self.engine.store.read(queries.message_detail, message_id)
+        self.assertIn(f"dmp: consent: patient {SAMPLE_PATIENT} opposed to shared-record",
+                      " ".join(line.get("detail") or "" for line in detail["journal"]))
+        self.assertEqual((yield self.held()), [])
 
     def cli(self, *args: str) -> str:
         """What ``aiguillage ARGS --config …`` prints (it must exit 0)."""

@@ -34,7 +34,7 @@ from tests.xds.dmp.pki import STRUCTURE_ID, pki
 from tests.xds.dmp.test_loopback import StandInDMP
 from tests.xds.dmp.verifier import NS
 from tests.standards import standards_dir
-from xds.client.http import HTTPSender
+from tests.xds.http_fixtures import http_sender
 from xds.client.queries import find_documents, read_found_documents
 from xds.client.transactions import XDSClient
 from xds.metadata.reading import read_submission
@@ -213,7 +213,7 @@ class DMPWiringCase(h.EngineCase):
         yield self.register("00451299", IdentityStatus.VALIDATED)
         yield h.send_over(self.engine.source_port("lab"), [oru()])
         yield self.deliveries(st.SENT)
-        client = XDSClient(HTTPSender(reactor, timeout=30), registry_url=base + "/registry")
+        client = XDSClient(http_sender(self, timeout=30), registry_url=base + "/registry")
         territory_id = f"T-000042^^^&{TERRITORY.oid}&ISO"
         found = yield client.stored_query(find_documents(territory_id, [STATUS_APPROVED]))
         status, entries = read_found_documents(found)

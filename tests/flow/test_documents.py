@@ -96,3 +96,51 @@ def test_a_shared_record_destination_alone_does_not_make_a_document_channel_proc
     sharing = ChannelPlan("hospital", (DestinationPlan("dmp", shared_record=True),))
     assert not sharing.reads_hl7 and not sharing.routes_only
     assert document_decision(sharing, DOCUMENT).status == st.TRANSFORMED
+
+
+def test_a_document_replayed_after_an_opposition_is_kept_from_the_shared_record():
+    """If a document processed again (``messages replay --reprocess``, the recovery scan)
+    skipped the consent check of its first intake, then an opposition recorded since would
+    not stop it: its patient is read back from the stored submission and looked up."""
+    from engine.flow.decision import decide
+    from engine.flow.plan import InboundMessage
+    from engine.store.consent import SHARED_RECORD, Opposition
+    from tests.flow.test_consent import FixedLookup
+    from tests.xds.builders import DOCUMENT_BYTES, submission
+    from xds.transforms.payload import document_patient, submission_payload
+
+    stored = submission_payload(submission(), {"Document01": DOCUMENT_BYTES})
+    patient = submission().submission_sets[0].patient_id        # value^^^&OID&ISO
+    value, oid = patient.split("^")[0], patient.split("&")[1]
+    lookup = FixedLookup()
+    sharing = ChannelPlan("hospital", (DestinationPlan("dmp", shared_record=True),
+                                       DestinationPlan("archive")),
+                          consent_lookup=lookup, document_patient=document_patient)
+    message = InboundMessage(7, "", raw=stored, message_type="ITI-41")
+    first = decide(sharing, message)                            # no opposition yet
+    assert [d.destination for d in first.deliveries] == ["dmp", "archive"]
+
+    lookup.oppositions[(oid, value)] = Opposition(
+        1, oid, value, SHARED_RECORD, 1733500000.0, "operator:ana", "asked at the desk")
+    replayed = decide(sharing, message)
+    assert lookup.asked[-1] == (((oid, value),), SHARED_RECORD)
+    assert replayed.status == st.TRANSFORMED
+    assert [d.destination for d in replayed.deliveries] == ["archive"]
+    assert replayed.detail.startswith(f"not sent to dmp: consent: patient {value}^^^&{oid}&ISO"
+                                      " opposed to shared-record since 2024-12-06T")
+    assert replayed.detail.endswith("(operator:ana; asked at the desk)")
+
+
+def test_a_replayed_document_whose_patient_cannot_be_read_is_an_error():
+    """If a stored document could not be read back, then it is ERROR saying why, rather than
+    sent to the shared record unchecked."""
+    from engine.flow.decision import decide
+    from engine.flow.plan import InboundMessage
+    from tests.flow.test_consent import FixedLookup
+    from xds.transforms.payload import document_patient
+
+    sharing = ChannelPlan("hospital", (DestinationPlan("dmp", shared_record=True),),
+                          consent_lookup=FixedLookup(), document_patient=document_patient)
+    decision = decide(sharing, InboundMessage(7, "", raw=b"<unknown/>", message_type="ITI-41"))
+    assert decision.status == st.ERROR
+    assert "PayloadError" in decision.error and "neither a CDA" in decision.error

@@ -9,6 +9,7 @@ from twisted.web.client import Agent, FileBodyProducer
 from twisted.web.http_headers import Headers
 
 from tests.xds.fakes import InMemoryXDSHandler
+from xds.client.http import HTTPSender
 from xds.server.decoding import ServerLimits
 from xds.server.resource import XDSSite, xds_root
 from xds.soap.framing import read_message
@@ -56,3 +57,10 @@ class _Collect(protocol.Protocol):
 
     def connectionLost(self, reason) -> None:
         self.done.callback(b"".join(self.data))
+
+
+def http_sender(test, **options) -> HTTPSender:
+    """An HTTPSender whose kept connections are closed when *test* ends."""
+    made = HTTPSender(reactor, **options)
+    test.addCleanup(made.close)
+    return made

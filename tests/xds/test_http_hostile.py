@@ -6,16 +6,17 @@ import hashlib
 
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
 from tests.xds.builders import DOCUMENT_BYTES, submission
-from tests.xds.http_fixtures import listen, post, xds_site
+from tests.xds.http_fixtures import http_sender, listen, post, xds_site
 from tests.xds.fakes import InMemoryXDSHandler
-from xds.client.http import HTTPSender
 from xds.client.transactions import XDSClient
 from xds.metadata.vocabulary import ACTION_PNR, RESPONSE_SUCCESS
 from xds.safexml import to_bytes
 from xds.server.decoding import ServerLimits
+from xds.server.resource import XDSSite, xds_root
 from xds.soap.documents import provide_and_register_request
 from xds.soap.envelope import SOAPFault, read_fault, request_envelope
 from xds.soap.mtom import MTOMLimits, write_mtom
@@ -48,7 +49,7 @@ class HostileTests(unittest.TestCase):
         self.handler = InMemoryXDSHandler()
         self.base = yield listen(self, xds_site(self.handler, limits, timeout))
         self.url = self.base + "/repository"
-        self.client = XDSClient(HTTPSender(reactor, timeout=20), repository_url=self.url)
+        self.client = XDSClient(http_sender(self, timeout=20), repository_url=self.url)
 
     @defer.inlineCallbacks
     def assert_still_serving(self):
@@ -138,6 +139,33 @@ class HostileTests(unittest.TestCase):
         self.assertIn("passed", error.reason)
         self.assertIn("65536-byte limit", error.reason)
         yield self.assert_still_serving()
+
+    @defer.inlineCallbacks
+    def test_chunked_body_over_the_limit_is_recorded_by_its_first_bytes(self):
+        """If the site's recorder got nothing of a body cut for its size, then the operator
+        could not tell what it was; if it got all of it, then the limit would not bound it."""
+        recorded = []
+        limits = ServerLimits(max_body_bytes=64 * 1024)
+        site = XDSSite(xds_root(InMemoryXDSHandler(), limits), max_body_bytes=64 * 1024,
+                       refusals=lambda *args: recorded.append(args), refusal_bytes=1000)
+        self.base = yield listen(self, site)
+        self.client = XDSClient(http_sender(self, timeout=20),
+                                repository_url=self.base + "/repository")
+        big = b"z" * (1024 * 1024)
+        yield self.assertFailure(self.client.provide_and_register(
+            submission(), {"Document01": big}), SOAPFault)
+        for _ in range(100):
+            if recorded:
+                break
+            yield deferLater(reactor, 0.02, lambda: None)
+        [(content_type, prefix, reason, peer)] = recorded
+        self.assertTrue(content_type.startswith("multipart/related"), content_type)
+        self.assertEqual(len(prefix), 1000)
+        self.assertTrue(prefix.startswith(b"--"), prefix[:40])
+        self.assertRegex(reason, r"^HTTP 413: request body passed \d+ bytes, over this "
+                                 r"endpoint's 65536-byte limit; nothing was read \(\d+ bytes had "
+                                 r"arrived, the first 1000 kept\)$")
+        self.assertTrue(peer.startswith("127.0.0.1:"), peer)
 
     @defer.inlineCallbacks
     def test_attachment_over_the_mtom_limit_is_refused(self):

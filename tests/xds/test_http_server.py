@@ -15,8 +15,8 @@ from twisted.trial import unittest
 
 from tests.xds.builders import DOCUMENT_BYTES, PATIENT, submission
 from tests.xds.fakes import REPOSITORY_UNIQUE_ID, InMemoryXDSHandler
-from tests.xds.http_fixtures import listen, post, xds_site
-from xds.client.http import HTTPSender, SOAPRequest
+from tests.xds.http_fixtures import http_sender, listen, post, xds_site
+from xds.client.http import SOAPRequest
 from xds.client.transactions import XDSClient
 from xds.metadata.vocabulary import ACTION_PNR, RESPONSE_FAILURE, RESPONSE_SUCCESS
 from xds.safexml import to_bytes
@@ -55,7 +55,7 @@ class ServerTests(unittest.TestCase):
     def start(self, limits=ServerLimits(), timeout=60):
         self.handler = InMemoryXDSHandler()
         self.base = yield listen(self, xds_site(self.handler, limits, timeout))
-        self.sender = HTTPSender(reactor, timeout=20)
+        self.sender = http_sender(self, timeout=20)
         self.client = XDSClient(self.sender, repository_url=self.base + "/repository",
                                 registry_url=self.base + "/registry")
 
@@ -150,7 +150,7 @@ class FaultTests(unittest.TestCase):
     def setUp(self):
         self.handler = InMemoryXDSHandler()
         self.base = yield listen(self, xds_site(self.handler))
-        self.client = XDSClient(HTTPSender(reactor, timeout=20),
+        self.client = XDSClient(http_sender(self, timeout=20),
                                 repository_url=self.base + "/repository",
                                 registry_url=self.base + "/registry")
 
@@ -225,7 +225,7 @@ class RecipientTests(unittest.TestCase):
         """If the Document Recipient endpoint served ITI-43, then no ActionNotSupported."""
         handler = InMemoryXDSHandler()
         base = yield listen(self, xds_site(handler))
-        client = XDSClient(HTTPSender(reactor), repository_url=base + "/recipient")
+        client = XDSClient(http_sender(self), repository_url=base + "/recipient")
         response = yield client.provide_and_register(submission(), {"Document01": DOCUMENT_BYTES})
         self.assertEqual(response.status, RESPONSE_SUCCESS)
         error = yield self.assertFailure(
@@ -253,7 +253,7 @@ class FileSourceTests(unittest.TestCase):
 
         handler.retrieve = retrieve
         base = yield listen(self, xds_site(handler))
-        client = XDSClient(HTTPSender(reactor), repository_url=base + "/repository")
+        client = XDSClient(http_sender(self), repository_url=base + "/repository")
         status, documents = yield client.retrieve([DocumentReference(REPOSITORY_UNIQUE_ID, "1.2.3")])
         self.assertEqual(documents["1.2.3"].read_bytes(), BIG)
         self.assertTrue(opened[0].closed)

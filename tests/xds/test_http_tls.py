@@ -11,8 +11,8 @@ from twisted.trial import unittest
 from tests.mllp.test_tls import make_pki
 from tests.xds.builders import DOCUMENT_BYTES, submission
 from tests.xds.fakes import InMemoryXDSHandler
-from tests.xds.http_fixtures import listen, xds_site
-from xds.client.http import HTTPSender, XDSTransportError
+from tests.xds.http_fixtures import http_sender, listen, xds_site
+from xds.client.http import XDSTransportError
 from xds.client.transactions import XDSClient
 from xds.metadata.vocabulary import RESPONSE_SUCCESS
 from xds.tls import ClientTLSPolicy, read_certificates, server_options
@@ -34,7 +34,7 @@ class MutualTLSTests(unittest.TestCase):
 
     def client(self, **certificate) -> XDSClient:
         policy = ClientTLSPolicy(ca_path=self.pki["ca"], **certificate)
-        return XDSClient(HTTPSender(reactor, tls_policy=policy, timeout=10),
+        return XDSClient(http_sender(self, tls_policy=policy, timeout=10),
                          repository_url=self.url)
 
     @defer.inlineCallbacks

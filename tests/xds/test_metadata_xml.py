@@ -1,6 +1,8 @@
 """ebRIM reading and writing: what is written reads back equal, and senders' quirks are read."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +12,7 @@ from tests.xds.builders import counter_ids, submission
 from xds.metadata import errors as codes
 from xds.metadata.errors import MetadataError
 from xds.metadata.reading import read_submission
-from xds.metadata.writing import registry_object_list, submit_objects_request
+from xds.metadata.writing import new_uuid, registry_object_list, submit_objects_request
 from xds.metadata.vocabulary import (
     DOCUMENT_ENTRY_IDS, FOLDER_NODE, HAS_MEMBER, SUBMISSION_SET_NODE,
 )
@@ -139,3 +141,14 @@ def test_single_valued_slot_with_several_values_is_kept_for_validation():
         '</rim:ExtrinsicObject>'))
     assert sub.documents[0].creation_time == ""
     assert sub.documents[0].extra_slots == {"creationTime": ["2019", "2020"]}
+
+
+def test_new_uuid_is_a_random_version_4_urn():
+    """If the version or variant bits were wrong, then a peer checking RFC 4122 would
+    refuse the ids; if they repeated, objects would collide."""
+    made = [new_uuid() for _ in range(2000)]
+    assert len(set(made)) == len(made)
+    for value in made:
+        assert value.startswith("urn:uuid:")
+        parsed = uuid.UUID(value[len("urn:uuid:"):])
+        assert (parsed.version, parsed.variant, parsed.urn) == (4, uuid.RFC_4122, value)

@@ -11,7 +11,7 @@ from xds.metadata import errors as codes
 from xds.metadata.content import check_documents
 from xds.metadata.errors import RegistryError
 from xds.metadata.model import Association, Code
-from xds.metadata.validation import Actor, Profile, validate
+from xds.metadata.validation import Actor, Profile, check_registered, validate
 from xds.metadata.vocabulary import SEVERITY_ERROR
 from xds.soap.documents import InlineDocument
 
@@ -169,6 +169,21 @@ def test_duplicate_unique_id_in_message_and_in_registry():
     assert error.error_code == codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY
 
 
+def test_check_registered_is_what_validate_leaves_to_the_registry():
+    """If a submission validated at the endpoint skipped the registry's own check, then a
+    reused SubmissionSet or Folder uniqueId would be stored; its metadata errors are not
+    looked for again (the endpoint found them)."""
+    sub = submission(folder=True)
+    known = {sub.submission_sets[0].unique_id, sub.folders[0].unique_id}
+    errors = check_registered(sub, known)
+    assert [e.error_code for e in errors] == [codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY] * 2
+    assert [e.location for e in errors] == [sub.submission_sets[0].entry_uuid,
+                                            sub.folders[0].entry_uuid]
+    sub.documents[0].mime_type = ""  # a metadata error validate() reports
+    assert check_registered(sub, set()) == []
+    assert "mimeType is required" in only(validate(sub)).code_context
+
+
 def test_submission_set_count_and_required_attributes():
     """If there is no SubmissionSet, or one lacks its attributes, then each is reported."""
     sub = submission()
@@ -267,3 +282,5 @@ def test_text_xml_cannot_carry_is_reported_before_writing():
         " a character XML cannot carry",
         "DocumentEntry 'Document01': authors[0].roles[0] 'Médecin\\x1c' contains U+001C,"
         " a character XML cannot carry"]
+    # a submission read from XML cannot hold such a string: the walk is not made for it
+    assert validate(sub, read_from_xml=True) == []

@@ -5,6 +5,14 @@ certificate for mutual TLS), a timeout per exchange, the request body
 streamed at the peer's pace (:mod:`xds.pacing`), the response body spooled
 (memory, then disk) up to a limit and read off the reactor thread.
 
+Connections are kept between exchanges (twisted.web.client.HTTPConnectionPool,
+persistent): a Document Source sending one submission after another pays the
+TCP (and TLS) handshake once, and so does the server it sends to. At most
+*connections_per_host* exchanges run at once with one host (the others wait
+their turn), so that no more connections than that are opened to it; an idle
+one is closed after *idle_timeout*, before a server's usual keep-alive ends.
+:meth:`HTTPSender.close` closes those kept.
+
 An answer is whatever SOAP envelope came back, fault or not, whatever the
 HTTP status; only a transport failure (refused, timed out, TLS, an answer
 that is no SOAP message, too large) is an error: :class:`XDSTransportError`.
@@ -17,12 +25,13 @@ import io
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
+from urllib.parse import urlsplit
 
 from lxml import etree
 from twisted.internet import defer
 from twisted.internet import protocol as twisted_protocol
 from twisted.internet.threads import deferToThread
-from twisted.web.client import Agent, FileBodyProducer, ResponseDone
+from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IPolicyForHTTPS
 
@@ -33,6 +42,8 @@ from xds.soap.framing import Incoming, read_message, write_message
 from xds.soap.mtom import MTOMLimits, OutgoingPart
 
 _SPOOL = 1024 * 1024
+DEFAULT_CONNECTIONS_PER_HOST = 4
+DEFAULT_IDLE_TIMEOUT = 20.0  # seconds a kept connection may stay idle
 
 
 class XDSTransportError(Exception):
@@ -101,19 +112,37 @@ class _Spool(twisted_protocol.Protocol):
 
 
 class HTTPSender:
-    """:class:`Sender` on Agent; *tls_policy* (see :mod:`xds.tls`) for HTTPS and client certs."""
+    """:class:`Sender` on Agent; *tls_policy* (see :mod:`xds.tls`) for HTTPS and client certs.
+
+    Connections are kept (*persistent*), at most *connections_per_host* to each host;
+    :meth:`close` when done with it.
+    """
 
     def __init__(self, reactor: Any, *, tls_policy: IPolicyForHTTPS | None = None,
                  timeout: float = 120, connect_timeout: float = 10,
                  max_response_bytes: int = 1024 * 1024 * 1024,
-                 max_xml_bytes: int = DEFAULT_MAX_BYTES, mtom_limits: MTOMLimits = MTOMLimits()):
+                 max_xml_bytes: int = DEFAULT_MAX_BYTES, mtom_limits: MTOMLimits = MTOMLimits(),
+                 persistent: bool = True,
+                 connections_per_host: int = DEFAULT_CONNECTIONS_PER_HOST,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT):
+        if connections_per_host < 1:
+            raise ValueError("connections_per_host must be at least 1")
         kwargs = {"contextFactory": tls_policy} if tls_policy is not None else {}
-        self._agent = Agent(reactor, connectTimeout=connect_timeout, **kwargs)
+        self._pool = HTTPConnectionPool(reactor, persistent=persistent)
+        self._pool.maxPersistentPerHost = connections_per_host
+        self._pool.cachedConnectionTimeout = idle_timeout
+        self._agent = Agent(reactor, connectTimeout=connect_timeout, pool=self._pool, **kwargs)
         self._reactor = reactor
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.max_xml_bytes = max_xml_bytes
         self.mtom_limits = mtom_limits
+        self.connections_per_host = connections_per_host
+        self._turns: dict[tuple, defer.DeferredSemaphore] = {}
+
+    def close(self) -> defer.Deferred:
+        """Close the connections kept; a Deferred firing once they are closed."""
+        return self._pool.closeCachedConnections()
 
     def send(self, request: SOAPRequest) -> defer.Deferred[SOAPResponse]:
         """POST *request* and read its answer, within :attr:`timeout` seconds (a Deferred)."""
@@ -121,6 +150,25 @@ class HTTPSender:
         return exchange.addTimeout(self.timeout, self._reactor, onTimeoutCancel=_timed_out)
 
     async def _exchange(self, request: SOAPRequest) -> SOAPResponse:
+        """One exchange, once its host has a connection to spare (waiting counts in the
+        timeout)."""
+        turn = self._turn(request.url)
+        await turn.acquire()
+        try:
+            return await self._exchange_now(request)
+        finally:
+            turn.release()
+
+    def _turn(self, url: str) -> defer.DeferredSemaphore:
+        """The semaphore bounding the exchanges with *url*'s host (scheme, host, port)."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname, parts.port)
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = self._turns[key] = defer.DeferredSemaphore(self.connections_per_host)
+        return turn
+
+    async def _exchange_now(self, request: SOAPRequest) -> SOAPResponse:
         content_type, first, done, chunks = await deferToThread(_prepare, request)
         body = FileBodyProducer(io.BytesIO(first)) if done else PacedBody(first, chunks)
         headers = Headers({b"Content-Type": [content_type.encode("latin-1")]})

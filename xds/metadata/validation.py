@@ -83,11 +83,15 @@ _FORMATS: dict[str, tuple[str, Callable[[str], str | None]]] = {
 
 def validate(submission: Submission, *, actor: Actor = Actor.REGISTRY,
              profile: Profile = Profile.DOCUMENT_SOURCE,
-             known_unique_ids: Container[str] = frozenset()) -> list[RegistryError]:
+             known_unique_ids: Container[str] = frozenset(),
+             read_from_xml: bool = False) -> list[RegistryError]:
     """Every problem found in *submission*; an empty list means it may be accepted.
 
     *known_unique_ids* are the SubmissionSet and Folder uniqueIds the registry
     already holds (reusing one is ``XDSDuplicateUniqueIdInRegistry``).
+    *read_from_xml*: the submission was just read from an XML request, so every string
+    in it is XML text by construction (the parser refuses any other) and the walk that
+    checks each string, for submissions built from HL7 v2 or CDA values, is skipped.
     """
     check = _Checker(actor, profile)
     check.errors.extend(submission.reading_problems)
@@ -97,11 +101,27 @@ def validate(submission: Submission, *, actor: Actor = Actor.REGISTRY,
     for folder in submission.folders:
         check.folder(folder)
     check.patient_ids(submission)
-    check.unique_ids(submission, known_unique_ids)
+    check.unique_ids(submission)
+    check.registered(submission, known_unique_ids)
     check.associations(submission)
-    for item in [*submission.submission_sets, *submission.documents, *submission.folders,
-                 *submission.associations]:
-        check.xml_text(item)
+    if not read_from_xml:
+        for item in [*submission.submission_sets, *submission.documents, *submission.folders,
+                     *submission.associations]:
+            check.xml_text(item)
+    return check.errors
+
+
+def check_registered(submission: Submission, known_unique_ids: Container[str], *,
+                     actor: Actor = Actor.REGISTRY) -> list[RegistryError]:
+    """What :func:`validate` needs the registry for: SubmissionSet and Folder uniqueIds
+    it already holds (``XDSDuplicateUniqueIdInRegistry``).
+
+    For a submission :func:`validate` has passed without the registry's knowledge (the
+    endpoint validates every ITI-41 before its handler sees it), so that the registry
+    does not validate it a second time.
+    """
+    check = _Checker(actor, Profile.DOCUMENT_SOURCE)
+    check.registered(submission, known_unique_ids)
     return check.errors
 
 
@@ -270,8 +290,8 @@ class _Checker:
                                  f"SubmissionSet's {expected!r}",
                           codes.PATIENT_ID_DOES_NOT_MATCH)
 
-    def unique_ids(self, submission: Submission, known: Container[str]) -> None:
-        """No uniqueId twice in the message; no SubmissionSet/Folder uniqueId reused."""
+    def unique_ids(self, submission: Submission) -> None:
+        """No uniqueId, and no entryUUID, twice in the message."""
         entries = [*submission.submission_sets, *submission.documents, *submission.folders]
         counts = Counter(entry.unique_id for entry in entries if entry.unique_id)
         for entry in entries:
@@ -285,6 +305,9 @@ class _Checker:
                 self.errors.append(RegistryError(
                     self.metadata_code, f"entryUUID {entry_uuid!r} is used by {count} objects",
                     entry_uuid))
+
+    def registered(self, submission: Submission, known: Container[str]) -> None:
+        """No SubmissionSet or Folder uniqueId the registry already holds."""
         for entry in [*submission.submission_sets, *submission.folders]:
             if entry.unique_id and entry.unique_id in known:
                 self.fail(entry, f"uniqueId {entry.unique_id!r} is already in the registry",

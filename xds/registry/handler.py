@@ -65,7 +65,7 @@ class StoreRegistryHandler:
 
     def provide_and_register(self, request: ProvideAndRegister) -> defer.Deferred:
         """Store the documents and register their metadata in one transaction."""
-        d = self._submit(register.provide_and_register, codes.REPOSITORY_ERROR,
+        d = self._submit(register.provide_and_register_checked, codes.REPOSITORY_ERROR,
                          "store the documents and their metadata", request.submission,
                          request.documents, self.repository_unique_id)
         return d.addCallback(_response, "ITI-41")

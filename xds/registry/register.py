@@ -32,7 +32,7 @@ from xds.metadata import errors as codes
 from xds.metadata.content import DocumentContent, check_documents
 from xds.metadata.errors import RegistryError
 from xds.metadata.model import Association, DocumentEntry, Submission
-from xds.metadata.validation import Actor, Profile, validate
+from xds.metadata.validation import Actor, Profile, check_registered, validate
 from xds.metadata.vocabulary import (
     APND, HAS_MEMBER, RPLC, SIGNS, STATUS_APPROVED, STATUS_DEPRECATED, XFRM, XFRM_RPLC,
 )
@@ -59,7 +59,7 @@ def register(conn: Any, submission: Submission) -> list[RegistryError]:
     Warnings may come back with a stored submission: a caller tests
     ``any(e.is_error for e in errors)``.
     """
-    return _in_transaction(conn, submission, Profile.REPOSITORY, [])
+    return _in_transaction(conn, submission, Profile.REPOSITORY, [], validated=False)
 
 
 def provide_and_register(conn: Any, submission: Submission,
@@ -75,11 +75,25 @@ def provide_and_register(conn: Any, submission: Submission,
     errors = check_documents(submission, documents)
     if any(error.is_error for error in errors):
         return errors
+    return errors + _provide(conn, submission, documents, repository_unique_id, validated=False)
+
+
+def provide_and_register_checked(conn: Any, submission: Submission,
+                                 documents: Mapping[str, DocumentContent],
+                                 repository_unique_id: str) -> list[RegistryError]:
+    """:func:`provide_and_register` for a request the XDS.b endpoint has read, validated
+    and checked against its documents already (:class:`xds.server.handler.ProvideAndRegister`
+    says so): only what needs the registry is checked here, each request validated once."""
+    return _provide(conn, submission, documents, repository_unique_id, validated=True)
+
+
+def _provide(conn: Any, submission: Submission, documents: Mapping[str, DocumentContent],
+             repository_unique_id: str, *, validated: bool) -> list[RegistryError]:
     completed = replace(submission, documents=[
         _completed(entry, documents[entry.entry_uuid], repository_unique_id)
         for entry in submission.documents])
     stored = [_document_row(entry, documents[entry.entry_uuid]) for entry in completed.documents]
-    return errors + _in_transaction(conn, completed, Profile.DOCUMENT_SOURCE, stored)
+    return _in_transaction(conn, completed, Profile.DOCUMENT_SOURCE, stored, validated)
 
 
 def _transaction(conn: Any) -> Any:
@@ -100,10 +114,10 @@ def _document_row(entry: DocumentEntry, content: Any) -> dict:
 
 
 def _in_transaction(conn: Any, submission: Submission, profile: Profile,
-                    document_rows: list[dict]) -> list[RegistryError]:
+                    document_rows: list[dict], validated: bool) -> list[RegistryError]:
     try:
         with _transaction(conn):  # transaction boundary: one submission, whole or nothing
-            warnings = _register(conn, submission, profile)
+            warnings = _register(conn, submission, profile, validated)
             insert_rows(conn, tables.documents, document_rows)
             return warnings
     except _Refused as refused:
@@ -115,9 +129,13 @@ def _in_transaction(conn: Any, submission: Submission, profile: Profile,
                               f"{getattr(error, 'orig', error)}")]
 
 
-def _register(conn: Any, submission: Submission, profile: Profile) -> list[RegistryError]:
-    findings = validate(submission, actor=Actor.REGISTRY, profile=profile,
-                        known_unique_ids=_known_package_ids(conn, submission))
+def _register(conn: Any, submission: Submission, profile: Profile,
+              validated: bool) -> list[RegistryError]:
+    """Check what the registry knows (everything, unless *validated* already), then insert."""
+    known = _known_package_ids(conn, submission)
+    findings = (check_registered(submission, known) if validated else
+                validate(submission, actor=Actor.REGISTRY, profile=profile,
+                         known_unique_ids=known))
     if any(finding.is_error for finding in findings):
         raise _Refused(findings)
     stored, _ = rows.assign_uuids(submission)

@@ -87,7 +87,8 @@ def _provide_and_register(incoming: Incoming, limits: ServerLimits) -> Call:
         return Call("", answer=_failure(exc.errors))
     except MTOMError as exc:
         raise SOAPFault("Sender", str(exc)) from None
-    errors = validate(submission, actor=Actor.REPOSITORY) + check_documents(submission, documents)
+    errors = validate(submission, actor=Actor.REPOSITORY, read_from_xml=True) + \
+        check_documents(submission, documents)
     if any(error.is_error for error in errors):
         return Call("", answer=_failure(errors))
     return Call("provide_and_register", (ProvideAndRegister(submission, documents, message),))

@@ -13,11 +13,18 @@ never parsed as a form (twisted.web would read a multipart/form-data body
 whole into memory). A handler failure is a Receiver fault; the listener keeps
 serving.
 
+Every request refused (a body over the limit, an unreadable or hostile body, metadata
+that fails validation, a Failure answer of the handler) is handed to the site's or the
+endpoint's :class:`xds.server.handler.RefusalRecorder`, when there is one, with the
+body (or its first *refusal_bytes*, saying how large it was) and the reason: the caller
+stores it, so that nothing sent is lost.
+
 test-case-name: tests.xds.test_http_server
 """
 from __future__ import annotations
 
 import inspect
+import io
 from typing import Any, BinaryIO
 
 from twisted.internet import defer
@@ -41,6 +48,8 @@ REPOSITORY_ACTIONS = frozenset({ACTION_PNR, ACTION_RETRIEVE})
 REGISTRY_ACTIONS = frozenset({ACTION_REGISTER, ACTION_STORED_QUERY})
 RECIPIENT_ACTIONS = frozenset({ACTION_PNR})
 _log = Logger()
+#: Of a body refused for its size, the first bytes handed to the recorder.
+DEFAULT_REFUSAL_BYTES = 64 * 1024
 #: twisted.web parses POSTed form bodies into request.args unless told not to (newer Twisted).
 _NO_FORM_PARSING = ({"parsePOSTFormSubmission": False}
                     if "parsePOSTFormSubmission" in inspect.signature(server.Site).parameters
@@ -72,12 +81,22 @@ class XDSRequest(server.Request):
             super().process()
 
     def _refuse(self, what: str) -> None:
-        """Answer 413 with a SOAP fault before the body is read, and hang up."""
+        """Answer 413 with a SOAP fault before the body is read, and hang up; the site's
+        recorder gets what had arrived (its first bytes) and why."""
         self.refused = True
-        self.content.close()
-        limit = self.channel.site.max_body_bytes
+        site = self.channel.site
+        limit = site.max_body_bytes
         fault = SOAPFault("Sender", f"request body {what}, over this endpoint's {limit}-byte"
                           " limit; nothing was read")
+        # the spool is this method's now (twisted.web closes self.content when the
+        # connection is lost, which may come before a thread reads the spool)
+        spooled, self.content = self.content, io.BytesIO()
+        if site.refusals is not None:
+            content_type = (self.getHeader(b"content-type") or b"").decode("latin-1")
+            _record_413(site, spooled, content_type, f"HTTP 413: {fault.reason}",
+                        _peer(self))
+        else:
+            spooled.close()
         data = to_bytes(fault_envelope(fault))
         head = (b"HTTP/1.1 413 Payload Too Large\r\n"
                 b"Content-Type: application/soap+xml; charset=UTF-8\r\n"
@@ -87,14 +106,18 @@ class XDSRequest(server.Request):
 
 
 class XDSSite(server.Site):
-    """A site of XDS.b endpoints: bounded bodies, idle connections closed after *timeout*."""
+    """A site of XDS.b endpoints: bounded bodies, idle connections closed after *timeout*;
+    a body refused over the limit goes to *refusals* (its first *refusal_bytes*)."""
 
     requestFactory = XDSRequest
 
     def __init__(self, root: resource.Resource, *, max_body_bytes: int = ServerLimits.max_body_bytes,
-                 timeout: float = 60):
+                 timeout: float = 60, refusals: RefusalRecorder | None = None,
+                 refusal_bytes: int = DEFAULT_REFUSAL_BYTES):
         super().__init__(root, timeout=timeout, **_NO_FORM_PARSING)
         self.max_body_bytes = max_body_bytes
+        self.refusals = refusals
+        self.refusal_bytes = refusal_bytes
 
 
 class XDSResource(resource.Resource):
@@ -104,12 +127,14 @@ class XDSResource(resource.Resource):
 
     def __init__(self, handler: XDSHandler, actions: frozenset[str],
                  limits: ServerLimits = ServerLimits(),
-                 refusals: RefusalRecorder | None = None):
+                 refusals: RefusalRecorder | None = None, refusal_bytes: int | None = None):
+        """*refusal_bytes*: how much of a refused body *refusals* gets (None: all of it)."""
         super().__init__()
         self.handler = handler
         self.actions = actions
         self.limits = limits
         self.refusals = refusals
+        self.refusal_bytes = refusal_bytes
 
     def render_GET(self, request: server.Request) -> bytes:
         request.setResponseCode(405)
@@ -156,6 +181,7 @@ class XDSResource(resource.Resource):
                 call.args[0].peer = peer
             answer = call.answer if not call.method else \
                 (yield defer.maybeDeferred(getattr(self.handler, call.method), *call.args))
+            refusal = refusal or _refusal(answer)  # the handler's own refusal, if any
             status = 200
             reply_type, chunks, first, done = yield deferToThread(
                 self._answer, incoming.message.action, answer, incoming.message.message_id,
@@ -186,7 +212,9 @@ class XDSResource(resource.Resource):
         """Hand the refused body to :attr:`refusals` before answering; its failure is logged,
         the refusal is answered all the same (returns a Deferred)."""
         try:
-            body = yield deferToThread(_body_bytes, request.content)
+            body, size = yield deferToThread(_body_prefix, request.content, self.refusal_bytes)
+            if len(body) < size:
+                reason += f" (a body of {size} bytes, its first {len(body)} kept)"
             yield defer.maybeDeferred(self.refusals, content_type, body, reason, peer)
         except Exception:
             _log.failure("XDS.b refusal on {path} not recorded", path=request.path)
@@ -231,10 +259,32 @@ def _refusal(answer: Any) -> str | None:
     return None
 
 
-def _body_bytes(content: BinaryIO) -> bytes:
-    """The request body as received (runs in a thread)."""
+def _body_prefix(content: BinaryIO, limit: int | None) -> tuple[bytes, int]:
+    """The request body as received, or its first *limit* bytes, and its size (runs in a
+    thread)."""
+    size = content.seek(0, 2)
     content.seek(0)
-    return content.read()
+    return content.read() if limit is None else content.read(limit), size
+
+
+def _record_413(site: XDSSite, content: BinaryIO, content_type: str, reason: str,
+                peer: str) -> None:
+    """Hand what arrived of a body refused for its size to the site's recorder (the first
+    bytes read in a thread, then the spool closed); a failure is logged."""
+    def read() -> tuple[bytes, int]:
+        try:
+            return _body_prefix(content, site.refusal_bytes)
+        finally:
+            content.close()
+
+    def recorded(read: tuple[bytes, int]) -> Any:
+        prefix, size = read
+        kept = f"{size} bytes had arrived, the first {len(prefix)} kept" if size else \
+            "nothing had arrived"
+        return site.refusals(content_type, prefix, f"{reason} ({kept})", peer)
+
+    d = deferToThread(read).addCallback(recorded)
+    d.addErrback(lambda failure: _log.failure("XDS.b refusal (413) not recorded", failure))
 
 
 def _peer(request: server.Request) -> str:

@@ -29,7 +29,7 @@ from xds.soap.documents import provide_and_register_request, read_provide_and_re
 from xds.soap.mtom import MTOMError
 
 __all__ = ["CDA_MEDIA_TYPE", "SUBMISSION_MEDIA_TYPE", "PayloadError", "ReadPayload",
-           "read_payload", "submission_payload"]
+           "document_patient", "read_payload", "submission_payload"]
 
 CDA_MEDIA_TYPE = "text/xml"
 #: A ProvideAndRegisterDocumentSetRequest with its documents inline.
@@ -56,6 +56,16 @@ def submission_payload(submission: Submission, documents: Mapping[str, bytes]) -
     """The ITI-41 body for *submission*, documents (by DocumentEntry id) inline."""
     body, _ = provide_and_register_request(submission, documents, optimise=False)
     return to_bytes(body)
+
+
+def document_patient(data: bytes) -> str:
+    """The patientId (CX) a stored document is about, as its source said at first intake:
+    a submission's SubmissionSet patientId; "" for a CDA, which no source described by its
+    patient. Raise :class:`PayloadError` when *data* is neither (blocking: parses XML)."""
+    read = read_payload(data)
+    if read.submission is None or read.submission.submission_set is None:
+        return ""
+    return read.submission.submission_set.patient_id
 
 
 def read_payload(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadPayload:

@@ -18,7 +18,7 @@ from tests.xds.dmp.pki import NOW, pki
 from tests.xds.dmp.test_prepare import pnr_request
 from tests.xds.dmp.verifier import NS, verify_assertion, verify_submission_signature
 from tests.standards import standards_dir
-from xds.client.http import HTTPSender
+from tests.xds.http_fixtures import http_sender
 from xds.dmp.prepare import DMPContext, prepare_for_dmp
 from xds.dmp.values import SIGNATURE_TYPE, load_value_sets
 from xds.dmp.vihf import Practitioner
@@ -93,7 +93,7 @@ class LoopbackTests(unittest.TestCase):
         request.url = f"http://127.0.0.1:{port.getHost().port}/repository"
         prepared = yield deferToThread(prepare_for_dmp, request, pki().credentials(party),
                                        context)
-        response = yield HTTPSender(reactor).send(prepared)
+        response = yield http_sender(self).send(prepared)
         return read_registry_response(response.incoming.message.body), dmp
 
     @defer.inlineCallbacks
