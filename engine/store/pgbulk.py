@@ -126,9 +126,12 @@ class BulkStatement:
     """One statement writing many rows, given as the tuples ``executemany`` would take."""
 
     def __init__(self, sql: str, types: Sequence[ArrayType], unique: Sequence[int] | None = None,
-                 one_by_one: str | None = None):
+                 one_by_one: str | None = None, prepare: bool | None = None):
         self.sql = sql
         self._types = types  # of the row's columns, in order
+        # None: psycopg prepares it once it has run a few times; False: planned at each
+        # call, for a statement whose plan depends on the table's size (see look_up)
+        self._prepare = prepare
         # positions in a row of the key each row must change once, and the statement that
         # writes the rows one by one when two rows share a key
         self._unique = unique
@@ -142,12 +145,25 @@ class BulkStatement:
         _register(cursor)
         charset = cursor.connection.info.encoding
         cursor.execute(self.sql, [EncodedArray(kind.encode(column, charset))
-                                  for kind, column in zip(self._types, zip(*rows))])
+                                  for kind, column in zip(self._types, zip(*rows))],
+                       prepare=self._prepare)
 
 
 def _repeats_a_key(rows: Sequence[tuple], positions: Sequence[int]) -> bool:
     keys = {tuple(row[i] for i in positions) for row in rows}
     return len(keys) < len(rows)
+
+
+def look_up(cursor: Any, sql: str, params: Sequence[Any]) -> None:
+    """Run a batch's look-up of rows by key (``WHERE id IN (...)``), planned for this call.
+
+    psycopg prepares a statement on the server once it has run a few times, and PostgreSQL
+    then settles on a generic plan, chosen when the table was small: a sequential scan,
+    kept while the table grows (no ANALYZE has run yet). Then the duplicate check of every
+    batch read the whole ``messages`` table. Unprepared, each call is planned with the table's
+    current size, and the unique index serves it.
+    """
+    cursor.execute(sql, tuple(params), prepare=False)
 
 
 def insert(table: Table, columns: Sequence[str], quote: Any) -> BulkStatement:
@@ -176,7 +192,8 @@ def update(table: Table, assigned: Sequence[str], keys: Sequence[str], quote: An
            one_by_one: str) -> BulkStatement:
     """Set ``assigned`` where every column of ``keys`` equals the row's (rows: the assigned
     values, then the keys', as for ``one_by_one``, the single-row statement). Rows that
-    repeat the first key (the id) go one by one, in order."""
+    repeat the first key (the id) go one by one, in order. Never prepared: a generic plan
+    made while the table was small joins the rows to it by a sequential scan."""
     # the unnested columns get names of their own: a key may also be assigned (status)
     aliases = [f"v{i}" for i in range(len(assigned) + len(keys))]
     types = [_array_type(table, c) for c in (*assigned, *keys)]
@@ -187,4 +204,4 @@ def update(table: Table, assigned: Sequence[str], keys: Sequence[str], quote: An
     return BulkStatement(
         f"UPDATE {quote(table.name)} SET {sets} FROM unnest({arrays}) AS rows "
         f"({', '.join(aliases)}) WHERE {where}",
-        types, unique=(len(assigned),), one_by_one=one_by_one)
+        types, unique=(len(assigned),), one_by_one=one_by_one, prepare=False)

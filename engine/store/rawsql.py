@@ -99,7 +99,10 @@ def execute_many(conn: Any, sql: Statement, rows: Sequence[tuple]) -> None:
 def fetch_all(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
     cur = cursor(conn)
     try:
-        cur.execute(sql, tuple(params))
+        if pgbulk.supported(conn.dialect):
+            pgbulk.look_up(cur, sql, params)  # planned for its own keys (see there)
+        else:
+            cur.execute(sql, tuple(params))
         return cur.fetchall()
     finally:
         cur.close()

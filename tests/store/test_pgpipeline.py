@@ -18,23 +18,13 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from engine import status as st
-from engine.store import migrate, ops, pgpipeline
+from engine.store import ops, pgpipeline
 from engine.store.rawsql import RawStatements, execute_many
 from engine.store.records import Decision, InboundRecord, NewDelivery
 from engine.store.schema import id_blocks, journal
 from engine.store.store import make_engine
-from tests.dbs import postgres_database, sqlite_url
+from tests.dbs import sqlite_url
 from tests.store.storecase import StoreCase, inbound
-
-
-@pytest.fixture
-def pg_engine():
-    """A SQLAlchemy engine on a fresh PostgreSQL database at the newest schema."""
-    with postgres_database() as url:
-        engine = make_engine(url)
-        migrate.ensure_current(engine)
-        yield engine
-        engine.dispose()
 
 
 def journal_rows(engine) -> list[tuple]:
