@@ -1,10 +1,10 @@
 """
 The group commit's row writes on PostgreSQL: one statement per table, whatever the rows.
 
-Why: psycopg 3 spends, in Python, about as much per statement it sends as SQLite spends on a
-whole small batch, and ``executemany`` sends one statement per row: a batch of 64 messages
-(a message row, a delivery and three journal lines each) was some 320 statements, which made
-the writer thread's CPU per message on PostgreSQL the largest part of the engine's. Here
+Why: what psycopg 3 spends per statement it sends is mostly Python, and ``executemany``
+sends one statement per row: a batch of messages (a message row, a delivery and three journal
+lines each) cost five statements per message, a large part of the writer thread's
+CPU per message on PostgreSQL (figures in bench/README.md). Here
 each kind of row goes as one statement whose parameters are one array per column
 (``INSERT ... SELECT * FROM unnest($1::int8[], $2::text[], ...)``), sent in binary; the
 server inserts them as a set, which costs it less than one execution per row too. Why not

@@ -7,7 +7,8 @@ processing) on top of sqlite3's own 10-30 µs, and a busy group commit runs eigh
 statements per batch, so the ORM-free Core still cost a third of the writer's time. The SQL
 text is generated once from the Core ``Table`` definitions in schema.py (one definition of
 every column list), with the driver's positional placeholder, and executed with
-``cursor.executemany`` on tuples inside the transaction the writer opened.
+``cursor.executemany`` on tuples inside the transaction the writer opened. On PostgreSQL the
+row writes are instead one statement per batch, on arrays (engine.store.pgbulk).
 
 test-case-name: tests.store.test_rawsql
 """
