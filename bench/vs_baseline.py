@@ -4,7 +4,8 @@ Benchmark: the engine against the baseline durable MLLP server, in the same run.
 Drives each server with the independent load client (../shared/tools/mllp_load, C
 connections, mixed ADT^A01/ORU^R01, one message in flight per connection) and prints, per
 server: good ACKs/s, ACK p50/p99, and the server's CPU per message (its whole process tree,
-worker processes included, read from /proc).
+worker processes included, read from /proc); on PostgreSQL also the CPU per message of the
+PostgreSQL server processes connected to the run's database (``postgres cpu``).
 
 Runs:
 1. ``pinned``: the server on core 0, the client on core 1 (``taskset``): the baseline
@@ -95,12 +96,31 @@ def load(port: int, messages: int, connections: int, core: int | None) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def backend_cpu(database: str | None) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL server process connected to ``database`` (None: none)."""
+    if database is None:
+        return {}
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))]
+    return {pid: tree_cpu(pid) for pid in pids}
+
+
 def measure(process: subprocess.Popen, port: int, args: argparse.Namespace,
-            connections: int, client_core: int | None) -> dict:
-    before = tree_cpu(process.pid)
+            connections: int, client_core: int | None, database: str | None = None) -> dict:
+    """The load's figures, with the server's CPU per message and, given the ``database`` of a
+    PostgreSQL run, the CPU per message of the PostgreSQL processes serving it."""
+    before, server_before = tree_cpu(process.pid), backend_cpu(database)
     result = load(port, args.messages, connections, client_core)
     cpu = tree_cpu(process.pid) - before
-    result["cpu_us_per_msg"] = round(cpu / max(result["acked_ok"], 1) * 1e6, 1)
+    acked = max(result["acked_ok"], 1)
+    result["cpu_us_per_msg"] = round(cpu / acked * 1e6, 1)
+    if database is not None:
+        server = sum(seconds - server_before.get(pid, 0.0)
+                     for pid, seconds in backend_cpu(database).items())
+        result["pg_cpu_us_per_msg"] = round(server / acked * 1e6, 1)
     return result
 
 
@@ -118,6 +138,8 @@ class Database:
     def __init__(self, kind: str, folder: Path):
         self.kind, self.folder = kind, folder
         self.name = f"bench_{uuid.uuid4().hex[:10]}"
+        # whose server processes' CPU is measured: the PostgreSQL database, none for SQLite
+        self.server_database = self.name if kind == "postgresql" else None
 
     def __enter__(self) -> "Database":
         if self.kind == "postgresql":
@@ -182,8 +204,8 @@ def run_pinned(kind: str, args: argparse.Namespace, connections: int) -> list[di
                                       "--port", str(port), "--store", db.baseline_store()],
                          "listening on")
         try:
-            rows.append({"server": f"baseline-{kind}", **measure(baseline, port, args,
-                                                                 connections, 1)})
+            rows.append({"server": f"baseline-{kind}", **measure(
+                baseline, port, args, connections, 1, db.server_database)})
         finally:
             stop(baseline)
         for label, ingest_only in ((f"engine-{kind}", False), (f"ingest-{kind}", True)):
@@ -196,7 +218,8 @@ def run_pinned(kind: str, args: argparse.Namespace, connections: int) -> list[di
                             "--config", str(config)], check=True, capture_output=True)
             engine = start(engine_command(config, 0), "listening")
             try:
-                rows.append({"server": label, **measure(engine, port, args, connections, 1)})
+                rows.append({"server": label, **measure(engine, port, args, connections, 1,
+                                                        db.server_database)})
             finally:
                 stop(engine)
     return rows
@@ -261,6 +284,8 @@ def main() -> None:
                 lat = row["lat_ms"]
                 extra = (f"  delivered {row['delivered']} at {row['end_to_end_per_s']}/s"
                          if "delivered" in row else "")
+                if "pg_cpu_us_per_msg" in row:
+                    extra += f"  postgres cpu {row['pg_cpu_us_per_msg']} us/msg"
                 print(f"{row['server']:<44} conns {connections:>3}  {row['msgs_per_s']:>8} ACK/s"
                       f"  p50 {lat['p50']} ms  p99 {lat['p99']} ms"
                       f"  cpu {row['cpu_us_per_msg']} us/msg  errors {row['errors']}{extra}")

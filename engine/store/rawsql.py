@@ -7,7 +7,8 @@ processing) on top of sqlite3's own 10-30 µs, and a busy group commit runs eigh
 statements per batch, so the ORM-free Core still cost a third of the writer's time. The SQL
 text is generated once from the Core ``Table`` definitions in schema.py (one definition of
 every column list), with the driver's positional placeholder, and executed with
-``cursor.executemany`` on tuples inside the transaction the writer opened.
+``cursor.executemany`` on tuples inside the transaction the writer opened. On PostgreSQL the
+row writes are instead one statement per batch, on arrays (engine.store.pgbulk).
 
 test-case-name: tests.store.test_rawsql
 """
@@ -16,6 +17,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from sqlalchemy import Table
+
+from engine.store import pgbulk
+
+# SQL text, or on PostgreSQL a statement that writes all the rows at once
+Statement = str | pgbulk.BulkStatement
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": None, "named": None}
 
@@ -30,24 +36,35 @@ class RawStatements:
         self._mark = mark
         self.mark = mark  # the driver's positional placeholder
         self._quote = dialect.identifier_preparer.quote
+        # PostgreSQL: the row writes are one statement per batch (engine.store.pgbulk)
+        self._bulk = pgbulk.supported(dialect)
 
-    def insert(self, table: Table, columns: Sequence[str]) -> str:
+    def insert(self, table: Table, columns: Sequence[str]) -> Statement:
+        if self._bulk:
+            return pgbulk.insert(table, columns, self._quote)
         names = ", ".join(self._quote(c) for c in columns)
         marks = ", ".join(self._mark for _ in columns)
         return f"INSERT INTO {self._quote(table.name)} ({names}) VALUES ({marks})"
 
-    def update(self, table: Table, assigned: Sequence[str], keys: Sequence[str]) -> str:
+    def update(self, table: Table, assigned: Sequence[str], keys: Sequence[str]) -> Statement:
         sets = ", ".join(f"{self._quote(c)} = {self._mark}" for c in assigned)
         where = " AND ".join(f"{self._quote(c)} = {self._mark}" for c in keys)
-        return f"UPDATE {self._quote(table.name)} SET {sets} WHERE {where}"
+        one_by_one = f"UPDATE {self._quote(table.name)} SET {sets} WHERE {where}"
+        if self._bulk:
+            return pgbulk.update(table, assigned, keys, self._quote, one_by_one)
+        return one_by_one
 
-    def insert_or_add(self, table: Table, keys: Sequence[str], column: str) -> str:
+    def insert_or_add(self, table: Table, keys: Sequence[str], column: str) -> Statement:
         """Insert a row, or add its ``column`` to the existing row's (SQLite 3.24+, PG 9.5+)."""
-        insert = self.insert(table, (*keys, column))
+        names = ", ".join(self._quote(c) for c in (*keys, column))
+        marks = ", ".join(self._mark for _ in (*keys, column))
         conflict = ", ".join(self._quote(c) for c in keys)
         name, target = self._quote(column), self._quote(table.name)
-        return (f"{insert} ON CONFLICT ({conflict}) DO UPDATE SET "
-                f"{name} = {target}.{name} + excluded.{name}")
+        one_by_one = (f"INSERT INTO {target} ({names}) VALUES ({marks}) ON CONFLICT "
+                      f"({conflict}) DO UPDATE SET {name} = {target}.{name} + excluded.{name}")
+        if self._bulk:
+            return pgbulk.insert_or_add(table, keys, column, self._quote, one_by_one)
+        return one_by_one
 
     def select_in(self, table: Table, columns: Sequence[str], key: str, count: int,
                   extra: str = "") -> str:
@@ -68,11 +85,14 @@ def cursor(conn: Any) -> Any:
     return conn.connection.cursor()
 
 
-def execute_many(conn: Any, sql: str, rows: Sequence[tuple]) -> None:
+def execute_many(conn: Any, sql: Statement, rows: Sequence[tuple]) -> None:
     if rows:
         cur = cursor(conn)
         try:
-            cur.executemany(sql, rows)
+            if isinstance(sql, pgbulk.BulkStatement):
+                sql.execute(cur, rows)
+            else:
+                cur.executemany(sql, rows)
         finally:
             cur.close()
 
@@ -80,7 +100,10 @@ def execute_many(conn: Any, sql: str, rows: Sequence[tuple]) -> None:
 def fetch_all(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
     cur = cursor(conn)
     try:
-        cur.execute(sql, tuple(params))
+        if pgbulk.supported(conn.dialect):
+            pgbulk.look_up(cur, sql, params)  # planned for its own keys (see there)
+        else:
+            cur.execute(sql, tuple(params))
         return cur.fetchall()
     finally:
         cur.close()

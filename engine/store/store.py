@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, event, make_url
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
-from engine.store import migrate, ops, sqlitefile
+from engine.store import migrate, ops, pgpipeline, sqlitefile
 from engine.store.rawsql import RawStatements
 from engine.store.records import (
     DecidedMessage,
@@ -70,6 +70,12 @@ def _sqlite_pragmas(synchronous: str) -> Callable:
     return on_connect
 
 
+def _transactions(engine: Any) -> Callable | None:
+    """The group commit's transactions for ``engine``'s database: pipelined on PostgreSQL
+    (engine.store.pgpipeline), SQLAlchemy's ``begin()`` elsewhere (None)."""
+    return pgpipeline.PipelinedTransactions(engine) if pgpipeline.supported(engine) else None
+
+
 class Store:
     """The engine's durable store. Call :meth:`start` before use and :meth:`stop` at the end."""
 
@@ -90,7 +96,8 @@ class Store:
                                                                              self.path)
         self.writer = GroupCommitWriter(self.engine, reactor, batch_max=batch_max,
                                         after_commit=self._run_after_commit,
-                                        on_idle=self.wal and self.wal.idle)
+                                        on_idle=self.wal and self.wal.idle,
+                                        transaction=_transactions(self.engine))
         self._started = False
 
     def start(self, *, create_if_empty: bool = True) -> None:

@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ContextManager, Sequence
 
 from twisted.internet import defer
 
@@ -60,8 +60,12 @@ class GroupCommitWriter:
 
     def __init__(self, engine: Any, reactor: Any, *, batch_max: int = 1000,
                  after_commit: Callable[[list[tuple[WriteOp, Any, Any]]], None] | None = None,
-                 on_idle: Callable[[], None] | None = None, idle_after: float = 1.0):
+                 on_idle: Callable[[], None] | None = None, idle_after: float = 1.0,
+                 transaction: Callable[[Any], ContextManager] | None = None):
         self._engine = engine
+        # One group commit's transaction on a connection: ``conn.begin()`` unless the store
+        # gives one made for its database (engine.store.pgpipeline on PostgreSQL).
+        self._transaction = transaction or _begin
         self._conn: Any = None  # the writer thread's connection, kept between batches
         self._on_idle = on_idle  # run once when nothing was queued for ``idle_after`` s
         self._idle_after = idle_after
@@ -178,7 +182,7 @@ class GroupCommitWriter:
             op.prepare([batch[i][1] for i in indexes])
         conn = self._connection()
         try:
-            with conn.begin():  # transaction boundary: one group commit
+            with self._transaction(conn):  # transaction boundary: one group commit
                 for op in sorted(groups, key=lambda o: o.rank):
                     indexes = groups[op]
                     results = op.apply(conn, [batch[i][1] for i in indexes])
@@ -194,12 +198,17 @@ class GroupCommitWriter:
         try:
             op.prepare([item])
             conn = self._connection()
-            with conn.begin():  # transaction boundary: one item, after a failed batch
+            # transaction boundary: one item, after a failed batch
+            with self._transaction(conn):
                 return True, op.apply(conn, [item])[0]
         except Exception as exc:
             self._close()
             log.exception("write of one %s item failed", type(op).__name__)
             return False, exc
+
+
+def _begin(conn: Any) -> ContextManager:
+    return conn.begin()
 
 
 def _fire_all(deferreds: list[defer.Deferred], outcomes: list[tuple[bool, Any]]) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from engine.store import migrate
 from engine.store.store import make_engine
-from tests.dbs import BACKENDS, database
+from tests.dbs import BACKENDS, database, postgres_database
 
 
 @pytest.fixture(params=BACKENDS)
@@ -26,3 +26,14 @@ def engine(db_url):
     migrate.ensure_current(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def pg_engine():
+    """A SQLAlchemy engine on a fresh PostgreSQL database at the newest schema (for what
+    exists only on PostgreSQL)."""
+    with postgres_database() as url:
+        engine = make_engine(url)
+        migrate.ensure_current(engine)
+        yield engine
+        engine.dispose()

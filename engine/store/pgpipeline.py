@@ -1,0 +1,99 @@
+"""
+The group commit's transaction on PostgreSQL: its statements and its COMMIT in one round trip.
+
+Why: on PostgreSQL the writer waits for the server at each round trip, and under load each
+one also waits for the server process to be scheduled. psycopg 3 sends ``BEGIN`` in a round
+trip of its own, each ``executemany`` in one more (its own pipeline and Sync), and ``COMMIT``
+in another: eight round trips for a batch of messages, where the baseline's one ``COPY`` needs
+four. Here the writer's transaction runs in one psycopg pipeline: ``BEGIN``, every write and
+``COMMIT`` are queued and sent with a single Sync at the end. A read in the middle (the
+duplicate check, the current status of updated deliveries) asks for what is queued so far and
+its own rows, one round trip; a batch of messages then takes two.
+
+How: the writer's connection runs in autocommit mode, so that psycopg neither sends its own
+``BEGIN`` (which it would sync at once) nor tracks the transaction; this module sends
+``BEGIN`` and ``COMMIT`` itself, inside the pipeline. SQLAlchemy's ``begin()`` is kept around
+it so that SQLAlchemy's own idea of the transaction stays consistent (its commit and rollback
+find psycopg idle and send nothing).
+
+Only the raw statements of :mod:`engine.store.rawsql` may ride the pipeline: psycopg leaves a
+pipelined cursor's ``description`` and ``rowcount`` empty until the results are fetched, which
+SQLAlchemy would read as "no rows". So a SQLAlchemy statement on the writer's connection first
+ends the pipeline (one Sync, see :meth:`PipelinedTransactions._before_statement`); the rest of
+that transaction runs unpipelined, as correct as before and as slow. Durability is unchanged:
+the COMMIT is synchronous (``synchronous_commit`` as the server has it) and the writer answers
+its submitters only once the Sync has returned.
+
+test-case-name: tests.store.test_pgpipeline
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, Iterator
+
+from sqlalchemy import event
+
+log = logging.getLogger(__name__)
+
+_PIPELINE = "aiguillage.pipeline"  # key in the writer's Connection.info: the open pipeline
+
+
+def supported(engine: Any) -> bool:
+    """Whether ``engine`` is PostgreSQL through psycopg 3 with a libpq that has pipelines."""
+    if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
+        return False
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()
+
+
+class PipelinedTransactions:
+    """The writer's transactions on one PostgreSQL engine (writer thread only)."""
+
+    def __init__(self, engine: Any):
+        event.listen(engine, "before_cursor_execute", self._before_statement)
+
+    @contextlib.contextmanager
+    def __call__(self, conn: Any) -> Iterator[None]:
+        """One group commit on ``conn``: what runs in the block commits, or nothing does."""
+        if not conn.connection.driver_connection.autocommit:
+            conn.execution_options(isolation_level="AUTOCOMMIT")  # BEGIN is ours, below
+        driver = conn.connection.driver_connection
+        with conn.begin():  # SQLAlchemy's bookkeeping only: psycopg is in autocommit
+            pipeline = driver.pipeline()
+            pipeline.__enter__()
+            conn.info[_PIPELINE] = pipeline
+            try:
+                driver.execute("BEGIN")  # transaction boundary: one group commit (queued)
+                yield
+                driver.execute("COMMIT")  # queued; sent with the writes if still pipelined
+                self._end_pipeline(conn)  # the Sync: raises if a write or the commit failed
+            except BaseException as exc:
+                self._end_pipeline(conn, exc)
+                _roll_back(driver)
+                raise
+
+    def _before_statement(self, conn: Any, cursor: Any, statement: str, parameters: Any,
+                          context: Any, executemany: bool) -> None:
+        """A SQLAlchemy statement is about to run: end the pipeline first (see above)."""
+        if _PIPELINE in conn.info:
+            self._end_pipeline(conn)
+
+    @staticmethod
+    def _end_pipeline(conn: Any, exc: BaseException | None = None) -> None:
+        pipeline = conn.info.pop(_PIPELINE, None)
+        if pipeline is not None:
+            if exc is None:
+                pipeline.__exit__(None, None, None)
+            else:
+                pipeline.__exit__(type(exc), exc, exc.__traceback__)
+
+
+def _roll_back(driver: Any) -> None:
+    """End a failed group commit's transaction (the writer then drops the connection)."""
+    try:
+        if not driver.closed:
+            driver.execute("ROLLBACK")
+    except Exception:
+        log.debug("rollback after a failed group commit failed", exc_info=True)

@@ -1,0 +1,186 @@
+"""Tests for engine.store.pgpipeline: the group commit's pipelined transaction on PostgreSQL.
+
+The transaction's own behaviour is tested on a real PostgreSQL database (it exists only
+there); what the writes store, odd bytes and text included, on both databases through the
+Store.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections import Counter
+
+import psycopg
+import pytest
+from sqlalchemy import func, select, update
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from engine import status as st
+from engine.store import ops, pgpipeline
+from engine.store.rawsql import RawStatements, execute_many
+from engine.store.records import Decision, InboundRecord, NewDelivery
+from engine.store.schema import id_blocks, journal
+from engine.store.store import make_engine
+from tests.dbs import sqlite_url
+from tests.store.storecase import StoreCase, inbound
+
+
+def journal_rows(engine) -> list[tuple]:
+    with engine.connect() as conn:  # another connection: sees only what was committed
+        return conn.execute(select(journal.c.message_id, journal.c.status, journal.c.detail)
+                            .order_by(journal.c.message_id)).all()
+
+
+def add_lines(conn, sql: RawStatements, message_ids: list[int]) -> None:
+    execute_many(conn, sql.insert(journal, ("id", "message_id", "status", "at")),
+                 [(n, n, st.RECEIVED, 1.0) for n in message_ids])
+
+
+def traced(conn):
+    """Start a libpq trace of ``conn``'s messages; call the result to stop it and get the
+    names of the messages the client sent, counted."""
+    fd, path = tempfile.mkstemp()
+    pgconn = conn.connection.driver_connection.pgconn
+    pgconn.trace(fd)
+    pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    def stop() -> Counter:
+        pgconn.untrace()
+        os.close(fd)
+        with open(path) as f:
+            lines = [line.split("\t") for line in f.read().splitlines()]
+        os.unlink(path)
+        return Counter(fields[2].split()[0] for fields in lines
+                       if len(fields) > 2 and fields[0] == "F")
+
+    return stop
+
+
+def record(n: int) -> InboundRecord:
+    return InboundRecord("adt-in", time.time(), "127.0.0.1:1", b"MSH|^~\\&|A|B\r", st.RECEIVED,
+                         "A|B", str(n), "ADT^A01",
+                         decision=Decision(st.TRANSFORMED, deliveries=(NewDelivery("out"),)))
+
+
+def test_supported_only_on_postgresql(tmp_path, pg_engine):
+    """If the store is SQLite, then the writer keeps SQLAlchemy's transactions; on
+    PostgreSQL through psycopg 3 it pipelines them."""
+    sqlite = make_engine(sqlite_url(tmp_path))
+    try:
+        assert (pgpipeline.supported(sqlite), pgpipeline.supported(pg_engine)) == (False, True)
+    finally:
+        sqlite.dispose()
+
+
+def test_batch_of_messages_is_one_sync(pg_engine):
+    """If a batch of messages is ingested in a pipelined transaction, then BEGIN, every
+    write and COMMIT go out with a single Sync (the duplicate check's rows come back on a
+    Flush before it), and what it wrote is committed."""
+    sql = RawStatements(pg_engine.dialect)
+    op = ops.IngestOp(ops.IdAllocator(pg_engine, "messages"), "n1", sql,
+                      ops.IdAllocator(pg_engine, "deliveries"))
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    items = [record(n) for n in range(8)]
+    op.prepare(items)
+    with pg_engine.connect() as conn:
+        with transaction(conn):  # a first one prepares psycopg's statements
+            op.apply(conn, [record(100)])
+        stop = traced(conn)
+        with transaction(conn):
+            results = op.apply(conn, items)
+        sent = stop()
+    assert (sent["Sync"], sent["Flush"], sent["Query"]) == (1, 2, 0)
+    stored = journal_rows(pg_engine)
+    assert Counter(status for _, status, _ in stored) == {st.RECEIVED: 9, st.TRANSFORMED: 9,
+                                                          st.QUEUED: 9}
+    assert [r.status for r in results] == [st.TRANSFORMED] * 8
+
+
+def test_failed_write_commits_nothing(pg_engine):
+    """If a pipelined write fails (a duplicate key), then the block raises the database's
+    error, nothing of the transaction is committed, and the connection serves the next."""
+    sql = RawStatements(pg_engine.dialect)
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    with pg_engine.connect() as conn:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            with transaction(conn):
+                add_lines(conn, sql, [1, 2])
+                add_lines(conn, sql, [2])
+        assert journal_rows(pg_engine) == []
+        with transaction(conn):
+            add_lines(conn, sql, [3])
+    assert journal_rows(pg_engine) == [(3, st.RECEIVED, None)]
+
+
+def test_exception_in_block_commits_nothing(pg_engine):
+    """If the code in the block raises after writing, then the exception propagates and
+    nothing is committed."""
+    sql = RawStatements(pg_engine.dialect)
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    with pg_engine.connect() as conn:
+        with pytest.raises(ZeroDivisionError):
+            with transaction(conn):
+                add_lines(conn, sql, [1])
+                1 / 0
+        with transaction(conn):
+            add_lines(conn, sql, [2])
+    assert journal_rows(pg_engine) == [(2, st.RECEIVED, None)]
+
+
+def test_sqlalchemy_statement_sees_pipelined_writes(pg_engine):
+    """If a SQLAlchemy statement runs in the transaction after pipelined writes, then it sees
+    them and its rowcount is right (the pipeline ended first), the writes after it run too,
+    and all of it commits together."""
+    sql = RawStatements(pg_engine.dialect)
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    with pg_engine.connect() as conn:
+        with transaction(conn):
+            add_lines(conn, sql, [1, 2])
+            counted = conn.execute(select(func.count()).select_from(journal)).scalar_one()
+            changed = conn.execute(update(id_blocks).values(next_value=id_blocks.c.next_value)
+                                   ).rowcount
+            add_lines(conn, sql, [3])
+    assert (counted, changed) == (2, 2)  # id_blocks: "messages" and "deliveries"
+    assert [row[0] for row in journal_rows(pg_engine)] == [1, 2, 3]
+
+
+# Every byte value (NUL, tab, newline, CR, backslash, the high half) in the raw message, and
+# text with tabs, newlines, backslashes and characters outside Latin-1 in the text columns.
+ODD_RAW = b"MSH|^~\\&|A|B\r" + bytes(range(256)) + b"\\N\t\\.\n"
+ODD_TEXT = "tab\there\nnew\\line \\N é ✓ 𝄞"
+
+
+class OddValuesTests(StoreCase):
+    """What the group commit stores, byte for byte, whatever the bytes and characters."""
+
+    @defer.inlineCallbacks
+    def test_odd_values_survive(self):
+        """If a message's raw bytes hold every byte value and its text columns hold tabs,
+        newlines, backslashes and non-Latin characters (or are NULL), then they read back
+        exactly as written."""
+        odd = InboundRecord("adt-in", 1.5, ODD_TEXT, ODD_RAW, st.RECEIVED, sender=ODD_TEXT,
+                            control_id="c\t1", message_type=None, charset=None,
+                            decision=Decision(st.ERROR, error=ODD_TEXT))
+        plain = inbound("2", sender=None, raw=b"MSH|^~\\&|\r")
+        results = yield self.ingest_all([odd, plain])
+        first = yield self.detail(results[0].message_id)
+        second = yield self.detail(results[1].message_id)
+        self.assertEqual((bytes(first["raw"]), first["peer"], first["sender"],
+                          first["control_id"], first["message_type"], first["charset"],
+                          first["error"], first["received_at"]),
+                         (ODD_RAW, ODD_TEXT, ODD_TEXT, "c\t1", None, None, ODD_TEXT, 1.5))
+        self.assertEqual([(j["status"], j["detail"]) for j in first["journal"]],
+                         [(st.RECEIVED, None), (st.ERROR, ODD_TEXT)])
+        self.assertEqual((second["sender"], second["error"], bytes(second["raw"])),
+                         (None, None, b"MSH|^~\\&|\r"))
+
+
+class OddValuesTestsSQLite(OddValuesTests, unittest.TestCase):
+    backend = "sqlite"
+
+
+class OddValuesTestsPostgreSQL(OddValuesTests, unittest.TestCase):
+    backend = "postgresql"
+
