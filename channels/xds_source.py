@@ -126,7 +126,7 @@ class XDSSource:
             raise SOAPFault("Receiver", "the submission could not be stored; send it again "
                                         "later") from None
         self.received += 1
-        return RegistryResponse(RESPONSE_SUCCESS)
+        return RegistryResponse(RESPONSE_SUCCESS, list(request.warnings))
 
     def register(self, submission: Any, message: Any) -> defer.Deferred:
         return defer.fail(SOAPFault("Sender", "a Document Recipient serves ITI-41 only"))

@@ -42,6 +42,17 @@ def cli_process(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
                           env=dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200"))
 
 
+def stop_engine(engine: subprocess.Popen) -> None:
+    """Stop an engine process the test started: SIGTERM, then SIGKILL if it lingers."""
+    if engine.poll() is None:
+        engine.terminate()
+        try:
+            engine.wait(15)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+            engine.wait(5)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

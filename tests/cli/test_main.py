@@ -30,7 +30,7 @@ from engine.synthetic import control_id_of
 from mllp.header import HeaderError, read_header
 from tests.cli.cli_support import (
     GOOD, REFUSED, REPO_ROOT, LoopbackMLLPServer, cli, cli_process, file_channel, free_port,
-    simple_config, write_config)
+    simple_config, stop_engine, write_config)
 
 
 @pytest.fixture
@@ -261,12 +261,6 @@ def test_send_to_the_real_engine_then_list_it(tmp_path: Path) -> None:
                               "--control-id", control_id_of(GOOD[0])).stdout)
         assert sorted(r["status"] for r in rows) == [st.DUPLICATE, st.TRANSFORMED]
     finally:
-        if engine.poll() is None:
-            engine.terminate()
-            try:
-                engine.wait(15)
-            except subprocess.TimeoutExpired:
-                engine.kill()
-                engine.wait(5)
+        stop_engine(engine)
         log.close()
     assert engine.returncode == 0

@@ -23,7 +23,7 @@ from engine.synthetic import control_id_of
 from mllp.ack import parse_ack
 from tests.cli.cli_support import (
     GARBAGE, GOOD, LAB, REFUSED, REPO_ROOT, LoopbackMLLPServer, Populated, cli, exchange,
-    file_channel, free_port, simple_config, write_config)
+    file_channel, free_port, simple_config, stop_engine, write_config)
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +81,7 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
             assert time.monotonic() < deadline, (settled, (root / "engine.log").read_text())
             time.sleep(0.1)
     finally:
-        if engine.poll() is None:
-            engine.terminate()
-            try:
-                engine.wait(15)
-            except subprocess.TimeoutExpired:
-                engine.kill()
-                engine.wait(5)
+        stop_engine(engine)
         log.close()
         server.close()
     assert engine.returncode == 0, (root / "engine.log").read_text()

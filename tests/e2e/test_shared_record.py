@@ -153,7 +153,7 @@ class SharedRecordTests(SharedRecordCase):
         response = yield self.provide(sample_pnr(keep_source_id=True))
         self.assertEqual(response.status, RESPONSE_SUCCESS)
         self.assertEqual([(e.error_code, e.is_error) for e in response.errors],
-                         [(codes.REGISTRY_METADATA_ERROR, False)])
+                         [(codes.REPOSITORY_METADATA_ERROR, False)])
         self.assertIn("sourceId '3670984664'", response.errors[0].code_context)
         answer = yield post(self.repository, sample_retrieve(SAMPLE_DOCUMENT_UNIQUE_ID))
         answer.assert_valid("xdsb")

@@ -68,6 +68,7 @@ class StoreRegistryHandler:
         d = self._submit(register.provide_and_register_checked, codes.REPOSITORY_ERROR,
                          "store the documents and their metadata", request.submission,
                          request.documents, self.repository_unique_id)
+        d.addCallback(lambda errors: list(request.warnings) + errors)
         return d.addCallback(_response, "ITI-41")
 
     def register(self, submission: Submission, message: SOAPMessage) -> defer.Deferred:

@@ -91,7 +91,8 @@ def _provide_and_register(incoming: Incoming, limits: ServerLimits) -> Call:
         check_documents(submission, documents)
     if any(error.is_error for error in errors):
         return Call("", answer=_failure(errors))
-    return Call("provide_and_register", (ProvideAndRegister(submission, documents, message),))
+    return Call("provide_and_register",
+                (ProvideAndRegister(submission, documents, message, warnings=tuple(errors)),))
 
 
 def _register(message: SOAPMessage) -> Call:

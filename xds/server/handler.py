@@ -41,6 +41,9 @@ class ProvideAndRegister:
     documents: dict[str, ReceivedDocument]
     message: SOAPMessage
     peer: str = ""  # the client's address, "host:port", as the endpoint saw it
+    # What validation found that does not refuse the request (a sourceId that is no OID):
+    # told to the sender in the RegistryResponse of a stored submission.
+    warnings: tuple = ()
 
 
 @dataclass
