@@ -269,11 +269,12 @@ def messages_replay(config_path: str, message_ids: tuple[int, ...], reprocess: b
 
 
 def _consent_gate(config: Any, engine: Any) -> Any:
-    """``withheld(channel, raw)`` for a re-queue: the shared-record deliveries of a document
-    whose patient opposed sharing since its intake, as the engine would decide them."""
+    """``withheld(channel, raw)`` for a re-queue: the shared-record deliveries of a message
+    or document whose patient opposed sharing since its intake, as the engine would decide
+    them (engine.flow.requeue)."""
     from engine.app import channel_plan
     from engine.consent.lookup import StoreConsentLookup
-    from engine.flow.documents import withheld_from_shared_record
+    from engine.flow.requeue import withheld_on_requeue
 
     lookup = StoreConsentLookup(engine)
     plans = {channel.name: channel_plan(channel, consent_lookup=lookup)
@@ -281,7 +282,7 @@ def _consent_gate(config: Any, engine: Any) -> Any:
 
     def withheld(channel: str, raw: bytes) -> dict[str, str]:
         plan = plans.get(channel)
-        return {} if plan is None else withheld_from_shared_record(plan, raw)
+        return {} if plan is None else withheld_on_requeue(plan, raw)
     return withheld
 
 
