@@ -185,14 +185,20 @@ class XDSConnectorsCase(h.EngineCase):
         assert_valid("cda", etree.fromstring(bytes(held[0]["content"])))
 
     @defer.inlineCallbacks
-    def hospital_posts(self, content_type: str, body: bytes):
-        """A hospital's ITI-41 to the xds source: answered Success after the commit, the
-        sample's document then in the registry, byte for byte."""
+    def hospital_posts(self, content_type: str, body: bytes, warned: bool = False):
+        """A hospital's ITI-41 to the xds source: answered Success after the commit (with
+        the warning that its sourceId is no OID when ``warned``), the sample's document then
+        in the registry, byte for byte."""
         yield self.start()
         answer = yield post(self.recipient, body, content_type)
         self.assertEqual(answer.status, 200, answer.data[:300])
         answer.assert_valid("rs")
-        self.assertEqual(read_registry_response(answer.body).status, RESPONSE_SUCCESS)
+        response = read_registry_response(answer.body)
+        self.assertEqual(response.status, RESPONSE_SUCCESS)
+        expected = [(codes.REPOSITORY_METADATA_ERROR, False)] if warned else []
+        self.assertEqual([(e.error_code, e.is_error) for e in response.errors], expected)
+        if warned:
+            self.assertIn("sourceId '3670984664' is not an OID", response.errors[0].code_context)
         stored = yield h.stored_messages(self.engine, channel="hospital")
         self.assertEqual([(m["status"], m["message_type"]) for m in stored],
                          [(st.TRANSFORMED, "ITI-41")])
@@ -215,6 +221,15 @@ class XDSConnectorsCase(h.EngineCase):
         self.assertEqual(read_registry_response(again.body).status, RESPONSE_SUCCESS)
         stored = yield h.stored_messages(self.engine, channel="hospital")
         self.assertEqual([m["status"] for m in stored], [st.TRANSFORMED, st.DUPLICATE])
+
+    @defer.inlineCallbacks
+    def test_the_sample_as_published_is_stored_and_its_warning_answered(self):
+        """If the endpoint's validation warnings were dropped, then the hospital would never
+        learn that its sourceId ('3670984664') is no OID: the answer is Success carrying that
+        warning, and the document still reaches the registry."""
+        message = yield self.hospital_posts("application/soap+xml",
+                                            sample_pnr(keep_source_id=True), warned=True)
+        self.assertEqual(message["status"], st.TRANSFORMED)
 
     @defer.inlineCallbacks
     def test_a_hospital_posts_mtom_and_the_document_reaches_the_registry(self):
