@@ -17,7 +17,7 @@ import secrets
 import tempfile
 import unittest
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import psycopg
 import pytest
@@ -79,6 +79,22 @@ def database(backend: str, tmp_path: Path) -> Iterator[str]:
             yield url
     else:
         raise ValueError(f"unknown backend {backend!r}")
+
+
+@contextlib.contextmanager
+def migrated_engine(backend: str, tmp_path: Path) -> Iterator[Any]:
+    """A SQLAlchemy engine on an empty database of ``backend`` at the newest schema,
+    disposed of (and the database dropped) afterwards."""
+    from engine.store import migrate
+    from engine.store.store import make_engine
+
+    with database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            migrate.ensure_current(engine)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def open_database(testcase: unittest.TestCase, backend: str) -> str:
