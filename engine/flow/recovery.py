@@ -7,7 +7,16 @@ them, decodes each as the intake does (in the character set it was accepted in) 
 to the :class:`~engine.flow.decider.Decider`, behind what its channel has queued: the same
 :func:`~engine.flow.decision.decide` and the same store write as every other decision. The
 store records a decision only for a message still RECEIVED, so a message seen both here and
-in the decider's queue is decided once.
+in the decider's queue is committed once.
+
+Deciding is not only committing, though: the ``identity:`` step changes the index and audits
+a query when it runs. A message the intake has just committed RECEIVED is handed to the
+decider by the commit's callback, and a scan whose read ran after that commit may come back
+to the reactor first (the writer thread can be descheduled between the two), so the scan
+would find a message nobody holds yet and have it decided twice. So a scan hands over only
+what the previous pass found unheld too (a message orphaned by a crash or a replay waits
+one interval more); the first page read at start, before any source listens, is handed over
+at once.
 
 test-case-name: tests.flow.test_recovery
 """
@@ -46,12 +55,16 @@ class Recovery:
         self._scan_call: Any = None
         self._cursor = 0
         self._running = False
+        self._at_start = False  # the next page read is the one before any source listens
+        self._unheld: set[int] = set()  # found unheld by the pass under way
+        self._unheld_before: set[int] = set()  # ... by the previous pass
         self.found = 0
 
     def start(self) -> defer.Deferred:
         """Start scanning; Deferred firing once the first page is queued for deciding, so
         that a source started after it queues its new messages behind the old ones."""
         self._running = True
+        self._at_start = True
         return self._scan()
 
     def stop(self) -> None:
@@ -70,19 +83,26 @@ class Recovery:
         return d
 
     def _scanned(self, rows: list) -> None:
+        at_start, self._at_start = self._at_start, False
         for row in rows:
-            if not (self._decider.knows(row.id) or self._decider.settled_in_scan(row.id)):
+            if self._decider.knows(row.id) or self._decider.settled_in_scan(row.id):
+                continue
+            if at_start or row.id in self._unheld_before:
                 self.found += 1
                 self._requeue(row)
+            else:  # perhaps one the intake is handing over: handed over if still unheld
+                self._unheld.add(row.id)
         if len(rows) == SCAN_BATCH:
             self._cursor = rows[-1].id
             self._scan_call = self._clock.callLater(0, self._scan)
             return
         self._cursor = 0
+        self._unheld_before, self._unheld = self._unheld, set()
         self._schedule()
 
     def _scan_failed(self, failure: Any) -> None:
         log.error("scanning for undecided messages failed: %s", failure.getErrorMessage())
+        self._at_start = False
         self._schedule()
 
     def _schedule(self) -> None:

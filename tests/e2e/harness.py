@@ -285,6 +285,25 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "the co
         yield task.deferLater(reactor, interval, lambda: None)
 
 
+@defer.inlineCallbacks
+def wait_while_progressing(measure: Callable[[], int], target: int, stall: float,
+                           what: str = "the count reaches its target", *,
+                           interval: float = 0.05, reactor: Any = global_reactor) -> Any:
+    """Poll ``measure()`` until it reaches ``target``; fail once it has not grown for
+    ``stall`` seconds. A loaded machine slows a big run down without stopping it: a fixed
+    deadline fails such a run, while a stall is the defect this wait exists to catch."""
+    best = measure()
+    last_growth = reactor.seconds()
+    while best < target:
+        yield task.deferLater(reactor, interval, lambda: None)
+        now_at = measure()
+        if now_at > best:
+            best, last_growth = now_at, reactor.seconds()
+        elif reactor.seconds() - last_growth >= stall:
+            raise AssertionError(
+                f"stalled at {best} of {target} for {stall} s waiting until {what}")
+
+
 def status_cli(config_path: str) -> defer.Deferred:
     """Run ``aiguillage status --json`` in a subprocess (in a thread); Deferred[dict]."""
     def run() -> dict:
