@@ -53,40 +53,7 @@ CHANNEL = "crash"
 START_TIMEOUT = 20.0  # seconds for a process to say it listens
 DRAIN_TIMEOUT = 60.0  # seconds for every acknowledged message to reach the sink
 
-SINK_SCRIPT = textwrap.dedent('''
-    """A downstream MLLP system: records each MSH-10 it receives (fsync'd), answers AA."""
-    import os
-    import sys
-
-    from twisted.internet import defer, reactor
-
-    from mllp.ack import build_ack
-    from mllp.header import read_header
-    from mllp.protocol import MLLPServerFactory
-
-    port, record_path = int(sys.argv[1]), sys.argv[2]
-    record = open(record_path, "a", encoding="ascii")
-    count = [0]
-
-
-    class Sink:
-        def receive(self, payload, peer):
-            header = read_header(payload)
-            record.write(header.control_id + "\\n")
-            record.flush()
-            os.fsync(record.fileno())
-            count[0] += 1
-            return defer.succeed(build_ack(header, "AA", control_id=f"SINK{count[0]}",
-                                           timestamp="20260101000000"))
-
-        def frame_error(self, peer, error, prefix):
-            print(f"sink frame error: {error}", flush=True)
-
-
-    listening = reactor.listenTCP(port, MLLPServerFactory(Sink()), interface="127.0.0.1")
-    print(f"sink listening on port {listening.getHost().port}", flush=True)
-    reactor.run()
-''')
+SINK = [sys.executable, "-m", "tests.e2e.durable_sink"]  # argv: PORT RECORD
 
 
 # -- processes -------------------------------------------------------------------------
@@ -185,10 +152,8 @@ class Deployment:
         return engine
 
     def start_sink(self, started: list[Process]) -> Process:
-        script = self.tmp_path / "sink.py"
-        script.write_text(SINK_SCRIPT)
-        sink = Process("sink", [sys.executable, str(script), str(self.sink_port),
-                                str(self.record)], self.tmp_path / "sink.log")
+        sink = Process("sink", [*SINK, str(self.sink_port), str(self.record)],
+                       self.tmp_path / "sink.log")
         started.append(sink)
         sink.wait_for(f"sink listening on port {self.sink_port}")
         return sink
@@ -197,7 +162,7 @@ class Deployment:
         """Every MSH-10 the sink received, in arrival order, duplicates included."""
         if not self.record.exists():
             return []
-        return [line for line in self.record.read_text().split("\n") if line]
+        return [line.split()[0] for line in self.record.read_text().splitlines() if line]
 
 
 def deploy(tmp_path: Path, store_url: str) -> Deployment:

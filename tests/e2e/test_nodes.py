@@ -41,7 +41,7 @@ from engine.flow.response import APPLICATION_ACK
 from engine.store.schema import deliveries, delivery_leases, journal, messages
 from mllp.ack import parse_ack
 from tests.dbs import postgres_database
-from tests.e2e.test_crash import Process, free_port, processes, read_frame
+from tests.e2e.test_crash import SINK, Process, free_port, processes, read_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -51,45 +51,6 @@ SENDERS_PER_NODE = 2
 PATIENTS_PER_SENDER = 5
 MESSAGES = int(os.environ.get("AIGUILLAGE_NODES_MESSAGES", "3000"))
 EVENTS = ("A01", "A08", "A02", "A08", "A03")
-
-SINK_SCRIPT = textwrap.dedent('''
-    """A downstream MLLP system: records MSH-10, PID-3 and arrival time (fsync'd), answers AA."""
-    import os
-    import sys
-    import time
-
-    from twisted.internet import defer, reactor
-
-    from mllp.ack import build_ack
-    from mllp.header import read_header
-    from mllp.protocol import MLLPServerFactory
-
-    port, record_path = int(sys.argv[1]), sys.argv[2]
-    record = open(record_path, "a", encoding="ascii")
-
-
-    class Sink:
-        count = 0
-
-        def receive(self, payload, peer):
-            header = read_header(payload)
-            patient = payload.split(b"\\rPID|", 1)[1].split(b"|", 3)[2].split(b"^")[0]
-            record.write(f"{header.control_id} {patient.decode()} {time.time():.6f}\\n")
-            record.flush()
-            os.fsync(record.fileno())
-            Sink.count += 1
-            return defer.succeed(build_ack(header, "AA", control_id=f"SINK{Sink.count}",
-                                           timestamp="20260101000000"))
-
-        def frame_error(self, peer, error, prefix):
-            print(f"sink frame error: {error}", flush=True)
-
-
-    listening = reactor.listenTCP(port, MLLPServerFactory(Sink()), interface="127.0.0.1")
-    print(f"sink listening on port {listening.getHost().port}", flush=True)
-    reactor.run()
-''')
-
 
 def message(sender: int, n: int) -> tuple[str, str, bytes]:
     """(control id, patient, payload) of sender ``sender``'s ``n``-th message."""
@@ -239,10 +200,7 @@ def test_three_nodes_one_killed(tmp_path: Path, store_url: str) -> None:
     record = tmp_path / "sink-received.txt"
     sink_port = free_port()
     with processes() as started:
-        script = tmp_path / "sink.py"
-        script.write_text(SINK_SCRIPT)
-        sink = Process("sink", [sys.executable, str(script), str(sink_port), str(record)],
-                       tmp_path / "sink.log")
+        sink = Process("sink", [*SINK, str(sink_port), str(record)], tmp_path / "sink.log")
         started.append(sink)
         sink.wait_for(f"sink listening on port {sink_port}")
         nodes = {}
