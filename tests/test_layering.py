@@ -10,7 +10,6 @@ CLI, and only the composition root (engine/app.py) imports channels/.
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 import pytest

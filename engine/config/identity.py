@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from engine.config.schema import Problems, Section, Where, at_least, key_position, item_position
-from engine.config.schema import validate_section
 from engine.config.yamlsource import YAMLMapping
 from engine.interfaces import OptionSpec
 from identity.matching.model import InvalidModel, MatchModel

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import yaml
-from twisted.internet import defer, reactor as global_reactor, task, threads
+from twisted.internet import defer, endpoints, reactor as global_reactor, task, threads
 
 from engine.app import Engine, load_config
 from engine.store import queries
@@ -382,6 +382,18 @@ class EngineCase:
         factory, listening = start_sink(global_reactor, port=port)
         self.addCleanup(stop_sink, factory, listening)
         return factory.sink, listening.getHost().port
+
+    @defer.inlineCallbacks
+    def raw_connection(self, port: int) -> Any:
+        """A bare TCP connection to ``port`` (a :class:`RawMLLPClient`: bytes as they come),
+        closed after the test."""
+        from tests.channels.fakes import RawMLLPClient
+
+        endpoint = endpoints.TCP4ClientEndpoint(global_reactor, "127.0.0.1", port)
+        raw = yield endpoints.connectProtocol(endpoint, RawMLLPClient())
+        self.addCleanup(lambda: raw.closed)
+        self.addCleanup(raw.transport.loseConnection)
+        return raw
 
     def reserved_port(self) -> int:
         """A port where nothing listens yet (see :class:`PortReservation`)."""

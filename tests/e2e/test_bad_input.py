@@ -7,7 +7,7 @@ trouble is written byte by byte on a raw connection. Runs on SQLite and on Postg
 """
 from __future__ import annotations
 
-from twisted.internet import defer, endpoints, reactor
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from engine import status as st
@@ -16,7 +16,6 @@ from engine.synthetic import adt_message, oru_message
 from mllp.ack import parse_ack
 from mllp.framing import encode_frame
 from mllp.header import read_header
-from tests.channels.fakes import RawMLLPClient
 from tests.e2e import harness as h
 
 MAX_FRAME_SIZE = 4096
@@ -34,15 +33,6 @@ class BadInputTestsMixin(h.EngineCase):
         config = self.config(sink_port, source={"max_frame_size": "4KiB"})
         self.engine_, self.port = yield self.engine(config)
         self.good = [h.as_original_mode(adt_message(n)) for n in range(1, 4)]
-
-    @defer.inlineCallbacks
-    def raw_connection(self):
-        """A bare TCP connection to the engine's MLLP port, closed after the test."""
-        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.port)
-        raw = yield endpoints.connectProtocol(endpoint, RawMLLPClient())
-        self.addCleanup(lambda: raw.closed)
-        self.addCleanup(raw.transport.loseConnection)
-        return raw
 
     @defer.inlineCallbacks
     def assert_still_served(self, payload: bytes):
@@ -66,7 +56,7 @@ class BadInputTestsMixin(h.EngineCase):
     def refused(self, payload: bytes, code: str, error_code: int, echoed: str, reason: str):
         """Send ``payload`` in one frame; check its NAK, its ERROR record, and that the
         engine goes on serving."""
-        raw = yield self.raw_connection()
+        raw = yield self.raw_connection(self.port)
         raw.transport.write(encode_frame(payload))
         frames = yield raw.frames_after(1)
         answer = parse_ack(frames[0])
@@ -121,7 +111,7 @@ class BadInputTestsMixin(h.EngineCase):
         the message is v2.5, whose table 0357 has no 104), and the connection is closed."""
         payload = h.as_original_mode(oru_message(1, results=60))
         self.assertGreater(len(payload), MAX_FRAME_SIZE)
-        raw = yield self.raw_connection()
+        raw = yield self.raw_connection(self.port)
         raw.transport.write(encode_frame(payload))
         frames = yield raw.frames_after(1)
         yield raw.closed
@@ -145,7 +135,7 @@ class BadInputTestsMixin(h.EngineCase):
         """If bytes come before, between and after frames, then they are dropped and counted,
         the frames among them are ACKed and delivered, and nothing is stored in ERROR."""
         junk = [b"hello\r\n", b"\x1c\rstray", b"tail without a frame"]
-        raw = yield self.raw_connection()
+        raw = yield self.raw_connection(self.port)
         raw.transport.write(junk[0] + encode_frame(self.good[1]) + junk[1]
                             + encode_frame(self.good[2]) + junk[2])
         frames = yield raw.frames_after(2)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest

@@ -5,14 +5,13 @@ the others; what is stored stays bounded.
 """
 from __future__ import annotations
 
-from twisted.internet import defer, endpoints, reactor, task
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from engine import status as st
 from engine.synthetic import adt_message
 from mllp.ack import parse_ack
 from mllp.framing import encode_frame
-from tests.channels.fakes import RawMLLPClient
 from tests.e2e import harness as h
 
 
@@ -23,15 +22,6 @@ class HostilePeerTests(h.EngineCase, unittest.TestCase):
     def start(self, **source):
         self.downstream, sink_port = self.sink()
         self.engine_, self.port = yield self.engine(self.config(sink_port, source=source))
-
-    @defer.inlineCallbacks
-    def connect(self):
-        """A bare TCP connection to the engine's MLLP port, closed after the test."""
-        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.port)
-        raw = yield endpoints.connectProtocol(endpoint, RawMLLPClient())
-        self.addCleanup(lambda: raw.closed)
-        self.addCleanup(raw.transport.loseConnection)
-        return raw
 
     @defer.inlineCallbacks
     def rows_once_settled(self, status: str):
@@ -56,7 +46,7 @@ class HostilePeerTests(h.EngineCase, unittest.TestCase):
         yield self.start(max_connections_per_peer=3)
         raws = []
         for _ in range(5):
-            raws.append((yield self.connect()))
+            raws.append((yield self.raw_connection(self.port)))
         yield h.wait_until(lambda: sum(raw.closed.called for raw in raws) == 2, 10,
                            "two connections are closed by the engine")
         self.assertEqual(self.source_stats()["connections_refused"],
@@ -73,7 +63,7 @@ class HostilePeerTests(h.EngineCase, unittest.TestCase):
         """If allow_from does not include the peer's address, then its connection is closed
         at once, nothing it wrote is stored, and the refusal is counted."""
         yield self.start(allow_from=["10.99.0.0/16", "192.168.7.1"])
-        raw = yield self.connect()
+        raw = yield self.raw_connection(self.port)
         raw.transport.write(encode_frame(h.as_original_mode(adt_message(1))))
         yield raw.closed
         self.assertEqual(raw.frames, [])
@@ -87,7 +77,7 @@ class HostilePeerTests(h.EngineCase, unittest.TestCase):
         unreadable_threshold are stored one by one and the rest as one summary counting
         them, once the connection closes; a good message still goes through."""
         yield self.start(unreadable_threshold=5)
-        raw = yield self.connect()
+        raw = yield self.raw_connection(self.port)
         raw.transport.write(encode_frame(b"") * 200)
         frames = yield raw.frames_after(200)
         self.assertEqual({parse_ack(frame).code for frame in frames}, {"AR"})
@@ -110,7 +100,7 @@ class HostilePeerTests(h.EngineCase, unittest.TestCase):
         answered the first with a reject, the connection's next ones are accounted for too:
         unreadable_threshold stored one by one, the rest in one summary."""
         yield self.start(unreadable_threshold=5)
-        raw = yield self.connect()
+        raw = yield self.raw_connection(self.port)
         broken = b"MSH|^~\\&|"  # MSH-9 and MSH-10 missing
         raw.transport.write(encode_frame(broken))
         yield raw.frames_after(1)

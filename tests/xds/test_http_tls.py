@@ -5,7 +5,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from tests.mllp.test_tls import make_pki

@@ -34,4 +34,4 @@ def adt(event: str, *segments: str, control_id: str = "C1") -> HL7Message:
     """An ADT^event message from MSH, EVN and ``segments``."""
     head = (f"MSH|^~\\&|GAM|CHU-EXEMPLE|AIGUILLAGE|GHT|20260318112045||ADT^{event}^"
             f"{STRUCTURES.get(event, 'ADT_A01')}|{control_id}|P|2.5^FRA^2.11|||AL|NE|FRA|UNICODE UTF-8")
-    return HL7Message.parse("\r".join([head, f"EVN||20260318112045", *segments]) + "\r")
+    return HL7Message.parse("\r".join([head, "EVN||20260318112045", *segments]) + "\r")

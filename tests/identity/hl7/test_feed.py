@@ -12,7 +12,7 @@ from identity.service import Registered
 from mllp.ack import build_ack, parse_ack
 from mllp.header import read_header
 from tests.identity.fakes import MemoryIdentityService
-from tests.identity.hl7.conformance import CHU, DOMAINS, GHT, validation_problems
+from tests.identity.hl7.conformance import CHU, DOMAINS, validation_problems
 from tests.identity.hl7.messages import adt, ght, ins, ipp, pid_segment
 
 MATRICULE = "248096343012736"

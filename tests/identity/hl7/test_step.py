@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from identity.hl7.domains import DomainTable
 from identity.hl7.response import Envelope
 from identity.hl7.rewrite import TargetDomains
 from identity.hl7.step import Fired, StepSettings, run_step, settled
-from identity.model import INS_NIR
 from mappings.message import HL7Message
 from mllp.codes import REQUIRED_FIELD_MISSING, UNKNOWN_KEY, UNSUPPORTED_EVENT
 from tests.identity.fakes import MemoryIdentityService
-from tests.identity.hl7.conformance import CHU, DOMAINS, GHT, validation_problems
-from tests.identity.hl7.messages import adt, ght, ins, ipp, pid_segment
+from tests.identity.hl7.conformance import DOMAINS, GHT, validation_problems
+from tests.identity.hl7.messages import adt, ght, ipp, pid_segment
 
 ENVELOPE = Envelope("R1", "20260320100001")
 FEED = StepSettings(DOMAINS, feed=True)

@@ -182,7 +182,7 @@ def test_a_patient_unknown_to_the_index_is_refused_for_good(engine):
     with pytest.raises(DeliveryFailed) as raised:
         lookup(engine, GHT).resolve(f"Z9^^^&{CHU.oid}&ISO", DELIVERY)
     assert not raised.value.retryable
-    assert f"XDSUnknownPatientId: no person of the identity index holds Z9 in CHU-EXEMPLE" \
+    assert "XDSUnknownPatientId: no person of the identity index holds Z9 in CHU-EXEMPLE" \
         in str(raised.value)
 
 
