@@ -63,6 +63,7 @@ from mllp.ack import (
 from mllp.codes import APPLICATION_INTERNAL_ERROR, VALUE_TOO_LONG
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameTooLarge, encode_frame
 from mllp.header import HeaderError, read_header
+from mllp.sendnow import supported as sends_now, write_now
 
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_PENDING = 1000
@@ -135,11 +136,13 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         self._paused = False
         self._closing = False
         self._lost = False
+        self._send_now = False  # the transport is one mllp.sendnow writes on directly
         self.admitted_host: str | None = None  # set by the factory when admission counts it
 
     def connectionMade(self) -> None:
         self.callLater = self.factory.clock.callLater  # TimeoutMixin's seam
         self._decoder = FrameDecoder(self.factory.max_frame_size)
+        self._send_now = sends_now(self.transport)
         self.factory.connections_open += 1
         self.setTimeout(self.factory.idle_timeout)
 
@@ -265,7 +268,10 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             slot = self._queue.popleft()
             self._pending_bytes -= slot.size
             if slot.ack and not self._lost:
-                self.transport.write(slot.ack)
+                if self._send_now and not self._queue:  # nothing after it to write with it
+                    write_now(self.transport, slot.ack)
+                else:
+                    self.transport.write(slot.ack)
             if slot.written is not None and not slot.written.called:
                 slot.written.callback(not self._lost)
         if self._paused and len(self._queue) <= self.factory.max_pending // 2 and \

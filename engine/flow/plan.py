@@ -88,9 +88,10 @@ class ChannelPlan:
                     and all(d.steps is None and d.transform is None
                             for d in self.destinations))
 
-    @property
+    @cached_property
     def routes_only(self) -> bool:
-        """True when the plan has no step at all: every message goes to every destination."""
+        """True when the plan has no step at all: every message goes to every destination.
+        Computed once per plan object, read for every message."""
         return (self.filters is None and self.steps is None and self.identity is None
                 and self.validation == VALIDATION_NONE
                 and self.consent is None and not self.shares
