@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, event, make_url
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
-from engine.store import migrate, ops, pgpipeline, sqlitefile
+from engine.store import migrate, ops, pgpipeline, sqlitebind, sqlitefile
 from engine.store.rawsql import RawStatements
 from engine.store.records import (
     DecidedMessage,
@@ -44,6 +44,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Any:
         if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
             raise ValueError(f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}")
         sqlitefile.prepare(sqlite_path(url))
+        sqlitebind.register()
         engine = create_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8)
         event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
         return engine
