@@ -209,8 +209,8 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         self._queue.append(slot)
         self._pending_bytes += slot.size
         answer = defer.maybeDeferred(self.factory.sink.receive, payload, self.peer)
-        answer.addErrback(self._sink_failed, payload)
-        answer.addCallback(self._answered, slot)
+        answer.addCallbacks(self._answered, self._sink_failed, callbackArgs=(slot,),
+                            errbackArgs=(payload, slot))
         if not self._paused and (len(self._queue) >= self.factory.max_pending or
                                  self._pending_bytes >= self.factory.max_pending_bytes):
             self._paused = True
@@ -242,13 +242,14 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         """Bytes of the frames read and not yet answered on this connection."""
         return self._pending_bytes
 
-    def _sink_failed(self, failure: Any, payload: bytes) -> bytes:
+    def _sink_failed(self, failure: Any, payload: bytes, slot: _Slot) -> None:
+        """The sink's Deferred failed: answer the frame with a reject (AR/207) instead."""
         log.failure("MLLP sink failed for a frame from {peer}; answering AR/207",
                     failure, peer=self.peer.address)
         error = HL7Error(APPLICATION_INTERNAL_ERROR,
                          "the message could not be stored; it was not accepted")
-        return reject_for(payload, error, self.factory.next_control_id(),
-                          self.factory.timestamp())
+        self._answered(reject_for(payload, error, self.factory.next_control_id(),
+                                  self.factory.timestamp()), slot)
 
     def _answered(self, ack: bytes | None, slot: _Slot) -> None:
         """Frame the sink's answer now, so a bad one cannot stall the queue later."""

@@ -19,7 +19,7 @@ from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
 from engine.store import migrate, ops, pgpipeline, sqlitebind, sqlitefile
-from engine.store.rawsql import RawStatements
+from engine.store.rawsql import RawStatements, dbapi_transaction
 from engine.store.records import (
     DecidedMessage,
     DeliveryUpdate,
@@ -73,8 +73,12 @@ def _sqlite_pragmas(synchronous: str) -> Callable:
 
 def _transactions(engine: Any) -> Callable | None:
     """The group commit's transactions for ``engine``'s database: pipelined on PostgreSQL
-    (engine.store.pgpipeline), SQLAlchemy's ``begin()`` elsewhere (None)."""
-    return pgpipeline.PipelinedTransactions(engine) if pgpipeline.supported(engine) else None
+    (engine.store.pgpipeline), on the DBAPI connection on SQLite
+    (:func:`engine.store.rawsql.dbapi_transaction`), SQLAlchemy's ``begin()`` elsewhere
+    (None)."""
+    if pgpipeline.supported(engine):
+        return pgpipeline.PipelinedTransactions(engine)
+    return dbapi_transaction if engine.dialect.name == "sqlite" else None
 
 
 class Store:
