@@ -228,8 +228,19 @@ def build_ack(header: MSHHeader, code: str, *, text: str = "",
     MSH-5 and MSH-6); their components are separated by ``^``, written with
     the message's own component separator.
     """
-    sep, enc = header.field_separator, header.encoding_characters
     charset = header.charset if charset is None else charset
+    text = ack_text(header, code, text=text, errors=errors, control_id=control_id,
+                    timestamp=timestamp, charset=charset,
+                    sending_application=sending_application,
+                    sending_facility=sending_facility, ack_types=ack_types)
+    return text.encode(header_codec(charset), errors="replace")
+
+
+def ack_text(header: MSHHeader, code: str, *, text: str, errors: Sequence[HL7Error],
+             control_id: str, timestamp: str, charset: str, sending_application: str | None,
+             sending_facility: str | None, ack_types: tuple[str, str]) -> str:
+    """The text of :func:`build_ack`'s ACK, before it is encoded in ``charset``'s codec."""
+    sep, enc = header.field_separator, header.encoding_characters
     version = version_tuple(header.version)
     msh = ["MSH", enc, _name(sending_application, header.receiving_application, sep, enc),
            _name(sending_facility, header.receiving_facility, sep, enc),
@@ -245,7 +256,7 @@ def build_ack(header: MSHHeader, code: str, *, text: str = "",
         text = ""
     msa = ["MSA", code, header.control_id, escape(text, sep, enc)]
     segments = [_join(msh, sep), _join(msa, sep), *_error_segments(errors, sep, enc, version)]
-    return "\r".join(segments).encode(header_codec(charset), errors="replace") + b"\r"
+    return "\r".join(segments) + "\r"
 
 
 def build_nak_without_header(error: HL7Error, control_id: str, timestamp: str,
@@ -383,7 +394,7 @@ __all__ = [
     "ACCEPT", "ERROR", "REJECT", "ORIGINAL", "ENHANCED", "HL7Error", "AckResult",
     "ack_mode_for", "ack_code", "accept_ack_wanted", "application_ack_wanted",
     "application_ack_code", "escape", "unescape",
-    "build_ack", "build_nak_without_header", "parse_ack", "version_tuple", "table_0357",
+    "ack_text", "build_ack", "build_nak_without_header", "parse_ack", "version_tuple", "table_0357",
     "reported_code", "stored_control_id", "DEFAULT_SEPARATOR", "DEFAULT_ENCODING_CHARACTERS",
     "MESSAGE_ACCEPTED", "SEGMENT_SEQUENCE", "REQUIRED_FIELD_MISSING", "DATA_TYPE",
     "TABLE_VALUE_NOT_FOUND", "VALUE_TOO_LONG", "UNSUPPORTED_MESSAGE_TYPE",

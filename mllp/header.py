@@ -199,6 +199,11 @@ _CHECKED_SEPARATORS_MAX = 64
 def _decoded_fields(segment: bytes, separator: str,
                     encoding: str) -> tuple[tuple[str, ...], str]:
     """The fields of MSH decoded with its MSH-18 (``fields[0]`` is MSH-1), and MSH-18."""
+    if segment.isascii():  # the usual MSH: every codec of CHARSETS reads ASCII alike
+        fields = segment.decode("ascii").split(separator)
+        charset = _first(fields[17], encoding[1]) if len(fields) > 17 else ""
+        fields[0] = separator
+        return tuple(fields), charset.strip()
     parts = segment.split(separator.encode("ascii"), 18)
     charset = _first(parts[17].decode(FALLBACK_CODEC), encoding[1]) if len(parts) > 17 else ""
     text = segment.decode(header_codec(charset), errors="replace")

@@ -63,6 +63,7 @@ from mllp.ack import (
 from mllp.codes import APPLICATION_INTERNAL_ERROR, VALUE_TOO_LONG
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameTooLarge, encode_frame
 from mllp.header import HeaderError, read_header
+from mllp.sendnow import supported as sends_now, write_now
 
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_PENDING = 1000
@@ -135,11 +136,13 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         self._paused = False
         self._closing = False
         self._lost = False
+        self._send_now = False  # the transport is one mllp.sendnow writes on directly
         self.admitted_host: str | None = None  # set by the factory when admission counts it
 
     def connectionMade(self) -> None:
         self.callLater = self.factory.clock.callLater  # TimeoutMixin's seam
         self._decoder = FrameDecoder(self.factory.max_frame_size)
+        self._send_now = sends_now(self.transport)
         self.factory.connections_open += 1
         self.setTimeout(self.factory.idle_timeout)
 
@@ -206,8 +209,8 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         self._queue.append(slot)
         self._pending_bytes += slot.size
         answer = defer.maybeDeferred(self.factory.sink.receive, payload, self.peer)
-        answer.addErrback(self._sink_failed, payload)
-        answer.addCallback(self._answered, slot)
+        answer.addCallbacks(self._answered, self._sink_failed, callbackArgs=(slot,),
+                            errbackArgs=(payload, slot))
         if not self._paused and (len(self._queue) >= self.factory.max_pending or
                                  self._pending_bytes >= self.factory.max_pending_bytes):
             self._paused = True
@@ -239,13 +242,14 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         """Bytes of the frames read and not yet answered on this connection."""
         return self._pending_bytes
 
-    def _sink_failed(self, failure: Any, payload: bytes) -> bytes:
+    def _sink_failed(self, failure: Any, payload: bytes, slot: _Slot) -> None:
+        """The sink's Deferred failed: answer the frame with a reject (AR/207) instead."""
         log.failure("MLLP sink failed for a frame from {peer}; answering AR/207",
                     failure, peer=self.peer.address)
         error = HL7Error(APPLICATION_INTERNAL_ERROR,
                          "the message could not be stored; it was not accepted")
-        return reject_for(payload, error, self.factory.next_control_id(),
-                          self.factory.timestamp())
+        self._answered(reject_for(payload, error, self.factory.next_control_id(),
+                                  self.factory.timestamp()), slot)
 
     def _answered(self, ack: bytes | None, slot: _Slot) -> None:
         """Frame the sink's answer now, so a bad one cannot stall the queue later."""
@@ -265,7 +269,10 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             slot = self._queue.popleft()
             self._pending_bytes -= slot.size
             if slot.ack and not self._lost:
-                self.transport.write(slot.ack)
+                if self._send_now and not self._queue:  # nothing after it to write with it
+                    write_now(self.transport, slot.ack)
+                else:
+                    self.transport.write(slot.ack)
             if slot.written is not None and not slot.written.called:
                 slot.written.callback(not self._lost)
         if self._paused and len(self._queue) <= self.factory.max_pending // 2 and \

@@ -40,7 +40,7 @@ from typing import Any, Callable
 from engine import status as st
 from engine.flow.documents import is_document, stored_document_decision
 from engine.flow.plan import VALIDATION_STRUCTURE, ChannelPlan, InboundMessage
-from engine.flow.routing import patient_key, plan_deliveries
+from engine.flow.routing import ORDER_BY_PATIENT, lane_for, patient_key, plan_deliveries
 from engine.store.records import Decision, NewDelivery
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,11 @@ def decide(plan: ChannelPlan, message: InboundMessage,
         if is_document(message.raw):  # an XDS submission stored by its source: no MSH
             return stored_document_decision(plan, message.raw, message.message_type,
                                             message.control_id)
+        if plan.routes_only:
+            return routed(plan, message.text, message.field_separator,
+                          message.encoding_characters)
         deliveries = route(plan, message.text, message.field_separator,
                            message.encoding_characters)
-        if plan.routes_only:
-            return Decision(st.TRANSFORMED, deliveries=deliveries)
         return _Run(plan, message, trace).deliveries(deliveries)
     except Exception as exc:  # a bug in a step must not lose the message: ERROR, stored
         log.exception("deciding message %s of channel %s failed", message.control_id,
@@ -71,6 +72,28 @@ def route(channel: ChannelPlan, text: str, field_separator: str = "|",
         patient = patient_key(text, field_separator, encoding_characters[0],
                               encoding_characters[1])
     return plan_deliveries(channel.route_table, patient)
+
+
+def routed(channel: ChannelPlan, text: str, field_separator: str = "|",
+           encoding_characters: str = "^~\\&") -> Decision:
+    """The decision of a plan without steps: TRANSFORMED, one delivery per destination on
+    the lane its ordering gives this message.
+
+    It depends on the lanes alone, so it is made once per combination of lanes and shared
+    by the messages that fall on them (a Decision never changes): the plan keeps them
+    (:attr:`ChannelPlan.routed_decisions`, as many as the product of its lane counts)."""
+    patient = ""
+    if channel.needs_patient:
+        patient = patient_key(text, field_separator, encoding_characters[0],
+                              encoding_characters[1])
+    lanes = tuple([lane_for(patient, count) if order_by == ORDER_BY_PATIENT else 0
+                   for _, order_by, count in channel.route_table])
+    made = channel.routed_decisions.get(lanes)
+    if made is None:
+        made = Decision(st.TRANSFORMED, deliveries=plan_deliveries(channel.route_table,
+                                                                   patient))
+        channel.routed_decisions[lanes] = made
+    return made
 
 
 class _Refused(Exception):

@@ -30,6 +30,8 @@ def identity(header: MSHHeader) -> tuple[tuple[str, ...], ...]:
 
 
 def _hd(value: str, delimiters: Delimiters) -> tuple[str, ...]:
+    if delimiters.component not in value and delimiters.escape not in value:
+        return (value,) if value else ()  # one component, nothing to resolve: most senders
     components = [unescape(part, delimiters) for part in value.split(delimiters.component)]
     while components and not components[-1]:
         components.pop()

@@ -53,6 +53,7 @@ from engine.flow.plan import ChannelPlan, InboundMessage
 from engine.flow.queued import QueuedWork
 from engine.store.records import HEADER_LIMITS, Decision, InboundRecord, IngestResult
 from mllp import ack
+from mllp.acktemplate import AckTemplates
 from mllp.codes import VALUE_TOO_LONG
 from mllp.header import (
     EncodingError, HeaderError, MSHHeader, decode_payload, read_header, read_header_leniently)
@@ -92,6 +93,7 @@ class Intake:
         self._decider = decider
         self._queued = queued
         self._clock = AckClock()
+        self._acks = AckTemplates()
         self.received = 0
         self.rejected = 0
         self.decided = 0  # messages decided here, before their commit
@@ -289,6 +291,11 @@ class Intake:
             return b""
         code = ack.ack_code(outcome, ack.ack_mode_for(header))
         response = plan.response
+        if not text and not errors:  # the common answer: from its sender's template
+            return self._acks.build(header, code, control_id=_ack_control_id(message_id),
+                                    timestamp=self._clock.now(),
+                                    sending_application=response.sending_application,
+                                    sending_facility=response.sending_facility)
         return ack.build_ack(header, code, text=text, errors=errors,
                              control_id=_ack_control_id(message_id), timestamp=self._clock.now(),
                              sending_application=response.sending_application,
@@ -323,6 +330,10 @@ def _waits_for_processing(plan: ChannelPlan, header: MSHHeader) -> bool:
 
 def _overlong(header: MSHHeader) -> HeaderError | None:
     """The first MSH value longer than the store keeps, as an error naming it; or None."""
+    if (len(header.sending_application) <= _SHORTEST and len(header.sending_facility)
+            <= _SHORTEST and len(header.message_type) <= _SHORTEST
+            and len(header.control_id) <= _SHORTEST and len(header.charset) <= _SHORTEST):
+        return None  # every value fits the narrowest column: nearly every message
     for number, name, limit in _STORED_FIELDS:
         value = getattr(header, name)
         if len(value) > limit:
@@ -335,6 +346,7 @@ def _overlong(header: MSHHeader) -> HeaderError | None:
 _STORED_FIELDS = tuple((number, {3: "sending_application", 4: "sending_facility",
                                  9: "message_type", 10: "control_id", 18: "charset"}[number],
                         limit) for number, limit in HEADER_LIMITS.items())
+_SHORTEST = min(HEADER_LIMITS.values())
 
 
 def _ack_control_id(message_id: int | None) -> str:

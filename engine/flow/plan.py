@@ -74,6 +74,12 @@ class ChannelPlan:
         return any(d.order_by == ORDER_BY_PATIENT for d in self.destinations)
 
     @cached_property
+    def routed_decisions(self) -> dict[tuple[int, ...], Any]:
+        """The shared decisions of a plan without steps, by the lane of each destination
+        (:func:`engine.flow.decision.routed` fills it); a reload builds a new plan."""
+        return {}
+
+    @cached_property
     def route_table(self) -> list[tuple[str, str, int]]:
         """(name, ordering key, lanes) of each destination, as routing reads them."""
         return [(d.name, d.order_by, d.lanes) for d in self.destinations]
@@ -88,9 +94,10 @@ class ChannelPlan:
                     and all(d.steps is None and d.transform is None
                             for d in self.destinations))
 
-    @property
+    @cached_property
     def routes_only(self) -> bool:
-        """True when the plan has no step at all: every message goes to every destination."""
+        """True when the plan has no step at all: every message goes to every destination.
+        Computed once per plan object, read for every message."""
         return (self.filters is None and self.steps is None and self.identity is None
                 and self.validation == VALIDATION_NONE
                 and self.consent is None and not self.shares

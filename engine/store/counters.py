@@ -95,17 +95,18 @@ class Counters:
                        f"AND bucket < {sql.mark}")
         self._pruned_before = 0  # the oldest bucket kept at the last prune
 
-    def add(self, conn: Any, tally: Tally) -> None:
-        """Apply ``tally`` inside the caller's transaction: one upsert per changed key, and
-        once per bucket the deletion of this node's rate buckets that are too old."""
+    def add(self, conn: Any, tally: Tally, cur: Any = None) -> None:
+        """Apply ``tally`` inside the caller's transaction (on ``cur``, the batch's cursor,
+        if given): one upsert per changed key, and once per bucket the deletion of this
+        node's rate buckets that are too old."""
         rows = [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())
                 if delta]
-        execute_many(conn, self._add, rows)
+        execute_many(conn, self._add, rows, cur)
         events = [(self._node, *key, n) for key, n in sorted(tally.events.items())]
-        execute_many(conn, self._add_events, events)
+        execute_many(conn, self._add_events, events, cur)
         oldest = int((time.time() - KEEP_SECONDS) // BUCKET_SECONDS)
         if events and oldest > self._pruned_before:
-            execute_many(conn, self._prune, [(self._node, oldest)])
+            execute_many(conn, self._prune, [(self._node, oldest)], cur)
             self._pruned_before = oldest
 
     def delivery_moves(self, conn: Any, updates: Sequence[Any]) -> Tally:

@@ -23,7 +23,7 @@ from engine.store.records import (
     InboundRecord,
     IngestResult,
 )
-from engine.store.rawsql import RawStatements, execute_many, fetch_all
+from engine.store.rawsql import RawStatements, cursor, execute_many, fetch_all
 from engine.store.schema import deliveries, id_blocks, journal, messages
 from engine.store.writer import WriteOp
 
@@ -157,13 +157,17 @@ class IngestOp(WriteOp):
                 results.append(self._decided(item, now, batch))
             else:
                 results.append(None)  # no longer RECEIVED: decided already
-        execute_many(conn, self._insert_message, batch.messages)
-        execute_many(conn, self._set_status, batch.updates)
-        execute_many(conn, self._insert_delivery, batch.deliveries)
-        execute_many(conn, self._insert_line, batch.lines)
+        cur = cursor(conn)  # one for the batch's statements
+        try:
+            execute_many(conn, self._insert_message, batch.messages, cur)
+            execute_many(conn, self._set_status, batch.updates, cur)
+            execute_many(conn, self._insert_delivery, batch.deliveries, cur)
+            execute_many(conn, self._insert_line, batch.lines, cur)
+            self._counts.add(conn, batch.tally, cur)
+        finally:
+            cur.close()
         for changes, cause, at in batch.consent:
             consent.apply_changes(conn, changes, cause, at)
-        self._counts.add(conn, batch.tally)
         return results
 
     def _insert(self, message_id: int, record: InboundRecord, key: str | None,

@@ -14,7 +14,8 @@ test-case-name: tests.store.test_rawsql
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import Table
 
@@ -80,21 +81,57 @@ class RawStatements:
         return f"{self._quote(column)} = '{value}'"
 
 
+@contextmanager
+def dbapi_transaction(conn: Any) -> Iterator[None]:
+    """One group commit's transaction on ``conn``, committed on its DBAPI connection.
+
+    What SQLAlchemy's ``conn.begin()`` does on SQLite (the driver opens the transaction at
+    the first write), without its per-transaction bookkeeping (transaction object, events,
+    reset agent): the batch's statements run on the DBAPI cursor anyway. A write that went
+    through SQLAlchemy (``conn.execute``: a consent change, a heartbeat) began SQLAlchemy's
+    own transaction on the same DBAPI connection; that one is then committed or rolled back
+    through SQLAlchemy, so that it does not stay open.
+    """
+    dbapi = conn.connection.dbapi_connection
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction():
+            conn.rollback()
+        else:
+            dbapi.rollback()
+        raise
+    if conn.in_transaction():
+        conn.commit()
+    else:
+        dbapi.commit()
+
+
 def cursor(conn: Any) -> Any:
     """The DBAPI cursor of an SQLAlchemy connection, inside its current transaction."""
     return conn.connection.cursor()
 
 
-def execute_many(conn: Any, sql: Statement, rows: Sequence[tuple]) -> None:
-    if rows:
-        cur = cursor(conn)
-        try:
-            if isinstance(sql, pgbulk.BulkStatement):
-                sql.execute(cur, rows)
-            else:
-                cur.executemany(sql, rows)
-        finally:
-            cur.close()
+def execute_many(conn: Any, sql: Statement, rows: Sequence[tuple], cur: Any = None) -> None:
+    """Run ``sql`` for each of ``rows`` (nothing when there are none), on ``cur`` if given
+    (a batch's statements share one cursor), else on a cursor of its own."""
+    if not rows:
+        return
+    if cur is not None:
+        _run_many(cur, sql, rows)
+        return
+    cur = cursor(conn)
+    try:
+        _run_many(cur, sql, rows)
+    finally:
+        cur.close()
+
+
+def _run_many(cur: Any, sql: Statement, rows: Sequence[tuple]) -> None:
+    if isinstance(sql, pgbulk.BulkStatement):
+        sql.execute(cur, rows)
+    else:
+        cur.executemany(sql, rows)
 
 
 def fetch_all(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple]:

@@ -79,7 +79,7 @@ class WALCheckpointer:
 
     def __init__(self, engine: Any, path: Path, restart_bytes: int = RESTART_BYTES):
         self._engine = engine
-        self._wal = Path(f"{path}-wal")
+        self._wal = f"{path}-wal"  # a str: os.stat of it after every commit, no Path
         self._restart_bytes = restart_bytes
         self.checkpoints = 0
         self.busy = 0  # checkpoints that could not finish because of a reader
@@ -87,7 +87,7 @@ class WALCheckpointer:
 
     def wal_bytes(self) -> int:
         try:
-            return self._wal.stat().st_size
+            return os.stat(self._wal).st_size
         except FileNotFoundError:
             return 0
 

@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, event, make_url
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
-from engine.store import migrate, ops, pgpipeline, sqlitefile
-from engine.store.rawsql import RawStatements
+from engine.store import migrate, ops, pgpipeline, sqlitebind, sqlitefile
+from engine.store.rawsql import RawStatements, dbapi_transaction
 from engine.store.records import (
     DecidedMessage,
     DeliveryUpdate,
@@ -44,6 +44,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Any:
         if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
             raise ValueError(f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}")
         sqlitefile.prepare(sqlite_path(url))
+        sqlitebind.register()
         engine = create_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8)
         event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
         return engine
@@ -72,8 +73,12 @@ def _sqlite_pragmas(synchronous: str) -> Callable:
 
 def _transactions(engine: Any) -> Callable | None:
     """The group commit's transactions for ``engine``'s database: pipelined on PostgreSQL
-    (engine.store.pgpipeline), SQLAlchemy's ``begin()`` elsewhere (None)."""
-    return pgpipeline.PipelinedTransactions(engine) if pgpipeline.supported(engine) else None
+    (engine.store.pgpipeline), on the DBAPI connection on SQLite
+    (:func:`engine.store.rawsql.dbapi_transaction`), SQLAlchemy's ``begin()`` elsewhere
+    (None)."""
+    if pgpipeline.supported(engine):
+        return pgpipeline.PipelinedTransactions(engine)
+    return dbapi_transaction if engine.dialect.name == "sqlite" else None
 
 
 class Store:

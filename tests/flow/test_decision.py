@@ -43,6 +43,24 @@ def test_patient_ordering_uses_the_message_separators():
     assert lane_for("P42", 16) != 0  # so that a wrong key (lane 0) would be noticed
 
 
+def test_a_plan_without_steps_shares_one_decision_per_combination_of_lanes():
+    """If two messages of a plan without steps fall on the same lanes, then they get the
+    same Decision object (made once); messages on other lanes get their own, with their
+    lanes, equal to what routing each message afresh gives."""
+    plan = ChannelPlan("adt-in", (DestinationPlan("dpi", ORDER_BY_PATIENT, 16),
+                                  DestinationPlan("archive")))
+    first = decide(plan, inbound())
+    again = decide(plan, inbound(TEXT.replace("|7|", "|8|")))
+    other = decide(plan, inbound(TEXT.replace("P42", "Q8")))
+    assert again is first
+    assert first.deliveries == (NewDelivery("dpi", lane_for("P42", 16)),
+                                NewDelivery("archive", 0))
+    assert other.deliveries == (NewDelivery("dpi", lane_for("Q8", 16)),
+                                NewDelivery("archive", 0))
+    assert lane_for("Q8", 16) != lane_for("P42", 16)
+    assert len(plan.routed_decisions) == 2
+
+
 def test_channel_without_patient_ordering_skips_the_key():
     """If no destination orders by patient, then the patient key is not read at all
     (a message without PID is fine)."""

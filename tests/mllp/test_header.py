@@ -241,3 +241,16 @@ def test_separators_read_before_do_not_excuse_bad_ones(valid, invalid):
         assert read_header(valid).encoding_characters in ("^~\\&#", "^~\\&")
         with pytest.raises(HeaderError):
             read_header(invalid)
+
+
+@pytest.mark.parametrize("charset", sorted(CHARSETS) + ["", "NOT-A-CHARSET", " 8859/1 "])
+def test_an_ascii_msh_reads_as_decoded_with_its_charset(charset):
+    """The ASCII shortcut of _decoded_fields gives what decoding with MSH-18's codec gives."""
+    from mllp.header import _decoded_fields, header_codec
+
+    segment = (b"MSH|^~\\&|A^B|F|R|RF|20240101||ADT^A01|ID1|P|2.5|||AL|NE||"
+               + charset.encode("ascii") + b"~8859/1|EXTRA")
+    fields, found = _decoded_fields(segment, "|", "^~\\&")
+    text = segment.decode(header_codec(charset.strip()))
+    assert fields == ("|",) + tuple(text.split("|")[1:])
+    assert found == charset.strip()

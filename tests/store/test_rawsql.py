@@ -1,0 +1,58 @@
+"""Tests for engine.store.rawsql's group-commit transaction on the DBAPI connection (SQLite)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine.store.rawsql import cursor, dbapi_transaction, execute_many
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path}/t.db")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (a INTEGER, b TEXT)"))
+    yield engine
+    engine.dispose()
+
+
+def rows(engine):
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT a, b FROM t ORDER BY a")).fetchall()
+
+
+def test_the_batch_is_committed(engine):
+    with engine.connect() as conn:
+        with dbapi_transaction(conn):
+            execute_many(conn, "INSERT INTO t VALUES (?, ?)", [(1, "x"), (2, None)])
+        assert not conn.in_transaction()
+    assert rows(engine) == [(1, "x"), (2, None)]
+
+
+def test_a_failure_rolls_the_batch_back(engine):
+    with engine.connect() as conn:
+        with pytest.raises(RuntimeError):
+            with dbapi_transaction(conn):
+                cur = cursor(conn)
+                execute_many(conn, "INSERT INTO t VALUES (?, ?)", [(1, "x")], cur)
+                raise RuntimeError("the batch fails")
+        with dbapi_transaction(conn):  # the connection is usable again
+            execute_many(conn, "INSERT INTO t VALUES (?, ?)", [(3, "z")])
+    assert rows(engine) == [(3, "z")]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_write_through_sqlalchemy_ends_with_the_batch(engine, fails):
+    """A statement run with conn.execute (it begins SQLAlchemy's own transaction) is
+    committed or rolled back with the batch, and leaves no transaction open."""
+    with engine.connect() as conn:
+        try:
+            with dbapi_transaction(conn):
+                execute_many(conn, "INSERT INTO t VALUES (?, ?)", [(1, "raw")])
+                conn.execute(text("INSERT INTO t VALUES (2, 'core')"))
+                if fails:
+                    raise RuntimeError("the batch fails")
+        except RuntimeError:
+            pass
+        assert not conn.in_transaction()
+    assert rows(engine) == ([] if fails else [(1, "raw"), (2, "core")])
