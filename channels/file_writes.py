@@ -65,11 +65,21 @@ def temporary_name(path: str, limit: int) -> tuple[str, str]:
     """(temporary, final) paths for writing ``path``: its name cut to ``limit`` bytes, and a
     unique dot-name beside it."""
     directory, filename = os.path.split(path)
-    final = os.path.join(directory, fit_name(filename, limit))
+    return _names_in(os.path.join(directory, ""), filename, limit, _process_stem())
+
+
+def _process_stem() -> str:
+    """The first 20 hex digits of this process's temporary names (its token and pid)."""
+    return f"{_PROCESS_TOKEN}{os.getpid() % 16**8:08x}"
+
+
+def _names_in(prefix: str, filename: str, limit: int, stem: str) -> tuple[str, str]:
+    """(temporary, final) paths of ``filename`` in the directory ``prefix`` (its path with
+    its separator): :func:`temporary_name` with the directory's part done once per batch."""
     short = fit_name(filename, max(limit - _TEMPORARY_EXTRA, 1))
     number = next(_TEMPORARY_NUMBERS) % 16**12
-    unique = f"{_PROCESS_TOKEN}{os.getpid() % 16**8:08x}{number:012x}"  # 32 hex digits
-    return os.path.join(directory, f".{short}.{unique}.tmp"), final
+    final = prefix + fit_name(filename, limit)
+    return f"{prefix}.{short}.{stem}{number:012x}.tmp", final  # 32 hex digits
 
 
 def _write_temporary(temporary: str, data: bytes, file_mode: int, fsync: bool,
@@ -168,15 +178,17 @@ def _stage(items: list[tuple[str, bytes]], file_mode: int,
     """Write each item under its temporary name, not flushed, until one fails: the
     (temporary, final) paths written, and the error that stopped them if any."""
     staged: list[tuple[str, str]] = []
-    limits: dict[str, int] = {}  # per directory: one pathconf per batch, not per file
+    prefixes: dict[str, tuple[str, int]] = {}  # per directory: one pathconf per batch
     umask = process_umask() if len(items) > 1 else None  # once per batch, not per file
+    stem = _process_stem()
     for path, data in items:
-        directory = os.path.dirname(path)
+        directory, filename = os.path.split(path)
         try:
-            if directory not in limits:
+            if directory not in prefixes:
                 make_directory(directory, directory_mode)
-                limits[directory] = name_limit(directory)
-            temporary, final = temporary_name(path, limits[directory])
+                prefixes[directory] = (os.path.join(directory, ""), name_limit(directory))
+            prefix, limit = prefixes[directory]
+            temporary, final = _names_in(prefix, filename, limit, stem)
             _write_temporary(temporary, data, file_mode, fsync=False, umask=umask)
         except OSError as error:
             error.filename = error.filename or path
