@@ -148,13 +148,15 @@ def write_batch(items: list[tuple[str, bytes]], fsync: bool, *,
     staged, error = _stage(items, file_mode, directory_mode)
     if fsync and staged:
         try:
-            flush_files([temporary for temporary, _ in staged])
+            flush_files([temporary for temporary, _, _ in staged],
+                        {directory for _, _, directory in staged})
         except OSError as failure:  # nothing of the batch is known to be on disk
             _remove_staged(staged)
             failure.filename = failure.filename or staged[0][1]
             return [failure]
     results: list[str | OSError] = []
-    for index, (temporary, final) in enumerate(staged):
+    renamed_in: set[str] = set()  # the directories of the files renamed
+    for index, (temporary, final, directory) in enumerate(staged):
         try:
             os.replace(temporary, final)
         except OSError as failure:
@@ -163,9 +165,10 @@ def write_batch(items: list[tuple[str, bytes]], fsync: bool, *,
             error = failure
             break
         results.append(final)
+        renamed_in.add(directory)
     if fsync:
         try:
-            for directory in sorted({os.path.dirname(path) for path in results}):
+            for directory in sorted(renamed_in):
                 _fsync_directory(directory)
         except OSError as failure:  # nothing of the batch is known to be on disk
             failure.filename = failure.filename or directory
@@ -174,10 +177,10 @@ def write_batch(items: list[tuple[str, bytes]], fsync: bool, *,
 
 
 def _stage(items: list[tuple[str, bytes]], file_mode: int,
-           directory_mode: int) -> tuple[list[tuple[str, str]], OSError | None]:
+           directory_mode: int) -> tuple[list[tuple[str, str, str]], OSError | None]:
     """Write each item under its temporary name, not flushed, until one fails: the
-    (temporary, final) paths written, and the error that stopped them if any."""
-    staged: list[tuple[str, str]] = []
+    (temporary, final, directory) paths written, and the error that stopped them if any."""
+    staged: list[tuple[str, str, str]] = []
     prefixes: dict[str, tuple[str, int]] = {}  # per directory: one pathconf per batch
     umask = process_umask() if len(items) > 1 else None  # once per batch, not per file
     stem = _process_stem()
@@ -193,19 +196,22 @@ def _stage(items: list[tuple[str, bytes]], file_mode: int,
         except OSError as error:
             error.filename = error.filename or path
             return staged, error
-        staged.append((temporary, final))
+        staged.append((temporary, final, directory))
     return staged, None
 
 
-def flush_files(paths: list[str]) -> None:
-    """Flush the data of the files at ``paths`` to disk.
+def flush_files(paths: list[str], directories: set[str] | None = None) -> None:
+    """Flush the data of the files at ``paths`` (in ``directories``, when the caller knows
+    them) to disk.
 
     On Linux 5.8 or later, one ``syncfs`` of their file system does it for all of them at
     once (it guarantees what an ``fsync`` of each file would, and reports a failed write-back
     since 5.8); elsewhere each file is flushed in turn.
     """
     if _SYNCFS is not None:
-        for directory in sorted({os.path.dirname(path) for path in paths}):
+        if directories is None:
+            directories = {os.path.dirname(path) for path in paths}
+        for directory in sorted(directories):
             descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
             try:
                 if _SYNCFS(descriptor) != 0:
@@ -241,8 +247,8 @@ def _load_syncfs() -> Any:
 _SYNCFS = _load_syncfs()
 
 
-def _remove_staged(staged: list[tuple[str, str]]) -> None:
-    for temporary, _ in staged:
+def _remove_staged(staged: list[tuple[str, str, str]]) -> None:
+    for temporary, _, _ in staged:
         _remove_quietly(temporary)
 
 
