@@ -154,18 +154,8 @@ def write_batch(items: list[tuple[str, bytes]], fsync: bool, *,
             _remove_staged(staged)
             failure.filename = failure.filename or staged[0][1]
             return [failure]
-    results: list[str | OSError] = []
-    renamed_in: set[str] = set()  # the directories of the files renamed
-    for index, (temporary, final, directory) in enumerate(staged):
-        try:
-            os.replace(temporary, final)
-        except OSError as failure:
-            failure.filename = failure.filename or final
-            _remove_staged(staged[index:])
-            error = failure
-            break
-        results.append(final)
-        renamed_in.add(directory)
+    results, renamed_in, failed = _rename(staged)
+    error = failed or error
     if fsync:
         try:
             for directory in sorted(renamed_in):
@@ -174,6 +164,24 @@ def write_batch(items: list[tuple[str, bytes]], fsync: bool, *,
             failure.filename = failure.filename or directory
             return [failure]
     return results + ([error] if error is not None else [])
+
+
+def _rename(staged: list[tuple[str, str, str]]
+            ) -> tuple[list[str | OSError], set[str], OSError | None]:
+    """Rename each staged file over its final name, in order, until one fails (the rest
+    removed): the final paths renamed, their directories, and the error if any."""
+    results: list[str | OSError] = []
+    renamed_in: set[str] = set()
+    for index, (temporary, final, directory) in enumerate(staged):
+        try:
+            os.replace(temporary, final)
+        except OSError as failure:
+            failure.filename = failure.filename or final
+            _remove_staged(staged[index:])
+            return results, renamed_in, failure
+        results.append(final)
+        renamed_in.add(directory)
+    return results, renamed_in, None
 
 
 def _stage(items: list[tuple[str, bytes]], file_mode: int,
