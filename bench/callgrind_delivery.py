@@ -107,7 +107,8 @@ def instructions(count: int, batch: int, keep: Path) -> int:
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
              __file__, "--child", str(config), "--few", str(count), "--batch", str(batch)],
             capture_output=True, text=True, cwd=ROOT)
-        written = len([n for n in os.listdir(Path(tmp) / "engine" / "out") if not n.startswith(".")])
+        out_folder = Path(tmp) / "engine" / "out"
+        written = len([n for n in os.listdir(out_folder) if not n.startswith(".")])
         check_sent(url, count)
     if run.returncode or written != count:
         raise RuntimeError(f"{written} of {count} files written: {run.stderr[-1500:]}")
