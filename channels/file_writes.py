@@ -23,7 +23,7 @@ from typing import Any
 from channels.file_names import fit_name, name_limit
 
 __all__ = ["DEFAULT_DIRECTORY_MODE", "DEFAULT_FILE_MODE", "flush_files", "make_directory",
-           "process_umask", "temporary_name", "write_atomically", "write_batch"]
+           "temporary_name", "write_atomically", "write_batch"]
 
 DEFAULT_FILE_MODE = 0o600
 DEFAULT_DIRECTORY_MODE = 0o700
@@ -83,17 +83,22 @@ def _names_in(prefix: str, filename: str, limit: int, stem: str) -> tuple[str, s
 
 
 def _write_temporary(temporary: str, data: bytes, file_mode: int, fsync: bool,
-                     umask: int | None = None) -> None:
+                     masked: bool | None = None) -> bool:
     """Create ``temporary`` exclusively with ``file_mode`` and write ``data``, flushed to
-    disk if ``fsync``; removed again if anything fails.
+    disk if ``fsync``; removed again if anything fails. Returns whether the umask took bits
+    of ``file_mode`` away (the mode was then set again).
 
     Plain descriptor calls (no file object: that would add a stat, an ioctl and a seek per
-    file). ``umask``: the process's, when the caller knows it; the mode is set again only if
-    it takes bits of ``file_mode`` away (unknown: always)."""
+    file). ``masked``: that answer when the caller knows it (a batch's first file gave it);
+    unknown, the new file's mode tells. Asking the umask itself costs more: ``os.umask``
+    sets it for every thread meanwhile, and ``/proc/self/status`` is a file the kernel
+    writes out whole at each read."""
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
     try:
         try:
-            if umask is None or file_mode & umask:
+            if masked is None:
+                masked = os.fstat(descriptor).st_mode & 0o777 != file_mode
+            if masked:
                 os.fchmod(descriptor, file_mode)  # the umask took bits away
             view, written = memoryview(data), 0
             while written < len(view):  # os.write may write less than asked
@@ -105,20 +110,7 @@ def _write_temporary(temporary: str, data: bytes, file_mode: int, fsync: bool,
     except BaseException:
         _remove_quietly(temporary)
         raise
-
-
-def process_umask() -> int | None:
-    """This process's umask as Linux reports it (``/proc/self/status``), or None elsewhere.
-
-    Read rather than set and restored: ``os.umask`` changes it for every thread meanwhile."""
-    try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return masked
 
 
 def make_directory(directory: str, mode: int) -> None:
@@ -190,7 +182,7 @@ def _stage(items: list[tuple[str, bytes]], file_mode: int,
     (temporary, final, directory) paths written, and the error that stopped them if any."""
     staged: list[tuple[str, str, str]] = []
     prefixes: dict[str, tuple[str, int]] = {}  # per directory: one pathconf per batch
-    umask = process_umask() if len(items) > 1 else None  # once per batch, not per file
+    masked = None  # whether the umask takes bits of file_mode away: the first file tells
     stem = _process_stem()
     for path, data in items:
         directory, filename = os.path.split(path)
@@ -200,7 +192,7 @@ def _stage(items: list[tuple[str, bytes]], file_mode: int,
                 prefixes[directory] = (os.path.join(directory, ""), name_limit(directory))
             prefix, limit = prefixes[directory]
             temporary, final = _names_in(prefix, filename, limit, stem)
-            _write_temporary(temporary, data, file_mode, fsync=False, umask=umask)
+            masked = _write_temporary(temporary, data, file_mode, False, masked)
         except OSError as error:
             error.filename = error.filename or path
             return staged, error

@@ -373,15 +373,6 @@ def test_syncfs_is_used_only_where_it_reports_write_back_errors(monkeypatch):
     assert file_writes._load_syncfs() is not None
 
 
-def test_process_umask_is_the_one_in_force():
-    """If the umask is set, then process_umask reads it back (None only off Linux)."""
-    previous = os.umask(0o027)
-    try:
-        assert file_writes.process_umask() in (0o027, None)
-    finally:
-        os.umask(previous)
-
-
 @pytest.mark.parametrize("umask, mode", [(0o077, 0o640), (0o022, 0o600), (0o000, 0o644)])
 def test_a_batch_gets_file_mode_exactly_whatever_the_umask(tmp_path, umask, mode):
     """If a batch is written under a umask that takes bits of file_mode away (or none),
