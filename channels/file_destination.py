@@ -38,7 +38,7 @@ from typing import Any, Mapping
 from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
-from channels.file_names import DEFAULT_TEMPLATE, PLACEHOLDERS, check_template, name_fields, render
+from channels.file_names import DEFAULT_TEMPLATE, PLACEHOLDERS, FileNamer, check_template
 from channels.file_writes import write_atomically, write_batch
 from channels.options import label, resolve
 from engine.interfaces import (
@@ -85,6 +85,9 @@ class FileDestination:
         self.directory_mode = parse_mode(values["directory_mode"], "directory_mode",
                                          label(SPEC, name))
         check_template(self.template, label(SPEC, name))
+        self._namer = FileNamer(self.template, name)
+        # the directory with its separator: a path is this and a rendered name (never "/")
+        self._prefix = os.path.join(self.directory, "")
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=0, maxthreads=1,
                                 name=f"file-destination-{channel}-{name}-{lane}")
@@ -109,12 +112,10 @@ class FileDestination:
         if self._shutdown_trigger is None:
             return defer.fail(RuntimeError(f"{label(SPEC, self.name)}: send() before start()"))
         try:
-            fields = name_fields(context, self.name, self._reactor.seconds())
-            filename = render(self.template, fields)
+            path = self._prefix + self._namer.name(context, self._reactor.seconds())
         except ValueError as error:
             return defer.fail(DeliveryFailed(f"{label(SPEC, self.name)}: {error}",
                                              retryable=False))
-        path = os.path.join(self.directory, filename)
         data = convert_line_endings(payload, self.line_ending)
         written = threads.deferToThreadPool(self._reactor, self._pool, write_atomically,
                                             path, data, self.fsync, file_mode=self.file_mode,
@@ -133,16 +134,16 @@ class FileDestination:
             return defer.fail(RuntimeError(f"{label(SPEC, self.name)}: send() before start()"))
         items: list[tuple[str, bytes]] = []
         refused: list[Exception] = []
+        name, prefix, ending = self._namer.name, self._prefix, self.line_ending
+        now = self._reactor.seconds()  # one instant for the batch's dates and times
         for payload, context in zip(payloads, contexts):
             try:
-                fields = name_fields(context, self.name, self._reactor.seconds())
-                filename = render(self.template, fields)
+                path = prefix + name(context, now)
             except ValueError as error:
                 refused.append(DeliveryFailed(f"{label(SPEC, self.name)}: {error}",
                                               retryable=False))
                 break
-            items.append((os.path.join(self.directory, filename),
-                          convert_line_endings(payload, self.line_ending)))
+            items.append((path, convert_line_endings(payload, ending)))
         written = threads.deferToThreadPool(self._reactor, self._pool, write_batch,
                                             items, self.fsync, file_mode=self.file_mode,
                                             directory_mode=self.directory_mode)

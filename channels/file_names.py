@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import string
 import time
 from typing import Any, Mapping
 
 from engine.interfaces import DeliveryContext
 
-__all__ = ["DEFAULT_NAME_MAX", "DEFAULT_TEMPLATE", "PLACEHOLDERS", "check_template",
+__all__ = ["DEFAULT_NAME_MAX", "DEFAULT_TEMPLATE", "PLACEHOLDERS", "FileNamer", "check_template",
            "fit_name", "name_fields", "name_limit", "render", "sanitise"]
 
 DEFAULT_TEMPLATE = "{channel}-{message_id:012d}.hl7"
 PLACEHOLDERS = ("channel", "destination", "message_id", "delivery_id", "control_id",
                 "message_type", "date", "time")
-_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
+# Any one character outside [A-Za-z0-9._-]: replaced by "_" in a name's values.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._\-]")
 _MISSING = "unknown"  # stands for an absent control id or message type in a name
 DEFAULT_NAME_MAX = 255  # when the file system does not say (pathconf unsupported)
 _MAX_EXTENSION = 16  # a longer "extension" is part of the name, cut with it
@@ -44,7 +46,44 @@ def sanitise(value: str | None) -> str:
     """``value`` safe in a file name: characters outside ``[A-Za-z0-9._-]`` become ``_``."""
     if not value:
         return _MISSING
-    return "".join(char if char in _SAFE else "_" for char in value)
+    return _UNSAFE.sub("_", value)
+
+
+class FileNamer:
+    """One destination's file names: :func:`name_fields` then :func:`render`, computing per
+    message only the fields its template names (a date costs a ``gmtime`` and two
+    ``strftime``), the destination's own name once.
+
+    The template must have passed :func:`check_template`.
+    """
+
+    def __init__(self, template: str, destination: str):
+        self.template = template
+        self._used = frozenset(field for _, field, _, _ in string.Formatter().parse(template)
+                               if field is not None)
+        self._destination = sanitise(destination)
+
+    def name(self, context: DeliveryContext, seconds: float) -> str:
+        """The file name of ``context``'s message at ``seconds``; ValueError as
+        :func:`render`."""
+        used, fields = self._used, {}
+        if "channel" in used:
+            fields["channel"] = sanitise(context.channel)
+        if "message_id" in used:
+            fields["message_id"] = context.message_id
+        if "destination" in used:
+            fields["destination"] = self._destination
+        if "delivery_id" in used:
+            fields["delivery_id"] = context.delivery_id
+        if "control_id" in used:
+            fields["control_id"] = sanitise(context.control_id)
+        if "message_type" in used:
+            fields["message_type"] = sanitise(context.message_type)
+        if "date" in used or "time" in used:
+            now = time.gmtime(seconds)
+            fields["date"] = time.strftime("%Y%m%d", now)
+            fields["time"] = time.strftime("%H%M%S", now)
+        return render(self.template, fields)
 
 
 def check_template(template: str, who: str) -> None:
@@ -87,6 +126,8 @@ def render(template: str, fields: Mapping[str, Any]) -> str:
 def fit_name(name: str, limit: int) -> str:
     """``name`` cut to ``limit`` bytes (UTF-8), keeping its extension and a digest of the
     whole, so that two long names cut alike still differ; ``name`` itself if it fits."""
+    if len(name) * 4 <= limit:  # no character takes more than 4 bytes: it fits
+        return name
     encoded = name.encode("utf-8", "surrogateescape")
     if len(encoded) <= limit:
         return name

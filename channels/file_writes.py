@@ -23,7 +23,7 @@ from typing import Any
 from channels.file_names import fit_name, name_limit
 
 __all__ = ["DEFAULT_DIRECTORY_MODE", "DEFAULT_FILE_MODE", "flush_files", "make_directory",
-           "process_umask", "temporary_name", "write_atomically", "write_batch"]
+           "temporary_name", "write_atomically", "write_batch"]
 
 DEFAULT_FILE_MODE = 0o600
 DEFAULT_DIRECTORY_MODE = 0o700
@@ -65,25 +65,40 @@ def temporary_name(path: str, limit: int) -> tuple[str, str]:
     """(temporary, final) paths for writing ``path``: its name cut to ``limit`` bytes, and a
     unique dot-name beside it."""
     directory, filename = os.path.split(path)
-    final = os.path.join(directory, fit_name(filename, limit))
+    return _names_in(os.path.join(directory, ""), filename, limit, _process_stem())
+
+
+def _process_stem() -> str:
+    """The first 20 hex digits of this process's temporary names (its token and pid)."""
+    return f"{_PROCESS_TOKEN}{os.getpid() % 16**8:08x}"
+
+
+def _names_in(prefix: str, filename: str, limit: int, stem: str) -> tuple[str, str]:
+    """(temporary, final) paths of ``filename`` in the directory ``prefix`` (its path with
+    its separator): :func:`temporary_name` with the directory's part done once per batch."""
     short = fit_name(filename, max(limit - _TEMPORARY_EXTRA, 1))
     number = next(_TEMPORARY_NUMBERS) % 16**12
-    unique = f"{_PROCESS_TOKEN}{os.getpid() % 16**8:08x}{number:012x}"  # 32 hex digits
-    return os.path.join(directory, f".{short}.{unique}.tmp"), final
+    final = prefix + fit_name(filename, limit)
+    return f"{prefix}.{short}.{stem}{number:012x}.tmp", final  # 32 hex digits
 
 
 def _write_temporary(temporary: str, data: bytes, file_mode: int, fsync: bool,
-                     umask: int | None = None) -> None:
+                     masked: bool | None = None) -> bool:
     """Create ``temporary`` exclusively with ``file_mode`` and write ``data``, flushed to
-    disk if ``fsync``; removed again if anything fails.
+    disk if ``fsync``; removed again if anything fails. Returns whether the umask took bits
+    of ``file_mode`` away (the mode was then set again).
 
     Plain descriptor calls (no file object: that would add a stat, an ioctl and a seek per
-    file). ``umask``: the process's, when the caller knows it; the mode is set again only if
-    it takes bits of ``file_mode`` away (unknown: always)."""
+    file). ``masked``: that answer when the caller knows it (a batch's first file gave it);
+    unknown, the new file's mode tells. Asking the umask itself costs more: ``os.umask``
+    sets it for every thread meanwhile, and ``/proc/self/status`` is a file the kernel
+    writes out whole at each read."""
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
     try:
         try:
-            if umask is None or file_mode & umask:
+            if masked is None:
+                masked = os.fstat(descriptor).st_mode & 0o777 != file_mode
+            if masked:
                 os.fchmod(descriptor, file_mode)  # the umask took bits away
             view, written = memoryview(data), 0
             while written < len(view):  # os.write may write less than asked
@@ -95,20 +110,7 @@ def _write_temporary(temporary: str, data: bytes, file_mode: int, fsync: bool,
     except BaseException:
         _remove_quietly(temporary)
         raise
-
-
-def process_umask() -> int | None:
-    """This process's umask as Linux reports it (``/proc/self/status``), or None elsewhere.
-
-    Read rather than set and restored: ``os.umask`` changes it for every thread meanwhile."""
-    try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return masked
 
 
 def make_directory(directory: str, mode: int) -> None:
@@ -138,24 +140,17 @@ def write_batch(items: list[tuple[str, bytes]], fsync: bool, *,
     staged, error = _stage(items, file_mode, directory_mode)
     if fsync and staged:
         try:
-            flush_files([temporary for temporary, _ in staged])
+            flush_files([temporary for temporary, _, _ in staged],
+                        {directory for _, _, directory in staged})
         except OSError as failure:  # nothing of the batch is known to be on disk
             _remove_staged(staged)
             failure.filename = failure.filename or staged[0][1]
             return [failure]
-    results: list[str | OSError] = []
-    for index, (temporary, final) in enumerate(staged):
-        try:
-            os.replace(temporary, final)
-        except OSError as failure:
-            failure.filename = failure.filename or final
-            _remove_staged(staged[index:])
-            error = failure
-            break
-        results.append(final)
+    results, renamed_in, failed = _rename(staged)
+    error = failed or error
     if fsync:
         try:
-            for directory in sorted({os.path.dirname(path) for path in results}):
+            for directory in sorted(renamed_in):
                 _fsync_directory(directory)
         except OSError as failure:  # nothing of the batch is known to be on disk
             failure.filename = failure.filename or directory
@@ -163,37 +158,60 @@ def write_batch(items: list[tuple[str, bytes]], fsync: bool, *,
     return results + ([error] if error is not None else [])
 
 
-def _stage(items: list[tuple[str, bytes]], file_mode: int,
-           directory_mode: int) -> tuple[list[tuple[str, str]], OSError | None]:
-    """Write each item under its temporary name, not flushed, until one fails: the
-    (temporary, final) paths written, and the error that stopped them if any."""
-    staged: list[tuple[str, str]] = []
-    limits: dict[str, int] = {}  # per directory: one pathconf per batch, not per file
-    umask = process_umask() if len(items) > 1 else None  # once per batch, not per file
-    for path, data in items:
-        directory = os.path.dirname(path)
+def _rename(staged: list[tuple[str, str, str]]
+            ) -> tuple[list[str | OSError], set[str], OSError | None]:
+    """Rename each staged file over its final name, in order, until one fails (the rest
+    removed): the final paths renamed, their directories, and the error if any."""
+    results: list[str | OSError] = []
+    renamed_in: set[str] = set()
+    for index, (temporary, final, directory) in enumerate(staged):
         try:
-            if directory not in limits:
+            os.replace(temporary, final)
+        except OSError as failure:
+            failure.filename = failure.filename or final
+            _remove_staged(staged[index:])
+            return results, renamed_in, failure
+        results.append(final)
+        renamed_in.add(directory)
+    return results, renamed_in, None
+
+
+def _stage(items: list[tuple[str, bytes]], file_mode: int,
+           directory_mode: int) -> tuple[list[tuple[str, str, str]], OSError | None]:
+    """Write each item under its temporary name, not flushed, until one fails: the
+    (temporary, final, directory) paths written, and the error that stopped them if any."""
+    staged: list[tuple[str, str, str]] = []
+    prefixes: dict[str, tuple[str, int]] = {}  # per directory: one pathconf per batch
+    masked = None  # whether the umask takes bits of file_mode away: the first file tells
+    stem = _process_stem()
+    for path, data in items:
+        directory, filename = os.path.split(path)
+        try:
+            if directory not in prefixes:
                 make_directory(directory, directory_mode)
-                limits[directory] = name_limit(directory)
-            temporary, final = temporary_name(path, limits[directory])
-            _write_temporary(temporary, data, file_mode, fsync=False, umask=umask)
+                prefixes[directory] = (os.path.join(directory, ""), name_limit(directory))
+            prefix, limit = prefixes[directory]
+            temporary, final = _names_in(prefix, filename, limit, stem)
+            masked = _write_temporary(temporary, data, file_mode, False, masked)
         except OSError as error:
             error.filename = error.filename or path
             return staged, error
-        staged.append((temporary, final))
+        staged.append((temporary, final, directory))
     return staged, None
 
 
-def flush_files(paths: list[str]) -> None:
-    """Flush the data of the files at ``paths`` to disk.
+def flush_files(paths: list[str], directories: set[str] | None = None) -> None:
+    """Flush the data of the files at ``paths`` (in ``directories``, when the caller knows
+    them) to disk.
 
     On Linux 5.8 or later, one ``syncfs`` of their file system does it for all of them at
     once (it guarantees what an ``fsync`` of each file would, and reports a failed write-back
     since 5.8); elsewhere each file is flushed in turn.
     """
     if _SYNCFS is not None:
-        for directory in sorted({os.path.dirname(path) for path in paths}):
+        if directories is None:
+            directories = {os.path.dirname(path) for path in paths}
+        for directory in sorted(directories):
             descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
             try:
                 if _SYNCFS(descriptor) != 0:
@@ -229,8 +247,8 @@ def _load_syncfs() -> Any:
 _SYNCFS = _load_syncfs()
 
 
-def _remove_staged(staged: list[tuple[str, str]]) -> None:
-    for temporary, _ in staged:
+def _remove_staged(staged: list[tuple[str, str, str]]) -> None:
+    for temporary, _, _ in staged:
         _remove_quietly(temporary)
 
 

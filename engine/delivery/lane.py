@@ -5,16 +5,16 @@ ordering key), sent in order by the process that holds the lane's lease.
 The store is the queue. The lane reads the first deliveries of its queue (by id, always from
 the start: no cursor, see :func:`engine.store.queries.fetch_due`; at most ``fetch_batch`` of
 them and ``fetch_bytes`` of payload, so what a lane holds is bounded in bytes whatever the
-size of its messages), sends them one at a time (or a batch at a time)
-through its own :class:`~engine.interfaces.Destination` (message n+1 is never sent before
-message n is SENT or parked), and records the outcomes of each send, one or a batch's, as
-one write of the group-commit writer. A send may start while the previous send's outcome is being committed (that hides the commit's
-latency), not before the outcomes of the sends before it are committed: so when the store
-fails, at most one send follows the first outcome it could not record. The lane reads again
-only once every outcome it recorded is committed, so a read never brings back a delivery
-already sent. A failed send is retried after the destination's backoff, holding the
-lane (that keeps order); once its retries are spent, or when the peer rejects the message,
-the delivery is parked in ERROR and the lane moves on.
+size of its messages), sends them one at a time (or a batch at a time) through its own
+:class:`~engine.interfaces.Destination` (message n+1 is never sent before message n is SENT
+or parked), and records the outcomes of each send, one or a batch's, as one write of the
+group-commit writer. A send may start while the previous send's outcome is being committed
+(that hides the commit's latency), not before the outcomes of the sends before it are
+committed: so when the store fails, at most one send follows the first outcome it could not
+record. The lane reads again only once every outcome it recorded is committed, so a read
+never brings back a delivery already sent. A failed send is retried after the destination's
+backoff, holding the lane (that keeps order); once its retries are spent, or when the peer
+rejects the message, the delivery is parked in ERROR and the lane moves on.
 
 When an outcome cannot be committed (the store is down, the disk full), the lane stops in
 :attr:`LaneState.RECORDING`: it keeps what it sent as sent, in memory, retries the write with
@@ -22,13 +22,12 @@ backoff, and sends nothing more until the write is committed. A delivery is sent
 after a crash (the process died between a send and its commit): then the lane's lease runs
 out, another process takes the lane over and reads the delivery still QUEUED.
 
-The lane sends only while its lease allows (:meth:`Lane.leased` gives the deadline, see
-:mod:`engine.delivery.lease`); the service that claims and renews the leases drives that.
+It sends only while its lease allows (:meth:`Lane.leased` gives the deadline, see
+:mod:`engine.delivery.lease`), which the service that claims and renews the leases drives.
 
 Each state is a member of :class:`LaneState`; :meth:`Lane._next` is the one place that decides
 what the lane does next, each ``_enter_*`` method one transition into a state, and each event
-(a read, a send or a write answering, a timer, a wake, a lease change) ends by asking
-:meth:`Lane._next` again.
+(a read, a send or a write answering, a timer, a wake, a lease change) ends by asking it again.
 
 test-case-name: tests.delivery.test_lane
 """
@@ -38,6 +37,7 @@ import enum
 import logging
 from collections import deque
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any
 
 from twisted.internet import defer
@@ -286,7 +286,7 @@ class Lane:
         """The head, and for a destination that sends batches the deliveries behind it that
         are due now, up to the batch size."""
         batch = [self._buffer[0]]
-        for due in list(self._buffer)[1:self._send_batch]:
+        for due in islice(self._buffer, 1, self._send_batch):  # not a copy of the buffer
             if due.attempts and due.next_attempt_at > now:
                 break
             batch.append(due)

@@ -109,20 +109,23 @@ class Counters:
             execute_many(conn, self._prune, [(self._node, oldest)], cur)
             self._pruned_before = oldest
 
-    def delivery_moves(self, conn: Any, updates: Sequence[Any]) -> Tally:
+    def delivery_moves(self, conn: Any, updates: Sequence[Any]) -> tuple[Tally, list[bool]]:
         """The tally of ``updates`` (DeliveryUpdate), read before they are written: each
-        delivery's channel, destination and current status come from its row."""
+        delivery's channel, destination and current status come from its row; and for each
+        update, in order, whether it moves its row (the delivery is QUEUED when it applies)."""
         ids = [u.delivery_id for u in updates]
         columns = ("id", "channel", "destination", "status", "attempts")
         sql = self._sql.select_in(deliveries, columns, "id", len(ids))
         current = {row[0]: row[1:] for row in fetch_all(conn, sql, ids)}
-        tally = Tally()
+        tally, moves = Tally(), []
         for u in updates:  # an update of a delivery no longer QUEUED changes nothing
-            if u.delivery_id in current and current[u.delivery_id][2] == st.QUEUED:
+            moving = u.delivery_id in current and current[u.delivery_id][2] == st.QUEUED
+            moves.append(moving)
+            if moving:
                 channel, destination, *old = current[u.delivery_id]
                 tally.attempted(channel, destination, tuple(old), (u.status, u.attempts))
                 current[u.delivery_id] = (channel, destination, u.status, u.attempts)
-        return tally
+        return tally, moves
 
 
 def _retrying(status: str, attempts: int) -> str | None:

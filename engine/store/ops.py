@@ -261,7 +261,9 @@ class DeliveryUpdateOp(WriteOp):
     """Record delivery attempts: SENT, QUEUED again for a retry, or parked in ERROR.
 
     Each item is the tuple of outcomes of one lane's batch (one for a single send): they
-    commit together or not at all, and their submitter gets one answer for them."""
+    commit together or not at all, and their submitter gets one answer for them. The SENT
+    line of a delivery its outcome moves from QUEUED is implied by its row, not written
+    (:mod:`engine.store.history`)."""
 
     rank = 30
 
@@ -275,13 +277,15 @@ class DeliveryUpdateOp(WriteOp):
     def apply(self, conn: Any, items: Sequence[Sequence[DeliveryUpdate]]) -> list[None]:
         now = time.time()
         outcomes = [u for item in items for u in item]
-        tally = self._counts.delivery_moves(conn, outcomes)  # before the rows change
+        # before the rows change
+        tally, moves = self._counts.delivery_moves(conn, outcomes)
         updates, lines = [], []
-        for u in outcomes:
+        for u, moving in zip(outcomes, moves):
             st.check_transition("delivery", st.QUEUED, u.status)
             updates.append((u.status, u.attempts, now, u.next_attempt_at, u.last_error,
                             u.response, u.delivery_id, st.QUEUED))
-            lines.append((u.message_id, u.delivery_id, u.status, now, u.last_error))
+            if history.journaled_outcome(u.status, u.last_error, moving):  # else implied
+                lines.append((u.message_id, u.delivery_id, u.status, now, u.last_error))
         execute_many(conn, self._update, updates)
         execute_many(conn, self._insert_line, lines)
         self._counts.add(conn, tally)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, func, literal_column, select
+from sqlalchemy import and_, func, select
 
 from engine import status as st
-from engine.store import counters, history
+from engine.store import counters, history, rawsql
+from engine.store.rawsql import RawStatements
 from engine.store.records import DueDelivery
 from engine.store.schema import deliveries, journal, messages
 
@@ -32,48 +33,83 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
     destination's mapping changed the message (``deliveries.payload``), else the message's
     raw bytes.
 
-    With ``max_bytes``, one query streams the rows with their sizes and stops at the first
-    that does not fit: SQLite steps one row at a time, PostgreSQL through a server-side
-    cursor a few rows at a time, so the driver holds little beyond the budget.
+    One statement on the DBAPI cursor (a lane reads after every batch it sends). SQLite's
+    cursor steps one row at a time: the rows are read until the first that does not fit.
+    On PostgreSQL the database itself stops at the budget, from the payloads' lengths (read
+    without reading the payloads), so that only the payloads returned cross the connection,
+    in one round trip and without a server-side cursor.
     """
-    params = {"channel": channel, "destination": destination, "lane": lane, "limit": limit}
-    if max_bytes is None:
-        return DueList(DueDelivery(*row[:9]) for row in conn.execute(_DUE, params))
-    due, total = DueList(), 0
-    result = conn.execution_options(stream_results=True,
-                                    max_row_buffer=STREAM_ROWS).execute(_DUE, params)
+    budget = NO_BUDGET if max_bytes is None else max_bytes
+    sqlite = conn.dialect.name == "sqlite"
+    sql = _DUE_SQL.get(conn.dialect.name)
+    if sql is None:
+        mark = RawStatements(conn.dialect).mark
+        sql = _DUE_SQL.setdefault(conn.dialect.name,
+                                  _due_sql(mark) if sqlite else _due_within_sql(mark))
+    cur = rawsql.cursor(conn)
     try:
-        for row in result:
-            total += row[9] or 0
-            if due and total > max_bytes:
-                due.cut = True
-                break
-            due.append(DueDelivery(*row[:9]))
+        if sqlite:
+            cur.execute(sql, (channel, destination, lane, limit))
+            return _within(cur, budget)
+        cur.execute(sql, (channel, destination, lane, limit, budget))
+        rows = cur.fetchall()
     finally:
-        result.close()
+        cur.close()
+    due = DueList([DueDelivery(*row[:9]) for row in rows])
+    due.cut = bool(rows) and len(rows) < rows[0][9]  # the head held more than the budget
     return due
 
 
-STREAM_ROWS = 50  # rows a PostgreSQL server-side cursor brings at a time to fetch_due
+def _within(rows: Any, budget: int) -> DueList:
+    """The rows of ``_due_sql`` read one at a time until the first that does not fit."""
+    due, total = DueList(), 0
+    for row in rows:
+        total += row[9] or 0
+        if due and total > budget:
+            due.cut = True
+            break
+        due.append(DueDelivery(*row[:9]))
+    return due
 
-# fetch_due's statement, built once (a lane reads after every batch it sends). QUEUED is
-# written into the SQL, not bound: only then may SQLite and PostgreSQL's generic plans use the
-# partial index ``ix_deliveries_queue`` (lane, id order, no sort) rather than sort every
-# QUEUED delivery of the destination at each read.
-_DUE = (
-    select(deliveries.c.id, deliveries.c.message_id, deliveries.c.attempts,
-           deliveries.c.next_attempt_at,
-           func.coalesce(deliveries.c.payload, messages.c.raw), messages.c.control_id,
-           messages.c.message_type, messages.c.charset, messages.c.peer,
-           func.coalesce(func.length(deliveries.c.payload), func.length(messages.c.raw)))
-    .join(messages, messages.c.id == deliveries.c.message_id)
-    .where(deliveries.c.channel == bindparam("channel"),
-           deliveries.c.destination == bindparam("destination"),
-           deliveries.c.lane == bindparam("lane"),
-           deliveries.c.status == literal_column(f"'{st.QUEUED}'"))
-    .order_by(deliveries.c.id)
-    .limit(bindparam("limit", type_=Integer))
-)
+
+NO_BUDGET = 2**62  # the byte budget of a read given none
+_DUE_SQL: dict[str, str] = {}  # fetch_due's statement per dialect, built once
+# QUEUED is written into the SQL, not bound: only then may SQLite and PostgreSQL's generic
+# plans use the partial index ``ix_deliveries_queue`` (lane, id order, no sort) rather than
+# sort every QUEUED delivery of the destination at each read.
+_DUE_FROM = f"""FROM deliveries d JOIN messages m ON m.id = d.message_id
+    WHERE d.channel = {{mark}} AND d.destination = {{mark}} AND d.lane = {{mark}}
+      AND d.status = '{st.QUEUED}'
+    ORDER BY d.id LIMIT {{mark}}"""
+
+
+def _due_sql(mark: str) -> str:
+    """The lane's first deliveries with their payloads and the payloads' sizes."""
+    return ("SELECT d.id, d.message_id, d.attempts, d.next_attempt_at, "
+            "coalesce(d.payload, m.raw), m.control_id, m.message_type, m.charset, m.peer, "
+            "coalesce(length(d.payload), length(m.raw)) " + _DUE_FROM.format(mark=mark))
+
+
+def _due_within_sql(mark: str) -> str:
+    """The same rows cut at the byte budget by the database: ``head``, the lane's first
+    deliveries with their payloads' sizes; ``due``, their running total and count; then the
+    payloads of the first one and of those within the budget, with the head's count (the
+    read was cut when fewer rows come back)."""
+    return f"""WITH head AS (
+    SELECT d.id AS id, d.message_id AS message_id,
+           coalesce(length(d.payload), length(m.raw)) AS size
+    {_DUE_FROM.format(mark=mark)}),
+due AS (
+    SELECT id, message_id,
+           sum(size) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS upto,
+           row_number() OVER (ORDER BY id) AS n,
+           count(*) OVER () AS total
+    FROM head)
+SELECT d.id, d.message_id, d.attempts, d.next_attempt_at, coalesce(d.payload, m.raw),
+       m.control_id, m.message_type, m.charset, m.peer, due.total
+FROM due JOIN deliveries d ON d.id = due.id JOIN messages m ON m.id = due.message_id
+WHERE due.n = 1 OR due.upto <= {mark}
+ORDER BY d.id"""
 
 
 class DueList(list):

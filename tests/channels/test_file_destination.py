@@ -15,7 +15,8 @@ from twisted.trial import unittest
 
 from channels import file_writes
 from channels.file_destination import FileDestination, convert_line_endings
-from channels.file_names import check_template, fit_name, name_fields, render, sanitise
+from channels.file_names import (
+    FileNamer, check_template, fit_name, name_fields, render, sanitise)
 from channels.file_writes import write_atomically
 from engine.interfaces import DeliveryContext, DeliveryFailed
 from tests.channels.fakes import message
@@ -189,6 +190,31 @@ def test_every_placeholder_is_filled_and_sanitised():
     assert name == "archive_adt_42_7_A_B_C_unknown_20240102_030405.txt"
 
 
+@pytest.mark.parametrize("template", [
+    "{channel}-{message_id:012d}.hl7",
+    "{destination}_{channel}_{message_id}_{delivery_id}_{control_id}_{message_type}_{date}_"
+    "{time}.txt",
+    "{control_id}", "{date}-{time}", "fixed.hl7",
+])
+@pytest.mark.parametrize("control_id, message_type", [
+    ("A/B C", None), ("..x", "ADT^A01^ADT_A01"), ("é\u00a0ü", ""), ("ok.1_2-3", "ORU")])
+def test_file_namer_renders_what_name_fields_and_render_give(template, control_id,
+                                                             message_type):
+    """If a destination names its files with a FileNamer (only the fields its template
+    uses), then every name is the one name_fields and render give, unsafe characters and
+    leading dots included."""
+    check_template(template, WHO)
+    given = context(control_id=control_id, message_type=message_type, channel="adt in")
+    expected = render(template, name_fields(given, "arch ive", 1_704_164_645))
+    assert FileNamer(template, "arch ive").name(given, 1_704_164_645) == expected
+
+
+def test_sanitise_replaces_each_unsafe_character_by_one_underscore():
+    """If a value holds characters outside [A-Za-z0-9._-], accented or beyond the BMP
+    included, then each of them becomes one underscore."""
+    assert sanitise("é\U0001F600a b\tZ") == "__a_b_Z"
+
+
 def test_render_makes_leading_dots_underscores():
     """If MSH-10 starts with dots, then the name does not: pollers skip dot-files."""
     assert render("{control_id}.hl7", {"control_id": ".hidden"}) == "_hidden.hl7"
@@ -345,15 +371,6 @@ def test_syncfs_is_used_only_where_it_reports_write_back_errors(monkeypatch):
     assert file_writes._load_syncfs() is None
     monkeypatch.setattr(file_writes.platform, "release", lambda: "6.1.0")
     assert file_writes._load_syncfs() is not None
-
-
-def test_process_umask_is_the_one_in_force():
-    """If the umask is set, then process_umask reads it back (None only off Linux)."""
-    previous = os.umask(0o027)
-    try:
-        assert file_writes.process_umask() in (0o027, None)
-    finally:
-        os.umask(previous)
 
 
 @pytest.mark.parametrize("umask, mode", [(0o077, 0o640), (0o022, 0o600), (0o000, 0o644)])

@@ -151,15 +151,24 @@ def lane_holders(store_url: str) -> dict[str, int]:
 
 
 def sent_journal(store_url: str) -> tuple[dict[str, list[float]], list[str]]:
-    """Per control id the times its delivery was journaled SENT; ids of unsent deliveries."""
+    """Per control id the times its delivery was journaled SENT (the lines written, and the
+    one its row implies: engine.store.history); ids of unsent deliveries."""
     engine = create_engine(store_url)
     try:
         with engine.connect() as conn:
-            sent: dict[str, list[float]] = {}
-            for control_id, at in conn.execute(
-                    select(messages.c.control_id, journal.c.at)
+            found: set[tuple[str, int, float]] = set()
+            for control_id, delivery_id, at in conn.execute(
+                    select(messages.c.control_id, journal.c.delivery_id, journal.c.at)
                     .join(journal, journal.c.message_id == messages.c.id)
                     .where(journal.c.status == st.SENT, journal.c.delivery_id.is_not(None))):
+                found.add((control_id, delivery_id, at))
+            for control_id, delivery_id, at in conn.execute(
+                    select(messages.c.control_id, deliveries.c.id, deliveries.c.updated_at)
+                    .join(deliveries, deliveries.c.message_id == messages.c.id)
+                    .where(deliveries.c.status == st.SENT)):
+                found.add((control_id, delivery_id, at))
+            sent: dict[str, list[float]] = {}
+            for control_id, _, at in sorted(found):
                 sent.setdefault(control_id, []).append(at)
             unsent = [row[0] for row in conn.execute(
                 select(messages.c.control_id).join(

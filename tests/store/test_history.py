@@ -8,10 +8,10 @@ from twisted.trial import unittest
 
 from engine import status as st
 from engine.store import history
-from engine.store.records import Decision, NewDelivery
+from engine.store.records import Decision, DeliveryUpdate, NewDelivery
 from engine.store.replay import replay_message
 from engine.store.schema import journal
-from tests.store.storecase import StoreCase, inbound
+from tests.store.storecase import StoreCase, inbound, transformed
 
 MESSAGE = {"id": 7, "status": st.TRANSFORMED, "received_at": 100.0, "error": None}
 DELIVERIES = [{"id": 70, "created_at": 100.0, "destination": "archive"},
@@ -39,7 +39,53 @@ class JournaledAtIngestTests(unittest.TestCase):
         self.assertEqual(history.journaled_at_ingest(None, None), (True, False))
 
 
+class JournaledOutcomeTests(unittest.TestCase):
+    def test_which_outcome_lines_are_written(self):
+        """If an outcome moves its delivery from QUEUED to SENT without detail, then its line
+        is left out (the row implies it); a SENT that moves nothing (the delivery was no
+        longer QUEUED), a retry and a parking are written."""
+        self.assertFalse(history.journaled_outcome(st.SENT, None, True))
+        self.assertTrue(history.journaled_outcome(st.SENT, None, False))
+        self.assertTrue(history.journaled_outcome(st.SENT, "odd", True))
+        self.assertTrue(history.journaled_outcome(st.QUEUED, "refused", True))
+        self.assertTrue(history.journaled_outcome(st.ERROR, "AR", True))
+
+
+SENT_ROW = {"id": 70, "created_at": 100.0, "destination": "archive", "status": st.SENT,
+            "updated_at": 105.0}
+
+
 class LinesTests(unittest.TestCase):
+    def test_sent_row_implies_its_sent_line(self):
+        """If a delivery's row says SENT and the journal holds no SENT line at that time,
+        then a SENT line is implied at its updated_at, after its failed attempt's line."""
+        lines = history.lines(MESSAGE, [SENT_ROW],
+                              written((70, st.QUEUED, 103.0, "connection refused")))
+        self.assertEqual(shape(lines), [
+            (None, st.RECEIVED, 100.0, None), (None, st.TRANSFORMED, 100.0, None),
+            (70, st.QUEUED, 100.0, "archive"), (70, st.QUEUED, 103.0, "connection refused"),
+            (70, st.SENT, 105.0, None)])
+
+    def test_written_sent_line_not_implied_again(self):
+        """If the journal holds the SENT line (a store written before this rule), then none
+        is implied; a SENT written later (sent again after a takeover) shows as well."""
+        rows = written((70, st.SENT, 105.0, None))
+        self.assertEqual(shape(history.lines(MESSAGE, [SENT_ROW], rows))[-1:],
+                         [(70, st.SENT, 105.0, None)])
+        self.assertEqual(len(history.lines(MESSAGE, [SENT_ROW], rows)), 4)
+        late = written((70, st.SENT, 109.0, None))
+        self.assertEqual(shape(history.lines(MESSAGE, [SENT_ROW], late))[-2:],
+                         [(70, st.SENT, 105.0, None), (70, st.SENT, 109.0, None)])
+
+    def test_implied_sent_after_written_lines_of_the_same_instant(self):
+        """If a line is written at the instant the delivery was recorded SENT, then the
+        implied SENT comes after it: SENT is a delivery's last word."""
+        rows = written((70, st.QUEUED, 105.0, "connection refused"))
+        self.assertEqual(shape(history.lines(MESSAGE, [SENT_ROW], rows))[-2:],
+                         [(70, st.QUEUED, 105.0, "connection refused"),
+                          (70, st.SENT, 105.0, None)])
+
+
     def test_nothing_written_implies_received_decision_and_queued(self):
         """If a message has no line of its own, then RECEIVED and its status at its
         received_at are implied, then a QUEUED line per delivery, before what follows."""
@@ -133,6 +179,34 @@ class LeanWriteTests(StoreCase):
         detail = yield self.detail(result.message_id)
         self.assertEqual([line["status"] for line in detail["journal"]],
                          [st.RECEIVED, st.TRANSFORMED, st.RECEIVED])
+
+
+    @defer.inlineCallbacks
+    def test_sent_outcome_writes_no_line(self):
+        """If a delivery is recorded SENT, then the journal table holds no SENT line of it and
+        its detail shows SENT at the row's updated_at; a second SENT of the same delivery
+        (a process that sent it after its lane was taken over) is written."""
+        message = yield self.store.ingest(inbound("L3"))
+        decided_ = yield self.store.record_decision(transformed(message.message_id, "archive"))
+        (delivery_id,) = decided_.delivery_ids
+        yield self.store.record_delivery(DeliveryUpdate(
+            delivery_id, message.message_id, st.QUEUED, 1, 1.0, "connection refused"))
+        yield self.store.record_delivery(DeliveryUpdate(
+            delivery_id, message.message_id, st.SENT, 2, 2.0, None, b"/out/1.hl7"))
+        rows = yield self.journal_rows(message.message_id)
+        self.assertNotIn(st.SENT, [status for _, status, _ in rows])
+        self.assertIn((delivery_id, st.QUEUED, "connection refused"), rows)
+        detail = yield self.detail(message.message_id)
+        (row,) = detail["deliveries"]
+        self.assertEqual(shape(detail["journal"])[-1],
+                         (delivery_id, st.SENT, row["updated_at"], None))
+        yield self.store.record_delivery(DeliveryUpdate(
+            delivery_id, message.message_id, st.SENT, 2, 3.0, None, b"/out/1.hl7"))
+        rows = yield self.journal_rows(message.message_id)
+        self.assertEqual([r for r in rows if r[1] == st.SENT], [(delivery_id, st.SENT, None)])
+        detail = yield self.detail(message.message_id)
+        self.assertEqual([line["status"] for line in detail["journal"]][-2:],
+                         [st.SENT, st.SENT])
 
 
 class LeanWriteTestsSQLite(LeanWriteTests, unittest.TestCase):

@@ -55,6 +55,25 @@ class PayloadTests(StoreCase):
         self.assertIsNone(detail["deliveries"][0]["payload"])
 
 
+    @defer.inlineCallbacks
+    def test_byte_budget_counts_the_payload_sent(self):
+        """If deliveries carry their own payloads, longer than their messages, then the byte
+        budget of a read counts those payloads: the first always, the next only if both
+        fit, and the read says it left some out."""
+        mapped = b"MSH|^~\\&|MAPPED\r" + b"NTE|1||" + b"x" * 4000 + b"\r"
+        for control_id in ("B1", "B2", "B3"):
+            ingested = yield self.store.ingest(inbound(control_id))
+            yield self.store.record_decision(decided(
+                ingested.message_id, st.TRANSFORMED,
+                deliveries=(NewDelivery("dpi", 0, mapped),)))
+        one = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 10, len(mapped) + 100)
+        self.assertEqual(([bytes(d.raw) for d in one], one.cut), ([mapped], True))
+        two = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 10, 2 * len(mapped))
+        self.assertEqual((len(two), two.cut), (2, True))
+        every = yield self.store.read(queries.fetch_due, "adt-in", "dpi", 0, 10, 3 * len(mapped))
+        self.assertEqual((len(every), every.cut), (3, False))
+
+
 class PayloadTestsSQLite(PayloadTests, unittest.TestCase):
     backend = "sqlite"
 
