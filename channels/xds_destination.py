@@ -9,7 +9,7 @@ document, whose header gives the DocumentEntry (:mod:`xds.cda.submission`) compl
 ``xds`` source, sent as it is. Anything else (an HL7 v2 message with no transform) is refused
 for good, saying to name a transform.
 
-The judgement: Success (warnings kept in the detail) is SENT, and so is a retry answered
+The judgement: Success (warnings kept in the detail and the SENT journal line) is SENT, and so is a retry answered
 only ``XDSDuplicateUniqueIdInRegistry`` (the registry's word for the same bytes already
 registered: an earlier attempt was stored, its answer lost); a RegistryResponse Failure and
 a SOAP Sender fault are permanent (ERROR at once, the error codes and texts kept), unless
@@ -216,12 +216,14 @@ class XDSDestination:
                 error.error_code == codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY for error in errors):
             # An earlier attempt was stored but its answer lost (a timeout): the registry
             # says so with this code when the bytes are the same (else XDSNonIdenticalHash).
-            return DeliveryOutcome(response=answer, detail="already registered by an earlier "
-                                   f"attempt: {describe_errors(errors)}")
+            detail = f"already registered by an earlier attempt: {describe_errors(errors)}"
+            return DeliveryOutcome(response=answer, detail=detail, note=detail)
         if response.succeeded and not errors:
             warnings = describe_errors(response.errors)
-            return DeliveryOutcome(response=answer, detail=response.status.rsplit(":", 1)[-1]
-                                   + (f" (warnings: {warnings})" if warnings else ""))
+            detail = (response.status.rsplit(":", 1)[-1]
+                      + (f" (warnings: {warnings})" if warnings else ""))
+            return DeliveryOutcome(response=answer, detail=detail,
+                                   note=detail if warnings else None)
         transient = bool(errors) and all(error.error_code in TRANSIENT_ERRORS
                                          for error in errors)
         status = response.status.rsplit(":", 1)[-1] or "no status"

@@ -61,6 +61,9 @@ class DeliveryOutcome:
 
     response: bytes | None = None  # the peer's raw answer (an ACK, a file path, ...)
     detail: str = ""
+    # what the journal should say of this success (a registry's warnings); None: a plain
+    # success, whose SENT line the delivery's row implies
+    note: str | None = None
 
 
 class DeliveryFailed(Exception):

@@ -22,8 +22,7 @@ backoff, and sends nothing more until the write is committed. A delivery is sent
 after a crash (the process died between a send and its commit): then the lane's lease runs
 out, another process takes the lane over and reads the delivery still QUEUED.
 
-It sends only while its lease allows (:meth:`Lane.leased` gives the deadline, see
-:mod:`engine.delivery.lease`), which the service that claims and renews the leases drives.
+It sends only while its lease allows (:meth:`Lane.leased`; :mod:`engine.delivery.lease`).
 
 Each state is a member of :class:`LaneState`; :meth:`Lane._next` is the one place that decides
 what the lane does next, each ``_enter_*`` method one transition into a state, and each event
@@ -369,11 +368,12 @@ class Lane:
 
     def _succeeded(self, outcome: DeliveryOutcome | None, due: DueDelivery) -> DeliveryUpdate:
         """The head delivery was sent: its SENT outcome, to record."""
-        response = outcome.response if isinstance(outcome, DeliveryOutcome) else None
+        plain = not isinstance(outcome, DeliveryOutcome)
+        response, note = (None, None) if plain else (outcome.response, outcome.note)
         self.sent += 1
         return self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
                                            due.attempts + 1, self._clock.seconds(), None,
-                                           response))
+                                           response, note))
 
     def _failed_attempt(self, error: BaseException, due: DueDelivery) -> DeliveryUpdate:
         """A failed attempt's outcome, to record: QUEUED again after the backoff, or parked

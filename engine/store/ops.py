@@ -284,8 +284,9 @@ class DeliveryUpdateOp(WriteOp):
             st.check_transition("delivery", st.QUEUED, u.status)
             updates.append((u.status, u.attempts, now, u.next_attempt_at, u.last_error,
                             u.response, u.delivery_id, st.QUEUED))
-            if history.journaled_outcome(u.status, u.last_error, moving):  # else implied
-                lines.append((u.message_id, u.delivery_id, u.status, now, u.last_error))
+            detail = u.last_error or u.detail
+            if history.journaled_outcome(u.status, detail, moving):  # else implied
+                lines.append((u.message_id, u.delivery_id, u.status, now, detail))
         execute_many(conn, self._update, updates)
         execute_many(conn, self._insert_line, lines)
         self._counts.add(conn, tally)

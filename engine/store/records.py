@@ -128,6 +128,9 @@ class DeliveryUpdate:
     next_attempt_at: float
     last_error: str | None = None
     response: bytes | None = None
+    # what the destination said of a success (an XDS registry's warnings): the SENT line's
+    # detail, not an error of the row
+    detail: str | None = None
 
 
 @dataclass(frozen=True)

@@ -176,8 +176,22 @@ class XDSDestinationTests(unittest.TestCase):
         retry = DeliveryContext("lab", 1, 1, "M1", "ORU^R01", attempt=2)
         outcome = yield self.destination().send(lab_cda(), retry)
         self.assertIn("already registered by an earlier attempt", outcome.detail)
+        self.assertEqual(outcome.note, outcome.detail)  # journalled
         failed = yield self.failure_of(lab_cda())
         self.assertFalse(failed.retryable)
+
+    @defer.inlineCallbacks
+    def test_warnings_of_a_success_are_noted_for_the_journal(self):
+        """If the registry answers Success with a warning, then the outcome's note names it
+        (its SENT line is written with it); a plain Success has no note."""
+        outcome = yield self.destination().send(lab_cda(), CONTEXT)
+        self.assertEqual((outcome.detail, outcome.note), ("Success", None))
+        self.handler.answer = RegistryResponse(
+            "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success",
+            [RegistryError("XDSRegistryMetadataError", "sourceId is no OID", None, "urn:oasis:"
+                           "names:tc:ebxml-regrep:ErrorSeverityType:Warning")])
+        outcome = yield self.destination().send(lab_cda(), CONTEXT)
+        self.assertIn("warnings: XDSRegistryMetadataError: sourceId is no OID", outcome.note)
 
     @defer.inlineCallbacks
     def test_a_busy_registry_is_retried(self):

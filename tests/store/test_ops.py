@@ -216,6 +216,22 @@ class DeliveryUpdateTests(StoreCase):
             [(st.QUEUED, delivery_id, "connection refused"), (st.SENT, delivery_id, None)])
 
     @defer.inlineCallbacks
+    def test_a_success_with_a_note_is_journalled_with_it(self):
+        """If a delivery is SENT with a note (a registry's warnings), then its SENT line is
+        written with the note while the row keeps no error; a plain SENT writes no line."""
+        message_id, delivery_id = yield self.queued()
+        yield self.store.record_delivery(DeliveryUpdate(
+            delivery_id, message_id, st.SENT, 1, 1.0, None, b"<Success/>",
+            "Success (warnings: XDSRegistryMetadataError: sourceId is no OID)"))
+        detail = yield self.detail(message_id)
+        (row,) = detail["deliveries"]
+        self.assertEqual((row["status"], row["last_error"]), (st.SENT, None))
+        written = [(j["status"], j["detail"]) for j in detail["journal"]
+                   if j["delivery_id"] == delivery_id]
+        self.assertEqual(written[-1], (st.SENT, "Success (warnings: XDSRegistryMetadataError: "
+                                                "sourceId is no OID)"))
+
+    @defer.inlineCallbacks
     def test_parked(self):
         """If a delivery is parked, then it is ERROR with its last error."""
         message_id, delivery_id = yield self.queued()
