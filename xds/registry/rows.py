@@ -13,11 +13,9 @@ import uuid
 from dataclasses import replace
 from typing import Callable
 
-from lxml import etree
-
 from xds.metadata.model import Code, DocumentEntry, Folder, RegistryEntry, Submission, SubmissionSet
 from xds.metadata.vocabulary import STATUS_APPROVED
-from xds.metadata.writing import new_uuid, registry_object_list
+from xds.metadata.writing import new_uuid, registry_object_list_bytes
 
 _UUID_PREFIX = "urn:uuid:"
 
@@ -74,7 +72,7 @@ def object_xml(entry: RegistryEntry, new_id: Callable[[], str] = new_uuid) -> by
         holder = Submission(folders=[entry])
     else:
         holder = Submission(associations=[entry])
-    return etree.tostring(registry_object_list(holder, new_id), encoding="UTF-8")
+    return registry_object_list_bytes(holder, new_id)
 
 
 def submission_set_row(entry: SubmissionSet) -> dict:
