@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from tests.xds.builders import counter_ids, submission
-from xds.metadata.model import Association, Submission
+from xds.metadata.model import Association, Submission, copied
 from xds.metadata.writing import registry_object_list, registry_object_list_bytes
 from xds.registry import rows
 
@@ -66,3 +66,14 @@ def test_kept_object_reads_back_as_the_tree():
     kept = rows.object_xml(spec.submission_sets[0], counter_ids())
     built = registry_object_list(Submission(submission_sets=spec.submission_sets), counter_ids())
     assert etree.tostring(etree.fromstring(kept)) == etree.tostring(built)
+
+
+def test_copied_is_replace():
+    """If a model object is copied with changes, then it equals dataclasses.replace's copy,
+    the original is untouched, and a name that is no field is refused."""
+    entry = submission().documents[0]
+    changes = {"entry_uuid": "urn:uuid:x", "hash": ""}
+    assert copied(entry, **changes) == replace(entry, **changes)
+    assert entry.entry_uuid == "Document01"
+    with pytest.raises(TypeError):
+        copied(entry, no_such_field=1)

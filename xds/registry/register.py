@@ -22,7 +22,6 @@ test-case-name: tests.xds.test_registry_register
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Mapping
 
 from sqlalchemy import select, update
@@ -31,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from xds.metadata import errors as codes
 from xds.metadata.content import DocumentContent, check_documents
 from xds.metadata.errors import RegistryError
-from xds.metadata.model import Association, DocumentEntry, Submission
+from xds.metadata.model import Association, DocumentEntry, Submission, copied
 from xds.metadata.validation import Actor, Profile, check_registered, validate
 from xds.metadata.vocabulary import (
     APND, HAS_MEMBER, RPLC, SIGNS, STATUS_APPROVED, STATUS_DEPRECATED, XFRM, XFRM_RPLC,
@@ -89,7 +88,7 @@ def provide_and_register_checked(conn: Any, submission: Submission,
 
 def _provide(conn: Any, submission: Submission, documents: Mapping[str, DocumentContent],
              repository_unique_id: str, *, validated: bool) -> list[RegistryError]:
-    completed = replace(submission, documents=[
+    completed = copied(submission, documents=[
         _completed(entry, documents[entry.entry_uuid], repository_unique_id)
         for entry in submission.documents])
     stored = [_document_row(entry, documents[entry.entry_uuid]) for entry in completed.documents]
@@ -103,7 +102,7 @@ def _transaction(conn: Any) -> Any:
 
 def _completed(entry: DocumentEntry, content: DocumentContent,
                repository_unique_id: str) -> DocumentEntry:
-    return replace(entry, hash=entry.hash or content.sha1, size=entry.size or str(content.size),
+    return copied(entry, hash=entry.hash or content.sha1, size=entry.size or str(content.size),
                    repository_unique_id=repository_unique_id)
 
 

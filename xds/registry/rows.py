@@ -10,10 +10,11 @@ test-case-name: tests.xds.test_registry_register
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Callable
 
-from xds.metadata.model import Code, DocumentEntry, Folder, RegistryEntry, Submission, SubmissionSet
+from xds.metadata.model import (
+    Code, DocumentEntry, Folder, RegistryEntry, Submission, SubmissionSet, copied,
+)
 from xds.metadata.vocabulary import STATUS_APPROVED
 from xds.metadata.writing import new_uuid, registry_object_list_bytes
 
@@ -45,12 +46,12 @@ def assign_uuids(submission: Submission, new_id: Callable[[], str] = new_uuid
             mapping[entry.entry_uuid] = new_id()
 
     def renamed(entry):
-        return replace(entry, entry_uuid=mapping.get(entry.entry_uuid, entry.entry_uuid))
+        return copied(entry, entry_uuid=mapping.get(entry.entry_uuid, entry.entry_uuid))
 
-    associations = [replace(renamed(a), source=mapping.get(a.source, a.source),
+    associations = [copied(renamed(a), source=mapping.get(a.source, a.source),
                             target=mapping.get(a.target, a.target))
                     for a in submission.associations]
-    return replace(submission,
+    return copied(submission,
                    submission_sets=[renamed(s) for s in submission.submission_sets],
                    documents=[renamed(d) for d in submission.documents],
                    folders=[renamed(f) for f in submission.folders],
@@ -83,7 +84,7 @@ def submission_set_row(entry: SubmissionSet) -> dict:
             "submission_time": entry.submission_time,
             "content_type_code": code_value(entry.content_type_code),
             "status": STATUS_APPROVED, "author_person": authors[0] if authors else None,
-            "xml": object_xml(replace(entry, availability_status=STATUS_APPROVED))}
+            "xml": object_xml(copied(entry, availability_status=STATUS_APPROVED))}
 
 
 def document_row(entry: DocumentEntry) -> dict:
@@ -101,7 +102,7 @@ def document_row(entry: DocumentEntry) -> dict:
             "repository_unique_id": entry.repository_unique_id or None,
             "hash": entry.hash.lower() or None, "size": int(entry.size) if entry.size else None,
             "mime_type": entry.mime_type,
-            "xml": object_xml(replace(entry, availability_status=STATUS_APPROVED))}
+            "xml": object_xml(copied(entry, availability_status=STATUS_APPROVED))}
 
 
 def document_value_rows(entry: DocumentEntry) -> list[dict]:
@@ -118,7 +119,7 @@ def folder_row(entry: Folder) -> dict:
     return {"entry_uuid": entry.entry_uuid, "unique_id": entry.unique_id,
             "patient_id": entry.patient_id, "status": STATUS_APPROVED,
             "last_update_time": entry.last_update_time or None,
-            "xml": object_xml(replace(entry, availability_status=STATUS_APPROVED))}
+            "xml": object_xml(copied(entry, availability_status=STATUS_APPROVED))}
 
 
 def association_row(association) -> dict:
