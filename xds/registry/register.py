@@ -114,6 +114,8 @@ def _document_row(entry: DocumentEntry, content: Any) -> dict:
 
 def _in_transaction(conn: Any, submission: Submission, profile: Profile,
                     document_rows: list[dict], validated: bool) -> list[RegistryError]:
+    if validated and _stored_unasked(conn, submission, document_rows):
+        return []
     try:
         with _transaction(conn):  # transaction boundary: one submission, whole or nothing
             warnings = _register(conn, submission, profile, validated)
@@ -126,6 +128,31 @@ def _in_transaction(conn: Any, submission: Submission, profile: Profile,
         return [RegistryError(codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
                               f"a uniqueId of this submission was registered meanwhile: "
                               f"{getattr(error, 'orig', error)}")]
+
+
+def _stored_unasked(conn: Any, submission: Submission, document_rows: list[dict]) -> bool:
+    """Store a validated submission without asking the registry first whether its uniqueIds
+    are taken: the tables' unique constraints say so. True when stored; False when a
+    constraint refused it (rolled back: the caller checks everything, in order, and answers
+    with the precise error) or when it relates to objects the registry must be asked about.
+
+    What the checked path would find otherwise: a uniqueId held (a SubmissionSet's, a
+    Folder's, a DocumentEntry's: each column is unique) and association ends outside the
+    submission, or document relations (RPLC, XFRM, APND, signs), which are left to it.
+    """
+    local = {entry.entry_uuid for entry in [*submission.submission_sets, *submission.documents,
+                                            *submission.folders, *submission.associations]}
+    if any(a.association_type in DOCUMENT_RELATIONS or a.source not in local
+           or a.target not in local for a in submission.associations):
+        return False
+    stored, _ = rows.assign_uuids(submission)
+    try:
+        with _transaction(conn):  # transaction boundary: one submission, whole or nothing
+            _insert(conn, stored)
+            insert_rows(conn, tables.documents, document_rows)
+        return True
+    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError):
+        return False
 
 
 def _register(conn: Any, submission: Submission, profile: Profile,
