@@ -1,9 +1,12 @@
-"""The Success of a stored submission from a template: the bytes the envelope builder writes."""
+"""The Success of a stored submission from a template: the bytes the envelope builder writes;
+the endpoints' access line formatted only when it would be seen."""
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
+from twisted.web import resource, server
 
 from xds.metadata.errors import RegistryError
 from xds.metadata.vocabulary import (
@@ -12,6 +15,7 @@ from xds.metadata.vocabulary import (
 )
 from xds.safexml import parse_xml, to_bytes
 from xds.server.answers import quick_answer, success_envelope
+from xds.server.resource import XDSSite
 from xds.soap.envelope import envelope, parse_envelope
 from xds.soap.framing import read_message
 from xds.soap.response import RegistryResponse, read_registry_response, registry_response
@@ -62,3 +66,20 @@ def test_template_parses_as_an_envelope():
     data = success_envelope(response_action(ACTION_PNR), RESPONSE_SUCCESS, "urn:uuid:m",
                             "urn:uuid:r")
     assert parse_envelope(data).message_id == "urn:uuid:m"
+
+
+@pytest.mark.parametrize("level, written", [(logging.INFO, 1), (logging.WARNING, 0)])
+def test_access_line_only_when_it_would_be_seen(monkeypatch, level, written):
+    """If the ``twisted`` logger shows INFO, then twisted.web writes each request's access
+    line as before; if not, the line is not even formatted."""
+    lines = []
+    monkeypatch.setattr(server.Site, "log", lambda site, request: lines.append(request))
+    logger = logging.getLogger("twisted")
+    monkeypatch.setattr(logger, "level", level)
+    monkeypatch.setattr(logging.getLogger(), "level", level)
+    logger.manager._clear_cache()
+    try:
+        XDSSite(resource.Resource()).log("a request")
+    finally:
+        logger.manager._clear_cache()
+    assert len(lines) == written

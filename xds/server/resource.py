@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import logging
 from typing import Any, BinaryIO
 
 from twisted.internet import defer
@@ -50,6 +51,7 @@ REPOSITORY_ACTIONS = frozenset({ACTION_PNR, ACTION_RETRIEVE})
 REGISTRY_ACTIONS = frozenset({ACTION_REGISTER, ACTION_STORED_QUERY})
 RECIPIENT_ACTIONS = frozenset({ACTION_PNR})
 _log = Logger()
+_ACCESS_LOG = logging.getLogger("twisted")  # where twisted.web's access lines end up
 #: Of a body refused for its size, the first bytes handed to the recorder.
 DEFAULT_REFUSAL_BYTES = 64 * 1024
 #: twisted.web parses POSTed form bodies into request.args unless told not to (newer Twisted).
@@ -122,8 +124,11 @@ class XDSSite(server.Site):
         self.refusal_bytes = refusal_bytes
 
     def log(self, request: server.Request) -> None:
-        """No access-log line per request (twisted.web formats one at INFO for each): the
-        house logs no line per message at INFO; refused requests are recorded apart."""
+        """The access-log line of each request, as twisted.web writes it, when it would be
+        seen: Twisted's events reach Python logging as the ``twisted`` logger (the engine's
+        PythonLoggingObserver), and formatting a line per request nobody reads costs."""
+        if _ACCESS_LOG.isEnabledFor(logging.INFO):
+            super().log(request)
 
 
 class XDSResource(resource.Resource):
