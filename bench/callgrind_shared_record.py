@@ -4,7 +4,8 @@ served shared record, counted by valgrind's callgrind, which a loaded machine do
 disturb (CPU time does).
 
 Runs the engine (``--workers 0``: reactor, reader, writer and registry threads all counted)
-serving ``shared_record:`` on a fresh SQLite store under ``valgrind --tool=callgrind``
+serving ``shared_record:`` on a fresh SQLite store (``log_level: warning``, as
+shared_record_http.py) under ``valgrind --tool=callgrind``
 twice; the clients of shared_record_http.py (``--client-of``: XDSClient, 16 in flight, one
 50 KiB CDA over MTOM per submission) run in a process of their own, outside valgrind, once
 for ``--few`` submissions and once for ``--many``; the difference divided by the difference
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,7 +48,7 @@ def instructions(submissions: int, concurrency: int, keep: Path, tree: Path = RO
         port = free_port()
         config = Path(tmp) / "engine.yaml"
         config.write_text(yaml.safe_dump({
-            "store": {"url": f"sqlite:///{tmp}/store.db"}, "log_level": "info",
+            "store": {"url": f"sqlite:///{tmp}/store.db"}, "log_level": "warning",
             "shared_record": {"listen": f"127.0.0.1:{port}",
                               "repository_unique_id": REPOSITORY}}))
         subprocess.run([python, "-c", RUN, "db", "upgrade", "--config", str(config)],
@@ -56,9 +58,7 @@ def instructions(submissions: int, concurrency: int, keep: Path, tree: Path = RO
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python,
              "-c", RUN, "run", "--config", str(config), "--workers", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tree)
-        for line in engine.stdout:
-            if "XDS.b endpoints" in line:
-                break
+        _wait_listening(port, engine)
         client = subprocess.run(
             [sys.executable, str(ROOT / "bench" / "shared_record_http.py"), "--client-of",
              f"http://127.0.0.1:{port}/xds", "--submissions", str(submissions), "--concurrency",
@@ -74,6 +74,18 @@ def instructions(submissions: int, concurrency: int, keep: Path, tree: Path = RO
     if found is None:
         raise RuntimeError(f"no instruction count from callgrind: {rest[-400:]}")
     return int(found.group(1))
+
+
+def _wait_listening(port: int, engine: subprocess.Popen) -> None:
+    """Until the shared record accepts connections (start-up under callgrind takes minutes)."""
+    while True:
+        if engine.poll() is not None:
+            raise RuntimeError(f"the engine ended: {engine.stdout.read()[-600:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(1)
 
 
 def main() -> None:
