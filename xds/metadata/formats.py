@@ -14,6 +14,7 @@ test-case-name: tests.xds.test_formats
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import uuid
 
@@ -22,8 +23,12 @@ MAX_EXTENSION = 16           # ITI TF-3 §4.2.3.2.26 (uniqueId extension)
 MAX_UNIQUE_ID = 128
 _DTM_LENGTHS = (4, 6, 8, 10, 12, 14)
 _HEX = set("0123456789abcdefABCDEF")
+#: The same codes, OIDs and authorities come in every submission: each checker of one value
+#: remembers its last answers (pure functions of the value).
+_remembered = functools.lru_cache(maxsize=4096)
 
 
+@_remembered
 def oid_problem(value: str) -> str | None:
     """An ISO OID: digits and dots, no leading zero, first arc 0-2, at most 64 characters."""
     if not value:
@@ -52,6 +57,7 @@ def unique_id_problem(value: str, *, extension_allowed: bool) -> str | None:
     return f"root {problem}" if problem and caret else problem
 
 
+@_remembered
 def dtm_problem(value: str) -> str | None:
     """An HL7 DTM in UTC as XDS wants it: YYYY[MM[DD[hh[mm[ss]]]]], no zone, real date."""
     if not (value.isdigit() and value.isascii() and len(value) in _DTM_LENGTHS):
@@ -75,6 +81,7 @@ def _assigning_authority_problem(value: str, what: str) -> str | None:
     return f"{what} OID {problem}" if problem else None
 
 
+@_remembered
 def cx_problem(value: str) -> str | None:
     """A patient identifier CX ``id^^^&OID&ISO`` (a CX.5 type such as NH is allowed)."""
     components = value.split("^")
@@ -85,6 +92,7 @@ def cx_problem(value: str) -> str | None:
     return _assigning_authority_problem(components[3], "CX.4")
 
 
+@_remembered
 def xcn_problem(value: str) -> str | None:
     """A person XCN: an identifier (XCN.1) or a family name (XCN.2); XCN.9 an ISO authority."""
     components = value.split("^")
@@ -95,6 +103,7 @@ def xcn_problem(value: str) -> str | None:
     return None
 
 
+@_remembered
 def xon_problem(value: str) -> str | None:
     """An organisation XON: a name (XON.1); an XON.10 identifier needs XON.6 unless an OID."""
     components = value.split("^")
@@ -120,6 +129,7 @@ def size_problem(value: str) -> str | None:
     return None
 
 
+@_remembered
 def language_problem(value: str) -> str | None:
     """An RFC 3066 language tag such as ``fr-FR``."""
     subtags = value.split("-")
@@ -129,6 +139,7 @@ def language_problem(value: str) -> str | None:
     return None
 
 
+@_remembered
 def mime_type_problem(value: str) -> str | None:
     """A MIME type ``type/subtype`` without parameters."""
     kind, slash, subtype = value.partition("/")

@@ -11,6 +11,7 @@ test-case-name: tests.xds.test_metadata_xml
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from xds.metadata.vocabulary import (
@@ -78,12 +79,21 @@ class Layout:
 
     def code_name(self, scheme: str) -> str | None:
         """The code attribute a classification scheme carries, if any."""
-        return next((name for name, uuid in self.codes.items() if uuid == scheme), None)
+        return self._code_names.get(scheme)
 
     def identifier_name(self, scheme: str) -> str | None:
         """The identifier attribute an identification scheme carries, if any."""
-        return next((name for name, (uuid, _) in self.identifiers.items() if uuid == scheme),
-                    None)
+        return self._identifier_names.get(scheme)
+
+    @functools.cached_property
+    def _code_names(self) -> dict[str, str]:
+        """Scheme -> code name (the first, as a scan of :attr:`codes` would find it)."""
+        return {uuid: name for name, uuid in reversed(self.codes.items())}
+
+    @functools.cached_property
+    def _identifier_names(self) -> dict[str, str]:
+        """Scheme -> identifier name (the first, as a scan would find it)."""
+        return {uuid: name for name, (uuid, _) in reversed(self.identifiers.items())}
 
 
 DOCUMENT_ENTRY = Layout(DOCUMENT_ENTRY_CODES, DOCUMENT_ENTRY_CODE_FIELDS, DOCUMENT_ENTRY_IDS,

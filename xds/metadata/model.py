@@ -13,6 +13,7 @@ test-case-name: tests.xds.test_metadata_xml
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from xds.metadata.errors import RegistryError
 from xds.metadata.vocabulary import (
@@ -147,3 +148,20 @@ class Submission:
     def submission_set(self) -> SubmissionSet | None:
         """The SubmissionSet when there is exactly one, else None."""
         return self.submission_sets[0] if len(self.submission_sets) == 1 else None
+
+
+Model = TypeVar("Model")
+
+
+def copied(model: Model, **changes: Any) -> Model:
+    """*model* with *changes*, as ``dataclasses.replace`` gives it, without running
+    ``__init__`` again over every field (these dataclasses have no ``__post_init__``; the
+    registry copies each object of a submission several times). Shallow, like replace;
+    a name that is no field is refused."""
+    unknown = changes.keys() - model.__dataclass_fields__.keys()  # type: ignore[attr-defined]
+    if unknown:
+        raise TypeError(f"{type(model).__name__} has no field {', '.join(sorted(unknown))}")
+    result = object.__new__(type(model))
+    result.__dict__.update(model.__dict__)
+    result.__dict__.update(changes)
+    return result

@@ -33,6 +33,7 @@ from xds.metadata.vocabulary import (
 from xds.namespaces import LCM, RIM, XDS, qname, rim
 
 _ELEMENT_LIST = rim("RegistryObjectList")
+_SLOT, _VALUE_LIST, _VALUE = rim("Slot"), rim("ValueList"), rim("Value")
 
 
 def read_submission(element: etree._Element) -> Submission:
@@ -198,8 +199,10 @@ def read_author(element: etree._Element) -> Author:
 def read_slots(element: etree._Element) -> dict[str, list[str]]:
     """The element's own ``rim:Slot`` children: name -> values, in document order."""
     slots: dict[str, list[str]] = {}
-    for slot in element.findall(rim("Slot")):
-        values = [value.text or "" for value in slot.iterfind(f"{{{RIM}}}ValueList/{{{RIM}}}Value")]
+    for slot in element.iterchildren(_SLOT):
+        # children by tag (lxml's C iteration), not a path (its ElementPath runs in Python)
+        values = [value.text or "" for value_list in slot.iterchildren(_VALUE_LIST)
+                  for value in value_list.iterchildren(_VALUE)]
         slots.setdefault(slot.get("name", "").strip(), []).extend(values)
     return slots
 

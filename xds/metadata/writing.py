@@ -6,16 +6,19 @@ Folder classifications beside their RegistryPackage as in IHE's examples).
 
 Classification and ExternalIdentifier ids are new ``urn:uuid`` values from
 *new_id* (uuid4 by default; tests pass a counter to get stable output).
-Every element is made in place under its parent (``SubElement``): an element
-made alone and appended later is moved from a document of its own, which
-costs lxml a namespace reconciliation of its whole subtree.
+The layout is written once, into a target (:mod:`xds.metadata.xmltext`): an
+lxml tree for the requests a client sends, each element made in place under
+its parent (an element made alone and appended later is moved from a document
+of its own, which costs lxml a namespace reconciliation of its whole
+subtree); or the same bytes as text, for the objects the registry keeps, which
+need no element at all.
 
 test-case-name: tests.xds.test_metadata_xml
 """
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Union
 
 from lxml import etree
 
@@ -26,16 +29,14 @@ from xds.metadata.vocabulary import (
     AUTHOR_SLOTS, CODING_SCHEME_SLOT, FOLDER_NODE, OBJECT_TYPE_CLASSIFICATION,
     OBJECT_TYPE_EXTERNAL_IDENTIFIER, SUBMISSION_SET_NODE,
 )
+from xds.metadata.xmltext import TextTarget, TreeTarget
 from xds.namespaces import LCM, RIM, qname, rim
 
 IdFactory = Callable[[], str]
 
-_REGISTRY_OBJECT_LIST, _EXTRINSIC_OBJECT, _REGISTRY_PACKAGE, _OBJECT_REF = (
-    rim("RegistryObjectList"), rim("ExtrinsicObject"), rim("RegistryPackage"), rim("ObjectRef"))
-_CLASSIFICATION, _EXTERNAL_IDENTIFIER, _ASSOCIATION = (
-    rim("Classification"), rim("ExternalIdentifier"), rim("Association"))
-_SLOT, _VALUE_LIST, _VALUE = rim("Slot"), rim("ValueList"), rim("Value")
-_NAME, _DESCRIPTION, _LOCALIZED_STRING = rim("Name"), rim("Description"), rim("LocalizedString")
+_REGISTRY_OBJECT_LIST = rim("RegistryObjectList")
+#: What a target is: where the writer puts each element (xds.metadata.xmltext).
+Target = Union[TreeTarget, TextTarget]
 
 
 #: RFC 4122 version 4: the version nibble 4 and the variant bits 10 set in a random value.
@@ -61,42 +62,61 @@ def submit_objects_request(submission: Submission, new_id: IdFactory = new_uuid)
 def registry_object_list(submission: Submission, new_id: IdFactory = new_uuid) -> etree._Element:
     """The ``rim:RegistryObjectList`` of *submission*, objects in a stable order."""
     objects = etree.Element(_REGISTRY_OBJECT_LIST, nsmap={"rim": RIM})
+    write_objects(TreeTarget(objects), submission, new_id)
+    return objects
+
+
+def registry_object_list_bytes(submission: Submission, new_id: IdFactory = new_uuid) -> bytes:
+    """What ``etree.tostring(registry_object_list(...), encoding="UTF-8")`` gives, written
+    as text without making the elements (the registry keeps each object so)."""
+    target = TextTarget("RegistryObjectList")
+    write_objects(target, submission, new_id)
+    return target.finish()
+
+
+def write_objects(target: Target, submission: Submission, new_id: IdFactory = new_uuid) -> None:
+    """Every object of *submission* into *target*, in a stable order."""
     for document in submission.documents:
-        _entry(objects, document, _EXTRINSIC_OBJECT, layouts.DOCUMENT_ENTRY, new_id)
+        _entry(target, document, "ExtrinsicObject", layouts.DOCUMENT_ENTRY, new_id)
     for packages, node, layout in ((submission.submission_sets, SUBMISSION_SET_NODE,
                                     layouts.SUBMISSION_SET),
                                    (submission.folders, FOLDER_NODE, layouts.FOLDER)):
         for package in packages:
-            _entry(objects, package, _REGISTRY_PACKAGE, layout, new_id)
-            _classification(objects, package.entry_uuid, new_id, classificationNode=node)
+            _entry(target, package, "RegistryPackage", layout, new_id)
+            _classification(target, package.entry_uuid, new_id, {"classificationNode": node})
+            target.close()
     for association in submission.associations:
-        _association(objects, association)
+        _association(target, association)
     for reference in submission.object_refs:
-        etree.SubElement(objects, _OBJECT_REF, id=reference)
-    return objects
+        target.leaf("ObjectRef", {"id": reference})
 
 
-def _entry(parent: etree._Element, entry: RegistryEntry, tag: str, layout: Layout,
+def _entry(target: Target, entry: RegistryEntry, tag: str, layout: Layout,
            new_id: IdFactory) -> None:
-    element = etree.SubElement(parent, tag, id=entry.entry_uuid)
-    if isinstance(entry, DocumentEntry):
-        _set(element, "objectType", entry.object_type)
-    _set(element, "home", entry.home_community_id)
-    _set(element, "status", entry.availability_status)
-    if isinstance(entry, DocumentEntry):
-        _set(element, "mimeType", entry.mime_type)
-    _append_slots(element, _entry_slots(entry, layout))
-    _append_localized(element, _NAME, entry.title)
-    _append_localized(element, _DESCRIPTION, entry.comments)
+    attributes = {"id": entry.entry_uuid}
+    is_document = isinstance(entry, DocumentEntry)
+    if is_document and entry.object_type:
+        attributes["objectType"] = entry.object_type
+    if entry.home_community_id:
+        attributes["home"] = entry.home_community_id
+    if entry.availability_status:
+        attributes["status"] = entry.availability_status
+    if is_document and entry.mime_type:
+        attributes["mimeType"] = entry.mime_type
+    target.open(tag, attributes)
+    _append_slots(target, _entry_slots(entry, layout))
+    _append_localized(target, "Name", entry.title)
+    _append_localized(target, "Description", entry.comments)
     for author in getattr(entry, "authors", []):
-        _author(element, author, layout.author_scheme, entry.entry_uuid, new_id)
+        _author(target, author, layout.author_scheme, entry.entry_uuid, new_id)
     for name, scheme in layout.codes.items():
         for code in _codes(entry, layout.code_fields[name]):
-            _code(element, code, scheme, entry.entry_uuid, new_id)
+            _code(target, code, scheme, entry.entry_uuid, new_id)
     for name, (scheme, label) in layout.identifiers.items():
         value = getattr(entry, layouts.IDENTIFIER_FIELDS[name])
         if value:
-            _identifier(element, value, scheme, label, entry.entry_uuid, new_id)
+            _identifier(target, value, scheme, label, entry.entry_uuid, new_id)
+    target.close()
 
 
 def _entry_slots(entry: RegistryEntry, layout: Layout) -> dict[str, list[str]]:
@@ -119,61 +139,54 @@ def _codes(entry: RegistryEntry, field: tuple[str, bool]) -> list[Code]:
     return [value] if value is not None else []
 
 
-def _code(parent: etree._Element, code: Code, scheme: str, owner: str,
-          new_id: IdFactory) -> None:
-    element = _classification(parent, owner, new_id, classificationScheme=scheme,
-                              nodeRepresentation=code.code)
-    _append_slots(element, {CODING_SCHEME_SLOT: [code.scheme]})
-    _append_localized(element, _NAME, code.display)
+def _code(target: Target, code: Code, scheme: str, owner: str, new_id: IdFactory) -> None:
+    _classification(target, owner, new_id, {"classificationScheme": scheme,
+                                             "nodeRepresentation": code.code})
+    _append_slots(target, {CODING_SCHEME_SLOT: [code.scheme]})
+    _append_localized(target, "Name", code.display)
+    target.close()
 
 
-def _author(parent: etree._Element, author: Author, scheme: str, owner: str,
+def _author(target: Target, author: Author, scheme: str, owner: str,
             new_id: IdFactory) -> None:
-    element = _classification(parent, owner, new_id, classificationScheme=scheme,
-                              nodeRepresentation="")
+    _classification(target, owner, new_id, {"classificationScheme": scheme,
+                                             "nodeRepresentation": ""})
     values = [[author.person] if author.person else [], author.institutions, author.roles,
               author.specialties, author.telecommunications]
-    _append_slots(element, {name: list(v) for name, v in zip(AUTHOR_SLOTS, values) if v})
+    _append_slots(target, {name: list(v) for name, v in zip(AUTHOR_SLOTS, values) if v})
+    target.close()
 
 
-def _classification(parent: etree._Element, owner: str, new_id: IdFactory,
-                    **attributes: str) -> etree._Element:
-    element = etree.SubElement(parent, _CLASSIFICATION, id=new_id(),
-                               objectType=OBJECT_TYPE_CLASSIFICATION)
-    for name, value in attributes.items():
-        element.set(name, value)
-    element.set("classifiedObject", owner)
-    return element
+def _classification(target: Target, owner: str, new_id: IdFactory,
+                    attributes: dict[str, str]) -> None:
+    """Open a Classification of *owner* (the caller closes it)."""
+    target.open("Classification", {"id": new_id(), "objectType": OBJECT_TYPE_CLASSIFICATION,
+                                   **attributes, "classifiedObject": owner})
 
 
-def _identifier(parent: etree._Element, value: str, scheme: str, label: str, owner: str,
+def _identifier(target: Target, value: str, scheme: str, label: str, owner: str,
                 new_id: IdFactory) -> None:
-    element = etree.SubElement(parent, _EXTERNAL_IDENTIFIER, id=new_id(),
-                               objectType=OBJECT_TYPE_EXTERNAL_IDENTIFIER,
-                               registryObject=owner, identificationScheme=scheme, value=value)
-    _append_localized(element, _NAME, label)
+    target.open("ExternalIdentifier", {
+        "id": new_id(), "objectType": OBJECT_TYPE_EXTERNAL_IDENTIFIER, "registryObject": owner,
+        "identificationScheme": scheme, "value": value})
+    _append_localized(target, "Name", label)
+    target.close()
 
 
-def _association(parent: etree._Element, association: Association) -> None:
-    element = etree.SubElement(parent, _ASSOCIATION, id=association.entry_uuid,
-                               associationType=association.association_type,
-                               sourceObject=association.source,
-                               targetObject=association.target)
-    _append_slots(element, association.extra_slots)
+def _association(target: Target, association: Association) -> None:
+    target.open("Association", {"id": association.entry_uuid,
+                                "associationType": association.association_type,
+                                "sourceObject": association.source,
+                                "targetObject": association.target})
+    _append_slots(target, association.extra_slots)
+    target.close()
 
 
-def _append_slots(element: etree._Element, slots: dict[str, list[str]]) -> None:
+def _append_slots(target: Target, slots: dict[str, list[str]]) -> None:
     for name, values in slots.items():
-        value_list = etree.SubElement(etree.SubElement(element, _SLOT, name=name), _VALUE_LIST)
-        for value in values:
-            etree.SubElement(value_list, _VALUE).text = value
+        target.slot(name, values)
 
 
-def _append_localized(element: etree._Element, tag: str, value: str) -> None:
+def _append_localized(target: Target, tag: str, value: str) -> None:
     if value:
-        etree.SubElement(etree.SubElement(element, tag), _LOCALIZED_STRING, value=value)
-
-
-def _set(element: etree._Element, name: str, value: str) -> None:
-    if value:
-        element.set(name, value)
+        target.localized(tag, value)

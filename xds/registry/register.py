@@ -22,7 +22,6 @@ test-case-name: tests.xds.test_registry_register
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Mapping
 
 from sqlalchemy import select, update
@@ -31,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from xds.metadata import errors as codes
 from xds.metadata.content import DocumentContent, check_documents
 from xds.metadata.errors import RegistryError
-from xds.metadata.model import Association, DocumentEntry, Submission
+from xds.metadata.model import Association, DocumentEntry, Submission, copied
 from xds.metadata.validation import Actor, Profile, check_registered, validate
 from xds.metadata.vocabulary import (
     APND, HAS_MEMBER, RPLC, SIGNS, STATUS_APPROVED, STATUS_DEPRECATED, XFRM, XFRM_RPLC,
@@ -89,7 +88,7 @@ def provide_and_register_checked(conn: Any, submission: Submission,
 
 def _provide(conn: Any, submission: Submission, documents: Mapping[str, DocumentContent],
              repository_unique_id: str, *, validated: bool) -> list[RegistryError]:
-    completed = replace(submission, documents=[
+    completed = copied(submission, documents=[
         _completed(entry, documents[entry.entry_uuid], repository_unique_id)
         for entry in submission.documents])
     stored = [_document_row(entry, documents[entry.entry_uuid]) for entry in completed.documents]
@@ -103,7 +102,7 @@ def _transaction(conn: Any) -> Any:
 
 def _completed(entry: DocumentEntry, content: DocumentContent,
                repository_unique_id: str) -> DocumentEntry:
-    return replace(entry, hash=entry.hash or content.sha1, size=entry.size or str(content.size),
+    return copied(entry, hash=entry.hash or content.sha1, size=entry.size or str(content.size),
                    repository_unique_id=repository_unique_id)
 
 
@@ -115,6 +114,8 @@ def _document_row(entry: DocumentEntry, content: Any) -> dict:
 
 def _in_transaction(conn: Any, submission: Submission, profile: Profile,
                     document_rows: list[dict], validated: bool) -> list[RegistryError]:
+    if validated and _stored_unasked(conn, submission, document_rows):
+        return []
     try:
         with _transaction(conn):  # transaction boundary: one submission, whole or nothing
             warnings = _register(conn, submission, profile, validated)
@@ -127,6 +128,31 @@ def _in_transaction(conn: Any, submission: Submission, profile: Profile,
         return [RegistryError(codes.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
                               f"a uniqueId of this submission was registered meanwhile: "
                               f"{getattr(error, 'orig', error)}")]
+
+
+def _stored_unasked(conn: Any, submission: Submission, document_rows: list[dict]) -> bool:
+    """Store a validated submission without asking the registry first whether its uniqueIds
+    are taken: the tables' unique constraints say so. True when stored; False when a
+    constraint refused it (rolled back: the caller checks everything, in order, and answers
+    with the precise error) or when it relates to objects the registry must be asked about.
+
+    What the checked path would find otherwise: a uniqueId held (a SubmissionSet's, a
+    Folder's, a DocumentEntry's: each column is unique) and association ends outside the
+    submission, or document relations (RPLC, XFRM, APND, signs), which are left to it.
+    """
+    local = {entry.entry_uuid for entry in [*submission.submission_sets, *submission.documents,
+                                            *submission.folders, *submission.associations]}
+    if any(a.association_type in DOCUMENT_RELATIONS or a.source not in local
+           or a.target not in local for a in submission.associations):
+        return False
+    stored, _ = rows.assign_uuids(submission)
+    try:
+        with _transaction(conn):  # transaction boundary: one submission, whole or nothing
+            _insert(conn, stored)
+            insert_rows(conn, tables.documents, document_rows)
+        return True
+    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError):
+        return False
 
 
 def _register(conn: Any, submission: Submission, profile: Profile,

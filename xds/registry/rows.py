@@ -10,14 +10,13 @@ test-case-name: tests.xds.test_registry_register
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Callable
 
-from lxml import etree
-
-from xds.metadata.model import Code, DocumentEntry, Folder, RegistryEntry, Submission, SubmissionSet
+from xds.metadata.model import (
+    Code, DocumentEntry, Folder, RegistryEntry, Submission, SubmissionSet, copied,
+)
 from xds.metadata.vocabulary import STATUS_APPROVED
-from xds.metadata.writing import new_uuid, registry_object_list
+from xds.metadata.writing import new_uuid, registry_object_list_bytes
 
 _UUID_PREFIX = "urn:uuid:"
 
@@ -47,12 +46,12 @@ def assign_uuids(submission: Submission, new_id: Callable[[], str] = new_uuid
             mapping[entry.entry_uuid] = new_id()
 
     def renamed(entry):
-        return replace(entry, entry_uuid=mapping.get(entry.entry_uuid, entry.entry_uuid))
+        return copied(entry, entry_uuid=mapping.get(entry.entry_uuid, entry.entry_uuid))
 
-    associations = [replace(renamed(a), source=mapping.get(a.source, a.source),
+    associations = [copied(renamed(a), source=mapping.get(a.source, a.source),
                             target=mapping.get(a.target, a.target))
                     for a in submission.associations]
-    return replace(submission,
+    return copied(submission,
                    submission_sets=[renamed(s) for s in submission.submission_sets],
                    documents=[renamed(d) for d in submission.documents],
                    folders=[renamed(f) for f in submission.folders],
@@ -74,7 +73,7 @@ def object_xml(entry: RegistryEntry, new_id: Callable[[], str] = new_uuid) -> by
         holder = Submission(folders=[entry])
     else:
         holder = Submission(associations=[entry])
-    return etree.tostring(registry_object_list(holder, new_id), encoding="UTF-8")
+    return registry_object_list_bytes(holder, new_id)
 
 
 def submission_set_row(entry: SubmissionSet) -> dict:
@@ -85,7 +84,7 @@ def submission_set_row(entry: SubmissionSet) -> dict:
             "submission_time": entry.submission_time,
             "content_type_code": code_value(entry.content_type_code),
             "status": STATUS_APPROVED, "author_person": authors[0] if authors else None,
-            "xml": object_xml(replace(entry, availability_status=STATUS_APPROVED))}
+            "xml": object_xml(copied(entry, availability_status=STATUS_APPROVED))}
 
 
 def document_row(entry: DocumentEntry) -> dict:
@@ -103,7 +102,7 @@ def document_row(entry: DocumentEntry) -> dict:
             "repository_unique_id": entry.repository_unique_id or None,
             "hash": entry.hash.lower() or None, "size": int(entry.size) if entry.size else None,
             "mime_type": entry.mime_type,
-            "xml": object_xml(replace(entry, availability_status=STATUS_APPROVED))}
+            "xml": object_xml(copied(entry, availability_status=STATUS_APPROVED))}
 
 
 def document_value_rows(entry: DocumentEntry) -> list[dict]:
@@ -120,7 +119,7 @@ def folder_row(entry: Folder) -> dict:
     return {"entry_uuid": entry.entry_uuid, "unique_id": entry.unique_id,
             "patient_id": entry.patient_id, "status": STATUS_APPROVED,
             "last_update_time": entry.last_update_time or None,
-            "xml": object_xml(replace(entry, availability_status=STATUS_APPROVED))}
+            "xml": object_xml(copied(entry, availability_status=STATUS_APPROVED))}
 
 
 def association_row(association) -> dict:

@@ -15,12 +15,14 @@ reads run beside it (SQLite's WAL lets readers go on while the writer
 commits), and the store's threads stay free for the delivery lanes.
 
 Both sides hand Twisted a Deferred fired in the reactor thread after the
-work (for a write: after its group's commit; persist before answer).
+work (for a write: after its group's commit; persist before answer); the answers
+of one group reach the reactor in one hand-off.
 
 test-case-name: tests.e2e.test_shared_record_grouped
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 from twisted.internet import defer, threads
@@ -51,6 +53,9 @@ class RegistryThreads:
         self._pool = ThreadPool(minthreads=1, maxthreads=read_threads,
                                 name="aiguillage-registry-read")
         self.writer: GroupCommitter | None = None
+        self._answers: list[tuple[defer.Deferred, Any]] = []  # committed, to be fired
+        self._answers_lock = threading.Lock()
+        self._answers_scheduled = False
 
     def start(self) -> None:
         self.writer = GroupCommitter(self.engine, max_group=self._max_group,
@@ -94,11 +99,30 @@ class RegistryThreads:
         answer: defer.Deferred = defer.Deferred()
 
         def done(future: Any) -> None:  # in the writer thread, after the commit
-            error = future.exception()
-            if error is not None:
-                self._reactor.callFromThread(answer.errback, error)
-            else:
-                self._reactor.callFromThread(answer.callback, future.result())
+            self._answered(answer, future)
 
         self.writer.queue(Queued(work, args, failed)).add_done_callback(done)
         return answer
+
+    def _answered(self, answer: defer.Deferred, future: Any) -> None:
+        """Hand a committed submission's result to the reactor (from the writer thread):
+        the answers of one group go in one ``callFromThread``, one wake-up of the reactor,
+        whichever answer comes first scheduling it for those that follow."""
+        with self._answers_lock:
+            self._answers.append((answer, future))
+            if self._answers_scheduled:
+                return
+            self._answers_scheduled = True
+        self._reactor.callFromThread(self._fire_answers)
+
+    def _fire_answers(self) -> None:
+        """Fire every answer handed over so far (in the reactor thread)."""
+        with self._answers_lock:
+            answers, self._answers = self._answers, []
+            self._answers_scheduled = False
+        for answer, future in answers:
+            error = future.exception()
+            if error is not None:
+                answer.errback(error)
+            else:
+                answer.callback(future.result())

@@ -8,7 +8,9 @@ and answers 413 with a SOAP fault, then closes the connection, as soon as it
 passes the site's limit (at once when Content-Length announces it). Reading
 the MTOM parts, parsing the envelope, validating and writing the answer all
 run in threads (``deferToThread``), one thread hop to read and decode and one
-to write the answer's first batch; the reactor only moves bytes. A body is
+to write the answer's first batch; the reactor only moves bytes, and writes the
+Success of a stored submission from a template (:func:`xds.server.answers.quick_answer`:
+a thread hop would cost more than the few string joins). A body is
 never parsed as a form (twisted.web would read a multipart/form-data body
 whole into memory). A handler failure is a Receiver fault; the listener keeps
 serving.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import logging
 from typing import Any, BinaryIO
 
 from twisted.internet import defer
@@ -37,7 +40,7 @@ from xds.metadata.vocabulary import (
 )
 from xds.safexml import to_bytes
 from xds.pacing import PacedWriter, take
-from xds.server.answers import answer_message, fault_message
+from xds.server.answers import answer_message, fault_message, quick_answer
 from xds.server.decoding import Call, ServerLimits, decode_call
 from xds.server.handler import ProvideAndRegister, RefusalRecorder, XDSHandler
 from xds.soap.envelope import SOAPFault, fault_envelope
@@ -48,6 +51,7 @@ REPOSITORY_ACTIONS = frozenset({ACTION_PNR, ACTION_RETRIEVE})
 REGISTRY_ACTIONS = frozenset({ACTION_REGISTER, ACTION_STORED_QUERY})
 RECIPIENT_ACTIONS = frozenset({ACTION_PNR})
 _log = Logger()
+_ACCESS_LOG = logging.getLogger("twisted")  # where twisted.web's access lines end up
 #: Of a body refused for its size, the first bytes handed to the recorder.
 DEFAULT_REFUSAL_BYTES = 64 * 1024
 #: twisted.web parses POSTed form bodies into request.args unless told not to (newer Twisted).
@@ -119,6 +123,13 @@ class XDSSite(server.Site):
         self.refusals = refusals
         self.refusal_bytes = refusal_bytes
 
+    def log(self, request: server.Request) -> None:
+        """The access-log line of each request, as twisted.web writes it, when it would be
+        seen: Twisted's events reach Python logging as the ``twisted`` logger (the engine's
+        PythonLoggingObserver), and formatting a line per request nobody reads costs."""
+        if _ACCESS_LOG.isEnabledFor(logging.INFO):
+            super().log(request)
+
 
 class XDSResource(resource.Resource):
     """One XDS.b endpoint: POSTed SOAP requests for *actions*, answered by *handler*."""
@@ -166,6 +177,17 @@ class XDSResource(resource.Resource):
         reply_type, chunks = answer_message(action, answer, relates_to, mtom)
         return (reply_type, chunks, *take(chunks))
 
+    def _reply(self, incoming: Incoming, answer: Any) -> defer.Deferred:
+        """The answer's Content-Type, chunks and first batch: a stored submission's Success
+        from a template here (no thread hop), any other answer in a thread."""
+        message = incoming.message
+        quick = quick_answer(message.action, answer, message.message_id, incoming.mtom)
+        if quick is not None:
+            reply_type, chunks = quick
+            return defer.succeed((reply_type, chunks, *take(chunks)))
+        return deferToThread(self._answer, message.action, answer, message.message_id,
+                             incoming.mtom)
+
     @defer.inlineCallbacks
     def _serve(self, request: server.Request, content_type: str):
         """Read, dispatch, answer; every failure becomes a SOAP fault (returns a Deferred)."""
@@ -183,9 +205,7 @@ class XDSResource(resource.Resource):
                 (yield defer.maybeDeferred(getattr(self.handler, call.method), *call.args))
             refusal = refusal or _refusal(answer)  # the handler's own refusal, if any
             status = 200
-            reply_type, chunks, first, done = yield deferToThread(
-                self._answer, incoming.message.action, answer, incoming.message.message_id,
-                incoming.mtom)
+            reply_type, chunks, first, done = yield self._reply(incoming, answer)
         except SOAPFault as fault:
             refusal = f"SOAP {fault.code} fault: {fault.reason}" if fault.code == "Sender" \
                 else None

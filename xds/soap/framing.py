@@ -78,7 +78,12 @@ def write_message(envelope: etree._Element, parts: list[OutgoingPart], action: s
 
     Inline messages may carry no parts: their documents are base64 in the XML.
     """
-    data = to_bytes(envelope)
+    return write_envelope_bytes(to_bytes(envelope), parts, action, mtom)
+
+
+def write_envelope_bytes(data: bytes, parts: list[OutgoingPart], action: str,
+                         mtom: bool) -> tuple[str, Iterator[bytes]]:
+    """:func:`write_message` of an envelope already serialised (*data*)."""
     if mtom:
         return write_mtom(data, parts, action)
     if parts:
