@@ -103,8 +103,12 @@ def main() -> None:
 
 
 def run(engine, args: argparse.Namespace) -> None:
-    op = ops.IngestOp(ops.IdAllocator(engine, "messages"), "bench", RawStatements(engine.dialect),
-                      ops.IdAllocator(engine, "deliveries"))
+    sql, message_ids = RawStatements(engine.dialect), ops.IdAllocator(engine, "messages")
+    delivery_ids = ops.IdAllocator(engine, "deliveries")
+    # as the store has it: pipelined batches leave the duplicate check to the unique index
+    ingest = {kind: ops.IngestOp(message_ids, "bench", sql, delivery_ids,
+                                 keys_checked_by_index=kind == "pipelined")
+              for kind in ("plain", "pipelined")}
     kinds = {"plain": lambda conn: conn.begin()}
     if "pipelined" in args.transaction:
         from engine.store import pgpipeline
@@ -114,6 +118,7 @@ def run(engine, args: argparse.Namespace) -> None:
     connections = {kind: engine.connect() for kind in chosen}
     messages = Messages()
     for kind in chosen:
+        op = ingest[kind]
         for _ in range(10):  # psycopg prepares its statements after a few runs
             records = messages.batch(8)
             op.prepare(records)
@@ -126,7 +131,7 @@ def run(engine, args: argparse.Namespace) -> None:
     for _ in range(args.rounds):
         for size in [int(s) for s in args.sizes.split(",")]:
             for kind in chosen:
-                conn = connections[kind]
+                conn, op = connections[kind], ingest[kind]
                 wall, cpu, server = time.perf_counter(), time.thread_time(), backend_cpu(conn)
                 for _ in range(args.batches):
                     records = messages.batch(size)

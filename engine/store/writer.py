@@ -54,6 +54,12 @@ class WriteOp:
         """Write ``items`` on ``conn`` (inside an open transaction); return one result each."""
         raise NotImplementedError
 
+    def again(self, error: BaseException) -> bool:
+        """Whether a batch that failed with ``error`` is to be written once more as a whole:
+        this op wrote it a faster way that such an error can refuse, and now knows better
+        (engine.store.ops.IngestOp on PostgreSQL). Called in the writer thread."""
+        return False
+
 
 class GroupCommitWriter:
     """Runs :class:`WriteOp` items in group commits on a thread of its own."""
@@ -173,6 +179,15 @@ class GroupCommitWriter:
         self._reactor.callFromThread(_fire_all, [d for _, _, d in batch], outcomes)
 
     def _apply(self, batch: list) -> list[tuple[bool, Any]]:
+        """One transaction for the whole batch, twice if one of its ops asks (``again``)."""
+        try:
+            return self._apply_once(batch)
+        except Exception as exc:
+            if not any([op.again(exc) for op in {op for op, _, _ in batch}]):
+                raise
+        return self._apply_once(batch)
+
+    def _apply_once(self, batch: list) -> list[tuple[bool, Any]]:
         """One transaction for the whole batch; results in the order of ``batch``."""
         groups: dict[WriteOp, list[int]] = {}
         for index, (op, _, _) in enumerate(batch):
@@ -194,16 +209,11 @@ class GroupCommitWriter:
         return outcomes
 
     def _apply_one(self, entry: tuple) -> tuple[bool, Any]:
-        op, item, _ = entry
         try:
-            op.prepare([item])
-            conn = self._connection()
-            # transaction boundary: one item, after a failed batch
-            with self._transaction(conn):
-                return True, op.apply(conn, [item])[0]
+            return self._apply([entry])[0]  # transaction boundary: one item, after a failed batch
         except Exception as exc:
             self._close()
-            log.exception("write of one %s item failed", type(op).__name__)
+            log.exception("write of one %s item failed", type(entry[0]).__name__)
             return False, exc
 
 

@@ -37,6 +37,41 @@ def test_arrays_read_back_exactly(pg_engine):
     assert back == rows
 
 
+def test_columns_of_one_value_and_of_many_read_back_exactly(pg_engine):
+    """If a batch's columns hold one value throughout (text, bytes, NULL), or many values
+    without NULL (signed zeros and NaN among the floats, text of every length), then each
+    row reads back as it was, in order (the columns are encoded whole, not value by value)."""
+    types = [kind for _, kind in pgbulk._ARRAY_TYPES]  # int8, int4, float8, bytea, text
+    count = 40
+    columns = [
+        [n - 20 for n in range(count)],
+        [7] * count,
+        [(-0.0, 0.0, math.nan, -math.inf, 1e-300)[n % 5] for n in range(count)],
+        [bytes(range(n % 7)) * n for n in range(count)],
+        [ODD_TEXT[:n % len(ODD_TEXT)] for n in range(count)],
+        ["same text ✓"] * count,
+        [b"same \x00 bytes"] * count,
+        [None] * count,
+    ]
+    kinds = [*types, types[4], types[3], types[4]]
+    arrays = ", ".join(f"%b::{kind.name}" for kind in kinds)
+    with pg_engine.connect() as conn:
+        cur = cursor(conn)
+        pgbulk._register(cur)
+        charset = cur.connection.info.encoding
+        cur.execute(f"SELECT * FROM unnest({arrays}) WITH ORDINALITY",
+                    [pgbulk.EncodedArray(kind.encode(tuple(column), charset))
+                     for kind, column in zip(kinds, columns)])
+        back = cur.fetchall()
+    assert [row[-1] for row in back] == list(range(1, count + 1))
+    floats = [row[2] for row in back]
+    assert [math.copysign(1, f) for f in floats if f == 0] == [-1.0, 1.0] * (count // 5)
+    assert sum(math.isnan(f) for f in floats) == count // 5
+    same = lambda v: bytes(v) if isinstance(v, memoryview) else v  # noqa: E731
+    assert [tuple(same(v) for v in row[:-1]) for row in back if row[2] == row[2]] == \
+        [row for row in zip(*columns) if row[2] == row[2]]
+
+
 def test_update_repeating_an_id_applies_rows_in_order(pg_engine):
     """If updates of one batch name the same delivery (retried, sent, then a late outcome),
     then they apply one after the other as executemany's would: the late one finds the
