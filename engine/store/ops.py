@@ -23,7 +23,7 @@ from engine.store.records import (
     InboundRecord,
     IngestResult,
 )
-from engine.store.rawsql import RawStatements, execute_many, fetch_all
+from engine.store.rawsql import RawStatements, execute_all, execute_many, fetch_all
 from engine.store.schema import deliveries, id_blocks, journal, messages
 from engine.store.writer import WriteOp
 
@@ -184,13 +184,14 @@ class IngestOp(WriteOp):
                 results.append(self._decided(item, now, batch))
             else:
                 results.append(None)  # no longer RECEIVED: decided already
-        execute_many(conn, self._insert_message, batch.messages)
         execute_many(conn, self._set_status, batch.updates)
-        execute_many(conn, self._insert_delivery, batch.deliveries)
-        execute_many(conn, self._insert_line, batch.lines)
+        # new rows, each kind in a table of its own: one statement on PostgreSQL
+        execute_all(conn, [(self._insert_message, batch.messages),
+                           (self._insert_delivery, batch.deliveries),
+                           (self._insert_line, batch.lines),
+                           *self._counts.writes(batch.tally)])
         for changes, cause, at in batch.consent:
             consent.apply_changes(conn, changes, cause, at)
-        self._counts.add(conn, batch.tally)
         return results
 
     def again(self, error: BaseException) -> bool:
@@ -331,6 +332,5 @@ class DeliveryUpdateOp(WriteOp):
                             u.response, u.delivery_id, st.QUEUED))
             lines.append((u.message_id, u.delivery_id, u.status, now, u.last_error))
         execute_many(conn, self._update, updates)
-        execute_many(conn, self._insert_line, lines)
-        self._counts.add(conn, tally)
+        execute_all(conn, [(self._insert_line, lines), *self._counts.writes(tally)])
         return [None] * len(items)

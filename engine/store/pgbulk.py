@@ -22,6 +22,7 @@ test-case-name: tests.store.test_pgbulk
 """
 from __future__ import annotations
 
+import functools
 import struct
 import weakref
 from typing import Any, Callable, Sequence
@@ -205,10 +206,54 @@ class BulkStatement:
             cursor.executemany(self._one_by_one, rows)
             return
         _register(cursor)
-        charset = cursor.connection.info.encoding
-        cursor.execute(self.sql, [EncodedArray(kind.encode(column, charset))
-                                  for kind, column in zip(self._types, zip(*rows))],
+        cursor.execute(self.sql, self.parameters(rows, cursor.connection.info.encoding),
                        prepare=self._prepare)
+
+    def parameters(self, rows: Sequence[tuple], charset: str) -> list[EncodedArray]:
+        """The statement's parameters for ``rows``: one array per column."""
+        return [EncodedArray(kind.encode(column, charset))
+                for kind, column in zip(self._types, zip(*rows))]
+
+    def joins(self, rows: Sequence[tuple]) -> bool:
+        """Whether these rows can go inside another statement (:func:`execute_together`):
+        a statement that is prepared, and its rows in one set."""
+        return self._prepare is None and not (self._unique is not None
+                                              and _repeats_a_key(rows, self._unique))
+
+
+def execute_together(cursor: Any, writes: Sequence[tuple[BulkStatement, Sequence[tuple]]]
+                     ) -> None:
+    """Write several kinds of rows (each statement with its rows, none empty) in one
+    statement: ``WITH w0 AS (INSERT ...), w1 AS (INSERT ...) INSERT ...``.
+
+    Why: each statement costs the writer thread a trip through psycopg (its cursor, its
+    parameters, a send) and the server a Bind and an Execute, whatever its rows; a batch of
+    messages writes four or five kinds of rows (messages, deliveries, journal lines, counts,
+    rate buckets). PostgreSQL runs the parts of one statement on one snapshot, in no set
+    order, none seeing what another writes: right for inserts and upserts of rows that are
+    new or in tables of their own, which is what may join (:meth:`BulkStatement.joins`: not
+    the updates, planned at each call, nor rows that repeat a key, written one by one). Those
+    go first, on their own.
+    """
+    joined = []
+    for statement, rows in writes:
+        if statement.joins(rows):
+            joined.append((statement, rows))
+        else:
+            statement.execute(cursor, rows)
+    if len(joined) == 1:
+        joined[0][0].execute(cursor, joined[0][1])
+    elif joined:
+        _register(cursor)
+        charset = cursor.connection.info.encoding
+        cursor.execute(_joined_sql(tuple(statement for statement, _ in joined)),
+                       [p for statement, rows in joined for p in statement.parameters(rows, charset)])
+
+
+@functools.lru_cache(maxsize=64)  # a few combinations of the writers' statements
+def _joined_sql(statements: tuple[BulkStatement, ...]) -> str:
+    parts = ", ".join(f"w{n} AS ({statement.sql})" for n, statement in enumerate(statements[:-1]))
+    return f"WITH {parts} {statements[-1].sql}"
 
 
 def _repeats_a_key(rows: Sequence[tuple], positions: Sequence[int]) -> bool:

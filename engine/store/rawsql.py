@@ -97,6 +97,26 @@ def execute_many(conn: Any, sql: Statement, rows: Sequence[tuple]) -> None:
             cur.close()
 
 
+def execute_all(conn: Any, writes: Sequence[tuple[Statement, Sequence[tuple]]]) -> None:
+    """Several writes of one transaction, each a statement with its rows (empty ones are
+    skipped), into tables that do not depend on each other's rows: on PostgreSQL the bulk
+    statements go as one (pgbulk.execute_together), the others first; elsewhere in order."""
+    writes = [(sql, rows) for sql, rows in writes if rows]
+    bulk = [(sql, rows) for sql, rows in writes if isinstance(sql, pgbulk.BulkStatement)]
+    if len(bulk) < 2:
+        for sql, rows in writes:
+            execute_many(conn, sql, rows)
+        return
+    for sql, rows in writes:
+        if not isinstance(sql, pgbulk.BulkStatement):
+            execute_many(conn, sql, rows)
+    cur = cursor(conn)
+    try:
+        pgbulk.execute_together(cur, bulk)
+    finally:
+        cur.close()
+
+
 def fetch_all(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
     cur = cursor(conn)
     try:
