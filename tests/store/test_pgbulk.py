@@ -172,7 +172,7 @@ def test_kinds_of_rows_written_together(backend, tmp_path, pg_engine):
 def test_joined_statement_is_one_execute():
     """If several kinds of rows join, then the cursor runs one statement for them all, a
     WITH of the inserts; rows repeating a key, or an update, run on their own before it."""
-    sql = RawStatements(pg_engine.dialect)
+    sql = RawStatements(postgresql.psycopg.dialect())
     line = sql.insert(journal, ("message_id", "status", "at"))
     add = sql.insert_or_add(counts, ("node", "channel", "destination", "status"), "count")
     update = sql.update(deliveries, ("status",), ("id", "status"))
