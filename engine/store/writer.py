@@ -9,7 +9,9 @@ message when the engine is idle (lowest latency), hundreds under load (highest t
 
 Writes are expressed as :class:`WriteOp` objects that apply a whole list of items in one go
 (``executemany``), so a batch of a thousand messages costs a handful of statements. A batch
-that fails is retried item by item, so one poisoned item fails alone and the others commit.
+that fails is retried item by item, so one poisoned item fails alone and the others commit;
+first, an op may ask for the whole batch once more (:meth:`WriteOp.again`: it wrote it a faster
+way that this error can refuse).
 
 Deferreds are created and fired on the reactor thread; the writer thread hands results back
 with a single ``callFromThread`` per batch. The thread keeps one connection open from batch
