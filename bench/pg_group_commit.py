@@ -7,7 +7,8 @@ and prints per batch size: wall time per batch, the writer thread's CPU per mess
 per message of the PostgreSQL server process serving it, and what one batch sends (Sync and
 Flush messages: each is a round trip).
 
-``--transaction pipelined`` is what the store uses on PostgreSQL (engine.store.pgpipeline);
+``--transaction pipelined`` is what the store uses on PostgreSQL (engine.store.pgpipeline, the
+duplicate check left to the unique index: engine.store.ops.IngestOp);
 ``plain`` is SQLAlchemy's ``begin()``, to compare in the same run. ``plain`` also runs on a
 tree from before pgpipeline (``PYTHONPATH=that-tree``), to compare the row writes.
 
