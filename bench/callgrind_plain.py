@@ -11,6 +11,10 @@ fsync of a commit, the pages it writes): bench/wal_frames.py counts the pages. S
 engine runs some 50 times slower under callgrind (minutes per run).
 
     .venv/bin/python bench/callgrind_plain.py [--few 400] [--many 2400] [--keep DIR]
+        [--store sqlite|postgresql] [--connections 8]
+
+``--store postgresql``: the engine's store is a fresh database on 127.0.0.1:5432 for each run
+(the server's own work is not counted, only the engine's: its statements, its psycopg).
 """
 from __future__ import annotations
 
@@ -26,16 +30,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from vs_baseline import free_port, load, plain_config  # noqa: E402
+from vs_baseline import Database, free_port, load, plain_config  # noqa: E402
 
 RUN = "import sys; from engine.cli.main import main; sys.argv = ['aiguillage'] + sys.argv[1:]; main()"
 
 
-def instructions(messages: int, keep: Path) -> int:
+def instructions(messages: int, keep: Path, store: str = "sqlite", connections: int = 8
+                 ) -> int:
     """Instructions of the engine's whole run (start, ``messages``, stop)."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, Database(store, Path(tmp)) as db:
         port = free_port()
-        config = plain_config(Path(tmp) / "engine", f"sqlite:///{tmp}/engine.db", port,
+        config = plain_config(Path(tmp) / "engine", db.engine_url("engine"), port,
                               ingest_only=True)
         subprocess.run([sys.executable, "-c", RUN, "db", "upgrade", "--config", str(config)],
                        check=True, capture_output=True, cwd=ROOT)
@@ -47,7 +52,7 @@ def instructions(messages: int, keep: Path) -> int:
         for line in engine.stdout:
             if "listening" in line:
                 break
-        result = load(port, messages, 8, None)
+        result = load(port, messages, connections, None)
         if result["acked_ok"] != messages:
             raise RuntimeError(f"{result['acked_ok']} of {messages} acknowledged")
         time.sleep(2)  # the lanes' last turn
@@ -65,10 +70,13 @@ def main() -> None:
     parser.add_argument("--few", type=int, default=400)
     parser.add_argument("--many", type=int, default=2400)
     parser.add_argument("--keep", type=Path, help="keep callgrind's files in this folder")
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
     keep = args.keep or Path(tempfile.mkdtemp(prefix="aiguillage-callgrind-"))
     keep.mkdir(parents=True, exist_ok=True)
-    few, many = instructions(args.few, keep), instructions(args.many, keep)
+    few, many = (instructions(n, keep, args.store, args.connections)
+                 for n in (args.few, args.many))
     print(f"{few:,} instructions for {args.few} messages, {many:,} for {args.many}: "
           f"{(many - few) / (args.many - args.few):,.0f} per message (files in {keep})")
 

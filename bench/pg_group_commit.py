@@ -7,7 +7,8 @@ and prints per batch size: wall time per batch, the writer thread's CPU per mess
 per message of the PostgreSQL server process serving it, and what one batch sends (Sync and
 Flush messages: each is a round trip).
 
-``--transaction pipelined`` is what the store uses on PostgreSQL (engine.store.pgpipeline);
+``--transaction pipelined`` is what the store uses on PostgreSQL (engine.store.pgpipeline, the
+duplicate check left to the unique index: engine.store.ops.IngestOp);
 ``plain`` is SQLAlchemy's ``begin()``, to compare in the same run. ``plain`` also runs on a
 tree from before pgpipeline (``PYTHONPATH=that-tree``), to compare the row writes.
 
@@ -103,8 +104,12 @@ def main() -> None:
 
 
 def run(engine, args: argparse.Namespace) -> None:
-    op = ops.IngestOp(ops.IdAllocator(engine, "messages"), "bench", RawStatements(engine.dialect),
-                      ops.IdAllocator(engine, "deliveries"))
+    sql, message_ids = RawStatements(engine.dialect), ops.IdAllocator(engine, "messages")
+    delivery_ids = ops.IdAllocator(engine, "deliveries")
+    # as the store has it: pipelined batches leave the duplicate check to the unique index
+    ingest = {kind: ops.IngestOp(message_ids, "bench", sql, delivery_ids,
+                                 keys_checked_by_index=kind == "pipelined")
+              for kind in ("plain", "pipelined")}
     kinds = {"plain": lambda conn: conn.begin()}
     if "pipelined" in args.transaction:
         from engine.store import pgpipeline
@@ -114,6 +119,7 @@ def run(engine, args: argparse.Namespace) -> None:
     connections = {kind: engine.connect() for kind in chosen}
     messages = Messages()
     for kind in chosen:
+        op = ingest[kind]
         for _ in range(10):  # psycopg prepares its statements after a few runs
             records = messages.batch(8)
             op.prepare(records)
@@ -126,7 +132,7 @@ def run(engine, args: argparse.Namespace) -> None:
     for _ in range(args.rounds):
         for size in [int(s) for s in args.sizes.split(",")]:
             for kind in chosen:
-                conn = connections[kind]
+                conn, op = connections[kind], ingest[kind]
                 wall, cpu, server = time.perf_counter(), time.thread_time(), backend_cpu(conn)
                 for _ in range(args.batches):
                     records = messages.batch(size)

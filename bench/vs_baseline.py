@@ -18,8 +18,11 @@ Runs:
    ``file`` destination has written every message, for the end-to-end rate.
 
     .venv/bin/python bench/vs_baseline.py [--messages 20000] [--connections 8]
-        [--store sqlite|postgresql|all] [--runs pinned,shipped]
+        [--store sqlite|postgresql|all] [--runs pinned,shipped] [--servers baseline,ingest]
         [--engine-args "--workers 0" --engine-args "--workers 1 --listeners 2" ...]
+
+``--servers`` keeps some of the pinned run's three servers (``baseline``, ``engine``,
+``ingest``; all by default), for shorter runs that compare two trees' intake in the same minutes.
 
 ``--engine-args`` (repeatable) gives ``aiguillage run`` options for the ``shipped`` run, one
 run per value (the process model: ``--workers``, ``--listeners``); the pinned runs keep one
@@ -204,11 +207,14 @@ def run_pinned(kind: str, args: argparse.Namespace, connections: int) -> list[di
                                       "--port", str(port), "--store", db.baseline_store()],
                          "listening on")
         try:
-            rows.append({"server": f"baseline-{kind}", **measure(
-                baseline, port, args, connections, 1, db.server_database)})
+            if "baseline" in args.servers:
+                rows.append({"server": f"baseline-{kind}", **measure(
+                    baseline, port, args, connections, 1, db.server_database)})
         finally:
             stop(baseline)
         for label, ingest_only in ((f"engine-{kind}", False), (f"ingest-{kind}", True)):
+            if label.split("-")[0] not in args.servers:
+                continue
             if kind == "postgresql":  # each server starts on an empty database
                 db.reset()
             folder = Path(tmp) / label
@@ -267,6 +273,8 @@ def main() -> None:
     parser.add_argument("--connections", default="8", help="comma-separated counts, e.g. 8,64")
     parser.add_argument("--store", choices=["sqlite", "postgresql", "all"], default="sqlite")
     parser.add_argument("--runs", default="pinned,shipped")
+    parser.add_argument("--servers", default="baseline,engine,ingest",
+                        help="which servers the pinned run measures (comma-separated)")
     parser.add_argument("--engine-args", action="append",
                         help="options of `aiguillage run` for the shipped run (repeatable)")
     args = parser.parse_args()
@@ -290,7 +298,8 @@ def main() -> None:
                       f"  p50 {lat['p50']} ms  p99 {lat['p99']} ms"
                       f"  cpu {row['cpu_us_per_msg']} us/msg  errors {row['errors']}{extra}")
             base = next((r for r in rows if r["server"].startswith("baseline")), None)
-            for mine in (r for r in rows if r["server"] in (f"engine-{kind}", f"ingest-{kind}")):
+            mine_rows = [r for r in rows if r["server"] in (f"engine-{kind}", f"ingest-{kind}")]
+            for mine in mine_rows if base is not None else []:
                 print(f"ratio {mine['server']}/baseline ({connections} conns): CPU per message "
                       f"{mine['cpu_us_per_msg'] / base['cpu_us_per_msg']:.2f}, throughput "
                       f"{mine['msgs_per_s'] / base['msgs_per_s']:.2f}")

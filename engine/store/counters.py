@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import delete, func, insert, select
 
 from engine import status as st
-from engine.store.rawsql import RawStatements, execute_many, fetch_all
+from engine.store.rawsql import RawStatements, Statement, execute_all, fetch_all
 from engine.store.schema import counts, deliveries, messages, rate_buckets
 
 MESSAGE = ""  # the ``destination`` of a message's own count
@@ -99,15 +99,21 @@ class Counters:
         """Apply ``tally`` inside the caller's transaction (on ``cur``, the batch's cursor,
         if given): one upsert per changed key, and once per bucket the deletion of this
         node's rate buckets that are too old."""
+        execute_all(conn, self.writes(tally), cur)
+
+    def writes(self, tally: Tally) -> list[tuple[Statement, list[tuple]]]:
+        """What :meth:`add` writes, each statement with its rows, for a caller that writes
+        them with its own (rawsql.execute_all)."""
         rows = [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())
                 if delta]
-        execute_many(conn, self._add, rows, cur)
         events = [(self._node, *key, n) for key, n in sorted(tally.events.items())]
-        execute_many(conn, self._add_events, events, cur)
+        writes: list[tuple[Statement, list[tuple]]] = [(self._add, rows),
+                                                       (self._add_events, events)]
         oldest = int((time.time() - KEEP_SECONDS) // BUCKET_SECONDS)
         if events and oldest > self._pruned_before:
-            execute_many(conn, self._prune, [(self._node, oldest)], cur)
+            writes.append((self._prune, [(self._node, oldest)]))
             self._pruned_before = oldest
+        return writes
 
     def delivery_moves(self, conn: Any, updates: Sequence[Any]) -> tuple[Tally, list[bool]]:
         """The tally of ``updates`` (DeliveryUpdate), read before they are written: each

@@ -23,7 +23,7 @@ from engine.store.records import (
     InboundRecord,
     IngestResult,
 )
-from engine.store.rawsql import RawStatements, cursor, execute_many, fetch_all
+from engine.store.rawsql import RawStatements, cursor, execute_all, execute_many, fetch_all
 from engine.store.schema import deliveries, id_blocks, journal, messages
 from engine.store.writer import WriteOp
 
@@ -57,6 +57,18 @@ class IdAllocator:
                 ids.extend(range(self._next, self._next + grab))
                 self._next += grab
             return ids
+
+    def mark(self) -> tuple[int, int]:
+        """Where the allocator stands, for :meth:`rewind`."""
+        with self._lock:
+            return self._next, self._end
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Hand out again the ids taken since ``mark`` (a batch that did not commit is
+        written again with the same ids), when they are still in the current block."""
+        with self._lock:
+            if self._end == mark[1] and mark[0] <= self._next:
+                self._next = mark[0]
 
     def reserve(self, count: int) -> None:
         """Make sure the next ``take(count)`` needs no database round trip.
@@ -111,14 +123,24 @@ class IngestOp(WriteOp):
 
     Delivery ids are given here, in the order of the batch: a channel's decisions submitted
     in arrival order get increasing ids, which is the order its lanes send them in.
+
+    ``keys_checked_by_index`` (PostgreSQL's pipelined transactions): a batch is written
+    without first looking its dedupe keys up, since reading their rows back costs a round
+    trip of its own before the writes can go; the unique index on ``dedupe_key`` refuses a
+    key already stored, the batch fails, and :meth:`again` has it written once more, with
+    the look-up and the same ids: exactly what the look-up first would have written.
+    Duplicates within one batch are found here as always.
     """
 
     rank = 10
 
     def __init__(self, message_ids: IdAllocator, node: str, sql: RawStatements,
-                 delivery_ids: IdAllocator | None = None):
+                 delivery_ids: IdAllocator | None = None, keys_checked_by_index: bool = False):
         self._ids = message_ids
         self._delivery_ids = delivery_ids
+        self._keys_checked_by_index = keys_checked_by_index
+        self._look_up_next = False  # the last batch failed on a stored key: look them up
+        self._marks: tuple = ()  # where the id allocators stood when the last apply began
         self._node = node
         self._sql = sql
         self._counts = counters.Counters(sql, node)
@@ -142,9 +164,14 @@ class IngestOp(WriteOp):
         """One result per item, in order; items are applied in the batch's order, so that
         delivery ids follow the order decisions were submitted in, whatever their kind."""
         records = [item for item in items if isinstance(item, InboundRecord)]
+        self._marks = (self._ids.mark(), self._delivery_ids and self._delivery_ids.mark())
         ids = iter(self._ids.take(len(records))) if records else iter(())
         keys = [dedupe_key(r) for r in records]
-        seen = self._existing_keys(conn, [k for k in keys if k])
+        if self._keys_checked_by_index and not self._look_up_next:
+            seen: dict[str, int] = {}  # the unique index refuses a stored key (see again)
+        else:
+            seen = self._existing_keys(conn, [k for k in keys if k])
+        self._look_up_next = False
         decided = [item.message_id for item in items if isinstance(item, DecidedMessage)]
         fresh = self._still_received(conn, decided) if decided else set()
         batch, now, results = _Batch(), time.time(), []
@@ -159,16 +186,29 @@ class IngestOp(WriteOp):
                 results.append(None)  # no longer RECEIVED: decided already
         cur = cursor(conn)  # one for the batch's statements
         try:
-            execute_many(conn, self._insert_message, batch.messages, cur)
             execute_many(conn, self._set_status, batch.updates, cur)
-            execute_many(conn, self._insert_delivery, batch.deliveries, cur)
-            execute_many(conn, self._insert_line, batch.lines, cur)
-            self._counts.add(conn, batch.tally, cur)
+            # new rows, each kind in a table of its own: one statement on PostgreSQL
+            execute_all(conn, [(self._insert_message, batch.messages),
+                               (self._insert_delivery, batch.deliveries),
+                               (self._insert_line, batch.lines),
+                               *self._counts.writes(batch.tally)], cur)
         finally:
             cur.close()
         for changes, cause, at in batch.consent:
             consent.apply_changes(conn, changes, cause, at)
         return results
+
+    def again(self, error: BaseException) -> bool:
+        """A batch written without looking its keys up failed on one already stored: write
+        it once more, looking them up, with the ids it had (see the class doc)."""
+        if not self._keys_checked_by_index or not stored_key_refused(error):
+            return False
+        self._look_up_next = True
+        message_ids, delivery_ids = self._marks
+        self._ids.rewind(message_ids)
+        if delivery_ids:
+            self._delivery_ids.rewind(delivery_ids)
+        return True
 
     def _insert(self, message_id: int, record: InboundRecord, key: str | None,
                 seen: dict[str, int], batch: "_Batch") -> IngestResult:
@@ -243,6 +283,19 @@ class IngestOp(WriteOp):
         return {row[0] for row in fetch_all(conn, sql, message_ids)}
 
 
+def stored_key_refused(error: BaseException) -> bool:
+    """Whether ``error`` is PostgreSQL refusing a row of ``messages`` for a unique key (the
+    dedupe key; or an id, which the look-up cannot help and the second attempt raises again).
+    The driver's own error, or SQLAlchemy's wrapping it."""
+    error = getattr(error, "orig", None) or error
+    diag = getattr(error, "diag", None)
+    return (getattr(error, "sqlstate", None) == UNIQUE_VIOLATION and diag is not None
+            and diag.table_name == messages.name)
+
+
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+
+
 class _Batch:
     """The rows one :meth:`IngestOp.apply` writes, each kind in one ``executemany``."""
 
@@ -288,6 +341,5 @@ class DeliveryUpdateOp(WriteOp):
             if history.journaled_outcome(u.status, detail, moving):  # else implied
                 lines.append((u.message_id, u.delivery_id, u.status, now, detail))
         execute_many(conn, self._update, updates)
-        execute_many(conn, self._insert_line, lines)
-        self._counts.add(conn, tally)
+        execute_all(conn, [(self._insert_line, lines), *self._counts.writes(tally)])
         return [None] * len(items)

@@ -22,6 +22,7 @@ test-case-name: tests.store.test_pgbulk
 """
 from __future__ import annotations
 
+import functools
 import struct
 import weakref
 from typing import Any, Callable, Sequence
@@ -35,43 +36,105 @@ def supported(dialect: Any) -> bool:
 
 
 class ArrayType:
-    """A PostgreSQL array type, and how one value of its element goes in the binary array
-    format (each element: its length, then its bytes; -1 for NULL)."""
+    """A PostgreSQL array type, and how a column of values goes in the binary array format:
+    a header, then each element's length and bytes (-1 and no bytes for NULL).
+
+    Why not one call per element: a batch's rows are a few dozen columns of tens of values,
+    and a Python call per value was most of the writer thread's CPU on PostgreSQL. So a
+    column that holds one value throughout (a channel's name, a status, NULL: most of them)
+    encodes it once; the others go in a few calls made for the whole column (one ``pack`` of
+    every fixed-width value, a ``join`` of sizes and bytes). A column mixing NULLs and values
+    (rare) goes value by value.
+    """
 
     _HEADER = struct.Struct(">iiIii")  # dimensions, has NULLs, element type, length, from
 
-    def __init__(self, name: str, element_oid: int, encode: Callable[[Any, str], bytes]):
+    def __init__(self, name: str, element_oid: int):
         self.name = name
         self.element_oid = element_oid
-        self._encode = encode
 
     def encode(self, values: Sequence[Any], charset: str) -> bytes:
-        """``values`` (a column of a batch) as one binary array."""
-        parts = [self._HEADER.pack(1, None in values, self.element_oid, len(values), 1)]
-        encode = self._encode
-        for value in values:
-            parts.append(_NULL if value is None else encode(value, charset))
+        """``values`` (a column of a batch, a tuple or a list) as one binary array."""
+        count = len(values)
+        if not count:
+            return self._HEADER.pack(1, 0, self.element_oid, 0, 1)
+        first = values[0]
+        if first is None and values.count(None) == count:
+            return self._HEADER.pack(1, 1, self.element_oid, count, 1) + _NULL * count
+        if None in values:
+            return self._HEADER.pack(1, 1, self.element_oid, count, 1) + b"".join(
+                [_NULL if value is None else self.element(value, charset)
+                 for value in values])
+        return self._HEADER.pack(1, 0, self.element_oid, count, 1) + self._elements(
+            values, charset)
+
+    def element(self, value: Any, charset: str) -> bytes:
+        """One value that is not NULL: its length, then its bytes."""
+        raise NotImplementedError
+
+    def _elements(self, values: Sequence[Any], charset: str) -> bytes:
+        """Every value of a column without NULLs, one element after the other."""
+        raise NotImplementedError
+
+
+class FixedArray(ArrayType):
+    """An array of a fixed-width type (integers, floats): every value in one ``pack``."""
+
+    def __init__(self, name: str, element_oid: int, code: str, size: int):
+        super().__init__(name, element_oid)
+        self._code, self._size = code, size
+        self._one = struct.Struct(f">i{code}")
+        self._columns: dict[int, struct.Struct] = {}  # column length -> its Struct
+
+    def element(self, value: Any, charset: str) -> bytes:
+        return self._one.pack(self._size, value)
+
+    def _elements(self, values: Sequence[Any], charset: str) -> bytes:
+        count = len(values)
+        packer = self._columns.get(count)
+        if packer is None:  # one per batch size (at most the writer's batch_max)
+            packer = self._columns[count] = struct.Struct(">" + f"i{self._code}" * count)
+        arguments = [self._size] * (2 * count)
+        arguments[1::2] = values
+        return packer.pack(*arguments)
+
+
+class SizedArray(ArrayType):
+    """An array of a variable-length type (text, bytea): sizes and bytes in one ``join``;
+    a column holding one value throughout encodes it once."""
+
+    def __init__(self, name: str, element_oid: int, to_bytes: Callable[[Any, str], bytes]):
+        super().__init__(name, element_oid)
+        self._to_bytes = to_bytes
+
+    def element(self, value: Any, charset: str) -> bytes:
+        data = self._to_bytes(value, charset)
+        return _LENGTH.pack(len(data)) + data
+
+    def _elements(self, values: Sequence[Any], charset: str) -> bytes:
+        count, first = len(values), values[0]
+        if values.count(first) == count:
+            return self.element(first, charset) * count
+        data = [self._to_bytes(value, charset) for value in values]
+        parts: list[bytes] = [b""] * (2 * count)
+        parts[0::2] = map(_LENGTH.pack, map(len, data))
+        parts[1::2] = data
         return b"".join(parts)
 
 
 _NULL = struct.pack(">i", -1)
-_INT8, _INT4, _FLOAT8 = (struct.Struct(f">i{c}") for c in "qid")  # length 8, 4, 8: value
 _LENGTH = struct.Struct(">i")
-
-
-def _sized(data: bytes) -> bytes:
-    return _LENGTH.pack(len(data)) + data
 
 
 # The array type of each column type the hot tables use (element OIDs from PostgreSQL's
 # pg_type); another type is refused when the statement is built (at start-up), not when a
 # batch is written.
 _ARRAY_TYPES = (
-    (BigInteger, ArrayType("int8[]", 20, lambda v, _: _INT8.pack(8, v))),
-    (Integer, ArrayType("int4[]", 23, lambda v, _: _INT4.pack(4, v))),
-    (Float, ArrayType("float8[]", 701, lambda v, _: _FLOAT8.pack(8, v))),
-    (LargeBinary, ArrayType("bytea[]", 17, lambda v, _: _sized(bytes(v)))),
-    (String, ArrayType("text[]", 25, lambda v, charset: _sized(v.encode(charset)))),
+    (BigInteger, FixedArray("int8[]", 20, "q", 8)),
+    (Integer, FixedArray("int4[]", 23, "i", 4)),
+    (Float, FixedArray("float8[]", 701, "d", 8)),
+    (LargeBinary, SizedArray("bytea[]", 17, lambda v, _: bytes(v))),
+    (String, SizedArray("text[]", 25, lambda v, charset: v.encode(charset))),
 )
 
 
@@ -143,10 +206,54 @@ class BulkStatement:
             cursor.executemany(self._one_by_one, rows)
             return
         _register(cursor)
-        charset = cursor.connection.info.encoding
-        cursor.execute(self.sql, [EncodedArray(kind.encode(column, charset))
-                                  for kind, column in zip(self._types, zip(*rows))],
+        cursor.execute(self.sql, self.parameters(rows, cursor.connection.info.encoding),
                        prepare=self._prepare)
+
+    def parameters(self, rows: Sequence[tuple], charset: str) -> list[EncodedArray]:
+        """The statement's parameters for ``rows``: one array per column."""
+        return [EncodedArray(kind.encode(column, charset))
+                for kind, column in zip(self._types, zip(*rows))]
+
+    def joins(self, rows: Sequence[tuple]) -> bool:
+        """Whether these rows can go inside another statement (:func:`execute_together`):
+        a statement that is prepared, and its rows in one set."""
+        return self._prepare is None and not (self._unique is not None
+                                              and _repeats_a_key(rows, self._unique))
+
+
+def execute_together(cursor: Any, writes: Sequence[tuple[BulkStatement, Sequence[tuple]]]
+                     ) -> None:
+    """Write several kinds of rows (each statement with its rows, none empty) in one
+    statement: ``WITH w0 AS (INSERT ...), w1 AS (INSERT ...) INSERT ...``.
+
+    Why: each statement costs the writer thread a trip through psycopg (its cursor, its
+    parameters, a send) and the server a Bind and an Execute, whatever its rows; a batch of
+    messages writes four or five kinds of rows (messages, deliveries, journal lines, counts,
+    rate buckets). PostgreSQL runs the parts of one statement on one snapshot, in no set
+    order, none seeing what another writes: right for inserts and upserts of rows that are
+    new or in tables of their own, which is what may join (:meth:`BulkStatement.joins`: not
+    the updates, planned at each call, nor rows that repeat a key, written one by one). Those
+    go first, on their own.
+    """
+    joined = []
+    for statement, rows in writes:
+        if statement.joins(rows):
+            joined.append((statement, rows))
+        else:
+            statement.execute(cursor, rows)
+    if len(joined) == 1:
+        joined[0][0].execute(cursor, joined[0][1])
+    elif joined:
+        _register(cursor)
+        charset = cursor.connection.info.encoding
+        cursor.execute(_joined_sql(tuple(statement for statement, _ in joined)),
+                       [p for statement, rows in joined for p in statement.parameters(rows, charset)])
+
+
+@functools.lru_cache(maxsize=64)  # a few combinations of the writers' statements
+def _joined_sql(statements: tuple[BulkStatement, ...]) -> str:
+    parts = ", ".join(f"w{n} AS ({statement.sql})" for n, statement in enumerate(statements[:-1]))
+    return f"WITH {parts} {statements[-1].sql}"
 
 
 def _repeats_a_key(rows: Sequence[tuple], positions: Sequence[int]) -> bool:

@@ -8,7 +8,9 @@ in another: eight round trips for a batch of messages, where the baseline's one 
 four. Here the writer's transaction runs in one psycopg pipeline: ``BEGIN``, every write and
 ``COMMIT`` are queued and sent with a single Sync at the end. A read in the middle (the
 duplicate check, the current status of updated deliveries) asks for what is queued so far and
-its own rows, one round trip; a batch of messages then takes two.
+its own rows, one round trip. The intake's batches make no such read: their duplicate check
+is left to the unique index (engine.store.ops.IngestOp, ``keys_checked_by_index``), so a batch
+of messages takes one round trip, two when a copy of a stored message makes it go again.
 
 How: the writer's connection runs in autocommit mode, so that psycopg neither sends its own
 ``BEGIN`` (which it would sync at once) nor tracks the transaction; this module sends

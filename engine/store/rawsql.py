@@ -134,6 +134,31 @@ def _run_many(cur: Any, sql: Statement, rows: Sequence[tuple]) -> None:
         cur.executemany(sql, rows)
 
 
+def execute_all(conn: Any, writes: Sequence[tuple[Statement, Sequence[tuple]]],
+                cur: Any = None) -> None:
+    """Several writes of one transaction, each a statement with its rows (empty ones are
+    skipped), into tables that do not depend on each other's rows: on PostgreSQL the bulk
+    statements go as one (pgbulk.execute_together), the others first; elsewhere in order.
+    On ``cur`` if given (the batch's cursor), else on cursors of their own."""
+    writes = [(sql, rows) for sql, rows in writes if rows]
+    bulk = [(sql, rows) for sql, rows in writes if isinstance(sql, pgbulk.BulkStatement)]
+    if len(bulk) < 2:
+        for sql, rows in writes:
+            execute_many(conn, sql, rows, cur)
+        return
+    for sql, rows in writes:
+        if not isinstance(sql, pgbulk.BulkStatement):
+            execute_many(conn, sql, rows, cur)
+    if cur is not None:
+        pgbulk.execute_together(cur, bulk)
+        return
+    cur = cursor(conn)
+    try:
+        pgbulk.execute_together(cur, bulk)
+    finally:
+        cur.close()
+
+
 def fetch_all(conn: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
     cur = cursor(conn)
     try:

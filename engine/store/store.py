@@ -93,7 +93,10 @@ class Store:
         message_ids = ops.IdAllocator(self.engine, "messages")
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
         sql = RawStatements(self.engine.dialect)
-        self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids)
+        transaction = _transactions(self.engine)
+        # pipelined: a batch's writes go in one round trip, without reading its keys first
+        self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids,
+                                    keys_checked_by_index=transaction is not None)
         self._delivery = ops.DeliveryUpdateOp(sql, node)
         self._after_commit_hooks: list[Callable] = []
         self.path = sqlite_path(url)
@@ -102,7 +105,7 @@ class Store:
         self.writer = GroupCommitWriter(self.engine, reactor, batch_max=batch_max,
                                         after_commit=self._run_after_commit,
                                         on_idle=self.wal and self.wal.idle,
-                                        transaction=_transactions(self.engine))
+                                        transaction=transaction)
         self._started = False
 
     def start(self, *, create_if_empty: bool = True) -> None:

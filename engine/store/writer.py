@@ -9,7 +9,9 @@ message when the engine is idle (lowest latency), hundreds under load (highest t
 
 Writes are expressed as :class:`WriteOp` objects that apply a whole list of items in one go
 (``executemany``), so a batch of a thousand messages costs a handful of statements. A batch
-that fails is retried item by item, so one poisoned item fails alone and the others commit.
+that fails is retried item by item, so one poisoned item fails alone and the others commit;
+first, an op may ask for the whole batch once more (:meth:`WriteOp.again`: it wrote it a faster
+way that this error can refuse).
 
 Deferreds are created and fired on the reactor thread; the writer thread hands results back
 with a single ``callFromThread`` per batch. The thread keeps one connection open from batch
@@ -53,6 +55,12 @@ class WriteOp:
     def apply(self, conn: Any, items: Sequence[Any]) -> list[Any]:
         """Write ``items`` on ``conn`` (inside an open transaction); return one result each."""
         raise NotImplementedError
+
+    def again(self, error: BaseException) -> bool:
+        """Whether a batch that failed with ``error`` is to be written once more as a whole:
+        this op wrote it a faster way that such an error can refuse, and now knows better
+        (engine.store.ops.IngestOp on PostgreSQL). Called in the writer thread."""
+        return False
 
 
 class GroupCommitWriter:
@@ -173,6 +181,15 @@ class GroupCommitWriter:
         self._reactor.callFromThread(_fire_all, [d for _, _, d in batch], outcomes)
 
     def _apply(self, batch: list) -> list[tuple[bool, Any]]:
+        """One transaction for the whole batch, twice if one of its ops asks (``again``)."""
+        try:
+            return self._apply_once(batch)
+        except Exception as exc:
+            if not any([op.again(exc) for op in {op for op, _, _ in batch}]):
+                raise
+        return self._apply_once(batch)
+
+    def _apply_once(self, batch: list) -> list[tuple[bool, Any]]:
         """One transaction for the whole batch; results in the order of ``batch``."""
         groups: dict[WriteOp, list[int]] = {}
         for index, (op, _, _) in enumerate(batch):
@@ -194,16 +211,11 @@ class GroupCommitWriter:
         return outcomes
 
     def _apply_one(self, entry: tuple) -> tuple[bool, Any]:
-        op, item, _ = entry
         try:
-            op.prepare([item])
-            conn = self._connection()
-            # transaction boundary: one item, after a failed batch
-            with self._transaction(conn):
-                return True, op.apply(conn, [item])[0]
+            return self._apply([entry])[0]  # transaction boundary: one item, after a failed batch
         except Exception as exc:
             self._close()
-            log.exception("write of one %s item failed", type(op).__name__)
+            log.exception("write of one %s item failed", type(entry[0]).__name__)
             return False, exc
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine import status as st
 from engine.store import pgbulk
-from engine.store.rawsql import RawStatements, cursor, execute_many, fetch_all
+from engine.store.rawsql import RawStatements, cursor, execute_all, execute_many, fetch_all
 from engine.store.schema import counts, deliveries, journal, messages
 
 ODD_TEXT = "tab\there\nnew\\line \\N \"q\" {a,b} NULL é ✓ 𝄞"
@@ -35,6 +35,41 @@ def test_arrays_read_back_exactly(pg_engine):
         back = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
                 for row in cur.fetchall()]
     assert back == rows
+
+
+def test_columns_of_one_value_and_of_many_read_back_exactly(pg_engine):
+    """If a batch's columns hold one value throughout (text, bytes, NULL), or many values
+    without NULL (signed zeros and NaN among the floats, text of every length), then each
+    row reads back as it was, in order (the columns are encoded whole, not value by value)."""
+    types = [kind for _, kind in pgbulk._ARRAY_TYPES]  # int8, int4, float8, bytea, text
+    count = 40
+    columns = [
+        [n - 20 for n in range(count)],
+        [7] * count,
+        [(-0.0, 0.0, math.nan, -math.inf, 1e-300)[n % 5] for n in range(count)],
+        [bytes(range(n % 7)) * n for n in range(count)],
+        [ODD_TEXT[:n % len(ODD_TEXT)] for n in range(count)],
+        ["same text ✓"] * count,
+        [b"same \x00 bytes"] * count,
+        [None] * count,
+    ]
+    kinds = [*types, types[4], types[3], types[4]]
+    arrays = ", ".join(f"%b::{kind.name}" for kind in kinds)
+    with pg_engine.connect() as conn:
+        cur = cursor(conn)
+        pgbulk._register(cur)
+        charset = cur.connection.info.encoding
+        cur.execute(f"SELECT * FROM unnest({arrays}) WITH ORDINALITY",
+                    [pgbulk.EncodedArray(kind.encode(tuple(column), charset))
+                     for kind, column in zip(kinds, columns)])
+        back = cur.fetchall()
+    assert [row[-1] for row in back] == list(range(1, count + 1))
+    floats = [row[2] for row in back]
+    assert [math.copysign(1, f) for f in floats if f == 0] == [-1.0, 1.0] * (count // 5)
+    assert sum(math.isnan(f) for f in floats) == count // 5
+    same = lambda v: bytes(v) if isinstance(v, memoryview) else v  # noqa: E731
+    assert [tuple(same(v) for v in row[:-1]) for row in back if row[2] == row[2]] == \
+        [row for row in zip(*columns) if row[2] == row[2]]
 
 
 def test_update_repeating_an_id_applies_rows_in_order(pg_engine):
@@ -84,6 +119,81 @@ def test_upsert_adds_also_when_a_key_repeats(pg_engine):
         stored = conn.execute(select(counts.c.destination, counts.c.count)
                               .order_by(counts.c.destination)).all()
     assert stored == [("", 4), ("d", 5)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_kinds_of_rows_written_together(backend, tmp_path, pg_engine):
+    """If journal lines, counts (two rows naming one key, then added to again) and an update
+    are written together (rawsql.execute_all: one statement for what may join on
+    PostgreSQL), then every row is as the writes one after the other leave it, on both
+    databases; on PostgreSQL the lines and the counts without a repeated key go as one
+    statement."""
+    from engine.store.store import make_engine
+    from engine.store import migrate
+
+    engine = pg_engine
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path}/together.db")
+        migrate.ensure_current(engine)
+    sql = RawStatements(engine.dialect)
+    line = sql.insert(journal, ("message_id", "status", "at", "detail"))
+    add = sql.insert_or_add(counts, ("node", "channel", "destination", "status"), "count")
+    insert = sql.insert(deliveries, ("id", "message_id", "channel", "destination", "status",
+                                     "created_at", "updated_at", "next_attempt_at"))
+    update = sql.update(deliveries, ("status",), ("id", "status"))
+    joined = []
+    if backend == "postgresql":
+        real = pgbulk.execute_together
+        pgbulk.execute_together = lambda cur, writes: (joined.append(len(writes)),
+                                                       real(cur, writes))
+    try:
+        with engine.begin() as conn:
+            execute_many(conn, insert, [(1, 1, "c", "d", st.QUEUED, 1.0, 1.0, 1.0)])
+            execute_all(conn, [(update, [(st.SENT, 1, st.QUEUED)]),
+                               (line, [(1, st.SENT, 2.0, None), (1, st.SENT, 3.0, ODD_TEXT)]),
+                               (add, [("n", "c", "", st.SENT, 2), ("n", "c", "", st.SENT, 3)]),
+                               (line, [])])
+            execute_all(conn, [(line, [(2, st.ERROR, 4.0, "x")]),
+                               (add, [("n", "c", "", st.SENT, -1), ("n", "c", "d", st.SENT, 7)])])
+            stored = (conn.execute(select(journal.c.message_id, journal.c.detail)
+                                   .order_by(journal.c.at)).all(),
+                      conn.execute(select(counts.c.destination, counts.c.count)
+                                   .order_by(counts.c.destination)).all(),
+                      conn.execute(select(deliveries.c.status)).scalars().all())
+    finally:
+        if backend == "postgresql":
+            pgbulk.execute_together = real
+        else:
+            engine.dispose()
+    assert stored == ([(1, None), (1, ODD_TEXT), (2, "x")], [("", 4), ("d", 7)], [st.SENT])
+    assert joined == ([] if backend == "sqlite" else [3, 2])
+
+
+def test_joined_statement_is_one_execute():
+    """If several kinds of rows join, then the cursor runs one statement for them all, a
+    WITH of the inserts; rows repeating a key, or an update, run on their own before it."""
+    sql = RawStatements(postgresql.psycopg.dialect())
+    line = sql.insert(journal, ("message_id", "status", "at"))
+    add = sql.insert_or_add(counts, ("node", "channel", "destination", "status"), "count")
+    update = sql.update(deliveries, ("status",), ("id", "status"))
+    ran = []
+
+    class Cursor:
+        connection = type("C", (), {"info": type("I", (), {"encoding": "utf-8"})()})()
+        adapters = None
+
+        def execute(self, query, params, prepare=None):
+            ran.append(query.split(" ")[0])
+
+        def executemany(self, query, rows):
+            ran.append("executemany")
+
+    pgbulk._REGISTERED.add(Cursor.connection)
+    pgbulk.execute_together(Cursor(), [(line, [(1, st.SENT, 1.0)]),
+                                       (update, [(st.SENT, 1, st.QUEUED)]),
+                                       (add, [("n", "c", "", st.SENT, 1)] * 2),
+                                       (add, [("n", "c", "", st.SENT, 1)])])
+    assert ran == ["UPDATE", "executemany", "WITH"]
 
 
 def test_journal_lines_in_one_statement(pg_engine):

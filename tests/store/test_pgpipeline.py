@@ -46,14 +46,14 @@ def traced(conn):
     pgconn.trace(fd)
     pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
 
-    def stop() -> Counter:
+    def stop(in_order: bool = False) -> Counter | list[str]:
         pgconn.untrace()
         os.close(fd)
         with open(path) as f:
             lines = [line.split("\t") for line in f.read().splitlines()]
         os.unlink(path)
-        return Counter(fields[2].split()[0] for fields in lines
-                       if len(fields) > 2 and fields[0] == "F")
+        sent = [fields[2].split()[0] for fields in lines if len(fields) > 2 and fields[0] == "F"]
+        return sent if in_order else Counter(sent)
 
     return stop
 
@@ -96,6 +96,33 @@ def test_batch_of_messages_is_one_sync(pg_engine):
         stored = Counter(other.execute(select(messages.c.status)).scalars())
         queued = Counter(other.execute(select(deliveries.c.status)).scalars())
     assert (stored, queued) == ({st.TRANSFORMED: 9}, {st.QUEUED: 9})
+    assert [r.status for r in results] == [st.TRANSFORMED] * 8
+
+
+def test_batch_checked_by_the_index_is_one_round_trip(pg_engine):
+    """If the duplicate check is left to the unique index (as the store has it), then a
+    batch of messages sends BEGIN, its writes as one statement and COMMIT with a single Sync
+    and no Flush before it: one round trip (psycopg may Flush after the Sync), and what it
+    wrote is committed."""
+    sql = RawStatements(pg_engine.dialect)
+    op = ops.IngestOp(ops.IdAllocator(pg_engine, "messages"), "n1", sql,
+                      ops.IdAllocator(pg_engine, "deliveries"), keys_checked_by_index=True)
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    items = [record(n) for n in range(8)]
+    op.prepare(items)
+    with pg_engine.connect() as conn:
+        with transaction(conn):  # a first one also prunes the rate buckets
+            op.apply(conn, [record(100)])
+        stop = traced(conn)
+        with transaction(conn):
+            results = op.apply(conn, items)
+        sent = stop(in_order=True)
+    before_sync = sent[:sent.index("Sync")]
+    assert (sent.count("Sync"), before_sync.count("Flush"), sent.count("Query")) == (1, 0, 0)
+    assert before_sync.count("Execute") == 3  # BEGIN, the rows (pgbulk.execute_together), COMMIT
+    with pg_engine.connect() as other:
+        stored = Counter(other.execute(select(messages.c.status)).scalars())
+    assert stored == {st.TRANSFORMED: 9}
     assert [r.status for r in results] == [st.TRANSFORMED] * 8
 
 

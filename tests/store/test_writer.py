@@ -8,12 +8,13 @@ import time
 import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from twisted.internet import defer
+from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from engine import status as st
 from engine.store.records import IngestResult
 from engine.store.schema import deliveries, messages
+from engine.store.writer import GroupCommitWriter, WriteOp
 from tests.store.storecase import StoreCase, inbound, transformed
 
 
@@ -108,6 +109,50 @@ class WriterTests(StoreCase):
         self.assertEqual(second.status, st.RECEIVED)
         self.assertEqual(len(decided.delivery_ids), 1)
         self.assertEqual(self.count(deliveries), 1)
+
+
+    @defer.inlineCallbacks
+    def test_op_asking_again_gets_its_whole_batch_again(self):
+        """If a batch fails with an error its op asks to be written again for (``again``),
+        then the op applies the whole batch once more, in one transaction, each Deferred gets
+        its result and nothing goes one by one; asked again after that, it is not retried."""
+        op = SecondTimeLucky(failures=1)
+        writer = GroupCommitWriter(self.store.engine, reactor)
+        ds = [writer.submit(op, n) for n in range(3)]
+        with self.writer_log() as records:
+            writer.start()
+            results = yield defer.gatherResults(ds)
+            yield writer.stop()
+        self.assertEqual((results, op.applied, writer.batches), ([0, 10, 20], [3, 3], 1))
+        self.assertEqual(records, [])
+        stubborn = SecondTimeLucky(failures=9)
+        writer = GroupCommitWriter(self.store.engine, reactor)
+        ds = [writer.submit(stubborn, n) for n in range(2)]
+        with self.writer_log() as records:
+            writer.start()
+            outcomes = yield defer.DeferredList(ds, consumeErrors=True)
+            yield writer.stop()
+        self.assertEqual([ok for ok, _ in outcomes], [False, False])
+        self.assertIn("retrying them one by one", records[0].getMessage())
+        # the batch twice, then each item twice
+        self.assertEqual(stubborn.applied, [2, 2, 1, 1, 1, 1])
+
+
+class SecondTimeLucky(WriteOp):
+    """Fails its first ``failures`` applies with an error it asks to be written again for."""
+
+    def __init__(self, failures: int):
+        self.failures = failures
+        self.applied: list[int] = []
+
+    def apply(self, conn, items):
+        self.applied.append(len(items))
+        if len(self.applied) <= self.failures:
+            raise LookupError("not this time")
+        return [n * 10 for n in items]
+
+    def again(self, error):
+        return isinstance(error, LookupError)
 
 
 class WriterTestsSQLite(WriterTests, unittest.TestCase):
