@@ -95,8 +95,9 @@ class Store:
         sql = RawStatements(self.engine.dialect)
         transaction = _transactions(self.engine)
         # pipelined: a batch's writes go in one round trip, without reading its keys first
+        pipelined = isinstance(transaction, pgpipeline.PipelinedTransactions)
         self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids,
-                                    keys_checked_by_index=transaction is not None)
+                                    keys_checked_by_index=pipelined)
         self._delivery = ops.DeliveryUpdateOp(sql, node)
         self._after_commit_hooks: list[Callable] = []
         self.path = sqlite_path(url)
