@@ -53,17 +53,26 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def tree_cpu(pid: int) -> float:
     """CPU seconds (user + system) of ``pid`` and every live descendant."""
-    total, pending = 0.0, [pid]
+    return sum(tree_cpu_split(pid))
+
+
+def tree_cpu_split(pid: int) -> tuple[float, float]:
+    """CPU seconds (user, system) of ``pid`` and every live descendant: instruction counts
+    (callgrind) see the user part only, the kernel's work for fsyncs and sockets is the
+    other."""
+    user = system = 0.0
+    pending = [pid]
     while pending:
         current = pending.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            user += int(fields[11]) / CLOCK_TICKS
+            system += int(fields[12]) / CLOCK_TICKS
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except (FileNotFoundError, ProcessLookupError):
             continue
         pending.extend(int(child) for child in children)
-    return total
+    return user, system
 
 
 def pinned(core: int | None) -> list[str]:
@@ -115,11 +124,12 @@ def measure(process: subprocess.Popen, port: int, args: argparse.Namespace,
             connections: int, client_core: int | None, database: str | None = None) -> dict:
     """The load's figures, with the server's CPU per message and, given the ``database`` of a
     PostgreSQL run, the CPU per message of the PostgreSQL processes serving it."""
-    before, server_before = tree_cpu(process.pid), backend_cpu(database)
+    before, server_before = tree_cpu_split(process.pid), backend_cpu(database)
     result = load(port, args.messages, connections, client_core)
-    cpu = tree_cpu(process.pid) - before
+    user, system = (b - a for a, b in zip(before, tree_cpu_split(process.pid)))
     acked = max(result["acked_ok"], 1)
-    result["cpu_us_per_msg"] = round(cpu / acked * 1e6, 1)
+    result["cpu_us_per_msg"] = round((user + system) / acked * 1e6, 1)
+    result["sys_us_per_msg"] = round(system / acked * 1e6, 1)
     if database is not None:
         server = sum(seconds - server_before.get(pid, 0.0)
                      for pid, seconds in backend_cpu(database).items())
@@ -296,7 +306,8 @@ def main() -> None:
                     extra += f"  postgres cpu {row['pg_cpu_us_per_msg']} us/msg"
                 print(f"{row['server']:<44} conns {connections:>3}  {row['msgs_per_s']:>8} ACK/s"
                       f"  p50 {lat['p50']} ms  p99 {lat['p99']} ms"
-                      f"  cpu {row['cpu_us_per_msg']} us/msg  errors {row['errors']}{extra}")
+                      f"  cpu {row['cpu_us_per_msg']} us/msg (sys {row['sys_us_per_msg']})"
+                      f"  errors {row['errors']}{extra}")
             base = next((r for r in rows if r["server"].startswith("baseline")), None)
             mine_rows = [r for r in rows if r["server"] in (f"engine-{kind}", f"ingest-{kind}")]
             for mine in mine_rows if base is not None else []:
