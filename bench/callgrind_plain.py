@@ -56,9 +56,15 @@ def instructions(messages: int, keep: Path, store: str = "sqlite", connections: 
         if result["acked_ok"] != messages:
             raise RuntimeError(f"{result['acked_ok']} of {messages} acknowledged")
         time.sleep(2)  # the lanes' last turn
-        engine.send_signal(signal.SIGTERM)
-        rest = engine.stdout.read()
-        engine.wait()
+        return stopped_count(engine)
+
+
+def stopped_count(engine: subprocess.Popen) -> int:
+    """Stop ``engine`` (run under callgrind, its output on a pipe) with SIGTERM: the
+    instructions callgrind reports for its whole run."""
+    engine.send_signal(signal.SIGTERM)
+    rest = engine.stdout.read()
+    engine.wait()
     found = re.search(r"Collected : (\d+)", rest)
     if found is None:
         raise RuntimeError(f"no instruction count from callgrind: {rest[-400:]}")

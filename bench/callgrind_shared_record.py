@@ -19,8 +19,6 @@ engine runs some 50 times slower under callgrind.
 from __future__ import annotations
 
 import argparse
-import re
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from callgrind_plain import stopped_count  # noqa: E402
 from vs_baseline import free_port  # noqa: E402
 
 RUN = "import sys; from engine.cli.main import main; sys.argv = ['aiguillage'] + sys.argv[1:]; main()"
@@ -67,13 +66,7 @@ def instructions(submissions: int, concurrency: int, keep: Path, tree: Path = RO
             engine.kill()
             raise RuntimeError(f"client failed: {client.stderr[-600:]}")
         time.sleep(2)
-        engine.send_signal(signal.SIGTERM)
-        rest = engine.stdout.read()
-        engine.wait()
-    found = re.search(r"Collected : (\d+)", rest)
-    if found is None:
-        raise RuntimeError(f"no instruction count from callgrind: {rest[-400:]}")
-    return int(found.group(1))
+        return stopped_count(engine)
 
 
 def _wait_listening(port: int, engine: subprocess.Popen) -> None:
