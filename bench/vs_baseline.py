@@ -29,6 +29,12 @@ run per value (the process model: ``--workers``, ``--listeners``); the pinned ru
 process (``--workers 0``), the engine's whole tree pinned to one core.
 
 PostgreSQL runs use 127.0.0.1:5432 and a database created and dropped for each run.
+
+Every run's store and output stay in one folder (``--work-dir``, default the system's
+temporary folder) until the bench ends, and a file creation probe is printed before each
+run: on ext4 without a journal, files created soon after a mass deletion cost several times
+more (bench/fsprobe.py), so that a run must not follow its predecessor's clean-up, and a
+probe of hundreds of microseconds says the disk was not quiet.
 """
 from __future__ import annotations
 
@@ -43,6 +49,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+import fsprobe
 
 ROOT = Path(__file__).resolve().parent.parent
 # ../shared next to the checkout; AIGUILLAGE_SHARED names it elsewhere (a git worktree, say)
@@ -209,9 +217,10 @@ def engine_command(config: Path, core: int | None, extra: list[str] = ("--worker
                            str(config), *extra]
 
 
-def run_pinned(kind: str, args: argparse.Namespace, connections: int) -> list[dict]:
+def run_pinned(kind: str, args: argparse.Namespace, connections: int, work: Path) -> list[dict]:
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, Database(kind, Path(tmp)) as db:
+    tmp = tempfile.mkdtemp(prefix="pinned-", dir=work)  # kept until the end (bench/fsprobe.py)
+    with Database(kind, Path(tmp)) as db:
         port = free_port()
         baseline = start(pinned(0) + [sys.executable, str(ROOT / "bench" / "baseline_server.py"),
                                       "--port", str(port), "--store", db.baseline_store()],
@@ -241,9 +250,10 @@ def run_pinned(kind: str, args: argparse.Namespace, connections: int) -> list[di
     return rows
 
 
-def run_shipped(kind: str, args: argparse.Namespace, connections: int,
+def run_shipped(kind: str, args: argparse.Namespace, connections: int, work: Path,
                 extra: str | None = None) -> list[dict]:
-    with tempfile.TemporaryDirectory() as tmp, Database(kind, Path(tmp)) as db:
+    tmp = tempfile.mkdtemp(prefix="shipped-", dir=work)  # kept until the end (bench/fsprobe.py)
+    with Database(kind, Path(tmp)) as db:
         folder = Path(tmp) / "config"
         shutil.copytree(ROOT / "config", folder)
         shutil.copytree(ROOT / "samples", Path(tmp) / "samples")  # tables named ../../samples
@@ -287,17 +297,33 @@ def main() -> None:
                         help="which servers the pinned run measures (comma-separated)")
     parser.add_argument("--engine-args", action="append",
                         help="options of `aiguillage run` for the shipped run (repeatable)")
+    parser.add_argument("--work-dir", default=None,
+                        help="where the runs' stores and output go (default: the system's "
+                             "temporary folder)")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.store == "all" else [args.store]
     print(f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cores")
+    work = Path(tempfile.mkdtemp(prefix="vs_baseline-", dir=args.work_dir))
+    try:
+        compare(args, kinds, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def compare(args: argparse.Namespace, kinds: list[str], work: Path) -> None:
+    """Every run asked for, each server's line and the ratios to the baseline; the runs'
+    files stay in ``work`` until the caller removes it, and a file creation probe comes
+    before each run that writes files (see bench/fsprobe.py)."""
     for kind in kinds:
         for connections in [int(c) for c in args.connections.split(",")]:
             rows = []
             if "pinned" in args.runs:
-                rows += run_pinned(kind, args, connections)
+                print(fsprobe.line(work))
+                rows += run_pinned(kind, args, connections, work)
             if "shipped" in args.runs:
                 for extra in args.engine_args or [None]:
-                    rows += run_shipped(kind, args, connections, extra)
+                    print(fsprobe.line(work))
+                    rows += run_shipped(kind, args, connections, work, extra)
             for row in rows:
                 lat = row["lat_ms"]
                 extra = (f"  delivered {row['delivered']} at {row['end_to_end_per_s']}/s"

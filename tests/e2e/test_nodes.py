@@ -18,7 +18,7 @@ fsync'd) and from the store:
 - per patient, the first arrivals keep the order in which the messages were acknowledged;
 - the surviving nodes hold every lane (the killed one's were taken over).
 
-The message count is modest by default; ``AIGUILLAGE_NODES_MESSAGES=30000`` (bench/nodes.sh)
+The message count is modest by default; ``AIGUILLAGE_NODES_MESSAGES=30000`` (bench/three_nodes.py)
 runs the full-size version.
 """
 from __future__ import annotations
