@@ -37,6 +37,7 @@ from engine.flow.decider import Decider, in_process
 from engine.filelimit import DescriptorWatch
 from engine.delivery.lease import LeasePolicy, process_owner
 from engine.delivery.service import DeliveryService
+from engine.delivery.wakeup import NodeWakeup, directory_for
 from engine.consent.lookup import StoreConsentLookup
 from engine.flow.intake import Intake
 from engine.flow.plan import ChannelPlan, DestinationPlan
@@ -193,6 +194,8 @@ class Engine:
                       for c in channels}
         self._build_flow(reactor, poll_interval)
         self.delivery = self._build_delivery(config, reactor, poll_interval)
+        # the node's other processes: woken when this one queues work for their lanes
+        self.wakeup = NodeWakeup(directory_for(config.path, config.node), reactor)
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
         self.sources: dict[str, Any] = {}
         self._channels = channels
@@ -244,6 +247,7 @@ class Engine:
             processes.warm()  # the first messages do not wait for a process to start
         self._reloader.start(self.config)
         self.heartbeat.start()
+        self.wakeup.start(self._wake_lanes)
         self._start_delivery()
         listening = self._start_intake()
         if self.shared_record is not None:
@@ -407,13 +411,20 @@ class Engine:
 
     def work_queued(self, keys: set[LaneKeyTuple]) -> None:
         """Deliveries were committed for the lanes ``keys`` (channel, destination, lane):
-        wake each, so that it reads its queue from the store now rather than at its poll."""
+        wake each, here or in the node's other processes, so that it reads its queue from
+        the store now rather than at its poll."""
         self.delivery.wake(keys)
+        self.wakeup.tell(keys)
+
+    def _wake_lanes(self, keys: list[LaneKeyTuple] | None) -> None:
+        """Another process of the node queued work for ``keys`` (None: for any lane)."""
+        self.delivery.wake(self.delivery.lanes if keys is None else keys)
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
         """Stop accepting, finish what is under way, commit, close; a Deferred."""
         yield self._reloader.stop()
+        yield self.wakeup.stop()
         self.descriptor_watch.stop()
         if self.admin_port is not None:
             yield self.admin_port.stopListening()
