@@ -37,6 +37,7 @@ from engine.flow.decider import Decider, in_process
 from engine.filelimit import DescriptorWatch
 from engine.delivery.lease import LeasePolicy, process_owner
 from engine.delivery.service import DeliveryService
+from engine.delivery.pgwake import PostgresWake
 from engine.delivery.wakeup import NodeWakeup, directory_for
 from engine.consent.lookup import StoreConsentLookup
 from engine.flow.intake import Intake
@@ -196,6 +197,9 @@ class Engine:
         self.delivery = self._build_delivery(config, reactor, poll_interval)
         # the node's other processes: woken when this one queues work for their lanes
         self.wakeup = NodeWakeup(directory_for(config.path, config.node), reactor)
+        # ...and, sharing a PostgreSQL store, the other nodes' processes
+        self.pg_wake = PostgresWake(self.store.dedicated_connection, reactor, config.node) \
+            if self.store.engine.dialect.name == "postgresql" else None
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
         self.sources: dict[str, Any] = {}
         self._channels = channels
@@ -248,6 +252,8 @@ class Engine:
         self._reloader.start(self.config)
         self.heartbeat.start()
         self.wakeup.start(self._wake_lanes)
+        if self.pg_wake is not None and DELIVERY in self.roles:
+            self.pg_wake.listen(self._wake_lanes)
         self._start_delivery()
         listening = self._start_intake()
         if self.shared_record is not None:
@@ -415,6 +421,8 @@ class Engine:
         the store now rather than at its poll."""
         self.delivery.wake(keys)
         self.wakeup.tell(keys)
+        if self.pg_wake is not None:
+            self.pg_wake.tell(keys)
 
     def _wake_lanes(self, keys: list[LaneKeyTuple] | None) -> None:
         """Another process of the node queued work for ``keys`` (None: for any lane)."""
@@ -425,6 +433,8 @@ class Engine:
         """Stop accepting, finish what is under way, commit, close; a Deferred."""
         yield self._reloader.stop()
         yield self.wakeup.stop()
+        if self.pg_wake is not None:
+            yield self.pg_wake.stop()
         self.descriptor_watch.stop()
         if self.admin_port is not None:
             yield self.admin_port.stopListening()

@@ -132,6 +132,13 @@ class Store:
 
         return d.addCallback(_finish)
 
+    def dedicated_connection(self) -> Any:
+        """A DBAPI connection of its own, out of the pool, for a thread that holds it for long
+        (a ``LISTEN``); blocking: call it in that thread. The caller closes it."""
+        pooled = self.engine.raw_connection()
+        pooled.detach()
+        return pooled.dbapi_connection
+
     def on_commit(self, hook: Callable[[list], None]) -> None:
         """Call ``hook(committed)`` in the writer thread after each group commit.
 
