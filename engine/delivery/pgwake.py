@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 
 from twisted.internet import threads
 
-from engine.delivery.wakeup import KeyTuple
+from engine.delivery.wakeup import KeyTuple, lane_keys
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,7 @@ def decode(payload: str) -> tuple[str, list[KeyTuple] | None]:
     if not isinstance(data, dict) or not isinstance(data.get("node"), str):
         raise ValueError("not a lane notification")
     keys = data.get("keys")
-    if keys is None:
-        return data["node"], None
-    if not isinstance(keys, list):
-        raise ValueError("not a list of lane keys")
-    decoded = []
-    for key in keys:
-        if not (isinstance(key, list) and len(key) == 3 and isinstance(key[0], str)
-                and isinstance(key[1], str) and type(key[2]) is int):
-            raise ValueError(f"not a lane key: {key!r}")
-        decoded.append((key[0], key[1], key[2]))
-    return data["node"], decoded
+    return data["node"], None if keys is None else lane_keys(keys)
 
 
 class PostgresWake:

@@ -89,16 +89,21 @@ def decode(data: bytes) -> list[KeyTuple] | None:
     list of [channel, destination, lane] raises ValueError."""
     if data == EVERY_LANE:
         return None
-    keys = json.loads(data)
-    if not isinstance(keys, list):
+    return lane_keys(json.loads(data))
+
+
+def lane_keys(value: Any) -> list[KeyTuple]:
+    """``value`` (decoded JSON) as lane keys: a list of [channel, destination, lane]; else
+    ValueError."""
+    if not isinstance(value, list):
         raise ValueError("not a list of lane keys")
-    decoded = []
-    for key in keys:
+    keys = []
+    for key in value:
         if not (isinstance(key, list) and len(key) == 3 and isinstance(key[0], str)
                 and isinstance(key[1], str) and type(key[2]) is int):
             raise ValueError(f"not a lane key: {key!r}")
-        decoded.append((key[0], key[1], key[2]))
-    return decoded
+        keys.append((key[0], key[1], key[2]))
+    return keys
 
 
 class WakeReceiver(protocol.DatagramProtocol):
