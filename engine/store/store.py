@@ -20,6 +20,7 @@ from twisted.python.threadpool import ThreadPool
 
 from engine.store import migrate, ops, pgpipeline, sqlitebind, sqlitefile
 from engine.store.rawsql import RawStatements, dbapi_transaction
+from engine.store.sqlitelock import WriteTurns
 from engine.store.records import (
     DecidedMessage,
     DeliveryUpdate,
@@ -71,14 +72,16 @@ def _sqlite_pragmas(synchronous: str) -> Callable:
     return on_connect
 
 
-def _transactions(engine: Any) -> Callable | None:
+def _transactions(engine: Any, path: Path | None) -> Callable | None:
     """The group commit's transactions for ``engine``'s database: pipelined on PostgreSQL
     (engine.store.pgpipeline), on the DBAPI connection on SQLite
-    (:func:`engine.store.rawsql.dbapi_transaction`), SQLAlchemy's ``begin()`` elsewhere
-    (None)."""
+    (:func:`engine.store.rawsql.dbapi_transaction`) taking turns with the other processes'
+    writers (engine.store.sqlitelock), SQLAlchemy's ``begin()`` elsewhere (None)."""
     if pgpipeline.supported(engine):
         return pgpipeline.PipelinedTransactions(engine)
-    return dbapi_transaction if engine.dialect.name == "sqlite" else None
+    if engine.dialect.name == "sqlite" and path is not None:
+        return WriteTurns(path, dbapi_transaction)
+    return None
 
 
 class Store:
@@ -93,14 +96,15 @@ class Store:
         message_ids = ops.IdAllocator(self.engine, "messages")
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
         sql = RawStatements(self.engine.dialect)
-        transaction = _transactions(self.engine)
+        self.path = sqlite_path(url)
+        transaction = _transactions(self.engine, self.path)
+        self._turns = transaction if isinstance(transaction, WriteTurns) else None
         # pipelined: a batch's writes go in one round trip, without reading its keys first
         pipelined = isinstance(transaction, pgpipeline.PipelinedTransactions)
         self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids,
                                     keys_checked_by_index=pipelined)
         self._delivery = ops.DeliveryUpdateOp(sql, node)
         self._after_commit_hooks: list[Callable] = []
-        self.path = sqlite_path(url)
         self.wal = None if self.path is None else sqlitefile.WALCheckpointer(self.engine,
                                                                              self.path)
         self.writer = GroupCommitWriter(self.engine, reactor, batch_max=batch_max,
@@ -128,6 +132,8 @@ class Store:
 
         def _finish(_: Any) -> None:
             self._pool.stop()
+            if self._turns is not None:
+                self._turns.close()
             self.engine.dispose()
 
         return d.addCallback(_finish)
