@@ -47,7 +47,7 @@ from engine.flow.recovery import Recovery
 from engine.identity.hook import IdentityHooks
 from engine.identity.xds import XDSWiring
 from engine.interfaces import ConsentLookup
-from engine.nodes import NodeHeartbeat
+from engine.nodes import STALE_AFTER, NodeHeartbeat
 from engine.reload.reloader import REFUSED, Reloader
 from engine.serve import shared_record
 from engine.store.store import Store
@@ -198,8 +198,9 @@ class Engine:
         # the node's other processes: woken when this one queues work for their lanes
         self.wakeup = NodeWakeup(directory_for(config.path, config.node), reactor)
         # ...and, sharing a PostgreSQL store, the other nodes' processes
-        self.pg_wake = PostgresWake(self.store.dedicated_connection, reactor, config.node) \
-            if self.store.engine.dialect.name == "postgresql" else None
+        self.pg_wake = None if self.store.engine.dialect.name != "postgresql" else \
+            PostgresWake(self.store.dedicated_connection, reactor, config.node,
+                         stale_after=STALE_AFTER)
         self.senders: dict[LaneKey, Any] = {}  # each lane's destination connector
         self.sources: dict[str, Any] = {}
         self._channels = channels

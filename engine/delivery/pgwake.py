@@ -6,7 +6,8 @@ A node's own processes wake each other over Unix datagram sockets
 poll, up to a second later. So on PostgreSQL a process that queued deliveries also sends
 their lanes' keys on the channel :data:`CHANNEL` (``NOTIFY``), and every process that runs
 lanes listens on it and wakes those it holds; a node ignores its own notifications (its
-datagrams came first).
+datagrams came first). A node alone on its database notifies nobody: the sender looks in
+the ``nodes`` table every few seconds for another node's live process that runs lanes.
 
 Both run in threads of their own on connections of their own, never on the reactor: the
 listener blocks in ``notifies()``; the sender coalesces the keys queued while its last
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any, Callable, Iterable
 
 from twisted.internet import threads
@@ -34,6 +36,7 @@ CHANNEL = "aiguillage_lanes"
 MAX_PAYLOAD = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
 RECONNECT_AFTER = (0.5, 1.0, 2.0, 5.0)  # seconds, then 5 s again while it keeps failing
 LISTEN_TIMEOUT = 1.0  # how long the listener waits before looking whether it should stop
+CHECK_NODES_EVERY = 5.0  # seconds between two looks for other nodes worth notifying
 
 
 def encode(node: str, keys: Iterable[KeyTuple]) -> str:
@@ -59,10 +62,14 @@ class PostgresWake:
     of this process's lanes through ``wake_lanes`` on the reactor thread.
 
     ``connect``: a new DBAPI (psycopg) connection, blocking; called in the threads only.
+    ``stale_after``: seconds after which a process's heartbeat no longer counts it as live
+    (engine.nodes.STALE_AFTER).
     """
 
-    def __init__(self, connect: Callable[[], Any], reactor: Any, node: str):
+    def __init__(self, connect: Callable[[], Any], reactor: Any, node: str, *,
+                 stale_after: float):
         self._connect = connect
+        self._stale_after = stale_after
         self._reactor = reactor
         self.node = node
         self._pending: set[KeyTuple] = set()
@@ -88,6 +95,7 @@ class PostgresWake:
     def _send_loop(self) -> None:
         connection = None
         failures = 0
+        checked_at, others = float("-inf"), True
         while not self._stopping.is_set():
             self._wanted.wait()
             with self._lock:
@@ -99,8 +107,14 @@ class PostgresWake:
                 if connection is None:
                     connection = self._connect()
                     connection.autocommit = True
-                connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, encode(self.node, keys)))
-                self.sent += 1
+                    checked_at = float("-inf")
+                if time.monotonic() - checked_at >= CHECK_NODES_EVERY:
+                    others = _other_nodes_run_lanes(connection, self.node, self._stale_after)
+                    checked_at = time.monotonic()
+                if others:
+                    connection.execute("SELECT pg_notify(%s, %s)",
+                                       (CHANNEL, encode(self.node, keys)))
+                    self.sent += 1
                 failures = 0
             except Exception as error:
                 connection = _closed(connection)
@@ -165,6 +179,19 @@ class PostgresWake:
         started = list(self._threads)
         return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(),
                                          lambda: [t.join(LISTEN_TIMEOUT * 5) for t in started])
+
+
+def _other_nodes_run_lanes(connection: Any, node: str, stale_after: float) -> bool:
+    """Whether a process of another node that runs lanes has beaten its heartbeat lately
+    (engine.nodes); True when the table cannot tell (notifying for nothing costs little)."""
+    try:
+        row = connection.execute(
+            "SELECT 1 FROM nodes WHERE name <> %s AND role LIKE %s AND heartbeat_at > %s "
+            "LIMIT 1", (node, "%delivery%", time.time() - stale_after)).fetchone()
+    except Exception as error:
+        log.debug("could not read the nodes table: %s", error)
+        return True
+    return row is not None
 
 
 def _backoff(failures: int) -> float:

@@ -3,6 +3,7 @@ through a real PostgreSQL database (LISTEN/NOTIFY on 127.0.0.1:5432)."""
 from __future__ import annotations
 
 import logging
+import time
 
 import psycopg
 import pytest
@@ -53,7 +54,7 @@ class NotifyTests(unittest.TestCase):
     def node(self, name: str, listen: bool = True, connect=None):
         woken: list = []
         wake = pgwake.PostgresWake(connect or (lambda: psycopg.connect(self.dsn)), reactor,
-                                   name)
+                                   name, stale_after=15.0)
         if listen:
             wake.listen(woken.append)
         self.addCleanup(wake.stop)
@@ -102,6 +103,24 @@ class NotifyTests(unittest.TestCase):
         yield self.until(lambda: sorted(k for keys in woken_b for k in keys)
                          == [("adt", "archive", n) for n in range(50)], "every lane woken")
         self.assertLessEqual(len(woken_b), 50)
+
+    @defer.inlineCallbacks
+    def test_a_node_alone_on_its_database_notifies_nobody(self):
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE nodes (name text, role text, heartbeat_at float)")
+            conn.execute("INSERT INTO nodes VALUES ('a', 'intake+delivery', %s), "
+                         "('b', 'delivery', %s), ('c', 'intake', %s)",
+                         (time.time(), time.time() - 60, time.time()))
+        alone, _ = self.node("a", listen=False)
+        alone.tell([("adt", "archive", 0)])  # b is stale, c runs no lanes
+        yield self.until(lambda: not alone._wanted.is_set(), "the sender took the keys")
+        yield task.deferLater(reactor, 0.2, lambda: None)
+        self.assertEqual(alone.sent, 0)
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute("UPDATE nodes SET heartbeat_at = %s WHERE name = 'b'", (time.time(),))
+        accompanied, _ = self.node("a2", listen=False)  # a new sender looks at once
+        accompanied.tell([("adt", "archive", 0)])
+        yield self.until(lambda: accompanied.sent == 1, "a notification for node b")
 
     @defer.inlineCallbacks
     def test_an_unreachable_store_is_logged_once_and_told_quietly(self):
