@@ -300,6 +300,9 @@ def main() -> None:
     parser.add_argument("--work-dir", default=None,
                         help="where the runs' stores and output go (default: the system's "
                              "temporary folder)")
+    parser.add_argument("--keep-files", action="store_true",
+                        help="leave the runs' folder in place (several runs in a row: each "
+                             "one's deletion would slow the next one's files)")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.store == "all" else [args.store]
     print(f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cores")
@@ -307,7 +310,10 @@ def main() -> None:
     try:
         compare(args, kinds, work)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep_files:
+            print(f"kept {work}: remove it when no other run follows soon")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def compare(args: argparse.Namespace, kinds: list[str], work: Path) -> None:
