@@ -110,6 +110,28 @@ class HostileBatchTests(StoreCase):
         self.assertEqual(self.stored()["A"].id, ids[0])
 
 
+    @defer.inlineCallbacks
+    def test_two_nodes_storing_the_same_messages_at_once(self):
+        """Two nodes on one database take the same messages at the same time, in opposite
+        orders (a sender failing over while its first connection still delivers): each
+        message is stored once, every other copy DUPLICATE naming it, none refused."""
+        other = self.queued_store()
+        other.start()
+        names = [f"K{n}" for n in range(60)]
+        mine = [self.store.ingest(routed(c)) for c in names]
+        theirs = [other.ingest(routed(c)) for c in reversed(names)]
+        results = yield defer.gatherResults(mine + theirs, consumeErrors=True)
+        firsts, copies = {}, []
+        for name, result in zip(names + names[::-1], results):
+            if result.status == st.DUPLICATE:
+                copies.append((name, result.duplicate_of))
+            else:
+                self.assertNotIn(name, firsts)
+                firsts[name] = result.message_id
+        self.assertEqual(sorted(firsts), sorted(names))
+        self.assertEqual(sorted(copies), sorted((n, firsts[n]) for n in names))
+
+
 class HostileBatchTestsSQLite(HostileBatchTests, unittest.TestCase):
     backend = "sqlite"
 
