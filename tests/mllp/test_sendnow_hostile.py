@@ -1,7 +1,8 @@
 """Hostile peers against the ACK written straight on the socket (mllp.sendnow), through the
 whole server protocol on real loopback sockets: a peer that stops reading while it pipelines
 frames (the kernel takes part of an ACK, Twisted buffers the rest, later ACKs queue behind
-it), answers that come back out of order, a peer that goes away while ACKs are owed."""
+it), answers that come back out of order, a peer that goes away while ACKs are owed, a
+peer that half-closes and waits for its ACKs."""
 from __future__ import annotations
 
 from twisted.internet import defer, protocol, reactor, task
@@ -113,3 +114,61 @@ class HostilePeerTests(TestCase):
         yield sink.all_answered
         yield self.closed(factory)
         self.assertEqual(factory.connections_open, 0)
+
+
+class _HalfClosing(protocol.Protocol):
+    """Sends its frames, shuts its sending side down at once, then reads until closed."""
+
+    def __init__(self, frames):
+        self.frames = frames
+        self.decoder = FrameDecoder(10_000_000)
+        self.acks = []
+        self.closed = defer.Deferred()
+
+    def connectionMade(self):
+        self.transport.write(b"".join(encode_frame(f) for f in self.frames))
+        self.transport.loseWriteConnection()
+
+    def dataReceived(self, data):
+        self.acks += self.decoder.feed(data)
+
+    def connectionLost(self, reason=None):
+        self.closed.callback(self.acks)
+
+
+class _Later:
+    """Answers every frame a moment later, as a store's commit does."""
+
+    def receive(self, payload, peer):
+        number = payload.split(b"|")[1]
+        return task.deferLater(reactor, 0.05, lambda: b"MSH|^~\\&|ACK\rMSA|AA|" + number + b"\r")
+
+    def frame_error(self, peer, error, prefix):
+        return None
+
+
+class HalfCloseTests(TestCase):
+    @defer.inlineCallbacks
+    def test_a_peer_that_half_closes_gets_its_acks_then_the_close(self):
+        """A sender that shuts its side down after its last frame (``nc -N``, a script's
+        ``shutdown(SHUT_WR)``) and waits: its messages were taken (and committed), so it is
+        owed their ACKs; they come, in order, then the server closes."""
+        factory = MLLPServerFactory(_Later(), idle_timeout=None)
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        peer = _HalfClosing([_frame(n) for n in range(5)])
+        yield protocol.ClientCreator(reactor, lambda: peer).connectTCP(
+            "127.0.0.1", port.getHost().port)
+        acks = yield peer.closed
+        self.assertEqual([a.rsplit(b"|", 1)[1] for a in acks],
+                         [f"{n}\r".encode() for n in range(5)])
+
+    @defer.inlineCallbacks
+    def test_a_half_close_with_nothing_owed_closes_at_once(self):
+        factory = MLLPServerFactory(_Later(), idle_timeout=None)
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        peer = _HalfClosing([])
+        yield protocol.ClientCreator(reactor, lambda: peer).connectTCP(
+            "127.0.0.1", port.getHost().port)
+        self.assertEqual((yield peer.closed), [])
