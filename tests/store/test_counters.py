@@ -188,6 +188,33 @@ class ConcurrentReplayTestsMixin(StoreCase):
         self.assertEqual(diff, {})
 
 
+    @defer.inlineCallbacks
+    def test_two_requeues_at_once_move_the_counts_once(self):
+        """If two operators re-queue the same parked delivery at the same moment, then it
+        is queued again once, the late replay is refused, and the counts equal a recount."""
+        from engine.store import replay
+
+        made = yield self.store.ingest(inbound("1"))
+        ids = (yield self.store.record_decision(transformed(made.message_id, "a"))).delivery_ids
+        yield self.store.record_delivery(DeliveryUpdate(ids[0], made.message_id, st.ERROR, 1,
+                                                        0.0, last_error="refused"))
+        engine, plain = self.store.engine, replay._requeue
+
+        def racing(*args):
+            replay._requeue = plain
+            other = threading.Thread(target=replay_message, args=(engine, made.message_id))
+            other.start()
+            other.join()
+            return plain(*args)
+
+        replay._requeue = racing
+        self.addCleanup(setattr, replay, "_requeue", plain)
+        late = threads.deferToThread(replay_message, engine, made.message_id)
+        yield self.assertFailure(late, replay.ReplayRefused)
+        diff = yield self.store.read(counters.differences)
+        self.assertEqual(diff, {})
+
+
 class ConcurrentReplayTestsSQLite(ConcurrentReplayTestsMixin, unittest.TestCase):
     backend = "sqlite"
 
