@@ -13,7 +13,8 @@ values, and cut at the marks: what it holds is what :func:`mllp.ack.build_ack` w
 construction. Only ACKs without free text or ERR segments are made this way (the AA or CA of
 a message that went through): the others are rarer and keep :func:`mllp.ack.build_ack`. A
 header whose values hold a mark, or a control id that would need escaping, is built the plain
-way.
+way; so is the answer to an empty MSH-10 (what :func:`mllp.header.read_header_leniently` gives
+for one), since build_ack then drops MSA-2 as a trailing empty field.
 
 test-case-name: tests.mllp.test_acktemplate
 """
@@ -54,7 +55,8 @@ class AckTemplates:
             template = _template(header, code, sending_application, sending_facility)
             if len(self._templates) < self._limit:
                 self._templates[key] = template
-        if template is None or not control_id.isalnum() or "\x00" in header.control_id:
+        if (template is None or not control_id.isalnum() or not header.control_id
+                or "\x00" in header.control_id):
             return build_ack(header, code, control_id=control_id, timestamp=timestamp,
                              sending_application=sending_application,
                              sending_facility=sending_facility)

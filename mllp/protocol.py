@@ -30,6 +30,9 @@ awaiting their ACK number ``max_pending`` or weigh ``max_pending_bytes``; it res
 ACKs bring both under half. A peer that sends without waiting for its ACKs thus cannot make
 the engine buffer more than about the byte budget plus one frame.
 
+A peer that half-closes (sends its last frame, shuts its side down, then reads) still gets
+the ACKs it is owed: the connection closes once they are written.
+
 An :class:`mllp.admission.Admission`, if given, decides at accept which connections are
 served (caps, allow-lists); a refused one is closed at once, counted, and logged at WARNING
 at most once per ``refusal_log_interval``.
@@ -44,7 +47,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IHandshakeListener, ISSLTransport
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    ISSLTransport,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
@@ -122,7 +129,7 @@ class _Refused(Protocol):
         self.transport.abortConnection()
 
 
-@implementer(IHandshakeListener)
+@implementer(IHandshakeListener, IHalfCloseableProtocol)
 class MLLPServerProtocol(Protocol, TimeoutMixin):
     """One inbound MLLP connection: frames in, ACKs out in arrival order."""
 
@@ -136,6 +143,7 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         self._paused = False
         self._closing = False
         self._lost = False
+        self._read_closed = False  # the peer half-closed: close once the ACKs owed are out
         self._send_now = False  # the transport is one mllp.sendnow writes on directly
         self.admitted_host: str | None = None  # set by the factory when admission counts it
 
@@ -183,6 +191,16 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
             self.factory.bytes_discarded += self._decoder.discarded_bytes - before
         for payload in payloads:
             self._dispatch(payload)
+
+    def readConnectionLost(self) -> None:
+        """The peer shut its sending side down (a half close) and may be waiting for its
+        ACKs: write those owed, then close (at once when none is)."""
+        self._read_closed = True
+        if not self._queue and not self._lost:
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        self.transport.loseConnection()
 
     def timeoutConnection(self) -> None:
         """Close an idle connection, unless we still owe it ACKs."""
@@ -278,9 +296,9 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         if self._paused and len(self._queue) <= self.factory.max_pending // 2 and \
                 self._pending_bytes <= self.factory.max_pending_bytes // 2:
             self._paused = False
-            if not self._lost:
+            if not self._lost and not self._read_closed:
                 self.transport.resumeProducing()
-        if self._closing and not self._queue and not self._lost:
+        if (self._closing or self._read_closed) and not self._queue and not self._lost:
             self.transport.loseConnection()
 
     def _refuse_oversized(self, error: FrameTooLarge) -> None:

@@ -26,6 +26,11 @@ that transaction runs unpipelined, as correct as before and as slow. Durability 
 the COMMIT is synchronous (``synchronous_commit`` as the server has it) and the writer answers
 its submitters only once the Sync has returned.
 
+A pipeline that fails (a refused row, a copy of a stored message) has its connection
+invalidated, not returned to the pool: psycopg counts a statement as prepared when it queues
+its preparation, and the server skips what follows an error in a pipeline, so the cache of
+prepared statements can name one the server never made.
+
 test-case-name: tests.store.test_pgpipeline
 """
 from __future__ import annotations
@@ -74,6 +79,10 @@ class PipelinedTransactions:
             except BaseException as exc:
                 self._end_pipeline(conn, exc)
                 _roll_back(driver)
+                # psycopg may count as prepared a statement the failed pipeline skipped
+                # ("prepared statement _pg3_N does not exist" at its next use, for good):
+                # the pool must not hand this connection out again
+                conn.invalidate()
                 raise
 
     def _before_statement(self, conn: Any, cursor: Any, statement: str, parameters: Any,

@@ -71,8 +71,13 @@ def _reprocess(conn: Any, message_id: int, current: str, channel: str) -> str:
     st.check_transition("message", current, st.RECEIVED)
     now = time.time()
     _write_implied_lines(conn, message_id)
-    conn.execute(update(messages).where(messages.c.id == message_id)
-                 .values(status=st.RECEIVED, error=None))
+    # only from the status read: another replay may have moved it since (its counts moved)
+    moved = conn.execute(update(messages).where(messages.c.id == message_id,
+                                                messages.c.status == current)
+                         .values(status=st.RECEIVED, error=None)).rowcount
+    if moved != 1:
+        raise ReplayRefused(f"message {message_id} changed while it was being replayed "
+                            "(another replay?); nothing was done")
     conn.execute(insert(journal).values(message_id=message_id, status=st.RECEIVED, at=now,
                                         detail="replay: reprocess requested"))
     tally = counters.Tally()
@@ -115,8 +120,13 @@ def _requeue(conn: Any, message_id: int, parked: list, channel: str,
     for delivery_id, destination in parked:
         tally.moved(channel, destination, st.ERROR, st.QUEUED)
         st.check_transition("delivery", st.ERROR, st.QUEUED)
-        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                     .values(status=st.QUEUED, attempts=0, next_attempt_at=now, updated_at=now))
+        moved = conn.execute(update(deliveries).where(deliveries.c.id == delivery_id,
+                                                      deliveries.c.status == st.ERROR)
+                             .values(status=st.QUEUED, attempts=0, next_attempt_at=now,
+                                     updated_at=now)).rowcount
+        if moved != 1:  # another replay queued it since it was read (its counts moved)
+            raise ReplayRefused(f"delivery {delivery_id} changed while it was being replayed "
+                                "(another replay?); nothing was done")
         conn.execute(insert(journal).values(message_id=message_id, delivery_id=delivery_id,
                                             status=st.QUEUED, at=now, detail="replay"))
     counters.add_core(conn, tally)

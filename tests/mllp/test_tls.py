@@ -154,6 +154,28 @@ class LoopbackTests(unittest.TestCase):
         yield self.closed(client)
 
     @defer.inlineCallbacks
+    def test_acks_over_tls_are_never_sent_on_the_raw_socket(self):
+        """If messages come over TLS, then their ACKs go through TLS, not straight on the
+        socket (mllp.sendnow is for plain TCP only): every one arrives readable."""
+        made = []
+        build = self.factory.buildProtocol
+
+        def recording(addr):
+            protocol = build(addr)
+            made.append(protocol)
+            return protocol
+
+        self.factory.buildProtocol = recording
+        tls = server_tls_options(self.pki["server_cert"], self.pki["server_key"])
+        port = yield self.listen(tls)
+        client = self.client(port, client_tls_options("localhost", self.pki["ca"]))
+        for n in range(20):
+            ack = yield client.send(MESSAGE.replace(b"{cid}", f"t{n}".encode()))
+            self.assertEqual(parse_ack(ack).control_id_echoed, f"t{n}")
+        self.assertEqual([p._send_now for p in made], [False])
+        yield self.closed(client)
+
+    @defer.inlineCallbacks
     def test_mutual_tls_refuses_client_without_certificate(self):
         """If a client presents no certificate to a server requiring one, then its send
         fails and the sink never sees the message."""

@@ -1,6 +1,8 @@
 """Tests for engine.store.counters: counts kept by the writes equal a recount, on both backends."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import insert
 from twisted.internet import defer, threads
@@ -154,3 +156,68 @@ def test_rate_buckets_older_than_ten_minutes_are_deleted(tmp_path):
         kept = sorted(conn.execute(select(rate_buckets.c.node, rate_buckets.c.bucket)).all())
     engine.dispose()
     assert kept == sorted([("n", bucket(recent)), ("n", bucket(now)), ("other", bucket(old))])
+
+
+class ConcurrentReplayTestsMixin(StoreCase):
+
+    @defer.inlineCallbacks
+    def test_two_reprocess_replays_at_once_move_the_counts_once(self):
+        """If two operators reprocess the same message at the same moment (the second's
+        replay runs whole between the first's read and its write), then the message is set
+        back to RECEIVED once, the late one is refused, and the counts still equal a
+        recount."""
+        from engine.store import replay
+
+        made = yield self.store.ingest(inbound("1"))
+        yield self.store.record_decision(decided(made.message_id, st.FILTERED))
+        engine, plain = self.store.engine, replay._reprocess
+
+        def racing(conn, message_id, current, channel):
+            replay._reprocess = plain  # the other operator's replay, whole, in between
+            other = threading.Thread(target=replay_message, args=(engine, message_id),
+                                     kwargs={"reprocess": True})
+            other.start()
+            other.join()
+            return plain(conn, message_id, current, channel)
+
+        replay._reprocess = racing
+        self.addCleanup(setattr, replay, "_reprocess", plain)
+        late = threads.deferToThread(replay_message, engine, made.message_id, reprocess=True)
+        yield self.assertFailure(late, replay.ReplayRefused)
+        diff = yield self.store.read(counters.differences)
+        self.assertEqual(diff, {})
+
+
+    @defer.inlineCallbacks
+    def test_two_requeues_at_once_move_the_counts_once(self):
+        """If two operators re-queue the same parked delivery at the same moment, then it
+        is queued again once, the late replay is refused, and the counts equal a recount."""
+        from engine.store import replay
+
+        made = yield self.store.ingest(inbound("1"))
+        ids = (yield self.store.record_decision(transformed(made.message_id, "a"))).delivery_ids
+        yield self.store.record_delivery(DeliveryUpdate(ids[0], made.message_id, st.ERROR, 1,
+                                                        0.0, last_error="refused"))
+        engine, plain = self.store.engine, replay._requeue
+
+        def racing(*args):
+            replay._requeue = plain
+            other = threading.Thread(target=replay_message, args=(engine, made.message_id))
+            other.start()
+            other.join()
+            return plain(*args)
+
+        replay._requeue = racing
+        self.addCleanup(setattr, replay, "_requeue", plain)
+        late = threads.deferToThread(replay_message, engine, made.message_id)
+        yield self.assertFailure(late, replay.ReplayRefused)
+        diff = yield self.store.read(counters.differences)
+        self.assertEqual(diff, {})
+
+
+class ConcurrentReplayTestsSQLite(ConcurrentReplayTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
+class ConcurrentReplayTestsPostgreSQL(ConcurrentReplayTestsMixin, unittest.TestCase):
+    backend = "postgresql"
