@@ -22,6 +22,7 @@ from engine.store.records import (
     DeliveryUpdate,
     InboundRecord,
     IngestResult,
+    made,
 )
 from engine.store.rawsql import RawStatements, cursor, execute_all, execute_many, fetch_all
 from engine.store.schema import deliveries, id_blocks, journal, messages
@@ -236,7 +237,8 @@ class IngestOp(WriteOp):
         batch.tally.ingested(record.channel, status,
                              record.decision.deliveries if delivery_ids else (),
                              record.received_at)
-        return IngestResult(message_id, status, duplicate_of, delivery_ids)
+        return made(IngestResult, message_id=message_id, status=status,
+                    duplicate_of=duplicate_of, delivery_ids=delivery_ids)
 
     def _decided(self, item: DecidedMessage, now: float, batch: "_Batch") -> IngestResult:
         decision = item.decision
