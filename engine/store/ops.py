@@ -165,7 +165,8 @@ class IngestOp(WriteOp):
         """One result per item, in order; items are applied in the batch's order, so that
         delivery ids follow the order decisions were submitted in, whatever their kind."""
         records = [item for item in items if isinstance(item, InboundRecord)]
-        self._marks = (self._ids.mark(), self._delivery_ids and self._delivery_ids.mark())
+        if self._keys_checked_by_index:  # what again() rewinds to
+            self._marks = (self._ids.mark(), self._delivery_ids and self._delivery_ids.mark())
         ids = iter(self._ids.take(len(records))) if records else iter(())
         keys = [dedupe_key(r) for r in records]
         if self._keys_checked_by_index and not self._look_up_next:
