@@ -6,7 +6,7 @@ Three layers, as in Twisted's own line protocols: :mod:`mllp.framing` cuts the
 stream, this module runs the per-connection state machine, and the *sink* (the
 engine's source connector) holds the policy. A sink is any object with::
 
-    receive(payload: bytes, peer: Peer) -> Deferred[bytes]   # unframed ACK; b"" for none
+    receive(payload: bytes, peer: Peer) -> Deferred[bytes] | bytes  # unframed ACK; b"" for none
     frame_error(peer: Peer, error: Exception, prefix: bytes) -> None | Deferred[int | None]
 
 The sink persists before its Deferred fires, so ACKs leave in the order the
