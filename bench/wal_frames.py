@@ -6,17 +6,22 @@ the database by the next checkpoint: pages per commit are what the writer thread
 its statements. This commits batches of ``--batch`` plain-channel messages (decided before
 their commit, one delivery each, as on vs_baseline.py's plain channel) through the store's own
 write (engine.store.ops.IngestOp) on a store already holding ``--messages``, with automatic
-checkpoints off, and prints the frames the measured commits wrote.
+checkpoints off, and prints the frames the measured commits wrote, then how many of them per
+commit belong to each table and index (the page numbers of the WAL's frames, named by
+SQLite's ``dbstat`` table).
 
     .venv/bin/python bench/wal_frames.py [--messages 4000] [--batch 4] [--commits 100]
 """
 from __future__ import annotations
 
 import argparse
+import struct
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,6 +53,22 @@ def records(count: int) -> list[InboundRecord]:
     return made
 
 
+def frames_by_tree(raw: Any, wal: Path) -> Counter:
+    """The frames of the ``wal`` file (not yet checkpointed), counted by the table or index
+    their page belongs to (``dbstat``; "sqlite_schema" for page 1, the file's header)."""
+    data = wal.read_bytes()
+    page_size = struct.unpack(">I", data[8:12])[0]
+    pages, offset = [], WAL_HEADER
+    while offset + FRAME_HEADER + page_size <= len(data):
+        pages.append(struct.unpack(">I", data[offset:offset + 4])[0])
+        offset += FRAME_HEADER + page_size
+    names = dict(raw.execute("SELECT pageno, name FROM dbstat").fetchall())
+    return Counter(names.get(page, "?") for page in pages)
+
+
+WAL_HEADER, FRAME_HEADER = 32, 24  # bytes (sqlite.org/fileformat.html, the WAL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
     parser.add_argument("--messages", type=int, default=4000)
@@ -76,9 +97,12 @@ def main() -> None:
     raw = conn.connection.dbapi_connection
     raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     commit_all(made[args.messages:])
+    by_tree = frames_by_tree(raw, Path(f"{folder}/store.db-wal"))
     frames = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
     print(f"{frames / args.commits:.1f} WAL frames per commit of {args.batch} messages "
           f"({args.commits} commits on a store of {args.messages})")
+    for name, count in by_tree.most_common():
+        print(f"  {count / args.commits:6.2f}  {name}")
     conn.close()
     engine.dispose()
 

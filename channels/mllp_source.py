@@ -159,7 +159,9 @@ class MLLPSource:
         self._listening: Any = None
         # Set by the engine before start() when several processes listen on this port.
         self.reuse_port = False
-        self._outstanding: set[defer.Deferred] = set()  # frames the engine has not answered
+        self._outstanding = 0  # frames the engine has not answered yet
+        # "host:port" -> (the Peer of its open connection, the PeerInfo the engine is given)
+        self._peer_infos: dict[str, tuple[Peer, PeerInfo]] = {}
         self._idle_waiters: list[defer.Deferred] = []
 
     def start(self) -> defer.Deferred:
@@ -219,7 +221,7 @@ class MLLPSource:
             if remaining <= 0:
                 log.warn("MLLP source {name}: {count} frame(s) still unanswered after "
                          "{timeout} s; aborting connections", name=self.name,
-                         count=len(self._outstanding), timeout=DRAIN_TIMEOUT)
+                         count=self._outstanding, timeout=DRAIN_TIMEOUT)
                 return False
             idle: defer.Deferred = defer.Deferred()
             self._idle_waiters.append(idle)
@@ -242,20 +244,32 @@ class MLLPSource:
         answered a reject): a well-behaved sender's messages have their MSH read once, by
         the intake.
         """
-        if self._answers_application_ack(payload, peer):
+        if b"MSA" in payload and self._answers_application_ack(payload, peer):
             return defer.succeed(b"")
-        suspect = peer in self._accountants
+        suspect = bool(self._accountants) and peer in self._accountants
         if suspect or not payload.startswith(b"MSH"):
             refused = self._refuse_unreadable(payload, peer)
             if refused is not None:
                 return refused
-        answer = defer.maybeDeferred(self._receiver.receive, self.channel, payload,
-                                     peer_info(peer))
-        self._outstanding.add(answer)
-        answer.addBoth(self._answered, answer)
-        if not suspect:
-            answer.addCallback(self._suspect_if_rejected, peer)
+        try:
+            answer = self._receiver.receive(self.channel, payload, self._peer_info(peer))
+        except Exception:
+            answer = defer.fail()
+        if not isinstance(answer, defer.Deferred):
+            answer = defer.succeed(answer)
+        self._outstanding += 1
+        # one callback: count the answer, and watch a connection answered with a reject
+        answer.addBoth(self._answered, None if suspect else peer)
         return answer
+
+    def _peer_info(self, peer: Peer) -> PeerInfo:
+        """The engine's description of ``peer``, made once per connection."""
+        known = self._peer_infos.get(peer.address)
+        if known is not None and known[0] is peer:
+            return known[1]
+        info = peer_info(peer)
+        self._peer_infos[peer.address] = (peer, info)
+        return info
 
     def write_application_ack(self, address: str, payload: bytes) -> defer.Deferred:
         """Write an application ACK on the open connection from ``address`` ("host:port"),
@@ -284,7 +298,7 @@ class MLLPSource:
         on this connection is consumed, and so is any commit ACK (CA/CE/CR): it is transport
         talk, never a message to route.
         """
-        if b"MSA" not in payload or not payload.startswith(b"MSH"):
+        if b"MSA" not in payload or not payload.startswith(b"MSH"):  # nearly every message
             return False
         try:
             if not read_header(payload).message_type.startswith("ACK"):
@@ -312,12 +326,6 @@ class MLLPSource:
                     self._factory.timestamp()))
         return None
 
-    def _suspect_if_rejected(self, ack: Any, peer: Peer) -> Any:
-        """Watch a connection whose frame the engine answered with a reject."""
-        if isinstance(ack, bytes) and (_REJECTED in ack or _REJECTED_ENHANCED in ack):
-            self._accountant(peer)
-        return ack
-
     def _accountant(self, peer: Peer) -> RefusalAccountant:
         accountant = self._accountants.get(peer)
         if accountant is None:
@@ -325,12 +333,18 @@ class MLLPSource:
                                                                      self._window)
         return accountant
 
-    def _answered(self, result: Any, answer: defer.Deferred) -> Any:
-        self._outstanding.discard(answer)
+    def _answered(self, result: Any, watched: Peer | None) -> Any:
+        """The engine answered a frame (``result``: its ACK, or a failure): one frame less
+        to wait for on stop; a connection not yet ``watched`` (None: it is already) whose
+        frame was answered with a reject is watched from now on."""
+        self._outstanding -= 1
         if not self._outstanding:
             waiters, self._idle_waiters = self._idle_waiters, []
             for waiter in waiters:
                 _fire_once(waiter)
+        if watched is not None and isinstance(result, bytes) and (
+                _REJECTED in result or _REJECTED_ENHANCED in result):
+            self._accountant(watched)
         return result
 
     def frame_error(self, peer: Peer, error: Exception, prefix: bytes) -> defer.Deferred:
@@ -350,6 +364,9 @@ class MLLPSource:
 
     def connection_closed(self, peer: Peer) -> None:
         """A connection is gone: store the summary of its last window, if any."""
+        known = self._peer_infos.get(peer.address)
+        if known is not None and known[0] is peer:
+            del self._peer_infos[peer.address]
         accountant = self._accountants.pop(peer, None)
         summary = accountant.close() if accountant is not None else None
         if summary is not None:

@@ -309,7 +309,11 @@ def _assemble(fields: tuple[str, ...], charset: str) -> MSHHeader:
     component = f[1][0]
     message_type = f[8]
     type_parts = message_type.split(component, 2) + ["", ""]
-    return MSHHeader(
+    # The instance's dict filled in one call rather than through MSHHeader(...): a frozen
+    # dataclass's __init__ sets each field with object.__setattr__, a slow call on CPython
+    # 3.11, and every message's header is made here. The same object (tests.mllp.test_header).
+    header = object.__new__(MSHHeader)
+    header.__dict__.update(
         field_separator=f[0], encoding_characters=f[1],
         sending_application=f[2], sending_facility=f[3],
         receiving_application=f[4], receiving_facility=f[5],
@@ -320,6 +324,7 @@ def _assemble(fields: tuple[str, ...], charset: str) -> MSHHeader:
         accept_ack_type=f[14].strip(), application_ack_type=f[15].strip(),
         charset=charset, fields=fields,
     )
+    return header
 
 
 # Empty fields up to MSH-16, the last one _assemble reads, for a short MSH.

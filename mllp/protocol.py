@@ -6,7 +6,7 @@ Three layers, as in Twisted's own line protocols: :mod:`mllp.framing` cuts the
 stream, this module runs the per-connection state machine, and the *sink* (the
 engine's source connector) holds the policy. A sink is any object with::
 
-    receive(payload: bytes, peer: Peer) -> Deferred[bytes]   # unframed ACK; b"" for none
+    receive(payload: bytes, peer: Peer) -> Deferred[bytes] | bytes  # unframed ACK; b"" for none
     frame_error(peer: Peer, error: Exception, prefix: bytes) -> None | Deferred[int | None]
 
 The sink persists before its Deferred fires, so ACKs leave in the order the
@@ -54,6 +54,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
@@ -226,9 +227,16 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         slot = _Slot(size=len(payload))
         self._queue.append(slot)
         self._pending_bytes += slot.size
-        answer = defer.maybeDeferred(self.factory.sink.receive, payload, self.peer)
-        answer.addCallbacks(self._answered, self._sink_failed, callbackArgs=(slot,),
-                            errbackArgs=(payload, slot))
+        try:
+            answer = self.factory.sink.receive(payload, self._peer or self.peer)
+        except Exception:
+            self._sink_failed(Failure(), payload, slot)
+        else:
+            if isinstance(answer, defer.Deferred):
+                answer.addCallbacks(self._answered, self._sink_failed, callbackArgs=(slot,),
+                                    errbackArgs=(payload, slot))
+            else:  # answered at once (not stored: an accept ACK of ours consumed, say)
+                self._answered(answer, slot)
         if not self._paused and (len(self._queue) >= self.factory.max_pending or
                                  self._pending_bytes >= self.factory.max_pending_bytes):
             self._paused = True

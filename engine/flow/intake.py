@@ -51,7 +51,8 @@ from engine.flow.documents import ingest_document, is_document
 from engine.interfaces import InboundDocument
 from engine.flow.plan import ChannelPlan, InboundMessage
 from engine.flow.queued import QueuedWork
-from engine.store.records import HEADER_LIMITS, Decision, InboundRecord, IngestResult
+from engine.store.records import (
+    HEADER_LIMITS, Decision, InboundRecord, IngestResult, made)
 from mllp import ack
 from mllp.acktemplate import AckTemplates
 from mllp.codes import VALUE_TOO_LONG
@@ -157,9 +158,12 @@ class Intake:
             return self._store_unreadable(plan, payload, peer, header, error, committed)
         charset = header.charset or encoding
         peer_text = _peer_text(peer)
-        message = InboundMessage(0, text, header.field_separator, header.encoding_characters,
-                                 payload, header.control_id, header.message_type, charset,
-                                 header, answerable(peer), peer_text)
+        message = made(InboundMessage, message_id=0, text=text,
+                       field_separator=header.field_separator,
+                       encoding_characters=header.encoding_characters, raw=payload,
+                       control_id=header.control_id, message_type=header.message_type,
+                       charset=charset, header=header, answerable=answerable(peer),
+                       peer=peer_text)
         decision = None
         if self._decides_now(plan):
             self.decided += 1
@@ -168,11 +172,12 @@ class Intake:
                 decision = with_application_ack(plan, header, decision)
         else:
             self._undecided[plan.name] = self._undecided.get(plan.name, 0) + 1
-        record = InboundRecord(
+        record = made(
+            InboundRecord,
             channel=plan.name, received_at=time.time(), peer=peer_text, raw=payload,
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
             control_id=header.control_id, message_type=header.message_type, charset=charset,
-            dedupe=plan.dedupe, decision=decision, identity=dedupe.identity(header))
+            error=None, dedupe=plan.dedupe, decision=decision, identity=dedupe.identity(header))
         d = _told(self._store.ingest(record), committed)
         d.addCallbacks(self._committed, self._commit_failed,
                        callbackArgs=(plan, header, message, decision),

@@ -22,6 +22,7 @@ from engine.store.records import (
     DeliveryUpdate,
     InboundRecord,
     IngestResult,
+    made,
 )
 from engine.store.rawsql import RawStatements, cursor, execute_all, execute_many, fetch_all
 from engine.store.schema import deliveries, id_blocks, journal, messages
@@ -164,7 +165,8 @@ class IngestOp(WriteOp):
         """One result per item, in order; items are applied in the batch's order, so that
         delivery ids follow the order decisions were submitted in, whatever their kind."""
         records = [item for item in items if isinstance(item, InboundRecord)]
-        self._marks = (self._ids.mark(), self._delivery_ids and self._delivery_ids.mark())
+        if self._keys_checked_by_index:  # what again() rewinds to
+            self._marks = (self._ids.mark(), self._delivery_ids and self._delivery_ids.mark())
         ids = iter(self._ids.take(len(records))) if records else iter(())
         keys = [dedupe_key(r) for r in records]
         if self._keys_checked_by_index and not self._look_up_next:
@@ -236,7 +238,8 @@ class IngestOp(WriteOp):
         batch.tally.ingested(record.channel, status,
                              record.decision.deliveries if delivery_ids else (),
                              record.received_at)
-        return IngestResult(message_id, status, duplicate_of, delivery_ids)
+        return made(IngestResult, message_id=message_id, status=status,
+                    duplicate_of=duplicate_of, delivery_ids=delivery_ids)
 
     def _decided(self, item: DecidedMessage, now: float, batch: "_Batch") -> IngestResult:
         decision = item.decision

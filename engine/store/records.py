@@ -9,6 +9,9 @@ test-case-name: tests.store.test_ops
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # The longest MSH values (in characters) a message is stored with: the widths of the columns
 # that hold them (engine/store/schema.py), and HL7's own maxima for HD (MSH-3, MSH-4). A
@@ -16,6 +19,17 @@ from dataclasses import dataclass, field
 # those values clipped, the same on every database.
 HEADER_LIMITS: dict[int, int] = {3: 227, 4: 227, 9: 64, 10: 199, 18: 32}
 SENDER_LENGTH = HEADER_LIMITS[3] + 1 + HEADER_LIMITS[4]  # messages.sender: MSH-3 "|" MSH-4
+
+
+def made(cls: type[T], **values: Any) -> T:
+    """``cls(**values)`` for a frozen dataclass, given every one of its fields, without its
+    generated ``__init__``: that one sets each field with ``object.__setattr__``, a slow
+    call on CPython 3.11, and the intake makes a few such records per message. The object
+    is the same (equal, hashed alike, still frozen); a field left out would read its class
+    default, so the callers give them all (tests.store.test_records)."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(values)
+    return instance
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,42 @@ class MLLPSourceTests(unittest.TestCase):
         self.assertEqual((stats["frames_received"], stats["connections_open"]), (2, 1))
 
     @defer.inlineCallbacks
+    def test_one_peer_description_per_connection(self):
+        """If two connections each send two frames, then the engine is given one PeerInfo
+        per connection, the same object for both of its frames, each naming its own
+        address; a connection closed and opened again gets a new one."""
+        receiver = FakeReceiver()
+        source = yield self.listening(receiver)
+        first, second = self.client(source), self.client(source)
+        for client in (first, second, first, second):
+            yield client.send(message("P"))
+        peers = [r.peer for r in receiver.received]
+        self.assertIs(peers[0], peers[2])
+        self.assertIs(peers[1], peers[3])
+        self.assertNotEqual(peers[0].address, peers[1].address)
+        yield first.close()
+        yield wait_until(reactor, lambda: source.stats()["connections_open"] == 1,
+                         "the first connection is closed")
+        third = self.client(source)
+        yield third.send(message("Q"))
+        self.assertNotIn(receiver.received[-1].peer, peers[:2])
+        self.assertEqual(len(source._peer_infos), 2)  # the closed one's is forgotten
+
+    @defer.inlineCallbacks
+    def test_receiver_raising_is_answered_with_a_reject(self):
+        """If the engine raises instead of answering, then the frame is rejected (AR 207)
+        and the source, having counted it answered, stops at once."""
+        class Raising(FakeReceiver):
+            def receive(self, channel, payload, peer):
+                raise RuntimeError("broken")
+
+        source = yield self.listening(Raising())
+        ack = parse_ack((yield self.client(source).send(message("R"))))
+        self.assertEqual((ack.code, ack.error_codes), ("AR", (207,)))
+        self.assertEqual(source._outstanding, 0)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)  # logged with the AR
+
+    @defer.inlineCallbacks
     def test_acks_keep_arrival_order_when_the_engine_answers_out_of_order(self):
         """If three frames arrive at once and are stored in reverse, then ACKs keep order."""
         receiver = FakeReceiver(hold=True)

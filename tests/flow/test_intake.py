@@ -9,6 +9,7 @@ python-hl7 (``hl7.parse``), an independent parser, rather than with this project
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import pytest
@@ -19,8 +20,10 @@ from engine.flow.decider import Decider
 from engine.flow.queued import QueuedWork
 from engine.flow.response import ACK_AFTER_PROCESSING
 from engine.flow.routing import lane_for
-from engine.store.records import Decision, IngestResult, NewDelivery
+from engine.flow.plan import InboundMessage
+from engine.store.records import Decision, InboundRecord, IngestResult, NewDelivery
 from engine.store.store import Store
+from mllp.header import MSHHeader
 from tests.flow.intake_support import (
     PEER, FakeDecider, FakeQueued, FakeStore, HeldStore, Setup, err_code, failing_store, field_of,
     make, message, parse, plan, result_of)
@@ -63,6 +66,23 @@ def test_good_message_is_stored_then_acknowledged_aa() -> None:
     assert record.charset == "UNICODE UTF-8"  # the channel's default: MSH-18 is empty
     assert record.dedupe is True
     assert setup.intake.received == 1
+
+
+def test_records_of_a_message_are_made_with_every_field(monkeypatch) -> None:
+    """If the intake makes a message's records without their dataclass __init__
+    (engine.store.records.made), then it gives every field: none reads a class default."""
+    from engine.flow import intake as module
+
+    seen = []
+    monkeypatch.setattr(module, "decide", lambda plan, message: seen.append(message)
+                        or Decision(st.TRANSFORMED))
+    setup = make()
+    result_of(setup.intake.receive("adt", message("F1"), PEER))
+    [record], [decided] = setup.store.records, seen
+    assert set(vars(record)) == {f.name for f in dataclasses.fields(InboundRecord)}
+    assert set(vars(decided)) == {f.name for f in dataclasses.fields(InboundMessage)}
+    assert set(vars(decided.header)) == {f.name for f in dataclasses.fields(MSHHeader)}
+    assert decided.control_id == "F1" and decided.peer == "mllp://10.1.2.3:40000"
 
 
 def test_enhanced_mode_answers_ca() -> None:

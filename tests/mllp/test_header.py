@@ -1,6 +1,8 @@
 """Tests for mllp.header: eager MSH reading and MSH-18 decoding."""
 from __future__ import annotations
 
+import dataclasses
+
 import hl7
 import pytest
 
@@ -8,6 +10,7 @@ from mllp.header import (
     CHARSETS,
     EncodingError,
     HeaderError,
+    MSHHeader,
     decode_payload,
     locate,
     read_header,
@@ -42,6 +45,18 @@ def test_fields_agree_with_python_hl7(hl7_sample, name):
         assert header.field(number) == str(msh(number)), number
     assert header.control_id == str(msh(10))
     assert header.message_type == str(msh(9))
+
+
+@pytest.mark.parametrize("name", ALL_SAMPLES)
+def test_header_is_the_dataclass_s_own(hl7_sample, name):
+    """If a header is read (made without MSHHeader's __init__), then it equals the one its
+    constructor builds from the same values, hashes alike, and stays frozen."""
+    header = read_header(hl7_sample(name))
+    built = MSHHeader(**{f.name: getattr(header, f.name) for f in dataclasses.fields(MSHHeader)})
+    assert set(vars(header)) == {f.name for f in dataclasses.fields(MSHHeader)}
+    assert header == built and hash(header) == hash(built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        header.control_id = "changed"
 
 
 def test_pix_a01(hl7_sample):

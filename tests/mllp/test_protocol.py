@@ -135,6 +135,24 @@ def test_sink_raising_synchronously():
     assert parse_ack(written(transport)[0]).code == "AR"
 
 
+def test_sink_answering_bytes_at_once():
+    """If sink.receive returns the ACK itself rather than a Deferred, then it is written,
+    in its place behind an ACK still owed."""
+    class Mixed(RecordingSink):
+        def receive(self, payload, peer):
+            if b"|NOW|" in payload:
+                self.received.append((payload, peer))
+                return b"ack-now"
+            return super().receive(payload, peer)
+
+    sink = Mixed()
+    _, proto, transport, _ = connect(sink)
+    proto.dataReceived(encode_frame(message("1")) + encode_frame(message("NOW")))
+    assert written(transport) == []  # behind the first, still held
+    sink.pending[0].callback(b"ack1")
+    assert written(transport) == [b"ack1", b"ack-now"]
+
+
 def test_unframeable_answer_is_replaced():
     """If the sink answers bytes holding FS, then a reject is written and the queue moves on."""
     sink = RecordingSink()
