@@ -16,8 +16,16 @@ sent as MTOM; then a FindDocuments per patient, then a retrieve per document (MT
 The CPU column is the whole process's (getrusage: server and client, they share it) over a
 phase, per request. With --client-process, the ITI-41 clients run in a process of their own
 (the same XDSClient code; this script with --client-of) and the ITI-41 line's CPU is the
-server's alone; the queries and retrieves that follow stay in one process. --one-commit-each serves ITI-41 as before group commit (each submission
-its own transaction in one of the store's read threads), to compare in one run.
+client's, the server's printed under it. With --client raw, the ITI-41 client is
+bench/raw_iti41.py in a process of its own: one request rendered once, its ids swapped per
+submission, sent over keep-alive connections; it costs a small part of what XDSClient does,
+so the rate is the server's capacity (the way bench/mllp_throughput.py measures MLLP); every
+answer must be a Success, a failure stops the bench. The queries and retrieves that follow
+stay in one process. --one-commit-each serves ITI-41 as before group commit (each
+submission its own transaction in one of the store's read threads), to compare in one run.
+
+    .venv/bin/python bench/shared_record_http.py --submissions 600 --concurrency 16 --client raw
+    .venv/bin/python bench/shared_record_http.py --submissions 600 --concurrency 16 --client-process
 """
 from __future__ import annotations
 
@@ -45,6 +53,7 @@ from xds.namespaces import QUERY, RIM, qname, rim  # noqa: E402
 from xds.soap.retrieve import DocumentReference  # noqa: E402
 
 REPOSITORY = "1.2.250.1.999.7.1"
+RAW_CLIENT = Path(__file__).resolve().parent / "raw_iti41.py"
 FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
 APPROVED = "('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"
 
@@ -91,6 +100,12 @@ def timed(calls, concurrency: int, reactor):
     return time.perf_counter() - began, sorted(latencies), cpu_seconds() - cpu
 
 
+def server_usage(since: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float]:
+    """This process's user and system CPU seconds (less *since*)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime - since[0], usage.ru_stime - since[1]
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -99,8 +114,10 @@ def cpu_seconds() -> float:
 def report(name: str, count: int, seconds: float, latencies: list[float], cpu: float) -> None:
     p50 = latencies[len(latencies) // 2] * 1000
     p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] * 1000
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
     print(f"{name:<22} {count:>6} in {seconds:6.2f} s  {count / seconds:7.1f}/s"
-          f"  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  max {latencies[-1] * 1000:6.1f} ms"
+          f"  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  p99 {p99:6.1f} ms"
+          f"  max {latencies[-1] * 1000:6.1f} ms"
           f"  CPU {cpu / count * 1000:5.2f} ms each")
 
 
@@ -158,13 +175,19 @@ def main(reactor, options):
         print(f"store {url.split(':')[0]}, {options.submissions} submissions of "
               f"{options.kilobytes} KiB, {options.concurrency} in flight")
 
-        if options.client_process:
-            began = cpu_seconds()
-            yield threads.deferToThread(subprocess.run, [
-                sys.executable, __file__, "--client-of", base, "--submissions",
-                str(options.submissions), "--concurrency", str(options.concurrency),
-                "--kilobytes", str(options.kilobytes)], check=True)
-            print(f"  server CPU {(cpu_seconds() - began) / len(made) * 1000:5.2f} ms each")
+        if options.client_process or options.client == "raw":
+            command = [sys.executable, __file__, "--client-of", base] \
+                if options.client == "xds" else [sys.executable, str(RAW_CLIENT), base]
+            began, usage = time.perf_counter(), server_usage()
+            done = yield threads.deferToThread(subprocess.run, command + [
+                "--submissions", str(options.submissions), "--concurrency",
+                str(options.concurrency), "--kilobytes", str(options.kilobytes)])
+            seconds, (user, system) = time.perf_counter() - began, server_usage(usage)
+            print(f"  server CPU {(user + system) / len(made) * 1000:5.2f} ms each"
+                  f" ({system / len(made) * 1000:.2f} system), {seconds:.2f} s with the"
+                  " client's start")
+            if done.returncode:
+                raise SystemExit(f"the ITI-41 client failed (exit status {done.returncode})")
         else:
             yield provide_all(reactor, client, made, data, options.concurrency)
         print(f"  {engine.shared_record.threads.groups} group commits")
@@ -215,8 +238,13 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--kilobytes", type=int, default=50)
     parser.add_argument("--database", help="SQLAlchemy URL of an empty database")
+    parser.add_argument("--client", choices=("xds", "raw"), default="xds",
+                        help="ITI-41 sent by XDSClient (end to end), or by bench/raw_iti41.py"
+                        " (one request rendered once, ids swapped: a light client in a"
+                        " process of its own)")
     parser.add_argument("--client-process", action="store_true",
-                        help="the ITI-41 clients in a process of their own (server CPU alone)")
+                        help="the XDSClient ITI-41 clients in a process of their own"
+                        " (server CPU alone)")
     parser.add_argument("--client-of", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--one-commit-each", action="store_true",
                         help="ITI-41 as before group commit, to compare")
