@@ -30,9 +30,11 @@ submission its own transaction in one of the store's read threads), to compare i
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
+import threading
 import tempfile
 import time
 from dataclasses import replace
@@ -104,6 +106,34 @@ def server_usage(since: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float]
     """This process's user and system CPU seconds (less *since*)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime - since[0], usage.ru_stime - since[1]
+
+
+def thread_usage() -> dict[str, tuple[int, int]]:
+    """User and system clock ticks of this process's threads, by kind of thread (the
+    numbers of Twisted's pool threads and of writers left out); empty without /proc."""
+    kinds: dict[str, tuple[int, int]] = {}
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    tasks = Path("/proc/self/task")
+    for task_dir in tasks.iterdir() if tasks.exists() else ():
+        try:
+            fields = (task_dir / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        name = names.get(int(task_dir.name), "(not a Python thread)")
+        kind = name.rstrip("-0123456789") or name
+        user, system = kinds.get(kind, (0, 0))
+        kinds[kind] = (user + int(fields[11]), system + int(fields[12]))
+    return kinds
+
+
+def print_thread_usage(before: dict, after: dict, count: int) -> None:
+    """The server's CPU per request, by kind of thread, between *before* and *after*."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for kind, (user, system) in sorted(after.items(), key=lambda item: -sum(item[1])):
+        user0, system0 = before.get(kind, (0, 0))
+        if user + system > user0 + system0:
+            print(f"    {kind:<28} {(user - user0) / tick / count * 1000:5.2f} ms user"
+                  f"  {(system - system0) / tick / count * 1000:5.2f} ms system")
 
 
 def cpu_seconds() -> float:
@@ -178,7 +208,7 @@ def main(reactor, options):
         if options.client_process or options.client == "raw":
             command = [sys.executable, __file__, "--client-of", base] \
                 if options.client == "xds" else [sys.executable, str(RAW_CLIENT), base]
-            began, usage = time.perf_counter(), server_usage()
+            began, usage, by_thread = time.perf_counter(), server_usage(), thread_usage()
             done = yield threads.deferToThread(subprocess.run, command + [
                 "--submissions", str(options.submissions), "--concurrency",
                 str(options.concurrency), "--kilobytes", str(options.kilobytes)])
@@ -186,11 +216,14 @@ def main(reactor, options):
             print(f"  server CPU {(user + system) / len(made) * 1000:5.2f} ms each"
                   f" ({system / len(made) * 1000:.2f} system), {seconds:.2f} s with the"
                   " client's start")
+            print_thread_usage(by_thread, thread_usage(), len(made))
             if done.returncode:
                 raise SystemExit(f"the ITI-41 client failed (exit status {done.returncode})")
         else:
             yield provide_all(reactor, client, made, data, options.concurrency)
         print(f"  {engine.shared_record.threads.groups} group commits")
+        if options.only_iti41:
+            return
 
         def query(patient):
             def call():
@@ -246,6 +279,8 @@ if __name__ == "__main__":
                         help="the XDSClient ITI-41 clients in a process of their own"
                         " (server CPU alone)")
     parser.add_argument("--client-of", metavar="BASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--only-iti41", action="store_true",
+                        help="stop after the ITI-41 phase (to profile it)")
     parser.add_argument("--one-commit-each", action="store_true",
                         help="ITI-41 as before group commit, to compare")
     parser.add_argument("--sqlite-synchronous", default="full", choices=("full", "normal"))
