@@ -47,6 +47,10 @@ from lxml import etree  # noqa: E402
 from twisted.internet import defer, task, threads  # noqa: E402
 
 from engine.app import Engine, load_config  # noqa: E402
+try:
+    from engine.heap import settle  # noqa: E402
+except ImportError:  # a tree from before engine.heap, run to compare (bench/README.md)
+    settle = None
 from tests.xds.builders import submission  # noqa: E402
 from xds.client.http import HTTPSender  # noqa: E402
 from xds.client.transactions import XDSClient  # noqa: E402
@@ -192,6 +196,8 @@ def main(reactor, options):
             "listen": "127.0.0.1:0", "repository_unique_id": REPOSITORY}}))
     engine = Engine(load_config(str(directory / "engine.yaml")), reactor)
     yield engine.start()
+    if settle is not None:
+        settle()  # as `aiguillage run` does once the engine has started
     try:
         if options.one_commit_each:  # as before group commit: a transaction each, store threads
             engine.shared_record.handler._write = None
