@@ -14,6 +14,7 @@ instructions that make them, not the kernel's work (the fsync of a commit). Slow
 engine runs some 50 times slower under callgrind.
 
     .venv/bin/python bench/callgrind_shared_record.py [--few 100] [--many 300] [--keep DIR]
+    .venv/bin/python bench/callgrind_shared_record.py --client raw  # bench/raw_iti41.py's clients
     .venv/bin/python bench/callgrind_shared_record.py --tree /work/main     # to compare
 """
 from __future__ import annotations
@@ -38,9 +39,11 @@ RUN = "import sys; from engine.cli.main import main; sys.argv = ['aiguillage'] +
 REPOSITORY = "1.2.250.1.999.7.1"
 
 
-def instructions(submissions: int, concurrency: int, keep: Path, tree: Path = ROOT) -> int:
+def instructions(submissions: int, concurrency: int, keep: Path, tree: Path = ROOT,
+                 raw: bool = False) -> int:
     """Instructions of the engine's whole run (start, ``submissions`` ITI-41, stop), the
-    engine of *tree* (another checkout, run with its own venv, to compare)."""
+    engine of *tree* (another checkout, run with its own venv, to compare); the clients are
+    XDSClient's, or bench/raw_iti41.py's when *raw*."""
     python = tree / ".venv" / "bin" / "python"
     python = str(python) if python.exists() else sys.executable
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,9 +61,11 @@ def instructions(submissions: int, concurrency: int, keep: Path, tree: Path = RO
              "-c", RUN, "run", "--config", str(config), "--workers", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tree)
         _wait_listening(port, engine)
+        base = f"http://127.0.0.1:{port}/xds"
+        command = [str(ROOT / "bench" / "raw_iti41.py"), base] if raw else \
+            [str(ROOT / "bench" / "shared_record_http.py"), "--client-of", base]
         client = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "shared_record_http.py"), "--client-of",
-             f"http://127.0.0.1:{port}/xds", "--submissions", str(submissions), "--concurrency",
+            [sys.executable, *command, "--submissions", str(submissions), "--concurrency",
              str(concurrency)], cwd=ROOT, capture_output=True, text=True)
         if client.returncode != 0:
             engine.kill()
@@ -86,14 +91,17 @@ def main() -> None:
     parser.add_argument("--few", type=int, default=100)
     parser.add_argument("--many", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--client", choices=("xds", "raw"), default="xds",
+                        help="the ITI-41 client (outside valgrind): XDSClient or raw_iti41.py")
     parser.add_argument("--keep", type=Path, help="keep callgrind's files in this folder")
     parser.add_argument("--tree", type=Path, default=ROOT,
                         help="the checkout whose engine runs (default: this one)")
     args = parser.parse_args()
     keep = args.keep or Path(tempfile.mkdtemp(prefix="aiguillage-callgrind-"))
     keep.mkdir(parents=True, exist_ok=True)
-    few = instructions(args.few, args.concurrency, keep, args.tree)
-    many = instructions(args.many, args.concurrency, keep, args.tree)
+    raw = args.client == "raw"
+    few = instructions(args.few, args.concurrency, keep, args.tree, raw)
+    many = instructions(args.many, args.concurrency, keep, args.tree, raw)
     print(f"{few:,} instructions for {args.few} submissions, {many:,} for {args.many}: "
           f"{(many - few) / (args.many - args.few):,.0f} per submission (files in {keep})")
 

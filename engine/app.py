@@ -48,6 +48,7 @@ from engine.identity.hook import IdentityHooks
 from engine.identity.xds import XDSWiring
 from engine.interfaces import ConsentLookup
 from engine.nodes import STALE_AFTER, NodeHeartbeat
+from engine.heap import unsettled
 from engine.reload.reloader import REFUSED, Reloader
 from engine.serve import shared_record
 from engine.store.store import Store
@@ -409,7 +410,7 @@ class Engine:
         Deferred[engine.reload.reloader.ReloadReport]; see :mod:`engine.reload.reloader`.
         Unless refused, the decision worker processes are replaced before their next message:
         they build the new plans and import the ``python:`` steps' modules again."""
-        return self._reloader.reload().addCallback(self._refresh_processes)
+        return unsettled(self._reloader.reload).addCallback(self._refresh_processes)
 
     def _refresh_processes(self, report: Any) -> Any:
         if self.decider.processes is not None and report.outcome != REFUSED:

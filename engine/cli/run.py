@@ -38,6 +38,7 @@ def run(config_path: str, workers: int | None, listeners: int, role: str | None,
     from engine.workers.plan import run_plan, usable_cores
 
     from engine.filelimit import raise_open_file_limit
+    from engine.heap import settle
 
     config = _load(config_path, connectors=True)
     plan = run_plan(workers, listeners, role, reuse_port, usable_cores())
@@ -67,6 +68,7 @@ def run(config_path: str, workers: int | None, listeners: int, role: str | None,
             click.echo(f"admin: http://{address.host}:{address.port}/status and /metrics")
         click.echo(f"aiguillage {config.node} running ({'+'.join(engine.roles)}, pid "
                    f"{os.getpid()}); store {config.store.url}")
+        settle()  # start-up's objects out of the cyclic collector's way (engine.heap)
         if supervisor is not None:
             supervisor.start()
             click.echo(f"supervising {len(supervisor.children)} child process(es): "
