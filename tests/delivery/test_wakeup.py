@@ -80,16 +80,16 @@ def test_a_folder_others_can_write_to_is_not_used(short_path):
     assert wakeup.prepare(folder) == f"{folder.parent}: others may write or read it (mode 755)"
 
 
-def test_a_file_in_the_way_is_not_used(tmp_path):
-    folder = tmp_path / "wake"
+def test_a_file_in_the_way_is_not_used(short_path):
+    folder = short_path / "wake"
     folder.write_text("")
     assert wakeup.prepare(folder) == f"{folder}: not a folder"
 
 
-def test_a_symbolic_link_is_not_followed(tmp_path):
-    (tmp_path / "elsewhere").mkdir(mode=0o700)
-    (tmp_path / "wake").symlink_to(tmp_path / "elsewhere")
-    assert wakeup.prepare(tmp_path / "wake") == f"{tmp_path / 'wake'}: not a folder"
+def test_a_symbolic_link_is_not_followed(short_path):
+    (short_path / "elsewhere").mkdir(mode=0o700)
+    (short_path / "wake").symlink_to(short_path / "elsewhere")
+    assert wakeup.prepare(short_path / "wake") == f"{short_path / 'wake'}: not a folder"
 
 
 def test_a_path_too_long_for_a_socket_is_not_used(tmp_path):
