@@ -17,6 +17,7 @@ test-case-name: tests.xds.test_metadata_xml
 """
 from __future__ import annotations
 
+import os
 from typing import Callable, Union
 
 from lxml import etree
@@ -29,7 +30,6 @@ from xds.metadata.vocabulary import (
     OBJECT_TYPE_EXTERNAL_IDENTIFIER, SUBMISSION_SET_NODE,
 )
 from xds.metadata.xmltext import TextTarget, TreeTarget
-from xds.randomids import uuid4_urn
 from xds.namespaces import LCM, RIM, qname, rim
 
 IdFactory = Callable[[], str]
@@ -39,11 +39,17 @@ _REGISTRY_OBJECT_LIST = rim("RegistryObjectList")
 Target = Union[TreeTarget, TextTarget]
 
 
+#: RFC 4122 version 4: the version nibble 4 and the variant bits 10 set in a random value.
+_VERSION_4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_uuid() -> str:
     """A fresh random (version 4) ``urn:uuid:`` id, as ``uuid.uuid4().urn`` gives, without
-    building a UUID object or a system call each: every registered object and
-    classification takes one (:mod:`xds.randomids`)."""
-    return uuid4_urn()
+    building a UUID object: every registered object and classification takes one."""
+    digits = f"{int.from_bytes(os.urandom(16), 'big') & _VERSION_4_CLEAR | _VERSION_4_SET:032x}"
+    return (f"urn:uuid:{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}"
+            f"-{digits[20:]}")
 
 
 def submit_objects_request(submission: Submission, new_id: IdFactory = new_uuid) -> etree._Element:

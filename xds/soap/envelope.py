@@ -13,12 +13,12 @@ test-case-name: tests.xds.test_soap
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from lxml import etree
 
 from xds.namespaces import SOAP11, SOAP12, WSA, qname
-from xds.randomids import uuid4_urn
 from xds.safexml import DEFAULT_MAX_BYTES, UnsafeXMLError, parse_xml
 
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
@@ -64,7 +64,7 @@ class SOAPFault(Exception):
 
 def new_message_id() -> str:
     """A fresh ``urn:uuid:`` MessageID."""
-    return uuid4_urn()
+    return uuid.uuid4().urn
 
 
 def envelope(action: str, body: etree._Element | None, *, message_id: str = "",

@@ -24,13 +24,12 @@ import functools
 import hashlib
 import io
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-
-from xds.randomids import uuid4_hex
 
 _BLOCK = 64 * 1024
 _PLAIN_ENCODINGS = ("", "binary", "8bit", "7bit")
@@ -270,13 +269,13 @@ class OutgoingPart:
 
 def new_content_id(domain: str = "aiguillage") -> str:
     """A fresh Content-ID (without angle brackets)."""
-    return f"{uuid4_hex()}@{domain}"
+    return f"{uuid.uuid4().hex}@{domain}"
 
 
 def write_mtom(root: bytes, parts: list[OutgoingPart], action: str,
                boundary: str = "") -> tuple[str, Iterator[bytes]]:
     """The Content-Type header and the body chunks of an MTOM message (§V.9.3.2)."""
-    boundary = boundary or f"MIMEBoundary_{uuid4_hex()}"
+    boundary = boundary or f"MIMEBoundary_{uuid.uuid4().hex}"
     root_id = new_content_id()
     content_type = (f'multipart/related; boundary="{boundary}"; type="application/xop+xml"; '
                     f'start="<{root_id}>"; start-info="application/soap+xml"; '
