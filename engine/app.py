@@ -38,7 +38,7 @@ from engine.filelimit import DescriptorWatch
 from engine.delivery.lease import LeasePolicy, process_owner
 from engine.delivery.service import DeliveryService
 from engine.delivery.pgwake import PostgresWake
-from engine.delivery.wakeup import NodeWakeup, directory_for
+from engine.delivery.wakeup import NodeWakeup, WakeThrottle, directory_for
 from engine.consent.lookup import StoreConsentLookup
 from engine.flow.intake import Intake
 from engine.flow.plan import ChannelPlan, DestinationPlan
@@ -58,6 +58,7 @@ from engine.workers.decide_pool import DecisionProcesses, default_processes
 log = logging.getLogger(__name__)
 
 INTAKE, DELIVERY = "intake", "delivery"
+REMOTE_WAKE_EVERY = 0.05  # seconds between two wakes of a lane by other processes (bench/README.md)
 ROLES = (INTAKE, DELIVERY)  # an engine process runs one or both
 # Application ACKs: a few quick tries (a return route briefly down), then ERROR for replay.
 APPLICATION_ACK_RETRY = RetryPolicy(max_attempts=5, initial_delay=1.0, multiplier=2.0,
@@ -198,6 +199,7 @@ class Engine:
         self.delivery = self._build_delivery(config, reactor, poll_interval)
         # the node's other processes: woken when this one queues work for their lanes
         self.wakeup = NodeWakeup(directory_for(config.path, config.node), reactor)
+        self._woken = WakeThrottle(reactor, self._wake_lanes, every=REMOTE_WAKE_EVERY)
         # ...and, sharing a PostgreSQL store, the other nodes' processes
         self.pg_wake = None if self.store.engine.dialect.name != "postgresql" else \
             PostgresWake(self.store.dedicated_connection, reactor, config.node,
@@ -253,9 +255,9 @@ class Engine:
             processes.warm()  # the first messages do not wait for a process to start
         self._reloader.start(self.config)
         self.heartbeat.start()
-        self.wakeup.start(self._wake_lanes)
+        self.wakeup.start(self._woken)
         if self.pg_wake is not None and DELIVERY in self.roles:
-            self.pg_wake.listen(self._wake_lanes)
+            self.pg_wake.listen(self._woken)
         self._start_delivery()
         listening = self._start_intake()
         if self.shared_record is not None:
@@ -435,6 +437,7 @@ class Engine:
         """Stop accepting, finish what is under way, commit, close; a Deferred."""
         yield self._reloader.stop()
         yield self.wakeup.stop()
+        self._woken.cancel()
         if self.pg_wake is not None:
             yield self.pg_wake.stop()
         self.descriptor_watch.stop()

@@ -246,3 +246,54 @@ class NodeWakeup:
             except OSError:
                 pass  # other processes' sockets are still there
         return stopped
+
+
+class WakeThrottle:
+    """Passes other processes' wakes on to ``wake_lanes``, each lane at most once every
+    ``every`` seconds: the first at once, a later one when the interval has run out.
+
+    A lane woken after each commit of a busy intake (hundreds a second) would read its queue
+    and send a handful of deliveries at a time, each handful paying a read, a flush of its
+    files and a commit of its outcomes; a few milliseconds between reads let the work gather
+    into batches that pay those once, while a message that arrives alone is still read at
+    once. This process's own commits wake its lanes directly, not through here
+    (:meth:`engine.app.Engine.work_queued`).
+    """
+
+    def __init__(self, clock: Any, wake_lanes: Callable[[list[KeyTuple] | None], None],
+                 every: float):
+        self._clock = clock
+        self._wake_lanes = wake_lanes
+        self._every = every
+        self._last: dict[KeyTuple, float] = {}
+        self._later: dict[KeyTuple, Any] = {}  # lane -> its pending call
+
+    def __call__(self, keys: list[KeyTuple] | None) -> None:
+        if keys is None:
+            self._wake_lanes(None)
+            return
+        now = self._clock.seconds()
+        due = []
+        for key in keys:
+            if key in self._later:
+                continue  # already due at the end of its interval
+            wait = self._last.get(key, float("-inf")) + self._every - now
+            if wait <= 0:
+                self._last[key] = now
+                due.append(key)
+            else:
+                self._later[key] = self._clock.callLater(wait, self._fire, key)
+        if due:
+            self._wake_lanes(due)
+
+    def _fire(self, key: KeyTuple) -> None:
+        del self._later[key]
+        self._last[key] = self._clock.seconds()
+        self._wake_lanes([key])
+
+    def cancel(self) -> None:
+        """Drop the wakes still to come (the process stops)."""
+        for call in self._later.values():
+            if call.active():
+                call.cancel()
+        self._later.clear()

@@ -197,3 +197,48 @@ class WakeupTests(unittest.TestCase):
         self.assertIn("at their poll, not at once", logs.output[0])
         node.tell([("adt", "archive", 0)])  # nothing to send with, nothing raised
         self.assertIsNone(node.stop())
+
+
+# -- the throttle ----------------------------------------------------------------------
+
+def throttle(every: float = 0.05):
+    clock, woken = task.Clock(), []
+    return wakeup.WakeThrottle(clock, woken.append, every), clock, woken
+
+
+def test_a_lane_is_woken_at_once_then_once_an_interval():
+    wake, clock, woken = throttle()
+    wake([("adt", "archive", 0)])
+    assert woken == [[("adt", "archive", 0)]]
+    clock.advance(0.01)
+    wake([("adt", "archive", 0)])
+    wake([("adt", "archive", 0)])  # already due at the end of the interval
+    assert len(woken) == 1
+    clock.advance(0.039)
+    assert len(woken) == 1
+    clock.advance(0.001)
+    assert woken[1:] == [[("adt", "archive", 0)]]
+    clock.advance(1.0)  # quiet for a while: the next one goes at once again
+    wake([("adt", "archive", 0)])
+    assert len(woken) == 3
+
+
+def test_each_lane_has_its_own_interval():
+    wake, clock, woken = throttle()
+    wake([("adt", "archive", 0)])
+    clock.advance(0.01)
+    wake([("adt", "archive", 0), ("adt", "archive", 1)])
+    assert woken == [[("adt", "archive", 0)], [("adt", "archive", 1)]]
+    clock.advance(0.04)
+    assert woken[2:] == [[("adt", "archive", 0)]]
+
+
+def test_every_lane_goes_at_once_and_pending_wakes_are_dropped_at_stop():
+    wake, clock, woken = throttle()
+    wake([("adt", "archive", 0)])
+    wake([("adt", "archive", 0)])
+    wake(None)
+    assert woken == [[("adt", "archive", 0)], None]
+    wake.cancel()
+    clock.advance(1.0)
+    assert len(woken) == 2
