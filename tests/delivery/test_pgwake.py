@@ -14,6 +14,7 @@ from twisted.trial import unittest
 
 from engine.delivery import pgwake
 from tests import dbs
+from tests.e2e.harness import wait_until
 
 NAMES = st.text(min_size=1, max_size=20)
 KEYS = st.lists(st.tuples(NAMES, NAMES, st.integers(0, 255)), max_size=10)
@@ -62,14 +63,6 @@ class NotifyTests(unittest.TestCase):
         return wake, woken
 
     @defer.inlineCallbacks
-    def until(self, predicate, what: str):
-        for _ in range(1000):
-            if predicate():
-                return
-            yield task.deferLater(reactor, 0.01, lambda: None)
-        self.fail(f"timed out waiting until {what}")
-
-    @defer.inlineCallbacks
     def listening(self, *wakes):
         """Until every listener's LISTEN took effect (a notification sent before is lost)."""
         probe, _ = self.node("probe", listen=False)
@@ -87,7 +80,7 @@ class NotifyTests(unittest.TestCase):
         yield self.listening(a, b)
         del woken_a[:], woken_b[:]
         a.tell([("adt", "archive", 1), ("adt", "archive", 0)])
-        yield self.until(lambda: woken_b, "node b is woken")
+        yield wait_until(lambda: woken_b, 10, "node b is woken")
         self.assertEqual(woken_b, [[("adt", "archive", 0), ("adt", "archive", 1)]])
         yield task.deferLater(reactor, 0.2, lambda: None)
         self.assertEqual(woken_a, [])  # its own notification came back and was ignored
@@ -100,8 +93,8 @@ class NotifyTests(unittest.TestCase):
         del woken_b[:]
         for lane in range(50):
             a.tell([("adt", "archive", lane)])
-        yield self.until(lambda: sorted(k for keys in woken_b for k in keys)
-                         == [("adt", "archive", n) for n in range(50)], "every lane woken")
+        yield wait_until(lambda: sorted(k for keys in woken_b for k in keys)
+                         == [("adt", "archive", n) for n in range(50)], 10, "every lane woken")
         self.assertLessEqual(len(woken_b), 50)
 
     @defer.inlineCallbacks
@@ -113,14 +106,14 @@ class NotifyTests(unittest.TestCase):
                          (time.time(), time.time() - 60, time.time()))
         alone, _ = self.node("a", listen=False)
         alone.tell([("adt", "archive", 0)])  # b is stale, c runs no lanes
-        yield self.until(lambda: not alone._wanted.is_set(), "the sender took the keys")
+        yield wait_until(lambda: not alone._wanted.is_set(), 10, "the sender took the keys")
         yield task.deferLater(reactor, 0.2, lambda: None)
         self.assertEqual(alone.sent, 0)
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute("UPDATE nodes SET heartbeat_at = %s WHERE name = 'b'", (time.time(),))
         accompanied, _ = self.node("a2", listen=False)  # a new sender looks at once
         accompanied.tell([("adt", "archive", 0)])
-        yield self.until(lambda: accompanied.sent == 1, "a notification for node b")
+        yield wait_until(lambda: accompanied.sent == 1, 10, "a notification for node b")
 
     @defer.inlineCallbacks
     def test_an_unreachable_store_is_logged_once_and_told_quietly(self):
@@ -137,7 +130,7 @@ class NotifyTests(unittest.TestCase):
         sender, _ = self.node("a", listen=False, connect=refused)
         for _ in range(3):
             sender.tell([("adt", "archive", 0)])
-            yield self.until(lambda: not sender._wanted.is_set(), "the sender took the keys")
+            yield wait_until(lambda: not sender._wanted.is_set(), 10, "the sender took the keys")
             yield task.deferLater(reactor, 0.6, lambda: None)  # past the first backoff
         self.assertGreaterEqual(len(attempts), 2)
         self.assertEqual([r.getMessage() for r in warnings.records],

@@ -16,6 +16,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from engine.delivery import wakeup
+from tests.e2e.harness import wait_until
 
 NAMES = st.text(min_size=1, max_size=20)
 KEYS = st.lists(st.tuples(NAMES, NAMES, st.integers(0, 255)), max_size=10)  # they fit
@@ -119,18 +120,11 @@ class WakeupTests(unittest.TestCase):
         return node
 
     @defer.inlineCallbacks
-    def until(self, predicate):
-        for _ in range(400):
-            if predicate():
-                return
-            yield task.deferLater(reactor, 0.01, lambda: None)
-        self.fail(f"still not: {self.woken}")
-
-    @defer.inlineCallbacks
     def test_the_other_processes_are_woken_and_not_the_sender(self):
         intake, delivery, other = (self.process(n) for n in ("intake", "delivery", "other"))
         intake.tell({("adt", "archive", 1), ("adt", "archive", 0)})
-        yield self.until(lambda: self.woken["delivery"] and self.woken["other"])
+        yield wait_until(lambda: self.woken["delivery"] and self.woken["other"], 4,
+                         "both other processes are woken")
         self.assertEqual(self.woken["delivery"], [[("adt", "archive", 0), ("adt", "archive", 1)]])
         self.assertEqual(self.woken["other"], self.woken["delivery"])
         self.assertEqual(self.woken["intake"], [])
@@ -152,7 +146,8 @@ class WakeupTests(unittest.TestCase):
         self.assertEqual(sender.sent, 2)  # the folder was listed less than a second ago
         clock.advance(wakeup.REFRESH_EVERY)
         sender.tell([("adt", "archive", 2)])
-        yield self.until(lambda: self.woken["late"] and len(self.woken["early"]) == 3)
+        yield wait_until(lambda: self.woken["late"] and len(self.woken["early"]) == 3, 4,
+                         "the late process is woken")
         self.assertEqual(self.woken["late"], [[("adt", "archive", 2)]])
 
     @defer.inlineCallbacks
@@ -166,7 +161,7 @@ class WakeupTests(unittest.TestCase):
         sender.tell([("adt", "archive", 0)])
         self.assertFalse(dead.exists())
         self.assertEqual(sender.sent, 1)
-        yield self.until(lambda: self.woken["delivery"])
+        yield wait_until(lambda: self.woken["delivery"], 4, "the delivery process is woken")
 
     @defer.inlineCallbacks
     def test_a_stranger_datagram_is_ignored(self):
@@ -176,7 +171,7 @@ class WakeupTests(unittest.TestCase):
         self.addCleanup(stranger.close)
         stranger.sendto(b"rm -rf /", os.fspath(path))
         stranger.sendto(wakeup.EVERY_LANE, os.fspath(path))
-        yield self.until(lambda: self.woken["delivery"])
+        yield wait_until(lambda: self.woken["delivery"], 4, "the delivery process is woken")
         self.assertEqual(self.woken["delivery"], [None])
 
     @defer.inlineCallbacks
