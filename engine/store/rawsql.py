@@ -1,11 +1,10 @@
 """
 The group commit's hot statements, run on the DBAPI cursor of the batch's connection.
 
-Why not plain ``conn.execute(table.insert(), rows)``: measured on this project's machine,
-SQLAlchemy Core adds about 60 µs per statement (cache key, compiled-context setup, parameter
-processing) on top of sqlite3's own 10-30 µs, and a busy group commit runs eight to ten
-statements per batch, so the ORM-free Core still cost a third of the writer's time. The SQL
-text is generated once from the Core ``Table`` definitions in schema.py (one definition of
+Why not plain ``conn.execute(table.insert(), rows)``: SQLAlchemy Core adds its own work to
+every statement (cache key, compiled-context setup, parameter processing), several times
+sqlite3's (bench/statement_cost.py measures it), and a busy group commit runs eight to ten
+statements per batch. The SQL text is generated once from the Core ``Table`` definitions in schema.py (one definition of
 every column list), with the driver's positional placeholder, and executed with
 ``cursor.executemany`` on tuples inside the transaction the writer opened. On PostgreSQL the
 row writes are instead one statement per batch, on arrays (engine.store.pgbulk).
