@@ -4,8 +4,8 @@ The group commit's hot statements, run on the DBAPI cursor of the batch's connec
 Why not plain ``conn.execute(table.insert(), rows)``: SQLAlchemy Core adds its own work to
 every statement (cache key, compiled-context setup, parameter processing), several times
 sqlite3's (bench/statement_cost.py measures it), and a busy group commit runs eight to ten
-statements per batch. The SQL text is generated once from the Core ``Table`` definitions in schema.py (one definition of
-every column list), with the driver's positional placeholder, and executed with
+statements per batch. The SQL text is generated once from the Core ``Table`` definitions in
+schema.py (one definition of every column list), with the driver's positional placeholder, and executed with
 ``cursor.executemany`` on tuples inside the transaction the writer opened. On PostgreSQL the
 row writes are instead one statement per batch, on arrays (engine.store.pgbulk).
 
