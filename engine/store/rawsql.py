@@ -5,9 +5,9 @@ Why not plain ``conn.execute(table.insert(), rows)``: SQLAlchemy Core adds its o
 every statement (cache key, compiled-context setup, parameter processing), several times
 sqlite3's (bench/statement_cost.py measures it), and a busy group commit runs eight to ten
 statements per batch. The SQL text is generated once from the Core ``Table`` definitions in
-schema.py (one definition of every column list), with the driver's positional placeholder, and executed with
-``cursor.executemany`` on tuples inside the transaction the writer opened. On PostgreSQL the
-row writes are instead one statement per batch, on arrays (engine.store.pgbulk).
+schema.py (one definition of every column list), with the driver's positional placeholder, and
+executed with ``cursor.executemany`` on tuples inside the transaction the writer opened. On
+PostgreSQL the row writes are instead one statement per batch, on arrays (engine.store.pgbulk).
 
 test-case-name: tests.store.test_rawsql
 """
