@@ -13,8 +13,8 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from engine import status as st
-from engine.store import counters, ops
-from engine.store.records import Decision, NewDelivery
+from engine.store import consent, counters, ops
+from engine.store.records import ConsentChange, Decision, NewDelivery
 from engine.store.schema import deliveries, id_blocks, messages
 from tests.store.storecase import StoreCase, inbound
 
@@ -23,6 +23,16 @@ def routed(control_id: str):
     """An inbound message decided before its commit: TRANSFORMED, one delivery."""
     return dataclasses.replace(inbound(control_id), decision=Decision(
         st.TRANSFORMED, deliveries=(NewDelivery("out"),)))
+
+
+PATIENTS = "1.2.250.1.71.4.2.7"  # a patient id domain (OID)
+
+
+def opposing(control_id: str, patient: str):
+    """A routed message whose patient opposes the shared record."""
+    return dataclasses.replace(routed(control_id), decision=Decision(
+        st.TRANSFORMED, deliveries=(NewDelivery("out"),),
+        consent=(ConsentChange(((PATIENTS, patient),), consent.SHARED_RECORD, True),)))
 
 
 class StoredKeyTests(StoreCase):
@@ -102,6 +112,22 @@ class StoredKeyTests(StoreCase):
             self.assertEqual(counters.differences(conn), {})
             self.assertEqual(counters.totals(conn)[("adt-in", counters.MESSAGE, st.DUPLICATE)],
                              4)
+
+    @defer.inlineCallbacks
+    def test_a_copy_changes_no_consent(self):
+        """If a copy of a stored message and a new message in one batch each carry a
+        patient's opposition, then the new one's is recorded and the copy's is not (its
+        decision is not its own)."""
+        yield self.store.ingest(routed("X"))
+        store = self.queued_store()
+        ds = [store.ingest(opposing(c, patient)) for c, patient in (("X", "1"), ("Y", "2"))]
+        store.start()
+        results = yield defer.gatherResults(ds)
+        self.assertEqual([r.status for r in results], [st.DUPLICATE, st.TRANSFORMED])
+        with store.engine.connect() as conn:
+            kept = consent.history(conn, [(PATIENTS, "1"), (PATIENTS, "2")])
+        self.assertEqual([(o.value, o.cause) for o in kept],
+                         [("2", f"message:{results[1].message_id}")])
 
     @defer.inlineCallbacks
     def test_resent_messages_cost_no_new_connection(self):
