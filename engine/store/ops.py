@@ -178,7 +178,7 @@ class IngestOp(WriteOp):
             else:
                 results.append(None)  # no longer RECEIVED: decided already
         if self._intake is not None:
-            self._write_with_copies(conn, batch, dict(zip(ids, keys)))
+            self._write_with_copies(conn, batch, ids, keys)
         else:
             self._write(conn, batch)
         for message_id, changes, cause, at in batch.consent:
@@ -200,12 +200,13 @@ class IngestOp(WriteOp):
             written.close()
         if not copied:
             return results
-        unnamed = {i: written.keys[i] for i, first in copied.items() if first is None}
+        keys = dict(zip(written.ids, written.keys))  # the new messages' (not the decided)
+        unnamed = {i: keys[i] for i, first in copied.items() if first is None}
         if unnamed:
             copied.update(self._name_copies(conn, unnamed))
         for position, result in enumerate(results):
-            if isinstance(result, IngestResult) and result.message_id in written.keys \
-                    and result.message_id in copied:
+            if isinstance(result, IngestResult) and result.message_id in copied \
+                    and result.message_id in keys:
                 results[position] = made(IngestResult, message_id=result.message_id,
                                          status=st.DUPLICATE,
                                          duplicate_of=copied[result.message_id],
@@ -224,8 +225,8 @@ class IngestOp(WriteOp):
         finally:
             cur.close()
 
-    def _write_with_copies(self, conn: Any, batch: "_Batch", keys: dict[int, str | None]
-                           ) -> None:
+    def _write_with_copies(self, conn: Any, batch: "_Batch", ids: list[int],
+                           keys: list[str | None]) -> None:
         """PostgreSQL: the batch's new rows in one statement (engine.store.pgintake), whose
         rows :meth:`finish` reads once the transaction has committed."""
         counted, rated, prune = self._counts.rows(batch.tally)
@@ -238,7 +239,7 @@ class IngestOp(WriteOp):
         if not (batch.messages or batch.deliveries or batch.lines or counted or rated):
             return
         own = cursor(conn)  # read after the commit: a cursor of its own
-        self._written = _Written(own, keys)
+        self._written = _Written(own, ids, keys)
         self._intake.execute(own, batch.messages, batch.extra, batch.deliveries, batch.lines,
                              counted, rated)
 
@@ -362,12 +363,13 @@ class _Batch:
 
 class _Written:
     """A batch's intake statement on PostgreSQL (engine.store.pgintake), until its rows are
-    read: its cursor, and the dedupe key of each new message by id."""
+    read: its cursor, and the ids and dedupe keys of its new messages."""
 
-    __slots__ = ("cursor", "keys", "_copied")
+    __slots__ = ("cursor", "ids", "keys", "_copied")
 
-    def __init__(self, cursor: Any, keys: dict[int, str | None]):
+    def __init__(self, cursor: Any, ids: list[int], keys: list[str | None]):
         self.cursor = cursor
+        self.ids = ids
         self.keys = keys
         self._copied: dict[int, int | None] | None = None
 
