@@ -53,18 +53,21 @@ EXTRA_COLUMNS = ("duplicate_key", "duplicate_error")
 
 
 class IntakeStatement:
-    """The intake's batch of new rows on PostgreSQL (see the module doc), built once."""
+    """The intake's batch of new rows on PostgreSQL (see the module doc), built once.
+
+    Its parameters are named, one array per column, each sent once however often the
+    statement names it: the part that finds the skipped messages unnests a few columns,
+    not the raw bytes, and the copies' part reads the rows again only when there are copies.
+    """
 
     def __init__(self, quote: Any, message_columns: Sequence[str],
                  delivery_columns: Sequence[str], journal_columns: Sequence[str],
                  count_columns: Sequence[str], rate_columns: Sequence[str]):
-        self._message_types = [pgbulk.array_type(messages, c) for c in message_columns]
-        text = pgbulk.array_type(messages, "error")  # both extra columns are text
-        self._extra_types = [text for _ in EXTRA_COLUMNS]
-        self._delivery_types = [pgbulk.array_type(deliveries, c) for c in delivery_columns]
-        self._journal_types = [pgbulk.array_type(journal, c) for c in journal_columns]
-        self._count_types = [pgbulk.array_type(counts, c) for c in count_columns]
-        self._rate_types = [pgbulk.array_type(rate_buckets, c) for c in rate_columns]
+        self._tables = (("m", messages, (*message_columns, *EXTRA_COLUMNS)),
+                        ("d", deliveries, delivery_columns), ("j", journal, journal_columns),
+                        ("c", counts, count_columns), ("r", rate_buckets, rate_columns))
+        self._types = [[_array_type(table, c) for c in columns]
+                       for _, table, columns in self._tables]
         self.sql = _statement(quote, message_columns, delivery_columns, journal_columns,
                               count_columns, rate_columns)
 
@@ -72,18 +75,17 @@ class IntakeStatement:
                 delivered: Sequence[tuple], lines: Sequence[tuple], count_rows: Sequence[tuple],
                 rate_rows: Sequence[tuple]) -> None:
         """Send the batch on ``cursor`` (a psycopg cursor of the writer's transaction);
-        its rows (:meth:`copies`) are read once the results are in. ``new``: message rows;
+        its rows (:func:`copies`) are read once the results are in. ``new``: message rows;
         ``extra``: (duplicate_key, duplicate_error) of each; then the other tables' rows."""
         pgbulk.register(cursor)
         charset = cursor.connection.info.encoding
-        parameters: list[EncodedArray] = []
-        for types, rows in ((self._message_types + self._extra_types,
-                             [row + more for row, more in zip(new, extra)]),
-                            (self._delivery_types, delivered), (self._journal_types, lines),
-                            (self._count_types, count_rows), (self._rate_types, rate_rows)):
+        parameters: dict[str, EncodedArray] = {}
+        tables = ([row + more for row, more in zip(new, extra)], delivered, lines, count_rows,
+                  rate_rows)
+        for (prefix, _, names), types, rows in zip(self._tables, self._types, tables):
             columns = list(zip(*rows)) if rows else [()] * len(types)
-            parameters.extend(EncodedArray(kind.encode(column, charset))
-                              for kind, column in zip(types, columns))
+            for name, kind, column in zip(names, types, columns):
+                parameters[f"{prefix}_{name}"] = EncodedArray(kind.encode(column, charset))
         cursor.execute(self.sql, parameters)
 
 
@@ -104,10 +106,8 @@ def _statement(quote: Any, message_columns: Sequence[str], delivery_columns: Seq
                journal_columns: Sequence[str], count_columns: Sequence[str],
                rate_columns: Sequence[str]) -> str:
     q = quote
-    new_columns = (*message_columns, *EXTRA_COLUMNS)
-    message_names = ", ".join(q(c) for c in message_columns)
-    duplicate = _constant(st.DUPLICATE)
-    queued = _constant(st.QUEUED)
+    names = ", ".join(q(c) for c in message_columns)
+    duplicate, queued = _constant(st.DUPLICATE), _constant(st.QUEUED)
     # a copy's row: the new row's values but for its status, error, key and first copy
     copy_values = ", ".join({
         "status": duplicate, "error": "n.duplicate_error", "dedupe_key": "NULL",
@@ -115,61 +115,70 @@ def _statement(quote: Any, message_columns: Sequence[str], delivery_columns: Seq
                         "COALESCE(n.dedupe_key, n.duplicate_key)), CASE WHEN n.duplicate_of "
                         "IN (SELECT id FROM fresh) THEN n.duplicate_of END)",
     }.get(c, f"n.{q(c)}") for c in message_columns)
-    journal_names = ", ".join(q(c) for c in journal_columns)
-    count_names = ", ".join(q(c) for c in count_columns)
+    new_columns = (*message_columns, *EXTRA_COLUMNS)
+    skipped_columns = ("id", "channel", "received_at", "node", "status", "dedupe_key",
+                       "duplicate_error")
     count_keys = ", ".join(q(c) for c in count_columns[:-1])
-    count = q(count_columns[-1])
-    rate_names = ", ".join(q(c) for c in rate_columns)
+    count, rate_count = q(count_columns[-1]), q(rate_columns[-1])
     rate_keys = ", ".join(q(c) for c in rate_columns[:-1])
-    rate_count = q(rate_columns[-1])
-    tables = {t.name: q(t.name) for t in (messages, deliveries, journal, counts, rate_buckets)}
+    target = {t.name: q(t.name) for t in (messages, deliveries, journal, counts, rate_buckets)}
+    # only when the batch holds a copy (a one-time filter: the rows are not read otherwise)
+    any_copy = ("(EXISTS (SELECT 1 FROM skipped) OR EXISTS (SELECT 1 FROM "
+                f"{_unnest(messages, 'm', ('duplicate_of',), 'c', q)} "
+                "WHERE c.duplicate_of IS NOT NULL))")
     return (
-        f"WITH new AS MATERIALIZED (SELECT * FROM {_unnest(new_columns, 'n', q)}), "
-        f"delivered AS MATERIALIZED (SELECT * FROM {_unnest(delivery_columns, 'd', q)}), "
-        f"fresh AS (INSERT INTO {tables['messages']} ({message_names}) "
-        f"SELECT {message_names} FROM new WHERE duplicate_of IS NULL "
-        f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING id), "
-        f"skipped AS MATERIALIZED (SELECT id, channel, received_at, node, status, "
-        f"duplicate_error FROM new WHERE dedupe_key IS NOT NULL "
-        f"AND id NOT IN (SELECT id FROM fresh)), "
-        f"copies AS (INSERT INTO {tables['messages']} ({message_names}) "
-        f"SELECT {copy_values} FROM new AS n WHERE n.duplicate_of IS NOT NULL "
-        f"OR n.id IN (SELECT id FROM skipped) RETURNING id, duplicate_of), "
-        f"delivered_rows AS (INSERT INTO {tables['deliveries']} "
+        f"WITH fresh AS (INSERT INTO {target['messages']} ({names}) "
+        f"SELECT {names} FROM {_unnest(messages, 'm', message_columns, 'n', q)} "
+        f"WHERE n.duplicate_of IS NULL ON CONFLICT (dedupe_key) DO NOTHING RETURNING id), "
+        f"skipped AS MATERIALIZED (SELECT * FROM "
+        f"{_unnest(messages, 'm', skipped_columns, 'n', q)} "
+        f"WHERE n.dedupe_key IS NOT NULL AND n.id NOT IN (SELECT id FROM fresh)), "
+        f"copies AS (INSERT INTO {target['messages']} ({names}) "
+        f"SELECT {copy_values} FROM {_unnest(messages, 'm', new_columns, 'n', q)} "
+        f"WHERE {any_copy} AND (n.duplicate_of IS NOT NULL "
+        f"OR n.id IN (SELECT id FROM skipped)) RETURNING id, duplicate_of), "
+        f"delivered AS (INSERT INTO {target['deliveries']} "
         f"({', '.join(q(c) for c in delivery_columns)}) "
-        f"SELECT * FROM delivered WHERE message_id NOT IN (SELECT id FROM skipped)), "
-        f"lines AS (INSERT INTO {tables['journal']} ({journal_names}) "
-        f"SELECT * FROM {_unnest(journal_columns, 'j', q)} "
-        f"WHERE message_id NOT IN (SELECT id FROM skipped) "
+        f"SELECT * FROM {_unnest(deliveries, 'd', delivery_columns, 'd', q)} "
+        f"WHERE d.message_id NOT IN (SELECT id FROM skipped)), "
+        f"lines AS (INSERT INTO {target['journal']} "
+        f"({', '.join(q(c) for c in journal_columns)}) "
+        f"SELECT * FROM {_unnest(journal, 'j', journal_columns, 'j', q)} "
+        f"WHERE j.message_id NOT IN (SELECT id FROM skipped) "
         f"UNION ALL SELECT id, NULL, {duplicate}, received_at, duplicate_error FROM skipped), "
-        f"counted AS (INSERT INTO {tables['counts']} ({count_names}) "
+        f"counted AS (INSERT INTO {target['counts']} "
+        f"({', '.join(q(c) for c in count_columns)}) "
         f"SELECT {count_keys}, sum({count}) FROM ("
-        f"SELECT * FROM {_unnest(count_columns, 'c', q)} "
+        f"SELECT * FROM {_unnest(counts, 'c', count_columns, 'c', q)} "
         f"UNION ALL SELECT node, channel, '', status, -1 FROM skipped "
         f"UNION ALL SELECT node, channel, '', {duplicate}, 1 FROM skipped "
-        f"UNION ALL SELECT s.node, d.channel, d.destination, {queued}, -1 "
-        f"FROM delivered AS d JOIN skipped AS s ON s.id = d.message_id"
+        f"UNION ALL SELECT s.node, d.channel, d.destination, {queued}, -1 FROM "
+        f"{_unnest(deliveries, 'd', ('message_id', 'channel', 'destination'), 'd', q)} "
+        f"JOIN skipped AS s ON s.id = d.message_id WHERE EXISTS (SELECT 1 FROM skipped)"
         f") AS tally GROUP BY {count_keys} HAVING sum({count}) <> 0 "
         f"ON CONFLICT ({count_keys}) DO UPDATE "
-        f"SET {count} = {tables['counts']}.{count} + excluded.{count}), "
-        f"rated AS (INSERT INTO {tables['rate_buckets']} ({rate_names}) "
-        f"SELECT * FROM {_unnest(rate_columns, 'r', q)} "
+        f"SET {count} = {target['counts']}.{count} + excluded.{count}), "
+        f"rated AS (INSERT INTO {target['rate_buckets']} "
+        f"({', '.join(q(c) for c in rate_columns)}) "
+        f"SELECT * FROM {_unnest(rate_buckets, 'r', rate_columns, 'r', q)} "
         f"ON CONFLICT ({rate_keys}) DO UPDATE "
-        f"SET {rate_count} = {tables['rate_buckets']}.{rate_count} + excluded.{rate_count}) "
+        f"SET {rate_count} = {target['rate_buckets']}.{rate_count} + excluded.{rate_count}) "
         f"SELECT id, duplicate_of FROM copies"
     )
 
 
-def _unnest(columns: Sequence[str], alias: str, quote: Any) -> str:
-    """``unnest(%b::type[], ...) AS alias (columns)``, types from the tables' columns."""
-    table = _TABLE_OF[alias]
-    types = ["text[]" if column in EXTRA_COLUMNS else pgbulk.array_type(table, column).name
-             for column in columns]
-    arrays = ", ".join(f"%b::{name}" for name in types)
+def _unnest(table: Any, prefix: str, columns: Sequence[str], alias: str, quote: Any) -> str:
+    """``unnest(%(prefix_column)b::type[], ...) AS alias (columns)``: the named arrays of
+    ``columns`` (each sent once, however often the statement names it)."""
+    arrays = ", ".join(f"%({prefix}_{c})b::{_array_type(table, c).name}" for c in columns)
     return f"unnest({arrays}) AS {alias} ({', '.join(quote(c) for c in columns)})"
 
 
-_TABLE_OF = {"n": messages, "d": deliveries, "j": journal, "c": counts, "r": rate_buckets}
+def _array_type(table: Any, column: str) -> pgbulk.ArrayType:
+    """The array type of a column, the extra ones (text) included."""
+    if column in EXTRA_COLUMNS:
+        return pgbulk.array_type(messages, "error")
+    return pgbulk.array_type(table, column)
 
 
 def _constant(value: str) -> str:

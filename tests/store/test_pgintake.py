@@ -19,13 +19,14 @@ def statement() -> pgintake.IntakeStatement:
 
 
 def test_one_array_parameter_per_column_sent():
-    """If the statement is built, then it holds one binary array placeholder per column
-    execute sends (the messages' and their two extra, then each other table's), in order."""
+    """If the statement is built, then it names one binary array per column execute sends
+    (the messages' and their two extra, then each other table's), and no other parameter."""
     sql = statement().sql
-    sent = (len(ops.MESSAGE_COLUMNS) + len(pgintake.EXTRA_COLUMNS) + len(ops.DELIVERY_COLUMNS)
-            + len(ops.JOURNAL_COLUMNS) + len(counters.COLUMNS) + len(counters.RATE_COLUMNS))
-    assert len(re.findall(r"%b::", sql)) == sent
-    assert "%s" not in sql
+    sent = ({f"m_{c}" for c in (*ops.MESSAGE_COLUMNS, *pgintake.EXTRA_COLUMNS)}
+            | {f"d_{c}" for c in ops.DELIVERY_COLUMNS} | {f"j_{c}" for c in ops.JOURNAL_COLUMNS}
+            | {f"c_{c}" for c in counters.COLUMNS} | {f"r_{c}" for c in counters.RATE_COLUMNS})
+    assert set(re.findall(r"%\((\w+)\)b::", sql)) == sent
+    assert "%s" not in sql and "%b" not in sql
 
 
 def test_a_stored_key_is_no_error():
