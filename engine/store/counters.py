@@ -34,6 +34,9 @@ BUCKET_SECONDS = 10  # the width of a rate bucket
 KEEP_SECONDS = 600  # rate buckets older than this are deleted
 
 Key = tuple[str, str, str]  # channel, destination ("" for messages), status
+# the columns of the rows Counters.rows gives, in order
+COLUMNS = ("node", "channel", "destination", "status", "count")
+RATE_COLUMNS = ("node", "channel", "destination", "bucket", "count")
 
 
 class Tally:
@@ -91,7 +94,7 @@ class Counters:
                                       "count")
         self._add_events = sql.insert_or_add(
             rate_buckets, ("node", "channel", "destination", "bucket"), "count")
-        self._prune = (f"DELETE FROM {rate_buckets.name} WHERE node = {sql.mark} "
+        self.prune = (f"DELETE FROM {rate_buckets.name} WHERE node = {sql.mark} "
                        f"AND bucket < {sql.mark}")
         self._pruned_before = 0  # the oldest bucket kept at the last prune
 
@@ -104,16 +107,23 @@ class Counters:
     def writes(self, tally: Tally) -> list[tuple[Statement, list[tuple]]]:
         """What :meth:`add` writes, each statement with its rows, for a caller that writes
         them with its own (rawsql.execute_all)."""
+        rows, events, prune = self.rows(tally)
+        return [(self._add, rows), (self._add_events, events), (self.prune, prune)]
+
+    def rows(self, tally: Tally) -> tuple[list[tuple], list[tuple], list[tuple]]:
+        """The rows :meth:`writes` gives its statements, for a caller that writes them in a
+        statement of its own (engine.store.pgintake): count rows (node, channel,
+        destination, status, count), rate bucket rows (node, channel, destination, bucket,
+        count), and the :attr:`prune` parameters (none, or once per bucket one row)."""
         rows = [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())
                 if delta]
         events = [(self._node, *key, n) for key, n in sorted(tally.events.items())]
-        writes: list[tuple[Statement, list[tuple]]] = [(self._add, rows),
-                                                       (self._add_events, events)]
+        prune: list[tuple] = []
         oldest = int((time.time() - KEEP_SECONDS) // BUCKET_SECONDS)
         if events and oldest > self._pruned_before:
-            writes.append((self._prune, [(self._node, oldest)]))
+            prune.append((self._node, oldest))
             self._pruned_before = oldest
-        return writes
+        return rows, events, prune
 
     def delivery_moves(self, conn: Any, updates: Sequence[Any]) -> tuple[Tally, list[bool]]:
         """The tally of ``updates`` (DeliveryUpdate), read before they are written: each

@@ -8,6 +8,7 @@ test-case-name: tests.store.test_ops
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, Sequence
@@ -15,7 +16,7 @@ from typing import Any, Sequence
 from sqlalchemy import update
 
 from engine import status as st
-from engine.store import consent, counters, dedupekey, history
+from engine.store import consent, counters, dedupekey, history, pgintake
 from engine.store.records import (
     DecidedMessage,
     Decision,
@@ -27,6 +28,8 @@ from engine.store.records import (
 from engine.store.rawsql import RawStatements, cursor, execute_all, execute_many, fetch_all
 from engine.store.schema import deliveries, id_blocks, journal, messages
 from engine.store.writer import WriteOp
+
+log = logging.getLogger(__name__)
 
 ID_BLOCK_SIZE = 10_000
 
@@ -58,18 +61,6 @@ class IdAllocator:
                 ids.extend(range(self._next, self._next + grab))
                 self._next += grab
             return ids
-
-    def mark(self) -> tuple[int, int]:
-        """Where the allocator stands, for :meth:`rewind`."""
-        with self._lock:
-            return self._next, self._end
-
-    def rewind(self, mark: tuple[int, int]) -> None:
-        """Hand out again the ids taken since ``mark`` (a batch that did not commit is
-        written again with the same ids), when they are still in the current block."""
-        with self._lock:
-            if self._end == mark[1] and mark[0] <= self._next:
-                self._next = mark[0]
 
     def reserve(self, count: int) -> None:
         """Make sure the next ``take(count)`` needs no database round trip.
@@ -125,23 +116,21 @@ class IngestOp(WriteOp):
     Delivery ids are given here, in the order of the batch: a channel's decisions submitted
     in arrival order get increasing ids, which is the order its lanes send them in.
 
-    ``keys_checked_by_index`` (PostgreSQL's pipelined transactions): a batch is written
-    without first looking its dedupe keys up, since reading their rows back costs a round
-    trip of its own before the writes can go; the unique index on ``dedupe_key`` refuses a
-    key already stored, the batch fails, and :meth:`again` has it written once more, with
-    the look-up and the same ids: exactly what the look-up first would have written.
-    Duplicates within one batch are found here as always.
+    On PostgreSQL (the bulk statements of engine.store.pgbulk) a batch is written without
+    first looking its dedupe keys up, since reading their rows back costs a round trip of its
+    own before the writes can go: its new rows go in one statement
+    (:mod:`engine.store.pgintake`) where a message whose key is stored already is recorded
+    DUPLICATE instead of going in, with what its decision would have written left out; the
+    results name those once the batch has committed (:meth:`finish`). Elsewhere the keys are
+    looked up first. Duplicates within one batch are found here in both cases.
     """
 
     rank = 10
 
     def __init__(self, message_ids: IdAllocator, node: str, sql: RawStatements,
-                 delivery_ids: IdAllocator | None = None, keys_checked_by_index: bool = False):
+                 delivery_ids: IdAllocator | None = None):
         self._ids = message_ids
         self._delivery_ids = delivery_ids
-        self._keys_checked_by_index = keys_checked_by_index
-        self._look_up_next = False  # the last batch failed on a stored key: look them up
-        self._marks: tuple = ()  # where the id allocators stood when the last apply began
         self._node = node
         self._sql = sql
         self._counts = counters.Counters(sql, node)
@@ -150,6 +139,11 @@ class IngestOp(WriteOp):
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
         self._set_status = sql.update(messages, ("status", "error"), ("id", "status"))
         self._select_keys: dict[int, str] = {}  # batch size -> the dedupe lookup's SQL
+        # PostgreSQL: the batch's new rows in one statement that records copies (see above)
+        self._intake = pgintake.IntakeStatement(
+            sql.quote, MESSAGE_COLUMNS, DELIVERY_COLUMNS, JOURNAL_COLUMNS, counters.COLUMNS,
+            counters.RATE_COLUMNS) if sql.bulk else None
+        self._written: _Written | None = None  # the last apply's, until finish reads it
 
     def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
         inserted = sum(1 for item in items if isinstance(item, InboundRecord))
@@ -164,28 +158,62 @@ class IngestOp(WriteOp):
     def apply(self, conn: Any, items: Sequence[InboundRecord | DecidedMessage]) -> list:
         """One result per item, in order; items are applied in the batch's order, so that
         delivery ids follow the order decisions were submitted in, whatever their kind."""
+        self._forget()
         records = [item for item in items if isinstance(item, InboundRecord)]
-        if self._keys_checked_by_index:  # what again() rewinds to
-            self._marks = (self._ids.mark(), self._delivery_ids and self._delivery_ids.mark())
-        ids = iter(self._ids.take(len(records))) if records else iter(())
+        ids = self._ids.take(len(records)) if records else []
         keys = [dedupe_key(r) for r in records]
-        if self._keys_checked_by_index and not self._look_up_next:
-            seen: dict[str, int] = {}  # the unique index refuses a stored key (see again)
-        else:
-            seen = self._existing_keys(conn, [k for k in keys if k])
-        self._look_up_next = False
+        # on PostgreSQL the statement finds the stored keys (see the class doc)
+        seen = {} if self._intake is not None else self._existing_keys(
+            conn, [k for k in keys if k])
         decided = [item.message_id for item in items if isinstance(item, DecidedMessage)]
         fresh = self._still_received(conn, decided) if decided else set()
         batch, now, results = _Batch(), time.time(), []
-        key_of = iter(keys)
+        next_id, key_of = iter(ids), iter(keys)
         for item in items:
             if isinstance(item, InboundRecord):
-                results.append(self._insert(next(ids), item, next(key_of), seen, batch))
+                results.append(self._insert(next(next_id), item, next(key_of), seen, batch))
             elif item.message_id in fresh:
                 fresh.discard(item.message_id)
                 results.append(self._decided(item, now, batch))
             else:
                 results.append(None)  # no longer RECEIVED: decided already
+        if self._intake is not None:
+            self._write_with_copies(conn, batch, ids, keys)
+        else:
+            self._write(conn, batch)
+        for message_id, changes, cause, at in batch.consent:
+            # a copy's decision is not its own: the stored message's was recorded already
+            if self._written is None or message_id not in self._written.copied():
+                consent.apply_changes(conn, changes, cause, at)
+        return results
+
+    def finish(self, conn: Any, results: list) -> list:
+        """The results of the batch just committed (writer thread, after the commit): on
+        PostgreSQL, a message the statement found stored already is DUPLICATE, naming the
+        stored one (looked up now if another writer committed it while the statement ran)."""
+        written, self._written = self._written, None
+        if written is None:
+            return results
+        try:
+            copied = written.copied()
+        finally:
+            written.close()
+        if not copied:
+            return results
+        keys = dict(zip(written.ids, written.keys))  # the new messages' (not the decided)
+        unnamed = {i: keys[i] for i, first in copied.items() if first is None}
+        if unnamed:
+            copied.update(self._name_copies(conn, unnamed))
+        for position, result in enumerate(results):
+            if isinstance(result, IngestResult) and result.message_id in copied \
+                    and result.message_id in keys:
+                results[position] = made(IngestResult, message_id=result.message_id,
+                                         status=st.DUPLICATE,
+                                         duplicate_of=copied[result.message_id],
+                                         delivery_ids=())
+        return results
+
+    def _write(self, conn: Any, batch: "_Batch") -> None:
         cur = cursor(conn)  # one for the batch's statements
         try:
             execute_many(conn, self._set_status, batch.updates, cur)
@@ -196,29 +224,58 @@ class IngestOp(WriteOp):
                                *self._counts.writes(batch.tally)], cur)
         finally:
             cur.close()
-        for changes, cause, at in batch.consent:
-            consent.apply_changes(conn, changes, cause, at)
-        return results
 
-    def again(self, error: BaseException) -> bool:
-        """A batch written without looking its keys up failed on one already stored: write
-        it once more, looking them up, with the ids it had (see the class doc)."""
-        if not self._keys_checked_by_index or not stored_key_refused(error):
-            return False
-        self._look_up_next = True
-        message_ids, delivery_ids = self._marks
-        self._ids.rewind(message_ids)
-        if delivery_ids:
-            self._delivery_ids.rewind(delivery_ids)
-        return True
+    def _write_with_copies(self, conn: Any, batch: "_Batch", ids: list[int],
+                           keys: list[str | None]) -> None:
+        """PostgreSQL: the batch's new rows in one statement (engine.store.pgintake), whose
+        rows :meth:`finish` reads once the transaction has committed."""
+        counted, rated, prune = self._counts.rows(batch.tally)
+        cur = cursor(conn)
+        try:
+            execute_many(conn, self._set_status, batch.updates, cur)
+            execute_many(conn, self._counts.prune, prune, cur)
+        finally:
+            cur.close()
+        if not (batch.messages or batch.deliveries or batch.lines or counted or rated):
+            return
+        own = cursor(conn)  # read after the commit: a cursor of its own
+        self._written = _Written(own, ids, keys)
+        self._intake.execute(own, batch.messages, batch.extra, batch.deliveries, batch.lines,
+                             counted, rated)
+
+    def _name_copies(self, conn: Any, keys: dict[int, str | None]) -> dict[int, int | None]:
+        """The stored message of each copy (its id: its key) that the statement could not
+        see (committed by another writer while it ran), written in the copies' rows too."""
+        wanted = [(i, k) for i, k in keys.items() if k is not None]
+        if not wanted:
+            return {}
+        try:  # never raises: the batch has committed, it must not be written again
+            with conn.begin():  # transaction boundary: the copies' names, after their batch
+                cur = cursor(conn)
+                try:
+                    cur.execute(pgintake.NAME_COPIES, ([i for i, _ in wanted],
+                                                       [k for _, k in wanted]))
+                    return dict(cur.fetchall())
+                finally:
+                    cur.close()
+        except Exception:
+            log.exception("naming the stored messages of %d copies failed", len(wanted))
+            return {}
+
+    def _forget(self) -> None:
+        """Drop what a batch that did not commit left (its cursor), before the next one."""
+        written, self._written = self._written, None
+        if written is not None:
+            written.close()
 
     def _insert(self, message_id: int, record: InboundRecord, key: str | None,
                 seen: dict[str, int], batch: "_Batch") -> IngestResult:
-        status, duplicate_of = record.status, None
+        status, duplicate_of, copy_key = record.status, None, None
         if key is not None and key in seen:
-            status, duplicate_of, key = st.DUPLICATE, seen[key], None
+            status, duplicate_of, key, copy_key = st.DUPLICATE, seen[key], None, key
         elif key is not None:
             seen[key] = message_id
+        batch.extra.append((copy_key, record.error))
         st.check_transition("message", None, status)
         decision = record.decision if status == st.RECEIVED else None
         first, then = history.journaled_at_ingest(
@@ -257,7 +314,7 @@ class IngestOp(WriteOp):
             batch.lines.append((message_id, None, decision.status, at,
                                 decision.journal_detail))
         if decision.consent:
-            batch.consent.append((decision.consent, f"message:{message_id}", at))
+            batch.consent.append((message_id, decision.consent, f"message:{message_id}", at))
         if not decision.deliveries:
             return ()
         if self._delivery_ids is None:
@@ -286,31 +343,48 @@ class IngestOp(WriteOp):
         return {row[0] for row in fetch_all(conn, sql, message_ids)}
 
 
-def stored_key_refused(error: BaseException) -> bool:
-    """Whether ``error`` is PostgreSQL refusing a row of ``messages`` for a unique key (the
-    dedupe key; or an id, which the look-up cannot help and the second attempt raises again).
-    The driver's own error, or SQLAlchemy's wrapping it."""
-    error = getattr(error, "orig", None) or error
-    diag = getattr(error, "diag", None)
-    return (getattr(error, "sqlstate", None) == UNIQUE_VIOLATION and diag is not None
-            and diag.table_name == messages.name)
-
-
-UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
-
-
 class _Batch:
     """The rows one :meth:`IngestOp.apply` writes, each kind in one ``executemany``."""
 
-    __slots__ = ("messages", "updates", "deliveries", "lines", "tally", "consent")
+    __slots__ = ("messages", "extra", "updates", "deliveries", "lines", "tally", "consent")
 
     def __init__(self) -> None:
         self.tally = counters.Tally()  # what the rows change in the kept counts
         self.messages: list[tuple] = []
+        # of each message: the key of a later copy within the batch, and the record's error
+        # (engine.store.pgintake)
+        self.extra: list[tuple] = []
         self.updates: list[tuple] = []
         self.deliveries: list[tuple] = []
         self.lines: list[tuple] = []
-        self.consent: list[tuple] = []  # (changes, cause, at) of decisions that carry some
+        # (message id, changes, cause, at) of decisions that carry some
+        self.consent: list[tuple] = []
+
+
+class _Written:
+    """A batch's intake statement on PostgreSQL (engine.store.pgintake), until its rows are
+    read: its cursor, and the ids and dedupe keys of its new messages."""
+
+    __slots__ = ("cursor", "ids", "keys", "_copied")
+
+    def __init__(self, cursor: Any, ids: list[int], keys: list[str | None]):
+        self.cursor = cursor
+        self.ids = ids
+        self.keys = keys
+        self._copied: dict[int, int | None] | None = None
+
+    def copied(self) -> dict[int, int | None]:
+        """The messages the statement stored DUPLICATE: {id: the message it copies}. In the
+        transaction, reading them ends the pipeline (as a SQLAlchemy statement would)."""
+        if self._copied is None:
+            self._copied = dict(pgintake.copies(self.cursor))
+        return self._copied
+
+    def close(self) -> None:
+        try:
+            self.cursor.close()
+        except Exception:  # its connection failed with its batch: nothing left to free
+            log.debug("closing an intake cursor failed", exc_info=True)
 
 
 class DeliveryUpdateOp(WriteOp):

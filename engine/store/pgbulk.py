@@ -138,7 +138,7 @@ _ARRAY_TYPES = (
 )
 
 
-def _array_type(table: Table, column: str) -> ArrayType:
+def array_type(table: Table, column: str) -> ArrayType:
     kind = table.c[column].type
     for sql_type, array in _ARRAY_TYPES:  # Text is a String; BigInteger an Integer: first
         if isinstance(kind, sql_type):
@@ -156,7 +156,7 @@ class EncodedArray:
         self.data = data
 
 
-def _register(cursor: Any) -> None:
+def register(cursor: Any) -> None:
     """Teach a psycopg connection to send :class:`EncodedArray` parameters, once: its
     cursors copy its adapters when they are made, so this first one is taught too."""
     connection = cursor.connection
@@ -180,7 +180,7 @@ _REGISTERED: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 def _unnest(table: Table, columns: Sequence[str], quote: Any) -> str:
-    arrays = ", ".join(f"%b::{_array_type(table, c).name}" for c in columns)
+    arrays = ", ".join(f"%b::{array_type(table, c).name}" for c in columns)
     names = ", ".join(quote(c) for c in columns)
     return f"unnest({arrays}) AS rows ({names})"
 
@@ -205,7 +205,7 @@ class BulkStatement:
         if self._unique is not None and _repeats_a_key(rows, self._unique):
             cursor.executemany(self._one_by_one, rows)
             return
-        _register(cursor)
+        register(cursor)
         cursor.execute(self.sql, self.parameters(rows, cursor.connection.info.encoding),
                        prepare=self._prepare)
 
@@ -244,7 +244,7 @@ def execute_together(cursor: Any, writes: Sequence[tuple[BulkStatement, Sequence
     if len(joined) == 1:
         joined[0][0].execute(cursor, joined[0][1])
     elif joined:
-        _register(cursor)
+        register(cursor)
         charset = cursor.connection.info.encoding
         cursor.execute(_joined_sql(tuple(statement for statement, _ in joined)),
                        [p for statement, rows in joined for p in statement.parameters(rows, charset)])
@@ -277,7 +277,7 @@ def insert(table: Table, columns: Sequence[str], quote: Any) -> BulkStatement:
     names = ", ".join(quote(c) for c in columns)
     return BulkStatement(f"INSERT INTO {quote(table.name)} ({names}) "
                          f"SELECT {names} FROM {_unnest(table, columns, quote)}",
-                         [_array_type(table, c) for c in columns])
+                         [array_type(table, c) for c in columns])
 
 
 def insert_or_add(table: Table, keys: Sequence[str], column: str, quote: Any,
@@ -291,7 +291,7 @@ def insert_or_add(table: Table, keys: Sequence[str], column: str, quote: Any,
     return BulkStatement(
         f"INSERT INTO {target} ({names}) SELECT {names} FROM {_unnest(table, columns, quote)} "
         f"ON CONFLICT ({conflict}) DO UPDATE SET {name} = {target}.{name} + excluded.{name}",
-        [_array_type(table, c) for c in columns], unique=range(len(keys)),
+        [array_type(table, c) for c in columns], unique=range(len(keys)),
         one_by_one=one_by_one)
 
 
@@ -303,7 +303,7 @@ def update(table: Table, assigned: Sequence[str], keys: Sequence[str], quote: An
     made while the table was small joins the rows to it by a sequential scan."""
     # the unnested columns get names of their own: a key may also be assigned (status)
     aliases = [f"v{i}" for i in range(len(assigned) + len(keys))]
-    types = [_array_type(table, c) for c in (*assigned, *keys)]
+    types = [array_type(table, c) for c in (*assigned, *keys)]
     arrays = ", ".join(f"%b::{kind.name}" for kind in types)
     sets = ", ".join(f"{quote(c)} = rows.{a}" for c, a in zip(assigned, aliases))
     where = " AND ".join(f"{quote(table.name)}.{quote(c)} = rows.{a}"

@@ -9,8 +9,8 @@ four. Here the writer's transaction runs in one psycopg pipeline: ``BEGIN``, eve
 ``COMMIT`` are queued and sent with a single Sync at the end. A read in the middle (the
 duplicate check, the current status of updated deliveries) asks for what is queued so far and
 its own rows, one round trip. The intake's batches make no such read: their duplicate check
-is left to the unique index (engine.store.ops.IngestOp, ``keys_checked_by_index``), so a batch
-of messages takes one round trip, two when a copy of a stored message makes it go again.
+is left to the unique index, in the statement that writes them (engine.store.pgintake), so a
+batch of messages takes one round trip, copies of stored messages or not.
 
 How: the writer's connection runs in autocommit mode, so that psycopg neither sends its own
 ``BEGIN`` (which it would sync at once) nor tracks the transaction; this module sends
@@ -26,7 +26,7 @@ that transaction runs unpipelined, as correct as before and as slow. Durability 
 the COMMIT is synchronous (``synchronous_commit`` as the server has it) and the writer answers
 its submitters only once the Sync has returned.
 
-A pipeline that fails (a refused row, a copy of a stored message) has its connection
+A pipeline that fails (a row the database refuses) has its connection
 invalidated, not returned to the pool: psycopg counts a statement as prepared when it queues
 its preparation, and the server skips what follows an error in a pipeline, so the cache of
 prepared statements can name one the server never made.

@@ -36,8 +36,10 @@ class RawStatements:
         self._mark = mark
         self.mark = mark  # the driver's positional placeholder
         self._quote = dialect.identifier_preparer.quote
+        self.quote = self._quote  # the dialect's quoting of a name
         # PostgreSQL: the row writes are one statement per batch (engine.store.pgbulk)
         self._bulk = pgbulk.supported(dialect)
+        self.bulk = self._bulk
 
     def insert(self, table: Table, columns: Sequence[str]) -> Statement:
         if self._bulk:

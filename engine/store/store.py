@@ -99,10 +99,7 @@ class Store:
         self.path = sqlite_path(url)
         transaction = _transactions(self.engine, self.path)
         self._turns = transaction if isinstance(transaction, WriteTurns) else None
-        # pipelined: a batch's writes go in one round trip, without reading its keys first
-        pipelined = isinstance(transaction, pgpipeline.PipelinedTransactions)
-        self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids,
-                                    keys_checked_by_index=pipelined)
+        self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids)
         self._delivery = ops.DeliveryUpdateOp(sql, node)
         self._after_commit_hooks: list[Callable] = []
         self.wal = None if self.path is None else sqlitefile.WALCheckpointer(self.engine,

@@ -9,9 +9,7 @@ message when the engine is idle (lowest latency), hundreds under load (highest t
 
 Writes are expressed as :class:`WriteOp` objects that apply a whole list of items in one go
 (``executemany``), so a batch of a thousand messages costs a handful of statements. A batch
-that fails is retried item by item, so one poisoned item fails alone and the others commit;
-first, an op may ask for the whole batch once more (:meth:`WriteOp.again`: it wrote it a faster
-way that this error can refuse).
+that fails is retried item by item, so one poisoned item fails alone and the others commit.
 
 Deferreds are created and fired on the reactor thread; the writer thread hands results back
 with a single ``callFromThread`` per batch. The thread keeps one connection open from batch
@@ -56,11 +54,11 @@ class WriteOp:
         """Write ``items`` on ``conn`` (inside an open transaction); return one result each."""
         raise NotImplementedError
 
-    def again(self, error: BaseException) -> bool:
-        """Whether a batch that failed with ``error`` is to be written once more as a whole:
-        this op wrote it a faster way that such an error can refuse, and now knows better
-        (engine.store.ops.IngestOp on PostgreSQL). Called in the writer thread."""
-        return False
+    def finish(self, conn: Any, results: list[Any]) -> list[Any]:
+        """The results of ``apply`` once its transaction has committed, completed with what
+        only the commit's answer says (engine.store.ops.IngestOp on PostgreSQL). Called in
+        the writer thread, on ``conn`` outside any transaction."""
+        return results
 
 
 class GroupCommitWriter:
@@ -181,15 +179,6 @@ class GroupCommitWriter:
         self._reactor.callFromThread(_fire_all, [d for _, _, d in batch], outcomes)
 
     def _apply(self, batch: list) -> list[tuple[bool, Any]]:
-        """One transaction for the whole batch, twice if one of its ops asks (``again``)."""
-        try:
-            return self._apply_once(batch)
-        except Exception as exc:
-            if not any([op.again(exc) for op in {op for op, _, _ in batch}]):
-                raise
-        return self._apply_once(batch)
-
-    def _apply_once(self, batch: list) -> list[tuple[bool, Any]]:
         """One transaction for the whole batch; results in the order of ``batch``."""
         groups: dict[WriteOp, list[int]] = {}
         for index, (op, _, _) in enumerate(batch):
@@ -198,13 +187,14 @@ class GroupCommitWriter:
         for op, indexes in groups.items():
             op.prepare([batch[i][1] for i in indexes])
         conn = self._connection()
+        applied = []
         try:
             with self._transaction(conn):  # transaction boundary: one group commit
                 for op in sorted(groups, key=lambda o: o.rank):
-                    indexes = groups[op]
-                    results = op.apply(conn, [batch[i][1] for i in indexes])
-                    for i, result in zip(indexes, results):
-                        outcomes[i] = (True, result)
+                    applied.append((op, op.apply(conn, [batch[i][1] for i in groups[op]])))
+            for op, results in applied:
+                for i, result in zip(groups[op], op.finish(conn, results)):
+                    outcomes[i] = (True, result)
         except Exception:
             self._close()  # rolled back; a broken connection is not used again
             raise

@@ -1,6 +1,6 @@
 """Hostile batches against the group commit's fast paths (one cursor per batch and the
-pass-through binds on SQLite; the dedupe check left to the unique index, with ``again`` and
-the id rewind, on PostgreSQL): every message is either stored and answered or refused, and
+pass-through binds on SQLite; the dedupe check left to the unique index on PostgreSQL,
+engine.store.pgintake): every message is either stored and answered or refused, and
 what is stored is the bytes received."""
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ class HostileBatchTests(StoreCase):
     @defer.inlineCallbacks
     def test_resent_messages_batch_after_batch(self):
         """A sender resending what is stored, batch after batch, between new messages (on
-        PostgreSQL each such batch is refused by the unique index and written again): every
+        PostgreSQL the unique index finds each copy in the batch's statement): every
         copy is stored DUPLICATE and every new message as decided, whatever statements the
         driver prepared on the writer's connection meanwhile."""
         first = yield self.store.ingest(routed("X"))
@@ -93,9 +93,9 @@ class HostileBatchTests(StoreCase):
         """If the next id of the block is already a message's (an id block restored behind
         the rows, a row written by hand), then the batch given it fails, and its message
         and those after it are stored under later ids: the writer does not hand the taken
-        id out again and again (PostgreSQL's rewind is for a refused dedupe key)."""
+        id out again and again."""
         yield self.store.ingest(routed("warm-up"))  # the block is reserved
-        taken = self.store._ingest._ids.mark()[0]
+        taken = self.store._ingest._ids._next
         with self.store.engine.begin() as conn:
             conn.execute(messages.insert().values(
                 id=taken, channel="adt-in", received_at=1.0, node="elsewhere",

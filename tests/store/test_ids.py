@@ -66,18 +66,3 @@ def test_two_nodes_never_share_an_id(db_url, engine):
             assert mine == sorted(mine)
     finally:
         other.dispose()
-
-
-def test_rewind_hands_the_same_ids_out_again(engine):
-    """If ids taken since a mark are rewound, then the next take hands them out again; if
-    a new block was reserved since the mark, then rewinding changes nothing (no id twice)."""
-    allocator = ops.IdAllocator(engine, "messages", block_size=5)
-    allocator.take(1)
-    mark = allocator.mark()
-    taken = allocator.take(2)
-    allocator.rewind(mark)
-    assert allocator.take(3) == taken + [taken[-1] + 1]
-    mark = allocator.mark()
-    beyond = allocator.take(2)  # the block's last id, then a new block
-    allocator.rewind(mark)
-    assert allocator.take(1) == [beyond[-1] + 1]

@@ -27,7 +27,7 @@ def test_arrays_read_back_exactly(pg_engine):
     arrays = ", ".join(f"%b::{kind.name}" for kind in (*types, types[4]))
     with pg_engine.connect() as conn:
         cur = cursor(conn)
-        pgbulk._register(cur)
+        pgbulk.register(cur)
         charset = cur.connection.info.encoding
         cur.execute(f"SELECT * FROM unnest({arrays})",
                     [pgbulk.EncodedArray(kind.encode(column, charset))
@@ -57,7 +57,7 @@ def test_columns_of_one_value_and_of_many_read_back_exactly(pg_engine):
     arrays = ", ".join(f"%b::{kind.name}" for kind in kinds)
     with pg_engine.connect() as conn:
         cur = cursor(conn)
-        pgbulk._register(cur)
+        pgbulk.register(cur)
         charset = cur.connection.info.encoding
         cur.execute(f"SELECT * FROM unnest({arrays}) WITH ORDINALITY",
                     [pgbulk.EncodedArray(kind.encode(tuple(column), charset))

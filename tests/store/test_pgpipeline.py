@@ -74,56 +74,33 @@ def test_supported_only_on_postgresql(tmp_path, pg_engine):
         sqlite.dispose()
 
 
-def test_batch_of_messages_is_one_sync(pg_engine):
-    """If a batch of messages is ingested in a pipelined transaction, then BEGIN, every
-    write and COMMIT go out with a single Sync (the duplicate check's rows come back on a
-    Flush before it), and what it wrote is committed."""
-    sql = RawStatements(pg_engine.dialect)
-    op = ops.IngestOp(ops.IdAllocator(pg_engine, "messages"), "n1", sql,
-                      ops.IdAllocator(pg_engine, "deliveries"))
-    transaction = pgpipeline.PipelinedTransactions(pg_engine)
-    items = [record(n) for n in range(8)]
-    op.prepare(items)
-    with pg_engine.connect() as conn:
-        with transaction(conn):  # a first one prepares psycopg's statements
-            op.apply(conn, [record(100)])
-        stop = traced(conn)
-        with transaction(conn):
-            results = op.apply(conn, items)
-        sent = stop()
-    assert (sent["Sync"], sent["Flush"], sent["Query"]) == (1, 2, 0)
-    with pg_engine.connect() as other:  # another connection: sees only what was committed
-        stored = Counter(other.execute(select(messages.c.status)).scalars())
-        queued = Counter(other.execute(select(deliveries.c.status)).scalars())
-    assert (stored, queued) == ({st.TRANSFORMED: 9}, {st.QUEUED: 9})
-    assert [r.status for r in results] == [st.TRANSFORMED] * 8
-
-
 def test_batch_checked_by_the_index_is_one_round_trip(pg_engine):
     """If the duplicate check is left to the unique index (as the store has it), then a
-    batch of messages sends BEGIN, its writes as one statement and COMMIT with a single Sync
+    batch of messages (one of them a copy of a stored one) sends BEGIN, its writes as one statement and COMMIT with a single Sync
     and no Flush before it: one round trip (psycopg may Flush after the Sync), and what it
     wrote is committed."""
     sql = RawStatements(pg_engine.dialect)
     op = ops.IngestOp(ops.IdAllocator(pg_engine, "messages"), "n1", sql,
-                      ops.IdAllocator(pg_engine, "deliveries"), keys_checked_by_index=True)
+                      ops.IdAllocator(pg_engine, "deliveries"))
     transaction = pgpipeline.PipelinedTransactions(pg_engine)
-    items = [record(n) for n in range(8)]
+    items = [record(n) for n in range(7)] + [record(100)]
     op.prepare(items)
     with pg_engine.connect() as conn:
         with transaction(conn):  # a first one also prunes the rate buckets
-            op.apply(conn, [record(100)])
+            stored_first = op.finish(conn, op.apply(conn, [record(100)]))
         stop = traced(conn)
         with transaction(conn):
             results = op.apply(conn, items)
         sent = stop(in_order=True)
+        results = op.finish(conn, results)
     before_sync = sent[:sent.index("Sync")]
     assert (sent.count("Sync"), before_sync.count("Flush"), sent.count("Query")) == (1, 0, 0)
-    assert before_sync.count("Execute") == 3  # BEGIN, the rows (pgbulk.execute_together), COMMIT
+    assert before_sync.count("Execute") == 3  # BEGIN, the rows (engine.store.pgintake), COMMIT
     with pg_engine.connect() as other:
         stored = Counter(other.execute(select(messages.c.status)).scalars())
-    assert stored == {st.TRANSFORMED: 9}
-    assert [r.status for r in results] == [st.TRANSFORMED] * 8
+    assert stored == {st.TRANSFORMED: 8, st.DUPLICATE: 1}
+    assert [r.status for r in results] == [st.TRANSFORMED] * 7 + [st.DUPLICATE]
+    assert results[-1].duplicate_of == stored_first[0].message_id
 
 
 def test_failed_write_commits_nothing(pg_engine):

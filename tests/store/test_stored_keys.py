@@ -1,18 +1,20 @@
-"""Tests for the duplicate check left to the unique index (engine.store.ops.IngestOp with
-``keys_checked_by_index``, what the Store does on PostgreSQL): a batch holding a copy of a
-stored message is written again with the look-up, and stores what the look-up first stores
-on SQLite, ids included."""
+"""Tests for the duplicate check of a batch's messages: looked up first on SQLite, found by
+the unique index in the batch's own statement on PostgreSQL (engine.store.pgintake). Both
+store a copy of a stored message, or of a message of the same batch, alike: DUPLICATE naming
+the first, its journal and counts as such, nothing of its decision; on PostgreSQL without a
+failed statement, hence without a new connection."""
 from __future__ import annotations
 
 import dataclasses
 
-from sqlalchemy import select
-from twisted.internet import defer
+import psycopg
+from sqlalchemy import event, select
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from engine import status as st
-from engine.store import ops
-from engine.store.records import Decision, NewDelivery
+from engine.store import consent, counters, ops
+from engine.store.records import ConsentChange, Decision, NewDelivery
 from engine.store.schema import deliveries, id_blocks, messages
 from tests.store.storecase import StoreCase, inbound
 
@@ -21,6 +23,16 @@ def routed(control_id: str):
     """An inbound message decided before its commit: TRANSFORMED, one delivery."""
     return dataclasses.replace(inbound(control_id), decision=Decision(
         st.TRANSFORMED, deliveries=(NewDelivery("out"),)))
+
+
+PATIENTS = "1.2.250.1.71.4.2.7"  # a patient id domain (OID)
+
+
+def opposing(control_id: str, patient: str):
+    """A routed message whose patient opposes the shared record."""
+    return dataclasses.replace(routed(control_id), decision=Decision(
+        st.TRANSFORMED, deliveries=(NewDelivery("out"),),
+        consent=(ConsentChange(((PATIENTS, patient),), consent.SHARED_RECORD, True),)))
 
 
 class StoredKeyTests(StoreCase):
@@ -38,8 +50,9 @@ class StoredKeyTests(StoreCase):
     def test_copy_of_a_stored_message_in_a_batch(self):
         """If a batch holds a copy of a message stored earlier, between new ones, then it is
         stored DUPLICATE naming the first, the others as decided, all in one group commit
-        with no error logged, with message and delivery ids from the first of the block on,
-        none skipped, and the next batch goes on right after them."""
+        with no error logged, with message ids from the first of the block on, none skipped,
+        and the next batch goes on right after them; the copy has no delivery, the others'
+        follow the batch's order (on PostgreSQL the copy's unused one is a gap)."""
         first = yield self.store.ingest(routed("X"))
         store = self.queued_store()  # ids from a block of its own, starting here:
         with store.engine.connect() as conn:
@@ -56,14 +69,107 @@ class StoredKeyTests(StoreCase):
         self.assertEqual([r.message_id - a.message_id for r in (copy, b, later)], [1, 2, 3])
         self.assertEqual([r.status for r in results + [later]],
                          [st.TRANSFORMED, st.DUPLICATE, st.TRANSFORMED, st.TRANSFORMED])
+        self.assertEqual(copy.delivery_ids, ())
         stored, queued = self.rows(store)
         self.assertEqual(stored[1:], [(a.message_id, "A", st.TRANSFORMED, None),
                                       (copy.message_id, "X", st.DUPLICATE, first.message_id),
                                       (b.message_id, "B", st.TRANSFORMED, None),
                                       (later.message_id, "C", st.TRANSFORMED, None)])
-        base = a.delivery_ids[0]
-        self.assertEqual(queued[1:], [(base, a.message_id), (base + 1, b.message_id),
-                                      (base + 2, later.message_id)])
+        self.assertEqual(queued[1:], [(a.delivery_ids[0], a.message_id),
+                                      (b.delivery_ids[0], b.message_id),
+                                      (later.delivery_ids[0], later.message_id)])
+        self.assertEqual([d for d, _ in queued], sorted(d for d, _ in queued))
+
+    @defer.inlineCallbacks
+    def test_copies_within_a_batch_and_of_stored_messages(self):
+        """If one batch holds a stored message twice and a new one three times, then both
+        copies of the stored one name it, the later copies of the new one name its first;
+        each copy's journal is its DUPLICATE line alone, only the first of the new one is
+        queued, and the kept counts equal a recount."""
+        stored_first = yield self.store.ingest(routed("X"))
+        store = self.queued_store()
+        ds = [store.ingest(routed(c)) for c in ("X", "Y", "X", "Y", "Y")]
+        store.start()
+        x1, y1, x2, y2, y3 = yield defer.gatherResults(ds)
+        self.assertEqual(store.writer.batches, 1)
+        self.assertEqual([(r.status, r.duplicate_of, r.delivery_ids) for r in (x1, x2, y2, y3)],
+                         [(st.DUPLICATE, stored_first.message_id, ())] * 2
+                         + [(st.DUPLICATE, y1.message_id, ())] * 2)
+        self.assertEqual((y1.status, len(y1.delivery_ids)), (st.TRANSFORMED, 1))
+        stored, queued = self.rows(store)
+        self.assertEqual([(i, c, s, d) for i, c, s, d in stored if i != stored_first.message_id],
+                         [(x1.message_id, "X", st.DUPLICATE, stored_first.message_id),
+                          (y1.message_id, "Y", st.TRANSFORMED, None),
+                          (x2.message_id, "X", st.DUPLICATE, stored_first.message_id),
+                          (y2.message_id, "Y", st.DUPLICATE, y1.message_id),
+                          (y3.message_id, "Y", st.DUPLICATE, y1.message_id)])
+        self.assertEqual(queued[1:], [(y1.delivery_ids[0], y1.message_id)])
+        for copy in (x1, x2, y2, y3):
+            detail = yield self.detail(copy.message_id)
+            self.assertEqual([(j["status"], j["delivery_id"]) for j in detail["journal"]],
+                             [(st.DUPLICATE, None)])
+        with store.engine.connect() as conn:
+            self.assertEqual(counters.differences(conn), {})
+            self.assertEqual(counters.totals(conn)[("adt-in", counters.MESSAGE, st.DUPLICATE)],
+                             4)
+
+    @defer.inlineCallbacks
+    def test_a_copy_changes_no_consent(self):
+        """If a copy of a stored message and a new message in one batch each carry a
+        patient's opposition, then the new one's is recorded and the copy's is not (its
+        decision is not its own)."""
+        yield self.store.ingest(routed("X"))
+        store = self.queued_store()
+        ds = [store.ingest(opposing(c, patient)) for c, patient in (("X", "1"), ("Y", "2"))]
+        store.start()
+        results = yield defer.gatherResults(ds)
+        self.assertEqual([r.status for r in results], [st.DUPLICATE, st.TRANSFORMED])
+        with store.engine.connect() as conn:
+            kept = consent.history(conn, [(PATIENTS, "1"), (PATIENTS, "2")])
+        self.assertEqual([(o.value, o.cause) for o in kept],
+                         [("2", f"message:{results[1].message_id}")])
+
+    @defer.inlineCallbacks
+    def test_resent_messages_cost_no_new_connection(self):
+        """If batch after batch holds a copy of a stored message, then the writer keeps its
+        connection: no batch fails, none is written twice, no connection is opened."""
+        first = yield self.store.ingest(routed("X"))
+        opened = []
+        event.listen(self.store.engine, "connect", lambda *_: opened.append(1))
+        with self.writer_log() as problems:
+            for n in range(20):
+                items = [routed(f"N{n}"), routed("X"), routed(f"M{n}")]
+                results = yield defer.gatherResults([self.store.ingest(i) for i in items])
+                self.assertEqual([(r.status, r.duplicate_of) for r in results],
+                                 [(st.TRANSFORMED, None), (st.DUPLICATE, first.message_id),
+                                  (st.TRANSFORMED, None)])
+        self.assertEqual((opened, problems), ([], []))
+
+    @defer.inlineCallbacks
+    def test_two_stores_resending_the_same_messages(self):
+        """If two stores on one database take the same messages at once, each several times,
+        then each message is stored once, every copy names it, and the counts equal a
+        recount."""
+        other = self.queued_store()
+        other.start()
+        names = [f"K{n % 40}" for n in range(120)]
+        ds = [self.store.ingest(routed(c)) for c in names]
+        ds += [other.ingest(routed(c)) for c in reversed(names)]
+        results = yield defer.gatherResults(ds)
+        firsts = {}
+        for name, result in zip(names + names[::-1], results):
+            if result.status != st.DUPLICATE:
+                self.assertNotIn(name, firsts)
+                firsts[name] = result.message_id
+        self.assertEqual(len(firsts), 40)
+        for name, result in zip(names + names[::-1], results):
+            if result.status == st.DUPLICATE:
+                self.assertEqual(result.duplicate_of, firsts[name])
+        stored, queued = self.rows(self.store)
+        self.assertEqual(len(stored), 240)
+        self.assertEqual(sorted(m for _, m in queued), sorted(firsts.values()))
+        with self.store.engine.connect() as conn:
+            self.assertEqual(counters.differences(conn), {})
 
     @defer.inlineCallbacks
     def test_copy_and_poisoned_item_in_one_batch(self):
@@ -91,40 +197,32 @@ class StoredKeyTestsSQLite(StoredKeyTests, unittest.TestCase):
 class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
     backend = "postgresql"
 
-    def test_store_leaves_the_check_to_the_index(self):
-        """If the store is PostgreSQL with pipelined transactions, then its ingest writes
-        without the look-up first (and SQLite's looks up, see the class above)."""
-        self.assertTrue(self.store._ingest._keys_checked_by_index)
+    @defer.inlineCallbacks
+    def test_copy_of_a_message_another_writer_is_committing(self):
+        """If another writer has inserted a message and not committed yet when a copy of it
+        comes, then the copy's batch waits for it and, once it has committed, stores the
+        copy DUPLICATE naming it (a message the batch's statement could not see)."""
+        yield self.store.ingest(routed("warm-up"))
+        key = ops.dedupe_key(routed("K"))
+        other = psycopg.connect(self.url.replace("+psycopg", ""))
+        self.addCleanup(other.close)
+        other.execute("INSERT INTO messages (id, channel, received_at, node, status, "
+                      "dedupe_key, raw) VALUES (%s, 'adt-in', 1, 'other', %s, %s, 'MSH|')",
+                      (OTHER_ID, st.TRANSFORMED, key))
+        d = self.store.ingest(routed("K"))
+        yield task.deferLater(reactor, 0.5, lambda: None)
+        self.assertFalse(d.called)  # the insert waits for the other writer
+        other.commit()
+        copy = yield d
+        self.assertEqual((copy.status, copy.duplicate_of), (st.DUPLICATE, OTHER_ID))
+        stored, queued = self.rows(self.store)
+        self.assertIn((copy.message_id, "K", st.DUPLICATE, OTHER_ID), stored)
+        self.assertEqual(len(queued), 1)  # the warm-up's
+
+    def test_batch_writes_without_the_look_up(self):
+        """If the store is PostgreSQL, then its ingest writes with the intake statement,
+        without the look-up first (SQLite's looks up, see the class above)."""
+        self.assertIsNotNone(self.store._ingest._intake)
 
 
-def test_again_only_for_a_refused_messages_key(pg_engine):
-    """If the error is PostgreSQL refusing a messages row for a unique key, then the op
-    asks for the batch again; another error, or an op that looks keys up, does not."""
-    import psycopg
-
-    sql_op = ops.IngestOp(ops.IdAllocator(pg_engine, "messages"), "n", _sql(pg_engine),
-                          ops.IdAllocator(pg_engine, "deliveries"), keys_checked_by_index=True)
-    looking = ops.IngestOp(ops.IdAllocator(pg_engine, "messages"), "n", _sql(pg_engine))
-    errors = {}
-    with pg_engine.connect() as conn:
-        cur = conn.connection.driver_connection.cursor()
-        for name, sql in (("messages", "INSERT INTO messages (id, channel, received_at, node, "
-                                       "status, raw) VALUES (1, 'c', 1, 'n', 'R', ''), "
-                                       "(1, 'c', 1, 'n', 'R', '')"),
-                          ("deliveries", "INSERT INTO id_blocks VALUES ('messages', 1)"),
-                          ("null", "INSERT INTO messages (id) VALUES (2)")):
-            try:
-                cur.execute(sql)
-            except psycopg.Error as exc:
-                errors[name] = exc
-            conn.connection.driver_connection.rollback()
-    sql_op._marks = (sql_op._ids.mark(), None)
-    assert [sql_op.again(errors[n]) for n in ("null", "deliveries")] == [False, False]
-    assert (sql_op.again(errors["messages"]), looking.again(errors["messages"])) == (True, False)
-    assert not sql_op.again(ZeroDivisionError())
-
-
-def _sql(engine):
-    from engine.store.rawsql import RawStatements
-
-    return RawStatements(engine.dialect)
+OTHER_ID = 10**12  # an id no block of the tests reaches

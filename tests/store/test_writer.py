@@ -13,7 +13,7 @@ from twisted.trial import unittest
 
 from engine import status as st
 from engine.store.records import IngestResult
-from engine.store.schema import deliveries, messages
+from engine.store.schema import deliveries, journal, messages
 from engine.store.writer import GroupCommitWriter, WriteOp
 from tests.store.storecase import StoreCase, inbound, transformed
 
@@ -78,6 +78,17 @@ class WriterTests(StoreCase):
         self.assertGreaterEqual(store.writer.batches, 8)  # 50 items, at most 7 a batch
 
     @defer.inlineCallbacks
+    def test_finish_completes_results_after_the_commit(self):
+        """If an op finishes its results (``finish``), then it does so once its batch has
+        committed, and each Deferred gets the finished result."""
+        writer = GroupCommitWriter(self.store.engine, reactor)
+        ds = [writer.submit(Finishing(self.store.engine), n) for n in range(3)]
+        writer.start()
+        results = yield defer.gatherResults(ds)
+        yield writer.stop()
+        self.assertEqual(results, [(0, 3), (1, 3), (2, 3)])
+
+    @defer.inlineCallbacks
     def test_after_commit_hook_gets_results(self):
         """If a batch commits, then the after-commit hook sees each (op, item, result or
         exception), as Store.on_commit documents."""
@@ -111,48 +122,22 @@ class WriterTests(StoreCase):
         self.assertEqual(self.count(deliveries), 1)
 
 
-    @defer.inlineCallbacks
-    def test_op_asking_again_gets_its_whole_batch_again(self):
-        """If a batch fails with an error its op asks to be written again for (``again``),
-        then the op applies the whole batch once more, in one transaction, each Deferred gets
-        its result and nothing goes one by one; asked again after that, it is not retried."""
-        op = SecondTimeLucky(failures=1)
-        writer = GroupCommitWriter(self.store.engine, reactor)
-        ds = [writer.submit(op, n) for n in range(3)]
-        with self.writer_log() as records:
-            writer.start()
-            results = yield defer.gatherResults(ds)
-            yield writer.stop()
-        self.assertEqual((results, op.applied, writer.batches), ([0, 10, 20], [3, 3], 1))
-        self.assertEqual(records, [])
-        stubborn = SecondTimeLucky(failures=9)
-        writer = GroupCommitWriter(self.store.engine, reactor)
-        ds = [writer.submit(stubborn, n) for n in range(2)]
-        with self.writer_log() as records:
-            writer.start()
-            outcomes = yield defer.DeferredList(ds, consumeErrors=True)
-            yield writer.stop()
-        self.assertEqual([ok for ok, _ in outcomes], [False, False])
-        self.assertIn("retrying them one by one", records[0].getMessage())
-        # the batch twice, then each item twice
-        self.assertEqual(stubborn.applied, [2, 2, 1, 1, 1, 1])
+class Finishing(WriteOp):
+    """Writes a journal line per item; finishes each result with the lines another
+    connection sees then (committed ones only)."""
 
-
-class SecondTimeLucky(WriteOp):
-    """Fails its first ``failures`` applies with an error it asks to be written again for."""
-
-    def __init__(self, failures: int):
-        self.failures = failures
-        self.applied: list[int] = []
+    def __init__(self, engine):
+        self.engine = engine
 
     def apply(self, conn, items):
-        self.applied.append(len(items))
-        if len(self.applied) <= self.failures:
-            raise LookupError("not this time")
-        return [n * 10 for n in items]
+        conn.execute(journal.insert(), [{"message_id": n, "status": st.RECEIVED, "at": 1.0}
+                                        for n in items])
+        return list(items)
 
-    def again(self, error):
-        return isinstance(error, LookupError)
+    def finish(self, conn, results):
+        with self.engine.connect() as other:
+            seen = other.execute(select(func.count()).select_from(journal)).scalar_one()
+        return [(n, seen) for n in results]
 
 
 class WriterTestsSQLite(WriterTests, unittest.TestCase):
