@@ -53,8 +53,8 @@ def rekey(bind, make_key, batch: int = REKEY_BATCH) -> None:
     last = 0
     while True:
         rows = bind.execute(sa.text(
-            "SELECT id, channel, sender, control_id, raw FROM messages WHERE dedupe_key IS NOT NULL AND id > :last "
-            "ORDER BY id LIMIT :n"), {"last": last, "n": batch}).all()
+            "SELECT id, channel, sender, control_id, raw FROM messages "
+            "WHERE dedupe_key IS NOT NULL AND id > :last ORDER BY id LIMIT :n"), {"last": last, "n": batch}).all()
         if not rows:
             return
         keys: dict[str, int] = {}
