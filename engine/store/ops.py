@@ -89,7 +89,7 @@ def dedupe_key(record: InboundRecord) -> str | None:
     if not record.dedupe or record.status != st.RECEIVED or not record.control_id:
         return None
     identity = record.identity or ((record.sender or "",), (record.control_id,))
-    return dedupekey.digest(record.channel, identity)
+    return dedupekey.key(record.channel, identity)
 
 
 MESSAGE_COLUMNS = tuple(c.name for c in messages.c)

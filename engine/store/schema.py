@@ -52,8 +52,9 @@ messages = Table(
     Column("charset", String(HEADER_LIMITS[18]), nullable=True),  # the payload's codec
     Column("status", String(16), nullable=False),
     Column("error", Text, nullable=True),
-    # SHA-256 (hex) of the first copy's channel and decoded MSH-3, MSH-4 and MSH-10 (see
-    # engine.store.dedupekey); NULL on duplicates and unparsed input.
+    # The first copy's channel and decoded MSH-3, MSH-4 as a digest, then its MSH-10 (see
+    # engine.store.dedupekey: one sender's keys sort together); NULL on duplicates and
+    # unparsed input.
     Column("dedupe_key", String(64), nullable=True, unique=True),
     Column("duplicate_of", BigInteger, nullable=True),
     Column("raw", LargeBinary, nullable=False),
@@ -63,6 +64,8 @@ Index("ix_messages_channel_received", messages.c.channel, messages.c.received_at
 Index("ix_messages_received", messages.c.id,
       sqlite_where=messages.c.status == "RECEIVED",
       postgresql_where=messages.c.status == "RECEIVED")
+# `messages list --control-id`: one more B-tree insert per message, next to the sender's
+# previous ones when its control ids are numbered.
 Index("ix_messages_control_id", messages.c.control_id)
 
 deliveries = Table(

@@ -34,6 +34,7 @@ JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024  # bytes a reset WAL may keep on disk
 RESTART_BYTES = 32 * 1024 * 1024  # WAL size past which the writer forces a RESTART checkpoint
 CHECKPOINT_BUSY_MS = 500  # how long a checkpoint waits for readers before giving up
 RETRY_AFTER = 8  # commits before another try when a reader kept a checkpoint from finishing
+CHECK_EVERY = 4  # commits between two reads of the WAL's size
 SUFFIXES = ("", "-wal", "-shm")
 
 
@@ -83,7 +84,7 @@ class WALCheckpointer:
         self._restart_bytes = restart_bytes
         self.checkpoints = 0
         self.busy = 0  # checkpoints that could not finish because of a reader
-        self._skip = 0  # commits left before another RESTART, after a busy one
+        self._skip = 0  # commits left before the WAL's size is read again
 
     def wal_bytes(self) -> int:
         try:
@@ -92,10 +93,17 @@ class WALCheckpointer:
             return 0
 
     def after_commit(self, _committed: Any = None) -> None:
-        """Between commits: a RESTART checkpoint when the WAL passed its bound."""
+        """Between commits: a RESTART checkpoint when the WAL passed its bound.
+
+        The size is read every ``CHECK_EVERY`` commits, not after each: a system call per
+        group commit for a bound that a few commits more overshoot by little (and every
+        ``RETRY_AFTER`` commits after a checkpoint a reader kept from finishing).
+        """
         if self._skip:
             self._skip -= 1
-        elif self.wal_bytes() > self._restart_bytes and not self.checkpoint("RESTART"):
+            return
+        self._skip = CHECK_EVERY - 1
+        if self.wal_bytes() > self._restart_bytes and not self.checkpoint("RESTART"):
             self._skip = RETRY_AFTER
 
     def idle(self) -> None:

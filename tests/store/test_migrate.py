@@ -157,7 +157,7 @@ def test_upgrade_from_0002_keeps_history_counts_and_duplicates(empty_engine):
     a duplicate), and of two old keys that now meet the older message keeps its key."""
     from engine.flow.dedupe import identity
     from engine.store import counters
-    from engine.store.dedupekey import digest
+    from engine.store.dedupekey import key
     from mllp.header import read_header
 
     _at_0002_with_history(empty_engine)
@@ -171,6 +171,146 @@ def test_upgrade_from_0002_keeps_history_counts_and_duplicates(empty_engine):
             select(messages.c.id, messages.c.dedupe_key, messages.c.raw))}
         diff = compare_metadata(MigrationContext.configure(conn), _whole_schema())
     assert diff == []
-    expected = {n: digest("adt", identity(read_header(stored[n][1]))) for n in (1, 2)}
+    expected = {n: key("adt", identity(read_header(stored[n][1]))) for n in (1, 2)}
     assert {n: stored[n][0] for n in stored} == {1: expected[1], 2: expected[2], 3: None,
                                                  4: None}
+
+
+def _at_0010_with_sha256_keys(engine) -> dict[int, tuple]:
+    """A store at revision 0010 whose keys were written by that revision's code (SHA-256 of
+    the whole identity): messages of one sender, an escaped sender, an HD sender with a
+    control id too long to be kept as it is, a duplicate and an unreadable message (no key),
+    and a document received over XDS (no MSH: keyed on its sender and control id columns).
+    Returns each row's (raw, sender, control id)."""
+    from alembic import command
+
+    from engine.flow.dedupe import identity
+    from engine.store.dedupekey import sha256_key
+    from mllp.header import read_header
+
+    with engine.begin() as conn:
+        command.upgrade(migrate._config(conn), "0010_lean_intake")
+    msh = "MSH|^~\\&|{app}|HOSP|E|F|2026||ADT^A01|{ctl}|P|2.5\rPID|1\r"
+    long_id = "L" * 50
+    rows = {1: ("HIS", "ADT000000001", st.TRANSFORMED), 2: ("HIS", "ADT000000002", st.RECEIVED),
+            3: ("A\\T\\B", "C2", st.TRANSFORMED), 4: ("LAB^1.2.3^ISO", long_id, st.TRANSFORMED),
+            5: ("HIS", "ADT000000001", st.DUPLICATE), 6: (None, None, st.ERROR),
+            7: (None, "urn:uuid:7", st.TRANSFORMED)}
+    stored = {}
+    with engine.begin() as conn:
+        for number, (app, ctl, status) in rows.items():
+            if number == 6:
+                raw, sender, key = b"not HL7 at all", None, None
+            elif number == 7:
+                raw, sender = b"<Envelope>an XDS submission</Envelope>", "xds-source"
+                key = sha256_key("adt", ((sender,), (ctl,)))
+            else:
+                raw, sender = msh.format(app=app, ctl=ctl).encode(), f"{app}|HOSP"
+                key = None if status == st.DUPLICATE else sha256_key(
+                    "adt", identity(read_header(raw)))
+            conn.execute(text(
+                "INSERT INTO messages (id, channel, received_at, node, peer, sender, control_id,"
+                " status, dedupe_key, raw) VALUES (:id, 'adt', 1.0, 'n', '', :sender, :ctl,"
+                " :status, :key, :raw)"),
+                {"id": number, "sender": sender, "ctl": ctl, "status": status, "key": key,
+                 "raw": raw})
+            stored[number] = (raw, sender, ctl)
+    return stored
+
+
+def _keys(engine) -> dict[int, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(messages.c.id, messages.c.dedupe_key)).all())
+
+
+def _resend(engine, stored: dict[int, tuple], numbers) -> list:
+    """The messages ``numbers`` received again, as the intake hands them to the store (HL7
+    with its decoded identity, a document without), through the writer's op."""
+    import dataclasses
+
+    from engine.flow.dedupe import identity
+    from engine.store import ops
+    from engine.store.rawsql import RawStatements
+    from mllp.header import HeaderError, read_header
+    from tests.store.storecase import inbound
+
+    records = []
+    for number in numbers:
+        raw, sender, ctl = stored[number]
+        record = dataclasses.replace(inbound(ctl, channel="adt", sender=sender), raw=raw)
+        try:
+            record = dataclasses.replace(record, identity=identity(read_header(raw)))
+        except HeaderError:
+            pass  # a document: keyed on sender and control id
+        records.append(record)
+    with engine.begin() as conn:  # past the rows written without the allocator
+        conn.execute(text("UPDATE id_blocks SET next_value = 100"))
+    write = ops.IngestOp(ops.IdAllocator(engine, "messages"), "n", RawStatements(engine.dialect))
+    write.prepare(records)
+    with engine.begin() as conn:
+        return write.apply(conn, records)
+
+
+def test_upgrade_to_sender_ordered_keys_still_finds_copies(empty_engine):
+    """If a store keyed by revision 0010 is upgraded, then every key is the new format of
+    its message's identity, the messages without one still have none, and a copy of each
+    keyed message sent after the upgrade is a DUPLICATE of it (a new message is not)."""
+    from engine.flow.dedupe import identity
+    from engine.store.dedupekey import sender_ordered_key
+    from mllp.header import read_header
+
+    stored = _at_0010_with_sha256_keys(empty_engine)
+    assert migrate.upgrade(empty_engine) == ("0010_lean_intake", migrate.head_revision())
+    expected = {n: sender_ordered_key("adt", identity(read_header(stored[n][0])))
+                for n in (1, 2, 3, 4)}
+    expected.update({5: None, 6: None, 7: sender_ordered_key("adt", (("xds-source",),
+                                                                     ("urn:uuid:7",)))})
+    assert _keys(empty_engine) == expected
+    assert expected[1][:-1] == expected[2][:-1]  # one sender's keys: neighbours
+    stored[8] = (stored[1][0].replace(b"ADT000000001", b"ADT000000003"), "HIS|HOSP",
+                 "ADT000000003")
+    results = _resend(empty_engine, stored, (1, 2, 3, 4, 7, 8))
+    assert [(r.status, r.duplicate_of) for r in results] == [
+        (st.DUPLICATE, 1), (st.DUPLICATE, 2), (st.DUPLICATE, 3), (st.DUPLICATE, 4),
+        (st.DUPLICATE, 7), (st.RECEIVED, None)]
+    assert results[-1].message_id >= 100
+
+
+def test_downgrade_writes_the_sha256_keys_back(empty_engine):
+    """If the store is upgraded past 0011 and then downgraded to 0010, then every key is
+    the one revision 0010 wrote, NULLs included."""
+    from alembic import command
+
+    _at_0010_with_sha256_keys(empty_engine)
+    before = _keys(empty_engine)
+    migrate.upgrade(empty_engine)
+    assert _keys(empty_engine) != before
+    with empty_engine.begin() as conn:
+        command.downgrade(migrate._config(conn), "0010_lean_intake")
+    assert _keys(empty_engine) == before
+
+
+def test_rekey_in_small_batches(empty_engine):
+    """If the keys are recomputed a few rows at a time, then they are those of one pass,
+    and of two rows whose identities now read the same the older keeps the key."""
+    import importlib.util
+    from pathlib import Path
+
+    from engine.store.dedupekey import sender_ordered_key, sha256_key
+
+    path = (Path(migrate.__file__).parent / "migrations" / "versions"
+            / "0011_sender_ordered_keys.py")
+    spec = importlib.util.spec_from_file_location("rekey_0011", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _at_0010_with_sha256_keys(empty_engine)
+    with empty_engine.begin() as conn:  # a key written by a decoding that has changed since
+        conn.execute(text("UPDATE messages SET dedupe_key = 'an older spelling' WHERE id = 5"))
+    with empty_engine.begin() as conn:
+        module.rekey(conn, sender_ordered_key, batch=2)
+    in_small_batches = _keys(empty_engine)
+    assert in_small_batches[5] is None and in_small_batches[1] is not None
+    with empty_engine.begin() as conn:
+        module.rekey(conn, sha256_key, batch=5000)
+        module.rekey(conn, sender_ordered_key, batch=5000)
+    assert _keys(empty_engine) == in_small_batches

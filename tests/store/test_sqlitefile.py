@@ -110,6 +110,25 @@ def test_wal_stays_bounded_under_readers(tmp_path):
     assert _largest_wal(tmp_path, checkpointer=True) < 4 << 20
 
 
+def test_wal_size_read_every_few_commits(tmp_path, monkeypatch):
+    """If commits follow each other, then the WAL's size is read after the first and then
+    once every CHECK_EVERY commits, not after each one; a checkpoint a reader kept from
+    finishing waits RETRY_AFTER commits more."""
+    wal = sqlitefile.WALCheckpointer(None, tmp_path / "none.db", restart_bytes=100)
+    reads, busy = [], []
+    monkeypatch.setattr(wal, "wal_bytes", lambda: reads.append(1) or 0)
+    for _ in range(3 * sqlitefile.CHECK_EVERY):
+        wal.after_commit()
+    assert len(reads) == 3
+    monkeypatch.setattr(wal, "wal_bytes", lambda: reads.append(1) or 1000)
+    monkeypatch.setattr(wal, "checkpoint", lambda mode: busy.append(mode) and False)
+    for _ in range(sqlitefile.RETRY_AFTER + 1):
+        wal.after_commit()
+    assert (len(reads), busy) == (4, ["RESTART"])
+    wal.after_commit()
+    assert (len(reads), busy) == (5, ["RESTART"] * 2)
+
+
 def test_idle_truncates_the_wal(tmp_path):
     """If the writer goes idle, then the WAL is emptied (TRUNCATE)."""
     path = tmp_path / "idle.db"

@@ -73,7 +73,7 @@ def upgrade() -> None:
 def _rekey(bind) -> None:
     """Recompute every duplicate key from the message's raw MSH, in id order."""
     from engine.flow.dedupe import identity
-    from engine.store.dedupekey import digest
+    from engine.store.dedupekey import sha256_key
     from mllp.header import HeaderError, read_header
 
     last = 0
@@ -86,7 +86,7 @@ def _rekey(bind) -> None:
         keys: dict[str, int] = {}
         for row in rows:
             try:
-                key = digest(row.channel, identity(read_header(bytes(row.raw))))
+                key = sha256_key(row.channel, identity(read_header(bytes(row.raw))))
             except HeaderError:
                 continue
             keys.setdefault(key, row.id)
