@@ -248,7 +248,9 @@ def _resend(engine, stored: dict[int, tuple], numbers) -> list:
     write = ops.IngestOp(ops.IdAllocator(engine, "messages"), "n", RawStatements(engine.dialect))
     write.prepare(records)
     with engine.begin() as conn:
-        return write.apply(conn, records)
+        results = write.apply(conn, records)
+    with engine.begin() as conn:  # as the writer does, once the batch has committed
+        return write.finish(conn, results)
 
 
 def test_upgrade_to_sender_ordered_keys_still_finds_copies(empty_engine):
