@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from xds.metadata.formats import xml_text_problem
+from xds.metadata.xmltext import escape_text
 from xds.namespaces import SOAP11, SOAP12, WSA, qname
 from xds.safexml import DEFAULT_MAX_BYTES, UnsafeXMLError, parse_xml
 
@@ -102,6 +104,27 @@ def request_envelope(action: str, body: etree._Element, to: str,
     """A request envelope: Action, a new MessageID, anonymous ReplyTo, To."""
     return envelope(action, body, message_id=message_id or new_message_id(), to=to,
                     reply_to_anonymous=True)
+
+
+def request_envelope_bytes(action: str, body: bytes, to: str, message_id: str) -> bytes:
+    """What :func:`xds.safexml.to_bytes` gives for ``request_envelope(action, element, to,
+    message_id)``, *body* being that element's ``etree.tostring(..., encoding="UTF-8")``:
+    the request written as text around a body already serialised."""
+    values = (action, message_id, to)
+    for value in values:
+        if xml_text_problem(value):
+            raise ValueError(f"{value!r} cannot be written in XML: {xml_text_problem(value)}")
+    action, message_id, to = (escape_text(value) for value in values)
+    to_header = f'<wsa:To soap:mustUnderstand="1">{to}</wsa:To>' if to else ""
+    headers = (f'<wsa:Action soap:mustUnderstand="1">{action}</wsa:Action>'
+               f"<wsa:MessageID>{message_id}</wsa:MessageID><wsa:ReplyTo><wsa:Address>"
+               f"{ANONYMOUS}</wsa:Address></wsa:ReplyTo>{to_header}</soap:Header><soap:Body>")
+    return b"".join((_REQUEST_HEAD, headers.encode("utf-8"), body,
+                     b"</soap:Body></soap:Envelope>"))
+
+
+_REQUEST_HEAD = (f"<?xml version='1.0' encoding='UTF-8'?>\n<soap:Envelope xmlns:soap=\"{SOAP12}\""
+                 f' xmlns:wsa="{WSA}"><soap:Header>').encode("ascii")
 
 
 def parse_envelope(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> SOAPMessage:
