@@ -126,3 +126,25 @@ class SendingTests(unittest.TestCase):
         large = yield run_for_size(http.INLINE_ANSWER_BYTES + 1, threading.current_thread)
         self.assertIs(small, threading.current_thread())
         self.assertIsNot(large, threading.current_thread())
+
+
+def test_endpoints_are_made_once_per_host():
+    """If Agent's endpoint were made for every request, then one per URI would be made;
+    kept, one per scheme, host and port (https: TLS over TCP)."""
+    from twisted.internet.testing import MemoryReactor
+    from twisted.web.client import URI
+    from twisted.web.error import SchemeNotSupported
+
+    from xds.tls import default_policy
+    endpoints = http._KeptEndpoints(MemoryReactor(), default_policy(), 5)
+    first = endpoints.endpointForURI(URI.fromBytes(b"http://h:8080/repository"))
+    again = endpoints.endpointForURI(URI.fromBytes(b"http://h:8080/registry"))
+    secure = endpoints.endpointForURI(URI.fromBytes(b"https://h:8080/repository"))
+    assert first is again and secure is not first
+    assert type(secure).__name__ == "_WrapperEndpoint"  # wrapClientTLS
+    try:
+        endpoints.endpointForURI(URI.fromBytes(b"ftp://h/x"))
+    except SchemeNotSupported:
+        pass
+    else:
+        raise AssertionError("an ftp URI was given an endpoint")

@@ -38,9 +38,13 @@ from lxml import etree
 from twisted.internet import defer
 from twisted.internet import protocol as twisted_protocol
 from twisted.internet.threads import deferToThread
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.web.client import (
+    Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ResponseDone, URI,
+)
+from twisted.web.error import SchemeNotSupported
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IBodyProducer, IPolicyForHTTPS
+from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer, IPolicyForHTTPS
 from zope.interface import implementer
 
 from xds.pacing import PacedBody, take
@@ -222,11 +226,12 @@ class HTTPSender:
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT):
         if connections_per_host < 1:
             raise ValueError("connections_per_host must be at least 1")
-        kwargs = {"contextFactory": tls_policy} if tls_policy is not None else {}
         self._pool = HTTPConnectionPool(reactor, persistent=persistent)
         self._pool.maxPersistentPerHost = connections_per_host
         self._pool.cachedConnectionTimeout = idle_timeout
-        self._agent = Agent(reactor, connectTimeout=connect_timeout, pool=self._pool, **kwargs)
+        self._agent = Agent.usingEndpointFactory(
+            reactor, _KeptEndpoints(reactor, tls_policy or BrowserLikePolicyForHTTPS(),
+                                    connect_timeout), pool=self._pool)
         self._reactor = reactor
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
@@ -293,6 +298,40 @@ class HTTPSender:
         finally:
             file.close()
         return SOAPResponse(response.code, incoming, spool.size)
+
+
+@implementer(IAgentEndpointFactory)
+class _KeptEndpoints:
+    """Agent's endpoints (TCP for http, TLS over TCP with *tls_policy* for https), each
+    made once per scheme, host and port: Agent asks for one on every request, even one
+    that a kept connection serves."""
+
+    def __init__(self, reactor: Any, tls_policy: IPolicyForHTTPS, connect_timeout: float):
+        self._reactor = reactor
+        self._tls_policy = tls_policy
+        self._connect_timeout = connect_timeout
+        self._made: dict[tuple, Any] = {}
+
+    def endpointForURI(self, uri: URI) -> Any:
+        key = (uri.scheme, uri.host, uri.port)
+        endpoint = self._made.get(key)
+        if endpoint is None:
+            endpoint = self._made[key] = self._endpoint(uri)
+        return endpoint
+
+    def _endpoint(self, uri: URI) -> Any:
+        if uri.scheme not in (b"http", b"https"):
+            raise SchemeNotSupported(f"Unsupported scheme: {uri.scheme!r}")
+        try:
+            host = uri.host.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"the host of {uri.toBytes()!r} is not ASCII") from None
+        endpoint = HostnameEndpoint(self._reactor, host, uri.port,
+                                    timeout=self._connect_timeout)
+        if uri.scheme == b"https":
+            return wrapClientTLS(self._tls_policy.creatorForNetloc(uri.host, uri.port),
+                                 endpoint)
+        return endpoint
 
 
 def _timed_out(result: Any, timeout: float) -> Any:

@@ -26,6 +26,7 @@ from xds.safexml import DEFAULT_MAX_BYTES, UnsafeXMLError, parse_xml
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 _MUST_UNDERSTAND = qname(SOAP12, "mustUnderstand")
 _TRUE = ("1", "true")
+_WSA_PREFIX = "{" + WSA + "}"
 
 
 def soap(local: str) -> str:
@@ -159,11 +160,11 @@ def _read_headers(header: etree._Element | None) -> dict[str, str]:
     if header is None:
         return values
     for block in header:
-        if not isinstance(block.tag, str):
+        tag = block.tag
+        if not isinstance(tag, str):
             continue
-        name = etree.QName(block)
-        if name.namespace == WSA:
-            values[name.localname] = (block.text or "").strip()
+        if tag.startswith(_WSA_PREFIX):
+            values[tag[len(_WSA_PREFIX):]] = (block.text or "").strip()
         elif block.get(_MUST_UNDERSTAND, "").strip() in _TRUE:
             raise SOAPFault("MustUnderstand", f"header {block.tag} is not understood")
     return values
