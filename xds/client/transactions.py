@@ -62,8 +62,8 @@ class XDSClient:
 
         Attachments stay spooled until the caller closes them (``close()``).
         """
-        return self._call(self.repository_url, ACTION_RETRIEVE,
-                          retrieve_request(references), [], mtom, lambda response: read_retrieve_response(
+        return self._call(self.repository_url, ACTION_RETRIEVE, retrieve_request(references),
+                          [], mtom, lambda response: read_retrieve_response(
                               response.incoming.message.body, response.incoming.attachments))
 
     def _call(self, url: str, action: str, body: bytes | etree._Element, parts: list,
