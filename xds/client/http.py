@@ -3,7 +3,15 @@ The one-method seam of the XDS.b client, ``send(request) -> Deferred``, and
 its implementation on twisted.web.client.Agent: HTTP or HTTPS (with a client
 certificate for mutual TLS), a timeout per exchange, the request body
 streamed at the peer's pace (:mod:`xds.pacing`), the response body spooled
-(memory, then disk) up to a limit and read off the reactor thread.
+(memory, then disk) up to a limit and read.
+
+A request already serialised whose parts are all bytes in memory, up to
+:data:`INLINE_REQUEST_BYTES`, is written as it is, with a Content-Length; one
+whose envelope is still a tree, or that has files to read, is serialised and
+read in a thread and paced. An answer of at most :data:`INLINE_ANSWER_BYTES`
+is read on the reactor thread, larger ones in a thread (:func:`run_for_size`):
+for a small message a thread's round trip costs more than the work it spares
+the reactor.
 
 Connections are kept between exchanges (twisted.web.client.HTTPConnectionPool,
 persistent): a Document Source sending one submission after another pays the
@@ -21,29 +29,37 @@ test-case-name: tests.xds.test_http_client
 """
 from __future__ import annotations
 
-import io
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 from urllib.parse import urlsplit
 
 from lxml import etree
 from twisted.internet import defer
 from twisted.internet import protocol as twisted_protocol
 from twisted.internet.threads import deferToThread
-from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, ResponseDone
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.web.client import (
+    Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ResponseDone, URI,
+)
+from twisted.web.error import SchemeNotSupported
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IPolicyForHTTPS
+from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer, IPolicyForHTTPS
+from zope.interface import implementer
 
 from xds.pacing import PacedBody, take
-from xds.safexml import DEFAULT_MAX_BYTES
+from xds.safexml import DEFAULT_MAX_BYTES, parse_xml, to_bytes
 from xds.soap.envelope import SOAPFault
-from xds.soap.framing import Incoming, read_message, write_message
+from xds.soap.framing import Incoming, read_message, write_envelope_bytes
 from xds.soap.mtom import MTOMLimits, OutgoingPart
 
 _SPOOL = 1024 * 1024
 DEFAULT_CONNECTIONS_PER_HOST = 4
 DEFAULT_IDLE_TIMEOUT = 20.0  # seconds a kept connection may stay idle
+#: The largest request body written from memory at once, without a thread or pacing.
+INLINE_REQUEST_BYTES = 1024 * 1024
+#: The largest answer (HTTP body) read on the reactor thread.
+INLINE_ANSWER_BYTES = 64 * 1024
 
 
 class XDSTransportError(Exception):
@@ -52,21 +68,57 @@ class XDSTransportError(Exception):
 
 @dataclass
 class SOAPRequest:
-    """What to POST: an envelope for *action*, its MTOM parts, in which form."""
+    """What to POST: an envelope for *action*, its MTOM parts, in which form.
+
+    The client builds the envelope as text (*data*, its serialised bytes) and sends those
+    bytes as they are; :attr:`envelope`, the tree, is parsed from them the first time it is
+    read (by a ``prepare_request`` hook, say) and from then on is what is sent, changes
+    made to it in place included. Setting it (``dataclasses.replace`` with a new one)
+    does the same.
+    """
 
     url: str
     action: str
-    envelope: etree._Element
+    envelope: etree._Element | None = field(default=None, repr=False, compare=False)
     parts: list[OutgoingPart] = field(default_factory=list)
     mtom: bool = True
+    data: bytes | None = field(default=None, repr=False)
+
+    def serialised(self) -> bytes:
+        """The envelope's bytes (serialising a tree: call it off the reactor thread)."""
+        tree = self.__dict__.get("_tree")
+        return to_bytes(tree) if tree is not None else self.data
+
+    @property
+    def as_sent(self) -> bool:
+        """True while the bytes to send are :attr:`data` as given (no tree was read)."""
+        return self.__dict__.get("_tree") is None and self.data is not None
+
+
+def _envelope(request: SOAPRequest) -> etree._Element | None:
+    tree = request.__dict__.get("_tree")
+    if tree is None and request.data is not None:
+        tree = request.__dict__["_tree"] = parse_xml(request.data, what="SOAP request")
+    return tree
+
+
+def _set_envelope(request: SOAPRequest, tree: etree._Element | None) -> None:
+    request.__dict__["_tree"] = tree
+
+
+# The envelope field read and set through the tree parsed on demand (see SOAPRequest).
+SOAPRequest.envelope = property(_envelope, _set_envelope,
+                                doc="The envelope as a tree (parsed from data when first read).")
 
 
 @dataclass
 class SOAPResponse:
-    """The HTTP status and the read SOAP message (attachments spooled; close when done)."""
+    """The HTTP status, the read SOAP message (attachments spooled; close when done) and
+    the size of the HTTP body it came in."""
 
     status: int
     incoming: Incoming
+    size: int = 0
 
 
 class Sender(Protocol):
@@ -76,12 +128,59 @@ class Sender(Protocol):
         """POST *request*; a Deferred firing with the SOAPResponse."""
 
 
+def run_for_size(size: int, function: Callable[..., Any], *args: Any,
+                 **kwargs: Any) -> defer.Deferred:
+    """*function* run on the reactor thread for an answer of at most
+    :data:`INLINE_ANSWER_BYTES`, in a thread for a larger one (a Deferred either way)."""
+    if size <= INLINE_ANSWER_BYTES:
+        return defer.maybeDeferred(function, *args, **kwargs)
+    return deferToThread(function, *args, **kwargs)
+
+
+def ready_body(request: SOAPRequest) -> tuple[str, list[bytes]] | None:
+    """The Content-Type and the chunks of *request* when nothing is left to serialise or
+    read and they total at most :data:`INLINE_REQUEST_BYTES`; None otherwise."""
+    if not request.as_sent:
+        return None
+    if not all(isinstance(part.source, (bytes, bytearray)) for part in request.parts):
+        return None
+    if len(request.data) + sum(len(part.source) for part in request.parts) \
+            > INLINE_REQUEST_BYTES:
+        return None
+    content_type, chunks = write_envelope_bytes(request.data, request.parts, request.action,
+                                                request.mtom)
+    return content_type, list(chunks)
+
+
 def _prepare(request: SOAPRequest) -> tuple[str, bytes, bool, Iterator[bytes]]:
     """Serialise the envelope and take the first batch (runs in a thread)."""
-    content_type, chunks = write_message(request.envelope, request.parts, request.action,
-                                         request.mtom)
+    content_type, chunks = write_envelope_bytes(request.serialised(), request.parts,
+                                                request.action, request.mtom)
     first, done = take(chunks)
     return content_type, first, done, chunks
+
+
+@implementer(IBodyProducer)
+class _BytesBody:
+    """A request body held in memory, written at once (its length sent as Content-Length)."""
+
+    def __init__(self, chunks: list[bytes]):
+        self._chunks = chunks
+        self.length = sum(len(chunk) for chunk in chunks)
+
+    def startProducing(self, consumer: Any) -> defer.Deferred:
+        for chunk in self._chunks:
+            consumer.write(chunk)
+        return defer.succeed(None)
+
+    def pauseProducing(self) -> None:
+        """Everything is written already: nothing to pause."""
+
+    def resumeProducing(self) -> None:
+        """Everything is written already: nothing to resume."""
+
+    def stopProducing(self) -> None:
+        """Everything is written already: nothing to stop."""
 
 
 class _Spool(twisted_protocol.Protocol):
@@ -127,11 +226,12 @@ class HTTPSender:
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT):
         if connections_per_host < 1:
             raise ValueError("connections_per_host must be at least 1")
-        kwargs = {"contextFactory": tls_policy} if tls_policy is not None else {}
         self._pool = HTTPConnectionPool(reactor, persistent=persistent)
         self._pool.maxPersistentPerHost = connections_per_host
         self._pool.cachedConnectionTimeout = idle_timeout
-        self._agent = Agent(reactor, connectTimeout=connect_timeout, pool=self._pool, **kwargs)
+        self._agent = Agent.usingEndpointFactory(
+            reactor, _KeptEndpoints(reactor, tls_policy or BrowserLikePolicyForHTTPS(),
+                                    connect_timeout), pool=self._pool)
         self._reactor = reactor
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
@@ -169,8 +269,12 @@ class HTTPSender:
         return turn
 
     async def _exchange_now(self, request: SOAPRequest) -> SOAPResponse:
-        content_type, first, done, chunks = await deferToThread(_prepare, request)
-        body = FileBodyProducer(io.BytesIO(first)) if done else PacedBody(first, chunks)
+        ready = ready_body(request)
+        if ready is not None:
+            content_type, body = ready[0], _BytesBody(ready[1])
+        else:
+            content_type, first, done, chunks = await deferToThread(_prepare, request)
+            body = _BytesBody([first]) if done else PacedBody(first, chunks)
         headers = Headers({b"Content-Type": [content_type.encode("latin-1")]})
         try:
             response = await self._agent.request(b"POST", request.url.encode("ascii"),
@@ -180,19 +284,54 @@ class HTTPSender:
         except Exception as exc:
             raise XDSTransportError(f"POST {request.url} failed: {exc}") from exc
         spooled = defer.Deferred()
-        response.deliverBody(_Spool(self.max_response_bytes, spooled))
+        spool = _Spool(self.max_response_bytes, spooled)
+        response.deliverBody(spool)
         file = await spooled
         reply_type = (response.headers.getRawHeaders(b"content-type") or [b""])[0]
         try:
-            incoming = await deferToThread(read_message, reply_type.decode("latin-1"), file,
-                                           max_xml_bytes=self.max_xml_bytes,
-                                           mtom_limits=self.mtom_limits)
+            incoming = await run_for_size(spool.size, read_message, reply_type.decode("latin-1"),
+                                          file, max_xml_bytes=self.max_xml_bytes,
+                                          mtom_limits=self.mtom_limits)
         except SOAPFault as fault:
             raise XDSTransportError(f"HTTP {response.code} from {request.url} carries no SOAP"
                                     f" message: {fault.reason}") from None
         finally:
             file.close()
-        return SOAPResponse(response.code, incoming)
+        return SOAPResponse(response.code, incoming, spool.size)
+
+
+@implementer(IAgentEndpointFactory)
+class _KeptEndpoints:
+    """Agent's endpoints (TCP for http, TLS over TCP with *tls_policy* for https), each
+    made once per scheme, host and port: Agent asks for one on every request, even one
+    that a kept connection serves."""
+
+    def __init__(self, reactor: Any, tls_policy: IPolicyForHTTPS, connect_timeout: float):
+        self._reactor = reactor
+        self._tls_policy = tls_policy
+        self._connect_timeout = connect_timeout
+        self._made: dict[tuple, Any] = {}
+
+    def endpointForURI(self, uri: URI) -> Any:
+        key = (uri.scheme, uri.host, uri.port)
+        endpoint = self._made.get(key)
+        if endpoint is None:
+            endpoint = self._made[key] = self._endpoint(uri)
+        return endpoint
+
+    def _endpoint(self, uri: URI) -> Any:
+        if uri.scheme not in (b"http", b"https"):
+            raise SchemeNotSupported(f"Unsupported scheme: {uri.scheme!r}")
+        try:
+            host = uri.host.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"the host of {uri.toBytes()!r} is not ASCII") from None
+        endpoint = HostnameEndpoint(self._reactor, host, uri.port,
+                                    timeout=self._connect_timeout)
+        if uri.scheme == b"https":
+            return wrapClientTLS(self._tls_policy.creatorForNetloc(uri.host, uri.port),
+                                 endpoint)
+        return endpoint
 
 
 def _timed_out(result: Any, timeout: float) -> Any:

@@ -16,16 +16,15 @@ from typing import BinaryIO, Mapping
 
 from lxml import etree
 from twisted.internet import defer
-from twisted.internet.threads import deferToThread
 
-from xds.client.http import Sender, SOAPRequest, SOAPResponse, XDSTransportError
+from xds.client.http import Sender, SOAPRequest, SOAPResponse, XDSTransportError, run_for_size
 from xds.metadata.model import Submission
 from xds.metadata.vocabulary import (
     ACTION_PNR, ACTION_REGISTER, ACTION_RETRIEVE, ACTION_STORED_QUERY, response_action,
 )
-from xds.metadata.writing import submit_objects_request
-from xds.soap.documents import provide_and_register_request
-from xds.soap.envelope import new_message_id, read_fault, request_envelope
+from xds.metadata.writing import submit_objects_request_bytes
+from xds.soap.documents import provide_and_register_bytes
+from xds.soap.envelope import new_message_id, read_fault, request_envelope_bytes
 from xds.soap.response import RegistryResponse, read_registry_response
 from xds.soap.retrieve import DocumentReference, read_retrieve_response, retrieve_request
 
@@ -42,14 +41,14 @@ class XDSClient:
                              documents: Mapping[str, bytes | BinaryIO], *, mtom: bool = True
                              ) -> defer.Deferred[RegistryResponse]:
         """ITI-41: send *submission* and its documents (MTOM or inline base64)."""
-        body, parts = provide_and_register_request(submission, documents, optimise=mtom)
+        body, parts = provide_and_register_bytes(submission, documents, optimise=mtom)
         return self._call(self.repository_url, ACTION_PNR, body, parts, mtom,
                           lambda response: read_registry_response(response.incoming.message.body))
 
     def register(self, submission: Submission) -> defer.Deferred[RegistryResponse]:
         """ITI-42: register *submission*'s metadata."""
-        return self._call(self.registry_url, ACTION_REGISTER, submit_objects_request(submission),
-                          [], False,
+        return self._call(self.registry_url, ACTION_REGISTER,
+                          submit_objects_request_bytes(submission), [], False,
                           lambda response: read_registry_response(response.incoming.message.body))
 
     def stored_query(self, request: etree._Element) -> defer.Deferred[etree._Element]:
@@ -67,20 +66,25 @@ class XDSClient:
                           [], mtom, lambda response: read_retrieve_response(
                               response.incoming.message.body, response.incoming.attachments))
 
-    def _call(self, url: str, action: str, body: etree._Element, parts: list, mtom: bool,
-              read) -> defer.Deferred:
+    def _call(self, url: str, action: str, body: bytes | etree._Element, parts: list,
+              mtom: bool, read) -> defer.Deferred:
+        """Send *body* (an element, or one already serialised) to *url* in a request
+        envelope; the answer read by *read* (on the reactor thread when it is small:
+        :func:`run_for_size`)."""
         if not url:
             raise ValueError(f"no endpoint URL configured for {action}")
+        if not isinstance(body, bytes):
+            body = etree.tostring(body, encoding="UTF-8")
         message_id = new_message_id()
-        request = SOAPRequest(url, action, request_envelope(action, body, to=url,
-                                                            message_id=message_id), parts, mtom)
+        request = SOAPRequest(url, action, parts=parts, mtom=mtom,
+                              data=request_envelope_bytes(action, body, url, message_id))
         exchange = self.sender.send(request)
-        return exchange.addCallback(lambda response: deferToThread(
-            _answer, response, action, message_id, read))
+        return exchange.addCallback(lambda response: run_for_size(
+            response.size, _answer, response, action, message_id, read))
 
 
 def _answer(response: SOAPResponse, action: str, message_id: str, read):
-    """The answer's content, or raise its fault (runs in a thread)."""
+    """The answer's content, or raise its fault (in a thread for a large answer)."""
     message = response.incoming.message
     if message.relates_to and message.relates_to != message_id:
         response.incoming.close()

@@ -59,6 +59,17 @@ def submit_objects_request(submission: Submission, new_id: IdFactory = new_uuid)
     return request
 
 
+def submit_objects_request_bytes(submission: Submission, new_id: IdFactory = new_uuid) -> bytes:
+    """What ``etree.tostring(submit_objects_request(...), encoding="UTF-8")`` gives, written
+    as text (the request a client sends; no element made)."""
+    target = TextTarget("RegistryObjectList", declare=False)
+    write_objects(target, submission, new_id)
+    return (_SUBMIT_OBJECTS_OPEN + target.finish() + b"</lcm:SubmitObjectsRequest>")
+
+
+_SUBMIT_OBJECTS_OPEN = f'<lcm:SubmitObjectsRequest xmlns:lcm="{LCM}" xmlns:rim="{RIM}">'.encode()
+
+
 def registry_object_list(submission: Submission, new_id: IdFactory = new_uuid) -> etree._Element:
     """The ``rim:RegistryObjectList`` of *submission*, objects in a stable order."""
     objects = etree.Element(_REGISTRY_OBJECT_LIST, nsmap={"rim": RIM})

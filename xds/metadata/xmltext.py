@@ -74,12 +74,13 @@ def _clark(local: str) -> str:
 
 
 class TextTarget:
-    """The same elements as UTF-8 text, inside ``rim:<outer>`` (which declares ``rim``):
-    :meth:`finish` gives what ``etree.tostring(element, encoding="UTF-8")`` would."""
+    """The same elements as UTF-8 text, inside ``rim:<outer>`` (which declares ``rim``
+    unless *declare* is false: an ancestor does): :meth:`finish` gives what
+    ``etree.tostring(element, encoding="UTF-8")`` would."""
 
-    def __init__(self, outer: str):
+    def __init__(self, outer: str, declare: bool = True):
         self._outer = outer
-        self._parts = [f'<rim:{outer} xmlns:rim="{RIM}">']
+        self._parts = [f'<rim:{outer} xmlns:rim="{RIM}">' if declare else f"<rim:{outer}>"]
         self._open: list[str] = []
         self._pending = False  # the last start tag is not closed yet ('>' or '/>')
 
@@ -147,5 +148,9 @@ def escape_text(value: str) -> str:
 _text = escape_text
 
 
-def _attribute(value: str) -> str:
+def escape_attribute(value: str) -> str:
+    """*value* as an attribute value (between double quotes), escaped as lxml escapes it."""
     return value.translate(_ATTRIBUTE_ESCAPES) if _ATTRIBUTE_SPECIAL.search(value) else value
+
+
+_attribute = escape_attribute

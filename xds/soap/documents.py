@@ -25,7 +25,8 @@ from lxml import etree
 
 from xds.metadata.model import Submission
 from xds.metadata.reading import read_submission
-from xds.metadata.writing import new_uuid, submit_objects_request
+from xds.metadata.writing import new_uuid, submit_objects_request, submit_objects_request_bytes
+from xds.metadata.xmltext import escape_attribute
 from xds.namespaces import XDS, XOP, qname
 from xds.soap.mtom import Attachment, MTOMError, OutgoingPart, new_content_id
 
@@ -99,8 +100,36 @@ def read_provide_and_register(request: etree._Element, attachments: Mapping[str,
     return read_submission(request), read_documents(request, attachments, max_inline_bytes)
 
 
+def provide_and_register_bytes(submission: Submission, documents: Mapping[str, bytes | BinaryIO],
+                               *, optimise: bool = True, new_id: Callable[[], str] = new_uuid,
+                               new_part_id: Callable[[], str] = new_content_id
+                               ) -> tuple[bytes, list[OutgoingPart]]:
+    """:func:`provide_and_register_request` written as text: what ``etree.tostring`` of
+    that element gives (``encoding="UTF-8"``), without making the elements."""
+    mime_types = {entry.entry_uuid: entry.mime_type for entry in submission.documents}
+    pieces = [_REQUEST_OPEN, submit_objects_request_bytes(submission, new_id)]
+    parts = []
+    for document_id, source in documents.items():
+        opening = f'<xds:Document id="{escape_attribute(document_id)}">'.encode("utf-8")
+        if optimise:
+            content_id = new_part_id()
+            pieces.append(opening + f'<xop:Include href="cid:{escape_attribute(content_id)}"/>'
+                          .encode("utf-8") + b"</xds:Document>")
+            mime_type = mime_types.get(document_id) or "application/octet-stream"
+            parts.append(OutgoingPart(content_id, mime_type, source))
+        else:  # an empty document too has both tags (lxml's text "", not None)
+            pieces += (opening, base64.b64encode(source), b"</xds:Document>")
+    pieces.append(b"</xds:ProvideAndRegisterDocumentSetRequest>")
+    return b"".join(pieces), parts
+
+
+_REQUEST_OPEN = (f'<xds:ProvideAndRegisterDocumentSetRequest xmlns:xds="{XDS}"'
+                 f' xmlns:xop="{XOP}">').encode("ascii")
+
+
 def provide_and_register_request(submission: Submission, documents: Mapping[str, bytes | BinaryIO],
-                                 *, optimise: bool = True, new_id: Callable[[], str] = new_uuid
+                                 *, optimise: bool = True, new_id: Callable[[], str] = new_uuid,
+                                 new_part_id: Callable[[], str] = new_content_id
                                  ) -> tuple[etree._Element, list[OutgoingPart]]:
     """The ITI-41 body for *submission* and its documents (by DocumentEntry id).
 
@@ -117,7 +146,7 @@ def provide_and_register_request(submission: Submission, documents: Mapping[str,
     for document_id, source in documents.items():
         element = etree.SubElement(request, _DOCUMENT, id=document_id)
         if optimise:
-            content_id = new_content_id()
+            content_id = new_part_id()
             etree.SubElement(element, _INCLUDE, href=f"cid:{content_id}")
             mime_type = mime_types.get(document_id) or "application/octet-stream"
             parts.append(OutgoingPart(content_id, mime_type, source))

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from xds.metadata.formats import xml_text_problem
+from xds.metadata.xmltext import escape_text
 from xds.namespaces import SOAP11, SOAP12, WSA, qname
 from xds.safexml import DEFAULT_MAX_BYTES, UnsafeXMLError, parse_xml
 
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 _MUST_UNDERSTAND = qname(SOAP12, "mustUnderstand")
 _TRUE = ("1", "true")
+_WSA_PREFIX = "{" + WSA + "}"
 
 
 def soap(local: str) -> str:
@@ -104,6 +107,27 @@ def request_envelope(action: str, body: etree._Element, to: str,
                     reply_to_anonymous=True)
 
 
+def request_envelope_bytes(action: str, body: bytes, to: str, message_id: str) -> bytes:
+    """What :func:`xds.safexml.to_bytes` gives for ``request_envelope(action, element, to,
+    message_id)``, *body* being that element's ``etree.tostring(..., encoding="UTF-8")``:
+    the request written as text around a body already serialised."""
+    values = (action, message_id, to)
+    for value in values:
+        if xml_text_problem(value):
+            raise ValueError(f"{value!r} cannot be written in XML: {xml_text_problem(value)}")
+    action, message_id, to = (escape_text(value) for value in values)
+    to_header = f'<wsa:To soap:mustUnderstand="1">{to}</wsa:To>' if to else ""
+    headers = (f'<wsa:Action soap:mustUnderstand="1">{action}</wsa:Action>'
+               f"<wsa:MessageID>{message_id}</wsa:MessageID><wsa:ReplyTo><wsa:Address>"
+               f"{ANONYMOUS}</wsa:Address></wsa:ReplyTo>{to_header}</soap:Header><soap:Body>")
+    return b"".join((_REQUEST_HEAD, headers.encode("utf-8"), body,
+                     b"</soap:Body></soap:Envelope>"))
+
+
+_REQUEST_HEAD = (f"<?xml version='1.0' encoding='UTF-8'?>\n<soap:Envelope xmlns:soap=\"{SOAP12}\""
+                 f' xmlns:wsa="{WSA}"><soap:Header>').encode("ascii")
+
+
 def parse_envelope(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> SOAPMessage:
     """Read a SOAP 1.2 envelope from bytes, or raise :class:`SOAPFault`."""
     try:
@@ -136,11 +160,11 @@ def _read_headers(header: etree._Element | None) -> dict[str, str]:
     if header is None:
         return values
     for block in header:
-        if not isinstance(block.tag, str):
+        tag = block.tag
+        if not isinstance(tag, str):
             continue
-        name = etree.QName(block)
-        if name.namespace == WSA:
-            values[name.localname] = (block.text or "").strip()
+        if tag.startswith(_WSA_PREFIX):
+            values[tag[len(_WSA_PREFIX):]] = (block.text or "").strip()
         elif block.get(_MUST_UNDERSTAND, "").strip() in _TRUE:
             raise SOAPFault("MustUnderstand", f"header {block.tag} is not understood")
     return values
