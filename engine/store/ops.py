@@ -238,7 +238,7 @@ class IngestOp(WriteOp):
             cur.close()
         if not (batch.messages or batch.deliveries or batch.lines or counted or rated):
             return
-        own = cursor(conn)  # read after the commit: a cursor of its own
+        own = pgintake.raw_cursor(conn)  # read after the commit: a cursor of its own
         self._written = _Written(own, ids, keys)
         self._intake.execute(own, batch.messages, batch.extra, batch.deliveries, batch.lines,
                              counted, rated)

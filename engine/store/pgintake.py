@@ -40,6 +40,7 @@ test-case-name: tests.store.test_pgintake, tests.store.test_stored_keys
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 from engine import status as st
@@ -68,13 +69,15 @@ class IntakeStatement:
                         ("c", counts, count_columns), ("r", rate_buckets, rate_columns))
         self._types = [[_array_type(table, c) for c in columns]
                        for _, table, columns in self._tables]
-        self.sql = _statement(quote, message_columns, delivery_columns, journal_columns,
-                              count_columns, rate_columns)
+        # sent as ``$n`` text on a raw cursor (:func:`raw_cursor`), the names in ``order``
+        self.sql, self.order = positional(_statement(quote, message_columns, delivery_columns,
+                                                     journal_columns, count_columns,
+                                                     rate_columns))
 
     def execute(self, cursor: Any, new: Sequence[tuple], extra: Sequence[tuple],
                 delivered: Sequence[tuple], lines: Sequence[tuple], count_rows: Sequence[tuple],
                 rate_rows: Sequence[tuple]) -> None:
-        """Send the batch on ``cursor`` (a psycopg cursor of the writer's transaction);
+        """Send the batch on ``cursor`` (:func:`raw_cursor`, in the writer's transaction);
         its rows (:func:`copies`) are read once the results are in. ``new``: message rows;
         ``extra``: (duplicate_key, duplicate_error) of each; then the other tables' rows."""
         pgbulk.register(cursor)
@@ -86,7 +89,7 @@ class IntakeStatement:
             columns = list(zip(*rows)) if rows else [()] * len(types)
             for name, kind, column in zip(names, types, columns):
                 parameters[f"{prefix}_{name}"] = EncodedArray(kind.encode(column, charset))
-        cursor.execute(self.sql, parameters)
+        cursor.execute(self.sql, [parameters[name] for name in self.order])
 
 
 # Names the stored message of each copy (ids, keys: two arrays) in the copy's row; returns
@@ -95,6 +98,36 @@ NAME_COPIES = ("UPDATE messages AS copy SET duplicate_of = stored.id "
                "FROM unnest(%s::int8[], %s::text[]) AS wanted (id, key) "
                "JOIN messages AS stored ON stored.dedupe_key = wanted.key "
                "WHERE copy.id = wanted.id RETURNING copy.id, stored.id")
+
+
+def raw_cursor(conn: Any) -> Any:
+    """A cursor of an SQLAlchemy connection's psycopg connection that sends ``$n`` statements
+    as they are (psycopg's RawCursor).
+
+    Why: psycopg turns ``%(name)s`` placeholders into ``$n`` at every call, and caches that
+    work only for statements of at most 4 KiB and 50 parameters; this one is longer, so a
+    plain cursor parsed its text again for every batch, in the writer thread.
+    """
+    import psycopg
+
+    return psycopg.RawCursor(conn.connection.dbapi_connection)
+
+
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with each ``%(name)b`` written ``$n`` (one number per name, however often
+    it appears), and the names in number order."""
+    order: dict[str, int] = {}
+
+    def number(match: "re.Match[str]") -> str:
+        return f"${order.setdefault(match.group(1), len(order) + 1)}"
+
+    text = _NAMED.sub(number, sql)
+    if "%(" in text or "%s" in text or "%b" in text:
+        raise ValueError("a placeholder of another kind is left in the statement")
+    return text, tuple(order)
+
+
+_NAMED = re.compile(r"%\((\w+)\)b")
 
 
 def copies(cursor: Any) -> list[tuple[int, int | None]]:

@@ -21,12 +21,27 @@ def statement() -> pgintake.IntakeStatement:
 def test_one_array_parameter_per_column_sent():
     """If the statement is built, then it names one binary array per column execute sends
     (the messages' and their two extra, then each other table's), and no other parameter."""
-    sql = statement().sql
+    built = statement()
     sent = ({f"m_{c}" for c in (*ops.MESSAGE_COLUMNS, *pgintake.EXTRA_COLUMNS)}
             | {f"d_{c}" for c in ops.DELIVERY_COLUMNS} | {f"j_{c}" for c in ops.JOURNAL_COLUMNS}
             | {f"c_{c}" for c in counters.COLUMNS} | {f"r_{c}" for c in counters.RATE_COLUMNS})
-    assert set(re.findall(r"%\((\w+)\)b::", sql)) == sent
-    assert "%s" not in sql and "%b" not in sql
+    assert set(built.order) == sent and len(built.order) == len(sent)
+    numbers = {int(n) for n in re.findall(r"\$(\d+)::", built.sql)}
+    assert numbers == set(range(1, len(sent) + 1))
+    assert "%" not in built.sql
+
+
+def test_positional_numbers_each_name_once():
+    """If a name appears several times, then it is one number each time, numbered in order
+    of first appearance; a placeholder of another kind is refused."""
+    sql, order = pgintake.positional("SELECT %(a)b::int8[], %(b)b::text[], %(a)b::int8[]")
+    assert sql == "SELECT $1::int8[], $2::text[], $1::int8[]"
+    assert order == ("a", "b")
+    try:
+        pgintake.positional("SELECT %(a)b, %s")
+    except ValueError:
+        return
+    raise AssertionError("a %s placeholder was not refused")
 
 
 def test_a_stored_key_is_no_error():
