@@ -192,12 +192,18 @@ class GroupCommitWriter:
             with self._transaction(conn):  # transaction boundary: one group commit
                 for op in sorted(groups, key=lambda o: o.rank):
                     applied.append((op, op.apply(conn, [batch[i][1] for i in groups[op]])))
-            for op, results in applied:
-                for i, result in zip(groups[op], op.finish(conn, results)):
-                    outcomes[i] = (True, result)
         except Exception:
             self._close()  # rolled back; a broken connection is not used again
             raise
+        for op, results in applied:  # committed: whatever happens now, never written again
+            try:
+                results = op.finish(conn, results)
+            except Exception:
+                self._close()
+                log.exception("completing the results of a committed %s batch failed; its "
+                              "items get them as written", type(op).__name__)
+            for i, result in zip(groups[op], results):
+                outcomes[i] = (True, result)
         return outcomes
 
     def _apply_one(self, entry: tuple) -> tuple[bool, Any]:

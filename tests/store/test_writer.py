@@ -89,6 +89,23 @@ class WriterTests(StoreCase):
         self.assertEqual(results, [(0, 3), (1, 3), (2, 3)])
 
     @defer.inlineCallbacks
+    def test_a_failing_finish_does_not_write_the_batch_again(self):
+        """If an op's ``finish`` fails after its batch committed, then the batch is not
+        written again (one by one or whole): each Deferred gets what ``apply`` returned, and
+        the rows are there once."""
+        writer = GroupCommitWriter(self.store.engine, reactor)
+        op = FailingFinish(self.store.engine)
+        ds = [writer.submit(op, n) for n in range(3)]
+        with self.writer_log() as records:
+            writer.start()
+            results = yield defer.gatherResults(ds)
+            yield writer.stop()
+        self.assertEqual(results, [0, 1, 2])
+        self.assertEqual(op.applied, 1)
+        self.assertEqual(self.count(journal), 3)
+        self.assertIn("completing the results", records[0].getMessage())
+
+    @defer.inlineCallbacks
     def test_after_commit_hook_gets_results(self):
         """If a batch commits, then the after-commit hook sees each (op, item, result or
         exception), as Store.on_commit documents."""
@@ -146,3 +163,16 @@ class WriterTestsSQLite(WriterTests, unittest.TestCase):
 
 class WriterTestsPostgreSQL(WriterTests, unittest.TestCase):
     backend = "postgresql"
+
+
+class FailingFinish(Finishing):
+    """Writes as :class:`Finishing` does, counting its applies; its ``finish`` fails."""
+
+    applied = 0
+
+    def apply(self, conn, items):
+        self.applied += 1
+        return super().apply(conn, items)
+
+    def finish(self, conn, results):
+        raise RuntimeError("the commit's answer could not be read")
