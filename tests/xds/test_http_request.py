@@ -4,10 +4,10 @@ once with a Content-Length, anything else serialised and paced in a thread; smal
 read on the reactor thread, large ones in a thread."""
 from __future__ import annotations
 
-import dataclasses
 import io
 import threading
 
+import pytest
 from lxml import etree
 from twisted.internet import defer, reactor
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
@@ -40,12 +40,29 @@ def test_the_tree_read_and_changed_in_place_is_what_is_sent():
 
 
 def test_replace_with_a_new_envelope_sends_it():
-    """If dataclasses.replace gives a new envelope (xds.dmp.prepare), then that one is sent,
-    not the text the first request carried."""
-    request = dataclasses.replace(SOAPRequest("http://h/r", "urn:a", data=DATA),
-                                  envelope=etree.fromstring(b"<z/>"))
+    """If replace gives a new envelope (xds.dmp.prepare), then that one is sent, not the
+    text the first request carried."""
+    request = SOAPRequest("http://h/r", "urn:a", data=DATA).replace(
+        envelope=etree.fromstring(b"<z/>"))
     assert request.serialised() == b"<?xml version='1.0' encoding='UTF-8'?>\n<z/>"
     assert not request.as_sent
+
+
+def test_replace_keeps_the_text_unparsed():
+    """If replace changes something else than the envelope, then the copy still sends the
+    text as it is (no tree parsed for the copy), and the original is unchanged."""
+    part = OutgoingPart("p@x", "text/xml", b"doc")
+    original = SOAPRequest("http://h/r", "urn:a", data=DATA)
+    copy = original.replace(parts=[part], mtom=False)
+    assert copy.as_sent and original.as_sent
+    assert (copy.serialised(), copy.parts, copy.mtom) == (DATA, [part], False)
+    assert (original.parts, original.mtom) == ([], True)
+
+
+def test_replace_refuses_an_unknown_field():
+    """If replace is given a name the request does not hold, then it says which."""
+    with pytest.raises(TypeError, match="no field envelop"):
+        SOAPRequest("http://h/r", "urn:a", data=DATA).replace(envelop=None)
 
 
 def test_a_body_in_memory_is_ready():

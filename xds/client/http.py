@@ -30,7 +30,7 @@ test-case-name: tests.xds.test_http_client
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol
 from urllib.parse import urlsplit
 
@@ -66,49 +66,63 @@ class XDSTransportError(Exception):
     """The exchange failed below SOAP: no answer, or an answer that is no SOAP message."""
 
 
-@dataclass
 class SOAPRequest:
     """What to POST: an envelope for *action*, its MTOM parts, in which form.
 
     The client builds the envelope as text (*data*, its serialised bytes) and sends those
     bytes as they are; :attr:`envelope`, the tree, is parsed from them the first time it is
     read (by a ``prepare_request`` hook, say) and from then on is what is sent, changes
-    made to it in place included. Setting it (``dataclasses.replace`` with a new one)
-    does the same.
+    made to it in place included. Setting it, or :meth:`replace` with a new one, does the
+    same. A plain class rather than a dataclass: the envelope is a tree kept beside the text,
+    read lazily, which a dataclass field cannot say.
     """
 
-    url: str
-    action: str
-    envelope: etree._Element | None = field(default=None, repr=False, compare=False)
-    parts: list[OutgoingPart] = field(default_factory=list)
-    mtom: bool = True
-    data: bytes | None = field(default=None, repr=False)
+    __slots__ = ("url", "action", "parts", "mtom", "data", "_tree")
+
+    def __init__(self, url: str, action: str, envelope: etree._Element | None = None,
+                 parts: list[OutgoingPart] | None = None, mtom: bool = True,
+                 data: bytes | None = None):
+        self.url = url
+        self.action = action
+        self._tree = envelope
+        self.parts = parts if parts is not None else []
+        self.mtom = mtom
+        self.data = data
+
+    @property
+    def envelope(self) -> etree._Element | None:
+        """The envelope as a tree (parsed from :attr:`data` when first read)."""
+        if self._tree is None and self.data is not None:
+            self._tree = parse_xml(self.data, what="SOAP request")
+        return self._tree
+
+    @envelope.setter
+    def envelope(self, tree: etree._Element | None) -> None:
+        self._tree = tree
+
+    def replace(self, **changes: Any) -> "SOAPRequest":
+        """A copy with *changes* (any of the constructor's arguments); the text is not
+        parsed for it, and a tree already read is carried over unless *changes* names one."""
+        kept = {"url": self.url, "action": self.action, "envelope": self._tree,
+                "parts": self.parts, "mtom": self.mtom, "data": self.data}
+        unknown = set(changes) - set(kept)
+        if unknown:
+            raise TypeError(f"SOAPRequest has no field {', '.join(sorted(unknown))}")
+        return SOAPRequest(**{**kept, **changes})
 
     def serialised(self) -> bytes:
         """The envelope's bytes (serialising a tree: call it off the reactor thread)."""
-        tree = self.__dict__.get("_tree")
-        return to_bytes(tree) if tree is not None else self.data
+        return to_bytes(self._tree) if self._tree is not None else self.data
 
     @property
     def as_sent(self) -> bool:
         """True while the bytes to send are :attr:`data` as given (no tree was read)."""
-        return self.__dict__.get("_tree") is None and self.data is not None
+        return self._tree is None and self.data is not None
 
-
-def _envelope(request: SOAPRequest) -> etree._Element | None:
-    tree = request.__dict__.get("_tree")
-    if tree is None and request.data is not None:
-        tree = request.__dict__["_tree"] = parse_xml(request.data, what="SOAP request")
-    return tree
-
-
-def _set_envelope(request: SOAPRequest, tree: etree._Element | None) -> None:
-    request.__dict__["_tree"] = tree
-
-
-# The envelope field read and set through the tree parsed on demand (see SOAPRequest).
-SOAPRequest.envelope = property(_envelope, _set_envelope,
-                                doc="The envelope as a tree (parsed from data when first read).")
+    def __repr__(self) -> str:
+        form = "tree" if self._tree is not None else f"{len(self.data or b'')} bytes"
+        return (f"SOAPRequest(url={self.url!r}, action={self.action!r}, envelope={form}, "
+                f"parts={len(self.parts)}, mtom={self.mtom})")
 
 
 @dataclass

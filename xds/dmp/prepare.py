@@ -108,7 +108,7 @@ def prepare_for_dmp(request: SOAPRequest, credentials: DMPCredentials,
     _header(envelope).append(vihf_security_header(description, credentials, now,
                                                   context.vihf_lifetime,
                                                   context.security_must_understand))
-    return dataclasses.replace(request, envelope=envelope, parts=parts)
+    return request.replace(envelope=envelope, parts=parts)
 
 
 def _sign_submission(body: etree._Element, parts: list[OutgoingPart], mtom: bool,
