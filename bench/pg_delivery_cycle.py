@@ -1,7 +1,7 @@
 """
 Benchmark: the CPU one delivery costs the PostgreSQL server and the engine's store threads,
 without sockets or destinations: a lane's cycle of reading its due deliveries
-(``queries.fetch_due`` on a pooled connection, as ``Store.read`` runs it) and recording them
+(``queries.fetch_due`` as ``Store.read`` runs it in its thread) and recording them
 SENT (``ops.DeliveryUpdateOp`` in a transaction, as the group-commit writer applies it).
 
 Fills a fresh database with ``--queued`` messages, each with one QUEUED delivery on one of
@@ -27,7 +27,7 @@ from engine import status as st  # noqa: E402
 from engine.store import migrate, ops, queries  # noqa: E402
 from engine.store.rawsql import RawStatements  # noqa: E402
 from engine.store.records import DeliveryUpdate  # noqa: E402
-from engine.store.store import make_engine  # noqa: E402
+from engine.store.store import Store  # noqa: E402
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHANNEL, DESTINATION, LANES = "plain", "archive", 2
@@ -65,12 +65,12 @@ def fill(engine, queued: int) -> None:
             {"c": CHANNEL, "d": DESTINATION, "q": queued})
 
 
-def deliver(engine, op, batch: int) -> int:
+def deliver(engine, store, op, batch: int) -> int:
     """Read and record every delivery, ``batch`` at a time, one lane then the other."""
     done, lane, empty = 0, 0, 0
     while empty < LANES:
-        with engine.connect() as conn:  # as Store._read: a pooled connection
-            due = queries.fetch_due(conn, CHANNEL, DESTINATION, lane, batch, 8 << 20)
+        # what Store.read runs in its thread (a pooled connection, its transaction's end)
+        due = store._read(queries.fetch_due, (CHANNEL, DESTINATION, lane, batch, 8 << 20), {})
         lane = (lane + 1) % LANES
         if not due:
             empty += 1
@@ -98,12 +98,13 @@ def main() -> None:
         with psycopg.connect(ADMIN, autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {name}")
         try:
-            engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+            store = Store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", None)
+            engine = store.engine  # its threads are not started: this one runs its work
             migrate.ensure_current(engine, create_if_empty=True)
             fill(engine, args.queued)
             op = ops.DeliveryUpdateOp(RawStatements(engine.dialect), "bench")
             server, mine, wall = backend_cpu(name), time.process_time(), time.perf_counter()
-            deliver(engine, op, args.batch)
+            deliver(engine, store, op, args.batch)
             mine, wall = time.process_time() - mine, time.perf_counter() - wall
             server = backend_cpu(name) - server
             with engine.connect() as conn:

@@ -12,7 +12,10 @@ group-commit writer. A send may start while the previous send's outcome is being
 (that hides the commit's latency), not before the outcomes of the sends before it are
 committed: so when the store fails, at most one send follows the first outcome it could not
 record. The lane reads again only once every outcome it recorded is committed, so a read
-never brings back a delivery already sent. A failed send is retried after the destination's
+never brings back a delivery already sent; and, unless its last read left work unread, no
+sooner than ``read_gap`` after that read started, so that a busy lane reads, sends and
+records batches rather than a few deliveries at a time (each read and each write of
+outcomes costs the store about as much as a dozen more deliveries in the same batch). A failed send is retried after the destination's
 backoff, holding the lane (that keeps order); once its retries are spent, or when the peer
 rejects the message, the delivery is parked in ERROR and the lane moves on.
 
@@ -60,6 +63,11 @@ POLL_INTERVAL = 1.0
 # deliveries queued meanwhile are read, sent (one flush for a file batch) and recorded
 # together instead of one small batch per group commit of the intake.
 GATHER = 0.005
+# The shortest time between the starts of two reads of a lane whose last read brought all
+# its due work (no backlog): a busy lane otherwise reads again as soon as its outcomes are
+# committed, a few deliveries each time, and each read and each write of outcomes costs the
+# store about as much as a dozen deliveries more in the same batch.
+READ_GAP = 0.02
 SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
 RECORD_RETRY_INITIAL = 0.5
 RECORD_RETRY_MAX = 5.0
@@ -94,7 +102,7 @@ class Lane:
                  clock: Any, *, poll_interval: float = POLL_INTERVAL,
                  fetch_batch: int = FETCH_BATCH, fetch_bytes: int = FETCH_BYTES,
                  sends_ahead: int = SENDS_AHEAD, gather: float = GATHER,
-                 send_batch: int = SEND_BATCH,
+                 read_gap: float = READ_GAP, send_batch: int = SEND_BATCH,
                  record_retry: tuple[float, float] = (RECORD_RETRY_INITIAL, RECORD_RETRY_MAX)):
         self.key = key
         self._destination = destination
@@ -106,12 +114,15 @@ class Lane:
         self._fetch_bytes = fetch_bytes
         self._sends_ahead = sends_ahead
         self._gather = gather
+        self._read_gap = read_gap
         self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
         self._record_retry = record_retry
         self.state = LaneState.UNLEASED
         self._deadline = NEVER  # sends may start until then (clock time): the lease
         self._buffer: deque[DueDelivery] = deque()  # read, not yet finished; head first
         self._more = True  # the store may hold due work this lane has not read
+        self._backlog = False  # the last read left due work unread (full, or cut)
+        self._read_at = NEVER  # when the last read that found work started (clock time)
         self._in_flight = 0  # outcomes submitted to the writer, not answered yet
         self._sends = 0  # sends started; numbers the outcomes of each
         self._unsettled: dict[int, int] = {}  # send number -> its outcomes not answered yet
@@ -231,7 +242,8 @@ class Lane:
         if self._in_flight:
             return self._enter_settling()
         if self._more:
-            return self._enter_reading()
+            wait = self._until_next_read(now)
+            return self._enter_reading() if wait <= 0 else self._enter_idle(wait)
         return self._enter_idle()
 
     # -- transitions ------------------------------------------------------------------------
@@ -241,15 +253,24 @@ class Lane:
         self._buffer.clear()  # another process may send them now: read them again if leased
         self.state = LaneState.UNLEASED
 
-    def _enter_idle(self) -> None:
+    def _enter_idle(self, wait: float | None = None) -> None:
+        """Wait for a wake, or read at the next poll (``wait`` seconds from now if given:
+        work is known, the read waits for :meth:`_until_next_read`)."""
         self._cancel_timer()
         self.state = LaneState.IDLE
-        self._timer = self._clock.callLater(self._poll_interval, self._poll)
+        self._timer = self._clock.callLater(self._poll_interval if wait is None else wait,
+                                            self._poll)
+
+    def _until_next_read(self, now: float) -> float:
+        """Seconds before the lane may read again: none after a read that left a backlog or
+        found nothing, else what is left of ``read_gap`` since the last read started."""
+        return 0.0 if self._backlog else self._read_at + self._read_gap - now
 
     def _enter_reading(self) -> None:
         self._cancel_timer()
         self.state = LaneState.READING
         self._more = False
+        self._read_at = self._clock.seconds()
         self.reads += 1
         self._read = read = self._store.read(queries.fetch_due, self.key.channel,
                                              self.key.destination, self.key.lane,
@@ -324,7 +345,10 @@ class Lane:
         if self.state is not LaneState.READING:
             return  # stopped meanwhile
         self._buffer.extend(due)
-        if len(due) >= self._fetch_batch or getattr(due, "cut", False):
+        self._backlog = len(due) >= self._fetch_batch or getattr(due, "cut", False)
+        if not due:  # nothing was due: the next read waits for a wake's gather, not the gap
+            self._read_at = NEVER
+        if self._backlog:
             self._more = True
         self._step()
 
