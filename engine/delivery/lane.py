@@ -14,10 +14,10 @@ committed: so when the store fails, at most one send follows the first outcome i
 record. The lane reads again only once every outcome it recorded is committed, so a read
 never brings back a delivery already sent; and, unless its last read left work unread, no
 sooner than ``read_gap`` after that read started, so that a busy lane reads, sends and
-records batches rather than a few deliveries at a time (each read and each write of
-outcomes costs the store about as much as a dozen more deliveries in the same batch). A failed send is retried after the destination's
-backoff, holding the lane (that keeps order); once its retries are spent, or when the peer
-rejects the message, the delivery is parked in ERROR and the lane moves on.
+records batches rather than a few deliveries at a time (a read and a write of outcomes
+cost the store far more than one more delivery in them). A failed send is retried after the
+destination's backoff, holding the lane (that keeps order); once its retries are spent, or
+when the peer rejects the message, the delivery is parked in ERROR and the lane moves on.
 
 When an outcome cannot be committed (the store is down, the disk full), the lane stops in
 :attr:`LaneState.RECORDING`: it keeps what it sent as sent, in memory, retries the write with
@@ -65,8 +65,8 @@ POLL_INTERVAL = 1.0
 GATHER = 0.005
 # The shortest time between the starts of two reads of a lane whose last read brought all
 # its due work (no backlog): a busy lane otherwise reads again as soon as its outcomes are
-# committed, a few deliveries each time, and each read and each write of outcomes costs the
-# store about as much as a dozen deliveries more in the same batch.
+# committed, a few deliveries each time, and a read and a write of outcomes cost the store
+# far more than one more delivery in them (figures: bench/README.md).
 READ_GAP = 0.02
 SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
 RECORD_RETRY_INITIAL = 0.5
