@@ -12,7 +12,8 @@ group-commit writer. A send may start while the previous send's outcome is being
 (that hides the commit's latency), not before the outcomes of the sends before it are
 committed: so when the store fails, at most one send follows the first outcome it could not
 record. The lane reads again only once every outcome it recorded is committed, so a read
-never brings back a delivery already sent. A failed send is retried after the destination's
+never brings back a delivery already sent, and, while busy, no more often than
+:mod:`engine.delivery.cadence` allows. A failed send is retried after the destination's
 backoff, holding the lane (that keeps order); once its retries are spent, or when the peer
 rejects the message, the delivery is parked in ERROR and the lane moves on.
 
@@ -42,6 +43,8 @@ from typing import Any
 from twisted.internet import defer
 
 from engine import status as st
+from engine.delivery.cadence import (
+    FETCH_BATCH, FETCH_BYTES, GATHER, NEVER, POLL_INTERVAL, READ_GAP, read_wait)
 from engine.delivery.lease import may_send
 from engine.interfaces import (
     BatchDestination, DeliveryContext, DeliveryFailed, DeliveryOutcome, Destination)
@@ -50,21 +53,11 @@ from engine.store.records import DeliveryUpdate, DueDelivery
 
 log = logging.getLogger(__name__)
 
-FETCH_BATCH = 500
-# Payload bytes one read may bring (and so a lane may hold): what a lane keeps in memory is
-# bounded by size as well as by count, whatever the size of its messages.
-FETCH_BYTES = 8 * 1024 * 1024
 SEND_BATCH = 100  # deliveries handed at once to a destination that sends batches
-POLL_INTERVAL = 1.0
-# How long an idle lane that is told of new work waits before reading its queue: the
-# deliveries queued meanwhile are read, sent (one flush for a file batch) and recorded
-# together instead of one small batch per group commit of the intake.
-GATHER = 0.005
 SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
 RECORD_RETRY_INITIAL = 0.5
 RECORD_RETRY_MAX = 5.0
 MAX_ERROR_TEXT = 2000
-NEVER = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -72,6 +65,9 @@ class LaneKey:
     channel: str
     destination: str
     lane: int
+
+    def __str__(self) -> str:  # in log lines
+        return f"{self.channel}/{self.destination}/{self.lane}"
 
 
 class LaneState(enum.Enum):
@@ -94,7 +90,7 @@ class Lane:
                  clock: Any, *, poll_interval: float = POLL_INTERVAL,
                  fetch_batch: int = FETCH_BATCH, fetch_bytes: int = FETCH_BYTES,
                  sends_ahead: int = SENDS_AHEAD, gather: float = GATHER,
-                 send_batch: int = SEND_BATCH,
+                 read_gap: float = READ_GAP, send_batch: int = SEND_BATCH,
                  record_retry: tuple[float, float] = (RECORD_RETRY_INITIAL, RECORD_RETRY_MAX)):
         self.key = key
         self._destination = destination
@@ -106,12 +102,15 @@ class Lane:
         self._fetch_bytes = fetch_bytes
         self._sends_ahead = sends_ahead
         self._gather = gather
+        self._read_gap = read_gap
         self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
         self._record_retry = record_retry
         self.state = LaneState.UNLEASED
         self._deadline = NEVER  # sends may start until then (clock time): the lease
         self._buffer: deque[DueDelivery] = deque()  # read, not yet finished; head first
         self._more = True  # the store may hold due work this lane has not read
+        self._backlog = False  # the last read left due work unread (full, or cut)
+        self._read_at = NEVER  # when the last read that found work started (clock time)
         self._in_flight = 0  # outcomes submitted to the writer, not answered yet
         self._sends = 0  # sends started; numbers the outcomes of each
         self._unsettled: dict[int, int] = {}  # send number -> its outcomes not answered yet
@@ -217,7 +216,7 @@ class Lane:
         if self._failed or (self.state is LaneState.RECORDING and self._in_flight):
             return self._enter_recording()
         if self.state is LaneState.RECORDING:
-            log.warning("%s: delivery outcomes recorded again; sending again", _name(self.key))
+            log.warning("%s: delivery outcomes recorded again; sending again", self.key)
         now = self._clock.seconds()
         if not may_send(self._deadline, now):
             return self._enter_unleased()
@@ -231,7 +230,8 @@ class Lane:
         if self._in_flight:
             return self._enter_settling()
         if self._more:
-            return self._enter_reading()
+            wait = read_wait(self._backlog, self._read_at, self._read_gap, now)
+            return self._enter_reading() if wait <= 0 else self._enter_idle(wait)
         return self._enter_idle()
 
     # -- transitions ------------------------------------------------------------------------
@@ -241,15 +241,17 @@ class Lane:
         self._buffer.clear()  # another process may send them now: read them again if leased
         self.state = LaneState.UNLEASED
 
-    def _enter_idle(self) -> None:
+    def _enter_idle(self, wait: float | None = None) -> None:
+        """Wait for a wake or the poll (in ``wait`` s if given: work known, see cadence)."""
         self._cancel_timer()
         self.state = LaneState.IDLE
-        self._timer = self._clock.callLater(self._poll_interval, self._poll)
+        self._timer = self._clock.callLater(wait or self._poll_interval, self._poll)
 
     def _enter_reading(self) -> None:
         self._cancel_timer()
         self.state = LaneState.READING
         self._more = False
+        self._read_at = self._clock.seconds()
         self.reads += 1
         self._read = read = self._store.read(queries.fetch_due, self.key.channel,
                                              self.key.destination, self.key.lane,
@@ -300,7 +302,7 @@ class Lane:
         if self.state is not LaneState.RECORDING:
             self._cancel_timer()
             log.error("%s: recording a delivery outcome failed; sending nothing more until "
-                      "%d outcome(s) are recorded", _name(self.key), len(self._failed))
+                      "%d outcome(s) are recorded", self.key, len(self._failed))
             self.state = LaneState.RECORDING
         if self._in_flight or self._timer is not None:
             return
@@ -324,15 +326,16 @@ class Lane:
         if self.state is not LaneState.READING:
             return  # stopped meanwhile
         self._buffer.extend(due)
-        if len(due) >= self._fetch_batch or getattr(due, "cut", False):
-            self._more = True
+        self._backlog = len(due) >= self._fetch_batch or getattr(due, "cut", False)
+        self._more = self._more or self._backlog
+        self._read_at = self._read_at if due else NEVER  # none due: no gap before the next
         self._step()
 
     def _read_failed(self, failure: Any) -> None:
         self._read = None
         if self.state is not LaneState.READING:
             return
-        log.error("%s: reading the queue failed: %s", _name(self.key),
+        log.error("%s: reading the queue failed: %s", self.key,
                   failure.getErrorMessage())
         self._more = True
         self._enter_idle()  # read again at the next poll, not at once
@@ -387,13 +390,13 @@ class Lane:
             delay = self._retry.delay_for(attempts)
             retry_at = self._clock.seconds() + delay
             log.warning("%s: delivery %d attempt %d failed (%s); retrying in %.1fs",
-                        _name(self.key), due.delivery_id, attempts, reason, delay)
+                        self.key, due.delivery_id, attempts, reason, delay)
             if self._buffer and self._buffer[0].delivery_id == due.delivery_id:
                 self._buffer[0] = replace(due, attempts=attempts, next_attempt_at=retry_at)
             return DeliveryUpdate(due.delivery_id, due.message_id, st.QUEUED, attempts,
                                   retry_at, reason, response)
         log.error("%s: delivery %d parked in ERROR after %d attempt(s): %s",
-                  _name(self.key), due.delivery_id, attempts, reason)
+                  self.key, due.delivery_id, attempts, reason)
         self.parked += 1
         return self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.ERROR, attempts,
                                            self._clock.seconds(), reason, response))
@@ -414,7 +417,7 @@ class Lane:
 
     def _crashed(self, failure: Any, due: DueDelivery) -> None:
         """A bug in the lane's own handling of an answer: log it, read the queue again."""
-        log.error("%s: lane failed on delivery %d: %s", _name(self.key), due.delivery_id,
+        log.error("%s: lane failed on delivery %d: %s", self.key, due.delivery_id,
                   failure.getTraceback())
         self._send = None
         self._buffer.clear()
@@ -457,10 +460,10 @@ class Lane:
             if self.state is LaneState.STOPPED:
                 log.error("%s: the outcome of delivery %d (%s) could not be recorded: %s; it "
                           "stays QUEUED and is sent again by the next owner of the lane",
-                          _name(self.key), update.delivery_id, update.status,
+                          self.key, update.delivery_id, update.status,
                           failure.getErrorMessage())
             else:
-                log.warning("%s: recording delivery %d %s failed: %s", _name(self.key),
+                log.warning("%s: recording delivery %d %s failed: %s", self.key,
                             update.delivery_id, update.status, failure.getErrorMessage())
                 self._failed[update.delivery_id] = update
         # Waiting states go to RECORDING now; SENDING and READING once they answer.
@@ -488,10 +491,6 @@ class Lane:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-
-
-def _name(key: LaneKey) -> str:
-    return f"{key.channel}/{key.destination}/{key.lane}"
 
 
 def _describe(error: BaseException) -> str:

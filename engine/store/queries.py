@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from engine import status as st
-from engine.store import counters, history, rawsql
+from engine.store import counters, history, pgbulk, rawsql
 from engine.store.rawsql import RawStatements
 from engine.store.records import DueDelivery
 from engine.store.schema import deliveries, journal, messages
@@ -37,7 +37,9 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
     cursor steps one row at a time: the rows are read until the first that does not fit.
     On PostgreSQL the database itself stops at the budget, from the payloads' lengths (read
     without reading the payloads), so that only the payloads returned cross the connection,
-    in one round trip and without a server-side cursor.
+    in one round trip and without a server-side cursor; the rows come in the binary format,
+    so that a payload is sent as its bytes, not encoded as hexadecimal text by the server
+    and decoded again here.
     """
     budget = NO_BUDGET if max_bytes is None else max_bytes
     sqlite = conn.dialect.name == "sqlite"
@@ -51,7 +53,11 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
         if sqlite:
             cur.execute(sql, (channel, destination, lane, limit))
             return _within(cur, budget)
-        cur.execute(sql, (channel, destination, lane, limit, budget))
+        params = (channel, destination, lane, limit, budget)
+        if pgbulk.supported(conn.dialect):  # payloads as they are, not as hexadecimal text
+            cur.execute(sql, params, binary=True)
+        else:
+            cur.execute(sql, params)
         rows = cur.fetchall()
     finally:
         cur.close()

@@ -192,7 +192,18 @@ class Store:
 
     def _read(self, query: Callable, args: tuple, kwargs: dict) -> Any:
         with self.engine.connect() as conn:
-            return query(conn, *args, **kwargs)
+            result = query(conn, *args, **kwargs)
+            # transaction boundary: the read's, ended by a commit (it wrote nothing). Left to
+            # the pool, it would be rolled back, and psycopg forgets every statement it
+            # prepared on a connection at each rollback: a lane's read of its queue, run
+            # after every batch it sends, was then parsed and planned every time. A query
+            # on the DBAPI cursor (engine.store.rawsql) began a transaction SQLAlchemy does
+            # not know of.
+            if conn.in_transaction():
+                conn.commit()
+            else:
+                conn.connection.commit()
+            return result
 
     def transact(self, work: Callable, *args: Any) -> Any:
         """Run ``work(conn, *args)`` in a transaction of its own in a read thread; Deferred.

@@ -13,7 +13,7 @@ from twisted.internet import defer
 from engine.delivery import lane as delivery
 from engine import status as st
 from engine.config.settings import RetryPolicy
-from engine.delivery.lane import GATHER, LaneState
+from engine.delivery.lane import GATHER, READ_GAP, LaneState
 from engine.interfaces import Destination
 from engine.store.store import Store
 from tests.fakes import SUCCESS, FakeDestination, FakeStore, refused, rejected
@@ -217,7 +217,9 @@ def test_woken_lane_without_gather_reads_at_once(harness):
 
 def test_wake_during_send_fetches_after_it(harness):
     """If a lane is woken while a send is under way, then once the queue it had is done it
-    fetches again at once (no poll wait) and sends the new work."""
+    fetches again READ_GAP after its previous read started (not at once: the work queued
+    meanwhile gathers into one read and one write of outcomes; no poll wait either) and
+    sends the new work."""
     (first,) = harness.queue(1)
     answer = defer.Deferred()
     harness.destination.script(answer)
@@ -225,8 +227,31 @@ def test_wake_during_send_fetches_after_it(harness):
     (second,) = harness.queue(1)
     harness.lane.wake()
     assert harness.destination.delivery_ids == [first]
+    harness.clock.advance(READ_GAP / 2)
     answer.callback(None)
+    assert harness.destination.delivery_ids == [first]
+    assert harness.store.reads["fetch_due"] == 1
+    harness.clock.advance(READ_GAP / 2)
     assert harness.destination.delivery_ids == [first, second]
+
+
+def test_backlog_read_again_at_once(harness):
+    """If a read brings as many deliveries as the lane reads at a time (a backlog), then
+    the lane reads the rest as soon as those are done, without waiting READ_GAP."""
+    ids = harness.queue(7)  # the harness reads 3 at a time
+    harness.start()
+    assert harness.destination.delivery_ids == ids
+    assert harness.store.reads["fetch_due"] == 3
+
+
+def test_read_gap_not_after_an_empty_read(harness):
+    """If a read found nothing, then a wake reads GATHER later, not READ_GAP after it."""
+    harness.start()
+    assert harness.store.reads["fetch_due"] == 1
+    (delivery_id,) = harness.queue(1)
+    harness.lane.wake()
+    harness.clock.advance(GATHER)
+    assert harness.destination.delivery_ids == [delivery_id]
 
 
 def test_idle_lane_polls(harness):

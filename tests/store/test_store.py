@@ -1,6 +1,7 @@
 """Tests for engine.store.store: the engine settings per database, and the Store's life."""
 from __future__ import annotations
 
+import psycopg
 import pytest
 from sqlalchemy import text
 from twisted.internet import defer, reactor
@@ -52,6 +53,38 @@ class StoreLifeTests(StoreCase):
         self.addCleanup(again.stop)
         detail = yield again.read(queries.message_detail, result.message_id)
         self.assertEqual(detail["control_id"], "1")
+
+    @defer.inlineCallbacks
+    def test_read_ends_its_transaction_and_keeps_prepared_statements(self):
+        """If the store reads, on the DBAPI cursor or through SQLAlchemy, then the read's
+        connection goes back to the pool outside any transaction, and on PostgreSQL a read
+        run again and again is prepared once and stays prepared: a rollback (what the pool
+        does to a connection left in a transaction) makes psycopg forget every statement it
+        prepared, and a lane's read of its queue was then parsed and planned every time."""
+        connections, prepared = set(), []
+
+        def probe(conn):
+            connections.add(conn.connection.dbapi_connection)
+            if self.backend == "postgresql":  # on this connection, before the read
+                cur = conn.connection.cursor()
+                cur.execute("SELECT count(*) FROM pg_prepared_statements "  # not itself
+                            "WHERE statement LIKE concat('%FROM deliveries', ' d%')")
+                prepared.append(cur.fetchone()[0])
+                cur.close()
+            return queries.fetch_due(conn, "adt-in", "archive", 0, 10)
+
+        for _ in range(20):  # psycopg prepares a statement at its fifth run on a connection
+            yield self.store.read(probe)
+            yield self.store.read(queries.status_counts)  # through SQLAlchemy
+        for connection in connections:
+            if self.backend == "postgresql":
+                self.assertEqual(connection.info.transaction_status,
+                                 psycopg.pq.TransactionStatus.IDLE)
+            else:
+                self.assertFalse(connection.in_transaction)
+        if self.backend == "postgresql":
+            self.assertLessEqual(len(connections), 3)  # the pool's: each ran it 6 times or more
+            self.assertEqual(prepared[-1], 1)
 
     def test_start_refuses_old_schema(self):
         """If the database is not at the code's schema, then start raises SchemaOutOfDate

@@ -1,0 +1,21 @@
+"""Tests for engine.delivery.cadence: when a lane may read its queue again (pure)."""
+from __future__ import annotations
+
+from engine.delivery.cadence import NEVER, READ_GAP, read_wait
+
+
+def test_busy_lane_waits_for_the_rest_of_its_gap():
+    """If the last read found work and left none unread, then the next read waits until the
+    gap since that read's start has passed."""
+    assert read_wait(False, 100.0, 0.5, 100.125) == 0.375
+    assert read_wait(False, 100.0, 0.5, 100.5) <= 0
+
+
+def test_backlog_reads_at_once():
+    """If the last read left due work unread, then the next read goes at once."""
+    assert read_wait(True, 100.0, READ_GAP, 100.0) == 0.0
+
+
+def test_no_gap_after_no_read_with_work():
+    """If no read found work yet (or the last one found nothing), then nothing is waited."""
+    assert read_wait(False, NEVER, READ_GAP, 0.0) <= 0
