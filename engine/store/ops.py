@@ -140,8 +140,9 @@ class IngestOp(WriteOp):
     - full (:mod:`engine.store.pgintake`): a message whose key is stored already is recorded
       DUPLICATE instead of going in, with what its decision would have written left out; the
       results name those once the batch has committed (:meth:`finish`). It costs the server
-      more per message, and saves the failed attempt: the batches after one that held a copy
-      go this way, until ``FULL_BATCHES`` in a row held none (a sender that resends often).
+      more per message, and saves the failed attempt: a batch that held such a copy and the
+      ones after it go this way, ``FULL_BATCHES`` in all, counted again from each batch that
+      holds one (a sender that resends often keeps it).
 
     Elsewhere the keys are looked up first. Duplicates within one batch are found here in
     every case.
@@ -218,7 +219,7 @@ class IngestOp(WriteOp):
 
     def again(self, error: BaseException) -> bool:
         """A lean batch failed on a key stored already: write it once more the full way,
-        with the ids it had, and the next ``FULL_BATCHES`` likewise (see the class doc)."""
+        with the ids it had, and the batches after it likewise (see the class doc)."""
         marks, self._lean_marks = self._lean_marks, None
         if marks is None or not stored_key_refused(error):
             return False
@@ -398,7 +399,8 @@ class IngestOp(WriteOp):
         return {row[0] for row in fetch_all(conn, sql, message_ids)}
 
 
-# PostgreSQL: batches written the full way after one that held a copy of a stored message
+# PostgreSQL: batches written the full way from one that held a copy of a stored message on
+# (that one included): the lean way costs a copy's batch a failed attempt and two round trips
 FULL_BATCHES = 32
 
 

@@ -97,11 +97,16 @@ class PipelinedTransactions:
     @staticmethod
     def _end_pipeline(conn: Any, exc: BaseException | None = None) -> None:
         pipeline = conn.info.pop(_PIPELINE, None)
-        if pipeline is not None:
-            if exc is None:
-                pipeline.__exit__(None, None, None)
-            else:
-                pipeline.__exit__(type(exc), exc, exc.__traceback__)
+        if pipeline is None:
+            return
+        if exc is None:
+            pipeline.__exit__(None, None, None)
+            return
+        try:  # the results of what the failure left queued: "pipeline aborted", expected
+            pipeline.__exit__(None, None, None)
+        except Exception:
+            # psycopg would log it as a warning, once per refused batch (see IngestOp)
+            log.debug("ending the pipeline of a failed group commit", exc_info=True)
 
 
 def _roll_back(driver: Any) -> bool:
