@@ -8,12 +8,15 @@ per message of the PostgreSQL server process serving it, and what one batch send
 Flush messages: each is a round trip).
 
 ``--transaction pipelined`` is what the store uses on PostgreSQL (engine.store.pgpipeline, the
-duplicate check left to the unique index: engine.store.ops.IngestOp);
+duplicate check left to the unique index: engine.store.ops.IngestOp). ``--way lean`` writes
+the batches as the store does when none holds a copy of a stored message (the plain inserts),
+``full`` as it does after one that held a copy (engine.store.pgintake); both, alternated in
+one run, compare the two statements under the same load;
 ``plain`` is SQLAlchemy's ``begin()``, to compare in the same run. ``plain`` also runs on a
 tree from before pgpipeline (``PYTHONPATH=that-tree``), to compare the row writes.
 
     .venv/bin/python bench/pg_group_commit.py [--sizes 1,8,64] [--batches 200] [--rounds 3]
-        [--transaction pipelined,plain]
+        [--transaction pipelined,plain] [--way lean,full]
 
 PostgreSQL at 127.0.0.1:5432; the database is created and dropped by the run.
 """
@@ -90,6 +93,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--transaction", default="pipelined,plain")
+    parser.add_argument("--way", default="lean", help="lean, full or both (lean,full)")
     args = parser.parse_args()
     name = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN, autocommit=True) as admin:
@@ -108,46 +112,52 @@ def run(engine, args: argparse.Namespace) -> None:
     sql, message_ids = RawStatements(engine.dialect), ops.IdAllocator(engine, "messages")
     delivery_ids = ops.IdAllocator(engine, "deliveries")
     # as the store has it: the duplicate check is left to the unique index (pgintake)
-    ingest = {kind: ops.IngestOp(message_ids, "bench", sql, delivery_ids)
-              for kind in ("plain", "pipelined")}
+    ways = args.way.split(",")
     kinds = {"plain": lambda conn: conn.begin()}
     if "pipelined" in args.transaction:
         from engine.store import pgpipeline
 
         kinds["pipelined"] = pgpipeline.PipelinedTransactions(engine)
-    chosen = args.transaction.split(",")
-    connections = {kind: engine.connect() for kind in chosen}
+    # one op and connection per transaction kind and way
+    chosen = [(kind, way) for kind in args.transaction.split(",") for way in ways]
+    ingest = {chosen_one: ops.IngestOp(message_ids, "bench", sql, delivery_ids)
+              for chosen_one in chosen}
+    connections = {chosen_one: engine.connect() for chosen_one in chosen}
     messages = Messages()
-    for kind in chosen:
-        op = ingest[kind]
+
+    def write(kind: str, way: str, records: list[InboundRecord]) -> None:
+        op, conn = ingest[kind, way], connections[kind, way]
+        if way == "full":
+            op.write_full_way(1)
+        op.prepare(records)
+        with kinds[kind](conn):
+            results = op.apply(conn, records)
+        op.finish(conn, results)
+
+    for kind, way in chosen:
         for _ in range(10):  # psycopg prepares its statements after a few runs
-            records = messages.batch(8)
-            op.prepare(records)
-            with kinds[kind](connections[kind]):
-                results = op.apply(connections[kind], records)
-            op.finish(connections[kind], results)
-        sent = sent_messages(connections[kind], kinds[kind], op, messages.batch(8))
-        print(f"{kind}: a batch of 8 sends {sent['Sync']} Sync, {sent['Flush']} Flush, "
+            write(kind, way, messages.batch(8))
+        if way == "full":
+            ingest[kind, way].write_full_way(1)
+        sent = sent_messages(connections[kind, way], kinds[kind], ingest[kind, way],
+                             messages.batch(8))
+        print(f"{kind}/{way}: a batch of 8 sends {sent['Sync']} Sync, {sent['Flush']} Flush, "
               f"{sent['Query']} simple Query, {sent['Execute']} Execute")
     figures: dict[tuple[int, str], list[tuple[float, float, float]]] = {}
     for _ in range(args.rounds):
         for size in [int(s) for s in args.sizes.split(",")]:
-            for kind in chosen:
-                conn, op = connections[kind], ingest[kind]
+            for kind, way in chosen:
+                conn = connections[kind, way]
                 wall, cpu, server = time.perf_counter(), time.thread_time(), backend_cpu(conn)
                 for _ in range(args.batches):
-                    records = messages.batch(size)
-                    op.prepare(records)
-                    with kinds[kind](conn):
-                        results = op.apply(conn, records)
-                    op.finish(conn, results)
+                    write(kind, way, messages.batch(size))
                 count = args.batches * size
-                figures.setdefault((size, kind), []).append((
+                figures.setdefault((size, f"{kind}/{way}"), []).append((
                     (time.perf_counter() - wall) / args.batches * 1e3,
                     (time.thread_time() - cpu) / count * 1e6,
                     (backend_cpu(conn) - server) / count * 1e6))
     for (size, kind), rows in sorted(figures.items()):
-        print(f"batch {size:>3} {kind:<9}: wall ms/batch {[round(r[0], 2) for r in rows]}, "
+        print(f"batch {size:>3} {kind:<14}: wall ms/batch {[round(r[0], 2) for r in rows]}, "
               f"writer CPU us/msg {[round(r[1]) for r in rows]}, "
               f"PostgreSQL CPU us/msg {[round(r[2]) for r in rows]}")
     for conn in connections.values():

@@ -62,6 +62,18 @@ class IdAllocator:
                 self._next += grab
             return ids
 
+    def mark(self) -> tuple[int, int]:
+        """Where the allocator stands, for :meth:`rewind`."""
+        with self._lock:
+            return self._next, self._end
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Hand out again the ids taken since ``mark`` (a batch that did not commit is
+        written again with the same ids), when they are still in the current block."""
+        with self._lock:
+            if self._end == mark[1] and mark[0] <= self._next:
+                self._next = mark[0]
+
     def reserve(self, count: int) -> None:
         """Make sure the next ``take(count)`` needs no database round trip.
 
@@ -118,11 +130,22 @@ class IngestOp(WriteOp):
 
     On PostgreSQL (the bulk statements of engine.store.pgbulk) a batch is written without
     first looking its dedupe keys up, since reading their rows back costs a round trip of its
-    own before the writes can go: its new rows go in one statement
-    (:mod:`engine.store.pgintake`) where a message whose key is stored already is recorded
-    DUPLICATE instead of going in, with what its decision would have written left out; the
-    results name those once the batch has committed (:meth:`finish`). Elsewhere the keys are
-    looked up first. Duplicates within one batch are found here in both cases.
+    own before the writes can go. Its new rows go in one statement, one of two:
+
+    - lean (the common batch, that holds no copy of a stored message): the plain inserts
+      (rawsql.execute_all), the unique index on ``dedupe_key`` refusing a stored key (or one
+      another writer commits meanwhile); the batch then fails, is rolled back, and
+      :meth:`again` has the writer write it once more, the full way, with the same ids, on
+      the same connection (engine.store.pgpipeline keeps it);
+    - full (:mod:`engine.store.pgintake`): a message whose key is stored already is recorded
+      DUPLICATE instead of going in, with what its decision would have written left out; the
+      results name those once the batch has committed (:meth:`finish`). It costs the server
+      more per message, and saves the failed attempt: a batch that held such a copy and the
+      ones after it go this way, ``FULL_BATCHES`` in all, counted again from each batch that
+      holds one (a sender that resends often keeps it).
+
+    Elsewhere the keys are looked up first. Duplicates within one batch are found here in
+    every case.
     """
 
     rank = 10
@@ -144,6 +167,10 @@ class IngestOp(WriteOp):
             sql.quote, MESSAGE_COLUMNS, DELIVERY_COLUMNS, JOURNAL_COLUMNS, counters.COLUMNS,
             counters.RATE_COLUMNS) if sql.bulk else None
         self._written: _Written | None = None  # the last apply's, until finish reads it
+        # PostgreSQL: how many batches go the full way before the lean one is tried again,
+        # and where the id allocators stood when a lean batch began (for again)
+        self._full_batches = 0
+        self._lean_marks: tuple | None = None
 
     def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
         inserted = sum(1 for item in items if isinstance(item, InboundRecord))
@@ -160,6 +187,9 @@ class IngestOp(WriteOp):
         delivery ids follow the order decisions were submitted in, whatever their kind."""
         self._forget()
         records = [item for item in items if isinstance(item, InboundRecord)]
+        lean = self._intake is not None and self._full_batches == 0
+        self._lean_marks = self._marks() if lean else None
+        self._full_batches = max(self._full_batches - 1, 0)
         ids = self._ids.take(len(records)) if records else []
         keys = [dedupe_key(r) for r in records]
         # on PostgreSQL the statement finds the stored keys (see the class doc)
@@ -177,15 +207,38 @@ class IngestOp(WriteOp):
                 results.append(self._decided(item, now, batch))
             else:
                 results.append(None)  # no longer RECEIVED: decided already
-        if self._intake is not None:
+        if self._intake is not None and not lean:
             self._write_with_copies(conn, batch, ids, keys)
         else:
-            self._write(conn, batch)
+            self._write(conn, batch)  # on PostgreSQL, a stored key fails it (see again)
         for message_id, changes, cause, at in batch.consent:
             # a copy's decision is not its own: the stored message's was recorded already
             if self._written is None or message_id not in self._written.copied():
                 consent.apply_changes(conn, changes, cause, at)
         return results
+
+    def again(self, error: BaseException) -> bool:
+        """A lean batch failed on a key stored already: write it once more the full way,
+        with the ids it had, and the batches after it likewise (see the class doc)."""
+        marks, self._lean_marks = self._lean_marks, None
+        if marks is None or not stored_key_refused(error):
+            return False
+        self.write_full_way(FULL_BATCHES)
+        message_ids, delivery_ids = marks
+        self._ids.rewind(message_ids)
+        if delivery_ids is not None and self._delivery_ids is not None:
+            self._delivery_ids.rewind(delivery_ids)
+        return True
+
+    def _marks(self) -> tuple:
+        """Where the id allocators stand (:meth:`again` rewinds them)."""
+        return (self._ids.mark(),
+                self._delivery_ids.mark() if self._delivery_ids is not None else None)
+
+    def write_full_way(self, batches: int) -> None:
+        """Write the next ``batches`` batches the full way (PostgreSQL; see the class doc),
+        the lean way after them."""
+        self._full_batches = batches
 
     def finish(self, conn: Any, results: list) -> list:
         """The results of the batch just committed (writer thread, after the commit): on
@@ -201,6 +254,9 @@ class IngestOp(WriteOp):
         if not copied:
             return results
         keys = dict(zip(written.ids, written.keys))  # the new messages' (not the decided)
+        if any(first not in keys for first in copied.values()):
+            # a copy of a stored message (not of one of this batch): they come in runs
+            self.write_full_way(FULL_BATCHES)
         unnamed = {i: keys[i] for i, first in copied.items() if first is None}
         if unnamed:
             copied.update(self._name_copies(conn, unnamed))
@@ -341,6 +397,24 @@ class IngestOp(WriteOp):
         if conn.dialect.name == "postgresql":
             sql += " FOR UPDATE"
         return {row[0] for row in fetch_all(conn, sql, message_ids)}
+
+
+# PostgreSQL: batches written the full way from one that held a copy of a stored message on
+# (that one included): the lean way costs a copy's batch a failed attempt and two round trips
+FULL_BATCHES = 32
+
+
+def stored_key_refused(error: BaseException) -> bool:
+    """Whether ``error`` is PostgreSQL refusing a row of ``messages`` for a unique key (the
+    dedupe key; or an id, which the full way cannot help: it then fails again and the
+    writer goes one by one). The driver's own error, or SQLAlchemy's wrapping it."""
+    error = getattr(error, "orig", None) or error
+    diag = getattr(error, "diag", None)
+    return (getattr(error, "sqlstate", None) == UNIQUE_VIOLATION and diag is not None
+            and diag.table_name == messages.name)
+
+
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 
 
 class _Batch:

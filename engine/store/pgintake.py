@@ -1,6 +1,8 @@
 """
 The intake's new rows on PostgreSQL in one statement, where a copy of a stored message is a
-duplicate to record, not an error.
+duplicate to record, not an error: the full way of writing a batch, which
+engine.store.ops.IngestOp takes for a batch that holds such a copy (its lean statement, the
+plain inserts, refused by the unique index) and for the batches right after one.
 
 Why: the intake writes a batch without first reading its dedupe keys back (a read costs a
 round trip before the writes can go, engine.store.pgpipeline). When the unique index on
@@ -10,7 +12,10 @@ again with the look-up: a reconnect and two more round trips for every batch hol
 its sender resent, a common case (an HL7 sender resends what it got no ACK for). Here the
 messages go in with ``ON CONFLICT (dedupe_key) DO NOTHING``, and the same statement writes
 what its rows depend on for the messages that went in only, and records the others as
-duplicates: nothing fails, the batch commits in its one round trip.
+duplicates: nothing fails, the batch commits in its one round trip. The server spends more
+per message on it than on the plain inserts (the speculative insertion, the parts that find
+and leave out the copies), hence the lean way first for a batch after batches without one
+(bench/README.md has the figures).
 
 What the statement does, in its parts (each a ``WITH`` query; they see the table as it was
 when the statement began, and each other's rows only through ``RETURNING``):

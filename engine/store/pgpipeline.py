@@ -9,8 +9,8 @@ four. Here the writer's transaction runs in one psycopg pipeline: ``BEGIN``, eve
 ``COMMIT`` are queued and sent with a single Sync at the end. A read in the middle (the
 duplicate check, the current status of updated deliveries) asks for what is queued so far and
 its own rows, one round trip. The intake's batches make no such read: their duplicate check
-is left to the unique index, in the statement that writes them (engine.store.pgintake), so a
-batch of messages takes one round trip, copies of stored messages or not.
+is left to the unique index, in the statement that writes them, so a batch of messages takes
+one round trip; one that holds a copy of a stored message two more (engine.store.ops.IngestOp).
 
 How: the writer's connection runs in autocommit mode, so that psycopg neither sends its own
 ``BEGIN`` (which it would sync at once) nor tracks the transaction; this module sends
@@ -26,10 +26,14 @@ that transaction runs unpipelined, as correct as before and as slow. Durability 
 the COMMIT is synchronous (``synchronous_commit`` as the server has it) and the writer answers
 its submitters only once the Sync has returned.
 
-A pipeline that fails (a row the database refuses) has its connection
-invalidated, not returned to the pool: psycopg counts a statement as prepared when it queues
-its preparation, and the server skips what follows an error in a pipeline, so the cache of
-prepared statements can name one the server never made.
+A pipeline that fails is rolled back outside the pipeline. psycopg counts a statement as
+prepared when it queues its preparation, and the server skips what follows an error in a
+pipeline, so after the error the cache of prepared statements can name one the server never
+made; psycopg forgets them all on a ``ROLLBACK`` it executes (and deallocates them on the
+server in the same call), so a connection whose batch was refused a row (a constraint) and
+rolled back is sound, and kept: the intake writes a batch again on it when the unique key
+refused a copy of a stored message (engine.store.ops.IngestOp). Any other failure, or a
+rollback that did not go through, has the connection invalidated, not returned to the pool.
 
 test-case-name: tests.store.test_pgpipeline
 """
@@ -78,11 +82,10 @@ class PipelinedTransactions:
                 self._end_pipeline(conn)  # the Sync: raises if a write or the commit failed
             except BaseException as exc:
                 self._end_pipeline(conn, exc)
-                _roll_back(driver)
-                # psycopg may count as prepared a statement the failed pipeline skipped
-                # ("prepared statement _pg3_N does not exist" at its next use, for good):
-                # the pool must not hand this connection out again
-                conn.invalidate()
+                if not (_roll_back(driver) and _refused_rows(exc)):
+                    # a broken connection, or one in a state we cannot vouch for: the pool
+                    # must not hand it out again
+                    conn.invalidate()
                 raise
 
     def _before_statement(self, conn: Any, cursor: Any, statement: str, parameters: Any,
@@ -94,17 +97,39 @@ class PipelinedTransactions:
     @staticmethod
     def _end_pipeline(conn: Any, exc: BaseException | None = None) -> None:
         pipeline = conn.info.pop(_PIPELINE, None)
-        if pipeline is not None:
-            if exc is None:
-                pipeline.__exit__(None, None, None)
-            else:
-                pipeline.__exit__(type(exc), exc, exc.__traceback__)
+        if pipeline is None:
+            return
+        if exc is None:
+            pipeline.__exit__(None, None, None)
+            return
+        try:  # the results of what the failure left queued: "pipeline aborted", expected
+            pipeline.__exit__(None, None, None)
+        except Exception:
+            # psycopg would log it as a warning, once per refused batch (see IngestOp)
+            log.debug("ending the pipeline of a failed group commit", exc_info=True)
 
 
-def _roll_back(driver: Any) -> None:
-    """End a failed group commit's transaction (the writer then drops the connection)."""
+def _roll_back(driver: Any) -> bool:
+    """End a failed group commit's transaction; whether that went through, leaving the
+    connection idle, its prepared statements known again (see the module doc)."""
+    import psycopg
+
     try:
-        if not driver.closed:
-            driver.execute("ROLLBACK")
+        if driver.closed:
+            return False
+        # outside any pipeline: psycopg forgets its prepared statements on a ROLLBACK and
+        # deallocates them on the server in this same call
+        driver.execute("ROLLBACK")
+        return driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     except Exception:
         log.debug("rollback after a failed group commit failed", exc_info=True)
+        return False
+
+
+def _refused_rows(exc: BaseException) -> bool:
+    """Whether a group commit failed because the database refused a row (a constraint):
+    the connection itself is sound, and may serve the next one (a copy of a stored message
+    refused by the unique key is written again on it, engine.store.ops.IngestOp)."""
+    import psycopg
+
+    return isinstance(getattr(exc, "orig", None) or exc, psycopg.errors.IntegrityError)

@@ -54,6 +54,13 @@ class WriteOp:
         """Write ``items`` on ``conn`` (inside an open transaction); return one result each."""
         raise NotImplementedError
 
+    def again(self, error: BaseException) -> bool:
+        """Whether a batch that failed with ``error`` is to be written once more as a whole,
+        on the same connection: this op wrote it a leaner way that such an error refuses,
+        and now writes it the full way (engine.store.ops.IngestOp on PostgreSQL: a copy of a
+        stored message). Called in the writer thread, after the rollback."""
+        return False
+
     def finish(self, conn: Any, results: list[Any]) -> list[Any]:
         """The results of ``apply`` once its transaction has committed, completed with what
         only the commit's answer says (engine.store.ops.IngestOp on PostgreSQL). Called in
@@ -179,6 +186,22 @@ class GroupCommitWriter:
         self._reactor.callFromThread(_fire_all, [d for _, _, d in batch], outcomes)
 
     def _apply(self, batch: list) -> list[tuple[bool, Any]]:
+        """One transaction for the whole batch, a second one if one of its ops asks
+        (:meth:`WriteOp.again`); results in the order of ``batch``. A batch that fails
+        closes the connection, unless it goes again."""
+        try:
+            try:
+                return self._apply_once(batch)
+            except Exception as exc:
+                if not any([op.again(exc) for op in {op for op, _, _ in batch}]):
+                    raise
+                log.debug("batch of %d items refused, written again: %s", len(batch), exc)
+            return self._apply_once(batch)  # transaction boundary: the batch, once more
+        except Exception:
+            self._close()  # rolled back; a broken connection is not used again
+            raise
+
+    def _apply_once(self, batch: list) -> list[tuple[bool, Any]]:
         """One transaction for the whole batch; results in the order of ``batch``."""
         groups: dict[WriteOp, list[int]] = {}
         for index, (op, _, _) in enumerate(batch):
@@ -188,13 +211,9 @@ class GroupCommitWriter:
             op.prepare([batch[i][1] for i in indexes])
         conn = self._connection()
         applied = []
-        try:
-            with self._transaction(conn):  # transaction boundary: one group commit
-                for op in sorted(groups, key=lambda o: o.rank):
-                    applied.append((op, op.apply(conn, [batch[i][1] for i in groups[op]])))
-        except Exception:
-            self._close()  # rolled back; a broken connection is not used again
-            raise
+        with self._transaction(conn):  # transaction boundary: one group commit
+            for op in sorted(groups, key=lambda o: o.rank):
+                applied.append((op, op.apply(conn, [batch[i][1] for i in groups[op]])))
         for op, results in applied:  # committed: whatever happens now, never written again
             try:
                 results = op.finish(conn, results)

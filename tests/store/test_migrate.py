@@ -247,8 +247,14 @@ def _resend(engine, stored: dict[int, tuple], numbers) -> list:
         conn.execute(text("UPDATE id_blocks SET next_value = 100"))
     write = ops.IngestOp(ops.IdAllocator(engine, "messages"), "n", RawStatements(engine.dialect))
     write.prepare(records)
-    with engine.begin() as conn:
-        results = write.apply(conn, records)
+    try:
+        with engine.begin() as conn:
+            results = write.apply(conn, records)
+    except Exception as exc:  # PostgreSQL's lean way refused: as the writer does, again
+        assert write.again(exc)
+        write.prepare(records)
+        with engine.begin() as conn:
+            results = write.apply(conn, records)
     with engine.begin() as conn:  # as the writer does, once the batch has committed
         return write.finish(conn, results)
 

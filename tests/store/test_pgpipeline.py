@@ -76,29 +76,36 @@ def test_supported_only_on_postgresql(tmp_path, pg_engine):
 
 def test_batch_checked_by_the_index_is_one_round_trip(pg_engine):
     """If the duplicate check is left to the unique index (as the store has it), then a
-    batch of messages (one of them a copy of a stored one) sends BEGIN, its writes as one statement and COMMIT with a single Sync
-    and no Flush before it: one round trip (psycopg may Flush after the Sync), and what it
-    wrote is committed."""
+    batch of messages without a copy sends BEGIN, its writes as one statement and COMMIT
+    with a single Sync and no Flush before it: one round trip (psycopg may Flush after the
+    Sync), and what it wrote is committed; a batch holding a copy of a stored one goes
+    likewise once it is written the full way (engine.store.pgintake)."""
     sql = RawStatements(pg_engine.dialect)
     op = ops.IngestOp(ops.IdAllocator(pg_engine, "messages"), "n1", sql,
                       ops.IdAllocator(pg_engine, "deliveries"))
     transaction = pgpipeline.PipelinedTransactions(pg_engine)
-    items = [record(n) for n in range(7)] + [record(100)]
-    op.prepare(items)
+    lean = [record(n) for n in range(7)]
+    full = [record(n) for n in range(10, 17)] + [record(100)]
+    op.prepare(lean + full + [record(100)])
     with pg_engine.connect() as conn:
         with transaction(conn):  # a first one also prunes the rate buckets
             stored_first = op.finish(conn, op.apply(conn, [record(100)]))
-        stop = traced(conn)
-        with transaction(conn):
-            results = op.apply(conn, items)
-        sent = stop(in_order=True)
-        results = op.finish(conn, results)
-    before_sync = sent[:sent.index("Sync")]
-    assert (sent.count("Sync"), before_sync.count("Flush"), sent.count("Query")) == (1, 0, 0)
-    assert before_sync.count("Execute") == 3  # BEGIN, the rows (engine.store.pgintake), COMMIT
+        # the lean way, then the full way (as after a batch that held a copy)
+        for items, full_batches, wanted in ((lean, 0, 0), (full, 1, 1)):
+            op.write_full_way(full_batches)
+            stop = traced(conn)
+            with transaction(conn):
+                results = op.apply(conn, items)
+            sent = stop(in_order=True)
+            results = op.finish(conn, results)
+            before_sync = sent[:sent.index("Sync")]
+            assert (sent.count("Sync"), before_sync.count("Flush"), sent.count("Query")) \
+                == (1, 0, 0)
+            assert before_sync.count("Execute") == 3  # BEGIN, the rows, COMMIT
+            assert [r.status for r in results].count(st.DUPLICATE) == wanted
     with pg_engine.connect() as other:
         stored = Counter(other.execute(select(messages.c.status)).scalars())
-    assert stored == {st.TRANSFORMED: 8, st.DUPLICATE: 1}
+    assert stored == {st.TRANSFORMED: 15, st.DUPLICATE: 1}
     assert [r.status for r in results] == [st.TRANSFORMED] * 7 + [st.DUPLICATE]
     assert results[-1].duplicate_of == stored_first[0].message_id
 
@@ -117,6 +124,31 @@ def test_failed_write_commits_nothing(pg_engine):
         with transaction(conn):
             add_lines(conn, sql, [3])
     assert journal_rows(pg_engine) == [(3, st.RECEIVED, None)]
+
+
+def test_refused_row_keeps_a_sound_connection(pg_engine):
+    """If a pipelined write is refused (a duplicate key) and a statement queued after it
+    was one psycopg prepares at that very use (its sixth, which the server skipped), then
+    the connection is kept (not invalidated) and that statement runs on it afterwards:
+    psycopg forgot the statements it thought prepared."""
+    sql = RawStatements(pg_engine.dialect)
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    with pg_engine.connect() as conn:
+        for n in range(1, 6):
+            with transaction(conn):
+                add_lines(conn, sql, [n])
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            with transaction(conn):
+                conn.connection.driver_connection.execute(
+                    "INSERT INTO journal (id, message_id, status, at) VALUES (1, 1, %s, 1)",
+                    (st.RECEIVED,))
+                add_lines(conn, sql, [6])
+        assert not conn.invalidated
+        with transaction(conn):
+            add_lines(conn, sql, [7])
+        with transaction(conn):
+            add_lines(conn, sql, [8])
+    assert [n for n, _, _ in journal_rows(pg_engine)] == [1, 2, 3, 4, 5, 7, 8]
 
 
 def test_exception_in_block_commits_nothing(pg_engine):

@@ -203,6 +203,8 @@ class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
         comes, then the copy's batch waits for it and, once it has committed, stores the
         copy DUPLICATE naming it (a message the batch's statement could not see)."""
         yield self.store.ingest(routed("warm-up"))
+        full = self.written_the_full_way(self.store)
+        asked = self.asked_again(self.store)
         key = ops.dedupe_key(routed("K"))
         other = psycopg.connect(self.url.replace("+psycopg", ""))
         self.addCleanup(other.close)
@@ -218,6 +220,72 @@ class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
         stored, queued = self.rows(self.store)
         self.assertIn((copy.message_id, "K", st.DUPLICATE, OTHER_ID), stored)
         self.assertEqual(len(queued), 1)  # the warm-up's
+        # refused the lean way, then written the full way
+        self.assertEqual((asked, len(full)), ([True], 1))
+
+    @defer.inlineCallbacks
+    def test_batches_without_a_copy_go_the_lean_way(self):
+        """If no batch holds a copy of a stored message (the common case), then none is
+        written with the statement that records copies (engine.store.pgintake): each goes
+        the lean way, and the counts equal a recount."""
+        full = self.written_the_full_way(self.store)
+        for n in range(10):
+            items = [routed(f"A{n}"), routed(f"B{n}"), routed(f"B{n}")]  # a copy within
+            results = yield defer.gatherResults([self.store.ingest(i) for i in items])
+            self.assertEqual([r.status for r in results],
+                             [st.TRANSFORMED, st.TRANSFORMED, st.DUPLICATE])
+        self.assertEqual(full, [])
+        with self.store.engine.connect() as conn:
+            self.assertEqual(counters.differences(conn), {})
+
+    @defer.inlineCallbacks
+    def test_a_copy_sends_its_batch_again_the_full_way(self):
+        """If a batch holds a copy of a stored message, then its lean statement is refused
+        and the batch written again the full way, on the same connection, with the same
+        ids; so are the next FULL_BATCHES batches, then the lean way again."""
+        self.patch(ops, "FULL_BATCHES", 2)
+        first = yield self.store.ingest(routed("X"))
+        full = self.written_the_full_way(self.store)
+        opened = []
+        event.listen(self.store.engine, "connect", lambda *_: opened.append(1))
+        with self.writer_log() as problems:
+            copy = yield self.store.ingest(routed("X"))
+            ways = [len(full)]
+            for n in range(4):
+                yield self.store.ingest(routed(f"N{n}"))
+                ways.append(len(full))
+        self.assertEqual((copy.status, copy.duplicate_of), (st.DUPLICATE, first.message_id))
+        self.assertEqual(copy.message_id, first.message_id + 1)  # the id it had at first
+        self.assertEqual(ways, [1, 2, 3, 3, 3])
+        self.assertEqual((opened, problems), ([], []))
+        with self.store.engine.connect() as conn:
+            self.assertEqual(counters.differences(conn), {})
+
+    def asked_again(self, store) -> list:
+        """A list that gets the answer of each call of ``store``'s ingest op's ``again``
+        (whether a failed batch goes again, the full way)."""
+        op, answers = store._ingest, []
+        again = op.again
+
+        def answered(error):
+            answers.append(again(error))
+            return answers[-1]
+
+        op.again = answered
+        return answers
+
+    def written_the_full_way(self, store) -> list:
+        """A list that gets an entry for each batch ``store`` writes with the statement that
+        records copies (engine.store.pgintake)."""
+        intake, calls = store._ingest._intake, []
+        execute = intake.execute
+
+        def counted(*args):
+            calls.append(1)
+            return execute(*args)
+
+        intake.execute = counted
+        return calls
 
     def test_batch_writes_without_the_look_up(self):
         """If the store is PostgreSQL, then its ingest writes with the intake statement,

@@ -6,7 +6,7 @@ import sqlite3
 import time
 
 import psycopg
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
@@ -139,6 +139,25 @@ class WriterTests(StoreCase):
         self.assertEqual(self.count(deliveries), 1)
 
 
+    @defer.inlineCallbacks
+    def test_a_refused_batch_goes_again_on_the_same_connection(self):
+        """If an op's batch fails and the op asks for it again (``again``, as the intake's
+        lean batch holding a copy of a stored message does on PostgreSQL), then the whole
+        batch is written once more on the writer's connection: its rows are there once,
+        each Deferred gets its result, nothing is retried one by one nor logged."""
+        writer = GroupCommitWriter(self.store.engine, reactor)
+        checkouts = []
+        event.listen(self.store.engine, "checkout", lambda *_: checkouts.append(1))
+        op = RefusedOnce(self.store.engine)
+        ds = [writer.submit(op, n) for n in range(3)]
+        with self.writer_log() as records:
+            writer.start()
+            results = yield defer.gatherResults(ds)
+            yield writer.stop()
+        self.assertEqual((records, len(checkouts), writer.batches), ([], 1, 1))
+        self.assertEqual((results, op.applied, self.count(journal)), ([0, 1, 2], 2, 3))
+
+
 class Finishing(WriteOp):
     """Writes a journal line per item; finishes each result with the lines another
     connection sees then (committed ones only)."""
@@ -163,6 +182,30 @@ class WriterTestsSQLite(WriterTests, unittest.TestCase):
 
 class WriterTestsPostgreSQL(WriterTests, unittest.TestCase):
     backend = "postgresql"
+
+
+class Refused(Exception):
+    """What :class:`RefusedOnce` raises the first time."""
+
+
+class RefusedOnce(Finishing):
+    """Writes as :class:`Finishing` does, counting its applies; the first time, its batch
+    is refused once written, and it asks for it again."""
+
+    applied = 0
+
+    def apply(self, conn, items):
+        self.applied += 1
+        results = super().apply(conn, items)
+        if self.applied == 1:
+            raise Refused()
+        return results
+
+    def again(self, error):
+        return isinstance(error, Refused)
+
+    def finish(self, conn, results):
+        return results
 
 
 class FailingFinish(Finishing):
