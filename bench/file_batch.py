@@ -1,6 +1,8 @@
 """
 Benchmark: the ``file`` destination writing a batch, its files flushed together (one
-``syncfs``, where the kernel has it) against each file flushed in turn.
+``syncfs``, where the kernel has it) against each file flushed in turn; and, with
+``--unnamed``, a batch of named temporary files renamed (channels.file_writes) against
+anonymous files linked under their names (channels.file_unnamed, O_TMPFILE).
 
 A lane that has a backlog (after an outage of its destination, say) hands the destination
 batches of up to a hundred deliveries; this prints what each file of such a batch costs in
@@ -9,20 +11,25 @@ folders' usual disk (``--directory``, default the system's temporary folder).
 
     .venv/bin/python bench/file_batch.py [--batches 5] [--size 100] [--directory /tmp]
     .venv/bin/python bench/file_batch.py --no-flush --batches 20 --directory /dev/shm
+    .venv/bin/python bench/file_batch.py --unnamed --prefill 20000 --batches 200 --size 14 \
+        --directory DIR
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from channels import file_writes  # noqa: E402
+from channels import file_unnamed, file_writes  # noqa: E402
 
+RUNS = itertools.count()
 PAYLOAD = b"MSH|^~\\&|HIS|HOSP|LAB|HOSP|20240101||ADT^A01|C1|P|2.5\rPID|1||P1\r" * 10
 
 
@@ -31,11 +38,14 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(folder: Path, label: str, batches: int, size: int, fsync: bool = True) -> None:
+def run(folder: Path, label: str, batches: int, size: int, fsync: bool = True,
+        write: Any = file_writes.write_batch) -> None:
+    run_number = next(RUNS)
     started_cpu, started = cpu(), time.perf_counter()
     for b in range(batches):
-        items = [(str(folder / f"{label}-{b}-{n}.hl7"), PAYLOAD) for n in range(size)]
-        results = file_writes.write_batch(items, fsync=fsync)
+        items = [(str(folder / f"{label}-{run_number}-{b}-{n}.hl7"), PAYLOAD)
+                 for n in range(size)]  # new names: a name taken costs more both ways
+        results = write(items, fsync=fsync)
         assert all(isinstance(r, str) for r in results), results
     files = batches * size
     print(f"{label:<22} {(time.perf_counter() - started) / files * 1e6:8.0f} us wall/file "
@@ -50,7 +60,20 @@ def main() -> None:
     parser.add_argument("--no-flush", action="store_true",
                         help="only the writes and renames, no flush: the Python and system-call "
                              "cost per file, apart from the disk (try --directory /dev/shm)")
+    parser.add_argument("--unnamed", action="store_true",
+                        help="renamed temporary files against anonymous files (O_TMPFILE)")
+    parser.add_argument("--prefill", type=int, default=0,
+                        help="empty files put in the directory first (a day's output)")
     args = parser.parse_args()
+    if args.unnamed:
+        with tempfile.TemporaryDirectory(dir=args.directory) as tmp:
+            for number in range(args.prefill):
+                (Path(tmp) / f"adt-in-{number:012d}.hl7").touch()
+            for _ in range(3):  # alternated, so that both see the same disk
+                run(Path(tmp), "renamed", args.batches, args.size)
+                run(Path(tmp), "anonymous, linked", args.batches, args.size,
+                    write=file_unnamed.write_batch)
+        return
     if args.no_flush:
         with tempfile.TemporaryDirectory(dir=args.directory) as tmp:
             for _ in range(3):

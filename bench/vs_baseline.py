@@ -250,17 +250,33 @@ def run_pinned(kind: str, args: argparse.Namespace, connections: int, work: Path
     return rows
 
 
+SHIPPED_PORTS = (2575, 2576, 2577, 2578, 2579, 8090)  # MLLP sources, the shared record
+
+
+def shipped_config(tmp: Path, url: str, ports: dict[int, int] | None = None) -> Path:
+    """A copy of the shipped ``config/`` (and the ``samples/`` its tables name) in ``tmp``,
+    on the store ``url``, its output under ``tmp/var``, the admin listener on a free port;
+    ``ports`` moves the listeners it names (shipped port -> port) off the shipped ones."""
+    folder = tmp / "config"
+    shutil.copytree(ROOT / "config", folder)
+    shutil.copytree(ROOT / "samples", tmp / "samples")  # tables named ../../samples
+    text = (folder / "engine.yaml").read_text()
+    text = text.replace("sqlite:///../var/aiguillage.db", url)
+    text = text.replace("port: 8026", f"port: {free_port()}")
+    for shipped, port in (ports or {}).items():
+        text = text.replace(f"127.0.0.1:{shipped}", f"127.0.0.1:{port}")
+        for channel in (folder / "channels").glob("*.yaml"):
+            channel.write_text(channel.read_text().replace(f"port: {shipped}\n",
+                                                           f"port: {port}\n"))
+    (folder / "engine.yaml").write_text(text)
+    return folder / "engine.yaml"
+
+
 def run_shipped(kind: str, args: argparse.Namespace, connections: int, work: Path,
                 extra: str | None = None) -> list[dict]:
     tmp = tempfile.mkdtemp(prefix="shipped-", dir=work)  # kept until the end (bench/fsprobe.py)
     with Database(kind, Path(tmp)) as db:
-        folder = Path(tmp) / "config"
-        shutil.copytree(ROOT / "config", folder)
-        shutil.copytree(ROOT / "samples", Path(tmp) / "samples")  # tables named ../../samples
-        text = (folder / "engine.yaml").read_text()
-        text = text.replace("sqlite:///../var/aiguillage.db", db.engine_url("shipped"))
-        (folder / "engine.yaml").write_text(text.replace("port: 8026", f"port: {free_port()}"))
-        config = folder / "engine.yaml"
+        config = shipped_config(Path(tmp), db.engine_url("shipped"))
         subprocess.run([str(ROOT / ".venv" / "bin" / "aiguillage"), "db", "upgrade",
                         "--config", str(config)], check=True, capture_output=True)
         options = extra.split() if extra is not None else []

@@ -9,7 +9,9 @@ entry itself flushed; only then is the delivery reported SENT. Rewriting the sam
 after a crash replaces the same file, which keeps at-least-once delivery harmless. A batch
 writes all its files first and flushes them together, then renames them and flushes the
 directory once: one journal commit for the batch rather than one per file. The writes are
-in :mod:`channels.file_writes`, the names in :mod:`channels.file_names`.
+in :mod:`channels.file_writes` (on Linux, a batch's files are anonymous until flushed, then
+linked under their names: :mod:`channels.file_unnamed`), the names in
+:mod:`channels.file_names`.
 
 Disk I/O never runs on the reactor: each destination instance (one per lane) owns a one-thread
 pool, so a slow or hung mount stalls its own lane and nothing else.
@@ -38,6 +40,7 @@ from typing import Any, Mapping
 from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
+from channels import file_unnamed
 from channels.file_names import DEFAULT_TEMPLATE, PLACEHOLDERS, FileNamer, check_template
 from channels.file_writes import write_atomically, write_batch
 from channels.options import label, resolve
@@ -144,7 +147,8 @@ class FileDestination:
                                               retryable=False))
                 break
             items.append((path, convert_line_endings(payload, ending)))
-        written = threads.deferToThreadPool(self._reactor, self._pool, write_batch,
+        write = file_unnamed.write_batch if file_unnamed.usable(self.fsync) else write_batch
+        written = threads.deferToThreadPool(self._reactor, self._pool, write,
                                             items, self.fsync, file_mode=self.file_mode,
                                             directory_mode=self.directory_mode)
         written.addCallback(self._batch_outcomes, refused)

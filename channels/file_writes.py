@@ -6,6 +6,9 @@ poller never sees half a file and a file reported written survives a power cut. 
 (:func:`write_batch`) writes all its files first and flushes them together, then renames them
 and flushes the directory once: one journal commit for the batch rather than one per file.
 
+On Linux the ``file`` destination writes its batches as anonymous files instead
+(:mod:`channels.file_unnamed`).
+
 Everything here blocks: it runs in the destination's own thread, never on the reactor.
 
 test-case-name: tests.channels.test_file_destination

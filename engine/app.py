@@ -198,7 +198,8 @@ class Engine:
         self._build_flow(reactor, poll_interval)
         self.delivery = self._build_delivery(config, reactor, poll_interval)
         # the node's other processes: woken when this one queues work for their lanes
-        self.wakeup = NodeWakeup(directory_for(config.path, config.node), reactor)
+        self.wakeup = NodeWakeup(directory_for(config.path, config.node), reactor,
+                                 every=REMOTE_WAKE_EVERY)  # the receivers' pace
         self._woken = WakeThrottle(reactor, self._wake_lanes, every=REMOTE_WAKE_EVERY)
         # ...and, sharing a PostgreSQL store, the other nodes' processes
         self.pg_wake = None if self.store.engine.dialect.name != "postgresql" else \

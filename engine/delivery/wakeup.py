@@ -194,13 +194,21 @@ class NodeWakeup:
     """One process's part: its socket in the node's wake folder, waking its own lanes
     through ``wake_lanes`` (keys, or None for all), and its sender to the others.
 
+    ``every``: the receivers pass a lane's wakes on at most once in that many seconds
+    (:class:`WakeThrottle`), so the sender holds them to the same pace: a lane's first wake
+    goes at once, the others of its interval as one datagram at the interval's end. A busy
+    intake commits hundreds of times a second; without this, each commit cost a datagram
+    sent, read and decoded, and a wake-up of the receiving process, for a wake it dropped.
+
     Does nothing but log a warning when the folder cannot be used (see :func:`prepare`) or
     the platform has no Unix datagram sockets: the lanes then find their work at their poll.
     """
 
-    def __init__(self, directory: Path, reactor: Any):
+    def __init__(self, directory: Path, reactor: Any, every: float = 0.0):
         self.directory = directory
         self._reactor = reactor
+        self._every = every
+        self._paced: WakeThrottle | None = None
         self._port: Any = None
         self._path: Path | None = None
         self.receiver: WakeReceiver | None = None
@@ -225,14 +233,25 @@ class NodeWakeup:
             return
         self._path = path
         self.sender = WakeSender(self.directory, path, self._reactor)
+        if self._every > 0:
+            self._paced = WakeThrottle(self._reactor, self._send, self._every)
 
     def tell(self, keys: Iterable[KeyTuple]) -> None:
         """Work was queued for ``keys``: wake them wherever they run on this node."""
-        if self.sender is not None:
+        if self._paced is not None:
+            self._paced(list(keys))
+        elif self.sender is not None:
+            self.sender.tell(keys)
+
+    def _send(self, keys: list[KeyTuple] | None) -> None:
+        if self.sender is not None and keys is not None:
             self.sender.tell(keys)
 
     def stop(self) -> Any:
         """Close the socket and remove it; Deferred or None."""
+        if self._paced is not None:
+            self._paced.cancel()
+            self._paced = None
         if self.sender is not None:
             self.sender.close()
             self.sender = None

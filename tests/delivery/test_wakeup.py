@@ -182,6 +182,23 @@ class WakeupTests(unittest.TestCase):
         yield second.stop()
         self.assertFalse(self.folder.exists())
 
+    @defer.inlineCallbacks
+    def test_a_paced_sender_sends_a_lanes_first_wake_then_one_an_interval(self):
+        """If a process commits for the same lane three times within its receivers' interval,
+        then one datagram goes at once and one more at the interval's end, not three."""
+        delivery = self.process("delivery")
+        intake = wakeup.NodeWakeup(self.folder, reactor, every=0.3)
+        intake.start(lambda keys: None)
+        self.addCleanup(intake.stop)
+        for _ in range(3):
+            intake.tell({("adt", "archive", 0)})
+        self.assertEqual(intake.sender.sent, 1)
+        yield wait_until(lambda: len(self.woken["delivery"]) == 2, 4,
+                         "the held wake goes at the interval's end")
+        self.assertEqual(intake.sender.sent, 2)
+        self.assertEqual(self.woken["delivery"], [[("adt", "archive", 0)]] * 2)
+        self.assertIsNotNone(delivery.sender)
+
     def test_an_unusable_folder_leaves_the_lanes_to_their_poll(self):
         self.folder.parent.mkdir(mode=0o700)
         self.folder.mkdir(mode=0o700)
