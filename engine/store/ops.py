@@ -53,6 +53,10 @@ class IdAllocator:
     def take(self, count: int) -> list[int]:
         """Return ``count`` fresh ids, in increasing order."""
         with self._lock:
+            first, end = self._next, self._next + count
+            if end <= self._end:  # nearly always: the current block holds them
+                self._next = end
+                return list(range(first, end))
             ids: list[int] = []
             while len(ids) < count:
                 if self._next >= self._end:
