@@ -70,11 +70,14 @@ class Tally:
     def ingested(self, channel: str, status: str, deliveries: Iterable[Any],
                  at: float | None = None) -> None:
         """A new message, received ``at``, committed in ``status`` with ``deliveries``
-        (NewDelivery) queued."""
-        self.moved(channel, MESSAGE, None, status)
-        self.happened(channel, MESSAGE, time.time() if at is None else at)
+        (NewDelivery) queued. What :meth:`moved` and :meth:`happened` would add, added here
+        at once: every message committed goes through this."""
+        deltas = self.deltas
+        deltas[(channel, MESSAGE, status)] += 1
+        self.events[(channel, MESSAGE,
+                     int((time.time() if at is None else at) // BUCKET_SECONDS))] += 1
         for new in deliveries:
-            self.moved(channel, new.destination, None, st.QUEUED)
+            deltas[(channel, new.destination, st.QUEUED)] += 1
 
     def decided(self, channel: str, status: str, deliveries: Iterable[Any]) -> None:
         """A message committed RECEIVED earlier got its decision: ``status``, with

@@ -53,6 +53,10 @@ class IdAllocator:
     def take(self, count: int) -> list[int]:
         """Return ``count`` fresh ids, in increasing order."""
         with self._lock:
+            first, self._next = self._next, self._next + count
+            if self._next <= self._end:  # nearly always: the current block holds them
+                return list(range(first, self._next))
+            self._next = first
             ids: list[int] = []
             while len(ids) < count:
                 if self._next >= self._end:
@@ -128,24 +132,22 @@ class IngestOp(WriteOp):
     Delivery ids are given here, in the order of the batch: a channel's decisions submitted
     in arrival order get increasing ids, which is the order its lanes send them in.
 
-    On PostgreSQL (the bulk statements of engine.store.pgbulk) a batch is written without
-    first looking its dedupe keys up, since reading their rows back costs a round trip of its
-    own before the writes can go. Its new rows go in one statement, one of two:
+    A batch goes one of two ways:
 
-    - lean (the common batch, that holds no copy of a stored message): the plain inserts
-      (rawsql.execute_all), the unique index on ``dedupe_key`` refusing a stored key (or one
-      another writer commits meanwhile); the batch then fails, is rolled back, and
-      :meth:`again` has the writer write it once more, the full way, with the same ids, on
-      the same connection (engine.store.pgpipeline keeps it);
-    - full (:mod:`engine.store.pgintake`): a message whose key is stored already is recorded
-      DUPLICATE instead of going in, with what its decision would have written left out; the
-      results name those once the batch has committed (:meth:`finish`). It costs the server
-      more per message, and saves the failed attempt: a batch that held such a copy and the
-      ones after it go this way, ``FULL_BATCHES`` in all, counted again from each batch that
-      holds one (a sender that resends often keeps it).
+    - lean (the common batch, with no copy of a stored message): no look-up of its keys (a
+      statement per batch, on PostgreSQL a round trip before the writes) for copies that
+      hardly ever come; the plain inserts (rawsql.execute_all) go, the unique index on
+      ``dedupe_key`` refusing a stored key (or one another writer commits meanwhile). The
+      batch then fails, is rolled back, and :meth:`again` has the writer write it once more
+      the full way, with the same ids, on the same connection (pgpipeline's on PostgreSQL);
+    - full: a message whose key is stored is recorded DUPLICATE instead, with what its
+      decision would have written left out: on PostgreSQL in one statement
+      (:mod:`engine.store.pgintake`), the stored messages named after the commit
+      (:meth:`finish`); elsewhere the keys are looked up first. A batch that held such a
+      copy and the ones after it go this way, ``FULL_BATCHES`` in all, counted again from
+      each that holds one (a sender that resends often keeps it).
 
-    Elsewhere the keys are looked up first. Duplicates within one batch are found here in
-    every case.
+    Duplicates within one batch are found here in every case.
     """
 
     rank = 10
@@ -166,9 +168,9 @@ class IngestOp(WriteOp):
         self._intake = pgintake.IntakeStatement(
             sql.quote, MESSAGE_COLUMNS, DELIVERY_COLUMNS, JOURNAL_COLUMNS, counters.COLUMNS,
             counters.RATE_COLUMNS) if sql.bulk else None
-        self._written: _Written | None = None  # the last apply's, until finish reads it
-        # PostgreSQL: how many batches go the full way before the lean one is tried again,
-        # and where the id allocators stood when a lean batch began (for again)
+        self._written: pgintake.Written | None = None  # the last apply's, until finish reads it
+        # how many batches go the full way before the lean one is tried again, and where the
+        # id allocators stood when a lean batch began (for again)
         self._full_batches = 0
         self._lean_marks: tuple | None = None
 
@@ -187,14 +189,17 @@ class IngestOp(WriteOp):
         delivery ids follow the order decisions were submitted in, whatever their kind."""
         self._forget()
         records = [item for item in items if isinstance(item, InboundRecord)]
-        lean = self._intake is not None and self._full_batches == 0
+        lean = self._full_batches == 0
         self._lean_marks = self._marks() if lean else None
         self._full_batches = max(self._full_batches - 1, 0)
         ids = self._ids.take(len(records)) if records else []
         keys = [dedupe_key(r) for r in records]
-        # on PostgreSQL the statement finds the stored keys (see the class doc)
-        seen = {} if self._intake is not None else self._existing_keys(
+        # lean: the unique index refuses a stored key; full: looked up, or on PostgreSQL
+        # found by the statement (see the class doc)
+        seen = {} if lean or self._intake is not None else self._existing_keys(
             conn, [k for k in keys if k])
+        if seen:
+            self.write_full_way(FULL_BATCHES)  # copies of stored messages come in runs
         decided = [item.message_id for item in items if isinstance(item, DecidedMessage)]
         fresh = self._still_received(conn, decided) if decided else set()
         batch, now, results = _Batch(), time.time(), []
@@ -210,7 +215,7 @@ class IngestOp(WriteOp):
         if self._intake is not None and not lean:
             self._write_with_copies(conn, batch, ids, keys)
         else:
-            self._write(conn, batch)  # on PostgreSQL, a stored key fails it (see again)
+            self._write(conn, batch)  # the lean way, a stored key fails it (see again)
         for message_id, changes, cause, at in batch.consent:
             # a copy's decision is not its own: the stored message's was recorded already
             if self._written is None or message_id not in self._written.copied():
@@ -295,7 +300,7 @@ class IngestOp(WriteOp):
         if not (batch.messages or batch.deliveries or batch.lines or counted or rated):
             return
         own = pgintake.raw_cursor(conn)  # read after the commit: a cursor of its own
-        self._written = _Written(own, ids, keys)
+        self._written = pgintake.Written(own, ids, keys)
         self._intake.execute(own, batch.messages, batch.extra, batch.deliveries, batch.lines,
                              counted, rated)
 
@@ -405,16 +410,21 @@ FULL_BATCHES = 32
 
 
 def stored_key_refused(error: BaseException) -> bool:
-    """Whether ``error`` is PostgreSQL refusing a row of ``messages`` for a unique key (the
-    dedupe key; or an id, which the full way cannot help: it then fails again and the
-    writer goes one by one). The driver's own error, or SQLAlchemy's wrapping it."""
+    """Whether ``error`` is the database refusing a row of ``messages`` for a unique key: on
+    PostgreSQL any (the dedupe key; or an id, which the full way cannot help: it then fails
+    again and the writer goes one by one), on SQLite the dedupe key. The driver's own error,
+    or SQLAlchemy's wrapping it."""
     error = getattr(error, "orig", None) or error
+    if getattr(error, "sqlite_errorname", None) == SQLITE_UNIQUE:
+        return str(error) == SQLITE_KEY_REFUSED
     diag = getattr(error, "diag", None)
     return (getattr(error, "sqlstate", None) == UNIQUE_VIOLATION and diag is not None
             and diag.table_name == messages.name)
 
 
 UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+SQLITE_UNIQUE = "SQLITE_CONSTRAINT_UNIQUE"  # sqlite3's name of the error
+SQLITE_KEY_REFUSED = f"UNIQUE constraint failed: {messages.name}.dedupe_key"
 
 
 class _Batch:
@@ -433,32 +443,6 @@ class _Batch:
         self.lines: list[tuple] = []
         # (message id, changes, cause, at) of decisions that carry some
         self.consent: list[tuple] = []
-
-
-class _Written:
-    """A batch's intake statement on PostgreSQL (engine.store.pgintake), until its rows are
-    read: its cursor, and the ids and dedupe keys of its new messages."""
-
-    __slots__ = ("cursor", "ids", "keys", "_copied")
-
-    def __init__(self, cursor: Any, ids: list[int], keys: list[str | None]):
-        self.cursor = cursor
-        self.ids = ids
-        self.keys = keys
-        self._copied: dict[int, int | None] | None = None
-
-    def copied(self) -> dict[int, int | None]:
-        """The messages the statement stored DUPLICATE: {id: the message it copies}. In the
-        transaction, reading them ends the pipeline (as a SQLAlchemy statement would)."""
-        if self._copied is None:
-            self._copied = dict(pgintake.copies(self.cursor))
-        return self._copied
-
-    def close(self) -> None:
-        try:
-            self.cursor.close()
-        except Exception:  # its connection failed with its batch: nothing left to free
-            log.debug("closing an intake cursor failed", exc_info=True)
 
 
 class DeliveryUpdateOp(WriteOp):

@@ -45,6 +45,7 @@ test-case-name: tests.store.test_pgintake, tests.store.test_stored_keys
 """
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Sequence
 
@@ -52,6 +53,8 @@ from engine import status as st
 from engine.store import pgbulk
 from engine.store.pgbulk import EncodedArray
 from engine.store.schema import counts, deliveries, journal, messages, rate_buckets
+
+log = logging.getLogger(__name__)
 
 # what the intake gives for each new message besides its row: the key of a later copy within
 # the batch (its row holds none), and the error its duplicate row would have
@@ -224,3 +227,29 @@ def _constant(value: str) -> str:
     if not value.isalnum():
         raise ValueError(f"not a constant name: {value!r}")
     return f"'{value}'"
+
+
+class Written:
+    """A batch's intake statement (:class:`IntakeStatement`) once executed, until its rows are
+    read: its cursor, and the ids and dedupe keys of its new messages."""
+
+    __slots__ = ("cursor", "ids", "keys", "_copied")
+
+    def __init__(self, cursor: Any, ids: list[int], keys: list[str | None]):
+        self.cursor = cursor
+        self.ids = ids
+        self.keys = keys
+        self._copied: dict[int, int | None] | None = None
+
+    def copied(self) -> dict[int, int | None]:
+        """The messages the statement stored DUPLICATE: {id: the message it copies}. In the
+        transaction, reading them ends the pipeline (as a SQLAlchemy statement would)."""
+        if self._copied is None:
+            self._copied = dict(copies(self.cursor))
+        return self._copied
+
+    def close(self) -> None:
+        try:
+            self.cursor.close()
+        except Exception:  # its connection failed with its batch: nothing left to free
+            log.debug("closing an intake cursor failed", exc_info=True)

@@ -1,5 +1,6 @@
-"""Tests for the duplicate check of a batch's messages: looked up first on SQLite, found by
-the unique index in the batch's own statement on PostgreSQL (engine.store.pgintake). Both
+"""Tests for the duplicate check of a batch's messages: the lean way (the common batch) the
+unique index refuses a copy of a stored message and the batch goes again the full way, looked
+up first on SQLite, found in the batch's own statement on PostgreSQL (engine.store.pgintake). Both
 store a copy of a stored message, or of a message of the same batch, alike: DUPLICATE naming
 the first, its journal and counts as such, nothing of its decision; on PostgreSQL without a
 failed statement, hence without a new connection."""
@@ -189,45 +190,11 @@ class StoredKeyTests(StoreCase):
         self.assertEqual((copy.status, copy.duplicate_of, new.status),
                          (st.DUPLICATE, first.message_id, st.TRANSFORMED))
 
-
-class StoredKeyTestsSQLite(StoredKeyTests, unittest.TestCase):
-    backend = "sqlite"
-
-
-class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
-    backend = "postgresql"
-
-    @defer.inlineCallbacks
-    def test_copy_of_a_message_another_writer_is_committing(self):
-        """If another writer has inserted a message and not committed yet when a copy of it
-        comes, then the copy's batch waits for it and, once it has committed, stores the
-        copy DUPLICATE naming it (a message the batch's statement could not see)."""
-        yield self.store.ingest(routed("warm-up"))
-        full = self.written_the_full_way(self.store)
-        asked = self.asked_again(self.store)
-        key = ops.dedupe_key(routed("K"))
-        other = psycopg.connect(self.url.replace("+psycopg", ""))
-        self.addCleanup(other.close)
-        other.execute("INSERT INTO messages (id, channel, received_at, node, status, "
-                      "dedupe_key, raw) VALUES (%s, 'adt-in', 1, 'other', %s, %s, 'MSH|')",
-                      (OTHER_ID, st.TRANSFORMED, key))
-        d = self.store.ingest(routed("K"))
-        yield task.deferLater(reactor, 0.5, lambda: None)
-        self.assertFalse(d.called)  # the insert waits for the other writer
-        other.commit()
-        copy = yield d
-        self.assertEqual((copy.status, copy.duplicate_of), (st.DUPLICATE, OTHER_ID))
-        stored, queued = self.rows(self.store)
-        self.assertIn((copy.message_id, "K", st.DUPLICATE, OTHER_ID), stored)
-        self.assertEqual(len(queued), 1)  # the warm-up's
-        # refused the lean way, then written the full way
-        self.assertEqual((asked, len(full)), ([True], 1))
-
     @defer.inlineCallbacks
     def test_batches_without_a_copy_go_the_lean_way(self):
         """If no batch holds a copy of a stored message (the common case), then none is
-        written with the statement that records copies (engine.store.pgintake): each goes
-        the lean way, and the counts equal a recount."""
+        written the full way (its keys looked up on SQLite, the statement that records
+        copies on PostgreSQL): each goes the lean way, and the counts equal a recount."""
         full = self.written_the_full_way(self.store)
         for n in range(10):
             items = [routed(f"A{n}"), routed(f"B{n}"), routed(f"B{n}")]  # a copy within
@@ -275,6 +242,57 @@ class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
         return answers
 
     def written_the_full_way(self, store) -> list:
+        """A list that gets an entry for each batch ``store`` writes the full way."""
+        raise NotImplementedError
+
+
+class StoredKeyTestsSQLite(StoredKeyTests, unittest.TestCase):
+
+    def written_the_full_way(self, store) -> list:
+        """A list that gets an entry for each batch ``store`` writes the full way: its dedupe
+        keys looked up before the inserts."""
+        op, calls = store._ingest, []
+        look_up = op._existing_keys
+
+        def counted(*args):
+            calls.append(1)
+            return look_up(*args)
+
+        op._existing_keys = counted
+        return calls
+    backend = "sqlite"
+
+
+class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
+    backend = "postgresql"
+
+    @defer.inlineCallbacks
+    def test_copy_of_a_message_another_writer_is_committing(self):
+        """If another writer has inserted a message and not committed yet when a copy of it
+        comes, then the copy's batch waits for it and, once it has committed, stores the
+        copy DUPLICATE naming it (a message the batch's statement could not see)."""
+        yield self.store.ingest(routed("warm-up"))
+        full = self.written_the_full_way(self.store)
+        asked = self.asked_again(self.store)
+        key = ops.dedupe_key(routed("K"))
+        other = psycopg.connect(self.url.replace("+psycopg", ""))
+        self.addCleanup(other.close)
+        other.execute("INSERT INTO messages (id, channel, received_at, node, status, "
+                      "dedupe_key, raw) VALUES (%s, 'adt-in', 1, 'other', %s, %s, 'MSH|')",
+                      (OTHER_ID, st.TRANSFORMED, key))
+        d = self.store.ingest(routed("K"))
+        yield task.deferLater(reactor, 0.5, lambda: None)
+        self.assertFalse(d.called)  # the insert waits for the other writer
+        other.commit()
+        copy = yield d
+        self.assertEqual((copy.status, copy.duplicate_of), (st.DUPLICATE, OTHER_ID))
+        stored, queued = self.rows(self.store)
+        self.assertIn((copy.message_id, "K", st.DUPLICATE, OTHER_ID), stored)
+        self.assertEqual(len(queued), 1)  # the warm-up's
+        # refused the lean way, then written the full way
+        self.assertEqual((asked, len(full)), ([True], 1))
+
+    def written_the_full_way(self, store) -> list:
         """A list that gets an entry for each batch ``store`` writes with the statement that
         records copies (engine.store.pgintake)."""
         intake, calls = store._ingest._intake, []
@@ -288,8 +306,8 @@ class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
         return calls
 
     def test_batch_writes_without_the_look_up(self):
-        """If the store is PostgreSQL, then its ingest writes with the intake statement,
-        without the look-up first (SQLite's looks up, see the class above)."""
+        """If the store is PostgreSQL, then its ingest writes with the intake statement (its
+        full way; SQLite's looks the keys up, see the class above)."""
         self.assertIsNotNone(self.store._ingest._intake)
 
 
