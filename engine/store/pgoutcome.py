@@ -13,9 +13,10 @@ with one Sync.
 What the statement does, in its parts (each a ``WITH`` query):
 
 - ``u``: the outcomes, one array per column (engine.store.pgbulk), in the batch's order;
-- ``old``: the rows of those deliveries that are QUEUED, locked (``FOR UPDATE``, in id order)
-  and read as they are now (a row another transaction changed meanwhile is read again as it
-  committed it): their channel, destination, status and attempts;
+- ``locked``: the rows of those deliveries, found by their primary key, locked (``FOR
+  UPDATE``, in id order) and read as they are now (a row another transaction changed
+  meanwhile is read again as it committed it): channel, destination, status and attempts;
+- ``old``: those of them that are QUEUED;
 - ``moved``: those rows, and only those, set to their outcome. A delivery no longer QUEUED
   keeps its row (an outcome recorded late, by a process whose lane another took over, never
   overwrites the SENT or ERROR the other one recorded), as with the one-by-one update;
@@ -93,9 +94,11 @@ def _statement(quote: Any) -> str:
     return (
         f"WITH u AS MATERIALIZED (SELECT * FROM unnest({arrays}) WITH ORDINALITY "
         f"AS u ({', '.join(q(c) for c in COLUMNS)}, position)), "
-        f"old AS MATERIALIZED (SELECT d.id, d.channel, d.destination, d.status, d.attempts "
-        f"FROM {d} AS d WHERE d.id IN (SELECT id FROM u) AND d.status = {queued} "
-        f"ORDER BY d.id FOR UPDATE OF d), "
+        # by the primary key, whatever the status: a filter on it here lets the planner
+        # read the whole queue's partial index instead (ix_deliveries_queue)
+        f"locked AS MATERIALIZED (SELECT d.id, d.channel, d.destination, d.status, "
+        f"d.attempts FROM u JOIN {d} AS d ON d.id = u.id ORDER BY d.id FOR UPDATE OF d), "
+        f"old AS MATERIALIZED (SELECT * FROM locked WHERE status = {queued}), "
         f"moved AS (UPDATE {d} SET status = u.status, attempts = u.attempts, "
         f"updated_at = {now}, next_attempt_at = u.next_attempt_at, "
         f"last_error = u.last_error, response = u.response "
