@@ -52,8 +52,7 @@ class OutcomeStatement:
 
     def __init__(self, quote: Any, node: str):
         self._node = node
-        self._types = [pgbulk.array_type(deliveries, "last_error" if c == "detail" else c)
-                       for c in COLUMNS]
+        self._types = [_array_type(c) for c in COLUMNS]
         self.sql, self.order = pgintake.positional(_statement(quote))
 
     def execute(self, cursor: Any, rows: Sequence[tuple], now: float) -> None:
@@ -83,11 +82,10 @@ def _statement(quote: Any) -> str:
     q = quote
     queued, sent, retrying = (_constant(s) for s in (st.QUEUED, st.SENT, counters.RETRYING))
     table = {t.name: q(t.name) for t in (deliveries, journal, counts, rate_buckets)}
-    arrays = ", ".join(f"%(u_{c})b::{pgbulk.array_type(deliveries, 'last_error' if c == 'detail' else c).name}"
-                       for c in COLUMNS)
+    arrays = ", ".join(f"%(u_{c})b::{_array_type(c).name}" for c in COLUMNS)
     now, node = "(%(now)b::float8[])[1]", "(%(node)b::text[])[1]"
     bucket = "(%(bucket)b::int8[])[1]"
-    count, rate_count = q("count"), q("count")
+    count = rate_count = q("count")
     count_keys = ", ".join(q(c) for c in ("node", "channel", "destination", "status"))
     rate_keys = ", ".join(q(c) for c in ("node", "channel", "destination", "bucket"))
     d = table["deliveries"]
@@ -127,6 +125,11 @@ def _statement(quote: Any) -> str:
         f"ON CONFLICT ({rate_keys}) DO UPDATE "
         f"SET {rate_count} = {table['rate_buckets']}.{rate_count} + excluded.{rate_count}"
     )
+
+
+def _array_type(column: str) -> pgbulk.ArrayType:
+    """The array type of an outcome's column (``detail``: text, as ``last_error``)."""
+    return pgbulk.array_type(deliveries, "last_error" if column == "detail" else column)
 
 
 def _constant(value: str) -> str:
