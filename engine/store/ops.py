@@ -485,6 +485,8 @@ class DeliveryUpdateOp(WriteOp):
         outcomes = [u for item in items for u in item]
         for u in outcomes:
             st.check_transition("delivery", st.QUEUED, u.status)
+        if not outcomes:
+            return [None] * len(items)
         if self._outcomes is not None and \
                 len({u.delivery_id for u in outcomes}) == len(outcomes):
             self._write_outcomes(conn, outcomes, now)

@@ -132,3 +132,16 @@ def test_outcome_waits_for_a_row_another_is_changing(pg_engine):
     assert waited
     assert found[a][0] == st.SENT and lines == [(a, st.ERROR, "x")]
     assert after == before  # the other one's SENT was not counted (it wrote no counts)
+
+
+def test_empty_batch_writes_nothing(pg_engine):
+    """If a lane's batch holds no outcome, then it is answered and nothing is sent for it
+    (no statement with empty arrays)."""
+    op = ops.DeliveryUpdateOp(RawStatements(pg_engine.dialect), "n1")
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    with pg_engine.connect() as conn:
+        stop = traced(conn)
+        with transaction(conn):
+            assert op.apply(conn, [()]) == [None]
+        sent = stop(in_order=True)
+    assert sent.count("Execute") == 2  # BEGIN, COMMIT
