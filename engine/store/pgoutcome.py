@@ -67,9 +67,11 @@ class OutcomeStatement:
                           node=EncodedArray(_TEXT.encode([self._node], charset)),
                           bucket=EncodedArray(_BIGINT.encode(
                               [int(now // counters.BUCKET_SECONDS)], charset)))
-        # planned at each call: a generic plan made while ``deliveries`` was small would
-        # find the rows by a sequential scan (see pgbulk.update)
-        cursor.execute(self.sql, [parameters[name] for name in self.order], prepare=False)
+        # prepared (psycopg's default: from its sixth call on): planning it at each call
+        # cost the server more than the rest. Safe because ``locked`` looks each row up
+        # by its key (LATERAL): the generic plan made while ``deliveries`` is small uses
+        # the primary key too, where a join would read the table (see pgbulk.update)
+        cursor.execute(self.sql, [parameters[name] for name in self.order], prepare=None)
 
 
 # the batch's scalars go as one-element arrays: one binary encoding for every parameter
@@ -92,11 +94,12 @@ def _statement(quote: Any) -> str:
     return (
         f"WITH u AS MATERIALIZED (SELECT * FROM unnest({arrays}) WITH ORDINALITY "
         f"AS u ({', '.join(q(c) for c in COLUMNS)}, position)), "
-        # by the primary key, whatever the status: a filter on it here lets the planner
-        # read the whole queue's partial index instead (ix_deliveries_queue)
-        f"locked AS MATERIALIZED (SELECT d.id, d.channel, d.destination, d.status AS was, "
-        f"d.attempts AS tried FROM u JOIN {d} AS d ON d.id = u.id "
-        f"ORDER BY d.id FOR UPDATE OF d), "
+        # each row by its primary key (one look-up per outcome, in id order: the order
+        # of the locks), whatever its status: a filter on it here lets the planner read the
+        # whole queue's partial index (ix_deliveries_queue); a join, the whole table
+        f"locked AS MATERIALIZED (SELECT l.* FROM (SELECT id FROM u ORDER BY id) AS o "
+        f"CROSS JOIN LATERAL (SELECT d.id, d.channel, d.destination, d.status AS was, "
+        f"d.attempts AS tried FROM {d} AS d WHERE d.id = o.id FOR UPDATE) AS l), "
         f"old AS MATERIALIZED (SELECT l.*, u.status, u.attempts, u.next_attempt_at, "
         f"u.last_error, u.response FROM locked AS l JOIN u ON u.id = l.id "
         f"WHERE l.was = {queued}), "

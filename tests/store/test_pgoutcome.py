@@ -145,3 +145,20 @@ def test_empty_batch_writes_nothing(pg_engine):
             assert op.apply(conn, [()]) == [None]
         sent = stop(in_order=True)
     assert sent.count("Execute") == 2  # BEGIN, COMMIT
+
+
+def test_generic_plan_finds_the_rows_by_their_key(pg_engine):
+    """If the server plans the (prepared) statement generically while ``deliveries`` is
+    empty, as at a store's first batches, then it still finds the outcomes' rows through the
+    primary key, never by reading the table: the plan it keeps as the table grows."""
+    op = ops.DeliveryUpdateOp(RawStatements(pg_engine.dialect), "n1")
+    with pg_engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        raw.execute("SET plan_cache_mode = force_generic_plan")
+        raw.execute("PREPARE outcomes AS " + op._outcomes.sql)
+        nulls = ", ".join("NULL" for _ in op._outcomes.order)
+        plan = [line for line, in raw.execute(f"EXPLAIN EXECUTE outcomes({nulls})")]
+        conn.rollback()
+    on_deliveries = [line.strip() for line in plan if " on deliveries" in line]
+    assert on_deliveries and all("using deliveries_pkey" in line or line.startswith(
+        "->  Update on") for line in on_deliveries), plan
