@@ -477,24 +477,18 @@ class DeliveryUpdateOp(WriteOp):
         # another took over) never overwrites the SENT or ERROR the other one recorded.
         self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id", "status"))
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
-        # PostgreSQL: read, update and count in one statement, no read before the COMMIT
         self._outcomes = pgoutcome.OutcomeStatement(sql.quote, node) if sql.bulk else None
 
     def apply(self, conn: Any, items: Sequence[Sequence[DeliveryUpdate]]) -> list[None]:
         now = time.time()
         outcomes = [u for item in items for u in item]
-        for u in outcomes:
-            st.check_transition("delivery", st.QUEUED, u.status)
-        if not outcomes:
-            return [None] * len(items)
-        if self._outcomes is not None and \
-                len({u.delivery_id for u in outcomes}) == len(outcomes):
-            self._write_outcomes(conn, outcomes, now)
-            return [None] * len(items)
+        if self._outcomes and self._outcomes.write(conn, outcomes, now, self._counts):
+            return [None] * len(items)  # PostgreSQL: one statement, no read (pgoutcome)
         # before the rows change
         tally, moves = self._counts.delivery_moves(conn, outcomes)
         updates, lines = [], []
         for u, moving in zip(outcomes, moves):
+            st.check_transition("delivery", st.QUEUED, u.status)
             updates.append((u.status, u.attempts, now, u.next_attempt_at, u.last_error,
                             u.response, u.delivery_id, st.QUEUED))
             detail = u.last_error or u.detail
@@ -503,15 +497,3 @@ class DeliveryUpdateOp(WriteOp):
         execute_many(conn, self._update, updates)
         execute_all(conn, [(self._insert_line, lines), *self._counts.writes(tally)])
         return [None] * len(items)
-
-    def _write_outcomes(self, conn: Any, outcomes: list[DeliveryUpdate], now: float) -> None:
-        """PostgreSQL, no delivery twice: one statement (engine.store.pgoutcome)."""
-        rows = [(u.delivery_id, u.message_id, u.status, u.attempts, u.next_attempt_at,
-                 u.last_error, u.response, u.last_error or u.detail) for u in outcomes]
-        cur = pgintake.raw_cursor(conn)
-        try:
-            self._outcomes.execute(cur, rows, now)
-            if any(u.status == st.SENT for u in outcomes):  # a rate bucket may be new
-                execute_many(conn, self._counts.prune, self._counts.prune_rows(now))
-        finally:
-            cur.close()

@@ -39,6 +39,7 @@ from typing import Any, Sequence
 from engine import status as st
 from engine.store import counters, pgbulk, pgintake
 from engine.store.pgbulk import EncodedArray
+from engine.store.rawsql import execute_many
 from engine.store.schema import counts, deliveries, journal, rate_buckets
 
 # each outcome's columns, in the order of the rows :meth:`OutcomeStatement.execute` takes;
@@ -54,6 +55,28 @@ class OutcomeStatement:
         self._node = node
         self._types = [_array_type(c) for c in COLUMNS]
         self.sql, self.order = pgintake.positional(_statement(quote))
+
+    def write(self, conn: Any, outcomes: Sequence[Any], now: float,
+              counts: counters.Counters) -> bool:
+        """Write ``outcomes`` (DeliveryUpdate) inside the writer's transaction on ``conn``,
+        and prune the rate buckets when due (``counts``); False, having written nothing,
+        for a batch that names a delivery twice (the caller writes it in order)."""
+        if len({u.delivery_id for u in outcomes}) < len(outcomes):
+            return False
+        for u in outcomes:
+            st.check_transition("delivery", st.QUEUED, u.status)
+        if not outcomes:
+            return True
+        rows = [(u.delivery_id, u.message_id, u.status, u.attempts, u.next_attempt_at,
+                 u.last_error, u.response, u.last_error or u.detail) for u in outcomes]
+        cur = pgintake.raw_cursor(conn)
+        try:
+            self.execute(cur, rows, now)
+        finally:
+            cur.close()
+        if any(u.status == st.SENT for u in outcomes):  # a rate bucket may be new
+            execute_many(conn, counts.prune, counts.prune_rows(now))
+        return True
 
     def execute(self, cursor: Any, rows: Sequence[tuple], now: float) -> None:
         """Queue the statement for ``rows`` (one per outcome, :data:`COLUMNS`; no delivery
