@@ -121,12 +121,16 @@ class Counters:
         rows = [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())
                 if delta]
         events = [(self._node, *key, n) for key, n in sorted(tally.events.items())]
-        prune: list[tuple] = []
-        oldest = int((time.time() - KEEP_SECONDS) // BUCKET_SECONDS)
-        if events and oldest > self._pruned_before:
-            prune.append((self._node, oldest))
-            self._pruned_before = oldest
-        return rows, events, prune
+        return rows, events, self.prune_rows(time.time()) if events else []
+
+    def prune_rows(self, now: float) -> list[tuple]:
+        """The :attr:`prune` parameters of a batch that adds to a rate bucket at ``now``:
+        none, or once per bucket one row."""
+        oldest = int((now - KEEP_SECONDS) // BUCKET_SECONDS)
+        if oldest <= self._pruned_before:
+            return []
+        self._pruned_before = oldest
+        return [(self._node, oldest)]
 
     def delivery_moves(self, conn: Any, updates: Sequence[Any]) -> tuple[Tally, list[bool]]:
         """The tally of ``updates`` (DeliveryUpdate), read before they are written: each

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from sqlalchemy import update
 
 from engine import status as st
-from engine.store import consent, counters, dedupekey, history, pgintake
+from engine.store import consent, counters, dedupekey, history, pgintake, pgoutcome
 from engine.store.records import (
     DecidedMessage,
     Decision,
@@ -461,10 +461,13 @@ class DeliveryUpdateOp(WriteOp):
         # another took over) never overwrites the SENT or ERROR the other one recorded.
         self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id", "status"))
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
+        self._outcomes = pgoutcome.OutcomeStatement(sql.quote, node) if sql.bulk else None
 
     def apply(self, conn: Any, items: Sequence[Sequence[DeliveryUpdate]]) -> list[None]:
         now = time.time()
         outcomes = [u for item in items for u in item]
+        if self._outcomes and self._outcomes.write(conn, outcomes, now, self._counts):
+            return [None] * len(items)  # PostgreSQL: one statement, no read (pgoutcome)
         # before the rows change
         tally, moves = self._counts.delivery_moves(conn, outcomes)
         updates, lines = [], []

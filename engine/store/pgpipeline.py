@@ -7,10 +7,12 @@ trip of its own, each ``executemany`` in one more (its own pipeline and Sync), a
 in another: eight round trips for a batch of messages, where the baseline's one ``COPY`` needs
 four. Here the writer's transaction runs in one psycopg pipeline: ``BEGIN``, every write and
 ``COMMIT`` are queued and sent with a single Sync at the end. A read in the middle (the
-duplicate check, the current status of updated deliveries) asks for what is queued so far and
-its own rows, one round trip. The intake's batches make no such read: their duplicate check
-is left to the unique index, in the statement that writes them, so a batch of messages takes
+duplicate check, the decided messages still RECEIVED) asks for what is queued so far and its
+own rows, one round trip. The intake's batches make no such read: their duplicate check is
+left to the unique index, in the statement that writes them, so a batch of messages takes
 one round trip; one that holds a copy of a stored message two more (engine.store.ops.IngestOp).
+Nor do the delivery outcomes: their statement reads the deliveries' current statuses itself
+(engine.store.pgoutcome), but for a batch that names one delivery twice.
 
 How: the writer's connection runs in autocommit mode, so that psycopg neither sends its own
 ``BEGIN`` (which it would sync at once) nor tracks the transaction; this module sends

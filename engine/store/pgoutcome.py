@@ -1,0 +1,165 @@
+"""
+A batch of delivery outcomes on PostgreSQL in one statement that needs no result before the
+COMMIT: the write of engine.store.ops.DeliveryUpdateOp there.
+
+Why: the counts (engine.store.counters) move from each delivery's current status to its new
+one, so the op read the rows first (``SELECT ... WHERE id IN (...)``) and then wrote. In the
+writer's pipeline (engine.store.pgpipeline) that read asks for everything queued so far and its
+own rows: one more round trip for the whole group commit, and a batch holding the intake's
+messages too had their ACKs wait for two round trips instead of one. Here the server reads the
+old statuses itself, in the statement that writes: the batch's BEGIN, writes and COMMIT go
+with one Sync.
+
+What the statement does, in its parts (each a ``WITH`` query):
+
+- ``u``: the outcomes, one array per column (engine.store.pgbulk), in the batch's order;
+- ``locked``: the rows of those deliveries, found by their primary key, locked (``FOR
+  UPDATE``, in id order) and read as they are now (a row another transaction changed
+  meanwhile is read again as it committed it): channel, destination, status and attempts;
+- ``old``: those of them that are QUEUED;
+- ``moved``: those rows, and only those, set to their outcome. A delivery no longer QUEUED
+  keeps its row (an outcome recorded late, by a process whose lane another took over, never
+  overwrites the SENT or ERROR the other one recorded), as with the one-by-one update;
+- ``lines``: each outcome's journal line, but for a SENT without detail that moves its row
+  (the row implies it, engine.store.history.journaled_outcome), in the batch's order;
+- ``counted``: -1 for each old status and +1 for each new one, and likewise for ``RETRYING``
+  (QUEUED with attempts > 0), summed per key (engine.store.counters.Tally.attempted);
+- the rate buckets: +1 per delivery that became SENT, in the bucket of ``now``.
+
+A batch that names a delivery twice (retried and sent within one group commit) is applied in
+order, the second outcome seeing the first's row; the statement's parts see the table as it
+was when it began, so such a batch goes the read-then-write way (engine.store.ops).
+
+test-case-name: tests.store.test_pgoutcome
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from engine import status as st
+from engine.store import counters, pgbulk, pgintake
+from engine.store.pgbulk import EncodedArray
+from engine.store.rawsql import execute_many
+from engine.store.schema import counts, deliveries, journal, rate_buckets
+
+# each outcome's columns, in the order of the rows :meth:`OutcomeStatement.execute` takes;
+# ``detail`` is the journal line's (its error, else what the destination said)
+COLUMNS = ("id", "message_id", "status", "attempts", "next_attempt_at", "last_error",
+           "response", "detail")
+
+
+class OutcomeStatement:
+    """The statement of one node's outcome batches (see the module doc), built once."""
+
+    def __init__(self, quote: Any, node: str):
+        self._node = node
+        self._types = [_array_type(c) for c in COLUMNS]
+        self.sql, self.order = pgintake.positional(_statement(quote))
+
+    def write(self, conn: Any, outcomes: Sequence[Any], now: float,
+              counts: counters.Counters) -> bool:
+        """Write ``outcomes`` (DeliveryUpdate) inside the writer's transaction on ``conn``,
+        and prune the rate buckets when due (``counts``); False, having written nothing,
+        for a batch that names a delivery twice (the caller writes it in order)."""
+        if len({u.delivery_id for u in outcomes}) < len(outcomes):
+            return False
+        for u in outcomes:
+            st.check_transition("delivery", st.QUEUED, u.status)
+        if not outcomes:
+            return True
+        rows = [(u.delivery_id, u.message_id, u.status, u.attempts, u.next_attempt_at,
+                 u.last_error, u.response, u.last_error or u.detail) for u in outcomes]
+        cur = pgintake.raw_cursor(conn)
+        try:
+            self.execute(cur, rows, now)
+        finally:
+            cur.close()
+        if any(u.status == st.SENT for u in outcomes):  # a rate bucket may be new
+            execute_many(conn, counts.prune, counts.prune_rows(now))
+        return True
+
+    def execute(self, cursor: Any, rows: Sequence[tuple], now: float) -> None:
+        """Queue the statement for ``rows`` (one per outcome, :data:`COLUMNS`; no delivery
+        twice) on a raw cursor (pgintake.raw_cursor): nothing is read back."""
+        pgbulk.register(cursor)
+        charset = cursor.connection.info.encoding
+        parameters: dict[str, Any] = {
+            f"u_{name}": EncodedArray(kind.encode(column, charset))
+            for name, kind, column in zip(COLUMNS, self._types, zip(*rows))}
+        parameters.update(now=EncodedArray(_FLOAT.encode([now], charset)),
+                          node=EncodedArray(_TEXT.encode([self._node], charset)),
+                          bucket=EncodedArray(_BIGINT.encode(
+                              [int(now // counters.BUCKET_SECONDS)], charset)))
+        # prepared (psycopg's default: from its sixth call on): planning it at each call
+        # cost the server more than the rest. Safe because ``locked`` looks each row up
+        # by its key (LATERAL): the generic plan made while ``deliveries`` is small uses
+        # the primary key too, where a join would read the table (see pgbulk.update)
+        cursor.execute(self.sql, [parameters[name] for name in self.order], prepare=None)
+
+
+# the batch's scalars go as one-element arrays: one binary encoding for every parameter
+_FLOAT = pgbulk.array_type(deliveries, "updated_at")
+_TEXT = pgbulk.array_type(deliveries, "channel")
+_BIGINT = pgbulk.array_type(rate_buckets, "bucket")
+
+
+def _statement(quote: Any) -> str:
+    q = quote
+    queued, sent, retrying = (_constant(s) for s in (st.QUEUED, st.SENT, counters.RETRYING))
+    table = {t.name: q(t.name) for t in (deliveries, journal, counts, rate_buckets)}
+    arrays = ", ".join(f"%(u_{c})b::{_array_type(c).name}" for c in COLUMNS)
+    now, node = "(%(now)b::float8[])[1]", "(%(node)b::text[])[1]"
+    bucket = "(%(bucket)b::int8[])[1]"
+    count = rate_count = q("count")
+    count_keys = ", ".join(q(c) for c in ("node", "channel", "destination", "status"))
+    rate_keys = ", ".join(q(c) for c in ("node", "channel", "destination", "bucket"))
+    d = table["deliveries"]
+    return (
+        f"WITH u AS MATERIALIZED (SELECT * FROM unnest({arrays}) WITH ORDINALITY "
+        f"AS u ({', '.join(q(c) for c in COLUMNS)}, position)), "
+        # each row by its primary key (one look-up per outcome, in id order: the order
+        # of the locks), whatever its status: a filter on it here lets the planner read the
+        # whole queue's partial index (ix_deliveries_queue); a join, the whole table
+        f"locked AS MATERIALIZED (SELECT l.* FROM (SELECT id FROM u ORDER BY id) AS o "
+        f"CROSS JOIN LATERAL (SELECT d.id, d.channel, d.destination, d.status AS was, "
+        f"d.attempts AS tried FROM {d} AS d WHERE d.id = o.id FOR UPDATE) AS l), "
+        f"old AS MATERIALIZED (SELECT l.*, u.status, u.attempts, u.next_attempt_at, "
+        f"u.last_error, u.response FROM locked AS l JOIN u ON u.id = l.id "
+        f"WHERE l.was = {queued}), "
+        # no status here: the partial queue index would serve it, scanned whole per row
+        # (``old``'s rows are QUEUED, and locked until the commit)
+        f"moved AS (UPDATE {d} SET status = old.status, attempts = old.attempts, "
+        f"updated_at = {now}, next_attempt_at = old.next_attempt_at, "
+        f"last_error = old.last_error, response = old.response "
+        f"FROM old WHERE {d}.id = old.id), "
+        f"lines AS (INSERT INTO {table['journal']} (message_id, delivery_id, status, at, detail) "
+        f"SELECT u.message_id, u.id, u.status, {now}, u.detail FROM u "
+        f"WHERE NOT (u.status = {sent} AND u.detail IS NULL "
+        f"AND u.id IN (SELECT id FROM old)) ORDER BY u.position), "
+        f"counted AS (INSERT INTO {table['counts']} ({count_keys}, {count}) "
+        f"SELECT {node}, old.channel, old.destination, k.status, sum(k.n) FROM old "
+        f"CROSS JOIN LATERAL (VALUES (old.was, -1), (old.status, 1), "
+        f"(CASE WHEN old.tried > 0 THEN {retrying} END, -1), "
+        f"(CASE WHEN old.status = {queued} AND old.attempts > 0 THEN {retrying} END, 1)) "
+        f"AS k (status, n) WHERE k.status IS NOT NULL "
+        f"GROUP BY old.channel, old.destination, k.status HAVING sum(k.n) <> 0 "
+        f"ON CONFLICT ({count_keys}) DO UPDATE "
+        f"SET {count} = {table['counts']}.{count} + excluded.{count}) "
+        f"INSERT INTO {table['rate_buckets']} ({rate_keys}, {rate_count}) "
+        f"SELECT {node}, old.channel, old.destination, {bucket}, count(*) FROM old "
+        f"WHERE old.status = {sent} GROUP BY old.channel, old.destination "
+        f"ON CONFLICT ({rate_keys}) DO UPDATE "
+        f"SET {rate_count} = {table['rate_buckets']}.{rate_count} + excluded.{rate_count}"
+    )
+
+
+def _array_type(column: str) -> pgbulk.ArrayType:
+    """The array type of an outcome's column (``detail``: text, as ``last_error``)."""
+    return pgbulk.array_type(deliveries, "last_error" if column == "detail" else column)
+
+
+def _constant(value: str) -> str:
+    """A status name of the code as an SQL literal (never user input)."""
+    if not value.isalnum():
+        raise ValueError(f"not a constant name: {value!r}")
+    return f"'{value}'"
