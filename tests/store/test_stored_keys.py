@@ -248,19 +248,12 @@ class StoredKeyTests(StoreCase):
 
 class StoredKeyTestsSQLite(StoredKeyTests, unittest.TestCase):
 
+    backend = "sqlite"
+
     def written_the_full_way(self, store) -> list:
         """A list that gets an entry for each batch ``store`` writes the full way: its dedupe
         keys looked up before the inserts."""
-        op, calls = store._ingest, []
-        look_up = op._existing_keys
-
-        def counted(*args):
-            calls.append(1)
-            return look_up(*args)
-
-        op._existing_keys = counted
-        return calls
-    backend = "sqlite"
+        return calls_of(store._ingest, "_existing_keys")
 
 
 class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
@@ -295,15 +288,7 @@ class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
     def written_the_full_way(self, store) -> list:
         """A list that gets an entry for each batch ``store`` writes with the statement that
         records copies (engine.store.pgintake)."""
-        intake, calls = store._ingest._intake, []
-        execute = intake.execute
-
-        def counted(*args):
-            calls.append(1)
-            return execute(*args)
-
-        intake.execute = counted
-        return calls
+        return calls_of(store._ingest._intake, "execute")
 
     def test_batch_writes_without_the_look_up(self):
         """If the store is PostgreSQL, then its ingest writes with the intake statement (its
@@ -312,3 +297,15 @@ class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
 
 
 OTHER_ID = 10**12  # an id no block of the tests reaches
+
+
+def calls_of(owner, name: str) -> list:
+    """A list that gets an entry each time ``owner.name`` is called (the call goes on)."""
+    calls, method = [], getattr(owner, name)
+
+    def counted(*args):
+        calls.append(1)
+        return method(*args)
+
+    setattr(owner, name, counted)
+    return calls
