@@ -16,9 +16,13 @@ load client (mixed ADT/ORU, ``--connections``). After a warm-up, two measured ph
 
 A tracer slows the process it watches: the figures of phase 2 are counts, not times.
 
+``--plain``: instead, vs_baseline.py's pinned intake (``ingest-sqlite``): its plain channel
+with the destination down, ``aiguillage run --workers 0`` on core 0 (one process, deliveries
+queue), the load client on core 1; each phase ends with the load client's last ACK.
+
     .venv/bin/python bench/syscalls_per_message.py [--messages 5000] [--rounds 1]
         [--tree main=/work/wt/x-before --tree branch=.] [--tracer perf|strace|none]
-        [--engine-args "--workers 1"] [--top 25] [--work-dir DIR] [--keep-files]
+        [--engine-args "--workers 1"] [--top 25] [--work-dir DIR] [--keep-files] [--plain]
 
 Every tree runs with this checkout's interpreter (``.venv``), the tree first on PYTHONPATH.
 """
@@ -55,17 +59,25 @@ class Engine:
     roles: dict[str, int] = field(default_factory=dict)  # "intake", "delivery-1"... -> pid
 
 
-def start_engine(tree: Path, tmp: Path, extra: list[str]) -> Engine:
+def start_engine(tree: Path, tmp: Path, extra: list[str], plain: bool = False) -> Engine:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
-    ports = {shipped: vb.free_port() for shipped in vb.SHIPPED_PORTS}
-    config = vb.shipped_config(tmp, f"sqlite:///{tmp / 'store' / 'shipped.db'}", ports)
     cli = [PYTHON, "-m", "engine.cli.main"]
+    if plain:  # vs_baseline.py's pinned ingest-sqlite
+        port = vb.free_port()
+        config = vb.plain_config(tmp / "engine", f"sqlite:///{tmp / 'store.db'}", port,
+                                 ingest_only=True)
+        cli = vb.pinned(0) + cli
+        extra = ["--workers", "0", *extra]
+    else:
+        ports = {shipped: vb.free_port() for shipped in vb.SHIPPED_PORTS}
+        config = vb.shipped_config(tmp, f"sqlite:///{tmp / 'store' / 'shipped.db'}", ports)
+        port = ports[2575]
     subprocess.run(cli + ["db", "upgrade", "--config", str(config)], check=True,
                    capture_output=True, env=env, cwd=tree)
     process = subprocess.Popen(cli + ["run", "--config", str(config), *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env, cwd=tree)
-    engine = Engine(process, ports[2575], tmp / "var" / "out" / "adt-in")
+    engine = Engine(process, port, None if plain else tmp / "var" / "out" / "adt-in")
     deadline = time.time() + 60
     while time.time() < deadline:
         line = process.stdout.readline()
@@ -93,7 +105,10 @@ def process_cpu(pid: int) -> tuple[float, float]:
 
 
 def drive(engine: Engine, messages: int, connections: int, expected: int) -> dict:
-    """``messages`` through adt-in; returns once ``expected`` files are written in all."""
+    """``messages`` through adt-in; returns once ``expected`` files are written in all (at
+    the last ACK with ``--plain``: the client pinned on core 1, nothing delivered)."""
+    if engine.out is None:
+        return vb.load(engine.port, messages, connections, 1)
     result = vb.load(engine.port, messages, connections, None)
     deadline = time.time() + 300
     while vb._count(engine.out) < expected and time.time() < deadline:
@@ -157,7 +172,7 @@ def pick_tracer(asked: str) -> str:
 
 def run_once(name: str, tree: Path, args: argparse.Namespace, work: Path, tracer: str) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))  # kept (bench/fsprobe.py)
-    engine = start_engine(tree, tmp, args.engine_args.split())
+    engine = start_engine(tree, tmp, args.engine_args.split(), args.plain)
     row: dict = {"tree": name, "roles": dict(engine.roles)}
     try:
         sent = args.warmup
@@ -178,7 +193,7 @@ def run_once(name: str, tree: Path, args: argparse.Namespace, work: Path, tracer
             result = drive(engine, args.messages, args.connections, sent + args.messages)
             row["calls"] = {role: t.stop() for role, t in tracers.items()}
             row["traced_acked"] = max(result["acked_ok"], 1)
-        row["delivered"] = vb._count(engine.out)
+        row["delivered"] = vb._count(engine.out) if engine.out is not None else 0
     finally:
         vb.stop(engine.process)
     return row
@@ -222,6 +237,8 @@ def main() -> None:
     parser.add_argument("--work-dir", default=None)
     parser.add_argument("--keep-files", action="store_true",
                         help="leave the runs' folder in place (see bench/fsprobe.py)")
+    parser.add_argument("--plain", action="store_true",
+                        help="vs_baseline.py's pinned intake alone instead of config/")
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.tree or [f"this={vb.ROOT}"])
     tracer = pick_tracer(args.tracer)
