@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import update
 
@@ -175,20 +175,17 @@ class IngestOp(WriteOp):
         self._lean_marks: tuple | None = None
 
     def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
-        inserted = sum(1 for item in items if isinstance(item, InboundRecord))
-        if inserted:
-            self._ids.reserve(inserted)
-        # An upper bound: a duplicate, or a message no longer RECEIVED, leaves a gap in ids.
-        decided = sum(len(item.decision.deliveries) for item in items
-                      if item.decision is not None)
-        if decided and self._delivery_ids is not None:
-            self._delivery_ids.reserve(decided)
+        records, _, queued = _sorted_out(items)
+        if records:
+            self._ids.reserve(len(records))
+        if queued and self._delivery_ids is not None:
+            self._delivery_ids.reserve(queued)
 
     def apply(self, conn: Any, items: Sequence[InboundRecord | DecidedMessage]) -> list:
         """One result per item, in order; items are applied in the batch's order, so that
         delivery ids follow the order decisions were submitted in, whatever their kind."""
         self._forget()
-        records = [item for item in items if isinstance(item, InboundRecord)]
+        records, decided, queued = _sorted_out(items)
         lean = self._full_batches == 0
         self._lean_marks = self._marks() if lean else None
         self._full_batches = max(self._full_batches - 1, 0)
@@ -200,9 +197,10 @@ class IngestOp(WriteOp):
             conn, [k for k in keys if k])
         if seen:
             self.write_full_way(FULL_BATCHES)  # copies of stored messages come in runs
-        decided = [item.message_id for item in items if isinstance(item, DecidedMessage)]
         fresh = self._still_received(conn, decided) if decided else set()
         batch, now, results = _Batch(), time.time(), []
+        if queued:  # the batch's delivery ids at once, handed out in the batch's order
+            batch.delivery_ids = iter(self._take_delivery_ids(queued))
         next_id, key_of = iter(ids), iter(keys)
         for item in items:
             if isinstance(item, InboundRecord):
@@ -337,7 +335,8 @@ class IngestOp(WriteOp):
         elif key is not None:
             seen[key] = message_id
         batch.extra.append((copy_key, record.error))
-        st.check_transition("message", None, status)
+        if status not in _NEW_MESSAGE:  # the transition table's answer, read once (below)
+            st.check_transition("message", None, status)
         decision = record.decision if status == st.RECEIVED else None
         first, then = history.journaled_at_ingest(
             decision and decision.status, decision and decision.journal_detail)
@@ -370,7 +369,8 @@ class IngestOp(WriteOp):
                 batch: "_Batch", journaled: bool = True) -> tuple[int, ...]:
         """Journal a RECEIVED message's decision (unless its row implies the line) and
         queue its deliveries (their ids; their QUEUED lines are implied by their rows)."""
-        st.check_transition("message", st.RECEIVED, decision.status)
+        if decision.status not in _DECIDED_MESSAGE:
+            st.check_transition("message", st.RECEIVED, decision.status)
         if journaled:
             batch.lines.append((message_id, None, decision.status, at,
                                 decision.journal_detail))
@@ -378,14 +378,21 @@ class IngestOp(WriteOp):
             batch.consent.append((message_id, decision.consent, f"message:{message_id}", at))
         if not decision.deliveries:
             return ()
-        if self._delivery_ids is None:
-            raise RuntimeError("this IngestOp was built without a delivery id allocator")
-        ids = self._delivery_ids.take(len(decision.deliveries))
-        for delivery_id, new in zip(ids, decision.deliveries):
+        ids = []
+        for new in decision.deliveries:
+            delivery_id = next(batch.delivery_ids)
+            ids.append(delivery_id)
             batch.deliveries.append((delivery_id, message_id, channel, new.destination,
                                      new.lane, st.QUEUED, 0, at, at, at, None, None,
                                      new.payload))
         return tuple(ids)
+
+    def _take_delivery_ids(self, count: int) -> list[int]:
+        """``count`` delivery ids for a batch's decisions (an upper bound: a copy, or a
+        message no longer RECEIVED, leaves a gap)."""
+        if self._delivery_ids is None:
+            raise RuntimeError("this IngestOp was built without a delivery id allocator")
+        return self._delivery_ids.take(count)
 
     def _existing_keys(self, conn: Any, keys: list[str]) -> dict[str, int]:
         if not keys:
@@ -403,6 +410,27 @@ class IngestOp(WriteOp):
             sql += " FOR UPDATE"
         return {row[0] for row in fetch_all(conn, sql, message_ids)}
 
+
+def _sorted_out(items: Sequence[InboundRecord | DecidedMessage]
+                ) -> tuple[list[InboundRecord], list[int], int]:
+    """A batch's new messages, the ids of its decided ones, and how many deliveries its
+    decisions queue at most (what a decision of a copy, or of a message no longer RECEIVED,
+    would queue is counted: its ids are then a gap)."""
+    records, decided, queued = [], [], 0
+    for item in items:
+        if isinstance(item, InboundRecord):
+            records.append(item)
+        else:
+            decided.append(item.message_id)
+        if item.decision is not None:
+            queued += len(item.decision.deliveries)
+    return records, decided, queued
+
+
+# The statuses a new message, and a RECEIVED message's decision, may take: the transition
+# table's (engine.status), read once; a status outside them goes through its check and fails.
+_NEW_MESSAGE = st.TRANSITIONS[("message", None)]
+_DECIDED_MESSAGE = st.TRANSITIONS[("message", st.RECEIVED)]
 
 # PostgreSQL: batches written the full way from one that held a copy of a stored message on
 # (that one included): the lean way costs a copy's batch a failed attempt and two round trips
@@ -430,9 +458,11 @@ SQLITE_KEY_REFUSED = f"UNIQUE constraint failed: {messages.name}.dedupe_key"
 class _Batch:
     """The rows one :meth:`IngestOp.apply` writes, each kind in one ``executemany``."""
 
-    __slots__ = ("messages", "extra", "updates", "deliveries", "lines", "tally", "consent")
+    __slots__ = ("messages", "extra", "updates", "deliveries", "lines", "tally", "consent",
+                 "delivery_ids")
 
     def __init__(self) -> None:
+        self.delivery_ids: Iterator[int] = iter(())  # taken for the batch, in its order
         self.tally = counters.Tally()  # what the rows change in the kept counts
         self.messages: list[tuple] = []
         # of each message: the key of a later copy within the batch, and the record's error
