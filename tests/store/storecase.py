@@ -49,6 +49,18 @@ def decided(message_id: int, status: str, channel: str = "adt-in",
     return DecidedMessage(message_id, channel, Decision(status, **fields))
 
 
+def calls_of(owner: Any, name: str) -> list:
+    """A list that gets an entry each time ``owner.name`` is called (the call goes on)."""
+    calls, method = [], getattr(owner, name)
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return method(*args)
+
+    setattr(owner, name, counted)
+    return calls
+
+
 class StoreCase:
     """Mixin: ``self.store`` is a started Store on a fresh database of ``self.backend``."""
 

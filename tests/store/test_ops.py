@@ -8,7 +8,7 @@ from twisted.trial import unittest
 from engine import status as st
 from engine.store.records import DeliveryUpdate
 from engine.store.schema import messages
-from tests.store.storecase import StoreCase, inbound, transformed, decided
+from tests.store.storecase import StoreCase, calls_of, decided, inbound, transformed
 
 
 class IngestTests(StoreCase):
@@ -120,6 +120,23 @@ class ProcessingTests(StoreCase):
             [(j["status"], j["delivery_id"], j["detail"]) for j in detail["journal"]],
             [(st.RECEIVED, None, None), (st.TRANSFORMED, None, None),
              (st.QUEUED, ids[0], "archive"), (st.QUEUED, ids[1], "dpi")])
+
+    @defer.inlineCallbacks
+    def test_a_batch_takes_its_delivery_ids_at_once_in_its_order(self):
+        """If one group commit records several decisions, then their deliveries' ids are
+        taken from the allocator in one go and increase in the batch's order."""
+        first, second, third = yield self.ingest_all([inbound(n) for n in "123"])
+        store = self.queued_store()
+        takes = calls_of(store._ingest._delivery_ids, "take")
+        ds = [store.record_decision(transformed(first.message_id, "a", "b")),
+              store.record_decision(transformed(second.message_id, "a")),
+              store.record_decision(transformed(third.message_id, "a", "b"))]
+        store.start()
+        results = yield defer.gatherResults(ds)
+        self.assertEqual(store.writer.batches, 1)
+        self.assertEqual(len(takes), 1)
+        ids = [i for result in results for i in result.delivery_ids]
+        self.assertEqual((len(ids), ids), (5, sorted(set(ids))))
 
     @defer.inlineCallbacks
     def test_second_result_ignored(self):

@@ -17,7 +17,7 @@ from engine import status as st
 from engine.store import consent, counters, ops
 from engine.store.records import ConsentChange, Decision, NewDelivery
 from engine.store.schema import deliveries, id_blocks, messages
-from tests.store.storecase import StoreCase, inbound
+from tests.store.storecase import StoreCase, calls_of, inbound
 
 
 def routed(control_id: str):
@@ -297,15 +297,3 @@ class StoredKeyTestsPostgreSQL(StoredKeyTests, unittest.TestCase):
 
 
 OTHER_ID = 10**12  # an id no block of the tests reaches
-
-
-def calls_of(owner, name: str) -> list:
-    """A list that gets an entry each time ``owner.name`` is called (the call goes on)."""
-    calls, method = [], getattr(owner, name)
-
-    def counted(*args):
-        calls.append(1)
-        return method(*args)
-
-    setattr(owner, name, counted)
-    return calls
