@@ -16,7 +16,7 @@ test-case-name: tests.store.test_counters
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import delete, func, insert, select
@@ -40,11 +40,17 @@ RATE_COLUMNS = ("node", "channel", "destination", "bucket", "count")
 
 
 class Tally:
-    """What one batch changes in the counts."""
+    """What one batch changes in the counts.
+
+    Its two tables are ``defaultdict(int)``, not ``Counter``: the writer makes one per group
+    commit and adds to a new key a few times each, and a Counter does both in Python (its
+    ``__init__``, its ``__missing__``) where a defaultdict does them in C.
+    """
 
     def __init__(self) -> None:
-        self.deltas: Counter = Counter()
-        self.events: Counter = Counter()  # (channel, destination, bucket) -> arrivals
+        self.deltas: defaultdict[Key, int] = defaultdict(int)
+        # (channel, destination, bucket) -> arrivals
+        self.events: defaultdict[tuple[str, str, int], int] = defaultdict(int)
 
     def happened(self, channel: str, destination: str, at: float) -> None:
         """A message arrived (destination ``""``) or a delivery was sent at ``at``."""

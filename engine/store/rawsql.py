@@ -13,8 +13,7 @@ test-case-name: tests.store.test_rawsql
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import Table
 
@@ -82,30 +81,34 @@ class RawStatements:
         return f"{self._quote(column)} = '{value}'"
 
 
-@contextmanager
-def dbapi_transaction(conn: Any) -> Iterator[None]:
-    """One group commit's transaction on ``conn``, committed on its DBAPI connection.
+class DBAPITransaction:
+    """One group commit's transaction on ``conn`` (a context manager), committed on its
+    DBAPI connection.
 
     What SQLAlchemy's ``conn.begin()`` does on SQLite (the driver opens the transaction at
     the first write), without its per-transaction bookkeeping (transaction object, events,
     reset agent): the batch's statements run on the DBAPI cursor anyway. A write that went
     through SQLAlchemy (``conn.execute``: a consent change, a heartbeat) began SQLAlchemy's
     own transaction on the same DBAPI connection; that one is then committed or rolled back
-    through SQLAlchemy, so that it does not stay open.
+    through SQLAlchemy, so that it does not stay open. A class rather than a
+    ``contextmanager`` generator: it is entered once per group commit.
     """
-    dbapi = conn.connection.dbapi_connection
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction():
-            conn.rollback()
-        else:
-            dbapi.rollback()
-        raise
-    if conn.in_transaction():
-        conn.commit()
-    else:
-        dbapi.commit()
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Any):
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, _trace: Any) -> None:
+        conn = self._conn
+        ended = conn.rollback if kind is not None else conn.commit
+        if not conn.in_transaction():
+            dbapi = conn.connection.dbapi_connection
+            ended = dbapi.rollback if kind is not None else dbapi.commit
+        ended()  # an error raised by the body goes on (None returned)
 
 
 def cursor(conn: Any) -> Any:

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager
 
 LOCK_SUFFIX = ".writelock"
 
@@ -46,19 +45,18 @@ class WriteTurns:
         self._descriptor: int | None = None
         self.waits = 0  # batches that found the lock taken by another writer
 
-    @contextmanager
-    def __call__(self, conn: Any) -> Iterator[None]:
+    def __call__(self, conn: Any) -> "Turn":
+        return Turn(self, self._inner(conn))
+
+    def take(self) -> int:
+        """Wait for the lock (in the writer thread); the descriptor that holds it."""
         descriptor = self._open()
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.waits += 1
             fcntl.flock(descriptor, fcntl.LOCK_EX)  # blocks the writer thread only
-        try:
-            with self._inner(conn):
-                yield
-        finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return descriptor
 
     def _open(self) -> int:
         if self._descriptor is None:
@@ -69,3 +67,30 @@ class WriteTurns:
         descriptor, self._descriptor = self._descriptor, None
         if descriptor is not None:
             os.close(descriptor)
+
+
+class Turn:
+    """One group commit's turn: the lock taken, then ``inner`` entered; ``inner`` left, then
+    the lock released. A class rather than a ``contextmanager`` generator: it is entered once
+    per group commit."""
+
+    __slots__ = ("_turns", "_inner", "_descriptor")
+
+    def __init__(self, turns: WriteTurns, inner: ContextManager):
+        self._turns = turns
+        self._inner = inner
+        self._descriptor = -1
+
+    def __enter__(self) -> None:
+        self._descriptor = self._turns.take()
+        try:
+            self._inner.__enter__()
+        except BaseException:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+            raise
+
+    def __exit__(self, kind: type | None, error: BaseException | None, trace: Any) -> bool | None:
+        try:
+            return self._inner.__exit__(kind, error, trace)
+        finally:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)

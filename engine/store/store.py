@@ -19,14 +19,14 @@ from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
 from engine.store import migrate, ops, pgpipeline, sqlitebind, sqlitefile
-from engine.store.rawsql import RawStatements, dbapi_transaction
+from engine.store.rawsql import DBAPITransaction, RawStatements
 from engine.store.sqlitelock import WriteTurns
 from engine.store.records import (
     DecidedMessage,
     DeliveryUpdate,
     InboundRecord,
 )
-from engine.store.writer import GroupCommitWriter
+from engine.store.writer import GroupCommitWriter, committed
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,12 @@ def _sqlite_pragmas(synchronous: str) -> Callable:
 def _transactions(engine: Any, path: Path | None) -> Callable | None:
     """The group commit's transactions for ``engine``'s database: pipelined on PostgreSQL
     (engine.store.pgpipeline), on the DBAPI connection on SQLite
-    (:func:`engine.store.rawsql.dbapi_transaction`) taking turns with the other processes'
+    (:class:`engine.store.rawsql.DBAPITransaction`) taking turns with the other processes'
     writers (engine.store.sqlitelock), SQLAlchemy's ``begin()`` elsewhere (None)."""
     if pgpipeline.supported(engine):
         return pgpipeline.PipelinedTransactions(engine)
     if engine.dialect.name == "sqlite" and path is not None:
-        return WriteTurns(path, dbapi_transaction)
+        return WriteTurns(path, DBAPITransaction)
     return None
 
 
@@ -150,9 +150,11 @@ class Store:
         """
         self._after_commit_hooks.append(hook)
 
-    def _run_after_commit(self, committed: list) -> None:
-        for hook in self._after_commit_hooks:
-            hook(committed)
+    def _run_after_commit(self, batch: list, outcomes: list) -> None:
+        if self._after_commit_hooks:
+            done = committed(batch, outcomes)
+            for hook in self._after_commit_hooks:
+                hook(done)
         if self.wal is not None:
             self.wal.after_commit()
 

@@ -72,7 +72,7 @@ class GroupCommitWriter:
     """Runs :class:`WriteOp` items in group commits on a thread of its own."""
 
     def __init__(self, engine: Any, reactor: Any, *, batch_max: int = 1000,
-                 after_commit: Callable[[list[tuple[WriteOp, Any, Any]]], None] | None = None,
+                 after_commit: Callable[[list, list[tuple[bool, Any]]], None] | None = None,
                  on_idle: Callable[[], None] | None = None, idle_after: float = 1.0,
                  transaction: Callable[[Any], ContextManager] | None = None):
         self._engine = engine
@@ -84,6 +84,8 @@ class GroupCommitWriter:
         self._idle_after = idle_after
         self._reactor = reactor
         self._batch_max = batch_max
+        # called with a batch's entries (op, item, Deferred) and their outcomes (ok, result
+        # or exception) after each group commit: see :func:`committed`
         self._after_commit = after_commit
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -142,11 +144,9 @@ class GroupCommitWriter:
         if first is _STOP:
             return [], True
         batch = [first]
-        while len(batch) < self._batch_max:
-            try:
-                entry = self._queue.get_nowait()
-            except queue.Empty:
-                break
+        # what is queued now (this thread is the queue's only reader: they are all there)
+        for _ in range(min(self._queue.qsize(), self._batch_max - 1)):
+            entry = self._queue.get_nowait()
             if entry is _STOP:
                 return batch, True
             batch.append(entry)
@@ -178,9 +178,8 @@ class GroupCommitWriter:
         self.items += len(batch)
         self.busy_seconds += time.perf_counter() - started
         if self._after_commit is not None:
-            committed = [(op, item, result) for (op, item, _), (_, result) in zip(batch, outcomes)]
             try:
-                self._after_commit(committed)
+                self._after_commit(batch, outcomes)
             except Exception:
                 log.exception("after-commit hook failed")
         self._reactor.callFromThread(_fire_all, [d for _, _, d in batch], outcomes)
@@ -203,25 +202,29 @@ class GroupCommitWriter:
 
     def _apply_once(self, batch: list) -> list[tuple[bool, Any]]:
         """One transaction for the whole batch; results in the order of ``batch``."""
-        groups: dict[WriteOp, list[int]] = {}
-        for index, (op, _, _) in enumerate(batch):
-            groups.setdefault(op, []).append(index)
-        outcomes: list[tuple[bool, Any]] = [(False, None)] * len(batch)
-        for op, indexes in groups.items():
-            op.prepare([batch[i][1] for i in indexes])
+        groups: dict[WriteOp, tuple[list[int], list[Any]]] = {}  # op: (indexes, items)
+        for index, (op, item, _) in enumerate(batch):
+            group = groups.get(op)
+            if group is None:
+                groups[op] = ([index], [item])
+            else:
+                group[0].append(index)
+                group[1].append(item)
+        kinds = sorted(groups, key=_rank) if len(groups) > 1 else list(groups)
+        for op in kinds:
+            op.prepare(groups[op][1])
         conn = self._connection()
-        applied = []
         with self._transaction(conn):  # transaction boundary: one group commit
-            for op in sorted(groups, key=lambda o: o.rank):
-                applied.append((op, op.apply(conn, [batch[i][1] for i in groups[op]])))
-        for op, results in applied:  # committed: whatever happens now, never written again
+            applied = [op.apply(conn, groups[op][1]) for op in kinds]
+        outcomes: list[tuple[bool, Any]] = [(False, None)] * len(batch)
+        for op, results in zip(kinds, applied):  # committed: never written again
             try:
                 results = op.finish(conn, results)
             except Exception:
                 self._close()
                 log.exception("completing the results of a committed %s batch failed; its "
                               "items get them as written", type(op).__name__)
-            for i, result in zip(groups[op], results):
+            for i, result in zip(groups[op][0], results):
                 outcomes[i] = (True, result)
         return outcomes
 
@@ -236,6 +239,15 @@ class GroupCommitWriter:
 
 def _begin(conn: Any) -> ContextManager:
     return conn.begin()
+
+
+def _rank(op: WriteOp) -> int:
+    return op.rank
+
+
+def committed(batch: list, outcomes: list[tuple[bool, Any]]) -> list[tuple[WriteOp, Any, Any]]:
+    """What an after-commit hook is given, as (op, item, result or exception) per item."""
+    return [(op, item, result) for (op, item, _), (_, result) in zip(batch, outcomes)]
 
 
 def _fire_all(deferreds: list[defer.Deferred], outcomes: list[tuple[bool, Any]]) -> None:

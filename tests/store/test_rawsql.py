@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine.store.rawsql import cursor, dbapi_transaction, execute_many
+from engine.store.rawsql import DBAPITransaction, cursor, execute_many
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def rows(engine):
 
 def test_the_batch_is_committed(engine):
     with engine.connect() as conn:
-        with dbapi_transaction(conn):
+        with DBAPITransaction(conn):
             execute_many(conn, "INSERT INTO t VALUES (?, ?)", [(1, "x"), (2, None)])
         assert not conn.in_transaction()
     assert rows(engine) == [(1, "x"), (2, None)]
@@ -32,11 +32,11 @@ def test_the_batch_is_committed(engine):
 def test_a_failure_rolls_the_batch_back(engine):
     with engine.connect() as conn:
         with pytest.raises(RuntimeError):
-            with dbapi_transaction(conn):
+            with DBAPITransaction(conn):
                 cur = cursor(conn)
                 execute_many(conn, "INSERT INTO t VALUES (?, ?)", [(1, "x")], cur)
                 raise RuntimeError("the batch fails")
-        with dbapi_transaction(conn):  # the connection is usable again
+        with DBAPITransaction(conn):  # the connection is usable again
             execute_many(conn, "INSERT INTO t VALUES (?, ?)", [(3, "z")])
     assert rows(engine) == [(3, "z")]
 
@@ -47,7 +47,7 @@ def test_a_write_through_sqlalchemy_ends_with_the_batch(engine, fails):
     committed or rolled back with the batch, and leaves no transaction open."""
     with engine.connect() as conn:
         try:
-            with dbapi_transaction(conn):
+            with DBAPITransaction(conn):
                 execute_many(conn, "INSERT INTO t VALUES (?, ?)", [(1, "raw")])
                 conn.execute(text("INSERT INTO t VALUES (2, 'core')"))
                 if fails:
