@@ -173,9 +173,12 @@ class IngestOp(WriteOp):
         # id allocators stood when a lean batch began (for again)
         self._full_batches = 0
         self._lean_marks: tuple | None = None
+        # the items prepare was given, sorted out (_sorted_out), for apply
+        self._prepared: tuple[Sequence, tuple] | None = None
 
     def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
-        records, _, queued = _sorted_out(items)
+        self._prepared = (items, _sorted_out(items))  # apply is given the same list next
+        records, _, queued = self._prepared[1]
         if records:
             self._ids.reserve(len(records))
         if queued and self._delivery_ids is not None:
@@ -185,7 +188,9 @@ class IngestOp(WriteOp):
         """One result per item, in order; items are applied in the batch's order, so that
         delivery ids follow the order decisions were submitted in, whatever their kind."""
         self._forget()
-        records, decided, queued = _sorted_out(items)
+        prepared, self._prepared = self._prepared, None
+        records, decided, queued = (prepared[1] if prepared is not None and prepared[0] is items
+                                    else _sorted_out(items))
         lean = self._full_batches == 0
         self._lean_marks = self._marks() if lean else None
         self._full_batches = max(self._full_batches - 1, 0)
