@@ -9,11 +9,8 @@ test-case-name: tests.store.test_ops
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any, Iterator, Sequence
-
-from sqlalchemy import update
 
 from engine import status as st
 from engine.store import consent, counters, dedupekey, history, pgintake, pgoutcome
@@ -25,80 +22,12 @@ from engine.store.records import (
     IngestResult,
     made,
 )
+from engine.store.idblocks import IdAllocator
 from engine.store.rawsql import RawStatements, cursor, execute_all, execute_many, fetch_all
-from engine.store.schema import deliveries, id_blocks, journal, messages
+from engine.store.schema import deliveries, journal, messages
 from engine.store.writer import WriteOp
 
 log = logging.getLogger(__name__)
-
-ID_BLOCK_SIZE = 10_000
-
-
-class IdAllocator:
-    """Hands out ids from blocks reserved in ``id_blocks``, one short transaction per block.
-
-    Reserving a block in its own transaction (not the batch's) keeps the row lock on
-    PostgreSQL for microseconds, so several nodes sharing one database do not serialise
-    their group commits on it.
-    """
-
-    def __init__(self, engine: Any, name: str, block_size: int = ID_BLOCK_SIZE):
-        self._engine = engine
-        self._name = name
-        self._block_size = block_size
-        self._next = 0
-        self._end = 0
-        self._lock = threading.Lock()
-
-    def take(self, count: int) -> list[int]:
-        """Return ``count`` fresh ids, in increasing order."""
-        with self._lock:
-            first, self._next = self._next, self._next + count
-            if self._next <= self._end:  # nearly always: the current block holds them
-                return list(range(first, self._next))
-            self._next = first
-            ids: list[int] = []
-            while len(ids) < count:
-                if self._next >= self._end:
-                    self._reserve(max(self._block_size, count - len(ids)))
-                grab = min(count - len(ids), self._end - self._next)
-                ids.extend(range(self._next, self._next + grab))
-                self._next += grab
-            return ids
-
-    def mark(self) -> tuple[int, int]:
-        """Where the allocator stands, for :meth:`rewind`."""
-        with self._lock:
-            return self._next, self._end
-
-    def rewind(self, mark: tuple[int, int]) -> None:
-        """Hand out again the ids taken since ``mark`` (a batch that did not commit is
-        written again with the same ids), when they are still in the current block."""
-        with self._lock:
-            if self._end == mark[1] and mark[0] <= self._next:
-                self._next = mark[0]
-
-    def reserve(self, count: int) -> None:
-        """Make sure the next ``take(count)`` needs no database round trip.
-
-        The writer calls this (through :meth:`WriteOp.prepare`) before it opens a batch's
-        transaction; what is left of the current block is skipped when it is too short.
-        """
-        with self._lock:
-            if self._end - self._next < count:
-                self._reserve(max(self._block_size, count))
-
-    def _reserve(self, size: int) -> None:
-        stmt = (
-            update(id_blocks)
-            .where(id_blocks.c.name == self._name)
-            .values(next_value=id_blocks.c.next_value + size)
-            .returning(id_blocks.c.next_value)
-        )
-        with self._engine.begin() as conn:  # transaction boundary: one id block
-            end = conn.execute(stmt).scalar_one()
-        self._next, self._end = end - size, end
-
 
 def dedupe_key(record: InboundRecord) -> str | None:
     """The key that makes a later copy of this message a duplicate, or None if it has none."""

@@ -1,4 +1,4 @@
-"""Tests for engine.store.ops.IdAllocator: ids from blocks reserved in id_blocks."""
+"""Tests for engine.store.idblocks.IdAllocator: ids from blocks reserved in id_blocks."""
 from __future__ import annotations
 
 import threading
