@@ -244,7 +244,8 @@ class MLLPSource:
         answered a reject): a well-behaved sender's messages have their MSH read once, by
         the intake.
         """
-        if b"MSA" in payload and self._answers_application_ack(payload, peer):
+        # find rather than ``in`` on bytes here: see mllp.framing.encode_frame
+        if payload.find(b"MSA") >= 0 and self._answers_application_ack(payload, peer):
             return defer.succeed(b"")
         suspect = bool(self._accountants) and peer in self._accountants
         if suspect or not payload.startswith(b"MSH"):
@@ -298,7 +299,7 @@ class MLLPSource:
         on this connection is consumed, and so is any commit ACK (CA/CE/CR): it is transport
         talk, never a message to route.
         """
-        if b"MSA" not in payload or not payload.startswith(b"MSH"):  # nearly every message
+        if payload.find(b"MSA") < 0 or not payload.startswith(b"MSH"):  # nearly every message
             return False
         try:
             if not read_header(payload).message_type.startswith("ACK"):
@@ -343,7 +344,7 @@ class MLLPSource:
             for waiter in waiters:
                 _fire_once(waiter)
         if watched is not None and isinstance(result, bytes) and (
-                _REJECTED in result or _REJECTED_ENHANCED in result):
+                result.find(_REJECTED) >= 0 or result.find(_REJECTED_ENHANCED) >= 0):
             self._accountant(watched)
         return result
 
