@@ -64,6 +64,7 @@ from mllp.protocol import deferred_reply
 log = logging.getLogger(__name__)
 
 MAX_STORED_ERROR = 4000
+PEERS_KEPT = 1024  # peers whose text the intake keeps (_described): connections at once
 HANDOVER_TRANSPORT = "channel"  # PeerInfo.transport of a message handed over by a channel
 
 
@@ -97,6 +98,7 @@ class Intake:
         self._queued = queued
         self._clock = AckClock()
         self._acks = AckTemplates()
+        self._peers: dict[int, tuple[Any, str, bool]] = {}  # id -> self._described(peer)
         self.received = 0
         self.rejected = 0
         self.decided = 0  # messages decided here, before their commit
@@ -169,13 +171,15 @@ class Intake:
         except EncodingError as error:
             return self._store_unreadable(plan, payload, peer, header, error, committed, reply)
         charset = header.charset or encoding
-        peer_text = _peer_text(peer)
+        known = self._peers.get(id(peer))
+        if known is None or known[0] is not peer:
+            known = self._described(peer)
+        _, peer_text, answers = known
         message = made(InboundMessage, message_id=0, text=text,
                        field_separator=header.field_separator,
                        encoding_characters=header.encoding_characters, raw=payload,
                        control_id=header.control_id, message_type=header.message_type,
-                       charset=charset, header=header, answerable=answerable(peer),
-                       peer=peer_text)
+                       charset=charset, header=header, answerable=answers, peer=peer_text)
         decision = None
         if self._decides_now(plan):
             self.decided += 1
@@ -214,6 +218,16 @@ class Intake:
             answer.addBoth(reply)
         else:
             reply(answer)
+
+    def _described(self, peer: Any) -> tuple[Any, str, bool]:
+        """(``peer``, its text as stored, whether it can be answered an application ACK),
+        kept by the peer's identity: a source gives one PeerInfo per connection, and its
+        messages then skip both. The entry holds the peer, so its id is not reused while
+        kept; at most PEERS_KEPT are."""
+        if len(self._peers) >= PEERS_KEPT:
+            self._peers.clear()
+        described = self._peers[id(peer)] = (peer, _peer_text(peer), answerable(peer))
+        return described
 
     def _decides_now(self, plan: ChannelPlan) -> bool:
         """Whether a message of ``plan`` is decided here, before its commit: its plan is
@@ -268,10 +282,10 @@ class Intake:
         """The ACK of a decided message: AA in after-commit mode, else what the response
         policy says of its status."""
         response = plan.response
-        if decision.response is not None and _waits_for_processing(plan, header):
-            return decision.response  # a query's answer (engine.flow.hook)
         if not _waits_for_processing(plan, header):
             return self._ack(plan, header, ack.ACCEPT, message_id)
+        if decision.response is not None:
+            return decision.response  # a query's answer (engine.flow.hook)
         if decision.status == st.TRANSFORMED:
             return self._ack(plan, header, ack.ACCEPT, message_id, errors=warnings_of(decision))
         if decision.status == st.ERROR:

@@ -8,7 +8,8 @@ from twisted.python.failure import Failure
 
 from engine import status as st
 from engine.store.records import IngestResult
-from engine.flow.intake import Intake
+from engine.flow.intake import PEERS_KEPT, Intake
+from engine.interfaces import PeerInfo
 from tests.flow.intake_support import (
     PEER, FakeDecider, FakeQueued, HeldStore, err_code, failing_store, field_of, make, message,
     parse, plan, result_of)
@@ -81,3 +82,18 @@ def test_unknown_channel_raises_before_anything_is_stored() -> None:
     else:
         raise AssertionError("no KeyError")
     assert replies == [] and setup.store.records == []
+
+
+def test_each_peer_is_described_by_its_own_text_and_few_are_kept() -> None:
+    """If messages come from many connections (one PeerInfo each), then each record carries
+    its own peer's text, and the intake keeps at most PEERS_KEPT descriptions."""
+    setup = make()
+    peers = [PeerInfo("mllp", f"10.0.0.{n % 250}:{40000 + n}") for n in range(PEERS_KEPT + 5)]
+    for n, peer in enumerate(peers + peers[:3]):
+        setup.intake.receive_then("adt", message(f"P{n}", msh15="AL"), peer, lambda _: None)
+    assert [r.peer for r in setup.store.records] == \
+        [f"mllp://{peer.address}" for peer in peers + peers[:3]]
+    assert len(setup.intake._peers) <= PEERS_KEPT
+    handed = PeerInfo("channel", "adt-in/message 7")
+    setup.intake.receive_then("adt", message("H1", msh15="AL"), handed, lambda _: None)
+    assert setup.store.records[-1].peer == "channel:adt-in/message 7"
