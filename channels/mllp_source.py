@@ -254,8 +254,11 @@ class MLLPSource:
         answered a reject): a well-behaved sender's messages have their MSH read once, by
         the intake.
         """
-        # find rather than ``in`` on bytes here: see mllp.framing.encode_frame
-        if payload.find(b"MSA") >= 0 and self._answers_application_ack(payload, peer):
+        # An ACK's MSH-9 starts with ACK, in its first segment: searched there rather than
+        # the whole message for its MSA (find, not ``in``: see mllp.framing.encode_frame).
+        first_end = payload.find(b"\r")
+        if (payload.find(b"ACK", 0, first_end if first_end >= 0 else len(payload)) >= 0
+                and self._answers_application_ack(payload, peer)):
             reply(b"")
             return
         suspect = bool(self._accountants) and peer in self._accountants
