@@ -26,8 +26,8 @@ from typing import Any, Callable, Mapping
 
 from OpenSSL import SSL, crypto
 from twisted.internet import defer
-from twisted.python.failure import Failure
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from channels.options import label, require_positive, resolve
 from channels.refusals import RefusalAccountant, RefusalSummary
