@@ -282,7 +282,8 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         return self._pending_bytes
 
     def _replied(self, payload: bytes, slot: _Slot, outcome: Any) -> None:
-        """The ``reply`` of :meth:`receive_then` for one frame: its ACK, or a Failure."""
+        """The ``reply`` given to the sink's ``receive_then`` for one frame: its ACK, or a
+        Failure."""
         if isinstance(outcome, Failure):
             self._sink_failed(outcome, payload, slot)
         else:

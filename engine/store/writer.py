@@ -14,9 +14,9 @@ that fails is retried item by item, so one poisoned item fails alone and the oth
 Deferreds are created and fired on the reactor thread; the writer thread hands results back
 with a single ``callFromThread`` per batch. A caller on the hot path may give a plain function
 instead of taking a Deferred (:meth:`GroupCommitWriter.submit`'s ``then``): a Deferred and its
-callbacks cost the reactor thread more than the rest of a small message's answer. The thread keeps one connection open from batch
-to batch (checking one out of the pool and back costs as much as a small batch's rows); one
-that fails is closed and the next batch opens another.
+callbacks cost the reactor thread more than the rest of a small message's answer. The thread
+keeps one connection open from batch to batch (checking one out of the pool and back costs as
+much as a small batch's rows); one that fails is closed and the next batch opens another.
 
 test-case-name: tests.store.test_writer
 """
