@@ -21,11 +21,13 @@ test-case-name: tests.channels.test_mllp_source
 from __future__ import annotations
 
 import weakref
-from typing import Any, Mapping
+from functools import partial
+from typing import Any, Callable, Mapping
 
 from OpenSSL import SSL, crypto
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from channels.options import label, require_positive, resolve
 from channels.refusals import RefusalAccountant, RefusalSummary
@@ -36,7 +38,7 @@ from mllp.framing import DEFAULT_MAX_FRAME_SIZE
 from mllp.header import HeaderError, read_header
 from mllp.protocol import (
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, MLLPServerFactory,
-    MLLPServerProtocol, Peer, reject_for)
+    MLLPServerProtocol, Peer, deferred_reply, reject_for)
 from mllp.shared_port import listen_shared
 from mllp.tls import server_endpoint, server_tls_options
 
@@ -236,7 +238,15 @@ class MLLPSource:
     # --- the sink API of mllp.protocol -------------------------------------------------
 
     def receive(self, payload: bytes, peer: Peer) -> defer.Deferred:
-        """Hand one frame to the engine; the Deferred fires with the ACK to write back.
+        """Hand one frame to the engine; the Deferred fires with the ACK to write back
+        (:meth:`receive_then`, which the protocol calls, with a Deferred)."""
+        answered: defer.Deferred = defer.Deferred()
+        self.receive_then(payload, peer, deferred_reply(answered))
+        return answered
+
+    def receive_then(self, payload: bytes, peer: Peer, reply: Callable[[Any], None]) -> None:
+        """Hand one frame to the engine; ``reply`` is called once with the ACK to write back
+        (a Failure if the engine failed), without a Deferred (see mllp.protocol).
 
         An unreadable frame past its connection's threshold is NAKed here, and summed into
         the summary its accountant stores, instead of going to the engine. MSH is read here
@@ -244,23 +254,27 @@ class MLLPSource:
         answered a reject): a well-behaved sender's messages have their MSH read once, by
         the intake.
         """
-        if b"MSA" in payload and self._answers_application_ack(payload, peer):
-            return defer.succeed(b"")
+        # An ACK's MSH-9 starts with ACK, in its first segment: searched there rather than
+        # the whole message for its MSA (find, not ``in``: see mllp.framing.encode_frame).
+        first_end = payload.find(b"\r")
+        if (payload.find(b"ACK", 0, first_end if first_end >= 0 else len(payload)) >= 0
+                and self._answers_application_ack(payload, peer)):
+            reply(b"")
+            return
         suspect = bool(self._accountants) and peer in self._accountants
         if suspect or not payload.startswith(b"MSH"):
             refused = self._refuse_unreadable(payload, peer)
             if refused is not None:
-                return refused
-        try:
-            answer = self._receiver.receive(self.channel, payload, self._peer_info(peer))
-        except Exception:
-            answer = defer.fail()
-        if not isinstance(answer, defer.Deferred):
-            answer = defer.succeed(answer)
+                reply(refused)
+                return
         self._outstanding += 1
-        # one callback: count the answer, and watch a connection answered with a reject
-        answer.addBoth(self._answered, None if suspect else peer)
-        return answer
+        # one function: count the answer, watch a connection answered with a reject, reply
+        answered = partial(self._answered, reply, None if suspect else peer)
+        try:
+            self._receiver.receive_then(self.channel, payload, self._peer_info(peer),
+                                        answered)
+        except Exception:
+            answered(Failure())
 
     def _peer_info(self, peer: Peer) -> PeerInfo:
         """The engine's description of ``peer``, made once per connection."""
@@ -298,7 +312,7 @@ class MLLPSource:
         on this connection is consumed, and so is any commit ACK (CA/CE/CR): it is transport
         talk, never a message to route.
         """
-        if b"MSA" not in payload or not payload.startswith(b"MSH"):  # nearly every message
+        if payload.find(b"MSA") < 0 or not payload.startswith(b"MSH"):  # nearly every message
             return False
         try:
             if not read_header(payload).message_type.startswith("ACK"):
@@ -313,17 +327,17 @@ class MLLPSource:
             return True
         return answer.code in COMMIT_CODES
 
-    def _refuse_unreadable(self, payload: bytes, peer: Peer) -> defer.Deferred | None:
-        """A NAK (Deferred) if ``payload`` is unreadable and past its connection's threshold;
-        None if it goes to the engine (readable, or unreadable and still stored alone)."""
+    def _refuse_unreadable(self, payload: bytes, peer: Peer) -> bytes | None:
+        """A NAK if ``payload`` is unreadable and past its connection's threshold; None if
+        it goes to the engine (readable, or unreadable and still stored alone)."""
         try:
             read_header(payload)
         except HeaderError as error:
             if not self._account_unreadable(payload, peer, error):
                 self.unreadable_summarised += 1
-                return defer.succeed(reject_for(
+                return reject_for(
                     payload, HL7Error.from_exception(error), self._factory.next_control_id(),
-                    self._factory.timestamp()))
+                    self._factory.timestamp())
         return None
 
     def _accountant(self, peer: Peer) -> RefusalAccountant:
@@ -333,19 +347,21 @@ class MLLPSource:
                                                                      self._window)
         return accountant
 
-    def _answered(self, result: Any, watched: Peer | None) -> Any:
-        """The engine answered a frame (``result``: its ACK, or a failure): one frame less
+    def _answered(self, reply: Callable[[Any], None], watched: Peer | None,
+                  result: Any) -> None:
+        """The engine answered a frame (``result``: its ACK, or a Failure): one frame less
         to wait for on stop; a connection not yet ``watched`` (None: it is already) whose
-        frame was answered with a reject is watched from now on."""
+        frame was answered with a reject is watched from now on; ``result`` goes to
+        ``reply``."""
         self._outstanding -= 1
         if not self._outstanding:
             waiters, self._idle_waiters = self._idle_waiters, []
             for waiter in waiters:
                 _fire_once(waiter)
         if watched is not None and isinstance(result, bytes) and (
-                _REJECTED in result or _REJECTED_ENHANCED in result):
+                result.find(_REJECTED) >= 0 or result.find(_REJECTED_ENHANCED) >= 0):
             self._accountant(watched)
-        return result
+        reply(result)
 
     def frame_error(self, peer: Peer, error: Exception, prefix: bytes) -> defer.Deferred:
         """Have the engine store the start of a frame that could not be accepted; the

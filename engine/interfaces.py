@@ -10,7 +10,7 @@ test-case-name: tests.test_interfaces
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 # Option kinds understood by the configuration loader (engine/config/loader.py).
 OPTION_KINDS = frozenset(
@@ -140,6 +140,11 @@ class Receiver(Protocol):
 
     def receive(self, channel: str, payload: bytes, peer: PeerInfo) -> Any:
         """Persist ``payload`` and return a Deferred firing with the acknowledgement bytes."""
+
+    def receive_then(self, channel: str, payload: bytes, peer: PeerInfo,
+                     reply: Callable[[Any], None]) -> None:
+        """:meth:`receive` without a Deferred: call ``reply`` once with the acknowledgement
+        bytes (or a Failure), on the reactor thread (the MLLP source's way)."""
 
     def reject(self, channel: str, payload: bytes, peer: PeerInfo, error: str) -> Any:
         """Store input that could not even be framed (oversized, broken); Deferred firing

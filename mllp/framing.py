@@ -63,7 +63,9 @@ def encode_frame(payload: bytes) -> bytes:
     Raises :class:`ValueError` if the payload holds a VT or FS byte: the peer
     would cut the message there, so it is refused here rather than sent broken.
     """
-    if START_BLOCK in payload or END_BLOCK in payload:
+    # find, not ``in``: CPython 3.11's ``bytes in bytes`` first tries the left operand as an
+    # integer and builds a formatted TypeError it then drops, on every call
+    if payload.find(START_BLOCK) >= 0 or payload.find(END_BLOCK) >= 0:
         raise ValueError("an MLLP payload must not contain VT (0x0b) or FS (0x1c)")
     return START_BLOCK + payload + END_BLOCK + CARRIAGE_RETURN
 

@@ -62,8 +62,6 @@ DEFAULT_ENCODING_CHARACTERS = "^~\\&"
 # Used for MSH text when MSH-18 is empty or unknown: maps every byte, never fails.
 FALLBACK_CODEC = "latin-1"
 
-_SEGMENT_ENDS = (b"\r", b"\n")
-
 
 class HeaderError(Exception):
     """MSH could not be read; ``code`` is from HL7 table 0357.
@@ -141,12 +139,11 @@ class MSHHeader:
 def first_segment(payload: bytes) -> bytes:
     """The bytes of the first segment, leading blank lines skipped."""
     payload = payload.lstrip(b"\r\n")
-    end = len(payload)
-    for mark in _SEGMENT_ENDS:
-        found = payload.find(mark, 0, end)
-        if found >= 0:
-            end = found
-    return payload[:end]
+    end = payload.find(b"\r")  # then LF, up to the CR only: a message's first segment is short
+    if end < 0:
+        end = len(payload)
+    found = payload.find(b"\n", 0, end)
+    return payload[:end if found < 0 else found]
 
 
 def header_codec(charset: str) -> str:
@@ -201,7 +198,7 @@ def _decoded_fields(segment: bytes, separator: str,
     """The fields of MSH decoded with its MSH-18 (``fields[0]`` is MSH-1), and MSH-18."""
     if segment.isascii():  # the usual MSH: every codec of CHARSETS reads ASCII alike
         fields = segment.decode("ascii").split(separator)
-        charset = _first(fields[17], encoding[1]) if len(fields) > 17 else ""
+        charset = fields[17].split(encoding[1], 1)[0] if len(fields) > 17 else ""
         fields[0] = separator
         return tuple(fields), charset.strip()
     parts = segment.split(separator.encode("ascii"), 18)
@@ -240,6 +237,8 @@ def _first(value: str, separator: str) -> str:
 
 def _build_header(fields: tuple[str, ...], charset: str) -> MSHHeader:
     """Check the required fields and assemble the header."""
+    if len(fields) >= 12 and fields[8].strip() and fields[9].strip() and fields[11].strip():
+        return _assemble(fields, charset)  # MSH-9, MSH-10 and MSH-12 valued: nearly always
     for number, name in ((9, "message type"), (10, "message control id"), (12, "version id")):
         if number > len(fields) or not fields[number - 1].strip():
             raise HeaderError(REQUIRED_FIELD_MISSING, f"MSH-{number} ({name}) is empty",

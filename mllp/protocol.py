@@ -9,6 +9,11 @@ engine's source connector) holds the policy. A sink is any object with::
     receive(payload: bytes, peer: Peer) -> Deferred[bytes] | bytes  # unframed ACK; b"" for none
     frame_error(peer: Peer, error: Exception, prefix: bytes) -> None | Deferred[int | None]
 
+A sink may also have ``receive_then(payload, peer, reply) -> None``, which the protocol then
+calls instead of ``receive``: the sink calls ``reply`` once with what ``receive``'s Deferred
+would have fired with (the ACK bytes, or a Failure). The engine's MLLP source does, so that a
+message costs no Deferred (:func:`deferred_reply` turns a Deferred into such a ``reply``).
+
 The sink persists before its Deferred fires, so ACKs leave in the order the
 messages arrived on the connection even when the sink answers out of order: a
 per-connection queue holds one slot per frame and only its head is written.
@@ -44,7 +49,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 from twisted.internet import defer
 from twisted.internet.interfaces import (
@@ -223,16 +229,23 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         return self._peer
 
     def _dispatch(self, payload: bytes) -> None:
-        self.factory.frames_received += 1
+        factory = self.factory
+        factory.frames_received += 1
         slot = _Slot(size=len(payload))
         self._queue.append(slot)
         self._pending_bytes += slot.size
         try:
-            answer = self.factory.sink.receive(payload, self._peer or self.peer)
+            if factory.sink_replies:  # it calls _replied itself, maybe before returning
+                answer = factory.sink.receive_then(payload, self._peer or self.peer,
+                                                   partial(self._replied, payload, slot))
+            else:
+                answer = factory.sink.receive(payload, self._peer or self.peer)
         except Exception:
             self._sink_failed(Failure(), payload, slot)
         else:
-            if isinstance(answer, defer.Deferred):
+            if factory.sink_replies:
+                pass
+            elif isinstance(answer, defer.Deferred):
                 answer.addCallbacks(self._answered, self._sink_failed, callbackArgs=(slot,),
                                     errbackArgs=(payload, slot))
             else:  # answered at once (not stored: an accept ACK of ours consumed, say)
@@ -267,6 +280,14 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
     def pending_bytes(self) -> int:
         """Bytes of the frames read and not yet answered on this connection."""
         return self._pending_bytes
+
+    def _replied(self, payload: bytes, slot: _Slot, outcome: Any) -> None:
+        """The ``reply`` given to the sink's ``receive_then`` for one frame: its ACK, or a
+        Failure."""
+        if isinstance(outcome, Failure):
+            self._sink_failed(outcome, payload, slot)
+        else:
+            self._answered(outcome, slot)
 
     def _sink_failed(self, failure: Any, payload: bytes, slot: _Slot) -> None:
         """The sink's Deferred failed: answer the frame with a reject (AR/207) instead."""
@@ -360,6 +381,8 @@ class MLLPServerFactory(Factory):
         if clock is None:
             from twisted.internet import reactor as clock
         self.sink = sink
+        # the sink answers through a reply function rather than a Deferred (see above)
+        self.sink_replies = callable(getattr(sink, "receive_then", None))
         self.max_frame_size = max_frame_size
         self.idle_timeout = idle_timeout
         self.clock = clock
@@ -416,6 +439,17 @@ class MLLPServerFactory(Factory):
         name = self.transport_name if self.transport_name.endswith("+tls") \
             else self.transport_name + "+tls"
         return Peer(name, text, certificate_subject(transport))
+
+
+def deferred_reply(answered: defer.Deferred) -> Callable[[Any], None]:
+    """A ``reply`` (see the module's docstring) firing ``answered`` with what it is given:
+    a Failure as a failure, anything else as a result."""
+    def reply(outcome: Any) -> None:
+        if isinstance(outcome, Failure):
+            answered.errback(outcome)
+        else:
+            answered.callback(outcome)
+    return reply
 
 
 def certificate_subject(transport: Any) -> str | None:

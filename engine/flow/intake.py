@@ -37,7 +37,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
@@ -58,10 +59,12 @@ from mllp.acktemplate import AckTemplates
 from mllp.codes import VALUE_TOO_LONG
 from mllp.header import (
     EncodingError, HeaderError, MSHHeader, decode_payload, read_header, read_header_leniently)
+from mllp.protocol import deferred_reply
 
 log = logging.getLogger(__name__)
 
 MAX_STORED_ERROR = 4000
+PEERS_KEPT = 1024  # peers whose text the intake keeps (_described): connections at once
 HANDOVER_TRANSPORT = "channel"  # PeerInfo.transport of a message handed over by a channel
 
 
@@ -95,6 +98,7 @@ class Intake:
         self._queued = queued
         self._clock = AckClock()
         self._acks = AckTemplates()
+        self._peers: dict[int, tuple[Any, str, bool]] = {}  # id -> self._described(peer)
         self.received = 0
         self.rejected = 0
         self.decided = 0  # messages decided here, before their commit
@@ -105,8 +109,18 @@ class Intake:
 
     def receive(self, channel: str, payload: bytes, peer: Any) -> defer.Deferred:
         """Commit ``payload``, then return a Deferred firing with the ACK bytes."""
+        answered: defer.Deferred = defer.Deferred()
+        self.receive_then(channel, payload, peer, deferred_reply(answered))
+        return answered
+
+    def receive_then(self, channel: str, payload: bytes, peer: Any,
+                     reply: Callable[[Any], None]) -> None:
+        """:meth:`receive` without a Deferred: ``reply`` is called once, on the reactor
+        thread, with the ACK bytes (or a Failure if they could not be made). The MLLP
+        source's way: a Deferred and its callbacks would cost the reactor thread more than
+        the rest of a plain message's answer."""
         self.received += 1
-        return self._receive(self.channels[channel], payload, peer, None, None)
+        self._receive(self.channels[channel], payload, peer, None, None, reply)
 
     def receive_document(self, channel: str, document: Any, peer: Any) -> defer.Deferred:
         """Commit a document that is not HL7 v2 (:class:`engine.interfaces.InboundDocument`,
@@ -136,34 +150,36 @@ class Intake:
             return self.receive_document(channel, InboundDocument(payload, "document"), peer)
         self.received += 1
         committed: defer.Deferred = defer.Deferred()
-        self._receive(plan, payload, peer, charset, committed)  # its ACK goes to nobody
+        self._receive(plan, payload, peer, charset, committed, _unanswered)  # its ACK: nobody
         return committed
 
     def _receive(self, plan: ChannelPlan, payload: bytes, peer: Any, charset: str | None,
-                 committed: defer.Deferred | None) -> defer.Deferred:
+                 committed: defer.Deferred | None, reply: Callable[[Any], None]) -> None:
         """The path of every inbound message; ``committed``, if given, learns the commit's
-        outcome before the ACK is built."""
+        outcome before the ACK is built; ``reply`` is given the ACK (or a Failure)."""
         encoding = charset or plan.encoding
         try:
             header = read_header(payload)
         except HeaderError as error:
-            return self._store_unreadable(plan, payload, peer, None, error, committed)
+            return self._store_unreadable(plan, payload, peer, None, error, committed, reply)
         too_long = _overlong(header)
         if too_long is not None:
             return self._store_unreadable(plan, payload, peer, header, too_long, committed,
-                                          ack.REJECT)
+                                          reply, ack.REJECT)
         try:
             text = decode_payload(payload, header, encoding)
         except EncodingError as error:
-            return self._store_unreadable(plan, payload, peer, header, error, committed)
+            return self._store_unreadable(plan, payload, peer, header, error, committed, reply)
         charset = header.charset or encoding
-        peer_text = _peer_text(peer)
+        known = self._peers.get(id(peer))
+        if known is None or known[0] is not peer:
+            known = self._described(peer)
+        _, peer_text, answers = known
         message = made(InboundMessage, message_id=0, text=text,
                        field_separator=header.field_separator,
                        encoding_characters=header.encoding_characters, raw=payload,
                        control_id=header.control_id, message_type=header.message_type,
-                       charset=charset, header=header, answerable=answerable(peer),
-                       peer=peer_text)
+                       charset=charset, header=header, answerable=answers, peer=peer_text)
         decision = None
         if self._decides_now(plan):
             self.decided += 1
@@ -178,11 +194,40 @@ class Intake:
             status=st.RECEIVED, sender=f"{header.sending_application}|{header.sending_facility}",
             control_id=header.control_id, message_type=header.message_type, charset=charset,
             error=None, dedupe=plan.dedupe, decision=decision, identity=dedupe.identity(header))
-        d = _told(self._store.ingest(record), committed)
-        d.addCallbacks(self._committed, self._commit_failed,
-                       callbackArgs=(plan, header, message, decision),
-                       errbackArgs=(plan, header, decision is None))
-        return d
+        self._store.ingest(record, partial(self._stored, committed, reply, plan, header,
+                                           message, decision))
+
+    def _stored(self, committed: defer.Deferred | None, reply: Callable[[Any], None],
+                plan: ChannelPlan, header: MSHHeader, message: InboundMessage,
+                decision: Decision | None, ok: bool, result: Any) -> None:
+        """The store's answer for a readable message (``ok``: committed, ``result`` its
+        IngestResult; else the exception): ``committed`` told, then the ACK made and given
+        to ``reply``, or, if making it raised, the Failure."""
+        outcome = result if ok else Failure(result)
+        if committed is not None:
+            _tell(committed, outcome)
+        try:
+            if ok:
+                answer = self._committed(outcome, plan, header, message, decision)
+            else:
+                answer = self._commit_failed(outcome, plan, header, decision is None)
+        except Exception:
+            reply(Failure())
+            return
+        if isinstance(answer, defer.Deferred):  # waits for a decision (a slow plan)
+            answer.addBoth(reply)
+        else:
+            reply(answer)
+
+    def _described(self, peer: Any) -> tuple[Any, str, bool]:
+        """(``peer``, its text as stored, whether it can be answered an application ACK),
+        kept by the peer's identity: a source gives one PeerInfo per connection, and its
+        messages then skip both. The entry holds the peer, so its id is not reused while
+        kept; at most PEERS_KEPT are."""
+        if len(self._peers) >= PEERS_KEPT:
+            self._peers.clear()
+        described = self._peers[id(peer)] = (peer, _peer_text(peer), answerable(peer))
+        return described
 
     def _decides_now(self, plan: ChannelPlan) -> bool:
         """Whether a message of ``plan`` is decided here, before its commit: its plan is
@@ -237,10 +282,10 @@ class Intake:
         """The ACK of a decided message: AA in after-commit mode, else what the response
         policy says of its status."""
         response = plan.response
-        if decision.response is not None and _waits_for_processing(plan, header):
-            return decision.response  # a query's answer (engine.flow.hook)
         if not _waits_for_processing(plan, header):
             return self._ack(plan, header, ack.ACCEPT, message_id)
+        if decision.response is not None:
+            return decision.response  # a query's answer (engine.flow.hook)
         if decision.status == st.TRANSFORMED:
             return self._ack(plan, header, ack.ACCEPT, message_id, errors=warnings_of(decision))
         if decision.status == st.ERROR:
@@ -268,8 +313,8 @@ class Intake:
 
     def _store_unreadable(self, plan: ChannelPlan, payload: bytes, peer: Any,
                           header: MSHHeader | None, error: HeaderError,
-                          committed: defer.Deferred | None = None,
-                          outcome: str | None = None) -> defer.Deferred:
+                          committed: defer.Deferred | None, reply: Callable[[Any], None],
+                          outcome: str | None = None) -> None:
         """Store ``payload`` in ERROR (its header values clipped to what the store keeps)
         and answer ``outcome``: by default AE when MSH was read, AR when it was not."""
         record = InboundRecord(
@@ -280,11 +325,29 @@ class Intake:
         )
         if outcome is None:
             outcome = ack.ERROR if header is not None else ack.REJECT
-        d = _told(self._store.ingest(record), committed)
-        d.addCallback(lambda result: self._nak(plan, header, outcome, error, result.message_id,
-                                               payload))
-        d.addErrback(lambda failure: self._nak(plan, header, ack.ERROR, error, None, payload))
-        return d
+        self._store.ingest(record, partial(self._unreadable_stored, committed, reply, plan,
+                                           header, outcome, error, payload))
+
+    def _unreadable_stored(self, committed: defer.Deferred | None,
+                           reply: Callable[[Any], None], plan: ChannelPlan,
+                           header: MSHHeader | None, outcome: str, error: HeaderError,
+                           payload: bytes, ok: bool, result: Any) -> None:
+        """The store's answer for an unreadable message: ``committed`` told, then its NAK
+        given to ``reply``: ``outcome`` naming the record once stored; AE without a record
+        id if it was not, or if that NAK could not be made."""
+        if committed is not None:
+            _tell(committed, result if ok else Failure(result))
+        try:
+            try:
+                if not ok:
+                    raise result
+                answer = self._nak(plan, header, outcome, error, result.message_id, payload)
+            except Exception:
+                answer = self._nak(plan, header, ack.ERROR, error, None, payload)
+        except Exception:
+            reply(Failure())
+            return
+        reply(answer)
 
     # -- ACK building ------------------------------------------------------------------
 
@@ -379,19 +442,20 @@ def _left_received(failure: Failure, message_id: int) -> None:
         log.debug("message %d left RECEIVED: %s", message_id, failure.getErrorMessage())
 
 
-def _told(ingested: defer.Deferred, committed: defer.Deferred | None) -> defer.Deferred:
-    """``ingested``, having first passed its outcome (result or failure) to ``committed``."""
-    if committed is None:
-        return ingested
+def _tell(committed: defer.Deferred, outcome: Any) -> None:
+    """Pass the commit's ``outcome`` (its IngestResult, or a Failure) to ``committed``."""
+    if isinstance(outcome, Failure):
+        committed.errback(outcome)
+    else:
+        committed.callback(outcome)
 
-    def tell(outcome: Any) -> Any:
-        if isinstance(outcome, Failure):
-            committed.errback(outcome)
-        else:
-            committed.callback(outcome)
-        return outcome
 
-    return ingested.addBoth(tell)
+def _unanswered(outcome: Any) -> None:
+    """The reply of a message handed over by another channel: its ACK goes to nobody; a
+    failure to make it is logged."""
+    if isinstance(outcome, Failure):
+        log.error("the ACK of a handed-over message could not be made: %s",
+                  outcome.getErrorMessage())
 
 
 def _peer_text(peer: Any) -> str:

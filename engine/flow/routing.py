@@ -28,11 +28,12 @@ def patient_key(text: str, field_separator: str = "|", component_separator: str 
     start = _segment_start(text, "PID" + field_separator)
     if start < 0:
         return ""
-    end = len(text)
-    for terminator in ("\r", "\n"):
-        found = text.find(terminator, start)
-        if 0 <= found < end:
-            end = found
+    end = text.find("\r", start)
+    if end < 0:
+        end = len(text)
+    found = text.find("\n", start, end)  # LF ends it if it comes first (searched up to CR)
+    if found >= 0:
+        end = found
     fields = text[start:end].split(field_separator, 4)
     if len(fields) <= 3:
         return ""
@@ -41,14 +42,16 @@ def patient_key(text: str, field_separator: str = "|", component_separator: str 
 
 
 def _segment_start(text: str, head: str) -> int:
-    """Where the first segment starting with ``head`` begins in ``text``, or -1."""
+    """Where the first segment starting with ``head`` begins in ``text``, or -1.
+
+    Segments end with CR, or LF: the LF form is searched only before the first CR form, so
+    that a message of CR segments (nearly all) is not searched to its end twice."""
     if text.startswith(head):
         return 0
-    found = -1
-    for terminator in ("\r", "\n"):
-        at = text.find(terminator + head)
-        if at >= 0 and (found < 0 or at < found):
-            found = at
+    found = text.find("\r" + head)
+    before = text.find("\n" + head, 0, len(text) if found < 0 else found)
+    if before >= 0:
+        found = before
     return found + 1 if found >= 0 else -1
 
 

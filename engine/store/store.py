@@ -160,10 +160,13 @@ class Store:
 
     # -- writes (group-committed) ------------------------------------------------------
 
-    def ingest(self, record: InboundRecord) -> Any:
+    def ingest(self, record: InboundRecord,
+               then: Callable[[bool, Any], None] | None = None) -> Any:
         """Commit an inbound message, with its decision if it has one;
-        Deferred[IngestResult] firing after the commit."""
-        return self.writer.submit(self._ingest, record)
+        Deferred[IngestResult] firing after the commit. Given ``then``, no Deferred (None):
+        ``then(True, IngestResult)`` after the commit, or ``then(False, exception)``, on the
+        reactor thread (the MLLP intake's way, see GroupCommitWriter.submit)."""
+        return self.writer.submit(self._ingest, record, then)
 
     def record_decision(self, decided: DecidedMessage) -> Any:
         """Commit the decision of a message committed RECEIVED earlier, through the same

@@ -12,9 +12,11 @@ Writes are expressed as :class:`WriteOp` objects that apply a whole list of item
 that fails is retried item by item, so one poisoned item fails alone and the others commit.
 
 Deferreds are created and fired on the reactor thread; the writer thread hands results back
-with a single ``callFromThread`` per batch. The thread keeps one connection open from batch
-to batch (checking one out of the pool and back costs as much as a small batch's rows); one
-that fails is closed and the next batch opens another.
+with a single ``callFromThread`` per batch. A caller on the hot path may give a plain function
+instead of taking a Deferred (:meth:`GroupCommitWriter.submit`'s ``then``): a Deferred and its
+callbacks cost the reactor thread more than the rest of a small message's answer. The thread
+keeps one connection open from batch to batch (checking one out of the pool and back costs as
+much as a small batch's rows); one that fails is closed and the next batch opens another.
 
 test-case-name: tests.store.test_writer
 """
@@ -98,11 +100,17 @@ class GroupCommitWriter:
         self._thread = threading.Thread(target=self._run, name="aiguillage-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, op: WriteOp, item: Any) -> defer.Deferred:
+    def submit(self, op: WriteOp, item: Any,
+               then: Callable[[bool, Any], None] | None = None) -> defer.Deferred | None:
         """Queue ``item`` for ``op``; return a Deferred firing with its result after commit.
 
-        Called on the reactor thread.
+        Given ``then``, no Deferred: ``then(True, result)`` is called after the commit, or
+        ``then(False, exception)`` if the item could not be written, and None is returned.
+        Called on the reactor thread, and so are the Deferred and ``then``.
         """
+        if then is not None:
+            self._queue.put((op, item, then))
+            return None
         d = defer.Deferred()
         self._queue.put((op, item, d))
         return d
@@ -182,7 +190,7 @@ class GroupCommitWriter:
                 self._after_commit(batch, outcomes)
             except Exception:
                 log.exception("after-commit hook failed")
-        self._reactor.callFromThread(_fire_all, [d for _, _, d in batch], outcomes)
+        self._reactor.callFromThread(_fire_all, [answer for _, _, answer in batch], outcomes)
 
     def _apply(self, batch: list) -> list[tuple[bool, Any]]:
         """One transaction for the whole batch, a second one if one of its ops asks
@@ -250,10 +258,17 @@ def committed(batch: list, outcomes: list[tuple[bool, Any]]) -> list[tuple[Write
     return [(op, item, result) for (op, item, _), (_, result) in zip(batch, outcomes)]
 
 
-def _fire_all(deferreds: list[defer.Deferred], outcomes: list[tuple[bool, Any]]) -> None:
-    """Fire a batch's Deferreds on the reactor thread."""
-    for d, (ok, result) in zip(deferreds, outcomes):
-        if ok:
-            d.callback(result)
+def _fire_all(answers: list[Any], outcomes: list[tuple[bool, Any]]) -> None:
+    """Answer a batch's items on the reactor thread: fire each Deferred, or call each
+    ``then`` of :meth:`GroupCommitWriter.submit`. A ``then`` that raises is logged, and the
+    items after it are answered all the same, as a failing callback of a Deferred would be."""
+    for answer, (ok, result) in zip(answers, outcomes):
+        if not isinstance(answer, defer.Deferred):
+            try:
+                answer(ok, result)
+            except Exception:
+                log.exception("answering a committed item failed")
+        elif ok:
+            answer.callback(result)
         else:
-            d.errback(result)
+            answer.errback(result)

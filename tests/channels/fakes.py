@@ -73,6 +73,14 @@ class FakeReceiver:
         self.pending.append((answer, payload))
         return answer
 
+    def receive_then(self, channel: str, payload: bytes, peer: Any, reply: Any) -> None:
+        """:meth:`receive`, its answer passed to ``reply`` (a Failure as such)."""
+        answer = self.receive(channel, payload, peer)
+        if isinstance(answer, defer.Deferred):
+            answer.addBoth(reply)
+        else:
+            reply(answer)
+
     def reject(self, channel: str, payload: bytes, peer: Any, error: str) -> Any:
         """Stored as the engine does: the record's id is 700 plus the number of rejects."""
         self.rejected.append(Rejected(channel, payload, peer, error))

@@ -41,7 +41,11 @@ class FakeStore:
     records: list[InboundRecord] = field(default_factory=list)
     next_id: int = 100
 
-    def ingest(self, record: InboundRecord) -> defer.Deferred:
+    def ingest(self, record: InboundRecord,
+               then: Callable[[bool, Any], None] | None = None) -> defer.Deferred | None:
+        return answered_by(self.committed(record), then)
+
+    def committed(self, record: InboundRecord) -> defer.Deferred:
         self.records.append(record)
         message_id = self.next_id
         self.next_id += 1
@@ -56,6 +60,16 @@ class FakeStore:
             return defer.succeed(self.answer(record, message_id))
         except Exception as error:
             return defer.fail(error)
+
+
+def answered_by(committed: defer.Deferred, then: Any) -> defer.Deferred | None:
+    """What Store.ingest answers for a commit's Deferred: the Deferred itself, or, given
+    ``then``, None, ``then(True, result)`` or ``then(False, exception)`` called once it fires."""
+    if then is None:
+        return committed
+    committed.addCallbacks(lambda result: then(True, result),
+                           lambda failure: then(False, failure.value))
+    return None
 
 
 @dataclass
@@ -150,9 +164,10 @@ class HeldStore(FakeStore):
         super().__init__()
         self.pending: list[defer.Deferred] = []
 
-    def ingest(self, record: InboundRecord) -> defer.Deferred:
-        committed = super().ingest(record)
+    def ingest(self, record: InboundRecord,
+               then: Callable[[bool, Any], None] | None = None) -> defer.Deferred | None:
+        committed = self.committed(record)
         held: defer.Deferred = defer.Deferred()
         self.pending.append(held)
         held.addCallback(lambda _: committed)
-        return held
+        return answered_by(held, then)

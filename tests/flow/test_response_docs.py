@@ -30,9 +30,13 @@ class StoreAnswering:
     def __init__(self) -> None:
         self.records: list = []
 
-    def ingest(self, record) -> defer.Deferred:
+    def ingest(self, record, then=None) -> defer.Deferred | None:
         self.records.append(record)
-        return defer.succeed(IngestResult(len(self.records), record.status))
+        result = IngestResult(len(self.records), record.status)
+        if then is None:
+            return defer.succeed(result)
+        then(True, result)
+        return None
 
 
 class DecideNow:

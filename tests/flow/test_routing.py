@@ -33,6 +33,18 @@ def test_patient_key_with_other_separators():
     assert patient_key(text, "#", "$", "*") == "ABC"
 
 
+@pytest.mark.parametrize("text, key", [
+    ("MSH|^~\\&|HIS\nPID|1||LF1\rPID|1||CR2\r", "LF1"),  # the first PID, ended by LF
+    ("MSH|^~\\&|HIS\rPID|1||CR1\nPID|1||LF2\n", "CR1"),
+    ("MSH|^~\\&|HIS\rPID|1\nPV1|1||NOT\r", ""),  # PID ends at LF, before a later CR
+    ("MSH|^~\\&|HIS\nPID|1||LF1", "LF1"),  # no terminator at all
+])
+def test_patient_key_with_mixed_segment_ends(text, key):
+    """If CR and LF both end segments, then the first PID segment is read, up to whichever
+    ends it first."""
+    assert patient_key(text) == key
+
+
 @pytest.mark.parametrize("text", [
     "MSH|^~\\&|HIS\rEVN|A01\r",  # no PID
     "MSH|^~\\&|HIS\rPID|1|\r",  # PID stops before PID-3

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sqlite3
+import threading
 import time
 
 import psycopg
@@ -62,6 +64,40 @@ class WriterTests(StoreCase):
         with self.store.engine.connect() as conn:
             stored = sorted(conn.execute(select(messages.c.control_id)).scalars())
         self.assertEqual(stored, ["0", "1", "2", "3", "4"])
+
+    @defer.inlineCallbacks
+    def test_then_gets_each_outcome_without_a_deferred(self):
+        """If items are submitted with ``then`` (the MLLP intake's way), then no Deferred is
+        returned, and each ``then`` is called once, on the reactor thread, with True and its
+        item's result, or False and the exception of an item that could not be written;
+        one ``then`` that raises is logged and the items after it are answered all the
+        same."""
+        store = self.queued_store()
+        items = [inbound("0"), dataclasses.replace(inbound("bad"), raw=None), inbound("2"),
+                 inbound("3")]
+        answers: list = []
+        all_answered = defer.Deferred()
+
+        def then(index, ok, result):
+            answers.append((index, ok, result, threading.current_thread()))
+            if index == 2:
+                raise RuntimeError("a broken reply")
+            if len(answers) == len(items):
+                all_answered.callback(None)
+
+        returned = [store.ingest(item, functools.partial(then, n))
+                    for n, item in enumerate(items)]
+        with self.writer_log() as records:
+            store.start()  # everything is queued: one batch
+            yield all_answered
+        self.assertEqual(returned, [None] * 4)
+        self.assertEqual([(index, ok) for index, ok, _, _ in answers],
+                         [(0, True), (1, False), (2, True), (3, True)])
+        self.assertIsInstance(answers[0][2], IngestResult)
+        self.assertIsInstance(answers[1][2], Exception)
+        self.assertEqual({thread for _, _, _, thread in answers}, {threading.main_thread()})
+        self.assertIn("answering a committed item failed",
+                      [r.getMessage() for r in records])
 
     @defer.inlineCallbacks
     def test_stop_commits_what_is_queued(self):
