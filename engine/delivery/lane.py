@@ -44,7 +44,8 @@ from twisted.internet import defer
 
 from engine import status as st
 from engine.delivery.cadence import (
-    FETCH_BATCH, FETCH_BYTES, GATHER, NEVER, POLL_INTERVAL, READ_GAP, read_wait)
+    BUSY_READ, BUSY_READ_GAP, FETCH_BATCH, FETCH_BYTES, GATHER, NEVER, POLL_INTERVAL, READ_GAP,
+    read_gap, read_wait)
 from engine.delivery.lease import may_send
 from engine.interfaces import (
     BatchDestination, DeliveryContext, DeliveryFailed, DeliveryOutcome, Destination)
@@ -53,7 +54,9 @@ from engine.store.records import DeliveryUpdate, DueDelivery
 
 log = logging.getLogger(__name__)
 
-SEND_BATCH = 100  # deliveries handed at once to a destination that sends batches
+# Deliveries handed at once to a destination that sends batches: what a busy lane reads in
+# its gap (engine.delivery.cadence), so that each read goes as one batch.
+SEND_BATCH = 250
 SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
 RECORD_RETRY_INITIAL = 0.5
 RECORD_RETRY_MAX = 5.0
@@ -90,7 +93,8 @@ class Lane:
                  clock: Any, *, poll_interval: float = POLL_INTERVAL,
                  fetch_batch: int = FETCH_BATCH, fetch_bytes: int = FETCH_BYTES,
                  sends_ahead: int = SENDS_AHEAD, gather: float = GATHER,
-                 read_gap: float = READ_GAP, send_batch: int = SEND_BATCH,
+                 read_gap: float = READ_GAP, busy_read_gap: float = BUSY_READ_GAP,
+                 busy_read: int = BUSY_READ, send_batch: int = SEND_BATCH,
                  record_retry: tuple[float, float] = (RECORD_RETRY_INITIAL, RECORD_RETRY_MAX)):
         self.key = key
         self._destination = destination
@@ -103,6 +107,9 @@ class Lane:
         self._sends_ahead = sends_ahead
         self._gather = gather
         self._read_gap = read_gap
+        self._busy_read_gap = busy_read_gap
+        self._busy_read = busy_read
+        self._gap = read_gap  # after the last read that found work (cadence.read_gap)
         self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
         self._record_retry = record_retry
         self.state = LaneState.UNLEASED
@@ -230,7 +237,7 @@ class Lane:
         if self._in_flight:
             return self._enter_settling()
         if self._more:
-            wait = read_wait(self._backlog, self._read_at, self._read_gap, now)
+            wait = read_wait(self._backlog, self._read_at, self._gap, now)
             return self._enter_reading() if wait <= 0 else self._enter_idle(wait)
         return self._enter_idle()
 
@@ -329,6 +336,7 @@ class Lane:
         self._backlog = len(due) >= self._fetch_batch or getattr(due, "cut", False)
         self._more = self._more or self._backlog
         self._read_at = self._read_at if due else NEVER  # none due: no gap before the next
+        self._gap = read_gap(len(due), self._read_gap, self._busy_read_gap, self._busy_read)
         self._step()
 
     def _read_failed(self, failure: Any) -> None:
