@@ -1,0 +1,152 @@
+"""
+Benchmark tool: CPU time the delivery role spends per message written by the ``file``
+destination, on SQLite or PostgreSQL, per thread (the reactor's, the store writer's, the
+destination's), and the PostgreSQL server's.
+
+The queue is filled as bench/callgrind_delivery.py fills it (vs_baseline.py's plain channel,
+two ordered lanes), then the delivery role alone runs until every delivery is recorded SENT.
+Twice, ``--few`` and ``--many`` messages: the difference divided by the difference in
+messages is one delivery's cost, start-up excluded. Without valgrind: the kernel's work for
+the files (inodes, pages, directory entries, flushes) is in the figures, as in vs_baseline's
+``engine`` runs; alternate trees (``PYTHONPATH``) and repeat, the machine's noise is in them
+too.
+
+``--batch K``: each lane reads at most K deliveries at a time (as when it keeps up with
+the intake at a given rate); without it, the lane's own limits.
+
+    PYTHONPATH=TREE .venv/bin/python bench/delivery_cpu.py [--store postgresql] [--batch 50]
+        [--few 1000] [--many 6000] [--work-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import callgrind_delivery as cd  # noqa: E402
+import vs_baseline as vb  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu() -> dict[str, tuple[float, float]]:
+    """(user, system) seconds of this process's threads, by kind: the reactor's, the store
+    writer's, the ``file`` destination's, the others'."""
+    import threading
+
+    kinds = {t.native_id: t.name for t in threading.enumerate()}
+    figures: dict[str, list[float]] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = kinds.get(int(tid), "")
+        kind = ("reactor" if int(tid) == os.getpid() else "file" if "file-destination" in name
+                else "writer" if "writer" in name else "other")
+        total = figures.setdefault(kind, [0.0, 0.0])
+        total[0] += int(fields[11]) / CLOCK_TICKS
+        total[1] += int(fields[12]) / CLOCK_TICKS
+    return {k: (u, s) for k, (u, s) in figures.items()}
+
+
+def child(config: str, count: int, batch: int) -> None:
+    """The delivery role until ``count`` deliveries are sent; prints each thread's CPU."""
+    from twisted.internet import reactor
+
+    from engine.app import DELIVERY, Engine, load_config
+    from engine.delivery.lease import LeasePolicy, process_owner
+    from engine.delivery.service import DeliveryService
+
+    settings = load_config(config)
+    engine = Engine(settings, reactor, roles=(DELIVERY,), serve_admin=False)
+    if batch:
+        engine.delivery = DeliveryService(engine.store, reactor, process_owner(settings.node),
+                                          lease=LeasePolicy(settings.store.lease_ttl),
+                                          fetch_batch=batch)
+    seen: dict = {}
+
+    def check() -> None:
+        if sum(lane.sent for lane in engine.lanes.values()) >= count:
+            seen["cpu"] = thread_cpu()
+            database = settings.store.url.rsplit("/", 1)[1]
+            seen["server"] = (sum(vb.backend_cpu(database).values())
+                              if settings.store.url.startswith("postgresql") else 0.0)
+            seen["wall"] = time.perf_counter() - seen["start"]
+            engine.stop().addBoth(lambda _: reactor.stop())
+        else:
+            reactor.callLater(0.01, check)
+
+    def started(_: object) -> None:
+        seen["start"] = time.perf_counter()
+        check()
+
+    reactor.callWhenRunning(lambda: engine.start().addCallback(started))
+    reactor.run()
+    print(json.dumps(seen))
+
+
+def measure(store: str, count: int, batch: int, work: Path) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix=f"deliver-{count}-", dir=work))
+    with vb.Database(store, folder) as db:
+        url = db.engine_url("engine")
+        config = vb.plain_config(folder / "engine", url, 9)
+        if store == "postgresql":
+            subprocess.run([str(ROOT / ".venv" / "bin" / "aiguillage"), "db", "upgrade",
+                            "--config", str(config)], check=True, capture_output=True)
+        cd.fill(url, count)
+        run = subprocess.run([sys.executable, __file__, "--child", str(config), "--few",
+                              str(count), "--batch", str(batch)],
+                             capture_output=True, text=True, cwd=ROOT)
+        if run.returncode:
+            raise RuntimeError(run.stderr[-2000:])
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        cd.check_sent(url, count)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="postgresql")
+    parser.add_argument("--few", type=int, default=1000)
+    parser.add_argument("--many", type=int, default=6000)
+    parser.add_argument("--batch", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--work-dir", default=None)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.few, args.batch)
+    work = Path(tempfile.mkdtemp(prefix="delivery_cpu-", dir=args.work_dir))
+    import engine
+
+    print(f"tree: {Path(engine.__file__).resolve().parent.parent}")
+    for _ in range(args.rounds):
+        few = measure(args.store, args.few, args.batch, work)
+        many = measure(args.store, args.many, args.batch, work)
+        span = args.many - args.few
+        parts = []
+        for kind in sorted(many["cpu"]):
+            u1, s1 = many["cpu"][kind]
+            u0, s0 = few["cpu"].get(kind, (0.0, 0.0))
+            parts.append(f"{kind} {(u1 - u0) / span * 1e6:.1f}+{(s1 - s0) / span * 1e6:.1f}")
+        total = sum(sum(v) for v in many["cpu"].values()) - sum(
+            sum(v) for v in few["cpu"].values())
+        server = (many["server"] - few["server"]) / span * 1e6
+        print(f"{args.store} batch {args.batch or 'default'}: process {total / span * 1e6:.1f} "
+              f"us/delivery (user+sys: {', '.join(parts)}); server {server:.1f}; "
+              f"{span / (many['wall'] - few['wall']):.0f} deliveries/s")
+    print(f"kept {work}: remove it when no other run follows soon")
+
+
+if __name__ == "__main__":
+    main()
