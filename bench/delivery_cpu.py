@@ -36,6 +36,7 @@ import callgrind_delivery as cd  # noqa: E402
 import vs_baseline as vb  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PROFILE: list[str] = []  # --profile: the file cProfile writes the reactor thread's calls to
 
 
 def thread_cpu() -> dict[str, tuple[float, float]]:
@@ -104,8 +105,9 @@ def measure(store: str, count: int, batch: int, work: Path) -> dict:
             subprocess.run([str(ROOT / ".venv" / "bin" / "aiguillage"), "db", "upgrade",
                             "--config", str(config)], check=True, capture_output=True)
         cd.fill(url, count)
-        run = subprocess.run([sys.executable, __file__, "--child", str(config), "--few",
-                              str(count), "--batch", str(batch)],
+        profile = ["-m", "cProfile", "-o", PROFILE[0]] if PROFILE else []
+        run = subprocess.run([sys.executable, *profile, __file__, "--child", str(config),
+                              "--few", str(count), "--batch", str(batch)],
                              capture_output=True, text=True, cwd=ROOT)
         if run.returncode:
             raise RuntimeError(run.stderr[-2000:])
@@ -122,10 +124,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--work-dir", default=None)
+    parser.add_argument("--profile", metavar="FILE",
+                        help="one run of --many under cProfile (the reactor thread's calls)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.few, args.batch)
+    if args.profile:
+        PROFILE.append(args.profile)
+        measure(args.store, args.many, args.batch, Path(tempfile.mkdtemp(
+            prefix="delivery_cpu-", dir=args.work_dir)))
+        return print(f"profile in {args.profile}")
     work = Path(tempfile.mkdtemp(prefix="delivery_cpu-", dir=args.work_dir))
     import engine
 
