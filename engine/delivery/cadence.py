@@ -36,7 +36,7 @@ GATHER = 0.005
 READ_GAP = 0.02
 # A read that finds at least BUSY_READ deliveries makes the next gap BUSY_READ_GAP.
 BUSY_READ = 32
-BUSY_READ_GAP = 0.1
+BUSY_READ_GAP = 0.05
 NEVER = float("-inf")  # the start of a read that never happened, or that found nothing
 
 

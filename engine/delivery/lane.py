@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 # Deliveries handed at once to a destination that sends batches: what a busy lane reads in
 # its gap (engine.delivery.cadence), so that each read goes as one batch.
-SEND_BATCH = 250
+SEND_BATCH = 128
 SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
 RECORD_RETRY_INITIAL = 0.5
 RECORD_RETRY_MAX = 5.0
