@@ -4,9 +4,9 @@ destination, on SQLite or PostgreSQL, per thread (the reactor's, the store write
 destination's), and the PostgreSQL server's.
 
 The queue is filled as bench/callgrind_delivery.py fills it (vs_baseline.py's plain channel,
-two ordered lanes), then the delivery role alone runs until every delivery is recorded SENT.
-Twice, ``--few`` and ``--many`` messages: the difference divided by the difference in
-messages is one delivery's cost, start-up excluded. Without valgrind: the kernel's work for
+two ordered lanes) with ``--many`` messages, then the delivery role alone runs until every
+delivery is recorded SENT; the CPU is read once ``--few`` were sent (start-up excluded) and
+at the end. Without valgrind: the kernel's work for
 the files (inodes, pages, directory entries, flushes) is in the figures, as in vs_baseline's
 ``engine`` runs; alternate trees (``PYTHONPATH``) and repeat, the machine's noise is in them
 too.
@@ -15,7 +15,7 @@ too.
 the intake at a given rate); without it, the lane's own limits.
 
     PYTHONPATH=TREE .venv/bin/python bench/delivery_cpu.py [--store postgresql] [--batch 50]
-        [--few 1000] [--many 6000] [--work-dir DIR]
+        [--few 2000] [--many 12000] [--rounds 1] [--work-dir DIR] [--profile FILE]
 """
 from __future__ import annotations
 
@@ -60,8 +60,9 @@ def thread_cpu() -> dict[str, tuple[float, float]]:
     return {k: (u, s) for k, (u, s) in figures.items()}
 
 
-def child(config: str, count: int, batch: int) -> None:
-    """The delivery role until ``count`` deliveries are sent; prints each thread's CPU."""
+def child(config: str, count: int, batch: int, skip: int) -> None:
+    """The delivery role until ``count`` deliveries are sent; prints each thread's CPU (and
+    the database's server processes') when ``skip`` were sent and at the end."""
     from twisted.internet import reactor
 
     from engine.app import DELIVERY, Engine, load_config
@@ -74,29 +75,30 @@ def child(config: str, count: int, batch: int) -> None:
         engine.delivery = DeliveryService(engine.store, reactor, process_owner(settings.node),
                                           lease=LeasePolicy(settings.store.lease_ttl),
                                           fetch_batch=batch)
-    seen: dict = {}
+    database = settings.store.url.rsplit("/", 1)[1]
+    postgresql = settings.store.url.startswith("postgresql")
+    marks: list[dict] = []
+
+    def mark(sent: int) -> None:
+        marks.append({"sent": sent, "cpu": thread_cpu(), "wall": time.perf_counter(),
+                      "server": sum(vb.backend_cpu(database).values()) if postgresql else 0.0})
 
     def check() -> None:
-        if sum(lane.sent for lane in engine.lanes.values()) >= count:
-            seen["cpu"] = thread_cpu()
-            database = settings.store.url.rsplit("/", 1)[1]
-            seen["server"] = (sum(vb.backend_cpu(database).values())
-                              if settings.store.url.startswith("postgresql") else 0.0)
-            seen["wall"] = time.perf_counter() - seen["start"]
+        sent = sum(lane.sent for lane in engine.lanes.values())
+        if not marks and sent >= skip:
+            mark(sent)
+        if sent >= count:
+            mark(sent)
             engine.stop().addBoth(lambda _: reactor.stop())
         else:
-            reactor.callLater(0.01, check)
+            reactor.callLater(0.005, check)
 
-    def started(_: object) -> None:
-        seen["start"] = time.perf_counter()
-        check()
-
-    reactor.callWhenRunning(lambda: engine.start().addCallback(started))
+    reactor.callWhenRunning(lambda: engine.start().addCallback(lambda _: check()))
     reactor.run()
-    print(json.dumps(seen))
+    print(json.dumps(marks))
 
 
-def measure(store: str, count: int, batch: int, work: Path) -> dict:
+def measure(store: str, count: int, skip: int, batch: int, work: Path) -> list[dict]:
     folder = Path(tempfile.mkdtemp(prefix=f"deliver-{count}-", dir=work))
     with vb.Database(store, folder) as db:
         url = db.engine_url("engine")
@@ -107,20 +109,21 @@ def measure(store: str, count: int, batch: int, work: Path) -> dict:
         cd.fill(url, count)
         profile = ["-m", "cProfile", "-o", PROFILE[0]] if PROFILE else []
         run = subprocess.run([sys.executable, *profile, __file__, "--child", str(config),
-                              "--few", str(count), "--batch", str(batch)],
+                              "--many", str(count), "--few", str(skip), "--batch", str(batch)],
                              capture_output=True, text=True, cwd=ROOT)
         if run.returncode:
             raise RuntimeError(run.stderr[-2000:])
-        result = json.loads(run.stdout.strip().splitlines()[-1])
+        marks = json.loads(run.stdout.strip().splitlines()[-1])
         cd.check_sent(url, count)
-    return result
+    return marks
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="postgresql")
-    parser.add_argument("--few", type=int, default=1000)
-    parser.add_argument("--many", type=int, default=6000)
+    parser.add_argument("--few", type=int, default=2000,
+                        help="deliveries sent before the measure starts (start-up excluded)")
+    parser.add_argument("--many", type=int, default=12000, help="deliveries queued")
     parser.add_argument("--batch", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--work-dir", default=None)
@@ -129,10 +132,10 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.few, args.batch)
+        return child(args.child, args.many, args.batch, args.few)
     if args.profile:
         PROFILE.append(args.profile)
-        measure(args.store, args.many, args.batch, Path(tempfile.mkdtemp(
+        measure(args.store, args.many, args.few, args.batch, Path(tempfile.mkdtemp(
             prefix="delivery_cpu-", dir=args.work_dir)))
         return print(f"profile in {args.profile}")
     work = Path(tempfile.mkdtemp(prefix="delivery_cpu-", dir=args.work_dir))
@@ -140,20 +143,18 @@ def main() -> None:
 
     print(f"tree: {Path(engine.__file__).resolve().parent.parent}")
     for _ in range(args.rounds):
-        few = measure(args.store, args.few, args.batch, work)
-        many = measure(args.store, args.many, args.batch, work)
-        span = args.many - args.few
-        parts = []
-        for kind in sorted(many["cpu"]):
-            u1, s1 = many["cpu"][kind]
-            u0, s0 = few["cpu"].get(kind, (0.0, 0.0))
+        first, last = measure(args.store, args.many, args.few, args.batch, work)
+        span = last["sent"] - first["sent"]
+        parts, total = [], 0.0
+        for kind in sorted(last["cpu"]):
+            u1, s1 = last["cpu"][kind]
+            u0, s0 = first["cpu"].get(kind, (0.0, 0.0))
+            total += u1 + s1 - u0 - s0
             parts.append(f"{kind} {(u1 - u0) / span * 1e6:.1f}+{(s1 - s0) / span * 1e6:.1f}")
-        total = sum(sum(v) for v in many["cpu"].values()) - sum(
-            sum(v) for v in few["cpu"].values())
-        server = (many["server"] - few["server"]) / span * 1e6
+        server = (last["server"] - first["server"]) / span * 1e6
         print(f"{args.store} batch {args.batch or 'default'}: process {total / span * 1e6:.1f} "
               f"us/delivery (user+sys: {', '.join(parts)}); server {server:.1f}; "
-              f"{span / (many['wall'] - few['wall']):.0f} deliveries/s")
+              f"{span / (last['wall'] - first['wall']):.0f} deliveries/s")
     print(f"kept {work}: remove it when no other run follows soon")
 
 
