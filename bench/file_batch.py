@@ -78,6 +78,8 @@ def main() -> None:
                              "cost per file, apart from the disk (try --directory /dev/shm)")
     parser.add_argument("--unnamed", action="store_true",
                         help="renamed temporary files against anonymous files (O_TMPFILE)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternations of the two ways (--unnamed, --links)")
     parser.add_argument("--links", action="store_true",
                         help="anonymous files linked by descriptor against through /proc")
     parser.add_argument("--prefill", type=int, default=0,
@@ -88,7 +90,7 @@ def main() -> None:
         for number in range(args.prefill):
             (Path(tmp) / f"adt-in-{number:012d}.hl7").touch()
         linkat = file_unnamed._LINK_BY_DESCRIPTOR["linkat"]
-        for _ in range(3):  # alternated, so that both see the same disk
+        for _ in range(args.rounds):  # alternated, so that both see the same disk
             if args.links:
                 file_unnamed._LINK_BY_DESCRIPTOR["linkat"] = None
                 run(Path(tmp), "linked through /proc", args.batches, args.size,
@@ -102,20 +104,20 @@ def main() -> None:
                 write=file_unnamed.write_batch)
         print(f"kept {tmp}: remove it when nobody measures")
         return
+    tmp = tempfile.mkdtemp(prefix="file_batch-", dir=args.directory)  # kept: see above
     if args.no_flush:
-        with tempfile.TemporaryDirectory(dir=args.directory) as tmp:
-            for _ in range(3):
-                run(Path(tmp), "not flushed", args.batches, args.size, fsync=False)
-        return
+        for _ in range(3):
+            run(Path(tmp), "not flushed", args.batches, args.size, fsync=False)
+        return print(f"kept {tmp}: remove it when nobody measures")
     syncfs = file_writes._SYNCFS
     print(f"syncfs available: {syncfs is not None}; batches of {args.size}")
-    with tempfile.TemporaryDirectory(dir=args.directory) as tmp:
-        for _ in range(2):  # alternated, so that both see the same disk
-            file_writes._SYNCFS = None
-            run(Path(tmp), "each file flushed", args.batches, args.size)
-            file_writes._SYNCFS = syncfs
-            if syncfs is not None:
-                run(Path(tmp), "one syncfs per batch", args.batches, args.size)
+    for _ in range(2):  # alternated, so that both see the same disk
+        file_writes._SYNCFS = None
+        run(Path(tmp), "each file flushed", args.batches, args.size)
+        file_writes._SYNCFS = syncfs
+        if syncfs is not None:
+            run(Path(tmp), "one syncfs per batch", args.batches, args.size)
+    print(f"kept {tmp}: remove it when nobody measures")
 
 
 if __name__ == "__main__":
