@@ -2,8 +2,9 @@
 Benchmark tool: instructions a delivery process executes per message written by the ``file``
 destination, counted by valgrind's callgrind, which a loaded machine does not disturb.
 
-Fills a SQLite store (or a PostgreSQL database, ``--store postgresql``) with N messages, each with one QUEUED delivery to vs_baseline.py's plain
-channel (``file`` destination, two ordered lanes), then runs the delivery role alone (an
+Fills a SQLite store (or a PostgreSQL database, ``--store postgresql``) with N messages,
+each with one QUEUED delivery to vs_baseline.py's plain channel (``file`` destination, two
+ordered lanes), then runs the delivery role alone (an
 :class:`engine.app.Engine` with roles ``("delivery",)``, as ``aiguillage run --role delivery``
 builds it: lanes, leases, the store's reads and group-commit writer, the destination's
 threads) under ``valgrind --tool=callgrind`` until every delivery is recorded SENT, then stops
