@@ -54,6 +54,8 @@ _PROC_FD_PRESENT = os.path.isdir(_PROC_FD)
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
 _NAMED_ONLY: set[str] = set()  # directories whose file system refused O_TMPFILE
 _AT_EMPTY_PATH = 0x1000  # linkat(2): link the file open as the first descriptor itself
+# a name as os.fsencode gives it, without that function's own checks per file
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 def _load_linkat() -> Any:
@@ -64,8 +66,9 @@ def _load_linkat() -> Any:
         function = ctypes.CDLL(None, use_errno=True).linkat
     except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                         ctypes.c_int]
+    # int linkat(int, const char *, int, const char *, int): called with Python ints and
+    # bytes only, which ctypes passes as such; declared argument types would convert each
+    # argument at every call, which costs more than the call itself
     function.restype = ctypes.c_int
     return function
 
@@ -257,7 +260,8 @@ def _link_as(descriptor: int, directory: int, name: str) -> None:
     gone answers ENOENT both ways, and changes nothing)."""
     linkat = _LINK_BY_DESCRIPTOR["linkat"]
     if linkat is not None:
-        if linkat(descriptor, b"", directory, os.fsencode(name), _AT_EMPTY_PATH) == 0:
+        if linkat(descriptor, b"", directory, name.encode(_FS_ENCODING, _FS_ERRORS),
+                  _AT_EMPTY_PATH) == 0:
             return
         code = ctypes.get_errno()
         if code != errno.ENOENT:
