@@ -23,6 +23,9 @@ test-case-name: tests.delivery.test_cadence
 from __future__ import annotations
 
 FETCH_BATCH = 500  # deliveries one read may bring
+# Deliveries handed at once to a destination that sends batches: what a busy lane reads in
+# its gap, so that each of its reads goes out as one batch.
+SEND_BATCH = 128
 # Payload bytes one read may bring (and so a lane may hold): what a lane keeps in memory is
 # bounded by size as well as by count, whatever the size of its messages.
 FETCH_BYTES = 8 * 1024 * 1024

@@ -21,9 +21,8 @@ When an outcome cannot be committed (the store is down, the disk full), the lane
 :attr:`LaneState.RECORDING`: it keeps what it sent as sent, in memory, retries the write with
 backoff, and sends nothing more until the write is committed. A delivery is sent again only
 after a crash (the process died between a send and its commit): then the lane's lease runs
-out, another process takes the lane over and reads the delivery still QUEUED.
-
-It sends only while its lease allows (:meth:`Lane.leased`; :mod:`engine.delivery.lease`).
+out, another process takes the lane over and reads the delivery still QUEUED. It sends only
+while its lease allows (:meth:`Lane.leased`; :mod:`engine.delivery.lease`).
 
 Each state is a member of :class:`LaneState`; :meth:`Lane._next` is the one place that decides
 what the lane does next, each ``_enter_*`` method one transition into a state, and each event
@@ -45,7 +44,7 @@ from twisted.internet import defer
 from engine import status as st
 from engine.delivery.cadence import (
     BUSY_READ, BUSY_READ_GAP, FETCH_BATCH, FETCH_BYTES, GATHER, NEVER, POLL_INTERVAL, READ_GAP,
-    read_gap, read_wait)
+    SEND_BATCH, read_gap, read_wait)
 from engine.delivery.lease import may_send
 from engine.interfaces import (
     BatchDestination, DeliveryContext, DeliveryFailed, DeliveryOutcome, Destination)
@@ -54,9 +53,6 @@ from engine.store.records import DeliveryUpdate, DueDelivery
 
 log = logging.getLogger(__name__)
 
-# Deliveries handed at once to a destination that sends batches: what a busy lane reads in
-# its gap (engine.delivery.cadence), so that each read goes as one batch.
-SEND_BATCH = 128
 SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
 RECORD_RETRY_INITIAL = 0.5
 RECORD_RETRY_MAX = 5.0
@@ -106,9 +102,7 @@ class Lane:
         self._fetch_bytes = fetch_bytes
         self._sends_ahead = sends_ahead
         self._gather = gather
-        self._read_gap = read_gap
-        self._busy_read_gap = busy_read_gap
-        self._busy_read = busy_read
+        self._read_gap, self._busy_read_gap, self._busy_read = read_gap, busy_read_gap, busy_read
         self._gap = read_gap  # after the last read that found work (cadence.read_gap)
         self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
         self._record_retry = record_retry
@@ -343,8 +337,7 @@ class Lane:
         self._read = None
         if self.state is not LaneState.READING:
             return
-        log.error("%s: reading the queue failed: %s", self.key,
-                  failure.getErrorMessage())
+        log.error("%s: reading the queue failed: %s", self.key, failure.getErrorMessage())
         self._more = True
         self._enter_idle()  # read again at the next poll, not at once
 
