@@ -2,8 +2,9 @@
 Benchmark tool: instructions a delivery process executes per message written by the ``file``
 destination, counted by valgrind's callgrind, which a loaded machine does not disturb.
 
-Fills a SQLite store with N messages, each with one QUEUED delivery to vs_baseline.py's plain
-channel (``file`` destination, two ordered lanes), then runs the delivery role alone (an
+Fills a SQLite store (or a PostgreSQL database, ``--store postgresql``) with N messages,
+each with one QUEUED delivery to vs_baseline.py's plain channel (``file`` destination, two
+ordered lanes), then runs the delivery role alone (an
 :class:`engine.app.Engine` with roles ``("delivery",)``, as ``aiguillage run --role delivery``
 builds it: lanes, leases, the store's reads and group-commit writer, the destination's
 threads) under ``valgrind --tool=callgrind`` until every delivery is recorded SENT, then stops
@@ -16,7 +17,7 @@ batches of K, as when it keeps up with the intake (a wake every few milliseconds
 messages); without it, the lane's own limits (a backlog: reads of 500, batches of 100).
 
     .venv/bin/python bench/callgrind_delivery.py [--few 400] [--many 2400] [--batch 8]
-        [--keep DIR]
+        [--keep DIR] [--store sqlite|postgresql]
 """
 from __future__ import annotations
 
@@ -96,10 +97,13 @@ def deliver(config: str, count: int, batch: int) -> None:
         raise SystemExit(f"stopping failed: {outcome['stop']}")
 
 
-def instructions(count: int, batch: int, keep: Path) -> int:
-    """Instructions of the delivery process's whole run (start, ``count`` deliveries, stop)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/engine.db"
+def instructions(count: int, batch: int, keep: Path, store: str = "sqlite") -> int:
+    """Instructions of the delivery process's whole run (start, ``count`` deliveries, stop),
+    on a SQLite file or a fresh PostgreSQL database (``store``)."""
+    from vs_baseline import Database
+
+    with tempfile.TemporaryDirectory() as tmp, Database(store, Path(tmp)) as db:
+        url = db.engine_url("engine")
         config = plain_config(Path(tmp) / "engine", url, 9)
         fill(url, count)
         out = keep / f"callgrind.{count}.{batch}"
@@ -141,13 +145,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0,
                         help="deliveries a lane reads at a time (0: the lane's own limits)")
     parser.add_argument("--keep", type=Path, help="keep callgrind's files in this folder")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the store (postgresql: a database on 127.0.0.1:5432 per run)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return deliver(args.child, args.few, args.batch)
     keep = args.keep or Path(tempfile.mkdtemp(prefix="aiguillage-callgrind-"))
     keep.mkdir(parents=True, exist_ok=True)
-    few, many = instructions(args.few, args.batch, keep), instructions(args.many, args.batch, keep)
+    few = instructions(args.few, args.batch, keep, args.store)
+    many = instructions(args.many, args.batch, keep, args.store)
     print(f"batch {args.batch or 'default'}: {few:,} instructions for {args.few} deliveries, "
           f"{many:,} for {args.many}: {(many - few) / (args.many - args.few):,.0f} per delivery "
           f"(files in {keep})")

@@ -5,9 +5,13 @@ A file written under a temporary name and renamed (:mod:`channels.file_writes`) 
 directory an entry added, looked up, removed, and the final one looked up and added: for a
 message of a few kilobytes, the larger part of the kernel's work (bench/README.md). Here each
 file of a batch is created without a name (``O_TMPFILE``) in its directory, written, flushed
-with the others, then linked under its final name (``linkat`` through ``/proc/self/fd``, as
-open(2) describes): one entry added per file, and a process that dies before naming its
-files leaves nothing behind (no temporary dot-files for an operator to clean up).
+with the others, then linked under its final name: one entry added per file, and a process
+that dies before naming its files leaves nothing behind (no temporary dot-files for an
+operator to clean up). The link is made from the open file itself (``linkat`` with
+``AT_EMPTY_PATH``, which Linux allows an unprivileged process since 6.10), not through its
+path in ``/proc/self/fd`` (as open(2) describes): that path costs the kernel a walk of four
+components per file. A kernel that refuses the first way gets the second for the rest of the
+process's life.
 
 Durability is as with renames. The data is flushed (one ``syncfs`` of the directory's file
 system) before any name is given, so a name never points at data that is not on disk; the
@@ -28,9 +32,12 @@ test-case-name: tests.channels.test_file_unnamed
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 from channels import file_writes
 from channels.file_names import fit_name, name_limit
@@ -46,6 +53,29 @@ _PROC_FD_PRESENT = os.path.isdir(_PROC_FD)
 # what open(O_TMPFILE) answers where the file system (or the kernel) does not have it
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
 _NAMED_ONLY: set[str] = set()  # directories whose file system refused O_TMPFILE
+_AT_EMPTY_PATH = 0x1000  # linkat(2): link the file open as the first descriptor itself
+# a name as os.fsencode gives it, without that function's own checks per file
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+def _load_linkat() -> Any:
+    """libc's ``linkat`` on Linux (None elsewhere, or without it)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).linkat
+    except (OSError, AttributeError):
+        return None
+    # int linkat(int, const char *, int, const char *, int): called with Python ints and
+    # bytes only, which ctypes passes as such; declared argument types would convert each
+    # argument at every call, which costs more than the call itself
+    function.restype = ctypes.c_int
+    return function
+
+
+# how this process links an anonymous file: by its descriptor (``linkat`` with
+# ``AT_EMPTY_PATH``) until the kernel refuses that once, then through /proc/self/fd
+_LINK_BY_DESCRIPTOR = {"linkat": _load_linkat()}
 
 
 @dataclass
@@ -204,13 +234,13 @@ def _publish(staged: list[_Staged]) -> tuple[list[str | OSError], OSError | None
 def _link(item: _Staged) -> None:
     """Give the anonymous file of ``item`` its final name; one that exists is replaced (the
     file is linked under a temporary dot-name, then renamed over it). Closes the file."""
-    place, source = item.place, f"{_PROC_FD}{item.descriptor}"
+    place = item.place
     name = item.final[len(place.prefix):]
     try:
-        os.link(source, name, dst_dir_fd=place.descriptor)  # linkat(AT_SYMLINK_FOLLOW)
+        _link_as(item.descriptor, place.descriptor, name)
     except FileExistsError:
         temporary, _ = file_writes.temporary_name(item.final, place.limit)
-        os.link(source, temporary[len(place.prefix):], dst_dir_fd=place.descriptor)
+        _link_as(item.descriptor, place.descriptor, temporary[len(place.prefix):])
         try:
             os.replace(temporary, item.final)
         except BaseException:
@@ -218,6 +248,27 @@ def _link(item: _Staged) -> None:
             raise
     os.close(item.descriptor)
     item.descriptor = None
+
+
+def _link_as(descriptor: int, directory: int, name: str) -> None:
+    """Name the anonymous file open as ``descriptor`` ``name`` in the directory open as
+    ``directory``; FileExistsError if the name is taken.
+
+    By the descriptor itself where the kernel allows it; a kernel before 6.10 allows that
+    only to a process with CAP_DAC_READ_SEARCH and answers ENOENT: then the file's path in
+    /proc/self/fd is linked instead, now and for the rest of the process's life (a directory
+    gone answers ENOENT both ways, and changes nothing)."""
+    linkat = _LINK_BY_DESCRIPTOR["linkat"]
+    if linkat is not None:
+        if linkat(descriptor, b"", directory, name.encode(_FS_ENCODING, _FS_ERRORS),
+                  _AT_EMPTY_PATH) == 0:
+            return
+        code = ctypes.get_errno()
+        if code != errno.ENOENT:
+            raise OSError(code, os.strerror(code))
+    os.link(f"{_PROC_FD}{descriptor}", name, dst_dir_fd=directory)  # linkat(AT_SYMLINK_FOLLOW)
+    if linkat is not None:  # refused by descriptor, linked by path: the kernel's rule
+        _LINK_BY_DESCRIPTOR["linkat"] = None
 
 
 def _places_of(staged: list[_Staged]) -> list[_Place]:

@@ -21,9 +21,8 @@ When an outcome cannot be committed (the store is down, the disk full), the lane
 :attr:`LaneState.RECORDING`: it keeps what it sent as sent, in memory, retries the write with
 backoff, and sends nothing more until the write is committed. A delivery is sent again only
 after a crash (the process died between a send and its commit): then the lane's lease runs
-out, another process takes the lane over and reads the delivery still QUEUED.
-
-It sends only while its lease allows (:meth:`Lane.leased`; :mod:`engine.delivery.lease`).
+out, another process takes the lane over and reads the delivery still QUEUED. It sends only
+while its lease allows (:meth:`Lane.leased`; :mod:`engine.delivery.lease`).
 
 Each state is a member of :class:`LaneState`; :meth:`Lane._next` is the one place that decides
 what the lane does next, each ``_enter_*`` method one transition into a state, and each event
@@ -44,7 +43,8 @@ from twisted.internet import defer
 
 from engine import status as st
 from engine.delivery.cadence import (
-    FETCH_BATCH, FETCH_BYTES, GATHER, NEVER, POLL_INTERVAL, READ_GAP, read_wait)
+    BUSY_READ, BUSY_READ_GAP, FETCH_BATCH, FETCH_BYTES, GATHER, NEVER, POLL_INTERVAL, READ_GAP,
+    SEND_BATCH, read_gap, read_wait)
 from engine.delivery.lease import may_send
 from engine.interfaces import (
     BatchDestination, DeliveryContext, DeliveryFailed, DeliveryOutcome, Destination)
@@ -53,7 +53,6 @@ from engine.store.records import DeliveryUpdate, DueDelivery
 
 log = logging.getLogger(__name__)
 
-SEND_BATCH = 100  # deliveries handed at once to a destination that sends batches
 SENDS_AHEAD = 1  # earlier sends whose outcomes may still be committing when one starts
 RECORD_RETRY_INITIAL = 0.5
 RECORD_RETRY_MAX = 5.0
@@ -90,7 +89,8 @@ class Lane:
                  clock: Any, *, poll_interval: float = POLL_INTERVAL,
                  fetch_batch: int = FETCH_BATCH, fetch_bytes: int = FETCH_BYTES,
                  sends_ahead: int = SENDS_AHEAD, gather: float = GATHER,
-                 read_gap: float = READ_GAP, send_batch: int = SEND_BATCH,
+                 read_gap: float = READ_GAP, busy_read_gap: float = BUSY_READ_GAP,
+                 busy_read: int = BUSY_READ, send_batch: int = SEND_BATCH,
                  record_retry: tuple[float, float] = (RECORD_RETRY_INITIAL, RECORD_RETRY_MAX)):
         self.key = key
         self._destination = destination
@@ -102,7 +102,8 @@ class Lane:
         self._fetch_bytes = fetch_bytes
         self._sends_ahead = sends_ahead
         self._gather = gather
-        self._read_gap = read_gap
+        self._read_gap, self._busy_read_gap, self._busy_read = read_gap, busy_read_gap, busy_read
+        self._gap = read_gap  # after the last read that found work (cadence.read_gap)
         self._send_batch = send_batch if isinstance(destination, BatchDestination) else 1
         self._record_retry = record_retry
         self.state = LaneState.UNLEASED
@@ -230,7 +231,7 @@ class Lane:
         if self._in_flight:
             return self._enter_settling()
         if self._more:
-            wait = read_wait(self._backlog, self._read_at, self._read_gap, now)
+            wait = read_wait(self._backlog, self._read_at, self._gap, now)
             return self._enter_reading() if wait <= 0 else self._enter_idle(wait)
         return self._enter_idle()
 
@@ -329,14 +330,14 @@ class Lane:
         self._backlog = len(due) >= self._fetch_batch or getattr(due, "cut", False)
         self._more = self._more or self._backlog
         self._read_at = self._read_at if due else NEVER  # none due: no gap before the next
+        self._gap = read_gap(len(due), self._read_gap, self._busy_read_gap, self._busy_read)
         self._step()
 
     def _read_failed(self, failure: Any) -> None:
         self._read = None
         if self.state is not LaneState.READING:
             return
-        log.error("%s: reading the queue failed: %s", self.key,
-                  failure.getErrorMessage())
+        log.error("%s: reading the queue failed: %s", self.key, failure.getErrorMessage())
         self._more = True
         self._enter_idle()  # read again at the next poll, not at once
 

@@ -145,3 +145,66 @@ def test_usable_only_with_a_syncfs_when_flushing(monkeypatch):
     monkeypatch.setattr(file_writes, "_SYNCFS", None)
     assert not file_unnamed.usable(True)
     assert file_unnamed.usable(False)
+
+
+@pytest.fixture
+def links_by_path(monkeypatch):
+    """Every link made through a path (/proc/self/fd or another), by its source."""
+    seen = []
+    real = os.link
+
+    def recording(source, *args, **kwargs):
+        seen.append(source)
+        return real(source, *args, **kwargs)
+    monkeypatch.setattr(file_unnamed.os, "link", recording)
+    return seen
+
+
+def _kernel_links_by_descriptor() -> bool:
+    """Whether this kernel lets this process link an open file by its descriptor."""
+    import tempfile
+
+    linkat = file_unnamed._load_linkat()
+    if linkat is None:
+        return False
+    with tempfile.TemporaryDirectory() as folder:
+        directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        descriptor = os.open(".", os.O_WRONLY | os.O_TMPFILE, 0o600, dir_fd=directory)
+        try:
+            return linkat(descriptor, b"", directory, b"probe", file_unnamed._AT_EMPTY_PATH) == 0
+        finally:
+            os.close(descriptor)
+            os.close(directory)
+
+
+@pytest.mark.skipif(not _kernel_links_by_descriptor(),
+                    reason="this kernel links an open file by its descriptor only with "
+                           "CAP_DAC_READ_SEARCH (before 6.10)")
+def test_files_are_linked_by_their_descriptor_not_through_proc(tmp_path, monkeypatch,
+                                                                links_by_path, syncfs_seen):
+    """If the kernel allows it, then a batch's files are named without any path walk through
+    /proc/self/fd (no link by path at all), each with its own payload."""
+    monkeypatch.setitem(file_unnamed._LINK_BY_DESCRIPTOR, "linkat", file_unnamed._load_linkat())
+    results = file_unnamed.write_batch(_batch(tmp_path, 3), fsync=True)
+    assert results == [str(tmp_path / f"f{n}.hl7") for n in range(3)]
+    assert links_by_path == []
+    assert [(tmp_path / f"f{n}.hl7").read_bytes() for n in range(3)] == [
+        b"MSH|0", b"MSH|1", b"MSH|2"]
+
+
+def test_a_kernel_that_refuses_the_descriptor_gets_links_through_proc(tmp_path, monkeypatch,
+                                                                      links_by_path):
+    """If linkat by descriptor answers ENOENT (a kernel before 6.10, unprivileged), then the
+    files are linked through /proc/self/fd, and the descriptor is not tried again."""
+    tries = []
+
+    def refusing(*args):
+        tries.append(args)
+        file_unnamed.ctypes.set_errno(errno.ENOENT)
+        return -1
+    monkeypatch.setitem(file_unnamed._LINK_BY_DESCRIPTOR, "linkat", refusing)
+    first = file_unnamed.write_batch(_batch(tmp_path, 2), fsync=False)
+    second = file_unnamed.write_batch(_batch(tmp_path, 2, "g"), fsync=False)
+    assert len(first) == 2 and len(second) == 2 and len(tries) == 1
+    assert len(links_by_path) == 4 and all(s.startswith("/proc/self/fd/") for s in links_by_path)
+    assert sorted(os.listdir(tmp_path)) == ["f0.hl7", "f1.hl7", "g0.hl7", "g1.hl7"]

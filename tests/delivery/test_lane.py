@@ -13,6 +13,7 @@ from twisted.internet import defer
 from engine.delivery import lane as delivery
 from engine import status as st
 from engine.config.settings import RetryPolicy
+from engine.delivery.cadence import BUSY_READ_GAP
 from engine.delivery.lane import GATHER, READ_GAP, LaneState
 from engine.interfaces import Destination
 from engine.store.store import Store
@@ -391,3 +392,25 @@ def test_stop_when_idle_fires_at_once(harness):
     """If the lane is idle, then stop's Deferred has already fired."""
     harness.start()
     assert harness.lane.stop().called
+
+
+def test_a_lane_whose_read_found_many_waits_the_busy_gap(harness):
+    """If a read found busy_read deliveries or more (and left none unread), then the lane
+    reads again busy_read_gap after that read's start, not READ_GAP; once a read finds fewer,
+    READ_GAP is back."""
+    harness.lane._busy_read = 2
+    harness.start()
+    first = harness.queue(2)
+    harness.lane.wake()
+    harness.clock.advance(GATHER)
+    assert harness.destination.delivery_ids == first
+    second = harness.queue(1)
+    harness.lane.wake()
+    harness.clock.advance(READ_GAP)
+    assert harness.destination.delivery_ids == first
+    harness.clock.advance(BUSY_READ_GAP - READ_GAP)
+    assert harness.destination.delivery_ids == first + second
+    third = harness.queue(1)
+    harness.lane.wake()
+    harness.clock.advance(READ_GAP)
+    assert harness.destination.delivery_ids == first + second + third
