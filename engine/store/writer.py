@@ -86,8 +86,8 @@ class GroupCommitWriter:
         self._idle_after = idle_after
         self._reactor = reactor
         self._batch_max = batch_max
-        # called with a batch's entries (op, item, Deferred) and their outcomes (ok, result
-        # or exception) after each group commit: see :func:`committed`
+        # called with a batch's entries (op, item, Deferred or then) and their outcomes (ok,
+        # result or exception) after each group commit: see :func:`committed`
         self._after_commit = after_commit
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
