@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # after PYTHONPATH: `PYTHONPATH=TREE` measures TREE's code
 
 from sqlalchemy import event  # noqa: E402
 
@@ -38,10 +38,11 @@ from engine.synthetic import message_stream  # noqa: E402
 from mllp.header import read_header  # noqa: E402
 
 
-def records(count: int) -> list[InboundRecord]:
-    """Plain-channel records as the intake builds them: decided, one delivery on 2 lanes."""
+def records(count: int, kinds: tuple[str, ...] = ("adt",)) -> list[InboundRecord]:
+    """Plain-channel records as the intake builds them: decided, one delivery on 2 lanes;
+    ``kinds`` of message as engine.synthetic.message_stream makes them."""
     made = []
-    for n, payload in enumerate(message_stream(count, kinds=("adt",))):
+    for n, payload in enumerate(message_stream(count, kinds=kinds)):
         header = read_header(payload)
         made.append(InboundRecord(
             channel="plain", received_at=time.time(), peer="mllp://127.0.0.1:40000",

@@ -31,20 +31,17 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after PYTHONPATH: `PYTHONPATH=TREE` measures TREE's code
+sys.path.append(str(ROOT / "bench"))
 
 import engine  # noqa: E402
-from engine import status as st  # noqa: E402
-from engine.flow import dedupe  # noqa: E402
-from engine.store.records import Decision, InboundRecord, NewDelivery  # noqa: E402
+from engine.store.records import InboundRecord  # noqa: E402
 from engine.store.store import Store  # noqa: E402
-from engine.synthetic import message_stream  # noqa: E402
-from mllp.header import read_header  # noqa: E402
+from wal_frames import records  # noqa: E402
 
 
 class Reactor:
@@ -59,21 +56,6 @@ class Reactor:
     def run_one(self) -> None:
         function, args = self.calls.get()
         function(*args)
-
-
-def records(count: int) -> list[InboundRecord]:
-    """Plain-channel records as the intake builds them: decided, one delivery on 2 lanes."""
-    made = []
-    for n, payload in enumerate(message_stream(count)):
-        header = read_header(payload)
-        made.append(InboundRecord(
-            channel="plain", received_at=time.time(), peer="mllp://127.0.0.1:40000",
-            raw=payload, status=st.RECEIVED,
-            sender=f"{header.sending_application}|{header.sending_facility}",
-            control_id=header.control_id, message_type=header.message_type,
-            charset="UNICODE UTF-8", identity=dedupe.identity(header),
-            decision=Decision(st.TRANSFORMED, deliveries=(NewDelivery("archive", n % 2),))))
-    return made
 
 
 def writer_cpu(store: Store) -> tuple[float, float]:
@@ -97,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
     reactor = Reactor()
     store = Store(f"sqlite:///{folder}/store.db", reactor, node="bench")
     store.start()
-    made = records(args.prefill + args.commits * args.batch)
+    made = records(args.prefill + args.commits * args.batch, kinds=("adt", "oru"))
     commit_all(store, reactor, made[:args.prefill], 50)
     before = writer_cpu(store)
     commit_all(store, reactor, made[args.prefill:], args.batch)

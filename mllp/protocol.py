@@ -234,26 +234,35 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         slot = _Slot(size=len(payload))
         self._queue.append(slot)
         self._pending_bytes += slot.size
-        try:
-            if factory.sink_replies:  # it calls _replied itself, maybe before returning
-                answer = factory.sink.receive_then(payload, self._peer or self.peer,
-                                                   partial(self._replied, payload, slot))
-            else:
-                answer = factory.sink.receive(payload, self._peer or self.peer)
-        except Exception:
-            self._sink_failed(Failure(), payload, slot)
+        if factory.sink_replies:
+            self._hand_to_replying_sink(payload, slot)
         else:
-            if factory.sink_replies:
-                pass
-            elif isinstance(answer, defer.Deferred):
-                answer.addCallbacks(self._answered, self._sink_failed, callbackArgs=(slot,),
-                                    errbackArgs=(payload, slot))
-            else:  # answered at once (not stored: an accept ACK of ours consumed, say)
-                self._answered(answer, slot)
+            self._hand_to_sink(payload, slot)
         if not self._paused and (len(self._queue) >= self.factory.max_pending or
                                  self._pending_bytes >= self.factory.max_pending_bytes):
             self._paused = True
             self.transport.pauseProducing()
+
+    def _hand_to_replying_sink(self, payload: bytes, slot: _Slot) -> None:
+        """``receive_then``: the sink calls :meth:`_replied`, maybe before returning."""
+        try:
+            self.factory.sink.receive_then(payload, self._peer or self.peer,
+                                           partial(self._replied, payload, slot))
+        except Exception:
+            self._sink_failed(Failure(), payload, slot)
+
+    def _hand_to_sink(self, payload: bytes, slot: _Slot) -> None:
+        """``receive``: its answer is a Deferred, or the ACK at once."""
+        try:
+            answer = self.factory.sink.receive(payload, self._peer or self.peer)
+        except Exception:
+            self._sink_failed(Failure(), payload, slot)
+        else:
+            if isinstance(answer, defer.Deferred):
+                answer.addCallbacks(self._answered, self._sink_failed, callbackArgs=(slot,),
+                                    errbackArgs=(payload, slot))
+            else:  # answered at once (not stored: an accept ACK of ours consumed, say)
+                self._answered(answer, slot)
 
     def write_unsolicited(self, payload: bytes) -> defer.Deferred:
         """Queue ``payload`` (unframed) behind the ACKs this connection still owes, and write
