@@ -1,13 +1,16 @@
 """Tests for engine.store.ops through the Store: ingest, processing results, delivery updates."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 from twisted.internet import defer
 from twisted.trial import unittest
 
 from engine import status as st
-from engine.store.records import DeliveryUpdate
-from engine.store.schema import messages
+from engine.store import ops
+from engine.store.records import Decision, DeliveryUpdate, NewDelivery
+from engine.store.schema import deliveries, messages
 from tests.store.storecase import StoreCase, calls_of, decided, inbound, transformed
 
 
@@ -120,6 +123,25 @@ class ProcessingTests(StoreCase):
             [(j["status"], j["delivery_id"], j["detail"]) for j in detail["journal"]],
             [(st.RECEIVED, None, None), (st.TRANSFORMED, None, None),
              (st.QUEUED, ids[0], "archive"), (st.QUEUED, ids[1], "dpi")])
+
+    @defer.inlineCallbacks
+    def test_a_new_delivery_is_written_without_what_an_attempt_fills(self):
+        """If a message is committed with its decision, then its delivery's row is inserted
+        naming none of the columns an attempt fills (fewer values bound per delivery), and
+        reads as a new delivery: no attempt, no error, no response, its three times equal."""
+        record = replace(inbound("7"), decision=Decision(
+            st.TRANSFORMED, deliveries=(NewDelivery("archive", 1),)))
+        result = yield self.store.ingest(record)
+        self.assertTrue(set(ops.UNTRIED).isdisjoint(ops.DELIVERY_COLUMNS))
+        self.assertEqual(set(ops.UNTRIED) | set(ops.DELIVERY_COLUMNS),
+                         {c.name for c in deliveries.c})
+        [delivery] = (yield self.detail(result.message_id))["deliveries"]
+        self.assertEqual(
+            (delivery["id"], delivery["status"], delivery["lane"], delivery["attempts"],
+             delivery["last_error"], delivery["response"], delivery["payload"]),
+            (result.delivery_ids[0], st.QUEUED, 1, 0, None, None, None))
+        self.assertEqual({delivery["created_at"], delivery["updated_at"],
+                          delivery["next_attempt_at"]}, {record.received_at})
 
     @defer.inlineCallbacks
     def test_a_batch_takes_its_delivery_ids_at_once_in_its_order(self):
