@@ -11,6 +11,11 @@ commit belong to each table and index (the page numbers of the WAL's frames, nam
 SQLite's ``dbstat`` table).
 
     .venv/bin/python bench/wal_frames.py [--messages 4000] [--batch 4] [--commits 100]
+        [--kinds adt,oru] [--page-size 4096]
+
+It also prints the bytes written to the WAL per message (frames with their headers), the
+overflow pages per message of ``messages`` (a row larger than a page spills its ``raw`` into
+a chain of them) and the depth of each tree written.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after PYTHONPATH: `PYTHONPATH=TREE` measures TREE's code
@@ -67,6 +72,23 @@ def frames_by_tree(raw: Any, wal: Path) -> Counter:
     return Counter(names.get(page, "?") for page in pages)
 
 
+def with_page_size(engine: Any, size: int) -> None:
+    """Give the new store of ``engine`` pages of ``size`` bytes: ``PRAGMA page_size`` on each
+    connection before the store's own settings (WAL mode fixes the size once the file has
+    its first page; a store that has one keeps it)."""
+    event.listen(engine, "connect",
+                 lambda dbapi, _: dbapi.execute(f"PRAGMA page_size={int(size)}"), insert=True)
+
+
+def tree_depths(raw: Any, names: Iterable[str]) -> list[tuple[str, int]]:
+    """The depth in pages, root to leaf, of the tables and indexes ``names`` (``dbstat``'s
+    paths: the root is "/", its children "/000/", their children "/000/000/"...)."""
+    wanted = set(names)
+    return [(name, depth) for name, depth in raw.execute("SELECT name, max(length(path) - length(replace(path, '/', ''))) "
+                       "FROM dbstat WHERE pagetype != 'overflow' GROUP BY name "
+                       "ORDER BY name").fetchall() if name in wanted]
+
+
 WAL_HEADER, FRAME_HEADER = 32, 24  # bytes (sqlite.org/fileformat.html, the WAL)
 
 
@@ -75,16 +97,22 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--commits", type=int, default=100)
+    parser.add_argument("--page-size", type=int, default=0,
+                        help="bytes per page of the new store (default: SQLite's, 4096)")
+    parser.add_argument("--kinds", default="adt",
+                        help="messages made, comma-separated: adt (1.3-1.6 kB), oru (4.5 kB)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="aiguillage-wal-"))
     engine = make_engine(f"sqlite:///{folder}/store.db")
     event.listen(engine, "connect",
                  lambda dbapi, _: dbapi.execute("PRAGMA wal_autocheckpoint=0"))
+    if args.page_size:
+        with_page_size(engine, args.page_size)
     migrate.ensure_current(engine, create_if_empty=True)
     write = ops.IngestOp(ops.IdAllocator(engine, "messages"), "bench",
                          RawStatements(engine.dialect), ops.IdAllocator(engine, "deliveries"))
     measured = args.batch * args.commits
-    made = records(args.messages + measured)
+    made = records(args.messages + measured, kinds=tuple(args.kinds.split(",")))
     conn = engine.connect()
 
     def commit_all(items: list[InboundRecord]) -> None:
@@ -100,8 +128,15 @@ def main() -> None:
     commit_all(made[args.messages:])
     by_tree = frames_by_tree(raw, Path(f"{folder}/store.db-wal"))
     frames = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    page_size = raw.execute("PRAGMA page_size").fetchone()[0]
+    overflow = raw.execute("SELECT count(*) FROM dbstat WHERE name = 'messages' "
+                           "AND pagetype = 'overflow'").fetchone()[0]
+    depths = ", ".join(f"{name} {depth}" for name, depth in tree_depths(raw, by_tree))
     print(f"{frames / args.commits:.1f} WAL frames per commit of {args.batch} messages "
-          f"({args.commits} commits on a store of {args.messages})")
+          f"({args.commits} commits on a store of {args.messages}), pages of {page_size} "
+          f"bytes: {frames * (page_size + FRAME_HEADER) / measured:,.0f} bytes to the WAL per "
+          f"message; messages' overflow pages: {overflow / (args.messages + measured):.2f} "
+          f"per message; tree depths: {depths}")
     for name, count in by_tree.most_common():
         print(f"  {count / args.commits:6.2f}  {name}")
     conn.close()

@@ -16,7 +16,7 @@ fdatasync included). ``--callgrind``: instead runs itself twice under valgrind's
 System calls: run it under ``strace -f -c`` (the main thread only waits on a queue).
 
     PYTHONPATH=TREE .venv/bin/python bench/writer_cost.py [--batch 5] [--commits 400]
-        [--prefill 4000] [--callgrind [--few 100]] [--keep DIR]
+        [--prefill 4000] [--page-size 4096] [--callgrind [--few 100]] [--keep DIR]
 
 The reactor is a stand-in: the writer's ``callFromThread`` hands the batch's Deferreds to
 the main thread through a queue, which fires them (Twisted's own wake-up is not counted).
@@ -41,7 +41,7 @@ sys.path.append(str(ROOT / "bench"))
 import engine  # noqa: E402
 from engine.store.records import InboundRecord  # noqa: E402
 from engine.store.store import Store  # noqa: E402
-from wal_frames import records  # noqa: E402
+from wal_frames import records, with_page_size  # noqa: E402
 
 
 class Reactor:
@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="writer-cost-", dir=args.work_dir))
     reactor = Reactor()
     store = Store(f"sqlite:///{folder}/store.db", reactor, node="bench")
+    if args.page_size:
+        with_page_size(store.engine, args.page_size)
     store.start()
     made = records(args.prefill + args.commits * args.batch, kinds=("adt", "oru"))
     commit_all(store, reactor, made[:args.prefill], 50)
@@ -103,7 +105,8 @@ def callgrind(args: argparse.Namespace) -> None:
         out = keep / f"callgrind.{commits}"
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                         sys.executable, __file__, "--batch", str(args.batch), "--commits",
-                        str(commits), "--prefill", str(args.prefill)],
+                        str(commits), "--prefill", str(args.prefill),
+                        "--page-size", str(args.page_size)],
                        check=True, capture_output=True, cwd=ROOT)
         counts.append(thread_instructions(out))
     per = (counts[1] - counts[0]) / ((args.commits - args.few) * args.batch)
@@ -126,6 +129,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5)
     parser.add_argument("--commits", type=int, default=400)
     parser.add_argument("--prefill", type=int, default=4000)
+    parser.add_argument("--page-size", type=int, default=0,
+                        help="bytes per page of the new store (default: SQLite's, 4096)")
     parser.add_argument("--callgrind", action="store_true")
     parser.add_argument("--few", type=int, default=100, help="commits of the shorter run")
     parser.add_argument("--keep", type=Path, help="keep callgrind's files in this folder")
