@@ -10,7 +10,7 @@ the views before the load and after the engine has stopped (a backend flushes it
 statistics when it ends), and prints each counter's difference per acknowledged message.
 
     .venv/bin/python bench/pg_delivery_stats.py [--messages 20000] [--connections 8]
-        [--servers engine,ingest] [--work-dir DIR] [--explain] [--perf FILE]
+        [--servers engine,ingest] [--work-dir DIR] [--explain] [--perf FILE] [--trace]
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+import syscalls_per_message as spm  # noqa: E402
 import vs_baseline as vb  # noqa: E402
 
 DATABASE_COLUMNS = ("xact_commit", "xact_rollback", "blks_read", "blks_hit", "tup_returned",
@@ -66,11 +67,19 @@ def run(label: str, ingest_only: bool, args: argparse.Namespace, work: Path) -> 
                            "--config", str(config)], check=True, capture_output=True)
         engine = vb.start(vb.engine_command(config, 0), "listening")
         try:
+            if args.trace:  # every thread started (perf trace -p follows those it finds)
+                vb.load(port, 2000, args.connections, 1)
+                time.sleep(1.0)
             before = snapshot(db.name)
             perf = None if not args.perf else vb.subprocess.Popen(
                 ["perf", "record", "-q", "-a", "-F", "1999", "-o", f"{args.perf}.{label}"],
                 stdout=vb.subprocess.DEVNULL, stderr=vb.subprocess.DEVNULL)
+            tracer = None if not args.trace else spm.Tracer(
+                "perf", engine.pid, folder / "engine.perf-trace")
+            if tracer is not None:
+                time.sleep(1.5)  # attached
             result = vb.measure(engine, port, args, args.connections, 1, db.server_database)
+            calls = None if tracer is None else tracer.stop()
             if perf is not None:  # the pids to read its samples of: this database's
                 pids = sorted(vb.backend_cpu(db.name))
                 perf.send_signal(vb.signal.SIGINT)
@@ -89,6 +98,19 @@ def run(label: str, ingest_only: bool, args: argparse.Namespace, work: Path) -> 
         delta = (after[key] or 0) - (before.get(key) or 0)
         if abs(delta) >= 0.005 * acked:
             print(f"  {key:48s} {delta / acked:10.3f}")
+    if calls is not None:
+        print_calls(calls, engine.pid, acked)
+
+
+def print_calls(calls: dict, pid: int, acked: int) -> None:
+    """The engine's system calls per message, by thread (``perf trace -s``'s counts)."""
+    total = sum(sum(c.values()) for c in calls.values())
+    print(f"  engine system calls per message: {total / acked:.2f} (perf trace, by thread)")
+    for tid, counted in sorted(calls.items(), key=lambda t: -sum(t[1].values())):
+        if sum(counted.values()) / acked >= 0.01:
+            label = "main thread" if tid == str(pid) else f"thread {tid}"
+            print(f"    {label:<14} {sum(counted.values()) / acked:6.3f}: " + ", ".join(
+                f"{c} {n / acked:.3f}" for c, n in counted.most_common(10)))
 
 
 def main() -> None:
@@ -100,6 +122,8 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true",
                         help="log every statement's plan (auto_explain) in the server's log")
     parser.add_argument("--perf", metavar="FILE", help="sample every CPU with perf meanwhile")
+    parser.add_argument("--trace", action="store_true",
+                        help="count the engine's system calls by thread (perf trace -s)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pgstats-", dir=args.work_dir))
     for label in args.servers.split(","):

@@ -6,13 +6,15 @@ one also waits for the server process to be scheduled. psycopg 3 sends ``BEGIN``
 trip of its own, each ``executemany`` in one more (its own pipeline and Sync), and ``COMMIT``
 in another: eight round trips for a batch of messages, where the baseline's one ``COPY`` needs
 four. Here the writer's transaction runs in one psycopg pipeline: ``BEGIN``, every write and
-``COMMIT`` are queued and sent with a single Sync at the end. A read in the middle (the
-duplicate check, the decided messages still RECEIVED) asks for what is queued so far and its
-own rows, one round trip. The intake's batches make no such read: their duplicate check is
-left to the unique index, in the statement that writes them, so a batch of messages takes
-one round trip; one that holds a copy of a stored message two more (engine.store.ops.IngestOp).
-Nor do the delivery outcomes: their statement reads the deliveries' current statuses itself
-(engine.store.pgoutcome), but for a batch that names one delivery twice.
+``COMMIT`` are queued and sent with a single Sync at the end, in as many writes to the socket
+as statements and one (``BEGIN`` leaves with the first, ``COMMIT`` with the Sync: see
+:func:`_queue`). A read in the middle (the duplicate check, the decided messages still
+RECEIVED) asks for what is queued so far and its own rows, one round trip. The intake's
+batches make no such read: their duplicate check is left to the unique index, in the
+statement that writes them, so a batch of messages takes one round trip; one that holds a
+copy of a stored message two more (engine.store.ops.IngestOp). Nor do the delivery outcomes:
+their statement reads the deliveries' current statuses itself (engine.store.pgoutcome), but
+for a batch that names one delivery twice.
 
 How: the writer's connection runs in autocommit mode, so that psycopg neither sends its own
 ``BEGIN`` (which it would sync at once) nor tracks the transaction; this module sends
@@ -78,9 +80,9 @@ class PipelinedTransactions:
             pipeline.__enter__()
             conn.info[_PIPELINE] = pipeline
             try:
-                driver.execute("BEGIN")  # transaction boundary: one group commit (queued)
+                _queue(conn, driver, b"BEGIN")  # transaction boundary: one group commit
                 yield
-                driver.execute("COMMIT")  # queued; sent with the writes if still pipelined
+                _queue(conn, driver, b"COMMIT")  # sent with the Sync if still pipelined
                 self._end_pipeline(conn)  # the Sync: raises if a write or the commit failed
             except BaseException as exc:
                 self._end_pipeline(conn, exc)
@@ -109,6 +111,20 @@ class PipelinedTransactions:
         except Exception:
             # psycopg would log it as a warning, once per refused batch (see IngestOp)
             log.debug("ending the pipeline of a failed group commit", exc_info=True)
+
+
+def _queue(conn: Any, driver: Any, command: bytes) -> None:
+    """Queue ``command`` in the open pipeline without sending it: it leaves in the same write
+    as the next statement, or as the Sync. psycopg's ``execute`` sends each command at once:
+    a poll and a send of their own, which on loopback also run the server's receiving side,
+    for the BEGIN and the COMMIT of every group commit. Its own BEGIN and COMMIT (those of a
+    connection not in autocommit) are queued so, through the method used here. Outside a
+    pipeline (a SQLAlchemy statement ended it), the command runs at once."""
+    queue = getattr(driver, "_exec_command", None)
+    if _PIPELINE in conn.info and queue is not None:
+        driver.wait(queue(command))  # in a pipeline: queued, nothing sent, no result awaited
+    else:
+        driver.execute(command)
 
 
 def _roll_back(driver: Any) -> bool:

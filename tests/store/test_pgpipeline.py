@@ -221,3 +221,32 @@ class OddValuesTestsSQLite(OddValuesTests, unittest.TestCase):
 class OddValuesTestsPostgreSQL(OddValuesTests, unittest.TestCase):
     backend = "postgresql"
 
+
+
+def test_begin_and_commit_leave_with_the_statement_and_the_sync(pg_engine, monkeypatch):
+    """A group commit of one statement writes to the server twice: BEGIN with the statement,
+    COMMIT with the Sync (psycopg's ``execute`` would send each at once: four writes, each
+    a poll and a send). Counted as psycopg's exchanges with the socket in the pipeline."""
+    import psycopg._pipeline_base as pipeline_base
+
+    exchanges = []
+    real = pipeline_base.pipeline_communicate
+
+    def counted(pgconn, commands):
+        exchanges.append(len(commands))
+        return (yield from real(pgconn, commands))
+
+    sql = RawStatements(pg_engine.dialect)
+    op = ops.IngestOp(ops.IdAllocator(pg_engine, "messages"), "n1", sql,
+                      ops.IdAllocator(pg_engine, "deliveries"))
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    first, batch = [record(200)], [record(n) for n in range(201, 205)]
+    op.prepare(first + batch)
+    with pg_engine.connect() as conn:
+        with transaction(conn):  # a first one also prunes the rate buckets
+            op.finish(conn, op.apply(conn, first))
+        monkeypatch.setattr(pipeline_base, "pipeline_communicate", counted)
+        with transaction(conn):
+            results = op.finish(conn, op.apply(conn, batch))
+    assert exchanges == [2, 2]  # BEGIN and the rows; COMMIT and the Sync
+    assert [r.status for r in results] == [st.TRANSFORMED] * 4
