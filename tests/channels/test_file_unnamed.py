@@ -208,3 +208,40 @@ def test_a_kernel_that_refuses_the_descriptor_gets_links_through_proc(tmp_path, 
     assert len(first) == 2 and len(second) == 2 and len(tries) == 1
     assert len(links_by_path) == 4 and all(s.startswith("/proc/self/fd/") for s in links_by_path)
     assert sorted(os.listdir(tmp_path)) == ["f0.hl7", "f1.hl7", "g0.hl7", "g1.hl7"]
+
+
+def test_a_flush_waits_for_another_lanes_call_and_fails_with_its_error(tmp_path, monkeypatch):
+    """If another lane's batch is flushing the same directory when this batch asks for its
+    data's flush, then this batch makes no syncfs of its own meanwhile (it waits for that
+    call: channels.file_flush), and when that call reports a write-back error, this batch
+    fails with it and names nothing, though its own syncfs would have succeeded."""
+    import threading
+
+    from channels import file_flush
+
+    release, calls = threading.Event(), []
+    monkeypatch.setattr(file_writes, "_SYNCFS", lambda fd: calls.append(fd) or 0)
+    other = file_flush.register(str(tmp_path))
+
+    def others_call():  # another lane's syncfs, held until released, then failing
+        release.wait()
+        raise OSError(errno.EIO, "I/O error", str(tmp_path))
+
+    holder = threading.Thread(target=lambda: pytest.raises(OSError, other.flush, others_call))
+    holder.start()
+    while not file_flush._directories()[str(tmp_path)].running:
+        threading.Event().wait(0.001)
+    results = []
+    writer = threading.Thread(target=lambda: results.extend(
+        file_unnamed.write_batch(_batch(tmp_path, 3), fsync=True)))
+    writer.start()
+    while not calls and len(file_flush._LOCK._waiters) < 1:  # noqa: SLF001
+        threading.Event().wait(0.001)
+    release.set()
+    writer.join()
+    holder.join()
+    other.end()
+    assert calls == []
+    assert len(results) == 1 and results[0].errno == errno.EIO
+    assert os.listdir(tmp_path) == []
+    assert file_flush._directories() == {}
