@@ -15,9 +15,7 @@ process's life.
 
 Durability is as with renames. The data is flushed (one ``syncfs`` of the directory's file
 system) before any name is given, so a name never points at data that is not on disk; the
-names are flushed before the batch is reported written. Either ``syncfs`` may be another
-thread's (the other lanes of the destination, writing into the same directory), if it
-started after this batch's writes or links ended (:mod:`channels.file_flush`). That second flush is a ``syncfs``
+names are flushed before the batch is reported written. That second flush is a ``syncfs``
 too, not an ``fsync`` of the directory: linking also gives each file its link count, which a
 flush of the directory alone leaves to a later write-back on a file system without a
 journal. So this path is taken only where ``syncfs`` reports write-back errors (Linux 5.8),
@@ -41,7 +39,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from channels import file_flush, file_writes
+from channels import file_writes
 from channels.file_names import fit_name, name_limit
 from channels.file_writes import (
     DEFAULT_DIRECTORY_MODE, DEFAULT_FILE_MODE, make_directory)
@@ -83,15 +81,13 @@ _LINK_BY_DESCRIPTOR = {"linkat": _load_linkat()}
 @dataclass
 class _Place:
     """One directory of a batch: its path with its separator, its name limit, an open
-    descriptor of it (None where O_TMPFILE was refused before), whether its files are
-    anonymous (False once its file system refused O_TMPFILE: named temporary files), and
-    its place in the directory's flushes shared with other threads (with the descriptor)."""
+    descriptor of it (None where O_TMPFILE was refused before), and whether its files are
+    anonymous (False once its file system refused O_TMPFILE: named temporary files)."""
 
     prefix: str
     limit: int
     descriptor: int | None
     anonymous: bool
-    flushes: file_flush.Registration | None = None
 
 
 @dataclass
@@ -142,8 +138,6 @@ def write_batch(items: list[tuple[str, bytes]], fsync: bool, *,
         return results + ([error] if error is not None else [])
     finally:
         for place in places.values():
-            if place.flushes is not None:
-                place.flushes.end()
             if place.descriptor is not None:
                 os.close(place.descriptor)
 
@@ -197,8 +191,7 @@ def _open_place(directory: str, directory_mode: int) -> _Place:
     except BaseException:
         os.close(descriptor)
         raise
-    # registered before the first write into it: see channels.file_flush on errors
-    return _Place(prefix, limit, descriptor, True, file_flush.register(directory))
+    return _Place(prefix, limit, descriptor, True)
 
 
 def _write_unnamed(directory: int, data: bytes, file_mode: int,
@@ -284,12 +277,11 @@ def _places_of(staged: list[_Staged]) -> list[_Place]:
 
 
 def _flush_place(place: _Place, temporaries: list[str]) -> None:
-    """Flush the data of a place's staged files: a ``syncfs`` of its file system, made here
-    or by another thread writing into the same directory (channels.file_flush)."""
+    """Flush the data of a place's staged files: a ``syncfs`` of its file system."""
     if place.descriptor is None:  # named temporaries only, the directory not open
         file_writes.flush_files(temporaries, {place.prefix[:-1] or os.sep})
     else:
-        _shared_syncfs(place)
+        _syncfs(place.descriptor, place.prefix)
 
 
 def _flush_names(place: _Place) -> None:
@@ -298,12 +290,7 @@ def _flush_names(place: _Place) -> None:
     if place.descriptor is None:
         file_writes._fsync_directory(place.prefix[:-1] or os.sep)
     else:
-        _shared_syncfs(place)
-
-
-def _shared_syncfs(place: _Place) -> None:
-    descriptor, where = place.descriptor, place.prefix
-    place.flushes.flush(lambda: _syncfs(descriptor, where))
+        _syncfs(place.descriptor, place.prefix)
 
 
 def _syncfs(descriptor: int, where: str) -> None:
