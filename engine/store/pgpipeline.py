@@ -6,9 +6,9 @@ one also waits for the server process to be scheduled. psycopg 3 sends ``BEGIN``
 trip of its own, each ``executemany`` in one more (its own pipeline and Sync), and ``COMMIT``
 in another: eight round trips for a batch of messages, where the baseline's one ``COPY`` needs
 four. Here the writer's transaction runs in one psycopg pipeline: ``BEGIN``, every write and
-``COMMIT`` are queued and sent with a single Sync at the end, in as many writes to the socket
-as statements and one (``BEGIN`` leaves with the first, ``COMMIT`` with the Sync: see
-:func:`_queue`). A read in the middle (the duplicate check, the decided messages still
+``COMMIT`` are queued and sent with a single Sync at the end, in as many exchanges with the
+socket as statements and one (``BEGIN`` goes in the first statement's, ``COMMIT`` in the
+Sync's: see :func:`_queue`). A read in the middle (the duplicate check, the decided messages still
 RECEIVED) asks for what is queued so far and its own rows, one round trip. The intake's
 batches make no such read: their duplicate check is left to the unique index, in the
 statement that writes them, so a batch of messages takes one round trip; one that holds a
@@ -114,12 +114,12 @@ class PipelinedTransactions:
 
 
 def _queue(conn: Any, driver: Any, command: bytes) -> None:
-    """Queue ``command`` in the open pipeline without sending it: it leaves in the same write
-    as the next statement, or as the Sync. psycopg's ``execute`` sends each command at once:
-    a poll and a send of their own, which on loopback also run the server's receiving side,
-    for the BEGIN and the COMMIT of every group commit. Its own BEGIN and COMMIT (those of a
-    connection not in autocommit) are queued so, through the method used here. Outside a
-    pipeline (a SQLAlchemy statement ended it), the command runs at once."""
+    """Queue ``command`` in the open pipeline without sending it: it goes in the next
+    statement's exchange with the socket, or in the Sync's. psycopg's ``execute`` runs an
+    exchange for each command at once (a ``poll``, the sends, a read of what arrived, and
+    its Python), for the BEGIN and the COMMIT of every group commit. Its own BEGIN and
+    COMMIT (those of a connection not in autocommit) are queued so, through the method used
+    here. Outside a pipeline (a SQLAlchemy statement ended it), the command runs at once."""
     queue = getattr(driver, "_exec_command", None)
     if _PIPELINE in conn.info and queue is not None:
         driver.wait(queue(command))  # in a pipeline: queued, nothing sent, no result awaited

@@ -224,9 +224,9 @@ class OddValuesTestsPostgreSQL(OddValuesTests, unittest.TestCase):
 
 
 def test_begin_and_commit_leave_with_the_statement_and_the_sync(pg_engine, monkeypatch):
-    """A group commit of one statement writes to the server twice: BEGIN with the statement,
-    COMMIT with the Sync (psycopg's ``execute`` would send each at once: four writes, each
-    a poll and a send). Counted as psycopg's exchanges with the socket in the pipeline."""
+    """A group commit of one statement exchanges with the socket twice: BEGIN goes in the
+    statement's exchange, COMMIT in the Sync's (psycopg's ``execute`` would run one for
+    each: four, each a poll and a send). Counted as psycopg's pipeline exchanges."""
     import psycopg._pipeline_base as pipeline_base
 
     exchanges = []
