@@ -104,7 +104,13 @@ class PipelinedTransactions:
         if pipeline is None:
             return
         if exc is None:
-            pipeline.__exit__(None, None, None)
+            try:
+                pipeline.__exit__(None, None, None)
+            except Exception as error:
+                first = _first_error(error)
+                if first is error:
+                    raise
+                raise first from None
             return
         try:  # the results of what the failure left queued: "pipeline aborted", expected
             pipeline.__exit__(None, None, None)
@@ -125,6 +131,22 @@ def _queue(conn: Any, driver: Any, command: bytes) -> None:
         driver.wait(queue(command))  # in a pipeline: queued, nothing sent, no result awaited
     else:
         driver.execute(command)
+
+
+def _first_error(error: BaseException) -> BaseException:
+    """The error that failed a pipeline. psycopg raises the first error among the results it
+    fetched together; when the pipeline ends, the results fetched after that are processed
+    in a ``finally``, and a queued command's "pipeline aborted" (the COMMIT skipped after a
+    refused row) then replaces the first error, left as its context. Which of the two the
+    writer sees depends on when the server's answers arrive; the refused row is the one
+    that says what happened (engine.store.ops.stored_key_refused: written again the full
+    way, not one by one)."""
+    import psycopg
+
+    while (isinstance(error, psycopg.errors.PipelineAborted)
+           and isinstance(error.__context__, psycopg.Error)):
+        error = error.__context__
+    return error
 
 
 def _roll_back(driver: Any) -> bool:

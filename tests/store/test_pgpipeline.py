@@ -250,3 +250,24 @@ def test_begin_and_commit_leave_with_the_statement_and_the_sync(pg_engine, monke
             results = op.finish(conn, op.apply(conn, batch))
     assert exchanges == [2, 2]  # BEGIN and the rows; COMMIT and the Sync
     assert [r.status for r in results] == [st.TRANSFORMED] * 4
+
+
+def test_a_refused_row_is_the_error_raised_not_the_aborted_commit():
+    """If ending the pipeline meets the refused row's error, then the skipped COMMIT's
+    "pipeline aborted" fetched after it (psycopg raises it in a ``finally``, the first error
+    as its context, when the server's answers arrive apart), then the group commit raises
+    the refused row's error: what decides whether the batch goes again the full way."""
+    from types import SimpleNamespace
+
+    class Pipeline:
+        def __exit__(self, *exc):
+            try:
+                raise psycopg.errors.UniqueViolation("duplicate key")
+            finally:
+                raise psycopg.errors.PipelineAborted("pipeline aborted")
+
+    conn = SimpleNamespace(info={pgpipeline._PIPELINE: Pipeline()})
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        pgpipeline.PipelinedTransactions._end_pipeline(conn)
+    alone = psycopg.errors.PipelineAborted("pipeline aborted")  # stays what it is
+    assert pgpipeline._first_error(alone) is alone
