@@ -10,11 +10,12 @@ the views before the load and after the engine has stopped (a backend flushes it
 statistics when it ends), and prints each counter's difference per acknowledged message.
 
     .venv/bin/python bench/pg_delivery_stats.py [--messages 20000] [--connections 8]
-        [--servers engine,ingest] [--work-dir DIR] [--explain] [--perf FILE]
+        [--servers engine,ingest] [--work-dir DIR] [--explain] [--perf FILE] [--trace]
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 import tempfile
 import time
@@ -66,11 +67,19 @@ def run(label: str, ingest_only: bool, args: argparse.Namespace, work: Path) -> 
                            "--config", str(config)], check=True, capture_output=True)
         engine = vb.start(vb.engine_command(config, 0), "listening")
         try:
+            if args.trace:  # every thread started (perf trace -p follows those it finds)
+                vb.load(port, 2000, args.connections, 1)
+                time.sleep(1.0)
             before = snapshot(db.name)
             perf = None if not args.perf else vb.subprocess.Popen(
                 ["perf", "record", "-q", "-a", "-F", "1999", "-o", f"{args.perf}.{label}"],
                 stdout=vb.subprocess.DEVNULL, stderr=vb.subprocess.DEVNULL)
+            counter = None if not args.trace else CallCounter(engine.pid,
+                                                               folder / "engine.perf-stat")
+            if counter is not None:
+                time.sleep(1.5)  # attached
             result = vb.measure(engine, port, args, args.connections, 1, db.server_database)
+            calls = None if counter is None else counter.stop()
             if perf is not None:  # the pids to read its samples of: this database's
                 pids = sorted(vb.backend_cpu(db.name))
                 perf.send_signal(vb.signal.SIGINT)
@@ -89,6 +98,51 @@ def run(label: str, ingest_only: bool, args: argparse.Namespace, work: Path) -> 
         delta = (after[key] or 0) - (before.get(key) or 0)
         if abs(delta) >= 0.005 * acked:
             print(f"  {key:48s} {delta / acked:10.3f}")
+    if calls is not None:
+        print_calls(calls, engine.pid, acked)
+
+
+# the calls counted by --trace: the file destination's, the database's, the reactor's
+CALLS = ("openat", "write", "close", "linkat", "syncfs", "statfs", "newfstatat", "sendto",
+         "recvfrom", "poll", "futex", "epoll_wait", "read", "mprotect")
+
+
+class CallCounter:
+    """Some system calls of one process, counted by thread while it runs (``perf stat
+    --per-thread`` on the calls' tracepoints: counted in the kernel, no event copied out,
+    so that the engine runs at about its untraced speed, unlike under ``perf trace``)."""
+
+    def __init__(self, pid: int, output: Path):
+        self.output = output
+        events = ",".join(f"syscalls:sys_enter_{call}" for call in CALLS)
+        self.process = vb.subprocess.Popen(
+            ["perf", "stat", "--per-thread", "-x", ",", "-e", events, "-p", str(pid),
+             "-o", str(output)], stdout=vb.subprocess.DEVNULL, stderr=vb.subprocess.DEVNULL)
+
+    def stop(self) -> dict[str, collections.Counter]:
+        """Detach; the calls counted, by thread id."""
+        self.process.send_signal(vb.signal.SIGINT)
+        self.process.wait(60)
+        threads: dict[str, collections.Counter] = {}
+        for line in self.output.read_text().splitlines():
+            fields = line.split(",")
+            if len(fields) < 4 or not fields[1].strip().isdigit():
+                continue
+            tid = fields[0].rsplit("-", 1)[-1]
+            call = fields[3].removeprefix("syscalls:sys_enter_")
+            threads.setdefault(tid, collections.Counter())[call] += int(fields[1])
+        return threads
+
+
+def print_calls(calls: dict, pid: int, acked: int) -> None:
+    """The engine's system calls per message, by thread (those of ``CALLS`` only)."""
+    total = sum(sum(c.values()) for c in calls.values())
+    print(f"  engine system calls per message: {total / acked:.2f} (perf stat, by thread)")
+    for tid, counted in sorted(calls.items(), key=lambda t: -sum(t[1].values())):
+        if sum(counted.values()) / acked >= 0.01:
+            label = "main thread" if tid == str(pid) else f"thread {tid}"
+            print(f"    {label:<14} {sum(counted.values()) / acked:6.3f}: " + ", ".join(
+                f"{c} {n / acked:.3f}" for c, n in counted.most_common(10)))
 
 
 def main() -> None:
@@ -100,6 +154,8 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true",
                         help="log every statement's plan (auto_explain) in the server's log")
     parser.add_argument("--perf", metavar="FILE", help="sample every CPU with perf meanwhile")
+    parser.add_argument("--trace", action="store_true",
+                        help="count the engine's system calls by thread (perf stat)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pgstats-", dir=args.work_dir))
     for label in args.servers.split(","):

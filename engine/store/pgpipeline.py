@@ -6,13 +6,15 @@ one also waits for the server process to be scheduled. psycopg 3 sends ``BEGIN``
 trip of its own, each ``executemany`` in one more (its own pipeline and Sync), and ``COMMIT``
 in another: eight round trips for a batch of messages, where the baseline's one ``COPY`` needs
 four. Here the writer's transaction runs in one psycopg pipeline: ``BEGIN``, every write and
-``COMMIT`` are queued and sent with a single Sync at the end. A read in the middle (the
-duplicate check, the decided messages still RECEIVED) asks for what is queued so far and its
-own rows, one round trip. The intake's batches make no such read: their duplicate check is
-left to the unique index, in the statement that writes them, so a batch of messages takes
-one round trip; one that holds a copy of a stored message two more (engine.store.ops.IngestOp).
-Nor do the delivery outcomes: their statement reads the deliveries' current statuses itself
-(engine.store.pgoutcome), but for a batch that names one delivery twice.
+``COMMIT`` are queued and sent with a single Sync at the end, in as many exchanges with the
+socket as statements and one (``BEGIN`` goes in the first statement's, ``COMMIT`` in the
+Sync's: see :func:`_queue`). A read in the middle (the duplicate check, the decided messages still
+RECEIVED) asks for what is queued so far and its own rows, one round trip. The intake's
+batches make no such read: their duplicate check is left to the unique index, in the
+statement that writes them, so a batch of messages takes one round trip; one that holds a
+copy of a stored message two more (engine.store.ops.IngestOp). Nor do the delivery outcomes:
+their statement reads the deliveries' current statuses itself (engine.store.pgoutcome), but
+for a batch that names one delivery twice.
 
 How: the writer's connection runs in autocommit mode, so that psycopg neither sends its own
 ``BEGIN`` (which it would sync at once) nor tracks the transaction; this module sends
@@ -78,9 +80,9 @@ class PipelinedTransactions:
             pipeline.__enter__()
             conn.info[_PIPELINE] = pipeline
             try:
-                driver.execute("BEGIN")  # transaction boundary: one group commit (queued)
+                _queue(conn, driver, b"BEGIN")  # transaction boundary: one group commit
                 yield
-                driver.execute("COMMIT")  # queued; sent with the writes if still pipelined
+                _queue(conn, driver, b"COMMIT")  # sent with the Sync if still pipelined
                 self._end_pipeline(conn)  # the Sync: raises if a write or the commit failed
             except BaseException as exc:
                 self._end_pipeline(conn, exc)
@@ -102,13 +104,49 @@ class PipelinedTransactions:
         if pipeline is None:
             return
         if exc is None:
-            pipeline.__exit__(None, None, None)
+            try:
+                pipeline.__exit__(None, None, None)
+            except Exception as error:
+                first = _first_error(error)
+                if first is error:
+                    raise
+                raise first from None
             return
         try:  # the results of what the failure left queued: "pipeline aborted", expected
             pipeline.__exit__(None, None, None)
         except Exception:
             # psycopg would log it as a warning, once per refused batch (see IngestOp)
             log.debug("ending the pipeline of a failed group commit", exc_info=True)
+
+
+def _queue(conn: Any, driver: Any, command: bytes) -> None:
+    """Queue ``command`` in the open pipeline without sending it: it goes in the next
+    statement's exchange with the socket, or in the Sync's. psycopg's ``execute`` runs an
+    exchange for each command at once (a ``poll``, the sends, a read of what arrived, and
+    its Python), for the BEGIN and the COMMIT of every group commit. Its own BEGIN and
+    COMMIT (those of a connection not in autocommit) are queued so, through the method used
+    here. Outside a pipeline (a SQLAlchemy statement ended it), the command runs at once."""
+    queue = getattr(driver, "_exec_command", None)
+    if _PIPELINE in conn.info and queue is not None:
+        driver.wait(queue(command))  # in a pipeline: queued, nothing sent, no result awaited
+    else:
+        driver.execute(command)
+
+
+def _first_error(error: BaseException) -> BaseException:
+    """The error that failed a pipeline. psycopg raises the first error among the results it
+    fetched together; when the pipeline ends, the results fetched after that are processed
+    in a ``finally``, and a queued command's "pipeline aborted" (the COMMIT skipped after a
+    refused row) then replaces the first error, left as its context. Which of the two the
+    writer sees depends on when the server's answers arrive; the refused row is the one
+    that says what happened (engine.store.ops.stored_key_refused: written again the full
+    way, not one by one)."""
+    import psycopg
+
+    while (isinstance(error, psycopg.errors.PipelineAborted)
+           and isinstance(error.__context__, psycopg.Error)):
+        error = error.__context__
+    return error
 
 
 def _roll_back(driver: Any) -> bool:

@@ -7,8 +7,9 @@ test-case-name: tests.store.test_queries
 """
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import and_, func, select
 
@@ -55,15 +56,38 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
             return _within(cur, budget)
         params = (channel, destination, lane, limit, budget)
         if pgbulk.supported(conn.dialect):  # payloads as they are, not as hexadecimal text
-            cur.execute(sql, params, binary=True)
+            with _statement_alone(conn):
+                cur.execute(sql, params, binary=True)
+                rows = cur.fetchall()
         else:
             cur.execute(sql, params)
-        rows = cur.fetchall()
+            rows = cur.fetchall()
     finally:
         cur.close()
     due = DueList([DueDelivery(*row[:9]) for row in rows])
     due.cut = bool(rows) and len(rows) < rows[0][9]  # the head held more than the budget
     return due
+
+
+@contextlib.contextmanager
+def _statement_alone(conn: Any) -> Iterator[None]:
+    """Run the block's one statement in a transaction of its own (psycopg 3, autocommit): a
+    read of one statement sees one snapshot either way, and psycopg would send a ``BEGIN``
+    before it and the ``COMMIT`` after it (Store.read) in a round trip each, three where one
+    does, for every read of a lane. A connection already in a transaction is left as is."""
+    from psycopg.pq import TransactionStatus
+
+    driver = conn.connection.driver_connection
+    if driver.autocommit or driver.info.transaction_status != TransactionStatus.IDLE:
+        yield
+        return
+    driver.autocommit = True
+    try:
+        yield
+    finally:
+        # a connection that broke meanwhile cannot be switched back; the pool drops it
+        if not driver.closed and driver.info.transaction_status == TransactionStatus.IDLE:
+            driver.autocommit = False
 
 
 def _within(rows: Any, budget: int) -> DueList:

@@ -208,3 +208,35 @@ def test_a_kernel_that_refuses_the_descriptor_gets_links_through_proc(tmp_path, 
     assert len(first) == 2 and len(second) == 2 and len(tries) == 1
     assert len(links_by_path) == 4 and all(s.startswith("/proc/self/fd/") for s in links_by_path)
     assert sorted(os.listdir(tmp_path)) == ["f0.hl7", "f1.hl7", "g0.hl7", "g1.hl7"]
+
+
+def test_a_batchs_files_are_closed_together_and_none_is_left_open(tmp_path, syncfs_seen,
+                                                                  monkeypatch):
+    """If a batch of twenty is written, then its files are closed in fewer calls than one
+    each (runs of consecutive descriptors, os.closerange) and no descriptor is left open."""
+    calls = []
+    real_close, real_range = os.close, os.closerange
+    monkeypatch.setattr(file_unnamed.os, "close", lambda fd: calls.append(fd) or real_close(fd))
+    monkeypatch.setattr(file_unnamed.os, "closerange",
+                        lambda lo, hi: calls.append((lo, hi)) or real_range(lo, hi))
+    open_before = len(os.listdir("/proc/self/fd"))
+    results = file_unnamed.write_batch(_batch(tmp_path, 20), fsync=True)
+    monkeypatch.undo()
+    assert len(results) == 20 and len(calls) < 20
+    assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+def test_closing_runs_leaves_a_descriptor_in_a_gap_open(tmp_path):
+    """If the batch's descriptors have a gap that another file holds, then closing them
+    leaves that file open and closes every one of the batch's."""
+    ours = [os.open(tmp_path, os.O_RDONLY) for _ in range(5)]
+    os.close(ours[2])
+    other = os.open(tmp_path, os.O_RDONLY)  # the lowest free number: the gap's
+    assert other == ours[2]
+    batch = ours[:2] + ours[3:]
+    file_unnamed._close_all(list(reversed(batch)))
+    os.fstat(other)  # still open
+    os.close(other)
+    for descriptor in batch:
+        with pytest.raises(OSError):
+            os.fstat(descriptor)

@@ -221,3 +221,53 @@ class OddValuesTestsSQLite(OddValuesTests, unittest.TestCase):
 class OddValuesTestsPostgreSQL(OddValuesTests, unittest.TestCase):
     backend = "postgresql"
 
+
+
+def test_begin_and_commit_leave_with_the_statement_and_the_sync(pg_engine, monkeypatch):
+    """A group commit of one statement exchanges with the socket twice: BEGIN goes in the
+    statement's exchange, COMMIT in the Sync's (psycopg's ``execute`` would run one for
+    each: four, each a poll and a send). Counted as psycopg's pipeline exchanges."""
+    import psycopg._pipeline_base as pipeline_base
+
+    exchanges = []
+    real = pipeline_base.pipeline_communicate
+
+    def counted(pgconn, commands):
+        exchanges.append(len(commands))
+        return (yield from real(pgconn, commands))
+
+    sql = RawStatements(pg_engine.dialect)
+    op = ops.IngestOp(ops.IdAllocator(pg_engine, "messages"), "n1", sql,
+                      ops.IdAllocator(pg_engine, "deliveries"))
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    first, batch = [record(200)], [record(n) for n in range(201, 205)]
+    op.prepare(first + batch)
+    with pg_engine.connect() as conn:
+        with transaction(conn):  # a first one also prunes the rate buckets
+            op.finish(conn, op.apply(conn, first))
+        monkeypatch.setattr(pipeline_base, "pipeline_communicate", counted)
+        with transaction(conn):
+            results = op.finish(conn, op.apply(conn, batch))
+    assert exchanges == [2, 2]  # BEGIN and the rows; COMMIT and the Sync
+    assert [r.status for r in results] == [st.TRANSFORMED] * 4
+
+
+def test_a_refused_row_is_the_error_raised_not_the_aborted_commit():
+    """If ending the pipeline meets the refused row's error, then the skipped COMMIT's
+    "pipeline aborted" fetched after it (psycopg raises it in a ``finally``, the first error
+    as its context, when the server's answers arrive apart), then the group commit raises
+    the refused row's error: what decides whether the batch goes again the full way."""
+    from types import SimpleNamespace
+
+    class Pipeline:
+        def __exit__(self, *exc):
+            try:
+                raise psycopg.errors.UniqueViolation("duplicate key")
+            finally:
+                raise psycopg.errors.PipelineAborted("pipeline aborted")
+
+    conn = SimpleNamespace(info={pgpipeline._PIPELINE: Pipeline()})
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        pgpipeline.PipelinedTransactions._end_pipeline(conn)
+    alone = psycopg.errors.PipelineAborted("pipeline aborted")  # stays what it is
+    assert pgpipeline._first_error(alone) is alone

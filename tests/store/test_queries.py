@@ -202,3 +202,34 @@ class QueryTestsSQLite(QueryTests, unittest.TestCase):
 
 class QueryTestsPostgreSQL(QueryTests, unittest.TestCase):
     backend = "postgresql"
+
+
+def test_a_lanes_read_is_one_round_trip(pg_engine):
+    """If a lane reads its queue on PostgreSQL (Store.read of queries.fetch_due), then the
+    client sends its one statement with one Sync after the pool's ping, and no BEGIN nor
+    COMMIT (a simple Query each, a round trip each), and the connection goes back to the
+    pool as it came: not in autocommit, no transaction open."""
+    from types import SimpleNamespace
+
+    import psycopg
+    from sqlalchemy import select
+
+    from engine.store.store import Store
+    from tests.store.test_pgoutcome import queued
+    from tests.store.test_pgpipeline import traced
+
+    ids = queued(pg_engine, 3)
+    with pg_engine.connect() as conn:  # the pool's one connection, traced from now on
+        lane = conn.execute(select(deliveries.c.lane)).scalars().first()
+        conn.commit()
+        stop = traced(conn)
+    due = Store._read(SimpleNamespace(engine=pg_engine), queries.fetch_due,
+                      ("adt-in", "out", lane, 10), {})
+    sent = stop(in_order=True)
+    assert [d.delivery_id for d in due] == [i for i, _ in ids]
+    # the pool's ping (pool_pre_ping) at checkout, then the statement; no BEGIN, no COMMIT
+    assert sent == ["Query", "Parse", "Bind", "Describe", "Execute", "Sync"]
+    with pg_engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert not driver.autocommit
+        assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
