@@ -355,9 +355,9 @@ class Intake:
              message_id: int | None, *, text: str = "", errors: tuple = ()) -> bytes:
         """The ACK for ``outcome``; in enhanced mode the accept ACK, b"" (no answer) when
         MSH-15 asks for none in this case (NE; ER on success; SU on a failure)."""
-        if not ack.accept_ack_wanted(header, outcome):
+        code = ack.answers_for(header).accept[outcome]
+        if code is None:
             return b""
-        code = ack.ack_code(outcome, ack.ack_mode_for(header))
         response = plan.response
         if not text and not errors:  # the common answer: from its sender's template
             return self._acks.build(header, code, control_id=_ack_control_id(message_id),
