@@ -214,10 +214,12 @@ class Intake:
         except Exception:
             reply(Failure())
             return
-        if isinstance(answer, defer.Deferred):  # waits for a decision (a slow plan)
-            answer.addBoth(reply)
-        else:
+        # bytes, or a Deferred waiting for a decision (a slow plan); asked of bytes, since
+        # isinstance of Deferred (an ABC through typing.Awaitable) is a Python-level call
+        if isinstance(answer, bytes):
             reply(answer)
+        else:
+            answer.addBoth(reply)
 
     def _described(self, peer: Any) -> tuple[Any, str, bool]:
         """(``peer``, its text as stored, whether it can be answered an application ACK),
