@@ -98,10 +98,16 @@ def lane_for(key: str, lanes: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % lanes
 
 
+def lanes_for(destinations: list[tuple[str, str, int]], patient: str) -> tuple[int, ...]:
+    """The lane of each destination (name, ordering key, lanes) for a message of
+    ``patient``: :func:`lane_for`'s for those ordered by patient, 0 for the others; the
+    key's checksum taken once for all of them."""
+    checksum = zlib.crc32(patient.encode("utf-8")) if patient else 0
+    return tuple([checksum % lanes if lanes > 1 and order_by == ORDER_BY_PATIENT else 0
+                  for _, order_by, lanes in destinations])
+
+
 def plan_deliveries(destinations: list[tuple[str, str, int]], patient: str) -> tuple[NewDelivery, ...]:
     """One delivery per destination; ``destinations`` is (name, ordering key, lanes)."""
-    planned = []
-    for name, order_by, lanes in destinations:
-        lane = lane_for(patient, lanes) if order_by == ORDER_BY_PATIENT else 0
-        planned.append(NewDelivery(name, lane))
-    return tuple(planned)
+    return tuple(NewDelivery(name, lane) for (name, _, _), lane
+                 in zip(destinations, lanes_for(destinations, patient)))

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from engine.flow.routing import (ORDER_BY_DESTINATION, ORDER_BY_PATIENT, lane_for, patient_key,
-                                 plan_deliveries, scanned_patient_key)
+from engine.flow.routing import (ORDER_BY_DESTINATION, ORDER_BY_PATIENT, lane_for, lanes_for,
+                                 patient_key, plan_deliveries, scanned_patient_key)
 from engine.store.records import NewDelivery
 
 ADT = ("MSH|^~\\&|HIS|HOSP|ENG|HOSP|20260101||ADT^A01|1|P|2.5\r"
@@ -110,3 +110,16 @@ def test_patient_key_agrees_with_the_scan_on_any_text():
         for separators in (("|", "^", "~"), ("#", "$", "*")):
             assert patient_key(text, *separators) == scanned_patient_key(text, *separators), \
                 (text, separators)
+
+
+def test_lanes_for_is_lane_for_of_each_destination():
+    """If destinations of every ordering and lane count share a message, then each gets
+    the lane lane_for gives its key (0 when ordered by destination), one checksum for all."""
+    table = [("a", ORDER_BY_PATIENT, 8), ("b", ORDER_BY_DESTINATION, 8),
+             ("c", ORDER_BY_PATIENT, 1), ("d", ORDER_BY_PATIENT, 0), ("e", ORDER_BY_PATIENT, 3)]
+    for key in ("", "123456", "É", *(f"P{n}" for n in range(50))):
+        expected = tuple(lane_for(key, lanes) if order == ORDER_BY_PATIENT else 0
+                         for _, order, lanes in table)
+        assert lanes_for(table, key) == expected
+        assert plan_deliveries(table, key) == tuple(
+            NewDelivery(name, lane) for (name, _, _), lane in zip(table, expected))
