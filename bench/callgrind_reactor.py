@@ -10,8 +10,10 @@ and ORU^R01 in turn, 500 patients). It runs itself under callgrind for ``--few``
 ``--many`` messages and prints the difference divided by the difference in messages. The
 collector is kept off what the set-up made (``gc.freeze``), so that a full collection does not
 land in one run and not the other; the cost of collecting what each message makes is still
-counted. What bench/callgrind_plain.py's reactor figure adds is Twisted's loop (epoll, recv,
-send), the store's submit and its answers' hop back, and the full collections.
+counted. The figure still moves between runs of one tree (by up to 18 000 a message on
+2026-12-07, see bench/README.md): run it more than once. What bench/callgrind_plain.py's
+reactor figure adds is Twisted's loop (epoll, recv, send), the store's submit and its
+answers' hop back, and the full collections.
 
     PYTHONPATH=TREE .venv/bin/python bench/callgrind_reactor.py [--few 100] [--many 600]
 
@@ -105,8 +107,7 @@ def run(messages: int) -> None:
     protocol.makeConnection(transport)
     chosen = frames(MESSAGES)[:messages]
     # What the set-up left (the engine's modules, Twisted, SQLAlchemy) out of the collector's
-    # reach: a full collection would walk it, ten million instructions or so, once in one
-    # run and not in the other, the difference's noise (±20 000 a message without this).
+    # reach: a full collection would walk it, once in one run and not in the other.
     gc.collect()
     gc.freeze()
     written = 0
