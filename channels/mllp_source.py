@@ -157,6 +157,7 @@ class MLLPSource:
         # connection): an entry goes with its connection, even one added after it closed.
         self._accountants: weakref.WeakKeyDictionary[Peer, RefusalAccountant] = \
             weakref.WeakKeyDictionary()
+        self._watching = False  # whether _accountants ever held a connection
         self.unreadable_summarised = 0  # frames refused and counted into a summary
         self._listening: Any = None
         # Set by the engine before start() when several processes listen on this port.
@@ -261,7 +262,8 @@ class MLLPSource:
                 and self._answers_application_ack(payload, peer)):
             reply(b"")
             return
-        suspect = bool(self._accountants) and peer in self._accountants
+        # bool() of a WeakKeyDictionary is a Python call: a flag says whether it ever held one
+        suspect = self._watching and peer in self._accountants
         if suspect or not payload.startswith(b"MSH"):
             refused = self._refuse_unreadable(payload, peer)
             if refused is not None:
@@ -343,6 +345,7 @@ class MLLPSource:
     def _accountant(self, peer: Peer) -> RefusalAccountant:
         accountant = self._accountants.get(peer)
         if accountant is None:
+            self._watching = True
             accountant = self._accountants[peer] = RefusalAccountant(self._threshold,
                                                                      self._window)
         return accountant

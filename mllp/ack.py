@@ -75,6 +75,7 @@ ENHANCED = "enhanced"
 ACCEPT = "accept"
 ERROR = "error"
 REJECT = "reject"
+OUTCOMES = (ACCEPT, ERROR, REJECT)
 
 _CODES = {
     ORIGINAL: {ACCEPT: APPLICATION_ACCEPT, ERROR: APPLICATION_ERROR, REJECT: APPLICATION_REJECT},
@@ -181,6 +182,35 @@ def application_ack_wanted(header: MSHHeader, outcome: str) -> bool:
     if condition == "SU":
         return outcome == ACCEPT
     return True
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What a header's MSH-15 and MSH-16 ask for, outcome by outcome: ``mode`` (original or
+    enhanced), ``accept`` (outcome -> MSA-1 of the ACK answering the frame, None where
+    MSH-15 asks for none), ``application`` (the outcomes an application ACK is wanted for)."""
+
+    mode: str
+    accept: dict[str, str | None]
+    application: frozenset[str]
+
+
+def answers_for(header: MSHHeader) -> Answers:
+    """:class:`Answers` for ``header``: :func:`ack_mode_for`, :func:`accept_ack_wanted`,
+    :func:`ack_code` and :func:`application_ack_wanted` for each outcome, worked out once
+    per header shape (:class:`mllp.header.HeaderShape`) rather than for every message."""
+    shape = header.shape
+    answers = shape.derived.get(answers_for) if shape is not None else None
+    if answers is None:
+        mode = ack_mode_for(header)
+        answers = Answers(
+            mode, {outcome: ack_code(outcome, mode) if accept_ack_wanted(header, outcome)
+                   else None for outcome in OUTCOMES},
+            frozenset(outcome for outcome in OUTCOMES
+                      if application_ack_wanted(header, outcome)))
+        if shape is not None:
+            shape.derived[answers_for] = answers
+    return answers
 
 
 def application_ack_code(outcome: str) -> str:

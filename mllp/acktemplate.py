@@ -46,10 +46,12 @@ class AckTemplates:
               sending_facility: str | None = None) -> bytes:
         """What ``build_ack(header, code, control_id=..., timestamp=..., sending_...)``
         returns (no text, no errors), from a template when one can be made."""
-        key = (header.field_separator, header.encoding_characters, header.sending_application,
-               header.sending_facility, header.receiving_application, header.receiving_facility,
-               header.trigger_event, header.processing_id, header.version, header.field(12),
-               header.charset, code, sending_application, sending_facility)
+        shape = header.shape  # holds every value the template takes from the header
+        key = (shape, code, sending_application, sending_facility) if shape is not None else (
+            header.field_separator, header.encoding_characters, header.sending_application,
+            header.sending_facility, header.receiving_application, header.receiving_facility,
+            header.trigger_event, header.processing_id, header.version, header.field(12),
+            header.charset, code, sending_application, sending_facility)
         template = self._templates.get(key, False)
         if template is False:
             template = _template(header, code, sending_application, sending_facility)

@@ -97,8 +97,16 @@ class FrameDecoder:
         if self._failure is not None:
             failed = self._failure
             raise FrameTooLarge(failed.size_so_far, failed.limit, prefix=failed.prefix)
+        size = len(data)
+        if self._frame is None and not self._expect_cr and data[:1] == START_BLOCK:
+            # A chunk that is exactly one frame (VT, payload, FS, CR): what a peer waiting
+            # for each ACK sends, read at once. The general path below gives the same.
+            end = size - 2
+            if (data.find(END_BLOCK, 1) == end and data[-1] == _CR
+                    and data.find(START_BLOCK, 1, end) < 0 and end - 1 <= self.max_frame_size):
+                return [data[1:end]]
         payloads: list[bytes] = []
-        pos, size = 0, len(data)
+        pos = 0
         if self._expect_cr and size:
             self._expect_cr = False
             if data[0] == _CR:

@@ -21,7 +21,8 @@ test-case-name: tests.mllp.test_header
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from mllp.codes import (
     DATA_TYPE,
@@ -114,6 +115,10 @@ class MSHHeader:
     application_ack_type: str
     charset: str  # MSH-18 first repetition, "" when absent
     fields: tuple[str, ...]
+    # The HeaderShape this header was read with (read_header only), else None. Not part of
+    # the value: equal headers may have different shapes. A header made with
+    # dataclasses.replace keeps it, so replace only MSH-7 or MSH-10, or give shape=None.
+    shape: "HeaderShape | None" = field(default=None, compare=False, repr=False)
 
     @property
     def component_separator(self) -> str:
@@ -151,12 +156,79 @@ def header_codec(charset: str) -> str:
     return CHARSETS.get(charset.strip().upper(), FALLBACK_CODEC) if charset else FALLBACK_CODEC
 
 
+class HeaderShape:
+    """What the MSH of a run of messages from one sender holds besides MSH-7 and MSH-10
+    (the time and the control id, which change with every message): the rest of the header,
+    read and checked once.
+
+    :func:`read_header` keeps one per such MSH (bounded, ASCII MSH only) and reads a message
+    whose MSH differs from an earlier one only in MSH-7 and MSH-10 from it: split once, no
+    second check. ``derived`` is for the header's readers: a value they compute from the
+    header's fields other than MSH-7 and MSH-10 can be kept there, under a key of their own,
+    and then found again for every message of the shape (dict operations only: it may be
+    shared by threads).
+    """
+
+    __slots__ = ("values", "head", "middle", "tail", "derived")
+
+    def __init__(self, header: MSHHeader):
+        fields = header.fields
+        # the header's values but MSH-7, MSH-10 and the fields, with this shape
+        self.values = {**header.__dict__, "shape": self}
+        self.head, self.middle, self.tail = fields[:6], fields[7:9], fields[10:]
+        self.derived: dict[Any, Any] = {}
+
+
 def read_header(payload: bytes) -> MSHHeader:
-    """Read MSH from the start of ``payload``; raise :class:`HeaderError` if unusable."""
-    segment = msh_segment(payload)
+    """Read MSH from the start of ``payload``; raise :class:`HeaderError` if unusable.
+
+    An ASCII MSH that differs from one read before only in MSH-7 and MSH-10 is read from its
+    :class:`HeaderShape`: the same header as the full reading gives, read at a fraction of
+    its cost (tests.mllp.test_header_shape)."""
+    segment = first_segment(payload)
+    if segment.isascii():
+        text = segment.decode("ascii")
+        separator = text[3:4] or "\r"  # no CR in a segment: one part, the full reading
+        parts = text.split(separator, 10)  # MSH-n is parts[n - 1], MSH-11 on in parts[10]
+        if len(parts) == 11:
+            datetime, control_id = parts[6], parts[9]
+            parts[6] = parts[9] = ""
+            key = separator.join(parts)  # the segment, MSH-7 and MSH-10 emptied
+            shape = _SHAPES.get(key)
+            stripped = control_id.strip()
+            if shape is not None and stripped:
+                header = object.__new__(MSHHeader)
+                values = header.__dict__
+                values.update(shape.values)
+                values["message_datetime"] = datetime
+                values["control_id"] = stripped
+                values["fields"] = shape.head + (datetime,) + shape.middle + (control_id,) \
+                    + shape.tail
+                return header
+            header = read_msh(segment)
+            if len(_SHAPES) >= _SHAPES_MAX:  # a sender inventing headers: start again
+                _SHAPES.clear()
+            shape = _SHAPES[key] = HeaderShape(header)
+            header.__dict__["shape"] = shape
+            return header
+    return read_msh(segment)
+
+
+def read_msh(segment: bytes) -> MSHHeader:
+    """Read an MSH ``segment`` field by field, every check made, without a shape: what
+    :func:`read_header` gives for a payload starting with it."""
+    if segment[:3] != b"MSH":
+        found = segment[:3].decode(FALLBACK_CODEC) or "nothing"
+        raise HeaderError(SEGMENT_SEQUENCE, f"the first segment is {found!r}, not MSH", "MSH^1")
     separator, encoding = read_separators(segment)
     fields, charset = _decoded_fields(segment, separator, encoding)
     return _build_header(fields, charset)
+
+
+# An ASCII MSH segment with MSH-7 and MSH-10 emptied -> the shape read from it (see
+# read_header): its fourth character is MSH-1, so equal keys split alike. Cleared when full.
+_SHAPES: dict[str, HeaderShape] = {}
+_SHAPES_MAX = 256
 
 
 def msh_segment(payload: bytes) -> bytes:
@@ -321,7 +393,7 @@ def _assemble(fields: tuple[str, ...], charset: str) -> MSHHeader:
         control_id=f[9].strip(), processing_id=f[10],
         version=f[11].split(component, 1)[0].strip(),
         accept_ack_type=f[14].strip(), application_ack_type=f[15].strip(),
-        charset=charset, fields=fields,
+        charset=charset, fields=fields, shape=None,
     )
     return header
 

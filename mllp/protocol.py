@@ -61,7 +61,6 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from mllp.admission import Admission, RefusalLog
@@ -137,8 +136,15 @@ class _Refused(Protocol):
 
 
 @implementer(IHandshakeListener, IHalfCloseableProtocol)
-class MLLPServerProtocol(Protocol, TimeoutMixin):
-    """One inbound MLLP connection: frames in, ACKs out in arrival order."""
+class MLLPServerProtocol(Protocol):
+    """One inbound MLLP connection: frames in, ACKs out in arrival order.
+
+    A connection silent for the factory's ``idle_timeout`` is closed, unless ACKs are still
+    owed to it (then it gets another full period). Each read notes the clock's time; one
+    timer per connection, due ``idle_timeout`` after the last read it knew of, checks that
+    note when it fires and is set again for the remainder when the connection was read
+    since: a read costs one look at the clock, not a timer moved (Twisted's TimeoutMixin).
+    """
 
     factory: "MLLPServerFactory"
 
@@ -153,17 +159,23 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
         self._read_closed = False  # the peer half-closed: close once the ACKs owed are out
         self._send_now = False  # the transport is one mllp.sendnow writes on directly
         self.admitted_host: str | None = None  # set by the factory when admission counts it
+        self._now: Callable[[], float] = time.time  # the factory's clock, once connected
+        self._read_at = 0.0  # the clock's time at the last read
+        self._idle_call: Any = None  # the idle timer (a DelayedCall), None when unset
 
     def connectionMade(self) -> None:
-        self.callLater = self.factory.clock.callLater  # TimeoutMixin's seam
         self._decoder = FrameDecoder(self.factory.max_frame_size)
         self._send_now = sends_now(self.transport)
         self.factory.connections_open += 1
-        self.setTimeout(self.factory.idle_timeout)
+        self._now = self.factory.clock.seconds
+        self._read_at = self._now()
+        self._idle_after(self.factory.idle_timeout)
 
     def connectionLost(self, reason: Any = None) -> None:
         self._lost = True
-        self.setTimeout(None)
+        if self._idle_call is not None:
+            self._idle_call.cancel()
+            self._idle_call = None
         for slot in self._queue:
             if slot.written is not None and not slot.written.called:
                 slot.written.callback(False)
@@ -185,7 +197,7 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
             return
-        self.resetTimeout()
+        self._read_at = self._now()  # the idle timer reads it when it fires
         before = self._decoder.discarded_bytes
         try:
             payloads = self._decoder.feed(data)
@@ -209,10 +221,29 @@ class MLLPServerProtocol(Protocol, TimeoutMixin):
     def writeConnectionLost(self) -> None:
         self.transport.loseConnection()
 
+    def _idle_after(self, seconds: float | None) -> None:
+        """Set the idle timer to fire in ``seconds`` (None: no idle timeout)."""
+        if seconds is not None:
+            self._idle_call = self.factory.clock.callLater(seconds, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """The idle timer fired: the connection has been silent for ``idle_timeout`` if
+        nothing was read since the timer was set; else wait for the rest of the period
+        counted from the last read."""
+        self._idle_call = None
+        timeout = self.factory.idle_timeout
+        silent = self._now() - self._read_at
+        if silent < timeout:
+            self._idle_after(timeout - silent)
+        else:
+            self.timeoutConnection()
+
     def timeoutConnection(self) -> None:
-        """Close an idle connection, unless we still owe it ACKs."""
+        """Close an idle connection, unless we still owe it ACKs: then wait a full period
+        more."""
         if self._queue and not self._closing:
-            self.setTimeout(self.timeOut)
+            self._read_at = self._now()
+            self._idle_after(self.factory.idle_timeout)
             return
         self.transport.loseConnection()
 

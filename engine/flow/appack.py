@@ -86,11 +86,12 @@ def with_application_ack(plan: ChannelPlan, header: MSHHeader | None, decision: 
             header = read_header_leniently(raw)
         except HeaderError:
             return decision
-    if ack.ack_mode_for(header) == ack.ORIGINAL:
+    answers = ack.answers_for(header)
+    if answers.mode == ack.ORIGINAL:
         return decision
     if decision.response is not None:  # a query's answer is its application response
         payload = decision.response
-    elif not ack.application_ack_wanted(header, outcome_of(plan, decision)):
+    elif not answers.application or outcome_of(plan, decision) not in answers.application:
         return decision  # MSH-16 asks none (NE, the usual): nothing to build
     else:
         payload = application_ack(plan, header, decision, control_id=next_control_id(),

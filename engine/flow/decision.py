@@ -40,7 +40,7 @@ from typing import Any, Callable
 from engine import status as st
 from engine.flow.documents import is_document, stored_document_decision
 from engine.flow.plan import VALIDATION_STRUCTURE, ChannelPlan, InboundMessage
-from engine.flow.routing import ORDER_BY_PATIENT, lane_for, patient_key, plan_deliveries
+from engine.flow.routing import lanes_for, patient_key, plan_deliveries
 from engine.store.records import Decision, NewDelivery
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,7 @@ def routed(channel: ChannelPlan, text: str, field_separator: str = "|",
     if channel.needs_patient:
         patient = patient_key(text, field_separator, encoding_characters[0],
                               encoding_characters[1])
-    lanes = tuple([lane_for(patient, count) if order_by == ORDER_BY_PATIENT else 0
-                   for _, order_by, count in channel.route_table])
+    lanes = lanes_for(channel.route_table, patient)
     made = channel.routed_decisions.get(lanes)
     if made is None:
         made = Decision(st.TRANSFORMED, deliveries=plan_deliveries(channel.route_table,

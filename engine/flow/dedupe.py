@@ -22,11 +22,25 @@ def _delimiters(field_separator: str, encoding_characters: str) -> Delimiters:
 
 
 def identity(header: MSHHeader) -> tuple[tuple[str, ...], ...]:
-    """(MSH-3 components, MSH-4 components, (MSH-10,)), escapes resolved."""
+    """(MSH-3 components, MSH-4 components, (MSH-10,)), escapes resolved.
+
+    The sender's part is the same for every message of a header's shape
+    (:class:`mllp.header.HeaderShape`): resolved once, kept there."""
+    shape = header.shape
+    sender = shape.derived.get(identity) if shape is not None else None
+    if sender is None:
+        sender = _sender(header)
+        if shape is not None:
+            shape.derived[identity] = sender
+    application, facility, delimiters = sender
+    return application, facility, (unescape(header.control_id, delimiters),)
+
+
+def _sender(header: MSHHeader) -> tuple[tuple[str, ...], tuple[str, ...], Delimiters]:
+    """MSH-3's and MSH-4's components, escapes resolved, and the delimiters of ``header``."""
     delimiters = _delimiters(header.field_separator, header.encoding_characters)
     return (_hd(header.sending_application, delimiters),
-            _hd(header.sending_facility, delimiters),
-            (unescape(header.control_id, delimiters),))
+            _hd(header.sending_facility, delimiters), delimiters)
 
 
 def _hd(value: str, delimiters: Delimiters) -> tuple[str, ...]:

@@ -214,10 +214,12 @@ class Intake:
         except Exception:
             reply(Failure())
             return
-        if isinstance(answer, defer.Deferred):  # waits for a decision (a slow plan)
-            answer.addBoth(reply)
-        else:
+        # bytes, or a Deferred waiting for a decision (a slow plan); asked of bytes, since
+        # isinstance of Deferred (an ABC through typing.Awaitable) is a Python-level call
+        if isinstance(answer, bytes):
             reply(answer)
+        else:
+            answer.addBoth(reply)
 
     def _described(self, peer: Any) -> tuple[Any, str, bool]:
         """(``peer``, its text as stored, whether it can be answered an application ACK),
@@ -355,9 +357,9 @@ class Intake:
              message_id: int | None, *, text: str = "", errors: tuple = ()) -> bytes:
         """The ACK for ``outcome``; in enhanced mode the accept ACK, b"" (no answer) when
         MSH-15 asks for none in this case (NE; ER on success; SU on a failure)."""
-        if not ack.accept_ack_wanted(header, outcome):
+        code = ack.answers_for(header).accept[outcome]
+        if code is None:
             return b""
-        code = ack.ack_code(outcome, ack.ack_mode_for(header))
         response = plan.response
         if not text and not errors:  # the common answer: from its sender's template
             return self._acks.build(header, code, control_id=_ack_control_id(message_id),

@@ -1,10 +1,12 @@
 """Tests for engine.flow.routing: patient keys, lanes, and one delivery per destination."""
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from engine.flow.routing import (ORDER_BY_DESTINATION, ORDER_BY_PATIENT, lane_for, patient_key,
-                            plan_deliveries)
+from engine.flow.routing import (ORDER_BY_DESTINATION, ORDER_BY_PATIENT, lane_for, lanes_for,
+                                 patient_key, plan_deliveries, scanned_patient_key)
 from engine.store.records import NewDelivery
 
 ADT = ("MSH|^~\\&|HIS|HOSP|ENG|HOSP|20260101||ADT^A01|1|P|2.5\r"
@@ -82,3 +84,42 @@ def test_plan_deliveries_one_per_destination():
         NewDelivery("archive", 0), NewDelivery("dpi", lane_for("123456", 8)),
         NewDelivery("lab", 0))
     assert plan_deliveries([], "123456") == ()
+
+
+@pytest.mark.parametrize("text, key", [
+    ("MSH|^~\\&|HIS\rPID|1\rPID|1||LATER\r", ""),  # the first PID stops before PID-3
+    ("MSH|^~\\&|HIS\rPID|1||\rPID|1||LATER\r", ""),
+    ("PID|1||FIRST\rPID|1||SECOND\r", "FIRST"),  # PID first of all
+    ("MSH|^~\\&|HIS\rPV1|1|PID|1||NOT\rPID|1||YES\r", "YES"),  # "PID|" inside a segment
+    ("MSH|^~\\&|HIS\r\nPID|1||CRLF^^^A\r\n", "CRLF"),
+    ("MSH|^~\\&|HIS\rPID|1||ÉLÈVE~X^Y\r", "ÉLÈVE"),
+])
+def test_patient_key_reads_the_first_pid_only(text, key):
+    """If a message has several PID segments, or "PID|" elsewhere than at a segment's start,
+    then the first PID segment is read, and only up to its end."""
+    assert patient_key(text) == key == scanned_patient_key(text)
+
+
+def test_patient_key_agrees_with_the_scan_on_any_text():
+    """If any text of segment ends, separators and PIDs is read, then the search and the
+    scan find the same key (the search hands what it cannot read to the scan)."""
+    rng = random.Random(8)
+    pieces = ["\r", "\n", "PID", "|", "^", "~", "1", "AB", "\rPID|", "\nPID|", "#", "$"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        for separators in (("|", "^", "~"), ("#", "$", "*")):
+            assert patient_key(text, *separators) == scanned_patient_key(text, *separators), \
+                (text, separators)
+
+
+def test_lanes_for_is_lane_for_of_each_destination():
+    """If destinations of every ordering and lane count share a message, then each gets
+    the lane lane_for gives its key (0 when ordered by destination), one checksum for all."""
+    table = [("a", ORDER_BY_PATIENT, 8), ("b", ORDER_BY_DESTINATION, 8),
+             ("c", ORDER_BY_PATIENT, 1), ("d", ORDER_BY_PATIENT, 0), ("e", ORDER_BY_PATIENT, 3)]
+    for key in ("", "123456", "É", *(f"P{n}" for n in range(50))):
+        expected = tuple(lane_for(key, lanes) if order == ORDER_BY_PATIENT else 0
+                         for _, order, lanes in table)
+        assert lanes_for(table, key) == expected
+        assert plan_deliveries(table, key) == tuple(
+            NewDelivery(name, lane) for (name, _, _), lane in zip(table, expected))

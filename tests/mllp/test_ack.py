@@ -1,6 +1,8 @@
 """Tests for mllp.ack, checked against python-hl7 as an independent reader."""
 from __future__ import annotations
 
+import dataclasses
+
 import hl7
 import pytest
 
@@ -300,3 +302,22 @@ def test_table_0357_constants():
             ack.UNSUPPORTED_VERSION, ack.UNKNOWN_KEY, ack.DUPLICATE_KEY,
             ack.APPLICATION_RECORD_LOCKED, ack.APPLICATION_INTERNAL_ERROR) == \
         (200, 201, 202, 203, 204, 205, 206, 207)
+
+
+@pytest.mark.parametrize("accept", ["", "AL", "NE", "ER", "SU", "XX"])
+@pytest.mark.parametrize("application", ["", "AL", "NE", "ER", "SU", "XX"])
+def test_answers_for_is_what_the_rules_say(accept, application):
+    """If a header's MSH-15 and MSH-16 are read once into its answers, then they say for
+    every outcome what ack_mode_for, accept_ack_wanted, ack_code and application_ack_wanted
+    say, and the next header of the same shape gets the same answers without reading."""
+    msh = f"MSH|^~\\&|A|B|C|D|T||ADT^A01|{{}}|P|2.5|||{accept}|{application}\r"
+    header = read_header(msh.format("1").encode())
+    answers = ack.answers_for(header)
+    mode = ack.ack_mode_for(header)
+    assert answers.mode == mode
+    for outcome in ack.OUTCOMES:
+        wanted = ack.accept_ack_wanted(header, outcome)
+        assert answers.accept[outcome] == (ack.ack_code(outcome, mode) if wanted else None)
+        assert (outcome in answers.application) == ack.application_ack_wanted(header, outcome)
+    assert ack.answers_for(read_header(msh.format("2").encode())) is answers
+    assert ack.answers_for(dataclasses.replace(header, shape=None)) == answers

@@ -51,6 +51,29 @@ def test_every_chunk_size():
         assert decoder.buffered == 0
 
 
+@pytest.mark.parametrize("chunk", [
+    b"\x0bMSH|x\x1c\r", b"\x0b\x1c\r", b"\x0b12345\x1c\r", b"\x0b123456\x1c\r",
+    b"\x0bMS\x0bH|x\x1c\r", b"\x0bMSH\x1c|x\x1c\r", b"\x0bMSH|x\x1c\n", b"\x0bMSH|x\x1c",
+    b"\x0bMSH|x\x1c\r\x0b", b"\x0b\x1c\x1c\r", b"\x0b\x0b\x1c\r",
+])
+@pytest.mark.parametrize("before", [b"", b"\x0bpa", b"\x0bdone\x1c"])
+def test_a_chunk_of_one_frame_reads_as_its_bytes_one_by_one(chunk, before):
+    """If a chunk is one whole frame, or nearly (a VT or FS inside, no CR, a frame begun
+    before it, one byte over the limit of 5), then it gives what its bytes give fed one at
+    a time: the same payloads, the same discarded count and state, the same refusal."""
+    outcomes = []
+    for size in (len(chunk), 1):
+        decoder = FrameDecoder(max_frame_size=5)
+        decoder.feed(before)
+        try:
+            out = feed_in_chunks(decoder, chunk, size)
+        except FrameTooLarge as error:
+            out = ("too large", error.size_so_far, error.prefix)
+        outcomes.append((out, decoder.discarded_bytes, decoder.buffered,
+                         decoder.feed(b"\r\x0bnext\x1c\r") if not isinstance(out, tuple) else 0))
+    assert outcomes[0] == outcomes[1]
+
+
 def test_every_chunk_size_with_garbage():
     """If bytes lie outside frames, then they are dropped and counted at any chunk size."""
     garbage = [b"noise", b"\r\n", b"", b"\r\r"]

@@ -253,6 +253,28 @@ def test_idle_timeout_closes():
     assert transport.disconnecting
 
 
+def test_idle_timeout_counts_from_the_last_read():
+    """If a connection reads often, then it stays open however long that lasts, with one
+    idle timer at a time, and closes idle_timeout after its last read, not before."""
+    _, proto, transport, clock = connect(RecordingSink(auto=True), idle_timeout=30)
+    for number in range(10):  # 10 s apart, five periods in all
+        clock.advance(10)
+        proto.dataReceived(encode_frame(message(str(number)))[:5])
+        assert len(clock.getDelayedCalls()) == 1
+    clock.advance(29.5)
+    assert not transport.disconnecting
+    clock.advance(0.5)
+    assert transport.disconnecting
+
+
+def test_idle_timeout_none_sets_no_timer():
+    """If idle_timeout is None, then no timer is set and an idle connection stays open."""
+    _, proto, transport, clock = connect(RecordingSink(auto=True), idle_timeout=None)
+    assert clock.getDelayedCalls() == []
+    clock.advance(10 ** 6)
+    assert not transport.disconnecting
+
+
 def test_idle_timeout_waits_for_owed_acks():
     """If an ACK is still owed when the timeout fires, then the connection stays open."""
     sink = RecordingSink()
