@@ -15,14 +15,22 @@ Runs:
    figure the issue sets (<= 2).
 2. ``shipped``: the engine unpinned on the shipped ``config/`` (a copy whose store and
    output folders are temporary), 8 connections on adt-in's port; then waits until the
-   ``file`` destination has written every message, for the end-to-end rate.
+   ``file`` destination has written every message, for the end-to-end rate. Before it, with
+   ``baseline`` among ``--servers``, the baseline unpinned too (``baseline-unpinned-*``), the
+   client sharing both cores with it as with the engine: the most a durable server does on
+   this machine, against which the issue's absolute rates (5 000 ACK/s, 3 000/s end to end,
+   set where the pinned baseline took 9 500/s) can be read.
+
+Every line also gives the load client's own CPU per message (``client``): on 2 cores
+unpinned, the client and the server share them.
 
     .venv/bin/python bench/vs_baseline.py [--messages 20000] [--connections 8]
         [--store sqlite|postgresql|all] [--runs pinned,shipped] [--servers baseline,ingest]
         [--engine-args "--workers 0" --engine-args "--workers 1 --listeners 2" ...]
 
 ``--servers`` keeps some of the pinned run's three servers (``baseline``, ``engine``,
-``ingest``; all by default), for shorter runs that compare two trees' intake in the same minutes.
+``ingest``; all by default), for shorter runs that compare two trees' intake in the same minutes;
+without ``baseline``, the shipped run leaves out its unpinned baseline too.
 
 ``--engine-args`` (repeatable) gives ``aiguillage run`` options for the ``shipped`` run, one
 run per value (the process model: ``--workers``, ``--listeners``); the pinned runs keep one
@@ -41,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -109,11 +118,17 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def load(port: int, messages: int, connections: int, core: int | None) -> dict:
+    """The client's figures (its last JSON line), with its own CPU seconds (``client_cpu_s``:
+    the only child reaped during the call, so the only one the delta counts)."""
     command = pinned(core) + [sys.executable, str(LOAD), "--port", str(port), "--conns",
                               str(connections), "--count", str(messages), "--mix", "mixed",
                               "--patients", "500", "--max-seconds", "300", "--loop", "asyncio"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(output.strip().splitlines()[-1])
+    result["client_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
 
 
 def backend_cpu(database: str | None) -> dict[int, float]:
@@ -138,6 +153,7 @@ def measure(process: subprocess.Popen, port: int, args: argparse.Namespace,
     acked = max(result["acked_ok"], 1)
     result["cpu_us_per_msg"] = round((user + system) / acked * 1e6, 1)
     result["sys_us_per_msg"] = round(system / acked * 1e6, 1)
+    result["client_us_per_msg"] = round(result.pop("client_cpu_s") / acked * 1e6, 1)
     if database is not None:
         server = sum(seconds - server_before.get(pid, 0.0)
                      for pid, seconds in backend_cpu(database).items())
@@ -272,6 +288,21 @@ def shipped_config(tmp: Path, url: str, ports: dict[int, int] | None = None) -> 
     return folder / "engine.yaml"
 
 
+def run_unpinned_baseline(kind: str, args: argparse.Namespace, connections: int,
+                          work: Path) -> list[dict]:
+    """The baseline as the shipped run finds the machine: unpinned, the client beside it."""
+    tmp = tempfile.mkdtemp(prefix="unpinned-", dir=work)
+    with Database(kind, Path(tmp)) as db:
+        port = free_port()
+        baseline = start([sys.executable, str(ROOT / "bench" / "baseline_server.py"),
+                          "--port", str(port), "--store", db.baseline_store()], "listening on")
+        try:
+            row = measure(baseline, port, args, connections, None, db.server_database)
+        finally:
+            stop(baseline)
+    return [{"server": f"baseline-unpinned-{kind}", **row}]
+
+
 def run_shipped(kind: str, args: argparse.Namespace, connections: int, work: Path,
                 extra: str | None = None) -> list[dict]:
     tmp = tempfile.mkdtemp(prefix="shipped-", dir=work)  # kept until the end (bench/fsprobe.py)
@@ -310,7 +341,8 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql", "all"], default="sqlite")
     parser.add_argument("--runs", default="pinned,shipped")
     parser.add_argument("--servers", default="baseline,engine,ingest",
-                        help="which servers the pinned run measures (comma-separated)")
+                        help="which servers the pinned run measures (comma-separated); "
+                             "baseline also adds the unpinned one to the shipped run")
     parser.add_argument("--engine-args", action="append",
                         help="options of `aiguillage run` for the shipped run (repeatable)")
     parser.add_argument("--work-dir", default=None,
@@ -343,6 +375,8 @@ def compare(args: argparse.Namespace, kinds: list[str], work: Path) -> None:
                 print(fsprobe.line(work))
                 rows += run_pinned(kind, args, connections, work)
             if "shipped" in args.runs:
+                if "baseline" in args.servers:
+                    rows += run_unpinned_baseline(kind, args, connections, work)
                 for extra in args.engine_args or [None]:
                     print(fsprobe.line(work))
                     rows += run_shipped(kind, args, connections, work, extra)
@@ -355,13 +389,20 @@ def compare(args: argparse.Namespace, kinds: list[str], work: Path) -> None:
                 print(f"{row['server']:<44} conns {connections:>3}  {row['msgs_per_s']:>8} ACK/s"
                       f"  p50 {lat['p50']} ms  p99 {lat['p99']} ms"
                       f"  cpu {row['cpu_us_per_msg']} us/msg (sys {row['sys_us_per_msg']})"
-                      f"  errors {row['errors']}{extra}")
-            base = next((r for r in rows if r["server"].startswith("baseline")), None)
+                      f"  client {row['client_us_per_msg']} us/msg  errors {row['errors']}{extra}")
+            base = next((r for r in rows if r["server"] == f"baseline-{kind}"), None)
             mine_rows = [r for r in rows if r["server"] in (f"engine-{kind}", f"ingest-{kind}")]
             for mine in mine_rows if base is not None else []:
                 print(f"ratio {mine['server']}/baseline ({connections} conns): CPU per message "
                       f"{mine['cpu_us_per_msg'] / base['cpu_us_per_msg']:.2f}, throughput "
                       f"{mine['msgs_per_s'] / base['msgs_per_s']:.2f}")
+            unpinned = next((r for r in rows if r["server"] == f"baseline-unpinned-{kind}"), None)
+            for mine in [r for r in rows if r["server"].startswith("engine-shipped")
+                         ] if unpinned is not None else []:
+                print(f"ratio {mine['server']}/baseline-unpinned ({connections} conns): CPU per "
+                      f"message {mine['cpu_us_per_msg'] / unpinned['cpu_us_per_msg']:.2f}, "
+                      f"throughput {mine['msgs_per_s'] / unpinned['msgs_per_s']:.2f}, end to end "
+                      f"{mine['end_to_end_per_s'] / unpinned['msgs_per_s']:.2f}")
 
 
 if __name__ == "__main__":
