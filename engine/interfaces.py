@@ -5,7 +5,7 @@ Connectors (``channels/``) adapt a transport to these interfaces; the engine onl
 to them through what is declared here, so that a fake in ``tests/fakes.py`` can stand in for
 a real connector and be checked against the same protocol.
 
-test-case-name: tests.test_interfaces
+test-case-name: tests.channels.test_fakes
 """
 from __future__ import annotations
 

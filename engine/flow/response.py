@@ -16,7 +16,7 @@ the return route.
 ``on-error`` and ``on-filtered`` only exist in ``after-processing`` mode: in ``after-commit``
 mode the ACK leaves before the pipeline has run, so there is no outcome to report.
 
-test-case-name: tests.test_response
+test-case-name: tests.flow.test_intake_response
 """
 from __future__ import annotations
 

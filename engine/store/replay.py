@@ -8,7 +8,7 @@ scan finds it and decides it anew, queuing one new delivery per destination).
 These run in the CLI's process, in their own transaction; the engine finds the work through
 its periodic scans.
 
-test-case-name: tests.store.test_replay
+test-case-name: tests.store.test_history
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ name their message without a round trip.
 Schema changes go through Alembic migrations in ``engine/store/migrations``; this module is
 what the newest migration produces and what the code reads.
 
-test-case-name: tests.store.test_schema
+test-case-name: tests.store.test_migrate
 """
 from __future__ import annotations
 

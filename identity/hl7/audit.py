@@ -8,7 +8,7 @@ was disclosed (the persons and identifiers sent back), and when. The record
 is built purely from the query and its answer; persisting it (and sending it
 on as an ATNA message) is the store's and the wiring's job.
 
-test-case-name: tests.identity.hl7.test_audit
+test-case-name: tests.identity.store.test_audit
 """
 from __future__ import annotations
 

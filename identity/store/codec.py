@@ -5,7 +5,7 @@ The traits are stored as received (a reviewer sees what the sender wrote);
 the profile is stored beside them as JSON so that a candidate read from the
 store is compared without normalising its names again.
 
-test-case-name: tests.identity.store.test_codec
+test-case-name: tests.identity.store.test_index
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """
 Reading the index for operators: search, one person in full, and the JSONL export.
 
-test-case-name: tests.identity.store.test_views
+test-case-name: tests.identity.store.test_cli
 """
 from __future__ import annotations
 
