@@ -10,6 +10,7 @@ test-case-name: tests.store.test_store
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable, Sequence
 
 from pathlib import Path
@@ -93,6 +94,8 @@ class Store:
         self._reactor = reactor
         self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
         self._pool = ThreadPool(minthreads=1, maxthreads=read_threads, name="aiguillage-read")
+        # SQLite: each read thread keeps its connection from read to read (see _read)
+        self._kept = KeptConnections(self.engine) if url.startswith("sqlite") else None
         message_ids = ops.IdAllocator(self.engine, "messages")
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
         sql = RawStatements(self.engine.dialect)
@@ -129,6 +132,8 @@ class Store:
 
         def _finish(_: Any) -> None:
             self._pool.stop()
+            if self._kept is not None:
+                self._kept.close()
             if self._turns is not None:
                 self._turns.close()
             self.engine.dispose()
@@ -196,19 +201,10 @@ class Store:
                                          args, kwargs)
 
     def _read(self, query: Callable, args: tuple, kwargs: dict) -> Any:
+        if self._kept is not None:
+            return self._kept.run(query, args, kwargs)
         with self.engine.connect() as conn:
-            result = query(conn, *args, **kwargs)
-            # transaction boundary: the read's, ended by a commit (it wrote nothing). Left to
-            # the pool, it would be rolled back, and psycopg forgets every statement it
-            # prepared on a connection at each rollback: a lane's read of its queue, run
-            # after every batch it sends, was then parsed and planned every time. A query
-            # on the DBAPI cursor (engine.store.rawsql) began a transaction SQLAlchemy does
-            # not know of.
-            if conn.in_transaction():
-                conn.commit()
-            else:
-                conn.connection.commit()
-            return result
+            return _read_on(conn, query, args, kwargs)
 
     def transact(self, work: Callable, *args: Any) -> Any:
         """Run ``work(conn, *args)`` in a transaction of its own in a read thread; Deferred.
@@ -221,3 +217,69 @@ class Store:
     def _transact(self, work: Callable, args: tuple) -> Any:
         with self.engine.begin() as conn:  # transaction boundary: one piece of work
             return work(conn, *args)
+
+
+def _read_on(conn: Any, query: Callable, args: tuple, kwargs: dict) -> Any:
+    result = query(conn, *args, **kwargs)
+    # transaction boundary: the read's, ended by a commit (it wrote nothing). Left to the
+    # pool, it would be rolled back, and psycopg forgets every statement it prepared on a
+    # connection at each rollback: a lane's read of its queue, run after every batch it
+    # sends, was then parsed and planned every time. A query on the DBAPI cursor
+    # (engine.store.rawsql) began a transaction SQLAlchemy does not know of.
+    if conn.in_transaction():
+        conn.commit()
+    else:
+        conn.connection.commit()
+    return result
+
+
+class KeptConnections:
+    """SQLite: each read thread's connection, kept open from one read to the next.
+
+    Why: a lane reads its queue after every batch it sends, and taking a connection out of
+    SQLAlchemy's pool and giving it back (its events, its reset's rollback) cost about as
+    much as the read of a few deliveries itself. A SQLite connection needs no check before
+    use (no server, no network); each read still ends its transaction (see
+    :func:`_read_on`), so a kept connection holds no snapshot between reads and never
+    keeps a checkpoint from resetting the WAL. One that fails is closed and the next read
+    of its thread opens another.
+    """
+
+    def __init__(self, engine: Any):
+        self._engine = engine
+        self._local = threading.local()
+        self._open: list[Any] = []
+        self._lock = threading.Lock()
+
+    def run(self, query: Callable, args: tuple, kwargs: dict) -> Any:
+        """``query(conn, *args, **kwargs)`` on this thread's connection (a read thread)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._engine.connect()
+            with self._lock:
+                self._open.append(conn)
+        try:
+            return _read_on(conn, query, args, kwargs)
+        except BaseException:
+            self._local.conn = None
+            self._forget(conn)
+            raise
+
+    def _forget(self, conn: Any) -> None:
+        with self._lock:
+            if conn in self._open:
+                self._open.remove(conn)
+        try:
+            conn.close()  # rolled back by the pool if a transaction was left open
+        except Exception:
+            log.exception("closing a read connection failed")
+
+    def close(self) -> None:
+        """Close every kept connection (the read threads have stopped)."""
+        with self._lock:
+            kept, self._open = self._open, []
+        for conn in kept:
+            try:
+                conn.close()
+            except Exception:
+                log.exception("closing a read connection failed")
