@@ -10,7 +10,6 @@ test-case-name: tests.store.test_store
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Callable, Sequence
 
 from pathlib import Path
@@ -20,6 +19,7 @@ from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
 from engine.store import migrate, ops, pgpipeline, sqlitebind, sqlitefile
+from engine.store.readthreads import ReadThreads, read_on
 from engine.store.rawsql import DBAPITransaction, RawStatements
 from engine.store.sqlitelock import WriteTurns
 from engine.store.records import (
@@ -93,9 +93,12 @@ class Store:
         self.url = url
         self._reactor = reactor
         self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
-        self._pool = ThreadPool(minthreads=1, maxthreads=read_threads, name="aiguillage-read")
-        # SQLite: each read thread keeps its connection from read to read (see _read)
-        self._kept = KeptConnections(self.engine) if url.startswith("sqlite") else None
+        # reads, on SQLite each thread keeping its connection (engine.store.readthreads);
+        # short transactions of their own (transact) in a pool beside them
+        self._reads = ReadThreads(self.engine, reactor, read_threads,
+                                  keep=url.startswith("sqlite"))
+        self._pool = ThreadPool(minthreads=0, maxthreads=read_threads,
+                                name="aiguillage-transact")
         message_ids = ops.IdAllocator(self.engine, "messages")
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
         sql = RawStatements(self.engine.dialect)
@@ -119,6 +122,7 @@ class Store:
             sqlitefile.warn_if_exposed(self.path)
         migrate.ensure_current(self.engine, create_if_empty=create_if_empty)
         self._pool.start()
+        self._reads.start()
         self.writer.start()
         self._started = True
 
@@ -132,8 +136,7 @@ class Store:
 
         def _finish(_: Any) -> None:
             self._pool.stop()
-            if self._kept is not None:
-                self._kept.close()
+            self._reads.stop()
             if self._turns is not None:
                 self._turns.close()
             self.engine.dispose()
@@ -197,14 +200,13 @@ class Store:
 
     def read(self, query: Callable, *args: Any, **kwargs: Any) -> Any:
         """Run ``query(conn, *args, **kwargs)`` in a read thread; Deferred[its result]."""
-        return threads.deferToThreadPool(self._reactor, self._pool, self._read, query,
-                                         args, kwargs)
+        return self._reads.read(query, args, kwargs)
 
     def _read(self, query: Callable, args: tuple, kwargs: dict) -> Any:
-        if self._kept is not None:
-            return self._kept.run(query, args, kwargs)
+        """What a read thread runs, here, on a connection of the pool (blocking: benches and
+        tests of the statements)."""
         with self.engine.connect() as conn:
-            return _read_on(conn, query, args, kwargs)
+            return read_on(conn, query, args, kwargs)
 
     def transact(self, work: Callable, *args: Any) -> Any:
         """Run ``work(conn, *args)`` in a transaction of its own in a read thread; Deferred.
@@ -218,68 +220,3 @@ class Store:
         with self.engine.begin() as conn:  # transaction boundary: one piece of work
             return work(conn, *args)
 
-
-def _read_on(conn: Any, query: Callable, args: tuple, kwargs: dict) -> Any:
-    result = query(conn, *args, **kwargs)
-    # transaction boundary: the read's, ended by a commit (it wrote nothing). Left to the
-    # pool, it would be rolled back, and psycopg forgets every statement it prepared on a
-    # connection at each rollback: a lane's read of its queue, run after every batch it
-    # sends, was then parsed and planned every time. A query on the DBAPI cursor
-    # (engine.store.rawsql) began a transaction SQLAlchemy does not know of.
-    if conn.in_transaction():
-        conn.commit()
-    else:
-        conn.connection.commit()
-    return result
-
-
-class KeptConnections:
-    """SQLite: each read thread's connection, kept open from one read to the next.
-
-    Why: a lane reads its queue after every batch it sends, and taking a connection out of
-    SQLAlchemy's pool and giving it back (its events, its reset's rollback) cost about as
-    much as the read of a few deliveries itself. A SQLite connection needs no check before
-    use (no server, no network); each read still ends its transaction (see
-    :func:`_read_on`), so a kept connection holds no snapshot between reads and never
-    keeps a checkpoint from resetting the WAL. One that fails is closed and the next read
-    of its thread opens another.
-    """
-
-    def __init__(self, engine: Any):
-        self._engine = engine
-        self._local = threading.local()
-        self._open: list[Any] = []
-        self._lock = threading.Lock()
-
-    def run(self, query: Callable, args: tuple, kwargs: dict) -> Any:
-        """``query(conn, *args, **kwargs)`` on this thread's connection (a read thread)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._engine.connect()
-            with self._lock:
-                self._open.append(conn)
-        try:
-            return _read_on(conn, query, args, kwargs)
-        except BaseException:
-            self._local.conn = None
-            self._forget(conn)
-            raise
-
-    def _forget(self, conn: Any) -> None:
-        with self._lock:
-            if conn in self._open:
-                self._open.remove(conn)
-        try:
-            conn.close()  # rolled back by the pool if a transaction was left open
-        except Exception:
-            log.exception("closing a read connection failed")
-
-    def close(self) -> None:
-        """Close every kept connection (the read threads have stopped)."""
-        with self._lock:
-            kept, self._open = self._open, []
-        for conn in kept:
-            try:
-                conn.close()
-            except Exception:
-                log.exception("closing a read connection failed")

@@ -223,7 +223,7 @@ def test_a_lanes_read_is_one_round_trip(pg_engine):
         lane = conn.execute(select(deliveries.c.lane)).scalars().first()
         conn.commit()
         stop = traced(conn)
-    due = Store._read(SimpleNamespace(engine=pg_engine, _kept=None), queries.fetch_due,
+    due = Store._read(SimpleNamespace(engine=pg_engine), queries.fetch_due,
                       ("adt-in", "out", lane, 10), {})
     sent = stop(in_order=True)
     assert [d.delivery_id for d in due] == [i for i, _ in ids]
