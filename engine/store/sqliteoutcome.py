@@ -32,8 +32,12 @@ from engine import status as st
 from engine.store import counters
 from engine.store.rawsql import cursor, execute_many
 
-# Outcomes per statement: 7 values bound each (SQLite binds at most 32 766 per statement).
-CHUNK = 500
+# Outcomes per statement (7 values bound each): a batch is cut into the largest of these
+# that fit, and what is left (fewer than the smallest) goes in one statement of its size. So
+# the writer's connection prepares at most a few dozen texts whatever the batches' sizes: its
+# statement cache (128, the intake's statements among them) keeps them, where one text per
+# size prepared most backlog batches' statement anew (a read of 500 sent in batches of 128).
+SIZES = (128, 64, 32, 16)
 # the VALUES columns, in order (SQLite names them column1, column2...)
 VALUES = ("id", "status", "attempts", "next_attempt_at", "last_error", "response", "tried")
 
@@ -63,8 +67,9 @@ class OutcomeUpdate:
         moved: dict[int, tuple[str, str]] = {}  # delivery id: (channel, destination)
         cur = cursor(conn)
         try:
-            for start in range(0, len(outcomes), CHUNK):
-                chunk = outcomes[start:start + CHUNK]
+            start = 0
+            for size in sizes(len(outcomes)):
+                chunk, start = outcomes[start:start + size], start + size
                 params: list[Any] = [now]
                 for u in chunk:
                     params += (u.delivery_id, u.status, u.attempts, u.next_attempt_at,
@@ -98,6 +103,16 @@ class OutcomeUpdate:
         if text is None:
             text = self._texts[count] = _statement(self._quote, count)
         return text
+
+
+def sizes(count: int) -> list[int]:
+    """The statements' sizes for ``count`` outcomes, in order (see :data:`SIZES`)."""
+    cut = []
+    for size in SIZES:
+        while count >= size:
+            cut.append(size)
+            count -= size
+    return cut + [count] if count else cut
 
 
 def _statement(quote: Any, count: int) -> str:

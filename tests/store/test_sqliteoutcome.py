@@ -144,7 +144,7 @@ class OutcomeUpdateTests(StoreCase, unittest.TestCase):
     def test_a_batch_larger_than_a_statement_is_written_in_chunks(self):
         """If a batch holds more outcomes than one statement takes, then every one is
         written and counted, one of them no longer QUEUED left alone."""
-        self.patch(sqliteoutcome, "CHUNK", 2)
+        self.patch(sqliteoutcome, "SIZES", (2,))
         queued = yield self.queued(5, "lab")
         gone = queued[3][1]
 
@@ -158,3 +158,15 @@ class OutcomeUpdateTests(StoreCase, unittest.TestCase):
         self.assertEqual([rows[d][0] for _, d in queued],
                          [st.SENT, st.SENT, st.SENT, st.ERROR, st.SENT])
         yield self.assert_counts_exact()
+
+
+def test_a_batch_is_cut_into_statements_of_a_few_sizes():
+    """If batches of any size are written, then their statements take a few sizes only
+    (each prepared once by the writer's connection), the largest first."""
+    assert sqliteoutcome.sizes(8) == [8]
+    assert sqliteoutcome.sizes(100) == [64, 32, 4]
+    assert sqliteoutcome.sizes(128) == [128]
+    assert sqliteoutcome.sizes(300) == [128, 128, 32, 12]
+    assert sqliteoutcome.sizes(0) == []
+    assert {size for n in range(1, 1000) for size in sqliteoutcome.sizes(n)} \
+        == set(range(1, 16)) | {16, 32, 64, 128}
