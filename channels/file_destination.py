@@ -13,8 +13,8 @@ in :mod:`channels.file_writes` (on Linux, a batch's files are anonymous until fl
 linked under their names: :mod:`channels.file_unnamed`), the names in
 :mod:`channels.file_names`.
 
-Disk I/O never runs on the reactor: each destination instance (one per lane) owns a one-thread
-pool, so a slow or hung mount stalls its own lane and nothing else.
+Disk I/O never runs on the reactor: each destination instance (one per lane) owns a thread
+(:mod:`channels.file_thread`), so a slow or hung mount stalls its own lane and nothing else.
 
 File names come from a ``str.format`` template checked when the destination is built: an
 unknown placeholder, or anything that could leave the directory, is refused then rather
@@ -37,11 +37,11 @@ import errno
 import os
 from typing import Any, Mapping
 
-from twisted.internet import defer, threads
-from twisted.python.threadpool import ThreadPool
+from twisted.internet import defer
 
 from channels import file_unnamed
 from channels.file_names import DEFAULT_TEMPLATE, PLACEHOLDERS, FileNamer, check_template
+from channels.file_thread import WritingThread
 from channels.file_writes import write_atomically, write_batch
 from channels.options import label, resolve
 from engine.interfaces import (
@@ -92,23 +92,22 @@ class FileDestination:
         # the directory with its separator: a path is this and a rendered name (never "/")
         self._prefix = os.path.join(self.directory, "")
         self._reactor = reactor
-        self._pool = ThreadPool(minthreads=0, maxthreads=1,
-                                name=f"file-destination-{channel}-{name}-{lane}")
+        self._thread = WritingThread(reactor, f"file-destination-{channel}-{name}-{lane}")
         self._shutdown_trigger: Any = None
 
     def start(self) -> None:
         """Start the writing thread (stopped with the reactor if stop() is never called)."""
         if self._shutdown_trigger is None:
-            self._pool.start()
+            self._thread.start()
             self._shutdown_trigger = self._reactor.addSystemEventTrigger(
-                "during", "shutdown", self._pool.stop)
+                "during", "shutdown", self._thread.stop)
 
     def stop(self) -> None:
         """Stop the writing thread, after the write under way if any."""
         if self._shutdown_trigger is not None:
             self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
             self._shutdown_trigger = None
-            self._pool.stop()
+            self._thread.stop()
 
     def send(self, payload: bytes, context: DeliveryContext) -> defer.Deferred:
         """Write ``payload``; Deferred[DeliveryOutcome] whose response is the file's path."""
@@ -120,9 +119,9 @@ class FileDestination:
             return defer.fail(DeliveryFailed(f"{label(SPEC, self.name)}: {error}",
                                              retryable=False))
         data = convert_line_endings(payload, self.line_ending)
-        written = threads.deferToThreadPool(self._reactor, self._pool, write_atomically,
-                                            path, data, self.fsync, file_mode=self.file_mode,
-                                            directory_mode=self.directory_mode)
+        written = self._thread.call(write_atomically, path, data, self.fsync,
+                                    file_mode=self.file_mode,
+                                    directory_mode=self.directory_mode)
         written.addCallbacks(lambda final: DeliveryOutcome(response=os.fsencode(final),
                                                            detail="written"),
                              self._write_failed, errbackArgs=(path,))
@@ -148,9 +147,8 @@ class FileDestination:
                 break
             items.append((path, convert_line_endings(payload, ending)))
         write = file_unnamed.write_batch if file_unnamed.usable(self.fsync) else write_batch
-        written = threads.deferToThreadPool(self._reactor, self._pool, write,
-                                            items, self.fsync, file_mode=self.file_mode,
-                                            directory_mode=self.directory_mode)
+        written = self._thread.call(write, items, self.fsync, file_mode=self.file_mode,
+                                    directory_mode=self.directory_mode)
         written.addCallback(self._batch_outcomes, refused)
         return written
 

@@ -377,11 +377,10 @@ class Lane:
         self.sent += 1
         return self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
                                            due.attempts + 1, self._clock.seconds(), None,
-                                           response, note))
+                                           response, note, due.attempts))
 
     def _failed_attempt(self, error: BaseException, due: DueDelivery) -> DeliveryUpdate:
-        """A failed attempt's outcome, to record: QUEUED again after the backoff, or parked
-        in ERROR."""
+        """A failed attempt's outcome, to record: QUEUED again after the backoff, or ERROR."""
         retryable = not isinstance(error, DeliveryFailed) or error.retryable
         response = getattr(error, "response", None)
         reason = _describe(error)
@@ -395,12 +394,13 @@ class Lane:
             if self._buffer and self._buffer[0].delivery_id == due.delivery_id:
                 self._buffer[0] = replace(due, attempts=attempts, next_attempt_at=retry_at)
             return DeliveryUpdate(due.delivery_id, due.message_id, st.QUEUED, attempts,
-                                  retry_at, reason, response)
+                                  retry_at, reason, response, None, due.attempts)
         log.error("%s: delivery %d parked in ERROR after %d attempt(s): %s",
                   self.key, due.delivery_id, attempts, reason)
         self.parked += 1
         return self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.ERROR, attempts,
-                                           self._clock.seconds(), reason, response))
+                                           self._clock.seconds(), reason, response, None,
+                                           due.attempts))
 
     def _finish(self, update: DeliveryUpdate) -> DeliveryUpdate:
         """The head delivery is done (SENT or parked): the lane goes on past it."""

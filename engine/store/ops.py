@@ -13,7 +13,8 @@ import time
 from typing import Any, Iterator, Sequence
 
 from engine import status as st
-from engine.store import consent, counters, dedupekey, history, pgintake, pgoutcome
+from engine.store import (
+    consent, counters, dedupekey, history, pgintake, pgoutcome, sqliteoutcome)
 from engine.store.records import (
     DecidedMessage,
     Decision,
@@ -430,22 +431,29 @@ class DeliveryUpdateOp(WriteOp):
         self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id", "status"))
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
         self._outcomes = pgoutcome.OutcomeStatement(sql.quote, node) if sql.bulk else None
+        # SQLite: one statement that says which rows it moved, no read (sqliteoutcome)
+        self._returning = (sqliteoutcome.OutcomeUpdate(sql.quote, self._update)
+                           if sqliteoutcome.supported(sql.dialect_name) else None)
 
     def apply(self, conn: Any, items: Sequence[Sequence[DeliveryUpdate]]) -> list[None]:
         now = time.time()
         outcomes = [u for item in items for u in item]
         if self._outcomes and self._outcomes.write(conn, outcomes, now, self._counts):
             return [None] * len(items)  # PostgreSQL: one statement, no read (pgoutcome)
-        # before the rows change
-        tally, moves = self._counts.delivery_moves(conn, outcomes)
-        updates, lines = [], []
-        for u, moving in zip(outcomes, moves):
+        for u in outcomes:  # before anything is written
             st.check_transition("delivery", st.QUEUED, u.status)
-            updates.append((u.status, u.attempts, now, u.next_attempt_at, u.last_error,
-                            u.response, u.delivery_id, st.QUEUED))
+        written = self._returning and self._returning.write(conn, outcomes, now, self._counts)
+        if written:
+            tally, moves = written
+        else:  # read the rows before they change, then write
+            tally, moves = self._counts.delivery_moves(conn, outcomes)
+            execute_many(conn, self._update, [
+                (u.status, u.attempts, now, u.next_attempt_at, u.last_error, u.response,
+                 u.delivery_id, st.QUEUED) for u in outcomes])
+        lines = []
+        for u, moving in zip(outcomes, moves):
             detail = u.last_error or u.detail
             if history.journaled_outcome(u.status, detail, moving):  # else implied
                 lines.append((u.message_id, u.delivery_id, u.status, now, detail))
-        execute_many(conn, self._update, updates)
         execute_all(conn, [(self._insert_line, lines), *self._counts.writes(tally)])
         return [None] * len(items)

@@ -34,6 +34,7 @@ class RawStatements:
             raise ValueError(f"unsupported DBAPI paramstyle {dialect.paramstyle!r}")
         self._mark = mark
         self.mark = mark  # the driver's positional placeholder
+        self.dialect_name = dialect.name
         self._quote = dialect.identifier_preparer.quote
         self.quote = self._quote  # the dialect's quoting of a name
         # PostgreSQL: the row writes are one statement per batch (engine.store.pgbulk)

@@ -145,6 +145,9 @@ class DeliveryUpdate:
     # what the destination said of a success (an XDS registry's warnings): the SENT line's
     # detail, not an error of the row
     detail: str | None = None
+    # the attempts the delivery had when its lane read it QUEUED (None: not known): the
+    # store then knows the row's old state without reading it (engine.store.sqliteoutcome)
+    tried: int | None = None
 
 
 @dataclass(frozen=True)

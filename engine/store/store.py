@@ -19,6 +19,7 @@ from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
 from engine.store import migrate, ops, pgpipeline, sqlitebind, sqlitefile
+from engine.store.readthreads import ReadThreads, read_on
 from engine.store.rawsql import DBAPITransaction, RawStatements
 from engine.store.sqlitelock import WriteTurns
 from engine.store.records import (
@@ -92,7 +93,12 @@ class Store:
         self.url = url
         self._reactor = reactor
         self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
-        self._pool = ThreadPool(minthreads=1, maxthreads=read_threads, name="aiguillage-read")
+        # reads, on SQLite each thread keeping its connection (engine.store.readthreads);
+        # short transactions of their own (transact) in a pool beside them
+        self._reads = ReadThreads(self.engine, reactor, read_threads,
+                                  keep=url.startswith("sqlite"))
+        self._pool = ThreadPool(minthreads=0, maxthreads=read_threads,
+                                name="aiguillage-transact")
         message_ids = ops.IdAllocator(self.engine, "messages")
         delivery_ids = ops.IdAllocator(self.engine, "deliveries")
         sql = RawStatements(self.engine.dialect)
@@ -116,6 +122,7 @@ class Store:
             sqlitefile.warn_if_exposed(self.path)
         migrate.ensure_current(self.engine, create_if_empty=create_if_empty)
         self._pool.start()
+        self._reads.start()
         self.writer.start()
         self._started = True
 
@@ -129,6 +136,7 @@ class Store:
 
         def _finish(_: Any) -> None:
             self._pool.stop()
+            self._reads.stop()
             if self._turns is not None:
                 self._turns.close()
             self.engine.dispose()
@@ -192,23 +200,13 @@ class Store:
 
     def read(self, query: Callable, *args: Any, **kwargs: Any) -> Any:
         """Run ``query(conn, *args, **kwargs)`` in a read thread; Deferred[its result]."""
-        return threads.deferToThreadPool(self._reactor, self._pool, self._read, query,
-                                         args, kwargs)
+        return self._reads.read(query, args, kwargs)
 
     def _read(self, query: Callable, args: tuple, kwargs: dict) -> Any:
+        """What a read thread runs, here, on a connection of the pool (blocking: benches and
+        tests of the statements)."""
         with self.engine.connect() as conn:
-            result = query(conn, *args, **kwargs)
-            # transaction boundary: the read's, ended by a commit (it wrote nothing). Left to
-            # the pool, it would be rolled back, and psycopg forgets every statement it
-            # prepared on a connection at each rollback: a lane's read of its queue, run
-            # after every batch it sends, was then parsed and planned every time. A query
-            # on the DBAPI cursor (engine.store.rawsql) began a transaction SQLAlchemy does
-            # not know of.
-            if conn.in_transaction():
-                conn.commit()
-            else:
-                conn.connection.commit()
-            return result
+            return read_on(conn, query, args, kwargs)
 
     def transact(self, work: Callable, *args: Any) -> Any:
         """Run ``work(conn, *args)`` in a transaction of its own in a read thread; Deferred.
@@ -221,3 +219,4 @@ class Store:
     def _transact(self, work: Callable, args: tuple) -> Any:
         with self.engine.begin() as conn:  # transaction boundary: one piece of work
             return work(conn, *args)
+
