@@ -87,12 +87,14 @@ class IngestOp(WriteOp):
     rank = 10
 
     def __init__(self, message_ids: IdAllocator, node: str, sql: RawStatements,
-                 delivery_ids: IdAllocator | None = None):
+                 delivery_ids: IdAllocator | None = None,
+                 counts: counters.Counters | None = None):
         self._ids = message_ids
         self._delivery_ids = delivery_ids
         self._node = node
         self._sql = sql
-        self._counts = counters.Counters(sql, node)
+        # the writer's, shared with its other ops: their rate events are written together
+        self._counts = counts or counters.Counters(sql, node)
         self._insert_message = sql.insert(messages, MESSAGE_COLUMNS)
         self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
@@ -111,6 +113,7 @@ class IngestOp(WriteOp):
         self._prepared: tuple[Sequence, tuple] | None = None
 
     def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
+        self._counts.begin()
         self._prepared = (items, _sorted_out(items))  # apply is given the same list next
         records, _, queued = self._prepared[1]
         if records:
@@ -185,7 +188,9 @@ class IngestOp(WriteOp):
     def finish(self, conn: Any, results: list) -> list:
         """The results of the batch just committed (writer thread, after the commit): on
         PostgreSQL, a message the statement found stored already is DUPLICATE, naming the
-        stored one (looked up now if another writer committed it while the statement ran)."""
+        stored one (looked up now if another writer committed it while the statement ran).
+        The batch's staged rate events are pending from now on (engine.store.pendingrates)."""
+        self._counts.committed()
         written, self._written = self._written, None
         if written is None:
             return results
@@ -423,19 +428,28 @@ class DeliveryUpdateOp(WriteOp):
 
     rank = 30
 
-    def __init__(self, sql: RawStatements, node: str = "node"):
-        self._counts = counters.Counters(sql, node)
+    def __init__(self, sql: RawStatements, node: str = "node",
+                 counts: counters.Counters | None = None):
+        # the writer's, shared with its other ops: their rate events are written together
+        self._counts = counts or counters.Counters(sql, node)
         # Only a QUEUED delivery changes: an outcome recorded late (by a process whose lane
         # another took over) never overwrites the SENT or ERROR the other one recorded.
         self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id", "status"))
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
         self._outcomes = pgoutcome.OutcomeStatement(sql.quote, node) if sql.bulk else None
+        self._sent: pgoutcome.Sent | None = None  # the last apply's, until finish reads it
+
+    def prepare(self, items: Sequence[Sequence[DeliveryUpdate]]) -> None:
+        self._counts.begin()
 
     def apply(self, conn: Any, items: Sequence[Sequence[DeliveryUpdate]]) -> list[None]:
         now = time.time()
         outcomes = [u for item in items for u in item]
-        if self._outcomes and self._outcomes.write(conn, outcomes, now, self._counts):
-            return [None] * len(items)  # PostgreSQL: one statement, no read (pgoutcome)
+        self._forget()
+        if self._outcomes:  # PostgreSQL: one statement, no read (pgoutcome)
+            self._sent = self._outcomes.write(conn, outcomes, now)
+            if self._sent is not None:
+                return [None] * len(items)
         # before the rows change
         tally, moves = self._counts.delivery_moves(conn, outcomes)
         updates, lines = [], []
@@ -449,3 +463,24 @@ class DeliveryUpdateOp(WriteOp):
         execute_many(conn, self._update, updates)
         execute_all(conn, [(self._insert_line, lines), *self._counts.writes(tally)])
         return [None] * len(items)
+
+    def finish(self, conn: Any, results: list) -> list:
+        """After the commit: the staged rate events are pending; on PostgreSQL, those of the
+        deliveries the statement moved to SENT (its answer, read now) too."""
+        self._counts.committed()
+        sent, self._sent = self._sent, None
+        if sent is not None:
+            try:
+                self._counts.rates.add(sent.events())
+            except Exception:  # the batch has committed: only its rates are lost
+                log.exception("reading the deliveries a batch of outcomes sent failed")
+            finally:
+                sent.close()
+        return results
+
+    def _forget(self) -> None:
+        """Drop what a batch that did not commit left (its cursor), before the next one."""
+        sent, self._sent = self._sent, None
+        if sent is not None:
+            sent.close()
+
