@@ -280,7 +280,7 @@ class IdleWriterTests(unittest.TestCase):
     def test_a_write_the_idle_task_queues_commits_then_the_task_runs_again(self):
         """If the idle task queues a write, then the writer commits it, and runs the task
         once more when idle again (which, queueing nothing, lets it wait)."""
-        engine = make_engine(f"sqlite:///{self.mktemp()}.db")
+        engine = make_engine(open_database(self, "sqlite"))
         self.addCleanup(engine.dispose)
         seen: list[int] = []
         again = defer.Deferred()
