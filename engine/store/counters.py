@@ -142,7 +142,7 @@ class Counters:
 
     def flush_writes(self) -> list[tuple[Statement, list[tuple]]]:
         """The rate events pending and staged, whether due or not, with the prune that goes
-        with them (engine.store.ops.FlushRatesOp)."""
+        with them (engine.store.pendingrates.FlushRatesOp)."""
         events, prune = self.flush_rows()
         return [(self._add_events, events), (self.prune, prune)]
 
