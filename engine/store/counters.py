@@ -135,9 +135,10 @@ class Counters:
         destination, status, count), rate bucket rows (node, channel, destination, bucket,
         count) and the :attr:`prune` parameters. The tally's events are staged
         (:class:`PendingRates`); rate rows come only when the pending ones are due."""
+        rates = self.rates
         if tally.events:
-            self.rates.stage(tally.events)
-        events, prune = self.flush_rows() if self.rates.due() else ([], [])
+            rates.stage(tally.events)
+        events, prune = self.flush_rows() if rates.due() else ([], [])
         return self._count_rows(tally), events, prune
 
     def flush_writes(self) -> list[tuple[Statement, list[tuple]]]:
@@ -151,14 +152,6 @@ class Counters:
         :class:`PendingRates`), and the :attr:`prune` parameters that go with them."""
         events = self._rate_rows(self.rates.take())
         return events, self.prune_rows(time.time()) if events else []
-
-    def begin(self) -> None:
-        """A group commit's transaction is about to begin (WriteOp.prepare)."""
-        self.rates.begin()
-
-    def committed(self) -> None:
-        """The group commit's transaction committed (WriteOp.finish; again: no change)."""
-        self.rates.committed()
 
     def _count_rows(self, tally: Tally) -> list[tuple]:
         return [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())

@@ -113,7 +113,7 @@ class IngestOp(WriteOp):
         self._prepared: tuple[Sequence, tuple] | None = None
 
     def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
-        self._counts.begin()
+        self._counts.rates.begin()
         self._prepared = (items, _sorted_out(items))  # apply is given the same list next
         records, _, queued = self._prepared[1]
         if records:
@@ -190,7 +190,7 @@ class IngestOp(WriteOp):
         PostgreSQL, a message the statement found stored already is DUPLICATE, naming the
         stored one (looked up now if another writer committed it while the statement ran).
         The batch's staged rate events are pending from now on (engine.store.pendingrates)."""
-        self._counts.committed()
+        self._counts.rates.committed()
         written, self._written = self._written, None
         if written is None:
             return results
@@ -440,7 +440,7 @@ class DeliveryUpdateOp(WriteOp):
         self._sent: pgoutcome.Sent | None = None  # the last apply's, until finish reads it
 
     def prepare(self, items: Sequence[Sequence[DeliveryUpdate]]) -> None:
-        self._counts.begin()
+        self._counts.rates.begin()
 
     def apply(self, conn: Any, items: Sequence[Sequence[DeliveryUpdate]]) -> list[None]:
         now = time.time()
@@ -467,7 +467,7 @@ class DeliveryUpdateOp(WriteOp):
     def finish(self, conn: Any, results: list) -> list:
         """After the commit: the staged rate events are pending; on PostgreSQL, those of the
         deliveries the statement moved to SENT (its answer, read now) too."""
-        self._counts.committed()
+        self._counts.rates.committed()
         sent, self._sent = self._sent, None
         if sent is not None:
             try:

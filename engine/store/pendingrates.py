@@ -59,6 +59,9 @@ class PendingRates:
     def stage(self, events: Mapping[RateKey, int]) -> None:
         """Events the transaction under way writes in its rows."""
         staged = self._staged
+        if not staged:  # the common case: one op's events a group commit, copied in C
+            self._staged = defaultdict(int, events)
+            return
         for key, n in events.items():
             staged[key] += n
 
@@ -78,13 +81,17 @@ class PendingRates:
 
     def committed(self) -> None:
         """The transaction under way committed (called again, it changes nothing)."""
+        staged = self._staged
         if self._taken:
-            self.pending, self._staged = self._staged, defaultdict(int)
+            self.pending, self._staged = staged, defaultdict(int)
             self._written_at = self._clock()
             self._taken = False
-        elif self._staged:
-            self.add(self._staged)
+        elif staged:
             self._staged = defaultdict(int)
+            if self.pending:
+                self.add(staged)
+            else:
+                self.pending = staged
 
     def add(self, events: Mapping[RateKey, int]) -> None:
         """Events of a transaction that has committed, read after its commit
@@ -107,12 +114,12 @@ class FlushRatesOp(WriteOp):
         self._counts = counts
 
     def prepare(self, items: Sequence[Any]) -> None:
-        self._counts.begin()
+        self._counts.rates.begin()
 
     def apply(self, conn: Any, items: Sequence[Any]) -> list[None]:
         execute_all(conn, self._counts.flush_writes())  # the one write of a rate flush
         return [None] * len(items)
 
     def finish(self, conn: Any, results: list) -> list[bool]:
-        self._counts.committed()
+        self._counts.rates.committed()
         return [bool(self._counts.rates.pending)] * len(results)

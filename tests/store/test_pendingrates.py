@@ -122,17 +122,17 @@ def test_counters_give_rate_rows_and_the_prune_only_with_a_write_of_rates():
     first, second = counters.Tally(), counters.Tally()
     for tally in (first, second):
         tally.ingested("adt", st.TRANSFORMED, (), now)
-    counts.begin()
+    counts.rates.begin()
     counted, rated, prune = counts.rows(first)
     assert rated == [("n", "adt", "", bucket, 1)] and len(prune) == 1
     assert counted == [("n", "adt", "", st.TRANSFORMED, 1)]
-    counts.committed()
-    counts.begin()
+    counts.rates.committed()
+    counts.rates.begin()
     counted, rated, prune = counts.rows(second)
     assert (rated, prune) == ([], []) and counted == [("n", "adt", "", st.TRANSFORMED, 1)]
-    counts.committed()
+    counts.rates.committed()
     clock.now += RATE_FLUSH_SECONDS
-    counts.begin()
+    counts.rates.begin()
     assert counts.rows(counters.Tally())[1] == [("n", "adt", "", bucket, 1)]
 
 
