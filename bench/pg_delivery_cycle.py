@@ -79,8 +79,11 @@ def deliver(engine, store, op, batch: int) -> int:
         now = time.time()
         updates = tuple(DeliveryUpdate(d.delivery_id, d.message_id, st.SENT, d.attempts + 1,
                                        now) for d in due)
-        with engine.begin() as conn:  # as the group-commit writer: one transaction
-            op.apply(conn, [updates])
+        op.prepare([updates])
+        with engine.connect() as conn:
+            with conn.begin():  # as the group-commit writer: one transaction
+                results = op.apply(conn, [updates])
+            op.finish(conn, results)  # after the commit, as the writer: its sends read
         done += len(due)
     return done
 

@@ -120,7 +120,8 @@ def main() -> None:
             batch = items[start:start + args.batch]
             write.prepare(batch)
             with conn.begin():  # transaction boundary: one group commit, as the writer's
-                write.apply(conn, batch)
+                results = write.apply(conn, batch)
+            write.finish(conn, results)  # as the writer's, after the commit
 
     commit_all(made[:args.messages])
     raw = conn.connection.dbapi_connection

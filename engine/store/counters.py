@@ -8,6 +8,9 @@ and applies it with one upsert per key in the batch's own transaction, so the co
 exactly as durable as the rows they count. Rows are per node (see ``schema.counts``): nodes
 sharing a PostgreSQL database never contend on them. Readers sum over nodes: a few dozen rows.
 
+The rate buckets are statistics, not records: a writer adds its events to them at most about
+once a second (:mod:`engine.store.pendingrates`).
+
 :func:`recount` counts by scanning, for :func:`differences` (a test, and ``aiguillage db
 check-counts``) and :func:`repair`.
 
@@ -17,11 +20,12 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, func, insert, select
 
 from engine import status as st
+from engine.store.pendingrates import RATE_FLUSH_SECONDS, PendingRates, RateKey
 from engine.store.rawsql import RawStatements, Statement, execute_all, fetch_all
 from engine.store.schema import counts, deliveries, messages, rate_buckets
 
@@ -50,7 +54,7 @@ class Tally:
     def __init__(self) -> None:
         self.deltas: defaultdict[Key, int] = defaultdict(int)
         # (channel, destination, bucket) -> arrivals
-        self.events: defaultdict[tuple[str, str, int], int] = defaultdict(int)
+        self.events: defaultdict[RateKey, int] = defaultdict(int)
 
     def happened(self, channel: str, destination: str, at: float) -> None:
         """A message arrived (destination ``""``) or a delivery was sent at ``at``."""
@@ -94,9 +98,13 @@ class Tally:
 
 
 class Counters:
-    """Applies tallies for one node (writer thread), with SQL built once per dialect."""
+    """Applies tallies for one node (writer thread), with SQL built once per dialect; the
+    one instance of a writer holds its :class:`PendingRates`, its intake and delivery
+    outcomes alike (engine.store.store)."""
 
-    def __init__(self, sql: RawStatements, node: str):
+    def __init__(self, sql: RawStatements, node: str,
+                 clock: Callable[[], float] = time.monotonic,
+                 every: float = RATE_FLUSH_SECONDS):
         self._node = node
         self._sql = sql
         self._add = sql.insert_or_add(counts, ("node", "channel", "destination", "status"),
@@ -106,16 +114,18 @@ class Counters:
         self.prune = (f"DELETE FROM {rate_buckets.name} WHERE node = {sql.mark} "
                        f"AND bucket < {sql.mark}")
         self._pruned_before = 0  # the oldest bucket kept at the last prune
+        self.rates = PendingRates(clock, every)
 
     def add(self, conn: Any, tally: Tally, cur: Any = None) -> None:
-        """Apply ``tally`` inside the caller's transaction (on ``cur``, the batch's cursor,
-        if given): one upsert per changed key, and once per bucket the deletion of this
-        node's rate buckets that are too old."""
-        execute_all(conn, self.writes(tally), cur)
+        """Apply ``tally``, its rate events included, inside the caller's transaction (on
+        ``cur`` if given), outside the writer (CLI operations: nothing is left pending)."""
+        events = self._rate_rows(tally.events)
+        execute_all(conn, [(self._add, self._count_rows(tally)), (self._add_events, events),
+                           (self.prune, self.prune_rows(time.time()) if events else [])], cur)
 
     def writes(self, tally: Tally) -> list[tuple[Statement, list[tuple]]]:
-        """What :meth:`add` writes, each statement with its rows, for a caller that writes
-        them with its own (rawsql.execute_all)."""
+        """What a group commit of the writer writes for ``tally``, each statement with its
+        rows, for a caller that writes them with its own (rawsql.execute_all)."""
         rows, events, prune = self.rows(tally)
         return [(self._add, rows), (self._add_events, events), (self.prune, prune)]
 
@@ -123,15 +133,36 @@ class Counters:
         """The rows :meth:`writes` gives its statements, for a caller that writes them in a
         statement of its own (engine.store.pgintake): count rows (node, channel,
         destination, status, count), rate bucket rows (node, channel, destination, bucket,
-        count), and the :attr:`prune` parameters (none, or once per bucket one row)."""
-        rows = [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())
+        count) and the :attr:`prune` parameters. The tally's events are staged
+        (:class:`PendingRates`); rate rows come only when the pending ones are due."""
+        rates = self.rates
+        if tally.events:
+            rates.stage(tally.events)
+        events, prune = self.flush_rows() if rates.due() else ([], [])
+        return self._count_rows(tally), events, prune
+
+    def flush_writes(self) -> list[tuple[Statement, list[tuple]]]:
+        """The rate events pending and staged, whether due or not, with the prune that goes
+        with them (engine.store.pendingrates.FlushRatesOp)."""
+        events, prune = self.flush_rows()
+        return [(self._add_events, events), (self.prune, prune)]
+
+    def flush_rows(self) -> tuple[list[tuple], list[tuple]]:
+        """The rate bucket rows of the events pending and staged (taken: see
+        :class:`PendingRates`), and the :attr:`prune` parameters that go with them."""
+        events = self._rate_rows(self.rates.take())
+        return events, self.prune_rows(time.time()) if events else []
+
+    def _count_rows(self, tally: Tally) -> list[tuple]:
+        return [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())
                 if delta]
-        events = [(self._node, *key, n) for key, n in sorted(tally.events.items())]
-        return rows, events, self.prune_rows(time.time()) if events else []
+
+    def _rate_rows(self, events: Mapping[RateKey, int]) -> list[tuple]:
+        return [(self._node, *key, n) for key, n in sorted(events.items()) if n]
 
     def prune_rows(self, now: float) -> list[tuple]:
-        """The :attr:`prune` parameters of a batch that adds to a rate bucket at ``now``:
-        none, or once per bucket one row."""
+        """The :attr:`prune` parameters of a write of rate buckets at ``now``: none, or once
+        per bucket one row."""
         oldest = int((now - KEEP_SECONDS) // BUCKET_SECONDS)
         if oldest <= self._pruned_before:
             return []

@@ -88,12 +88,14 @@ class IngestOp(WriteOp):
     rank = 10
 
     def __init__(self, message_ids: IdAllocator, node: str, sql: RawStatements,
-                 delivery_ids: IdAllocator | None = None):
+                 delivery_ids: IdAllocator | None = None,
+                 counts: counters.Counters | None = None):
         self._ids = message_ids
         self._delivery_ids = delivery_ids
         self._node = node
         self._sql = sql
-        self._counts = counters.Counters(sql, node)
+        # the writer's, shared with its other ops: their rate events are written together
+        self._counts = counts or counters.Counters(sql, node)
         self._insert_message = sql.insert(messages, MESSAGE_COLUMNS)
         self._insert_delivery = sql.insert(deliveries, DELIVERY_COLUMNS)
         self._insert_line = sql.insert(journal, JOURNAL_COLUMNS)
@@ -112,6 +114,7 @@ class IngestOp(WriteOp):
         self._prepared: tuple[Sequence, tuple] | None = None
 
     def prepare(self, items: Sequence[InboundRecord | DecidedMessage]) -> None:
+        self._counts.rates.begin()
         self._prepared = (items, _sorted_out(items))  # apply is given the same list next
         records, _, queued = self._prepared[1]
         if records:
@@ -186,7 +189,9 @@ class IngestOp(WriteOp):
     def finish(self, conn: Any, results: list) -> list:
         """The results of the batch just committed (writer thread, after the commit): on
         PostgreSQL, a message the statement found stored already is DUPLICATE, naming the
-        stored one (looked up now if another writer committed it while the statement ran)."""
+        stored one (looked up now if another writer committed it while the statement ran).
+        The batch's staged rate events are pending from now on (engine.store.pendingrates)."""
+        self._counts.rates.committed()
         written, self._written = self._written, None
         if written is None:
             return results
@@ -424,8 +429,10 @@ class DeliveryUpdateOp(WriteOp):
 
     rank = 30
 
-    def __init__(self, sql: RawStatements, node: str = "node"):
-        self._counts = counters.Counters(sql, node)
+    def __init__(self, sql: RawStatements, node: str = "node",
+                 counts: counters.Counters | None = None):
+        # the writer's, shared with its other ops: their rate events are written together
+        self._counts = counts or counters.Counters(sql, node)
         # Only a QUEUED delivery changes: an outcome recorded late (by a process whose lane
         # another took over) never overwrites the SENT or ERROR the other one recorded.
         self._update = sql.update(deliveries, DELIVERY_UPDATE_COLUMNS, ("id", "status"))
@@ -434,12 +441,19 @@ class DeliveryUpdateOp(WriteOp):
         # SQLite: one statement that says which rows it moved, no read (sqliteoutcome)
         self._returning = (sqliteoutcome.OutcomeUpdate(sql.quote, self._update)
                            if sqliteoutcome.supported(sql.dialect_name) else None)
+        self._sent: pgoutcome.Sent | None = None  # the last apply's, until finish reads it
+
+    def prepare(self, items: Sequence[Sequence[DeliveryUpdate]]) -> None:
+        self._counts.rates.begin()
 
     def apply(self, conn: Any, items: Sequence[Sequence[DeliveryUpdate]]) -> list[None]:
         now = time.time()
         outcomes = [u for item in items for u in item]
-        if self._outcomes and self._outcomes.write(conn, outcomes, now, self._counts):
-            return [None] * len(items)  # PostgreSQL: one statement, no read (pgoutcome)
+        self._forget()
+        if self._outcomes:  # PostgreSQL: one statement, no read (pgoutcome)
+            self._sent = self._outcomes.write(conn, outcomes, now)
+            if self._sent is not None:
+                return [None] * len(items)
         for u in outcomes:  # before anything is written
             st.check_transition("delivery", st.QUEUED, u.status)
         written = self._returning and self._returning.write(conn, outcomes, now, self._counts)
@@ -457,3 +471,24 @@ class DeliveryUpdateOp(WriteOp):
                 lines.append((u.message_id, u.delivery_id, u.status, now, detail))
         execute_all(conn, [(self._insert_line, lines), *self._counts.writes(tally)])
         return [None] * len(items)
+
+    def finish(self, conn: Any, results: list) -> list:
+        """After the commit: the staged rate events are pending; on PostgreSQL, those of the
+        deliveries the statement moved to SENT (its answer, read now) too."""
+        self._counts.rates.committed()
+        sent, self._sent = self._sent, None
+        if sent is not None:
+            try:
+                self._counts.rates.add(sent.events())
+            except Exception:  # the batch has committed: only its rates are lost
+                log.exception("reading the deliveries a batch of outcomes sent failed")
+            finally:
+                sent.close()
+        return results
+
+    def _forget(self) -> None:
+        """Drop what a batch that did not commit left (its cursor), before the next one."""
+        sent, self._sent = self._sent, None
+        if sent is not None:
+            sent.close()
+

@@ -24,7 +24,9 @@ What the statement does, in its parts (each a ``WITH`` query):
   (the row implies it, engine.store.history.journaled_outcome), in the batch's order;
 - ``counted``: -1 for each old status and +1 for each new one, and likewise for ``RETRYING``
   (QUEUED with attempts > 0), summed per key (engine.store.counters.Tally.attempted);
-- the rate buckets: +1 per delivery that became SENT, in the bucket of ``now``.
+- and it answers, per channel and destination, how many deliveries became SENT: read after
+  the COMMIT (:class:`Sent`), they are the writer's rate events (engine.store.pendingrates),
+  which it adds to the rate buckets later, as the intake's.
 
 A batch that names a delivery twice (retried and sent within one group commit) is applied in
 order, the second outcome seeing the first's row; the statement's parts see the table as it
@@ -34,13 +36,15 @@ test-case-name: tests.store.test_pgoutcome
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 from engine import status as st
 from engine.store import counters, pgbulk, pgintake
 from engine.store.pgbulk import EncodedArray
-from engine.store.rawsql import execute_many
-from engine.store.schema import counts, deliveries, journal, rate_buckets
+from engine.store.schema import counts, deliveries, journal
+
+log = logging.getLogger(__name__)
 
 # each outcome's columns, in the order of the rows :meth:`OutcomeStatement.execute` takes;
 # ``detail`` is the journal line's (its error, else what the destination said)
@@ -56,27 +60,26 @@ class OutcomeStatement:
         self._types = [_array_type(c) for c in COLUMNS]
         self.sql, self.order = pgintake.positional(_statement(quote))
 
-    def write(self, conn: Any, outcomes: Sequence[Any], now: float,
-              counts: counters.Counters) -> bool:
-        """Write ``outcomes`` (DeliveryUpdate) inside the writer's transaction on ``conn``,
-        and prune the rate buckets when due (``counts``); False, having written nothing,
-        for a batch that names a delivery twice (the caller writes it in order)."""
+    def write(self, conn: Any, outcomes: Sequence[Any], now: float) -> "Sent | None":
+        """Write ``outcomes`` (DeliveryUpdate) inside the writer's transaction on ``conn``;
+        what they sent, to read once it has committed. None, having written nothing, for a
+        batch that names a delivery twice (the caller writes it in order)."""
         if len({u.delivery_id for u in outcomes}) < len(outcomes):
-            return False
+            return None
         for u in outcomes:
             st.check_transition("delivery", st.QUEUED, u.status)
+        bucket = int(now // counters.BUCKET_SECONDS)
         if not outcomes:
-            return True
+            return Sent(None, bucket)
         rows = [(u.delivery_id, u.message_id, u.status, u.attempts, u.next_attempt_at,
                  u.last_error, u.response, u.last_error or u.detail) for u in outcomes]
-        cur = pgintake.raw_cursor(conn)
+        cur = pgintake.raw_cursor(conn)  # read after the commit (Sent)
         try:
             self.execute(cur, rows, now)
-        finally:
+        except BaseException:
             cur.close()
-        if any(u.status == st.SENT for u in outcomes):  # a rate bucket may be new
-            execute_many(conn, counts.prune, counts.prune_rows(now))
-        return True
+            raise
+        return Sent(cur, bucket)
 
     def execute(self, cursor: Any, rows: Sequence[tuple], now: float) -> None:
         """Queue the statement for ``rows`` (one per outcome, :data:`COLUMNS`; no delivery
@@ -87,9 +90,7 @@ class OutcomeStatement:
             f"u_{name}": EncodedArray(kind.encode(column, charset))
             for name, kind, column in zip(COLUMNS, self._types, zip(*rows))}
         parameters.update(now=EncodedArray(_FLOAT.encode([now], charset)),
-                          node=EncodedArray(_TEXT.encode([self._node], charset)),
-                          bucket=EncodedArray(_BIGINT.encode(
-                              [int(now // counters.BUCKET_SECONDS)], charset)))
+                          node=EncodedArray(_TEXT.encode([self._node], charset)))
         # prepared (psycopg's default: from its sixth call on): planning it at each call
         # cost the server more than the rest. Safe because ``locked`` looks each row up
         # by its key (LATERAL): the generic plan made while ``deliveries`` is small uses
@@ -100,19 +101,43 @@ class OutcomeStatement:
 # the batch's scalars go as one-element arrays: one binary encoding for every parameter
 _FLOAT = pgbulk.array_type(deliveries, "updated_at")
 _TEXT = pgbulk.array_type(deliveries, "channel")
-_BIGINT = pgbulk.array_type(rate_buckets, "bucket")
+
+
+class Sent:
+    """A batch's statement once executed, until its answer is read after the commit: how
+    many of its deliveries became SENT, per channel and destination, in the bucket of its
+    ``now``."""
+
+    __slots__ = ("cursor", "bucket")
+
+    def __init__(self, cursor: Any, bucket: int):
+        self.cursor = cursor
+        self.bucket = bucket
+
+    def events(self) -> dict[tuple[str, str, int], int]:
+        """{(channel, destination, bucket): deliveries sent} (engine.store.pendingrates)."""
+        if self.cursor is None:
+            return {}
+        return {(channel, destination, self.bucket): n
+                for channel, destination, n in self.cursor.fetchall()}
+
+    def close(self) -> None:
+        if self.cursor is None:
+            return
+        try:
+            self.cursor.close()
+        except Exception:  # its connection failed with its batch: nothing left to free
+            log.debug("closing an outcome cursor failed", exc_info=True)
 
 
 def _statement(quote: Any) -> str:
     q = quote
     queued, sent, retrying = (_constant(s) for s in (st.QUEUED, st.SENT, counters.RETRYING))
-    table = {t.name: q(t.name) for t in (deliveries, journal, counts, rate_buckets)}
+    table = {t.name: q(t.name) for t in (deliveries, journal, counts)}
     arrays = ", ".join(f"%(u_{c})b::{_array_type(c).name}" for c in COLUMNS)
     now, node = "(%(now)b::float8[])[1]", "(%(node)b::text[])[1]"
-    bucket = "(%(bucket)b::int8[])[1]"
-    count = rate_count = q("count")
+    count = q("count")
     count_keys = ", ".join(q(c) for c in ("node", "channel", "destination", "status"))
-    rate_keys = ", ".join(q(c) for c in ("node", "channel", "destination", "bucket"))
     d = table["deliveries"]
     return (
         f"WITH u AS MATERIALIZED (SELECT * FROM unnest({arrays}) WITH ORDINALITY "
@@ -145,11 +170,8 @@ def _statement(quote: Any) -> str:
         f"GROUP BY old.channel, old.destination, k.status HAVING sum(k.n) <> 0 "
         f"ON CONFLICT ({count_keys}) DO UPDATE "
         f"SET {count} = {table['counts']}.{count} + excluded.{count}) "
-        f"INSERT INTO {table['rate_buckets']} ({rate_keys}, {rate_count}) "
-        f"SELECT {node}, old.channel, old.destination, {bucket}, count(*) FROM old "
-        f"WHERE old.status = {sent} GROUP BY old.channel, old.destination "
-        f"ON CONFLICT ({rate_keys}) DO UPDATE "
-        f"SET {rate_count} = {table['rate_buckets']}.{rate_count} + excluded.{rate_count}"
+        f"SELECT old.channel, old.destination, count(*) FROM old "
+        f"WHERE old.status = {sent} GROUP BY old.channel, old.destination"
     )
 
 

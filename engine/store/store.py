@@ -10,6 +10,7 @@ test-case-name: tests.store.test_store
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable, Sequence
 
 from pathlib import Path
@@ -18,7 +19,8 @@ from sqlalchemy import create_engine, event, make_url
 from twisted.internet import threads
 from twisted.python.threadpool import ThreadPool
 
-from engine.store import migrate, ops, pgpipeline, sqlitebind, sqlitefile
+from engine.store import counters, migrate, ops, pgpipeline, sqlitebind, sqlitefile
+from engine.store.pendingrates import FlushRatesOp
 from engine.store.readthreads import ReadThreads, read_on
 from engine.store.rawsql import DBAPITransaction, RawStatements
 from engine.store.sqlitelock import WriteTurns
@@ -89,7 +91,9 @@ class Store:
     """The engine's durable store. Call :meth:`start` before use and :meth:`stop` at the end."""
 
     def __init__(self, url: str, reactor: Any, *, node: str = "node", batch_max: int = 1000,
-                 sqlite_synchronous: str = "FULL", read_threads: int = 3):
+                 sqlite_synchronous: str = "FULL", read_threads: int = 3,
+                 clock: Callable[[], float] = time.monotonic):
+        """``clock``: what the writer times its writes of rate events by (a test's own)."""
         self.url = url
         self._reactor = reactor
         self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
@@ -105,14 +109,17 @@ class Store:
         self.path = sqlite_path(url)
         transaction = _transactions(self.engine, self.path)
         self._turns = transaction if isinstance(transaction, WriteTurns) else None
-        self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids)
-        self._delivery = ops.DeliveryUpdateOp(sql, node)
+        # one for the writer's ops: their rate events are pending together (pendingrates)
+        self._counts = counters.Counters(sql, node, clock)
+        self._ingest = ops.IngestOp(message_ids, node, sql, delivery_ids, self._counts)
+        self._delivery = ops.DeliveryUpdateOp(sql, node, self._counts)
+        self._flush_rates = FlushRatesOp(self._counts)
         self._after_commit_hooks: list[Callable] = []
         self.wal = None if self.path is None else sqlitefile.WALCheckpointer(self.engine,
                                                                              self.path)
         self.writer = GroupCommitWriter(self.engine, reactor, batch_max=batch_max,
                                         after_commit=self._run_after_commit,
-                                        on_idle=self.wal and self.wal.idle,
+                                        on_idle=self._idle,
                                         transaction=transaction)
         self._started = False
 
@@ -132,7 +139,10 @@ class Store:
             self.engine.dispose()
             return threads.defer.succeed(None)
         self._started = False
-        d = self.writer.stop()
+        d = self.flush_rates()
+        d.addErrback(lambda failure: log.error("writing the pending rate events at stop "
+                                               "failed: %s", failure.value))
+        d.addCallback(lambda _: self.writer.stop())
 
         def _finish(_: Any) -> None:
             self._pool.stop()
@@ -157,6 +167,25 @@ class Store:
         and must not touch Twisted objects except through ``reactor.callFromThread``.
         """
         self._after_commit_hooks.append(hook)
+
+    def flush_rates(self) -> Any:
+        """Write the rate events the writer holds (engine.store.pendingrates) now, in a
+        group commit of their own or with what is queued; Deferred firing once they are
+        committed (a second time if outcomes of that group commit added some: PostgreSQL
+        reads them after its commit)."""
+        def again(left: bool) -> Any:
+            return self.writer.submit(self._flush_rates, None) if left else None
+
+        return self.writer.submit(self._flush_rates, None).addCallback(again)
+
+    def _idle(self) -> None:
+        """The writer's idle task (writer thread, nothing queued for a while): a write of
+        the rate events it holds if any (queued: the next group commit), else the WAL's
+        checkpoint, which then comes at the next idle moment, after that write."""
+        if self._counts.rates.pending:
+            self.writer.submit(self._flush_rates, None, _unanswered)
+        elif self.wal is not None:
+            self.wal.idle()
 
     def _run_after_commit(self, batch: list, outcomes: list) -> None:
         if self._after_commit_hooks:
@@ -220,3 +249,6 @@ class Store:
         with self.engine.begin() as conn:  # transaction boundary: one piece of work
             return work(conn, *args)
 
+
+def _unanswered(_ok: bool, _result: Any) -> None:
+    """The answer of a write nobody waits for (the writer logs a failure itself)."""

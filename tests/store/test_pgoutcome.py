@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from engine import status as st
 from engine.store import counters, ops, pgpipeline
+from engine.store.pendingrates import FlushRatesOp
 from engine.store.rawsql import RawStatements
 from engine.store.records import DeliveryUpdate
 from engine.store.schema import deliveries, journal, rate_buckets
@@ -49,23 +50,30 @@ def test_outcome_batch_is_one_round_trip(pg_engine):
     delivery another recorded SENT) is written on PostgreSQL, then BEGIN, its one statement
     and COMMIT go with a single Sync (no read in the middle), each QUEUED row takes its
     outcome and the SENT one keeps its own, the journal holds each line its row does not
-    imply, and the counts equal a recount."""
+    imply, the counts equal a recount, and the deliveries it sent are the writer's rate
+    events, written with its next flush."""
     made = queued(pg_engine, 6)
-    op = ops.DeliveryUpdateOp(RawStatements(pg_engine.dialect), "n1")
+    sql = RawStatements(pg_engine.dialect)
+    counts = counters.Counters(sql, "n1")
+    op, flush = ops.DeliveryUpdateOp(sql, "n1", counts), FlushRatesOp(counts)
     transaction = pgpipeline.PipelinedTransactions(pg_engine)
     (a, am), (b, bm), (c, cm), (d, dm), (e, em), (f, fm) = made
     with pg_engine.connect() as conn:
-        with transaction(conn):  # the first one also prunes the rate buckets
-            op.apply(conn, [(DeliveryUpdate(f, fm, st.SENT, 1, 0.0),)])
-        stop = traced(conn)
-        with transaction(conn):
-            op.apply(conn, [
+        for items in ([(DeliveryUpdate(f, fm, st.SENT, 1, 0.0),)], [
                 (DeliveryUpdate(a, am, st.SENT, 1, 0.0),
                  DeliveryUpdate(b, bm, st.SENT, 1, 0.0, detail="warning 1")),
                 (DeliveryUpdate(c, cm, st.QUEUED, 1, 9.0, last_error="timed out"),),
                 (DeliveryUpdate(d, dm, st.ERROR, 3, 0.0, last_error="refused"),
-                 DeliveryUpdate(f, fm, st.ERROR, 2, 0.0, last_error="late"))])
-        sent = stop(in_order=True)
+                 DeliveryUpdate(f, fm, st.ERROR, 2, 0.0, last_error="late"))]):
+            stop = traced(conn)
+            op.prepare(items)
+            with transaction(conn):
+                done = op.apply(conn, items)
+            sent = stop(in_order=True)
+            op.finish(conn, done)
+        flush.prepare([None])
+        with transaction(conn):  # the writer's flush of its rate events
+            left = flush.finish(conn, flush.apply(conn, [None]))
     before_sync = sent[:sent.index("Sync")]
     assert (sent.count("Sync"), before_sync.count("Flush"), sent.count("Query")) == (1, 0, 0)
     assert before_sync.count("Execute") == 3  # BEGIN, the outcomes, COMMIT
@@ -82,6 +90,7 @@ def test_outcome_batch_is_one_round_trip(pg_engine):
                              .where(rate_buckets.c.destination != "")).all()
     assert kept[("adt-in", "out", counters.RETRYING)] == 1
     assert rated == [("out", 3)]
+    assert left == [False]  # nothing pending any more
 
 
 def test_retried_then_sent_in_one_batch(pg_engine):

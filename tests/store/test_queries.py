@@ -132,6 +132,7 @@ class QueryTests(StoreCase):
         yield self.deliver(m2, a2, st.SENT)
         yield self.deliver(m1, d1, st.QUEUED, attempts=1, error="refused")
         yield self.deliver(m2, d2, st.ERROR, attempts=10, error="refused")
+        yield self.store.flush_rates()  # the writer's rate events, held up to a second
         report = yield self.store.read(queries.status_counts, now + 1)
         adt = report["adt-in"]
         self.assertEqual(
