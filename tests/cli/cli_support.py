@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import socketserver
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -180,9 +181,22 @@ class Populated:
         return f"sqlite:///{self.root / 'store.db'}"
 
     def copy(self, target: Path) -> "Populated":
-        """The same content in ``target``, for tests that change the store."""
-        shutil.copytree(self.root, target / "copy")
-        return Populated(target / "copy", dict(self.ids), dict(self.payloads))
+        """The same content in ``target``, for tests that change the store.
+
+        The store goes through SQLite's backup, not as files: other tests of the session
+        read it in this process, and the last of their connections to close checkpoints
+        the WAL and deletes it, which a copy of the folder could meet half-way."""
+        copied = target / "copy"
+        shutil.copytree(self.root, copied,
+                        ignore=shutil.ignore_patterns("store.db", "store.db-*", "store.db.*"))
+        source = sqlite3.connect(self.root / "store.db")
+        backup = sqlite3.connect(copied / "store.db")
+        try:
+            source.backup(backup)
+        finally:
+            backup.close()
+            source.close()
+        return Populated(copied, dict(self.ids), dict(self.payloads))
 
     def rows(self, query: Any) -> list[Any]:
         engine = create_engine(self.url)
