@@ -213,10 +213,19 @@ class MLLPServerProtocol(Protocol):
 
     def readConnectionLost(self) -> None:
         """The peer shut its sending side down (a half close) and may be waiting for its
-        ACKs: write those owed, then close (at once when none is)."""
+        ACKs: write those owed, then close (at once when none is).
+
+        An unsolicited frame not yet written is given up (its Deferred says False): a half
+        close cannot be told from a full close, and a frame written to a peer that closed
+        would be lost while counted as sent. Its caller sends it another way.
+        """
         self._read_closed = True
-        if not self._queue and not self._lost:
-            self.transport.loseConnection()
+        for slot in [s for s in self._queue if s.written is not None]:
+            self._queue.remove(slot)
+            if not slot.written.called:
+                slot.written.callback(False)
+        if not self._lost:
+            self._flush()
 
     def writeConnectionLost(self) -> None:
         self.transport.loseConnection()
@@ -302,10 +311,11 @@ class MLLPServerProtocol(Protocol):
 
         The delay keeps it out of the TCP segment of the ACK before it: some peers read one
         frame per read (@medplum/hl7 decodes two frames read at once as one message). The
-        Deferred fires True once it is written, False if the connection went first (the
-        caller then sends it another way).
+        Deferred fires True once it is written, False if the connection went first or the
+        peer shut its sending side (see :meth:`readConnectionLost`): the caller then sends it
+        another way.
         """
-        if self._lost or self._closing:
+        if self._lost or self._closing or self._read_closed:
             return defer.succeed(False)
         slot = _Slot(encode_frame(payload), written=defer.Deferred())
         self._queue.append(slot)

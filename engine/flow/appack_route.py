@@ -5,9 +5,10 @@ Each channel has one lane of it (built by the composition root, :mod:`engine.app
 deliveries :mod:`engine.flow.appack` queued with each decision; the payload is the ACK itself.
 It goes:
 
-1. on the connection the message came in on, when that connection is still open in this
-   process (the channel's source, looked up by the peer address stored with the message),
-   behind the accept ACKs that connection is still owed;
+1. on the connection the message came in on, when that connection is still open both ways
+   in this process (the channel's source, looked up by the peer address stored with the
+   message), behind the accept ACKs that connection is still owed; a sender that shut its
+   side has its accept ACKs, not this one (see ``MLLPServerProtocol.readConnectionLost``);
 2. otherwise by the channel's return route, ``response.application-ack``: an ``mllp``
    destination, which must answer it (most MLLP listeners acknowledge every frame);
 3. with neither, it is parked in ERROR at once, saying so: retrying cannot reopen a

@@ -381,6 +381,38 @@ def test_unsolicited_frame_leaves_apart_from_the_ack_before_it():
     assert written(transport) == [b"ACK for 1", b"app-ack"]
 
 
+def test_unsolicited_frame_is_given_up_when_the_peer_shuts_its_side():
+    """If the peer half-closes (or closes: the two look alike) while an application ACK
+    waits, then that ACK is given up (False: the lane sends it another way), the accept ACK
+    still owed is written, and the connection closes after it; a later one is refused."""
+    sink = RecordingSink()
+    factory, proto, transport, clock = connect(sink)
+    proto.dataReceived(encode_frame(message("1")))
+    pending = fired(proto.write_unsolicited(b"app-ack"))
+    proto.readConnectionLost()
+    assert pending == [False]
+    assert fired(proto.write_unsolicited(b"again")) == [False]
+    assert not transport.disconnecting
+    sink.pending[0].callback(b"ack1")
+    clock.advance(factory.unsolicited_delay)
+    assert written(transport) == [b"ack1"]
+    assert transport.disconnecting
+
+
+def test_a_half_close_behind_an_application_ack_still_closes():
+    """If only an application ACK was queued when the peer half-closed, then giving it up
+    leaves nothing owed and the connection closes at once."""
+    sink = RecordingSink(auto=True)
+    factory, proto, transport, clock = connect(sink)
+    proto.dataReceived(encode_frame(message("1")))
+    pending = fired(proto.write_unsolicited(b"app-ack"))
+    proto.readConnectionLost()
+    assert pending == [False]
+    assert transport.disconnecting
+    clock.advance(factory.unsolicited_delay)
+    assert written(transport) == [b"ACK for 1"]
+
+
 def test_unsolicited_frame_is_refused_once_the_connection_is_lost():
     """If the connection is gone, or goes before the frame is written, then the Deferred
     says False and nothing is written."""
