@@ -55,6 +55,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -107,6 +108,41 @@ def start(command: list[str], ready: str, timeout: float = 60.0) -> subprocess.P
         if ready in line:
             return process
     raise RuntimeError(f"no {ready!r} within {timeout}s")
+
+
+def children_of(options: list[str]) -> int | None:
+    """The children ``aiguillage run options`` starts: 0 with ``--workers 0`` and one
+    listener, else None (the main process says how many: "supervising N child...")."""
+    def value(name: str, default: str) -> str:
+        return options[options.index(name) + 1] if name in options else default
+
+    return 0 if value("--workers", "") == "0" and value("--listeners", "1") == "1" else None
+
+
+def every_process_running(process: subprocess.Popen, children: int | None,
+                          timeout: float = 60.0) -> None:
+    """Return once the engine's main process and each child it supervises have said they
+    run, then keep reading its output in a thread (a full pipe would stall its logging).
+
+    The load starts after this, not at the main process's first "listening": a delivery
+    child starting up (imports, configuration, store) during the run would take a core's
+    second for itself and leave the measured second-core share to chance.
+    """
+    deadline = time.time() + timeout
+    running = 0
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError("the engine ended before every process was running")
+        if " running (" in line and line.startswith("aiguillage "):
+            running += 1
+        elif line.startswith("supervising "):
+            children = int(line.split()[1])
+        if children is not None and running >= 1 + children:
+            break
+    else:
+        raise RuntimeError(f"not every engine process was running within {timeout}s")
+    threading.Thread(target=process.stdout.read, daemon=True).start()
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -312,7 +348,7 @@ def run_shipped(kind: str, args: argparse.Namespace, connections: int, work: Pat
                         "--config", str(config)], check=True, capture_output=True)
         options = extra.split() if extra is not None else []
         engine = start(engine_command(config, None, options), "listening")
-        time.sleep(2 if options else 0)  # children start once the main process listens
+        every_process_running(engine, children_of(options))  # children start once the main process listens
         try:
             started = time.time()
             row = measure(engine, 2575, args, connections, None)
