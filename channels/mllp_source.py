@@ -32,13 +32,14 @@ from twisted.python.failure import Failure
 from channels.options import label, require_positive, resolve
 from channels.refusals import RefusalAccountant, RefusalSummary
 from engine.interfaces import ConnectorSpec, OptionSpec, PeerInfo
-from mllp.ack import COMMIT_ACCEPT, COMMIT_ERROR, COMMIT_REJECT, HL7Error, parse_ack
+from mllp.ack import (
+    COMMIT_ACCEPT, COMMIT_ERROR, COMMIT_REJECT, HL7Error, parse_ack, reject_for)
 from mllp.admission import Admission, parse_networks
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE
 from mllp.header import HeaderError, read_header
 from mllp.protocol import (
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_BYTES, MLLPServerFactory,
-    MLLPServerProtocol, Peer, deferred_reply, reject_for)
+    MLLPServerProtocol, Peer, deferred_reply)
 from mllp.shared_port import listen_shared
 from mllp.tls import server_endpoint, server_tls_options
 

@@ -65,6 +65,7 @@ from mllp.header import (
     MSHHeader,
     header_codec,
     msh_segment,
+    read_header,
     read_header_leniently,
     read_separators,
 )
@@ -307,6 +308,16 @@ def build_nak_without_header(error: HL7Error, control_id: str, timestamp: str,
                      sending_facility=sending_facility)
 
 
+def reject_for(payload: bytes, error: HL7Error, control_id: str, timestamp: str) -> bytes:
+    """A reject answering ``payload``: echoing its MSH when it can be read."""
+    try:
+        header = read_header(payload)
+    except HeaderError:
+        return build_nak_without_header(error, control_id, timestamp, payload=payload)
+    return build_ack(header, ack_code(REJECT, ack_mode_for(header)), text=error.text,
+                     errors=[error], control_id=control_id, timestamp=timestamp)
+
+
 def _text_as_error(text: str, code: str, errors: Sequence[HL7Error]) -> HL7Error:
     """The ERR entry carrying ``text`` from v2.7, where MSA-3 is gone.
 
@@ -424,7 +435,7 @@ __all__ = [
     "ACCEPT", "ERROR", "REJECT", "ORIGINAL", "ENHANCED", "HL7Error", "AckResult",
     "ack_mode_for", "ack_code", "accept_ack_wanted", "application_ack_wanted",
     "application_ack_code", "escape", "unescape",
-    "ack_text", "build_ack", "build_nak_without_header", "parse_ack", "version_tuple", "table_0357",
+    "ack_text", "build_ack", "build_nak_without_header", "reject_for", "parse_ack", "version_tuple", "table_0357",
     "reported_code", "stored_control_id", "DEFAULT_SEPARATOR", "DEFAULT_ENCODING_CHARACTERS",
     "MESSAGE_ACCEPTED", "SEGMENT_SEQUENCE", "REQUIRED_FIELD_MISSING", "DATA_TYPE",
     "TABLE_VALUE_NOT_FOUND", "VALUE_TOO_LONG", "UNSUPPORTED_MESSAGE_TYPE",

@@ -36,7 +36,9 @@ ACKs bring both under half. A peer that sends without waiting for its ACKs thus 
 the engine buffer more than about the byte budget plus one frame.
 
 A peer that half-closes (sends its last frame, shuts its side down, then reads) still gets
-the ACKs it is owed: the connection closes once they are written.
+the ACKs it is owed: the connection closes once they are written. Not an unsolicited frame (an
+application ACK): a half close looks like a close, and a frame written to a closed peer would
+be lost while counted as sent; its caller sends it another way.
 
 An :class:`mllp.admission.Admission`, if given, decides at accept which connections are
 served (caps, allow-lists); a refused one is closed at once, counted, and logged at WARNING
@@ -64,18 +66,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from mllp.admission import Admission, RefusalLog
-from mllp.ack import (
-    REJECT,
-    HL7Error,
-    ack_code,
-    ack_mode_for,
-    build_ack,
-    build_nak_without_header,
-    stored_control_id,
-)
+from mllp.ack import HL7Error, build_nak_without_header, reject_for, stored_control_id
 from mllp.codes import APPLICATION_INTERNAL_ERROR, VALUE_TOO_LONG
 from mllp.framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameTooLarge, encode_frame
-from mllp.header import HeaderError, read_header
 from mllp.sendnow import supported as sends_now, write_now
 
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -101,16 +94,6 @@ class Peer:
 def hl7_timestamp(seconds: float) -> str:
     """An HL7 DTM in UTC with its offset, e.g. ``20240102030405+0000``."""
     return time.strftime("%Y%m%d%H%M%S", time.gmtime(seconds)) + "+0000"
-
-
-def reject_for(payload: bytes, error: HL7Error, control_id: str, timestamp: str) -> bytes:
-    """A reject answering ``payload``: echoing its MSH when it can be read."""
-    try:
-        header = read_header(payload)
-    except HeaderError:
-        return build_nak_without_header(error, control_id, timestamp, payload=payload)
-    return build_ack(header, ack_code(REJECT, ack_mode_for(header)), text=error.text,
-                     errors=[error], control_id=control_id, timestamp=timestamp)
 
 
 class _Slot:
@@ -213,17 +196,11 @@ class MLLPServerProtocol(Protocol):
 
     def readConnectionLost(self) -> None:
         """The peer shut its sending side down (a half close) and may be waiting for its
-        ACKs: write those owed, then close (at once when none is).
-
-        An unsolicited frame not yet written is given up (its Deferred says False): a half
-        close cannot be told from a full close, and a frame written to a peer that closed
-        would be lost while counted as sent. Its caller sends it another way.
-        """
+        ACKs: write those owed, not an unsolicited frame, then close (at once when none is)."""
         self._read_closed = True
         for slot in [s for s in self._queue if s.written is not None]:
             self._queue.remove(slot)
-            if not slot.written.called:
-                slot.written.callback(False)
+            slot.written.callback(False)  # not fired yet: it fires when its slot leaves
         if not self._lost:
             self._flush()
 
@@ -312,8 +289,7 @@ class MLLPServerProtocol(Protocol):
         The delay keeps it out of the TCP segment of the ACK before it: some peers read one
         frame per read (@medplum/hl7 decodes two frames read at once as one message). The
         Deferred fires True once it is written, False if the connection went first or the
-        peer shut its sending side (see :meth:`readConnectionLost`): the caller then sends it
-        another way.
+        peer shut its side (a half close): the caller then sends it another way.
         """
         if self._lost or self._closing or self._read_closed:
             return defer.succeed(False)
