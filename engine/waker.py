@@ -20,11 +20,13 @@ from __future__ import annotations
 def unproxy() -> bool:
     """Have the reactor's waker read twisted.python.util without its deprecation proxy;
     whether it now does (False: not applicable to this version of Twisted)."""
-    from twisted.internet import _signals
-    from twisted.python import deprecate
-
+    try:  # private names of Twisted: another version may not have them
+        from twisted.internet import _signals
+        from twisted.python.deprecate import _ModuleProxy
+    except ImportError:
+        return False
     util = getattr(_signals, "util", None)
-    if not isinstance(util, deprecate._ModuleProxy):
+    if not isinstance(util, _ModuleProxy):
         return getattr(util, "untilConcludes", None) is not None  # done, or never proxied
     module = object.__getattribute__(util, "_module")
     if getattr(module, "untilConcludes", None) is None:

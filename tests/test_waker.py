@@ -3,6 +3,7 @@ deprecation proxy, and still wakes the reactor."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import pytest
@@ -33,6 +34,11 @@ def test_the_waker_reads_the_module_without_its_proxy(proxied_util):
 
 def test_a_module_shaped_otherwise_is_left_as_it_is(proxied_util, monkeypatch):
     monkeypatch.setattr(_signals, "util", object())
+    assert not waker.unproxy()
+
+
+def test_a_twisted_without_those_modules_is_left_as_it_is(monkeypatch):
+    monkeypatch.setitem(sys.modules, "twisted.python.deprecate", None)  # its import fails
     assert not waker.unproxy()
 
 
