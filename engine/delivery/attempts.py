@@ -28,7 +28,7 @@ def contexts_for(channel: str, batch: Sequence[DueDelivery]) -> list[DeliveryCon
 
 
 def sent_update(due: DueDelivery, at: float, response: bytes | None,
-         note: str | None) -> DeliveryUpdate:
+                note: str | None) -> DeliveryUpdate:
     """The outcome of ``due`` sent at ``at``: SENT, this attempt counted, with what the
     destination answered (``response``) and said of it (``note``, the SENT line's detail)."""
     return made(DeliveryUpdate, delivery_id=due.delivery_id, message_id=due.message_id,
