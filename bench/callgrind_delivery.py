@@ -75,7 +75,9 @@ def deliver(config: str, count: int, batch: int) -> None:
     from engine.app import DELIVERY, Engine, load_config
     from engine.delivery.lease import LeasePolicy, process_owner
     from engine.delivery.service import DeliveryService
+    from engine.waker import unproxy
 
+    unproxy()  # as `aiguillage run` does (engine.waker)
     settings = load_config(config)
     engine = Engine(settings, reactor, roles=(DELIVERY,), serve_admin=False)
     if batch:  # the same service, its lanes reading ``batch`` at a time

@@ -39,6 +39,7 @@ def run(config_path: str, workers: int | None, listeners: int, role: str | None,
 
     from engine.filelimit import raise_open_file_limit
     from engine.heap import settle
+    from engine.waker import unproxy
 
     config = _load(config_path, connectors=True)
     plan = run_plan(workers, listeners, role, reuse_port, usable_cores())
@@ -69,6 +70,7 @@ def run(config_path: str, workers: int | None, listeners: int, role: str | None,
         click.echo(f"aiguillage {config.node} running ({'+'.join(engine.roles)}, pid "
                    f"{os.getpid()}); store {config.store.url}")
         settle()  # start-up's objects out of the cyclic collector's way (engine.heap)
+        unproxy()  # the reactor woken from threads without a deprecation proxy (engine.waker)
         if supervisor is not None:
             supervisor.start()
             click.echo(f"supervising {len(supervisor.children)} child process(es): "

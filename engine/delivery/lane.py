@@ -45,9 +45,10 @@ from engine import status as st
 from engine.delivery.cadence import (
     BUSY_READ, BUSY_READ_GAP, FETCH_BATCH, FETCH_BYTES, GATHER, NEVER, POLL_INTERVAL, READ_GAP,
     SEND_BATCH, read_gap, read_wait)
+from engine.delivery.attempts import contexts_for, sent_update
 from engine.delivery.lease import may_send
 from engine.interfaces import (
-    BatchDestination, DeliveryContext, DeliveryFailed, DeliveryOutcome, Destination)
+    BatchDestination, DeliveryFailed, DeliveryOutcome, Destination)
 from engine.store import queries
 from engine.store.records import DeliveryUpdate, DueDelivery
 
@@ -268,9 +269,7 @@ class Lane:
         self._cancel_timer()
         self.state = LaneState.SENDING
         self._sends += 1
-        contexts = [DeliveryContext(self.key.channel, due.message_id, due.delivery_id,
-                                    due.control_id, due.message_type, due.attempts + 1,
-                                    due.charset, due.peer) for due in batch]
+        contexts = contexts_for(self.key.channel, batch)
         # Set before the callbacks: a destination may answer at once, from within send.
         if len(batch) == 1:
             self._send = send = defer.maybeDeferred(self._destination.send, batch[0].raw,
@@ -375,9 +374,7 @@ class Lane:
         plain = not isinstance(outcome, DeliveryOutcome)
         response, note = (None, None) if plain else (outcome.response, outcome.note)
         self.sent += 1
-        return self._finish(DeliveryUpdate(due.delivery_id, due.message_id, st.SENT,
-                                           due.attempts + 1, self._clock.seconds(), None,
-                                           response, note, due.attempts))
+        return self._finish(sent_update(due, self._clock.seconds(), response, note))
 
     def _failed_attempt(self, error: BaseException, due: DueDelivery) -> DeliveryUpdate:
         """A failed attempt's outcome, to record: QUEUED again after the backoff, or ERROR."""

@@ -73,7 +73,9 @@ class Tally:
                   new: tuple[str, int]) -> None:
         """A delivery went from (status, attempts) ``old`` to ``new``."""
         self.moved(channel, destination, old[0], new[0])
-        self.moved(channel, destination, _retrying(*old), _retrying(*new))
+        was, now = _retrying(*old), _retrying(*new)
+        if was != now:  # a retry queued, or one that ended (most outcomes: neither)
+            self.moved(channel, destination, was, now)
         if new[0] == st.SENT and old[0] != st.SENT:
             self.happened(channel, destination, time.time())
 

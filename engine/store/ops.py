@@ -371,10 +371,12 @@ def _sorted_out(items: Sequence[InboundRecord | DecidedMessage]
     return records, decided, queued
 
 
-# The statuses a new message, and a RECEIVED message's decision, may take: the transition
-# table's (engine.status), read once; a status outside them goes through its check and fails.
+# The statuses a new message, a RECEIVED message's decision, and a QUEUED delivery's outcome
+# may take: the transition table's (engine.status), read once; a status outside them goes
+# through its check and fails.
 _NEW_MESSAGE = st.TRANSITIONS[("message", None)]
 _DECIDED_MESSAGE = st.TRANSITIONS[("message", st.RECEIVED)]
+_QUEUED_DELIVERY = st.TRANSITIONS[("delivery", st.QUEUED)]
 
 # PostgreSQL: batches written the full way from one that held a copy of a stored message on
 # (that one included): the lean way costs a copy's batch a failed attempt and two round trips
@@ -454,8 +456,9 @@ class DeliveryUpdateOp(WriteOp):
             self._sent = self._outcomes.write(conn, outcomes, now)
             if self._sent is not None:
                 return [None] * len(items)
-        for u in outcomes:  # before anything is written
-            st.check_transition("delivery", st.QUEUED, u.status)
+        for u in outcomes:  # before anything is written; the table's answer read once (below)
+            if u.status not in _QUEUED_DELIVERY:
+                st.check_transition("delivery", st.QUEUED, u.status)
         written = self._returning and self._returning.write(conn, outcomes, now, self._counts)
         if written:
             tally, moves = written

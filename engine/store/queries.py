@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, select
 from engine import status as st
 from engine.store import counters, history, pgbulk, rawsql
 from engine.store.rawsql import RawStatements
-from engine.store.records import DueDelivery
+from engine.store.records import DueDelivery, made
 from engine.store.schema import deliveries, journal, messages
 
 RATE_WINDOW = 60.0  # seconds: "rate over the last minute"
@@ -64,7 +64,7 @@ def fetch_due(conn: Any, channel: str, destination: str, lane: int, limit: int,
             rows = cur.fetchall()
     finally:
         cur.close()
-    due = DueList([DueDelivery(*row[:9]) for row in rows])
+    due = DueList([_due(row) for row in rows])
     due.cut = bool(rows) and len(rows) < rows[0][9]  # the head held more than the budget
     return due
 
@@ -98,8 +98,17 @@ def _within(rows: Any, budget: int) -> DueList:
         if due and total > budget:
             due.cut = True
             break
-        due.append(DueDelivery(*row[:9]))
+        due.append(_due(row))
     return due
+
+
+def _due(row: Any) -> DueDelivery:
+    """The delivery a row of ``_due_sql`` reads, by its columns' names; made without the
+    frozen dataclass's ``__init__`` (engine.store.records.made): a lane reads every delivery
+    it sends, in the read thread."""
+    return made(DueDelivery, delivery_id=row[0], message_id=row[1], attempts=row[2],
+                next_attempt_at=row[3], raw=row[4], control_id=row[5], message_type=row[6],
+                charset=row[7], peer=row[8])
 
 
 NO_BUDGET = 2**62  # the byte budget of a read given none

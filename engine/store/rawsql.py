@@ -144,9 +144,20 @@ def execute_all(conn: Any, writes: Sequence[tuple[Statement, Sequence[tuple]]],
     """Several writes of one transaction, each a statement with its rows (empty ones are
     skipped), into tables that do not depend on each other's rows: on PostgreSQL the bulk
     statements go as one (pgbulk.execute_together), the others first; elsewhere in order.
-    On ``cur`` if given (the batch's cursor), else on cursors of their own."""
+    On ``cur`` if given (the batch's cursor), else on cursors of their own (one for them all
+    when none is a bulk statement)."""
+    bulk = [(sql, rows) for sql, rows in writes if rows and isinstance(sql, pgbulk.BulkStatement)]
+    if not bulk:  # SQLite's: in order, on one cursor (a group commit's, once per batch)
+        on = cursor(conn) if cur is None else cur
+        try:
+            for sql, rows in writes:
+                if rows:
+                    on.executemany(sql, rows)
+        finally:
+            if cur is None:
+                on.close()
+        return
     writes = [(sql, rows) for sql, rows in writes if rows]
-    bulk = [(sql, rows) for sql, rows in writes if isinstance(sql, pgbulk.BulkStatement)]
     if len(bulk) < 2:
         for sql, rows in writes:
             execute_many(conn, sql, rows, cur)
