@@ -313,3 +313,22 @@ def test_a_lazy_group_commit_commits_without_waiting_for_the_disk(pg_engine):
     # two exchanges, as a durable one's: BEGIN, the SET and the rows; COMMIT and the Sync
     assert exchanges == [3, 2]
     assert [row[0] for row in journal_rows(pg_engine)] == [1, 2]
+
+
+def test_the_writers_large_values_are_compressed_with_lz4(pg_engine):
+    """A value large enough for the server to compress (an ORU of a few kB), written in a
+    group commit, is compressed with lz4, not pglz (the server's default), and reads back
+    as written."""
+    raw = b"MSH|^~\\&|LAB|HOSP\r" + b"".join(b"OBX|%d|NM|GLU||%d|mg/dL\r" % (n, n * 7)
+                                            for n in range(200))
+    sql = RawStatements(pg_engine.dialect)
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    with pg_engine.connect() as conn:
+        with transaction(conn):
+            execute_many(conn, sql.insert(messages, ("id", "channel", "received_at", "node",
+                                                     "status", "raw")),
+                         [(1, "lab", 1.0, "n1", st.RECEIVED, raw)])
+    with pg_engine.connect() as conn:
+        method, stored = conn.exec_driver_sql(
+            "SELECT pg_column_compression(raw), raw FROM messages WHERE id = 1").one()
+    assert (method, bytes(stored)) == ("lz4", raw)
