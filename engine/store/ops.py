@@ -430,6 +430,7 @@ class DeliveryUpdateOp(WriteOp):
     (:mod:`engine.store.history`)."""
 
     rank = 30
+    durable = False  # a lost outcome is a resend (GroupCommitWriter._parts, docs/operations.md)
 
     def __init__(self, sql: RawStatements, node: str = "node",
                  counts: counters.Counters | None = None):

@@ -109,6 +109,10 @@ class FlushRatesOp(WriteOp):
     it: engine.store.pgoutcome)."""
 
     rank = 80  # after the ops that stage events: their events go in with it
+    # statistics that may lose their last second at a crash (see the module doc): on
+    # PostgreSQL they commit with the delivery outcomes (engine.store.writer), whose sends
+    # they count, after them
+    durable = False
 
     def __init__(self, counts: "Counters"):
         self._counts = counts

@@ -13,13 +13,21 @@ with one Sync.
 What the statement does, in its parts (each a ``WITH`` query):
 
 - ``u``: the outcomes, one array per column (engine.store.pgbulk), in the batch's order;
-- ``locked``: the rows of those deliveries, found by their primary key, locked (``FOR
-  UPDATE``, in id order) and read as they are now (a row another transaction changed
-  meanwhile is read again as it committed it): channel, destination, status and attempts;
-- ``old``: those of them that are QUEUED;
-- ``moved``: those rows, and only those, set to their outcome. A delivery no longer QUEUED
-  keeps its row (an outcome recorded late, by a process whose lane another took over, never
-  overwrites the SENT or ERROR the other one recorded), as with the one-by-one update;
+- ``seen``, ``want``, ``fast``: the common case. The lane knows what the row held when it
+  read it: QUEUED (it reads only those, and holds the lane's lease), with the attempts it
+  read (``DeliveryUpdate.tried``). Each row still so in the statement's snapshot is set to
+  its outcome by an UPDATE that does not lock it first: the UPDATE itself waits for a row
+  another transaction is changing and checks it again as that one committed it, skipping it
+  unless still QUEUED with those attempts. A ``FOR UPDATE`` first, as below, writes each row
+  (its lock) and a WAL record a row more, for the rare case that the row changed meanwhile;
+- ``rest``, ``locked``, ``old``, ``slow``: the others (a row another process or an operator
+  changed, a delivery queued again by a replay, an outcome whose attempts read are unknown):
+  their rows, found by their primary key, locked (``FOR UPDATE``, in id order) and read as
+  they are now; those QUEUED set to their outcome. A delivery no longer QUEUED keeps its row
+  (an outcome recorded late, by a process whose lane another took over, never overwrites
+  the SENT or ERROR the other one recorded), as with the one-by-one update;
+- ``moved``: the rows either way set to their outcome, with their old attempts (their old
+  status is QUEUED);
 - ``lines``: each outcome's journal line, but for a SENT without detail that moves its row
   (the row implies it, engine.store.history.journaled_outcome), in the batch's order;
 - ``counted``: -1 for each old status and +1 for each new one, and likewise for ``RETRYING``
@@ -49,7 +57,7 @@ log = logging.getLogger(__name__)
 # each outcome's columns, in the order of the rows :meth:`OutcomeStatement.execute` takes;
 # ``detail`` is the journal line's (its error, else what the destination said)
 COLUMNS = ("id", "message_id", "status", "attempts", "next_attempt_at", "last_error",
-           "response", "detail")
+           "response", "detail", "tried")
 
 
 class OutcomeStatement:
@@ -72,7 +80,8 @@ class OutcomeStatement:
         if not outcomes:
             return Sent(None, bucket)
         rows = [(u.delivery_id, u.message_id, u.status, u.attempts, u.next_attempt_at,
-                 u.last_error, u.response, u.last_error or u.detail) for u in outcomes]
+                 u.last_error, u.response, u.last_error or u.detail, u.tried)
+                for u in outcomes]
         cur = pgintake.raw_cursor(conn)  # read after the commit (Sent)
         try:
             self.execute(cur, rows, now)
@@ -139,45 +148,64 @@ def _statement(quote: Any) -> str:
     count = q("count")
     count_keys = ", ".join(q(c) for c in ("node", "channel", "destination", "status"))
     d = table["deliveries"]
+    sets = ("status = {r}.status, attempts = {r}.attempts, updated_at = " + now
+            + ", next_attempt_at = {r}.next_attempt_at, last_error = {r}.last_error, "
+            "response = {r}.response")
     return (
         f"WITH u AS MATERIALIZED (SELECT * FROM unnest({arrays}) WITH ORDINALITY "
         f"AS u ({', '.join(q(c) for c in COLUMNS)}, position)), "
-        # each row by its primary key (one look-up per outcome, in id order: the order
-        # of the locks), whatever its status: a filter on it here lets the planner read the
-        # whole queue's partial index (ix_deliveries_queue); a join, the whole table
-        f"locked AS MATERIALIZED (SELECT l.* FROM (SELECT id FROM u ORDER BY id) AS o "
+        # the common case: each outcome whose row is, in the statement's snapshot, as its
+        # lane read it (QUEUED, with the attempts it read), found by its key (LATERAL, one
+        # look-up per outcome; OFFSET 0 keeps the planner from making it a join, which
+        # could read the table) ...
+        f"seen AS MATERIALIZED (SELECT k.* FROM u CROSS JOIN LATERAL (SELECT d.id, "
+        f"d.attempts AS tried, d.status AS was FROM {d} AS d WHERE d.id = u.id OFFSET 0) "
+        f"AS k), "
+        f"want AS MATERIALIZED (SELECT s.*, u.status, u.attempts, u.next_attempt_at, "
+        f"u.last_error, u.response FROM seen AS s JOIN u ON u.id = s.id "
+        f"WHERE s.was = {queued} AND s.tried = u.tried ORDER BY s.id), "
+        # ... changed without a lock first, in id order (the order of the row locks, as
+        # below): the UPDATE waits for a row another is changing and checks it again as
+        # committed (status and attempts compared with ``want``'s columns: a filter of its
+        # own would let the planner take the partial queue index, ix_deliveries_queue,
+        # scanned whole per row)
+        f"fast AS (UPDATE {d} AS d SET {sets.format(r='w')} FROM want AS w "
+        f"WHERE d.id = w.id AND d.attempts = w.tried AND d.status = w.was "
+        f"RETURNING d.id, d.channel, d.destination, w.tried, w.status, w.attempts), "
+        # the others (rare: a row another changed, a replay, tried unknown): each row by its
+        # primary key, locked in id order and read as it is now, moved if QUEUED
+        f"rest AS MATERIALIZED (SELECT * FROM u WHERE u.id NOT IN (SELECT id FROM fast)), "
+        f"locked AS MATERIALIZED (SELECT l.* FROM (SELECT id FROM rest ORDER BY id) AS o "
         f"CROSS JOIN LATERAL (SELECT d.id, d.channel, d.destination, d.status AS was, "
         f"d.attempts AS tried FROM {d} AS d WHERE d.id = o.id FOR UPDATE) AS l), "
-        f"old AS MATERIALIZED (SELECT l.*, u.status, u.attempts, u.next_attempt_at, "
-        f"u.last_error, u.response FROM locked AS l JOIN u ON u.id = l.id "
+        f"old AS MATERIALIZED (SELECT l.*, r.status, r.attempts, r.next_attempt_at, "
+        f"r.last_error, r.response FROM locked AS l JOIN rest AS r ON r.id = l.id "
         f"WHERE l.was = {queued}), "
-        # no status here: the partial queue index would serve it, scanned whole per row
-        # (``old``'s rows are QUEUED, and locked until the commit)
-        f"moved AS (UPDATE {d} SET status = old.status, attempts = old.attempts, "
-        f"updated_at = {now}, next_attempt_at = old.next_attempt_at, "
-        f"last_error = old.last_error, response = old.response "
-        f"FROM old WHERE {d}.id = old.id), "
+        f"slow AS (UPDATE {d} SET {sets.format(r='old')} FROM old WHERE {d}.id = old.id), "
+        f"moved AS (SELECT id, channel, destination, tried, status, attempts FROM fast "
+        f"UNION ALL SELECT id, channel, destination, tried, status, attempts FROM old), "
         f"lines AS (INSERT INTO {table['journal']} (message_id, delivery_id, status, at, detail) "
         f"SELECT u.message_id, u.id, u.status, {now}, u.detail FROM u "
         f"WHERE NOT (u.status = {sent} AND u.detail IS NULL "
-        f"AND u.id IN (SELECT id FROM old)) ORDER BY u.position), "
+        f"AND u.id IN (SELECT id FROM moved)) ORDER BY u.position), "
         f"counted AS (INSERT INTO {table['counts']} ({count_keys}, {count}) "
-        f"SELECT {node}, old.channel, old.destination, k.status, sum(k.n) FROM old "
-        f"CROSS JOIN LATERAL (VALUES (old.was, -1), (old.status, 1), "
-        f"(CASE WHEN old.tried > 0 THEN {retrying} END, -1), "
-        f"(CASE WHEN old.status = {queued} AND old.attempts > 0 THEN {retrying} END, 1)) "
+        f"SELECT {node}, m.channel, m.destination, k.status, sum(k.n) FROM moved AS m "
+        f"CROSS JOIN LATERAL (VALUES ({queued}, -1), (m.status, 1), "
+        f"(CASE WHEN m.tried > 0 THEN {retrying} END, -1), "
+        f"(CASE WHEN m.status = {queued} AND m.attempts > 0 THEN {retrying} END, 1)) "
         f"AS k (status, n) WHERE k.status IS NOT NULL "
-        f"GROUP BY old.channel, old.destination, k.status HAVING sum(k.n) <> 0 "
+        f"GROUP BY m.channel, m.destination, k.status HAVING sum(k.n) <> 0 "
         f"ON CONFLICT ({count_keys}) DO UPDATE "
         f"SET {count} = {table['counts']}.{count} + excluded.{count}) "
-        f"SELECT old.channel, old.destination, count(*) FROM old "
-        f"WHERE old.status = {sent} GROUP BY old.channel, old.destination"
+        f"SELECT m.channel, m.destination, count(*) FROM moved AS m "
+        f"WHERE m.status = {sent} GROUP BY m.channel, m.destination"
     )
 
 
 def _array_type(column: str) -> pgbulk.ArrayType:
     """The array type of an outcome's column (``detail``: text, as ``last_error``)."""
-    return pgbulk.array_type(deliveries, "last_error" if column == "detail" else column)
+    return pgbulk.array_type(deliveries, {"detail": "last_error", "tried": "attempts"}.get(
+        column, column))
 
 
 def _constant(value: str) -> str:

@@ -28,7 +28,8 @@ SQLAlchemy would read as "no rows". So a SQLAlchemy statement on the writer's co
 ends the pipeline (one Sync, see :meth:`PipelinedTransactions._before_statement`); the rest of
 that transaction runs unpipelined, as correct as before and as slow. Durability is unchanged:
 the COMMIT is synchronous (``synchronous_commit`` as the server has it) and the writer answers
-its submitters only once the Sync has returned.
+its submitters only once the Sync has returned; but for a lazy group commit
+(:meth:`PipelinedTransactions.lazy`), which only the delivery outcomes get.
 
 A pipeline that fails is rolled back outside the pipeline. psycopg counts a statement as
 prepared when it queues its preparation, and the server skips what follows an error in a
@@ -45,13 +46,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Iterator
+from typing import Any, ContextManager, Iterator
 
 from sqlalchemy import event
 
 log = logging.getLogger(__name__)
 
 _PIPELINE = "aiguillage.pipeline"  # key in the writer's Connection.info: the open pipeline
+# a group commit's first commands, queued (see _queue): one command each (a pipeline sends
+# them with the extended protocol, one statement a message)
+_BEGIN = (b"BEGIN",)
+_BEGIN_LAZY = (b"BEGIN", b"SET LOCAL synchronous_commit = off")
 
 
 def supported(engine: Any) -> bool:
@@ -69,18 +74,35 @@ class PipelinedTransactions:
     def __init__(self, engine: Any):
         event.listen(engine, "before_cursor_execute", self._before_statement)
 
+    def __call__(self, conn: Any) -> ContextManager[None]:
+        """One group commit on ``conn``: what runs in the block commits, or nothing does;
+        the writer answers once the commit is on disk (``synchronous_commit`` as the server
+        has it)."""
+        return self._transaction(conn, _BEGIN)
+
+    def lazy(self, conn: Any) -> ContextManager[None]:
+        """A group commit whose COMMIT returns without waiting for the disk
+        (``SET LOCAL synchronous_commit = off``), for writes whose loss at a crash of the
+        server only means work done again (the delivery outcomes: a resend, which receivers
+        dedupe on MSH-10; docs/operations.md). The transaction is as atomic and as visible
+        at its COMMIT as any other; only the wait for its WAL flush goes, which the next
+        synchronous commit's flush covers anyway (the WAL is one sequence). The writer never
+        puts an accepted message's write in one (engine.store.writer)."""
+        return self._transaction(conn, _BEGIN_LAZY)
+
     @contextlib.contextmanager
-    def __call__(self, conn: Any) -> Iterator[None]:
-        """One group commit on ``conn``: what runs in the block commits, or nothing does."""
-        if not conn.connection.driver_connection.autocommit:
+    def _transaction(self, conn: Any, begin: tuple[bytes, ...]) -> Iterator[None]:
+        if not conn.connection.driver_connection.autocommit:  # a connection new to it
             conn.execution_options(isolation_level="AUTOCOMMIT")  # BEGIN is ours, below
+            _compress_with_lz4(conn.connection.driver_connection)
         driver = conn.connection.driver_connection
         with conn.begin():  # SQLAlchemy's bookkeeping only: psycopg is in autocommit
             pipeline = driver.pipeline()
             pipeline.__enter__()
             conn.info[_PIPELINE] = pipeline
             try:
-                _queue(conn, driver, b"BEGIN")  # transaction boundary: one group commit
+                for command in begin:  # transaction boundary: one group commit
+                    _queue(conn, driver, command)
                 yield
                 _queue(conn, driver, b"COMMIT")  # sent with the Sync if still pipelined
                 self._end_pipeline(conn)  # the Sync: raises if a write or the commit failed
@@ -117,6 +139,20 @@ class PipelinedTransactions:
         except Exception:
             # psycopg would log it as a warning, once per refused batch (see IngestOp)
             log.debug("ending the pipeline of a failed group commit", exc_info=True)
+
+
+def _compress_with_lz4(driver: Any) -> None:
+    """Have the server compress the writer's large values (a message's raw bytes, an
+    ORU with its results) with lz4 rather than pglz, its default: a column given no method
+    of its own takes the session's ``default_toast_compression`` when a value is stored,
+    and each value records its method, so that any reader decompresses it. Why: pglz was
+    the largest part of the writer's server process at 64 connections, lz4 compresses
+    several times faster for a few percent more bytes (bench/README.md). A server built
+    without lz4, or older than PostgreSQL 14, refuses the setting and keeps pglz."""
+    try:
+        driver.execute("SET default_toast_compression = lz4")  # autocommit: the session's
+    except Exception as error:
+        log.info("the store's server does not compress with lz4 (%s): pglz is kept", error)
 
 
 def _queue(conn: Any, driver: Any, command: bytes) -> None:

@@ -43,6 +43,12 @@ class WriteOp:
     """
 
     rank = 50
+    # Whether the batch's answers wait for its commit to reach the disk. False: the writes
+    # may be lost at a crash of the database server, as long as that only means work done
+    # again (a delivery outcome: a resend, deduped by the receivers on MSH-10). On a store
+    # that has such commits (engine.store.pgpipeline's ``lazy``), these ops commit apart,
+    # after the others of their batch (see GroupCommitWriter._parts).
+    durable = True
 
     def prepare(self, items: Sequence[Any]) -> None:
         """Get ready to apply ``items``, before the batch's transaction opens.
@@ -81,6 +87,9 @@ class GroupCommitWriter:
         # One group commit's transaction on a connection: ``conn.begin()`` unless the store
         # gives one made for its database (engine.store.pgpipeline on PostgreSQL).
         self._transaction = transaction or _begin
+        # the store's commit that does not wait for the disk, for ops that are not durable;
+        # None (SQLite): every op commits in the one transaction of its batch
+        self._lazy: Callable[[Any], ContextManager] | None = getattr(transaction, "lazy", None)
         self._conn: Any = None  # the writer thread's connection, kept between batches
         self._on_idle = on_idle  # run once when nothing was queued for ``idle_after`` s
         self._idle_after = idle_after
@@ -128,8 +137,8 @@ class GroupCommitWriter:
         stopping = False
         while not stopping:
             batch, stopping = self._take_batch()
-            if batch:
-                self._commit(batch)
+            for part in self._parts(batch):
+                self._commit(part)
         self._close()
         self._reactor.callFromThread(self._stopped.callback, None)
 
@@ -174,6 +183,18 @@ class GroupCommitWriter:
         except Exception:
             log.exception("idle task of the writer failed")
         return self._queue.get()
+
+    def _parts(self, batch: list) -> list[list]:
+        """The group commits of ``batch``: one, or, on a store with lazy commits, the durable
+        ops' first and then the others'. Why apart: an accepted message's ACK waits for its
+        commit, which then neither waits for the delivery outcomes' statement nor makes
+        them wait for the disk (engine.store.pgpipeline's ``lazy``)."""
+        if self._lazy is None or not batch:
+            return [batch] if batch else []
+        durable = [entry for entry in batch if entry[0].durable]
+        if len(durable) == len(batch) or not durable:
+            return [batch]
+        return [durable, [entry for entry in batch if not entry[0].durable]]
 
     def _commit(self, batch: list) -> None:
         started = time.perf_counter()
@@ -222,7 +243,9 @@ class GroupCommitWriter:
         for op in kinds:
             op.prepare(groups[op][1])
         conn = self._connection()
-        with self._transaction(conn):  # transaction boundary: one group commit
+        # transaction boundary: one group commit, lazy when none of its ops is durable
+        lazy = self._lazy is not None and not any(op.durable for op in kinds)
+        with (self._lazy if lazy else self._transaction)(conn):
             applied = [op.apply(conn, groups[op][1]) for op in kinds]
         outcomes: list[tuple[bool, Any]] = [(False, None)] * len(batch)
         for op, results in zip(kinds, applied):  # committed: never written again

@@ -7,6 +7,7 @@ import threading
 import time
 
 import psycopg
+import pytest
 from sqlalchemy import select, update
 
 from engine import status as st
@@ -110,10 +111,12 @@ def test_retried_then_sent_in_one_batch(pg_engine):
         {a: (st.SENT, 2, None), b: (st.SENT, 1, None)}, [(a, st.QUEUED, "busy")], {})
 
 
-def test_outcome_waits_for_a_row_another_is_changing(pg_engine):
+@pytest.mark.parametrize("tried", [None, 0])
+def test_outcome_waits_for_a_row_another_is_changing(pg_engine, tried):
     """If another transaction is recording a delivery SENT when this batch parks it, then
     the batch waits for it, finds the row SENT, leaves it so and moves no count for it (its
-    line is written, as for any late outcome)."""
+    line is written, as for any late outcome); whether the lane said what attempts it read
+    (the outcome changed without a lock first) or not (locked first)."""
     (a, am), = queued(pg_engine, 1)
     op = ops.DeliveryUpdateOp(RawStatements(pg_engine.dialect), "n1")
     transaction = pgpipeline.PipelinedTransactions(pg_engine)
@@ -126,7 +129,8 @@ def test_outcome_waits_for_a_row_another_is_changing(pg_engine):
     def park():
         with pg_engine.connect() as conn:
             with transaction(conn):
-                op.apply(conn, [(DeliveryUpdate(a, am, st.ERROR, 1, 0.0, last_error="x"),)])
+                op.apply(conn, [(DeliveryUpdate(a, am, st.ERROR, 1, 0.0, last_error="x",
+                                                tried=tried),)])
         done.set()
 
     parking = threading.Thread(target=park)
@@ -141,6 +145,45 @@ def test_outcome_waits_for_a_row_another_is_changing(pg_engine):
     assert waited
     assert found[a][0] == st.SENT and lines == [(a, st.ERROR, "x")]
     assert after == before  # the other one's SENT was not counted (it wrote no counts)
+
+
+def test_outcomes_as_their_lane_read_them_take_no_lock_first(pg_engine):
+    """If a batch's outcomes say what attempts their lane read (``tried``), then the rows
+    still as read change without being locked first: a row another transaction holds
+    ``FOR KEY SHARE`` (as a foreign key's check does) does not make the batch wait, where
+    ``FOR UPDATE`` would. A row QUEUED with other attempts than read (queued again by a
+    replay) is found locked and moved as before; the counts equal a recount."""
+    (a, am), (b, bm), (c, cm) = queued(pg_engine, 3)
+    with pg_engine.begin() as conn:  # b: parked by another, then replayed (attempts kept)
+        conn.execute(update(deliveries).where(deliveries.c.id == b).values(attempts=2))
+        counters.repair(conn)
+    op = ops.DeliveryUpdateOp(RawStatements(pg_engine.dialect), "n1")
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    holder = pg_engine.connect()
+    holder.exec_driver_sql(f"SELECT 1 FROM deliveries WHERE id = {a} FOR KEY SHARE")
+    done = threading.Event()
+
+    def record_outcomes():
+        with pg_engine.connect() as conn:
+            with transaction(conn):
+                op.apply(conn, [(DeliveryUpdate(a, am, st.SENT, 1, 0.0, tried=0),
+                                 DeliveryUpdate(b, bm, st.QUEUED, 1, 9.0, last_error="busy",
+                                                tried=0),
+                                 DeliveryUpdate(c, cm, st.ERROR, 1, 0.0, last_error="no",
+                                                tried=0))])
+        done.set()
+
+    recording = threading.Thread(target=record_outcomes)
+    recording.start()
+    committed = done.wait(5)
+    holder.rollback()
+    holder.close()
+    recording.join()
+    found, lines, differences = rows(pg_engine)
+    assert committed
+    assert found == {a: (st.SENT, 1, None), b: (st.QUEUED, 1, "busy"), c: (st.ERROR, 1, "no")}
+    assert lines == [(b, st.QUEUED, "busy"), (c, st.ERROR, "no")]
+    assert differences == {}
 
 
 def test_empty_batch_writes_nothing(pg_engine):

@@ -271,3 +271,64 @@ def test_a_refused_row_is_the_error_raised_not_the_aborted_commit():
         pgpipeline.PipelinedTransactions._end_pipeline(conn)
     alone = psycopg.errors.PipelineAborted("pipeline aborted")  # stays what it is
     assert pgpipeline._first_error(alone) is alone
+
+
+def test_a_lazy_group_commit_commits_without_waiting_for_the_disk(pg_engine):
+    """A lazy group commit (the delivery outcomes') runs with ``synchronous_commit`` off,
+    for its own transaction only, commits its writes as the other kind does, in the same
+    exchanges with the socket, and leaves the connection as the server has it."""
+    import psycopg._pipeline_base as pipeline_base
+
+    sql = RawStatements(pg_engine.dialect)
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    exchanges = []
+    real = pipeline_base.pipeline_communicate
+
+    def counted(pgconn, commands):
+        exchanges.append(len(commands))
+        return (yield from real(pgconn, commands))
+
+    def setting(conn) -> str:
+        return conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+
+    with pg_engine.connect() as conn:
+        server = setting(conn)
+    assert server != "off"
+    with pg_engine.connect() as conn:
+        with transaction.lazy(conn):
+            add_lines(conn, sql, [1])
+        pipeline_base.pipeline_communicate = counted
+        try:
+            with transaction.lazy(conn):
+                add_lines(conn, sql, [2])
+        finally:
+            pipeline_base.pipeline_communicate = real
+        with transaction.lazy(conn):
+            inside = setting(conn)  # ends the pipeline: the rest runs unpipelined
+        with transaction(conn):
+            durable = setting(conn)
+        after = setting(conn)
+        conn.rollback()
+    assert (inside, durable, after) == ("off", server, server)
+    # two exchanges, as a durable one's: BEGIN, the SET and the rows; COMMIT and the Sync
+    assert exchanges == [3, 2]
+    assert [row[0] for row in journal_rows(pg_engine)] == [1, 2]
+
+
+def test_the_writers_large_values_are_compressed_with_lz4(pg_engine):
+    """A value large enough for the server to compress (an ORU of a few kB), written in a
+    group commit, is compressed with lz4, not pglz (the server's default), and reads back
+    as written."""
+    raw = b"MSH|^~\\&|LAB|HOSP\r" + b"".join(b"OBX|%d|NM|GLU||%d|mg/dL\r" % (n, n * 7)
+                                            for n in range(200))
+    sql = RawStatements(pg_engine.dialect)
+    transaction = pgpipeline.PipelinedTransactions(pg_engine)
+    with pg_engine.connect() as conn:
+        with transaction(conn):
+            execute_many(conn, sql.insert(messages, ("id", "channel", "received_at", "node",
+                                                     "status", "raw")),
+                         [(1, "lab", 1.0, "n1", st.RECEIVED, raw)])
+    with pg_engine.connect() as conn:
+        method, stored = conn.exec_driver_sql(
+            "SELECT pg_column_compression(raw), raw FROM messages WHERE id = 1").one()
+    assert (method, bytes(stored)) == ("lz4", raw)

@@ -193,6 +193,44 @@ class WriterTests(StoreCase):
         self.assertEqual((records, len(checkouts), writer.batches), ([], 1, 1))
         self.assertEqual((results, op.applied, self.count(journal)), ([0, 1, 2], 2, 3))
 
+    @defer.inlineCallbacks
+    def test_ops_that_are_not_durable_commit_apart_without_waiting_for_the_disk(self):
+        """If a batch holds ops that need not be durable (delivery outcomes) and others,
+        then on PostgreSQL the others commit first, answered first, as the server has
+        ``synchronous_commit``, and the rest in a group commit of their own that does not
+        wait for the disk; on SQLite (no such commit) the batch is one group commit."""
+        store = self.queued_store()
+        seen, answered = [], []
+        lazy, durable = Noted(False, seen), Noted(True, seen)
+        ds = [store.writer.submit(lazy, 1), store.writer.submit(durable, 2),
+              store.writer.submit(lazy, 3)]
+        for d, n in zip(ds, (1, 2, 3)):
+            d.addCallback(lambda result, n=n: answered.append(n) or result)
+        store.start()
+        results = yield defer.gatherResults(ds)
+        self.assertEqual(results, [1, 2, 3])
+        if self.backend == "postgresql":
+            self.assertEqual(seen, [(True, [2], "on"), (False, [1, 3], "off")])
+            self.assertEqual((store.writer.batches, answered), (2, [2, 1, 3]))
+        else:
+            self.assertEqual(sorted(seen), [(False, [1, 3], None), (True, [2], None)])
+            self.assertEqual(store.writer.batches, 1)
+
+
+class Noted(WriteOp):
+    """Notes each batch it applies: whether it is durable, its items, and whether its
+    transaction waits for the disk (PostgreSQL's ``synchronous_commit``, None on SQLite)."""
+
+    def __init__(self, durable, seen):
+        self.durable = durable
+        self.seen = seen
+
+    def apply(self, conn, items):
+        setting = (conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+                   if conn.dialect.name == "postgresql" else None)
+        self.seen.append((self.durable, list(items), setting))
+        return list(items)
+
 
 class Finishing(WriteOp):
     """Writes a journal line per item; finishes each result with the lines another
@@ -255,3 +293,14 @@ class FailingFinish(Finishing):
 
     def finish(self, conn, results):
         raise RuntimeError("the commit's answer could not be read")
+
+
+def test_only_the_delivery_outcomes_commit_without_waiting_for_the_disk():
+    """An accepted message's write is durable before its ACK; only a delivery's outcome,
+    whose loss means a resend, may commit lazily (docs/operations.md), and the rate events,
+    statistics that may lose their last second (engine.store.pendingrates)."""
+    from engine.store import nodes, ops, pendingrates
+
+    ops_ = (ops.IngestOp, ops.DeliveryUpdateOp, pendingrates.FlushRatesOp, nodes.HeartbeatOp,
+            nodes.LeaveOp)
+    assert [op.durable for op in ops_] == [True, False, False, True, True]
