@@ -83,38 +83,60 @@ class RawStatements:
 
 
 class DBAPITransaction:
-    """One group commit's transaction on ``conn`` (a context manager), committed on its
-    DBAPI connection.
+    """One group commit's transaction on ``conn`` (a context manager), begun and committed
+    on its DBAPI connection (SQLite's sqlite3).
 
-    What SQLAlchemy's ``conn.begin()`` does on SQLite (the driver opens the transaction at
-    the first write), without its per-transaction bookkeeping (transaction object, events,
-    reset agent): the batch's statements run on the DBAPI cursor anyway. A write that went
-    through SQLAlchemy (``conn.execute``: a consent change, a heartbeat) began SQLAlchemy's
-    own transaction on the same DBAPI connection; that one is then committed or rolled back
-    through SQLAlchemy, so that it does not stay open. A class rather than a
+    Not SQLAlchemy's ``conn.begin()``: its per-transaction bookkeeping (transaction object,
+    events, reset agent) is not needed, the batch's statements run on the DBAPI cursor anyway.
+    Nor sqlite3's own implicit ``BEGIN`` and ``commit()``: sqlite3 prepares both statements
+    anew at every transaction, where ``BEGIN IMMEDIATE`` and ``COMMIT`` run here as
+    statements of the connection, kept prepared in its statement cache. ``IMMEDIATE``: the
+    write lock is taken as the transaction begins (waiting on the busy timeout, as the
+    first write did), so a batch that reads before it writes (a decision recorded later,
+    delivery outcomes) reads what no other writer can change before its commit.
+
+    A write that went through SQLAlchemy (``conn.execute``: a consent change, a heartbeat)
+    began SQLAlchemy's own transaction around the same DBAPI one; that one is then
+    committed or rolled back through SQLAlchemy, so that it does not stay open. A failed
+    batch is rolled back by sqlite3's ``rollback()`` (a rare path). A class rather than a
     ``contextmanager`` generator: it is entered once per group commit.
     """
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_dbapi", "_cursor")
 
     def __init__(self, conn: Any):
         self._conn = conn
+        self._dbapi: Any = None
+        self._cursor: Any = None  # that of our BEGIN, for the COMMIT
 
     def __enter__(self) -> None:
+        dbapi = self._dbapi = self._conn.connection.dbapi_connection
+        if not dbapi.in_transaction:  # else one left open: this batch joins it
+            self._cursor = dbapi.execute(BEGIN)
         return None
 
     def __exit__(self, kind: type | None, error: BaseException | None, _trace: Any) -> None:
-        conn = self._conn
-        ended = conn.rollback if kind is not None else conn.commit
-        if not conn.in_transaction():
-            dbapi = conn.connection.dbapi_connection
+        conn, dbapi = self._conn, self._dbapi
+        if conn.in_transaction():  # SQLAlchemy's, around the DBAPI one
+            ended = conn.rollback if kind is not None else conn.commit
+        elif kind is None and self._cursor is not None and dbapi.in_transaction:
+            self._cursor.execute(COMMIT)  # the common end, a statement kept prepared
+            return
+        else:
             ended = dbapi.rollback if kind is not None else dbapi.commit
         ended()  # an error raised by the body goes on (None returned)
 
 
+# the group commit's own transaction statements (DBAPITransaction), cached by sqlite3
+BEGIN = "BEGIN IMMEDIATE"
+COMMIT = "COMMIT"
+
+
 def cursor(conn: Any) -> Any:
-    """The DBAPI cursor of an SQLAlchemy connection, inside its current transaction."""
-    return conn.connection.cursor()
+    """The DBAPI cursor of an SQLAlchemy connection, inside its current transaction: made by
+    the DBAPI connection itself, as the pool's proxy would (without its call's packing of
+    arguments: a group commit makes one or more)."""
+    return conn.connection.dbapi_connection.cursor()
 
 
 def execute_many(conn: Any, sql: Statement, rows: Sequence[tuple], cur: Any = None) -> None:

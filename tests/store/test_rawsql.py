@@ -1,6 +1,8 @@
 """Tests for engine.store.rawsql's group-commit transaction on the DBAPI connection (SQLite)."""
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -56,3 +58,21 @@ def test_a_write_through_sqlalchemy_ends_with_the_batch(engine, fails):
             pass
         assert not conn.in_transaction()
     assert rows(engine) == ([] if fails else [(1, "raw"), (2, "core")])
+
+
+def test_the_batch_holds_the_write_lock_from_its_start(engine, tmp_path):
+    """BEGIN IMMEDIATE: before the batch's first write, another connection cannot write
+    (so what the batch reads first stays as read until its commit), and can once it ends."""
+    other = sqlite3.connect(tmp_path / "t.db", timeout=0)
+    try:
+        with engine.connect() as conn:
+            with DBAPITransaction(conn):
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("INSERT INTO t VALUES (9, 'other')")
+                execute_many(conn, "INSERT INTO t VALUES (?, ?)", [(1, "batch")])
+            assert not conn.connection.dbapi_connection.in_transaction
+        other.execute("INSERT INTO t VALUES (9, 'other')")
+        other.commit()
+    finally:
+        other.close()
+    assert rows(engine) == [(1, "batch"), (9, "other")]
