@@ -102,7 +102,15 @@ class Tally:
 class Counters:
     """Applies tallies for one node (writer thread), with SQL built once per dialect; the
     one instance of a writer holds its :class:`PendingRates`, its intake and delivery
-    outcomes alike (engine.store.store)."""
+    outcomes alike (engine.store.store).
+
+    Every writer applies its count rows in one order, that of their keys (channel,
+    destination, status, compared as code points: ``COLLATE "C"`` in PostgreSQL's
+    statements, engine.store.pgintake and pgoutcome). Why: a node's processes count on the
+    same rows (per node), the intake adding to a destination's QUEUED row while a delivery
+    process takes from it and adds to SENT; two transactions locking some of the same rows
+    in different orders can deadlock.
+    """
 
     def __init__(self, sql: RawStatements, node: str,
                  clock: Callable[[], float] = time.monotonic,
@@ -156,6 +164,7 @@ class Counters:
         return events, self.prune_rows(time.time()) if events else []
 
     def _count_rows(self, tally: Tally) -> list[tuple]:
+        # in the order of their keys: the order of the row locks (see the class doc)
         return [(self._node, *key, delta) for key, delta in sorted(tally.deltas.items())
                 if delta]
 
@@ -188,6 +197,13 @@ class Counters:
                 tally.attempted(channel, destination, tuple(old), (u.status, u.attempts))
                 current[u.delivery_id] = (channel, destination, u.status, u.attempts)
         return tally, moves
+
+
+def lock_order(*columns: str) -> str:
+    """An ``ORDER BY`` list for PostgreSQL's statements that upsert count rows: ``columns``
+    (the key's, in order) compared as code points, the order of :meth:`Counters.rows`'
+    rows, which every writer locks them in (see :class:`Counters`)."""
+    return ", ".join(f'{column} COLLATE "C"' for column in columns)
 
 
 def _retrying(status: str, attempts: int) -> str | None:

@@ -50,7 +50,7 @@ import re
 from typing import Any, Sequence
 
 from engine import status as st
-from engine.store import pgbulk
+from engine.store import counters, pgbulk
 from engine.store.pgbulk import EncodedArray
 from engine.store.schema import counts, deliveries, journal, messages, rate_buckets
 
@@ -197,6 +197,7 @@ def _statement(quote: Any, message_columns: Sequence[str], delivery_columns: Seq
         f"{_unnest(deliveries, 'd', ('message_id', 'channel', 'destination'), 'd', q)} "
         f"JOIN skipped AS s ON s.id = d.message_id WHERE EXISTS (SELECT 1 FROM skipped)"
         f") AS tally GROUP BY {count_keys} HAVING sum({count}) <> 0 "
+        f"ORDER BY {counters.lock_order(*(q(c) for c in count_columns[:-1]))} "  # lock order
         f"ON CONFLICT ({count_keys}) DO UPDATE "
         f"SET {count} = {target['counts']}.{count} + excluded.{count}), "
         f"rated AS (INSERT INTO {target['rate_buckets']} "

@@ -195,6 +195,7 @@ def _statement(quote: Any) -> str:
         f"(CASE WHEN m.status = {queued} AND m.attempts > 0 THEN {retrying} END, 1)) "
         f"AS k (status, n) WHERE k.status IS NOT NULL "
         f"GROUP BY m.channel, m.destination, k.status HAVING sum(k.n) <> 0 "
+        f"ORDER BY {counters.lock_order('m.channel', 'm.destination', 'k.status')} "
         f"ON CONFLICT ({count_keys}) DO UPDATE "
         f"SET {count} = {table['counts']}.{count} + excluded.{count}) "
         f"SELECT m.channel, m.destination, count(*) FROM moved AS m "
