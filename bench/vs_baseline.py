@@ -348,7 +348,8 @@ def run_shipped(kind: str, args: argparse.Namespace, connections: int, work: Pat
                         "--config", str(config)], check=True, capture_output=True)
         options = extra.split() if extra is not None else []
         engine = start(engine_command(config, None, options), "listening")
-        every_process_running(engine, children_of(options))  # children start once the main process listens
+        # the children start once the main process listens: the load waits for them
+        every_process_running(engine, children_of(options))
         try:
             started = time.time()
             row = measure(engine, 2575, args, connections, None)
