@@ -15,11 +15,15 @@ from engine import waker
 
 @pytest.fixture
 def proxied_util():
-    """The waker's module as Twisted left it, put back after the test."""
+    """The waker's module behind Twisted's deprecation proxy, as Twisted 24-25 leave it
+    (wrapped here if this Twisted did not), put back as it was after the test. A Twisted
+    without ``_ModuleProxy`` fails here: engine.waker would then have nothing to do."""
     before = _signals.util
-    if not isinstance(before, deprecate._ModuleProxy):
-        pytest.skip("this Twisted does not proxy twisted.python.util")
-    yield before
+    if isinstance(before, deprecate._ModuleProxy):
+        proxied = before
+    else:
+        proxied = _signals.util = deprecate._ModuleProxy(before)
+    yield proxied
     _signals.util = before
 
 
