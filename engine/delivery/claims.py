@@ -14,6 +14,17 @@ owns every lane; the same statements run there, serialised by the database's wri
 (each transaction starts with a write, so it takes that lock at once and waits for it with
 the busy timeout instead of failing on upgrade).
 
+A process takes no more than its **share** of a destination's lanes: their number divided by
+the processes sending that destination, rounded up. Those are the holders of its live leases,
+this process, and the newcomers: delivery processes whose heartbeat in the ``nodes`` table is
+recent and that hold no lease yet. A process holding more than its share (the first to
+start took every lane) is told its **surplus**; it stops those lanes after their sends under
+way and releases them, and the newcomers take them at their next claim. So the lanes spread
+over a node's worker processes and over the nodes. A process whose leases all ran out (it
+died, or lost the store) counts for nobody, and once its lanes are taken over it is no
+newcomer either: its last heartbeat is older than the newcomers' window by then
+(:func:`newcomer_window`), so its lanes are not kept for it.
+
 Lease times are the database's clock on PostgreSQL, so that nodes with drifting clocks still
 agree on when a lease ran out; SQLite has no server, the node's clock is the only one.
 
@@ -21,6 +32,7 @@ test-case-name: tests.delivery.test_claims
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -29,6 +41,12 @@ from sqlalchemy import and_, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.store.schema import delivery_leases as leases
+from engine.store.schema import nodes
+
+# Newcomers are delivery processes heard of this recently (at most; see newcomer_window):
+# three heartbeats of engine.nodes, which is when `status` calls a silent process stale.
+NEWCOMER_SECONDS = 15.0
+SENDING_ROLE = "delivery"  # in the role of a process with lanes (engine.app: intake+delivery)
 
 Key = tuple[str, str, int]  # (channel, destination, lane)
 
@@ -40,6 +58,8 @@ class Claimed:
     now: float  # the database's time when the claim ran
     held: frozenset[Key]
     lease_until: float
+    # held lanes beyond this owner's share: to stop, then release (see the module doc)
+    surplus: frozenset[Key] = frozenset()
 
 
 def database_now(conn: Any) -> float:
@@ -50,22 +70,76 @@ def database_now(conn: Any) -> float:
     return time.time()
 
 
-def claim(conn: Any, owner: str, wanted: Iterable[Key], ttl: float) -> Claimed:
-    """Renew ``owner``'s leases among ``wanted``, take the free or expired ones, give up the
-    others it holds; one transaction (runs in a store thread)."""
+def claim(conn: Any, owner: str, wanted: Iterable[Key], ttl: float,
+          give_up: Iterable[Key] = ()) -> Claimed:
+    """Renew ``owner``'s leases among ``wanted``, take the free or expired ones up to its
+    share, give up the others it holds and those of ``give_up`` (a surplus handed back,
+    still counted in its destination's lanes); one transaction (runs in a store thread)."""
     wanted = frozenset(wanted)
+    give_up = frozenset(give_up)
     _ensure_rows(conn, wanted)  # first, a write: on SQLite it takes the write lock now
     now = database_now(conn)
     until = now + ttl
     mine = _held_by(conn, owner)
-    for key in mine - wanted:  # a lane this process no longer runs (reloaded away)
+    for key in mine - (wanted - give_up):  # no longer run here (reloaded away), handed back
         _set(conn, key, None, 0.0, owner_is=owner)
-    keep = mine & wanted
+    keep = mine & (wanted - give_up)
     if keep:
         conn.execute(update(leases).where(leases.c.owner == owner).values(lease_until=until))
-    taken = {key for key in _claimable(conn, now, wanted - keep)
-             if _take(conn, key, owner, now, until)}
-    return Claimed(now, frozenset(keep | taken), until)
+    shares = _shares(conn, owner, wanted, now, ttl)
+    taken, surplus = set(), set()
+    for destination, share in shares.items():
+        kept = sorted(k for k in keep if k[:2] == destination)
+        surplus.update(kept[share:])
+        room = share - len(kept)
+        if room > 0:
+            lanes = frozenset(k for k in wanted - keep - give_up if k[:2] == destination)
+            taken.update(key for key in sorted(_claimable(conn, now, lanes))[:room]
+                         if _take(conn, key, owner, now, until))
+    return Claimed(now, frozenset(keep | taken), until, frozenset(surplus))
+
+
+def newcomer_window(ttl: float) -> float:
+    """How recent a heartbeat makes a process holding no lease a newcomer: at most
+    :data:`NEWCOMER_SECONDS`, and half a lease, so that a dead process whose lanes were just
+    taken over (at least two thirds of a lease after its last renewal, and so after its last
+    heartbeat) is no newcomer."""
+    return min(NEWCOMER_SECONDS, ttl / 2)
+
+
+def _shares(conn: Any, owner: str, wanted: frozenset[Key], now: float,
+            ttl: float) -> dict[tuple[str, str], int]:
+    """Per destination (channel, destination) of ``wanted``, how many of its lanes this
+    owner may hold: its lanes divided by the processes sending it, rounded up."""
+    destinations: dict[tuple[str, str], int] = {}
+    for key in wanted:
+        destinations[key[:2]] = destinations.get(key[:2], 0) + 1
+    rows = conn.execute(select(leases.c.channel, leases.c.destination, leases.c.owner,
+                               leases.c.lease_until).where(leases.c.owner.is_not(None)))
+    live: dict[tuple[str, str], set[str]] = {}
+    owners = set()  # every owner named by a row, live or not: no newcomer
+    for channel, destination, holder, lease_until in rows:
+        owners.add(_process(holder))
+        if lease_until >= now:
+            live.setdefault((channel, destination), set()).add(_process(holder))
+    newcomers = _newcomers(conn, owners, time.time() - newcomer_window(ttl))
+    me = _process(owner)
+    return {destination: math.ceil(count / len(live.get(destination, set()) | newcomers | {me}))
+            for destination, count in destinations.items()}
+
+
+def _newcomers(conn: Any, owners: set[str], since: float) -> set[str]:
+    """Delivery processes heard of since ``since`` (the node's clock, as their heartbeats)
+    that no lease row names: ``node/pid``, as :func:`_process` names owners."""
+    query = select(nodes.c.name, nodes.c.pid).where(nodes.c.heartbeat_at >= since,
+                                                     nodes.c.role.contains(SENDING_ROLE))
+    return {f"{name}/{pid}" for name, pid in conn.execute(query)} - owners
+
+
+def _process(owner: str) -> str:
+    """The ``node/pid`` of a lease owner (engine.delivery.lease.process_owner: node, pid and
+    start time), the part the ``nodes`` table's rows name too."""
+    return "/".join(owner.split("/")[:2])
 
 
 def release(conn: Any, owner: str, keys: Iterable[Key] | None = None) -> int:

@@ -11,6 +11,11 @@ holds; each lane is then told its new deadline, or that its lease is gone. When 
 cannot be reached the leases are not renewed and each lane stops sending at its deadline on
 its own (see :mod:`engine.delivery.lease`).
 
+A process holds at most its share of each destination's lanes (:mod:`engine.delivery.claims`):
+when another delivery process starts, the claim names the lanes this one holds beyond its
+share, and they are handed back: stopped after their sends under way, their outcomes
+committed, then released, and replaced by unleased lanes that a later claim may lease again.
+
 Nothing is handed over in memory: :meth:`DeliveryService.wake` only tells the lanes that work
 was queued (the flow calls it after a commit); the lanes read it from the store. Work queued
 by another process is found by each lane's poll.
@@ -45,7 +50,10 @@ class DeliveryService:
         self._poll_interval = poll_interval
         self._lane_options = lane_options
         self.lanes: dict[LaneKey, Lane] = {}
+        self._made: dict[LaneKey, tuple[Destination, Any]] = {}  # what each lane was made of
         self.held: frozenset[LaneKey] = frozenset()
+        self._handing_back: set[LaneKey] = set()  # surplus lanes stopping
+        self._giving_up: set[LaneKey] = set()  # stopped: the next claim gives them up
         self._claim_call: Any = None
         self._claiming: defer.Deferred | None = None
         self._running = False
@@ -57,12 +65,17 @@ class DeliveryService:
     def add_lane(self, key: LaneKey, destination: Destination, retry: Any, *,
                  retry_now: bool = False) -> Lane:
         """Run ``key`` with ``destination`` from the next claim that gets its lease."""
-        lane = Lane(key, destination, retry, self._store, self._clock,
-                    poll_interval=self._poll_interval, **self._lane_options)
+        lane = self._lane(key, destination, retry)
         if retry_now:
             lane.retry_now()
-        self.lanes[key] = lane
         self._claim_soon()
+        return lane
+
+    def _lane(self, key: LaneKey, destination: Destination, retry: Any) -> Lane:
+        lane = Lane(key, destination, retry, self._store, self._clock,
+                    poll_interval=self._poll_interval, **self._lane_options)
+        self.lanes[key] = lane
+        self._made[key] = (destination, retry)
         return lane
 
     @defer.inlineCallbacks
@@ -70,6 +83,8 @@ class DeliveryService:
         """Stop ``keys`` after their sends under way, wait until their outcomes are committed,
         give up their leases; Deferred. Their queued deliveries stay QUEUED."""
         lanes = [self.lanes.pop(key) for key in list(keys) if key in self.lanes]
+        for lane in lanes:
+            self._made.pop(lane.key, None)
         yield defer.gatherResults([lane.stop() for lane in lanes])
         yield defer.gatherResults([lane.settled() for lane in lanes])
         self.held = self.held - {lane.key for lane in lanes}
@@ -131,20 +146,27 @@ class DeliveryService:
         if not self._running or self._claiming is not None:
             return
         asked_at = self._clock.seconds()
+        giving = frozenset(self._giving_up)  # handed back: the claim gives them up
         wanted = [_tuple(key) for key in self.lanes]
         self.claims += 1
         self._claiming = d = self._store.transact(claims.claim, self.owner, wanted,
-                                                  self.policy.ttl)
-        d.addCallbacks(self._claimed, self._claim_failed, callbackArgs=(asked_at,))
+                                                  self.policy.ttl, [_tuple(k) for k in giving])
+        d.addCallbacks(self._claimed, self._claim_failed, callbackArgs=(asked_at, giving))
         d.addBoth(self._claim_done)
 
-    def _claimed(self, result: claims.Claimed, asked_at: float) -> None:
+    def _claimed(self, result: claims.Claimed, asked_at: float,
+                 giving: frozenset[LaneKey] = frozenset()) -> None:
         if self._store_down:
             log.warning("delivery leases renewed again")
             self._store_down = False
+        self._giving_up -= giving  # given up by this claim, free for their new holder
         held = frozenset(LaneKey(*key) for key in result.held)
+        surplus = frozenset(LaneKey(*key) for key in result.surplus) - self._handing_back
         deadline = self.policy.send_deadline(asked_at)
         for key, lane in list(self.lanes.items()):
+            if key in self._handing_back or key in self._giving_up or key in surplus \
+                    or key in giving:
+                continue  # handed back: renewed until a claim gives it up, then not leased
             if key in held:
                 lane.leased(deadline)
             elif key in self.held:
@@ -155,6 +177,30 @@ class DeliveryService:
         if gained:
             log.info("took %d lane(s): %s", len(gained), ", ".join(sorted(map(_name, gained))))
         self.held = held
+        if surplus:
+            self._hand_back(surplus)
+
+    @defer.inlineCallbacks
+    def _hand_back(self, keys: frozenset[LaneKey]) -> Any:
+        """Stop the lanes ``keys`` (held beyond this process's share) after their sends under
+        way, wait until their outcomes are committed, release their leases for the process
+        whose share they are, and put unleased lanes in their place."""
+        log.info("handing back %d lane(s) to another process: %s", len(keys),
+                 ", ".join(sorted(map(_name, keys))))
+        self._handing_back |= keys
+        try:
+            lanes = [self.lanes[key] for key in keys if key in self.lanes]
+            yield defer.gatherResults([lane.stop() for lane in lanes])
+            yield defer.gatherResults([lane.settled() for lane in lanes])
+        finally:
+            self._handing_back -= keys
+        if not self._running:
+            return  # stop() releases every lease
+        for lane in lanes:
+            if self.lanes.get(lane.key) is lane:  # not removed meanwhile
+                self._lane(lane.key, *self._made[lane.key])  # unleased, for a later claim
+                self._giving_up.add(lane.key)
+        self._claim_soon()
 
     def _claim_failed(self, failure: Any) -> None:
         if not self._store_down:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import insert, text, update
 
 from engine.delivery import claims
-from engine.store.schema import delivery_leases
+from engine.store.schema import delivery_leases, nodes
 from tests.store.conftest import db_url, engine  # noqa: F401 (fixtures)
 
 LANES = [("adt", "dpi", n) for n in range(4)]
@@ -97,3 +97,63 @@ def test_concurrent_claims_skip_locked_lanes(engine):
                     got = claims.claim(second, "b", LANES, 30.0)
             assert got.held == frozenset(LANES[2:])
     assert owners(engine) == {**{k: "a" for k in LANES[:2]}, **{k: "b" for k in LANES[2:]}}
+
+
+def beat(engine, node: str, pid: int, role: str = "delivery", age: float = 0.0) -> None:
+    """A row of the ``nodes`` table: process ``node/pid`` heard of ``age`` seconds ago."""
+    now = time.time()
+    with engine.begin() as conn:
+        conn.execute(insert(nodes).values(
+            process=f"{node}/{pid}/{now:.6f}", name=node, pid=pid, role=role, host="h",
+            started_at=now - age, heartbeat_at=now - age, version="test"))
+
+
+def test_a_newcomer_is_handed_its_share(engine):
+    """If a delivery process that holds nothing beats while another holds every lane, then
+    the holder's claim names its surplus (the lanes beyond half), which the newcomer cannot
+    take until the holder's next claim gives them up; then it takes them."""
+    first = claim(engine, "n/1/1.0")
+    assert first.held == frozenset(LANES) and first.surplus == frozenset()
+    beat(engine, "n", 2)
+    named = claim(engine, "n/1/1.0")
+    assert named.held == frozenset(LANES) and named.surplus == frozenset(LANES[2:])
+    assert claim(engine, "n/2/2.0").held == frozenset()  # still held: stopping
+    with engine.begin() as conn:
+        given = claims.claim(conn, "n/1/1.0", LANES, 30.0, give_up=LANES[2:])
+    assert given.held == frozenset(LANES[:2]) and given.surplus == frozenset()
+    assert claim(engine, "n/2/2.0").held == frozenset(LANES[2:])
+    again = claim(engine, "n/1/1.0")  # its share held: it takes nothing back
+    assert again.held == frozenset(LANES[:2]) and again.surplus == frozenset()
+
+
+def test_two_processes_starting_together_split_the_lanes(engine):
+    """If two delivery processes have beaten and hold nothing, then each claim takes at
+    most half of the free lanes: the first takes two, the second the two others."""
+    beat(engine, "n", 1)
+    beat(engine, "n", 2)
+    assert claim(engine, "n/1/1.0").held == frozenset(LANES[:2])
+    assert claim(engine, "n/2/2.0").held == frozenset(LANES[2:])
+
+
+def test_a_dead_holder_counts_for_nobody(engine):
+    """If a holder's leases ran out (it died) while its heartbeat is recent, then another
+    process takes its lanes beyond its own share of two: the dead one is no sender, and
+    once its lanes are taken, no newcomer either (its heartbeat is older than half a lease)."""
+    beat(engine, "n", 1)
+    beat(engine, "n", 2, age=20.0)  # its last beat, before it died
+    claim(engine, "n/1/1.0", LANES[:2])
+    claim(engine, "n/2/2.0", LANES[2:])
+    expire(engine, "n/2/2.0")
+    assert claim(engine, "n/1/1.0").held == frozenset(LANES)
+    assert claim(engine, "n/1/1.0").surplus == frozenset()
+
+
+def test_shares_are_per_destination_and_ignore_other_roles(engine):
+    """If a process holds lanes of one destination only, then it is no sender of another's
+    lanes, and an intake-only process beating is no newcomer: the other's holder keeps all."""
+    other = [("oru", "lab", n) for n in range(2)]
+    claim(engine, "n/1/1.0", LANES)
+    claim(engine, "n/2/2.0", other)
+    beat(engine, "n", 3, role="intake")
+    result = claim(engine, "n/1/1.0", LANES)
+    assert result.held == frozenset(LANES) and result.surplus == frozenset()

@@ -3,6 +3,9 @@ PostgreSQL), sharing lanes through their leases: one sends, the other waits; a c
 hands the lanes over at once; a dead holder's lanes are taken over once its lease ran out."""
 from __future__ import annotations
 
+import time
+
+from sqlalchemy import insert
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
@@ -12,6 +15,7 @@ from engine.delivery.lane import LaneKey, LaneState
 from engine.delivery.lease import LeasePolicy
 from engine.delivery.service import DeliveryService
 from engine.store import queries
+from engine.store.schema import nodes
 from tests.e2e.harness import wait_until
 from tests.fakes import FakeDestination
 from tests.store.storecase import StoreCase, inbound, transformed
@@ -106,6 +110,52 @@ class ServiceTestsMixin(StoreCase):
         self.assertEqual(first_sent.delivery_ids, ids[:1])
         first.lanes[KEY].unleased()
         hung.callback(None)  # its late answer is recorded, harmlessly (already SENT)
+
+
+    @defer.inlineCallbacks
+    def test_a_newcomer_is_handed_its_share_after_the_send_under_way(self):
+        """If a second delivery process starts while the first holds both lanes, one of them
+        sending, then the first hands that lane back after its send under way has answered
+        and been recorded; the newcomer sends the rest of that lane's queue, nothing twice,
+        and the first keeps sending the other lane."""
+        other = LaneKey("adt-in", "archive", 1)
+        first, first_sent = self.service("node-a/1/1")
+        first.add_lane(other, first_sent, RETRY)
+        first.start()
+        yield wait_until(lambda: first.held == {KEY, other}, 10, "node-a holds both lanes")
+        hung = defer.Deferred()
+        first_sent.script(hung)  # the first send on lane 1 waits for its answer
+        ids = yield self.queue_on(other, 4)
+        first.wake([other])
+        yield wait_until(lambda: len(first_sent.sent) == 1, 10, "node-a sends on lane 1")
+        with self.store.engine.begin() as conn:  # node-b's heartbeat: a delivery process
+            conn.execute(insert(nodes).values(
+                process="node-b/2/2.000000", name="node-b", pid=2, role="delivery", host="h",
+                started_at=time.time(), heartbeat_at=time.time(), version="test"))
+        second, second_sent = self.service("node-b/2/2")
+        second.add_lane(other, second_sent, RETRY)
+        second.start()
+        yield wait_until(lambda: other in first._handing_back, 10, "node-a hands lane 1 back")
+        self.assertEqual(second.held, frozenset())  # not before the send under way answered
+        hung.callback(None)
+        yield wait_until(lambda: second.held == {other}, 10, "node-b takes lane 1")
+        yield wait_until(lambda: second_sent.delivery_ids == ids[1:], 10, "node-b sends")
+        self.assertEqual(first_sent.delivery_ids, ids[:1])
+        self.assertEqual(first.held, frozenset({KEY}))
+        late = yield self.queue(1, start=10)  # lane 0: still node-a's
+        first.wake([KEY])
+        yield wait_until(lambda: first_sent.delivery_ids == ids[:1] + late, 10,
+                         "node-a sends lane 0")
+
+    @defer.inlineCallbacks
+    def queue_on(self, key: LaneKey, count: int) -> list[int]:
+        results = yield self.ingest_all([inbound(f"L{key.lane}-{n}") for n in range(count)])
+        ids = []
+        for result in results:
+            made = yield self.store.record_decision(
+                transformed(result.message_id, (key.destination, key.lane)))
+            ids.extend(made.delivery_ids)
+        return ids
 
 
 class SQLiteServiceTests(ServiceTestsMixin, unittest.TestCase):
