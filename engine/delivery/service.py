@@ -178,7 +178,8 @@ class DeliveryService:
             log.info("took %d lane(s): %s", len(gained), ", ".join(sorted(map(_name, gained))))
         self.held = held
         if surplus:
-            self._hand_back(surplus)
+            self._hand_back(surplus).addErrback(
+                lambda f: log.error("handing lanes back failed: %s", f.getErrorMessage()))
 
     @defer.inlineCallbacks
     def _hand_back(self, keys: frozenset[LaneKey]) -> Any:
