@@ -189,6 +189,38 @@ def arrivals(record: Path) -> list[tuple[str, str, float]]:
     return found
 
 
+def start_sink(started: list, tmp_path: Path) -> tuple[Path, int]:
+    """The downstream MLLP sink (tests.e2e.durable_sink), added to ``started``: the file it
+    records each arrival in, and its port."""
+    record = tmp_path / "sink-received.txt"
+    port = free_port()
+    sink = Process("sink", [*SINK, str(port), str(record)], tmp_path / "sink.log")
+    started.append(sink)
+    sink.wait_for(f"sink listening on port {port}")
+    return record, port
+
+
+def check_delivered(acked: list[tuple[str, str]], record: Path, store_url: str) -> int:
+    """Assert what a kill mid-stream must leave: every stored delivery recorded SENT, once;
+    none arrived at the sink after its SENT was recorded; per patient, the first arrivals in
+    the order of the ACKs (``acked``: control id, patient). Returns the re-sent arrivals."""
+    seen = arrivals(record)
+    sent, unsent = sent_journal(store_url)
+    assert unsent == []
+    assert all(len(times) == 1 for times in sent.values()), "a delivery recorded SENT twice"
+    late = [(c, at) for c, _, at in seen if c in sent and at > sent[c][0]]
+    assert not late, f"sent again after its SENT was recorded: {late[:5]}"
+    first: dict[str, int] = {}
+    for position, (control_id, _, _) in enumerate(seen):
+        first.setdefault(control_id, position)
+    by_patient: dict[str, list[str]] = {}
+    for control_id, patient in acked:
+        by_patient.setdefault(patient, []).append(control_id)
+    for patient, ids in by_patient.items():
+        assert ids == sorted(ids, key=first.__getitem__), f"patient {patient} out of order"
+    return len(seen) - len(first)
+
+
 def wait_until(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -206,12 +238,8 @@ def store_url() -> Iterator[str]:
 @pytest.mark.timeout(300)
 def test_three_nodes_one_killed(tmp_path: Path, store_url: str) -> None:
     """Three nodes share the stream and the lanes; the busiest is SIGKILLed mid-stream."""
-    record = tmp_path / "sink-received.txt"
-    sink_port = free_port()
     with processes() as started:
-        sink = Process("sink", [*SINK, str(sink_port), str(record)], tmp_path / "sink.log")
-        started.append(sink)
-        sink.wait_for(f"sink listening on port {sink_port}")
+        record, sink_port = start_sink(started, tmp_path)
         nodes = {}
         for node in NODES:
             config, port = write_node(tmp_path, node, store_url, sink_port)
@@ -250,22 +278,8 @@ def test_three_nodes_one_killed(tmp_path: Path, store_url: str) -> None:
         time.sleep(1.0)  # a late re-send would show now
         holders_after = lane_holders(store_url)
 
-    seen = arrivals(record)
-    sent, unsent = sent_journal(store_url)
-    assert unsent == []
-    assert all(len(times) == 1 for times in sent.values()), "a delivery recorded SENT twice"
-    late = [(c, at) for c, _, at in seen if c in sent and at > sent[c][0]]
-    assert not late, f"sent again after its SENT was recorded: {late[:5]}"
-    first: dict[str, int] = {}
-    for position, (control_id, _, _) in enumerate(seen):
-        first.setdefault(control_id, position)
-    by_patient: dict[str, list[str]] = {}
-    for control_id, patient in acked:
-        by_patient.setdefault(patient, []).append(control_id)
-    for patient, ids in by_patient.items():
-        assert ids == sorted(ids, key=first.__getitem__), f"patient {patient} out of order"
+    resent = check_delivered(acked, record, store_url)
     assert set(holders_after) <= set(survivors), holders_after
     assert sum(holders_after.values()) == 6, holders_after
-    duplicates = len(seen) - len(first)
-    print(f"{len(acked)} acked, {len(seen)} arrivals, {duplicates} re-sent after the kill of "
-          f"{victim} (held {holders[victim]} lanes)")
+    print(f"{len(acked)} acked, {len(arrivals(record))} arrivals, {resent} re-sent after the "
+          f"kill of {victim} (held {holders[victim]} lanes)")

@@ -29,9 +29,10 @@ from sqlalchemy import create_engine, select
 from engine.flow.response import APPLICATION_ACK
 from engine.store.schema import delivery_leases
 from tests.dbs import postgres_database
-from tests.e2e.test_crash import SINK, Process, free_port, processes
-from tests.e2e.test_nodes import (Sender, arrivals, sending, sent_journal, wait_until,
-                                  write_node)
+from tests.e2e.test_crash import Process, processes
+from tests.e2e.test_nodes import (Sender, arrivals, check_delivered, sending, sent_journal,
+                                  start_sink, wait_until, write_node)
+from tests.e2e.test_processes import _alive as alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -69,27 +70,15 @@ def lanes_by_process(store_url: str) -> dict[int, int]:
     return held
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
 
 @pytest.mark.timeout(300)
 def test_one_of_three_workers_killed(tmp_path: Path, store_url: str) -> None:
     """If one of three delivery workers, each holding its share of the lanes, is SIGKILLed
-    while four senders stream,
-    then every ACKed message is delivered, none after its SENT was recorded, each SENT once,
-    per-patient order holds, and afterwards three living workers (the killed one's
-    replacement among them) hold two lanes each."""
-    record = tmp_path / "sink-received.txt"
-    sink_port = free_port()
+    while four senders stream, then every ACKed message is delivered, none after its SENT
+    was recorded, each SENT once, per-patient order holds, and afterwards three living
+    workers (the killed one's replacement among them) hold two lanes each."""
     with processes() as started:
-        sink = Process("sink", [*SINK, str(sink_port), str(record)], tmp_path / "sink.log")
-        started.append(sink)
-        sink.wait_for(f"sink listening on port {sink_port}")
+        record, sink_port = start_sink(started, tmp_path)
         config, port = write_node(tmp_path, "w", store_url, sink_port)
         node = Process("node", [sys.executable, "-m", "engine.cli.main", "run", "--config",
                                 str(config), "--workers", str(WORKERS)], tmp_path / "node.log")
@@ -126,21 +115,8 @@ def test_one_of_three_workers_killed(tmp_path: Path, store_url: str) -> None:
         holders_after = lanes_by_process(store_url)
         living = {pid: alive(pid) for pid in holders_after}
 
-    seen = arrivals(record)
-    sent, unsent = sent_journal(store_url)
-    assert unsent == []
-    assert all(len(times) == 1 for times in sent.values()), "a delivery recorded SENT twice"
-    late = [(c, at) for c, _, at in seen if c in sent and at > sent[c][0]]
-    assert not late, f"sent again after its SENT was recorded: {late[:5]}"
-    first: dict[str, int] = {}
-    for position, (control_id, _, _) in enumerate(seen):
-        first.setdefault(control_id, position)
-    by_patient: dict[str, list[str]] = {}
-    for control_id, patient in acked:
-        by_patient.setdefault(patient, []).append(control_id)
-    for patient, ids in by_patient.items():
-        assert ids == sorted(ids, key=first.__getitem__), f"patient {patient} out of order"
+    resent = check_delivered(acked, record, store_url)
     assert victim not in holders_after and all(living.values()), (holders_after, living)
     assert sorted(holders_after.values()) == [2, 2, 2], holders_after
-    print(f"{len(acked)} acked, {len(seen)} arrivals, {len(seen) - len(first)} re-sent after "
-          f"the kill of worker {victim} (held {held[victim]} of {LANES} lanes)")
+    print(f"{len(acked)} acked, {len(arrivals(record))} arrivals, {resent} re-sent after the "
+          f"kill of worker {victim} (held {held[victim]} of {LANES} lanes)")
