@@ -184,8 +184,9 @@ class DeliveryService:
     @defer.inlineCallbacks
     def _hand_back(self, keys: frozenset[LaneKey]) -> Any:
         """Stop the lanes ``keys`` (held beyond this process's share) after their sends under
-        way, wait until their outcomes are committed, release their leases for the process
-        whose share they are, and put unleased lanes in their place."""
+        way, wait until their outcomes are committed, put unleased lanes in their place, and
+        have the next claim give their leases up (in the transaction that says what this
+        process holds: no claim answered meanwhile leases them again here)."""
         log.info("handing back %d lane(s) to another process: %s", len(keys),
                  ", ".join(sorted(map(_name, keys))))
         self._handing_back |= keys
