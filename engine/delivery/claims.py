@@ -40,13 +40,12 @@ from typing import Any, Iterable
 from sqlalchemy import and_, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.store.nodes import sending_since
 from engine.store.schema import delivery_leases as leases
-from engine.store.schema import nodes
 
 # Newcomers are delivery processes heard of this recently (at most; see newcomer_window):
 # three heartbeats of engine.nodes, which is when `status` calls a silent process stale.
 NEWCOMER_SECONDS = 15.0
-SENDING_ROLE = "delivery"  # in the role of a process with lanes (engine.app: intake+delivery)
 
 Key = tuple[str, str, int]  # (channel, destination, lane)
 
@@ -122,18 +121,11 @@ def _shares(conn: Any, owner: str, wanted: frozenset[Key], now: float,
         owners.add(_process(holder))
         if lease_until >= now:
             live.setdefault((channel, destination), set()).add(_process(holder))
-    newcomers = _newcomers(conn, owners, time.time() - newcomer_window(ttl))
+    # processes that beat lately and no lease row names (node/pid, as _process names owners)
+    newcomers = sending_since(conn, time.time() - newcomer_window(ttl)) - owners
     me = _process(owner)
     return {destination: math.ceil(count / len(live.get(destination, set()) | newcomers | {me}))
             for destination, count in destinations.items()}
-
-
-def _newcomers(conn: Any, owners: set[str], since: float) -> set[str]:
-    """Delivery processes heard of since ``since`` (the node's clock, as their heartbeats)
-    that no lease row names: ``node/pid``, as :func:`_process` names owners."""
-    query = select(nodes.c.name, nodes.c.pid).where(nodes.c.heartbeat_at >= since,
-                                                     nodes.c.role.contains(SENDING_ROLE))
-    return {f"{name}/{pid}" for name, pid in conn.execute(query)} - owners
 
 
 def _process(owner: str) -> str:

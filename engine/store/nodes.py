@@ -19,6 +19,7 @@ from engine.store.schema import nodes
 from engine.store.writer import WriteOp
 
 PRUNE_AFTER = 24 * 3600.0  # seconds without a heartbeat before a row is forgotten
+SENDING_ROLE = "delivery"  # in the role of a process with lanes (engine.app: intake+delivery)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,14 @@ def list_nodes(conn: Any) -> list[NodeRow]:
     """Every process row, by node name then start time (blocking: a read thread or the CLI)."""
     rows = conn.execute(select(nodes).order_by(nodes.c.name, nodes.c.started_at)).mappings()
     return [NodeRow(**row) for row in rows]
+
+
+def sending_since(conn: Any, since: float) -> set[str]:
+    """``node/pid`` of each process with a delivery role heard of since ``since`` (blocking:
+    a store thread; engine.delivery.claims counts them in the lanes' shares)."""
+    query = select(nodes.c.name, nodes.c.pid).where(nodes.c.heartbeat_at >= since,
+                                                     nodes.c.role.contains(SENDING_ROLE))
+    return {f"{name}/{pid}" for name, pid in conn.execute(query)}
 
 
 def node_entries(rows: Sequence[NodeRow], now: float, stale_after: float) -> list[dict]:
